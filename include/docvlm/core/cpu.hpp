@@ -1,0 +1,116 @@
+// docvlm/core/cpu.hpp — which instruction sets this CPU has, detected once at run time.
+//
+// docvlm is never built with -march=native: the same binary must run on a CPU without AVX-512.
+// Kernels are compiled for several ISAs with DOCVLM_TARGET(...) and pick one through cpu().
+// The environment variable DOCVLM_ISA caps what cpu() reports, so every path can be tested and
+// benchmarked on one machine:
+//   DOCVLM_ISA=generic      no SIMD beyond the compiler's baseline
+//   DOCVLM_ISA=avx2         AVX2 + FMA + F16C
+//   DOCVLM_ISA=avxvnni      AVX2 + AVX-VNNI
+//   DOCVLM_ISA=avx512       AVX-512 F/BW/VL (no VNNI, no BF16)
+//   DOCVLM_ISA=avx512vnni   AVX-512 + VNNI (no BF16)
+//   DOCVLM_ISA=native       everything detected (the default)
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+DOCVLM_NAMESPACE_BEGIN
+
+/// Instruction-set features relevant to docvlm's kernels.
+struct CpuFeatures {
+    bool avx2 = false, fma = false, f16c = false;
+    bool avx512f = false, avx512bw = false, avx512vl = false;
+    bool avx512vnni = false, avx512bf16 = false, avxvnni = false;
+
+    /// True when the AVX-512 F/BW/VL subset every docvlm AVX-512 kernel needs is present.
+    bool avx512() const { return avx512f && avx512bw && avx512vl; }
+    /// A short human-readable summary, e.g. "avx2 fma f16c avx512 avx512vnni".
+    std::string describe() const;
+};
+
+/// Features of the CPU itself, ignoring DOCVLM_ISA.
+CpuFeatures detect_cpu();
+
+/// Caps `features` to the named level (see the header comment); throws docvlm::Error on an unknown name.
+CpuFeatures cap_cpu(CpuFeatures features, std::string_view level);
+
+/// The features kernels should use: detect_cpu() capped by $DOCVLM_ISA. Computed once.
+const CpuFeatures& cpu();
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline std::string CpuFeatures::describe() const {
+    std::string s;
+    auto add = [&](bool on, const char* name) {
+        if (!on) return;
+        if (!s.empty()) s += ' ';
+        s += name;
+    };
+    add(avx2, "avx2");
+    add(fma, "fma");
+    add(f16c, "f16c");
+    add(avxvnni, "avxvnni");
+    add(avx512(), "avx512");
+    add(avx512vnni, "avx512vnni");
+    add(avx512bf16, "avx512bf16");
+    return s.empty() ? std::string("generic") : s;
+}
+
+inline CpuFeatures detect_cpu() {
+    CpuFeatures f;
+#if DOCVLM_X86_64 && defined(__GNUC__)
+    __builtin_cpu_init();
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.fma = __builtin_cpu_supports("fma");
+    f.f16c = f.avx2;  // every AVX2 CPU has F16C; GCC 12 has no "f16c" name for __builtin_cpu_supports
+    f.avx512f = __builtin_cpu_supports("avx512f");
+    f.avx512bw = __builtin_cpu_supports("avx512bw");
+    f.avx512vl = __builtin_cpu_supports("avx512vl");
+    f.avx512vnni = f.avx512() && __builtin_cpu_supports("avx512vnni");
+    f.avx512bf16 = f.avx512() && __builtin_cpu_supports("avx512bf16");
+    f.avxvnni = f.avx2 && __builtin_cpu_supports("avxvnni");
+#endif
+    return f;
+}
+
+inline CpuFeatures cap_cpu(CpuFeatures f, std::string_view level) {
+    CpuFeatures none;
+    if (level.empty() || level == "native") return f;
+    if (level == "generic") return none;
+    CpuFeatures c = none;
+    c.avx2 = f.avx2;
+    c.fma = f.fma;
+    c.f16c = f.f16c;
+    if (level == "avx2") return c;
+    if (level == "avxvnni") {
+        c.avxvnni = f.avxvnni;
+        return c;
+    }
+    c.avx512f = f.avx512f;
+    c.avx512bw = f.avx512bw;
+    c.avx512vl = f.avx512vl;
+    if (level == "avx512") return c;
+    if (level == "avx512vnni") {
+        c.avx512vnni = f.avx512vnni;
+        return c;
+    }
+    detail::fail("DOCVLM_ISA=", level,
+                 ": unknown level (use generic, avx2, avxvnni, avx512, avx512vnni or native)");
+}
+
+inline const CpuFeatures& cpu() {
+    static const CpuFeatures features = [] {
+        const char* env = std::getenv("DOCVLM_ISA");
+        return cap_cpu(detect_cpu(), env ? std::string_view(env) : std::string_view());
+    }();
+    return features;
+}
+
+DOCVLM_NAMESPACE_END

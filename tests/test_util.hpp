@@ -1,0 +1,51 @@
+// Helpers shared by the docvlm tests.
+#pragma once
+
+#include <docvlm/core/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <initializer_list>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+namespace test {
+
+/// Path of a file under tests/data.
+inline std::string data(const std::string& rel) { return std::string(DOCVLM_TEST_DATA) + "/" + rel; }
+
+/// A fresh temporary directory, removed when the object dies.
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "docvlm-test-XXXXXX").string();
+        if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+        path = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+}  // namespace test
+
+/// Checks that `expr` throws docvlm::Error whose message contains every given fragment.
+#define CHECK_ERROR_HAS(expr, ...)                                                           \
+    do {                                                                                     \
+        bool thrown_ = false;                                                                \
+        try {                                                                                \
+            (void)(expr);                                                                    \
+        } catch (const docvlm::Error& e_) {                                                  \
+            thrown_ = true;                                                                  \
+            const std::string msg_ = e_.what();                                              \
+            for (const std::string frag_ : std::initializer_list<const char*>{__VA_ARGS__}) {                                        \
+                INFO("message: ", msg_);                                                     \
+                CHECK_MESSAGE(msg_.find(frag_) != std::string::npos, "missing '", frag_, "'"); \
+            }                                                                                \
+        }                                                                                    \
+        CHECK_MESSAGE(thrown_, #expr " did not throw docvlm::Error");                        \
+    } while (0)
