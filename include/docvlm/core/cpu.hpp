@@ -16,6 +16,10 @@
 #include <docvlm/core/error.hpp>
 
 #include <cstdlib>
+
+#if DOCVLM_X86_64 && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 #include <string>
 #include <string_view>
 
@@ -73,9 +77,14 @@ inline CpuFeatures detect_cpu() {
     f.avx512f = __builtin_cpu_supports("avx512f");
     f.avx512bw = __builtin_cpu_supports("avx512bw");
     f.avx512vl = __builtin_cpu_supports("avx512vl");
-    f.avx512vnni = f.avx512() && __builtin_cpu_supports("avx512vnni");
-    f.avx512bf16 = f.avx512() && __builtin_cpu_supports("avx512bf16");
-    f.avxvnni = f.avx2 && __builtin_cpu_supports("avxvnni");
+    // The newer features straight from CPUID leaf 7 (compilers disagree on their builtin names);
+    // the OS support for their register state is implied by the AVX2 / AVX-512 checks above.
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) f.avx512vnni = f.avx512() && (c & (1u << 11));
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+        f.avxvnni = f.avx2 && (a & (1u << 4));
+        f.avx512bf16 = f.avx512() && (a & (1u << 5));
+    }
 #endif
     return f;
 }

@@ -21,6 +21,7 @@
 #endif
 
 DOCVLM_NAMESPACE_BEGIN
+DOCVLM_SIMD_WARNINGS_OFF
 
 /// Element types docvlm reads and writes (the safetensors set).
 enum class DType : std::uint8_t { f64, f32, f16, bf16, i64, i32, i16, i8, u64, u32, u16, u8, boolean };
@@ -307,4 +308,5 @@ inline void convert_to_f32(DType type, const void* src, float* dst, std::size_t 
     detail::fail("convert_to_f32: invalid dtype");
 }
 
+DOCVLM_SIMD_WARNINGS_ON
 DOCVLM_NAMESPACE_END

@@ -1,0 +1,488 @@
+// docvlm/kernels/qgemm.hpp — int8 matrix multiplication: y = act(x · Wᵀ + bias) + residual.
+//
+// Weights W [N, K] (torch Linear layout) are quantised once, symmetrically, per output channel
+// or per group of K (32/64/128), into int8 in [-127, 127] and packed into 64-column panels:
+//     data[panel][k / 4][column % 64][k % 4]            (K padded to a multiple of 4 / group)
+// with the column sums Σ_k w the u8×s8 instructions need. Activations x [M, K] are quantised per
+// row (per token) at run time: q = round(x · 127 / max|x_row|). The int32 accumulator
+// Σ_k q[m,k]·w[n,k] is exact and identical on every code path:
+//   avx512vnni  vpdpbusd zmm on u8 = q + 128, then − 128·Σw      (6 rows × 64 columns per tile)
+//   avxvnni     vpdpbusd ymm, same trick                          (6 rows × 16 columns)
+//   avx2        q and w widened to int16, vpmaddwd (no saturation) (6 rows × 8 columns)
+//   generic     plain C++ over the packed layout
+// The path is chosen once from cpu(); tests run every path the CPU has against
+// qgemm_reference_s32, a plain triple loop over unpacked int8 data.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/cpu.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/core/tensor.hpp>
+#include <docvlm/core/thread_pool.hpp>
+#include <docvlm/kernels/activations.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if DOCVLM_X86_64
+#include <immintrin.h>
+#endif
+
+DOCVLM_NAMESPACE_BEGIN
+DOCVLM_SIMD_WARNINGS_OFF
+namespace kernels {
+
+/// The int8 code paths.
+enum class QPath { generic, avx2, avxvnni, avx512vnni };
+
+/// The fastest path `f` supports.
+QPath best_qpath(const CpuFeatures& f = cpu());
+/// Whether `f` can run `path`.
+bool qpath_supported(QPath path, const CpuFeatures& f = detect_cpu());
+const char* qpath_name(QPath path);
+
+/// Output columns per packed weight panel.
+inline constexpr std::size_t qpanel = 64;
+
+/// int8 weights W [n, k], packed for the kernels (see the header comment for the layout).
+struct QuantizedWeight {
+    std::size_t n = 0, k = 0;   ///< logical shape
+    std::size_t k_padded = 0;   ///< k rounded up to a multiple of 4 (and of group)
+    std::size_t group = 0;      ///< 0: one scale per output channel; else 32, 64 or 128 values of K per scale
+    AlignedBuffer<std::int8_t> data;       ///< [panels][k_padded / 4][64][4]
+    AlignedBuffer<float> scales;           ///< [panels * 64][groups]: w ≈ q · scale
+    AlignedBuffer<std::int32_t> col_sums;  ///< [panels * 64][groups]: Σ q over the group
+
+    std::size_t panels() const { return (n + qpanel - 1) / qpanel; }
+    std::size_t groups() const { return group ? k_padded / group : 1; }
+    /// The quantised value of W[row, col] (for tests and tools; not for hot loops).
+    std::int8_t at(std::size_t row, std::size_t col) const {
+        return data[((row / qpanel * (k_padded / 4) + col / 4) * qpanel + row % qpanel) * 4 + col % 4];
+    }
+};
+
+/// Quantises and packs float weights W [n, k] (row-major). group: 0 (per channel), 32, 64 or 128.
+QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_t k, std::size_t group = 0);
+/// Packs weights that are already int8 (values in [-127, 127]) with their scales
+/// ([n] per channel, or [n][ceil(k / group)] per group).
+QuantizedWeight pack_weight(const std::int8_t* q, const float* scales, std::size_t n, std::size_t k, std::size_t group = 0);
+
+/// Activations x [m, k] quantised per row, laid out for one code path.
+struct QuantizedActivations {
+    QPath path = QPath::generic;
+    std::size_t m = 0, k = 0, k_padded = 0;
+    std::size_t row_bytes = 0;        ///< stride between rows in `data`
+    AlignedBuffer<std::byte> data;    ///< s8 (generic), u8 = s8 + 128 (VNNI paths), int16 (avx2)
+    AlignedBuffer<float> scales;      ///< [m]: x ≈ q · scale
+    AlignedBuffer<std::int8_t> q;     ///< [m][k_padded] the s8 values themselves (for tests and the reference)
+};
+
+/// Quantises x [m, k] (row stride ldx) into `out`, reusing its memory when large enough.
+void quantize_activations(const float* x, std::size_t m, std::size_t k, std::size_t ldx, QuantizedActivations& out,
+                          QPath path = best_qpath());
+
+/// What happens to each output after the int8 product: y = act(acc + bias) + residual.
+struct Epilogue {
+    const float* bias = nullptr;      ///< [n] or null
+    const float* residual = nullptr;  ///< [m][ld_residual] or null; may alias y
+    std::size_t ld_residual = 0;
+    Activation act = Activation::none;
+};
+
+/// y [m, n] (row stride ldy) = act(x · Wᵀ + bias) + residual, with x already quantised.
+void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep = {},
+           ThreadPool& pool = thread_pool());
+/// Same, quantising x [m, k] (row stride ldx) into a per-thread scratch buffer first.
+void qgemm(const float* x, std::size_t m, std::size_t ldx, const QuantizedWeight& w, float* y, std::size_t ldy,
+           const Epilogue& ep = {}, ThreadPool& pool = thread_pool());
+/// The exact int32 accumulators c [m, n] = Σ_k xq[m,k]·wq[n,k] (per-channel weights only).
+void qgemm_s32(const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t* c, std::size_t ldc,
+               ThreadPool& pool = thread_pool());
+/// Scalar reference: c [m, n] = Σ_k a[m,k]·w[n,k] on plain row-major int8 matrices.
+void qgemm_reference_s32(const std::int8_t* a, std::size_t lda, const std::int8_t* w, std::size_t ldw, std::size_t m,
+                         std::size_t n, std::size_t k, std::int32_t* c, std::size_t ldc);
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline bool qpath_supported(QPath p, const CpuFeatures& f) {
+    switch (p) {
+        case QPath::generic: return true;
+        case QPath::avx2: return f.avx2;
+        case QPath::avxvnni: return f.avx2 && f.avxvnni;
+        case QPath::avx512vnni: return f.avx512() && f.avx512vnni;
+    }
+    return false;
+}
+
+inline QPath best_qpath(const CpuFeatures& f) {
+    for (QPath p : {QPath::avx512vnni, QPath::avxvnni, QPath::avx2})
+        if (qpath_supported(p, f)) return p;
+    return QPath::generic;
+}
+
+inline const char* qpath_name(QPath p) {
+    switch (p) {
+        case QPath::generic: return "generic";
+        case QPath::avx2: return "avx2";
+        case QPath::avxvnni: return "avxvnni";
+        case QPath::avx512vnni: return "avx512vnni";
+    }
+    return "?";
+}
+
+namespace detail {
+
+inline constexpr std::size_t qmr = 6;  // rows per micro-tile on every path
+
+inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni; }
+inline std::size_t qa_elem_bytes(QPath p) { return p == QPath::avx2 ? 2 : 1; }
+
+// ---- micro-kernels: out[r][0..64) = Σ_{kk<k4} Σ_{t<4} A[r][4kk+t] · W[panel col][4kk+t] (raw) ----
+
+inline void qkernel_generic(const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
+                            std::int32_t* out) {
+    for (std::size_t r = 0; r < mr; ++r) {
+        const auto* ar = reinterpret_cast<const std::int8_t*>(a + r * lda);
+        std::int32_t acc[qpanel] = {};
+        for (std::size_t kk = 0; kk < k4; ++kk) {
+            const std::int8_t* wk = w + kk * qpanel * 4;
+            const std::int32_t a0 = ar[4 * kk], a1 = ar[4 * kk + 1], a2 = ar[4 * kk + 2], a3 = ar[4 * kk + 3];
+            for (std::size_t j = 0; j < qpanel; ++j)
+                acc[j] += a0 * wk[4 * j] + a1 * wk[4 * j + 1] + a2 * wk[4 * j + 2] + a3 * wk[4 * j + 3];
+        }
+        std::memcpy(out + r * qpanel, acc, sizeof acc);
+    }
+}
+
+#if DOCVLM_X86_64
+DOCVLM_ALWAYS_INLINE std::int32_t load_i32(const std::byte* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
+    long long v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+template <int MR>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
+void qkernel_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    __m512i c[MR][4];
+#pragma GCC unroll 24
+    for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < 4; ++j) c[r][j] = _mm512_setzero_si512();
+    for (std::size_t kk = 0; kk < k4; ++kk) {
+        const std::int8_t* wk = w + kk * 256;
+        const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64), w2 = _mm512_load_si512(wk + 128),
+                      w3 = _mm512_load_si512(wk + 192);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) {
+            const __m512i b = _mm512_set1_epi32(load_i32(a + r * lda + 4 * kk));
+            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b, w0);
+            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b, w1);
+            c[r][2] = _mm512_dpbusd_epi32(c[r][2], b, w2);
+            c[r][3] = _mm512_dpbusd_epi32(c[r][3], b, w3);
+        }
+    }
+#pragma GCC unroll 24
+    for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < 4; ++j) _mm512_storeu_si512(out + r * 64 + 16 * j, c[r][j]);
+}
+
+template <int MR>
+DOCVLM_TARGET("avx2,avxvnni")
+void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    for (int pass = 0; pass < 4; ++pass) {
+        __m256i c[MR][2];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
+        for (std::size_t kk = 0; kk < k4; ++kk) {
+            const std::int8_t* wk = w + kk * 256 + pass * 64;
+            const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk)),
+                          w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32));
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; ++r) {
+                const __m256i b = _mm256_set1_epi32(load_i32(a + r * lda + 4 * kk));
+                c[r][0] = _mm256_dpbusd_avx_epi32(c[r][0], b, w0);
+                c[r][1] = _mm256_dpbusd_avx_epi32(c[r][1], b, w1);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 64 + pass * 16), c[r][0]);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 64 + pass * 16 + 8), c[r][1]);
+        }
+    }
+}
+
+// A is int16 here; each 32-byte weight slice holds 8 columns x 4 k; widened halves hold 4 columns.
+template <int MR>
+DOCVLM_TARGET("avx2")
+void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    for (int pass = 0; pass < 8; ++pass) {
+        __m256i c[MR][2];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
+        for (std::size_t kk = 0; kk < k4; ++kk) {
+            const std::int8_t* wk = w + kk * 256 + pass * 32;
+            const __m256i lo = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wk)));
+            const __m256i hi = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wk + 16)));
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; ++r) {
+                const __m256i b = _mm256_set1_epi64x(load_i64(a + r * lda + 8 * kk));
+                c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(b, lo));
+                c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(b, hi));
+            }
+        }
+        // Lanes hold (k0+k1, k2+k3) per column: add the pairs and restore column order.
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) {
+            const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][0], c[r][1]), 0xd8);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 64 + pass * 8), s);
+        }
+    }
+}
+
+#define DOCVLM_QKERNEL_DISPATCH(fn, mr, ...) \
+    switch (mr) {                            \
+        case 1: fn<1>(__VA_ARGS__); break;   \
+        case 2: fn<2>(__VA_ARGS__); break;   \
+        case 3: fn<3>(__VA_ARGS__); break;   \
+        case 4: fn<4>(__VA_ARGS__); break;   \
+        case 5: fn<5>(__VA_ARGS__); break;   \
+        default: fn<6>(__VA_ARGS__); break;  \
+    }
+#endif
+
+inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
+                    std::int32_t* out) {
+#if DOCVLM_X86_64
+    switch (path) {
+        case QPath::avx512vnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avx512vnni, mr, a, lda, w, k4, out) return;
+        case QPath::avxvnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avxvnni, mr, a, lda, w, k4, out) return;
+        case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
+        case QPath::generic: break;
+    }
+#endif
+    qkernel_generic(a, lda, mr, w, k4, out);
+}
+#undef DOCVLM_QKERNEL_DISPATCH
+
+// Per-thread scratch that only grows (no allocation in steady state).
+struct QScratch {
+    QuantizedActivations acts;
+};
+inline QScratch& qscratch() {
+    thread_local QScratch s;
+    return s;
+}
+
+inline void check_group(std::size_t group) {
+    if (group != 0 && group != 32 && group != 64 && group != 128)
+        docvlm::detail::fail("int8 weights: group size ", group, " is not 0 (per channel), 32, 64 or 128");
+}
+
+// Shared by quantize_weight and pack_weight: q(row, col) gives the int8 value, scale(row, g) the scale.
+template <class Q, class S>
+QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&& scale) {
+    check_group(group);
+    if (n == 0 || k == 0) docvlm::detail::fail("int8 weights: empty matrix ", n, "x", k);
+    QuantizedWeight w;
+    w.n = n;
+    w.k = k;
+    w.group = group;
+    const std::size_t align = group ? group : 4;
+    w.k_padded = (k + align - 1) / align * align;
+    const std::size_t np = w.panels() * qpanel, groups = w.groups(), k4 = w.k_padded / 4;
+    w.data = AlignedBuffer<std::int8_t>(np * w.k_padded);
+    w.scales = AlignedBuffer<float>(np * groups);
+    w.col_sums = AlignedBuffer<std::int32_t>(np * groups);
+    for (std::size_t row = 0; row < n; ++row) {
+        std::int8_t* panel = w.data.data() + row / qpanel * k4 * qpanel * 4;
+        const std::size_t j = row % qpanel;
+        for (std::size_t col = 0; col < k; ++col) {
+            const std::int8_t v = q(row, col);
+            panel[(col / 4 * qpanel + j) * 4 + col % 4] = v;
+            w.col_sums[row * groups + (group ? col / group : 0)] += v;
+        }
+        for (std::size_t g = 0; g < groups; ++g) w.scales[row * groups + g] = scale(row, g);
+    }
+    return w;
+}
+
+}  // namespace detail
+
+inline QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_t k, std::size_t group) {
+    detail::check_group(group);
+    const std::size_t span = group ? group : k, groups = (k + span - 1) / span;
+    AlignedBuffer<float> scales(n * groups);
+    for (std::size_t row = 0; row < n; ++row)
+        for (std::size_t g = 0; g < groups; ++g) {
+            float amax = 0.0f;
+            for (std::size_t col = g * span; col < std::min(k, (g + 1) * span); ++col) amax = std::max(amax, std::fabs(w[row * k + col]));
+            scales[row * groups + g] = amax / 127.0f;
+        }
+    return detail::pack(
+        n, k, group,
+        [&](std::size_t row, std::size_t col) {
+            const float s = scales[row * groups + (group ? col / group : 0)];
+            const float v = s > 0.0f ? std::nearbyint(w[row * k + col] / s) : 0.0f;
+            return std::int8_t(std::clamp(v, -127.0f, 127.0f));
+        },
+        [&](std::size_t row, std::size_t g) { return g < groups ? scales[row * groups + g] : 0.0f; });
+}
+
+inline QuantizedWeight pack_weight(const std::int8_t* q, const float* scales, std::size_t n, std::size_t k, std::size_t group) {
+    detail::check_group(group);
+    const std::size_t groups = group ? (k + group - 1) / group : 1;
+    for (std::size_t i = 0; i < n * k; ++i)
+        if (q[i] == -128)
+            docvlm::detail::fail("int8 weights: value -128 at row ", i / k, ", column ", i % k,
+                                 " (symmetric int8 weights lie in [-127, 127])");
+    return detail::pack(
+        n, k, group, [&](std::size_t row, std::size_t col) { return q[row * k + col]; },
+        [&](std::size_t row, std::size_t g) { return g < groups ? scales[row * groups + g] : 0.0f; });
+}
+
+inline void quantize_activations(const float* x, std::size_t m, std::size_t k, std::size_t ldx, QuantizedActivations& out,
+                                 QPath path) {
+    out.path = path;
+    out.m = m;
+    out.k = k;
+    out.k_padded = (k + 127) / 128 * 128;  // covers every group size and the 4-byte steps
+    out.row_bytes = out.k_padded * detail::qa_elem_bytes(path);
+    if (out.data.size() < m * out.row_bytes) out.data = AlignedBuffer<std::byte>(m * out.row_bytes);
+    if (out.scales.size() < m) out.scales = AlignedBuffer<float>(m);
+    if (out.q.size() < m * out.k_padded) out.q = AlignedBuffer<std::int8_t>(m * out.k_padded);
+    const bool offset = detail::uses_u8_offset(path);
+    for (std::size_t r = 0; r < m; ++r) {
+        const float* xr = x + r * ldx;
+        float amax = 0.0f;
+        for (std::size_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(xr[i]));
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        out.scales[r] = amax / 127.0f;
+        std::int8_t* qr = out.q.data() + r * out.k_padded;
+        for (std::size_t i = 0; i < k; ++i) qr[i] = std::int8_t(std::clamp(std::nearbyint(xr[i] * inv), -127.0f, 127.0f));
+        std::fill(qr + k, qr + out.k_padded, std::int8_t(0));
+        std::byte* dst = out.data.data() + r * out.row_bytes;
+        if (path == QPath::avx2) {
+            for (std::size_t i = 0; i < out.k_padded; ++i) {
+                const std::int16_t v = qr[i];
+                std::memcpy(dst + 2 * i, &v, 2);
+            }
+        } else {
+            // u8 = s8 + 128 is the same as flipping the sign bit; padding becomes 128 and is
+            // corrected for by the column sums (padded weights are zero, so it adds nothing).
+            for (std::size_t i = 0; i < out.k_padded; ++i)
+                dst[i] = std::byte(std::uint8_t(qr[i]) ^ (offset ? 0x80u : 0u));
+        }
+    }
+}
+
+namespace detail {
+
+// Runs the micro-kernels over all (row tile, panel) pairs in parallel; calls
+// tile(m0, mr, panel, group, raw) with raw = int32 [mr][64] for each group of K.
+template <class Tile>
+void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Tile&& tile) {
+    if (x.k != w.k) docvlm::detail::fail("qgemm: activations have k = ", x.k, " but weights have k = ", w.k);
+    if (x.m == 0) return;
+    const std::size_t k4 = w.k_padded / 4, groups = w.groups(), gk4 = k4 / groups;
+    const std::size_t step = 4 * qa_elem_bytes(x.path);  // bytes of A per k4 step
+    // Row blocks sized to keep their A rows in L2 (~256 KB) while weight panels stream past.
+    const std::size_t mc = std::max(qmr, std::min<std::size_t>(x.m, (256u << 10) / std::max<std::size_t>(x.row_bytes, 1)) / qmr * qmr);
+    const std::size_t mblocks = (x.m + mc - 1) / mc, panels = w.panels();
+    // Split panels into chunks only when there are too few row blocks to feed every thread.
+    const std::size_t want = 4 * pool.size();
+    const std::size_t nchunks = mblocks >= want ? 1 : std::min(panels, (want + mblocks - 1) / mblocks);
+    pool.parallel_for(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
+        alignas(64) std::int32_t raw[qmr * qpanel];
+        for (std::size_t item = begin; item < end; ++item) {
+            const std::size_t mb = item / nchunks, nc = item % nchunks;
+            const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks;
+            const std::size_t m_end = std::min(x.m, (mb + 1) * mc);
+            for (std::size_t p = p0; p < p1; ++p)
+                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += qmr) {
+                    const std::size_t mr = std::min(qmr, m_end - m0);
+                    for (std::size_t g = 0; g < groups; ++g) {
+                        qkernel(x.path, x.data.data() + m0 * x.row_bytes + g * gk4 * step, x.row_bytes, mr,
+                                w.data.data() + (p * k4 + g * gk4) * qpanel * 4, gk4, raw);
+                        tile(m0, mr, p, g, raw);
+                    }
+                }
+        }
+    });
+}
+
+}  // namespace detail
+
+inline void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep,
+                  ThreadPool& pool) {
+    const std::size_t groups = w.groups();
+    const float offset = detail::uses_u8_offset(x.path) ? 128.0f : 0.0f;
+    const std::int32_t ioffset = std::int32_t(offset);
+    // Per-group partial sums are accumulated in float, per thread, in a [6][64] tile.
+    detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t g, const std::int32_t* raw) {
+        thread_local float acc[detail::qmr * qpanel];
+        const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
+        for (std::size_t r = 0; r < mr; ++r)
+            for (std::size_t j = 0; j < cols; ++j) {
+                const std::size_t n = n0 + j, idx = n * groups + g;
+                const float v = float(raw[r * qpanel + j] - ioffset * w.col_sums[idx]) * w.scales[idx];
+                acc[r * qpanel + j] = g == 0 ? v : acc[r * qpanel + j] + v;
+            }
+        if (g + 1 < groups) return;
+        for (std::size_t r = 0; r < mr; ++r) {
+            const std::size_t m = m0 + r;
+            float* t = acc + r * qpanel;
+            const float sa = x.scales[m];
+            for (std::size_t j = 0; j < cols; ++j) t[j] = t[j] * sa + (ep.bias ? ep.bias[n0 + j] : 0.0f);
+            activate(ep.act, t, cols);
+            float* yr = y + m * ldy + n0;
+            if (ep.residual) {  // read before writing: the residual may be y itself
+                const float* res = ep.residual + m * ep.ld_residual + n0;
+                for (std::size_t j = 0; j < cols; ++j) yr[j] = t[j] + res[j];
+            } else {
+                std::memcpy(yr, t, cols * sizeof(float));
+            }
+        }
+    });
+}
+
+inline void qgemm(const float* x, std::size_t m, std::size_t ldx, const QuantizedWeight& w, float* y, std::size_t ldy,
+                  const Epilogue& ep, ThreadPool& pool) {
+    QuantizedActivations& acts = detail::qscratch().acts;
+    quantize_activations(x, m, w.k, ldx, acts, best_qpath());
+    qgemm(acts, w, y, ldy, ep, pool);
+}
+
+inline void qgemm_s32(const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t* c, std::size_t ldc, ThreadPool& pool) {
+    if (w.group != 0) docvlm::detail::fail("qgemm_s32: per-group weights have no single int32 accumulator");
+    const std::int32_t offset = detail::uses_u8_offset(x.path) ? 128 : 0;
+    detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
+        const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
+        for (std::size_t r = 0; r < mr; ++r)
+            for (std::size_t j = 0; j < cols; ++j) c[(m0 + r) * ldc + n0 + j] = raw[r * qpanel + j] - offset * w.col_sums[n0 + j];
+    });
+}
+
+inline void qgemm_reference_s32(const std::int8_t* a, std::size_t lda, const std::int8_t* w, std::size_t ldw, std::size_t m,
+                                std::size_t n, std::size_t k, std::int32_t* c, std::size_t ldc) {
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            std::int32_t acc = 0;
+            for (std::size_t t = 0; t < k; ++t) acc += std::int32_t(a[i * lda + t]) * std::int32_t(w[j * ldw + t]);
+            c[i * ldc + j] = acc;
+        }
+}
+
+}  // namespace kernels
+DOCVLM_SIMD_WARNINGS_ON
+DOCVLM_NAMESPACE_END
