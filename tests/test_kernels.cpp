@@ -195,3 +195,113 @@ TEST_CASE("activations: SIMD within the documented bound of the scalar definitio
 }
 
 }  // TEST_SUITE
+
+#include <docvlm/kernels/gemm.hpp>
+
+TEST_SUITE("kernels") {
+
+TEST_CASE("f32 GEMM: every path matches the scalar reference, with epilogue") {
+    std::mt19937 rng(21);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    struct Shape { std::size_t m, n, k; };
+    for (const Shape& s : {Shape{1, 1, 1}, Shape{1, 32, 7}, Shape{5, 33, 64}, Shape{12, 64, 100}, Shape{13, 70, 129},
+                           Shape{40, 96, 300}, Shape{1, 1000, 896}}) {
+        CAPTURE(s.m);
+        CAPTURE(s.n);
+        CAPTURE(s.k);
+        std::vector<float> x(s.m * s.k), w(s.n * s.k), bias(s.n), ref(s.m * s.n);
+        for (auto& v : x) v = nd(rng);
+        for (auto& v : w) v = nd(rng);
+        for (auto& v : bias) v = nd(rng);
+        sgemm_reference(x.data(), s.m, s.k, w.data(), s.n, s.k, ref.data(), s.n);
+        const PackedF32 pw = pack_f32(w.data(), s.n, s.k);
+        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512}) {
+            if (!fpath_supported(p)) continue;
+            CAPTURE(int(p));
+            std::vector<float> y(s.m * s.n, 7.0f);
+            sgemm(x.data(), s.m, s.k, pw, y.data(), s.n, {.bias = bias.data(), .residual = y.data(), .ld_residual = s.n},
+                  thread_pool(), p);
+            double worst = 0;
+            for (std::size_t i = 0; i < y.size(); ++i)
+                worst = std::max(worst, std::fabs(double(y[i]) - (double(ref[i]) + bias[i % s.n] + 7.0)) / std::sqrt(double(s.k)));
+            CHECK(worst < 1e-5);
+        }
+    }
+}
+
+TEST_CASE("bf16 GEMM matches the reference on bf16-rounded inputs") {
+    std::mt19937 rng(22);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (std::size_t k : {1u, 2u, 33u, 256u, 1001u}) {
+        const std::size_t m = 14, n = 45;
+        std::vector<float> x(m * k), w(n * k), ref(m * n), y(m * n);
+        for (auto& v : x) v = bf16_to_f32(f32_to_bf16(nd(rng)));  // exactly representable in bf16
+        for (auto& v : w) v = bf16_to_f32(f32_to_bf16(nd(rng)));
+        sgemm_reference(x.data(), m, k, w.data(), n, k, ref.data(), n);
+        bgemm(x.data(), m, k, pack_bf16(w.data(), n, k), y.data(), n, {.act = Activation::silu});
+        double worst = 0;
+        for (std::size_t i = 0; i < y.size(); ++i)
+            worst = std::max(worst, std::fabs(double(y[i]) - activate_scalar(Activation::silu, ref[i])) / std::sqrt(double(k)));
+        CAPTURE(k);
+        CHECK(worst < 1e-5);
+    }
+}
+
+}  // TEST_SUITE
+
+#include <docvlm/kernels/ops.hpp>
+
+TEST_SUITE("kernels") {
+
+TEST_CASE("softmax, RMSNorm, LayerNorm and rope: vectorised within 1e-6 of the references") {
+    std::mt19937 rng(31);
+    std::normal_distribution<float> nd(0.0f, 3.0f);
+    auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+        double num = 0, den = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            num = std::max(num, std::fabs(double(a[i]) - b[i]));
+            den = std::max(den, std::fabs(double(b[i])));
+        }
+        return num / std::max(den, 1e-30);
+    };
+    for (std::size_t n : {1u, 3u, 16u, 17u, 64u, 80u, 896u, 1280u, 5477u}) {
+        CAPTURE(n);
+        std::vector<float> x(n), w(n), b(n);
+        for (auto& v : x) v = nd(rng);
+        for (auto& v : w) v = 1.0f + 0.2f * nd(rng);
+        for (auto& v : b) v = nd(rng);
+        std::vector<float> s1 = x, s2 = x;
+        softmax(s1.data(), n);
+        softmax_reference(s2.data(), n);
+        CHECK(rel(s1, s2) <= 1e-6);
+        std::vector<float> r1(n), r2(n);
+        rms_norm(x.data(), w.data(), r1.data(), n, 1e-6f);
+        rms_norm_reference(x.data(), w.data(), r2.data(), n, 1e-6f);
+        CHECK(rel(r1, r2) <= 1e-6);
+        std::vector<float> l1 = x, l2(n);  // in place
+        layer_norm(l1.data(), w.data(), b.data(), l1.data(), n, 1e-6f);
+        layer_norm_reference(x.data(), w.data(), b.data(), l2.data(), n, 1e-6f);
+        CHECK(rel(l1, l2) <= 1e-6);
+    }
+    std::vector<float> big = {1000.0f, 1000.0f, -1000.0f};  // no overflow
+    softmax(big.data(), big.size());
+    CHECK(big[0] == doctest::Approx(0.5));
+    CHECK(big[2] == 0.0f);
+    for (std::size_t hd : {16u, 64u, 80u, 128u}) {
+        CAPTURE(hd);
+        const std::size_t heads = 3;
+        std::vector<float> x(heads * hd), c(hd), s(hd);
+        for (auto& v : x) v = nd(rng);
+        for (std::size_t i = 0; i < hd / 2; ++i) {
+            const float ang = 0.37f * float(i + 1);
+            c[i] = c[i + hd / 2] = std::cos(ang);
+            s[i] = s[i + hd / 2] = std::sin(ang);
+        }
+        std::vector<float> a = x, r = x;
+        rope(a.data(), heads, hd, c.data(), s.data());
+        rope_reference(r.data(), heads, hd, c.data(), s.data());
+        CHECK(rel(a, r) <= 1e-6);
+    }
+}
+
+}  // TEST_SUITE

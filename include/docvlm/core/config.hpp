@@ -40,7 +40,10 @@
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (they start from
 // _mm512_undefined_*; GCC bug 105593). Kernel headers silence exactly that warning around their code.
 #if defined(__GNUC__) && !defined(__clang__)
-#define DOCVLM_SIMD_WARNINGS_OFF _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define DOCVLM_SIMD_WARNINGS_OFF                                     \
+    _Pragma("GCC diagnostic push")                                   \
+    _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")      \
+    _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")
 #define DOCVLM_SIMD_WARNINGS_ON _Pragma("GCC diagnostic pop")
 #else
 #define DOCVLM_SIMD_WARNINGS_OFF

@@ -52,9 +52,10 @@ inline void activate_generic(Activation act, float* x, std::size_t n) {
 
 #if DOCVLM_X86_64
 // exp(x) for x in float range: x = k ln2 + r, |r| <= ln2/2, exp(r) by a degree-6 polynomial
-// (relative error < 2e-7), scaled by 2^k through the exponent bits; clamps to 0 / inf.
+// (relative error < 2e-7), scaled by 2^k with vscalefps (which underflows to subnormals / 0 and
+// overflows to inf like exp itself).
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.37626f)), _mm512_set1_ps(-87.33654f));
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.37626f)), _mm512_set1_ps(-104.0f));  // below: 0 via scalef
     const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
     __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);

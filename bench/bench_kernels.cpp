@@ -1,0 +1,190 @@
+// Kernel benchmarks: the machine's own limits (roofline/*), docvlm's int8 GEMM (qgemm/*) and, in
+// the same binary, oneDNN and OpenBLAS on the same shapes (onednn_s8/*, onednn_f32/*,
+// openblas_sgemm/*). Shapes are MinerU2.5's: Qwen2-0.5B decoding and prefill, the 1280-wide ViT on
+// a 1036x1036 page (5476 patches). Counters: GOP/s (2·M·N·K per second) and, for M = 1, GB/s of
+// weights streamed. Threads: docvlm uses $DOCVLM_NUM_THREADS (default: all cores); oneDNN and
+// OpenBLAS use OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (default: all cores).
+#include <docvlm/core/thread_pool.hpp>
+#include <docvlm/kernels/qgemm.hpp>
+
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+#include <dnnl.hpp>
+
+#include <immintrin.h>
+
+#include <random>
+#include <vector>
+
+DOCVLM_SIMD_WARNINGS_OFF
+namespace {
+
+using namespace docvlm;
+
+struct Shape {
+    const char* name;
+    std::size_t m, k, n;
+};
+constexpr Shape shapes[] = {
+    {"decode_qkv", 1, 896, 1152},       {"decode_up", 1, 896, 4864},        {"decode_down", 1, 4864, 896},
+    {"lm_head", 1, 896, 151936},        {"prefill_up", 512, 896, 4864},     {"vision_qkv", 5476, 1280, 3840},
+    {"vision_fc1", 5476, 1280, 5120},   {"vision_fc2", 5476, 5120, 1280},
+};
+
+std::vector<float> random_floats(std::size_t n, unsigned seed, float scale = 1.0f) {
+    std::vector<float> v(n);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, scale);
+    for (auto& x : v) x = nd(rng);
+    return v;
+}
+
+void set_counters(benchmark::State& state, const Shape& s, double weight_bytes) {
+    const double ops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+    state.counters["GOP/s"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    if (s.m == 1)
+        state.counters["GB/s"] = benchmark::Counter(weight_bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- the machine --------------------------------------------------------------------------------
+
+// Read bandwidth: every thread sums its share of a 1 GiB buffer with 512-bit loads.
+DOCVLM_TARGET("avx512f") float sum_avx512(const float* p, std::size_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t i = 0; i + 64 <= n; i += 64) {
+        a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
+        a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+void roofline_bandwidth(benchmark::State& state) {
+    if (!cpu().avx512()) return state.SkipWithError("needs AVX-512");
+    const std::size_t n = std::size_t(1) << 28;  // 1 GiB of floats
+    AlignedBuffer<float> buf(n);
+    for (std::size_t i = 0; i < n; i += 1024) buf[i] = 1.0f;
+    std::vector<float> sums(thread_pool().size());
+    for (auto _ : state) {
+        thread_pool().parallel_for(thread_pool().size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t t = b; t < e; ++t) {
+                const std::size_t chunk = n / thread_pool().size();
+                sums[t] = sum_avx512(buf.data() + t * chunk, chunk);
+            }
+        });
+        benchmark::DoNotOptimize(sums.data());
+    }
+    state.counters["GB/s"] = benchmark::Counter(double(n) * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(roofline_bandwidth)->Name("roofline/bandwidth")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+// int8 peak: 24 independent vpdpbusd chains per thread, registers only.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vnni") std::int32_t dpbusd_loop(std::size_t iters) {
+    __m512i acc[24];
+    for (auto& a : acc) a = _mm512_setzero_si512();
+    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(5);
+    for (std::size_t i = 0; i < iters; ++i)
+#pragma GCC unroll 24
+        for (int j = 0; j < 24; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], x, y);
+    __m512i s = acc[0];
+    for (int j = 1; j < 24; ++j) s = _mm512_add_epi32(s, acc[j]);
+    return _mm512_reduce_add_epi32(s);
+}
+
+void roofline_int8_peak(benchmark::State& state) {
+    if (!cpu().avx512vnni) return state.SkipWithError("needs AVX512-VNNI");
+    const std::size_t iters = 1 << 20;
+    std::vector<std::int32_t> out(thread_pool().size());
+    for (auto _ : state) {
+        thread_pool().parallel_for(out.size(), [&](std::size_t b, std::size_t e) {
+            for (std::size_t t = b; t < e; ++t) out[t] = dpbusd_loop(iters);
+        });
+        benchmark::DoNotOptimize(out.data());
+    }
+    const double ops = double(iters) * 24 * 64 * 2 * double(out.size());
+    state.counters["GOP/s"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(roofline_int8_peak)->Name("roofline/int8_peak")->UseRealTime();
+
+// ---- docvlm int8 ---------------------------------------------------------------------------------
+
+void qgemm_bench(benchmark::State& state, Shape s, bool quantize_input) {
+    const auto w = random_floats(s.n * s.k, 1, 0.05f);
+    const kernels::QuantizedWeight qw = kernels::quantize_weight(w.data(), s.n, s.k);
+    const auto x = random_floats(s.m * s.k, 2);
+    kernels::QuantizedActivations acts;
+    kernels::quantize_activations(x.data(), s.m, s.k, s.k, acts);
+    std::vector<float> y(s.m * s.n);
+    for (auto _ : state) {
+        if (quantize_input) kernels::qgemm(x.data(), s.m, s.k, qw, y.data(), s.n);
+        else kernels::qgemm(acts, qw, y.data(), s.n);
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_counters(state, s, double(s.n) * double(qw.k_padded));
+    state.SetLabel(kernels::qpath_name(acts.path));
+}
+
+// ---- baselines -----------------------------------------------------------------------------------
+
+void onednn_bench(benchmark::State& state, Shape s, bool int8) {
+    using namespace dnnl;
+    engine eng(engine::kind::cpu, 0);
+    stream strm(eng);
+    const memory::dims src_dims = {memory::dim(s.m), memory::dim(s.k)}, wei_dims = {memory::dim(s.k), memory::dim(s.n)},
+                       dst_dims = {memory::dim(s.m), memory::dim(s.n)};
+    const auto st = int8 ? memory::data_type::u8 : memory::data_type::f32;
+    const auto wt = int8 ? memory::data_type::s8 : memory::data_type::f32;
+    memory::desc src_md(src_dims, st, memory::format_tag::ab), dst_md(dst_dims, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc wei_any(wei_dims, wt, memory::format_tag::any), wei_plain(wei_dims, wt, memory::format_tag::ba);
+    primitive_attr attr;
+    if (int8) attr.set_output_scales(0, {0.01f});
+    matmul::primitive_desc pd(matmul::desc(src_md, wei_any, dst_md), attr, eng);
+    memory src(src_md, eng), dst(dst_md, eng), wei_user(wei_plain, eng), wei(pd.weights_desc(), eng);
+    std::mt19937 rng(3);
+    if (int8) {
+        auto* p = static_cast<std::uint8_t*>(src.get_data_handle());
+        for (std::size_t i = 0; i < s.m * s.k; ++i) p[i] = std::uint8_t(rng());
+        auto* q = static_cast<std::int8_t*>(wei_user.get_data_handle());
+        for (std::size_t i = 0; i < s.k * s.n; ++i) q[i] = std::int8_t(rng() % 255 - 127);
+    } else {
+        const auto a = random_floats(s.m * s.k, 4), b = random_floats(s.k * s.n, 5);
+        std::memcpy(src.get_data_handle(), a.data(), a.size() * 4);
+        std::memcpy(wei_user.get_data_handle(), b.data(), b.size() * 4);
+    }
+    reorder(wei_user, wei).execute(strm, wei_user, wei);  // packed once, like docvlm's weights
+    matmul prim(pd);
+    for (auto _ : state) {
+        prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+        strm.wait();
+    }
+    set_counters(state, s, double(s.k) * double(s.n) * (int8 ? 1.0 : 4.0));
+}
+
+void openblas_bench(benchmark::State& state, Shape s) {
+    const auto a = random_floats(s.m * s.k, 6), w = random_floats(s.n * s.k, 7);
+    std::vector<float> c(s.m * s.n);
+    for (auto _ : state) {
+        // y [M, N] = x [M, K] · W [N, K]ᵀ
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(s.m), int(s.n), int(s.k), 1.0f, a.data(), int(s.k), w.data(),
+                    int(s.k), 0.0f, c.data(), int(s.n));
+        benchmark::DoNotOptimize(c.data());
+    }
+    set_counters(state, s, double(s.k) * double(s.n) * 4.0);
+}
+
+const int registered = [] {
+    for (const Shape& s : shapes) {
+        const std::string n = s.name;
+        const auto unit = s.m == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond;
+        benchmark::RegisterBenchmark(("qgemm/" + n).c_str(), qgemm_bench, s, false)->Unit(unit)->UseRealTime();
+        benchmark::RegisterBenchmark(("qgemm_f32in/" + n).c_str(), qgemm_bench, s, true)->Unit(unit)->UseRealTime();
+        benchmark::RegisterBenchmark(("onednn_s8/" + n).c_str(), onednn_bench, s, true)->Unit(unit)->UseRealTime();
+        benchmark::RegisterBenchmark(("onednn_f32/" + n).c_str(), onednn_bench, s, false)->Unit(unit)->UseRealTime();
+        benchmark::RegisterBenchmark(("openblas_sgemm/" + n).c_str(), openblas_bench, s)->Unit(unit)->UseRealTime();
+    }
+    return 0;
+}();
+
+}  // namespace
+DOCVLM_SIMD_WARNINGS_ON

@@ -1,0 +1,347 @@
+// docvlm/kernels/gemm.hpp — float and bfloat16 matrix multiplication: y = act(x · Wᵀ + bias) + residual.
+//
+// Weights W [N, K] (torch Linear layout) are packed once into 32-column panels:
+//   f32:  data[panel][k][32]                 (AVX-512: 12 rows × 32 columns of FMAs per tile)
+//   bf16: data[panel][k / 2][32][2]          (AVX512-BF16 vdpbf16ps: pairs of k per lane)
+// x stays float in memory; for bf16 it is rounded to bf16 (nearest even) into a per-thread buffer.
+// Accumulation is in float on every path. sgemm_reference is the plain scalar oracle.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/cpu.hpp>
+#include <docvlm/core/dtype.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/core/tensor.hpp>
+#include <docvlm/core/thread_pool.hpp>
+#include <docvlm/kernels/activations.hpp>
+#include <docvlm/kernels/qgemm.hpp>  // Epilogue
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#if DOCVLM_X86_64
+#include <immintrin.h>
+#endif
+
+DOCVLM_NAMESPACE_BEGIN
+DOCVLM_SIMD_WARNINGS_OFF
+namespace kernels {
+
+/// The float / bf16 code paths.
+enum class FPath { generic, avx2, avx512 };
+FPath best_fpath(const CpuFeatures& f = cpu());
+bool fpath_supported(FPath p, const CpuFeatures& f = detect_cpu());
+
+/// Output columns per packed panel.
+inline constexpr std::size_t fpanel = 32;
+
+/// Float weights W [n, k] packed as data[panel][k][32] (zero-padded columns).
+struct PackedF32 {
+    std::size_t n = 0, k = 0;
+    AlignedBuffer<float> data;
+    std::size_t panels() const { return (n + fpanel - 1) / fpanel; }
+};
+/// bf16 weights W [n, k] packed as data[panel][k_padded / 2][32][2], k_padded = k rounded up to even.
+struct PackedBF16 {
+    std::size_t n = 0, k = 0, k_padded = 0;
+    AlignedBuffer<bf16> data;
+    std::size_t panels() const { return (n + fpanel - 1) / fpanel; }
+};
+
+PackedF32 pack_f32(const float* w, std::size_t n, std::size_t k);
+/// Rounds float weights to bf16 (nearest even) and packs them.
+PackedBF16 pack_bf16(const float* w, std::size_t n, std::size_t k);
+/// Packs weights that are bf16 already (e.g. straight from a bf16 checkpoint).
+PackedBF16 pack_bf16(const bf16* w, std::size_t n, std::size_t k);
+
+/// y [m, n] (stride ldy) = act(x [m, k] (stride ldx) · Wᵀ + bias) + residual, in float.
+void sgemm(const float* x, std::size_t m, std::size_t ldx, const PackedF32& w, float* y, std::size_t ldy,
+           const Epilogue& ep = {}, ThreadPool& pool = thread_pool(), FPath path = best_fpath());
+/// Same with bf16 weights; x is rounded to bf16; products accumulate in float. Uses AVX512-BF16
+/// when present, else converts to float (same values, same result up to summation order).
+void bgemm(const float* x, std::size_t m, std::size_t ldx, const PackedBF16& w, float* y, std::size_t ldy,
+           const Epilogue& ep = {}, ThreadPool& pool = thread_pool());
+/// Scalar reference: y [m, n] = x · wᵀ with w [n, k] row-major, accumulated in double.
+void sgemm_reference(const float* x, std::size_t m, std::size_t ldx, const float* w, std::size_t n, std::size_t k, float* y,
+                     std::size_t ldy);
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline bool fpath_supported(FPath p, const CpuFeatures& f) {
+    switch (p) {
+        case FPath::generic: return true;
+        case FPath::avx2: return f.avx2 && f.fma;
+        case FPath::avx512: return f.avx512();
+    }
+    return false;
+}
+inline FPath best_fpath(const CpuFeatures& f) {
+    return fpath_supported(FPath::avx512, f) ? FPath::avx512 : fpath_supported(FPath::avx2, f) ? FPath::avx2 : FPath::generic;
+}
+
+inline PackedF32 pack_f32(const float* w, std::size_t n, std::size_t k) {
+    if (n == 0 || k == 0) docvlm::detail::fail("pack_f32: empty matrix ", n, "x", k);
+    PackedF32 p;
+    p.n = n;
+    p.k = k;
+    p.data = AlignedBuffer<float>(p.panels() * fpanel * k);
+    for (std::size_t r = 0; r < n; ++r)
+        for (std::size_t c = 0; c < k; ++c) p.data[(r / fpanel * k + c) * fpanel + r % fpanel] = w[r * k + c];
+    return p;
+}
+
+namespace detail {
+template <class Get>
+PackedBF16 pack_bf16_from(std::size_t n, std::size_t k, Get&& get) {
+    if (n == 0 || k == 0) docvlm::detail::fail("pack_bf16: empty matrix ", n, "x", k);
+    PackedBF16 p;
+    p.n = n;
+    p.k = k;
+    p.k_padded = (k + 1) / 2 * 2;
+    p.data = AlignedBuffer<bf16>(p.panels() * fpanel * p.k_padded);
+    for (std::size_t r = 0; r < n; ++r)
+        for (std::size_t c = 0; c < k; ++c)
+            p.data[((r / fpanel * (p.k_padded / 2) + c / 2) * fpanel + r % fpanel) * 2 + c % 2] = get(r * k + c);
+    return p;
+}
+}  // namespace detail
+
+inline PackedBF16 pack_bf16(const float* w, std::size_t n, std::size_t k) {
+    return detail::pack_bf16_from(n, k, [&](std::size_t i) { return f32_to_bf16(w[i]); });
+}
+inline PackedBF16 pack_bf16(const bf16* w, std::size_t n, std::size_t k) {
+    return detail::pack_bf16_from(n, k, [&](std::size_t i) { return w[i]; });
+}
+
+namespace detail {
+
+inline constexpr std::size_t fmr = 12;  // rows per micro-tile
+
+// out[r][0..32) = Σ_k a[r][k] · panel[k][0..32)
+inline void fkernel_generic(const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out) {
+    for (std::size_t r = 0; r < mr; ++r) {
+        float acc[fpanel] = {};
+        for (std::size_t t = 0; t < k; ++t) {
+            const float av = a[r * lda + t];
+            for (std::size_t j = 0; j < fpanel; ++j) acc[j] += av * w[t * fpanel + j];
+        }
+        std::memcpy(out + r * fpanel, acc, sizeof acc);
+    }
+}
+
+#if DOCVLM_X86_64
+template <int MR>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out) {
+    __m512 c[MR][2];
+#pragma GCC unroll 24
+    for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (std::size_t t = 0; t < k; ++t) {
+        const __m512 w0 = _mm512_load_ps(w + t * 32), w1 = _mm512_load_ps(w + t * 32 + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) {
+            const __m512 b = _mm512_set1_ps(a[r * lda + t]);
+            c[r][0] = _mm512_fmadd_ps(b, w0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(b, w1, c[r][1]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+        _mm512_storeu_ps(out + r * 32, c[r][0]);
+        _mm512_storeu_ps(out + r * 32 + 16, c[r][1]);
+    }
+}
+
+// AVX2: two passes of 16 columns, at most 6 rows each time (16 registers).
+template <int MR>
+DOCVLM_TARGET("avx2,fma")
+void fkernel_avx2_rows(const float* a, std::size_t lda, const float* w, std::size_t k, float* out) {
+    for (int pass = 0; pass < 2; ++pass) {
+        __m256 c[MR][2];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_ps();
+        for (std::size_t t = 0; t < k; ++t) {
+            const __m256 w0 = _mm256_load_ps(w + t * 32 + pass * 16), w1 = _mm256_load_ps(w + t * 32 + pass * 16 + 8);
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; ++r) {
+                const __m256 b = _mm256_broadcast_ss(a + r * lda + t);
+                c[r][0] = _mm256_fmadd_ps(b, w0, c[r][0]);
+                c[r][1] = _mm256_fmadd_ps(b, w1, c[r][1]);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) {
+            _mm256_storeu_ps(out + r * 32 + pass * 16, c[r][0]);
+            _mm256_storeu_ps(out + r * 32 + pass * 16 + 8, c[r][1]);
+        }
+    }
+}
+
+// bf16 pairs: a holds bf16 rows (k_padded each), w holds [k/2][32][2].
+template <int MR>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
+void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size_t k2, float* out) {
+    __m512 c[MR][2];
+#pragma GCC unroll 24
+    for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (std::size_t t = 0; t < k2; ++t) {
+        const __m512bh w0 = (__m512bh)_mm512_load_si512(w + t * 64), w1 = (__m512bh)_mm512_load_si512(w + t * 64 + 32);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) {
+            std::int32_t pair;
+            std::memcpy(&pair, a + r * lda + 2 * t, 4);
+            const __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+            c[r][0] = _mm512_dpbf16_ps(c[r][0], b, w0);
+            c[r][1] = _mm512_dpbf16_ps(c[r][1], b, w1);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+        _mm512_storeu_ps(out + r * 32, c[r][0]);
+        _mm512_storeu_ps(out + r * 32 + 16, c[r][1]);
+    }
+}
+
+#define DOCVLM_FKERNEL_DISPATCH12(fn, mr, ...)                                                                 \
+    switch (mr) {                                                                                          \
+        case 1: fn<1>(__VA_ARGS__); break;  case 2: fn<2>(__VA_ARGS__); break;  case 3: fn<3>(__VA_ARGS__); break;   \
+        case 4: fn<4>(__VA_ARGS__); break;  case 5: fn<5>(__VA_ARGS__); break;  case 6: fn<6>(__VA_ARGS__); break;   \
+        case 7: fn<7>(__VA_ARGS__); break;  case 8: fn<8>(__VA_ARGS__); break;  case 9: fn<9>(__VA_ARGS__); break;   \
+        case 10: fn<10>(__VA_ARGS__); break; case 11: fn<11>(__VA_ARGS__); break; default: fn<12>(__VA_ARGS__); break; \
+    }
+#endif
+
+inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out) {
+#if DOCVLM_X86_64
+    if (path == FPath::avx512) {
+        DOCVLM_FKERNEL_DISPATCH12(fkernel_avx512, mr, a, lda, w, k, out)
+        return;
+    }
+    if (path == FPath::avx2) {
+        for (std::size_t r0 = 0; r0 < mr; r0 += 6) {
+            const std::size_t rows = std::min<std::size_t>(6, mr - r0);
+            const float* ar = a + r0 * lda;
+            float* o = out + r0 * fpanel;
+            switch (rows) {
+                case 1: fkernel_avx2_rows<1>(ar, lda, w, k, o); break;
+                case 2: fkernel_avx2_rows<2>(ar, lda, w, k, o); break;
+                case 3: fkernel_avx2_rows<3>(ar, lda, w, k, o); break;
+                case 4: fkernel_avx2_rows<4>(ar, lda, w, k, o); break;
+                case 5: fkernel_avx2_rows<5>(ar, lda, w, k, o); break;
+                default: fkernel_avx2_rows<6>(ar, lda, w, k, o); break;
+            }
+        }
+        return;
+    }
+#endif
+    fkernel_generic(a, lda, mr, w, k, out);
+}
+
+// Applies the epilogue to a [mr][32] tile of float sums and stores it (residual may alias y).
+inline void store_tile(const float* tile, std::size_t m0, std::size_t mr, std::size_t n0, std::size_t cols, float* y,
+                       std::size_t ldy, const Epilogue& ep) {
+    float t[fpanel];
+    for (std::size_t r = 0; r < mr; ++r) {
+        for (std::size_t j = 0; j < cols; ++j) t[j] = tile[r * fpanel + j] + (ep.bias ? ep.bias[n0 + j] : 0.0f);
+        activate(ep.act, t, cols);
+        float* yr = y + (m0 + r) * ldy + n0;
+        if (ep.residual) {
+            const float* res = ep.residual + (m0 + r) * ep.ld_residual + n0;
+            for (std::size_t j = 0; j < cols; ++j) yr[j] = t[j] + res[j];
+        } else {
+            std::memcpy(yr, t, cols * sizeof(float));
+        }
+    }
+}
+
+// Parallel loop over (row block, panel chunk) items, as in qgemm: row blocks sized for L2.
+template <class Tile>
+void gemm_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, ThreadPool& pool, Tile&& tile) {
+    if (m == 0) return;
+    const std::size_t mc = std::max(fmr, std::min<std::size_t>(m, (512u << 10) / std::max<std::size_t>(row_bytes, 1)) / fmr * fmr);
+    const std::size_t mblocks = (m + mc - 1) / mc, want = 4 * pool.size();
+    const std::size_t nchunks = mblocks >= want ? 1 : std::min(panels, (want + mblocks - 1) / mblocks);
+    pool.parallel_for(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
+        alignas(64) float sums[fmr * fpanel];
+        for (std::size_t item = begin; item < end; ++item) {
+            const std::size_t mb = item / nchunks, nc = item % nchunks;
+            const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks, m_end = std::min(m, (mb + 1) * mc);
+            for (std::size_t p = p0; p < p1; ++p)
+                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += fmr) tile(m0, std::min(fmr, m_end - m0), p, sums);
+        }
+    });
+}
+
+struct BScratch {
+    AlignedBuffer<bf16> x;
+    AlignedBuffer<float> xf;
+};
+inline BScratch& bscratch() {
+    thread_local BScratch s;
+    return s;
+}
+
+}  // namespace detail
+
+inline void sgemm(const float* x, std::size_t m, std::size_t ldx, const PackedF32& w, float* y, std::size_t ldy,
+                  const Epilogue& ep, ThreadPool& pool, FPath path) {
+    detail::gemm_tiles(m, w.k * sizeof(float), w.panels(), pool, [&](std::size_t m0, std::size_t mr, std::size_t p, float* sums) {
+        detail::fkernel(path, x + m0 * ldx, ldx, mr, w.data.data() + p * fpanel * w.k, w.k, sums);
+        detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+    });
+}
+
+inline void bgemm(const float* x, std::size_t m, std::size_t ldx, const PackedBF16& w, float* y, std::size_t ldy,
+                  const Epilogue& ep, ThreadPool& pool) {
+    detail::BScratch& s = detail::bscratch();
+    const std::size_t kp = w.k_padded;
+    if (s.x.size() < m * kp) s.x = AlignedBuffer<bf16>(m * kp);
+    for (std::size_t r = 0; r < m; ++r) {
+        convert(x + r * ldx, s.x.data() + r * kp, w.k);
+        if (kp > w.k) s.x[r * kp + w.k] = bf16{};
+    }
+#if DOCVLM_X86_64
+    if (cpu().avx512bf16) {
+        detail::gemm_tiles(m, kp * 2, w.panels(), pool, [&](std::size_t m0, std::size_t mr, std::size_t p, float* sums) {
+            const bf16* panel = w.data.data() + p * fpanel * kp;
+            DOCVLM_FKERNEL_DISPATCH12(detail::bkernel_avx512bf16, mr, s.x.data() + m0 * kp, kp, panel, kp / 2, sums)
+            detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+        });
+        return;
+    }
+#endif
+    // Without AVX512-BF16: widen the rounded x and each weight panel to float, then the f32 kernel.
+    if (s.xf.size() < m * kp) s.xf = AlignedBuffer<float>(m * kp);
+    convert(s.x.data(), s.xf.data(), m * kp);
+    const FPath path = best_fpath();
+    detail::gemm_tiles(m, kp * 4, w.panels(), pool, [&](std::size_t m0, std::size_t mr, std::size_t p, float* sums) {
+        thread_local AlignedBuffer<float> panel;
+        if (panel.size() < fpanel * kp) panel = AlignedBuffer<float>(fpanel * kp);
+        const bf16* src = w.data.data() + p * fpanel * kp;
+        for (std::size_t t = 0; t < kp; ++t)
+            for (std::size_t j = 0; j < fpanel; ++j) panel[t * fpanel + j] = bf16_to_f32(src[((t / 2) * fpanel + j) * 2 + t % 2]);
+        detail::fkernel(path, s.xf.data() + m0 * kp, kp, mr, panel.data(), kp, sums);
+        detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+    });
+}
+
+inline void sgemm_reference(const float* x, std::size_t m, std::size_t ldx, const float* w, std::size_t n, std::size_t k,
+                            float* y, std::size_t ldy) {
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            double acc = 0;
+            for (std::size_t t = 0; t < k; ++t) acc += double(x[i * ldx + t]) * double(w[j * k + t]);
+            y[i * ldy + j] = float(acc);
+        }
+}
+
+#if DOCVLM_X86_64
+#undef DOCVLM_FKERNEL_DISPATCH12
+#endif
+
+}  // namespace kernels
+DOCVLM_SIMD_WARNINGS_ON
+DOCVLM_NAMESPACE_END
