@@ -137,7 +137,8 @@ inline const char* qpath_name(QPath p) {
 
 namespace detail {
 
-inline constexpr std::size_t qmr = 6;  // rows per micro-tile on every path
+inline constexpr std::size_t qmr = 12;  // most rows per micro-tile (AVX-512; the others use 6)
+inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : 6; }
 
 inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni; }
 inline std::size_t qa_elem_bytes(QPath p) { return p == QPath::avx2 ? 2 : 1; }
@@ -171,29 +172,32 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
     return v;
 }
 
+// 12 rows x 32 columns per call (two calls per panel): 24 accumulators, and each 128-byte slice
+// of weights loaded from L2 feeds 24 vpdpbusd while the 12 A rows stay in L1.
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
 void qkernel_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
-    __m512i c[MR][4];
+    for (int half = 0; half < 2; ++half) {
+        __m512i c[MR][2];
 #pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < 4; ++j) c[r][j] = _mm512_setzero_si512();
-    for (std::size_t kk = 0; kk < k4; ++kk) {
-        const std::int8_t* wk = w + kk * 256;
-        const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64), w2 = _mm512_load_si512(wk + 128),
-                      w3 = _mm512_load_si512(wk + 192);
-#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (std::size_t kk = 0; kk < k4; ++kk) {
+            const std::int8_t* wk = w + kk * 256 + half * 128;
+            const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64);
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; ++r) {
+                const __m512i b = _mm512_set1_epi32(load_i32(a + r * lda + 4 * kk));
+                c[r][0] = _mm512_dpbusd_epi32(c[r][0], b, w0);
+                c[r][1] = _mm512_dpbusd_epi32(c[r][1], b, w1);
+            }
+        }
+#pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
-            const __m512i b = _mm512_set1_epi32(load_i32(a + r * lda + 4 * kk));
-            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b, w0);
-            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b, w1);
-            c[r][2] = _mm512_dpbusd_epi32(c[r][2], b, w2);
-            c[r][3] = _mm512_dpbusd_epi32(c[r][3], b, w3);
+            _mm512_storeu_si512(out + r * 64 + half * 32, c[r][0]);
+            _mm512_storeu_si512(out + r * 64 + half * 32 + 16, c[r][1]);
         }
     }
-#pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < 4; ++j) _mm512_storeu_si512(out + r * 64 + 16 * j, c[r][j]);
 }
 
 template <int MR>
@@ -265,7 +269,16 @@ inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t
                     std::int32_t* out) {
 #if DOCVLM_X86_64
     switch (path) {
-        case QPath::avx512vnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avx512vnni, mr, a, lda, w, k4, out) return;
+        case QPath::avx512vnni:
+            switch (mr) {
+                case 7: qkernel_avx512vnni<7>(a, lda, w, k4, out); return;
+                case 8: qkernel_avx512vnni<8>(a, lda, w, k4, out); return;
+                case 9: qkernel_avx512vnni<9>(a, lda, w, k4, out); return;
+                case 10: qkernel_avx512vnni<10>(a, lda, w, k4, out); return;
+                case 11: qkernel_avx512vnni<11>(a, lda, w, k4, out); return;
+                case 12: qkernel_avx512vnni<12>(a, lda, w, k4, out); return;
+                default: DOCVLM_QKERNEL_DISPATCH(qkernel_avx512vnni, mr, a, lda, w, k4, out) return;
+            }
         case QPath::avxvnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avxvnni, mr, a, lda, w, k4, out) return;
         case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
         case QPath::generic: break;
@@ -397,7 +410,12 @@ void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, Thread
     const std::size_t k4 = w.k_padded / 4, groups = w.groups(), gk4 = k4 / groups;
     const std::size_t step = 4 * qa_elem_bytes(x.path);  // bytes of A per k4 step
     // Row blocks sized to keep their A rows in L2 (~256 KB) while weight panels stream past.
-    const std::size_t mc = std::max(qmr, std::min<std::size_t>(x.m, (256u << 10) / std::max<std::size_t>(x.row_bytes, 1)) / qmr * qmr);
+    const std::size_t mr_max = tile_rows(x.path);
+    // Row blocks: as many as needed to keep each block's A rows within ~256 KB of L2, then sized
+    // evenly (a multiple of the tile height) so that threads get equal shares.
+    const std::size_t mc_max = std::max(mr_max, (256u << 10) / std::max<std::size_t>(x.row_bytes, 1) / mr_max * mr_max);
+    const std::size_t nblocks = (x.m + mc_max - 1) / mc_max;
+    const std::size_t mc = ((x.m + nblocks - 1) / nblocks + mr_max - 1) / mr_max * mr_max;
     const std::size_t mblocks = (x.m + mc - 1) / mc, panels = w.panels();
     // Split panels into chunks only when there are too few row blocks to feed every thread.
     const std::size_t want = 4 * pool.size();
@@ -409,8 +427,8 @@ void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, Thread
             const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks;
             const std::size_t m_end = std::min(x.m, (mb + 1) * mc);
             for (std::size_t p = p0; p < p1; ++p)
-                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += qmr) {
-                    const std::size_t mr = std::min(qmr, m_end - m0);
+                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += mr_max) {
+                    const std::size_t mr = std::min(mr_max, m_end - m0);
                     for (std::size_t g = 0; g < groups; ++g) {
                         qkernel(x.path, x.data.data() + m0 * x.row_bytes + g * gk4 * step, x.row_bytes, mr,
                                 w.data.data() + (p * k4 + g * gk4) * qpanel * 4, gk4, raw);
@@ -423,36 +441,78 @@ void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, Thread
 
 }  // namespace detail
 
+namespace detail {
+
+#if DOCVLM_X86_64
+// Per-channel epilogue of one [mr][64] tile with AVX-512:
+// y = act(float(raw − offset·Σw) · (sa · sw) + bias) + residual.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void qepilogue_avx512(const std::int32_t* raw, std::size_t m0, std::size_t mr, std::size_t n0, std::size_t cols,
+                             const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t offset, float* y,
+                             std::size_t ldy, const Epilogue& ep) {
+    for (std::size_t r = 0; r < mr; ++r) {
+        const __m512 sa = _mm512_set1_ps(x.scales[m0 + r]);
+        float* yr = y + (m0 + r) * ldy + n0;
+        const float* res = ep.residual ? ep.residual + (m0 + r) * ep.ld_residual + n0 : nullptr;
+        for (std::size_t j = 0; j < cols; j += 16) {
+            const __mmask16 m = cols - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (cols - j)) - 1u);
+            const __m512i cs = _mm512_loadu_si512(w.col_sums.data() + n0 + j);
+            const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + j), _mm512_mullo_epi32(cs, _mm512_set1_epi32(offset)));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, _mm512_loadu_ps(w.scales.data() + n0 + j)));
+            if (ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.bias + n0 + j));
+            v = activate512(ep.act, v);
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + j));
+            _mm512_mask_storeu_ps(yr + j, m, v);
+        }
+    }
+}
+#endif
+
+// Portable epilogue, also for per-group weights: per-group partial sums are accumulated in float
+// in a per-thread [6][64] tile and finished after the last group.
+inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size_t mr, std::size_t p, std::size_t g,
+                              const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t offset, float* y,
+                              std::size_t ldy, const Epilogue& ep) {
+    thread_local float acc[qmr * qpanel];
+    const std::size_t groups = w.groups(), n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
+    for (std::size_t r = 0; r < mr; ++r)
+        for (std::size_t j = 0; j < cols; ++j) {
+            const std::size_t idx = (n0 + j) * groups + g;
+            const float v = float(raw[r * qpanel + j] - offset * w.col_sums[idx]) * w.scales[idx];
+            acc[r * qpanel + j] = g == 0 ? v : acc[r * qpanel + j] + v;
+        }
+    if (g + 1 < groups) return;
+    for (std::size_t r = 0; r < mr; ++r) {
+        const std::size_t m = m0 + r;
+        float* t = acc + r * qpanel;
+        const float sa = x.scales[m];
+        for (std::size_t j = 0; j < cols; ++j) t[j] = t[j] * sa + (ep.bias ? ep.bias[n0 + j] : 0.0f);
+        activate(ep.act, t, cols);
+        float* yr = y + m * ldy + n0;
+        if (ep.residual) {  // read before writing: the residual may be y itself
+            const float* res = ep.residual + m * ep.ld_residual + n0;
+            for (std::size_t j = 0; j < cols; ++j) yr[j] = t[j] + res[j];
+        } else {
+            std::memcpy(yr, t, cols * sizeof(float));
+        }
+    }
+}
+
+}  // namespace detail
+
 inline void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep,
                   ThreadPool& pool) {
-    const std::size_t groups = w.groups();
-    const float offset = detail::uses_u8_offset(x.path) ? 128.0f : 0.0f;
-    const std::int32_t ioffset = std::int32_t(offset);
-    // Per-group partial sums are accumulated in float, per thread, in a [6][64] tile.
+    const std::int32_t offset = detail::uses_u8_offset(x.path) ? 128 : 0;
+#if DOCVLM_X86_64
+    if (w.group == 0 && cpu().avx512()) {
+        detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
+            detail::qepilogue_avx512(raw, m0, mr, p * qpanel, std::min(qpanel, w.n - p * qpanel), x, w, offset, y, ldy, ep);
+        });
+        return;
+    }
+#endif
     detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t g, const std::int32_t* raw) {
-        thread_local float acc[detail::qmr * qpanel];
-        const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
-        for (std::size_t r = 0; r < mr; ++r)
-            for (std::size_t j = 0; j < cols; ++j) {
-                const std::size_t n = n0 + j, idx = n * groups + g;
-                const float v = float(raw[r * qpanel + j] - ioffset * w.col_sums[idx]) * w.scales[idx];
-                acc[r * qpanel + j] = g == 0 ? v : acc[r * qpanel + j] + v;
-            }
-        if (g + 1 < groups) return;
-        for (std::size_t r = 0; r < mr; ++r) {
-            const std::size_t m = m0 + r;
-            float* t = acc + r * qpanel;
-            const float sa = x.scales[m];
-            for (std::size_t j = 0; j < cols; ++j) t[j] = t[j] * sa + (ep.bias ? ep.bias[n0 + j] : 0.0f);
-            activate(ep.act, t, cols);
-            float* yr = y + m * ldy + n0;
-            if (ep.residual) {  // read before writing: the residual may be y itself
-                const float* res = ep.residual + m * ep.ld_residual + n0;
-                for (std::size_t j = 0; j < cols; ++j) yr[j] = t[j] + res[j];
-            } else {
-                std::memcpy(yr, t, cols * sizeof(float));
-            }
-        }
+        detail::qepilogue_generic(raw, m0, mr, p, g, x, w, offset, y, ldy, ep);
     });
 }
 
