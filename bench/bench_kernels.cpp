@@ -5,6 +5,7 @@
 // weights streamed. Threads: docvlm uses $DOCVLM_NUM_THREADS (default: all cores); oneDNN and
 // OpenBLAS use OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (default: all cores).
 #include <docvlm/core/thread_pool.hpp>
+#include <docvlm/kernels/gemm.hpp>
 #include <docvlm/kernels/qgemm.hpp>
 
 #include <benchmark/benchmark.h>
@@ -125,6 +126,30 @@ void qgemm_bench(benchmark::State& state, Shape s, bool quantize_input) {
     state.SetLabel(kernels::qpath_name(acts.path));
 }
 
+// ---- docvlm f32 and bf16 ---------------------------------------------------------------------------
+
+void sgemm_bench(benchmark::State& state, Shape s) {
+    const auto w = random_floats(s.n * s.k, 1, 0.05f), x = random_floats(s.m * s.k, 2);
+    const kernels::PackedF32 pw = kernels::pack_f32(w.data(), s.n, s.k);
+    std::vector<float> y(s.m * s.n);
+    for (auto _ : state) {
+        kernels::sgemm(x.data(), s.m, s.k, pw, y.data(), s.n);
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_counters(state, s, double(s.n) * double(s.k) * 4.0);
+}
+
+void bgemm_bench(benchmark::State& state, Shape s) {
+    const auto w = random_floats(s.n * s.k, 1, 0.05f), x = random_floats(s.m * s.k, 2);
+    const kernels::PackedBF16 pw = kernels::pack_bf16(w.data(), s.n, s.k);
+    std::vector<float> y(s.m * s.n);
+    for (auto _ : state) {
+        kernels::bgemm(x.data(), s.m, s.k, pw, y.data(), s.n);
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_counters(state, s, double(s.n) * double(pw.k_padded) * 2.0);
+}
+
 // ---- baselines -----------------------------------------------------------------------------------
 
 void onednn_bench(benchmark::State& state, Shape s, bool int8) {
@@ -179,6 +204,8 @@ const int registered = [] {
         const auto unit = s.m == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond;
         benchmark::RegisterBenchmark(("qgemm/" + n).c_str(), qgemm_bench, s, false)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("qgemm_f32in/" + n).c_str(), qgemm_bench, s, true)->Unit(unit)->UseRealTime();
+        benchmark::RegisterBenchmark(("sgemm/" + n).c_str(), sgemm_bench, s)->Unit(unit)->UseRealTime();
+        benchmark::RegisterBenchmark(("bgemm/" + n).c_str(), bgemm_bench, s)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("onednn_s8/" + n).c_str(), onednn_bench, s, true)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("onednn_f32/" + n).c_str(), onednn_bench, s, false)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("openblas_sgemm/" + n).c_str(), openblas_bench, s)->Unit(unit)->UseRealTime();

@@ -15,6 +15,7 @@
 #include <docvlm/core/thread_pool.hpp>
 #include <docvlm/kernels/activations.hpp>
 #include <docvlm/kernels/qgemm.hpp>  // Epilogue
+#include <docvlm/kernels/tiling.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -257,21 +258,12 @@ inline void store_tile(const float* tile, std::size_t m0, std::size_t mr, std::s
     }
 }
 
-// Parallel loop over (row block, panel chunk) items, as in qgemm: row blocks sized for L2.
+// Parallel loop over tiles (see parallel_tiles); `sums` is a per-call [12][32] scratch tile.
 template <class Tile>
 void gemm_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, ThreadPool& pool, Tile&& tile) {
-    if (m == 0) return;
-    const std::size_t mc = std::max(fmr, std::min<std::size_t>(m, (512u << 10) / std::max<std::size_t>(row_bytes, 1)) / fmr * fmr);
-    const std::size_t mblocks = (m + mc - 1) / mc, want = 4 * pool.size();
-    const std::size_t nchunks = mblocks >= want ? 1 : std::min(panels, (want + mblocks - 1) / mblocks);
-    pool.parallel_for(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
+    parallel_tiles(m, row_bytes, 512u << 10, fmr, panels, pool, [&](std::size_t m0, std::size_t mr, std::size_t p) {
         alignas(64) float sums[fmr * fpanel];
-        for (std::size_t item = begin; item < end; ++item) {
-            const std::size_t mb = item / nchunks, nc = item % nchunks;
-            const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks, m_end = std::min(m, (mb + 1) * mc);
-            for (std::size_t p = p0; p < p1; ++p)
-                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += fmr) tile(m0, std::min(fmr, m_end - m0), p, sums);
-        }
+        tile(m0, mr, p, sums);
     });
 }
 

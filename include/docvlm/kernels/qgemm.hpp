@@ -1,12 +1,12 @@
 // docvlm/kernels/qgemm.hpp — int8 matrix multiplication: y = act(x · Wᵀ + bias) + residual.
 //
 // Weights W [N, K] (torch Linear layout) are quantised once, symmetrically, per output channel
-// or per group of K (32/64/128), into int8 in [-127, 127] and packed into 64-column panels:
-//     data[panel][k / 4][column % 64][k % 4]            (K padded to a multiple of 4 / group)
+// or per group of K (32/64/128), into int8 in [-127, 127] and packed into 32-column panels:
+//     data[panel][k / 4][column % 32][k % 4]            (K padded to a multiple of 4 / group)
 // with the column sums Σ_k w the u8×s8 instructions need. Activations x [M, K] are quantised per
 // row (per token) at run time: q = round(x · 127 / max|x_row|). The int32 accumulator
 // Σ_k q[m,k]·w[n,k] is exact and identical on every code path:
-//   avx512vnni  vpdpbusd zmm on u8 = q + 128, then − 128·Σw      (6 rows × 64 columns per tile)
+//   avx512vnni  vpdpbusd zmm on u8 = q + 128, then − 128·Σw      (12 rows × 32 columns per tile)
 //   avxvnni     vpdpbusd ymm, same trick                          (6 rows × 16 columns)
 //   avx2        q and w widened to int16, vpmaddwd (no saturation) (6 rows × 8 columns)
 //   generic     plain C++ over the packed layout
@@ -20,6 +20,7 @@
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/core/thread_pool.hpp>
 #include <docvlm/kernels/activations.hpp>
+#include <docvlm/kernels/tiling.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -45,16 +46,16 @@ bool qpath_supported(QPath path, const CpuFeatures& f = detect_cpu());
 const char* qpath_name(QPath path);
 
 /// Output columns per packed weight panel.
-inline constexpr std::size_t qpanel = 64;
+inline constexpr std::size_t qpanel = 32;
 
 /// int8 weights W [n, k], packed for the kernels (see the header comment for the layout).
 struct QuantizedWeight {
     std::size_t n = 0, k = 0;   ///< logical shape
     std::size_t k_padded = 0;   ///< k rounded up to a multiple of 4 (and of group)
     std::size_t group = 0;      ///< 0: one scale per output channel; else 32, 64 or 128 values of K per scale
-    AlignedBuffer<std::int8_t> data;       ///< [panels][k_padded / 4][64][4]
-    AlignedBuffer<float> scales;           ///< [panels * 64][groups]: w ≈ q · scale
-    AlignedBuffer<std::int32_t> col_sums;  ///< [panels * 64][groups]: Σ q over the group
+    AlignedBuffer<std::int8_t> data;       ///< [panels][k_padded / 4][32][4]
+    AlignedBuffer<float> scales;           ///< [panels * 32][groups]: w ≈ q · scale
+    AlignedBuffer<std::int32_t> col_sums;  ///< [panels * 32][groups]: Σ q over the group
 
     std::size_t panels() const { return (n + qpanel - 1) / qpanel; }
     std::size_t groups() const { return group ? k_padded / group : 1; }
@@ -143,7 +144,7 @@ inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : 6; 
 inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni; }
 inline std::size_t qa_elem_bytes(QPath p) { return p == QPath::avx2 ? 2 : 1; }
 
-// ---- micro-kernels: out[r][0..64) = Σ_{kk<k4} Σ_{t<4} A[r][4kk+t] · W[panel col][4kk+t] (raw) ----
+// ---- micro-kernels: out[r][0..32) = Σ_{kk<k4} Σ_{t<4} A[r][4kk+t] · W[panel col][4kk+t] (raw) ----
 
 inline void qkernel_generic(const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
                             std::int32_t* out) {
@@ -172,43 +173,41 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
     return v;
 }
 
-// 12 rows x 32 columns per call (two calls per panel): 24 accumulators, and each 128-byte slice
-// of weights loaded from L2 feeds 24 vpdpbusd while the 12 A rows stay in L1.
+// 12 rows x one 32-column panel: 24 accumulators; each 128-byte row of the panel feeds 24
+// vpdpbusd while the 12 rows of A stay in L1.
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
 void qkernel_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
-    for (int half = 0; half < 2; ++half) {
-        __m512i c[MR][2];
+    __m512i c[MR][2];
 #pragma GCC unroll 24
-        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_si512();
-#pragma GCC unroll 2
-        for (std::size_t kk = 0; kk < k4; ++kk) {
-            const std::int8_t* wk = w + kk * 256 + half * 128;
-            const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64);
-#pragma GCC unroll 12
-            for (int r = 0; r < MR; ++r) {
-                const __m512i b = _mm512_set1_epi32(load_i32(a + r * lda + 4 * kk));
-                c[r][0] = _mm512_dpbusd_epi32(c[r][0], b, w0);
-                c[r][1] = _mm512_dpbusd_epi32(c[r][1], b, w1);
-            }
-        }
+    for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (std::size_t kk = 0; kk < k4; ++kk) {
+        const std::int8_t* wk = w + kk * 128;
+        const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
-            _mm512_storeu_si512(out + r * 64 + half * 32, c[r][0]);
-            _mm512_storeu_si512(out + r * 64 + half * 32 + 16, c[r][1]);
+            const __m512i b = _mm512_set1_epi32(load_i32(a + r * lda + 4 * kk));
+            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b, w0);
+            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b, w1);
         }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+        _mm512_storeu_si512(out + r * 32, c[r][0]);
+        _mm512_storeu_si512(out + r * 32 + 16, c[r][1]);
     }
 }
 
 template <int MR>
 DOCVLM_TARGET("avx2,avxvnni")
 void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
-    for (int pass = 0; pass < 4; ++pass) {
+    for (int pass = 0; pass < 2; ++pass) {
         __m256i c[MR][2];
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
         for (std::size_t kk = 0; kk < k4; ++kk) {
-            const std::int8_t* wk = w + kk * 256 + pass * 64;
+            const std::int8_t* wk = w + kk * 128 + pass * 64;
             const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk)),
                           w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32));
 #pragma GCC unroll 6
@@ -220,8 +219,8 @@ void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, 
         }
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 64 + pass * 16), c[r][0]);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 64 + pass * 16 + 8), c[r][1]);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16), c[r][0]);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16 + 8), c[r][1]);
         }
     }
 }
@@ -230,12 +229,12 @@ void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, 
 template <int MR>
 DOCVLM_TARGET("avx2")
 void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
-    for (int pass = 0; pass < 8; ++pass) {
+    for (int pass = 0; pass < 4; ++pass) {
         __m256i c[MR][2];
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
         for (std::size_t kk = 0; kk < k4; ++kk) {
-            const std::int8_t* wk = w + kk * 256 + pass * 32;
+            const std::int8_t* wk = w + kk * 128 + pass * 32;
             const __m256i lo = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wk)));
             const __m256i hi = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wk + 16)));
 #pragma GCC unroll 6
@@ -249,7 +248,7 @@ void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
             const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[r][0], c[r][1]), 0xd8);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 64 + pass * 8), s);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 8), s);
         }
     }
 }
@@ -402,41 +401,22 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
 namespace detail {
 
 // Runs the micro-kernels over all (row tile, panel) pairs in parallel; calls
-// tile(m0, mr, panel, group, raw) with raw = int32 [mr][64] for each group of K.
+// tile(m0, mr, panel, group, raw) with raw = int32 [mr][32] for each group of K.
 template <class Tile>
 void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Tile&& tile) {
     if (x.k != w.k) docvlm::detail::fail("qgemm: activations have k = ", x.k, " but weights have k = ", w.k);
     if (x.m == 0) return;
     const std::size_t k4 = w.k_padded / 4, groups = w.groups(), gk4 = k4 / groups;
     const std::size_t step = 4 * qa_elem_bytes(x.path);  // bytes of A per k4 step
-    // Row blocks sized to keep their A rows in L2 (~256 KB) while weight panels stream past.
-    const std::size_t mr_max = tile_rows(x.path);
-    // Row blocks: as many as needed to keep each block's A rows within ~256 KB of L2, then sized
-    // evenly (a multiple of the tile height) so that threads get equal shares.
-    const std::size_t mc_max = std::max(mr_max, (256u << 10) / std::max<std::size_t>(x.row_bytes, 1) / mr_max * mr_max);
-    const std::size_t nblocks = (x.m + mc_max - 1) / mc_max;
-    const std::size_t mc = ((x.m + nblocks - 1) / nblocks + mr_max - 1) / mr_max * mr_max;
-    const std::size_t mblocks = (x.m + mc - 1) / mc, panels = w.panels();
-    // Split panels into chunks only when there are too few row blocks to feed every thread.
-    const std::size_t want = 4 * pool.size();
-    const std::size_t nchunks = mblocks >= want ? 1 : std::min(panels, (want + mblocks - 1) / mblocks);
-    pool.parallel_for(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
-        alignas(64) std::int32_t raw[qmr * qpanel];
-        for (std::size_t item = begin; item < end; ++item) {
-            const std::size_t mb = item / nchunks, nc = item % nchunks;
-            const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks;
-            const std::size_t m_end = std::min(x.m, (mb + 1) * mc);
-            for (std::size_t p = p0; p < p1; ++p)
-                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += mr_max) {
-                    const std::size_t mr = std::min(mr_max, m_end - m0);
-                    for (std::size_t g = 0; g < groups; ++g) {
-                        qkernel(x.path, x.data.data() + m0 * x.row_bytes + g * gk4 * step, x.row_bytes, mr,
-                                w.data.data() + (p * k4 + g * gk4) * qpanel * 4, gk4, raw);
-                        tile(m0, mr, p, g, raw);
-                    }
-                }
-        }
-    });
+    parallel_tiles(x.m, x.row_bytes, 256u << 10, tile_rows(x.path), w.panels(), pool,
+                   [&](std::size_t m0, std::size_t mr, std::size_t p) {
+                       alignas(64) std::int32_t raw[qmr * qpanel];
+                       for (std::size_t g = 0; g < groups; ++g) {
+                           qkernel(x.path, x.data.data() + m0 * x.row_bytes + g * gk4 * step, x.row_bytes, mr,
+                                   w.data.data() + (p * k4 + g * gk4) * qpanel * 4, gk4, raw);
+                           tile(m0, mr, p, g, raw);
+                       }
+                   });
 }
 
 }  // namespace detail
@@ -444,7 +424,7 @@ void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, Thread
 namespace detail {
 
 #if DOCVLM_X86_64
-// Per-channel epilogue of one [mr][64] tile with AVX-512:
+// Per-channel epilogue of one [mr][32] tile with AVX-512:
 // y = act(float(raw − offset·Σw) · (sa · sw) + bias) + residual.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline void qepilogue_avx512(const std::int32_t* raw, std::size_t m0, std::size_t mr, std::size_t n0, std::size_t cols,
@@ -469,7 +449,7 @@ inline void qepilogue_avx512(const std::int32_t* raw, std::size_t m0, std::size_
 #endif
 
 // Portable epilogue, also for per-group weights: per-group partial sums are accumulated in float
-// in a per-thread [6][64] tile and finished after the last group.
+// in a per-thread [12][32] tile and finished after the last group.
 inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size_t mr, std::size_t p, std::size_t g,
                               const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t offset, float* y,
                               std::size_t ldy, const Epilogue& ep) {

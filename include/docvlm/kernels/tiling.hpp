@@ -1,0 +1,42 @@
+// docvlm/kernels/tiling.hpp — how GEMM-like kernels split [m rows] x [panels] of output across threads.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/thread_pool.hpp>
+
+#include <algorithm>
+#include <cstddef>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace kernels::detail {
+
+/// Calls tile(m0, rows, panel) for every tile of at most `mr` rows and one weight panel, in parallel.
+/// Rows are grouped in blocks whose activations (row_bytes each) fit `budget` bytes of L2 and that
+/// are equal in size (a multiple of mr) so threads get equal shares; within a block every panel is
+/// visited, so the block stays in cache while weight panels stream past. Panels are split into
+/// chunks when there are too few row blocks to feed every thread (e.g. decoding, m = 1) or when
+/// the blocks do not divide evenly among the threads.
+template <class Tile>
+void parallel_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, std::size_t mr, std::size_t panels,
+                    ThreadPool& pool, Tile&& tile) {
+    if (m == 0 || panels == 0) return;
+    const std::size_t mc_max = std::max(mr, budget / std::max<std::size_t>(row_bytes, 1) / mr * mr);
+    const std::size_t threads = pool.size();
+    const std::size_t nblocks = (m + mc_max - 1) / mc_max;
+    const std::size_t mc = ((m + nblocks - 1) / nblocks + mr - 1) / mr * mr;
+    const std::size_t mblocks = (m + mc - 1) / mc, want = 4 * threads;
+    std::size_t nchunks = 1;
+    if (mblocks < want) nchunks = std::min(panels, (want + mblocks - 1) / mblocks);
+    else if (mblocks % threads != 0) nchunks = std::min(panels, threads);  // share the odd blocks evenly
+    pool.parallel_for(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t item = begin; item < end; ++item) {
+            const std::size_t mb = item / nchunks, nc = item % nchunks;
+            const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks, m_end = std::min(m, (mb + 1) * mc);
+            for (std::size_t p = p0; p < p1; ++p)
+                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += mr) tile(m0, std::min(mr, m_end - m0), p);
+        }
+    });
+}
+
+}  // namespace kernels::detail
+DOCVLM_NAMESPACE_END
