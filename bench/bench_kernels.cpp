@@ -5,6 +5,7 @@
 // weights streamed. Threads: docvlm uses $DOCVLM_NUM_THREADS (default: all cores); oneDNN and
 // OpenBLAS use OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (default: all cores).
 #include <docvlm/core/thread_pool.hpp>
+#include <docvlm/kernels/attention.hpp>
 #include <docvlm/kernels/gemm.hpp>
 #include <docvlm/kernels/qgemm.hpp>
 
@@ -149,6 +150,37 @@ void bgemm_bench(benchmark::State& state, Shape s) {
     }
     set_counters(state, s, double(s.n) * double(pw.k_padded) * 2.0);
 }
+
+// ---- attention -------------------------------------------------------------------------------------
+
+// The ViT layer of the layout pass: 5476 tokens, 16 heads of 80, full attention. Counter: GFLOP/s of
+// QKᵀ + PV (4·n²·d per head).
+void attention_vision(benchmark::State& state) {
+    const std::size_t n = 5476, heads = 16, d = 80, ld = 3 * heads * d;
+    const auto qkv = random_floats(n * ld, 9);
+    std::vector<float> out(n * heads * d);
+    kernels::AttentionParams p{.heads = heads, .kv_heads = heads, .head_dim = d, .scale = 1.0f / std::sqrt(80.0f)};
+    for (auto _ : state) {
+        kernels::attention(qkv.data(), ld, qkv.data() + heads * d, ld, qkv.data() + 2 * heads * d, ld, out.data(), heads * d, n, n, p);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(4.0 * n * n * d * heads * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(attention_vision)->Name("attention/vision_5476x16x80")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One decoding step of Qwen2-0.5B attention (14 query heads, 2 KV heads of 64) over `context` cached tokens.
+void attention_decode(benchmark::State& state) {
+    const std::size_t ctx = std::size_t(state.range(0)), heads = 14, kvh = 2, d = 64;
+    const auto q = random_floats(heads * d, 10), kv = random_floats(ctx * 2 * kvh * d, 11);
+    std::vector<float> out(heads * d);
+    kernels::AttentionParams p{.heads = heads, .kv_heads = kvh, .head_dim = d, .scale = 0.125f, .causal = true, .q_offset = ctx - 1};
+    for (auto _ : state) {
+        kernels::attention(q.data(), heads * d, kv.data(), 2 * kvh * d, kv.data() + kvh * d, 2 * kvh * d, out.data(), heads * d, 1, ctx, p);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.counters["GB/s"] = benchmark::Counter(double(ctx) * 2 * kvh * d * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(attention_decode)->Name("attention/decode")->ArgName("context")->Arg(1024)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // ---- baselines -----------------------------------------------------------------------------------
 

@@ -1,0 +1,391 @@
+// docvlm/kernels/attention.hpp — fused multi-head attention, flash-attention style.
+//
+// out = softmax(q · kᵀ · scale + mask) · v, computed tile by tile (block_q queries × block_k keys)
+// with an online softmax, so memory stays linear in the sequence length: no n × n score matrix is
+// ever allocated. Masks: full, causal, and windowed with global anchors (a query sees keys within
+// `window` positions of itself and the first `anchors` tokens; anchor queries see every key), which
+// may be combined with causal. Grouped-query attention: query head h reads key/value head
+// h / (heads / kv_heads). Tiles outside a query block's window are skipped, so windowed attention
+// costs O(n · (window + anchors)).
+//
+// Layout (token-major, as projections produce it): q [n_q][ldq] holding heads × head_dim,
+// k and v [n_kv][ldk / ldv] holding kv_heads × head_dim, out [n_q][ldo] holding heads × head_dim.
+// Query i sits at position q_offset + i; key j at position j (a KV cache of n_kv tokens).
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/core/tensor.hpp>
+#include <docvlm/core/thread_pool.hpp>
+#include <docvlm/kernels/activations.hpp>
+#include <docvlm/kernels/gemm.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+DOCVLM_SIMD_WARNINGS_OFF
+namespace kernels {
+
+struct AttentionParams {
+    std::size_t heads = 1, kv_heads = 1, head_dim = 64;
+    float scale = 0.125f;      ///< usually 1 / sqrt(head_dim)
+    bool causal = false;       ///< key j visible only when j <= query position
+    std::size_t q_offset = 0;  ///< position of query 0 (decoding with a KV cache: n_kv - n_q)
+    std::size_t window = 0;    ///< 0: no window; else |query position - j| <= window, except anchors
+    std::size_t anchors = 0;   ///< tokens [0, anchors) see and are seen by every token (window masks only)
+    std::size_t block_q = 48;  ///< queries per tile
+    std::size_t block_k = 64;  ///< keys per tile (a multiple of 32)
+};
+
+/// Whether query position `qi` may attend key `j` under `p` (the mask, as a predicate).
+bool attention_visible(const AttentionParams& p, std::size_t qi, std::size_t j);
+
+/// Fused attention (see the header comment for layouts).
+void attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv, float* out,
+               std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p, ThreadPool& pool = thread_pool());
+
+/// Dense reference: every score row in full, masked, softmax in double. O(n_q · n_kv) memory per row only.
+void attention_reference(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
+                         float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p);
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline bool attention_visible(const AttentionParams& p, std::size_t qi, std::size_t j) {
+    if (p.causal && j > qi) return false;
+    if (p.window == 0 || j < p.anchors || qi < p.anchors) return true;
+    return (qi >= j ? qi - j : j - qi) <= p.window;
+}
+
+namespace detail {
+
+inline void check_attention(const AttentionParams& p) {
+    if (p.heads == 0 || p.kv_heads == 0 || p.head_dim == 0) docvlm::detail::fail("attention: zero heads or head_dim");
+    if (p.heads % p.kv_heads != 0)
+        docvlm::detail::fail("attention: ", p.heads, " query heads are not a multiple of ", p.kv_heads, " key/value heads");
+    if (p.block_q == 0 || p.block_k == 0 || p.block_k % fpanel != 0)
+        docvlm::detail::fail("attention: block_k must be a positive multiple of ", fpanel, " and block_q positive");
+}
+
+// Key range [lo, hi) that query positions [q0, q1) can see outside the anchors, clipped to n_kv.
+inline void key_range(const AttentionParams& p, std::size_t q0, std::size_t q1, std::size_t n_kv, std::size_t& lo,
+                      std::size_t& hi) {
+    hi = p.causal ? std::min(n_kv, q1) : n_kv;  // q1 is one past the last position: keys <= q1 - 1
+    lo = 0;
+    if (p.window != 0 && q0 >= p.anchors) {
+        lo = q0 > p.window ? q0 - p.window : 0;
+        hi = std::min(hi, q1 - 1 + p.window + 1);
+    }
+}
+
+struct AttentionScratch {
+    AlignedBuffer<float> kt;  // Kᵀ for every kv head in 32-key panels: [kv_heads][key panels][head_dim][32]
+    AlignedBuffer<float> vp;  // V for every kv head in 32-wide slices of head_dim: [kv_heads][d panels][keys][32]
+};
+
+// Row helpers of the online softmax (AVX-512 where present).
+#if DOCVLM_X86_64
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float row_max_avx512(const float* x, std::size_t n, float init) {
+    __m512 m = _mm512_set1_ps(init);
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, k, x + i));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float exp_sum_avx512(float* x, std::size_t n, float mx) {
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512 sum = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+// Scores of `group` query heads against `n` keys: sc[g * stride + j] = scale · q_g · k_j.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void group_scores_avx512(const float* qg, const float* k, std::size_t ldk, std::size_t n, std::size_t d,
+                                std::size_t group, float scale, float* sc, std::size_t stride) {
+    for (std::size_t j = 0; j < n; ++j) {
+        const float* kj = k + j * ldk;
+        for (std::size_t g = 0; g < group; ++g) {
+            __m512 acc = _mm512_setzero_ps();
+            for (std::size_t t = 0; t < d; t += 16) {
+                const __mmask16 m = d - t >= 16 ? __mmask16(0xffff) : __mmask16((1u << (d - t)) - 1u);
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qg + g * d + t), _mm512_maskz_loadu_ps(m, kj + t), acc);
+            }
+            sc[g * stride + j] = _mm512_reduce_add_ps(acc) * scale;
+        }
+    }
+}
+// o[0..d) += Σ_j w[j] · v_j (rows of V with stride ldv).
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void weighted_rows_avx512(const float* w, const float* v, std::size_t ldv, std::size_t n, std::size_t d, float* o) {
+    for (std::size_t t = 0; t < d; t += 64) {  // up to 4 registers of output at a time
+        const std::size_t chunk = std::min<std::size_t>(64, d - t);
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        __mmask16 mk[4];
+        for (int u = 0; u < 4; ++u) {
+            const std::size_t off = std::size_t(u) * 16;
+            mk[u] = chunk > off ? (chunk - off >= 16 ? __mmask16(0xffff) : __mmask16((1u << (chunk - off)) - 1u)) : __mmask16(0);
+        }
+        for (std::size_t j = 0; j < n; ++j) {
+            if (w[j] == 0.0f) continue;
+            const __m512 wj = _mm512_set1_ps(w[j]);
+            const float* vj = v + j * ldv + t;
+            for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(wj, _mm512_maskz_loadu_ps(mk[u], vj + 16 * u), acc[u]);
+        }
+        for (int u = 0; u < 4; ++u)
+            _mm512_mask_storeu_ps(o + t + 16 * u, mk[u], _mm512_add_ps(acc[u], _mm512_maskz_loadu_ps(mk[u], o + t + 16 * u)));
+    }
+}
+#endif
+
+inline void group_scores(const float* qg, const float* k, std::size_t ldk, std::size_t n, std::size_t d, std::size_t group,
+                         float scale, float* sc, std::size_t stride) {
+#if DOCVLM_X86_64
+    if (cpu().avx512()) return group_scores_avx512(qg, k, ldk, n, d, group, scale, sc, stride);
+#endif
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t g = 0; g < group; ++g) {
+            float dot = 0.0f;
+            for (std::size_t t = 0; t < d; ++t) dot += qg[g * d + t] * k[j * ldk + t];
+            sc[g * stride + j] = dot * scale;
+        }
+}
+
+inline void weighted_rows(const float* w, const float* v, std::size_t ldv, std::size_t n, std::size_t d, float* o) {
+#if DOCVLM_X86_64
+    if (cpu().avx512()) return weighted_rows_avx512(w, v, ldv, n, d, o);
+#endif
+    for (std::size_t j = 0; j < n; ++j)
+        if (w[j] != 0.0f)
+            for (std::size_t t = 0; t < d; ++t) o[t] += w[j] * v[j * ldv + t];
+}
+
+inline float row_max(const float* x, std::size_t n, float init) {
+#if DOCVLM_X86_64
+    if (cpu().avx512()) return row_max_avx512(x, n, init);
+#endif
+    for (std::size_t i = 0; i < n; ++i) init = std::max(init, x[i]);
+    return init;
+}
+// x = exp(x - mx) in place (exp(-inf) = 0); returns the sum.
+inline float exp_sum(float* x, std::size_t n, float mx) {
+#if DOCVLM_X86_64
+    if (cpu().avx512()) return exp_sum_avx512(x, n, mx);
+#endif
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
+    return sum;
+}
+
+}  // namespace detail
+
+namespace detail {
+
+// Few queries (decoding): scores straight from the token-major K rows and P·V straight from V rows,
+// with no packing; the query heads that share a key/value head are processed together so every K
+// and V row is read once per step. Memory: one row of n_kv scores per query head.
+inline void attention_rows(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
+                           float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p,
+                           ThreadPool& pool) {
+    const std::size_t d = p.head_dim, group = p.heads / p.kv_heads;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    pool.parallel_for(n_q * p.kv_heads, [&](std::size_t begin, std::size_t end) {
+        thread_local std::vector<float> sc;
+        if (sc.size() < group * n_kv) sc.resize(group * n_kv);
+        for (std::size_t item = begin; item < end; ++item) {
+            const std::size_t i = item / p.kv_heads, kvh = item % p.kv_heads, pos = p.q_offset + i;
+            const float* qi = q + i * ldq + kvh * group * d;
+            group_scores(qi, k + kvh * d, ldk, n_kv, d, group, p.scale, sc.data(), n_kv);
+            if (p.causal || p.window != 0)
+                for (std::size_t j = 0; j < n_kv; ++j)
+                    if (!attention_visible(p, pos, j))
+                        for (std::size_t g = 0; g < group; ++g) sc[g * n_kv + j] = neg_inf;
+            for (std::size_t g = 0; g < group; ++g) {
+                float* row = sc.data() + g * n_kv;
+                const float mx = row_max(row, n_kv, neg_inf);
+                float* o = out + i * ldo + (kvh * group + g) * d;
+                std::fill(o, o + d, 0.0f);
+                if (mx == neg_inf) continue;
+                const float inv = 1.0f / exp_sum(row, n_kv, mx);
+                weighted_rows(row, v + kvh * d, ldv, n_kv, d, o);
+                for (std::size_t t = 0; t < d; ++t) o[t] *= inv;
+            }
+        }
+    });
+}
+
+}  // namespace detail
+
+inline void attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
+                      float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p,
+                      ThreadPool& pool) {
+    detail::check_attention(p);
+    if (n_q == 0) return;
+    if (n_kv == 0) docvlm::detail::fail("attention: no keys");
+    if (n_q <= 4) return detail::attention_rows(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+    const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel, group = p.heads / p.kv_heads;
+    const FPath path = best_fpath();
+
+    // Kᵀ packed once per call into 32-key panels, so scores come from the f32 GEMM micro-kernel.
+    thread_local detail::AttentionScratch scratch;
+    const std::size_t kt_size = p.kv_heads * panels * d * fpanel;
+    if (scratch.kt.size() < kt_size) scratch.kt = AlignedBuffer<float>(kt_size);
+    float* kt = scratch.kt.data();
+    // V in 32-wide slices of head_dim (zero-padded), so P·V is the same micro-kernel again.
+    const std::size_t dpanels = (d + fpanel - 1) / fpanel, vp_size = p.kv_heads * dpanels * n_kv * fpanel;
+    if (scratch.vp.size() < vp_size) scratch.vp = AlignedBuffer<float>(vp_size);
+    float* vp = scratch.vp.data();
+    pool.parallel_for(p.kv_heads * panels, [&](std::size_t b, std::size_t e) {
+        for (std::size_t item = b; item < e; ++item) {
+            const std::size_t h = item / panels, pn = item % panels;
+            float* dst = kt + (h * panels + pn) * d * fpanel;
+            for (std::size_t jj = 0; jj < fpanel; ++jj) {
+                const std::size_t j = pn * fpanel + jj;
+                if (j < n_kv) {
+                    const float* src = k + j * ldk + h * d;
+                    for (std::size_t t = 0; t < d; ++t) dst[t * fpanel + jj] = src[t];
+                } else {
+                    for (std::size_t t = 0; t < d; ++t) dst[t * fpanel + jj] = 0.0f;
+                }
+            }
+            for (std::size_t j = pn * fpanel; j < std::min(n_kv, (pn + 1) * fpanel); ++j) {
+                const float* src = v + j * ldv + h * d;
+                for (std::size_t dp = 0; dp < dpanels; ++dp) {
+                    float* dst2 = vp + ((h * dpanels + dp) * n_kv + j) * fpanel;
+                    for (std::size_t c = 0; c < fpanel; ++c) dst2[c] = dp * fpanel + c < d ? src[dp * fpanel + c] : 0.0f;
+                }
+            }
+        }
+    });
+
+    const std::size_t bq = p.block_q, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    pool.parallel_for(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> s(bq * bk), acc(bq * d), m(bq), l(bq);
+        alignas(64) float tile[detail::fmr * fpanel];
+        for (std::size_t item = begin; item < end; ++item) {
+            const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;
+            const std::size_t i0 = qb * bq, rows = std::min(bq, n_q - i0);
+            const std::size_t pos0 = p.q_offset + i0, pos1 = pos0 + rows;
+            std::fill(acc.begin(), acc.begin() + rows * d, 0.0f);
+            std::fill(m.begin(), m.begin() + rows, neg_inf);
+            std::fill(l.begin(), l.begin() + rows, 0.0f);
+            std::size_t lo, hi;
+            detail::key_range(p, pos0, pos1, n_kv, lo, hi);
+            const float* kth = kt + kvh * panels * d * fpanel;
+
+            // Keys [j0, j1) with j0 a multiple of 32; keys below `from` belong to another sweep.
+            auto process = [&](std::size_t j0, std::size_t j1, std::size_t from) {
+                const std::size_t cols = j1 - j0;
+                // scores s[r][c] = q_r · k_{j0+c} · scale
+                for (std::size_t pn = 0; pn * fpanel < cols; ++pn) {
+                    const float* panel = kth + (j0 / fpanel + pn) * d * fpanel;
+                    for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {
+                        const std::size_t mr = std::min(detail::fmr, rows - r0);
+                        detail::fkernel(path, q + (i0 + r0) * ldq + h * d, ldq, mr, panel, d, tile);
+                        const std::size_t cc = std::min(fpanel, cols - pn * fpanel);
+                        for (std::size_t r = 0; r < mr; ++r)
+                            for (std::size_t c = 0; c < cc; ++c) s[(r0 + r) * bk + pn * fpanel + c] = tile[r * fpanel + c] * p.scale;
+                    }
+                }
+                const bool masked = p.causal || p.window != 0;
+                for (std::size_t r = 0; r < rows; ++r) {
+                    float* sr = s.data() + r * bk;
+                    for (std::size_t c = 0; j0 + c < from; ++c) sr[c] = neg_inf;
+                    if (masked)
+                        for (std::size_t c = 0; c < cols; ++c)
+                            if (!attention_visible(p, pos0 + r, j0 + c)) sr[c] = neg_inf;
+                    const float mx = detail::row_max(sr, cols, m[r]);
+                    if (mx == neg_inf) {  // nothing visible yet in this row: contributes zeros
+                        std::fill(sr, sr + cols, 0.0f);
+                        continue;
+                    }
+                    const float alpha = std::exp(m[r] - mx);  // 0 when m[r] was -inf
+                    l[r] = l[r] * alpha + detail::exp_sum(sr, cols, mx);
+                    m[r] = mx;
+                    if (alpha != 1.0f) {
+                        float* ar = acc.data() + r * d;
+                        for (std::size_t t = 0; t < d; ++t) ar[t] *= alpha;
+                    }
+                }
+                // acc += P · V, 32 columns of head_dim at a time
+                for (std::size_t dp = 0; dp < dpanels; ++dp) {
+                    const float* vpanel = vp + ((kvh * dpanels + dp) * n_kv + j0) * fpanel;
+                    const std::size_t dc = std::min(fpanel, d - dp * fpanel);
+                    for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {
+                        const std::size_t mr = std::min(detail::fmr, rows - r0);
+                        detail::fkernel(path, s.data() + r0 * bk, bk, mr, vpanel, cols, tile);
+                        for (std::size_t r = 0; r < mr; ++r) {
+                            float* ar = acc.data() + (r0 + r) * d + dp * fpanel;
+                            for (std::size_t c = 0; c < dc; ++c) ar[c] += tile[r * fpanel + c];
+                        }
+                    }
+                }
+            };
+            auto sweep = [&](std::size_t from, std::size_t to) {  // tiles covering keys [from, to)
+                for (std::size_t j0 = from / fpanel * fpanel; j0 < to; j0 += bk) process(j0, std::min(to, j0 + bk), from);
+            };
+            if (p.window != 0 && pos0 >= p.anchors && p.anchors > 0) {
+                const std::size_t a = std::min(p.anchors, n_kv);
+                if (lo > a) {
+                    sweep(0, a);
+                    sweep(lo, hi);
+                } else {
+                    sweep(0, std::max(a, hi));
+                }
+            } else {
+                sweep(lo, hi);
+            }
+            for (std::size_t r = 0; r < rows; ++r) {
+                float* o = out + (i0 + r) * ldo + h * d;
+                const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+                for (std::size_t t = 0; t < d; ++t) o[t] = acc[r * d + t] * inv;
+            }
+        }
+    });
+}
+
+inline void attention_reference(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v,
+                                std::size_t ldv, float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv,
+                                const AttentionParams& p) {
+    detail::check_attention(p);
+    const std::size_t d = p.head_dim, group = p.heads / p.kv_heads;
+    std::vector<double> sc(n_kv);
+    for (std::size_t h = 0; h < p.heads; ++h)
+        for (std::size_t i = 0; i < n_q; ++i) {
+            const std::size_t kvh = h / group, pos = p.q_offset + i;
+            double mx = -INFINITY;
+            for (std::size_t j = 0; j < n_kv; ++j) {
+                if (!attention_visible(p, pos, j)) {
+                    sc[j] = -INFINITY;
+                    continue;
+                }
+                double dot = 0;
+                for (std::size_t t = 0; t < d; ++t) dot += double(q[i * ldq + h * d + t]) * k[j * ldk + kvh * d + t];
+                sc[j] = dot * p.scale;
+                mx = std::max(mx, sc[j]);
+            }
+            double sum = 0;
+            for (std::size_t j = 0; j < n_kv; ++j) sum += sc[j] == -INFINITY ? 0.0 : (sc[j] = std::exp(sc[j] - mx));
+            for (std::size_t t = 0; t < d; ++t) {
+                double o = 0;
+                for (std::size_t j = 0; j < n_kv; ++j)
+                    if (sc[j] != -INFINITY) o += sc[j] * v[j * ldv + kvh * d + t];
+                out[i * ldo + h * d + t] = sum > 0 ? float(o / sum) : 0.0f;
+            }
+        }
+}
+
+}  // namespace kernels
+DOCVLM_SIMD_WARNINGS_ON
+DOCVLM_NAMESPACE_END
