@@ -31,3 +31,17 @@ if(NOT TARGET docvlm::stb)
     INTERFACE_INCLUDE_DIRECTORIES "${DOCVLM_STB_INCLUDE_DIR}"
     INTERFACE_LINK_LIBRARIES "${DOCVLM_STB_LIBRARY}")
 endif()
+
+# utf8proc (Unicode categories and NFC for the tokenizer) has no CMake config in Debian either.
+if(NOT TARGET docvlm::utf8proc)
+  find_path(DOCVLM_UTF8PROC_INCLUDE_DIR utf8proc.h)
+  find_library(DOCVLM_UTF8PROC_LIBRARY utf8proc)
+  if(NOT DOCVLM_UTF8PROC_INCLUDE_DIR OR NOT DOCVLM_UTF8PROC_LIBRARY)
+    message(FATAL_ERROR "docvlm needs utf8proc: install the Debian package 'libutf8proc-dev' "
+                        "(apt-get install libutf8proc-dev), or run tools/dev which installs it.")
+  endif()
+  add_library(docvlm::utf8proc INTERFACE IMPORTED)
+  set_target_properties(docvlm::utf8proc PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${DOCVLM_UTF8PROC_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${DOCVLM_UTF8PROC_LIBRARY}")
+endif()

@@ -1,0 +1,181 @@
+// Tests of docvlm/io/tokenizer.hpp against Hugging Face's Qwen2 tokenizer: every case of
+// tests/data/tokenizers/qwen2/tokenizer_tests.json and llama.cpp's qwen2 vocabulary tests.
+#include "test_util.hpp"
+
+#include <docvlm/io/tokenizer.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using namespace docvlm;
+using docvlm::io::Tokenizer;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<io::AddedToken> qwen2vl_added() {
+    std::vector<io::AddedToken> out;
+    std::ifstream in(test::data("tokenizers/qwen2/tokenizer_tests.json"));
+    const auto doc = nlohmann::json::parse(in);
+    for (auto it = doc["special_tokens"].begin(); it != doc["special_tokens"].end(); ++it)
+        out.push_back({it.key(), it.value().get<std::int32_t>(), true});
+    return out;
+}
+
+const Tokenizer& qwen2() {
+    static const Tokenizer t = Tokenizer::from_vocab_merges(test::data("tokenizers/qwen2/vocab.json"),
+                                                            test::data("tokenizers/qwen2/merges.txt"), qwen2vl_added());
+    return t;
+}
+
+// A tokenizer.json in Hugging Face's layout, assembled from the same vocab, merges and added tokens.
+std::string write_tokenizer_json(const test::TempDir& dir, bool merges_as_pairs) {
+    nlohmann::json vocab = nlohmann::json::parse(slurp(test::data("tokenizers/qwen2/vocab.json")));
+    nlohmann::json merges = nlohmann::json::array();
+    std::istringstream ms(slurp(test::data("tokenizers/qwen2/merges.txt")));
+    std::string line;
+    while (std::getline(ms, line)) {
+        if (line.empty() || line.rfind("#version", 0) == 0) continue;
+        const auto sp = line.find(' ');
+        if (merges_as_pairs) merges.push_back({line.substr(0, sp), line.substr(sp + 1)});
+        else merges.push_back(line);
+    }
+    nlohmann::json added = nlohmann::json::array();
+    for (const auto& a : qwen2vl_added())
+        added.push_back({{"id", a.id}, {"content", a.content}, {"special", true}, {"lstrip", false}, {"rstrip", false},
+                         {"normalized", false}, {"single_word", false}});
+    const std::string regex = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    nlohmann::json j = {
+        {"version", "1.0"},
+        {"added_tokens", added},
+        {"normalizer", {{"type", "NFC"}}},
+        {"pre_tokenizer",
+         {{"type", "Sequence"},
+          {"pretokenizers",
+           {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}},
+            {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}}}}},
+        {"decoder", {{"type", "ByteLevel"}}},
+        {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"byte_fallback", false}}}};
+    const std::string path = dir / "tokenizer.json";
+    std::ofstream(path) << j.dump();
+    return path;
+}
+
+}  // namespace
+
+TEST_SUITE("tokenizer") {
+
+TEST_CASE("every case of tokenizer_tests.json: ids and decoded text") {
+    std::ifstream in(test::data("tokenizers/qwen2/tokenizer_tests.json"));
+    const auto doc = nlohmann::json::parse(in);
+    int n = 0;
+    for (const auto& c : doc["cases"]) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        const auto ids = qwen2().encode(text);
+        CHECK(ids == c["ids"].get<std::vector<std::int32_t>>());
+        if (c.contains("decoded")) CHECK(qwen2().decode(c["ids"].get<std::vector<std::int32_t>>()) == c["decoded"].get<std::string>());
+        if (c.contains("decoded_skip_special"))
+            CHECK(qwen2().decode(c["ids"].get<std::vector<std::int32_t>>(), true) == c["decoded_skip_special"].get<std::string>());
+        if (c.contains("tokens")) {
+            const auto toks = c["tokens"].get<std::vector<std::string>>();
+            REQUIRE(toks.size() == ids.size());
+            for (std::size_t i = 0; i < ids.size(); ++i) CHECK(qwen2().token_string(ids[i]) == toks[i]);
+        }
+        ++n;
+    }
+    MESSAGE(n, " cases");
+    CHECK(n == 71);
+}
+
+TEST_CASE("llama.cpp qwen2 vocabulary tests (.inp / .out)") {
+    const std::string inp = slurp(test::data("tokenizers/qwen2/llamacpp/ggml-vocab-qwen2.gguf.inp"));
+    std::istringstream out(slurp(test::data("tokenizers/qwen2/llamacpp/ggml-vocab-qwen2.gguf.out")));
+    const std::string sep = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> texts;
+    for (std::size_t pos = 0;;) {
+        const auto next = inp.find(sep, pos);
+        if (next == std::string::npos) break;
+        texts.push_back(inp.substr(pos, next - pos));
+        pos = next + sep.size();
+    }
+    std::string line;
+    std::size_t i = 0;
+    while (std::getline(out, line) && i < texts.size()) {
+        std::istringstream ls(line);
+        std::vector<std::int32_t> want;
+        for (std::int32_t id; ls >> id;) want.push_back(id);
+        CAPTURE(texts[i]);
+        CHECK(qwen2().encode(texts[i]) == want);
+        ++i;
+    }
+    CHECK(i == 43);
+}
+
+TEST_CASE("tokenizer.json (both merge spellings) loads the same tokenizer") {
+    test::TempDir dir;
+    for (bool pairs : {false, true}) {
+        const Tokenizer t = Tokenizer::from_json(write_tokenizer_json(dir, pairs));
+        for (const char* s : {"Hello world", "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>\nText Recognition:<|im_end|>",
+                              "\\frac{a}{b} 12345 中文 😀", "  trailing  \n\n"})
+            CHECK(t.encode(s) == qwen2().encode(s));
+        CHECK(t.token_id("<|image_pad|>") == 151655);
+        CHECK(t.is_special(151645));
+        CHECK_FALSE(t.is_special(100));
+    }
+}
+
+TEST_CASE("malformed tokenizer files are refused with a clear error") {
+    test::TempDir dir;
+    auto write = [&](const std::string& text) {
+        std::ofstream(dir / "t.json") << text;
+        return dir / "t.json";
+    };
+    CHECK_ERROR_HAS(Tokenizer::from_json(write("{not json")), "t.json", "not valid JSON");
+    CHECK_ERROR_HAS(Tokenizer::from_json(write(R"({"model": {"type": "Unigram"}})")), "t.json", "Unigram");
+    CHECK_ERROR_HAS(Tokenizer::from_json(write(R"({"model": {"type": "BPE"}, "pre_tokenizer": {"type": "Whitespace"}})")),
+                    "pre_tokenizer is not Qwen2's");
+    const std::string pre = R"("pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"}}, {"type": "ByteLevel"}]})";
+    CHECK_ERROR_HAS(Tokenizer::from_json(write("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}, " + pre + "}")),
+                    "merge 0", "missing from the vocabulary");
+    CHECK_ERROR_HAS(Tokenizer::from_json(write("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}, " + pre + "}")),
+                    "'a'", "no valid id");
+    CHECK_ERROR_HAS(Tokenizer::from_json(write("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, " + pre + "}")),
+                    "lacks the byte-level token");
+    CHECK_ERROR_HAS(Tokenizer::from_json(write("{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": [3]}, " + pre + "}")),
+                    "merge 0 is neither");
+    CHECK_ERROR_HAS(Tokenizer::from_json(dir / "missing.json"), "missing.json", "cannot open");
+    CHECK_ERROR_HAS(qwen2().decode(std::vector<std::int32_t>{5, 999999}), "id 999999");
+}
+
+TEST_CASE("streaming decode holds back split UTF-8 and equals the full decode") {
+    const std::string text = "中文 😀 naïve café — ∑ x² 𝔘𝔫𝔦 龘靐齉 <|im_end|> done";
+    const auto ids = qwen2().encode(text);
+    Tokenizer::StreamDecoder sd(qwen2());
+    std::string streamed;
+    bool split_seen = false;
+    for (std::int32_t id : ids) {
+        const std::string piece = sd.push(id);
+        CHECK(piece.find("\xef\xbf\xbd") == std::string::npos);  // never a replacement char mid-stream
+        split_seen |= piece.empty();
+        streamed += piece;
+    }
+    streamed += sd.finish();
+    CHECK(streamed == text);
+    CHECK(split_seen);  // some token ended inside a character
+    CHECK(qwen2().decode(ids) == text);
+    Tokenizer::StreamDecoder skip(qwen2(), true);
+    std::string no_special;
+    for (std::int32_t id : ids) no_special += skip.push(id);
+    CHECK(no_special.find("<|im_end|>") == std::string::npos);
+    CHECK(io::utf8_replace_invalid("a\xe4\xb8") == "a\xef\xbf\xbd");
+    CHECK(io::utf8_replace_invalid("\xff\xc3\xa9\xed\xa0\x80") == "\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+}  // TEST_SUITE
