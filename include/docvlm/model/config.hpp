@@ -1,0 +1,135 @@
+// docvlm/model/config.hpp — the vocabulary of compile-time model configuration.
+//
+// A model is a type: a Config struct of static constexpr sizes and policy type aliases. Any size
+// may be `docvlm::dynamic`, read from config.json at load time (as Eigen's Dynamic). Policies:
+//   attention  FullAttention | CausalAttention | WindowAnchor<window, anchors>
+//   position   NoPosition | Rope1D | Rope2D | MRope<sections...>
+//   fusion     TokenConcat | GatedCrossAttention<every>
+//   weights    F32 | BF16 | Int8PerChannel | Int8PerGroup<32 | 64 | 128>
+// Configs that make no sense fail to compile with a readable static_assert (see
+// check_vision_config / check_text_config below and tests/compile_fail/).
+#pragma once
+
+#include <docvlm/core/config.hpp>
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <type_traits>
+
+DOCVLM_NAMESPACE_BEGIN
+
+/// A size known only when the checkpoint's config.json is read.
+inline constexpr int dynamic = -1;
+
+// ---- attention masks ----
+struct FullAttention {};
+struct CausalAttention {};
+/// Each token sees the tokens within `Window` positions of itself; the first `Anchors` tokens see
+/// and are seen by all (memory O(n · (window + anchors))).
+template <int Window, int Anchors>
+struct WindowAnchor {
+    static_assert(Window >= 1, "WindowAnchor: the window must be at least 1 token");
+    static_assert(Anchors >= 0, "WindowAnchor: the number of anchor tokens cannot be negative");
+    static constexpr int window = Window, anchors = Anchors;
+};
+
+// ---- positions ----
+struct NoPosition {};
+struct Rope1D {};
+struct Rope2D {};
+/// Qwen2-VL multimodal rope: head_dim / 2 frequencies split into (t, h, w) sections.
+template <int... Sections>
+struct MRope {
+    static_assert(sizeof...(Sections) == 3, "MRope: give exactly three sections (t, h, w)");
+    static_assert(((Sections > 0 || Sections == -1) && ...), "MRope: every section must be positive (or docvlm::dynamic)");
+    static constexpr std::array<int, 3> sections{Sections...};
+    /// head_dim / 2, or dynamic (-1) when a section is dynamic.
+    static constexpr int half_dim = ((Sections == -1) || ...) ? -1 : (Sections + ...);
+};
+
+// ---- fusion of vision into text ----
+/// Image embeddings replace the image-pad tokens (Qwen2-VL, MinerU2.5).
+struct TokenConcat {};
+/// A gated cross-attention block before every `Every`-th decoder layer (Flamingo style).
+template <int Every>
+struct GatedCrossAttention {
+    static_assert(Every >= 1, "GatedCrossAttention: a block every 0 layers makes no sense");
+    static constexpr int every = Every;
+};
+
+// ---- weights ----
+struct F32 {};
+struct BF16 {};
+struct Int8PerChannel {};
+template <int Group>
+struct Int8PerGroup {
+    static_assert(Group == 32 || Group == 64 || Group == 128, "Int8PerGroup: the group size must be 32, 64 or 128");
+    static constexpr int group = Group;
+};
+
+namespace detail {
+template <class T> struct is_mrope : std::false_type {};
+template <int... S> struct is_mrope<MRope<S...>> : std::true_type {};
+template <class T> struct is_window_anchor : std::false_type {};
+template <int W, int A> struct is_window_anchor<WindowAnchor<W, A>> : std::true_type {};
+template <class T> struct is_int8_group : std::false_type {};
+template <int G> struct is_int8_group<Int8PerGroup<G>> : std::true_type {};
+template <class T> struct is_gated_xattn : std::false_type {};
+template <int E> struct is_gated_xattn<GatedCrossAttention<E>> : std::true_type {};
+
+constexpr bool divides_or_dynamic(int a, int b) { return a == dynamic || b == dynamic || (b > 0 && a % b == 0); }
+constexpr bool positive_or_dynamic(int a) { return a == dynamic || a > 0; }
+}  // namespace detail
+
+template <class T>
+concept AttentionPolicy = std::same_as<T, FullAttention> || std::same_as<T, CausalAttention> || detail::is_window_anchor<T>::value;
+template <class T>
+concept PositionPolicy = std::same_as<T, NoPosition> || std::same_as<T, Rope1D> || std::same_as<T, Rope2D> || detail::is_mrope<T>::value;
+template <class T>
+concept FusionPolicy = std::same_as<T, TokenConcat> || detail::is_gated_xattn<T>::value;
+template <class T>
+concept WeightPolicy = std::same_as<T, F32> || std::same_as<T, BF16> || std::same_as<T, Int8PerChannel> || detail::is_int8_group<T>::value;
+
+/// Compile-time checks of a vision config (depth, dim, heads, mlp, patch; attention, position).
+template <class V>
+consteval bool check_vision_config() {
+    static_assert(detail::positive_or_dynamic(V::depth) && detail::positive_or_dynamic(V::dim) &&
+                      detail::positive_or_dynamic(V::heads) && detail::positive_or_dynamic(V::mlp) &&
+                      detail::positive_or_dynamic(V::patch),
+                  "vision config: every size must be positive or docvlm::dynamic");
+    static_assert(detail::divides_or_dynamic(V::dim, V::heads), "vision config: heads must divide dim");
+    static_assert(AttentionPolicy<typename V::attention>, "vision config: attention must be an attention policy");
+    static_assert(PositionPolicy<typename V::position>, "vision config: position must be a position policy");
+    return true;
+}
+
+/// Compile-time checks of a text (decoder) config.
+template <class T>
+consteval bool check_text_config() {
+    static_assert(detail::positive_or_dynamic(T::layers) && detail::positive_or_dynamic(T::hidden) &&
+                      detail::positive_or_dynamic(T::heads) && detail::positive_or_dynamic(T::kv_heads) &&
+                      detail::positive_or_dynamic(T::mlp) && detail::positive_or_dynamic(T::vocab),
+                  "text config: every size must be positive or docvlm::dynamic");
+    static_assert(detail::divides_or_dynamic(T::hidden, T::heads), "text config: heads must divide hidden");
+    static_assert(detail::divides_or_dynamic(T::heads, T::kv_heads), "text config: kv_heads must divide heads");
+    static_assert(PositionPolicy<typename T::position>, "text config: position must be a position policy");
+    if constexpr (detail::is_mrope<typename T::position>::value) {
+        static_assert(T::hidden == dynamic || T::heads == dynamic || T::position::half_dim == dynamic ||
+                          T::position::half_dim * 2 == T::hidden / T::heads,
+                      "text config: MRope sections must sum to head_dim / 2");
+    }
+    return true;
+}
+
+/// Compile-time checks of a whole model config.
+template <class C>
+consteval bool check_model_config() {
+    static_assert(check_vision_config<typename C::vision>());
+    static_assert(check_text_config<typename C::text>());
+    static_assert(FusionPolicy<typename C::fusion>, "model config: fusion must be TokenConcat or GatedCrossAttention<k>");
+    static_assert(WeightPolicy<typename C::weights>, "model config: weights must be F32, BF16, Int8PerChannel or Int8PerGroup<g>");
+    return true;
+}
+
+DOCVLM_NAMESPACE_END

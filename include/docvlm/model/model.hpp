@@ -1,0 +1,35 @@
+// docvlm/model/model.hpp — Model<Config>: the model type a Config describes.
+//
+// The fusion policy picks the composition: TokenConcat → Qwen2VLModel (vision tokens replace the
+// image-pad tokens of the prompt, as Qwen2-VL and MinerU2.5 do).
+#pragma once
+
+#include <docvlm/model/config.hpp>
+#include <docvlm/model/qwen2vl.hpp>
+
+#include <type_traits>
+
+DOCVLM_NAMESPACE_BEGIN
+
+namespace detail {
+template <class Config, class Fusion = typename Config::fusion>
+struct ModelFor {
+    static_assert(sizeof(Config) == 0, "Model<Config>: no model composition exists yet for this fusion policy");
+};
+template <class Config>
+struct ModelFor<Config, TokenConcat> {
+    using type = Qwen2VLModel<Config>;
+};
+}  // namespace detail
+
+/// The model type of `Config` (static_assert-checked: see check_model_config).
+template <class Config>
+using Model = typename detail::ModelFor<Config>::type;
+
+/// Loads a checkpoint directory as Model<Config>.
+template <class Config>
+Model<Config> load(const std::string& dir) {
+    return Model<Config>::load(dir);
+}
+
+DOCVLM_NAMESPACE_END
