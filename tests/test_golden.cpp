@@ -5,6 +5,7 @@
 #include "test_util.hpp"
 
 #include <docvlm/io/image_processor.hpp>
+#include <docvlm/model/golden_check.hpp>
 #include <docvlm/model/model.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <random>
 
 using namespace docvlm;
 
@@ -148,7 +150,7 @@ void check_against_golden() {
     CHECK(got_ids == std::vector<std::int32_t>(want_ids.begin(), want_ids.end()));
     // generate() gives the same with the sampler in greedy mode
     auto ctx3 = model.context(128);
-    const auto gen = ctx3.generate(ids, {&vision, 1}, {&grid, 1}, GenerationOptions{.max_new_tokens = 16});
+    const auto gen = ctx3.generate(ids, {&vision, 1}, {&grid, 1}, [] { GenerationOptions o; o.max_new_tokens = 16; return o; }());
     CHECK(gen == got_ids);
 }
 
@@ -159,6 +161,96 @@ TEST_SUITE("golden") {
 TEST_CASE("Qwen2-VL tiny golden: dynamic preset, f32") { check_against_golden<presets::Qwen2VL<F32>>(); }
 
 TEST_CASE("Qwen2-VL tiny golden: static preset, f32") { check_against_golden<TinyStatic<F32>>(); }
+
+TEST_CASE("golden_check passes on the golden set and fails on a perturbed copy") {
+    std::vector<GoldenResult> results;
+    CHECK(golden_check(golden, [&](const GoldenResult& r) { results.push_back(r); }));
+    CHECK(results.size() >= 40);
+    test::TempDir tmp;
+    for (const auto& e : std::filesystem::directory_iterator(golden)) std::filesystem::copy(e.path(), tmp.path / e.path().filename());
+    auto logits = xt::load_npy<float>(golden + "/logits.npy");
+    logits(0, 40, 7) += 0.01f;  // one value, well above the tolerance
+    xt::dump_npy((tmp.path / "logits.npy").string(), logits);
+    bool logits_failed = false;
+    CHECK_FALSE(golden_check(tmp.path.string(), [&](const GoldenResult& r) { logits_failed |= r.name == "logits" && !r.passed; }));
+    CHECK(logits_failed);
+}
+
+// A checkpoint with the golden set's architecture and names but well-conditioned random weights
+// (gain 1 / sqrt(fan_in), norms near 1, small biases), as a trained model's would be.
+std::string conditioned_checkpoint(const test::TempDir& dir) {
+    const io::Checkpoint src = io::Checkpoint::open(golden);
+    io::SafeTensorsWriter w;
+    std::mt19937 rng(2026);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (const auto& name : src.names()) {
+        const auto& info = src.info(name);
+        std::vector<float> v(info.numel());
+        std::size_t fan_in = 1;
+        for (std::size_t i = 1; i < info.shape.size(); ++i) fan_in *= info.shape[i];
+        const bool is_norm = name.find("norm") != std::string::npos || name.find("ln_q") != std::string::npos;
+        for (float& x : v) {
+            if (name.find("embed_tokens") != std::string::npos) x = nd(rng);
+            else if (info.shape.size() >= 2) x = nd(rng) / std::sqrt(float(fan_in));
+            else if (is_norm && name.ends_with(".weight")) x = 1.0f + 0.05f * nd(rng);
+            else x = 0.02f * nd(rng);
+        }
+        w.add(name, info.shape, v.data());
+    }
+    for (const char* f : {"config.json", "preprocessor_config.json", "input.png"})
+        std::filesystem::copy(std::filesystem::path(golden) / f, dir.path / f);
+    w.write(dir / "model.safetensors");
+    return dir.path.string();
+}
+
+// int8 / bf16 weights against f32 on the same checkpoint: logit cosine at every step and the
+// agreement of greedy tokens (both continue with the f32 model's token to stay aligned).
+template <class Cfg>
+std::pair<double, std::size_t> compare_with_f32(const std::string& dir, std::size_t steps) {
+    const auto ref = Model<presets::Qwen2VL<F32>>::load(dir);
+    const auto q = Model<Cfg>::load(dir);
+    const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(dir + "/input.png"), ref.image_config());
+    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
+    const auto vr = ref.encode_image(px), vq = q.encode_image(px);
+    const auto ids = golden_ids();
+    auto cr = ref.context(256);
+    auto cq = q.context(256);
+    std::span<const float> lr = cr.prefill(ids, {&vr, 1}, {&grid, 1}), lq = cq.prefill(ids, {&vq, 1}, {&grid, 1});
+    double worst_cos = 1;
+    std::size_t agree = 0;
+    for (std::size_t s = 0; s < steps; ++s) {
+        double dot = 0, a = 0, b = 0;
+        for (std::size_t i = 0; i < lr.size(); ++i) dot += double(lr[i]) * lq[i], a += double(lr[i]) * lr[i], b += double(lq[i]) * lq[i];
+        worst_cos = std::min(worst_cos, dot / std::sqrt(a * b));
+        const auto tr = std::int32_t(std::max_element(lr.begin(), lr.end()) - lr.begin());
+        agree += tr == std::int32_t(std::max_element(lq.begin(), lq.end()) - lq.begin());
+        lr = cr.decode_step(tr);
+        lq = cq.decode_step(tr);
+    }
+    return {worst_cos, agree};
+}
+
+TEST_CASE("int8 per-channel weights: logits cosine >= 0.999 vs f32 and the same 32 greedy tokens") {
+    test::TempDir dir;
+    const std::string ck = conditioned_checkpoint(dir);
+    const auto [cos8, agree8] = compare_with_f32<presets::Qwen2VL<Int8PerChannel>>(ck, 32);
+    MESSAGE("conditioned model, int8 per channel: worst logit cosine ", cos8, ", greedy agreement ", agree8, "/32");
+    CHECK(cos8 >= 0.999);
+    CHECK(agree8 == 32);
+    const auto [cosg, agreeg] = compare_with_f32<presets::Qwen2VL<Int8PerGroup<32>>>(ck, 32);
+    MESSAGE("conditioned model, int8 per group of 32: worst logit cosine ", cosg, ", greedy agreement ", agreeg, "/32");
+    CHECK(cosg >= 0.999);
+    const auto [cosb, agreeb] = compare_with_f32<presets::Qwen2VL<BF16>>(ck, 32);
+    MESSAGE("conditioned model, bf16: worst logit cosine ", cosb, ", greedy agreement ", agreeb, "/32");
+    CHECK(cosb >= 0.9999);
+    CHECK(agreeb == 32);
+}
+
+TEST_CASE("int8 on the golden set's random weights (large activations): reported, loosely bounded") {
+    const auto [cos8, agree8] = compare_with_f32<presets::Qwen2VL<Int8PerChannel>>(golden, 32);
+    MESSAGE("golden random model, int8 per channel: worst logit cosine ", cos8, ", greedy agreement ", agree8, "/32");
+    CHECK(cos8 >= 0.99);
+}
 
 TEST_CASE("a preset whose static sizes disagree with config.json is refused") {
     CHECK_ERROR_HAS(Model<presets::MinerU25<F32>>::load(golden), "config.json", "vision depth is 2", "fixes it at 32");

@@ -164,6 +164,13 @@ TEST_CASE("hostile headers are refused with an error naming the file, the tensor
     CHECK_ERROR_HAS(parse(raw_file(ok, 8, 1000)), "hostile.safetensors", "header length 1000", "past the end");
     CHECK_ERROR_HAS(parse(raw_file(ok, 8, 200ull << 20)), "above the", "limit");
     CHECK_ERROR_HAS(parse(raw_file(ok, 8, ~0ull - 1)), "header length");
+    {
+        std::ifstream png(test::data("pil/rgb37x23.png"), std::ios::binary);
+        std::vector<char> c((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+        std::vector<std::byte> b(c.size());
+        std::memcpy(b.data(), c.data(), c.size());
+        CHECK_ERROR_HAS(parse(b), "hostile.safetensors", "not a safetensors file");
+    }
     CHECK_ERROR_HAS(parse(raw_file("{\"w\": [1,", 0)), "hostile.safetensors", "not valid JSON");
     CHECK_ERROR_HAS(parse(raw_file("[1,2]", 0)), "must be a JSON object");
     CHECK_ERROR_HAS(parse(raw_file(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"

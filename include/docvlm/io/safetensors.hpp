@@ -173,6 +173,8 @@ inline SafeTensors SafeTensors::parse(std::span<const std::byte> bytes, std::str
     const std::string& src = st.source_;
     if (bytes.size() < 8) fail(src, ": ", bytes.size(), " bytes is too short for a safetensors file (8-byte header length)");
     const std::uint64_t header_len = detail::read_le64(bytes.data());
+    if ((header_len > max_header_bytes || header_len > bytes.size() - 8) && (bytes.size() < 9 || char(bytes[8]) != '{'))
+        fail(src, ": not a safetensors file (no JSON header after the 8-byte length)");
     if (header_len > max_header_bytes)
         fail(src, ": header length ", header_len, " bytes is above the ", max_header_bytes, "-byte limit");
     if (header_len > bytes.size() - 8)

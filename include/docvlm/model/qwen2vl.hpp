@@ -545,6 +545,7 @@ std::span<const float> Qwen2VLModel<Config>::Context::prefill(std::span<const st
     if (ids.size() > cap_) detail::fail("prefill: the prompt has ", ids.size(), " tokens, the context holds ", cap_);
     for (const auto& a : positions.pos)
         if (a.size() != ids.size()) detail::fail("prefill: ", a.size(), " positions for ", ids.size(), " tokens");
+    if (images.size() != grids.size()) detail::fail("prefill: ", images.size(), " images but ", grids.size(), " grids");
     pos_ = std::move(positions);
     std::vector<float> x(ids.size() * d.hidden);
     std::size_t image = 0, row = 0;
