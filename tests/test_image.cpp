@@ -3,6 +3,7 @@
 #include "test_util.hpp"
 
 #include <docvlm/io/image.hpp>
+#include <docvlm/pipeline/page_parser.hpp>
 
 #include <nlohmann/json.hpp>
 #include <xtensor/xnpy.hpp>
@@ -64,6 +65,15 @@ TEST_CASE("resize, rotate, crop and gray conversion match Pillow exactly") {
             got = io::crop(img, c["box"][0], c["box"][1], c["box"][2], c["box"][3]);
         else if (op == "gray")
             got = io::to_gray(img);
+        else if (op == "mineru_crop") {  // the MinerU2.5 client's block crop (see page_parser.hpp)
+            pipeline::Block b;
+            b.type = "text";
+            b.x0 = c["box"][0], b.y0 = c["box"][1], b.x1 = c["box"][2], b.y1 = c["box"][3];
+            b.angle = c["angle"];
+            const auto crops = pipeline::crops_for(img, {b}, {});
+            REQUIRE(crops.size() == 1);
+            got = crops[0].image;
+        }
         else
             FAIL("unknown op ", op);
         check_same(got, from_npy(expected));

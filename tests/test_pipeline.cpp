@@ -64,16 +64,16 @@ TEST_CASE("layout output: blocks, rotation, continuation, and what the client dr
     const auto blocks = parse_layout(out, &warnings);
     REQUIRE(blocks.size() == 5);
     CHECK(blocks[0].type == "title");
-    CHECK(blocks[0].x0 == doctest::Approx(0.1f));
-    CHECK(blocks[0].y1 == doctest::Approx(0.12f));
+    CHECK(blocks[0].x0 == doctest::Approx(0.1));
+    CHECK(blocks[0].y1 == doctest::Approx(0.12));
     CHECK(blocks[1].type == "text");
     CHECK_FALSE(blocks[1].merge_prev);
     CHECK(blocks[2].type == "text");  // lower-cased
     CHECK(blocks[2].merge_prev);
     CHECK(blocks[3].type == "table");
     CHECK(blocks[3].angle == 270);
-    CHECK(blocks[3].x0 == doctest::Approx(0.1f));  // corners swapped into order
-    CHECK(blocks[3].y0 == doctest::Approx(0.65f));
+    CHECK(blocks[3].x0 == doctest::Approx(0.1));  // corners swapped into order
+    CHECK(blocks[3].y0 == doctest::Approx(0.65));
     CHECK(blocks[4].type == "image");  // unknown -> image
     CHECK(blocks[4].angle == 180);
     CHECK(warnings.size() == 4);
@@ -110,6 +110,93 @@ TEST_CASE("display equations are wrapped in \\[ \\]") {
     CHECK(wrap_equation("E = mc^2") == "\\[\nE = mc^2\n\\]");
     CHECK(wrap_equation("  \\[x\\]  ") == "\\[x\\]");
     CHECK(wrap_equation("\\[\na+b") == "\\[\na+b\n\\]");
+}
+
+}  // TEST_SUITE
+
+#include <docvlm/model/model.hpp>
+#include <docvlm/pipeline/page_parser.hpp>
+#include <docvlm/presets/qwen2vl.hpp>
+
+#include <fstream>
+
+namespace {
+
+// A tokenizer for the golden set's tiny model (vocab 1000, Qwen2-VL specials at 980..993): byte
+// tokens 0..255, two-byte tokens up to 979, MinerU's output tags at 994..999.
+io::Tokenizer tiny_tokenizer(const test::TempDir& dir) {
+    nlohmann::json vocab = nlohmann::json::object();
+    std::vector<std::string> bytes;
+    for (int b = 0; b < 256; ++b) {
+        bytes.push_back(io::detail::bytes_to_token_string(std::string(1, char(b))));
+        vocab[bytes.back()] = b;
+    }
+    for (int id = 256, a = 'a', z = 'a'; id < 980; ++id) {
+        vocab[bytes[std::size_t(a)] + bytes[std::size_t(z)] + std::to_string(id)] = id;  // unique multi-char tokens
+        if (++z > 'z') z = 'a', a = a == 'z' ? 'a' : a + 1;
+    }
+    std::ofstream(dir / "vocab.json") << vocab.dump();
+    std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
+    std::vector<io::AddedToken> added;
+    const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+                              "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+                              "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<|ref_start|>",
+                              "<|ref_end|>", "<|rotate_up|>", "<fcel>", "<nl>", "<ecel>"};
+    for (int i = 0; i < 20; ++i) added.push_back({specials[i], 980 + i, i < 14});
+    return io::Tokenizer::from_vocab_merges(dir / "vocab.json", dir / "merges.txt", added);
+}
+
+}  // namespace
+
+TEST_SUITE("pipeline") {
+
+TEST_CASE("two-stage parser runs end to end on the tiny model (plumbing, progress, limits)") {
+    test::TempDir dir;
+    const io::Tokenizer tok = tiny_tokenizer(dir);
+    const auto model = Model<presets::Qwen2VL<F32>>::load(test::data("golden/qwen2vl-tiny-a"));
+    std::vector<std::string> phases;
+    PageParserOptions opt;
+    opt.max_new_tokens = 12;  // a random model never stops by itself
+    opt.progress = [&](std::string_view phase, std::size_t, std::size_t) { phases.emplace_back(phase); };
+    const MinerUPageParser parser(model, tok, opt);
+    const io::Image page = io::load_image(test::data("golden/qwen2vl-tiny-a/input.png"));
+    const Document doc = parser.parse(page);
+    CHECK(phases.front() == "layout");
+    CHECK(phases.back() == "content");
+    const auto j = nlohmann::json::parse(doc.json());
+    CHECK(j.contains("blocks"));
+    // One crop, one prompt: the same output twice (greedy), at most max_new_tokens tokens.
+    const std::string a = parser.recognise(page, mineru_prompt(Task::table), sampling_for(Task::table, 8));
+    const std::string b = parser.recognise(page, mineru_prompt(Task::table), sampling_for(Task::table, 8));
+    CHECK(a == b);
+    CHECK(a.size() <= 8 * 20);  // at most 8 tokens of at most 20 bytes each
+}
+
+TEST_CASE("documents render to Markdown, JSON and HTML") {
+    Document doc;
+    doc.blocks = {{"header", 0, 0, 1, 0.05, 0, false, "Running head"},
+                  {"title", 0.1, 0.1, 0.9, 0.15, 0, false, "Results"},
+                  {"text", 0.1, 0.2, 0.5, 0.5, 0, false, "First half of a"},
+                  {"text", 0.5, 0.2, 0.9, 0.5, 0, true, "paragraph."},
+                  {"equation", 0.1, 0.55, 0.9, 0.6, 0, false, wrap_equation("a^2 + b^2 = c^2")},
+                  {"table", 0.1, 0.6, 0.9, 0.8, 0, false, otsl_to_html("<fcel>x<fcel>y<nl>")},
+                  {"image", 0.1, 0.8, 0.3, 0.9, 0, false, ""},
+                  {"page_number", 0.45, 0.95, 0.55, 0.99, 0, false, "7"}};
+    const std::string md = doc.markdown();
+    CHECK(md.find("Running head") == std::string::npos);
+    CHECK(md.find("\n7") == std::string::npos);
+    CHECK(md.find("# Results\n\nFirst half of a paragraph.\n\n\\[\na^2 + b^2 = c^2\n\\]\n\n<table><tr><td>x</td><td>y</td></tr></table>") !=
+          std::string::npos);
+    CHECK(md.find("![image]") != std::string::npos);
+    const auto j = nlohmann::json::parse(doc.json());
+    CHECK(j["blocks"].size() == 8);
+    CHECK(j["blocks"][1]["type"] == "title");
+    CHECK(j["blocks"][3]["merge_prev"] == true);
+    CHECK(j["blocks"][1]["bbox"][2].get<double>() == doctest::Approx(0.9));
+    CHECK(doc.html().find("<h1>Results</h1>") != std::string::npos);
+    CHECK(postprocess_content("table", "<fcel>1<nl>") == "<table><tr><td>1</td></tr></table>");
+    CHECK(postprocess_content("equation", "x") == "\\[\nx\n\\]");
+    CHECK(postprocess_content("text", "  hello \n") == "hello");
 }
 
 }  // TEST_SUITE

@@ -6,6 +6,7 @@ Every case is a small seeded random uint8 image, Pillow's result and the paramet
 .npy files plus cases.json. The C++ test (tests/test_image.cpp) must reproduce each output exactly.
 """
 import json
+import math
 import os
 import sys
 
@@ -71,6 +72,34 @@ def main():
         name = "crop_%s_%d_%d_%d_%d" % ((src,) + tuple(b + 100 for b in box))
         np.save(os.path.join(OUT, name + ".npy"), out)
         cases.append({"op": "crop", "box": list(box), "source": src, "expected": name})
+    # MinerU2.5 client crops (mineru-vl-utils 0.1.12 semantics, reproduced with Pillow here):
+    # box in page fractions -> Image.crop(float box) -> rotate(angle, expand=True) -> resize_by_need
+    def resize_by_need(image, min_edge=28, max_ratio=50):
+        if max(image.size) / min(image.size) > max_ratio:
+            width, height = image.size
+            if width > height:
+                new_w, new_h = width, math.ceil(width / max_ratio)
+            else:
+                new_w, new_h = math.ceil(height / max_ratio), height
+            canvas = Image.new(image.mode, (new_w, new_h), (255, 255, 255))
+            canvas.paste(image, (int((new_w - width) / 2), int((new_h - height) / 2)))
+            image = canvas
+        if min(image.size) < min_edge:
+            scale = min_edge / min(image.size)
+            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+        return image
+
+    page = source("page300x200", 300, 200, "RGB")
+    for k, (box, angle) in enumerate([((0.1234, 0.2, 0.5678, 0.61), 0), ((0.1, 0.5, 0.9, 0.505), 0), ((0.3, 0.1, 0.7, 0.9), 90),
+                                      ((0.5, 0.5, 0.535, 0.55), 0), ((0.6, 0.05, 0.605, 0.95), 270), ((0.2, 0.3, 0.8, 0.4), 180)]):
+        w, h = page.size
+        img = page.crop((box[0] * w, box[1] * h, box[2] * w, box[3] * h))
+        if angle:
+            img = img.rotate(angle, expand=True)
+        img = resize_by_need(img)
+        name = f"mineru_crop_{k}"
+        np.save(os.path.join(OUT, name + ".npy"), np.asarray(img))
+        cases.append({"op": "mineru_crop", "source": "page300x200", "box": list(box), "angle": angle, "expected": name})
     out = np.asarray(srcs["rgb50x31"].convert("L"))[:, :, None]
     np.save(os.path.join(OUT, "gray_rgb50x31.npy"), out)
     cases.append({"op": "gray", "source": "rgb50x31", "expected": "gray_rgb50x31"})

@@ -47,16 +47,16 @@ private:
 
 inline MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
     const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) detail::fail(path_, ": cannot open: ", std::strerror(errno));
+    if (fd < 0) docvlm::detail::fail(path_, ": cannot open: ", std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
         const int e = errno;
         ::close(fd);
-        detail::fail(path_, ": cannot stat: ", std::strerror(e));
+        docvlm::detail::fail(path_, ": cannot stat: ", std::strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
-        detail::fail(path_, ": not a regular file");
+        docvlm::detail::fail(path_, ": not a regular file");
     }
     size_ = std::size_t(st.st_size);
     if (size_ > 0) {
@@ -65,7 +65,7 @@ inline MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
             const int e = errno;
             ::close(fd);
             size_ = 0;
-            detail::fail(path_, ": cannot map ", st.st_size, " bytes: ", std::strerror(e));
+            docvlm::detail::fail(path_, ": cannot map ", st.st_size, " bytes: ", std::strerror(e));
         }
         data_ = static_cast<const std::byte*>(p);
     }

@@ -29,7 +29,7 @@ enum class Task { layout, text, table, formula };
 /// degrees counter-clockwise (0, 90, 180, 270), continuation of the previous text block, content.
 struct Block {
     std::string type;
-    float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;  ///< double, as the client's Python floats (crops round exactly alike)
     int angle = 0;
     bool merge_prev = false;
     std::string content;
@@ -238,7 +238,7 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
             continue;
         }
         b.type = type;
-        b.x0 = float(x1) / 1000.0f, b.y0 = float(y1) / 1000.0f, b.x1 = float(x2) / 1000.0f, b.y1 = float(y2) / 1000.0f;
+        b.x0 = double(x1) / 1000.0, b.y0 = double(y1) / 1000.0, b.x1 = double(x2) / 1000.0, b.y1 = double(y2) / 1000.0;
         b.merge_prev = type == "text" && tail.find("txt_contd_tgt") != std::string_view::npos;
         blocks.push_back(std::move(b));
     }
@@ -249,10 +249,10 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
         if (b.type == "text" || b.type == "equation")
             for (const Block& t : blocks) {
                 if (t.type != "table") continue;
-                const float iw = std::max(0.0f, std::min(b.x1, t.x1) - std::max(b.x0, t.x0));
-                const float ih = std::max(0.0f, std::min(b.y1, t.y1) - std::max(b.y0, t.y0));
-                const float area = (b.x1 - b.x0) * (b.y1 - b.y0);
-                if (area > 0 && iw * ih >= 0.9f * area) inside = true;
+                const double iw = std::max(0.0, std::min(b.x1, t.x1) - std::max(b.x0, t.x0));
+                const double ih = std::max(0.0, std::min(b.y1, t.y1) - std::max(b.y0, t.y0));
+                const double area = (b.x1 - b.x0) * (b.y1 - b.y0);
+                if (area > 0 && iw * ih >= 0.9 * area) inside = true;
             }
         if (!inside) kept.push_back(b);
     }

@@ -1,0 +1,240 @@
+// docvlm/pipeline/page_parser.hpp — MinerU2.5's two-stage page parsing, as the official client does it:
+//   1. layout: the whole page resized to 1036 × 1036 (bicubic, aspect not kept), prompt
+//      "\nLayout Detection:", output parsed into Blocks (see mineru.hpp);
+//   2. content: every block that has content is cut from the ORIGINAL page (box × page size,
+//      rounded as Pillow's crop does), rotated back by its angle, padded to an aspect ratio of at
+//      most 50 on white and upscaled to a 28-pixel short side if needed (resize_by_need), then
+//      recognised with its task's prompt and sampling settings;
+//   3. post-processing: OTSL tables → HTML, equations wrapped in \[ \]; Document renders
+//      Markdown, HTML or JSON.
+// The geometry (crops_for) and the assembly are plain functions, tested against Pillow; the
+// parser class only adds the model calls.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/io/image.hpp>
+#include <docvlm/io/image_processor.hpp>
+#include <docvlm/io/tokenizer.hpp>
+#include <docvlm/model/generation.hpp>
+#include <docvlm/model/rope_index.hpp>
+#include <docvlm/pipeline/mineru.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace pipeline {
+
+/// A parsed page: blocks in reading order (as the layout stage emitted them) with their content.
+struct Document {
+    std::vector<Block> blocks;
+    std::vector<std::string> warnings;
+
+    /// Markdown: titles as '#', paragraphs (continuations joined), tables as HTML, equations as
+    /// \[ \]; headers, footers, page numbers and side notes left out; images as a placeholder.
+    std::string markdown() const;
+    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "content"}], "warnings": [...]}
+    std::string json() const;
+    /// A minimal HTML page of the same content.
+    std::string html() const;
+};
+
+/// Client settings (mineru-vl-utils defaults).
+struct PageParserOptions {
+    int layout_width = 1036, layout_height = 1036;
+    int min_image_edge = 28;
+    double max_image_edge_ratio = 50.0;
+    std::size_t max_new_tokens = 4096;  ///< per block (the client leaves it to the model's limit)
+    /// Called as work progresses: phase ("layout", "content"), items done, items in total.
+    std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
+};
+
+/// The crop of one block, ready for the model.
+struct Crop {
+    std::size_t block = 0;  ///< index into the blocks
+    Task task = Task::text;
+    io::Image image;
+};
+
+/// Pillow's crop with a float box: corners rounded half to even, outside pixels black.
+io::Image crop_box(const io::Image& page, double x0, double y0, double x1, double y1);
+/// The client's resize_by_need: pad to max aspect ratio on white (centred), then upscale the
+/// short side to min_edge with bicubic (sizes rounded half to even).
+io::Image resize_by_need(const io::Image& img, int min_edge = 28, double max_ratio = 50.0);
+/// Crops of every block with content (not image / list / equation_block), in block order.
+/// Blocks whose crop would be empty are skipped with a warning.
+std::vector<Crop> crops_for(const io::Image& page, const std::vector<Block>& blocks, const PageParserOptions& opt,
+                            std::vector<std::string>* warnings = nullptr);
+/// The client's post-processing of one block's raw output.
+std::string postprocess_content(std::string_view type, std::string_view raw);
+
+/// Two-stage parsing with a Qwen2-VL-family model (Model<Config>) and its tokenizer.
+template <class M>
+class MinerUPageParser {
+public:
+    MinerUPageParser(const M& model, const io::Tokenizer& tokenizer, PageParserOptions opt = {})
+        : model_(&model), tok_(&tokenizer), opt_(std::move(opt)) {}
+
+    /// Layout and content of one page image (RGB).
+    Document parse(const io::Image& page) const;
+    /// Stage 1 only.
+    std::vector<Block> detect_layout(const io::Image& page, std::vector<std::string>* warnings = nullptr) const;
+    /// Runs one prompt on one image and returns the model's text (special tokens kept, the stop
+    /// token removed), e.g. recognise(crop, mineru_prompt(Task::table), sampling_for(Task::table)).
+    std::string recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt) const;
+
+private:
+    const M* model_;
+    const io::Tokenizer* tok_;
+    PageParserOptions opt_;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline io::Image crop_box(const io::Image& page, double x0, double y0, double x1, double y1) {
+    auto r = [](double v) { return int(std::nearbyint(v)); };  // Python round(): half to even
+    return io::crop(page, r(x0), r(y0), r(x1), r(y1));
+}
+
+inline io::Image resize_by_need(const io::Image& input, int min_edge, double max_ratio) {
+    io::Image img = input;
+    if (img.width <= 0 || img.height <= 0) docvlm::detail::fail("resize_by_need: empty image");
+    const int lo = std::min(img.width, img.height), hi = std::max(img.width, img.height);
+    if (double(hi) / lo > max_ratio) {
+        const int nw = img.width > img.height ? img.width : int(std::ceil(img.height / max_ratio));
+        const int nh = img.width > img.height ? int(std::ceil(img.width / max_ratio)) : img.height;
+        io::Image canvas(nw, nh, img.channels, 255);
+        const int ox = int((nw - img.width) / 2.0), oy = int((nh - img.height) / 2.0);
+        for (int y = 0; y < img.height; ++y)
+            std::memcpy(canvas.row(y + oy) + std::size_t(ox) * img.channels, img.row(y), std::size_t(img.width) * img.channels);
+        img = std::move(canvas);
+    }
+    if (std::min(img.width, img.height) < min_edge) {
+        const double scale = double(min_edge) / std::min(img.width, img.height);
+        img = io::resize(img, int(std::nearbyint(img.width * scale)), int(std::nearbyint(img.height * scale)), io::Resample::bicubic);
+    }
+    return img;
+}
+
+inline std::vector<Crop> crops_for(const io::Image& page, const std::vector<Block>& blocks, const PageParserOptions& opt,
+                                   std::vector<std::string>* warnings) {
+    std::vector<Crop> out;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        const Block& b = blocks[i];
+        if (skips_content(b.type)) continue;
+        io::Image c = crop_box(page, b.x0 * page.width, b.y0 * page.height, b.x1 * page.width, b.y1 * page.height);
+        if (c.width == 0 || c.height == 0) {
+            if (warnings) warnings->push_back("block " + std::to_string(i) + " (" + b.type + ") is empty after cropping: skipped");
+            continue;
+        }
+        if (b.angle != 0) c = io::rotate(c, b.angle);
+        out.push_back({i, task_for(b.type), resize_by_need(c, opt.min_image_edge, opt.max_image_edge_ratio)});
+    }
+    return out;
+}
+
+inline std::string postprocess_content(std::string_view type, std::string_view raw) {
+    if (type == "table") return otsl_to_html(raw);
+    if (type == "equation") return wrap_equation(raw);
+    return std::string(detail::py_strip(raw));
+}
+
+inline std::string Document::markdown() const {
+    std::string md;
+    auto para = [&](const std::string& s) {
+        if (!md.empty()) md += "\n\n";
+        md += s;
+    };
+    for (const Block& b : blocks) {
+        if (b.type == "header" || b.type == "footer" || b.type == "page_number" || b.type == "aside_text" ||
+            b.type == "page_footnote")
+            continue;
+        if (b.type == "image") {
+            para("![image](#bbox=" + std::to_string(b.x0) + "," + std::to_string(b.y0) + "," + std::to_string(b.x1) + "," +
+                 std::to_string(b.y1) + ")");
+            continue;
+        }
+        if (b.content.empty()) continue;
+        if (b.type == "title") para("# " + b.content);
+        else if (b.type == "text" && b.merge_prev && !md.empty()) md += " " + b.content;
+        else if (b.type == "code" || b.type == "algorithm") para("```\n" + b.content + "\n```");
+        else para(b.content);
+    }
+    return md + (md.empty() ? "" : "\n");
+}
+
+inline std::string Document::json() const {
+    nlohmann::ordered_json j;
+    j["blocks"] = nlohmann::ordered_json::array();
+    for (const Block& b : blocks)
+        j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle}, {"merge_prev", b.merge_prev},
+                               {"content", b.content}});
+    j["warnings"] = warnings;
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+inline std::string Document::html() const {
+    std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n";
+    for (const Block& b : blocks) {
+        if (b.content.empty()) continue;
+        if (b.type == "table") h += b.content + "\n";
+        else if (b.type == "title") h += "<h1>" + html_escape(b.content) + "</h1>\n";
+        else h += "<p>" + html_escape(b.content) + "</p>\n";
+    }
+    return h + "</body></html>\n";
+}
+
+template <class M>
+std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt) const {
+    const auto& d = model_->dims();
+    const io::PixelValues px = io::preprocess_qwen2vl(image, model_->image_config());
+    const Tensor<float, 2> vision = model_->encode_image(px);
+    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
+    const std::vector<std::int32_t> ids = tok_->encode(chat_prompt(prompt, vision.shape()[0]));
+    if (opt.stop_tokens.empty()) opt.stop_tokens = {d.eos_token_id};
+    if (ids.size() + 1 > d.max_positions)
+        docvlm::detail::fail("prompt of ", ids.size(), " tokens exceeds the model's limit of ", d.max_positions);
+    opt.max_new_tokens = std::min(opt.max_new_tokens, d.max_positions - ids.size());
+    auto ctx = model_->context(ids.size() + opt.max_new_tokens);
+    std::vector<std::int32_t> out = ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt);
+    while (!out.empty() && std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), out.back()) != opt.stop_tokens.end())
+        out.pop_back();
+    return tok_->decode(out);
+}
+
+template <class M>
+std::vector<Block> MinerUPageParser<M>::detect_layout(const io::Image& page, std::vector<std::string>* warnings) const {
+    const io::Image small = io::resize(page, opt_.layout_width, opt_.layout_height, io::Resample::bicubic);
+    const std::string out = recognise(small, mineru_prompt(Task::layout), sampling_for(Task::layout, opt_.max_new_tokens));
+    return parse_layout(out, warnings);
+}
+
+template <class M>
+Document MinerUPageParser<M>::parse(const io::Image& page) const {
+    if (page.channels != 3) docvlm::detail::fail("parse: expected an RGB page image");
+    Document doc;
+    if (opt_.progress) opt_.progress("layout", 0, 1);
+    doc.blocks = detect_layout(page, &doc.warnings);
+    if (opt_.progress) opt_.progress("layout", 1, 1);
+    const std::vector<Crop> crops = crops_for(page, doc.blocks, opt_, &doc.warnings);
+    for (std::size_t i = 0; i < crops.size(); ++i) {
+        if (opt_.progress) opt_.progress("content", i, crops.size());
+        Block& b = doc.blocks[crops[i].block];
+        const std::string raw = recognise(crops[i].image, mineru_prompt(crops[i].task), sampling_for(crops[i].task, opt_.max_new_tokens));
+        b.content = postprocess_content(b.type, raw);
+    }
+    if (opt_.progress) opt_.progress("content", crops.size(), crops.size());
+    return doc;
+}
+
+}  // namespace pipeline
+DOCVLM_NAMESPACE_END
