@@ -125,17 +125,12 @@ inline bool golden_check(const std::string& dir, const std::function<void(const 
     std::string pos_note = "forward positions: get_rope_index";
     if (g.has("dec_rope_cos_mrope.npy")) {
         auto ref = g.load<float>("dec_rope_cos_mrope.npy");
-        const std::size_t hd = d.head_dim, half = hd / 2;
-        std::vector<float> inv(half);
-        for (std::size_t k = 0; k < half; ++k) inv[k] = 1.0f / std::pow(d.rope_theta, float(2 * k) / float(hd));
+        const auto inv = rope_inv_freq(d.head_dim, d.rope_theta);
         auto err_for = [&](const RopePositions& p) {
+            RopeTable t;
+            mrope_fill(t, {p.pos[0].data(), p.pos[1].data(), p.pos[2].data()}, ids.size(), inv, d.mrope_section);
             double e = 0;
-            for (std::size_t r = 0; r < ids.size(); ++r)
-                for (std::size_t i = 0; i < hd; ++i) {
-                    const std::size_t k = i % half;
-                    const int axis = int(k) < d.mrope_section[0] ? 0 : int(k) < d.mrope_section[0] + d.mrope_section[1] ? 1 : 2;
-                    e = std::max(e, std::fabs(double(std::cos(float(p.pos[axis][r]) * inv[k])) - ref.data()[r * hd + i]));
-                }
+            for (std::size_t i = 0; i < t.cos.size() && i < ref.size(); ++i) e = std::max(e, std::fabs(double(t.cos[i]) - ref.data()[i]));
             return e;
         };
         if (err_for(plain) < err_for(rp)) {

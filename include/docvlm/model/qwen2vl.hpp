@@ -26,6 +26,7 @@
 #include <docvlm/kernels/ops.hpp>
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
+#include <docvlm/layers/rope.hpp>
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/generation.hpp>
 #include <docvlm/model/rope_index.hpp>
@@ -117,7 +118,8 @@ public:
         std::vector<AlignedBuffer<float>> k_, v_;  // per layer [cap][kv_heads · head_dim]
         std::vector<float> logits_;
         RopePositions pos_;
-        std::vector<float> x_, h_, q_, ctx_, g_, u_, cos_, sin_, emb_;
+        std::vector<float> x_, h_, q_, ctx_, g_, u_, emb_;
+        RopeTable rope_;
     };
 
 private:
@@ -302,9 +304,7 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
     else if (d.tie_embeddings) m.lm_head_ = Linear<W>(emb.data(), d.vocab, h);
     else detail::fail(ck.source(), ": config.json says tie_word_embeddings = false but there is no lm_head.weight");
 
-    m.rope_inv_freq_.resize(hd / 2);
-    for (std::size_t i = 0; i < hd / 2; ++i)
-        m.rope_inv_freq_[i] = 1.0f / std::pow(d.rope_theta, float(2 * i) / float(hd));
+    m.rope_inv_freq_ = rope_inv_freq(hd, d.rope_theta);
     return m;
 }
 
@@ -330,10 +330,8 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
     patch_embed_.forward(px.patches.data(), n, pin, x.data(), vd);
     emit("vision_patch_embed", x.data(), n, vd);
 
-    // 2D rope: patch (row, col) in merge-window order; angles row·inv_freq ++ col·inv_freq over
-    // head_dim / 2, each repeated for the two halves that rotate together.
-    const std::size_t quarter = hd / 4;
-    std::vector<float> cos(n * hd), sin(n * hd), freqs(n * hd / 2);
+    // 2D rope: patch (row, col) in the processor's merge-window order.
+    std::vector<std::int64_t> rows(n), cols(n);
     {
         std::size_t i = 0;
         const int m = int(d.merge);
@@ -341,20 +339,17 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
             for (int bh = 0; bh < px.grid_h / m; ++bh)
                 for (int bw = 0; bw < px.grid_w / m; ++bw)
                     for (int mh = 0; mh < m; ++mh)
-                        for (int mw = 0; mw < m; ++mw, ++i) {
-                            const float row = float(bh * m + mh), col = float(bw * m + mw);
-                            for (std::size_t k = 0; k < quarter; ++k) {
-                                const float inv = 1.0f / std::pow(10000.0f, float(2 * k) / float(hd / 2));
-                                freqs[i * hd / 2 + k] = row * inv;
-                                freqs[i * hd / 2 + quarter + k] = col * inv;
-                            }
-                            for (std::size_t k = 0; k < hd / 2; ++k) {
-                                cos[i * hd + k] = cos[i * hd + hd / 2 + k] = std::cos(freqs[i * hd / 2 + k]);
-                                sin[i * hd + k] = sin[i * hd + hd / 2 + k] = std::sin(freqs[i * hd / 2 + k]);
-                            }
-                        }
+                        for (int mw = 0; mw < m; ++mw, ++i) rows[i] = bh * m + mh, cols[i] = bw * m + mw;
     }
-    emit("vision_rotary_freqs", freqs.data(), n, hd / 2);
+    const RopeTable rope = rope2d_table(rows, cols, hd, 10000.0f);
+    if (trace) {  // the angles themselves, as Hugging Face's rot_pos_emb returns them
+        const std::size_t quarter = hd / 4;
+        const auto inv = rope_inv_freq(hd / 2, 10000.0f);
+        std::vector<float> freqs(n * hd / 2);
+        for (std::size_t r = 0; r < n; ++r)
+            for (std::size_t k = 0; k < hd / 2; ++k) freqs[r * hd / 2 + k] = float(k < quarter ? rows[r] : cols[r]) * inv[k % quarter];
+        emit("vision_rotary_freqs", freqs.data(), n, hd / 2);
+    }
     kernels::AttentionParams ap{.heads = heads, .kv_heads = heads, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd))};
     for (std::size_t b = 0; b < vblocks_.size(); ++b) {
         const VisionBlock& blk = vblocks_[b];
@@ -366,8 +361,8 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
         if (tr) emit(pfx + "qkv", qkv.data(), n, 3 * vd);
         parallel_for(n, [&](std::size_t r0, std::size_t r1) {
             for (std::size_t r = r0; r < r1; ++r) {
-                kernels::rope(qkv.data() + r * 3 * vd, heads, hd, cos.data() + r * hd, sin.data() + r * hd);
-                kernels::rope(qkv.data() + r * 3 * vd + vd, heads, hd, cos.data() + r * hd, sin.data() + r * hd);
+                kernels::rope(qkv.data() + r * 3 * vd, heads, hd, rope.cos_row(r), rope.sin_row(r));
+                kernels::rope(qkv.data() + r * 3 * vd + vd, heads, hd, rope.cos_row(r), rope.sin_row(r));
             }
         }, 64);
         if (tr) {
@@ -442,24 +437,13 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
         if (v.size() < size) v.resize(size);
     };
     grow(x_, n * h), grow(h_, n * h), grow(q_, n * qd), grow(ctx_, n * qd), grow(g_, n * d.mlp), grow(u_, n * d.mlp);
-    grow(cos_, n * hd), grow(sin_, n * hd);
     std::copy_n(x_in, n * h, x_.data());
     auto emit = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) {
         if (trace) trace(name, p, r, c);
     };
-    // M-RoPE tables: frequency k of dimension i = k (mod head_dim / 2) takes its position from the
-    // axis of the section it falls in (sections t, h, w repeated for both halves).
-    const auto& sec = d.mrope_section;
-    for (std::size_t r = 0; r < n; ++r)
-        for (std::size_t i = 0; i < hd; ++i) {
-            const std::size_t k = i % (hd / 2);
-            const int axis = int(k) < sec[0] ? 0 : int(k) < sec[0] + sec[1] ? 1 : 2;
-            const float angle = float(pos[axis][r]) * m.rope_inv_freq_[k];
-            cos_[r * hd + i] = std::cos(angle);
-            sin_[r * hd + i] = std::sin(angle);
-        }
-    emit("dec_rope_cos_mrope", cos_.data(), n, hd);
-    emit("dec_rope_sin_mrope", sin_.data(), n, hd);
+    mrope_fill(rope_, {pos[0], pos[1], pos[2]}, n, m.rope_inv_freq_, d.mrope_section);
+    emit("dec_rope_cos_mrope", rope_.cos.data(), n, hd);
+    emit("dec_rope_sin_mrope", rope_.sin.data(), n, hd);
     const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
                                       .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = len_};
     for (std::size_t l = 0; l < d.layers; ++l) {
@@ -475,8 +459,8 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
         L.v.forward(h_.data(), n, h, vc, kvd);
         if (tr) emit(pfx + "q_proj", q_.data(), n, qd), emit(pfx + "k_proj", kc, n, kvd), emit(pfx + "v_proj", vc, n, kvd);
         for (std::size_t r = 0; r < n; ++r) {
-            kernels::rope(q_.data() + r * qd, d.heads, hd, cos_.data() + r * hd, sin_.data() + r * hd);
-            kernels::rope(kc + r * kvd, d.kv_heads, hd, cos_.data() + r * hd, sin_.data() + r * hd);
+            kernels::rope(q_.data() + r * qd, d.heads, hd, rope_.cos_row(r), rope_.sin_row(r));
+            kernels::rope(kc + r * kvd, d.kv_heads, hd, rope_.cos_row(r), rope_.sin_row(r));
         }
         if (tr) emit(pfx + "q_rot", q_.data(), n, qd), emit(pfx + "k_rot", kc, n, kvd);
         kernels::attention(q_.data(), qd, k_[l].data(), kvd, v_[l].data(), kvd, ctx_.data(), qd, n, len_ + n, ap);
