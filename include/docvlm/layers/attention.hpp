@@ -1,0 +1,238 @@
+// docvlm/layers/attention.hpp — Mlp, SelfAttention<W, Mask, Pos> and GatedCrossAttentionLayer<W>.
+//
+//   Mlp                  plain: fc2(act(fc1 x)), or gated: down(act(gate x) · up x) (SwiGLU)
+//   SelfAttention        q/k/v/o projections (bias optional), multi-head or grouped-query,
+//                        Mask = FullAttention | CausalAttention | WindowAnchor<w, a>,
+//                        Pos = NoPosition | Rope1D | Rope2D | MRope<...> (a RopeTable per call),
+//                        fused flash-style attention (memory linear in the sequence length)
+//   GatedCrossAttentionLayer  Flamingo / Llama-3.2-Vision style block reading vision tokens:
+//                        x += tanh(g_attn) ⊙ o(attn(q(norm1 x), k(vis), v(vis)))
+//                        x += tanh(g_mlp)  ⊙ mlp(norm2 x)
+//                        gates are one scalar or one value per channel; vision keys and values
+//                        are projected once per image (VisionKV) and reused for every token.
+// Scratch memory is per thread and only grows, so a layer may be shared by several threads.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/kernels/activations.hpp>
+#include <docvlm/kernels/attention.hpp>
+#include <docvlm/kernels/ops.hpp>
+#include <docvlm/layers/linear.hpp>
+#include <docvlm/layers/norm.hpp>
+#include <docvlm/layers/rope.hpp>
+#include <docvlm/model/config.hpp>
+
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+
+namespace detail {
+inline std::vector<float>& scratch(int slot, std::size_t size) {
+    thread_local std::vector<float> buffers[8];
+    auto& b = buffers[slot];
+    if (b.size() < size) b.resize(size);
+    return b;
+}
+}  // namespace detail
+
+/// Feed-forward block.
+template <WeightPolicy W>
+class Mlp {
+public:
+    Mlp() = default;
+    /// fc2(act(fc1 x))
+    static Mlp plain(Linear<W> fc1, Linear<W> fc2, Activation act);
+    /// down(act(gate x) · up x)
+    static Mlp gated(Linear<W> gate, Linear<W> up, Linear<W> down, Activation act = Activation::silu);
+    /// y [n, out] (stride ldy) = mlp(x [n, in]) (+ residual, which may be y).
+    void forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual = nullptr, std::size_t ld_res = 0) const;
+    std::size_t in_features() const { return first_.in_features(); }
+    std::size_t out_features() const { return last_.out_features(); }
+
+private:
+    Linear<W> first_, up_, last_;
+    Activation act_ = Activation::none;
+    bool gated_ = false;
+};
+
+/// Multi-head self-attention with a mask policy and a position policy.
+template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
+class SelfAttention {
+public:
+    SelfAttention() = default;
+    SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::size_t heads, std::size_t kv_heads);
+    /// y [n, dim] = o(attention(q x, k x, v x)) (+ residual, which may be y). `rope` holds n
+    /// tokens (required unless Pos is NoPosition).
+    void forward(const float* x, std::size_t n, const RopeTable* rope, float* y, std::size_t ldy, const float* residual = nullptr,
+                 std::size_t ld_res = 0) const;
+    std::size_t heads() const { return heads_; }
+    std::size_t head_dim() const { return hd_; }
+
+private:
+    Linear<W> q_, k_, v_, o_;
+    std::size_t heads_ = 0, kv_heads_ = 0, hd_ = 0;
+};
+
+/// Vision keys and values of one image, projected by a GatedCrossAttention block.
+struct VisionKV {
+    std::size_t tokens = 0;
+    std::vector<float> k, v;  ///< [tokens][kv_heads · head_dim]
+};
+
+/// Gated cross-attention from text to vision tokens (see the header comment).
+template <WeightPolicy W>
+class GatedCrossAttentionLayer {
+public:
+    GatedCrossAttentionLayer() = default;
+    GatedCrossAttentionLayer(RMSNorm norm1, Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::vector<float> attn_gate, RMSNorm norm2,
+                        Mlp<W> mlp, std::vector<float> mlp_gate, std::size_t heads, std::size_t kv_heads);
+    /// Projects vision tokens vis [n_vis, vision_dim] once per image.
+    VisionKV project(const float* vis, std::size_t n_vis) const;
+    /// x [n, dim] updated in place.
+    void forward(float* x, std::size_t n, const VisionKV& kv) const;
+
+private:
+    RMSNorm norm1_, norm2_;
+    Linear<W> q_, k_, v_, o_;
+    Mlp<W> mlp_;
+    std::vector<float> attn_gate_, mlp_gate_;  // tanh already applied; size 1 or dim
+    std::size_t heads_ = 0, kv_heads_ = 0, hd_ = 0, dim_ = 0;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+template <WeightPolicy W>
+Mlp<W> Mlp<W>::plain(Linear<W> fc1, Linear<W> fc2, Activation act) {
+    if (fc2.in_features() != fc1.out_features()) detail::fail("Mlp: fc1 gives ", fc1.out_features(), " values, fc2 takes ", fc2.in_features());
+    Mlp m;
+    m.first_ = std::move(fc1);
+    m.last_ = std::move(fc2);
+    m.act_ = act;
+    return m;
+}
+
+template <WeightPolicy W>
+Mlp<W> Mlp<W>::gated(Linear<W> gate, Linear<W> up, Linear<W> down, Activation act) {
+    if (gate.out_features() != up.out_features() || gate.in_features() != up.in_features() || down.in_features() != up.out_features())
+        detail::fail("Mlp: gate/up/down shapes do not chain");
+    Mlp m;
+    m.first_ = std::move(gate);
+    m.up_ = std::move(up);
+    m.last_ = std::move(down);
+    m.act_ = act;
+    m.gated_ = true;
+    return m;
+}
+
+template <WeightPolicy W>
+void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual, std::size_t ld_res) const {
+    const std::size_t in = first_.in_features(), hid = first_.out_features();
+    auto& h = detail::scratch(0, n * hid);
+    first_.forward(x, n, in, h.data(), hid, {.act = act_});
+    if (gated_) {
+        auto& u = detail::scratch(1, n * hid);
+        up_.forward(x, n, in, u.data(), hid);
+        for (std::size_t i = 0; i < n * hid; ++i) h[i] *= u[i];
+    }
+    last_.forward(h.data(), n, hid, y, ldy, {.residual = residual, .ld_residual = ld_res});
+}
+
+template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
+SelfAttention<W, Mask, Pos>::SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::size_t heads, std::size_t kv_heads)
+    : q_(std::move(q)), k_(std::move(k)), v_(std::move(v)), o_(std::move(o)), heads_(heads), kv_heads_(kv_heads) {
+    if (heads == 0 || kv_heads == 0 || heads % kv_heads) detail::fail("SelfAttention: ", kv_heads, " kv heads do not divide ", heads, " heads");
+    if (q_.out_features() % heads) detail::fail("SelfAttention: ", heads, " heads do not divide ", q_.out_features());
+    hd_ = q_.out_features() / heads;
+    if (k_.out_features() != kv_heads * hd_ || v_.out_features() != kv_heads * hd_)
+        detail::fail("SelfAttention: k/v projections give ", k_.out_features(), " values, expected ", kv_heads * hd_);
+    if (o_.in_features() != heads * hd_) detail::fail("SelfAttention: o takes ", o_.in_features(), " values, expected ", heads * hd_);
+}
+
+template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
+void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const RopeTable* rope, float* y, std::size_t ldy,
+                                          const float* residual, std::size_t ld_res) const {
+    const std::size_t dim = q_.in_features(), qd = heads_ * hd_, kvd = kv_heads_ * hd_;
+    auto& q = detail::scratch(2, n * qd);
+    auto& k = detail::scratch(3, n * kvd);
+    auto& v = detail::scratch(4, n * kvd);
+    auto& ctx = detail::scratch(5, n * qd);
+    q_.forward(x, n, dim, q.data(), qd);
+    k_.forward(x, n, dim, k.data(), kvd);
+    v_.forward(x, n, dim, v.data(), kvd);
+    if constexpr (!std::is_same_v<Pos, NoPosition>) {
+        if (!rope || rope->tokens < n || rope->head_dim != hd_) detail::fail("SelfAttention: a rope table for ", n, " tokens of ", hd_, " is needed");
+        for (std::size_t r = 0; r < n; ++r) {
+            kernels::rope(q.data() + r * qd, heads_, hd_, rope->cos_row(r), rope->sin_row(r));
+            kernels::rope(k.data() + r * kvd, kv_heads_, hd_, rope->cos_row(r), rope->sin_row(r));
+        }
+    }
+    kernels::AttentionParams p{.heads = heads_, .kv_heads = kv_heads_, .head_dim = hd_, .scale = 1.0f / std::sqrt(float(hd_))};
+    if constexpr (std::is_same_v<Mask, CausalAttention>) p.causal = true;
+    if constexpr (detail::is_window_anchor<Mask>::value) {
+        p.window = std::size_t(Mask::window);
+        p.anchors = std::size_t(Mask::anchors);
+    }
+    kernels::attention(q.data(), qd, k.data(), kvd, v.data(), kvd, ctx.data(), qd, n, n, p);
+    o_.forward(ctx.data(), n, qd, y, ldy, {.residual = residual, .ld_residual = ld_res});
+}
+
+template <WeightPolicy W>
+GatedCrossAttentionLayer<W>::GatedCrossAttentionLayer(RMSNorm norm1, Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o,
+                                            std::vector<float> attn_gate, RMSNorm norm2, Mlp<W> mlp, std::vector<float> mlp_gate,
+                                            std::size_t heads, std::size_t kv_heads)
+    : norm1_(std::move(norm1)), norm2_(std::move(norm2)), q_(std::move(q)), k_(std::move(k)), v_(std::move(v)), o_(std::move(o)),
+      mlp_(std::move(mlp)), attn_gate_(std::move(attn_gate)), mlp_gate_(std::move(mlp_gate)), heads_(heads), kv_heads_(kv_heads) {
+    dim_ = q_.in_features();
+    if (heads == 0 || kv_heads == 0 || heads % kv_heads || q_.out_features() % heads)
+        detail::fail("GatedCrossAttentionLayer: ", heads, " heads / ", kv_heads, " kv heads do not fit ", q_.out_features());
+    hd_ = q_.out_features() / heads;
+    if (k_.out_features() != kv_heads * hd_ || v_.out_features() != kv_heads * hd_ || k_.in_features() != v_.in_features())
+        detail::fail("GatedCrossAttentionLayer: k/v projections do not match ", kv_heads, " kv heads of ", hd_);
+    if (o_.out_features() != dim_ || mlp_.out_features() != dim_ || mlp_.in_features() != dim_)
+        detail::fail("GatedCrossAttentionLayer: o / mlp do not map back to ", dim_, " channels");
+    for (auto* g : {&attn_gate_, &mlp_gate_}) {
+        if (g->size() != 1 && g->size() != dim_) detail::fail("GatedCrossAttentionLayer: a gate has ", g->size(), " values, expected 1 or ", dim_);
+        for (float& v : *g) v = std::tanh(v);
+    }
+}
+
+template <WeightPolicy W>
+VisionKV GatedCrossAttentionLayer<W>::project(const float* vis, std::size_t n_vis) const {
+    VisionKV kv;
+    kv.tokens = n_vis;
+    const std::size_t kvd = kv_heads_ * hd_;
+    kv.k.resize(n_vis * kvd);
+    kv.v.resize(n_vis * kvd);
+    k_.forward(vis, n_vis, k_.in_features(), kv.k.data(), kvd);
+    v_.forward(vis, n_vis, v_.in_features(), kv.v.data(), kvd);
+    return kv;
+}
+
+template <WeightPolicy W>
+void GatedCrossAttentionLayer<W>::forward(float* x, std::size_t n, const VisionKV& kv) const {
+    const std::size_t qd = heads_ * hd_, kvd = kv_heads_ * hd_;
+    auto& h = detail::scratch(6, n * dim_);
+    auto& q = detail::scratch(2, n * qd);
+    auto& ctx = detail::scratch(5, n * qd);
+    auto& out = detail::scratch(7, n * dim_);
+    auto gated_add = [&](const std::vector<float>& gate) {
+        for (std::size_t r = 0; r < n; ++r)
+            for (std::size_t c = 0; c < dim_; ++c) x[r * dim_ + c] += gate[gate.size() == 1 ? 0 : c] * out[r * dim_ + c];
+    };
+    norm1_.forward(x, n, dim_, h.data(), dim_);
+    q_.forward(h.data(), n, dim_, q.data(), qd);
+    const kernels::AttentionParams p{.heads = heads_, .kv_heads = kv_heads_, .head_dim = hd_, .scale = 1.0f / std::sqrt(float(hd_))};
+    kernels::attention(q.data(), qd, kv.k.data(), kvd, kv.v.data(), kvd, ctx.data(), qd, n, kv.tokens, p);
+    o_.forward(ctx.data(), n, qd, out.data(), dim_);
+    gated_add(attn_gate_);
+    norm2_.forward(x, n, dim_, h.data(), dim_);
+    mlp_.forward(h.data(), n, out.data(), dim_);
+    gated_add(mlp_gate_);
+}
+
+DOCVLM_NAMESPACE_END

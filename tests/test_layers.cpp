@@ -1,0 +1,140 @@
+// Tests of docvlm/layers against PyTorch: tests/data/reference/layers.safetensors holds inputs,
+// weights and outputs computed with torch by tools/reference/layers_reference.py.
+#include "test_util.hpp"
+
+#include <docvlm/layers/attention.hpp>
+#include <docvlm/layers/rope.hpp>
+
+#include <cmath>
+
+using namespace docvlm;
+
+namespace {
+
+const io::Checkpoint& ref() {
+    static const io::Checkpoint ck = io::Checkpoint::open(test::data("reference/layers.safetensors"));
+    return ck;
+}
+const nlohmann::json& cases() {
+    static const nlohmann::json j = nlohmann::json::parse(ref().shards()[0].metadata().at("cases"));
+    return j;
+}
+std::vector<float> get(const std::string& name) {
+    const auto a = ref().to_f32(name);
+    return {a.begin(), a.end()};
+}
+std::size_t rows(const std::string& name) { return ref().info(name).shape[0]; }
+std::size_t cols(const std::string& name) { return ref().info(name).shape.size() > 1 ? ref().info(name).shape[1] : 1; }
+
+template <WeightPolicy W = F32>
+Linear<W> lin(const std::string& c, const std::string& name, bool bias = true) {
+    const std::string w = c + "." + name + ".weight";
+    return Linear<W>::load(ref(), w, bias && ref().contains(c + "." + name + ".bias") ? c + "." + name + ".bias" : "", rows(w), cols(w));
+}
+
+Activation act_of(const std::string& s) {
+    if (s == "gelu_erf") return Activation::gelu_erf;
+    if (s == "gelu_tanh") return Activation::gelu_tanh;
+    if (s == "quick_gelu") return Activation::quick_gelu;
+    return Activation::silu;
+}
+
+double rel_err(const std::vector<float>& got, const std::vector<float>& want) {
+    REQUIRE(got.size() == want.size());
+    double e = 0, s = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        e = std::max(e, std::fabs(double(got[i]) - want[i]));
+        s = std::max(s, std::fabs(double(want[i])));
+    }
+    return e / s;
+}
+
+// Runs one self-attention case with the mask and position policies named in its settings.
+template <class Mask, class Pos>
+std::vector<float> run_attention(const std::string& c, const RopeTable* rope) {
+    const auto& cfg = cases()[c];
+    const SelfAttention<F32, Mask, Pos> attn(lin(c, "q"), lin(c, "k"), lin(c, "v"), lin(c, "o"), cfg["heads"], cfg["kv_heads"]);
+    const auto x = get(c + ".x");
+    const std::size_t n = rows(c + ".x"), d = cols(c + ".x");
+    std::vector<float> y(n * d);
+    attn.forward(x.data(), n, rope, y.data(), d);
+    return y;
+}
+
+}  // namespace
+
+TEST_SUITE("layers") {
+
+TEST_CASE("MLPs (GELU erf/tanh, QuickGELU, SwiGLU) match PyTorch") {
+    for (const char* cname : {"mlp_gelu_erf", "mlp_gelu_tanh", "mlp_quick_gelu", "mlp_swiglu"}) {
+        const std::string c = cname;
+        CAPTURE(c);
+        const auto& cfg = cases()[c];
+        const Mlp<F32> mlp = cfg["gated"].get<bool>() ? Mlp<F32>::gated(lin(c, "gate", false), lin(c, "up", false), lin(c, "down", false))
+                                                       : Mlp<F32>::plain(lin(c, "fc1"), lin(c, "fc2"), act_of(cfg["act"]));
+        const auto x = get(c + ".x");
+        std::vector<float> y(rows(c + ".y") * cols(c + ".y"));
+        mlp.forward(x.data(), rows(c + ".x"), y.data(), cols(c + ".y"));
+        CHECK(rel_err(y, get(c + ".y")) <= 1e-5);
+    }
+}
+
+TEST_CASE("RMSNorm and LayerNorm match PyTorch") {
+    const auto x = get("rmsnorm.x");
+    std::vector<float> y(x.size());
+    RMSNorm::load(ref(), "rmsnorm.norm.weight", 64, 1e-6f).forward(x.data(), 11, 64, y.data(), 64);
+    CHECK(rel_err(y, get("rmsnorm.y")) <= 1e-5);
+    const auto xl = get("layernorm.x");
+    LayerNorm::load(ref(), "layernorm.norm", 64, 1e-6f).forward(xl.data(), 11, 64, y.data(), 64);
+    CHECK(rel_err(y, get("layernorm.y")) <= 1e-5);
+}
+
+TEST_CASE("self-attention: full + 2D rope, causal GQA + 1D rope, window + anchors match PyTorch") {
+    {
+        const auto r = get("attn_full_rope2d.rows"), c = get("attn_full_rope2d.cols");
+        const std::vector<std::int64_t> ri(r.begin(), r.end()), ci(c.begin(), c.end());
+        const RopeTable rope = rope2d_table(ri, ci, 16, 10000.0f);
+        CHECK(rel_err(run_attention<FullAttention, Rope2D>("attn_full_rope2d", &rope), get("attn_full_rope2d.y")) <= 1e-5);
+    }
+    {
+        std::vector<std::int64_t> pos(29);
+        for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = std::int64_t(i);
+        const RopeTable rope = rope1d_table(pos, 16, 10000.0f);
+        CHECK(rel_err(run_attention<CausalAttention, Rope1D>("attn_causal_gqa_rope1d", &rope), get("attn_causal_gqa_rope1d.y")) <= 1e-5);
+    }
+    CHECK(rel_err(run_attention<WindowAnchor<6, 3>, NoPosition>("attn_window_anchor", nullptr), get("attn_window_anchor.y")) <= 1e-5);
+    CHECK_ERROR_HAS((run_attention<FullAttention, Rope2D>("attn_full_rope2d", nullptr)), "rope table");
+}
+
+TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch") {
+    for (const char* cname : {"xattn_scalar_gate", "xattn_channel_gate"}) {
+        const std::string c = cname;
+        CAPTURE(c);
+        const auto& cfg = cases()[c];
+        const GatedCrossAttentionLayer<F32> block(RMSNorm::load(ref(), c + ".norm1.weight", 64, 1e-6f), lin(c, "q"), lin(c, "k"), lin(c, "v"),
+                                             lin(c, "o"), get(c + ".attn_gate"), RMSNorm::load(ref(), c + ".norm2.weight", 64, 1e-6f),
+                                             Mlp<F32>::plain(lin(c, "fc1"), lin(c, "fc2"), act_of(cfg["act"])), get(c + ".mlp_gate"),
+                                             cfg["heads"], cfg["kv_heads"]);
+        const auto vis = get(c + ".vision");
+        const VisionKV kv = block.project(vis.data(), rows(c + ".vision"));
+        auto x = get(c + ".x");
+        block.forward(x.data(), rows(c + ".x"), kv);
+        CHECK(rel_err(x, get(c + ".y")) <= 1e-5);
+        // int8 weights stay close
+        const GatedCrossAttentionLayer<Int8PerChannel> q8(
+            RMSNorm::load(ref(), c + ".norm1.weight", 64, 1e-6f), lin<Int8PerChannel>(c, "q"), lin<Int8PerChannel>(c, "k"),
+            lin<Int8PerChannel>(c, "v"), lin<Int8PerChannel>(c, "o"), get(c + ".attn_gate"), RMSNorm::load(ref(), c + ".norm2.weight", 64, 1e-6f),
+            Mlp<Int8PerChannel>::plain(lin<Int8PerChannel>(c, "fc1"), lin<Int8PerChannel>(c, "fc2"), act_of(cfg["act"])), get(c + ".mlp_gate"),
+            cfg["heads"], cfg["kv_heads"]);
+        auto x8 = get(c + ".x");
+        q8.forward(x8.data(), rows(c + ".x"), q8.project(vis.data(), rows(c + ".vision")));
+        CHECK(rel_err(x8, get(c + ".y")) <= 3e-2);
+    }
+    CHECK_ERROR_HAS(GatedCrossAttentionLayer<F32>(RMSNorm({1, 1}, 1e-6f), Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2),
+                                             Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2), {0, 0, 0},
+                                             RMSNorm({1, 1}, 1e-6f), Mlp<F32>::plain(Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2), Activation::none),
+                                             {0}, 1, 1),
+                    "gate has 3 values");
+}
+
+}  // TEST_SUITE
