@@ -1,10 +1,21 @@
 // docvlm — the command-line tool.
 //
+//   docvlm parse INPUT... --model DIR   pages (images, folders of images) to Markdown / JSON / HTML
+//   docvlm ocr|table|formula IMAGE --model DIR   one crop, one task
 //   docvlm info CHECKPOINT          what a checkpoint holds: architecture, sizes, dtypes, parameters
 //   docvlm golden-check DIR         compare docvlm with Hugging Face reference tensors in DIR
 //   docvlm --help | COMMAND --help
 #include <docvlm/docvlm.hpp>
 #include <docvlm/model/golden_check.hpp>
+#include <docvlm/model/model.hpp>
+#include <docvlm/pipeline/page_parser.hpp>
+#include <docvlm/presets/qwen2vl.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <optional>
 
 #include <cstdio>
 #include <cstring>
@@ -20,6 +31,9 @@ const char* usage = R"(docvlm — document vision-language models on the CPU
 usage: docvlm COMMAND [ARGS]
 
 commands:
+  parse INPUT... --model DIR   parse page images (or folders of them) into Markdown, JSON or HTML
+  ocr|table|formula IMAGE --model DIR
+                       recognise one crop: text, an HTML table, or a LaTeX formula
   info CHECKPOINT      architecture, sizes, dtypes, parameter count and file sizes of a checkpoint
                        (a Hugging Face folder, a .safetensors file or a sharded index.json)
   golden-check DIR     run docvlm on a folder of Hugging Face reference tensors (config.json,
@@ -27,6 +41,34 @@ commands:
                        exits 0 only if all match
 
 run 'docvlm COMMAND --help' for details and examples.
+)";
+
+const char* parse_help = R"(usage: docvlm parse INPUT... --model DIR [-o OUTDIR] [--format md|json|html] [--threads N]
+                    [--max-tokens N] [--force] [--quiet]
+
+Parses each page image (PNG, JPEG, BMP; a folder means every image in it) with MinerU2.5's two
+stages: layout detection, then recognition of every block. Writes OUTDIR/<name>.<format>
+(default OUTDIR: the current directory); outputs that exist are skipped unless --force. A file
+that cannot be read is reported on one line and the others are still processed; the exit status
+is 1 if any failed. Progress goes to stderr (silent with --quiet).
+
+--model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
+               preprocessor_config.json, tokenizer.json, safetensors. The embedded default model
+               is not available yet, so --model is required for now.
+--weights W    int8 (default), bf16 or f32
+
+examples:
+  docvlm parse page.png --model ~/models/MinerU2.5-2509-1.2B
+  docvlm parse scans/ --model ~/models/MinerU2.5-2509-1.2B -o out --format json
+)";
+
+const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE --model DIR [--max-tokens N] [--weights W]
+
+Runs one MinerU2.5 task on one crop and prints the result: ocr → text, table → HTML (from the
+model's OTSL), formula → LaTeX in \[ \].
+
+example:
+  docvlm table crop.png --model ~/models/MinerU2.5-2509-1.2B
 )";
 
 const char* info_help = R"(usage: docvlm info CHECKPOINT
@@ -51,6 +93,155 @@ ids and positions exact. Exit status 0 only if every check passes.
 example:
   docvlm golden-check tests/data/golden/qwen2vl-tiny-a
 )";
+
+struct Options {
+    std::vector<std::string> inputs;
+    std::string model, out = ".", format = "md", weights = "int8";
+    std::size_t threads = 0, max_tokens = 4096;
+    bool force = false, quiet = false;
+};
+
+// Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
+Options parse_options(const std::vector<std::string>& args, std::size_t from) {
+    Options o;
+    auto value = [&](std::size_t& i) -> const std::string& {
+        if (i + 1 >= args.size()) docvlm::detail::fail("option ", args[i], " needs a value");
+        return args[++i];
+    };
+    auto number = [&](std::size_t& i) {
+        const std::string& v = value(i);
+        char* end = nullptr;
+        const long n = std::strtol(v.c_str(), &end, 10);
+        if (!end || *end || n < 1) docvlm::detail::fail("option ", args[i - 1], ": '", v, "' is not a positive number");
+        return std::size_t(n);
+    };
+    for (std::size_t i = from; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--model") o.model = value(i);
+        else if (a == "-o" || a == "--output") o.out = value(i);
+        else if (a == "--format") o.format = value(i);
+        else if (a == "--weights") o.weights = value(i);
+        else if (a == "--threads") o.threads = number(i);
+        else if (a == "--max-tokens") o.max_tokens = number(i);
+        else if (a == "--force") o.force = true;
+        else if (a == "--quiet") o.quiet = true;
+        else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
+        else o.inputs.push_back(a);
+    }
+    if (o.format != "md" && o.format != "json" && o.format != "html") docvlm::detail::fail("--format must be md, json or html");
+    if (o.weights != "int8" && o.weights != "bf16" && o.weights != "f32") docvlm::detail::fail("--weights must be int8, bf16 or f32");
+    if (o.model.empty())
+        docvlm::detail::fail("--model DIR is required: docvlm's embedded default model is not available yet "
+                             "(pass a MinerU2.5-2509-1.2B or other Qwen2-VL-family folder)");
+    if (o.threads) docvlm::set_num_threads(o.threads);
+    return o;
+}
+
+bool is_image_file(const std::filesystem::path& p) {
+    std::string e = p.extension().string();
+    for (auto& c : e) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp";
+}
+
+// Runs `fn` with the model loaded under the weight policy the options ask for.
+template <class Fn>
+int with_model(const Options& o, Fn&& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!o.quiet) std::fprintf(stderr, "loading %s (%s weights)...\n", o.model.c_str(), o.weights.c_str());
+    const auto tok = docvlm::io::Tokenizer::from_json((std::filesystem::path(o.model) / "tokenizer.json").string());
+    auto run = [&](auto tag) {
+        using W = decltype(tag);
+        const auto model = docvlm::Model<docvlm::presets::Qwen2VL<W>>::load(o.model);
+        if (!o.quiet)
+            std::fprintf(stderr, "loaded in %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        return fn(model, tok);
+    };
+    if (o.weights == "f32") return run(docvlm::F32{});
+    if (o.weights == "bf16") return run(docvlm::BF16{});
+    return run(docvlm::Int8PerChannel{});
+}
+
+// Writes `text` to `path` through a temporary file and a rename (never half-written).
+void write_atomically(const std::filesystem::path& path, const std::string& text) {
+    const std::filesystem::path tmp = path.string() + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) docvlm::detail::fail(tmp.string(), ": cannot create");
+        out << text;
+        if (!out.flush()) docvlm::detail::fail(tmp.string(), ": write failed");
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+int cmd_parse(const Options& o) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> files;
+    int failures = 0;
+    for (const auto& in : o.inputs) {
+        std::error_code ec;
+        if (fs::is_directory(in, ec)) {
+            std::vector<fs::path> found;
+            for (const auto& e : fs::directory_iterator(in, ec))
+                if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path());
+            std::sort(found.begin(), found.end());
+            if (found.empty()) std::fprintf(stderr, "docvlm parse: %s: no images in this folder\n", in.c_str());
+            files.insert(files.end(), found.begin(), found.end());
+        } else if (fs::exists(in, ec)) {
+            files.emplace_back(in);
+        } else {
+            std::fprintf(stderr, "docvlm parse: %s: no such file or folder\n", in.c_str());
+            ++failures;
+        }
+    }
+    if (files.empty()) {
+        std::fprintf(stderr, "docvlm parse: nothing to do\n");
+        return failures ? 1 : 0;
+    }
+    fs::create_directories(o.out);
+    return with_model(o, [&](const auto& model, const docvlm::io::Tokenizer& tok) {
+        docvlm::pipeline::PageParserOptions popt;
+        popt.max_new_tokens = o.max_tokens;
+        const docvlm::pipeline::MinerUPageParser parser(model, tok, popt);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            const fs::path out = fs::path(o.out) / (files[i].stem().string() + "." + o.format);
+            if (fs::exists(out) && !o.force) {
+                if (!o.quiet) std::fprintf(stderr, "[%zu/%zu] %s: %s exists, skipped\n", i + 1, files.size(), files[i].c_str(), out.c_str());
+                continue;
+            }
+            try {
+                const auto page = docvlm::io::load_image(files[i].string());
+                const auto doc = parser.parse(page);
+                write_atomically(out, o.format == "md" ? doc.markdown() : o.format == "json" ? doc.json() : doc.html());
+                for (const auto& w : doc.warnings)
+                    if (!o.quiet) std::fprintf(stderr, "  warning: %s\n", w.c_str());
+            } catch (const docvlm::Error& e) {
+                std::fprintf(stderr, "docvlm parse: %s\n", e.what());
+                ++failures;
+                continue;
+            }
+            if (!o.quiet) {
+                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                std::fprintf(stderr, "[%zu/%zu] %s -> %s (%.2f pages/s, ETA %.0f s)\n", i + 1, files.size(), files[i].c_str(),
+                             out.c_str(), double(i + 1) / s, s / double(i + 1) * double(files.size() - i - 1));
+            }
+        }
+        return failures ? 1 : 0;
+    });
+}
+
+int cmd_task(const std::string& cmd, const Options& o) {
+    if (o.inputs.size() != 1) docvlm::detail::fail("give exactly one IMAGE");
+    const auto task = cmd == "table" ? docvlm::pipeline::Task::table : cmd == "formula" ? docvlm::pipeline::Task::formula
+                                                                                          : docvlm::pipeline::Task::text;
+    const auto image = docvlm::io::load_image(o.inputs[0]);
+    return with_model(o, [&](const auto& model, const docvlm::io::Tokenizer& tok) {
+        const docvlm::pipeline::MinerUPageParser parser(model, tok);
+        const std::string raw = parser.recognise(image, docvlm::pipeline::mineru_prompt(task), docvlm::pipeline::sampling_for(task, o.max_tokens));
+        std::printf("%s\n", docvlm::pipeline::postprocess_content(cmd == "table" ? "table" : cmd == "formula" ? "equation" : "text", raw).c_str());
+        return 0;
+    });
+}
 
 int cmd_info(const std::string& path) {
     namespace fs = std::filesystem;
@@ -117,6 +308,14 @@ int main(int argc, char** argv) {
             if (wants_help(1)) return std::fputs(info_help, stdout), 0;
             if (args.size() != 2) return std::fputs(info_help, stderr), 2;
             return cmd_info(args[1]);
+        }
+        if (cmd == "parse") {
+            if (wants_help(1)) return std::fputs(parse_help, stdout), 0;
+            return cmd_parse(parse_options(args, 1));
+        }
+        if (cmd == "ocr" || cmd == "table" || cmd == "formula") {
+            if (wants_help(1)) return std::fputs(task_help, stdout), 0;
+            return cmd_task(cmd, parse_options(args, 1));
         }
         if (cmd == "golden-check") {
             if (wants_help(1)) return std::fputs(golden_help, stdout), 0;

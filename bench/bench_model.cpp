@@ -1,0 +1,151 @@
+// End-to-end speed of a MinerU2.5-sized model (int8 weights, random values): the stage-1 vision
+// pass on a 1036x1036 page (5476 patches), a 1000x200 text-line crop, prefill of the page's 1369
+// image tokens, and decoding at about 1k tokens of context; peak RSS as a counter.
+//
+// The checkpoint (config.json + bf16 model.safetensors, 2.4 GB) is generated once under
+// $DOCVLM_BENCH_DIR (default /tmp/docvlm-bench-mineru25) with MinerU2.5-2509's published sizes.
+#include <docvlm/io/image_processor.hpp>
+#include <docvlm/model/model.hpp>
+#include <docvlm/presets/qwen2vl.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+namespace {
+
+using namespace docvlm;
+using Model = docvlm::Model<presets::MinerU25<Int8PerChannel>>;
+
+std::string bench_dir() {
+    const char* env = std::getenv("DOCVLM_BENCH_DIR");
+    return env ? env : "/tmp/docvlm-bench-mineru25";
+}
+
+void write_random_checkpoint(const std::string& dir) {
+    namespace fs = std::filesystem;
+    fs::create_directories(dir);
+    std::ofstream(dir + "/config.json") << R"({"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl",
+      "hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+      "intermediate_size": 4864, "vocab_size": 151936, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+      "max_position_embeddings": 32768, "tie_word_embeddings": true, "image_token_id": 151655,
+      "rope_scaling": {"type": "mrope", "mrope_section": [8, 12, 12]},
+      "vision_config": {"depth": 32, "embed_dim": 1280, "num_heads": 16, "mlp_ratio": 4, "patch_size": 14,
+                        "temporal_patch_size": 2, "spatial_merge_size": 2, "in_channels": 3, "hidden_size": 896}})";
+    std::ofstream(dir + "/preprocessor_config.json") << R"({"min_pixels": 3136, "max_pixels": 1605632, "patch_size": 14,
+      "temporal_patch_size": 2, "merge_size": 2})";
+    io::SafeTensorsWriter w;
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    auto add = [&](const std::string& name, std::vector<std::size_t> shape, float scale, float mean = 0.0f) {
+        std::size_t n = 1;
+        for (auto d : shape) n *= d;
+        std::vector<bf16> v(n);
+        for (auto& x : v) x = f32_to_bf16(mean + scale * nd(rng));
+        w.add(name, std::move(shape), v.data());
+    };
+    const std::size_t vd = 1280, md = 5120, h = 896;
+    add("visual.patch_embed.proj.weight", {vd, 3, 2, 14, 14}, 1.0f / 34.0f);
+    for (int i = 0; i < 32; ++i) {
+        const std::string b = "visual.blocks." + std::to_string(i) + ".";
+        add(b + "norm1.weight", {vd}, 0.0f, 1.0f), add(b + "norm1.bias", {vd}, 0.0f);
+        add(b + "norm2.weight", {vd}, 0.0f, 1.0f), add(b + "norm2.bias", {vd}, 0.0f);
+        add(b + "attn.qkv.weight", {3 * vd, vd}, 0.028f), add(b + "attn.qkv.bias", {3 * vd}, 0.0f);
+        add(b + "attn.proj.weight", {vd, vd}, 0.028f), add(b + "attn.proj.bias", {vd}, 0.0f);
+        add(b + "mlp.fc1.weight", {md, vd}, 0.028f), add(b + "mlp.fc1.bias", {md}, 0.0f);
+        add(b + "mlp.fc2.weight", {vd, md}, 0.014f), add(b + "mlp.fc2.bias", {vd}, 0.0f);
+    }
+    add("visual.merger.ln_q.weight", {vd}, 0.0f, 1.0f), add("visual.merger.ln_q.bias", {vd}, 0.0f);
+    add("visual.merger.mlp.0.weight", {md, md}, 0.014f), add("visual.merger.mlp.0.bias", {md}, 0.0f);
+    add("visual.merger.mlp.2.weight", {h, md}, 0.014f), add("visual.merger.mlp.2.bias", {h}, 0.0f);
+    add("model.embed_tokens.weight", {151936, h}, 0.02f);
+    add("model.norm.weight", {h}, 0.0f, 1.0f);
+    for (int i = 0; i < 24; ++i) {
+        const std::string l = "model.layers." + std::to_string(i) + ".";
+        add(l + "input_layernorm.weight", {h}, 0.0f, 1.0f), add(l + "post_attention_layernorm.weight", {h}, 0.0f, 1.0f);
+        add(l + "self_attn.q_proj.weight", {h, h}, 0.033f), add(l + "self_attn.q_proj.bias", {h}, 0.0f);
+        add(l + "self_attn.k_proj.weight", {128, h}, 0.033f), add(l + "self_attn.k_proj.bias", {128}, 0.0f);
+        add(l + "self_attn.v_proj.weight", {128, h}, 0.033f), add(l + "self_attn.v_proj.bias", {128}, 0.0f);
+        add(l + "self_attn.o_proj.weight", {h, h}, 0.033f);
+        add(l + "mlp.gate_proj.weight", {4864, h}, 0.033f), add(l + "mlp.up_proj.weight", {4864, h}, 0.033f);
+        add(l + "mlp.down_proj.weight", {h, 4864}, 0.014f);
+    }
+    w.write(dir + "/model.safetensors");
+}
+
+const Model& model() {
+    static const Model m = [] {
+        const std::string dir = bench_dir();
+        if (!std::filesystem::exists(dir + "/model.safetensors")) write_random_checkpoint(dir);
+        return Model::load(dir);
+    }();
+    return m;
+}
+
+double peak_rss_mb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_maxrss) / 1024.0;
+}
+
+io::Image gray_page(int w, int h) {
+    io::Image img(w, h, 3, 255);
+    std::mt19937 rng(3);
+    for (auto& p : img.pixels) p = std::uint8_t(200 + rng() % 56);
+    return img;
+}
+
+void vision_pass(benchmark::State& state, int w, int h) {
+    const Model& m = model();
+    const io::PixelValues px = io::preprocess_qwen2vl(gray_page(w, h), m.image_config());
+    for (auto _ : state) benchmark::DoNotOptimize(m.encode_image(px).data());
+    state.counters["patches"] = double(px.count());
+    state.counters["peak_RSS_MB"] = peak_rss_mb();
+}
+BENCHMARK_CAPTURE(vision_pass, page_1036x1036, 1036, 1036)->Name("mineru/vision_page_1036")->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK_CAPTURE(vision_pass, text_line_1000x200, 1000, 200)->Name("mineru/vision_line_1000x200")->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+
+// Prefill of a layout prompt: 1369 image tokens (a 1036x1036 page) plus the chat text.
+void prefill(benchmark::State& state) {
+    const Model& m = model();
+    const std::size_t image_tokens = 1369;
+    Tensor<float, 2> vision = Tensor<float, 2>::from_shape({image_tokens, 896});
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd;
+    for (auto& v : vision) v = nd(rng);
+    std::vector<std::int32_t> ids = {151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198, 151652};
+    ids.insert(ids.end(), image_tokens, 151655);
+    for (std::int32_t t : {151653, 198, 2201, 47598, 25, 151645, 198, 151644, 77091, 198}) ids.push_back(t);
+    const ImageGrid grid{1, 74, 74};
+    for (auto _ : state) {
+        auto ctx = m.context(ids.size() + 8);
+        benchmark::DoNotOptimize(ctx.prefill(ids, {&vision, 1}, {&grid, 1}).data());
+    }
+    state.counters["tokens/s"] = benchmark::Counter(double(ids.size()), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["peak_RSS_MB"] = peak_rss_mb();
+}
+BENCHMARK(prefill)->Name("mineru/prefill_1369_image_tokens")->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+
+// Decoding with ~1k tokens in the KV cache.
+void decode(benchmark::State& state) {
+    const Model& m = model();
+    std::vector<std::int32_t> ids(1000);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(100 + i % 5000);
+    auto ctx = m.context(ids.size() + 4096);
+    ctx.prefill(ids, {}, {});
+    std::int32_t t = 42;
+    for (auto _ : state) {
+        auto l = ctx.decode_step(t);
+        t = std::int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+    }
+    state.counters["tokens/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["peak_RSS_MB"] = peak_rss_mb();
+}
+BENCHMARK(decode)->Name("mineru/decode_at_1k")->Unit(benchmark::kMillisecond)->Iterations(64)->UseRealTime();
+
+}  // namespace
