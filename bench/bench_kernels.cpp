@@ -161,14 +161,15 @@ void attention_vision(benchmark::State& state) {
     const std::size_t n = 5476, heads = 16, d = 80, ld = 3 * heads * d;
     const auto qkv = random_floats(n * ld, 9);
     std::vector<float> out(n * heads * d);
-    kernels::AttentionParams p{.heads = heads, .kv_heads = heads, .head_dim = d, .scale = 1.0f / std::sqrt(80.0f)};
+    kernels::AttentionParams p{.heads = heads, .kv_heads = heads, .head_dim = d, .scale = 1.0f / std::sqrt(80.0f),
+                               .bf16 = state.range(0) != 0};
     for (auto _ : state) {
         kernels::attention(qkv.data(), ld, qkv.data() + heads * d, ld, qkv.data() + 2 * heads * d, ld, out.data(), heads * d, n, n, p);
         benchmark::DoNotOptimize(out.data());
     }
     state.counters["GFLOP/s"] = benchmark::Counter(4.0 * n * n * d * heads * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(attention_vision)->Name("attention/vision_5476x16x80")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(attention_vision)->Name("attention/vision_5476x16x80")->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One decoding step of Qwen2-0.5B attention (14 query heads, 2 KV heads of 64) over `context` cached tokens.
 void attention_decode(benchmark::State& state) {

@@ -39,6 +39,9 @@ struct AttentionParams {
     std::size_t anchors = 0;   ///< tokens [0, anchors) see and are seen by every token (window masks only)
     std::size_t block_q = 48;  ///< queries per tile
     std::size_t block_k = 64;  ///< keys per tile (a multiple of 32)
+    /// Compute q·kᵀ and p·v from bf16-rounded inputs (float accumulation, float softmax) with
+    /// AVX512-BF16 when the CPU has it and head_dim is even; otherwise this is ignored.
+    bool bf16 = false;
 };
 
 /// Whether query position `qi` may attend key `j` under `p` (the mask, as a predicate).
@@ -86,6 +89,9 @@ inline void key_range(const AttentionParams& p, std::size_t q0, std::size_t q1, 
 struct AttentionScratch {
     AlignedBuffer<float> kt;  // Kᵀ for every kv head in 32-key panels: [kv_heads][key panels][head_dim][32]
     AlignedBuffer<float> vp;  // V for every kv head in 32-wide slices of head_dim: [kv_heads][d panels][keys][32]
+    // bf16 variants: Kᵀ as [kv_heads][key panels][head_dim / 2][32][2], V as
+    // [kv_heads][d panels][keys (padded to 32) / 2][32][2], queries as rows of bf16.
+    AlignedBuffer<bf16> ktb, vpb, qb;
 };
 
 // Row helpers of the online softmax (AVX-512 where present).
@@ -268,10 +274,49 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
         }
     });
 
+#if DOCVLM_X86_64
+    const bool use_bf16 = p.bf16 && cpu().avx512bf16 && d % 2 == 0;
+#else
+    const bool use_bf16 = false;
+#endif
+    bf16* ktb = nullptr;
+    bf16* vpb = nullptr;
+    bf16* qbf = nullptr;
+    const std::size_t qd = p.heads * d, kv_pad = panels * fpanel;
+    if (use_bf16) {
+        const std::size_t nk = p.kv_heads * panels * d * fpanel, nv = p.kv_heads * dpanels * kv_pad * fpanel;
+        if (scratch.ktb.size() < nk) scratch.ktb = AlignedBuffer<bf16>(nk);
+        if (scratch.vpb.size() < nv) scratch.vpb = AlignedBuffer<bf16>(nv);
+        if (scratch.qb.size() < n_q * qd) scratch.qb = AlignedBuffer<bf16>(n_q * qd);
+        ktb = scratch.ktb.data(), vpb = scratch.vpb.data(), qbf = scratch.qb.data();
+        pool.parallel_for(p.kv_heads * panels, [&](std::size_t b, std::size_t e) {
+            for (std::size_t item = b; item < e; ++item) {
+                const std::size_t h = item / panels, pn = item % panels;
+                const float* src = kt + (h * panels + pn) * d * fpanel;  // [d][32] floats
+                bf16* dst = ktb + (h * panels + pn) * d * fpanel;       // [d/2][32][2]
+                for (std::size_t t = 0; t < d; ++t)
+                    for (std::size_t j = 0; j < fpanel; ++j) dst[((t / 2) * fpanel + j) * 2 + t % 2] = f32_to_bf16(src[t * fpanel + j]);
+                for (std::size_t dp = 0; dp < dpanels; ++dp) {  // V: pairs of keys
+                    const float* vs = vp + (h * dpanels + dp) * n_kv * fpanel;
+                    bf16* vd = vpb + (h * dpanels + dp) * kv_pad * fpanel;
+                    for (std::size_t jj = 0; jj < fpanel; ++jj) {
+                        const std::size_t j = pn * fpanel + jj;
+                        for (std::size_t c = 0; c < fpanel; ++c)
+                            vd[((j / 2) * fpanel + c) * 2 + j % 2] = j < n_kv ? f32_to_bf16(vs[j * fpanel + c]) : bf16{};
+                    }
+                }
+            }
+        });
+        pool.parallel_for(n_q, [&](std::size_t b, std::size_t e) {
+            for (std::size_t r = b; r < e; ++r) convert(q + r * ldq, qbf + r * qd, qd);
+        });
+    }
+
     const std::size_t bq = p.block_q, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
         std::vector<float> s(bq * bk), acc(bq * d), m(bq), l(bq);
+        std::vector<bf16> pb(use_bf16 ? bq * bk : 0);
         alignas(64) float tile[detail::fmr * fpanel];
         for (std::size_t item = begin; item < end; ++item) {
             const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;
@@ -292,7 +337,12 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                     const float* panel = kth + (j0 / fpanel + pn) * d * fpanel;
                     for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {
                         const std::size_t mr = std::min(detail::fmr, rows - r0);
-                        detail::fkernel(path, q + (i0 + r0) * ldq + h * d, ldq, mr, panel, d, tile);
+#if DOCVLM_X86_64
+                        if (use_bf16)
+                            detail::bkernel(qbf + (i0 + r0) * qd + h * d, qd, mr, ktb + (kvh * panels + j0 / fpanel + pn) * d * fpanel, d / 2, tile);
+                        else
+#endif
+                            detail::fkernel(path, q + (i0 + r0) * ldq + h * d, ldq, mr, panel, d, tile);
                         const std::size_t cc = std::min(fpanel, cols - pn * fpanel);
                         for (std::size_t r = 0; r < mr; ++r)
                             for (std::size_t c = 0; c < cc; ++c) s[(r0 + r) * bk + pn * fpanel + c] = tile[r * fpanel + c] * p.scale;
@@ -319,12 +369,23 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                     }
                 }
                 // acc += P · V, 32 columns of head_dim at a time
+                const std::size_t cols2 = (cols + 1) / 2;  // key pairs (bf16 path; V is zero-padded)
+                if (use_bf16)
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        convert(s.data() + r * bk, pb.data() + r * bk, cols);
+                        if (cols % 2) pb[r * bk + cols] = bf16{};
+                    }
                 for (std::size_t dp = 0; dp < dpanels; ++dp) {
                     const float* vpanel = vp + ((kvh * dpanels + dp) * n_kv + j0) * fpanel;
                     const std::size_t dc = std::min(fpanel, d - dp * fpanel);
                     for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {
                         const std::size_t mr = std::min(detail::fmr, rows - r0);
-                        detail::fkernel(path, s.data() + r0 * bk, bk, mr, vpanel, cols, tile);
+#if DOCVLM_X86_64
+                        if (use_bf16)
+                            detail::bkernel(pb.data() + r0 * bk, bk, mr, vpb + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel, cols2, tile);
+                        else
+#endif
+                            detail::fkernel(path, s.data() + r0 * bk, bk, mr, vpanel, cols, tile);
                         for (std::size_t r = 0; r < mr; ++r) {
                             float* ar = acc.data() + (r0 + r) * d + dp * fpanel;
                             for (std::size_t c = 0; c < dc; ++c) ar[c] += tile[r * fpanel + c];

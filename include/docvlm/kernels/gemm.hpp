@@ -215,6 +215,13 @@ void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size
     }
 #endif
 
+#if DOCVLM_X86_64
+// out[r][0..32) = Σ_t a[r][2t..2t+1] · w[t][0..32][0..1] on bf16 pairs (AVX512-BF16 only).
+inline void bkernel(const bf16* a, std::size_t lda, std::size_t mr, const bf16* w, std::size_t k2, float* out) {
+    DOCVLM_FKERNEL_DISPATCH12(bkernel_avx512bf16, mr, a, lda, w, k2, out)
+}
+#endif
+
 inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out) {
 #if DOCVLM_X86_64
     if (path == FPath::avx512) {
@@ -299,7 +306,7 @@ inline void bgemm(const float* x, std::size_t m, std::size_t ldx, const PackedBF
     if (cpu().avx512bf16) {
         detail::gemm_tiles(m, kp * 2, w.panels(), pool, [&](std::size_t m0, std::size_t mr, std::size_t p, float* sums) {
             const bf16* panel = w.data.data() + p * fpanel * kp;
-            DOCVLM_FKERNEL_DISPATCH12(detail::bkernel_avx512bf16, mr, s.x.data() + m0 * kp, kp, panel, kp / 2, sums)
+            detail::bkernel(s.x.data() + m0 * kp, kp, mr, panel, kp / 2, sums);
             detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
         });
         return;
