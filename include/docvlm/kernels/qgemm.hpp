@@ -363,6 +363,41 @@ inline QuantizedWeight pack_weight(const std::int8_t* q, const float* scales, st
         [&](std::size_t row, std::size_t g) { return g < groups ? scales[row * groups + g] : 0.0f; });
 }
 
+namespace detail {
+
+// One row: q = clamp(round_half_even(x · 127 / max|x|), ±127); returns the scale max|x| / 127.
+inline float quantize_row_generic(const float* x, std::size_t k, std::int8_t* q) {
+    float amax = 0.0f;
+    for (std::size_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (std::size_t i = 0; i < k; ++i) q[i] = std::int8_t(std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f));
+    return amax / 127.0f;
+}
+
+#if DOCVLM_X86_64
+// The same with AVX-512 (vcvtps2dq rounds half to even, as nearbyint does): bit-identical.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline float quantize_row_avx512(const float* x, std::size_t k, std::int8_t* q) {
+    __m512 vmax = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < k; i += 16) {
+        const __mmask16 m = k - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k - i)) - 1u);
+        vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+    const float amax = _mm512_reduce_max_ps(vmax);
+    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (std::size_t i = 0; i < k; i += 16) {
+        const __mmask16 m = k - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k - i)) - 1u);
+        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+        v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+        _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(v));
+    }
+    return amax / 127.0f;
+}
+#endif
+
+}  // namespace detail
+
 inline void quantize_activations(const float* x, std::size_t m, std::size_t k, std::size_t ldx, QuantizedActivations& out,
                                  QPath path) {
     out.path = path;
@@ -374,28 +409,37 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
     if (out.scales.size() < m) out.scales = AlignedBuffer<float>(m);
     if (out.q.size() < m * out.k_padded) out.q = AlignedBuffer<std::int8_t>(m * out.k_padded);
     const bool offset = detail::uses_u8_offset(path);
-    for (std::size_t r = 0; r < m; ++r) {
-        const float* xr = x + r * ldx;
-        float amax = 0.0f;
-        for (std::size_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(xr[i]));
-        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-        out.scales[r] = amax / 127.0f;
-        std::int8_t* qr = out.q.data() + r * out.k_padded;
-        for (std::size_t i = 0; i < k; ++i) qr[i] = std::int8_t(std::clamp(std::nearbyint(xr[i] * inv), -127.0f, 127.0f));
-        std::fill(qr + k, qr + out.k_padded, std::int8_t(0));
-        std::byte* dst = out.data.data() + r * out.row_bytes;
-        if (path == QPath::avx2) {
-            for (std::size_t i = 0; i < out.k_padded; ++i) {
-                const std::int16_t v = qr[i];
-                std::memcpy(dst + 2 * i, &v, 2);
+#if DOCVLM_X86_64
+    const bool simd = cpu().avx512();
+#else
+    const bool simd = false;
+#endif
+    // Rows are independent: split them over the pool (a ViT layer quantises 5476 x 5120 values).
+    parallel_for(m, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) {
+            std::int8_t* qr = out.q.data() + r * out.k_padded;
+#if DOCVLM_X86_64
+            out.scales[r] = simd ? detail::quantize_row_avx512(x + r * ldx, k, qr) : detail::quantize_row_generic(x + r * ldx, k, qr);
+#else
+            out.scales[r] = detail::quantize_row_generic(x + r * ldx, k, qr);
+#endif
+            std::fill(qr + k, qr + out.k_padded, std::int8_t(0));
+            std::byte* dst = out.data.data() + r * out.row_bytes;
+            if (path == QPath::avx2) {
+                for (std::size_t i = 0; i < out.k_padded; ++i) {
+                    const std::int16_t v = qr[i];
+                    std::memcpy(dst + 2 * i, &v, 2);
+                }
+            } else if (offset) {
+                // u8 = s8 + 128 is the same as flipping the sign bit; padding becomes 128 and is
+                // corrected for by the column sums (padded weights are zero, so it adds nothing).
+                for (std::size_t i = 0; i < out.k_padded; ++i) dst[i] = std::byte(std::uint8_t(qr[i]) ^ 0x80u);
+            } else {
+                std::memcpy(dst, qr, out.k_padded);
             }
-        } else {
-            // u8 = s8 + 128 is the same as flipping the sign bit; padding becomes 128 and is
-            // corrected for by the column sums (padded weights are zero, so it adds nothing).
-            for (std::size_t i = 0; i < out.k_padded; ++i)
-                dst[i] = std::byte(std::uint8_t(qr[i]) ^ (offset ? 0x80u : 0u));
         }
-    }
+    }, 4);
+    (void)simd;
 }
 
 namespace detail {
