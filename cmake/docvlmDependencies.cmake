@@ -18,30 +18,23 @@ docvlm_require(nlohmann_json nlohmann-json3-dev)
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
 
-# stb (image decoding) ships as headers + libstb.so in Debian; it has no CMake config.
-if(NOT TARGET docvlm::stb)
-  find_path(DOCVLM_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb)
-  find_library(DOCVLM_STB_LIBRARY stb)
-  if(NOT DOCVLM_STB_INCLUDE_DIR OR NOT DOCVLM_STB_LIBRARY)
-    message(FATAL_ERROR "docvlm needs stb_image: install the Debian package 'libstb-dev' "
-                        "(apt-get install libstb-dev), or run tools/dev which installs it.")
+# Libraries that Debian ships without a CMake config: an imported target from a header and a library.
+function(docvlm_plain_library target header library debian)
+  if(TARGET ${target})
+    return()
   endif()
-  add_library(docvlm::stb INTERFACE IMPORTED)
-  set_target_properties(docvlm::stb PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${DOCVLM_STB_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "${DOCVLM_STB_LIBRARY}")
-endif()
+  string(MAKE_C_IDENTIFIER "${target}" id)
+  find_path(${id}_INCLUDE_DIR ${header} PATH_SUFFIXES ${ARGN})
+  find_library(${id}_LIBRARY ${library})
+  if(NOT ${id}_INCLUDE_DIR OR NOT ${id}_LIBRARY)
+    message(FATAL_ERROR "docvlm needs ${library}: install the Debian package '${debian}' "
+                        "(apt-get install ${debian}), or run tools/dev which installs it.")
+  endif()
+  add_library(${target} INTERFACE IMPORTED GLOBAL)
+  set_target_properties(${target} PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${${id}_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${${id}_LIBRARY}")
+endfunction()
 
-# utf8proc (Unicode categories and NFC for the tokenizer) has no CMake config in Debian either.
-if(NOT TARGET docvlm::utf8proc)
-  find_path(DOCVLM_UTF8PROC_INCLUDE_DIR utf8proc.h)
-  find_library(DOCVLM_UTF8PROC_LIBRARY utf8proc)
-  if(NOT DOCVLM_UTF8PROC_INCLUDE_DIR OR NOT DOCVLM_UTF8PROC_LIBRARY)
-    message(FATAL_ERROR "docvlm needs utf8proc: install the Debian package 'libutf8proc-dev' "
-                        "(apt-get install libutf8proc-dev), or run tools/dev which installs it.")
-  endif()
-  add_library(docvlm::utf8proc INTERFACE IMPORTED)
-  set_target_properties(docvlm::utf8proc PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${DOCVLM_UTF8PROC_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "${DOCVLM_UTF8PROC_LIBRARY}")
-endif()
+docvlm_plain_library(docvlm::stb stb_image.h stb libstb-dev stb)            # image decoding
+docvlm_plain_library(docvlm::utf8proc utf8proc.h utf8proc libutf8proc-dev)  # Unicode for the tokenizer

@@ -512,13 +512,7 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
 template <class Config>
 std::span<const float> Qwen2VLModel<Config>::Context::prefill(std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
                                                               std::span<const ImageGrid> grids, const Trace& trace, bool all_logits) {
-    const Qwen2VLModel& m = *m_;
-    const Qwen2VLDims& d = m.d_;
-    if (ids.empty()) detail::fail("prefill: empty prompt");
-    if (len_ != 0) detail::fail("prefill: the context already holds ", len_, " tokens");
-    if (ids.size() > cap_) detail::fail("prefill: the prompt has ", ids.size(), " tokens, the context holds ", cap_);
-    if (images.size() != grids.size()) detail::fail("prefill: ", images.size(), " images but ", grids.size(), " grids");
-    return prefill(ids, images, grids, rope_index(ids, d.image_token_id, grids, int(d.merge)), trace, all_logits);
+    return prefill(ids, images, grids, rope_index(ids, m_->d_.image_token_id, grids, int(m_->d_.merge)), trace, all_logits);
 }
 
 template <class Config>
