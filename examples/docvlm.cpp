@@ -8,6 +8,7 @@
 #include <docvlm/docvlm.hpp>
 #include <docvlm/model/golden_check.hpp>
 #include <docvlm/model/model.hpp>
+#include <docvlm/model/quantize.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
@@ -34,6 +35,8 @@ commands:
   parse INPUT... --model DIR   parse page images (or folders of them) into Markdown, JSON or HTML
   ocr|table|formula IMAGE --model DIR
                        recognise one crop: text, an HTML table, or a LaTeX formula
+  quantize HF_DIR OUT_DIR [--group 32|64|128]
+                       write an int8 checkpoint in docvlm's packed layout (loads without requantising)
   info CHECKPOINT      architecture, sizes, dtypes, parameter count and file sizes of a checkpoint
                        (a Hugging Face folder, a .safetensors file or a sharded index.json)
   golden-check DIR     run docvlm on a folder of Hugging Face reference tensors (config.json,
@@ -69,6 +72,17 @@ model's OTSL), formula → LaTeX in \[ \].
 
 example:
   docvlm table crop.png --model ~/models/MinerU2.5-2509-1.2B
+)";
+
+const char* quantize_help = R"(usage: docvlm quantize HF_DIR OUT_DIR [--group 32|64|128]
+
+Quantises every linear layer of a Hugging Face checkpoint to int8 (symmetric, per output channel,
+or per group of 32/64/128 input values) in the layout docvlm's kernels use, and writes it to
+OUT_DIR/model.safetensors with the folder's config, preprocessor and tokenizer files. Models with
+an int8 weight policy load it without quantising or repacking; other tensors are kept as they are.
+
+example:
+  docvlm quantize ~/models/MinerU2.5-2509-1.2B ~/models/MinerU2.5-2509-1.2B-int8
 )";
 
 const char* info_help = R"(usage: docvlm info CHECKPOINT
@@ -316,6 +330,26 @@ int main(int argc, char** argv) {
         if (cmd == "ocr" || cmd == "table" || cmd == "formula") {
             if (wants_help(1)) return std::fputs(task_help, stdout), 0;
             return cmd_task(cmd, parse_options(args, 1));
+        }
+        if (cmd == "quantize") {
+            if (wants_help(1)) return std::fputs(quantize_help, stdout), 0;
+            std::size_t group = 0;
+            std::vector<std::string> pos;
+            for (std::size_t i = 1; i < args.size(); ++i) {
+                if (args[i] == "--group" && i + 1 < args.size()) {
+                    group = std::size_t(std::strtoul(args[++i].c_str(), nullptr, 10));
+                    if (group != 32 && group != 64 && group != 128) docvlm::detail::fail("--group must be 32, 64 or 128");
+                } else {
+                    pos.push_back(args[i]);
+                }
+            }
+            if (pos.size() != 2) return std::fputs(quantize_help, stderr), 2;
+            const auto r = docvlm::quantize_checkpoint(pos[0], pos[1], group, [](std::size_t done, std::size_t total) {
+                if (done == total || done % 50 == 0) std::fprintf(stderr, "quantize: %zu/%zu tensors\n", done, total);
+            });
+            std::printf("quantize: %zu linear weights packed to int8, %zu tensors copied; %.1f MB -> %.1f MB in %s\n", r.quantized,
+                        r.copied, double(r.bytes_in) / 1e6, double(r.bytes_out) / 1e6, pos[1].c_str());
+            return 0;
         }
         if (cmd == "golden-check") {
             if (wants_help(1)) return std::fputs(golden_help, stdout), 0;

@@ -7,6 +7,7 @@
 #include <docvlm/io/image_processor.hpp>
 #include <docvlm/model/golden_check.hpp>
 #include <docvlm/model/model.hpp>
+#include <docvlm/model/quantize.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
 #include <xtensor/xnpy.hpp>
@@ -250,6 +251,29 @@ TEST_CASE("int8 on the golden set's random weights (large activations): reported
     const auto [cos8, agree8] = compare_with_f32<presets::Qwen2VL<Int8PerChannel>>(golden, 32);
     MESSAGE("golden random model, int8 per channel: worst logit cosine ", cos8, ", greedy agreement ", agree8, "/32");
     CHECK(cos8 >= 0.99);
+}
+
+TEST_CASE("docvlm quantize: the packed int8 checkpoint loads without requantising and computes the same") {
+    test::TempDir out;
+    const QuantizeReport r = quantize_checkpoint(golden, out.path.string());
+    CHECK(r.quantized == 2 * 4 + 1 + 2 + 2 * 7 + 1);  // 4 per vision block, patch embed, merger 2, 7 per layer, lm_head
+    CHECK(std::filesystem::exists(out / "config.json"));
+    CHECK(std::filesystem::exists(out / "preprocessor_config.json"));
+    using M8 = Model<presets::Qwen2VL<Int8PerChannel>>;
+    const M8 direct = M8::load(golden), packed = M8::load(out.path.string());
+    const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(golden + "/input.png"), direct.image_config());
+    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
+    const auto va = direct.encode_image(px), vb = packed.encode_image(px);
+    CHECK(std::equal(va.begin(), va.end(), vb.begin()));
+    const auto ids = golden_ids();
+    auto ca = direct.context(128);
+    auto cb = packed.context(128);
+    const auto la = ca.prefill(ids, {&va, 1}, {&grid, 1});
+    const auto lb = cb.prefill(ids, {&vb, 1}, {&grid, 1});
+    CHECK(std::equal(la.begin(), la.end(), lb.begin()));
+    CHECK_ERROR_HAS(Model<presets::Qwen2VL<F32>>::load(out.path.string()), "packed int8", "int8 weight policy");
+    CHECK_ERROR_HAS(Model<presets::Qwen2VL<Int8PerGroup<32>>>::load(out.path.string()), "quantised with group 0");
+    CHECK_ERROR_HAS(quantize_checkpoint(out.path.string(), (out / "again")), "already quantised");
 }
 
 TEST_CASE("a preset whose static sizes disagree with config.json is refused") {

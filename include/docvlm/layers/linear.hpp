@@ -9,6 +9,7 @@
 #include <docvlm/kernels/qgemm.hpp>
 #include <docvlm/model/config.hpp>
 
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -38,6 +39,11 @@ public:
     Linear(const float* w, std::size_t out, std::size_t in, const float* bias = nullptr);
     /// From checkpoint tensors `weight` [out, in] and, if non-empty, `bias` [out].
     static Linear load(const io::Checkpoint& ck, const std::string& weight, const std::string& bias, std::size_t out, std::size_t in);
+    /// From an int8 weight already packed (what `docvlm quantize` writes); int8 policies only.
+    Linear(kernels::QuantizedWeight w, const float* bias = nullptr) requires(!std::is_same_v<W, F32> && !std::is_same_v<W, BF16>)
+        : out_(w.n), in_(w.k), w_(std::move(w)) {
+        if (bias) bias_.assign(bias, bias + out_);
+    }
 
     /// y [m, out] (stride ldy) = x [m, in] (stride ldx) · Wᵀ + b, then the epilogue (activation,
     /// residual). The layer's own bias is added before `ep`'s activation.
@@ -65,9 +71,70 @@ Linear<W>::Linear(const float* w, std::size_t out, std::size_t in, const float* 
     else w_ = kernels::quantize_weight(w, out, in, std::size_t(W::group));
 }
 
+/// Tensor names of a packed int8 weight `name` in a checkpoint written by `docvlm quantize`.
+struct PackedNames {
+    std::string data, scales, col_sums, info;
+    explicit PackedNames(const std::string& name)
+        : data(name + ".qweight"), scales(name + ".qscale"), col_sums(name + ".qcolsum"), info(name + ".qinfo") {}
+};
+
+/// Adds the packed form of `w` under `name` to a writer (int8 data, scales, column sums and
+/// [n, k, k_padded, group] as I64).
+inline void write_packed(io::SafeTensorsWriter& out, const std::string& name, const kernels::QuantizedWeight& w) {
+    const PackedNames t(name);
+    out.add(t.data, {w.data.size()}, w.data.data());
+    out.add(t.scales, {w.scales.size()}, w.scales.data());
+    out.add(t.col_sums, {w.col_sums.size()}, w.col_sums.data());
+    const std::int64_t info[4] = {std::int64_t(w.n), std::int64_t(w.k), std::int64_t(w.k_padded), std::int64_t(w.group)};
+    out.add(t.info, {4}, info);
+}
+
+/// Reads a packed int8 weight written by write_packed, checking every size against [out, in].
+inline kernels::QuantizedWeight read_packed(const io::Checkpoint& ck, const std::string& name, std::size_t out, std::size_t in) {
+    const PackedNames t(name);
+    for (const std::string* n : {&t.data, &t.scales, &t.col_sums, &t.info})
+        if (!ck.contains(*n)) detail::fail(ck.source(), ": packed weight '", name, "' lacks tensor '", *n, "'");
+    const Array<float> info = ck.to_f32(t.info);
+    if (info.size() != 4) detail::fail(ck.source(), ": '", t.info, "' must hold 4 values");
+    kernels::QuantizedWeight w;
+    w.n = std::size_t(info(0)), w.k = std::size_t(info(1)), w.k_padded = std::size_t(info(2)), w.group = std::size_t(info(3));
+    if (w.n != out || w.k != in)
+        detail::fail(ck.source(), ": packed weight '", name, "' is ", w.n, "x", w.k, ", the model expects ", out, "x", in);
+    if ((w.group != 0 && w.group != 32 && w.group != 64 && w.group != 128) || w.k_padded < w.k || w.k_padded % (w.group ? w.group : 4) ||
+        w.k_padded > w.k + 128)
+        detail::fail(ck.source(), ": packed weight '", name, "' has an invalid layout (k_padded ", w.k_padded, ", group ", w.group, ")");
+    const std::size_t cols = w.panels() * kernels::qpanel;
+    auto copy = [&](const std::string& tn, DType dt, std::size_t count, auto& buf) {
+        const auto& ti = ck.info(tn);
+        if (ti.dtype != dt || ti.numel() != count)
+            detail::fail(ck.source(), ": '", tn, "' is ", dtype_name(ti.dtype), " with ", ti.numel(), " values, expected ", dtype_name(dt), " with ", count);
+        using E = std::remove_reference_t<decltype(buf[0])>;
+        buf = AlignedBuffer<E>(count);
+        std::memcpy(buf.data(), ck.bytes(tn).data(), count * sizeof(E));  // bytes may be unaligned in the file
+    };
+    copy(t.data, DType::i8, cols * w.k_padded, w.data);
+    copy(t.scales, DType::f32, cols * w.groups(), w.scales);
+    copy(t.col_sums, DType::i32, cols * w.groups(), w.col_sums);
+    return w;
+}
+
 template <WeightPolicy W>
 Linear<W> Linear<W>::load(const io::Checkpoint& ck, const std::string& weight, const std::string& bias, std::size_t out,
                           std::size_t in) {
+    if constexpr (!std::is_same_v<W, F32> && !std::is_same_v<W, BF16>) {
+        if (ck.contains(PackedNames(weight).data)) {  // already quantised by `docvlm quantize`: no repacking
+            kernels::QuantizedWeight q = read_packed(ck, weight, out, in);
+            std::size_t want_group = 0;
+            if constexpr (!std::is_same_v<W, Int8PerChannel>) want_group = std::size_t(W::group);
+            if (q.group != want_group)
+                detail::fail(ck.source(), ": '", weight, "' was quantised with group ", q.group, ", the model type wants ", want_group);
+            if (bias.empty()) return Linear(std::move(q));
+            const Array<float> b = load_tensor(ck, bias, {out});
+            return Linear(std::move(q), b.data());
+        }
+    }
+    if (!ck.contains(weight) && ck.contains(PackedNames(weight).data))
+        detail::fail(ck.source(), ": '", weight, "' is stored as packed int8 (docvlm quantize); load it with an int8 weight policy");
     const Array<float> w = load_tensor(ck, weight, {out, in});
     if (bias.empty()) return Linear(w.data(), out, in);
     const Array<float> b = load_tensor(ck, bias, {out});

@@ -262,7 +262,9 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
     const bool nested = ck.contains("model.visual.patch_embed.proj.weight");
     const std::string vp = nested ? "model.visual." : "visual.", tp = nested ? "model.language_model." : "model.";
     const std::size_t vd = d.v_dim, pin = d.in_channels * d.temporal_patch * d.patch * d.patch;
-    {
+    if (ck.contains(PackedNames(vp + "patch_embed.proj.weight").data)) {
+        m.patch_embed_ = Linear<W>::load(ck, vp + "patch_embed.proj.weight", "", vd, pin);
+    } else {
         const Array<float> pe = load_tensor(ck, vp + "patch_embed.proj.weight", {vd, d.in_channels, d.temporal_patch, d.patch, d.patch});
         m.patch_embed_ = Linear<W>(pe.data(), vd, pin);  // Conv3d with stride = kernel == matmul
     }
@@ -299,8 +301,8 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
         m.embed_bf16_.resize(emb.size());
         convert(emb.data(), m.embed_bf16_.data(), emb.size());
     }
-    const std::string head = nested && ck.contains("lm_head.weight") ? "lm_head.weight" : "lm_head.weight";
-    if (ck.contains(head)) m.lm_head_ = Linear<W>::load(ck, head, "", d.vocab, h);
+    if (ck.contains("lm_head.weight") || ck.contains(PackedNames("lm_head.weight").data))
+        m.lm_head_ = Linear<W>::load(ck, "lm_head.weight", "", d.vocab, h);
     else if (d.tie_embeddings) m.lm_head_ = Linear<W>(emb.data(), d.vocab, h);
     else detail::fail(ck.source(), ": config.json says tie_word_embeddings = false but there is no lm_head.weight");
 
