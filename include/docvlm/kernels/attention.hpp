@@ -37,8 +37,8 @@ struct AttentionParams {
     std::size_t q_offset = 0;  ///< position of query 0 (decoding with a KV cache: n_kv - n_q)
     std::size_t window = 0;    ///< 0: no window; else |query position - j| <= window, except anchors
     std::size_t anchors = 0;   ///< tokens [0, anchors) see and are seen by every token (window masks only)
-    std::size_t block_q = 48;  ///< queries per tile
-    std::size_t block_k = 64;  ///< keys per tile (a multiple of 32)
+    std::size_t block_q = 24;  ///< queries per tile
+    std::size_t block_k = 256; ///< keys per tile (a multiple of 32)
     /// Compute q·kᵀ and p·v from bf16-rounded inputs (float accumulation, float softmax) with
     /// AVX512-BF16 when the CPU has it and head_dim is even; otherwise this is ignored.
     bool bf16 = false;
@@ -92,6 +92,7 @@ struct AttentionScratch {
     // bf16 variants: Kᵀ as [kv_heads][key panels][head_dim / 2][32][2], V as
     // [kv_heads][d panels][keys (padded to 32) / 2][32][2], queries as rows of bf16.
     AlignedBuffer<bf16> ktb, vpb, qb;
+    AlignedBuffer<float> qs;  // scaled queries [n_q][heads · head_dim]
 };
 
 // Row helpers of the online softmax (AVX-512 where present).
@@ -307,22 +308,30 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                 }
             }
         });
-        pool.parallel_for(n_q, [&](std::size_t b, std::size_t e) {
-            for (std::size_t r = b; r < e; ++r) convert(q + r * ldq, qbf + r * qd, qd);
-        });
     }
+    // Queries pre-multiplied by the scale (so score tiles need no pass of their own), as bf16
+    // for the bf16 path, else as float.
+    if (scratch.qs.size() < n_q * qd) scratch.qs = AlignedBuffer<float>(n_q * qd);
+    float* qs = scratch.qs.data();
+    pool.parallel_for(n_q, [&](std::size_t b, std::size_t e) {
+        for (std::size_t r = b; r < e; ++r) {
+            for (std::size_t t = 0; t < qd; ++t) qs[r * qd + t] = q[r * ldq + t] * p.scale;
+            if (use_bf16) convert(qs + r * qd, qbf + r * qd, qd);
+        }
+    });
 
     const std::size_t bq = p.block_q, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
-        std::vector<float> s(bq * bk), acc(bq * d), m(bq), l(bq);
+        // acc rows are padded to whole 32-column panels so the kernels accumulate in place.
+        const std::size_t dpad = dpanels * fpanel;
+        std::vector<float> s(bq * bk), acc(bq * dpad), m(bq), l(bq);
         std::vector<bf16> pb(use_bf16 ? bq * bk : 0);
-        alignas(64) float tile[detail::fmr * fpanel];
         for (std::size_t item = begin; item < end; ++item) {
             const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;
             const std::size_t i0 = qb * bq, rows = std::min(bq, n_q - i0);
             const std::size_t pos0 = p.q_offset + i0, pos1 = pos0 + rows;
-            std::fill(acc.begin(), acc.begin() + rows * d, 0.0f);
+            std::fill(acc.begin(), acc.begin() + rows * dpad, 0.0f);
             std::fill(m.begin(), m.begin() + rows, neg_inf);
             std::fill(l.begin(), l.begin() + rows, 0.0f);
             std::size_t lo, hi;
@@ -332,20 +341,20 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
             // Keys [j0, j1) with j0 a multiple of 32; keys below `from` belong to another sweep.
             auto process = [&](std::size_t j0, std::size_t j1, std::size_t from) {
                 const std::size_t cols = j1 - j0;
-                // scores s[r][c] = q_r · k_{j0+c} · scale
+                // scores s[r][c] = (scale · q_r) · k_{j0+c}, written by the kernel straight into s
+                // (columns past `cols` in the last panel are ignored below)
                 for (std::size_t pn = 0; pn * fpanel < cols; ++pn) {
                     const float* panel = kth + (j0 / fpanel + pn) * d * fpanel;
                     for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {
                         const std::size_t mr = std::min(detail::fmr, rows - r0);
+                        float* dst = s.data() + r0 * bk + pn * fpanel;
 #if DOCVLM_X86_64
                         if (use_bf16)
-                            detail::bkernel(qbf + (i0 + r0) * qd + h * d, qd, mr, ktb + (kvh * panels + j0 / fpanel + pn) * d * fpanel, d / 2, tile);
+                            detail::bkernel(qbf + (i0 + r0) * qd + h * d, qd, mr, ktb + (kvh * panels + j0 / fpanel + pn) * d * fpanel, d / 2,
+                                            dst, bk);
                         else
 #endif
-                            detail::fkernel(path, q + (i0 + r0) * ldq + h * d, ldq, mr, panel, d, tile);
-                        const std::size_t cc = std::min(fpanel, cols - pn * fpanel);
-                        for (std::size_t r = 0; r < mr; ++r)
-                            for (std::size_t c = 0; c < cc; ++c) s[(r0 + r) * bk + pn * fpanel + c] = tile[r * fpanel + c] * p.scale;
+                            detail::fkernel(path, qs + (i0 + r0) * qd + h * d, qd, mr, panel, d, dst, bk);
                     }
                 }
                 const bool masked = p.causal || p.window != 0;
@@ -364,8 +373,8 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                     l[r] = l[r] * alpha + detail::exp_sum(sr, cols, mx);
                     m[r] = mx;
                     if (alpha != 1.0f) {
-                        float* ar = acc.data() + r * d;
-                        for (std::size_t t = 0; t < d; ++t) ar[t] *= alpha;
+                        float* ar = acc.data() + r * dpad;
+                        for (std::size_t t = 0; t < dpad; ++t) ar[t] *= alpha;
                     }
                 }
                 // acc += P · V, 32 columns of head_dim at a time
@@ -377,19 +386,16 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                     }
                 for (std::size_t dp = 0; dp < dpanels; ++dp) {
                     const float* vpanel = vp + ((kvh * dpanels + dp) * n_kv + j0) * fpanel;
-                    const std::size_t dc = std::min(fpanel, d - dp * fpanel);
                     for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {
                         const std::size_t mr = std::min(detail::fmr, rows - r0);
+                        float* dst = acc.data() + r0 * dpad + dp * fpanel;
 #if DOCVLM_X86_64
                         if (use_bf16)
-                            detail::bkernel(pb.data() + r0 * bk, bk, mr, vpb + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel, cols2, tile);
+                            detail::bkernel(pb.data() + r0 * bk, bk, mr, vpb + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel, cols2, dst,
+                                            dpad, true);
                         else
 #endif
-                            detail::fkernel(path, s.data() + r0 * bk, bk, mr, vpanel, cols, tile);
-                        for (std::size_t r = 0; r < mr; ++r) {
-                            float* ar = acc.data() + (r0 + r) * d + dp * fpanel;
-                            for (std::size_t c = 0; c < dc; ++c) ar[c] += tile[r * fpanel + c];
-                        }
+                            detail::fkernel(path, s.data() + r0 * bk, bk, mr, vpanel, cols, dst, dpad, true);
                     }
                 }
             };
@@ -410,7 +416,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
             for (std::size_t r = 0; r < rows; ++r) {
                 float* o = out + (i0 + r) * ldo + h * d;
                 const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-                for (std::size_t t = 0; t < d; ++t) o[t] = acc[r * d + t] * inv;
+                for (std::size_t t = 0; t < d; ++t) o[t] = acc[r * dpad + t] * inv;
             }
         }
     });

@@ -121,25 +121,30 @@ namespace detail {
 
 inline constexpr std::size_t fmr = 12;  // rows per micro-tile
 
-// out[r][0..32) = Σ_k a[r][k] · panel[k][0..32)
-inline void fkernel_generic(const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out) {
+// out[r * ldo + 0..32) (+)= Σ_k a[r][k] · panel[k][0..32); with `accumulate` the sums start from out.
+inline void fkernel_generic(const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out,
+                            std::size_t ldo, bool accumulate) {
     for (std::size_t r = 0; r < mr; ++r) {
         float acc[fpanel] = {};
+        if (accumulate) std::memcpy(acc, out + r * ldo, sizeof acc);
         for (std::size_t t = 0; t < k; ++t) {
             const float av = a[r * lda + t];
             for (std::size_t j = 0; j < fpanel; ++j) acc[j] += av * w[t * fpanel + j];
         }
-        std::memcpy(out + r * fpanel, acc, sizeof acc);
+        std::memcpy(out + r * ldo, acc, sizeof acc);
     }
 }
 
 #if DOCVLM_X86_64
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out) {
+void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate) {
     __m512 c[MR][2];
 #pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) {
+        c[r][0] = accumulate ? _mm512_loadu_ps(out + r * ldo) : _mm512_setzero_ps();
+        c[r][1] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16) : _mm512_setzero_ps();
+    }
     for (std::size_t t = 0; t < k; ++t) {
         const __m512 w0 = _mm512_load_ps(w + t * 32), w1 = _mm512_load_ps(w + t * 32 + 16);
 #pragma GCC unroll 12
@@ -151,19 +156,22 @@ void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t
     }
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
-        _mm512_storeu_ps(out + r * 32, c[r][0]);
-        _mm512_storeu_ps(out + r * 32 + 16, c[r][1]);
+        _mm512_storeu_ps(out + r * ldo, c[r][0]);
+        _mm512_storeu_ps(out + r * ldo + 16, c[r][1]);
     }
 }
 
 // AVX2: two passes of 16 columns, at most 6 rows each time (16 registers).
 template <int MR>
 DOCVLM_TARGET("avx2,fma")
-void fkernel_avx2_rows(const float* a, std::size_t lda, const float* w, std::size_t k, float* out) {
+void fkernel_avx2_rows(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate) {
     for (int pass = 0; pass < 2; ++pass) {
         __m256 c[MR][2];
 #pragma GCC unroll 12
-        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_ps();
+        for (int r = 0; r < MR; ++r) {
+            c[r][0] = accumulate ? _mm256_loadu_ps(out + r * ldo + pass * 16) : _mm256_setzero_ps();
+            c[r][1] = accumulate ? _mm256_loadu_ps(out + r * ldo + pass * 16 + 8) : _mm256_setzero_ps();
+        }
         for (std::size_t t = 0; t < k; ++t) {
             const __m256 w0 = _mm256_load_ps(w + t * 32 + pass * 16), w1 = _mm256_load_ps(w + t * 32 + pass * 16 + 8);
 #pragma GCC unroll 6
@@ -175,8 +183,8 @@ void fkernel_avx2_rows(const float* a, std::size_t lda, const float* w, std::siz
         }
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
-            _mm256_storeu_ps(out + r * 32 + pass * 16, c[r][0]);
-            _mm256_storeu_ps(out + r * 32 + pass * 16 + 8, c[r][1]);
+            _mm256_storeu_ps(out + r * ldo + pass * 16, c[r][0]);
+            _mm256_storeu_ps(out + r * ldo + pass * 16 + 8, c[r][1]);
         }
     }
 }
@@ -184,10 +192,13 @@ void fkernel_avx2_rows(const float* a, std::size_t lda, const float* w, std::siz
 // bf16 pairs: a holds bf16 rows (k_padded each), w holds [k/2][32][2].
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
-void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size_t k2, float* out) {
+void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size_t k2, float* out, std::size_t ldo, bool accumulate) {
     __m512 c[MR][2];
 #pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) {
+        c[r][0] = accumulate ? _mm512_loadu_ps(out + r * ldo) : _mm512_setzero_ps();
+        c[r][1] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16) : _mm512_setzero_ps();
+    }
     for (std::size_t t = 0; t < k2; ++t) {
         const __m512bh w0 = (__m512bh)_mm512_load_si512(w + t * 64), w1 = (__m512bh)_mm512_load_si512(w + t * 64 + 32);
 #pragma GCC unroll 12
@@ -201,8 +212,8 @@ void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size
     }
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
-        _mm512_storeu_ps(out + r * 32, c[r][0]);
-        _mm512_storeu_ps(out + r * 32 + 16, c[r][1]);
+        _mm512_storeu_ps(out + r * ldo, c[r][0]);
+        _mm512_storeu_ps(out + r * ldo + 16, c[r][1]);
     }
 }
 
@@ -216,36 +227,39 @@ void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size
 #endif
 
 #if DOCVLM_X86_64
-// out[r][0..32) = Σ_t a[r][2t..2t+1] · w[t][0..32][0..1] on bf16 pairs (AVX512-BF16 only).
-inline void bkernel(const bf16* a, std::size_t lda, std::size_t mr, const bf16* w, std::size_t k2, float* out) {
-    DOCVLM_FKERNEL_DISPATCH12(bkernel_avx512bf16, mr, a, lda, w, k2, out)
+// out[r * ldo + 0..32) (+)= Σ_t a[r][2t..2t+1] · w[t][0..32][0..1] on bf16 pairs (AVX512-BF16 only).
+inline void bkernel(const bf16* a, std::size_t lda, std::size_t mr, const bf16* w, std::size_t k2, float* out,
+                    std::size_t ldo = fpanel, bool accumulate = false) {
+    DOCVLM_FKERNEL_DISPATCH12(bkernel_avx512bf16, mr, a, lda, w, k2, out, ldo, accumulate)
 }
 #endif
 
-inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out) {
+// out[r * ldo + 0..32) (+)= Σ_k a[r][k] · panel[k][0..32) on the given path.
+inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out,
+                    std::size_t ldo = fpanel, bool accumulate = false) {
 #if DOCVLM_X86_64
     if (path == FPath::avx512) {
-        DOCVLM_FKERNEL_DISPATCH12(fkernel_avx512, mr, a, lda, w, k, out)
+        DOCVLM_FKERNEL_DISPATCH12(fkernel_avx512, mr, a, lda, w, k, out, ldo, accumulate)
         return;
     }
     if (path == FPath::avx2) {
         for (std::size_t r0 = 0; r0 < mr; r0 += 6) {
             const std::size_t rows = std::min<std::size_t>(6, mr - r0);
             const float* ar = a + r0 * lda;
-            float* o = out + r0 * fpanel;
+            float* o = out + r0 * ldo;
             switch (rows) {
-                case 1: fkernel_avx2_rows<1>(ar, lda, w, k, o); break;
-                case 2: fkernel_avx2_rows<2>(ar, lda, w, k, o); break;
-                case 3: fkernel_avx2_rows<3>(ar, lda, w, k, o); break;
-                case 4: fkernel_avx2_rows<4>(ar, lda, w, k, o); break;
-                case 5: fkernel_avx2_rows<5>(ar, lda, w, k, o); break;
-                default: fkernel_avx2_rows<6>(ar, lda, w, k, o); break;
+                case 1: fkernel_avx2_rows<1>(ar, lda, w, k, o, ldo, accumulate); break;
+                case 2: fkernel_avx2_rows<2>(ar, lda, w, k, o, ldo, accumulate); break;
+                case 3: fkernel_avx2_rows<3>(ar, lda, w, k, o, ldo, accumulate); break;
+                case 4: fkernel_avx2_rows<4>(ar, lda, w, k, o, ldo, accumulate); break;
+                case 5: fkernel_avx2_rows<5>(ar, lda, w, k, o, ldo, accumulate); break;
+                default: fkernel_avx2_rows<6>(ar, lda, w, k, o, ldo, accumulate); break;
             }
         }
         return;
     }
 #endif
-    fkernel_generic(a, lda, mr, w, k, out);
+    fkernel_generic(a, lda, mr, w, k, out, ldo, accumulate);
 }
 
 // Applies the epilogue to a [mr][32] tile of float sums and stores it (residual may alias y).
