@@ -131,6 +131,19 @@ void prefill(benchmark::State& state) {
 }
 BENCHMARK(prefill)->Name("mineru/prefill_1369_image_tokens")->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
+// Prefill of 512 text tokens (llama-bench's pp512 shape).
+void prefill_text(benchmark::State& state) {
+    const Model& m = model();
+    std::vector<std::int32_t> ids(512);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(100 + (i * 7919) % 100000);
+    for (auto _ : state) {
+        auto ctx = m.context(ids.size() + 1);
+        benchmark::DoNotOptimize(ctx.prefill(ids, {}, {}).data());
+    }
+    state.counters["tokens/s"] = benchmark::Counter(double(ids.size()), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(prefill_text)->Name("mineru/prefill_512_text")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
 // Decoding with ~1k tokens in the KV cache.
 void decode(benchmark::State& state) {
     const Model& m = model();

@@ -410,19 +410,16 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
     if (out.q.size() < m * out.k_padded) out.q = AlignedBuffer<std::int8_t>(m * out.k_padded);
     const bool offset = detail::uses_u8_offset(path);
 #if DOCVLM_X86_64
-    const bool simd = cpu().avx512();
+    float (*const quantize_row)(const float*, std::size_t, std::int8_t*) =
+        cpu().avx512() ? detail::quantize_row_avx512 : detail::quantize_row_generic;
 #else
-    const bool simd = false;
+    float (*const quantize_row)(const float*, std::size_t, std::int8_t*) = detail::quantize_row_generic;
 #endif
     // Rows are independent: split them over the pool (a ViT layer quantises 5476 x 5120 values).
     parallel_for(m, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r) {
             std::int8_t* qr = out.q.data() + r * out.k_padded;
-#if DOCVLM_X86_64
-            out.scales[r] = simd ? detail::quantize_row_avx512(x + r * ldx, k, qr) : detail::quantize_row_generic(x + r * ldx, k, qr);
-#else
-            out.scales[r] = detail::quantize_row_generic(x + r * ldx, k, qr);
-#endif
+            out.scales[r] = quantize_row(x + r * ldx, k, qr);
             std::fill(qr + k, qr + out.k_padded, std::int8_t(0));
             std::byte* dst = out.data.data() + r * out.row_bytes;
             if (path == QPath::avx2) {
@@ -439,7 +436,6 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
             }
         }
     }, 4);
-    (void)simd;
 }
 
 namespace detail {
