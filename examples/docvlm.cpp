@@ -35,6 +35,8 @@ commands:
   parse INPUT... --model DIR   parse page images (or folders of them) into Markdown, JSON or HTML
   ocr|table|formula IMAGE --model DIR
                        recognise one crop: text, an HTML table, or a LaTeX formula
+  ask IMAGE "PROMPT" --model DIR
+                       any prompt about an image (for checkpoints that follow free instructions)
   quantize HF_DIR OUT_DIR [--group 32|64|128]
                        write an int8 checkpoint in docvlm's packed layout (loads without requantising)
   info CHECKPOINT      architecture, sizes, dtypes, parameter count and file sizes of a checkpoint
@@ -65,10 +67,20 @@ examples:
   docvlm parse scans/ --model ~/models/MinerU2.5-2509-1.2B -o out --format json
 )";
 
-const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE --model DIR [--max-tokens N] [--weights W]
+const char* ask_help = R"(usage: docvlm ask IMAGE "PROMPT" --model DIR [--max-tokens N] [--stream] [--weights W]
+
+Asks a Qwen2-VL-family checkpoint that follows free instructions (e.g. Qwen2-VL-2B-Instruct) any
+question about an image, greedy decoding, and prints the answer. MinerU2.5 only knows its four
+task prompts (see ocr / table / formula); docvlm's embedded model will only know its tasks too.
+
+example:
+  docvlm ask chart.png "Summarise this chart in two sentences." --model ~/models/Qwen2-VL-2B-Instruct
+)";
+
+const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE --model DIR [--max-tokens N] [--stream] [--weights W]
 
 Runs one MinerU2.5 task on one crop and prints the result: ocr → text, table → HTML (from the
-model's OTSL), formula → LaTeX in \[ \].
+model's OTSL), formula → LaTeX in \[ \]. --stream also prints the raw tokens as they come.
 
 example:
   docvlm table crop.png --model ~/models/MinerU2.5-2509-1.2B
@@ -112,7 +124,7 @@ struct Options {
     std::vector<std::string> inputs;
     std::string model, out = ".", format = "md", weights = "int8";
     std::size_t threads = 0, max_tokens = 4096;
-    bool force = false, quiet = false;
+    bool force = false, quiet = false, stream = false;
 };
 
 // Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
@@ -139,6 +151,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--max-tokens") o.max_tokens = number(i);
         else if (a == "--force") o.force = true;
         else if (a == "--quiet") o.quiet = true;
+        else if (a == "--stream") o.stream = true;
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
     }
@@ -245,14 +258,23 @@ int cmd_parse(const Options& o) {
 }
 
 int cmd_task(const std::string& cmd, const Options& o) {
-    if (o.inputs.size() != 1) docvlm::detail::fail("give exactly one IMAGE");
+    const bool ask = cmd == "ask";
+    if (o.inputs.size() != (ask ? 2u : 1u)) docvlm::detail::fail(ask ? "give an IMAGE and a PROMPT" : "give exactly one IMAGE");
     const auto task = cmd == "table" ? docvlm::pipeline::Task::table : cmd == "formula" ? docvlm::pipeline::Task::formula
                                                                                           : docvlm::pipeline::Task::text;
     const auto image = docvlm::io::load_image(o.inputs[0]);
     return with_model(o, [&](const auto& model, const docvlm::io::Tokenizer& tok) {
         const docvlm::pipeline::MinerUPageParser parser(model, tok);
-        const std::string raw = parser.recognise(image, docvlm::pipeline::mineru_prompt(task), docvlm::pipeline::sampling_for(task, o.max_tokens));
-        std::printf("%s\n", docvlm::pipeline::postprocess_content(cmd == "table" ? "table" : cmd == "formula" ? "equation" : "text", raw).c_str());
+        docvlm::GenerationOptions gen = docvlm::pipeline::sampling_for(task, o.max_tokens);
+        const std::string prompt = ask ? o.inputs[1] : std::string(docvlm::pipeline::mineru_prompt(task));
+        if (ask) gen.presence_penalty = gen.frequency_penalty = 0.0f;
+        docvlm::io::Tokenizer::StreamDecoder stream(tok);
+        const std::string raw = parser.recognise(image, prompt, gen, [&](std::int32_t t) {
+            if (o.stream) std::fputs(stream.push(t).c_str(), stdout), std::fflush(stdout);
+        });
+        if (o.stream) std::printf("%s\n---\n", stream.finish().c_str());
+        std::printf("%s\n", ask ? raw.c_str()
+                                 : docvlm::pipeline::postprocess_content(cmd == "table" ? "table" : cmd == "formula" ? "equation" : "text", raw).c_str());
         return 0;
     });
 }
@@ -327,8 +349,8 @@ int main(int argc, char** argv) {
             if (wants_help(1)) return std::fputs(parse_help, stdout), 0;
             return cmd_parse(parse_options(args, 1));
         }
-        if (cmd == "ocr" || cmd == "table" || cmd == "formula") {
-            if (wants_help(1)) return std::fputs(task_help, stdout), 0;
+        if (cmd == "ocr" || cmd == "table" || cmd == "formula" || cmd == "ask") {
+            if (wants_help(1)) return std::fputs(cmd == "ask" ? ask_help : task_help, stdout), 0;
             return cmd_task(cmd, parse_options(args, 1));
         }
         if (cmd == "quantize") {

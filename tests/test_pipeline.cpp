@@ -166,9 +166,17 @@ TEST_CASE("two-stage parser runs end to end on the tiny model (plumbing, progres
     const auto j = nlohmann::json::parse(doc.json());
     CHECK(j.contains("blocks"));
     // One crop, one prompt: the same output twice (greedy), at most max_new_tokens tokens.
+    const std::size_t hits = parser.vision_cache().hits();
     const std::string a = parser.recognise(page, mineru_prompt(Task::table), sampling_for(Task::table, 8));
-    const std::string b = parser.recognise(page, mineru_prompt(Task::table), sampling_for(Task::table, 8));
+    std::size_t streamed = 0;
+    const std::string b = parser.recognise(page, mineru_prompt(Task::table), sampling_for(Task::table, 8), [&](std::int32_t) { ++streamed; });
     CHECK(a == b);
+    CHECK(streamed >= 1);
+    CHECK(parser.vision_cache().hits() == hits + 1);  // the second question reused the vision features
+    io::Image other = page;
+    other.pixels[0] ^= 1;  // one changed byte is another image
+    parser.recognise(other, mineru_prompt(Task::table), sampling_for(Task::table, 2));
+    CHECK(parser.vision_cache().hits() == hits + 1);
     CHECK(a.size() <= 8 * 20);  // at most 8 tokens of at most 20 bytes each
 }
 

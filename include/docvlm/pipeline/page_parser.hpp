@@ -25,6 +25,8 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +77,27 @@ std::vector<Crop> crops_for(const io::Image& page, const std::vector<Block>& blo
 /// The client's post-processing of one block's raw output.
 std::string postprocess_content(std::string_view type, std::string_view raw);
 
+/// Vision features of recently seen images, keyed by a hash of the pixels and the preprocessing
+/// settings, so a second question about the same image skips the vision encoder. Bounded (least
+/// recently used entries go first); thread-safe.
+class VisionCache {
+public:
+    explicit VisionCache(std::size_t capacity = 16) : capacity_(capacity) {}
+    /// 64-bit FNV-1a of the image (size, channels, pixels) and of `settings`.
+    static std::uint64_t key(const io::Image& img, std::string_view settings);
+    /// The cached features, or nullptr.
+    std::shared_ptr<const Tensor<float, 2>> find(std::uint64_t key);
+    void insert(std::uint64_t key, std::shared_ptr<const Tensor<float, 2>> features);
+    std::size_t hits() const { return hits_; }
+    std::size_t misses() const { return misses_; }
+
+private:
+    std::size_t capacity_;
+    std::mutex mutex_;
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<const Tensor<float, 2>>>> entries_;  // most recent last
+    std::size_t hits_ = 0, misses_ = 0;
+};
+
 /// Two-stage parsing with a Qwen2-VL-family model (Model<Config>) and its tokenizer.
 template <class M>
 class MinerUPageParser {
@@ -88,12 +111,17 @@ public:
     std::vector<Block> detect_layout(const io::Image& page, std::vector<std::string>* warnings = nullptr) const;
     /// Runs one prompt on one image and returns the model's text (special tokens kept, the stop
     /// token removed), e.g. recognise(crop, mineru_prompt(Task::table), sampling_for(Task::table)).
-    std::string recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt) const;
+    /// `on_token`, if given, sees every generated token id as it comes.
+    std::string recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt,
+                          const std::function<void(std::int32_t)>& on_token = {}) const;
+    /// The vision-feature cache used by recognise().
+    VisionCache& vision_cache() const { return *cache_; }
 
 private:
     const M* model_;
     const io::Tokenizer* tok_;
     PageParserOptions opt_;
+    std::shared_ptr<VisionCache> cache_ = std::make_shared<VisionCache>();
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -193,11 +221,55 @@ inline std::string Document::html() const {
     return h + "</body></html>\n";
 }
 
+inline std::uint64_t VisionCache::key(const io::Image& img, std::string_view settings) {
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const void* p, std::size_t n) {
+        const auto* b = static_cast<const unsigned char*>(p);
+        for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    };
+    const int dims[3] = {img.width, img.height, img.channels};
+    mix(dims, sizeof dims);
+    mix(img.pixels.data(), img.pixels.size());
+    mix(settings.data(), settings.size());
+    return h;
+}
+
+inline std::shared_ptr<const Tensor<float, 2>> VisionCache::find(std::uint64_t key) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+        if (entries_[i].first == key) {
+            auto e = entries_[i];
+            entries_.erase(entries_.begin() + std::ptrdiff_t(i));
+            entries_.push_back(e);
+            ++hits_;
+            return e.second;
+        }
+    ++misses_;
+    return nullptr;
+}
+
+inline void VisionCache::insert(std::uint64_t key, std::shared_ptr<const Tensor<float, 2>> features) {
+    std::lock_guard lock(mutex_);
+    if (capacity_ == 0) return;
+    if (entries_.size() >= capacity_) entries_.erase(entries_.begin());
+    entries_.emplace_back(key, std::move(features));
+}
+
 template <class M>
-std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt) const {
+std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt,
+                                           const std::function<void(std::int32_t)>& on_token) const {
     const auto& d = model_->dims();
     const io::PixelValues px = io::preprocess_qwen2vl(image, model_->image_config());
-    const Tensor<float, 2> vision = model_->encode_image(px);
+    const auto& ic = model_->image_config();
+    const std::string settings = std::to_string(ic.min_pixels) + "/" + std::to_string(ic.max_pixels) + "/" + std::to_string(ic.patch_size) +
+                                 "/" + std::to_string(ic.merge_size) + "/" + std::to_string(ic.rescale_factor);
+    const std::uint64_t key = VisionCache::key(image, settings);
+    std::shared_ptr<const Tensor<float, 2>> features = cache_->find(key);
+    if (!features) {
+        features = std::make_shared<const Tensor<float, 2>>(model_->encode_image(px));
+        cache_->insert(key, features);
+    }
+    const Tensor<float, 2>& vision = *features;
     const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
     const std::vector<std::int32_t> ids = tok_->encode(chat_prompt(prompt, vision.shape()[0]));
     if (opt.stop_tokens.empty()) opt.stop_tokens = {d.eos_token_id};
@@ -205,7 +277,7 @@ std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_v
         docvlm::detail::fail("prompt of ", ids.size(), " tokens exceeds the model's limit of ", d.max_positions);
     opt.max_new_tokens = std::min(opt.max_new_tokens, d.max_positions - ids.size());
     auto ctx = model_->context(ids.size() + opt.max_new_tokens);
-    std::vector<std::int32_t> out = ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt);
+    std::vector<std::int32_t> out = ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt, on_token);
     while (!out.empty() && std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), out.back()) != opt.stop_tokens.end())
         out.pop_back();
     return tok_->decode(out);
