@@ -12,6 +12,8 @@
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
+#include "pdf_pages.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -49,11 +51,13 @@ run 'docvlm COMMAND --help' for details and examples.
 )";
 
 const char* parse_help = R"(usage: docvlm parse INPUT... --model DIR [-o OUTDIR] [--format md|json|html] [--threads N]
-                    [--max-tokens N] [--force] [--quiet]
+                    [--pages 1-3,7] [--dpi N] [--max-tokens N] [--force] [--quiet]
 
-Parses each page image (PNG, JPEG, BMP; a folder means every image in it) with MinerU2.5's two
-stages: layout detection, then recognition of every block. Writes OUTDIR/<name>.<format>
-(default OUTDIR: the current directory); outputs that exist are skipped unless --force. A file
+Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it) with
+MinerU2.5's two stages: layout detection, then recognition of every block. PDF pages are
+rendered one at a time (--dpi, default 150; --pages picks some). Writes OUTDIR/<name>.<format>,
+or OUTDIR/<name>_p<page>.<format> for PDF pages (default OUTDIR: the current directory); outputs
+that exist are skipped unless --force. A file
 that cannot be read is reported on one line and the others are still processed; the exit status
 is 1 if any failed. Progress goes to stderr (silent with --quiet).
 
@@ -124,6 +128,8 @@ struct Options {
     std::vector<std::string> inputs;
     std::string model, out = ".", format = "md", weights = "int8";
     std::size_t threads = 0, max_tokens = 4096;
+    std::string pages;
+    double dpi = 150;
     bool force = false, quiet = false, stream = false;
 };
 
@@ -149,6 +155,8 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--weights") o.weights = value(i);
         else if (a == "--threads") o.threads = number(i);
         else if (a == "--max-tokens") o.max_tokens = number(i);
+        else if (a == "--pages") o.pages = value(i);
+        else if (a == "--dpi") o.dpi = double(number(i));
         else if (a == "--force") o.force = true;
         else if (a == "--quiet") o.quiet = true;
         else if (a == "--stream") o.stream = true;
@@ -164,10 +172,15 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
     return o;
 }
 
-bool is_image_file(const std::filesystem::path& p) {
+std::string lower_extension(const std::filesystem::path& p) {
     std::string e = p.extension().string();
     for (auto& c : e) c = char(std::tolower(static_cast<unsigned char>(c)));
-    return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp";
+    return e;
+}
+bool is_pdf(const std::filesystem::path& p) { return lower_extension(p) == ".pdf"; }
+bool is_input_file(const std::filesystem::path& p) {
+    const std::string e = lower_extension(p);
+    return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".pdf";
 }
 
 // Runs `fn` with the model loaded under the weight policy the options ask for.
@@ -209,9 +222,9 @@ int cmd_parse(const Options& o) {
         if (fs::is_directory(in, ec)) {
             std::vector<fs::path> found;
             for (const auto& e : fs::directory_iterator(in, ec))
-                if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path());
+                if (e.is_regular_file() && is_input_file(e.path())) found.push_back(e.path());
             std::sort(found.begin(), found.end());
-            if (found.empty()) std::fprintf(stderr, "docvlm parse: %s: no images in this folder\n", in.c_str());
+            if (found.empty()) std::fprintf(stderr, "docvlm parse: %s: no images or PDFs in this folder\n", in.c_str());
             files.insert(files.end(), found.begin(), found.end());
         } else if (fs::exists(in, ec)) {
             files.emplace_back(in);
@@ -230,27 +243,45 @@ int cmd_parse(const Options& o) {
         popt.max_new_tokens = o.max_tokens;
         const docvlm::pipeline::MinerUPageParser parser(model, tok, popt);
         const auto t0 = std::chrono::steady_clock::now();
-        for (std::size_t i = 0; i < files.size(); ++i) {
-            const fs::path out = fs::path(o.out) / (files[i].stem().string() + "." + o.format);
+        std::size_t done = 0;
+        // One page: parse it and write its output atomically (skipped if it exists, unless --force).
+        auto run_page = [&](const std::string& label, const fs::path& out, auto&& load_page) {
             if (fs::exists(out) && !o.force) {
-                if (!o.quiet) std::fprintf(stderr, "[%zu/%zu] %s: %s exists, skipped\n", i + 1, files.size(), files[i].c_str(), out.c_str());
-                continue;
+                if (!o.quiet) std::fprintf(stderr, "%s: %s exists, skipped\n", label.c_str(), out.c_str());
+                return;
             }
             try {
-                const auto page = docvlm::io::load_image(files[i].string());
-                const auto doc = parser.parse(page);
+                const auto doc = parser.parse(load_page());
                 write_atomically(out, o.format == "md" ? doc.markdown() : o.format == "json" ? doc.json() : doc.html());
                 for (const auto& w : doc.warnings)
                     if (!o.quiet) std::fprintf(stderr, "  warning: %s\n", w.c_str());
             } catch (const docvlm::Error& e) {
                 std::fprintf(stderr, "docvlm parse: %s\n", e.what());
                 ++failures;
-                continue;
+                return;
             }
+            ++done;
             if (!o.quiet) {
                 const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                std::fprintf(stderr, "[%zu/%zu] %s -> %s (%.2f pages/s, ETA %.0f s)\n", i + 1, files.size(), files[i].c_str(),
-                             out.c_str(), double(i + 1) / s, s / double(i + 1) * double(files.size() - i - 1));
+                std::fprintf(stderr, "%s -> %s (%.2f pages/s)\n", label.c_str(), out.c_str(), double(done) / s);
+            }
+        };
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            const std::string label = "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + "] " + files[i].string();
+            if (!is_pdf(files[i])) {
+                run_page(label, fs::path(o.out) / (files[i].stem().string() + "." + o.format),
+                         [&] { return docvlm::io::load_image(files[i].string()); });
+                continue;
+            }
+            try {
+                const docvlm_cli::PdfPages pdf(files[i].string());  // pages are rendered one at a time
+                for (int p : docvlm_cli::page_list(o.pages, pdf.count()))
+                    run_page(label + " page " + std::to_string(p + 1),
+                             fs::path(o.out) / (files[i].stem().string() + "_p" + std::to_string(p + 1) + "." + o.format),
+                             [&] { return pdf.render(p, o.dpi); });
+            } catch (const docvlm::Error& e) {
+                std::fprintf(stderr, "docvlm parse: %s\n", e.what());
+                ++failures;
             }
         }
         return failures ? 1 : 0;
