@@ -51,7 +51,7 @@ run 'docvlm COMMAND --help' for details and examples.
 )";
 
 const char* parse_help = R"(usage: docvlm parse INPUT... --model DIR [-o OUTDIR] [--format md|json|html] [--threads N]
-                    [--pages 1-3,7] [--dpi N] [--max-tokens N] [--force] [--quiet]
+                    [--pages 1-3,7] [--dpi N] [--max-tokens N] [--force] [--quiet] [--profile]
 
 Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it) with
 MinerU2.5's two stages: layout detection, then recognition of every block. PDF pages are
@@ -59,7 +59,8 @@ rendered one at a time (--dpi, default 150; --pages picks some). Writes OUTDIR/<
 or OUTDIR/<name>_p<page>.<format> for PDF pages (default OUTDIR: the current directory); outputs
 that exist are skipped unless --force. A file
 that cannot be read is reported on one line and the others are still processed; the exit status
-is 1 if any failed. Progress goes to stderr (silent with --quiet).
+is 1 if any failed. Progress goes to stderr (silent with --quiet); --profile ends with the time
+spent per phase (decode image, layout, crops, preprocess, vision, prefill, decode, post-process).
 
 --model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
                preprocessor_config.json, tokenizer.json, safetensors. The embedded default model
@@ -130,7 +131,7 @@ struct Options {
     std::size_t threads = 0, max_tokens = 4096;
     std::string pages;
     double dpi = 150;
-    bool force = false, quiet = false, stream = false;
+    bool force = false, quiet = false, stream = false, profile = false;
 };
 
 // Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
@@ -160,6 +161,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--force") o.force = true;
         else if (a == "--quiet") o.quiet = true;
         else if (a == "--stream") o.stream = true;
+        else if (a == "--profile") o.profile = true;
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
     }
@@ -251,7 +253,10 @@ int cmd_parse(const Options& o) {
                 return;
             }
             try {
-                const auto doc = parser.parse(load_page());
+                const auto td = std::chrono::steady_clock::now();
+                const auto page = load_page();
+                parser.add_decode_image_time(std::chrono::duration<double>(std::chrono::steady_clock::now() - td).count());
+                const auto doc = parser.parse(page);
                 write_atomically(out, o.format == "md" ? doc.markdown() : o.format == "json" ? doc.json() : doc.html());
                 for (const auto& w : doc.warnings)
                     if (!o.quiet) std::fprintf(stderr, "  warning: %s\n", w.c_str());
@@ -283,6 +288,16 @@ int cmd_parse(const Options& o) {
                 std::fprintf(stderr, "docvlm parse: %s\n", e.what());
                 ++failures;
             }
+        }
+        if (o.profile) {
+            const auto t = parser.phase_times();
+            std::fprintf(stderr,
+                         "profile: %zu pages, %zu blocks, %zu prompt + %zu generated tokens, %zu vision-cache hits\n"
+                         "  decode image %8.2f s\n  layout       %8.2f s  (of which below: its preprocess, vision, prefill, decode)\n"
+                         "  crops        %8.2f s\n  preprocess   %8.2f s\n  vision       %8.2f s\n  prefill      %8.2f s\n"
+                         "  decode       %8.2f s\n  post-process %8.2f s\n",
+                         t.pages, t.blocks, t.prompt_tokens, t.generated_tokens, t.vision_cache_hits, t.decode_image, t.layout,
+                         t.crops, t.preprocess, t.vision, t.prefill, t.decode, t.postprocess);
         }
         return failures ? 1 : 0;
     });

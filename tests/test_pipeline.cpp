@@ -163,6 +163,12 @@ TEST_CASE("two-stage parser runs end to end on the tiny model (plumbing, progres
     const Document doc = parser.parse(page);
     CHECK(phases.front() == "layout");
     CHECK(phases.back() == "content");
+    const PhaseTimes t = parser.phase_times();  // the per-phase profile of `docvlm parse --profile`
+    CHECK(t.pages == 1);
+    CHECK(t.layout > 0.0);
+    CHECK(t.vision > 0.0);
+    CHECK(t.prefill > 0.0);
+    CHECK(t.generated_tokens >= 1);
     const auto j = nlohmann::json::parse(doc.json());
     CHECK(j.contains("blocks"));
     // One crop, one prompt: the same output twice (greedy), at most max_new_tokens tokens.

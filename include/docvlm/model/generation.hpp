@@ -40,6 +40,12 @@ struct GenerationOptions {
     std::uint64_t seed = 0;
 };
 
+/// Where the time of one generate() call went.
+struct GenerationStats {
+    double prefill_seconds = 0, decode_seconds = 0;
+    std::size_t prompt_tokens = 0, generated_tokens = 0;
+};
+
 /// The state of one generation: the sequence so far and the counters the processors need.
 /// Storage is reserved up front, so choosing a token allocates nothing.
 class Sampler {

@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -100,10 +101,11 @@ public:
                                        bool all_logits = false);
         /// Appends one token and returns the logits for the next one.
         std::span<const float> decode_step(std::int32_t token);
-        /// prefill + decode loop with the sampler; calls on_token for each generated token.
+        /// prefill + decode loop with the sampler; calls on_token for each generated token and,
+        /// if `stats` is given, records where the time went.
         std::vector<std::int32_t> generate(std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
                                            std::span<const ImageGrid> grids, const GenerationOptions& opt,
-                                           const std::function<void(std::int32_t)>& on_token = {});
+                                           const std::function<void(std::int32_t)>& on_token = {}, GenerationStats* stats = nullptr);
         std::size_t length() const { return len_; }
         /// Positions of the last prefill (t, h, w per prompt token).
         const RopePositions& positions() const { return pos_; }
@@ -565,10 +567,14 @@ template <class Config>
 std::vector<std::int32_t> Qwen2VLModel<Config>::Context::generate(std::span<const std::int32_t> ids,
                                                                   std::span<const Tensor<float, 2>> images,
                                                                   std::span<const ImageGrid> grids, const GenerationOptions& opt,
-                                                                  const std::function<void(std::int32_t)>& on_token) {
+                                                                  const std::function<void(std::int32_t)>& on_token,
+                                                                  GenerationStats* stats) {
+    using clock = std::chrono::steady_clock;
     Sampler sampler(opt, ids, m_->d_.vocab);
     std::vector<float> logits(m_->d_.vocab);
+    const auto t0 = clock::now();
     std::span<const float> l = prefill(ids, images, grids);
+    const auto t1 = clock::now();
     std::vector<std::int32_t> out;
     for (;;) {
         std::copy(l.begin(), l.end(), logits.begin());
@@ -578,6 +584,12 @@ std::vector<std::int32_t> Qwen2VLModel<Config>::Context::generate(std::span<cons
         if (on_token) on_token(t);
         if (sampler.done(t) || len_ >= cap_) break;
         l = decode_step(t);
+    }
+    if (stats) {
+        stats->prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
+        stats->decode_seconds += std::chrono::duration<double>(clock::now() - t1).count();
+        stats->prompt_tokens += ids.size();
+        stats->generated_tokens += out.size();
     }
     return out;
 }

@@ -58,6 +58,12 @@ struct PageParserOptions {
     std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
 };
 
+/// Seconds spent per phase (accumulated over every call of a parser; `docvlm parse --profile`).
+struct PhaseTimes {
+    double decode_image = 0, layout = 0, crops = 0, preprocess = 0, vision = 0, prefill = 0, decode = 0, postprocess = 0;
+    std::size_t pages = 0, blocks = 0, prompt_tokens = 0, generated_tokens = 0, vision_cache_hits = 0;
+};
+
 /// The crop of one block, ready for the model.
 struct Crop {
     std::size_t block = 0;  ///< index into the blocks
@@ -116,12 +122,27 @@ public:
                           const std::function<void(std::int32_t)>& on_token = {}) const;
     /// The vision-feature cache used by recognise().
     VisionCache& vision_cache() const { return *cache_; }
+    /// Time per phase so far (layout time is also split into its preprocess/vision/prefill/decode).
+    PhaseTimes phase_times() const {
+        std::lock_guard lock(*times_mutex_);
+        return *times_;
+    }
+    /// Adds time spent outside the parser (e.g. decoding the page image) to the profile.
+    void add_decode_image_time(double seconds) const {
+        std::lock_guard lock(*times_mutex_);
+        times_->decode_image += seconds;
+    }
 
 private:
+    template <class F>
+    void timed(double PhaseTimes::*field, F&& f) const;
+
     const M* model_;
     const io::Tokenizer* tok_;
     PageParserOptions opt_;
     std::shared_ptr<VisionCache> cache_ = std::make_shared<VisionCache>();
+    std::shared_ptr<PhaseTimes> times_ = std::make_shared<PhaseTimes>();
+    std::shared_ptr<std::mutex> times_mutex_ = std::make_shared<std::mutex>();
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -256,18 +277,32 @@ inline void VisionCache::insert(std::uint64_t key, std::shared_ptr<const Tensor<
 }
 
 template <class M>
+template <class F>
+void MinerUPageParser<M>::timed(double PhaseTimes::*field, F&& f) const {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard lock(*times_mutex_);
+    (*times_).*field += s;
+}
+
+template <class M>
 std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt,
                                            const std::function<void(std::int32_t)>& on_token) const {
     const auto& d = model_->dims();
-    const io::PixelValues px = io::preprocess_qwen2vl(image, model_->image_config());
+    io::PixelValues px;
+    timed(&PhaseTimes::preprocess, [&] { px = io::preprocess_qwen2vl(image, model_->image_config()); });
     const auto& ic = model_->image_config();
     const std::string settings = std::to_string(ic.min_pixels) + "/" + std::to_string(ic.max_pixels) + "/" + std::to_string(ic.patch_size) +
                                  "/" + std::to_string(ic.merge_size) + "/" + std::to_string(ic.rescale_factor);
     const std::uint64_t key = VisionCache::key(image, settings);
     std::shared_ptr<const Tensor<float, 2>> features = cache_->find(key);
     if (!features) {
-        features = std::make_shared<const Tensor<float, 2>>(model_->encode_image(px));
+        timed(&PhaseTimes::vision, [&] { features = std::make_shared<const Tensor<float, 2>>(model_->encode_image(px)); });
         cache_->insert(key, features);
+    } else {
+        std::lock_guard lock(*times_mutex_);
+        ++times_->vision_cache_hits;
     }
     const Tensor<float, 2>& vision = *features;
     const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
@@ -277,7 +312,15 @@ std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_v
         docvlm::detail::fail("prompt of ", ids.size(), " tokens exceeds the model's limit of ", d.max_positions);
     opt.max_new_tokens = std::min(opt.max_new_tokens, d.max_positions - ids.size());
     auto ctx = model_->context(ids.size() + opt.max_new_tokens);
-    std::vector<std::int32_t> out = ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt, on_token);
+    GenerationStats stats;
+    std::vector<std::int32_t> out = ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt, on_token, &stats);
+    {
+        std::lock_guard lock(*times_mutex_);
+        times_->prefill += stats.prefill_seconds;
+        times_->decode += stats.decode_seconds;
+        times_->prompt_tokens += stats.prompt_tokens;
+        times_->generated_tokens += stats.generated_tokens;
+    }
     while (!out.empty() && std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), out.back()) != opt.stop_tokens.end())
         out.pop_back();
     return tok_->decode(out);
@@ -295,14 +338,20 @@ Document MinerUPageParser<M>::parse(const io::Image& page) const {
     if (page.channels != 3) docvlm::detail::fail("parse: expected an RGB page image");
     Document doc;
     if (opt_.progress) opt_.progress("layout", 0, 1);
-    doc.blocks = detect_layout(page, &doc.warnings);
+    timed(&PhaseTimes::layout, [&] { doc.blocks = detect_layout(page, &doc.warnings); });
     if (opt_.progress) opt_.progress("layout", 1, 1);
-    const std::vector<Crop> crops = crops_for(page, doc.blocks, opt_, &doc.warnings);
+    std::vector<Crop> crops;
+    timed(&PhaseTimes::crops, [&] { crops = crops_for(page, doc.blocks, opt_, &doc.warnings); });
     for (std::size_t i = 0; i < crops.size(); ++i) {
         if (opt_.progress) opt_.progress("content", i, crops.size());
         Block& b = doc.blocks[crops[i].block];
         const std::string raw = recognise(crops[i].image, mineru_prompt(crops[i].task), sampling_for(crops[i].task, opt_.max_new_tokens));
-        b.content = postprocess_content(b.type, raw);
+        timed(&PhaseTimes::postprocess, [&] { b.content = postprocess_content(b.type, raw); });
+    }
+    {
+        std::lock_guard lock(*times_mutex_);
+        ++times_->pages;
+        times_->blocks += crops.size();
     }
     if (opt_.progress) opt_.progress("content", crops.size(), crops.size());
     return doc;
