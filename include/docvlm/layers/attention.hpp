@@ -171,7 +171,9 @@ void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const R
             kernels::rope(k.data() + r * kvd, kv_heads_, hd_, rope->cos_row(r), rope->sin_row(r));
         }
     }
-    kernels::AttentionParams p{.heads = heads_, .kv_heads = kv_heads_, .head_dim = hd_, .scale = 1.0f / std::sqrt(float(hd_))};
+    // bf16 inputs inside attention unless the layer runs in f32 (as Qwen2VLModel does).
+    kernels::AttentionParams p{.heads = heads_, .kv_heads = kv_heads_, .head_dim = hd_, .scale = 1.0f / std::sqrt(float(hd_)),
+                               .bf16 = !std::is_same_v<W, F32>};
     if constexpr (std::is_same_v<Mask, CausalAttention>) p.causal = true;
     if constexpr (detail::is_window_anchor<Mask>::value) {
         p.window = std::size_t(Mask::window);
