@@ -207,8 +207,10 @@ inline void attention_rows(const float* q, std::size_t ldq, const float* k, std:
     const std::size_t d = p.head_dim, group = p.heads / p.kv_heads;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for(n_q * p.kv_heads, [&](std::size_t begin, std::size_t end) {
+        // Scores grow in steps of 4096 keys, so decoding token after token allocates at most
+        // once per 4096 tokens of context (never in between).
         thread_local std::vector<float> sc;
-        if (sc.size() < group * n_kv) sc.resize(group * n_kv);
+        if (sc.size() < group * n_kv) sc.resize(group * ((n_kv + 4095) / 4096 * 4096));
         for (std::size_t item = begin; item < end; ++item) {
             const std::size_t i = item / p.kv_heads, kvh = item % p.kv_heads, pos = p.q_offset + i;
             const float* qi = q + i * ldq + kvh * group * d;

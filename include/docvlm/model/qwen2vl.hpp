@@ -576,6 +576,7 @@ std::vector<std::int32_t> Qwen2VLModel<Config>::Context::generate(std::span<cons
     std::span<const float> l = prefill(ids, images, grids);
     const auto t1 = clock::now();
     std::vector<std::int32_t> out;
+    out.reserve(std::min(opt.max_new_tokens, cap_ - len_) + 1);  // no growth while decoding
     for (;;) {
         std::copy(l.begin(), l.end(), logits.begin());
         const std::int32_t t = sampler.next(logits);
