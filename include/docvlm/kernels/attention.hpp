@@ -206,21 +206,25 @@ inline void attention_rows(const float* q, std::size_t ldq, const float* k, std:
                            ThreadPool& pool) {
     const std::size_t d = p.head_dim, group = p.heads / p.kv_heads;
     const float neg_inf = -std::numeric_limits<float>::infinity();
+    // Score rows for every (query, kv head) item, owned by the calling thread (workers allocate
+    // nothing). They grow in steps of 4096 keys, so decoding token after token allocates at most
+    // once per 4096 tokens of context, never in between.
+    thread_local std::vector<float> scores;
+    const std::size_t stride = group * ((n_kv + 4095) / 4096 * 4096);
+    if (scores.size() < n_q * p.kv_heads * stride) scores.resize(n_q * p.kv_heads * stride);
+    float* const base = scores.data();  // a pointer: inside the tasks `scores` would name the worker's own
     pool.parallel_for(n_q * p.kv_heads, [&](std::size_t begin, std::size_t end) {
-        // Scores grow in steps of 4096 keys, so decoding token after token allocates at most
-        // once per 4096 tokens of context (never in between).
-        thread_local std::vector<float> sc;
-        if (sc.size() < group * n_kv) sc.resize(group * ((n_kv + 4095) / 4096 * 4096));
         for (std::size_t item = begin; item < end; ++item) {
+            float* sc = base + item * stride;
             const std::size_t i = item / p.kv_heads, kvh = item % p.kv_heads, pos = p.q_offset + i;
             const float* qi = q + i * ldq + kvh * group * d;
-            group_scores(qi, k + kvh * d, ldk, n_kv, d, group, p.scale, sc.data(), n_kv);
+            group_scores(qi, k + kvh * d, ldk, n_kv, d, group, p.scale, sc, n_kv);
             if (p.causal || p.window != 0)
                 for (std::size_t j = 0; j < n_kv; ++j)
                     if (!attention_visible(p, pos, j))
                         for (std::size_t g = 0; g < group; ++g) sc[g * n_kv + j] = neg_inf;
             for (std::size_t g = 0; g < group; ++g) {
-                float* row = sc.data() + g * n_kv;
+                float* row = sc + g * n_kv;
                 const float mx = row_max(row, n_kv, neg_inf);
                 float* o = out + i * ldo + (kvh * group + g) * d;
                 std::fill(o, o + d, 0.0f);
