@@ -15,6 +15,8 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 
 #if DOCVLM_X86_64 && defined(__GNUC__)
@@ -36,6 +38,13 @@ struct CpuFeatures {
     /// A short human-readable summary, e.g. "avx2 fma f16c avx512 avx512vnni".
     std::string describe() const;
 };
+
+namespace detail {
+/// Lane mask for the last `left` elements of a 16-wide vector loop (all 16 lanes when left >= 16).
+constexpr std::uint16_t tail_mask16(std::size_t left) {
+    return left >= 16 ? std::uint16_t(0xffff) : std::uint16_t((1u << left) - 1u);
+}
+}  // namespace detail
 
 /// Features of the CPU itself, ignoring DOCVLM_ISA.
 CpuFeatures detect_cpu();

@@ -215,7 +215,7 @@ DOCVLM_TARGET("avx2,f16c") inline void convert_avx2(const float* s, f16* d, std:
 // AVX-512 paths, 16 elements per step, masked tail.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void convert_avx512(const bf16* s, float* d, std::size_t n) {
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(n - i));
         __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, s + i));
         _mm512_mask_storeu_ps(d + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
     }
@@ -223,7 +223,7 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void convert_avx512(const bf16
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void convert_avx512(const float* s, bf16* d, std::size_t n) {
     const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(n - i));
         __m512 x = _mm512_maskz_loadu_ps(m, s + i);
         __m512i u = _mm512_castps_si512(x);
         __m512i hi = _mm512_srli_epi32(u, 16);
@@ -234,13 +234,13 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void convert_avx512(const floa
 }
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void convert_avx512(const f16* s, float* d, std::size_t n) {
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(n - i));
         _mm512_mask_storeu_ps(d + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, s + i)));
     }
 }
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void convert_avx512(const float* s, f16* d, std::size_t n) {
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(n - i));
         __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm256_mask_storeu_epi16(d + i, m, h);
     }

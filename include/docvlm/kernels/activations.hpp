@@ -107,7 +107,7 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 activate512(Activation 
 
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void activate_avx512(Activation act, float* x, std::size_t n) {
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(n - i));
         _mm512_mask_storeu_ps(x + i, m, activate512(act, _mm512_maskz_loadu_ps(m, x + i)));
     }
 }

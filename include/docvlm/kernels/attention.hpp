@@ -100,7 +100,7 @@ struct AttentionScratch {
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float row_max_avx512(const float* x, std::size_t n, float init) {
     __m512 m = _mm512_set1_ps(init);
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
         m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, k, x + i));
     }
     return _mm512_reduce_max_ps(m);
@@ -109,7 +109,7 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float exp_sum_avx512(float* x,
     const __m512 vm = _mm512_set1_ps(mx);
     __m512 sum = _mm512_setzero_ps();
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
         const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
         _mm512_mask_storeu_ps(x + i, k, e);
         sum = _mm512_add_ps(sum, e);
@@ -125,7 +125,7 @@ inline void group_scores_avx512(const float* qg, const float* k, std::size_t ldk
         for (std::size_t g = 0; g < group; ++g) {
             __m512 acc = _mm512_setzero_ps();
             for (std::size_t t = 0; t < d; t += 16) {
-                const __mmask16 m = d - t >= 16 ? __mmask16(0xffff) : __mmask16((1u << (d - t)) - 1u);
+                const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
                 acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qg + g * d + t), _mm512_maskz_loadu_ps(m, kj + t), acc);
             }
             sc[g * stride + j] = _mm512_reduce_add_ps(acc) * scale;
@@ -141,7 +141,7 @@ inline void weighted_rows_avx512(const float* w, const float* v, std::size_t ldv
         __mmask16 mk[4];
         for (int u = 0; u < 4; ++u) {
             const std::size_t off = std::size_t(u) * 16;
-            mk[u] = chunk > off ? (chunk - off >= 16 ? __mmask16(0xffff) : __mmask16((1u << (chunk - off)) - 1u)) : __mmask16(0);
+            mk[u] = chunk > off ? __mmask16(docvlm::detail::tail_mask16(chunk - off)) : __mmask16(0);
         }
         for (std::size_t j = 0; j < n; ++j) {
             if (w[j] == 0.0f) continue;

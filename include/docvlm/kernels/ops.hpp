@@ -79,24 +79,21 @@ inline void rope_reference(float* x, std::size_t heads, std::size_t head_dim, co
 namespace detail {
 
 #if DOCVLM_X86_64
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __mmask16 tail_mask(std::size_t left) {
-    return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
-}
 
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void softmax_avx512(float* x, std::size_t n) {
     __m512 vmax = _mm512_set1_ps(-INFINITY);
-    for (std::size_t i = 0; i < n; i += 16) vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
+    for (std::size_t i = 0; i < n; i += 16) vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), docvlm::detail::tail_mask16(n - i), x + i));
     const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
     __m512 sum = _mm512_setzero_ps();
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = docvlm::detail::tail_mask16(n - i);
         const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx)));
         _mm512_mask_storeu_ps(x + i, m, e);
         sum = _mm512_add_ps(sum, e);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = docvlm::detail::tail_mask16(n - i);
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
 }
@@ -104,12 +101,12 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void softmax_avx512(float* x, 
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void rms_norm_avx512(const float* x, const float* w, float* y, std::size_t n, float eps) {
     __m512 ss = _mm512_setzero_ps();
     for (std::size_t i = 0; i < n; i += 16) {
-        const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+        const __m512 v = _mm512_maskz_loadu_ps(docvlm::detail::tail_mask16(n - i), x + i);
         ss = _mm512_fmadd_ps(v, v, ss);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / std::sqrt(_mm512_reduce_add_ps(ss) / float(n) + eps));
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = docvlm::detail::tail_mask16(n - i);
         _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv), _mm512_maskz_loadu_ps(m, w + i)));
     }
 }
@@ -117,18 +114,18 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline void rms_norm_avx512(const flo
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline void layer_norm_avx512(const float* x, const float* g, const float* b, float* y, std::size_t n, float eps) {
     __m512 s = _mm512_setzero_ps();
-    for (std::size_t i = 0; i < n; i += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+    for (std::size_t i = 0; i < n; i += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(docvlm::detail::tail_mask16(n - i), x + i));
     const float mean = _mm512_reduce_add_ps(s) / float(n);
     const __m512 vm = _mm512_set1_ps(mean);
     __m512 v2 = _mm512_setzero_ps();
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = docvlm::detail::tail_mask16(n - i);
         const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vm);
         v2 = _mm512_fmadd_ps(d, d, v2);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / std::sqrt(_mm512_reduce_add_ps(v2) / float(n) + eps));
     for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = tail_mask(n - i);
+        const __mmask16 m = docvlm::detail::tail_mask16(n - i);
         const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), inv);
         _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, b + i)));
     }
@@ -140,7 +137,7 @@ inline void rope_avx512(float* x, std::size_t heads, std::size_t head_dim, const
     for (std::size_t h = 0; h < heads; ++h) {
         float* v = x + h * head_dim;
         for (std::size_t i = 0; i < half; i += 16) {
-            const __mmask16 m = tail_mask(half - i);
+            const __mmask16 m = docvlm::detail::tail_mask16(half - i);
             const __m512 a = _mm512_maskz_loadu_ps(m, v + i), b = _mm512_maskz_loadu_ps(m, v + half + i);
             const __m512 c1 = _mm512_maskz_loadu_ps(m, cos + i), s1 = _mm512_maskz_loadu_ps(m, sin + i);
             const __m512 c2 = _mm512_maskz_loadu_ps(m, cos + half + i), s2 = _mm512_maskz_loadu_ps(m, sin + half + i);

@@ -380,14 +380,14 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline float quantize_row_avx512(const float* x, std::size_t k, std::int8_t* q) {
     __m512 vmax = _mm512_setzero_ps();
     for (std::size_t i = 0; i < k; i += 16) {
-        const __mmask16 m = k - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k - i)) - 1u);
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(k - i));
         vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)));
     }
     const float amax = _mm512_reduce_max_ps(vmax);
     const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
     const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
     for (std::size_t i = 0; i < k; i += 16) {
-        const __mmask16 m = k - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k - i)) - 1u);
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(k - i));
         __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
         v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
         _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(v));
@@ -475,7 +475,7 @@ inline void qepilogue_avx512(const std::int32_t* raw, std::size_t m0, std::size_
         float* yr = y + (m0 + r) * ldy + n0;
         const float* res = ep.residual ? ep.residual + (m0 + r) * ep.ld_residual + n0 : nullptr;
         for (std::size_t j = 0; j < cols; j += 16) {
-            const __mmask16 m = cols - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (cols - j)) - 1u);
+            const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(cols - j));
             const __m512i cs = _mm512_loadu_si512(w.col_sums.data() + n0 + j);
             const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + j), _mm512_mullo_epi32(cs, _mm512_set1_epi32(offset)));
             __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, _mm512_loadu_ps(w.scales.data() + n0 + j)));
