@@ -1,0 +1,99 @@
+"""Shared definitions of docvlm's embedded model: vocabulary, crop preprocessing, patch order.
+
+The C++ side (include/docvlm/presets/docvlm_small.hpp, pipeline/) implements the same steps; keep
+the two in step. Everything here is plain numpy + Pillow so that data making needs no torch.
+
+Crop preprocessing (a text line, a line segment or a formula):
+  1. gray 8-bit crop, tightened to its ink (pixels < INK) plus a margin;
+  2. resized with Pillow BICUBIC to height H (24 for text, 48 for formulas), width
+     round(w * H / h) clamped to [PATCH, MAX_W];
+  3. padded on the right with white to a multiple of PATCH;
+  4. pixels scaled to [-1, 1] (p / 127.5 - 1);
+  5. cut into PATCH x PATCH patches, ordered column by column (x major, then y), so that a window
+     of neighbouring tokens is a neighbourhood along the line.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+from PIL import Image
+
+PATCH = 8
+MAX_W = 512
+TEXT_H = 24
+FORMULA_H = 48
+TABLE_H = 48
+INK = 160  # a pixel darker than this is ink
+
+# Vocabulary: the 256 byte values, then special tokens; padded to a multiple of 8.
+PAD, BOS, EOS, TASK_TEXT, TASK_FORMULA, TASK_TABLE = 256, 257, 258, 259, 260, 261
+VOCAB = 264
+TASKS = {"text": TASK_TEXT, "formula": TASK_FORMULA, "table": TASK_TABLE}
+TASK_HEIGHT = {"text": TEXT_H, "formula": FORMULA_H, "table": TABLE_H}
+
+
+def normalize_text(s: str) -> str:
+    """Labels are NFKC (ligatures fold to letters), single spaces, no control characters."""
+    s = unicodedata.normalize("NFKC", s)
+    s = "".join(ch for ch in s if ch == " " or unicodedata.category(ch)[0] != "C")
+    return " ".join(s.split())
+
+
+def encode(text: str) -> list[int]:
+    return list(text.encode("utf-8"))
+
+
+def decode(ids) -> str:
+    return bytes(int(i) for i in ids if int(i) < 256).decode("utf-8", errors="replace")
+
+
+def ink_box(gray: np.ndarray, box=None, ink: int = INK):
+    """Tight (x0, y0, x1, y1) of the ink inside box (default: the whole image), or None."""
+    x0, y0, x1, y1 = box if box is not None else (0, 0, gray.shape[1], gray.shape[0])
+    x0, y0 = max(0, int(x0)), max(0, int(y0))
+    x1, y1 = min(gray.shape[1], int(x1)), min(gray.shape[0], int(y1))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    dark = gray[y0:y1, x0:x1] < ink
+    rows = np.flatnonzero(dark.any(axis=1))
+    cols = np.flatnonzero(dark.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
+
+
+def crop_with_margin(gray: np.ndarray, box, margin: int) -> np.ndarray:
+    """Crop box grown by margin pixels on every side; outside the image is white."""
+    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = x0 - margin, y0 - margin, x1 + margin, y1 + margin
+    out = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+    sx0, sy0 = max(0, x0), max(0, y0)
+    sx1, sy1 = min(gray.shape[1], x1), min(gray.shape[0], y1)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = gray[sy0:sy1, sx0:sx1]
+    return out
+
+
+def scaled_width(w: int, h: int, height: int) -> int:
+    return int(min(MAX_W, max(PATCH, round(w * height / max(1, h)))))
+
+
+def to_model_input(crop: np.ndarray, height: int) -> np.ndarray:
+    """uint8 [height, W] with W a multiple of PATCH (white padding on the right)."""
+    h, w = crop.shape
+    new_w = scaled_width(w, h, height)
+    img = Image.fromarray(crop, mode="L").resize((new_w, height), Image.BICUBIC)
+    padded_w = (new_w + PATCH - 1) // PATCH * PATCH
+    out = np.full((height, padded_w), 255, np.uint8)
+    out[:, :new_w] = np.asarray(img)
+    return out
+
+
+def patchify(img: np.ndarray) -> np.ndarray:
+    """uint8 [H, W] -> float32 [(W/P)*(H/P), P*P] in [-1, 1], column-major patch order."""
+    h, w = img.shape
+    r, c = h // PATCH, w // PATCH
+    x = img.astype(np.float32) / 127.5 - 1.0
+    x = x.reshape(r, PATCH, c, PATCH).transpose(2, 0, 1, 3).reshape(c * r, PATCH * PATCH)
+    return x

@@ -1,0 +1,410 @@
+#!/usr/bin/python3
+"""Makes training data for docvlm's embedded model (see tools/train/README.md).
+
+Sources, all on this machine, none from shared/eval or shared/eval/EXCLUDED.txt:
+  pdf      real born-digital PDFs from Debian documentation packages: pages rendered with pdftoppm
+           (gray, 100-300 dpi), lines and words located with `pdftotext -bbox-layout`, cut into
+           segments of at most MAX_W pixels after scaling (labels: the PDF's own text layer, NFKC);
+  font     synthetic lines rendered with Pillow in the Debian fonts (DejaVu, Liberation, FreeFont,
+           Latin Modern, TeX Gyre, URW base35, Noto), with blur, noise, contrast and resolution changes;
+  formula  random LaTeX formulas rendered with matplotlib mathtext (cm, stix, dejavu fonts) -> LaTeX.
+
+Output: OUT/{text,formula}-<split>-<worker>-<n>.npz shards: images uint8 [N, H, MAX_W] (white
+padded), widths [N], label bytes concatenated with offsets. Deterministic for a given seed.
+
+    tools/train/make_data.py --out /work/data --shards 8 --workers 2
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as C  # noqa: E402
+
+SHARD = 4000
+EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
+PDF_ROOTS = ["/usr/share/doc", "/usr/share/R/doc"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Sources
+# ------------------------------------------------------------------------------------------------
+
+def excluded() -> tuple[set[str], set[str], set[str]]:
+    paths, shas, names = set(), set(), set()
+    f = EVAL_DIR / "EXCLUDED.txt"
+    for line in f.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        _, path, sha = line.split("\t")
+        paths.add(path)
+        shas.add(sha)
+        names.add(Path(path).stem.lower())
+    return paths, shas, names
+
+
+def list_pdfs() -> list[str]:
+    ex_paths, ex_shas, ex_names = excluded()
+    found = []
+    for root in PDF_ROOTS:
+        for dirpath, _, files in os.walk(root, followlinks=True):
+            for fn in files:
+                if fn.lower().endswith(".pdf"):
+                    found.append(os.path.realpath(os.path.join(dirpath, fn)))
+    # Conservative: every folder holding an excluded document is left out whole, so that no variant
+    # of an evaluation document (other samples of the same class, other builds) is trained on.
+    ex_dirs = {os.path.dirname(os.path.realpath(p)) for p in ex_paths} | {os.path.dirname(p) for p in ex_paths}
+    keep = []
+    for p in sorted(set(found)):
+        if os.path.dirname(p) in ex_dirs or Path(p).stem.lower() in ex_names:
+            continue
+        if os.path.getsize(p) > 60_000_000:
+            continue
+        with open(p, "rb") as fh:
+            if hashlib.sha256(fh.read()).hexdigest() in ex_shas:
+                continue
+        keep.append(p)
+    return keep
+
+
+def split_of(path: str) -> str:
+    """Whole documents go to one split: 1 in 25 is held out for validation."""
+    return "val" if int(hashlib.md5(path.encode()).hexdigest(), 16) % 25 == 0 else "train"
+
+
+def run(cmd: list[str], timeout: int = 60) -> bytes | None:
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def page_count(pdf: str) -> int:
+    out = run(["pdfinfo", pdf], 20)
+    if not out:
+        return 0
+    m = re.search(rb"Pages:\s+(\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
+WORD_RE = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
+LINE_RE = re.compile(r"<line[^>]*>(.*?)</line>", re.S)
+
+
+def unescape(s: str) -> str:
+    return s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'").replace("&amp;", "&")
+
+
+def bad_label(s: str) -> bool:
+    return any(0xE000 <= ord(ch) <= 0xF8FF or ch == "\ufffd" for ch in s) or not s.strip()
+
+
+def pdf_segments(rng: random.Random, pdf: str, page: int, dpi: int):
+    """Yields (crop uint8, label) for the line segments of one page."""
+    pgm = run(["pdftoppm", "-r", str(dpi), "-gray", "-f", str(page), "-l", str(page), "-singlefile", pdf], 60)
+    xml = run(["pdftotext", "-bbox-layout", "-f", str(page), "-l", str(page), pdf, "-"], 60)
+    if not pgm or not xml:
+        return
+    try:
+        gray = np.asarray(Image.open(io.BytesIO(pgm)).convert("L"))
+    except Exception:
+        return
+    k = dpi / 72.0
+    for lm in LINE_RE.finditer(xml.decode("utf-8", "replace")):
+        words = [(float(a) * k, float(b) * k, float(c) * k, float(d) * k, C.normalize_text(unescape(t)))
+                 for a, b, c, d, t in WORD_RE.findall(lm.group(1))]
+        words = [w for w in words if w[4]]
+        if not words:
+            continue
+        i = 0
+        while i < len(words):
+            limit = C.MAX_W if rng.random() < 0.6 else rng.randint(96, C.MAX_W)
+            j = i + 1
+            while j < len(words):
+                box = seg_box(words[i:j + 1])
+                if C.scaled_width(box[2] - box[0], box[3] - box[1], C.TEXT_H) >= limit:
+                    break
+                j += 1
+            seg = words[i:j]
+            i = j
+            label = " ".join(w[4] for w in seg)
+            if bad_label(label) or len(label.encode()) > 120:
+                continue
+            box = seg_box(seg)
+            tight = C.ink_box(gray, (box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1))
+            if tight is None or tight[3] - tight[1] < 4 or tight[3] - tight[1] > 1.6 * (box[3] - box[1]) + 2:
+                continue  # no ink, or ink of other lines inside the box (rotated or overlapping text)
+            w, h = tight[2] - tight[0], tight[3] - tight[1]
+            if w * C.TEXT_H / h > C.MAX_W * 1.15:  # would be squeezed too much
+                continue
+            yield C.crop_with_margin(gray, tight, rng.randint(0, max(1, int(round(dpi / 75))))), label
+
+
+def seg_box(ws):
+    return (min(w[0] for w in ws), min(w[1] for w in ws), max(w[2] for w in ws), max(w[3] for w in ws))
+
+
+def list_fonts() -> list[str]:
+    out = run(["fc-list", ":", "file"], 30) or b""
+    fonts = sorted({l.split(":")[0].strip() for l in out.decode().splitlines()})
+    fonts = [f for f in fonts if f.endswith((".ttf", ".otf"))]
+    # Noto has hundreds of scripts; keep its Latin/Greek text faces only.
+    fonts = [f for f in fonts if "/noto/" not in f or re.search(r"Noto(Sans|Serif|SansMono)-(Regular|Bold|Italic|BoldItalic)\.ttf$", f)]
+    fonts = [f for f in fonts if not re.search(r"(math|Math|Symbol|Dingbat|D050000L|Z003|cmex|lmmono.*caps)", f)]
+    return fonts
+
+
+ALPHABET = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+            ".,;:!?'\"()[]{}<>-+=*/\\|_@#$%&^~`")
+
+
+def random_text(rng: random.Random, corpus: list[str]) -> str:
+    r = rng.random()
+    if corpus and r < 0.6:
+        line = rng.choice(corpus)
+        words = line.split()
+        a = rng.randint(0, max(0, len(words) - 1))
+        return " ".join(words[a:a + rng.randint(1, 12)])
+    if r < 0.75:  # numbers, as in tables
+        parts = []
+        for _ in range(rng.randint(1, 8)):
+            v = rng.choice([f"{rng.uniform(-1000, 1000):.{rng.randint(0, 4)}f}", str(rng.randint(0, 99999)), f"{rng.randint(1, 99)}%",
+                            f"${rng.randint(1, 999)}.{rng.randint(0, 99):02d}", f"{rng.randint(1900, 2030)}"])
+            parts.append(v)
+        return (" " * rng.randint(1, 3)).join(parts)
+    if r < 0.9:  # code-like
+        ident = lambda: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(1, 9)))
+        forms = [f"{ident()}({ident()}, {rng.randint(0, 99)});", f"\\{ident()}{{{ident()}}}", f"{ident()} <- c({rng.randint(1, 9)}, {rng.randint(1, 9)})",
+                 f"{ident()}.{ident()}[{rng.randint(0, 9)}] = {ident()}", f"#include <{ident()}.h>", f"{ident()} = {rng.uniform(0, 9):.3f} * {ident()}"]
+        return rng.choice(forms)
+    n = rng.randint(1, 30)
+    return "".join(rng.choice(ALPHABET + "     ") for _ in range(n)).strip() or "x"
+
+
+def font_segment(rng: random.Random, fonts: list[str], corpus: list[str]):
+    text = C.normalize_text(random_text(rng, corpus))
+    if not text or len(text.encode()) > 120:
+        return None
+    font_path = rng.choice(fonts)
+    size = rng.randint(14, 44)
+    try:
+        font = ImageFont.truetype(font_path, size)
+        x0, y0, x1, y1 = font.getbbox(text)
+    except Exception:
+        return None
+    if x1 - x0 < 2:
+        return None
+    # glyph coverage check: a font lacking a glyph draws .notdef boxes; skip those texts
+    pad = size
+    img = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), rng.randint(225, 255))
+    ImageDraw.Draw(img).text((pad - x0, pad - y0), text, font=font, fill=rng.randint(0, 70))
+    if rng.random() < 0.3:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
+    if rng.random() < 0.3:  # lower resolution, then back
+        f = rng.uniform(0.4, 0.8)
+        small = img.resize((max(1, int(img.width * f)), max(1, int(img.height * f))), Image.BILINEAR)
+        img = small.resize(img.size, Image.BILINEAR)
+    a = np.asarray(img).astype(np.int16)
+    if rng.random() < 0.3:
+        a = a + np.random.default_rng(rng.randint(0, 1 << 30)).normal(0, rng.uniform(2, 12), a.shape).astype(np.int16)
+    a = np.clip(a, 0, 255).astype(np.uint8)
+    box = C.ink_box(a)
+    if box is None:
+        return None
+    w, h = box[2] - box[0], box[3] - box[1]
+    if w * C.TEXT_H / max(1, h) > C.MAX_W:
+        return None
+    return C.crop_with_margin(a, box, rng.randint(0, 4)), text
+
+
+GREEK = ["\\alpha", "\\beta", "\\gamma", "\\delta", "\\epsilon", "\\theta", "\\lambda", "\\mu", "\\nu", "\\pi", "\\rho", "\\sigma",
+         "\\tau", "\\phi", "\\chi", "\\psi", "\\omega", "\\Gamma", "\\Delta", "\\Theta", "\\Lambda", "\\Sigma", "\\Phi", "\\Psi", "\\Omega"]
+OPS = ["+", "-", "=", "<", ">", "\\leq", "\\geq", "\\neq", "\\approx", "\\times", "\\cdot", "\\pm", "\\in", "\\to", "\\equiv", "\\sim"]
+FUNCS = ["\\sin", "\\cos", "\\log", "\\exp", "\\ln", "\\tan", "\\max", "\\min"]
+
+
+def rand_atom(rng, depth):
+    r = rng.random()
+    if depth > 2 or r < 0.35:
+        return rng.choice([rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), rng.choice(GREEK), str(rng.randint(0, 99))])
+    if r < 0.5:
+        return f"\\frac{{{rand_expr(rng, depth + 1)}}}{{{rand_expr(rng, depth + 1)}}}"
+    if r < 0.62:
+        return f"{rand_atom(rng, depth + 1)}^{{{rand_expr(rng, depth + 2)}}}"
+    if r < 0.72:
+        return f"{rand_atom(rng, depth + 1)}_{{{rand_expr(rng, depth + 2)}}}"
+    if r < 0.78:
+        return f"\\sqrt{{{rand_expr(rng, depth + 1)}}}"
+    if r < 0.86:
+        return f"{rng.choice(FUNCS)}({rand_expr(rng, depth + 1)})"
+    if r < 0.93:
+        big = rng.choice(["\\sum", "\\prod", "\\int"])
+        v = rng.choice("ijkn")
+        top = rng.choice(["n", "N", "\\infty"])
+        return f"{big}_{{{v}=1}}^{{{top}}} {rand_expr(rng, depth + 1)}"
+    return f"\\left({rand_expr(rng, depth + 1)}\\right)"
+
+
+def rand_expr(rng, depth=0):
+    n = rng.randint(1, 3 if depth else 4)
+    parts = [rand_atom(rng, depth)]
+    for _ in range(n - 1):
+        parts += [rng.choice(OPS), rand_atom(rng, depth)]
+    return " ".join(parts)
+
+
+def formula_segment(rng: random.Random):
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import mathtext
+    from matplotlib.font_manager import FontProperties
+    latex = rand_expr(rng)
+    if len(latex.encode()) > 160:
+        return None
+    matplotlib.rcParams["mathtext.fontset"] = rng.choice(["cm", "cm", "stix", "dejavuserif", "stixsans"])
+    buf = io.BytesIO()
+    try:
+        mathtext.math_to_image(f"${latex}$", buf, prop=FontProperties(size=rng.randint(10, 16)), dpi=rng.choice([100, 150, 150, 200, 300]),
+                               format="png")
+    except Exception:
+        return None
+    img = Image.open(buf).convert("L")
+    a = np.asarray(img)
+    box = C.ink_box(a)
+    if box is None:
+        return None
+    w, h = box[2] - box[0], box[3] - box[1]
+    if w * C.FORMULA_H / max(1, h) > C.MAX_W * 1.1:
+        return None
+    return C.crop_with_margin(a, box, rng.randint(0, 4)), latex
+
+
+# ------------------------------------------------------------------------------------------------
+# Shards
+# ------------------------------------------------------------------------------------------------
+
+class ShardWriter:
+    def __init__(self, out: Path, prefix: str, height: int):
+        self.out, self.prefix, self.height = out, prefix, height
+        self.images, self.widths, self.labels = [], [], []
+
+    def add(self, crop: np.ndarray, label: str):
+        x = C.to_model_input(crop, self.height)
+        full = np.full((self.height, C.MAX_W), 255, np.uint8)
+        full[:, :x.shape[1]] = x
+        self.images.append(full)
+        self.widths.append(x.shape[1])
+        self.labels.append(label.encode("utf-8"))
+
+    def __len__(self):
+        return len(self.images)
+
+    def save(self, index: int):
+        lab = np.frombuffer(b"".join(self.labels), np.uint8)
+        off = np.cumsum([0] + [len(l) for l in self.labels]).astype(np.int64)
+        tmp = self.out / f".{self.prefix}-{index:04d}.npz"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, images=np.stack(self.images), widths=np.array(self.widths, np.int32), labels=lab, offsets=off)
+        os.replace(tmp, self.out / f"{self.prefix}-{index:04d}.npz")
+        self.images, self.widths, self.labels = [], [], []
+
+
+def corpus_lines(rng: random.Random, pdfs: list[str], n: int) -> list[str]:
+    lines = []
+    for pdf in rng.sample(pdfs, min(n, len(pdfs))):
+        txt = run(["pdftotext", "-l", "3", pdf, "-"], 30)
+        if txt:
+            lines += [C.normalize_text(l) for l in txt.decode("utf-8", "replace").splitlines() if len(l.split()) >= 2]
+    return [l for l in lines if not bad_label(l)]
+
+
+def worker(args):
+    out, split, wid, shards, seed, pdfs, fonts, mix = args
+    rng = random.Random(seed * 1000 + wid * 7 + (split == "val"))
+    np.random.seed(seed + wid)
+    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40)
+    text = ShardWriter(out, f"text-{split}-s{seed}w{wid}", C.TEXT_H)
+    formula = ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H)
+    done_text = done_formula = 0
+    n_formula_shards = max(1, int(round(shards * mix["formula"] / (mix["pdf"] + mix["font"]))))
+    t0 = time.time()
+    while done_text < shards:
+        r = rng.random() * (mix["pdf"] + mix["font"] + mix["formula"])
+        if r < mix["pdf"]:
+            pdf, n = rng.choices(pdfs, weights=[min(n, 200) for _, n in pdfs])[0]
+            dpi = 150 if rng.random() < 0.4 else rng.randint(100, 300)
+            segs = list(pdf_segments(rng, pdf, rng.randint(1, n), dpi))
+            for crop, label in segs[: rng.randint(20, 80)]:
+                text.add(crop, label)
+        elif r < mix["pdf"] + mix["font"]:
+            for _ in range(20):
+                s = font_segment(rng, fonts, corpus)
+                if s:
+                    text.add(*s)
+        elif done_formula < n_formula_shards:
+            for _ in range(10):
+                s = formula_segment(rng)
+                if s:
+                    formula.add(*s)
+        if len(text) >= SHARD:
+            text.save(done_text)
+            done_text += 1
+            print(f"[{split} {wid}] text shard {done_text}/{shards} ({time.time() - t0:.0f} s)", flush=True)
+        if len(formula) >= SHARD:
+            formula.save(done_formula)
+            done_formula += 1
+            print(f"[{split} {wid}] formula shard {done_formula} ({time.time() - t0:.0f} s)", flush=True)
+    if len(formula) > 0 and done_formula < n_formula_shards:
+        formula.save(done_formula)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--shards", type=int, default=8, help="text shards per worker (4000 crops each)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--split", choices=["train", "val"], default="train")
+    ap.add_argument("--mix", default="0.62,0.28,0.10", help="shares of pdf, font and formula crops")
+    ap.add_argument("--list", action="store_true", help="print the PDFs used and exit")
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pdfs = [p for p in list_pdfs() if split_of(p) == a.split]
+    if a.list:
+        print("\n".join(pdfs))
+        return
+    counts = out / f"pdf-pages-{a.split}.json"
+    if counts.exists():
+        pages = json.loads(counts.read_text())
+    else:
+        with mp.Pool(a.workers) as pool:
+            pages = dict(zip(pdfs, pool.map(page_count, pdfs)))
+        counts.write_text(json.dumps(pages, indent=0))
+    pdfs = [(p, pages[p]) for p in pdfs if pages.get(p, 0) >= 2]
+    fonts = list_fonts()
+    print(f"{len(pdfs)} PDFs ({a.split}), {len(fonts)} fonts", flush=True)
+    pdf, font, formula = (float(v) for v in a.mix.split(","))
+    mix = {"pdf": pdf, "font": font, "formula": formula}
+    jobs = [(out, a.split, w, a.shards, a.seed, pdfs, fonts, mix) for w in range(a.workers)]
+    with mp.Pool(a.workers) as pool:
+        pool.map(worker, jobs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""docvlm-small: the embedded document model, in PyTorch (training and the reference for C++).
+
+    vision   patches (8x8 gray, column-major) -> Linear -> + row/column embeddings, A learned
+             anchor tokens in front; `vision_layers` pre-LayerNorm ViT blocks whose attention is
+             windowed with global anchors (token i sees j when |i - j| <= window, anchors see and
+             are seen by all); final LayerNorm.
+    decoder  byte tokens; per layer: gated cross-attention to the vision tokens (every
+             `xattn_every` layers: x += tanh(g_a) * o(attn(q(rms(x)), k(vis), v(vis))),
+             x += tanh(g_m) * mlp(rms(x))), causal self-attention with 1D rope (rotate half),
+             SwiGLU MLP; final RMSNorm; LM head tied to the embedding.
+
+Quantisation-aware training: with `qat` on, every Linear runs as the C++ int8 path does —
+weights symmetric per output channel (scale = max|w| / 127, round half to even), activations per
+row (q = round(x * 127 / max|x|)) — with straight-through gradients. Tensor names are the ones
+the C++ loader reads (include/docvlm/model/gated_vlm.hpp).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import common as C
+
+
+@dataclass
+class Config:
+    patch: int = C.PATCH
+    max_rows: int = 8
+    max_cols: int = C.MAX_W // C.PATCH
+    vision_dim: int = 256
+    vision_layers: int = 4
+    vision_heads: int = 4
+    vision_mlp: int = 1024
+    window: int = 24
+    anchors: int = 4
+    text_dim: int = 256
+    text_layers: int = 4
+    text_heads: int = 4
+    text_kv_heads: int = 2
+    text_mlp: int = 704
+    xattn_every: int = 1
+    xattn_mlp: int = 512
+    vocab: int = C.VOCAB
+    max_tokens: int = 192
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-6
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["model_type"] = "docvlm_small"
+        d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
+                 task_height={k: v for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK)
+        return d
+
+
+def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
+    s = w.detach().abs().amax(dim=1, keepdim=True).float() / 127.0
+    s = torch.where(s > 0, s, torch.ones_like(s))
+    q = torch.clamp(torch.round(w.detach().float() / s), -127, 127) * s
+    return w + (q.to(w.dtype) - w).detach()
+
+
+def fake_quant_rows(x: torch.Tensor) -> torch.Tensor:
+    a = x.detach().abs().amax(dim=-1, keepdim=True).float()
+    inv = torch.where(a > 0, 127.0 / a, torch.zeros_like(a))
+    q = torch.clamp(torch.round(x.detach().float() * inv), -127, 127) * (a / 127.0)
+    return x + (q.to(x.dtype) - x).detach()
+
+
+class QLinear(nn.Linear):
+    qat = False
+
+    def forward(self, x):
+        if QLinear.qat:
+            return F.linear(fake_quant_rows(x), fake_quant_weight(self.weight), self.bias)
+        return super().forward(x)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
+
+
+def attention(q, k, v, heads, kv_heads, bias):
+    """q [B, n, h*d], k/v [B, m, kv*d], bias broadcastable to [B, h, n, m] (additive, -inf masks)."""
+    b, n, _ = q.shape
+    m = k.shape[1]
+    d = q.shape[-1] // heads
+    q = q.view(b, n, heads, d).transpose(1, 2)
+    k = k.view(b, m, kv_heads, d).transpose(1, 2)
+    v = v.view(b, m, kv_heads, d).transpose(1, 2)
+    if kv_heads != heads:
+        k = k.repeat_interleave(heads // kv_heads, dim=1)
+        v = v.repeat_interleave(heads // kv_heads, dim=1)
+    s = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))
+    if bias is not None:
+        s = s + bias
+    p = torch.softmax(s.float(), dim=-1).to(q.dtype)
+    return torch.matmul(p, v).transpose(1, 2).reshape(b, n, heads * d)
+
+
+class VisionBlock(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        d = c.vision_dim
+        self.norm1 = nn.LayerNorm(d, eps=c.norm_eps)
+        self.q, self.k, self.v, self.o = (QLinear(d, d) for _ in range(4))
+        self.norm2 = nn.LayerNorm(d, eps=c.norm_eps)
+        self.fc1 = QLinear(d, c.vision_mlp)
+        self.fc2 = QLinear(c.vision_mlp, d)
+        self.heads = c.vision_heads
+
+    def forward(self, x, bias):
+        h = self.norm1(x)
+        x = x + self.o(attention(self.q(h), self.k(h), self.v(h), self.heads, self.heads, bias))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d, hidden):
+        super().__init__()
+        self.gate = QLinear(d, hidden, bias=False)
+        self.up = QLinear(d, hidden, bias=False)
+        self.down = QLinear(hidden, d, bias=False)
+
+    def forward(self, x):
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class CrossBlock(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        d, hd = c.text_dim, c.text_dim // c.text_heads
+        self.norm1 = RMSNorm(d, c.norm_eps)
+        self.q = QLinear(d, d, bias=False)
+        self.k = QLinear(c.vision_dim, c.text_kv_heads * hd, bias=False)
+        self.v = QLinear(c.vision_dim, c.text_kv_heads * hd, bias=False)
+        self.o = QLinear(d, d, bias=False)
+        self.attn_gate = nn.Parameter(torch.full((1,), 0.5))
+        self.norm2 = RMSNorm(d, c.norm_eps)
+        self.mlp = SwiGLU(d, c.xattn_mlp)
+        self.mlp_gate = nn.Parameter(torch.full((1,), 0.5))
+        self.heads, self.kv_heads = c.text_heads, c.text_kv_heads
+
+    def forward(self, x, vk, vv, bias):
+        a = self.o(attention(self.q(self.norm1(x)), vk, vv, self.heads, self.kv_heads, bias))
+        x = x + torch.tanh(self.attn_gate).to(x.dtype) * a
+        return x + torch.tanh(self.mlp_gate).to(x.dtype) * self.mlp(self.norm2(x))
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+class TextBlock(nn.Module):
+    def __init__(self, c: Config, cross: bool):
+        super().__init__()
+        d, hd = c.text_dim, c.text_dim // c.text_heads
+        self.cross = CrossBlock(c) if cross else None
+        self.norm1 = RMSNorm(d, c.norm_eps)
+        self.q = QLinear(d, d, bias=True)
+        self.k = QLinear(d, c.text_kv_heads * hd, bias=True)
+        self.v = QLinear(d, c.text_kv_heads * hd, bias=True)
+        self.o = QLinear(d, d, bias=False)
+        self.norm2 = RMSNorm(d, c.norm_eps)
+        self.mlp = SwiGLU(d, c.text_mlp)
+        self.heads, self.kv_heads, self.hd = c.text_heads, c.text_kv_heads, hd
+
+    def forward(self, x, cos, sin, causal, vis_kv, vis_bias):
+        if self.cross is not None:
+            x = self.cross(x, vis_kv[0], vis_kv[1], vis_bias)
+        h = self.norm1(x)
+        b, n, _ = h.shape
+        q = self.q(h).view(b, n, self.heads, self.hd)
+        k = self.k(h).view(b, n, self.kv_heads, self.hd)
+        q = (q * cos + rotate_half(q) * sin).reshape(b, n, -1)
+        k = (k * cos + rotate_half(k) * sin).reshape(b, n, -1)
+        x = x + self.o(attention(q, k, self.v(h), self.heads, self.kv_heads, causal))
+        return x + self.mlp(self.norm2(x))
+
+
+class DocVLM(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.c = c
+        P = c.patch * c.patch
+        self.patch_embed = QLinear(P, c.vision_dim)
+        self.row_embed = nn.Parameter(torch.randn(c.max_rows, c.vision_dim) * 0.02)
+        self.col_embed = nn.Parameter(torch.randn(c.max_cols, c.vision_dim) * 0.02)
+        self.anchor = nn.Parameter(torch.randn(c.anchors, c.vision_dim) * 0.02)
+        self.vision = nn.ModuleList(VisionBlock(c) for _ in range(c.vision_layers))
+        self.vision_norm = nn.LayerNorm(c.vision_dim, eps=c.norm_eps)
+        self.embed = nn.Embedding(c.vocab, c.text_dim)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.text = nn.ModuleList(TextBlock(c, i % c.xattn_every == 0) for i in range(c.text_layers))
+        self.norm = RMSNorm(c.text_dim, c.norm_eps)
+        hd = c.text_dim // c.text_heads
+        inv = 1.0 / (c.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+        self.register_buffer("inv_freq", inv, persistent=False)
+
+    # -- vision -----------------------------------------------------------------------------------
+    def vision_mask(self, n_tokens: int, valid: torch.Tensor | None, dtype) -> torch.Tensor:
+        """Additive [B or 1, 1, n, n] bias: window + anchors, and padded keys masked."""
+        c = self.c
+        i = torch.arange(n_tokens)
+        allowed = ((i[:, None] - i[None, :]).abs() <= c.window) | (i[:, None] < c.anchors) | (i[None, :] < c.anchors)
+        bias = torch.zeros(n_tokens, n_tokens).masked_fill(~allowed, float("-inf"))[None, None]
+        if valid is not None:
+            bias = bias + torch.zeros(valid.shape).masked_fill(~valid, float("-inf"))[:, None, None, :]
+        return bias.to(dtype)
+
+    def encode(self, patches: torch.Tensor, rows: int, cols: int, valid: torch.Tensor | None = None):
+        """patches [B, cols*rows, P*P] (column-major); valid [B, anchors + cols*rows] bool or None."""
+        b = patches.shape[0]
+        c = self.c
+        pos = (self.col_embed[:cols, None, :] + self.row_embed[None, :rows, :]).reshape(cols * rows, -1)
+        x = self.patch_embed(patches) + pos.to(patches.dtype)
+        x = torch.cat([self.anchor.to(x.dtype).expand(b, -1, -1), x], dim=1)
+        bias = self.vision_mask(x.shape[1], valid, x.dtype)
+        for blk in self.vision:
+            x = blk(x, bias)
+        return self.vision_norm(x)
+
+    # -- text -------------------------------------------------------------------------------------
+    def rope(self, n: int, dtype, offset: int = 0):
+        t = torch.arange(offset, offset + n, dtype=torch.float32)
+        f = torch.outer(t, self.inv_freq)
+        e = torch.cat([f, f], dim=-1)
+        return e.cos()[None, :, None, :].to(dtype), e.sin()[None, :, None, :].to(dtype)
+
+    def decode(self, tokens: torch.Tensor, vis: torch.Tensor, vis_valid: torch.Tensor | None = None):
+        """Teacher-forced logits [B, n, vocab] for tokens [B, n] reading vision tokens vis [B, m, D]."""
+        b, n = tokens.shape
+        x = self.embed(tokens).to(vis.dtype)
+        cos, sin = self.rope(n, x.dtype)
+        causal = torch.full((n, n), float("-inf")).triu(1)[None, None].to(x.dtype)
+        vbias = None
+        if vis_valid is not None:
+            vbias = torch.zeros(vis_valid.shape).masked_fill(~vis_valid, float("-inf"))[:, None, None, :].to(x.dtype)
+        for blk in self.text:
+            kv = (blk.cross.k(vis), blk.cross.v(vis)) if blk.cross is not None else None
+            x = blk(x, cos, sin, causal, kv, vbias)
+        x = self.norm(x)
+        w = fake_quant_weight(self.embed.weight) if QLinear.qat else self.embed.weight
+        xin = fake_quant_rows(x) if QLinear.qat else x
+        return F.linear(xin, w.to(x.dtype))
+
+    def forward(self, patches, rows, cols, tokens, valid=None):
+        vis = self.encode(patches, rows, cols, valid)
+        return self.decode(tokens, vis, valid)
+
+    @torch.no_grad()
+    def greedy(self, patches, rows, cols, task_token: int, max_new: int = 160, valid=None):
+        """Greedy decoding without a cache (reference; O(n^2) but simple and exact)."""
+        vis = self.encode(patches, rows, cols, valid)
+        b = patches.shape[0]
+        toks = torch.full((b, 1), task_token, dtype=torch.long)
+        done = torch.zeros(b, dtype=torch.bool)
+        for _ in range(max_new):
+            logits = self.decode(toks, vis, valid)[:, -1].float()
+            nxt = logits.argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, C.PAD), nxt)
+            toks = torch.cat([toks, nxt[:, None]], dim=1)
+            done |= nxt == C.EOS
+            if done.all():
+                break
+        return toks[:, 1:]

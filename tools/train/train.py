@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Trains docvlm-small (tools/train/model.py) on shards from make_data.py. Resumable.
+
+    tools/train/train.py --data /work/data --run /work/data/run1 [--hours 2] [--steps 40000]
+
+Runs in bfloat16 on the CPU (shared/TRAINING.md: ~5x float32 with Debian's torch) with float32
+master weights in the optimiser. Checkpoints RUN/last.pt every --ckpt-minutes and at the end; a
+second call with the same RUN continues where it stopped (same data order, same RNG streams).
+With no RUN/last.pt but --init FILE (an exported models/docvlm-small/model.safetensors), training
+starts from those weights (the int8 export is the resume point on a fresh machine).
+Quantisation-aware training (int8 weights and activations, as the C++ int8 path) starts at --qat-from.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as C  # noqa: E402
+from model import Config, DocVLM, QLinear  # noqa: E402
+
+
+class Shards:
+    """All shards of one task in memory; batches of similar width."""
+
+    def __init__(self, files: list[str], task: str):
+        self.task = task
+        self.height = C.TASK_HEIGHT[task]
+        imgs, widths, labels = [], [], []
+        for f in sorted(files):
+            z = np.load(f)
+            imgs.append(z["images"])
+            widths.append(z["widths"])
+            lab, off = z["labels"], z["offsets"]
+            labels += [lab[off[i]:off[i + 1]].tobytes() for i in range(len(off) - 1)]
+        self.images = np.concatenate(imgs) if imgs else np.zeros((0, self.height, C.MAX_W), np.uint8)
+        self.widths = np.concatenate(widths) if widths else np.zeros(0, np.int32)
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def batches(self, rng: np.random.Generator, batch: int) -> list[np.ndarray]:
+        order = np.argsort(self.widths + rng.uniform(0, 24, len(self.widths)), kind="stable")
+        out = [order[i:i + batch] for i in range(0, len(order) - batch + 1, batch)]
+        rng.shuffle(out)
+        return out
+
+    def make(self, idx: np.ndarray, max_tokens: int):
+        """patches [B, cols*rows, 64] f32, rows, cols, valid [B, anchors+n] bool, input/target tokens."""
+        w = int(self.widths[idx].max())
+        imgs = self.images[idx, :, :w]
+        rows, cols = self.height // C.PATCH, w // C.PATCH
+        x = imgs.astype(np.float32) / 127.5 - 1.0
+        b = len(idx)
+        patches = x.reshape(b, rows, C.PATCH, cols, C.PATCH).transpose(0, 3, 1, 2, 4).reshape(b, cols * rows, C.PATCH * C.PATCH)
+        valid_cols = np.arange(cols)[None, :] < (self.widths[idx][:, None] // C.PATCH)
+        valid = np.repeat(valid_cols, rows, axis=1)
+        seqs = [[C.TASKS[self.task]] + list(self.labels[i][: max_tokens - 2]) + [C.EOS] for i in idx]
+        n = max(len(s) for s in seqs)
+        toks = np.full((b, n), C.PAD, np.int64)
+        for r, s in enumerate(seqs):
+            toks[r, :len(s)] = s
+        return (torch.from_numpy(np.ascontiguousarray(patches)), rows, cols, torch.from_numpy(valid), torch.from_numpy(toks[:, :-1]),
+                torch.from_numpy(toks[:, 1:]))
+
+
+def anchors_valid(valid: torch.Tensor, anchors: int) -> torch.Tensor:
+    return torch.cat([torch.ones(valid.shape[0], anchors, dtype=torch.bool), valid], dim=1)
+
+
+def cer(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+        prev = cur
+    return prev[-1]
+
+
+@torch.no_grad()
+def evaluate(model, sets, n=64, batch=32, max_new=100):
+    model.eval()
+    res = {}
+    for task, s in sets.items():
+        if len(s) == 0:
+            continue
+        rng = np.random.default_rng(0)
+        idx = np.sort(rng.choice(len(s), min(n, len(s)), replace=False))
+        loss_sum = tok = edits = chars = exact = 0
+        for i in range(0, len(idx), batch):
+            bidx = idx[i:i + batch]
+            patches, rows, cols, valid, tin, tout = s.make(bidx, model.c.max_tokens)
+            v = anchors_valid(valid, model.c.anchors)
+            logits = model(patches.bfloat16(), rows, cols, tin, v)
+            mask = tout != C.PAD
+            loss_sum += F.cross_entropy(logits.float()[mask], tout[mask], reduction="sum").item()
+            tok += int(mask.sum())
+            out = model.greedy(patches.bfloat16(), rows, cols, C.TASKS[task], max_new, v)
+            for r, j in enumerate(bidx):
+                ids = out[r].tolist()
+                ids = ids[:ids.index(C.EOS)] if C.EOS in ids else ids
+                pred, truth = C.decode(ids), s.labels[j].decode("utf-8", "replace")
+                edits += cer(pred, truth)
+                chars += max(1, len(truth))
+                exact += pred == truth
+        res[task] = {"loss": loss_sum / max(1, tok), "cer": edits / max(1, chars), "exact": exact / len(idx)}
+    model.train()
+    return res
+
+
+def load_init(model: DocVLM, path: str):
+    from safetensors_io import read_safetensors
+    sd = read_safetensors(path)
+    own = model.state_dict()
+    loaded = {}
+    for name in own:
+        if name in sd:
+            loaded[name] = sd[name]
+        elif name + "_q" in sd:  # int8 weight + per-row scale
+            loaded[name] = sd[name + "_q"].float() * sd[name + "_scale"][:, None]
+    missing = set(own) - set(loaded)
+    if missing:
+        raise SystemExit(f"--init {path}: missing tensors {sorted(missing)[:5]}")
+    model.load_state_dict(loaded)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--init", default="")
+    ap.add_argument("--steps", type=int, default=40000, help="length of the LR schedule")
+    ap.add_argument("--hours", type=float, default=0, help="stop (with a checkpoint) after this long; 0: run to --steps")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--qat-from", type=int, default=3000)
+    ap.add_argument("--formula-share", type=float, default=0.12)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--ckpt-minutes", type=float, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    run = Path(a.run)
+    run.mkdir(parents=True, exist_ok=True)
+    log = open(run / "log.txt", "a")
+
+    def say(msg):
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    cfg = Config()
+    train = {t: Shards(glob.glob(f"{a.data}/{t}-train-*.npz"), t) for t in ("text", "formula")}
+    val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}
+    say(f"data: " + ", ".join(f"{t} {len(s)} train / {len(val[t])} val" for t, s in train.items()))
+
+    torch.manual_seed(a.seed)
+    model = DocVLM(cfg)
+    master = [p for p in model.parameters()]
+    opt = torch.optim.AdamW(master, lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    step, epoch = 0, {t: 0 for t in train}
+    ck = run / "last.pt"
+    if ck.exists():
+        state = torch.load(ck)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, epoch = state["step"], state["epoch"]
+        say(f"resumed at step {step}")
+    elif a.init:
+        load_init(model, a.init)
+        say(f"initialised from {a.init}")
+    (run / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    say(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+
+    # bf16 working copy; f32 master weights stay in `model`.
+    work = DocVLM(cfg).bfloat16()
+    wparams = list(work.parameters())
+
+    def sync_work():
+        with torch.no_grad():
+            for w, m in zip(wparams, master):
+                w.copy_(m)
+
+    rng_py = random.Random(a.seed * 7919 + step)
+    queues = {t: [] for t in train}
+
+    start_step = step
+
+    def next_batch(task):
+        # Batch order: a function of (seed, task, epoch, the step this stretch started at).
+        if not queues[task]:
+            g = np.random.default_rng([a.seed, int(task == "formula"), epoch[task], start_step])
+            queues[task] = train[task].batches(g, a.batch)
+            epoch[task] += 1
+        return queues[task].pop()
+
+    t_start = time.time()
+    t_ck = time.time()
+    seen = 0
+    loss_avg = None
+
+    def save():
+        tmp = run / "last.pt.tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch}, tmp)
+        os.replace(tmp, ck)
+
+    while step < a.steps:
+        lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        QLinear.qat = step >= a.qat_from
+        task = "formula" if (len(train["formula"]) and rng_py.random() < a.formula_share) else "text"
+        patches, rows, cols, valid, tin, tout = train[task].make(next_batch(task), cfg.max_tokens)
+        sync_work()
+        logits = work(patches.bfloat16(), rows, cols, tin, anchors_valid(valid, cfg.anchors))
+        mask = tout != C.PAD
+        loss = F.cross_entropy(logits.float()[mask], tout[mask])
+        work.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for w, m in zip(wparams, master):
+                m.grad = w.grad.float() if w.grad is not None else None
+        torch.nn.utils.clip_grad_norm_(master, 1.0)
+        opt.step()
+        step += 1
+        seen += patches.shape[0]
+        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        if step % 50 == 0:
+            el = time.time() - t_start
+            say(f"step {step} loss {loss_avg:.4f} lr {lr:.2e} qat {int(QLinear.qat)} {seen / el:.1f} samples/s")
+        if step % a.eval_every == 0:
+            sync_work()
+            say(f"eval step {step}: {json.dumps(evaluate(work, val))}")
+        if time.time() - t_ck > a.ckpt_minutes * 60:
+            save()
+            t_ck = time.time()
+        if a.hours and time.time() - t_start > a.hours * 3600:
+            break
+    save()
+    say(f"stopped at step {step} (checkpoint {ck})")
+
+
+if __name__ == "__main__":
+    main()
