@@ -25,4 +25,5 @@
 #include <docvlm/model/model.hpp>
 #include <docvlm/pipeline/mineru.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
+#include <docvlm/presets/docvlm_small.hpp>
 #include <docvlm/presets/qwen2vl.hpp>

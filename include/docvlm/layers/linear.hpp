@@ -9,6 +9,7 @@
 #include <docvlm/kernels/qgemm.hpp>
 #include <docvlm/model/config.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -131,6 +132,34 @@ Linear<W> Linear<W>::load(const io::Checkpoint& ck, const std::string& weight, c
             if (bias.empty()) return Linear(std::move(q));
             const Array<float> b = load_tensor(ck, bias, {out});
             return Linear(std::move(q), b.data());
+        }
+    }
+    if (ck.contains(weight) && ck.info(weight).dtype == DType::i8) {  // int8 per output channel + `<weight>_scale`
+        const std::string sname = weight + "_scale";
+        const auto& info = ck.info(weight);
+        if (info.shape != std::vector<std::size_t>{out, in}) {
+            std::string got;
+            for (std::size_t d : info.shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
+            detail::fail(ck.source(), ": int8 tensor '", weight, "' has shape [", got, "], the model expects [", out, ", ", in, "]");
+        }
+        if (!ck.contains(sname)) detail::fail(ck.source(), ": int8 tensor '", weight, "' has no scales ('", sname, "')");
+        const Array<float> s = load_tensor(ck, sname, {out});
+        std::vector<std::int8_t> q(out * in);
+        std::memcpy(q.data(), ck.bytes(weight).data(), q.size());
+        for (std::size_t i = 0; i < q.size(); ++i)
+            if (q[i] == -128) detail::fail(ck.source(), ": int8 tensor '", weight, "' holds -128 (symmetric int8 lies in [-127, 127])");
+        for (std::size_t r = 0; r < out; ++r)
+            if (!(s(r) >= 0.0f) || !std::isfinite(s(r))) detail::fail(ck.source(), ": '", sname, "' holds a negative or non-finite scale");
+        Array<float> b;
+        if (!bias.empty()) b = load_tensor(ck, bias, {out});
+        if constexpr (std::is_same_v<W, Int8PerChannel>) {
+            Linear l(kernels::pack_weight(q.data(), s.data(), out, in, 0), bias.empty() ? nullptr : b.data());
+            return l;
+        } else {
+            std::vector<float> w(out * in);
+            for (std::size_t r = 0; r < out; ++r)
+                for (std::size_t c = 0; c < in; ++c) w[r * in + c] = float(q[r * in + c]) * s(r);
+            return Linear(w.data(), out, in, bias.empty() ? nullptr : b.data());
         }
     }
     if (!ck.contains(weight) && ck.contains(PackedNames(weight).data))

@@ -1,10 +1,13 @@
 // docvlm/model/model.hpp — Model<Config>: the model type a Config describes.
 //
 // The fusion policy picks the composition: TokenConcat → Qwen2VLModel (vision tokens replace the
-// image-pad tokens of the prompt, as Qwen2-VL and MinerU2.5 do).
+// image-pad tokens of the prompt, as Qwen2-VL and MinerU2.5 do); GatedCrossAttention<k> →
+// GatedVlmModel (the decoder reads the vision tokens through gated cross-attention every k layers,
+// as docvlm's embedded model does).
 #pragma once
 
 #include <docvlm/model/config.hpp>
+#include <docvlm/model/gated_vlm.hpp>
 #include <docvlm/model/qwen2vl.hpp>
 
 #include <type_traits>
@@ -19,6 +22,10 @@ struct ModelFor {
 template <class Config>
 struct ModelFor<Config, TokenConcat> {
     using type = Qwen2VLModel<Config>;
+};
+template <class Config, int Every>
+struct ModelFor<Config, GatedCrossAttention<Every>> {
+    using type = GatedVlmModel<Config>;
 };
 }  // namespace detail
 

@@ -1,0 +1,491 @@
+// docvlm/model/gated_vlm.hpp — GatedVlmModel<Config>: a ViT with windowed/anchor attention whose
+// tokens a decoder reads through gated cross-attention (Flamingo style). docvlm's embedded model
+// (presets/docvlm_small.hpp, tools/train/model.py) is one; Model<Config> picks this composition
+// when Config::fusion is GatedCrossAttention<k>.
+//
+//   input    one gray crop, resized (Pillow bicubic) to the task's height, width a multiple of the
+//            patch (white padding on the right), pixels p / 127.5 - 1, cut into patch x patch
+//            patches in column-major order (x, then y), so a window of neighbouring tokens is a
+//            neighbourhood along the line;
+//   vision   Linear(patch²) + row/column embeddings; `anchors` learned tokens in front; ViT blocks
+//            x += o(attn(ln1 x)) with Config::vision::attention (WindowAnchor<w, a>), x += mlp(ln2 x)
+//            (GELU); final LayerNorm;
+//   decoder  byte tokens + specials; per layer: a GatedCrossAttentionLayer every k layers, causal
+//            self-attention with Rope1D (qkv bias), SwiGLU MLP; RMSNorm; LM head tied to the embedding.
+//
+// Weights: tensor names as tools/train/model.py's state_dict; a weight stored as I8 with a
+// `<name>_scale` F32 [out] tensor is symmetric int8 per output channel (what the QAT export writes):
+// int8 policies use it as is, F32/BF16 dequantise it.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/core/tensor.hpp>
+#include <docvlm/io/image.hpp>
+#include <docvlm/io/safetensors.hpp>
+#include <docvlm/kernels/attention.hpp>
+#include <docvlm/layers/attention.hpp>
+#include <docvlm/layers/linear.hpp>
+#include <docvlm/layers/norm.hpp>
+#include <docvlm/layers/rope.hpp>
+#include <docvlm/model/config.hpp>
+#include <docvlm/model/generation.hpp>
+#include <docvlm/model/qwen2vl.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+
+/// Sizes and token ids of a gated cross-attention model, from its config.json.
+struct GatedVlmDims {
+    std::size_t patch = 8, max_rows = 8, max_cols = 64;
+    std::size_t v_dim = 256, v_layers = 4, v_heads = 4, v_mlp = 1024, window = 24, anchors = 4;
+    std::size_t dim = 256, layers = 4, heads = 4, kv_heads = 2, mlp = 704, xattn_every = 1, xattn_mlp = 512, vocab = 264;
+    std::size_t max_tokens = 192;
+    float rope_theta = 10000.0f, eps = 1e-6f;
+    std::int32_t pad_token_id = 256, eos_token_id = 258;
+    int ink_threshold = 160;
+    std::map<std::string, std::int32_t, std::less<>> task_tokens;  ///< "text", "formula", "table"
+    std::map<std::string, std::size_t, std::less<>> task_height;   ///< input height per task
+
+    static GatedVlmDims from_config_json(const std::string& path);
+    std::size_t head_dim() const { return dim / heads; }
+    std::size_t max_width() const { return max_cols * patch; }
+    /// Token id and input height of a task; throws naming the tasks the model knows.
+    std::int32_t task_token(std::string_view task) const;
+    std::size_t height_of(std::string_view task) const;
+};
+
+template <class Config>
+class GatedVlmModel {
+    static_assert(check_model_config<Config>());
+    static_assert(detail::is_gated_xattn<typename Config::fusion>::value, "GatedVlmModel: fusion must be GatedCrossAttention<k>");
+    static_assert(std::is_same_v<typename Config::vision::position, NoPosition>,
+                  "GatedVlmModel: the vision tokens carry learned row/column embeddings (position = NoPosition)");
+    static_assert(std::is_same_v<typename Config::text::position, Rope1D>, "GatedVlmModel: the decoder uses Rope1D");
+    using W = typename Config::weights;
+    using VisionAttention = SelfAttention<W, typename Config::vision::attention, NoPosition>;
+
+public:
+    class Context;
+
+    /// Loads a model folder: config.json and model.safetensors.
+    static GatedVlmModel load(const std::string& dir);
+
+    const GatedVlmDims& dims() const { return d_; }
+
+    /// The model's input for one crop (gray or RGB, any size): gray, resized to the task's height
+    /// (Pillow bicubic) keeping the aspect ratio, width clamped to [patch, max_width] and padded
+    /// with white to a multiple of the patch.
+    io::Image prepare(const io::Image& crop, std::string_view task) const;
+
+    /// Vision tokens [anchors + columns · rows, v_dim] of a prepared crop.
+    Tensor<float, 2> encode_image(const io::Image& prepared, const Trace& trace = {}) const;
+
+    /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
+    Context context(std::size_t max_tokens = 0) const { return Context(*this, max_tokens ? max_tokens : d_.max_tokens); }
+
+    class Context {
+    public:
+        /// Reads the vision tokens of one image and runs `ids` (usually the task token); returns the
+        /// logits of the last token, or of every token [n, vocab] with all_logits.
+        std::span<const float> prefill(const Tensor<float, 2>& vision, std::span<const std::int32_t> ids, const Trace& trace = {},
+                                       bool all_logits = false);
+        /// Appends one token; returns the logits of the next.
+        std::span<const float> decode_step(std::int32_t token);
+        /// prefill({task token}) + decode loop; the output stops before the end token.
+        std::vector<std::int32_t> generate(const Tensor<float, 2>& vision, std::string_view task, const GenerationOptions& opt,
+                                           const std::function<void(std::int32_t)>& on_token = {}, GenerationStats* stats = nullptr);
+        std::size_t length() const { return len_; }
+
+    private:
+        friend class GatedVlmModel;
+        Context(const GatedVlmModel& m, std::size_t max_tokens);
+        void forward(const std::int32_t* ids, std::size_t n, const Trace& trace, bool all_logits);
+
+        const GatedVlmModel* m_;
+        std::size_t cap_ = 0, len_ = 0;
+        std::vector<VisionKV> vis_;                 // per cross-attention layer
+        std::vector<AlignedBuffer<float>> k_, v_;   // per layer [cap][kv_heads · head_dim]
+        std::vector<float> logits_, x_, h_, q_, ctx_;
+        std::vector<std::int64_t> positions_;
+        RopeTable rope_;
+    };
+
+private:
+    struct VisionBlock {
+        LayerNorm norm1, norm2;
+        VisionAttention attn;
+        Mlp<W> mlp;
+    };
+    struct TextLayer {
+        int cross = -1;  // index into cross_, or -1
+        RMSNorm norm1, norm2;
+        Linear<W> q, k, v, o;
+        Mlp<W> mlp;
+    };
+
+    GatedVlmDims d_;
+    Linear<W> patch_embed_;
+    std::vector<float> row_embed_, col_embed_, anchor_;
+    std::vector<VisionBlock> vblocks_;
+    LayerNorm vision_norm_;
+    std::vector<float> embed_;  // [vocab, dim]
+    std::vector<GatedCrossAttentionLayer<W>> cross_;
+    std::vector<TextLayer> layers_;
+    RMSNorm norm_;
+    Linear<W> lm_head_;
+    std::vector<float> rope_inv_freq_;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) detail::fail(path, ": cannot open");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+        detail::fail(path, ": invalid JSON: ", e.what());
+    }
+    if (!j.is_object()) detail::fail(path, ": expected a JSON object");
+    if (j.value("model_type", std::string()) != "docvlm_small")
+        detail::fail(path, ": model_type is '", j.value("model_type", std::string("(none)")), "', expected 'docvlm_small'");
+    GatedVlmDims d;
+    auto size = [&](const char* key, std::size_t& v, std::size_t lo = 1, std::size_t hi = 1 << 20) {
+        if (!j.contains(key)) detail::fail(path, ": missing '", key, "'");
+        if (!j[key].is_number_integer() || j[key].get<long long>() < (long long)lo || j[key].get<long long>() > (long long)hi)
+            detail::fail(path, ": '", key, "' must be an integer in [", lo, ", ", hi, "]");
+        v = std::size_t(j[key].get<long long>());
+    };
+    size("patch", d.patch, 1, 64), size("max_rows", d.max_rows, 1, 64), size("max_cols", d.max_cols, 1, 4096);
+    size("vision_dim", d.v_dim), size("vision_layers", d.v_layers, 1, 256), size("vision_heads", d.v_heads, 1, 256);
+    size("vision_mlp", d.v_mlp), size("window", d.window, 1, 1 << 20), size("anchors", d.anchors, 0, 4096);
+    size("text_dim", d.dim), size("text_layers", d.layers, 1, 256), size("text_heads", d.heads, 1, 256);
+    size("text_kv_heads", d.kv_heads, 1, 256), size("text_mlp", d.mlp), size("xattn_every", d.xattn_every, 1, 256);
+    size("xattn_mlp", d.xattn_mlp), size("vocab", d.vocab, 259, 1 << 20), size("max_tokens", d.max_tokens, 2, 1 << 16);
+    d.rope_theta = j.value("rope_theta", 10000.0f);
+    d.eps = j.value("norm_eps", 1e-6f);
+    d.pad_token_id = j.value("pad_token_id", 256);
+    d.eos_token_id = j.value("eos_token_id", 258);
+    d.ink_threshold = j.value("ink_threshold", 160);
+    if (!j.contains("task_tokens") || !j["task_tokens"].is_object() || !j.contains("task_height") || !j["task_height"].is_object())
+        detail::fail(path, ": missing objects 'task_tokens' and 'task_height'");
+    for (auto& [k, v] : j["task_tokens"].items()) {
+        if (!v.is_number_integer() || v.get<long long>() < 256 || v.get<long long>() >= (long long)d.vocab)
+            detail::fail(path, ": task token '", k, "' is not a special token id");
+        d.task_tokens[k] = v.get<std::int32_t>();
+        const auto& h = j["task_height"];
+        if (!h.contains(k) || !h[k].is_number_integer() || h[k].get<long long>() <= 0 || h[k].get<long long>() % (long long)d.patch ||
+            std::size_t(h[k].get<long long>()) > d.max_rows * d.patch)
+            detail::fail(path, ": task_height['", k, "'] must be a multiple of the patch, at most max_rows · patch");
+        d.task_height[k] = std::size_t(h[k].get<long long>());
+    }
+    if (d.v_dim % d.v_heads) detail::fail(path, ": vision_heads ", d.v_heads, " do not divide vision_dim ", d.v_dim);
+    if (d.dim % d.heads || d.heads % d.kv_heads) detail::fail(path, ": text_heads / text_kv_heads do not divide text_dim");
+    if (d.head_dim() % 2) detail::fail(path, ": the text head dimension must be even (rope)");
+    if (d.eos_token_id < 0 || std::size_t(d.eos_token_id) >= d.vocab) detail::fail(path, ": eos_token_id outside the vocabulary");
+    return d;
+}
+
+inline std::int32_t GatedVlmDims::task_token(std::string_view task) const {
+    auto it = task_tokens.find(task);
+    if (it == task_tokens.end()) {
+        std::string known;
+        for (auto& [k, v] : task_tokens) known += (known.empty() ? "" : ", ") + k;
+        detail::fail("this model knows the tasks ", known, "; '", task, "' is not one of them");
+    }
+    return it->second;
+}
+
+inline std::size_t GatedVlmDims::height_of(std::string_view task) const {
+    task_token(task);
+    return task_height.find(task)->second;
+}
+
+template <class Config>
+GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
+    namespace fs = std::filesystem;
+    const std::string cfg_path = (fs::path(dir) / "config.json").string();
+    GatedVlmModel m;
+    m.d_ = GatedVlmDims::from_config_json(cfg_path);
+    const GatedVlmDims& d = m.d_;
+    using V = typename Config::vision;
+    using T = typename Config::text;
+    detail::check_size(V::depth, d.v_layers, "vision_layers", cfg_path);
+    detail::check_size(V::dim, d.v_dim, "vision_dim", cfg_path);
+    detail::check_size(V::heads, d.v_heads, "vision_heads", cfg_path);
+    detail::check_size(V::mlp, d.v_mlp, "vision_mlp", cfg_path);
+    detail::check_size(V::patch, d.patch, "patch", cfg_path);
+    detail::check_size(T::layers, d.layers, "text_layers", cfg_path);
+    detail::check_size(T::hidden, d.dim, "text_dim", cfg_path);
+    detail::check_size(T::heads, d.heads, "text_heads", cfg_path);
+    detail::check_size(T::kv_heads, d.kv_heads, "text_kv_heads", cfg_path);
+    detail::check_size(T::mlp, d.mlp, "text_mlp", cfg_path);
+    detail::check_size(T::vocab, d.vocab, "vocab", cfg_path);
+    detail::check_size(Config::fusion::every, d.xattn_every, "xattn_every", cfg_path);
+    using A = typename V::attention;
+    if constexpr (detail::is_window_anchor<A>::value) {
+        detail::check_size(A::window, d.window, "window", cfg_path);
+        detail::check_size(A::anchors, d.anchors, "anchors", cfg_path);
+    }
+
+    const io::Checkpoint ck = io::Checkpoint::open(dir);
+    const std::size_t vd = d.v_dim, td = d.dim, hd = d.head_dim(), kvd = d.kv_heads * hd;
+    auto lin = [&](const std::string& name, std::size_t out, std::size_t in, bool bias) {
+        return Linear<W>::load(ck, name + ".weight", bias ? name + ".bias" : std::string(), out, in);
+    };
+    auto vec = [&](const std::string& name, std::vector<std::size_t> shape) {
+        const Array<float> a = load_tensor(ck, name, shape);
+        return std::vector<float>(a.begin(), a.end());
+    };
+    m.patch_embed_ = lin("patch_embed", vd, d.patch * d.patch, true);
+    m.row_embed_ = vec("row_embed", {d.max_rows, vd});
+    m.col_embed_ = vec("col_embed", {d.max_cols, vd});
+    m.anchor_ = vec("anchor", {d.anchors, vd});
+    for (std::size_t b = 0; b < d.v_layers; ++b) {
+        const std::string p = "vision." + std::to_string(b) + ".";
+        VisionBlock blk;
+        blk.norm1 = LayerNorm::load(ck, p + "norm1", vd, d.eps);
+        blk.norm2 = LayerNorm::load(ck, p + "norm2", vd, d.eps);
+        blk.attn = VisionAttention(lin(p + "q", vd, vd, true), lin(p + "k", vd, vd, true), lin(p + "v", vd, vd, true), lin(p + "o", vd, vd, true),
+                                   d.v_heads, d.v_heads);
+        blk.mlp = Mlp<W>::plain(lin(p + "fc1", d.v_mlp, vd, true), lin(p + "fc2", vd, d.v_mlp, true), Activation::gelu_erf);
+        m.vblocks_.push_back(std::move(blk));
+    }
+    m.vision_norm_ = LayerNorm::load(ck, "vision_norm", vd, d.eps);
+    m.embed_ = vec("embed.weight", {d.vocab, td});
+    for (std::size_t l = 0; l < d.layers; ++l) {
+        const std::string p = "text." + std::to_string(l) + ".";
+        TextLayer L;
+        if (l % d.xattn_every == 0) {
+            const std::string c = p + "cross.";
+            auto gate = [&](const std::string& name) {
+                if (!ck.contains(name)) detail::fail(ck.source(), ": missing tensor '", name, "'");
+                const std::size_t n = ck.info(name).numel();
+                return vec(name, {n == 1 ? std::size_t(1) : td});
+            };
+            L.cross = int(m.cross_.size());
+            m.cross_.emplace_back(RMSNorm::load(ck, c + "norm1.weight", td, d.eps), lin(c + "q", td, td, false), lin(c + "k", kvd, vd, false),
+                                  lin(c + "v", kvd, vd, false), lin(c + "o", td, td, false), gate(c + "attn_gate"),
+                                  RMSNorm::load(ck, c + "norm2.weight", td, d.eps),
+                                  Mlp<W>::gated(lin(c + "mlp.gate", d.xattn_mlp, td, false), lin(c + "mlp.up", d.xattn_mlp, td, false),
+                                                lin(c + "mlp.down", td, d.xattn_mlp, false)),
+                                  gate(c + "mlp_gate"), d.heads, d.kv_heads);
+        }
+        L.norm1 = RMSNorm::load(ck, p + "norm1.weight", td, d.eps);
+        L.norm2 = RMSNorm::load(ck, p + "norm2.weight", td, d.eps);
+        L.q = lin(p + "q", td, td, true);
+        L.k = lin(p + "k", kvd, td, true);
+        L.v = lin(p + "v", kvd, td, true);
+        L.o = lin(p + "o", td, td, false);
+        L.mlp = Mlp<W>::gated(lin(p + "mlp.gate", d.mlp, td, false), lin(p + "mlp.up", d.mlp, td, false), lin(p + "mlp.down", td, d.mlp, false));
+        m.layers_.push_back(std::move(L));
+    }
+    m.norm_ = RMSNorm::load(ck, "norm.weight", td, d.eps);
+    m.lm_head_ = Linear<W>(m.embed_.data(), d.vocab, td);
+    m.rope_inv_freq_ = rope_inv_freq(hd, d.rope_theta);
+    return m;
+}
+
+template <class Config>
+io::Image GatedVlmModel<Config>::prepare(const io::Image& crop, std::string_view task) const {
+    const std::size_t height = d_.height_of(task);
+    if (crop.width <= 0 || crop.height <= 0) detail::fail("prepare: empty crop");
+    const io::Image gray = crop.channels == 1 ? crop : io::to_gray(crop);
+    const double w = std::round(double(gray.width) * double(height) / double(gray.height));
+    const int new_w = int(std::clamp(w, double(d_.patch), double(d_.max_width())));
+    const io::Image scaled = io::resize(gray, new_w, int(height), io::Resample::bicubic);
+    const int padded = int((std::size_t(new_w) + d_.patch - 1) / d_.patch * d_.patch);
+    io::Image out(padded, int(height), 1, 255);
+    for (int y = 0; y < int(height); ++y) std::copy_n(scaled.row(y), new_w, out.row(y));
+    return out;
+}
+
+template <class Config>
+Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const Trace& trace) const {
+    const GatedVlmDims& d = d_;
+    const std::size_t P = d.patch;
+    if (img.channels != 1) detail::fail("encode_image: expected a prepared gray crop (see prepare), got ", img.channels, " channels");
+    if (img.width <= 0 || img.height <= 0 || img.width % int(P) || img.height % int(P))
+        detail::fail("encode_image: a prepared crop is a multiple of ", P, " pixels in both directions, got ", img.width, "x", img.height);
+    const std::size_t rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P;
+    if (rows > d.max_rows || cols > d.max_cols)
+        detail::fail("encode_image: ", img.width, "x", img.height, " exceeds the model's ", d.max_width(), "x", d.max_rows * P, " pixels");
+    const std::size_t n_patch = rows * cols, n = d.anchors + n_patch, vd = d.v_dim, pp = P * P;
+    std::vector<float> patches(n_patch * pp);
+    for (std::size_t c = 0; c < cols; ++c)
+        for (std::size_t r = 0; r < rows; ++r) {
+            float* dst = patches.data() + (c * rows + r) * pp;
+            for (std::size_t y = 0; y < P; ++y)
+                for (std::size_t x = 0; x < P; ++x) dst[y * P + x] = float(img.at(int(c * P + x), int(r * P + y))) / 127.5f - 1.0f;
+        }
+    Tensor<float, 2> out = Tensor<float, 2>::from_shape({n, vd});
+    float* x = out.data();
+    std::copy(anchor_.begin(), anchor_.end(), x);
+    float* xp = x + d.anchors * vd;
+    patch_embed_.forward(patches.data(), n_patch, pp, xp, vd);
+    for (std::size_t c = 0; c < cols; ++c)
+        for (std::size_t r = 0; r < rows; ++r) {
+            float* t = xp + (c * rows + r) * vd;
+            const float* ce = col_embed_.data() + c * vd;
+            const float* re = row_embed_.data() + r * vd;
+            for (std::size_t i = 0; i < vd; ++i) t[i] += ce[i] + re[i];
+        }
+    if (trace) trace("vision_embed", x, n, vd);
+    std::vector<float> h(n * vd);
+    for (std::size_t b = 0; b < vblocks_.size(); ++b) {
+        const VisionBlock& blk = vblocks_[b];
+        blk.norm1.forward(x, n, vd, h.data(), vd);
+        blk.attn.forward(h.data(), n, nullptr, x, vd, x, vd);
+        blk.norm2.forward(x, n, vd, h.data(), vd);
+        blk.mlp.forward(h.data(), n, x, vd, x, vd);
+        if (trace) trace("vision_block_out_" + std::to_string(b), x, n, vd);
+    }
+    vision_norm_.forward(x, n, vd, h.data(), vd);
+    std::copy_n(h.data(), n * vd, x);
+    if (trace) trace("vision_output", x, n, vd);
+    return out;
+}
+
+template <class Config>
+GatedVlmModel<Config>::Context::Context(const GatedVlmModel& m, std::size_t max_tokens) : m_(&m), cap_(max_tokens) {
+    const GatedVlmDims& d = m.d_;
+    if (max_tokens == 0) detail::fail("context: max_tokens must be positive");
+    const std::size_t kvd = d.kv_heads * d.head_dim();
+    for (std::size_t l = 0; l < d.layers; ++l) {
+        k_.emplace_back(cap_ * kvd);
+        v_.emplace_back(cap_ * kvd);
+    }
+    logits_.resize(d.vocab);
+    positions_.reserve(cap_);
+}
+
+template <class Config>
+void GatedVlmModel<Config>::Context::forward(const std::int32_t* ids, std::size_t n, const Trace& trace, bool all_logits) {
+    const GatedVlmModel& m = *m_;
+    const GatedVlmDims& d = m.d_;
+    if (len_ + n > cap_) detail::fail("context: ", len_ + n, " tokens exceed this context's capacity of ", cap_);
+    const std::size_t h = d.dim, hd = d.head_dim(), qd = d.heads * hd, kvd = d.kv_heads * hd;
+    auto grow = [](std::vector<float>& v, std::size_t size) {
+        if (v.size() < size) v.resize(size);
+    };
+    grow(x_, n * h), grow(h_, n * h), grow(q_, n * qd), grow(ctx_, n * qd);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (ids[i] < 0 || std::size_t(ids[i]) >= d.vocab) detail::fail("token id ", ids[i], " is outside the vocabulary of ", d.vocab);
+        std::copy_n(m.embed_.data() + std::size_t(ids[i]) * h, h, x_.data() + i * h);
+    }
+    positions_.clear();
+    for (std::size_t i = 0; i < n; ++i) positions_.push_back(std::int64_t(len_ + i));
+    rope_.reshape(n, hd);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t k = 0; k < hd / 2; ++k) {
+            const float a = float(positions_[i]) * m.rope_inv_freq_[k];
+            rope_.cos[i * hd + k] = rope_.cos[i * hd + k + hd / 2] = std::cos(a);
+            rope_.sin[i * hd + k] = rope_.sin[i * hd + k + hd / 2] = std::sin(a);
+        }
+    const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
+                                      .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = len_};
+    for (std::size_t l = 0; l < d.layers; ++l) {
+        const TextLayer& L = m.layers_[l];
+        if (L.cross >= 0) m.cross_[std::size_t(L.cross)].forward(x_.data(), n, vis_[std::size_t(L.cross)]);
+        float* kc = k_[l].data() + len_ * kvd;
+        float* vc = v_[l].data() + len_ * kvd;
+        L.norm1.forward(x_.data(), n, h, h_.data(), h);
+        L.q.forward(h_.data(), n, h, q_.data(), qd);
+        L.k.forward(h_.data(), n, h, kc, kvd);
+        L.v.forward(h_.data(), n, h, vc, kvd);
+        for (std::size_t r = 0; r < n; ++r) {
+            kernels::rope(q_.data() + r * qd, d.heads, hd, rope_.cos_row(r), rope_.sin_row(r));
+            kernels::rope(kc + r * kvd, d.kv_heads, hd, rope_.cos_row(r), rope_.sin_row(r));
+        }
+        kernels::attention(q_.data(), qd, k_[l].data(), kvd, v_[l].data(), kvd, ctx_.data(), qd, n, len_ + n, ap);
+        L.o.forward(ctx_.data(), n, qd, x_.data(), h, {.residual = x_.data(), .ld_residual = h});
+        L.norm2.forward(x_.data(), n, h, h_.data(), h);
+        L.mlp.forward(h_.data(), n, x_.data(), h, x_.data(), h);
+        if (trace) trace("dec_layer_out_" + std::to_string(l), x_.data(), n, h);
+    }
+    len_ += n;
+    m.norm_.forward(x_.data(), n, h, h_.data(), h);
+    if (all_logits) {
+        logits_.resize(n * d.vocab);
+        m.lm_head_.forward(h_.data(), n, h, logits_.data(), d.vocab);
+        if (trace) trace("logits", logits_.data(), n, d.vocab);
+    } else {
+        logits_.resize(d.vocab);
+        m.lm_head_.forward(h_.data() + (n - 1) * h, 1, h, logits_.data(), d.vocab);
+    }
+}
+
+template <class Config>
+std::span<const float> GatedVlmModel<Config>::Context::prefill(const Tensor<float, 2>& vision, std::span<const std::int32_t> ids,
+                                                               const Trace& trace, bool all_logits) {
+    const GatedVlmModel& m = *m_;
+    if (ids.empty()) detail::fail("prefill: empty prompt");
+    if (vision.shape()[1] != m.d_.v_dim) detail::fail("prefill: vision tokens have ", vision.shape()[1], " channels, expected ", m.d_.v_dim);
+    if (vision.shape()[0] == 0) detail::fail("prefill: no vision tokens");
+    len_ = 0;
+    vis_.clear();
+    for (const auto& c : m.cross_) vis_.push_back(c.project(vision.data(), vision.shape()[0]));
+    forward(ids.data(), ids.size(), trace, all_logits);
+    return logits_;
+}
+
+template <class Config>
+std::span<const float> GatedVlmModel<Config>::Context::decode_step(std::int32_t token) {
+    if (len_ == 0) detail::fail("decode_step: call prefill first");
+    forward(&token, 1, {}, false);
+    return logits_;
+}
+
+template <class Config>
+std::vector<std::int32_t> GatedVlmModel<Config>::Context::generate(const Tensor<float, 2>& vision, std::string_view task,
+                                                                   const GenerationOptions& options,
+                                                                   const std::function<void(std::int32_t)>& on_token,
+                                                                   GenerationStats* stats) {
+    using clock = std::chrono::steady_clock;
+    const GatedVlmDims& d = m_->d_;
+    const std::int32_t prompt[1] = {d.task_token(task)};
+    GenerationOptions opt = options;
+    opt.stop_tokens.push_back(d.eos_token_id);
+    opt.max_new_tokens = std::min(opt.max_new_tokens, cap_ - 1);
+    Sampler sampler(opt, prompt, d.vocab);
+    std::vector<float> logits(d.vocab);
+    const auto t0 = clock::now();
+    std::span<const float> l = prefill(vision, prompt);
+    const auto t1 = clock::now();
+    std::vector<std::int32_t> out;
+    out.reserve(opt.max_new_tokens + 1);
+    for (;;) {
+        std::copy(l.begin(), l.end(), logits.begin());
+        const std::int32_t t = sampler.next(logits);
+        sampler.accept(t);
+        if (t == d.eos_token_id) break;
+        out.push_back(t);
+        if (on_token) on_token(t);
+        if (sampler.done(t) || len_ >= cap_) break;
+        l = decode_step(t);
+    }
+    if (stats) {
+        stats->prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
+        stats->decode_seconds += std::chrono::duration<double>(clock::now() - t1).count();
+        stats->prompt_tokens += 1;
+        stats->generated_tokens += out.size();
+    }
+    return out;
+}
+
+DOCVLM_NAMESPACE_END
