@@ -1,71 +1,39 @@
-// docvlm demo: what the library can do today, on the bundled data.
+// docvlm demo: parse a page image into Markdown with docvlm's embedded model.
 //
-//   build/bin/docvlm_demo [PAGE_IMAGE] [CHECKPOINT]
+//   build/bin/docvlm_demo [PAGE_IMAGE]
 //
-// 1. Decodes a page image and prepares it the way MinerU2.5's layout stage does (Pillow-exact
-//    bicubic resize to 1036x1036), then finds the text lines from the ink profile.
-// 2. Opens a safetensors checkpoint (zero-copy mmap, validated) and lists what it holds.
+// The embedded model (models/docvlm-small, int8) reads text lines; a classical segmenter finds
+// the blocks, columns and lines of the page first (pipeline/layout.hpp). Progress goes to stderr,
+// the Markdown to stdout.
 #include <docvlm/docvlm.hpp>
 
 #include <chrono>
 #include <cstdio>
-#include <map>
-
-namespace {
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Number of text lines: runs of rows that contain dark pixels, separated by blank rows.
-int count_text_lines(const docvlm::io::Image& gray) {
-    int lines = 0;
-    bool inside = false;
-    for (int y = 0; y < gray.height; ++y) {
-        int ink = 0;
-        for (int x = 0; x < gray.width; ++x) ink += gray.at(x, y) < 128;
-        const bool text = ink > 0;
-        lines += text && !inside;
-        inside = text;
-    }
-    return lines;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) try {
     const std::string page_path = argc > 1 ? argv[1] : DOCVLM_SAMPLE_PAGE;
-    const std::string ckpt_path = argc > 2 ? argv[2] : DOCVLM_SAMPLE_CHECKPOINT;
-    std::printf("docvlm demo (CPU: %s, %zu threads)\n\n", docvlm::cpu().describe().c_str(), docvlm::thread_pool().size());
+    std::fprintf(stderr, "docvlm demo (CPU: %s, %zu threads)\n", docvlm::cpu().describe().c_str(), docvlm::thread_pool().size());
 
-    auto t0 = std::chrono::steady_clock::now();
-    docvlm::io::Image page = docvlm::io::load_image(page_path);
-    std::printf("page      %s\n          %d x %d pixels, decoded in %.1f ms\n", page_path.c_str(), page.width, page.height,
-                ms_since(t0));
-    t0 = std::chrono::steady_clock::now();
-    docvlm::io::Image layout_input = docvlm::io::resize(page, 1036, 1036, docvlm::io::Resample::bicubic);
-    std::printf("          resized to %d x %d for layout detection (Pillow-exact bicubic) in %.1f ms\n",
-                layout_input.width, layout_input.height, ms_since(t0));
-    std::printf("          %d text lines found from the ink profile\n\n", count_text_lines(docvlm::io::to_gray(page)));
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto model = docvlm::load_default_model();  // int8, from models/docvlm-small
+    const auto t1 = std::chrono::steady_clock::now();
+    const docvlm::io::Image page = docvlm::io::load_image(page_path, docvlm::io::ColorMode::gray);
 
-    t0 = std::chrono::steady_clock::now();
-    docvlm::io::Checkpoint ckpt = docvlm::io::Checkpoint::open(ckpt_path);
-    std::size_t params = 0, bytes = 0;
-    std::map<std::string, std::size_t> per_prefix;
-    for (const std::string& name : ckpt.names()) {
-        const auto& info = ckpt.info(name);
-        params += info.numel();
-        bytes += info.nbytes;
-        per_prefix[name.substr(0, name.find('.'))] += info.numel();
-    }
-    std::printf("checkpoint %s\n          tensors: %zu, parameters: %zu (%.1f MB), opened in %.1f ms\n", ckpt_path.c_str(),
-                ckpt.names().size(), params, bytes / 1e6, ms_since(t0));
-    for (const auto& [prefix, n] : per_prefix) std::printf("          %-10s %zu parameters\n", prefix.c_str(), n);
-    if (ckpt.contains("model.embed_tokens.weight")) {
-        auto embed = ckpt.to_f32("model.embed_tokens.weight");  // any dtype, converted to float
-        std::printf("          model.embed_tokens.weight: [%zu, %zu], first value %.6f\n", embed.shape()[0],
-                    embed.shape()[1], double(embed(0, 0)));
-    }
+    docvlm::pipeline::EmbeddedParserOptions opt;
+    opt.progress = [](std::string_view, std::size_t done, std::size_t total) {
+        if (done % 16 == 0 || done == total) std::fprintf(stderr, "\r  reading lines: %zu/%zu", done, total);
+    };
+    const docvlm::pipeline::EmbeddedPageParser parser(model, opt);
+    const docvlm::pipeline::Document doc = parser.parse(page);
+    const auto t2 = std::chrono::steady_clock::now();
+
+    const auto times = parser.phase_times();
+    std::fprintf(stderr, "\n  page %s (%d x %d): %zu blocks, %zu line crops, %zu bytes generated\n", page_path.c_str(), page.width,
+                 page.height, doc.blocks.size(), times.blocks, times.generated_tokens);
+    std::fprintf(stderr, "  model loaded in %.2f s, page parsed in %.2f s (layout %.2f s; vision %.2f s, decoding %.2f s summed over threads)\n\n",
+                 std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count(), times.layout,
+                 times.vision, times.decode);
+    std::printf("%s", doc.markdown().c_str());
     return 0;
 } catch (const docvlm::Error& e) {
     std::fprintf(stderr, "docvlm_demo: %s\n", e.what());

@@ -158,3 +158,80 @@ TEST_CASE("prepare: gray, task height, aspect kept, white padding to the patch")
 }
 
 }  // TEST_SUITE
+
+#include <docvlm/pipeline/embedded_parser.hpp>
+#include <docvlm/pipeline/layout.hpp>
+
+namespace {
+
+// A synthetic page: "words" are dark boxes 14 px tall on lines 24 px apart.
+struct PageDraw {
+    io::Image img{1000, 1200, 1, 255};
+    void box(int x0, int y0, int x1, int y1) {
+        for (int y = y0; y < y1; ++y)
+            for (int x = x0; x < x1; ++x) img.at(x, y) = 20;
+    }
+    // a line of words from x0 to x1 at y (word 40 px, gap 8 px)
+    void line(int x0, int x1, int y) {
+        for (int x = x0; x + 40 <= x1; x += 48) box(x, y, x + 40, y + 14);
+    }
+};
+
+}  // namespace
+
+TEST_SUITE("embedded") {
+
+TEST_CASE("segmenter: two columns come out left column first, lines in order") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // full-width heading block
+    for (int i = 0; i < 20; ++i) {
+        p.line(100, 480, 200 + 24 * i);  // left column
+        p.line(540, 900, 200 + 24 * i);  // right column, lines at the same heights
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    CHECK(lay.line_height == 14);
+    REQUIRE(lay.regions.size() == 3);
+    CHECK(lay.regions[0].lines.size() == 3);
+    CHECK(lay.regions[0].block.x1 > 800);
+    CHECK(lay.regions[1].block.x1 < 500);   // left column
+    CHECK(lay.regions[2].block.x0 > 500);   // then right column
+    CHECK(lay.regions[1].lines.size() == 20);
+    CHECK(lay.regions[2].lines.size() == 20);
+    for (const auto& r : lay.regions)
+        for (std::size_t i = 1; i < r.lines.size(); ++i) CHECK(r.lines[i].y0 > r.lines[i - 1].y0);
+}
+
+TEST_CASE("segmenter: crops fit the recogniser, cut at word gaps; rules are dropped; a grid is a table") {
+    PageDraw p;
+    p.line(50, 950, 100);                       // a long line: 900 px at 14 px height → several crops
+    p.box(50, 140, 950, 142);                   // a rule
+    for (int r = 0; r < 5; ++r)                 // a table: 3 columns far apart
+        for (int c = 0; c < 3; ++c) p.box(100 + 300 * c, 180 + 24 * r, 180 + 300 * c, 194 + 24 * r);
+    pipeline::LayoutOptions opt;
+    const auto lay = pipeline::segment_page(p.img, opt);
+    REQUIRE(lay.regions.size() >= 2);
+    const auto& first = lay.regions[0];
+    REQUIRE(first.lines.size() == 1);
+    const auto& chunks = first.lines[0].chunks;
+    CHECK(chunks.size() >= 2);
+    for (const auto& c : chunks) {
+        const double scaled = double(c.x1 - c.x0 + 2) * opt.chunk_height / double(c.y1 - c.y0 + 2);
+        CHECK(scaled <= opt.max_chunk_width);
+        CHECK((c.x0 - 50) % 48 == 0);  // every crop starts at a word
+    }
+    const auto& table = lay.regions.back();
+    CHECK(table.block.type == "table");
+    CHECK(table.lines.size() == 5);
+    CHECK(table.columns.size() == 3);
+    std::vector<std::vector<std::string>> texts(5, std::vector<std::string>{"a", "b&", "c"});
+    const std::string html = pipeline::region_content(table, texts);
+    CHECK(html.rfind("<table><tr><td>a</td><td>b&amp;</td><td>c</td></tr>", 0) == 0);
+    CHECK(pipeline::segment_page(io::Image(50, 50, 1, 255)).regions.empty());
+}
+
+TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {
+    const std::vector<std::int32_t> ids{0x48, 0xC3, 0xA9, 258, 0x21, 0xFF};
+    CHECK(pipeline::bytes_to_text(ids) == "H\xC3\xA9!\xEF\xBF\xBD");
+}
+
+}  // TEST_SUITE

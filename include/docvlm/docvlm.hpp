@@ -24,6 +24,8 @@
 #include <docvlm/model/generation.hpp>
 #include <docvlm/model/model.hpp>
 #include <docvlm/pipeline/mineru.hpp>
+#include <docvlm/pipeline/embedded_parser.hpp>
+#include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
 #include <docvlm/presets/qwen2vl.hpp>

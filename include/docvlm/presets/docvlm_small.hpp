@@ -11,8 +11,14 @@
 //   with int8 quantisation in the loop and ships as int8)
 #pragma once
 
+#include <docvlm/core/error.hpp>
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/gated_vlm.hpp>
+#include <docvlm/model/model.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 
 DOCVLM_NAMESPACE_BEGIN
 namespace presets {
@@ -38,5 +44,25 @@ template <WeightPolicy W = Int8PerChannel>
 using DocvlmSmall = GatedVlmFamily<4, 256, 4, 1024, 24, 4, 4, 256, 4, 2, 704, 264, 1, W>;
 
 }  // namespace presets
+
+/// The folder of docvlm's embedded model: $DOCVLM_MODEL_DIR if set, else where the build (the
+/// source tree's models/docvlm-small) or the installation (share/docvlm/models/docvlm-small) put it.
+inline std::string default_model_dir() {
+    if (const char* env = std::getenv("DOCVLM_MODEL_DIR"); env && *env) return env;
+#ifdef DOCVLM_DEFAULT_MODEL_DIR
+    return DOCVLM_DEFAULT_MODEL_DIR;
+#else
+    return "models/docvlm-small";
+#endif
+}
+
+/// Loads the embedded model (int8 unless another weight policy is asked for).
+template <WeightPolicy W = Int8PerChannel>
+Model<presets::DocvlmSmall<W>> load_default_model() {
+    const std::string dir = default_model_dir();
+    if (!std::filesystem::exists(std::filesystem::path(dir) / "model.safetensors"))
+        detail::fail("docvlm's embedded model is not at ", dir, " (set DOCVLM_MODEL_DIR to the folder holding models/docvlm-small)");
+    return load<presets::DocvlmSmall<W>>(dir);
+}
 
 DOCVLM_NAMESPACE_END

@@ -1,0 +1,221 @@
+// docvlm/pipeline/embedded_parser.hpp — page parsing with a line-reading model such as docvlm's
+// embedded model (GatedVlmModel): the classical segmenter of layout.hpp finds blocks, lines and
+// crops; every crop is read by the model (text task); tables come out as HTML.
+//
+// Crops are recognised in parallel on the process's thread pool (one decoding context per worker;
+// the kernels inside run single-threaded there), which suits a small model far better than
+// splitting each small matrix product across threads.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/core/thread_pool.hpp>
+#include <docvlm/io/image.hpp>
+#include <docvlm/model/generation.hpp>
+#include <docvlm/pipeline/layout.hpp>
+#include <docvlm/pipeline/page_parser.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace pipeline {
+
+struct EmbeddedParserOptions {
+    LayoutOptions layout;
+    std::size_t max_new_tokens = 160;  ///< per crop
+    /// Called as crops are read: ("content", done, total).
+    std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
+};
+
+/// Decodes the model's byte tokens (ids < 256) as UTF-8, invalid sequences replaced by U+FFFD.
+std::string bytes_to_text(std::span<const std::int32_t> ids);
+
+/// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
+io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
+
+template <class M>
+class EmbeddedPageParser {
+public:
+    explicit EmbeddedPageParser(const M& model, EmbeddedParserOptions opt = {}) : model_(&model), opt_(std::move(opt)) {
+        opt_.layout.chunk_height = int(model.dims().height_of("text"));
+        opt_.layout.max_chunk_width = int(model.dims().max_width());
+    }
+
+    /// Blocks, lines and their text for one page image (gray or RGB).
+    Document parse(const io::Image& page) const;
+    /// The text of one crop for a task the model knows ("text", "formula"): a text crop with
+    /// several lines, or a line too long for one pass, is segmented first.
+    std::string recognise(const io::Image& crop, std::string_view task,
+                          const std::function<void(std::string_view piece)>& on_piece = {}) const;
+    /// Seconds spent per phase over all calls so far.
+    PhaseTimes phase_times() const {
+        std::lock_guard lock(mutex_);
+        return times_;
+    }
+
+private:
+    std::string read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
+                         const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
+                         std::size_t& tokens) const;
+
+    const M* model_;
+    EmbeddedParserOptions opt_;
+    mutable std::mutex mutex_;
+    mutable PhaseTimes times_;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline std::string bytes_to_text(std::span<const std::int32_t> ids) {
+    std::string raw;
+    for (std::int32_t t : ids)
+        if (t >= 0 && t < 256) raw += char(std::uint8_t(t));
+    return io::utf8_replace_invalid(raw);
+}
+
+inline io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin) {
+    x0 -= margin, y0 -= margin, x1 += margin, y1 += margin;
+    if (x1 <= x0 || y1 <= y0) docvlm::detail::fail("crop_with_margin: empty box");
+    io::Image out(x1 - x0, y1 - y0, page.channels, 255);
+    const int sx0 = std::max(0, x0), sy0 = std::max(0, y0), sx1 = std::min(page.width, x1), sy1 = std::min(page.height, y1);
+    for (int y = sy0; y < sy1; ++y)
+        std::copy_n(page.row(y) + std::size_t(sx0) * page.channels, std::size_t(sx1 - sx0) * page.channels,
+                    out.row(y - y0) + std::size_t(sx0 - x0) * page.channels);
+    return out;
+}
+
+template <class M>
+std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
+                                            const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
+                                            std::size_t& tokens) const {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    const io::Image crop = crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin);
+    const auto vis = model_->encode_image(model_->prepare(crop, task));
+    const auto t1 = clock::now();
+    const auto ids = ctx.generate(vis, task, {.max_new_tokens = opt_.max_new_tokens}, on_token);
+    vision_s += std::chrono::duration<double>(t1 - t0).count();
+    decode_s += std::chrono::duration<double>(clock::now() - t1).count();
+    tokens += ids.size();
+    return bytes_to_text(ids);
+}
+
+template <class M>
+Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    const io::Image gray = page.channels == 1 ? page : io::to_gray(page);
+    const PageLayout layout = segment_page(gray, opt_.layout);
+    const auto t1 = clock::now();
+    // every chunk of every line, flattened
+    struct Item {
+        std::size_t region, line, chunk;
+    };
+    std::vector<Item> items;
+    std::vector<std::vector<std::vector<std::string>>> texts(layout.regions.size());
+    for (std::size_t r = 0; r < layout.regions.size(); ++r) {
+        texts[r].resize(layout.regions[r].lines.size());
+        for (std::size_t l = 0; l < layout.regions[r].lines.size(); ++l) {
+            texts[r][l].resize(layout.regions[r].lines[l].chunks.size());
+            for (std::size_t c = 0; c < layout.regions[r].lines[l].chunks.size(); ++c) items.push_back({r, l, c});
+        }
+    }
+    std::atomic<std::size_t> done{0};
+    std::mutex progress_mutex;
+    double vision_s = 0, decode_s = 0;
+    std::size_t tokens = 0;
+    std::mutex sum_mutex;
+    parallel_for(items.size(), [&](std::size_t b, std::size_t e) {
+        auto ctx = model_->context();
+        double vs = 0, ds = 0;
+        std::size_t tk = 0;
+        for (std::size_t i = b; i < e; ++i) {
+            const Item& it = items[i];
+            texts[it.region][it.line][it.chunk] =
+                read_one(gray, layout.regions[it.region].lines[it.line].chunks[it.chunk], "text", ctx, {}, vs, ds, tk);
+            const std::size_t n = ++done;
+            if (opt_.progress) {
+                std::lock_guard lock(progress_mutex);
+                opt_.progress("content", n, items.size());
+            }
+        }
+        std::lock_guard lock(sum_mutex);
+        vision_s += vs, decode_s += ds, tokens += tk;
+    }, 1);
+    const auto t2 = clock::now();
+    Document doc;
+    for (std::size_t r = 0; r < layout.regions.size(); ++r) {
+        Block b = layout.regions[r].block;
+        if (b.type != "image") b.content = region_content(layout.regions[r], texts[r]);
+        doc.blocks.push_back(std::move(b));
+    }
+    const auto t3 = clock::now();
+    std::lock_guard lock(mutex_);
+    times_.layout += std::chrono::duration<double>(t1 - t0).count();
+    times_.vision += vision_s;
+    times_.decode += decode_s;
+    times_.postprocess += std::chrono::duration<double>(t3 - t2).count();
+    times_.pages += 1;
+    times_.blocks += items.size();
+    times_.generated_tokens += tokens;
+    return doc;
+}
+
+template <class M>
+std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_view task,
+                                             const std::function<void(std::string_view piece)>& on_piece) const {
+    const io::Image gray = crop.channels == 1 ? crop : io::to_gray(crop);
+    model_->dims().task_token(task);  // a clear error for tasks the model does not know
+    auto ctx = model_->context();
+    double vs = 0, ds = 0;
+    std::size_t tk = 0;
+    std::string pending;  // bytes of a UTF-8 sequence not yet complete
+    std::function<void(std::int32_t)> on_token;
+    if (on_piece)
+        on_token = [&](std::int32_t t) {
+            if (t < 0 || t >= 256) return;
+            pending += char(std::uint8_t(t));
+            const auto lead = std::uint8_t(pending[0]);
+            const std::size_t need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+            if (pending.size() >= need) {
+                on_piece(io::utf8_replace_invalid(pending));
+                pending.clear();
+            }
+        };
+    if (task != "text") {  // one pass over the whole crop (its ink, with the margin)
+        const PageLayout lay = segment_page(gray, opt_.layout);
+        TextChunk all{0, 0, gray.width, gray.height};
+        if (!lay.regions.empty()) {
+            all = {int(lay.regions[0].block.x0), int(lay.regions[0].block.y0), int(lay.regions[0].block.x1), int(lay.regions[0].block.y1)};
+            for (const auto& r : lay.regions)
+                all = {std::min(all.x0, int(r.block.x0)), std::min(all.y0, int(r.block.y0)), std::max(all.x1, int(r.block.x1)),
+                       std::max(all.y1, int(r.block.y1))};
+        }
+        return read_one(gray, all, task, ctx, on_token, vs, ds, tk);
+    }
+    const PageLayout lay = segment_page(gray, opt_.layout);
+    std::string out;
+    for (const auto& r : lay.regions) {
+        if (r.block.type == "image") continue;
+        std::vector<std::vector<std::string>> texts(r.lines.size());
+        for (std::size_t l = 0; l < r.lines.size(); ++l) {
+            for (const auto& c : r.lines[l].chunks) {
+                texts[l].push_back(read_one(gray, c, task, ctx, on_token, vs, ds, tk));
+                if (on_piece) on_piece(" ");
+            }
+            if (on_piece) on_piece("\n");
+        }
+        if (!out.empty()) out += "\n\n";
+        out += region_content(r, texts);
+    }
+    return out;
+}
+
+}  // namespace pipeline
+DOCVLM_NAMESPACE_END

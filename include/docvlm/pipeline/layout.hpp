@@ -1,0 +1,469 @@
+// docvlm/pipeline/layout.hpp — a classical page segmenter for models without a layout stage
+// (docvlm's embedded model): binarise, cut the page into regions, columns, blocks and lines by
+// white space (XY-cut), and cut lines into crops a line recogniser can read.
+//
+//   1. ink: pixel < threshold (Otsu's threshold of the page, clamped to [96, 208], unless given);
+//   2. unit L: the median height of ink bands (≈ one text line);
+//   3. strips: the page cut at white rows at least `block_gap` · L tall;
+//   4. columns: a strip with a white gutter at least `column_gap` · L wide near its middle, with
+//      text of at least a quarter of the width on both sides, is split there; consecutive strips
+//      whose gutters overlap are merged first, so two columns stay two columns even where their
+//      paragraph gaps line up. Reading order: strips top to bottom, in a strip the left column
+//      before the right one;
+//   5. blocks: each column cut again at white rows ≥ block_gap · L; lines: bands of ink rows, thin
+//      bands (accents, fraction bars, sub/superscripts) merged into their nearest neighbour;
+//      rules (thin, long, dense bands) are dropped;
+//   6. chunks: each line split at wide gaps (≥ cell_gap · L: table cells, layout columns), then at
+//      word gaps so that no crop is wider than `max_chunk_width` after scaling to `chunk_height`;
+//   7. kinds: a block whose lines have several cells lined up in columns is a table; a single-line
+//      block at least 1.3 L tall is a title; ink more than 6 L tall is a figure.
+// Coordinates are pixels of the page image; the Blocks are the ones MinerU2.5's layout stage
+// produces (pipeline/mineru.hpp), so both models share Document and its writers.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/io/image.hpp>
+#include <docvlm/pipeline/mineru.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace pipeline {
+
+struct LayoutOptions {
+    int ink_threshold = 0;          ///< 0: Otsu's threshold of the page
+    double block_gap = 1.0;         ///< white rows (in line heights) that separate blocks
+    double column_gap = 1.2;        ///< gutter width (in line heights) that separates columns
+    double cell_gap = 1.6;          ///< gap (in line heights) that separates cells within a line
+    int chunk_height = 24;          ///< crops are scaled to this height by the recogniser...
+    int max_chunk_width = 512;      ///< ...and must then be at most this wide
+    int margin = 1;                 ///< pixels of white around each crop's ink
+};
+
+/// One crop to recognise: the ink box of part of a line, and the cell (0-based) it belongs to.
+struct TextChunk {
+    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    int cell = 0;
+};
+
+struct TextLine {
+    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    std::vector<TextChunk> chunks;
+    int cells = 1;
+};
+
+/// A block with its lines; for tables, `columns` holds the x of each column's left edge.
+struct LayoutRegion {
+    Block block;
+    std::vector<TextLine> lines;
+    std::vector<int> columns;
+};
+
+struct PageLayout {
+    int width = 0, height = 0;
+    int threshold = 0;    ///< the ink threshold used
+    int line_height = 0;  ///< the unit L
+    std::vector<LayoutRegion> regions;  ///< in reading order
+};
+
+/// Segments a page image (gray or RGB).
+PageLayout segment_page(const io::Image& page, const LayoutOptions& opt = {});
+
+/// Otsu's threshold of an 8-bit gray image.
+int otsu_threshold(const io::Image& gray);
+
+/// Joins the recognised text of a region: lines by '\n' (cells of a line by a space), or for a
+/// table an HTML <table> with one row per line and a cell per column. texts[line][chunk].
+std::string region_content(const LayoutRegion& region, const std::vector<std::vector<std::string>>& texts);
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+namespace detail {
+
+struct InkMap {
+    int w = 0, h = 0;
+    std::vector<std::uint8_t> ink;  // 1 = ink
+    bool at(int x, int y) const { return ink[std::size_t(y) * std::size_t(w) + std::size_t(x)] != 0; }
+};
+
+struct Box {
+    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    int width() const { return x1 - x0; }
+    int height() const { return y1 - y0; }
+    bool empty() const { return x1 <= x0 || y1 <= y0; }
+};
+
+inline std::vector<int> row_counts(const InkMap& m, const Box& b) {
+    std::vector<int> c(std::size_t(b.height()), 0);
+    for (int y = b.y0; y < b.y1; ++y) {
+        const std::uint8_t* r = m.ink.data() + std::size_t(y) * std::size_t(m.w);
+        int s = 0;
+        for (int x = b.x0; x < b.x1; ++x) s += r[x];
+        c[std::size_t(y - b.y0)] = s;
+    }
+    return c;
+}
+
+inline std::vector<int> col_counts(const InkMap& m, const Box& b) {
+    std::vector<int> c(std::size_t(b.width()), 0);
+    for (int y = b.y0; y < b.y1; ++y) {
+        const std::uint8_t* r = m.ink.data() + std::size_t(y) * std::size_t(m.w);
+        for (int x = b.x0; x < b.x1; ++x) c[std::size_t(x - b.x0)] += r[x];
+    }
+    return c;
+}
+
+/// Shrinks a box to its ink; empty if there is none.
+inline Box tighten(const InkMap& m, const Box& b) {
+    const auto rc = row_counts(m, b);
+    int y0 = 0, y1 = int(rc.size());
+    while (y0 < y1 && rc[std::size_t(y0)] == 0) ++y0;
+    while (y1 > y0 && rc[std::size_t(y1 - 1)] == 0) --y1;
+    if (y0 == y1) return {};
+    const Box rows{b.x0, b.y0 + y0, b.x1, b.y0 + y1};
+    const auto cc = col_counts(m, rows);
+    int x0 = 0, x1 = int(cc.size());
+    while (x0 < x1 && cc[std::size_t(x0)] == 0) ++x0;
+    while (x1 > x0 && cc[std::size_t(x1 - 1)] == 0) --x1;
+    return {b.x0 + x0, rows.y0, b.x0 + x1, rows.y1};
+}
+
+/// Runs [begin, end) of counts == 0 strictly inside the profile (margins excluded).
+inline std::vector<std::array<int, 2>> gaps(const std::vector<int>& counts) {
+    std::vector<std::array<int, 2>> g;
+    int i = 0;
+    const int n = int(counts.size());
+    while (i < n && counts[std::size_t(i)] == 0) ++i;
+    while (i < n) {
+        if (counts[std::size_t(i)] != 0) {
+            ++i;
+            continue;
+        }
+        int j = i;
+        while (j < n && counts[std::size_t(j)] == 0) ++j;
+        if (j < n) g.push_back({i, j});
+        i = j;
+    }
+    return g;
+}
+
+/// Ink bands (runs of rows with ink) of a box, as [y0, y1) page rows.
+inline std::vector<std::array<int, 2>> bands(const InkMap& m, const Box& b) {
+    const auto rc = row_counts(m, b);
+    std::vector<std::array<int, 2>> out;
+    int y = 0;
+    const int n = int(rc.size());
+    while (y < n) {
+        if (rc[std::size_t(y)] == 0) {
+            ++y;
+            continue;
+        }
+        int e = y;
+        while (e < n && rc[std::size_t(e)] != 0) ++e;
+        out.push_back({b.y0 + y, b.y0 + e});
+        y = e;
+    }
+    return out;
+}
+
+/// Splits a box at white rows at least min_gap tall; parts tightened, in order.
+inline std::vector<Box> split_rows(const InkMap& m, const Box& b, int min_gap) {
+    std::vector<Box> parts;
+    int start = b.y0;
+    const auto rc = row_counts(m, b);
+    for (const auto& g : gaps(rc)) {
+        if (g[1] - g[0] < min_gap) continue;
+        parts.push_back({b.x0, start, b.x1, b.y0 + g[0]});
+        start = b.y0 + g[1];
+    }
+    parts.push_back({b.x0, start, b.x1, b.y1});
+    std::vector<Box> out;
+    for (const Box& p : parts) {
+        const Box t = tighten(m, p);
+        if (!t.empty()) out.push_back(t);
+    }
+    return out;
+}
+
+/// The best column gutter of a box as [x0, x1) page columns, or {0, 0}.
+inline std::array<int, 2> gutter(const InkMap& m, const Box& b, int L, double column_gap) {
+    const auto cc = col_counts(m, b);
+    std::array<int, 2> best{0, 0};
+    const int W = b.width();
+    for (const auto& g : gaps(cc)) {
+        const int gw = g[1] - g[0];
+        if (gw < int(column_gap * L)) continue;
+        const int mid = (g[0] + g[1]) / 2;
+        if (mid < W / 4 || mid > 3 * W / 4) continue;
+        if (g[0] < W / 4 || W - g[1] < W / 4) continue;
+        if (gw > best[1] - best[0]) best = {b.x0 + g[0], b.x0 + g[1]};
+    }
+    return best;
+}
+
+inline int median(std::vector<int> v, int fallback) {
+    if (v.empty()) return fallback;
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+    return v[v.size() / 2];
+}
+
+/// Lines of a block: ink bands, thin ones merged into the nearest neighbour, rules dropped.
+inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L) {
+    std::vector<Box> lines;
+    for (const auto& band : bands(m, b)) lines.push_back(tighten(m, {b.x0, band[0], b.x1, band[1]}));
+    // rules: at most max(3, L/4) tall, at least 4 L long, and dense
+    std::vector<Box> kept;
+    for (const Box& l : lines) {
+        if (l.empty()) continue;
+        if (l.height() <= std::max(3, L / 4) && l.width() >= 4 * L) {
+            const auto cc = col_counts(m, l);
+            const long filled = std::count_if(cc.begin(), cc.end(), [](int c) { return c > 0; });
+            if (filled * 10 >= long(l.width()) * 9) continue;
+        }
+        kept.push_back(l);
+    }
+    // merge thin bands into the closer neighbour when it is near
+    bool merged = true;
+    while (merged && kept.size() > 1) {
+        merged = false;
+        for (std::size_t i = 0; i < kept.size(); ++i) {
+            if (kept[i].height() * 2 >= L) continue;
+            const int up = i > 0 ? kept[i].y0 - kept[i - 1].y1 : 1 << 30;
+            const int down = i + 1 < kept.size() ? kept[i + 1].y0 - kept[i].y1 : 1 << 30;
+            const int gap = std::min(up, down);
+            if (gap > L / 2 + 1) continue;
+            const std::size_t j = up <= down ? i - 1 : i + 1;
+            Box& t = kept[j];
+            t = {std::min(t.x0, kept[i].x0), std::min(t.y0, kept[i].y0), std::max(t.x1, kept[i].x1), std::max(t.y1, kept[i].y1)};
+            kept.erase(kept.begin() + std::ptrdiff_t(i));
+            merged = true;
+            break;
+        }
+    }
+    return kept;
+}
+
+/// Chunks of one line: cells at wide gaps, then pieces that fit the recogniser's width.
+inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const LayoutOptions& opt) {
+    TextLine tl{line.x0, line.y0, line.x1, line.y1, {}, 1};
+    const auto cc = col_counts(m, line);
+    const auto g = gaps(cc);
+    // cells
+    std::vector<Box> cells;
+    int start = 0;
+    for (const auto& gp : g)
+        if (gp[1] - gp[0] >= int(opt.cell_gap * L)) {
+            cells.push_back({line.x0 + start, line.y0, line.x0 + gp[0], line.y1});
+            start = gp[1];
+        }
+    cells.push_back({line.x0 + start, line.y0, line.x1, line.y1});
+    tl.cells = int(cells.size());
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+        Box cell = tighten(m, cells[c]);
+        if (cell.empty()) continue;
+        // word gaps inside the cell (≥ 2 px), as page columns
+        std::vector<std::array<int, 2>> wg;
+        for (const auto& gp : g) {
+            const int a = line.x0 + gp[0], e = line.x0 + gp[1];
+            if (a > cell.x0 && e < cell.x1 && e - a >= 2) wg.push_back({a, e});
+        }
+        int x = cell.x0;
+        while (x < cell.x1) {
+            // widest piece starting at x that fits after scaling (height: the piece's ink)
+            const double scale = double(opt.chunk_height) / double(std::max(1, cell.height() + 2 * opt.margin));
+            const int max_w = int(double(opt.max_chunk_width) / scale) - 2 * opt.margin;
+            if (cell.x1 - x <= max_w) {
+                const Box t = tighten(m, {x, cell.y0, cell.x1, cell.y1});
+                if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, int(c)});
+                break;
+            }
+            // cut at the widest gap in the last 40 % of the allowed range, else at the last gap
+            int cut = -1, cut_end = -1, best = -1;
+            for (const auto& gp : wg) {
+                if (gp[0] <= x || gp[0] > x + max_w) continue;
+                const int w = gp[1] - gp[0];
+                const bool late = gp[0] >= x + max_w * 6 / 10;
+                const int score = w * 4 + (late ? 1000 : 0);
+                if (score >= best) best = score, cut = gp[0], cut_end = gp[1];
+            }
+            if (cut < 0) cut = cut_end = x + max_w;  // no gap: cut through
+            const Box t = tighten(m, {x, cell.y0, cut, cell.y1});
+            if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, int(c)});
+            x = cut_end;
+        }
+    }
+    return tl;
+}
+
+}  // namespace detail
+
+inline int otsu_threshold(const io::Image& gray) {
+    std::array<double, 256> hist{};
+    for (std::uint8_t p : gray.pixels) hist[p] += 1;
+    const double total = double(gray.pixels.size());
+    double sum = 0;
+    for (int i = 0; i < 256; ++i) sum += i * hist[std::size_t(i)];
+    double sum_b = 0, w_b = 0, best = -1;
+    int t = 128;
+    for (int i = 0; i < 256; ++i) {
+        w_b += hist[std::size_t(i)];
+        if (w_b == 0) continue;
+        const double w_f = total - w_b;
+        if (w_f == 0) break;
+        sum_b += i * hist[std::size_t(i)];
+        const double m_b = sum_b / w_b, m_f = (sum - sum_b) / w_f;
+        const double between = w_b * w_f * (m_b - m_f) * (m_b - m_f);
+        if (between > best) best = between, t = i + 1;
+    }
+    return t;
+}
+
+inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) {
+    using detail::Box;
+    if (page.width <= 0 || page.height <= 0) docvlm::detail::fail("segment_page: empty page image");
+    const io::Image gray = page.channels == 1 ? page : io::to_gray(page);
+    PageLayout out;
+    out.width = gray.width;
+    out.height = gray.height;
+    out.threshold = opt.ink_threshold > 0 ? opt.ink_threshold : std::clamp(otsu_threshold(gray), 96, 208);
+    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size())};
+    for (std::size_t i = 0; i < gray.pixels.size(); ++i) m.ink[i] = gray.pixels[i] < out.threshold;
+
+    const Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
+    if (page_box.empty()) return out;
+    // unit L: median height of ink bands that look like text (not rules, not tiny specks)
+    std::vector<int> heights;
+    for (const auto& b : detail::bands(m, page_box))
+        if (b[1] - b[0] >= 4) heights.push_back(b[1] - b[0]);
+    const int L = std::max(6, detail::median(heights, 16));
+    out.line_height = L;
+    const int block_gap = std::max(2, int(opt.block_gap * L));
+
+    // strips, their gutters, and sections of strips that share a gutter
+    const auto strips = detail::split_rows(m, page_box, block_gap);
+    struct Section {
+        Box box;
+        std::array<int, 2> gutter;
+    };
+    std::vector<Section> sections;
+    for (const Box& s : strips) {
+        auto g = s.height() >= 2 * L ? detail::gutter(m, s, L, opt.column_gap) : std::array<int, 2>{0, 0};
+        if (!sections.empty()) {
+            Section& last = sections.back();
+            const bool both = g[1] > g[0] && last.gutter[1] > last.gutter[0];
+            const int lo = std::max(g[0], last.gutter[0]), hi = std::min(g[1], last.gutter[1]);
+            if (both && hi - lo >= int(opt.column_gap * L) / 2) {
+                last.box = {std::min(last.box.x0, s.x0), last.box.y0, std::max(last.box.x1, s.x1), s.y1};
+                last.gutter = {lo, hi};
+                continue;
+            }
+            // a short strip (a heading, a single line) inside a column pair: its gutter test has no
+            // reliable answer; keep it on its own
+        }
+        sections.push_back({s, g});
+    }
+    // columns → blocks → lines
+    auto add_column = [&](const Box& col) {
+        for (const Box& blk : detail::split_rows(m, col, block_gap)) {
+            LayoutRegion r;
+            r.block.type = "text";
+            r.block.x0 = blk.x0, r.block.y0 = blk.y0, r.block.x1 = blk.x1, r.block.y1 = blk.y1;
+            int multi = 0;
+            for (const Box& line : detail::block_lines(m, blk, L)) {
+                if (line.height() > 6 * L) {  // a figure, not text
+                    LayoutRegion fig;
+                    fig.block.type = "image";
+                    fig.block.x0 = line.x0, fig.block.y0 = line.y0, fig.block.x1 = line.x1, fig.block.y1 = line.y1;
+                    if (!r.lines.empty()) out.regions.push_back(std::move(r)), r = LayoutRegion{}, r.block.type = "text";
+                    out.regions.push_back(std::move(fig));
+                    continue;
+                }
+                TextLine tl = detail::line_chunks(m, line, L, opt);
+                if (tl.chunks.empty()) continue;
+                multi += tl.cells > 1;
+                r.lines.push_back(std::move(tl));
+            }
+            if (r.lines.empty()) continue;
+            // recompute the box from the lines kept
+            r.block.x0 = r.lines[0].x0, r.block.y0 = r.lines[0].y0, r.block.x1 = r.lines[0].x1, r.block.y1 = r.lines[0].y1;
+            for (const auto& l : r.lines) {
+                r.block.x0 = std::min<double>(r.block.x0, l.x0), r.block.y0 = std::min<double>(r.block.y0, l.y0);
+                r.block.x1 = std::max<double>(r.block.x1, l.x1), r.block.y1 = std::max<double>(r.block.y1, l.y1);
+            }
+            if (r.lines.size() >= 3 && multi * 2 >= int(r.lines.size())) {
+                // a table: column edges at gutters white across the whole block
+                const Box bb{int(r.block.x0), int(r.block.y0), int(r.block.x1), int(r.block.y1)};
+                r.columns.push_back(bb.x0);
+                for (const auto& g : detail::gaps(detail::col_counts(m, bb)))
+                    if (g[1] - g[0] >= L) r.columns.push_back(bb.x0 + g[1]);
+                if (r.columns.size() >= 2) r.block.type = "table";
+                else r.columns.clear();
+            } else if (r.lines.size() == 1 && r.lines[0].y1 - r.lines[0].y0 >= L * 13 / 10 && r.lines[0].y1 - r.lines[0].y0 <= 4 * L) {
+                r.block.type = "title";
+            }
+            out.regions.push_back(std::move(r));
+        }
+    };
+    for (const Section& s : sections) {
+        if (s.gutter[1] > s.gutter[0]) {
+            add_column(detail::tighten(m, {s.box.x0, s.box.y0, s.gutter[0], s.box.y1}));
+            add_column(detail::tighten(m, {s.gutter[1], s.box.y0, s.box.x1, s.box.y1}));
+        } else {
+            add_column(s.box);
+        }
+    }
+    return out;
+}
+
+inline std::string region_content(const LayoutRegion& r, const std::vector<std::vector<std::string>>& texts) {
+    if (texts.size() != r.lines.size()) docvlm::detail::fail("region_content: ", texts.size(), " lines of text for ", r.lines.size(), " lines");
+    auto join_cells = [&](std::size_t li, auto&& cell_of) {
+        std::vector<std::string> cells;
+        for (std::size_t c = 0; c < r.lines[li].chunks.size(); ++c) {
+            const std::size_t k = cell_of(r.lines[li].chunks[c]);
+            if (cells.size() <= k) cells.resize(k + 1);
+            if (texts[li].size() <= c || texts[li][c].empty()) continue;
+            if (!cells[k].empty()) cells[k] += ' ';
+            cells[k] += texts[li][c];
+        }
+        return cells;
+    };
+    std::string s;
+    if (r.block.type == "table" && r.columns.size() >= 2) {
+        s = "<table>";
+        for (std::size_t li = 0; li < r.lines.size(); ++li) {
+            auto cells = join_cells(li, [&](const TextChunk& ch) {
+                const int cx = (ch.x0 + ch.x1) / 2;
+                std::size_t k = 0;
+                while (k + 1 < r.columns.size() && r.columns[k + 1] <= cx) ++k;
+                return k;
+            });
+            cells.resize(r.columns.size());
+            s += "<tr>";
+            for (const auto& c : cells) s += "<td>" + html_escape(c) + "</td>";
+            s += "</tr>";
+        }
+        return s + "</table>";
+    }
+    for (std::size_t li = 0; li < r.lines.size(); ++li) {
+        const auto cells = join_cells(li, [](const TextChunk& ch) { return std::size_t(ch.cell); });
+        std::string line;
+        for (const auto& c : cells)
+            if (!c.empty()) line += (line.empty() ? "" : " ") + c;
+        if (line.empty()) continue;
+        if (!s.empty()) s += '\n';
+        s += line;
+    }
+    return s;
+}
+
+}  // namespace pipeline
+DOCVLM_NAMESPACE_END
