@@ -1,7 +1,9 @@
 // docvlm — the command-line tool.
 //
-//   docvlm parse INPUT... --model DIR   pages (images, folders of images) to Markdown / JSON / HTML
-//   docvlm ocr|table|formula IMAGE --model DIR   one crop, one task
+//   docvlm parse INPUT... [--model DIR]   pages (images, PDFs, folders) to Markdown / JSON / HTML
+//   docvlm ocr|table|formula IMAGE [--model DIR]   one crop, one task
+// Without --model the embedded model (models/docvlm-small) reads the pages; with it, MinerU2.5 or
+// any Qwen2-VL-family folder (or another docvlm-small folder).
 //   docvlm info CHECKPOINT          what a checkpoint holds: architecture, sizes, dtypes, parameters
 //   docvlm golden-check DIR         compare docvlm with Hugging Face reference tensors in DIR
 //   docvlm --help | COMMAND --help
@@ -10,14 +12,17 @@
 #include <docvlm/model/model.hpp>
 #include <docvlm/model/quantize.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
+#include <docvlm/presets/docvlm_small.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
 #include "pdf_pages.hpp"
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <optional>
 
 #include <cstdio>
@@ -34,9 +39,14 @@ const char* usage = R"(docvlm — document vision-language models on the CPU
 usage: docvlm COMMAND [ARGS]
 
 commands:
-  parse INPUT... --model DIR   parse page images (or folders of them) into Markdown, JSON or HTML
-  ocr|table|formula IMAGE --model DIR
+  parse INPUT... [--model DIR]
+                       parse page images, PDFs (or folders of them) into Markdown, JSON or HTML
+  ocr|table|formula IMAGE [--model DIR]
                        recognise one crop: text, an HTML table, or a LaTeX formula
+
+Without --model, docvlm uses its embedded model (models/docvlm-small: int8, ~9M parameters,
+reads text lines; a classical segmenter finds blocks, columns, lines and tables). --model DIR
+loads MinerU2.5-2509-1.2B or any Qwen2-VL-family checkpoint instead.
   ask IMAGE "PROMPT" --model DIR
                        any prompt about an image (for checkpoints that follow free instructions)
   quantize HF_DIR OUT_DIR [--group 32|64|128]
@@ -50,24 +60,35 @@ commands:
 run 'docvlm COMMAND --help' for details and examples.
 )";
 
-const char* parse_help = R"(usage: docvlm parse INPUT... --model DIR [-o OUTDIR] [--format md|json|html] [--threads N]
-                    [--pages 1-3,7] [--dpi N] [--max-tokens N] [--force] [--quiet] [--profile]
+const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
+                    [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
+                    [--force] [--quiet] [--profile]
 
-Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it) with
-MinerU2.5's two stages: layout detection, then recognition of every block. PDF pages are
-rendered one at a time (--dpi, default 150; --pages picks some). Writes OUTDIR/<name>.<format>,
-or OUTDIR/<name>_p<page>.<format> for PDF pages (default OUTDIR: the current directory); outputs
-that exist are skipped unless --force. A file
-that cannot be read is reported on one line and the others are still processed; the exit status
-is 1 if any failed. Progress goes to stderr (silent with --quiet); --profile ends with the time
-spent per phase (decode image, layout, crops, preprocess, vision, prefill, decode, post-process).
+Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it):
+with the embedded model, a classical segmenter finds blocks, columns, lines and tables and the
+model reads every line; with a MinerU2.5 folder, its two stages run (layout detection, then
+recognition of every block). PDF pages are rendered one at a time (--dpi, default 150; --pages
+picks some), so memory stays bounded on long documents. Writes OUTDIR/<name>.<format>, or
+OUTDIR/<name>_p<page>.<format> for PDF pages (default OUTDIR: the current directory), through a
+temporary file and a rename: an output is never half-written.
+
+Many documents: outputs that exist are skipped unless --force, so an interrupted run resumes
+where it stopped. --jobs N parses N pages at once sharing one loaded model (each page then runs
+on one thread; default threads = N). --shard I/N keeps pages I, I+N, I+2N, ... (1-based) of the
+sorted page list, so N machines or array tasks share a corpus without overlap or loss.
+A file that cannot be read is reported on one line and the others are still processed; the exit
+status is 1 if any failed. Progress goes to stderr (pages done/total, pages/s, ETA; silent with
+--quiet); --profile ends with the time spent per phase.
 
 --model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
-               preprocessor_config.json, tokenizer.json, safetensors. The embedded default model
-               is not available yet, so --model is required for now.
+               preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.
+               Default: the embedded model (models/docvlm-small, or $DOCVLM_MODEL_DIR).
 --weights W    int8 (default), bf16 or f32
 
 examples:
+  docvlm parse page.png
+  docvlm parse manual.pdf --pages 1-3 -o out
+  docvlm parse scans/ -o out --jobs 2 --shard 3/10
   docvlm parse page.png --model ~/models/MinerU2.5-2509-1.2B
   docvlm parse scans/ --model ~/models/MinerU2.5-2509-1.2B -o out --format json
 )";
@@ -76,18 +97,22 @@ const char* ask_help = R"(usage: docvlm ask IMAGE "PROMPT" --model DIR [--max-to
 
 Asks a Qwen2-VL-family checkpoint that follows free instructions (e.g. Qwen2-VL-2B-Instruct) any
 question about an image, greedy decoding, and prints the answer. MinerU2.5 only knows its four
-task prompts (see ocr / table / formula); docvlm's embedded model will only know its tasks too.
+task prompts (see ocr / table / formula); docvlm's embedded model only knows its tasks.
 
 example:
   docvlm ask chart.png "Summarise this chart in two sentences." --model ~/models/Qwen2-VL-2B-Instruct
 )";
 
-const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE --model DIR [--max-tokens N] [--stream] [--weights W]
+const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE [--model DIR] [--max-tokens N] [--stream] [--weights W]
 
-Runs one MinerU2.5 task on one crop and prints the result: ocr → text, table → HTML (from the
-model's OTSL), formula → LaTeX in \[ \]. --stream also prints the raw tokens as they come.
+Runs one task on one crop and prints the result: ocr → text, table → HTML, formula → LaTeX
+(in \[ \] with MinerU2.5). With the embedded model, ocr and table segment the crop into lines
+first (a table's cells come from its column gaps) and formula reads the crop in one pass; with
+MinerU2.5 the table comes from the model's OTSL. --stream prints the text as it is generated.
 
-example:
+examples:
+  docvlm ocr line.png
+  docvlm formula equation.png
   docvlm table crop.png --model ~/models/MinerU2.5-2509-1.2B
 )";
 
@@ -128,7 +153,7 @@ example:
 struct Options {
     std::vector<std::string> inputs;
     std::string model, out = ".", format = "md", weights = "int8";
-    std::size_t threads = 0, max_tokens = 4096;
+    std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
     bool force = false, quiet = false, stream = false, profile = false;
@@ -157,6 +182,18 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--threads") o.threads = number(i);
         else if (a == "--max-tokens") o.max_tokens = number(i);
         else if (a == "--pages") o.pages = value(i);
+        else if (a == "--jobs") o.jobs = number(i);
+        else if (a == "--shard") {
+            const std::string& v = value(i);
+            const auto slash = v.find('/');
+            char* e1 = nullptr;
+            char* e2 = nullptr;
+            const long idx = slash == std::string::npos ? 0 : std::strtol(v.substr(0, slash).c_str(), &e1, 10);
+            const long cnt = slash == std::string::npos ? 0 : std::strtol(v.substr(slash + 1).c_str(), &e2, 10);
+            if (slash == std::string::npos || *e1 || *e2 || cnt < 1 || idx < 1 || idx > cnt)
+                docvlm::detail::fail("--shard: '", v, "' is not I/N with 1 <= I <= N (e.g. --shard 2/8)");
+            o.shard_index = std::size_t(idx), o.shard_count = std::size_t(cnt);
+        }
         else if (a == "--dpi") o.dpi = double(number(i));
         else if (a == "--force") o.force = true;
         else if (a == "--quiet") o.quiet = true;
@@ -167,10 +204,8 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
     }
     if (o.format != "md" && o.format != "json" && o.format != "html") docvlm::detail::fail("--format must be md, json or html");
     if (o.weights != "int8" && o.weights != "bf16" && o.weights != "f32") docvlm::detail::fail("--weights must be int8, bf16 or f32");
-    if (o.model.empty())
-        docvlm::detail::fail("--model DIR is required: docvlm's embedded default model is not available yet "
-                             "(pass a MinerU2.5-2509-1.2B or other Qwen2-VL-family folder)");
     if (o.threads) docvlm::set_num_threads(o.threads);
+    else if (o.jobs > 1) docvlm::set_num_threads(o.jobs);
     return o;
 }
 
@@ -185,18 +220,42 @@ bool is_input_file(const std::filesystem::path& p) {
     return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".pdf";
 }
 
-// Runs `fn` with the model loaded under the weight policy the options ask for.
+// True if DIR holds a docvlm-small model (config.json model_type "docvlm_small").
+bool is_docvlm_small(const std::string& dir) {
+    std::ifstream in(std::filesystem::path(dir) / "config.json");
+    if (!in) return false;
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    return j.is_object() && j.value("model_type", std::string()) == "docvlm_small";
+}
+
+// Runs fn(parser, tokenizer-or-null) with the model the options ask for, under the weight policy
+// they ask for: the embedded model (EmbeddedPageParser) or a Qwen2-VL-family one (MinerUPageParser).
 template <class Fn>
-int with_model(const Options& o, Fn&& fn) {
+int with_parser(const Options& o, Fn&& fn) {
     const auto t0 = std::chrono::steady_clock::now();
-    if (!o.quiet) std::fprintf(stderr, "loading %s (%s weights)...\n", o.model.c_str(), o.weights.c_str());
-    const auto tok = docvlm::io::Tokenizer::from_json((std::filesystem::path(o.model) / "tokenizer.json").string());
-    auto run = [&](auto tag) {
-        using W = decltype(tag);
-        const auto model = docvlm::Model<docvlm::presets::Qwen2VL<W>>::load(o.model);
+    const std::string dir = o.model.empty() ? docvlm::default_model_dir() : o.model;
+    if (!o.quiet) std::fprintf(stderr, "loading %s (%s weights)...\n", dir.c_str(), o.weights.c_str());
+    auto loaded = [&] {
         if (!o.quiet)
             std::fprintf(stderr, "loaded in %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        return fn(model, tok);
+    };
+    auto run = [&](auto tag) {
+        using W = decltype(tag);
+        if (o.model.empty() || is_docvlm_small(dir)) {
+            const auto model = o.model.empty() ? docvlm::load_default_model<W>() : docvlm::load<docvlm::presets::DocvlmSmall<W>>(dir);
+            loaded();
+            docvlm::pipeline::EmbeddedParserOptions popt;
+            popt.max_new_tokens = std::min<std::size_t>(o.max_tokens, model.dims().max_tokens - 1);
+            const docvlm::pipeline::EmbeddedPageParser parser(model, popt);
+            return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
+        }
+        const auto tok = docvlm::io::Tokenizer::from_json((std::filesystem::path(dir) / "tokenizer.json").string());
+        const auto model = docvlm::Model<docvlm::presets::Qwen2VL<W>>::load(dir);
+        loaded();
+        docvlm::pipeline::PageParserOptions popt;
+        popt.max_new_tokens = o.max_tokens;
+        const docvlm::pipeline::MinerUPageParser parser(model, tok, popt);
+        return fn(parser, &tok);
     };
     if (o.weights == "f32") return run(docvlm::F32{});
     if (o.weights == "bf16") return run(docvlm::BF16{});
@@ -214,6 +273,13 @@ void write_atomically(const std::filesystem::path& path, const std::string& text
     }
     std::filesystem::rename(tmp, path);
 }
+
+// One unit of work: an image file, or one page of a PDF, and where its output goes.
+struct WorkItem {
+    std::filesystem::path file;
+    int page = -1;  // 0-based PDF page, or -1 for an image
+    std::filesystem::path out;
+};
 
 int cmd_parse(const Options& o) {
     namespace fs = std::filesystem;
@@ -235,65 +301,90 @@ int cmd_parse(const Options& o) {
             ++failures;
         }
     }
-    if (files.empty()) {
-        std::fprintf(stderr, "docvlm parse: nothing to do\n");
+    // Every page of every input, in a fixed order (the basis of --shard).
+    std::vector<WorkItem> items;
+    for (const auto& f : files) {
+        if (!is_pdf(f)) {
+            items.push_back({f, -1, fs::path(o.out) / (f.stem().string() + "." + o.format)});
+            continue;
+        }
+        try {
+            const docvlm_cli::PdfPages pdf(f.string());
+            for (int p : docvlm_cli::page_list(o.pages, pdf.count()))
+                items.push_back({f, p, fs::path(o.out) / (f.stem().string() + "_p" + std::to_string(p + 1) + "." + o.format)});
+        } catch (const docvlm::Error& e) {
+            std::fprintf(stderr, "docvlm parse: %s\n", e.what());
+            ++failures;
+        }
+    }
+    if (o.shard_count > 1) {  // pages i, i + n, i + 2n, ... of the list (1-based shard i)
+        std::vector<WorkItem> mine;
+        for (std::size_t k = 0; k < items.size(); ++k)
+            if (k % o.shard_count == o.shard_index - 1) mine.push_back(items[k]);
+        if (!o.quiet)
+            std::fprintf(stderr, "shard %zu/%zu: %zu of %zu pages\n", o.shard_index, o.shard_count, mine.size(), items.size());
+        items = std::move(mine);
+    }
+    // Resumable: outputs that exist are skipped unless --force.
+    std::size_t skipped = 0;
+    if (!o.force)
+        std::erase_if(items, [&](const WorkItem& w) { return fs::exists(w.out) && ++skipped; });
+    if (skipped && !o.quiet) std::fprintf(stderr, "%zu pages already done (their outputs exist; --force redoes them)\n", skipped);
+    if (items.empty()) {
+        if (!o.quiet) std::fprintf(stderr, "docvlm parse: nothing to do\n");
         return failures ? 1 : 0;
     }
     fs::create_directories(o.out);
-    return with_model(o, [&](const auto& model, const docvlm::io::Tokenizer& tok) {
-        docvlm::pipeline::PageParserOptions popt;
-        popt.max_new_tokens = o.max_tokens;
-        const docvlm::pipeline::MinerUPageParser parser(model, tok, popt);
+    return with_parser(o, [&](const auto& parser, const docvlm::io::Tokenizer*) {
         const auto t0 = std::chrono::steady_clock::now();
+        std::mutex io_mutex;      // stderr lines and poppler (not thread-safe) are used by one job at a time
         std::size_t done = 0;
-        // One page: parse it and write its output atomically (skipped if it exists, unless --force).
-        auto run_page = [&](const std::string& label, const fs::path& out, auto&& load_page) {
-            if (fs::exists(out) && !o.force) {
-                if (!o.quiet) std::fprintf(stderr, "%s: %s exists, skipped\n", label.c_str(), out.c_str());
-                return;
-            }
+        std::atomic<int> failed{0};
+        const bool tty = ::isatty(2) != 0;
+        auto run_item = [&](const WorkItem& w) {
+            const std::string label = w.file.string() + (w.page >= 0 ? " page " + std::to_string(w.page + 1) : std::string());
             try {
                 const auto td = std::chrono::steady_clock::now();
-                const auto page = load_page();
+                docvlm::io::Image page;
+                if (w.page < 0) {
+                    page = docvlm::io::load_image(w.file.string());
+                } else {
+                    std::lock_guard lock(io_mutex);
+                    page = docvlm_cli::PdfPages(w.file.string()).render(w.page, o.dpi);
+                }
                 parser.add_decode_image_time(std::chrono::duration<double>(std::chrono::steady_clock::now() - td).count());
                 const auto doc = parser.parse(page);
-                write_atomically(out, o.format == "md" ? doc.markdown() : o.format == "json" ? doc.json() : doc.html());
-                for (const auto& w : doc.warnings)
-                    if (!o.quiet) std::fprintf(stderr, "  warning: %s\n", w.c_str());
+                write_atomically(w.out, o.format == "md" ? doc.markdown() : o.format == "json" ? doc.json() : doc.html());
+                std::lock_guard lock(io_mutex);
+                ++done;
+                for (const auto& warning : doc.warnings)
+                    if (!o.quiet) std::fprintf(stderr, "  warning: %s: %s\n", label.c_str(), warning.c_str());
+                if (!o.quiet) {
+                    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                    const double rate = double(done) / s;
+                    std::fprintf(stderr, "%s[%zu/%zu] %s -> %s  %.2f pages/s, ETA %.0f s%s", tty ? "\r\033[K" : "", done, items.size(),
+                                 label.c_str(), w.out.c_str(), rate, double(items.size() - done) / rate, tty ? "" : "\n");
+                }
             } catch (const docvlm::Error& e) {
-                std::fprintf(stderr, "docvlm parse: %s\n", e.what());
-                ++failures;
-                return;
-            }
-            ++done;
-            if (!o.quiet) {
-                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                std::fprintf(stderr, "%s -> %s (%.2f pages/s)\n", label.c_str(), out.c_str(), double(done) / s);
+                std::lock_guard lock(io_mutex);
+                std::fprintf(stderr, "%sdocvlm parse: %s\n", tty && !o.quiet ? "\n" : "", e.what());
+                ++failed;
             }
         };
-        for (std::size_t i = 0; i < files.size(); ++i) {
-            const std::string label = "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + "] " + files[i].string();
-            if (!is_pdf(files[i])) {
-                run_page(label, fs::path(o.out) / (files[i].stem().string() + "." + o.format),
-                         [&] { return docvlm::io::load_image(files[i].string()); });
-                continue;
-            }
-            try {
-                const docvlm_cli::PdfPages pdf(files[i].string());  // pages are rendered one at a time
-                for (int p : docvlm_cli::page_list(o.pages, pdf.count()))
-                    run_page(label + " page " + std::to_string(p + 1),
-                             fs::path(o.out) / (files[i].stem().string() + "_p" + std::to_string(p + 1) + "." + o.format),
-                             [&] { return pdf.render(p, o.dpi); });
-            } catch (const docvlm::Error& e) {
-                std::fprintf(stderr, "docvlm parse: %s\n", e.what());
-                ++failures;
-            }
+        if (o.jobs > 1) {  // pages in parallel on the pool; each page's own work then runs on one thread
+            docvlm::parallel_for(items.size(), [&](std::size_t b, std::size_t e) {
+                for (std::size_t i = b; i < e; ++i) run_item(items[i]);
+            }, 1);
+        } else {
+            for (const auto& w : items) run_item(w);
         }
+        if (tty && !o.quiet) std::fputc('\n', stderr);
+        failures += failed.load();
         if (o.profile) {
             const auto t = parser.phase_times();
             std::fprintf(stderr,
                          "profile: %zu pages, %zu blocks, %zu prompt + %zu generated tokens, %zu vision-cache hits\n"
-                         "  decode image %8.2f s\n  layout       %8.2f s  (of which below: its preprocess, vision, prefill, decode)\n"
+                         "  decode image %8.2f s\n  layout       %8.2f s\n"
                          "  crops        %8.2f s\n  preprocess   %8.2f s\n  vision       %8.2f s\n  prefill      %8.2f s\n"
                          "  decode       %8.2f s\n  post-process %8.2f s\n",
                          t.pages, t.blocks, t.prompt_tokens, t.generated_tokens, t.vision_cache_hits, t.decode_image, t.layout,
@@ -308,20 +399,33 @@ int cmd_task(const std::string& cmd, const Options& o) {
     if (o.inputs.size() != (ask ? 2u : 1u)) docvlm::detail::fail(ask ? "give an IMAGE and a PROMPT" : "give exactly one IMAGE");
     const auto task = cmd == "table" ? docvlm::pipeline::Task::table : cmd == "formula" ? docvlm::pipeline::Task::formula
                                                                                           : docvlm::pipeline::Task::text;
+    if (ask && (o.model.empty() || is_docvlm_small(o.model)))
+        docvlm::detail::fail("the embedded model only knows its tasks (ocr, table, formula); for free prompts pass --model with an "
+                             "instruction-following Qwen2-VL checkpoint, e.g. Qwen2-VL-2B-Instruct");
     const auto image = docvlm::io::load_image(o.inputs[0]);
-    return with_model(o, [&](const auto& model, const docvlm::io::Tokenizer& tok) {
-        const docvlm::pipeline::MinerUPageParser parser(model, tok);
-        docvlm::GenerationOptions gen = docvlm::pipeline::sampling_for(task, o.max_tokens);
-        const std::string prompt = ask ? o.inputs[1] : std::string(docvlm::pipeline::mineru_prompt(task));
-        if (ask) gen.presence_penalty = gen.frequency_penalty = 0.0f;
-        docvlm::io::Tokenizer::StreamDecoder stream(tok);
-        const std::string raw = parser.recognise(image, prompt, gen, [&](std::int32_t t) {
-            if (o.stream) std::fputs(stream.push(t).c_str(), stdout), std::fflush(stdout);
-        });
-        if (o.stream) std::printf("%s\n---\n", stream.finish().c_str());
-        std::printf("%s\n", ask ? raw.c_str()
-                                 : docvlm::pipeline::postprocess_content(cmd == "table" ? "table" : cmd == "formula" ? "equation" : "text", raw).c_str());
-        return 0;
+    return with_parser(o, [&](const auto& parser, const docvlm::io::Tokenizer* tok) {
+        using P = std::decay_t<decltype(parser)>;
+        if constexpr (requires { parser.recognise(image, std::string_view("text"), std::function<void(std::string_view)>()); }) {  // embedded
+            const std::string text = parser.recognise(image, cmd == "formula" ? "formula" : "text", [&](std::string_view piece) {
+                if (o.stream) std::fwrite(piece.data(), 1, piece.size(), stdout), std::fflush(stdout);
+            });
+            if (o.stream) std::printf("\n---\n");
+            std::printf("%s\n", text.c_str());
+            return 0;
+        } else {
+            static_assert(!std::is_same_v<P, void>);
+            docvlm::GenerationOptions gen = docvlm::pipeline::sampling_for(task, o.max_tokens);
+            const std::string prompt = ask ? o.inputs[1] : std::string(docvlm::pipeline::mineru_prompt(task));
+            if (ask) gen.presence_penalty = gen.frequency_penalty = 0.0f;
+            docvlm::io::Tokenizer::StreamDecoder stream(*tok);
+            const std::string raw = parser.recognise(image, prompt, gen, [&](std::int32_t t) {
+                if (o.stream) std::fputs(stream.push(t).c_str(), stdout), std::fflush(stdout);
+            });
+            if (o.stream) std::printf("%s\n---\n", stream.finish().c_str());
+            std::printf("%s\n", ask ? raw.c_str()
+                                     : docvlm::pipeline::postprocess_content(cmd == "table" ? "table" : cmd == "formula" ? "equation" : "text", raw).c_str());
+            return 0;
+        }
     });
 }
 

@@ -51,6 +51,11 @@ public:
     /// several lines, or a line too long for one pass, is segmented first.
     std::string recognise(const io::Image& crop, std::string_view task,
                           const std::function<void(std::string_view piece)>& on_piece = {}) const;
+    /// Adds time spent decoding page images (by the caller) to the profile.
+    void add_decode_image_time(double seconds) const {
+        std::lock_guard lock(mutex_);
+        times_.decode_image += seconds;
+    }
     /// Seconds spent per phase over all calls so far.
     PhaseTimes phase_times() const {
         std::lock_guard lock(mutex_);
@@ -99,7 +104,9 @@ std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChu
     const io::Image crop = crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin);
     const auto vis = model_->encode_image(model_->prepare(crop, task));
     const auto t1 = clock::now();
-    const auto ids = ctx.generate(vis, task, {.max_new_tokens = opt_.max_new_tokens}, on_token);
+    GenerationOptions gen;
+    gen.max_new_tokens = opt_.max_new_tokens;
+    const auto ids = ctx.generate(vis, task, gen, on_token);
     vision_s += std::chrono::duration<double>(t1 - t0).count();
     decode_s += std::chrono::duration<double>(clock::now() - t1).count();
     tokens += ids.size();
