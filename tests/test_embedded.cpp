@@ -49,10 +49,18 @@ double rel_err(const float* got, const Array<float>& want) {
 std::string task_of(const io::Image& crop) { return crop.height == 48 ? "formula" : "text"; }
 
 // F32: vision tokens and teacher-forced logits within 1e-4 of PyTorch, greedy tokens identical.
+int count_crops(const io::Checkpoint& ref) {
+    int n = 0;
+    while (ref.contains("crop" + std::to_string(n))) ++n;
+    return n;
+}
+
 template <class Config>
-void check_against_pytorch(const std::string& dir, int crops) {
+void check_against_pytorch(const std::string& dir, const std::string& reference) {
     const auto model = load<Config>(dir);
-    const io::Checkpoint ref = io::Checkpoint::open(dir + "/reference.safetensors");
+    const io::Checkpoint ref = io::Checkpoint::open(reference);
+    const int crops = count_crops(ref);
+    REQUIRE(crops > 0);
     for (int i = 0; i < crops; ++i) {
         CAPTURE(i);
         const io::Image crop = crop_of(ref, i);
@@ -71,7 +79,9 @@ void check_against_pytorch(const std::string& dir, int crops) {
         CHECK(rel_err(logits.data(), want_logits) <= 1e-4);
 
         auto ctx2 = model.context();
-        const auto out = ctx2.generate(vis, task_of(crop), {.max_new_tokens = 48});  // reference.py --max-new
+        GenerationOptions gen;
+        gen.max_new_tokens = std::size_t(ref.to_f32("max_new")(0));  // reference.py --max-new
+        const auto out = ctx2.generate(vis, task_of(crop), gen);
         CHECK(out == toks);
     }
 }
@@ -82,8 +92,28 @@ TEST_SUITE("embedded") {
 
 TEST_CASE("gated cross-attention model (static and dynamic sizes, f32) matches PyTorch") {
     const std::string dir = test::data("gated-tiny");
-    check_against_pytorch<Tiny<F32>>(dir, 4);
-    check_against_pytorch<TinyDynamic<F32>>(dir, 4);
+    check_against_pytorch<Tiny<F32>>(dir, dir + "/reference.safetensors");
+    check_against_pytorch<TinyDynamic<F32>>(dir, dir + "/reference.safetensors");
+}
+
+TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits and greedy text; int8 vs QAT agreement") {
+    const std::string dir = default_model_dir();
+    const std::string reference = test::data("docvlm-small/reference.safetensors");
+    check_against_pytorch<presets::DocvlmSmall<F32>>(dir, reference);
+    // int8: the C++ int8 path against PyTorch's QAT simulation, whole greedy outputs of held-out crops
+    const auto model = load_default_model();
+    const io::Checkpoint ref = io::Checkpoint::open(reference);
+    GenerationOptions gen;
+    gen.max_new_tokens = std::size_t(ref.to_f32("max_new")(0));
+    const int crops = count_crops(ref);
+    int same = 0;
+    for (int i = 0; i < crops; ++i) {
+        const io::Image crop = crop_of(ref, i);
+        auto ctx = model.context();
+        same += ctx.generate(model.encode_image(crop), task_of(crop), gen) == tokens_of(ref, "qat_tokens" + std::to_string(i));
+    }
+    MESSAGE("int8 (C++) vs QAT simulation (PyTorch): ", same, " of ", crops, " held-out crops give the same greedy output");
+    CHECK(same * 10 >= crops * 8);
 }
 
 TEST_CASE("int8 gated model follows PyTorch's quantisation-aware simulation") {

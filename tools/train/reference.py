@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""PyTorch reference outputs of a docvlm-small model folder, for the C++ tests.
+
+    tools/train/reference.py --random tests/data/gated-tiny      # a tiny random model + its outputs
+    tools/train/reference.py --model models/docvlm-small --crops tests/data/docvlm-small/crops.npz \
+        --out tests/data/docvlm-small/reference.safetensors
+
+For each crop (uint8 [H, W], already prepared: see common.to_model_input) it stores:
+  crop<i>            the prepared image (U8)
+  vision<i>          vision tokens [anchors + n, vision_dim] (float32 forward, int8 weights dequantised)
+  tokens<i>          greedy output of the float32 forward (I64, EOS excluded)
+  logits<i>          teacher-forced logits [1 + len(tokens), vocab] for task token + tokens
+  qat_tokens<i>      greedy output with int8 simulated as in training (QAT), what C++ int8 should give
+  max_new            the greedy length limit used
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as C  # noqa: E402
+from export import save_model  # noqa: E402
+from model import Config, DocVLM, QLinear  # noqa: E402
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
+
+
+def load_model(folder: Path) -> DocVLM:
+    cfg = Config(**{k: v for k, v in json.loads((folder / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
+    model = DocVLM(cfg)
+    sd = read_safetensors(str(folder / "model.safetensors"))
+    state = {}
+    for name in model.state_dict():
+        t = sd[name]
+        state[name] = t.float() * sd[name + "_scale"][:, None] if t.dtype == torch.int8 else t
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int) -> dict[str, np.ndarray]:
+    out = {"max_new": np.array([max_new], np.int64)}
+    for i, (img, task) in enumerate(zip(crops, tasks)):
+        h, w = img.shape
+        rows, cols = h // C.PATCH, w // C.PATCH
+        p = torch.from_numpy(C.patchify(img))[None]
+        with torch.no_grad():
+            QLinear.qat = False
+            vis = model.encode(p, rows, cols)
+            toks = model.greedy(p, rows, cols, C.TASKS[task], max_new)[0].tolist()
+            toks = toks[:toks.index(C.EOS)] if C.EOS in toks else toks
+            seq = torch.tensor([[C.TASKS[task]] + toks])
+            logits = model.decode(seq, vis)[0]
+            QLinear.qat = True
+            qt = model.greedy(p, rows, cols, C.TASKS[task], max_new)[0].tolist()
+            qt = qt[:qt.index(C.EOS)] if C.EOS in qt else qt
+            QLinear.qat = False
+        out[f"crop{i}"] = img.astype(np.uint8)
+        out[f"vision{i}"] = vis[0].numpy()
+        out[f"tokens{i}"] = np.array(toks, np.int64)
+        out[f"logits{i}"] = logits.numpy()
+        out[f"qat_tokens{i}"] = np.array(qt, np.int64)
+        print(f"crop {i} ({task}, {w}x{h}): {C.decode(toks)!r} | qat {C.decode(qt)!r}")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--random", help="write a tiny random model and its reference outputs into this folder")
+    ap.add_argument("--model")
+    ap.add_argument("--crops", help="npz with crop<i> (uint8) and task<i> (str) arrays")
+    ap.add_argument("--crops-from", help="take --n held-out crops from the validation shards in this data folder")
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--out")
+    ap.add_argument("--max-new", type=int, default=48)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    if a.random:
+        folder = Path(a.random)
+        cfg = Config(vision_dim=64, vision_layers=2, vision_heads=2, vision_mlp=128, window=5, anchors=2, max_rows=6, max_cols=16,
+                     text_dim=64, text_layers=3, text_heads=4, text_kv_heads=2, text_mlp=96, xattn_every=2, xattn_mlp=80, max_tokens=64)
+        model = DocVLM(cfg)
+        with torch.no_grad():  # weights of a real scale, gates away from zero, norms away from one
+            for n, p in model.named_parameters():
+                if n.endswith("gate"):
+                    p.copy_(torch.tensor([0.7 if "attn" in n else -0.4]))
+                elif "norm" in n and n.endswith("weight"):
+                    p.copy_(1 + 0.2 * torch.randn_like(p))
+                elif p.dim() == 2:
+                    p.copy_(torch.randn_like(p) * (0.5 if "embed" in n or n == "anchor" else 1.5 / p.shape[1] ** 0.5))
+                else:
+                    p.copy_(0.1 * torch.randn_like(p))
+        save_model(model, folder)
+        model = load_model(folder)  # the int8 weights, dequantised: what every policy in C++ reads
+        rng = np.random.default_rng(0)
+        crops, tasks = [], []
+        for h, w, task in [(24, 40, "text"), (24, 128, "text"), (48, 64, "formula"), (24, 8, "text")]:
+            crops.append(np.clip(rng.normal(170, 70, (h, w)), 0, 255).astype(np.uint8))
+            tasks.append(task)
+        write_safetensors(str(folder / "reference.safetensors"), outputs(model, crops, tasks, a.max_new))
+        return
+    model = load_model(Path(a.model))
+    if a.crops_from:  # validation crops (documents held out of training), 3/4 text, 1/4 formula
+        import glob
+        rng = np.random.default_rng(1)
+        crops, tasks = [], []
+        for task, n in (("text", a.n - a.n // 4), ("formula", a.n // 4)):
+            z = np.load(sorted(glob.glob(f"{a.crops_from}/{task}-val-*.npz"))[0])
+            for i in rng.choice(len(z["widths"]), n, replace=False):
+                crops.append(z["images"][i][:, :z["widths"][i]])
+                tasks.append(task)
+    else:
+        z = np.load(a.crops)
+        n = len([k for k in z.files if k.startswith("crop")])
+        crops, tasks = [z[f"crop{i}"] for i in range(n)], [str(z[f"task{i}"]) for i in range(n)]
+    ref = outputs(model, crops, tasks, a.max_new)
+    write_safetensors(a.out, ref)
+
+
+if __name__ == "__main__":
+    main()
