@@ -1,0 +1,89 @@
+# Drives `docvlm parse` as a user would (run by ctest: cmake -DDOCVLM=... -DDATA=... -DWORK=... -P).
+# Real files in (images, a two-page PDF, a corrupt image, an empty folder); outputs and exit codes
+# checked; --jobs gives the same files as a serial run; --shard partitions without overlap or loss;
+# a run interrupted (outputs missing, a stale .tmp left) completes the set when run again.
+cmake_minimum_required(VERSION 3.20)
+
+function(run_parse out_var code_var)
+  execute_process(COMMAND ${DOCVLM} parse ${ARGN} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  set(${out_var} "${out}${err}" PARENT_SCOPE)
+  set(${code_var} ${code} PARENT_SCOPE)
+endfunction()
+
+# expect("message" CONDITION...): the condition as if() takes it
+function(expect msg)
+  if(NOT (${ARGN}))
+    message(FATAL_ERROR "FAILED: ${msg}")
+  endif()
+endfunction()
+
+function(expect_same a b msg)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${a} ${b} RESULT_VARIABLE r)
+  if(NOT r EQUAL 0)
+    message(FATAL_ERROR "FAILED: ${msg} (${a} vs ${b})")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK}/in ${WORK}/empty)
+file(COPY ${DATA}/pdf/two_pages.pdf ${SAMPLE} DESTINATION ${WORK}/in)
+file(WRITE ${WORK}/in/broken.png "PNG? this is not an image")
+set(all two_pages_p1.md two_pages_p2.md sample_page.md)
+
+# 1. a folder with a PDF, an image and a corrupt file: one clear line for the bad file, exit 1,
+#    the others are still parsed
+run_parse(out code ${WORK}/in -o ${WORK}/serial)
+expect("a corrupt input must make the exit status 1 (got ${code}): ${out}" ${code} EQUAL 1)
+string(FIND "${out}" "broken.png" at)
+expect("the corrupt file is named in the error: ${out}" ${at} GREATER -1)
+foreach(f ${all})
+  expect("${f} written despite the corrupt file" EXISTS ${WORK}/serial/${f})
+endforeach()
+file(GLOB tmps ${WORK}/serial/*.tmp)
+list(LENGTH tmps ntmp)
+expect("no temporary files left: ${tmps}" ${ntmp} EQUAL 0)
+
+# 2. an empty folder: nothing to do, said plainly, exit 0
+run_parse(out code ${WORK}/empty -o ${WORK}/none)
+expect("an empty folder is not an error: ${out}" ${code} EQUAL 0)
+string(FIND "${out}" "no images or PDFs" at)
+expect("an empty folder is reported: ${out}" ${at} GREATER -1)
+
+# 3. --jobs 2 writes the same files as the serial run
+run_parse(out code ${WORK}/in/two_pages.pdf ${WORK}/in/sample_page.png -o ${WORK}/jobs --jobs 2 --quiet)
+expect("--jobs 2 run: ${out}" ${code} EQUAL 0)
+foreach(f ${all})
+  expect_same(${WORK}/serial/${f} ${WORK}/jobs/${f} "--jobs 2 gives the same ${f} as a serial run")
+endforeach()
+
+# 4. --shard 1/2 and 2/2 together cover every page once
+run_parse(out1 code1 ${WORK}/in/two_pages.pdf ${WORK}/in/sample_page.png -o ${WORK}/shard1 --shard 1/2)
+run_parse(out2 code2 ${WORK}/in/two_pages.pdf ${WORK}/in/sample_page.png -o ${WORK}/shard2 --shard 2/2)
+expect("shard runs: ${out1} ${out2}" ${code1} EQUAL 0 AND ${code2} EQUAL 0)
+file(GLOB s1 RELATIVE ${WORK}/shard1 ${WORK}/shard1/*.md)
+file(GLOB s2 RELATIVE ${WORK}/shard2 ${WORK}/shard2/*.md)
+list(LENGTH s1 n1)
+list(LENGTH s2 n2)
+set(both ${s1} ${s2})
+list(REMOVE_DUPLICATES both)
+list(LENGTH both n)
+expect("shards overlap or lose pages: [${s1}] [${s2}]" ${n} EQUAL 3 AND ${n1} GREATER 0 AND ${n2} GREATER 0)
+run_parse(out code ${WORK}/in -o ${WORK}/x --shard 3/2)
+expect("--shard 3/2 is refused" NOT ${code} EQUAL 0)
+
+# 5. resume: outputs that exist are skipped; a missing one (and a stale .tmp) is redone
+file(REMOVE ${WORK}/serial/two_pages_p2.md)
+file(WRITE ${WORK}/serial/two_pages_p2.md.tmp "half-written")
+run_parse(out code ${WORK}/in/two_pages.pdf ${WORK}/in/sample_page.png -o ${WORK}/serial)
+expect("resumed run: ${out}" ${code} EQUAL 0)
+string(FIND "${out}" "2 pages already done" at)
+expect("the resumed run skips the 2 finished pages: ${out}" ${at} GREATER -1)
+expect_same(${WORK}/serial/two_pages_p2.md ${WORK}/jobs/two_pages_p2.md "the resumed run completes the missing page")
+expect("the stale temporary file is replaced" NOT EXISTS ${WORK}/serial/two_pages_p2.md.tmp)
+
+# 6. a missing model folder is one clear error
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/m --model ${WORK}/no-such-model)
+expect("a missing model fails" NOT ${code} EQUAL 0)
+string(FIND "${out}" "no-such-model" at)
+expect("the missing model folder is named: ${out}" ${at} GREATER -1)
+message(STATUS "all parse scenarios passed")
