@@ -31,6 +31,8 @@ def export_state(model: DocVLM) -> dict[str, np.ndarray]:
     qn = quantized_names(model)
     out = {}
     for name, t in model.state_dict().items():
+        if name.startswith("ctc."):  # training aid only
+            continue
         t = t.detach().float()
         if name in qn:
             s = t.abs().amax(dim=1) / 127.0
@@ -58,6 +60,7 @@ def main():
     cfg = Config(**{k: v for k, v in json.loads((Path(a.run) / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
     model = DocVLM(cfg)
     model.load_state_dict(state["model"])
+    model.c.ctc_head = False
     save_model(model, Path(a.out), {"step": str(state["step"]), "format": "docvlm_small int8 per channel"})
     print(f"step {state['step']}: wrote {a.out} ({os.path.getsize(Path(a.out) / 'model.safetensors') / 1e6:.1f} MB)")
 

@@ -48,6 +48,7 @@ class Config:
     max_tokens: int = 192
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
+    ctc_head: bool = False  # training aid: a CTC loss over the vision tokens (not exported)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -205,6 +206,8 @@ class DocVLM(nn.Module):
         nn.init.normal_(self.embed.weight, std=0.02)
         self.text = nn.ModuleList(TextBlock(c, i % c.xattn_every == 0) for i in range(c.text_layers))
         self.norm = RMSNorm(c.text_dim, c.norm_eps)
+        if c.ctc_head:
+            self.ctc = nn.Linear(c.vision_dim, C.VOCAB + 1)  # index VOCAB: the CTC blank
         hd = c.text_dim // c.text_heads
         inv = 1.0 / (c.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
         self.register_buffer("inv_freq", inv, persistent=False)
@@ -256,9 +259,20 @@ class DocVLM(nn.Module):
         xin = fake_quant_rows(x) if QLinear.qat else x
         return F.linear(xin, w.to(x.dtype))
 
-    def forward(self, patches, rows, cols, tokens, valid=None):
+    def forward(self, patches, rows, cols, tokens, valid=None, with_vision=False):
         vis = self.encode(patches, rows, cols, valid)
-        return self.decode(tokens, vis, valid)
+        logits = self.decode(tokens, vis, valid)
+        return (logits, vis) if with_vision else logits
+
+    def ctc_loss(self, vis, valid, targets):
+        """CTC over the patch tokens in column-major order (a training aid that teaches the encoder
+        to see characters early). targets [B, n] byte ids padded with PAD (EOS excluded)."""
+        a = self.c.anchors
+        logp = F.log_softmax(self.ctc(vis[:, a:]).float(), dim=-1).transpose(0, 1)  # [T, B, V+1]
+        in_len = valid[:, a:].sum(dim=1)
+        tgt_len = (targets != C.PAD).sum(dim=1)
+        flat = torch.cat([t[:l] for t, l in zip(targets, tgt_len)])
+        return F.ctc_loss(logp, flat, in_len, tgt_len, blank=C.VOCAB, zero_infinity=True)
 
     @torch.no_grad()
     def greedy(self, patches, rows, cols, task_token: int, max_new: int = 160, valid=None):

@@ -153,6 +153,7 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ctc-weight", type=float, default=0.0, help="weight of an auxiliary CTC loss on the vision tokens")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     run = Path(a.run)
@@ -165,7 +166,7 @@ def main():
         log.write(line + "\n")
         log.flush()
 
-    cfg = Config()
+    cfg = Config(ctc_head=a.ctc_weight > 0)
     train = {t: Shards(glob.glob(f"{a.data}/{t}-train-*.npz"), t) for t in ("text", "formula")}
     val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}
     say(f"data: " + ", ".join(f"{t} {len(s)} train / {len(val[t])} val" for t, s in train.items()))
@@ -228,9 +229,13 @@ def main():
         task = "formula" if (len(train["formula"]) and rng_py.random() < a.formula_share) else "text"
         patches, rows, cols, valid, tin, tout = train[task].make(next_batch(task), cfg.max_tokens)
         sync_work()
-        logits = work(patches.bfloat16(), rows, cols, tin, anchors_valid(valid, cfg.anchors))
+        v = anchors_valid(valid, cfg.anchors)
+        logits, vis = work(patches.bfloat16(), rows, cols, tin, v, with_vision=True)
         mask = tout != C.PAD
         loss = F.cross_entropy(logits.float()[mask], tout[mask])
+        if a.ctc_weight > 0:
+            tgt = torch.where(tout == C.EOS, torch.full_like(tout, C.PAD), tout)
+            loss = loss + a.ctc_weight * work.ctc_loss(vis, v, tgt)
         work.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
