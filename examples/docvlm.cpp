@@ -433,7 +433,20 @@ int cmd_info(const std::string& path) {
     namespace fs = std::filesystem;
     const auto ckpt = docvlm::io::Checkpoint::open(path);
     const fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
-    if (fs::exists(dir / "config.json")) {
+    if (fs::exists(dir / "config.json") && is_docvlm_small(dir.string())) {
+        const auto d = docvlm::GatedVlmDims::from_config_json((dir / "config.json").string());
+        std::printf("architecture  docvlm-small (windowed/anchor ViT + decoder with gated cross-attention every %zu layers)\n",
+                    d.xattn_every);
+        std::printf("vision        %zu blocks x %zu wide, %zu heads, MLP %zu, %zux%zu gray patches, window +-%zu tokens, %zu anchors,"
+                    " input up to %zux%zu\n",
+                    d.v_layers, d.v_dim, d.v_heads, d.v_mlp, d.patch, d.patch, d.window, d.anchors, d.max_width(), d.max_rows * d.patch);
+        std::printf("decoder       %zu layers x %zu wide, %zu/%zu heads, SwiGLU %zu (cross-attention MLP %zu), byte vocabulary of %zu, "
+                    "up to %zu tokens\n",
+                    d.layers, d.dim, d.heads, d.kv_heads, d.mlp, d.xattn_mlp, d.vocab, d.max_tokens);
+        std::string tasks;
+        for (const auto& [t, h] : d.task_height) tasks += (tasks.empty() ? "" : ", ") + t + " (" + std::to_string(h) + " px high)";
+        std::printf("tasks         %s\n", tasks.c_str());
+    } else if (fs::exists(dir / "config.json")) {
         try {
             const auto d = docvlm::Qwen2VLDims::from_config_json((dir / "config.json").string());
             std::printf("architecture  Qwen2-VL family (vision tower + Qwen2 decoder, token concatenation)\n");
