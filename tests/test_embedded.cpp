@@ -125,7 +125,9 @@ TEST_CASE("int8 gated model follows PyTorch's quantisation-aware simulation") {
         const io::Image crop = crop_of(ref, i);
         auto ctx = model.context();
         const auto want = tokens_of(ref, "qat_tokens" + std::to_string(i));
-        const auto out = ctx.generate(model.encode_image(crop), task_of(crop), {.max_new_tokens = want.size()});
+        GenerationOptions gen;
+        gen.max_new_tokens = want.size();
+        const auto out = ctx.generate(model.encode_image(crop), task_of(crop), gen);
         // Greedy decoding of a random model sits on near-ties; compare the prefix up to the first
         // divergence and require most of it to agree.
         std::size_t k = 0;
@@ -257,6 +259,14 @@ TEST_CASE("segmenter: crops fit the recogniser, cut at word gaps; rules are drop
     const std::string html = pipeline::region_content(table, texts);
     CHECK(html.rfind("<table><tr><td>a</td><td>b&amp;</td><td>c</td></tr>", 0) == 0);
     CHECK(pipeline::segment_page(io::Image(50, 50, 1, 255)).regions.empty());
+}
+
+TEST_CASE("looks_like_math: relations and operators with few words") {
+    CHECK(pipeline::looks_like_math("E = mc2"));
+    CHECK(pipeline::looks_like_math("\u2211 i=1 n x i \u2264 1"));
+    CHECK(pipeline::looks_like_math("f(x) = sin x + cos y"));
+    CHECK_FALSE(pipeline::looks_like_math("a + b"));  // no relation or big operator
+    CHECK_FALSE(pipeline::looks_like_math("The value x = 3 was chosen because it is small"));
 }
 
 TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {

@@ -27,12 +27,19 @@ namespace pipeline {
 struct EmbeddedParserOptions {
     LayoutOptions layout;
     std::size_t max_new_tokens = 160;  ///< per crop
+    /// Display formulas as LaTeX: a `displayed` block whose text reads like mathematics (see
+    /// looks_like_math) is read again with the formula task, its equation number kept apart.
+    bool formulas = true;
     /// Called as crops are read: ("content", done, total).
     std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
 };
 
 /// Decodes the model's byte tokens (ids < 256) as UTF-8, invalid sequences replaced by U+FFFD.
 std::string bytes_to_text(std::span<const std::int32_t> ids);
+
+/// True for text that reads like a display formula: a relation or operator sign (= < > ≤ ≥ ≠ ≈
+/// ∑ ∏ ∫ √ ∞ ∂ ∇ ±) and few words of three or more letters.
+bool looks_like_math(std::string_view text);
 
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
@@ -82,6 +89,22 @@ inline std::string bytes_to_text(std::span<const std::int32_t> ids) {
     for (std::int32_t t : ids)
         if (t >= 0 && t < 256) raw += char(std::uint8_t(t));
     return io::utf8_replace_invalid(raw);
+}
+
+inline bool looks_like_math(std::string_view t) {
+    static constexpr std::string_view signs[] = {"=", "<", ">", "\u2264", "\u2265", "\u2260", "\u2248", "\u2211", "\u220f",
+                                                 "\u222b", "\u221a", "\u221e", "\u2202", "\u2207", "\u00b1"};
+    bool sign = false;
+    for (std::string_view s : signs) sign = sign || t.find(s) != std::string_view::npos;
+    if (!sign) return false;
+    int words = 0, run = 0;
+    for (char c : t) {
+        const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (letter) ++run;
+        else words += run >= 3, run = 0;
+    }
+    words += run >= 3;
+    return words <= 3;
 }
 
 inline io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin) {
@@ -157,9 +180,38 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     }, 1);
     const auto t2 = clock::now();
     Document doc;
+    auto ctx = model_->context();
     for (std::size_t r = 0; r < layout.regions.size(); ++r) {
-        Block b = layout.regions[r].block;
-        if (b.type != "image") b.content = region_content(layout.regions[r], texts[r]);
+        const LayoutRegion& region = layout.regions[r];
+        Block b = region.block;
+        if (b.type != "image") b.content = region_content(region, texts[r]);
+        if (opt_.formulas && region.displayed && looks_like_math(b.content)) {
+            // the formula's ink: every chunk but a trailing equation number "(12)"
+            TextChunk box{int(b.x1), int(b.y1), int(b.x0), int(b.y0)};
+            std::string number;
+            for (std::size_t l = 0; l < region.lines.size(); ++l)
+                for (std::size_t c = 0; c < region.lines[l].chunks.size(); ++c) {
+                    const auto& ch = region.lines[l].chunks[c];
+                    const std::string& t = texts[r][l][c];
+                    if (region.lines.size() == 1 && c + 1 == region.lines[l].chunks.size() && c > 0 && ch.cell > 0 && t.size() >= 3 &&
+                        t.front() == '(' && t.back() == ')') {
+                        number = t;
+                        continue;
+                    }
+                    box = {std::min(box.x0, ch.x0), std::min(box.y0, ch.y0), std::max(box.x1, ch.x1), std::max(box.y1, ch.y1)};
+                }
+            const double h = model_->dims().height_of("formula");
+            const double w = double(box.x1 - box.x0 + 2 * opt_.layout.margin) * h / double(box.y1 - box.y0 + 2 * opt_.layout.margin);
+            if (box.x1 > box.x0 && w <= double(model_->dims().max_width())) {
+                double vs = 0, ds = 0;
+                std::size_t tk = 0;
+                const std::string latex = read_one(gray, box, "formula", ctx, {}, vs, ds, tk);
+                if (!latex.empty()) {
+                    b.type = "equation";
+                    b.content = wrap_equation(number.empty() ? latex : latex + " \\tag{" + number.substr(1, number.size() - 2) + "}");
+                }
+            }
+        }
         doc.blocks.push_back(std::move(b));
     }
     const auto t3 = clock::now();

@@ -16,7 +16,8 @@
 //   6. chunks: each line split at wide gaps (≥ cell_gap · L: table cells, layout columns), then at
 //      word gaps so that no crop is wider than `max_chunk_width` after scaling to `chunk_height`;
 //   7. kinds: a block whose lines have several cells lined up in columns is a table; a single-line
-//      block at least 1.3 L tall is a title; ink more than 6 L tall is a figure.
+//      block at least 1.3 L tall is a title; ink more than 6 L tall is a figure; a block of at
+//      most 3 lines set off from both column edges is marked `displayed` (formula candidate).
 // Coordinates are pixels of the page image; the Blocks are the ones MinerU2.5's layout stage
 // produces (pipeline/mineru.hpp), so both models share Document and its writers.
 #pragma once
@@ -59,10 +60,13 @@ struct TextLine {
 };
 
 /// A block with its lines; for tables, `columns` holds the x of each column's left edge.
+/// `displayed`: at most 3 lines, set off from both edges of its column (a display-formula
+/// candidate; the parser decides from what the model reads).
 struct LayoutRegion {
     Block block;
     std::vector<TextLine> lines;
     std::vector<int> columns;
+    bool displayed = false;
 };
 
 struct PageLayout {
@@ -408,6 +412,16 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                 else r.columns.clear();
             } else if (r.lines.size() == 1 && r.lines[0].y1 - r.lines[0].y0 >= L * 13 / 10 && r.lines[0].y1 - r.lines[0].y0 <= 4 * L) {
                 r.block.type = "title";
+            }
+            // set off from both column edges (an equation number may sit at the right edge)
+            if (r.block.type != "table" && r.lines.size() <= 3) {
+                const double cw = double(col.x1 - col.x0);
+                const auto& last = r.lines[0].chunks.back();
+                const bool numbered = r.lines.size() == 1 && r.lines[0].cells > 1 && last.x1 >= col.x1 - L;
+                const double right = numbered ? double(r.lines[0].chunks.size() > 1 ? r.lines[0].chunks[r.lines[0].chunks.size() - 2].x1
+                                                                                       : last.x0)
+                                              : r.block.x1;
+                r.displayed = r.block.x0 - col.x0 >= 0.08 * cw && col.x1 - right >= 0.08 * cw;
             }
             out.regions.push_back(std::move(r));
         }
