@@ -122,15 +122,18 @@ def evaluate(model, sets, n=64, batch=32, max_new=100):
 
 
 def load_init(model: DocVLM, path: str):
+    """Starts from an exported model (int8 weights + scales are dequantised; a CTC head, which is
+    not exported, keeps its fresh initialisation)."""
     from safetensors_io import read_safetensors
     sd = read_safetensors(path)
     own = model.state_dict()
     loaded = {}
-    for name in own:
-        if name in sd:
-            loaded[name] = sd[name]
-        elif name + "_q" in sd:  # int8 weight + per-row scale
-            loaded[name] = sd[name + "_q"].float() * sd[name + "_scale"][:, None]
+    for name, t in own.items():
+        if name.startswith("ctc."):
+            loaded[name] = t
+        elif name in sd:
+            w = sd[name]
+            loaded[name] = w.float() * sd[name + "_scale"][:, None] if w.dtype == torch.int8 else w
     missing = set(own) - set(loaded)
     if missing:
         raise SystemExit(f"--init {path}: missing tensors {sorted(missing)[:5]}")
