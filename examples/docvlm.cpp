@@ -186,11 +186,13 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--shard") {
             const std::string& v = value(i);
             const auto slash = v.find('/');
+            const std::string a_str = slash == std::string::npos ? std::string() : v.substr(0, slash);
+            const std::string b_str = slash == std::string::npos ? std::string() : v.substr(slash + 1);
             char* e1 = nullptr;
             char* e2 = nullptr;
-            const long idx = slash == std::string::npos ? 0 : std::strtol(v.substr(0, slash).c_str(), &e1, 10);
-            const long cnt = slash == std::string::npos ? 0 : std::strtol(v.substr(slash + 1).c_str(), &e2, 10);
-            if (slash == std::string::npos || *e1 || *e2 || cnt < 1 || idx < 1 || idx > cnt)
+            const long idx = std::strtol(a_str.c_str(), &e1, 10);
+            const long cnt = std::strtol(b_str.c_str(), &e2, 10);
+            if (a_str.empty() || b_str.empty() || *e1 || *e2 || cnt < 1 || idx < 1 || idx > cnt)
                 docvlm::detail::fail("--shard: '", v, "' is not I/N with 1 <= I <= N (e.g. --shard 2/8)");
             o.shard_index = std::size_t(idx), o.shard_count = std::size_t(cnt);
         }
