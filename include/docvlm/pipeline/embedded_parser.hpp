@@ -125,10 +125,13 @@ std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChu
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     const io::Image crop = crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin);
-    const auto vis = model_->encode_image(model_->prepare(crop, task));
+    const io::Image input = model_->prepare(crop, task);
+    const auto vis = model_->encode_image(input);
     const auto t1 = clock::now();
     GenerationOptions gen;
-    gen.max_new_tokens = opt_.max_new_tokens;
+    // A text crop holds at most about one character per 3 pixels of its width: a bound that stops
+    // a decoding loop early without cutting real text.
+    gen.max_new_tokens = task == "text" ? std::min(opt_.max_new_tokens, std::size_t(input.width) / 3 + 8) : opt_.max_new_tokens;
     const auto ids = ctx.generate(vis, task, gen, on_token);
     vision_s += std::chrono::duration<double>(t1 - t0).count();
     decode_s += std::chrono::duration<double>(clock::now() - t1).count();
