@@ -48,7 +48,8 @@ double rel_err(const float* got, const Array<float>& want) {
 
 std::string task_of(const io::Image& crop) { return crop.height == 48 ? "formula" : "text"; }
 
-// F32: vision tokens and teacher-forced logits within 1e-4 of PyTorch, greedy tokens identical.
+// F32: vision tokens and teacher-forced logits within 1e-5 of PyTorch (relative to the tensor's
+// largest magnitude), greedy tokens identical.
 // Sanitizer builds are unoptimised and slow: they check a few crops, release builds all of them.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr int max_crops = 6;
@@ -74,7 +75,7 @@ void check_against_pytorch(const std::string& dir, const std::string& reference)
         const Tensor<float, 2> vis = model.encode_image(crop);
         const Array<float> want_vis = ref.to_f32("vision" + std::to_string(i));
         REQUIRE(vis.size() == want_vis.size());
-        CHECK(rel_err(vis.data(), want_vis) <= 1e-4);
+        CHECK(rel_err(vis.data(), want_vis) <= 1e-5);
 
         const auto toks = tokens_of(ref, "tokens" + std::to_string(i));
         std::vector<std::int32_t> seq{model.dims().task_token(task_of(crop))};
@@ -83,7 +84,7 @@ void check_against_pytorch(const std::string& dir, const std::string& reference)
         const auto logits = ctx.prefill(vis, seq, {}, true);
         const Array<float> want_logits = ref.to_f32("logits" + std::to_string(i));
         REQUIRE(logits.size() == want_logits.size());
-        CHECK(rel_err(logits.data(), want_logits) <= 1e-4);
+        CHECK(rel_err(logits.data(), want_logits) <= 1e-5);
 
         auto ctx2 = model.context();
         GenerationOptions gen;
@@ -121,6 +122,29 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
     }
     MESSAGE("int8 (C++) vs QAT simulation (PyTorch): ", same, " of ", crops, " held-out crops give the same greedy output");
     CHECK(same * 10 >= crops * 8);
+    // int8 vs f32 in C++ on the same weights: teacher-forced logits (cosine) and greedy outputs
+    const auto f32 = load<presets::DocvlmSmall<F32>>(dir);
+    double worst_cos = 1.0;
+    int same_greedy = 0;
+    for (int i = 0; i < crops; ++i) {
+        const io::Image crop = crop_of(ref, i);
+        auto toks = tokens_of(ref, "tokens" + std::to_string(i));
+        toks.insert(toks.begin(), model.dims().task_token(task_of(crop)));
+        auto c8 = model.context();
+        auto c32 = f32.context();
+        const auto l8 = c8.prefill(model.encode_image(crop), toks, {}, true);
+        const std::vector<float> a(l8.begin(), l8.end());
+        const auto b = c32.prefill(f32.encode_image(crop), toks, {}, true);
+        double dot = 0, na = 0, nb = 0;
+        for (std::size_t k = 0; k < a.size(); ++k) dot += double(a[k]) * b[k], na += double(a[k]) * a[k], nb += double(b[k]) * b[k];
+        worst_cos = std::min(worst_cos, dot / std::sqrt(na * nb));
+        auto g8 = model.context();
+        auto g32 = f32.context();
+        same_greedy += g8.generate(model.encode_image(crop), task_of(crop), gen) == g32.generate(f32.encode_image(crop), task_of(crop), gen);
+    }
+    MESSAGE("int8 vs f32 (C++): worst logits cosine ", worst_cos, "; identical greedy output on ", same_greedy, " of ", crops, " crops");
+    CHECK(worst_cos >= 0.999);
+    CHECK(same_greedy >= 1);
 }
 
 TEST_CASE("int8 gated model follows PyTorch's quantisation-aware simulation") {
