@@ -73,11 +73,17 @@ void check_against_pytorch(const std::string& dir, const std::string& reference)
         CAPTURE(i);
         const io::Image crop = crop_of(ref, i);
         const Tensor<float, 2> vis = model.encode_image(crop);
+        const auto toks = tokens_of(ref, "tokens" + std::to_string(i));
+        auto ctx2 = model.context();
+        GenerationOptions gen;
+        gen.max_new_tokens = std::size_t(ref.to_f32("max_new")(0));  // reference.py --max-new
+        CHECK(ctx2.generate(vis, task_of(crop), gen) == toks);
+        if (!ref.contains("vision" + std::to_string(i))) continue;  // tensors stored for the first crops only
+
         const Array<float> want_vis = ref.to_f32("vision" + std::to_string(i));
         REQUIRE(vis.size() == want_vis.size());
         CHECK(rel_err(vis.data(), want_vis) <= 1e-5);
 
-        const auto toks = tokens_of(ref, "tokens" + std::to_string(i));
         std::vector<std::int32_t> seq{model.dims().task_token(task_of(crop))};
         seq.insert(seq.end(), toks.begin(), toks.end());
         auto ctx = model.context();
@@ -85,12 +91,6 @@ void check_against_pytorch(const std::string& dir, const std::string& reference)
         const Array<float> want_logits = ref.to_f32("logits" + std::to_string(i));
         REQUIRE(logits.size() == want_logits.size());
         CHECK(rel_err(logits.data(), want_logits) <= 1e-5);
-
-        auto ctx2 = model.context();
-        GenerationOptions gen;
-        gen.max_new_tokens = std::size_t(ref.to_f32("max_new")(0));  // reference.py --max-new
-        const auto out = ctx2.generate(vis, task_of(crop), gen);
-        CHECK(out == toks);
     }
 }
 

@@ -10,6 +10,7 @@ For each crop (uint8 [H, W], already prepared: see common.to_model_input) it sto
   vision<i>          vision tokens [anchors + n, vision_dim] (float32 forward, int8 weights dequantised)
   tokens<i>          greedy output of the float32 forward (I64, EOS excluded)
   logits<i>          teacher-forced logits [1 + len(tokens), vocab] for task token + tokens
+                     (vision and logits: every crop of --random, the first 12 crops otherwise)
   qat_tokens<i>      greedy output with int8 simulated as in training (QAT), what C++ int8 should give
   max_new            the greedy length limit used
 """
@@ -42,7 +43,8 @@ def load_model(folder: Path) -> DocVLM:
     return model.eval()
 
 
-def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int) -> dict[str, np.ndarray]:
+def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int, full: int = 1 << 30) -> dict[str, np.ndarray]:
+    """Tokens for every crop; vision tokens and logits for the first `full` crops (file size)."""
     out = {"max_new": np.array([max_new], np.int64)}
     for i, (img, task) in enumerate(zip(crops, tasks)):
         h, w = img.shape
@@ -60,9 +62,10 @@ def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: i
             qt = qt[:qt.index(C.EOS)] if C.EOS in qt else qt
             QLinear.qat = False
         out[f"crop{i}"] = img.astype(np.uint8)
-        out[f"vision{i}"] = vis[0].numpy()
+        if i < full:
+            out[f"vision{i}"] = vis[0].numpy()
+            out[f"logits{i}"] = logits.numpy()
         out[f"tokens{i}"] = np.array(toks, np.int64)
-        out[f"logits{i}"] = logits.numpy()
         out[f"qat_tokens{i}"] = np.array(qt, np.int64)
         print(f"crop {i} ({task}, {w}x{h}): {C.decode(toks)!r} | qat {C.decode(qt)!r}")
     return out
@@ -117,7 +120,7 @@ def main():
         z = np.load(a.crops)
         n = len([k for k in z.files if k.startswith("crop")])
         crops, tasks = [z[f"crop{i}"] for i in range(n)], [str(z[f"task{i}"]) for i in range(n)]
-    ref = outputs(model, crops, tasks, a.max_new)
+    ref = outputs(model, crops, tasks, a.max_new, full=12)
     write_safetensors(a.out, ref)
 
 
