@@ -3,7 +3,8 @@
 //   build/bin/02_recognise_crop [IMAGE [text|formula]]            docvlm's embedded model
 //   build/bin/02_recognise_crop IMAGE text|table|formula MODEL_DIR  MinerU2.5 (Hugging Face folder)
 //
-// Without arguments it reads examples/data/line.png. Text is printed as it is generated.
+// Without arguments it reads examples/data/line.png (a line tightened to its ink, as the page
+// segmenter cuts them). Text is printed as it is generated.
 #include <docvlm/docvlm.hpp>
 
 #include <cstdio>
