@@ -144,10 +144,10 @@ void prefill_text(benchmark::State& state) {
 }
 BENCHMARK(prefill_text)->Name("mineru/prefill_512_text")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
-// Decoding with ~1k tokens in the KV cache.
+// Decoding with state.range(0) tokens (1000 or 4000) in the KV cache.
 void decode(benchmark::State& state) {
     const Model& m = model();
-    std::vector<std::int32_t> ids(1000);
+    std::vector<std::int32_t> ids(std::size_t(state.range(0)));
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(100 + i % 5000);
     auto ctx = m.context(ids.size() + 4096);
     ctx.prefill(ids, {}, {});
@@ -159,6 +159,7 @@ void decode(benchmark::State& state) {
     state.counters["tokens/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
     state.counters["peak_RSS_MB"] = peak_rss_mb();
 }
-BENCHMARK(decode)->Name("mineru/decode_at_1k")->Unit(benchmark::kMillisecond)->Iterations(64)->UseRealTime();
+BENCHMARK(decode)->Name("mineru/decode_at_1k")->Arg(1000)->Unit(benchmark::kMillisecond)->Iterations(64)->UseRealTime();
+BENCHMARK(decode)->Name("mineru/decode_at_4k")->Arg(4000)->Unit(benchmark::kMillisecond)->Iterations(64)->UseRealTime();
 
 }  // namespace
