@@ -264,6 +264,24 @@ TEST_CASE("segmenter: two columns come out left column first, lines in order") {
         for (std::size_t i = 1; i < r.lines.size(); ++i) CHECK(r.lines[i].y0 > r.lines[i - 1].y0);
 }
 
+TEST_CASE("segmenter: a centred page number under two columns does not merge them") {
+    PageDraw p;
+    for (int i = 0; i < 30; ++i) {
+        p.line(100, 480, 100 + 24 * i);
+        p.line(540, 900, 100 + 24 * i);
+    }
+    p.box(500, 100 + 24 * 30, 516, 100 + 24 * 30 + 14);  // page number in the gutter, one line below
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() >= 2);
+    CHECK(lay.regions[0].block.x1 < 520);  // the left column first, on its own
+    CHECK(lay.regions[0].lines.size() >= 30);
+    bool right_column = false;
+    for (const auto& r : lay.regions) right_column = right_column || (r.block.x0 >= 516 && r.lines.size() >= 30);
+    CHECK(right_column);
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) CHECK((l.x1 < 520 || l.x0 > 490));  // no line reads across the gutter
+}
+
 TEST_CASE("segmenter: crops fit the recogniser, cut at word gaps; rules are dropped; a grid is a table") {
     PageDraw p;
     p.line(50, 950, 100);                       // a long line: 900 px at 14 px height → several crops

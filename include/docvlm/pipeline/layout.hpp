@@ -5,7 +5,8 @@
 //   1. ink: pixel < threshold (Otsu's threshold of the page, clamped to [96, 208], unless given);
 //   2. unit L: the median height of ink bands (≈ one text line);
 //   3. strips: the page cut at white rows at least `block_gap` · L tall;
-//   4. columns: a strip with a white gutter at least `column_gap` · L wide near its middle, with
+//   4. columns: a strip with a white gutter (ink in at most 1/50 of its height per pixel column, so
+//      a centred page number does not close it) at least `column_gap` · L wide near its middle, with
 //      text of at least a quarter of the width on both sides, is split there; consecutive strips
 //      whose gutters overlap are merged first, so two columns stay two columns even where their
 //      paragraph gaps line up. Reading order: strips top to bottom, in a strip the left column
@@ -199,7 +200,11 @@ inline std::vector<Box> split_rows(const InkMap& m, const Box& b, int min_gap) {
 
 /// The best column gutter of a box as [x0, x1) page columns, or {0, 0}.
 inline std::array<int, 2> gutter(const InkMap& m, const Box& b, int L, double column_gap) {
-    const auto cc = col_counts(m, b);
+    // A gutter may be crossed by a little ink (a centred page number, a footnote mark): columns
+    // with at most 1/50 of the strip's height in ink count as white.
+    auto cc = col_counts(m, b);
+    const int tol = std::max(1, b.height() / 50);
+    for (int& c : cc) c = c <= tol ? 0 : c;
     std::array<int, 2> best{0, 0};
     const int W = b.width();
     for (const auto& g : gaps(cc)) {
