@@ -11,6 +11,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 split=${1:-$root/../shared/eval/real-pages-dev}
 shift || true
+if [ ! -f "$split/manifest.json" ]; then
+  echo "real_pages.sh: no page split at $split (a folder with manifest.json, images/ and truth/);" >&2
+  echo "  the project's evaluation pages live in its shared/eval folder, beside the checkout, not in a clone" >&2
+  exit 2
+fi
 name=$(basename "$split")
 out=$root/build/eval/$name
 scorer=$(dirname "$split")/score_pages.py

@@ -23,7 +23,6 @@ PATCH = 8
 MAX_W = 512
 TEXT_H = 24
 FORMULA_H = 48
-TABLE_H = 48
 INK = 160  # a pixel darker than this is ink
 
 # Vocabulary: the 256 byte values, then special tokens; padded to a multiple of 8.
