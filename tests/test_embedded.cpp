@@ -310,6 +310,69 @@ TEST_CASE("segmenter: crops fit the recogniser, cut at word gaps; rules are drop
     CHECK(pipeline::segment_page(io::Image(50, 50, 1, 255)).regions.empty());
 }
 
+TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
+    PageDraw p;
+    // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,
+    // framed by single rules; the vertical rules join every row into one ink band unless erased
+    for (int r = 0; r < 12; ++r) {
+        p.line(232, 472, 200 + 24 * r);  // words end at 464
+        p.line(474, 700, 200 + 24 * r);
+    }
+    p.box(200, 190, 202, 200 + 24 * 12);  // left border
+    p.box(466, 190, 467, 200 + 24 * 12);  // double rule
+    p.box(469, 190, 470, 200 + 24 * 12);
+    p.box(720, 190, 722, 200 + 24 * 12);  // right border
+    p.box(200, 190, 722, 191);            // top and bottom rules
+    p.box(200, 200 + 24 * 12 - 1, 722, 200 + 24 * 12);
+    p.box(600, 560, 640, 660);            // a filled bar (a figure) is not a rule
+    const auto lay = pipeline::segment_page(p.img);
+    CHECK(lay.line_height == 14);
+    REQUIRE(!lay.regions.empty());
+    const auto& table = lay.regions[0];
+    CHECK(table.block.type == "table");
+    CHECK(table.lines.size() == 12);
+    REQUIRE(table.columns.size() == 2);
+    CHECK(table.columns[1] > 464);
+    CHECK(table.columns[1] <= 474);
+    for (const auto& l : table.lines) {
+        CHECK(l.cells == 2);
+        for (const auto& c : l.chunks) CHECK((c.x1 <= 466 || c.x0 >= 470));  // no crop holds the rule
+    }
+    bool bar = false;
+    for (const auto& r : lay.regions) bar = bar || (r.block.x0 <= 600 && r.block.x1 >= 640 && r.block.y0 >= 550);
+    CHECK(bar);
+}
+
+TEST_CASE("segmenter: a framed box is one column even with a wide gap inside; its round-cornered frame is no text") {
+    PageDraw p;
+    for (int i = 0; i < 4; ++i) p.line(100, 900, 60 + 24 * i);  // text above
+    // the frame: rules at top and bottom whose ends bend down/up over 8 px (rounded corners)
+    const int top = 200, bottom = 200 + 24 * 10 + 16;
+    p.box(150, top, 850, top + 2);
+    p.box(150, bottom - 2, 850, bottom);
+    p.box(150, top, 152, bottom);   // left edge
+    p.box(848, top, 850, bottom);   // right edge
+    for (int i = 0; i < 10; ++i) {  // rows with a 200 px gap in the middle: not two columns
+        p.line(200, 400, top + 16 + 24 * i);
+        p.line(600, 800, top + 16 + 24 * i);
+    }
+    for (int i = 0; i < 4; ++i) p.line(100, 900, bottom + 40 + 24 * i);  // text below
+    // cut the corners round: remove the frame's corner pixels, leave a short arc of stubs
+    for (int y = top; y < top + 6; ++y)
+        for (int x = 150; x < 156; ++x) p.img.at(x, y) = 255;
+    p.box(153, top + 2, 155, top + 4);
+    const auto lay = pipeline::segment_page(p.img);
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            CHECK(l.y1 - l.y0 <= 20);                              // no frame rule read as a line
+            if (l.y0 > top && l.y1 < bottom) CHECK(l.x1 - l.x0 > 500);  // each row read across the gap
+        }
+    int rows = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) rows += l.y0 > top && l.y1 < bottom;
+    CHECK(rows == 10);
+}
+
 TEST_CASE("looks_like_math: relations and operators with few words") {
     CHECK(pipeline::looks_like_math("E = mc2"));
     CHECK(pipeline::looks_like_math("\u2211 i=1 n x i \u2264 1"));

@@ -6,8 +6,9 @@
 Runs in bfloat16 on the CPU (shared/TRAINING.md: ~5x float32 with Debian's torch) with float32
 master weights in the optimiser. Checkpoints RUN/last.pt every --ckpt-minutes and at the end; a
 second call with the same RUN continues where it stopped (same data order, same RNG streams).
-With no RUN/last.pt but --init FILE (an exported models/docvlm-small/model.safetensors), training
-starts from those weights (the int8 export is the resume point on a fresh machine).
+With no RUN/last.pt but --init FILE (an exported models/docvlm-small/model.safetensors, or another
+run's last.pt), training starts from those weights (the int8 export is the resume point on a fresh
+machine).
 Quantisation-aware training (int8 weights and activations, as the C++ int8 path) starts at --qat-from.
 """
 from __future__ import annotations
@@ -123,7 +124,11 @@ def evaluate(model, sets, n=64, batch=32, max_new=100):
 
 def load_init(model: DocVLM, path: str):
     """Starts from an exported model (int8 weights + scales are dequantised; a CTC head, which is
-    not exported, keeps its fresh initialisation)."""
+    not exported, keeps its fresh initialisation) or from another run's checkpoint (RUN/last.pt:
+    its float master weights; the optimiser state and schedule start afresh)."""
+    if path.endswith(".pt"):
+        model.load_state_dict(torch.load(path)["model"])
+        return
     from safetensors_io import read_safetensors
     sd = read_safetensors(path)
     own = model.state_dict()

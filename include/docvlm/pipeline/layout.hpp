@@ -93,18 +93,79 @@ std::string region_content(const LayoutRegion& region, const std::vector<std::ve
 
 namespace detail {
 
-struct InkMap {
-    int w = 0, h = 0;
-    std::vector<std::uint8_t> ink;  // 1 = ink
-    bool at(int x, int y) const { return ink[std::size_t(y) * std::size_t(w) + std::size_t(x)] != 0; }
-};
-
 struct Box {
     int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
     int width() const { return x1 - x0; }
     int height() const { return y1 - y0; }
     bool empty() const { return x1 <= x0 || y1 <= y0; }
 };
+
+struct InkMap {
+    int w = 0, h = 0;
+    std::vector<std::uint8_t> ink;  // 1 = ink
+    std::vector<Box> vrules;        // vertical rules erased from `ink` (table borders)
+    bool at(int x, int y) const { return ink[std::size_t(y) * std::size_t(w) + std::size_t(x)] != 0; }
+};
+
+/// Erases thin vertical rules: ink runs at least min_len tall in a pixel column, where at most
+/// max_w such columns stand side by side (a filled bar stays). Table borders otherwise join all
+/// rows of a table into one tall band. The erased rules are kept in m.vrules.
+inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
+    const std::size_t W = std::size_t(m.w);
+    std::vector<std::uint8_t> cand(m.ink.size(), 0);
+    std::vector<int> start(W, -1);
+    for (int y = 0; y <= m.h; ++y)
+        for (int x = 0; x < m.w; ++x) {
+            const bool on = y < m.h && m.at(x, y);
+            int& s = start[std::size_t(x)];
+            if (on && s < 0) s = y;
+            if (!on && s >= 0) {
+                if (y - s >= min_len)
+                    for (int k = s; k < y; ++k) cand[std::size_t(k) * W + std::size_t(x)] = 1;
+                s = -1;
+            }
+        }
+    // runs of candidate columns in each row; erase the thin ones, and gather rule boxes
+    std::vector<Box> rules;
+    std::vector<int> prev(W, -1), cur(W, -1);  // the rule each column belonged to in the row above / this row
+    for (int y = 0; y < m.h; ++y) {
+        const std::uint8_t* c = cand.data() + std::size_t(y) * W;
+        std::fill(cur.begin(), cur.end(), -1);
+        int x = 0;
+        while (x < m.w) {
+            if (!c[x]) {
+                ++x;
+                continue;
+            }
+            int e = x;
+            while (e < m.w && c[e]) ++e;
+            if (e - x <= max_w) {
+                std::fill(m.ink.begin() + std::ptrdiff_t(std::size_t(y) * W + std::size_t(x)),
+                          m.ink.begin() + std::ptrdiff_t(std::size_t(y) * W + std::size_t(e)), std::uint8_t(0));
+                int id = -1;
+                for (int k = x; k < e && id < 0; ++k) id = prev[std::size_t(k)];
+                if (id >= 0) {
+                    Box& r = rules[std::size_t(id)];
+                    r = {std::min(r.x0, x), r.y0, std::max(r.x1, e), y + 1};
+                } else {
+                    id = int(rules.size());
+                    rules.push_back({x, y, e, y + 1});
+                }
+                for (int k = x; k < e; ++k) cur[std::size_t(k)] = id;
+            }
+            x = e;
+        }
+        std::swap(prev, cur);
+    }
+    for (const Box& r : rules)
+        if (r.height() >= min_len) m.vrules.push_back(r);
+}
+
+/// True if an erased vertical rule lies within columns [a, e) and crosses rows [y0, y1).
+inline bool rule_between(const InkMap& m, int a, int e, int y0, int y1) {
+    return std::any_of(m.vrules.begin(), m.vrules.end(),
+                       [&](const Box& r) { return r.x0 >= a - 1 && r.x1 <= e + 1 && r.y0 < y1 && y0 < r.y1; });
+}
 
 inline std::vector<int> row_counts(const InkMap& m, const Box& b) {
     std::vector<int> c(std::size_t(b.height()), 0);
@@ -228,14 +289,17 @@ inline int median(std::vector<int> v, int fallback) {
 inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L) {
     std::vector<Box> lines;
     for (const auto& band : bands(m, b)) lines.push_back(tighten(m, {b.x0, band[0], b.x1, band[1]}));
-    // rules: at most max(3, L/4) tall, at least 4 L long, and dense
+    // rules: at least 4 L long, ink in nine columns of ten, and at most max(3, L/4) pixels of ink
+    // per column away from the ends (which may curve: the rounded corners of a frame)
     std::vector<Box> kept;
+    const int thick = std::max(3, L / 4);
     for (const Box& l : lines) {
         if (l.empty()) continue;
-        if (l.height() <= std::max(3, L / 4) && l.width() >= 4 * L) {
+        if (l.height() <= 2 * L && l.width() >= 4 * L) {
             const auto cc = col_counts(m, l);
             const long filled = std::count_if(cc.begin(), cc.end(), [](int c) { return c > 0; });
-            if (filled * 10 >= long(l.width()) * 9) continue;
+            const bool thin = std::all_of(cc.begin() + L, cc.end() - L, [&](int c) { return c <= thick; });
+            if (filled * 10 >= long(l.width()) * 9 && thin) continue;
         }
         kept.push_back(l);
     }
@@ -269,7 +333,7 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
     std::vector<Box> cells;
     int start = 0;
     for (const auto& gp : g)
-        if (gp[1] - gp[0] >= int(opt.cell_gap * L)) {
+        if (gp[1] - gp[0] >= int(opt.cell_gap * L) || rule_between(m, line.x0 + gp[0], line.x0 + gp[1], line.y0, line.y1)) {
             cells.push_back({line.x0 + start, line.y0, line.x0 + gp[0], line.y1});
             start = gp[1];
         }
@@ -343,16 +407,29 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     out.width = gray.width;
     out.height = gray.height;
     out.threshold = opt.ink_threshold > 0 ? opt.ink_threshold : std::clamp(otsu_threshold(gray), 96, 208);
-    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size())};
+    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size()), {}};
     for (std::size_t i = 0; i < gray.pixels.size(); ++i) m.ink[i] = gray.pixels[i] < out.threshold;
 
-    const Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
+    Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
     if (page_box.empty()) return out;
-    // unit L: median height of ink bands that look like text (not rules, not tiny specks)
-    std::vector<int> heights;
-    for (const auto& b : detail::bands(m, page_box))
-        if (b[1] - b[0] >= 4) heights.push_back(b[1] - b[0]);
-    const int L = std::max(6, detail::median(heights, 16));
+    // unit L: median height of ink bands that look like text (not rules, not tiny specks); once
+    // more after erasing vertical rules (which join the rows of a ruled table into one band)
+    auto unit = [&](int slices) {
+        std::vector<int> heights;
+        for (int i = 0; i < slices; ++i) {
+            const Box slice{page_box.x0 + page_box.width() * i / slices, page_box.y0,
+                            page_box.x0 + page_box.width() * (i + 1) / slices, page_box.y1};
+            for (const auto& b : detail::bands(m, slice))
+                if (b[1] - b[0] >= 4) heights.push_back(b[1] - b[0]);
+        }
+        return std::max(6, detail::median(heights, 16));
+    };
+    // in vertical slices, most bands are text lines even where rules join the rows of a table
+    const int L0 = unit(std::max(1, std::min(16, page_box.width() / 64)));
+    detail::erase_vertical_rules(m, 4 * L0, std::max(3, L0 / 5));
+    if (!m.vrules.empty()) page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
+    if (page_box.empty()) return out;
+    const int L = unit(1);
     out.line_height = L;
     const int block_gap = std::max(2, int(opt.block_gap * L));
 
@@ -363,8 +440,18 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         std::array<int, 2> gutter;
     };
     std::vector<Section> sections;
+    // a strip framed by vertical rules at both edges is one box (a ruled table, a code listing)
+    auto framed = [&](const Box& s) {
+        auto edge = [&](bool left) {
+            return std::any_of(m.vrules.begin(), m.vrules.end(), [&](const Box& r) {
+                const int ov = std::min(r.y1, s.y1) - std::max(r.y0, s.y0);
+                return ov * 10 >= s.height() * 6 && (left ? r.x0 <= s.x0 + L : r.x1 >= s.x1 - L);
+            });
+        };
+        return edge(true) && edge(false);
+    };
     for (const Box& s : strips) {
-        auto g = s.height() >= 2 * L ? detail::gutter(m, s, L, opt.column_gap) : std::array<int, 2>{0, 0};
+        auto g = s.height() >= 2 * L && !framed(s) ? detail::gutter(m, s, L, opt.column_gap) : std::array<int, 2>{0, 0};
         if (!sections.empty()) {
             Section& last = sections.back();
             const bool both = g[1] > g[0] && last.gutter[1] > last.gutter[0];
@@ -412,7 +499,8 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                 const Box bb{int(r.block.x0), int(r.block.y0), int(r.block.x1), int(r.block.y1)};
                 r.columns.push_back(bb.x0);
                 for (const auto& g : detail::gaps(detail::col_counts(m, bb)))
-                    if (g[1] - g[0] >= L) r.columns.push_back(bb.x0 + g[1]);
+                    if (g[1] - g[0] >= L || detail::rule_between(m, bb.x0 + g[0], bb.x0 + g[1], bb.y0, bb.y1))
+                        r.columns.push_back(bb.x0 + g[1]);
                 if (r.columns.size() >= 2) r.block.type = "table";
                 else r.columns.clear();
             } else if (r.lines.size() == 1 && r.lines[0].y1 - r.lines[0].y0 >= L * 13 / 10 && r.lines[0].y1 - r.lines[0].y0 <= 4 * L) {
