@@ -236,11 +236,17 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
     detail::check_size(T::kv_heads, d.kv_heads, "text_kv_heads", cfg_path);
     detail::check_size(T::mlp, d.mlp, "text_mlp", cfg_path);
     detail::check_size(T::vocab, d.vocab, "vocab", cfg_path);
-    detail::check_size(Config::fusion::every, d.xattn_every, "xattn_every", cfg_path);
+    // the attention pattern is compile-time only: the weights were trained with it
+    auto pattern = [&](int want, std::size_t got, const char* what, const char* in_type) {
+        if (std::size_t(want) != got)
+            detail::fail(cfg_path, ": ", what, " is ", got, " but the Config's ", in_type, " has ", want,
+                         " (the weights were trained with ", got, ")");
+    };
+    pattern(Config::fusion::every, d.xattn_every, "xattn_every", "GatedCrossAttention<every>");
     using A = typename V::attention;
     if constexpr (detail::is_window_anchor<A>::value) {
-        detail::check_size(A::window, d.window, "window", cfg_path);
-        detail::check_size(A::anchors, d.anchors, "anchors", cfg_path);
+        pattern(A::window, d.window, "window", "WindowAnchor<window, anchors>");
+        pattern(A::anchors, d.anchors, "anchors", "WindowAnchor<window, anchors>");
     }
 
     const io::Checkpoint ck = io::Checkpoint::open(dir);
