@@ -63,6 +63,44 @@ void decode_byte(benchmark::State& state) {
 }
 BENCHMARK(decode_byte)->Name("embedded/decode_step")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// Decoding 32 text crops of the sample page (vision tokens computed beforehand) in batches of
+// state.range(0) sequences on one thread; batch 1 is Context::generate, one crop at a time, the
+// baseline. Same outputs either way (tests: generate_batch); counter: bytes generated per second.
+void decode_crops(benchmark::State& state) {
+    const auto& m = model<Int8PerChannel>();
+    std::vector<Tensor<float, 2>> vision;
+    std::vector<std::size_t> bound;
+    for (const auto& r : pipeline::segment_page(page()).regions)
+        for (const auto& l : r.lines)
+            for (const auto& c : l.chunks)
+                if (vision.size() < 32) {
+                    const io::Image input = m.prepare(pipeline::crop_with_margin(page(), c.x0, c.y0, c.x1, c.y1, 1), "text");
+                    vision.push_back(m.encode_image(input));
+                    bound.push_back(std::size_t(input.width) / 3 + 8);
+                }
+    const std::size_t batch = std::size_t(state.range(0));
+    set_num_threads(1);
+    std::size_t bytes = 0;
+    for (auto _ : state) {
+        for (std::size_t b = 0; b < vision.size(); b += batch) {
+            const std::size_t e = std::min(vision.size(), b + batch);
+            if (batch == 1) {
+                GenerationOptions g;
+                g.max_new_tokens = bound[b];
+                auto ctx = m.context();
+                bytes += ctx.generate(vision[b], "text", g).size();
+            } else {
+                for (const auto& out : m.generate_batch(std::span(vision).subspan(b, e - b), "text", GenerationOptions{},
+                                                        std::span(bound).subspan(b, e - b)))
+                    bytes += out.size();
+            }
+        }
+    }
+    set_num_threads(default_thread_count());
+    state.counters["bytes_per_s"] = benchmark::Counter(double(bytes), benchmark::Counter::kIsRate);
+}
+BENCHMARK(decode_crops)->Name("embedded/decode_32_crops_1thread/batch")->Arg(1)->Arg(4)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 template <WeightPolicy W>
 void parse_page(benchmark::State& state) {
     const pipeline::EmbeddedPageParser parser(model<W>());

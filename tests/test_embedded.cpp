@@ -170,6 +170,46 @@ TEST_CASE("int8 gated model follows PyTorch's quantisation-aware simulation") {
     CHECK(double(same) >= 0.5 * double(total));
 }
 
+// generate_batch must give each crop exactly what generate() gives it alone: batching shares the
+// weight reads, never the arithmetic of a row.
+template <class Config>
+void check_batch_equals_single(const std::string& dir, const std::string& reference, int n) {
+    const auto model = load<Config>(dir);
+    const io::Checkpoint ref = io::Checkpoint::open(reference);
+    n = std::min(n, count_crops(ref));
+    std::vector<Tensor<float, 2>> vision;
+    std::vector<std::size_t> bound;
+    std::vector<std::vector<std::int32_t>> single;
+    GenerationOptions gen;
+    gen.max_new_tokens = 96;
+    for (int i = 0; i < n; ++i) {
+        const io::Image crop = crop_of(ref, i);
+        if (task_of(crop) != "text") continue;
+        vision.push_back(model.encode_image(crop));
+        bound.push_back(std::size_t(8 + 7 * i % 90));  // different bounds: sequences leave the batch at different steps
+        GenerationOptions g = gen;
+        g.max_new_tokens = bound.back();
+        auto ctx = model.context();
+        single.push_back(ctx.generate(vision.back(), "text", g));
+    }
+    REQUIRE(vision.size() >= 3);
+    const auto batched = model.generate_batch(vision, "text", gen, bound);
+    REQUIRE(batched.size() == single.size());
+    for (std::size_t i = 0; i < single.size(); ++i) CHECK(batched[i] == single[i]);
+    // no bounds: every sequence runs to its end token or gen.max_new_tokens
+    const auto unbounded = model.generate_batch(std::span(vision).first(2), "text", gen);
+    auto ctx = model.context();
+    CHECK(unbounded[1] == ctx.generate(vision[1], "text", gen));
+    CHECK_ERROR_HAS(model.generate_batch(vision, "text", gen, std::span(bound).first(1)), "output bounds");
+    CHECK(model.generate_batch({}, "text", gen).empty());
+}
+
+TEST_CASE("generate_batch reads a batch of crops exactly as one at a time (int8 and f32)") {
+    const std::string reference = test::data("docvlm-small/reference.safetensors");
+    check_batch_equals_single<presets::DocvlmSmall<Int8PerChannel>>(default_model_dir(), reference, max_crops < 100 ? 6 : 24);
+    check_batch_equals_single<presets::DocvlmSmall<F32>>(default_model_dir(), reference, 6);
+}
+
 TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") {
     const std::string dir = test::data("gated-tiny");
     test::TempDir tmp;

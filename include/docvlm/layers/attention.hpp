@@ -91,8 +91,14 @@ public:
                         Mlp<W> mlp, std::vector<float> mlp_gate, std::size_t heads, std::size_t kv_heads);
     /// Projects vision tokens vis [n_vis, vision_dim] once per image.
     VisionKV project(const float* vis, std::size_t n_vis) const;
-    /// x [n, dim] updated in place.
-    void forward(float* x, std::size_t n, const VisionKV& kv) const;
+    /// x [n, dim] updated in place; every row reads the same vision tokens.
+    void forward(float* x, std::size_t n, const VisionKV& kv) const {
+        const VisionKV* one = &kv;
+        forward_impl(x, n, &one, 0);
+    }
+    /// x [n, dim] updated in place; row r reads the vision tokens *kv_of_row[r] (a batch of
+    /// sequences, one token each, over different images).
+    void forward_rows(float* x, std::size_t n, const VisionKV* const* kv_of_row) const { forward_impl(x, n, kv_of_row, 1); }
 
 private:
     RMSNorm norm1_, norm2_;
@@ -100,6 +106,9 @@ private:
     Mlp<W> mlp_;
     std::vector<float> attn_gate_, mlp_gate_;  // tanh already applied; size 1 or dim
     std::size_t heads_ = 0, kv_heads_ = 0, hd_ = 0, dim_ = 0;
+
+    // row r reads *kv[r * step] (step 0: every row the same)
+    void forward_impl(float* x, std::size_t n, const VisionKV* const* kv, std::size_t step) const;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -216,7 +225,7 @@ VisionKV GatedCrossAttentionLayer<W>::project(const float* vis, std::size_t n_vi
 }
 
 template <WeightPolicy W>
-void GatedCrossAttentionLayer<W>::forward(float* x, std::size_t n, const VisionKV& kv) const {
+void GatedCrossAttentionLayer<W>::forward_impl(float* x, std::size_t n, const VisionKV* const* kvs, std::size_t step) const {
     const std::size_t qd = heads_ * hd_, kvd = kv_heads_ * hd_;
     auto& h = detail::scratch(6, n * dim_);
     auto& q = detail::scratch(2, n * qd);
@@ -229,7 +238,14 @@ void GatedCrossAttentionLayer<W>::forward(float* x, std::size_t n, const VisionK
     norm1_.forward(x, n, dim_, h.data(), dim_);
     q_.forward(h.data(), n, dim_, q.data(), qd);
     const kernels::AttentionParams p{.heads = heads_, .kv_heads = kv_heads_, .head_dim = hd_, .scale = 1.0f / std::sqrt(float(hd_))};
-    kernels::attention(q.data(), qd, kv.k.data(), kvd, kv.v.data(), kvd, ctx.data(), qd, n, kv.tokens, p);
+    if (step == 0) {
+        kernels::attention(q.data(), qd, kvs[0]->k.data(), kvd, kvs[0]->v.data(), kvd, ctx.data(), qd, n, kvs[0]->tokens, p);
+    } else {
+        for (std::size_t r = 0; r < n; ++r) {
+            const VisionKV& kv = *kvs[r * step];
+            kernels::attention(q.data() + r * qd, qd, kv.k.data(), kvd, kv.v.data(), kvd, ctx.data() + r * qd, qd, 1, kv.tokens, p);
+        }
+    }
     o_.forward(ctx.data(), n, qd, out.data(), dim_);
     gated_add(attn_gate_);
     norm2_.forward(x, n, dim_, h.data(), dim_);

@@ -95,6 +95,14 @@ public:
     /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
     Context context(std::size_t max_tokens = 0) const { return Context(*this, max_tokens ? max_tokens : d_.max_tokens); }
 
+    /// Reads several images with one task at once: vision[i] holds image i's vision tokens and
+    /// max_new[i] (when given) bounds its output, else opt.max_new_tokens does. The decoder steps
+    /// all unfinished sequences together, so each weight matrix is read once per step for the
+    /// whole batch instead of once per image. Each result is what Context::generate gives for that
+    /// image alone (rows are computed independently); the end token is not included.
+    std::vector<std::vector<std::int32_t>> generate_batch(std::span<const Tensor<float, 2>> vision, std::string_view task,
+                                                          const GenerationOptions& opt, std::span<const std::size_t> max_new = {}) const;
+
     class Context {
     public:
         /// Reads the vision tokens of one image and runs `ids` (usually the task token); returns the
@@ -111,6 +119,7 @@ public:
     private:
         friend class GatedVlmModel;
         Context(const GatedVlmModel& m, std::size_t max_tokens);
+        void attach(const Tensor<float, 2>& vision);  // empties the context and reads the image's vision tokens
         void forward(const std::int32_t* ids, std::size_t n, const Trace& trace, bool all_logits);
 
         const GatedVlmModel* m_;
@@ -123,6 +132,14 @@ public:
     };
 
 private:
+    struct BatchScratch {
+        std::vector<float> x, h, q, k, v, ctx, cos, sin, logits;
+        std::vector<const VisionKV*> vis;
+    };
+    // One decoding step for n contexts (one new token each, at each context's own position);
+    // logits [n, vocab] land in s.logits.
+    void step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const;
+
     struct VisionBlock {
         LayerNorm norm1, norm2;
         VisionAttention attn;
@@ -441,13 +458,112 @@ std::span<const float> GatedVlmModel<Config>::Context::prefill(const Tensor<floa
                                                                const Trace& trace, bool all_logits) {
     const GatedVlmModel& m = *m_;
     if (ids.empty()) detail::fail("prefill: empty prompt");
+    attach(vision);
+    forward(ids.data(), ids.size(), trace, all_logits);
+    return logits_;
+}
+
+template <class Config>
+void GatedVlmModel<Config>::Context::attach(const Tensor<float, 2>& vision) {
+    const GatedVlmModel& m = *m_;
     if (vision.shape()[1] != m.d_.v_dim) detail::fail("prefill: vision tokens have ", vision.shape()[1], " channels, expected ", m.d_.v_dim);
     if (vision.shape()[0] == 0) detail::fail("prefill: no vision tokens");
     len_ = 0;
     vis_.clear();
     for (const auto& c : m.cross_) vis_.push_back(c.project(vision.data(), vision.shape()[0]));
-    forward(ids.data(), ids.size(), trace, all_logits);
-    return logits_;
+}
+
+template <class Config>
+void GatedVlmModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const {
+    const GatedVlmDims& d = d_;
+    const std::size_t h = d.dim, hd = d.head_dim(), qd = d.heads * hd, kvd = d.kv_heads * hd;
+    s.x.resize(n * h), s.h.resize(n * h), s.q.resize(n * qd), s.ctx.resize(n * qd), s.k.resize(n * kvd), s.v.resize(n * kvd);
+    s.cos.resize(n * hd), s.sin.resize(n * hd), s.vis.resize(n);
+    for (std::size_t r = 0; r < n; ++r) {
+        const Context& c = *ctxs[r];
+        if (c.len_ + 1 > c.cap_) detail::fail("context: ", c.len_ + 1, " tokens exceed this context's capacity of ", c.cap_);
+        if (ids[r] < 0 || std::size_t(ids[r]) >= d.vocab) detail::fail("token id ", ids[r], " is outside the vocabulary of ", d.vocab);
+        std::copy_n(embed_.data() + std::size_t(ids[r]) * h, h, s.x.data() + r * h);
+        for (std::size_t k = 0; k < hd / 2; ++k) {  // as Context::forward computes them
+            const float a = float(std::int64_t(c.len_)) * rope_inv_freq_[k];
+            s.cos[r * hd + k] = s.cos[r * hd + k + hd / 2] = std::cos(a);
+            s.sin[r * hd + k] = s.sin[r * hd + k + hd / 2] = std::sin(a);
+        }
+    }
+    for (std::size_t l = 0; l < d.layers; ++l) {
+        const TextLayer& L = layers_[l];
+        if (L.cross >= 0) {
+            for (std::size_t r = 0; r < n; ++r) s.vis[r] = &ctxs[r]->vis_[std::size_t(L.cross)];
+            cross_[std::size_t(L.cross)].forward_rows(s.x.data(), n, s.vis.data());
+        }
+        L.norm1.forward(s.x.data(), n, h, s.h.data(), h);
+        L.q.forward(s.h.data(), n, h, s.q.data(), qd);
+        L.k.forward(s.h.data(), n, h, s.k.data(), kvd);
+        L.v.forward(s.h.data(), n, h, s.v.data(), kvd);
+        for (std::size_t r = 0; r < n; ++r) {
+            Context& c = *ctxs[r];
+            float* kc = c.k_[l].data() + c.len_ * kvd;
+            float* vc = c.v_[l].data() + c.len_ * kvd;
+            std::copy_n(s.k.data() + r * kvd, kvd, kc);
+            std::copy_n(s.v.data() + r * kvd, kvd, vc);
+            kernels::rope(s.q.data() + r * qd, d.heads, hd, s.cos.data() + r * hd, s.sin.data() + r * hd);
+            kernels::rope(kc, d.kv_heads, hd, s.cos.data() + r * hd, s.sin.data() + r * hd);
+            const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
+                                              .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = c.len_};
+            kernels::attention(s.q.data() + r * qd, qd, c.k_[l].data(), kvd, c.v_[l].data(), kvd, s.ctx.data() + r * qd, qd, 1, c.len_ + 1, ap);
+        }
+        L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
+        L.norm2.forward(s.x.data(), n, h, s.h.data(), h);
+        L.mlp.forward(s.h.data(), n, s.x.data(), h, s.x.data(), h);
+    }
+    for (std::size_t r = 0; r < n; ++r) ctxs[r]->len_ += 1;
+    norm_.forward(s.x.data(), n, h, s.h.data(), h);
+    s.logits.resize(n * d.vocab);
+    lm_head_.forward(s.h.data(), n, h, s.logits.data(), d.vocab);
+}
+
+template <class Config>
+std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std::span<const Tensor<float, 2>> vision, std::string_view task,
+                                                                             const GenerationOptions& options,
+                                                                             std::span<const std::size_t> max_new) const {
+    if (!max_new.empty() && max_new.size() != vision.size())
+        detail::fail("generate_batch: ", max_new.size(), " output bounds for ", vision.size(), " images");
+    const std::int32_t prompt[1] = {d_.task_token(task)};
+    const std::size_t n = vision.size();
+    std::vector<Context> ctxs;
+    std::vector<Sampler> samplers;
+    ctxs.reserve(n), samplers.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        ctxs.push_back(context());
+        ctxs.back().attach(vision[i]);
+        GenerationOptions o = options;
+        o.stop_tokens.push_back(d_.eos_token_id);
+        o.max_new_tokens = std::min(max_new.empty() ? options.max_new_tokens : max_new[i], ctxs.back().cap_ - 1);
+        samplers.emplace_back(o, prompt, d_.vocab);
+    }
+    std::vector<std::vector<std::int32_t>> out(n);
+    std::vector<std::size_t> active(n), still;
+    std::vector<Context*> rows;
+    std::vector<std::int32_t> tokens(n, prompt[0]), next;
+    for (std::size_t i = 0; i < n; ++i) active[i] = i;
+    BatchScratch s;
+    while (!active.empty()) {
+        rows.clear();
+        for (std::size_t i : active) rows.push_back(&ctxs[i]);
+        step_rows(rows.data(), tokens.data(), active.size(), s);
+        still.clear(), next.clear();
+        for (std::size_t r = 0; r < active.size(); ++r) {  // as generate() does for each sequence
+            const std::size_t i = active[r];
+            const std::int32_t t = samplers[i].next({s.logits.data() + r * d_.vocab, d_.vocab});
+            samplers[i].accept(t);
+            if (t == d_.eos_token_id) continue;
+            out[i].push_back(t);
+            if (samplers[i].done(t) || ctxs[i].len_ >= ctxs[i].cap_) continue;
+            still.push_back(i), next.push_back(t);
+        }
+        active.swap(still), tokens.swap(next);
+    }
+    return out;
 }
 
 template <class Config>

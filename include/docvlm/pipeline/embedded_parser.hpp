@@ -2,9 +2,11 @@
 // embedded model (GatedVlmModel): the classical segmenter of layout.hpp finds blocks, lines and
 // crops; every crop is read by the model (text task); tables come out as HTML.
 //
-// Crops are recognised in parallel on the process's thread pool (one decoding context per worker;
-// the kernels inside run single-threaded there), which suits a small model far better than
-// splitting each small matrix product across threads.
+// Crops are recognised in parallel on the process's thread pool, in batches: crops of similar
+// width go through the decoder together (Model::generate_batch: each weight matrix is read once
+// per step for the batch), and the batches are dealt out to the workers (the kernels inside run
+// single-threaded there), which suits a small model far better than splitting each small matrix
+// product across threads.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -15,6 +17,7 @@
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -27,6 +30,7 @@ namespace pipeline {
 struct EmbeddedParserOptions {
     LayoutOptions layout;
     std::size_t max_new_tokens = 160;  ///< per crop
+    std::size_t batch = 8;             ///< crops decoded together (1: one at a time)
     /// Display formulas as LaTeX: a `displayed` block whose text reads like mathematics (see
     /// looks_like_math) is read again with the formula task, its equation number kept apart.
     bool formulas = true;
@@ -70,6 +74,8 @@ public:
     }
 
 private:
+    // The model's input for a chunk and a bound on its output length.
+    io::Image input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new) const;
     std::string read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
                          const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
                          std::size_t& tokens) const;
@@ -119,19 +125,23 @@ inline io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1,
 }
 
 template <class M>
+io::Image EmbeddedPageParser<M>::input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new) const {
+    io::Image input = model_->prepare(crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin), task);
+    // A text crop holds at most about one character per 3 pixels of its width: a bound that stops
+    // a decoding loop early without cutting real text.
+    max_new = task == "text" ? std::min(opt_.max_new_tokens, std::size_t(input.width) / 3 + 8) : opt_.max_new_tokens;
+    return input;
+}
+
+template <class M>
 std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
                                             const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
                                             std::size_t& tokens) const {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-    const io::Image crop = crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin);
-    const io::Image input = model_->prepare(crop, task);
-    const auto vis = model_->encode_image(input);
-    const auto t1 = clock::now();
     GenerationOptions gen;
-    // A text crop holds at most about one character per 3 pixels of its width: a bound that stops
-    // a decoding loop early without cutting real text.
-    gen.max_new_tokens = task == "text" ? std::min(opt_.max_new_tokens, std::size_t(input.width) / 3 + 8) : opt_.max_new_tokens;
+    const auto vis = model_->encode_image(input_of(gray, c, task, gen.max_new_tokens));
+    const auto t1 = clock::now();
     const auto ids = ctx.generate(vis, task, gen, on_token);
     vision_s += std::chrono::duration<double>(t1 - t0).count();
     decode_s += std::chrono::duration<double>(clock::now() - t1).count();
@@ -164,20 +174,47 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     double vision_s = 0, decode_s = 0;
     std::size_t tokens = 0;
     std::mutex sum_mutex;
-    parallel_for(items.size(), [&](std::size_t b, std::size_t e) {
-        auto ctx = model_->context();
+    // batches of crops of similar width (their outputs end at similar steps), dealt out in turn
+    // to the workers
+    auto chunk_of = [&](const Item& it) -> const TextChunk& { return layout.regions[it.region].lines[it.line].chunks[it.chunk]; };
+    std::vector<std::size_t> order(items.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto aspect = [&](std::size_t i) {
+        const TextChunk& c = chunk_of(items[i]);
+        return double(c.x1 - c.x0 + 2) / double(c.y1 - c.y0 + 2);
+    };
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return aspect(a) < aspect(b); });
+    const std::size_t batch = std::max<std::size_t>(1, opt_.batch);
+    const std::size_t batches = (items.size() + batch - 1) / batch, workers = thread_pool().size();
+    parallel_for(workers, [&](std::size_t wb, std::size_t we) {
         double vs = 0, ds = 0;
         std::size_t tk = 0;
-        for (std::size_t i = b; i < e; ++i) {
-            const Item& it = items[i];
-            texts[it.region][it.line][it.chunk] =
-                read_one(gray, layout.regions[it.region].lines[it.line].chunks[it.chunk], "text", ctx, {}, vs, ds, tk);
-            const std::size_t n = ++done;
-            if (opt_.progress) {
-                std::lock_guard lock(progress_mutex);
-                opt_.progress("content", n, items.size());
+        std::vector<Tensor<float, 2>> vision;
+        std::vector<std::size_t> bound;
+        for (std::size_t w = wb; w < we; ++w)
+            for (std::size_t k = w; k < batches; k += workers) {
+                const std::size_t b = k * batch, e = std::min(items.size(), b + batch);
+                const auto t0 = clock::now();
+                vision.clear(), bound.clear();
+                for (std::size_t i = b; i < e; ++i) {
+                    bound.emplace_back();
+                    vision.push_back(model_->encode_image(input_of(gray, chunk_of(items[order[i]]), "text", bound.back())));
+                }
+                const auto t1 = clock::now();
+                const auto outs = model_->generate_batch(vision, "text", GenerationOptions{}, bound);
+                for (std::size_t i = b; i < e; ++i) {
+                    const Item& it = items[order[i]];
+                    texts[it.region][it.line][it.chunk] = bytes_to_text(outs[i - b]);
+                    tk += outs[i - b].size();
+                }
+                vs += std::chrono::duration<double>(t1 - t0).count();
+                ds += std::chrono::duration<double>(clock::now() - t1).count();
+                const std::size_t n = done += e - b;
+                if (opt_.progress) {
+                    std::lock_guard lock(progress_mutex);
+                    opt_.progress("content", n, items.size());
+                }
             }
-        }
         std::lock_guard lock(sum_mutex);
         vision_s += vs, decode_s += ds, tokens += tk;
     }, 1);
