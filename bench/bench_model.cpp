@@ -6,6 +6,7 @@
 // $DOCVLM_BENCH_DIR (default /tmp/docvlm-bench-mineru25) with MinerU2.5-2509's published sizes.
 #include <docvlm/io/image_processor.hpp>
 #include <docvlm/model/model.hpp>
+#include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
 #include <benchmark/benchmark.h>
@@ -109,6 +110,37 @@ void vision_pass(benchmark::State& state, int w, int h) {
 }
 BENCHMARK_CAPTURE(vision_pass, page_1036x1036, 1036, 1036)->Name("mineru/vision_page_1036")->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK_CAPTURE(vision_pass, text_line_1000x200, 1000, 200)->Name("mineru/vision_line_1000x200")->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+
+// A second question about the same image (`docvlm ask` twice, or a table crop read again): the
+// parser's vision-feature cache returns the encoder's output for an image it has seen; the
+// baseline is the same call with a cold cache (a fresh parser), which runs the encoder again.
+// A 1000x200 text-line crop, MinerU2.5's text prompt, 8 new tokens. The difference is the saving.
+void second_question(benchmark::State& state) {
+    const bool cached = state.range(0) != 0;
+    std::vector<io::AddedToken> added;
+    const char* names[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
+                           "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+                           "<|image_pad|>", "<|video_pad|>"};
+    for (int i = 0; i < 14; ++i) added.push_back({names[i], 151643 + i, true});
+    const std::string tokdir = std::string(DOCVLM_SOURCE_DIR) + "/tests/data/tokenizers/qwen2/";
+    const auto tok = io::Tokenizer::from_vocab_merges(tokdir + "vocab.json", tokdir + "merges.txt", added);
+    const io::Image crop = gray_page(1000, 200);
+    const std::string prompt(pipeline::mineru_prompt(pipeline::Task::text));
+    GenerationOptions opt;
+    opt.max_new_tokens = 8;
+    const pipeline::MinerUPageParser warm(model(), tok);
+    warm.recognise(crop, prompt, opt);  // the first question fills the cache
+    for (auto _ : state) {
+        if (cached) {
+            benchmark::DoNotOptimize(warm.recognise(crop, prompt, opt));
+        } else {
+            const pipeline::MinerUPageParser cold(model(), tok);
+            benchmark::DoNotOptimize(cold.recognise(crop, prompt, opt));
+        }
+    }
+    state.counters["cache_hits"] = double(warm.vision_cache().hits());
+}
+BENCHMARK(second_question)->Name("mineru/second_question_1000x200/cached")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
 // Prefill of a layout prompt: 1369 image tokens (a 1036x1036 page) plus the chat text.
 void prefill(benchmark::State& state) {
