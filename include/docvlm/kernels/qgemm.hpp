@@ -394,6 +394,14 @@ inline float quantize_row_avx512(const float* x, std::size_t k, std::int8_t* q) 
     }
     return amax / 127.0f;
 }
+
+// dst = src with the sign bit of every byte flipped (s8 -> u8 + 128); n a multiple of 64.
+DOCVLM_TARGET("avx512f,avx512bw")
+inline void flip_sign_bits_avx512(const std::int8_t* src, std::byte* dst, std::size_t n) {
+    const __m512i bit = _mm512_set1_epi8(char(0x80));
+    for (std::size_t i = 0; i < n; i += 64)
+        _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), bit));
+}
 #endif
 
 }  // namespace detail
@@ -430,6 +438,12 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
             } else if (offset) {
                 // u8 = s8 + 128 is the same as flipping the sign bit; padding becomes 128 and is
                 // corrected for by the column sums (padded weights are zero, so it adds nothing).
+#if DOCVLM_X86_64
+                if (cpu().avx512()) {
+                    detail::flip_sign_bits_avx512(qr, dst, out.k_padded);  // k_padded is a multiple of 128
+                    continue;
+                }
+#endif
                 for (std::size_t i = 0; i < out.k_padded; ++i) dst[i] = std::byte(std::uint8_t(qr[i]) ^ 0x80u);
             } else {
                 std::memcpy(dst, qr, out.k_padded);
