@@ -421,6 +421,22 @@ TEST_CASE("looks_like_math: relations and operators with few words") {
     CHECK_FALSE(pipeline::looks_like_math("The value x = 3 was chosen because it is small"));
 }
 
+TEST_CASE("ends_in_loop: a repeated tail of 1-32 tokens, 4 times or more, over 16 or more tokens") {
+    auto ids = [](std::string_view s) { return std::vector<std::int32_t>(s.begin(), s.end()); };
+    CHECK(pipeline::ends_in_loop(ids("x = \\alpha 2 - \\alpha 2 - \\alpha 2 - \\alpha 2 - \\alpha 2 - ")));  // period 11, 5 times
+    CHECK(pipeline::ends_in_loop(ids("a b a b a b a b a b a b a b ")));                                   // period 2
+    CHECK(pipeline::ends_in_loop(ids("x^{2}}}}}}}}}}}}}}}}}")));                                            // 17 braces
+    CHECK(pipeline::ends_in_loop(ids("A = α 2 − α 2 − α 2 − α 2 − ")));                                    // 9 bytes, 4 times
+    CHECK_FALSE(pipeline::ends_in_loop(ids("\\frac{a}{b^{c^{d}}}}")));                                         // a few braces
+    CHECK_FALSE(pipeline::ends_in_loop(ids("x_1 + x_2 + \\cdots + x_n")));
+    CHECK_FALSE(pipeline::ends_in_loop(ids("")));
+    CHECK_FALSE(pipeline::ends_in_loop(ids("1 . . . . 2")));
+    const auto looped = ids("A = α 2 − α 2 − α 2 − α 2 − α 2");
+    CHECK(pipeline::loop_period(looped) == 9);
+    CHECK(pipeline::without_loop(looped) == ids("A = α 2 −").size());  // the loop's first turn kept
+    CHECK(pipeline::without_loop(ids("x_1 + x_2")) == 9);
+}
+
 TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {
     const std::vector<std::int32_t> ids{0x48, 0xC3, 0xA9, 258, 0x21, 0xFF};
     CHECK(pipeline::bytes_to_text(ids) == "H\xC3\xA9!\xEF\xBF\xBD");

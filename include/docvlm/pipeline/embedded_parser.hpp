@@ -45,6 +45,14 @@ std::string bytes_to_text(std::span<const std::int32_t> ids);
 /// ∑ ∏ ∫ √ ∞ ∂ ∇ ±) and few words of three or more letters.
 bool looks_like_math(std::string_view text);
 
+/// True when a decoded sequence ends in a loop: its last 1–32 tokens repeated at least `times`
+/// times in a row, over at least 16 tokens (a model that lost its place in the image).
+bool ends_in_loop(std::span<const std::int32_t> ids, std::size_t times = 4);
+/// The period of such a loop, or 0.
+std::size_t loop_period(std::span<const std::int32_t> ids, std::size_t times = 4);
+/// The length of `ids` with a trailing loop (ends_in_loop) cut to its first turn.
+std::size_t without_loop(std::span<const std::int32_t> ids);
+
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
 
@@ -76,9 +84,10 @@ public:
 private:
     // The model's input for a chunk and a bound on its output length.
     io::Image input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new) const;
+    // `ended`, if given, is set to false when decoding ran into its length bound or into a loop.
     std::string read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
                          const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
-                         std::size_t& tokens) const;
+                         std::size_t& tokens, bool* ended = nullptr) const;
 
     const M* model_;
     EmbeddedParserOptions opt_;
@@ -113,6 +122,29 @@ inline bool looks_like_math(std::string_view t) {
     return words <= 3;
 }
 
+inline std::size_t loop_period(std::span<const std::int32_t> ids, std::size_t times) {
+    for (std::size_t period = 1; period <= 32; ++period) {  // byte tokens: "α 2 − " is 9 of them
+        // at least `times` repeats covering at least 16 tokens ("}}}}" or "...." can be real)
+        const std::size_t reps = std::max(times, (16 + period - 1) / period);
+        if (ids.size() < period * reps) continue;
+        const std::size_t start = ids.size() - period * reps;
+        bool loop = true;
+        for (std::size_t i = start + period; i < ids.size() && loop; ++i) loop = ids[i] == ids[i - period];
+        if (loop) return period;
+    }
+    return 0;
+}
+
+inline bool ends_in_loop(std::span<const std::int32_t> ids, std::size_t times) { return loop_period(ids, times) != 0; }
+
+inline std::size_t without_loop(std::span<const std::int32_t> ids) {
+    const std::size_t period = loop_period(ids, 4);
+    if (period == 0) return ids.size();
+    std::size_t s = ids.size() - period;  // the loop's first turn starts at s
+    while (s > 0 && ids[s - 1] == ids[s - 1 + period]) --s;
+    return s + period;
+}
+
 inline io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin) {
     x0 -= margin, y0 -= margin, x1 += margin, y1 += margin;
     if (x1 <= x0 || y1 <= y0) docvlm::detail::fail("crop_with_margin: empty box");
@@ -136,13 +168,14 @@ io::Image EmbeddedPageParser<M>::input_of(const io::Image& gray, const TextChunk
 template <class M>
 std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
                                             const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
-                                            std::size_t& tokens) const {
+                                            std::size_t& tokens, bool* ended) const {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     GenerationOptions gen;
     const auto vis = model_->encode_image(input_of(gray, c, task, gen.max_new_tokens));
     const auto t1 = clock::now();
     const auto ids = ctx.generate(vis, task, gen, on_token);
+    if (ended) *ended = ids.size() < gen.max_new_tokens && !ends_in_loop(ids);
     vision_s += std::chrono::duration<double>(t1 - t0).count();
     decode_s += std::chrono::duration<double>(clock::now() - t1).count();
     tokens += ids.size();
@@ -176,6 +209,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     std::mutex sum_mutex;
     // batches of crops of similar width (their outputs end at similar steps), dealt out in turn
     // to the workers
+    std::vector<std::uint8_t> looped(layout.regions.size(), 0);  // a crop's reading ran into a loop
     auto chunk_of = [&](const Item& it) -> const TextChunk& { return layout.regions[it.region].lines[it.line].chunks[it.chunk]; };
     std::vector<std::size_t> order(items.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -204,7 +238,12 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
                 const auto outs = model_->generate_batch(vision, "text", GenerationOptions{}, bound);
                 for (std::size_t i = b; i < e; ++i) {
                     const Item& it = items[order[i]];
-                    texts[it.region][it.line][it.chunk] = bytes_to_text(outs[i - b]);
+                    std::span<const std::int32_t> ids = outs[i - b];
+                    if (const std::size_t keep = without_loop(ids); keep < ids.size()) {  // one turn of a loop
+                        ids = ids.first(keep);
+                        looped[it.region] = 1;
+                    }
+                    texts[it.region][it.line][it.chunk] = bytes_to_text(ids);
                     tk += outs[i - b].size();
                 }
                 vs += std::chrono::duration<double>(t1 - t0).count();
@@ -225,7 +264,8 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         const LayoutRegion& region = layout.regions[r];
         Block b = region.block;
         if (b.type != "image") b.content = region_content(region, texts[r]);
-        if (opt_.formulas && region.displayed && looks_like_math(b.content)) {
+        // a displayed block that reads like mathematics, or whose text reading ran into a loop
+        if (opt_.formulas && region.displayed && (looks_like_math(b.content) || looped[r])) {
             // the formula's ink: every chunk but a trailing equation number "(12)"
             TextChunk box{int(b.x1), int(b.y1), int(b.x0), int(b.y0)};
             std::string number;
@@ -245,8 +285,9 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
             if (box.x1 > box.x0 && w <= double(model_->dims().max_width())) {
                 double vs = 0, ds = 0;
                 std::size_t tk = 0;
-                const std::string latex = read_one(gray, box, "formula", ctx, {}, vs, ds, tk);
-                if (!latex.empty()) {
+                bool ended = false;
+                const std::string latex = read_one(gray, box, "formula", ctx, {}, vs, ds, tk, &ended);
+                if (!latex.empty() && ended) {  // else the text reading stays
                     b.type = "equation";
                     b.content = wrap_equation(number.empty() ? latex : latex + " \\tag{" + number.substr(1, number.size() - 2) + "}");
                 }
