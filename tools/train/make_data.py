@@ -333,6 +333,22 @@ def corpus_lines(rng: random.Random, pdfs: list[str], n: int) -> list[str]:
     return [l for l in lines if not bad_label(l)]
 
 
+def formula_worker(args):
+    """--formula-only: `shards` formula shards per worker and nothing else."""
+    out, split, wid, shards, seed = args[:5]
+    rng = random.Random(seed * 1000 + wid)
+    formula = ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H)
+    done, t0 = 0, time.time()
+    while done < shards:
+        s = formula_segment(rng)
+        if s is not None:
+            formula.add(*s)
+        if len(formula) >= SHARD:
+            formula.save(done)
+            done += 1
+            print(f"[{split} {wid}] formula shard {done}/{shards} ({time.time() - t0:.0f} s)", flush=True)
+
+
 def worker(args):
     out, split, wid, shards, seed, pdfs, fonts, mix = args
     rng = random.Random(seed * 1000 + wid * 7 + (split == "val"))
@@ -382,9 +398,14 @@ def main():
     ap.add_argument("--split", choices=["train", "val"], default="train")
     ap.add_argument("--mix", default="0.62,0.28,0.10", help="shares of pdf, font and formula crops")
     ap.add_argument("--list", action="store_true", help="print the PDFs used and exit")
+    ap.add_argument("--formula-only", action="store_true", help="make --shards formula shards per worker, nothing else")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.formula_only:
+        with mp.Pool(a.workers) as pool:
+            pool.map(formula_worker, [(out, a.split, w, a.shards, a.seed) for w in range(a.workers)])
+        return
     pdfs = [p for p in list_pdfs() if split_of(p) == a.split]
     if a.list:
         print("\n".join(pdfs))
