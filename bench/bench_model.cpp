@@ -194,4 +194,36 @@ void decode(benchmark::State& state) {
 BENCHMARK(decode)->Name("mineru/decode_at_1k")->Arg(1000)->Unit(benchmark::kMillisecond)->Iterations(64)->UseRealTime();
 BENCHMARK(decode)->Name("mineru/decode_at_4k")->Arg(4000)->Unit(benchmark::kMillisecond)->Iterations(64)->UseRealTime();
 
+// Stage-2 style decoding of 8 crops' prompts (300 tokens each, different), 32 new tokens each:
+// state.range(0) = 1 runs them one after another (Context::generate), 8 decodes them together
+// (generate_batch). Counters: tokens per second of the decoding phase (prefill excluded, as
+// GenerationStats splits it) and of the whole.
+void decode_crops(benchmark::State& state) {
+    const Model& m = model();
+    const bool batched = state.range(0) > 1;
+    std::vector<std::vector<std::int32_t>> prompts(8);
+    for (std::size_t c = 0; c < 8; ++c)
+        for (std::size_t i = 0; i < 300; ++i) prompts[c].push_back(std::int32_t(100 + (i * 7919 + c * 104729) % 100000));
+    GenerationOptions opt;
+    opt.max_new_tokens = 32;
+    opt.stop_tokens = {-1};  // random weights: run every sequence to its bound
+    GenerationStats stats;
+    for (auto _ : state) {
+        if (batched) {
+            std::vector<Model::BatchRequest> reqs;
+            for (const auto& p : prompts) reqs.push_back({p, {}, {}, opt});
+            m.generate_batch(reqs, &stats);
+        } else {
+            for (const auto& p : prompts) {
+                auto ctx = m.context(p.size() + opt.max_new_tokens);
+                ctx.generate(p, {}, {}, opt, {}, &stats);
+            }
+        }
+    }
+    // the first token of each comes from its prefill
+    state.counters["decode_tokens/s"] = double(stats.generated_tokens - 8 * state.iterations()) / stats.decode_seconds;
+    state.counters["tokens/s"] = benchmark::Counter(double(stats.generated_tokens), benchmark::Counter::kIsRate);
+}
+BENCHMARK(decode_crops)->Name("mineru/decode_8_crops/batch")->Arg(1)->Arg(8)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+
 }  // namespace

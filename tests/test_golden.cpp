@@ -231,6 +231,43 @@ std::pair<double, std::size_t> compare_with_f32(const std::string& dir, std::siz
     return {worst_cos, agree};
 }
 
+// generate_batch must give each request exactly what Context::generate gives it alone.
+template <class Config>
+void check_generate_batch(const std::string& dir) {
+    const auto model = load<Config>(dir);
+    const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(golden + "/input.png"), model.image_config());
+    const Tensor<float, 2> vision = model.encode_image(px);
+    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
+    const std::vector<std::int32_t> ids = golden_ids();
+    const std::vector<std::int32_t> shorter(ids.begin(), ids.end() - 2);  // another prompt length
+    using Request = typename Model<Config>::BatchRequest;
+    GenerationOptions greedy;
+    greedy.max_new_tokens = 16;
+    GenerationOptions penalised = greedy;  // MinerU's kind of settings, a different length
+    penalised.max_new_tokens = 24, penalised.no_repeat_ngram = 3, penalised.presence_penalty = 1.0f, penalised.frequency_penalty = 0.05f;
+    GenerationOptions stop = greedy;
+    stop.max_new_tokens = 8;
+    const std::vector<Request> reqs = {{ids, {&vision, 1}, {&grid, 1}, greedy},
+                                       {shorter, {&vision, 1}, {&grid, 1}, penalised},
+                                       {ids, {&vision, 1}, {&grid, 1}, stop},
+                                       {shorter, {&vision, 1}, {&grid, 1}, greedy}};
+    GenerationStats stats;
+    const auto batched = model.generate_batch(reqs, &stats);
+    REQUIRE(batched.size() == reqs.size());
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+        auto ctx = model.context(reqs[i].ids.size() + reqs[i].options.max_new_tokens);
+        CHECK(batched[i] == ctx.generate(reqs[i].ids, reqs[i].images, reqs[i].grids, reqs[i].options));
+    }
+    CHECK(batched[0] != batched[1]);  // the requests really differ
+    CHECK(stats.generated_tokens == batched[0].size() + batched[1].size() + batched[2].size() + batched[3].size());
+    CHECK(model.generate_batch({}).empty());
+}
+
+TEST_CASE("Qwen2-VL generate_batch: each request as generate() gives it alone (f32, int8)") {
+    check_generate_batch<presets::Qwen2VL<F32>>(golden);
+    check_generate_batch<presets::Qwen2VL<Int8PerChannel>>(golden);
+}
+
 TEST_CASE("int8 per-channel weights: logits cosine >= 0.999 vs f32 and the same 32 greedy tokens") {
     test::TempDir dir;
     const std::string ck = conditioned_checkpoint(dir);

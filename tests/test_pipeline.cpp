@@ -184,6 +184,21 @@ TEST_CASE("two-stage parser runs end to end on the tiny model (plumbing, progres
     parser.recognise(other, mineru_prompt(Task::table), sampling_for(Task::table, 2));
     CHECK(parser.vision_cache().hits() == hits + 1);
     CHECK(a.size() <= 8 * 20);  // at most 8 tokens of at most 20 bytes each
+    // Several crops decoded together: each as recognise() reads it alone.
+    const std::vector<io::Image> images = {page, io::crop(page, 0, 0, page.width / 2, page.height / 2), other};
+    const std::vector<std::string> prompts = {std::string(mineru_prompt(Task::text)), std::string(mineru_prompt(Task::formula)),
+                                              std::string(mineru_prompt(Task::table))};
+    const std::vector<GenerationOptions> options = {sampling_for(Task::text, 12), sampling_for(Task::formula, 5),
+                                                    sampling_for(Task::table, 9)};
+    const auto batched = parser.recognise_batch(images, prompts, options);
+    REQUIRE(batched.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(batched[i] == parser.recognise(images[i], prompts[i], options[i]));
+    CHECK_THROWS_AS(parser.recognise_batch(images, prompts, std::span(options).first(2)), Error);
+    // a whole page parsed with batches of 8 or one crop at a time: the same document
+    PageParserOptions one = opt;
+    one.batch = 1;
+    one.progress = {};
+    CHECK(MinerUPageParser(model, tok, one).parse(page).json() == doc.json());
 }
 
 TEST_CASE("documents render to Markdown, JSON and HTML") {

@@ -88,6 +88,20 @@ public:
     /// contexts may share one model, one per thread.
     Context context(std::size_t max_tokens) const { return Context(*this, max_tokens); }
 
+    /// One request of generate_batch: a prompt with its images, and its own sampling options.
+    struct BatchRequest {
+        std::span<const std::int32_t> ids;
+        std::span<const Tensor<float, 2>> images;
+        std::span<const ImageGrid> grids;
+        GenerationOptions options;
+    };
+    /// Runs several requests at once: each prompt is prefilled on its own, then the decoder steps
+    /// all unfinished sequences together, so each weight matrix (the 151,936-row LM head above
+    /// all) is read once per step for the whole batch. Each result is what Context::generate gives
+    /// for that request in a context of ids.size() + options.max_new_tokens tokens (rows are
+    /// computed independently); `stats`, if given, gets the prefill and decode time of all.
+    std::vector<std::vector<std::int32_t>> generate_batch(std::span<const BatchRequest> requests, GenerationStats* stats = nullptr) const;
+
     class Context {
     public:
         /// Runs the prompt (image tokens replaced by `images` in order) and returns the logits of
@@ -125,6 +139,15 @@ public:
     };
 
 private:
+    struct BatchScratch {
+        std::vector<float> x, h, q, k, v, ctx, g, u, logits;
+        std::vector<std::int64_t> pos;
+        RopeTable rope;
+    };
+    // One decoding step for n prefilled contexts (one new token each at its own position);
+    // logits [n, vocab] land in s.logits.
+    void step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const;
+
     struct VisionBlock {
         LayerNorm norm1, norm2;
         Linear<W> qkv, proj, fc1, fc2;
@@ -591,6 +614,98 @@ std::vector<std::int32_t> Qwen2VLModel<Config>::Context::generate(std::span<cons
         stats->decode_seconds += std::chrono::duration<double>(clock::now() - t1).count();
         stats->prompt_tokens += ids.size();
         stats->generated_tokens += out.size();
+    }
+    return out;
+}
+
+template <class Config>
+void Qwen2VLModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const {
+    const Qwen2VLDims& d = d_;
+    const std::size_t h = d.hidden, hd = d.head_dim, qd = d.heads * hd, kvd = d.kv_heads * hd;
+    s.x.resize(n * h), s.h.resize(n * h), s.q.resize(n * qd), s.ctx.resize(n * qd), s.k.resize(n * kvd), s.v.resize(n * kvd);
+    s.g.resize(n * d.mlp), s.u.resize(n * d.mlp), s.pos.resize(n);
+    for (std::size_t r = 0; r < n; ++r) {
+        const Context& c = *ctxs[r];
+        if (c.len_ == 0) detail::fail("generate_batch: a context was not prefilled");
+        if (c.len_ + 1 > c.cap_) detail::fail("context: ", c.len_ + 1, " tokens exceed this context's capacity of ", c.cap_);
+        embed(ids[r], s.x.data() + r * h);
+        s.pos[r] = std::int64_t(c.len_) + c.pos_.delta;  // a text token: the same position on all three axes
+    }
+    mrope_fill(s.rope, {s.pos.data(), s.pos.data(), s.pos.data()}, n, rope_inv_freq_, d.mrope_section);
+    for (std::size_t l = 0; l < d.layers; ++l) {
+        const DecoderLayer& L = layers_[l];
+        L.input_norm.forward(s.x.data(), n, h, s.h.data(), h);
+        L.q.forward(s.h.data(), n, h, s.q.data(), qd);
+        L.k.forward(s.h.data(), n, h, s.k.data(), kvd);
+        L.v.forward(s.h.data(), n, h, s.v.data(), kvd);
+        for (std::size_t r = 0; r < n; ++r) {
+            Context& c = *ctxs[r];
+            float* kc = c.k_[l].data() + c.len_ * kvd;
+            std::copy_n(s.k.data() + r * kvd, kvd, kc);
+            std::copy_n(s.v.data() + r * kvd, kvd, c.v_[l].data() + c.len_ * kvd);
+            kernels::rope(s.q.data() + r * qd, d.heads, hd, s.rope.cos_row(r), s.rope.sin_row(r));
+            kernels::rope(kc, d.kv_heads, hd, s.rope.cos_row(r), s.rope.sin_row(r));
+            const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
+                                              .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = c.len_};
+            kernels::attention(s.q.data() + r * qd, qd, c.k_[l].data(), kvd, c.v_[l].data(), kvd, s.ctx.data() + r * qd, qd, 1, c.len_ + 1, ap);
+        }
+        L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
+        L.post_norm.forward(s.x.data(), n, h, s.h.data(), h);
+        L.gate.forward(s.h.data(), n, h, s.g.data(), d.mlp, {.act = Activation::silu});
+        L.up.forward(s.h.data(), n, h, s.u.data(), d.mlp);
+        for (std::size_t i = 0; i < n * d.mlp; ++i) s.g[i] *= s.u[i];
+        L.down.forward(s.g.data(), n, d.mlp, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
+    }
+    for (std::size_t r = 0; r < n; ++r) ctxs[r]->len_ += 1;
+    final_norm_.forward(s.x.data(), n, h, s.h.data(), h);
+    s.logits.resize(n * d.vocab);
+    lm_head_.forward(s.h.data(), n, h, s.logits.data(), d.vocab);
+}
+
+template <class Config>
+std::vector<std::vector<std::int32_t>> Qwen2VLModel<Config>::generate_batch(std::span<const BatchRequest> requests,
+                                                                            GenerationStats* stats) const {
+    using clock = std::chrono::steady_clock;
+    const std::size_t n = requests.size();
+    std::vector<Context> ctxs;
+    std::vector<Sampler> samplers;
+    ctxs.reserve(n), samplers.reserve(n);
+    std::vector<std::vector<std::int32_t>> out(n);
+    std::vector<std::size_t> active, still;
+    std::vector<std::int32_t> tokens, next;
+    const auto t0 = clock::now();
+    for (std::size_t i = 0; i < n; ++i) {  // as Context::generate: prefill, then the first token
+        const BatchRequest& q = requests[i];
+        ctxs.push_back(context(q.ids.size() + q.options.max_new_tokens));
+        samplers.emplace_back(q.options, q.ids, d_.vocab);
+        const auto l = ctxs[i].prefill(q.ids, q.images, q.grids);
+        std::vector<float> logits(l.begin(), l.end());
+        const std::int32_t t = samplers[i].next(logits);
+        samplers[i].accept(t);
+        out[i].push_back(t);
+        if (!samplers[i].done(t) && ctxs[i].len_ < ctxs[i].cap_) active.push_back(i), tokens.push_back(t);
+    }
+    const auto t1 = clock::now();
+    std::vector<Context*> rows;
+    BatchScratch s;
+    while (!active.empty()) {
+        rows.clear();
+        for (std::size_t i : active) rows.push_back(&ctxs[i]);
+        step_rows(rows.data(), tokens.data(), active.size(), s);
+        still.clear(), next.clear();
+        for (std::size_t r = 0; r < active.size(); ++r) {
+            const std::size_t i = active[r];
+            const std::int32_t t = samplers[i].next({s.logits.data() + r * d_.vocab, d_.vocab});
+            samplers[i].accept(t);
+            out[i].push_back(t);
+            if (!samplers[i].done(t) && ctxs[i].len_ < ctxs[i].cap_) still.push_back(i), next.push_back(t);
+        }
+        active.swap(still), tokens.swap(next);
+    }
+    if (stats) {
+        stats->prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
+        stats->decode_seconds += std::chrono::duration<double>(clock::now() - t1).count();
+        for (std::size_t i = 0; i < n; ++i) stats->prompt_tokens += requests[i].ids.size(), stats->generated_tokens += out[i].size();
     }
     return out;
 }

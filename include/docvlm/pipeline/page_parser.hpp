@@ -54,6 +54,7 @@ struct PageParserOptions {
     int min_image_edge = 28;
     double max_image_edge_ratio = 50.0;
     std::size_t max_new_tokens = 4096;  ///< per block (the client leaves it to the model's limit)
+    std::size_t batch = 8;              ///< stage-2 crops decoded together (1: one at a time)
     /// Called as work progresses: phase ("layout", "content"), items done, items in total.
     std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
 };
@@ -120,6 +121,10 @@ public:
     /// `on_token`, if given, sees every generated token id as it comes.
     std::string recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt,
                           const std::function<void(std::int32_t)>& on_token = {}) const;
+    /// recognise() for several (image, prompt, options) at once: the decoder steps them together
+    /// (Model::generate_batch); each result is what recognise() gives for it alone.
+    std::vector<std::string> recognise_batch(std::span<const io::Image> images, std::span<const std::string> prompts,
+                                             std::span<const GenerationOptions> options) const;
     /// The vision-feature cache used by recognise().
     VisionCache& vision_cache() const { return *cache_; }
     /// Time per phase so far (layout time is also split into its preprocess/vision/prefill/decode).
@@ -136,6 +141,16 @@ public:
 private:
     template <class F>
     void timed(double PhaseTimes::*field, F&& f) const;
+    // An image's vision tokens (from the cache or the encoder), its prompt ids and options.
+    struct Prepared {
+        std::shared_ptr<const Tensor<float, 2>> vision;
+        ImageGrid grid;
+        std::vector<std::int32_t> ids;
+        GenerationOptions opt;
+    };
+    Prepared prepare(const io::Image& image, std::string_view prompt, GenerationOptions opt) const;
+    // Records the generation's times and drops the stop tokens at the end of `out`.
+    std::string finish(const Prepared& p, std::vector<std::int32_t> out, const GenerationStats& stats) const;
 
     const M* model_;
     const io::Tokenizer* tok_;
@@ -287,33 +302,36 @@ void MinerUPageParser<M>::timed(double PhaseTimes::*field, F&& f) const {
 }
 
 template <class M>
-std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt,
-                                           const std::function<void(std::int32_t)>& on_token) const {
+typename MinerUPageParser<M>::Prepared MinerUPageParser<M>::prepare(const io::Image& image, std::string_view prompt,
+                                                                     GenerationOptions opt) const {
     const auto& d = model_->dims();
+    Prepared p;
     io::PixelValues px;
     timed(&PhaseTimes::preprocess, [&] { px = io::preprocess_qwen2vl(image, model_->image_config()); });
     const auto& ic = model_->image_config();
     const std::string settings = std::to_string(ic.min_pixels) + "/" + std::to_string(ic.max_pixels) + "/" + std::to_string(ic.patch_size) +
                                  "/" + std::to_string(ic.merge_size) + "/" + std::to_string(ic.rescale_factor);
     const std::uint64_t key = VisionCache::key(image, settings);
-    std::shared_ptr<const Tensor<float, 2>> features = cache_->find(key);
-    if (!features) {
-        timed(&PhaseTimes::vision, [&] { features = std::make_shared<const Tensor<float, 2>>(model_->encode_image(px)); });
-        cache_->insert(key, features);
+    p.vision = cache_->find(key);
+    if (!p.vision) {
+        timed(&PhaseTimes::vision, [&] { p.vision = std::make_shared<const Tensor<float, 2>>(model_->encode_image(px)); });
+        cache_->insert(key, p.vision);
     } else {
         std::lock_guard lock(*times_mutex_);
         ++times_->vision_cache_hits;
     }
-    const Tensor<float, 2>& vision = *features;
-    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
-    const std::vector<std::int32_t> ids = tok_->encode(chat_prompt(prompt, vision.shape()[0]));
+    p.grid = {px.grid_t, px.grid_h, px.grid_w};
+    p.ids = tok_->encode(chat_prompt(prompt, p.vision->shape()[0]));
     if (opt.stop_tokens.empty()) opt.stop_tokens = {d.eos_token_id};
-    if (ids.size() + 1 > d.max_positions)
-        docvlm::detail::fail("prompt of ", ids.size(), " tokens exceeds the model's limit of ", d.max_positions);
-    opt.max_new_tokens = std::min(opt.max_new_tokens, d.max_positions - ids.size());
-    auto ctx = model_->context(ids.size() + opt.max_new_tokens);
-    GenerationStats stats;
-    std::vector<std::int32_t> out = ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt, on_token, &stats);
+    if (p.ids.size() + 1 > d.max_positions)
+        docvlm::detail::fail("prompt of ", p.ids.size(), " tokens exceeds the model's limit of ", d.max_positions);
+    opt.max_new_tokens = std::min(opt.max_new_tokens, d.max_positions - p.ids.size());
+    p.opt = std::move(opt);
+    return p;
+}
+
+template <class M>
+std::string MinerUPageParser<M>::finish(const Prepared& p, std::vector<std::int32_t> out, const GenerationStats& stats) const {
     {
         std::lock_guard lock(*times_mutex_);
         times_->prefill += stats.prefill_seconds;
@@ -321,9 +339,37 @@ std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_v
         times_->prompt_tokens += stats.prompt_tokens;
         times_->generated_tokens += stats.generated_tokens;
     }
-    while (!out.empty() && std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), out.back()) != opt.stop_tokens.end())
+    while (!out.empty() && std::find(p.opt.stop_tokens.begin(), p.opt.stop_tokens.end(), out.back()) != p.opt.stop_tokens.end())
         out.pop_back();
     return tok_->decode(out);
+}
+
+template <class M>
+std::string MinerUPageParser<M>::recognise(const io::Image& image, std::string_view prompt, GenerationOptions opt,
+                                           const std::function<void(std::int32_t)>& on_token) const {
+    const Prepared p = prepare(image, prompt, std::move(opt));
+    auto ctx = model_->context(p.ids.size() + p.opt.max_new_tokens);
+    GenerationStats stats;
+    std::vector<std::int32_t> out = ctx.generate(p.ids, {p.vision.get(), 1}, {&p.grid, 1}, p.opt, on_token, &stats);
+    return finish(p, std::move(out), stats);
+}
+
+template <class M>
+std::vector<std::string> MinerUPageParser<M>::recognise_batch(std::span<const io::Image> images, std::span<const std::string> prompts,
+                                                              std::span<const GenerationOptions> options) const {
+    if (prompts.size() != images.size() || options.size() != images.size())
+        docvlm::detail::fail("recognise_batch: ", images.size(), " images, ", prompts.size(), " prompts, ", options.size(), " options");
+    std::vector<Prepared> prepared;
+    prepared.reserve(images.size());
+    for (std::size_t i = 0; i < images.size(); ++i) prepared.push_back(prepare(images[i], prompts[i], options[i]));
+    std::vector<typename M::BatchRequest> reqs;
+    for (const Prepared& p : prepared) reqs.push_back({p.ids, {p.vision.get(), 1}, {&p.grid, 1}, p.opt});
+    GenerationStats stats;
+    auto outs = model_->generate_batch(reqs, &stats);
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < prepared.size(); ++i)
+        texts.push_back(finish(prepared[i], std::move(outs[i]), i == 0 ? stats : GenerationStats{}));
+    return texts;
 }
 
 template <class M>
@@ -342,11 +388,24 @@ Document MinerUPageParser<M>::parse(const io::Image& page) const {
     if (opt_.progress) opt_.progress("layout", 1, 1);
     std::vector<Crop> crops;
     timed(&PhaseTimes::crops, [&] { crops = crops_for(page, doc.blocks, opt_, &doc.warnings); });
-    for (std::size_t i = 0; i < crops.size(); ++i) {
-        if (opt_.progress) opt_.progress("content", i, crops.size());
-        Block& b = doc.blocks[crops[i].block];
-        const std::string raw = recognise(crops[i].image, mineru_prompt(crops[i].task), sampling_for(crops[i].task, opt_.max_new_tokens));
-        timed(&PhaseTimes::postprocess, [&] { b.content = postprocess_content(b.type, raw); });
+    // the crops in batches: prefilled one by one, decoded together
+    const std::size_t batch = std::max<std::size_t>(1, opt_.batch);
+    for (std::size_t b0 = 0; b0 < crops.size(); b0 += batch) {
+        if (opt_.progress) opt_.progress("content", b0, crops.size());
+        const std::size_t b1 = std::min(crops.size(), b0 + batch);
+        std::vector<io::Image> images;
+        std::vector<std::string> prompts;
+        std::vector<GenerationOptions> options;
+        for (std::size_t i = b0; i < b1; ++i) {
+            images.push_back(crops[i].image);
+            prompts.emplace_back(mineru_prompt(crops[i].task));
+            options.push_back(sampling_for(crops[i].task, opt_.max_new_tokens));
+        }
+        const std::vector<std::string> raw = recognise_batch(images, prompts, options);
+        for (std::size_t i = b0; i < b1; ++i) {
+            Block& b = doc.blocks[crops[i].block];
+            timed(&PhaseTimes::postprocess, [&] { b.content = postprocess_content(b.type, raw[i - b0]); });
+        }
     }
     {
         std::lock_guard lock(*times_mutex_);
