@@ -456,7 +456,6 @@ void GatedVlmModel<Config>::Context::forward(const std::int32_t* ids, std::size_
 template <class Config>
 std::span<const float> GatedVlmModel<Config>::Context::prefill(const Tensor<float, 2>& vision, std::span<const std::int32_t> ids,
                                                                const Trace& trace, bool all_logits) {
-    const GatedVlmModel& m = *m_;
     if (ids.empty()) detail::fail("prefill: empty prompt");
     attach(vision);
     forward(ids.data(), ids.size(), trace, all_logits);

@@ -209,7 +209,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     std::mutex sum_mutex;
     // batches of crops of similar width (their outputs end at similar steps), dealt out in turn
     // to the workers
-    std::vector<std::uint8_t> looped(layout.regions.size(), 0);  // a crop's reading ran into a loop
+    std::vector<std::uint8_t> item_looped(items.size(), 0);  // the crop's reading ran into a loop (one writer each)
     auto chunk_of = [&](const Item& it) -> const TextChunk& { return layout.regions[it.region].lines[it.line].chunks[it.chunk]; };
     std::vector<std::size_t> order(items.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -241,7 +241,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
                     std::span<const std::int32_t> ids = outs[i - b];
                     if (const std::size_t keep = without_loop(ids); keep < ids.size()) {  // one turn of a loop
                         ids = ids.first(keep);
-                        looped[it.region] = 1;
+                        item_looped[order[i]] = 1;
                     }
                     texts[it.region][it.line][it.chunk] = bytes_to_text(ids);
                     tk += outs[i - b].size();
@@ -257,6 +257,8 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         std::lock_guard lock(sum_mutex);
         vision_s += vs, decode_s += ds, tokens += tk;
     }, 1);
+    std::vector<std::uint8_t> looped(layout.regions.size(), 0);
+    for (std::size_t i = 0; i < items.size(); ++i) looped[items[i].region] |= item_looped[i];
     const auto t2 = clock::now();
     Document doc;
     auto ctx = model_->context();
