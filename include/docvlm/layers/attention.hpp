@@ -23,6 +23,7 @@
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/model/config.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -81,6 +82,28 @@ struct VisionKV {
     std::size_t tokens = 0;
     std::vector<float> k, v;  ///< [tokens][kv_heads · head_dim]
 };
+
+/// Self-attention for several decoding sequences at once, one new token each (batched decoding):
+/// for row r, appends row r of k and v ([n][kv_heads · head_dim]) at position pos[r] of that
+/// sequence's own cache (k_cache[r], v_cache[r]: [capacity][kv_heads · head_dim]), rotates row r of
+/// q and the appended key with rope row r, and writes causal attention over the pos[r] + 1 cached
+/// tokens to row r of ctx ([n][heads · head_dim]). Per row the same arithmetic as a single
+/// sequence's decoding step.
+inline void attend_new_rows(std::size_t n, float* q, const float* k, const float* v, float* const* k_cache, float* const* v_cache,
+                            const std::size_t* pos, const RopeTable& rope, std::size_t heads, std::size_t kv_heads, std::size_t head_dim,
+                            float* ctx) {
+    const std::size_t qd = heads * head_dim, kvd = kv_heads * head_dim;
+    for (std::size_t r = 0; r < n; ++r) {
+        float* kc = k_cache[r] + pos[r] * kvd;
+        std::copy_n(k + r * kvd, kvd, kc);
+        std::copy_n(v + r * kvd, kvd, v_cache[r] + pos[r] * kvd);
+        kernels::rope(q + r * qd, heads, head_dim, rope.cos_row(r), rope.sin_row(r));
+        kernels::rope(kc, kv_heads, head_dim, rope.cos_row(r), rope.sin_row(r));
+        const kernels::AttentionParams ap{.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
+                                          .scale = 1.0f / std::sqrt(float(head_dim)), .causal = true, .q_offset = pos[r]};
+        kernels::attention(q + r * qd, qd, k_cache[r], kvd, v_cache[r], kvd, ctx + r * qd, qd, 1, pos[r] + 1, ap);
+    }
+}
 
 /// Gated cross-attention from text to vision tokens (see the header comment).
 template <WeightPolicy W>

@@ -133,8 +133,11 @@ public:
 
 private:
     struct BatchScratch {
-        std::vector<float> x, h, q, k, v, ctx, cos, sin, logits;
+        std::vector<float> x, h, q, k, v, ctx, logits;
         std::vector<const VisionKV*> vis;
+        std::vector<float*> kc, vc;
+        std::vector<std::size_t> pos;
+        RopeTable rope;
     };
     // One decoding step for n contexts (one new token each, at each context's own position);
     // logits [n, vocab] land in s.logits.
@@ -477,16 +480,17 @@ void GatedVlmModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* 
     const GatedVlmDims& d = d_;
     const std::size_t h = d.dim, hd = d.head_dim(), qd = d.heads * hd, kvd = d.kv_heads * hd;
     s.x.resize(n * h), s.h.resize(n * h), s.q.resize(n * qd), s.ctx.resize(n * qd), s.k.resize(n * kvd), s.v.resize(n * kvd);
-    s.cos.resize(n * hd), s.sin.resize(n * hd), s.vis.resize(n);
+    s.rope.reshape(n, hd), s.vis.resize(n), s.kc.resize(n), s.vc.resize(n), s.pos.resize(n);
     for (std::size_t r = 0; r < n; ++r) {
         const Context& c = *ctxs[r];
         if (c.len_ + 1 > c.cap_) detail::fail("context: ", c.len_ + 1, " tokens exceed this context's capacity of ", c.cap_);
         if (ids[r] < 0 || std::size_t(ids[r]) >= d.vocab) detail::fail("token id ", ids[r], " is outside the vocabulary of ", d.vocab);
         std::copy_n(embed_.data() + std::size_t(ids[r]) * h, h, s.x.data() + r * h);
+        s.pos[r] = c.len_;
         for (std::size_t k = 0; k < hd / 2; ++k) {  // as Context::forward computes them
             const float a = float(std::int64_t(c.len_)) * rope_inv_freq_[k];
-            s.cos[r * hd + k] = s.cos[r * hd + k + hd / 2] = std::cos(a);
-            s.sin[r * hd + k] = s.sin[r * hd + k + hd / 2] = std::sin(a);
+            s.rope.cos[r * hd + k] = s.rope.cos[r * hd + k + hd / 2] = std::cos(a);
+            s.rope.sin[r * hd + k] = s.rope.sin[r * hd + k + hd / 2] = std::sin(a);
         }
     }
     for (std::size_t l = 0; l < d.layers; ++l) {
@@ -499,18 +503,9 @@ void GatedVlmModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* 
         L.q.forward(s.h.data(), n, h, s.q.data(), qd);
         L.k.forward(s.h.data(), n, h, s.k.data(), kvd);
         L.v.forward(s.h.data(), n, h, s.v.data(), kvd);
-        for (std::size_t r = 0; r < n; ++r) {
-            Context& c = *ctxs[r];
-            float* kc = c.k_[l].data() + c.len_ * kvd;
-            float* vc = c.v_[l].data() + c.len_ * kvd;
-            std::copy_n(s.k.data() + r * kvd, kvd, kc);
-            std::copy_n(s.v.data() + r * kvd, kvd, vc);
-            kernels::rope(s.q.data() + r * qd, d.heads, hd, s.cos.data() + r * hd, s.sin.data() + r * hd);
-            kernels::rope(kc, d.kv_heads, hd, s.cos.data() + r * hd, s.sin.data() + r * hd);
-            const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
-                                              .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = c.len_};
-            kernels::attention(s.q.data() + r * qd, qd, c.k_[l].data(), kvd, c.v_[l].data(), kvd, s.ctx.data() + r * qd, qd, 1, c.len_ + 1, ap);
-        }
+        for (std::size_t r = 0; r < n; ++r) s.kc[r] = ctxs[r]->k_[l].data(), s.vc[r] = ctxs[r]->v_[l].data();
+        attend_new_rows(n, s.q.data(), s.k.data(), s.v.data(), s.kc.data(), s.vc.data(), s.pos.data(), s.rope, d.heads, d.kv_heads, hd,
+                        s.ctx.data());
         L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
         L.norm2.forward(s.x.data(), n, h, s.h.data(), h);
         L.mlp.forward(s.h.data(), n, s.x.data(), h, s.x.data(), h);

@@ -141,7 +141,9 @@ public:
 private:
     struct BatchScratch {
         std::vector<float> x, h, q, k, v, ctx, g, u, logits;
-        std::vector<std::int64_t> pos;
+        std::vector<std::int64_t> pos;  // M-RoPE position (cache length + rope delta)
+        std::vector<std::size_t> len;   // cache length
+        std::vector<float*> kc, vc;
         RopeTable rope;
     };
     // One decoding step for n prefilled contexts (one new token each at its own position);
@@ -623,13 +625,14 @@ void Qwen2VLModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* i
     const Qwen2VLDims& d = d_;
     const std::size_t h = d.hidden, hd = d.head_dim, qd = d.heads * hd, kvd = d.kv_heads * hd;
     s.x.resize(n * h), s.h.resize(n * h), s.q.resize(n * qd), s.ctx.resize(n * qd), s.k.resize(n * kvd), s.v.resize(n * kvd);
-    s.g.resize(n * d.mlp), s.u.resize(n * d.mlp), s.pos.resize(n);
+    s.g.resize(n * d.mlp), s.u.resize(n * d.mlp), s.pos.resize(n), s.len.resize(n), s.kc.resize(n), s.vc.resize(n);
     for (std::size_t r = 0; r < n; ++r) {
         const Context& c = *ctxs[r];
         if (c.len_ == 0) detail::fail("generate_batch: a context was not prefilled");
         if (c.len_ + 1 > c.cap_) detail::fail("context: ", c.len_ + 1, " tokens exceed this context's capacity of ", c.cap_);
         embed(ids[r], s.x.data() + r * h);
         s.pos[r] = std::int64_t(c.len_) + c.pos_.delta;  // a text token: the same position on all three axes
+        s.len[r] = c.len_;
     }
     mrope_fill(s.rope, {s.pos.data(), s.pos.data(), s.pos.data()}, n, rope_inv_freq_, d.mrope_section);
     for (std::size_t l = 0; l < d.layers; ++l) {
@@ -638,17 +641,9 @@ void Qwen2VLModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* i
         L.q.forward(s.h.data(), n, h, s.q.data(), qd);
         L.k.forward(s.h.data(), n, h, s.k.data(), kvd);
         L.v.forward(s.h.data(), n, h, s.v.data(), kvd);
-        for (std::size_t r = 0; r < n; ++r) {
-            Context& c = *ctxs[r];
-            float* kc = c.k_[l].data() + c.len_ * kvd;
-            std::copy_n(s.k.data() + r * kvd, kvd, kc);
-            std::copy_n(s.v.data() + r * kvd, kvd, c.v_[l].data() + c.len_ * kvd);
-            kernels::rope(s.q.data() + r * qd, d.heads, hd, s.rope.cos_row(r), s.rope.sin_row(r));
-            kernels::rope(kc, d.kv_heads, hd, s.rope.cos_row(r), s.rope.sin_row(r));
-            const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
-                                              .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = c.len_};
-            kernels::attention(s.q.data() + r * qd, qd, c.k_[l].data(), kvd, c.v_[l].data(), kvd, s.ctx.data() + r * qd, qd, 1, c.len_ + 1, ap);
-        }
+        for (std::size_t r = 0; r < n; ++r) s.kc[r] = ctxs[r]->k_[l].data(), s.vc[r] = ctxs[r]->v_[l].data();
+        attend_new_rows(n, s.q.data(), s.k.data(), s.v.data(), s.kc.data(), s.vc.data(), s.len.data(), s.rope, d.heads, d.kv_heads, hd,
+                        s.ctx.data());
         L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
         L.post_norm.forward(s.x.data(), n, h, s.h.data(), h);
         L.gate.forward(s.h.data(), n, h, s.g.data(), d.mlp, {.act = Activation::silu});
