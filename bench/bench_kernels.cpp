@@ -82,34 +82,61 @@ void roofline_bandwidth(benchmark::State& state) {
 }
 BENCHMARK(roofline_bandwidth)->Name("roofline/bandwidth")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
-// int8 peak: 16 independent vpdpbusd chains per thread, registers only. (GCC 12 spills and adds
-// register moves with 24 chains, which halves the rate; 16 keep every accumulator in a register.)
-DOCVLM_TARGET("avx512f,avx512bw,avx512vnni") std::int32_t dpbusd_loop(std::size_t iters) {
+// Arithmetic peaks: 16 independent chains of one instruction per thread, registers only. (GCC 12
+// spills and adds register moves with 24 chains, which halves the rate; 16 keep every accumulator
+// in a register.) Each Op names the instruction, its operations per vector, and the ISA it needs.
+struct Int8Dot {  // vpdpbusd: 64 u8·s8 products + adds
+    static constexpr double ops = 128;
+    static bool supported() { return cpu().avx512vnni; }
+    DOCVLM_TARGET("avx512f,avx512bw,avx512vnni") static __m512i step(__m512i acc) {
+        return _mm512_dpbusd_epi32(acc, _mm512_set1_epi8(3), _mm512_set1_epi8(5));
+    }
+};
+struct Bf16Dot {  // vdpbf16ps: 32 bf16 pairs → 64 multiply-adds into 16 floats
+    static constexpr double ops = 64;
+    static bool supported() { return cpu().avx512bf16; }
+    DOCVLM_TARGET("avx512f,avx512bw,avx512bf16") static __m512i step(__m512i acc) {
+        const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80);  // 1.0
+        return _mm512_castps_si512(_mm512_dpbf16_ps(_mm512_castsi512_ps(acc), x, x));
+    }
+};
+struct F32Fma {  // vfmadd: 16 multiply-adds
+    static constexpr double ops = 32;
+    static bool supported() { return cpu().avx512(); }
+    DOCVLM_TARGET("avx512f") static __m512i step(__m512i acc) {
+        return _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(acc), _mm512_set1_ps(0.999f), _mm512_set1_ps(1e-3f)));
+    }
+};
+
+template <class Op>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vnni,avx512bf16") std::int32_t peak_loop(std::size_t iters) {
     __m512i acc[16];
     for (auto& a : acc) a = _mm512_setzero_si512();
-    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(5);
     for (std::size_t i = 0; i < iters; ++i)
 #pragma GCC unroll 16
-        for (int j = 0; j < 16; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], x, y);
+        for (int j = 0; j < 16; ++j) acc[j] = Op::step(acc[j]);
     __m512i s = acc[0];
-    for (int j = 1; j < 16; ++j) s = _mm512_add_epi32(s, acc[j]);
+    for (int j = 1; j < 16; ++j) s = _mm512_xor_si512(s, acc[j]);
     return _mm512_reduce_add_epi32(s);
 }
 
-void roofline_int8_peak(benchmark::State& state) {
-    if (!cpu().avx512vnni) return state.SkipWithError("needs AVX512-VNNI");
+template <class Op>
+void roofline_peak(benchmark::State& state) {
+    if (!Op::supported()) return state.SkipWithError("the CPU lacks this instruction");
     const std::size_t iters = 1 << 20;
     std::vector<std::int32_t> out(thread_pool().size());
     for (auto _ : state) {
         thread_pool().parallel_for(out.size(), [&](std::size_t b, std::size_t e) {
-            for (std::size_t t = b; t < e; ++t) out[t] = dpbusd_loop(iters);
+            for (std::size_t t = b; t < e; ++t) out[t] = peak_loop<Op>(iters);
         });
         benchmark::DoNotOptimize(out.data());
     }
-    const double ops = double(iters) * 16 * 64 * 2 * double(out.size());
+    const double ops = double(iters) * 16 * Op::ops * double(out.size());
     state.counters["GOP/s"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(roofline_int8_peak)->Name("roofline/int8_peak")->UseRealTime();
+BENCHMARK(roofline_peak<Int8Dot>)->Name("roofline/int8_peak")->UseRealTime();
+BENCHMARK(roofline_peak<Bf16Dot>)->Name("roofline/bf16_peak")->UseRealTime();
+BENCHMARK(roofline_peak<F32Fma>)->Name("roofline/f32_peak")->UseRealTime();
 
 // ---- docvlm int8 ---------------------------------------------------------------------------------
 
@@ -162,7 +189,7 @@ void attention_vision(benchmark::State& state) {
     const auto qkv = random_floats(n * ld, 9);
     std::vector<float> out(n * heads * d);
     kernels::AttentionParams p{.heads = heads, .kv_heads = heads, .head_dim = d, .scale = 1.0f / std::sqrt(80.0f),
-                               .bf16 = state.range(0) != 0};
+                               .bf16 = state.range(0) != 0, .bf16_even_if_slower = true};
     for (auto _ : state) {
         kernels::attention(qkv.data(), ld, qkv.data() + heads * d, ld, qkv.data() + 2 * heads * d, ld, out.data(), heads * d, n, n, p);
         benchmark::DoNotOptimize(out.data());

@@ -5,6 +5,7 @@
 #include <docvlm/kernels/activations.hpp>
 #include <docvlm/kernels/qgemm.hpp>
 
+#include <array>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -92,7 +93,10 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
 TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual) matches the reference") {
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    const std::size_t m = 11, n = 70, k = 200;
+    // k = 2501: K split in chunks on the AVX512-VNNI path (partial sums carried between them),
+    // m = 13: a row tile of 12 and one of 1.
+    for (const auto [m, n, k] : {std::array<std::size_t, 3>{11, 70, 200}, std::array<std::size_t, 3>{13, 70, 2501}}) {
+    CAPTURE(k);
     std::vector<float> x(m * k), wf(n * k), bias(n), res(m * n);
     for (auto& v : x) v = nd(rng);
     for (auto& v : wf) v = 0.05f * nd(rng);
@@ -124,9 +128,10 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
                     nref += truth * truth;
                     ngot += got * got;
                 }
-            CHECK(worst < 2e-5);
+            CHECK(worst < 2e-5 * std::sqrt(double(k) / 200));
             CHECK(dot / std::sqrt(nref * ngot) > 0.9999);  // int8 vs float: close
         }
+    }
     }
 }
 
@@ -351,7 +356,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             if (c.n_q <= 4 || c.d % 2) continue;  // the few-query path and odd head_dim stay f32
             AttentionParams p{.heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.d, .scale = 1.0f / std::sqrt(float(c.d)),
                               .causal = c.causal, .q_offset = c.q_offset, .window = c.window, .anchors = c.anchors,
-                              .block_q = c.bq, .block_k = c.bk, .bf16 = true};
+                              .block_q = c.bq, .block_k = c.bk, .bf16 = true, .bf16_even_if_slower = true};
             const std::size_t qd = c.heads * c.d, kd = c.kv_heads * c.d, ld = qd + 2 * kd, n = std::max(c.n_q, c.n_kv);
             std::vector<float> qkv(n * ld);
             for (auto& x : qkv) x = nd(rng);

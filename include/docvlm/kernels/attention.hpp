@@ -40,8 +40,11 @@ struct AttentionParams {
     std::size_t block_q = 24;  ///< queries per tile
     std::size_t block_k = 256; ///< keys per tile (a multiple of 32)
     /// Compute q·kᵀ and p·v from bf16-rounded inputs (float accumulation, float softmax) with
-    /// AVX512-BF16 when the CPU has it and head_dim is even; otherwise this is ignored.
+    /// AVX512-BF16 when head_dim is even and the CPU's bf16 dot products are faster than its f32
+    /// FMA (CpuFeatures::bf16_dot_fast); otherwise this is ignored and attention runs in f32.
     bool bf16 = false;
+    /// Tests and benchmarks: take the bf16 path wherever AVX512-BF16 exists, fast or not.
+    bool bf16_even_if_slower = false;
 };
 
 /// Whether query position `qi` may attend key `j` under `p` (the mask, as a predicate).
@@ -113,6 +116,21 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float exp_sum_avx512(float* x,
         const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
         _mm512_mask_storeu_ps(x + i, k, e);
         sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+// The same, writing exp(x - mx) as bf16 to out[0 .. n rounded up to even) (x is left as it is;
+// a padding column is zero) instead of back to x.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
+inline float exp_sum_bf16_avx512(const float* x, std::size_t n, float mx, bf16* out) {
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512 sum = _mm512_setzero_ps();
+    const std::size_t n2 = (n + 1) / 2 * 2;
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i)), k2 = __mmask16(docvlm::detail::tail_mask16(n2 - i));
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
+        sum = _mm512_add_ps(sum, e);
+        _mm256_mask_storeu_epi16(out + i, k2, (__m256i)_mm512_cvtneps_pbh(e));
     }
     return _mm512_reduce_add_ps(sum);
 }
@@ -282,7 +300,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     });
 
 #if DOCVLM_X86_64
-    const bool use_bf16 = p.bf16 && cpu().avx512bf16 && d % 2 == 0;
+    const bool use_bf16 = p.bf16 && cpu().avx512bf16 && (cpu().bf16_dot_fast() || p.bf16_even_if_slower) && d % 2 == 0;
 #else
     const bool use_bf16 = false;
 #endif
@@ -327,6 +345,8 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     });
 
     const std::size_t bq = p.block_q, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
+    // The last panel of head_dim when it holds at most 16 real columns (P·V skips the rest).
+    const std::size_t half_panel = d % fpanel != 0 && d % fpanel <= 16 ? dpanels - 1 : dpanels;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
         // acc rows are padded to whole 32-column panels so the kernels accumulate in place.
@@ -372,11 +392,17 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                             if (!attention_visible(p, pos0 + r, j0 + c)) sr[c] = neg_inf;
                     const float mx = detail::row_max(sr, cols, m[r]);
                     if (mx == neg_inf) {  // nothing visible yet in this row: contributes zeros
-                        std::fill(sr, sr + cols, 0.0f);
+                        if (use_bf16) std::fill(pb.begin() + r * bk, pb.begin() + r * bk + (cols + 1) / 2 * 2, bf16{});
+                        else std::fill(sr, sr + cols, 0.0f);
                         continue;
                     }
                     const float alpha = std::exp(m[r] - mx);  // 0 when m[r] was -inf
-                    l[r] = l[r] * alpha + detail::exp_sum(sr, cols, mx);
+#if DOCVLM_X86_64
+                    // bf16: the probabilities go straight to the bf16 rows P·V reads (no float pass)
+                    if (use_bf16) l[r] = l[r] * alpha + detail::exp_sum_bf16_avx512(sr, cols, mx, pb.data() + r * bk);
+                    else
+#endif
+                        l[r] = l[r] * alpha + detail::exp_sum(sr, cols, mx);
                     m[r] = mx;
                     if (alpha != 1.0f) {
                         float* ar = acc.data() + r * dpad;
@@ -385,22 +411,23 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                 }
                 // acc += P · V, 32 columns of head_dim at a time
                 const std::size_t cols2 = (cols + 1) / 2;  // key pairs (bf16 path; V is zero-padded)
-                if (use_bf16)
-                    for (std::size_t r = 0; r < rows; ++r) {
-                        convert(s.data() + r * bk, pb.data() + r * bk, cols);
-                        if (cols % 2) pb[r * bk + cols] = bf16{};
-                    }
                 for (std::size_t dp = 0; dp < dpanels; ++dp) {
                     const float* vpanel = vp + ((kvh * dpanels + dp) * n_kv + j0) * fpanel;
                     for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {
                         const std::size_t mr = std::min(detail::fmr, rows - r0);
                         float* dst = acc.data() + r0 * dpad + dp * fpanel;
 #if DOCVLM_X86_64
-                        if (use_bf16)
+                        if (use_bf16 && dp == half_panel)  // the last 16 columns of head_dim (e.g. 80 = 32 + 32 + 16)
+                            detail::bkernel16(pb.data() + r0 * bk, bk, mr, vpb + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel, cols2,
+                                              dst, dpad, true);
+                        else if (use_bf16)
                             detail::bkernel(pb.data() + r0 * bk, bk, mr, vpb + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel, cols2, dst,
                                             dpad, true);
                         else
 #endif
+                        if (dp == half_panel)
+                            detail::fkernel16(path, s.data() + r0 * bk, bk, mr, vpanel, cols, dst, dpad, true);
+                        else
                             detail::fkernel(path, s.data() + r0 * bk, bk, mr, vpanel, cols, dst, dpad, true);
                     }
                 }

@@ -136,29 +136,31 @@ inline void fkernel_generic(const float* a, std::size_t lda, std::size_t mr, con
 }
 
 #if DOCVLM_X86_64
-template <int MR>
+// NV = 2: all 32 columns of the panel; NV = 1: only its first 16.
+template <int MR, int NV = 2>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate) {
-    __m512 c[MR][2];
+    __m512 c[MR][NV];
 #pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r) {
-        c[r][0] = accumulate ? _mm512_loadu_ps(out + r * ldo) : _mm512_setzero_ps();
-        c[r][1] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16) : _mm512_setzero_ps();
-    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16 * v) : _mm512_setzero_ps();
     for (std::size_t t = 0; t < k; ++t) {
-        const __m512 w0 = _mm512_load_ps(w + t * 32), w1 = _mm512_load_ps(w + t * 32 + 16);
+        __m512 wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + t * 32 + 16 * v);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
             const __m512 b = _mm512_set1_ps(a[r * lda + t]);
-            c[r][0] = _mm512_fmadd_ps(b, w0, c[r][0]);
-            c[r][1] = _mm512_fmadd_ps(b, w1, c[r][1]);
+            for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(b, wv[v], c[r][v]);
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-        _mm512_storeu_ps(out + r * ldo, c[r][0]);
-        _mm512_storeu_ps(out + r * ldo + 16, c[r][1]);
-    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + r * ldo + 16 * v, c[r][v]);
+}
+template <int MR>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+void fkernel16_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate) {
+    fkernel_avx512<MR, 1>(a, lda, w, k, out, ldo, accumulate);
 }
 
 // AVX2: two passes of 16 columns, at most 6 rows each time (16 registers).
@@ -189,32 +191,34 @@ void fkernel_avx2_rows(const float* a, std::size_t lda, const float* w, std::siz
     }
 }
 
-// bf16 pairs: a holds bf16 rows (k_padded each), w holds [k/2][32][2].
-template <int MR>
+// bf16 pairs: a holds bf16 rows (k_padded each), w holds [k/2][32][2]. NV = 2: all 32 columns of
+// the panel; NV = 1: only its first 16 (a head_dim of 80 = 32 + 32 + 16 wastes nothing).
+template <int MR, int NV = 2>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
 void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size_t k2, float* out, std::size_t ldo, bool accumulate) {
-    __m512 c[MR][2];
+    __m512 c[MR][NV];
 #pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r) {
-        c[r][0] = accumulate ? _mm512_loadu_ps(out + r * ldo) : _mm512_setzero_ps();
-        c[r][1] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16) : _mm512_setzero_ps();
-    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16 * v) : _mm512_setzero_ps();
     for (std::size_t t = 0; t < k2; ++t) {
-        const __m512bh w0 = (__m512bh)_mm512_load_si512(w + t * 64), w1 = (__m512bh)_mm512_load_si512(w + t * 64 + 32);
+        __m512bh wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = (__m512bh)_mm512_load_si512(w + t * 64 + 32 * v);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
             std::int32_t pair;
             std::memcpy(&pair, a + r * lda + 2 * t, 4);
             const __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
-            c[r][0] = _mm512_dpbf16_ps(c[r][0], b, w0);
-            c[r][1] = _mm512_dpbf16_ps(c[r][1], b, w1);
+            for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], b, wv[v]);
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-        _mm512_storeu_ps(out + r * ldo, c[r][0]);
-        _mm512_storeu_ps(out + r * ldo + 16, c[r][1]);
-    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + r * ldo + 16 * v, c[r][v]);
+}
+template <int MR>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
+void bkernel16_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size_t k2, float* out, std::size_t ldo, bool accumulate) {
+    bkernel_avx512bf16<MR, 1>(a, lda, w, k2, out, ldo, accumulate);
 }
 
 #define DOCVLM_FKERNEL_DISPATCH12(fn, mr, ...)                                                                 \
@@ -231,6 +235,11 @@ void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size
 inline void bkernel(const bf16* a, std::size_t lda, std::size_t mr, const bf16* w, std::size_t k2, float* out,
                     std::size_t ldo = fpanel, bool accumulate = false) {
     DOCVLM_FKERNEL_DISPATCH12(bkernel_avx512bf16, mr, a, lda, w, k2, out, ldo, accumulate)
+}
+// The same for the first 16 columns of the panel only.
+inline void bkernel16(const bf16* a, std::size_t lda, std::size_t mr, const bf16* w, std::size_t k2, float* out,
+                      std::size_t ldo, bool accumulate) {
+    DOCVLM_FKERNEL_DISPATCH12(bkernel16_avx512bf16, mr, a, lda, w, k2, out, ldo, accumulate)
 }
 #endif
 
@@ -260,6 +269,18 @@ inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr,
     }
 #endif
     fkernel_generic(a, lda, mr, w, k, out, ldo, accumulate);
+}
+
+// The first 16 columns of the panel only (out[r * ldo + 0..16)); other paths compute all 32.
+inline void fkernel16(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out,
+                      std::size_t ldo, bool accumulate) {
+#if DOCVLM_X86_64
+    if (path == FPath::avx512) {
+        DOCVLM_FKERNEL_DISPATCH12(fkernel16_avx512, mr, a, lda, w, k, out, ldo, accumulate)
+        return;
+    }
+#endif
+    fkernel(path, a, lda, mr, w, k, out, ldo, accumulate);
 }
 
 // Applies the epilogue to a [mr][32] tile of float sums and stores it (residual may alias y).

@@ -174,13 +174,18 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
 }
 
 // 12 rows x one 32-column panel: 24 accumulators; each 128-byte row of the panel feeds 24
-// vpdpbusd while the 12 rows of A stay in L1.
+// vpdpbusd while the 12 rows of A stay in L1. The sums start at zero, or at `init` [MR][32]
+// (K split in chunks).
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
-void qkernel_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+void qkernel_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out,
+                        const std::int32_t* init = nullptr) {
     __m512i c[MR][2];
 #pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_si512();
+    for (int r = 0; r < MR; ++r) {
+        c[r][0] = init ? _mm512_load_si512(init + r * 32) : _mm512_setzero_si512();
+        c[r][1] = init ? _mm512_load_si512(init + r * 32 + 16) : _mm512_setzero_si512();
+    }
 #pragma GCC unroll 4
     for (std::size_t kk = 0; kk < k4; ++kk) {
         const std::int8_t* wk = w + kk * 128;
@@ -290,6 +295,7 @@ inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t
 // Per-thread scratch that only grows (no allocation in steady state).
 struct QScratch {
     QuantizedActivations acts;
+    AlignedBuffer<std::int32_t> part;  // int32 partial sums of a row block (K split in chunks)
 };
 inline QScratch& qscratch() {
     thread_local QScratch s;
@@ -456,9 +462,13 @@ namespace detail {
 
 // Runs the micro-kernels over all (row tile, panel) pairs in parallel; calls
 // tile(m0, mr, panel, group, raw) with raw = int32 [mr][32] for each group of K.
+inline void check_qgemm(const QuantizedActivations& x, const QuantizedWeight& w) {
+    if (x.k != w.k) docvlm::detail::fail("qgemm: activations have k = ", x.k, " but weights have k = ", w.k);
+}
+
 template <class Tile>
 void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Tile&& tile) {
-    if (x.k != w.k) docvlm::detail::fail("qgemm: activations have k = ", x.k, " but weights have k = ", w.k);
+    check_qgemm(x, w);
     if (x.m == 0) return;
     const std::size_t k4 = w.k_padded / 4, groups = w.groups(), gk4 = k4 / groups;
     const std::size_t step = 4 * qa_elem_bytes(x.path);  // bytes of A per k4 step
@@ -532,12 +542,50 @@ inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size
     }
 }
 
+#if DOCVLM_X86_64
+// Per-channel weights on the AVX512-VNNI path. K is split into chunks of at most `qkc` bytes so a
+// chunk of a weight panel (≤ 24 KB) stays in L1 while the row tiles of a block pass over it; the
+// partial sums of the block wait in a per-thread int32 buffer between chunks.
+inline constexpr std::size_t qkc = 1024;
+
+inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
+                             const Epilogue& ep, ThreadPool& pool) {
+    check_qgemm(x, w);
+    const std::size_t k4 = w.k_padded / 4, chunks = (w.k_padded + qkc - 1) / qkc, kc4 = (k4 + chunks - 1) / chunks;
+    parallel_blocks(x.m, x.row_bytes, 256u << 10, qmr, w.panels(), pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p) {
+        AlignedBuffer<std::int32_t>& part = qscratch().part;
+        const std::size_t rows = m_end - m_begin;
+        if (part.size() < rows * qpanel) part = AlignedBuffer<std::int32_t>(rows * qpanel);
+        const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
+        const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
+        for (std::size_t c0 = 0; c0 < k4; c0 += kc4) {
+            const std::size_t kn = std::min(kc4, k4 - c0);
+            for (std::size_t m0 = m_begin; m0 < m_end; m0 += qmr) {
+                const std::size_t mr = std::min(qmr, m_end - m0);
+                std::int32_t* pt = part.data() + (m0 - m_begin) * qpanel;
+                const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4;
+                const std::int32_t* init = c0 == 0 ? nullptr : pt;
+                switch (mr) {
+#define DOCVLM_QCHUNK(R) case R: qkernel_avx512vnni<R>(a, x.row_bytes, panel + c0 * 128, kn, pt, init); break;
+                    DOCVLM_QCHUNK(1) DOCVLM_QCHUNK(2) DOCVLM_QCHUNK(3) DOCVLM_QCHUNK(4) DOCVLM_QCHUNK(5) DOCVLM_QCHUNK(6)
+                    DOCVLM_QCHUNK(7) DOCVLM_QCHUNK(8) DOCVLM_QCHUNK(9) DOCVLM_QCHUNK(10) DOCVLM_QCHUNK(11)
+                    default: qkernel_avx512vnni<12>(a, x.row_bytes, panel + c0 * 128, kn, pt, init); break;
+#undef DOCVLM_QCHUNK
+                }
+                if (c0 + kn == k4) qepilogue_avx512(pt, m0, mr, n0, cols, x, w, 128, y, ldy, ep);
+            }
+        }
+    });
+}
+#endif
+
 }  // namespace detail
 
 inline void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep,
                   ThreadPool& pool) {
     const std::int32_t offset = detail::uses_u8_offset(x.path) ? 128 : 0;
 #if DOCVLM_X86_64
+    if (w.group == 0 && x.path == QPath::avx512vnni) return detail::qgemm_avx512vnni(x, w, y, ldy, ep, pool);
     if (w.group == 0 && cpu().avx512()) {
         detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
             detail::qepilogue_avx512(raw, m0, mr, p * qpanel, std::min(qpanel, w.n - p * qpanel), x, w, offset, y, ldy, ep);

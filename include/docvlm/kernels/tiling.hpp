@@ -10,15 +10,15 @@
 DOCVLM_NAMESPACE_BEGIN
 namespace kernels::detail {
 
-/// Calls tile(m0, rows, panel) for every tile of at most `mr` rows and one weight panel, in parallel.
+/// Calls block(m_begin, m_end, panel) for every (row block, weight panel) pair, in parallel.
 /// Rows are grouped in blocks whose activations (row_bytes each) fit `budget` bytes of L2 and that
-/// are equal in size (a multiple of mr) so threads get equal shares; within a block every panel is
-/// visited, so the block stays in cache while weight panels stream past. Panels are split into
-/// chunks when there are too few row blocks to feed every thread (e.g. decoding, m = 1) or when
-/// the blocks do not divide evenly among the threads.
-template <class Tile>
-void parallel_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, std::size_t mr, std::size_t panels,
-                    ThreadPool& pool, Tile&& tile) {
+/// are equal in size (a multiple of mr) so threads get equal shares; one thread visits every panel
+/// of its share for one block in turn, so the block stays in cache while weight panels stream
+/// past. Panels are split into chunks when there are too few row blocks to feed every thread
+/// (e.g. decoding, m = 1) or when the blocks do not divide evenly among the threads.
+template <class Block>
+void parallel_blocks(std::size_t m, std::size_t row_bytes, std::size_t budget, std::size_t mr, std::size_t panels,
+                     ThreadPool& pool, Block&& block) {
     if (m == 0 || panels == 0) return;
     const std::size_t mc_max = std::max(mr, budget / std::max<std::size_t>(row_bytes, 1) / mr * mr);
     const std::size_t threads = pool.size();
@@ -28,13 +28,25 @@ void parallel_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, st
     std::size_t nchunks = 1;
     if (mblocks < want) nchunks = std::min(panels, (want + mblocks - 1) / mblocks);
     else if (mblocks % threads != 0) nchunks = std::min(panels, threads);  // share the odd blocks evenly
+    // Few row blocks: items run chunk-major, so each thread takes a range of panels over every row
+    // (equal shares even when the last block is short); else block-major.
+    const bool chunk_major = mblocks < want;
     pool.parallel_for(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
         for (std::size_t item = begin; item < end; ++item) {
-            const std::size_t mb = item / nchunks, nc = item % nchunks;
+            const std::size_t mb = chunk_major ? item % mblocks : item / nchunks, nc = chunk_major ? item / mblocks : item % nchunks;
             const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks, m_end = std::min(m, (mb + 1) * mc);
-            for (std::size_t p = p0; p < p1; ++p)
-                for (std::size_t m0 = mb * mc; m0 < m_end; m0 += mr) tile(m0, std::min(mr, m_end - m0), p);
+            for (std::size_t p = p0; p < p1; ++p) block(mb * mc, m_end, p);
         }
+    });
+}
+
+/// Calls tile(m0, rows, panel) for every tile of at most `mr` rows and one weight panel, in
+/// parallel, block by block as parallel_blocks orders them.
+template <class Tile>
+void parallel_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, std::size_t mr, std::size_t panels,
+                    ThreadPool& pool, Tile&& tile) {
+    parallel_blocks(m, row_bytes, budget, mr, panels, pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p) {
+        for (std::size_t m0 = m_begin; m0 < m_end; m0 += mr) tile(m0, std::min(mr, m_end - m0), p);
     });
 }
 
