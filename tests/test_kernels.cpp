@@ -328,6 +328,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
         {5, 300, 14, 2, 64, 295, 0, 0, 48, 64, true}, {200, 200, 2, 2, 80, 0, 16, 0, 48, 64, false},
         {300, 300, 2, 1, 32, 0, 20, 5, 24, 32, false}, {300, 300, 2, 1, 32, 0, 20, 40, 48, 64, false},
         {257, 257, 3, 3, 48, 0, 33, 7, 12, 32, true},  {90, 90, 2, 2, 80, 0, 0, 0, 7, 32, false},
+        {250, 250, 2, 2, 80, 0, 0, 0, 0, 256, false},  {300, 300, 4, 2, 64, 0, 0, 0, 0, 256, true},  // block_q chosen
     };
     for (const Case& c : cases) {
         CAPTURE(c.n_q);

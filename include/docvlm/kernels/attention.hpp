@@ -37,7 +37,10 @@ struct AttentionParams {
     std::size_t q_offset = 0;  ///< position of query 0 (decoding with a KV cache: n_kv - n_q)
     std::size_t window = 0;    ///< 0: no window; else |query position - j| <= window, except anchors
     std::size_t anchors = 0;   ///< tokens [0, anchors) see and are seen by every token (window masks only)
-    std::size_t block_q = 24;  ///< queries per tile
+    /// Queries per tile; 0 chooses: 96 without a window (every K/V tile streamed through the cache
+    /// serves more queries: the 5476-token ViT layer ran ~15 % faster than with 24 on a 2-core Xeon),
+    /// 24 with one (a tile's key range grows with it: queries ± window).
+    std::size_t block_q = 0;
     std::size_t block_k = 256; ///< keys per tile (a multiple of 32)
     /// Compute q·kᵀ and p·v from bf16-rounded inputs (float accumulation, float softmax) with
     /// AVX512-BF16 when head_dim is even and the CPU's bf16 dot products are faster than its f32
@@ -74,8 +77,8 @@ inline void check_attention(const AttentionParams& p) {
     if (p.heads == 0 || p.kv_heads == 0 || p.head_dim == 0) docvlm::detail::fail("attention: zero heads or head_dim");
     if (p.heads % p.kv_heads != 0)
         docvlm::detail::fail("attention: ", p.heads, " query heads are not a multiple of ", p.kv_heads, " key/value heads");
-    if (p.block_q == 0 || p.block_k == 0 || p.block_k % fpanel != 0)
-        docvlm::detail::fail("attention: block_k must be a positive multiple of ", fpanel, " and block_q positive");
+    if (p.block_k == 0 || p.block_k % fpanel != 0)
+        docvlm::detail::fail("attention: block_k must be a positive multiple of ", fpanel);
 }
 
 // Key range [lo, hi) that query positions [q0, q1) can see outside the anchors, clipped to n_kv.
@@ -344,7 +347,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
         }
     });
 
-    const std::size_t bq = p.block_q, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
+    const std::size_t bq = p.block_q ? p.block_q : p.window ? 24 : 96, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
     // The last panel of head_dim when it holds at most 16 real columns (P·V skips the rest).
     const std::size_t half_panel = d % fpanel != 0 && d % fpanel <= 16 ? dpanels - 1 : dpanels;
     const float neg_inf = -std::numeric_limits<float>::infinity();
