@@ -295,7 +295,6 @@ inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t
 // Per-thread scratch that only grows (no allocation in steady state).
 struct QScratch {
     QuantizedActivations acts;
-    AlignedBuffer<std::int32_t> part;  // int32 partial sums of a row block (K split in chunks)
 };
 inline QScratch& qscratch() {
     thread_local QScratch s;
@@ -544,25 +543,29 @@ inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size
 
 #if DOCVLM_X86_64
 // Per-channel weights on the AVX512-VNNI path. K is split into chunks of at most `qkc` bytes so a
-// chunk of a weight panel (≤ 24 KB) stays in L1 while the row tiles of a block pass over it; the
-// partial sums of the block wait in a per-thread int32 buffer between chunks.
-inline constexpr std::size_t qkc = 1024;
+// chunk of a weight panel (≤ 32 KB) stays in L1 while the row tiles of a block pass over it; the
+// partial sums of the block wait in an int32 buffer on the stack between chunks (no allocation:
+// decoding allocates nothing). Row blocks hold `qblock_bytes` of activations.
+inline constexpr std::size_t qkc = 1024, qblock_bytes = 256u << 10;
+// Rows of a block when K is split: its rows hold more than qkc bytes (a multiple of 128).
+inline constexpr std::size_t qchunked_rows = qblock_bytes / (qkc + 128) / qmr * qmr + qmr;
 
 inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
                              const Epilogue& ep, ThreadPool& pool) {
     check_qgemm(x, w);
     const std::size_t k4 = w.k_padded / 4, chunks = (w.k_padded + qkc - 1) / qkc, kc4 = (k4 + chunks - 1) / chunks;
-    parallel_blocks(x.m, x.row_bytes, 256u << 10, qmr, w.panels(), pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p) {
-        AlignedBuffer<std::int32_t>& part = qscratch().part;
-        const std::size_t rows = m_end - m_begin;
-        if (part.size() < rows * qpanel) part = AlignedBuffer<std::int32_t>(rows * qpanel);
+    parallel_blocks(x.m, x.row_bytes, qblock_bytes, qmr, w.panels(), pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p) {
+        alignas(64) std::int32_t part_chunked[qchunked_rows * qpanel];
+        alignas(64) std::int32_t part_tile[qmr * qpanel];
+        if (chunks > 1 && m_end - m_begin > qchunked_rows)
+            docvlm::detail::fail("qgemm: a row block of ", m_end - m_begin, " rows exceeds ", qchunked_rows, " (internal error)");
         const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
         const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
         for (std::size_t c0 = 0; c0 < k4; c0 += kc4) {
             const std::size_t kn = std::min(kc4, k4 - c0);
             for (std::size_t m0 = m_begin; m0 < m_end; m0 += qmr) {
                 const std::size_t mr = std::min(qmr, m_end - m0);
-                std::int32_t* pt = part.data() + (m0 - m_begin) * qpanel;
+                std::int32_t* pt = chunks > 1 ? part_chunked + (m0 - m_begin) * qpanel : part_tile;
                 const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4;
                 const std::int32_t* init = c0 == 0 ? nullptr : pt;
                 switch (mr) {
