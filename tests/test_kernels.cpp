@@ -210,7 +210,7 @@ TEST_CASE("f32 GEMM: every path matches the scalar reference, with epilogue") {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     struct Shape { std::size_t m, n, k; };
     for (const Shape& s : {Shape{1, 1, 1}, Shape{1, 32, 7}, Shape{5, 33, 64}, Shape{12, 64, 100}, Shape{13, 70, 129},
-                           Shape{40, 96, 300}, Shape{1, 1000, 896}}) {
+                           Shape{40, 96, 300}, Shape{1, 1000, 896}, Shape{600, 40, 1100}}) {  // K in chunks, several row blocks
         CAPTURE(s.m);
         CAPTURE(s.n);
         CAPTURE(s.k);

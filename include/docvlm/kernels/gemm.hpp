@@ -283,9 +283,29 @@ inline void fkernel16(FPath path, const float* a, std::size_t lda, std::size_t m
     fkernel(path, a, lda, mr, w, k, out, ldo, accumulate);
 }
 
+#if DOCVLM_X86_64
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void store_tile_avx512(const float* tile, std::size_t m0, std::size_t mr, std::size_t n0, std::size_t cols, float* y,
+                              std::size_t ldy, const Epilogue& ep) {
+    for (std::size_t j = 0; j < cols; j += 16) {
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(cols - j));
+        const __m512 bias = ep.bias ? _mm512_maskz_loadu_ps(m, ep.bias + n0 + j) : _mm512_setzero_ps();
+        for (std::size_t r = 0; r < mr; ++r) {
+            __m512 v = _mm512_add_ps(_mm512_loadu_ps(tile + r * fpanel + j), bias);
+            if (ep.act != Activation::none) v = activate512(ep.act, v);
+            if (ep.residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.residual + (m0 + r) * ep.ld_residual + n0 + j));
+            _mm512_mask_storeu_ps(y + (m0 + r) * ldy + n0 + j, m, v);
+        }
+    }
+}
+#endif
+
 // Applies the epilogue to a [mr][32] tile of float sums and stores it (residual may alias y).
 inline void store_tile(const float* tile, std::size_t m0, std::size_t mr, std::size_t n0, std::size_t cols, float* y,
                        std::size_t ldy, const Epilogue& ep) {
+#if DOCVLM_X86_64
+    if (cpu().avx512()) return store_tile_avx512(tile, m0, mr, n0, cols, y, ldy, ep);
+#endif
     float t[fpanel];
     for (std::size_t r = 0; r < mr; ++r) {
         for (std::size_t j = 0; j < cols; ++j) t[j] = tile[r * fpanel + j] + (ep.bias ? ep.bias[n0 + j] : 0.0f);
@@ -300,13 +320,26 @@ inline void store_tile(const float* tile, std::size_t m0, std::size_t mr, std::s
     }
 }
 
+// Row blocks of x hold gemm_block_bytes; K is split in chunks of gemm_kc steps.
+inline constexpr std::size_t gemm_block_bytes = 512u << 10, gemm_kc = 256;
+
 // Parallel loop over tiles (see parallel_tiles); `sums` is a per-call [12][32] scratch tile.
 template <class Tile>
 void gemm_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, ThreadPool& pool, Tile&& tile) {
-    parallel_tiles(m, row_bytes, 512u << 10, fmr, panels, pool, [&](std::size_t m0, std::size_t mr, std::size_t p) {
+    parallel_tiles(m, row_bytes, gemm_block_bytes, fmr, panels, pool, [&](std::size_t m0, std::size_t mr, std::size_t p) {
         alignas(64) float sums[fmr * fpanel];
         tile(m0, mr, p, sums);
     });
+}
+
+// The same with K split in chunks of `gemm_kc` steps (a 32 KB chunk of a panel in f32 or bf16
+// pairs stays in L1; see parallel_chunked_tiles): tile(m0, mr, p, k0, kn, sums) accumulates
+// steps [k0, k0 + kn) into sums (from zero when k0 == 0) and finishes the tile when k0 + kn == k.
+// Each output sees the same sequence of FMAs as without chunks: the results are identical.
+inline constexpr std::size_t gemm_chunked_rows = gemm_block_bytes / (gemm_kc * 4 + 4) / fmr * fmr + fmr;
+template <class Tile>
+void gemm_chunked_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, std::size_t k, ThreadPool& pool, Tile&& tile) {
+    parallel_chunked_tiles<float, gemm_chunked_rows>(m, row_bytes, gemm_block_bytes, fmr, panels, k, gemm_kc, pool, tile);
 }
 
 struct BScratch {
@@ -322,9 +355,10 @@ inline BScratch& bscratch() {
 
 inline void sgemm(const float* x, std::size_t m, std::size_t ldx, const PackedF32& w, float* y, std::size_t ldy,
                   const Epilogue& ep, ThreadPool& pool, FPath path) {
-    detail::gemm_tiles(m, w.k * sizeof(float), w.panels(), pool, [&](std::size_t m0, std::size_t mr, std::size_t p, float* sums) {
-        detail::fkernel(path, x + m0 * ldx, ldx, mr, w.data.data() + p * fpanel * w.k, w.k, sums);
-        detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+    detail::gemm_chunked_tiles(m, w.k * sizeof(float), w.panels(), w.k, pool,
+                               [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
+        detail::fkernel(path, x + m0 * ldx + k0, ldx, mr, w.data.data() + (p * w.k + k0) * fpanel, kn, sums, fpanel, k0 > 0);
+        if (k0 + kn == w.k) detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
     });
 }
 
@@ -339,10 +373,12 @@ inline void bgemm(const float* x, std::size_t m, std::size_t ldx, const PackedBF
     }
 #if DOCVLM_X86_64
     if (cpu().avx512bf16) {
-        detail::gemm_tiles(m, kp * 2, w.panels(), pool, [&](std::size_t m0, std::size_t mr, std::size_t p, float* sums) {
-            const bf16* panel = w.data.data() + p * fpanel * kp;
-            detail::bkernel(s.x.data() + m0 * kp, kp, mr, panel, kp / 2, sums);
-            detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+        const std::size_t k2 = kp / 2;
+        detail::gemm_chunked_tiles(m, kp * 2, w.panels(), k2, pool,
+                                   [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
+            const bf16* panel = w.data.data() + (p * k2 + k0) * fpanel * 2;
+            detail::bkernel(s.x.data() + m0 * kp + 2 * k0, kp, mr, panel, kn, sums, fpanel, k0 > 0);
+            if (k0 + kn == k2) detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
         });
         return;
     }

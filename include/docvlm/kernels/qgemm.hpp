@@ -553,32 +553,23 @@ inline constexpr std::size_t qchunked_rows = qblock_bytes / (qkc + 128) / qmr * 
 inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
                              const Epilogue& ep, ThreadPool& pool) {
     check_qgemm(x, w);
-    const std::size_t k4 = w.k_padded / 4, chunks = (w.k_padded + qkc - 1) / qkc, kc4 = (k4 + chunks - 1) / chunks;
-    parallel_blocks(x.m, x.row_bytes, qblock_bytes, qmr, w.panels(), pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p) {
-        alignas(64) std::int32_t part_chunked[qchunked_rows * qpanel];
-        alignas(64) std::int32_t part_tile[qmr * qpanel];
-        if (chunks > 1 && m_end - m_begin > qchunked_rows)
-            docvlm::detail::fail("qgemm: a row block of ", m_end - m_begin, " rows exceeds ", qchunked_rows, " (internal error)");
-        const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
-        const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
-        for (std::size_t c0 = 0; c0 < k4; c0 += kc4) {
-            const std::size_t kn = std::min(kc4, k4 - c0);
-            for (std::size_t m0 = m_begin; m0 < m_end; m0 += qmr) {
-                const std::size_t mr = std::min(qmr, m_end - m0);
-                std::int32_t* pt = chunks > 1 ? part_chunked + (m0 - m_begin) * qpanel : part_tile;
-                const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4;
-                const std::int32_t* init = c0 == 0 ? nullptr : pt;
-                switch (mr) {
-#define DOCVLM_QCHUNK(R) case R: qkernel_avx512vnni<R>(a, x.row_bytes, panel + c0 * 128, kn, pt, init); break;
-                    DOCVLM_QCHUNK(1) DOCVLM_QCHUNK(2) DOCVLM_QCHUNK(3) DOCVLM_QCHUNK(4) DOCVLM_QCHUNK(5) DOCVLM_QCHUNK(6)
-                    DOCVLM_QCHUNK(7) DOCVLM_QCHUNK(8) DOCVLM_QCHUNK(9) DOCVLM_QCHUNK(10) DOCVLM_QCHUNK(11)
-                    default: qkernel_avx512vnni<12>(a, x.row_bytes, panel + c0 * 128, kn, pt, init); break;
+    const std::size_t k4 = w.k_padded / 4;
+    parallel_chunked_tiles<std::int32_t, qchunked_rows>(
+        x.m, x.row_bytes, qblock_bytes, qmr, w.panels(), k4, qkc / 4, pool,
+        [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t c0, std::size_t kn, std::int32_t* pt) {
+            const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4;
+            const std::int8_t* panel = w.data.data() + (p * k4 + c0) * qpanel * 4;
+            const std::int32_t* init = c0 == 0 ? nullptr : pt;
+            switch (mr) {
+#define DOCVLM_QCHUNK(R) case R: qkernel_avx512vnni<R>(a, x.row_bytes, panel, kn, pt, init); break;
+                DOCVLM_QCHUNK(1) DOCVLM_QCHUNK(2) DOCVLM_QCHUNK(3) DOCVLM_QCHUNK(4) DOCVLM_QCHUNK(5) DOCVLM_QCHUNK(6)
+                DOCVLM_QCHUNK(7) DOCVLM_QCHUNK(8) DOCVLM_QCHUNK(9) DOCVLM_QCHUNK(10) DOCVLM_QCHUNK(11)
+                default: qkernel_avx512vnni<12>(a, x.row_bytes, panel, kn, pt, init); break;
 #undef DOCVLM_QCHUNK
-                }
-                if (c0 + kn == k4) qepilogue_avx512(pt, m0, mr, n0, cols, x, w, 128, y, ldy, ep);
             }
-        }
-    });
+            const std::size_t n0 = p * qpanel;
+            if (c0 + kn == k4) qepilogue_avx512(pt, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
+        });
 }
 #endif
 

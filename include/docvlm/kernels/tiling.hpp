@@ -2,6 +2,7 @@
 #pragma once
 
 #include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
 #include <docvlm/core/thread_pool.hpp>
 
 #include <algorithm>
@@ -47,6 +48,27 @@ void parallel_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, st
                     ThreadPool& pool, Tile&& tile) {
     parallel_blocks(m, row_bytes, budget, mr, panels, pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p) {
         for (std::size_t m0 = m_begin; m0 < m_end; m0 += mr) tile(m0, std::min(mr, m_end - m0), p);
+    });
+}
+
+/// parallel_tiles with K split in chunks of at most `kc` (in the caller's units of K): for every
+/// (row block, panel), each chunk in turn visits every tile of the block, so that chunk of the
+/// weight panel stays in L1 while the block's rows pass over it. Partial sums wait between chunks
+/// in a stack buffer of MaxRows x 32 values of type Part (no allocation), at most MaxRows rows per
+/// block when K is split. Calls tile(m0, rows, panel, k0, kn, part) with part the tile's [rows][32]
+/// partial sums: the kernel starts from zero when k0 == 0 and from part otherwise, and the tile is
+/// finished when k0 + kn == k.
+template <class Part, std::size_t MaxRows, class Tile>
+void parallel_chunked_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, std::size_t mr, std::size_t panels,
+                            std::size_t k, std::size_t kc, ThreadPool& pool, Tile&& tile) {
+    const std::size_t chunks = (k + kc - 1) / kc, step = (k + chunks - 1) / chunks;
+    parallel_blocks(m, row_bytes, budget, mr, panels, pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p) {
+        alignas(64) Part part[MaxRows * 32];
+        if (m_end - m_begin > MaxRows && chunks > 1)
+            docvlm::detail::fail("GEMM: a row block of ", m_end - m_begin, " rows exceeds ", MaxRows, " (internal error)");
+        for (std::size_t k0 = 0; k0 < k; k0 += step)
+            for (std::size_t m0 = m_begin; m0 < m_end; m0 += mr)
+                tile(m0, std::min(mr, m_end - m0), p, k0, std::min(step, k - k0), chunks > 1 ? part + (m0 - m_begin) * 32 : part);
     });
 }
 
