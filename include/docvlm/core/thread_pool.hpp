@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
@@ -42,6 +43,13 @@ public:
     /// (or all of [0, n) when n < grain), in parallel; returns when all calls have returned.
     template <class F>
     void parallel_for(std::size_t n, F&& fn, std::size_t grain = 1);
+
+    /// Calls fn(i, i + 1) for every i in [0, n), each index handed to whichever thread is free
+    /// next: for many similar items on threads that may run at different speeds (a busy sibling
+    /// core, a hypervisor's steal time, big and little cores), where equal fixed shares would leave
+    /// the fast threads waiting for the slow one.
+    template <class F>
+    void parallel_for_balanced(std::size_t n, F&& fn);
 
 private:
     using TaskFn = void (*)(void* ctx, std::size_t task);
@@ -177,6 +185,18 @@ void ThreadPool::parallel_for(std::size_t n, F&& fn, std::size_t grain) {
             if (begin < end) (*x->fn)(begin, end);
         },
         &ctx, pieces);
+}
+
+template <class F>
+void ThreadPool::parallel_for_balanced(std::size_t n, F&& fn) {
+    if (n == 0) return;
+    if (n == 1 || detail::inside_pool_task || workers_.empty()) {
+        fn(std::size_t(0), n);
+        return;
+    }
+    using Fn = std::remove_reference_t<F>;
+    run_job([](void* c, std::size_t task) { (*static_cast<Fn*>(c))(task, task + 1); },
+            const_cast<void*>(static_cast<const void*>(&fn)), n);
 }
 
 namespace detail {

@@ -351,11 +351,17 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     // The last panel of head_dim when it holds at most 16 real columns (P·V skips the rest).
     const std::size_t half_panel = d % fpanel != 0 && d % fpanel <= 16 ? dpanels - 1 : dpanels;
     const float neg_inf = -std::numeric_limits<float>::infinity();
-    pool.parallel_for(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
-        // acc rows are padded to whole 32-column panels so the kernels accumulate in place.
+    // Items (head, query block) go to whichever thread is free (causal blocks differ in cost).
+    pool.parallel_for_balanced(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
+        // Per-thread tiles that only grow. acc rows are padded to whole 32-column panels so the
+        // kernels accumulate in place.
         const std::size_t dpad = dpanels * fpanel;
-        std::vector<float> s(bq * bk), acc(bq * dpad), m(bq), l(bq);
-        std::vector<bf16> pb(use_bf16 ? bq * bk : 0);
+        thread_local std::vector<float> s, acc, m, l;
+        thread_local std::vector<bf16> pb;
+        if (s.size() < bq * bk) s.resize(bq * bk);
+        if (acc.size() < bq * dpad) acc.resize(bq * dpad);
+        if (m.size() < bq) m.resize(bq), l.resize(bq);
+        if (use_bf16 && pb.size() < bq * bk) pb.resize(bq * bk);
         for (std::size_t item = begin; item < end; ++item) {
             const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;
             const std::size_t i0 = qb * bq, rows = std::min(bq, n_q - i0);

@@ -32,7 +32,7 @@ void parallel_blocks(std::size_t m, std::size_t row_bytes, std::size_t budget, s
     // Few row blocks: items run chunk-major, so each thread takes a range of panels over every row
     // (equal shares even when the last block is short); else block-major.
     const bool chunk_major = mblocks < want;
-    pool.parallel_for(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
+    pool.parallel_for_balanced(mblocks * nchunks, [&](std::size_t begin, std::size_t end) {
         for (std::size_t item = begin; item < end; ++item) {
             const std::size_t mb = chunk_major ? item % mblocks : item / nchunks, nc = chunk_major ? item / mblocks : item % nchunks;
             const std::size_t p0 = panels * nc / nchunks, p1 = panels * (nc + 1) / nchunks, m_end = std::min(m, (mb + 1) * mc);
