@@ -493,19 +493,28 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline void qepilogue_avx512(const std::int32_t* raw, std::size_t m0, std::size_t mr, std::size_t n0, std::size_t cols,
                              const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t offset, float* y,
                              std::size_t ldy, const Epilogue& ep) {
+    // The panel's column values (offset · Σw, weight scales, bias) are loaded once, then row by row.
+    __mmask16 mk[2];
+    __m512i off[2];
+    __m512 ws[2], bias[2];
+    const std::size_t nv = (cols + 15) / 16;
+    for (std::size_t v = 0; v < nv; ++v) {
+        mk[v] = __mmask16(docvlm::detail::tail_mask16(cols - 16 * v));
+        off[v] = _mm512_mullo_epi32(_mm512_loadu_si512(w.col_sums.data() + n0 + 16 * v), _mm512_set1_epi32(offset));
+        ws[v] = _mm512_loadu_ps(w.scales.data() + n0 + 16 * v);
+        bias[v] = ep.bias ? _mm512_maskz_loadu_ps(mk[v], ep.bias + n0 + 16 * v) : _mm512_setzero_ps();
+    }
     for (std::size_t r = 0; r < mr; ++r) {
         const __m512 sa = _mm512_set1_ps(x.scales[m0 + r]);
         float* yr = y + (m0 + r) * ldy + n0;
         const float* res = ep.residual ? ep.residual + (m0 + r) * ep.ld_residual + n0 : nullptr;
-        for (std::size_t j = 0; j < cols; j += 16) {
-            const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(cols - j));
-            const __m512i cs = _mm512_loadu_si512(w.col_sums.data() + n0 + j);
-            const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + j), _mm512_mullo_epi32(cs, _mm512_set1_epi32(offset)));
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, _mm512_loadu_ps(w.scales.data() + n0 + j)));
-            if (ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.bias + n0 + j));
-            v = activate512(ep.act, v);
-            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + j));
-            _mm512_mask_storeu_ps(yr + j, m, v);
+        for (std::size_t v = 0; v < nv; ++v) {
+            const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + 16 * v), off[v]);
+            __m512 y16 = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, ws[v]));
+            if (ep.bias) y16 = _mm512_add_ps(y16, bias[v]);
+            if (ep.act != Activation::none) y16 = activate512(ep.act, y16);
+            if (res) y16 = _mm512_add_ps(y16, _mm512_maskz_loadu_ps(mk[v], res + 16 * v));
+            _mm512_mask_storeu_ps(yr + 16 * v, mk[v], y16);
         }
     }
 }
