@@ -137,11 +137,40 @@ inline float exp_sum_bf16_avx512(const float* x, std::size_t n, float mx, bf16* 
     }
     return _mm512_reduce_add_ps(sum);
 }
+// The 16 horizontal sums of v[0..16) as one vector (lane i = Σ of v[i]'s lanes), by a
+// transpose-and-add tree: 28 shuffles and 28 adds instead of 16 full reductions.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 sum16_avx512(const __m512 (&v)[16]) {
+    __m512 a[8], b[4];
+    for (int i = 0; i < 8; ++i)  // per 128-bit lane: [x0+x2, y0+y2, x1+x3, y1+y3] of v[2i], v[2i+1]
+        a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; ++i)  // per 128-bit lane L: the lane-L sums of v[4i .. 4i+3]
+        b[i] = _mm512_add_ps(_mm512_shuffle_ps(a[2 * i], a[2 * i + 1], 0x44), _mm512_shuffle_ps(a[2 * i], a[2 * i + 1], 0xEE));
+    const __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(b[0], b[1], 0x44), _mm512_shuffle_f32x4(b[0], b[1], 0xEE));
+    const __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(b[2], b[3], 0x44), _mm512_shuffle_f32x4(b[2], b[3], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xDD));
+}
+
 // Scores of `group` query heads against `n` keys: sc[g * stride + j] = scale · q_g · k_j.
+// Keys go 16 at a time (their 16 dot products summed by sum16_avx512), the rest one by one.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline void group_scores_avx512(const float* qg, const float* k, std::size_t ldk, std::size_t n, std::size_t d,
                                 std::size_t group, float scale, float* sc, std::size_t stride) {
-    for (std::size_t j = 0; j < n; ++j) {
+    const __m512 vscale = _mm512_set1_ps(scale);
+    std::size_t j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16)
+        for (std::size_t g = 0; g < group; ++g) {
+            __m512 acc[16];
+            for (auto& a : acc) a = _mm512_setzero_ps();
+            for (std::size_t t = 0; t < d; t += 16) {
+                const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
+                const __m512 qv = _mm512_maskz_loadu_ps(m, qg + g * d + t);
+#pragma GCC unroll 16
+                for (int jj = 0; jj < 16; ++jj)
+                    acc[jj] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + (j0 + std::size_t(jj)) * ldk + t), acc[jj]);
+            }
+            _mm512_storeu_ps(sc + g * stride + j0, _mm512_mul_ps(sum16_avx512(acc), vscale));
+        }
+    for (std::size_t j = j0; j < n; ++j) {
         const float* kj = k + j * ldk;
         for (std::size_t g = 0; g < group; ++g) {
             __m512 acc = _mm512_setzero_ps();
@@ -240,10 +269,10 @@ inline void attention_rows(const float* q, std::size_t ldq, const float* k, std:
             const std::size_t i = item / p.kv_heads, kvh = item % p.kv_heads, pos = p.q_offset + i;
             const float* qi = q + i * ldq + kvh * group * d;
             group_scores(qi, k + kvh * d, ldk, n_kv, d, group, p.scale, sc, n_kv);
-            if (p.causal || p.window != 0)
-                for (std::size_t j = 0; j < n_kv; ++j)
-                    if (!attention_visible(p, pos, j))
-                        for (std::size_t g = 0; g < group; ++g) sc[g * n_kv + j] = neg_inf;
+            // Causal only: the keys after the query's position; with a window, every key asks the mask.
+            for (std::size_t j = p.window != 0 ? 0 : p.causal ? std::min(n_kv, pos + 1) : n_kv; j < n_kv; ++j)
+                if (!attention_visible(p, pos, j))
+                    for (std::size_t g = 0; g < group; ++g) sc[g * n_kv + j] = neg_inf;
             for (std::size_t g = 0; g < group; ++g) {
                 float* row = sc + g * n_kv;
                 const float mx = row_max(row, n_kv, neg_inf);
