@@ -136,14 +136,26 @@ inline void fkernel_generic(const float* a, std::size_t lda, std::size_t mr, con
 }
 
 #if DOCVLM_X86_64
+// The accumulators of an MR x (16 NV) float tile: from out (accumulate) or zero, and back to out.
+template <int MR, int NV>
+DOCVLM_TARGET("avx512f") DOCVLM_ALWAYS_INLINE void load_tile512(__m512 (&c)[MR][NV], const float* out, std::size_t ldo, bool accumulate) {
+#pragma GCC unroll 24
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16 * v) : _mm512_setzero_ps();
+}
+template <int MR, int NV>
+DOCVLM_TARGET("avx512f") DOCVLM_ALWAYS_INLINE void store_tile512(const __m512 (&c)[MR][NV], float* out, std::size_t ldo) {
+#pragma GCC unroll 24
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + r * ldo + 16 * v, c[r][v]);
+}
+
 // NV = 2: all 32 columns of the panel; NV = 1: only its first 16.
 template <int MR, int NV = 2>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate) {
     __m512 c[MR][NV];
-#pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16 * v) : _mm512_setzero_ps();
+    load_tile512(c, out, ldo, accumulate);
     for (std::size_t t = 0; t < k; ++t) {
         __m512 wv[NV];
         for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + t * 32 + 16 * v);
@@ -153,9 +165,7 @@ void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t
             for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(b, wv[v], c[r][v]);
         }
     }
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + r * ldo + 16 * v, c[r][v]);
+    store_tile512(c, out, ldo);
 }
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
@@ -197,9 +207,7 @@ template <int MR, int NV = 2>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
 void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size_t k2, float* out, std::size_t ldo, bool accumulate) {
     __m512 c[MR][NV];
-#pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? _mm512_loadu_ps(out + r * ldo + 16 * v) : _mm512_setzero_ps();
+    load_tile512(c, out, ldo, accumulate);
     for (std::size_t t = 0; t < k2; ++t) {
         __m512bh wv[NV];
         for (int v = 0; v < NV; ++v) wv[v] = (__m512bh)_mm512_load_si512(w + t * 64 + 32 * v);
@@ -211,9 +219,7 @@ void bkernel_avx512bf16(const bf16* a, std::size_t lda, const bf16* w, std::size
             for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], b, wv[v]);
         }
     }
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + r * ldo + 16 * v, c[r][v]);
+    store_tile512(c, out, ldo);
 }
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
