@@ -13,7 +13,8 @@ split=${1:-$root/../shared/eval/real-pages-dev}
 shift || true
 if [ ! -f "$split/manifest.json" ]; then
   echo "real_pages.sh: no page split at $split (a folder with manifest.json, images/ and truth/);" >&2
-  echo "  the project's evaluation pages live in its shared/eval folder, beside the checkout, not in a clone" >&2
+  echo "  the evaluation pages are a benchmark kept outside the repository (the developers' shared/eval," >&2
+  echo "  beside the checkout); pass a split folder of that layout: tools/eval/real_pages.sh SPLIT_DIR" >&2
   exit 2
 fi
 name=$(basename "$split")
