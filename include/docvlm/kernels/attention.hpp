@@ -389,7 +389,8 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
         thread_local std::vector<bf16> pb;
         if (s.size() < bq * bk) s.resize(bq * bk);
         if (acc.size() < bq * dpad) acc.resize(bq * dpad);
-        if (m.size() < bq) m.resize(bq), l.resize(bq);
+        if (m.size() < bq) m.resize(bq);
+        if (l.size() < bq) l.resize(bq);
         if (use_bf16 && pb.size() < bq * bk) pb.resize(bq * bk);
         for (std::size_t item = begin; item < end; ++item) {
             const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;

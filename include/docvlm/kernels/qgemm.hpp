@@ -269,20 +269,27 @@ void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std
     }
 #endif
 
+#if DOCVLM_X86_64
+// qkernel_avx512vnni for mr = 1..12 rows, the sums starting at `init` when given.
+inline void qkernel_avx512vnni_rows(const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
+                                    std::int32_t* out, const std::int32_t* init = nullptr) {
+    switch (mr) {
+        case 7: qkernel_avx512vnni<7>(a, lda, w, k4, out, init); return;
+        case 8: qkernel_avx512vnni<8>(a, lda, w, k4, out, init); return;
+        case 9: qkernel_avx512vnni<9>(a, lda, w, k4, out, init); return;
+        case 10: qkernel_avx512vnni<10>(a, lda, w, k4, out, init); return;
+        case 11: qkernel_avx512vnni<11>(a, lda, w, k4, out, init); return;
+        case 12: qkernel_avx512vnni<12>(a, lda, w, k4, out, init); return;
+        default: DOCVLM_QKERNEL_DISPATCH(qkernel_avx512vnni, mr, a, lda, w, k4, out, init) return;
+    }
+}
+#endif
+
 inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
                     std::int32_t* out) {
 #if DOCVLM_X86_64
     switch (path) {
-        case QPath::avx512vnni:
-            switch (mr) {
-                case 7: qkernel_avx512vnni<7>(a, lda, w, k4, out); return;
-                case 8: qkernel_avx512vnni<8>(a, lda, w, k4, out); return;
-                case 9: qkernel_avx512vnni<9>(a, lda, w, k4, out); return;
-                case 10: qkernel_avx512vnni<10>(a, lda, w, k4, out); return;
-                case 11: qkernel_avx512vnni<11>(a, lda, w, k4, out); return;
-                case 12: qkernel_avx512vnni<12>(a, lda, w, k4, out); return;
-                default: DOCVLM_QKERNEL_DISPATCH(qkernel_avx512vnni, mr, a, lda, w, k4, out) return;
-            }
+        case QPath::avx512vnni: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out); return;
         case QPath::avxvnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avxvnni, mr, a, lda, w, k4, out) return;
         case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
         case QPath::generic: break;
@@ -459,12 +466,12 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
 
 namespace detail {
 
-// Runs the micro-kernels over all (row tile, panel) pairs in parallel; calls
-// tile(m0, mr, panel, group, raw) with raw = int32 [mr][32] for each group of K.
 inline void check_qgemm(const QuantizedActivations& x, const QuantizedWeight& w) {
     if (x.k != w.k) docvlm::detail::fail("qgemm: activations have k = ", x.k, " but weights have k = ", w.k);
 }
 
+// Runs the micro-kernels over all (row tile, panel) pairs in parallel; calls
+// tile(m0, mr, panel, group, raw) with raw = int32 [mr][32] for each group of K.
 template <class Tile>
 void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Tile&& tile) {
     check_qgemm(x, w);
@@ -568,14 +575,7 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
         [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t c0, std::size_t kn, std::int32_t* pt) {
             const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4;
             const std::int8_t* panel = w.data.data() + (p * k4 + c0) * qpanel * 4;
-            const std::int32_t* init = c0 == 0 ? nullptr : pt;
-            switch (mr) {
-#define DOCVLM_QCHUNK(R) case R: qkernel_avx512vnni<R>(a, x.row_bytes, panel, kn, pt, init); break;
-                DOCVLM_QCHUNK(1) DOCVLM_QCHUNK(2) DOCVLM_QCHUNK(3) DOCVLM_QCHUNK(4) DOCVLM_QCHUNK(5) DOCVLM_QCHUNK(6)
-                DOCVLM_QCHUNK(7) DOCVLM_QCHUNK(8) DOCVLM_QCHUNK(9) DOCVLM_QCHUNK(10) DOCVLM_QCHUNK(11)
-                default: qkernel_avx512vnni<12>(a, x.row_bytes, panel, kn, pt, init); break;
-#undef DOCVLM_QCHUNK
-            }
+            qkernel_avx512vnni_rows(a, x.row_bytes, mr, panel, kn, pt, c0 == 0 ? nullptr : pt);
             const std::size_t n0 = p * qpanel;
             if (c0 + kn == k4) qepilogue_avx512(pt, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
         });
