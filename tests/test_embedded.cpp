@@ -9,6 +9,7 @@
 #include <docvlm/model/model.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
 
+#include <array>
 #include <cmath>
 #include <fstream>
 
@@ -18,7 +19,7 @@ namespace {
 
 // The tiny config of reference.py --random, every size fixed at compile time.
 template <WeightPolicy W>
-using Tiny = presets::GatedVlmFamily<2, 64, 2, 128, 5, 2, 3, 64, 4, 2, 96, 264, 2, W>;
+using Tiny = presets::GatedVlmFamily<2, 64, 2, 128, 5, 2, 3, 64, 4, 2, 96, 400, 2, W>;
 template <WeightPolicy W>
 using TinyDynamic = presets::GatedVlmFamily<dynamic, dynamic, dynamic, dynamic, 5, 2, dynamic, dynamic, dynamic, dynamic, dynamic, dynamic,
                                             2, W>;
@@ -46,7 +47,21 @@ double rel_err(const float* got, const Array<float>& want) {
     return e / s;
 }
 
-std::string task_of(const io::Image& crop) { return crop.height == 48 ? "formula" : "text"; }
+// The task of reference crop i (reference.py stores its task token).
+std::string task_of(const io::Checkpoint& ref, const GatedVlmDims& d, int i) {
+    const auto id = std::int32_t(ref.to_f32("task" + std::to_string(i))(0));
+    for (const auto& [name, token] : d.task_tokens)
+        if (token == id) return name;
+    FAIL("reference crop ", i, " has an unknown task token ", id);
+    return "";
+}
+
+// The greedy length bound reference.py used: --max-new, or the whole context for tables.
+GenerationOptions gen_for(const io::Checkpoint& ref, const GatedVlmDims& d, std::string_view task) {
+    GenerationOptions gen;
+    gen.max_new_tokens = task == "table" ? d.max_tokens - 2 : std::size_t(ref.to_f32("max_new")(0));
+    return gen;
+}
 
 // F32: vision tokens and teacher-forced logits within 1e-5 of PyTorch (relative to the tensor's
 // largest magnitude), greedy tokens identical.
@@ -72,19 +87,18 @@ void check_against_pytorch(const std::string& dir, const std::string& reference)
     for (int i = 0; i < crops; ++i) {
         CAPTURE(i);
         const io::Image crop = crop_of(ref, i);
+        const std::string task = task_of(ref, model.dims(), i);
         const Tensor<float, 2> vis = model.encode_image(crop);
         const auto toks = tokens_of(ref, "tokens" + std::to_string(i));
         auto ctx2 = model.context();
-        GenerationOptions gen;
-        gen.max_new_tokens = std::size_t(ref.to_f32("max_new")(0));  // reference.py --max-new
-        CHECK(ctx2.generate(vis, task_of(crop), gen) == toks);
+        CHECK(ctx2.generate(vis, task, gen_for(ref, model.dims(), task)) == toks);
         if (!ref.contains("vision" + std::to_string(i))) continue;  // tensors stored for the first crops only
 
         const Array<float> want_vis = ref.to_f32("vision" + std::to_string(i));
         REQUIRE(vis.size() == want_vis.size());
         CHECK(rel_err(vis.data(), want_vis) <= 1e-5);
 
-        std::vector<std::int32_t> seq{model.dims().task_token(task_of(crop))};
+        std::vector<std::int32_t> seq{model.dims().task_token(task)};
         seq.insert(seq.end(), toks.begin(), toks.end());
         auto ctx = model.context();
         const auto logits = ctx.prefill(vis, seq, {}, true);
@@ -111,14 +125,13 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
     // int8: the C++ int8 path against PyTorch's QAT simulation, whole greedy outputs of held-out crops
     const auto model = load_default_model();
     const io::Checkpoint ref = io::Checkpoint::open(reference);
-    GenerationOptions gen;
-    gen.max_new_tokens = std::size_t(ref.to_f32("max_new")(0));
     const int crops = count_crops(ref);
     int same = 0;
     for (int i = 0; i < crops; ++i) {
         const io::Image crop = crop_of(ref, i);
+        const std::string task = task_of(ref, model.dims(), i);
         auto ctx = model.context();
-        same += ctx.generate(model.encode_image(crop), task_of(crop), gen) == tokens_of(ref, "qat_tokens" + std::to_string(i));
+        same += ctx.generate(model.encode_image(crop), task, gen_for(ref, model.dims(), task)) == tokens_of(ref, "qat_tokens" + std::to_string(i));
     }
     MESSAGE("int8 (C++) vs QAT simulation (PyTorch): ", same, " of ", crops, " held-out crops give the same greedy output");
     CHECK(same * 10 >= crops * 8);
@@ -128,8 +141,10 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
     int same_greedy = 0;
     for (int i = 0; i < crops; ++i) {
         const io::Image crop = crop_of(ref, i);
+        const std::string task = task_of(ref, model.dims(), i);
+        const GenerationOptions gen = gen_for(ref, model.dims(), task);
         auto toks = tokens_of(ref, "tokens" + std::to_string(i));
-        toks.insert(toks.begin(), model.dims().task_token(task_of(crop)));
+        toks.insert(toks.begin(), model.dims().task_token(task));
         auto c8 = model.context();
         auto c32 = f32.context();
         const auto l8 = c8.prefill(model.encode_image(crop), toks, {}, true);
@@ -140,7 +155,7 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
         worst_cos = std::min(worst_cos, dot / std::sqrt(na * nb));
         auto g8 = model.context();
         auto g32 = f32.context();
-        same_greedy += g8.generate(model.encode_image(crop), task_of(crop), gen) == g32.generate(f32.encode_image(crop), task_of(crop), gen);
+        same_greedy += g8.generate(model.encode_image(crop), task, gen) == g32.generate(f32.encode_image(crop), task, gen);
     }
     MESSAGE("int8 vs f32 (C++): worst logits cosine ", worst_cos, "; identical greedy output on ", same_greedy, " of ", crops, " crops");
     CHECK(worst_cos >= 0.999);
@@ -152,13 +167,13 @@ TEST_CASE("int8 gated model follows PyTorch's quantisation-aware simulation") {
     const auto model = load<Tiny<Int8PerChannel>>(dir);
     const io::Checkpoint ref = io::Checkpoint::open(dir + "/reference.safetensors");
     std::size_t same = 0, total = 0;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < count_crops(ref); ++i) {
         const io::Image crop = crop_of(ref, i);
         auto ctx = model.context();
         const auto want = tokens_of(ref, "qat_tokens" + std::to_string(i));
         GenerationOptions gen;
         gen.max_new_tokens = want.size();
-        const auto out = ctx.generate(model.encode_image(crop), task_of(crop), gen);
+        const auto out = ctx.generate(model.encode_image(crop), task_of(ref, model.dims(), i), gen);
         // Greedy decoding of a random model sits on near-ties; compare the prefix up to the first
         // divergence and require most of it to agree.
         std::size_t k = 0;
@@ -184,7 +199,7 @@ void check_batch_equals_single(const std::string& dir, const std::string& refere
     gen.max_new_tokens = 96;
     for (int i = 0; i < n; ++i) {
         const io::Image crop = crop_of(ref, i);
-        if (task_of(crop) != "text") continue;
+        if (task_of(ref, model.dims(), i) != "text") continue;
         vision.push_back(model.encode_image(crop));
         bound.push_back(std::size_t(8 + 7 * i % 90));  // different bounds: sequences leave the batch at different steps
         GenerationOptions g = gen;
@@ -232,8 +247,13 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     write_config("\"text_heads\": 4", "\"text_heads\": 3");
     CHECK_ERROR_HAS(load<TinyDynamic<F32>>(tmp.path.string()), "text_heads");
 
+    write_config("\"fcel\": 262", "\"fcel\": 7");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.tokens.fcel");
+    write_config("\"coord_token\": 268", "\"coord_token\": 390");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.coord_token");
+
     const auto model = load<Tiny<Int8PerChannel>>(dir);
-    CHECK_ERROR_HAS(model.dims().task_token("table-of-contents"), "knows the tasks", "formula", "text");
+    CHECK_ERROR_HAS(model.dims().task_token("table-of-contents"), "knows the tasks", "formula", "table", "text");
     CHECK_ERROR_HAS(model.encode_image(io::Image(20, 24, 1, 255)), "multiple of 8");
     CHECK_ERROR_HAS(model.encode_image(io::Image(16 * 8 + 8, 24, 1, 255)), "exceeds");
     CHECK_ERROR_HAS(model.encode_image(io::Image(16, 24, 3, 255)), "gray");
@@ -258,6 +278,45 @@ TEST_CASE("prepare: gray, task height, aspect kept, white padding to the patch")
     CHECK(f.at(39, 10) == 255);
     CHECK(f.at(20, 10) == 0);
     CHECK(model.prepare(io::Image(4000, 10, 1, 0), "text").width == 128);  // clamped to max_cols · patch
+    // tables: scaled so that lines are table.line_height (8) high, within 48 × 128 (the tiny's
+    // task height and max_width), padded right and bottom
+    double scale = 0;
+    const io::Image t = model.prepare_table(io::Image(100, 30, 1, 0), 16, scale);
+    CHECK(scale == doctest::Approx(0.5));
+    CHECK(t.width == 56);  // 50 → 56
+    CHECK(t.height == 16);  // 15 → 16
+    CHECK(t.at(52, 3) == 255);
+    CHECK(t.at(3, 15) == 255);
+    CHECK(t.at(3, 3) == 0);
+    const io::Image big = model.prepare_table(io::Image(1000, 100, 1, 0), 10, scale);
+    CHECK(scale == doctest::Approx(0.128));  // 128 / 1000: the width limit
+    CHECK(big.width == 128);
+    CHECK(big.height == 16);  // round(12.8) = 13 → 16
+}
+
+TEST_CASE("prepare_table matches the training code (Pillow bicubic) on held-out tables") {
+    const auto model = load_default_model();
+    const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
+    int tables = 0;
+    for (int i = 0; i < count_crops(ref); ++i) {
+        const std::string raw = "table_raw" + std::to_string(i);
+        if (!ref.contains(raw)) continue;
+        CAPTURE(i);
+        const auto& info = ref.info(raw);
+        io::Image crop(int(info.shape[1]), int(info.shape[0]), 1);
+        const auto bytes = ref.bytes(raw);
+        std::copy(bytes.begin(), bytes.end(), reinterpret_cast<std::byte*>(crop.pixels.data()));
+        double scale = 0;
+        const io::Image got = model.prepare_table(crop, ref.to_f32("table_line_h" + std::to_string(i))(0), scale);
+        const io::Image want = crop_of(ref, i);
+        REQUIRE(got.width == want.width);
+        REQUIRE(got.height == want.height);
+        int worst = 0;
+        for (std::size_t k = 0; k < got.pixels.size(); ++k) worst = std::max(worst, std::abs(int(got.pixels[k]) - int(want.pixels[k])));
+        CHECK(worst <= 1);
+        ++tables;
+    }
+    CHECK(tables >= 2);
 }
 
 }  // TEST_SUITE
@@ -435,6 +494,66 @@ TEST_CASE("ends_in_loop: a repeated tail of 1-32 tokens, 4 times or more, over 1
     CHECK(pipeline::loop_period(looped) == 9);
     CHECK(pipeline::without_loop(looped) == ids("A = α 2 −").size());  // the loop's first turn kept
     CHECK(pipeline::without_loop(ids("x_1 + x_2")) == 9);
+}
+
+TEST_CASE("table task: OTSL tokens with cell boxes, crops assigned to cells, HTML with spans") {
+    const auto model = load<Tiny<F32>>(test::data("gated-tiny"));
+    const GatedVlmDims::Table& t = model.dims().table;
+    REQUIRE(t.present);
+    REQUIRE(t.coord_unit == 4);
+    // boxes in model pixels (ends exclusive, multiples of 4): coordinate tokens are inclusive units
+    auto cell = [&](std::vector<std::int32_t>& ids, int x0, int y0, int x1, int y1) {
+        ids.insert(ids.end(), {t.fcel, t.coord_token + x0 / 4, t.coord_token + y0 / 4, t.coord_token + (x1 - 1) / 4,
+                               t.coord_token + (y1 - 1) / 4});
+    };
+    std::vector<std::int32_t> ids;
+    cell(ids, 0, 0, 60, 8), ids.push_back(t.lcel), cell(ids, 80, 0, 100, 8), ids.push_back(t.nl);
+    cell(ids, 0, 12, 20, 20), cell(ids, 40, 12, 60, 20), ids.push_back(t.ecel), ids.push_back(t.nl);
+    cell(ids, 0, 24, 20, 32), cell(ids, 40, 24, 60, 32), cell(ids, 80, 24, 100, 32), ids.push_back(t.nl);
+    ids.push_back(258);  // not a table token: skipped
+    const auto rows = pipeline::parse_table_tokens(ids, t);
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0].size() == 3);
+    CHECK(rows[0][1].kind == pipeline::OtslCell::lcel);
+    CHECK(rows[1][2].kind == pipeline::OtslCell::ecel);
+    CHECK(rows[2][2].has_box);
+    CHECK(rows[2][2].x0 == 80);
+    CHECK(rows[2][2].x1 == 100);
+    CHECK(rows[2][2].y1 == 32);
+
+    // the page: model pixels = (page − (100, 200)) · 0.5; one crop per cell, one between c and d
+    pipeline::LayoutRegion region;
+    std::vector<std::vector<std::string>> texts;
+    auto line = [&](std::vector<std::pair<std::array<int, 4>, std::string>> crops) {
+        pipeline::TextLine l;
+        texts.emplace_back();
+        for (auto& [b, text] : crops) {
+            l.chunks.push_back({100 + 2 * b[0], 200 + 2 * b[1], 100 + 2 * b[2], 200 + 2 * b[3]});
+            texts.back().push_back(text);
+        }
+        region.lines.push_back(l);
+    };
+    line({{{2, 1, 50, 7}, "Group & co"}, {{82, 1, 98, 7}, "Total"}});
+    line({{{2, 13, 18, 19}, "a"}, {{42, 13, 58, 19}, "b"}});
+    line({{{2, 25, 18, 31}, "c"}, {{22, 25, 28, 31}, "extra"}, {{42, 25, 58, 31}, "d"}, {{82, 25, 98, 31}, "e"}});
+    CHECK(pipeline::table_html(rows, region, texts, 0.5, 100, 200) ==
+          "<table><tr><td colspan=\"2\">Group &amp; co</td><td>Total</td></tr><tr><td>a</td><td>b</td><td></td></tr>"
+          "<tr><td>c extra</td><td>d</td><td>e</td></tr></table>");
+    // not a table: ragged rows, a span with nothing to extend, no filled cell
+    auto ragged = rows;
+    ragged[1].pop_back();
+    CHECK(pipeline::table_html(ragged, region, texts, 0.5, 100, 200).empty());
+    auto bad_span = rows;
+    bad_span[0][0].kind = pipeline::OtslCell::ucel;
+    CHECK(pipeline::table_html(bad_span, region, texts, 0.5, 100, 200).empty());
+    const std::vector<std::int32_t> empty_only{t.ecel, t.ecel, t.nl};
+    CHECK(pipeline::table_html(pipeline::parse_table_tokens(empty_only, t), region, texts, 0.5, 100, 200).empty());
+    CHECK(pipeline::parse_table_tokens({}, t).empty());
+    // a filled cell cut short keeps no box
+    const std::vector<std::int32_t> cut{t.fcel, t.coord_token + 1, t.nl};
+    const auto r2 = pipeline::parse_table_tokens(cut, t);
+    REQUIRE(r2.size() == 1);
+    CHECK_FALSE(r2[0][0].has_box);
 }
 
 TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {

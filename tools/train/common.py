@@ -25,13 +25,30 @@ TEXT_H = 24
 FORMULA_H = 48
 INK = 160  # a pixel darker than this is ink
 
-# Vocabulary: the 256 byte values, then special tokens; padded to a multiple of 8.
+# Vocabulary: the 256 byte values, then special tokens, then the table task's structure tokens
+# (OTSL: a filled cell, an empty cell, a cell merged with the one on its left / above / both, end
+# of row) and TABLE_COORDS coordinate tokens; padded to a multiple of 8.
 PAD, BOS, EOS, TASK_TEXT, TASK_FORMULA, TASK_TABLE = 256, 257, 258, 259, 260, 261
-VOCAB = 264
-# Trained tasks. TASK_TABLE is reserved in the vocabulary for a table task not trained yet (tables
-# are read line by line and assembled into HTML by the page pipeline).
-TASKS = {"text": TASK_TEXT, "formula": TASK_FORMULA}
-TASK_HEIGHT = {"text": TEXT_H, "formula": FORMULA_H}
+FCEL, ECEL, LCEL, UCEL, XCEL, NL = 262, 263, 264, 265, 266, 267
+OTSL = {FCEL: "fcel", ECEL: "ecel", LCEL: "lcel", UCEL: "ucel", XCEL: "xcel", NL: "nl"}
+COORD0 = 268
+TABLE_COORDS = 128
+VOCAB = 400
+TASKS = {"text": TASK_TEXT, "formula": TASK_FORMULA, "table": TASK_TABLE}
+# Input height per task; for tables the largest height (a table crop keeps its aspect ratio).
+TABLE_MAX_H = 192
+TABLE_MAX_W = 384
+TASK_HEIGHT = {"text": TEXT_H, "formula": FORMULA_H, "table": TABLE_MAX_H}
+MAX_ROWS = TABLE_MAX_H // PATCH
+
+# Table task: the crop is scaled so that its text lines are TABLE_LINE_H pixels high (the median
+# ink height of its lines), then down to fit TABLE_MAX_H x TABLE_MAX_W, and padded with white on the
+# right and bottom to multiples of PATCH. The model writes the table in OTSL, row by row; each
+# filled cell is followed by the ink box of its text (x0, y0, x1, y1, inclusive) in units of
+# TABLE_Q pixels of that input, as tokens COORD0 + v.
+TABLE_LINE_H = 8
+TABLE_Q = 4
+TABLE_MAX_TOKENS = 448
 
 
 def normalize_text(s: str) -> str:
@@ -89,6 +106,62 @@ def to_model_input(crop: np.ndarray, height: int) -> np.ndarray:
     out = np.full((height, padded_w), 255, np.uint8)
     out[:, :new_w] = np.asarray(img)
     return out
+
+
+def table_scale(w: int, h: int, line_h: float) -> float:
+    """Factor from a table crop of w x h pixels whose text lines are line_h high to the table input."""
+    s = TABLE_LINE_H / max(1.0, float(line_h))
+    return min(s, TABLE_MAX_H / max(1, h), TABLE_MAX_W / max(1, w))
+
+
+def to_table_input(crop: np.ndarray, line_h: float) -> tuple[np.ndarray, float]:
+    """uint8 [H, W] (multiples of PATCH, white padding right and bottom) and the scale used."""
+    h, w = crop.shape
+    s = table_scale(w, h, line_h)
+    nw, nh = min(TABLE_MAX_W, max(1, round(w * s))), min(TABLE_MAX_H, max(1, round(h * s)))
+    img = Image.fromarray(crop, mode="L").resize((nw, nh), Image.BICUBIC)
+    out = np.full(((nh + PATCH - 1) // PATCH * PATCH, (nw + PATCH - 1) // PATCH * PATCH), 255, np.uint8)
+    out[:nh, :nw] = np.asarray(img)
+    return out, s
+
+
+def table_tokens(rows: list[list[tuple]]) -> list[int]:
+    """rows of cells, each (kind, box or None) with kind in OTSL and box (x0, y0, x1, y1) in input
+    pixels (exclusive ends) for FCEL -> the table task's target tokens (without task token / EOS)."""
+    out = []
+    for row in rows:
+        for kind, box in row:
+            out.append(kind)
+            if kind == FCEL:
+                x0, y0, x1, y1 = box
+                q = lambda v: COORD0 + int(min(TABLE_COORDS - 1, max(0, v // TABLE_Q)))
+                out += [q(x0), q(y0), q(max(x0, x1 - 1)), q(max(y0, y1 - 1))]
+        out.append(NL)
+    return out
+
+
+def parse_table_tokens(ids) -> list[list[tuple]]:
+    """The inverse of table_tokens (boxes in input pixels, ends exclusive); malformed cells dropped."""
+    rows, row, i, ids = [], [], 0, [int(t) for t in ids]
+    while i < len(ids):
+        t = ids[i]
+        if t == NL:
+            rows.append(row)
+            row = []
+        elif t == FCEL:
+            c = ids[i + 1:i + 5]
+            if len(c) == 4 and all(COORD0 <= v < COORD0 + TABLE_COORDS for v in c):
+                v = [(x - COORD0) * TABLE_Q for x in c]
+                row.append((FCEL, (v[0], v[1], v[2] + TABLE_Q, v[3] + TABLE_Q)))
+                i += 4
+            else:
+                row.append((FCEL, None))
+        elif t in OTSL:
+            row.append((t, None))
+        i += 1
+    if row:
+        rows.append(row)
+    return rows
 
 
 def patchify(img: np.ndarray) -> np.ndarray:

@@ -7,10 +7,14 @@ Sources, all on this machine, none from shared/eval or shared/eval/EXCLUDED.txt:
            segments of at most MAX_W pixels after scaling (labels: the PDF's own text layer, NFKC);
   font     synthetic lines rendered with Pillow in the Debian fonts (DejaVu, Liberation, FreeFont,
            Latin Modern, TeX Gyre, URW base35, Noto), with blur, noise, contrast and resolution changes;
-  formula  random LaTeX formulas rendered with matplotlib mathtext (cm, stix, dejavu fonts) -> LaTeX.
+  formula  random LaTeX formulas rendered with matplotlib mathtext (cm, stix, dejavu fonts) -> LaTeX;
+  table    synthetic tables (tables.py: spans, rules, alignments, paragraph cells) in the same fonts
+           -> OTSL with the ink box of every filled cell (--table-only).
 
 Output: OUT/{text,formula}-<split>-<worker>-<n>.npz shards: images uint8 [N, H, MAX_W] (white
-padded), widths [N], label bytes concatenated with offsets. Deterministic for a given seed.
+padded), widths [N], label bytes concatenated with offsets; OUT/table-<split>-...npz: images
+[N, TABLE_MAX_H, TABLE_MAX_W], heights and widths [N], label tokens (int16) with offsets. Deterministic
+for a given seed.
 
     tools/train/make_data.py --out /work/data --shards 8 --workers 2
 """
@@ -349,6 +353,55 @@ def formula_worker(args):
             print(f"[{split} {wid}] formula shard {done}/{shards} ({time.time() - t0:.0f} s)", flush=True)
 
 
+class TableShardWriter:
+    def __init__(self, out: Path, prefix: str):
+        self.out, self.prefix = out, prefix
+        self.images, self.sizes, self.tokens = [], [], []
+
+    def add(self, crop: np.ndarray, rows, line_h: float) -> bool:
+        x, s = C.to_table_input(crop, line_h)
+        scaled = [[(k, None if b is None else tuple(v * s for v in b)) for k, b in row] for row in rows]
+        toks = C.table_tokens(scaled)
+        if len(toks) + 2 > C.TABLE_MAX_TOKENS:
+            return False
+        full = np.full((C.TABLE_MAX_H, C.TABLE_MAX_W), 255, np.uint8)
+        full[:x.shape[0], :x.shape[1]] = x
+        self.images.append(full)
+        self.sizes.append(x.shape)
+        self.tokens.append(np.array(toks, np.int16))
+        return True
+
+    def __len__(self):
+        return len(self.images)
+
+    def save(self, index: int):
+        off = np.cumsum([0] + [len(t) for t in self.tokens]).astype(np.int64)
+        tmp = self.out / f".{self.prefix}-{index:04d}.npz"
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, images=np.stack(self.images), heights=np.array([h for h, _ in self.sizes], np.int32),
+                                widths=np.array([w for _, w in self.sizes], np.int32), tokens=np.concatenate(self.tokens), offsets=off)
+        os.replace(tmp, self.out / f"{self.prefix}-{index:04d}.npz")
+        self.images, self.sizes, self.tokens = [], [], []
+
+
+def table_worker(args):
+    """--table-only: `shards` table shards (of --shard-size) per worker."""
+    import tables
+    out, split, wid, shards, seed, pdfs, fonts, size = args
+    rng = random.Random(seed * 1000 + wid * 7 + 3 + (split == "val"))
+    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40)
+    w = TableShardWriter(out, f"table-{split}-s{seed}w{wid}")
+    done, t0 = 0, time.time()
+    while done < shards:
+        s = tables.make_table(rng, fonts, corpus)
+        if s is not None:
+            w.add(*s)
+        if len(w) >= size:
+            w.save(done)
+            done += 1
+            print(f"[{split} {wid}] table shard {done}/{shards} ({time.time() - t0:.0f} s)", flush=True)
+
+
 def worker(args):
     out, split, wid, shards, seed, pdfs, fonts, mix = args
     rng = random.Random(seed * 1000 + wid * 7 + (split == "val"))
@@ -399,6 +452,8 @@ def main():
     ap.add_argument("--mix", default="0.62,0.28,0.10", help="shares of pdf, font and formula crops")
     ap.add_argument("--list", action="store_true", help="print the PDFs used and exit")
     ap.add_argument("--formula-only", action="store_true", help="make --shards formula shards per worker, nothing else")
+    ap.add_argument("--table-only", action="store_true", help="make --shards table shards per worker, nothing else")
+    ap.add_argument("--shard-size", type=int, default=SHARD, help="crops per table shard")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -420,6 +475,10 @@ def main():
     pdfs = [(p, pages[p]) for p in pdfs if pages.get(p, 0) >= 2]
     fonts = list_fonts()
     print(f"{len(pdfs)} PDFs ({a.split}), {len(fonts)} fonts", flush=True)
+    if a.table_only:
+        with mp.Pool(a.workers) as pool:
+            pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, pdfs, fonts, a.shard_size) for w in range(a.workers)])
+        return
     pdf, font, formula = (float(v) for v in a.mix.split(","))
     mix = {"pdf": pdf, "font": font, "formula": formula}
     jobs = [(out, a.split, w, a.shards, a.seed, pdfs, fonts, mix) for w in range(a.workers)]

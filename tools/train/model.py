@@ -29,7 +29,7 @@ import common as C
 @dataclass
 class Config:
     patch: int = C.PATCH
-    max_rows: int = 8
+    max_rows: int = C.MAX_ROWS
     max_cols: int = C.MAX_W // C.PATCH
     vision_dim: int = 256
     vision_layers: int = 4
@@ -45,7 +45,7 @@ class Config:
     xattn_every: int = 1
     xattn_mlp: int = 512
     vocab: int = C.VOCAB
-    max_tokens: int = 192
+    max_tokens: int = C.TABLE_MAX_TOKENS
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
     ctc_head: bool = False  # training aid: a CTC loss over the vision tokens (not exported)
@@ -54,7 +54,9 @@ class Config:
         d = asdict(self)
         d["model_type"] = "docvlm_small"
         d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
-                 task_height={k: v for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK)
+                 task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK,
+                 table={"line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
+                        "coords": C.TABLE_COORDS, "tokens": {name: t for t, name in C.OTSL.items()}})
         return d
 
 

@@ -12,12 +12,16 @@ For each crop (uint8 [H, W], already prepared: see common.to_model_input) it sto
   logits<i>          teacher-forced logits [1 + len(tokens), vocab] for task token + tokens
                      (vision and logits: every crop of --random, the first 12 crops otherwise)
   qat_tokens<i>      greedy output with int8 simulated as in training (QAT), what C++ int8 should give
-  max_new            the greedy length limit used
+  task<i>            the task token (I64)
+  max_new            the greedy length limit used (the table task: max_tokens - 2)
+With --crops-from, table crops also store their unscaled crop (table_raw<i>, U8) and text line height
+(table_line_h<i>, F32): C++ prepare_table must turn them into crop<i>.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -46,7 +50,9 @@ def load_model(folder: Path) -> DocVLM:
 def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int, full: int = 1 << 30) -> dict[str, np.ndarray]:
     """Tokens for every crop; vision tokens and logits for the first `full` crops (file size)."""
     out = {"max_new": np.array([max_new], np.int64)}
+    table_max_new = model.c.max_tokens - 2
     for i, (img, task) in enumerate(zip(crops, tasks)):
+        max_new = table_max_new if task == "table" else out["max_new"][0]
         h, w = img.shape
         rows, cols = h // C.PATCH, w // C.PATCH
         p = torch.from_numpy(C.patchify(img))[None]
@@ -62,12 +68,14 @@ def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: i
             qt = qt[:qt.index(C.EOS)] if C.EOS in qt else qt
             QLinear.qat = False
         out[f"crop{i}"] = img.astype(np.uint8)
-        if i < full:
+        out[f"task{i}"] = np.array([C.TASKS[task]], np.int64)
+        if i < full or task == "table":
             out[f"vision{i}"] = vis[0].numpy()
             out[f"logits{i}"] = logits.numpy()
         out[f"tokens{i}"] = np.array(toks, np.int64)
         out[f"qat_tokens{i}"] = np.array(qt, np.int64)
-        print(f"crop {i} ({task}, {w}x{h}): {C.decode(toks)!r} | qat {C.decode(qt)!r}")
+        show = (lambda t: C.parse_table_tokens(t)) if task == "table" else C.decode
+        print(f"crop {i} ({task}, {w}x{h}): {show(toks)!r} | qat {show(qt)!r}", flush=True)
     return out
 
 
@@ -78,6 +86,7 @@ def main():
     ap.add_argument("--crops", help="npz with crop<i> (uint8) and task<i> (str) arrays")
     ap.add_argument("--crops-from", help="take --n held-out crops from the validation shards in this data folder")
     ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--tables", type=int, default=0, help="with --crops-from: this many held-out table crops more")
     ap.add_argument("--out")
     ap.add_argument("--max-new", type=int, default=48)
     a = ap.parse_args()
@@ -101,7 +110,7 @@ def main():
         model = load_model(folder)  # the int8 weights, dequantised: what every policy in C++ reads
         rng = np.random.default_rng(0)
         crops, tasks = [], []
-        for h, w, task in [(24, 40, "text"), (24, 128, "text"), (48, 64, "formula"), (24, 8, "text")]:
+        for h, w, task in [(24, 40, "text"), (24, 128, "text"), (48, 64, "formula"), (24, 8, "text"), (48, 80, "table")]:
             crops.append(np.clip(rng.normal(170, 70, (h, w)), 0, 255).astype(np.uint8))
             tasks.append(task)
         write_safetensors(str(folder / "reference.safetensors"), outputs(model, crops, tasks, a.max_new))
@@ -116,11 +125,29 @@ def main():
             for i in rng.choice(len(z["widths"]), n, replace=False):
                 crops.append(z["images"][i][:, :z["widths"][i]])
                 tasks.append(task)
+        extra = {}
+        if a.tables:  # freshly rendered held-out tables (validation seed), with their unscaled crops
+            import tables as T
+            from make_data import corpus_lines, list_fonts, list_pdfs, split_of
+            trng = random.Random(12345)
+            corpus = corpus_lines(trng, [p for p in list_pdfs() if split_of(p) == "val"], 20)
+            fonts = list_fonts()
+            while sum(t == "table" for t in tasks) < a.tables:
+                t = T.make_table(trng, fonts, corpus)
+                if t is None:
+                    continue
+                x, _ = C.to_table_input(t[0], t[2])
+                k = len(crops)
+                extra[f"table_raw{k}"], extra[f"table_line_h{k}"] = t[0], np.array([t[2]], np.float32)
+                crops.append(x)
+                tasks.append("table")
     else:
         z = np.load(a.crops)
         n = len([k for k in z.files if k.startswith("crop")])
         crops, tasks = [z[f"crop{i}"] for i in range(n)], [str(z[f"task{i}"]) for i in range(n)]
     ref = outputs(model, crops, tasks, a.max_new, full=12)
+    if a.crops_from:
+        ref.update(extra)
     write_safetensors(a.out, ref)
 
 

@@ -77,6 +77,60 @@ class Shards:
                 torch.from_numpy(toks[:, 1:]))
 
 
+class TableShards:
+    """Table crops (variable height and width) with their OTSL token labels; a batch holds crops of
+    one height (the vision window runs over column-major patch order, so padding rows would change
+    which tokens are neighbours)."""
+
+    task = "table"
+
+    def __init__(self, files: list[str]):
+        imgs, hs, ws, labels = [], [], [], []
+        for f in sorted(files):
+            z = np.load(f)
+            imgs.append(z["images"])
+            hs.append(z["heights"])
+            ws.append(z["widths"])
+            tok, off = z["tokens"], z["offsets"]
+            labels += [tok[off[i]:off[i + 1]].astype(np.int64).tolist() for i in range(len(off) - 1)]
+        self.images = np.concatenate(imgs) if imgs else np.zeros((0, C.TABLE_MAX_H, C.TABLE_MAX_W), np.uint8)
+        self.heights = np.concatenate(hs) if hs else np.zeros(0, np.int32)
+        self.widths = np.concatenate(ws) if ws else np.zeros(0, np.int32)
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def batches(self, rng: np.random.Generator, batch: int) -> list[np.ndarray]:
+        out = []
+        for h in np.unique(self.heights):
+            idx = np.flatnonzero(self.heights == h)
+            idx = idx[np.argsort(self.widths[idx] + rng.uniform(0, 64, len(idx)), kind="stable")]
+            out += [idx[i:i + batch] for i in range(0, len(idx), batch)]
+        rng.shuffle(out)
+        return out
+
+    def make(self, idx: np.ndarray, max_tokens: int):
+        h, w = int(self.heights[idx[0]]), int(self.widths[idx].max())
+        assert (self.heights[idx] == h).all()
+        rows, cols, b = h // C.PATCH, w // C.PATCH, len(idx)
+        x = self.images[idx, :h, :w].astype(np.float32) / 127.5 - 1.0
+        patches = x.reshape(b, rows, C.PATCH, cols, C.PATCH).transpose(0, 3, 1, 2, 4).reshape(b, cols * rows, C.PATCH * C.PATCH)
+        valid = np.repeat(np.arange(cols)[None, :] < (self.widths[idx][:, None] // C.PATCH), rows, axis=1)
+        seqs = [[C.TASK_TABLE] + self.labels[i][: max_tokens - 2] + [C.EOS] for i in idx]
+        n = max(len(s) for s in seqs)
+        toks = np.full((b, n), C.PAD, np.int64)
+        for r, s in enumerate(seqs):
+            toks[r, :len(s)] = s
+        return (torch.from_numpy(np.ascontiguousarray(patches)), rows, cols, torch.from_numpy(valid), torch.from_numpy(toks[:, :-1]),
+                torch.from_numpy(toks[:, 1:]))
+
+
+def table_cells(ids: list[int]) -> list[list[int]]:
+    """Structure only (OTSL kinds per row) of a table token sequence."""
+    return [[k for k, _ in row] for row in C.parse_table_tokens(ids)]
+
+
 def anchors_valid(valid: torch.Tensor, anchors: int) -> torch.Tensor:
     return torch.cat([torch.ones(valid.shape[0], anchors, dtype=torch.bool), valid], dim=1)
 
@@ -92,7 +146,32 @@ def cer(a: str, b: str) -> int:
 
 
 @torch.no_grad()
-def evaluate(model, sets, n=64, batch=32, max_new=100):
+def evaluate_tables(model, s, idx, greedy_n=2):
+    """Teacher-forced loss and next-token accuracy (structure tokens, coordinates within one unit);
+    greedy decoding (no cache: slow) on the first greedy_n crops: exact structure share."""
+    loss_sum = tok = right = coord_ok = coords = struct_exact = 0
+    for i, j in enumerate(idx):
+        patches, rows, cols, valid, tin, tout = s.make(np.array([j]), model.c.max_tokens)
+        v = anchors_valid(valid, model.c.anchors)
+        logits = model(patches.bfloat16(), rows, cols, tin, v).float()[0]
+        t = tout[0]
+        loss_sum += F.cross_entropy(logits, t, reduction="sum").item()
+        tok += len(t)
+        pred = logits.argmax(-1)
+        is_coord = t >= C.COORD0
+        right += int((pred[~is_coord] == t[~is_coord]).sum())
+        coord_ok += int(((pred[is_coord] - t[is_coord]).abs() <= 1).sum())
+        coords += int(is_coord.sum())
+        if i < greedy_n:
+            out = model.greedy(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2, v)[0].tolist()
+            out = out[:out.index(C.EOS)] if C.EOS in out else out
+            struct_exact += table_cells(out) == table_cells(s.labels[j])
+    return {"loss": loss_sum / max(1, tok), "struct_token_acc": right / max(1, tok - coords), "coord_within_1": coord_ok / max(1, coords),
+            "greedy_struct_exact": struct_exact / max(1, min(greedy_n, len(idx)))}
+
+
+@torch.no_grad()
+def evaluate(model, sets, n=64, batch=32, max_new=100, n_tables=32):
     model.eval()
     res = {}
     for task, s in sets.items():
@@ -101,6 +180,9 @@ def evaluate(model, sets, n=64, batch=32, max_new=100):
         rng = np.random.default_rng(0)
         idx = np.sort(rng.choice(len(s), min(n, len(s)), replace=False))
         loss_sum = tok = edits = chars = exact = 0
+        if task == "table":
+            res[task] = evaluate_tables(model, s, idx[:n_tables])
+            continue
         for i in range(0, len(idx), batch):
             bidx = idx[i:i + batch]
             patches, rows, cols, valid, tin, tout = s.make(bidx, model.c.max_tokens)
@@ -127,10 +209,10 @@ def load_init(model: DocVLM, path: str):
     not exported, keeps its fresh initialisation) or from another run's checkpoint (RUN/last.pt:
     its float master weights; the optimiser state and schedule start afresh)."""
     if path.endswith(".pt"):
-        model.load_state_dict(torch.load(path)["model"])
-        return
-    from safetensors_io import read_safetensors
-    sd = read_safetensors(path)
+        sd = torch.load(path)["model"]
+    else:
+        from safetensors_io import read_safetensors
+        sd = read_safetensors(path)
     own = model.state_dict()
     loaded = {}
     for name, t in own.items():
@@ -138,7 +220,11 @@ def load_init(model: DocVLM, path: str):
             loaded[name] = t
         elif name in sd:
             w = sd[name]
-            loaded[name] = w.float() * sd[name + "_scale"][:, None] if w.dtype == torch.int8 else w
+            w = w.float() * sd[name + "_scale"][:, None] if w.dtype == torch.int8 else w
+            if w.shape != t.shape and w.dim() == 2 and w.shape[1] == t.shape[1] and w.shape[0] < t.shape[0]:
+                # a grown table (vocabulary, rows of the row embedding): old rows kept, new rows fresh
+                w = torch.cat([w, t[w.shape[0]:]])
+            loaded[name] = w
     missing = set(own) - set(loaded)
     if missing:
         raise SystemExit(f"--init {path}: missing tensors {sorted(missing)[:5]}")
@@ -157,6 +243,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--qat-from", type=int, default=3000)
     ap.add_argument("--formula-share", type=float, default=0.12)
+    ap.add_argument("--table-share", type=float, default=0.0, help="share of steps on table batches")
+    ap.add_argument("--table-batch", type=int, default=8)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--ckpt-minutes", type=float, default=10)
     ap.add_argument("--threads", type=int, default=2)
@@ -177,6 +265,8 @@ def main():
     cfg = Config(ctc_head=a.ctc_weight > 0)
     train = {t: Shards(glob.glob(f"{a.data}/{t}-train-*.npz"), t) for t in ("text", "formula")}
     val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}
+    train["table"] = TableShards(glob.glob(f"{a.data}/table-train-*.npz"))
+    val["table"] = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
     say(f"data: " + ", ".join(f"{t} {len(s)} train / {len(val[t])} val" for t, s in train.items()))
 
     torch.manual_seed(a.seed)
@@ -189,7 +279,7 @@ def main():
         state = torch.load(ck)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        step, epoch = state["step"], state["epoch"]
+        step, epoch = state["step"], {**epoch, **state["epoch"]}
         say(f"resumed at step {step}")
     elif a.init:
         load_init(model, a.init)
@@ -214,8 +304,8 @@ def main():
     def next_batch(task):
         # Batch order: a function of (seed, task, epoch, the step this stretch started at).
         if not queues[task]:
-            g = np.random.default_rng([a.seed, int(task == "formula"), epoch[task], start_step])
-            queues[task] = train[task].batches(g, a.batch)
+            g = np.random.default_rng([a.seed, ("text", "formula", "table").index(task), epoch[task], start_step])
+            queues[task] = train[task].batches(g, a.table_batch if task == "table" else a.batch)
             epoch[task] += 1
         return queues[task].pop()
 
@@ -234,14 +324,16 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         QLinear.qat = step >= a.qat_from
-        task = "formula" if (len(train["formula"]) and rng_py.random() < a.formula_share) else "text"
+        r = rng_py.random()
+        task = ("table" if (len(train["table"]) and r < a.table_share) else
+                "formula" if (len(train["formula"]) and r < a.table_share + a.formula_share) else "text")
         patches, rows, cols, valid, tin, tout = train[task].make(next_batch(task), cfg.max_tokens)
         sync_work()
         v = anchors_valid(valid, cfg.anchors)
         logits, vis = work(patches.bfloat16(), rows, cols, tin, v, with_vision=True)
         mask = tout != C.PAD
         loss = F.cross_entropy(logits.float()[mask], tout[mask])
-        if a.ctc_weight > 0:
+        if a.ctc_weight > 0 and task != "table":
             tgt = torch.where(tout == C.EOS, torch.full_like(tout, C.PAD), tout)
             loss = loss + a.ctc_weight * work.ctc_loss(vis, v, tgt)
         work.zero_grad(set_to_none=True)

@@ -56,7 +56,18 @@ struct GatedVlmDims {
     std::int32_t pad_token_id = 256, eos_token_id = 258;
     int ink_threshold = 160;
     std::map<std::string, std::int32_t, std::less<>> task_tokens;  ///< "text", "formula", "table"
-    std::map<std::string, std::size_t, std::less<>> task_height;   ///< input height per task
+    std::map<std::string, std::size_t, std::less<>> task_height;   ///< input height per task (table: the largest)
+
+    /// The table task (config.json "table", optional): a table crop is scaled so that its text
+    /// lines are `line_height` pixels high, then down to fit task_height["table"] × max_width; the
+    /// model writes OTSL structure tokens, each filled cell followed by the ink box of its text
+    /// (x0, y0, x1, y1 inclusive) as tokens coord_token + v, v in units of coord_unit pixels.
+    struct Table {
+        bool present = false;
+        double line_height = 8;
+        std::size_t max_width = 384, coord_unit = 4, coords = 128;
+        std::int32_t coord_token = -1, fcel = -1, ecel = -1, lcel = -1, ucel = -1, xcel = -1, nl = -1;
+    } table;
 
     static GatedVlmDims from_config_json(const std::string& path);
     std::size_t head_dim() const { return dim / heads; }
@@ -88,6 +99,12 @@ public:
     /// (Pillow bicubic) keeping the aspect ratio, width clamped to [patch, max_width] and padded
     /// with white to a multiple of the patch.
     io::Image prepare(const io::Image& crop, std::string_view task) const;
+
+    /// The table task's input for a table crop whose text lines are `line_height` pixels high:
+    /// gray, scaled (Pillow bicubic) by min(table.line_height / line_height, max height / height,
+    /// table.max_width / width), padded with white on the right and bottom to multiples of the
+    /// patch. `scale` receives the factor (model pixels per crop pixel).
+    io::Image prepare_table(const io::Image& crop, double line_height, double& scale) const;
 
     /// Vision tokens [anchors + columns · rows, v_dim] of a prepared crop.
     Tensor<float, 2> encode_image(const io::Image& prepared, const Trace& trace = {}) const;
@@ -214,6 +231,31 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
             detail::fail(path, ": task_height['", k, "'] must be a multiple of the patch, at most max_rows · patch");
         d.task_height[k] = std::size_t(h[k].get<long long>());
     }
+    if (j.contains("table")) {
+        const auto& t = j["table"];
+        if (!t.is_object() || !d.task_tokens.count("table")) detail::fail(path, ": 'table' must be an object, with a 'table' task token");
+        auto num = [&](const char* key, double lo, double hi) {
+            if (!t.contains(key) || !t[key].is_number() || t[key].get<double>() < lo || t[key].get<double>() > hi)
+                detail::fail(path, ": table.", key, " must be a number in [", lo, ", ", hi, "]");
+            return t[key].get<double>();
+        };
+        Table& tb = d.table;
+        tb.line_height = num("line_height", 1, 1000);
+        tb.max_width = std::size_t(num("max_width", double(d.patch), double(d.max_width())));
+        tb.coord_unit = std::size_t(num("coord_unit", 1, 1 << 16));
+        tb.coords = std::size_t(num("coords", 1, double(d.vocab)));
+        tb.coord_token = std::int32_t(num("coord_token", 256, double(d.vocab - tb.coords)));
+        if (!t.contains("tokens") || !t["tokens"].is_object()) detail::fail(path, ": table.tokens must name the OTSL tokens");
+        const std::pair<const char*, std::int32_t*> names[] = {{"fcel", &tb.fcel}, {"ecel", &tb.ecel}, {"lcel", &tb.lcel},
+                                                               {"ucel", &tb.ucel}, {"xcel", &tb.xcel}, {"nl", &tb.nl}};
+        for (auto [name, dst] : names) {
+            const auto& v = t["tokens"];
+            if (!v.contains(name) || !v[name].is_number_integer() || v[name].get<long long>() < 256 || v[name].get<long long>() >= (long long)d.vocab)
+                detail::fail(path, ": table.tokens.", name, " must be a special token id");
+            *dst = v[name].get<std::int32_t>();
+        }
+        tb.present = true;
+    }
     if (d.v_dim % d.v_heads) detail::fail(path, ": vision_heads ", d.v_heads, " do not divide vision_dim ", d.v_dim);
     if (d.dim % d.heads || d.heads % d.kv_heads) detail::fail(path, ": text_heads / text_kv_heads do not divide text_dim");
     if (d.head_dim() % 2) detail::fail(path, ": the text head dimension must be even (rope)");
@@ -338,6 +380,23 @@ io::Image GatedVlmModel<Config>::prepare(const io::Image& crop, std::string_view
     const int padded = int((std::size_t(new_w) + d_.patch - 1) / d_.patch * d_.patch);
     io::Image out(padded, int(height), 1, 255);
     for (int y = 0; y < int(height); ++y) std::copy_n(scaled.row(y), new_w, out.row(y));
+    return out;
+}
+
+template <class Config>
+io::Image GatedVlmModel<Config>::prepare_table(const io::Image& crop, double line_height, double& scale) const {
+    if (!d_.table.present) detail::fail("prepare_table: this model has no table task");
+    if (crop.width <= 0 || crop.height <= 0) detail::fail("prepare_table: empty crop");
+    const io::Image gray = crop.channels == 1 ? crop : io::to_gray(crop);
+    const double max_h = double(d_.height_of("table")), max_w = double(d_.table.max_width);
+    scale = std::min({d_.table.line_height / std::max(1.0, line_height), max_h / gray.height, max_w / gray.width});
+    // Python's round(): halves to even, as std::nearbyint in the default rounding mode
+    const int w = int(std::clamp(std::nearbyint(gray.width * scale), 1.0, max_w));
+    const int h = int(std::clamp(std::nearbyint(gray.height * scale), 1.0, max_h));
+    const io::Image scaled = io::resize(gray, w, h, io::Resample::bicubic);
+    const int P = int(d_.patch);
+    io::Image out((w + P - 1) / P * P, (h + P - 1) / P * P, 1, 255);
+    for (int y = 0; y < h; ++y) std::copy_n(scaled.row(y), w, out.row(y));
     return out;
 }
 

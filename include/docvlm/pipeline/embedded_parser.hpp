@@ -1,6 +1,7 @@
 // docvlm/pipeline/embedded_parser.hpp — page parsing with a line-reading model such as docvlm's
 // embedded model (GatedVlmModel): the classical segmenter of layout.hpp finds blocks, lines and
-// crops; every crop is read by the model (text task); tables come out as HTML.
+// crops; every crop is read by the model (text task); tables come out as HTML: their structure
+// (rows, columns, spans) from the model's table task where it has one, else from the segmenter.
 //
 // Crops are recognised in parallel on the process's thread pool, in batches: crops of similar
 // width go through the decoder together (Model::generate_batch: each weight matrix is read once
@@ -13,6 +14,7 @@
 #include <docvlm/core/error.hpp>
 #include <docvlm/core/thread_pool.hpp>
 #include <docvlm/io/image.hpp>
+#include <docvlm/model/gated_vlm.hpp>
 #include <docvlm/model/generation.hpp>
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
@@ -34,6 +36,10 @@ struct EmbeddedParserOptions {
     /// Display formulas as LaTeX: a `displayed` block whose text reads like mathematics (see
     /// looks_like_math) is read again with the formula task, its equation number kept apart.
     bool formulas = true;
+    /// Table structure from the model's table task (when it has one): each table block is read
+    /// once more, as a whole, into OTSL with cell boxes; the text of its crops fills the cells.
+    /// Off, or when the model's structure is malformed, the segmenter's rows and columns stay.
+    bool tables = true;
     /// Called as crops are read: ("content", done, total).
     std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
 };
@@ -52,6 +58,26 @@ bool ends_in_loop(std::span<const std::int32_t> ids, std::size_t times = 4);
 std::size_t loop_period(std::span<const std::int32_t> ids, std::size_t times = 4);
 /// The length of `ids` with a trailing loop (ends_in_loop) cut to its first turn.
 std::size_t without_loop(std::span<const std::int32_t> ids);
+
+/// One cell of a table as the table task writes it: its OTSL kind and, for a filled cell, the box of
+/// its text in the model's input pixels (ends exclusive).
+struct OtslCell {
+    enum Kind { fcel, ecel, lcel, ucel, xcel } kind = ecel;
+    bool has_box = false;
+    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+
+/// The rows of a table-task output (end-of-row tokens close rows; a filled cell takes the four
+/// coordinate tokens after it; other tokens are skipped).
+std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32_t> ids, const GatedVlmDims::Table& t);
+
+/// The HTML of a table from its structure (parse_table_tokens) and the text of the region's crops:
+/// each crop goes to the filled cell whose box holds its centre, else to the nearest one; a cell's
+/// crops are joined in reading order. `scale` and (ox, oy) map page pixels to model input pixels:
+/// (x − ox) · scale. Empty when the structure is not a table (ragged rows, a span with nothing to
+/// extend, no filled cell).
+std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
+                       const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy);
 
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
@@ -154,6 +180,86 @@ inline io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1,
         std::copy_n(page.row(y) + std::size_t(sx0) * page.channels, std::size_t(sx1 - sx0) * page.channels,
                     out.row(y - y0) + std::size_t(sx0 - x0) * page.channels);
     return out;
+}
+
+inline std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32_t> ids, const GatedVlmDims::Table& t) {
+    std::vector<std::vector<OtslCell>> rows;
+    std::vector<OtslCell> row;
+    auto coord = [&](std::size_t i) { return i < ids.size() && ids[i] >= t.coord_token && ids[i] < t.coord_token + std::int32_t(t.coords); };
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const std::int32_t id = ids[i];
+        OtslCell c;
+        if (id == t.nl) {
+            rows.push_back(std::move(row));
+            row.clear();
+            continue;
+        }
+        if (id == t.fcel) {
+            c.kind = OtslCell::fcel;
+            if (coord(i + 1) && coord(i + 2) && coord(i + 3) && coord(i + 4)) {
+                const double u = double(t.coord_unit);
+                c.has_box = true;
+                c.x0 = (ids[i + 1] - t.coord_token) * u, c.y0 = (ids[i + 2] - t.coord_token) * u;
+                c.x1 = (ids[i + 3] - t.coord_token + 1) * u, c.y1 = (ids[i + 4] - t.coord_token + 1) * u;
+                i += 4;
+            }
+        } else if (id == t.ecel) c.kind = OtslCell::ecel;
+        else if (id == t.lcel) c.kind = OtslCell::lcel;
+        else if (id == t.ucel) c.kind = OtslCell::ucel;
+        else if (id == t.xcel) c.kind = OtslCell::xcel;
+        else continue;
+        row.push_back(c);
+    }
+    if (!row.empty()) rows.push_back(std::move(row));
+    return rows;
+}
+
+inline std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
+                              const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy) {
+    if (rows.empty() || rows[0].empty()) return "";
+    const std::size_t cols = rows[0].size();
+    struct Ref {
+        std::size_t r, c;
+    };
+    std::vector<Ref> filled;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        if (rows[r].size() != cols) return "";
+        for (std::size_t c = 0; c < cols; ++c) {
+            const auto k = rows[r][c].kind;
+            if ((k == OtslCell::lcel || k == OtslCell::xcel) && c == 0) return "";
+            if ((k == OtslCell::ucel || k == OtslCell::xcel) && r == 0) return "";
+            if (k == OtslCell::fcel && rows[r][c].has_box) filled.push_back({r, c});
+        }
+    }
+    if (filled.empty()) return "";
+    // every crop to a cell, in reading order (lines top to bottom, crops left to right)
+    std::vector<std::vector<std::string>> cell_text(rows.size(), std::vector<std::string>(cols));
+    for (std::size_t l = 0; l < region.lines.size() && l < texts.size(); ++l)
+        for (std::size_t k = 0; k < region.lines[l].chunks.size() && k < texts[l].size(); ++k) {
+            if (texts[l][k].empty()) continue;
+            const TextChunk& ch = region.lines[l].chunks[k];
+            const double cx = ((ch.x0 + ch.x1) * 0.5 - ox) * scale, cy = ((ch.y0 + ch.y1) * 0.5 - oy) * scale;
+            double best = 0;
+            const Ref* pick = nullptr;
+            for (const Ref& f : filled) {
+                const OtslCell& c = rows[f.r][f.c];
+                const double dx = std::max({c.x0 - cx, 0.0, cx - c.x1}), dy = std::max({c.y0 - cy, 0.0, cy - c.y1});
+                const double d = dx * dx + dy * dy;
+                if (!pick || d < best) best = d, pick = &f;
+            }
+            std::string& t = cell_text[pick->r][pick->c];
+            t += (t.empty() ? "" : " ") + texts[l][k];
+        }
+    std::string otsl;
+    static constexpr std::string_view tags[] = {"<fcel>", "<ecel>", "<lcel>", "<ucel>", "<xcel>"};
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        for (std::size_t c = 0; c < cols; ++c) {
+            otsl += tags[rows[r][c].kind];
+            if (rows[r][c].kind == OtslCell::fcel) otsl += cell_text[r][c];  // otsl_to_html escapes it
+        }
+        otsl += "<nl>";
+    }
+    return otsl_to_html(otsl);
 }
 
 template <class M>
@@ -266,6 +372,26 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         const LayoutRegion& region = layout.regions[r];
         Block b = region.block;
         if (b.type != "image") b.content = region_content(region, texts[r]);
+        if (b.type == "table" && opt_.tables && model_->dims().table.present && !region.lines.empty()) {
+            std::vector<int> heights;
+            for (const auto& line : region.lines) heights.push_back(line.y1 - line.y0);
+            std::nth_element(heights.begin(), heights.begin() + heights.size() / 2, heights.end());
+            const int m = opt_.layout.margin, x0 = int(b.x0) - m, y0 = int(b.y0) - m;
+            double scale = 1;
+            const io::Image input = model_->prepare_table(crop_with_margin(gray, int(b.x0), int(b.y0), int(b.x1), int(b.y1), m),
+                                                          heights[heights.size() / 2], scale);
+            const auto t4 = clock::now();
+            const auto vis = model_->encode_image(input);
+            const auto t5 = clock::now();
+            GenerationOptions gen;
+            gen.max_new_tokens = model_->dims().max_tokens - 2;
+            const auto ids = ctx.generate(vis, "table", gen);
+            vision_s += std::chrono::duration<double>(t5 - t4).count();
+            decode_s += std::chrono::duration<double>(clock::now() - t5).count();
+            tokens += ids.size();
+            if (std::string html = table_html(parse_table_tokens(ids, model_->dims().table), region, texts[r], scale, x0, y0); !html.empty())
+                b.content = std::move(html);
+        }
         // a displayed block that reads like mathematics, or whose text reading ran into a loop
         if (opt_.formulas && region.displayed && (looks_like_math(b.content) || looped[r])) {
             // the formula's ink: every chunk but a trailing equation number "(12)"

@@ -2,7 +2,8 @@
 //
 //   presets::DocvlmSmall<W>        the shipped model: ViT 4 × 256 (4 heads, MLP 1024, 8×8 gray
 //                                  patches, windowed attention ±24 tokens with 4 global anchors),
-//                                  decoder 4 × 256 (4/2 heads, SwiGLU 704, byte vocabulary of 264)
+//                                  decoder 4 × 256 (4/2 heads, SwiGLU 704, vocabulary of 400: bytes,
+//                                  task and OTSL table tokens, table coordinates)
 //                                  reading the vision tokens through gated cross-attention in every
 //                                  layer (tools/train/model.py)
 //   presets::GatedVlmFamily<...>   the same composition with other sizes or policies (any size may
@@ -41,7 +42,7 @@ struct GatedVlmFamily {
 };
 
 template <WeightPolicy W = Int8PerChannel>
-using DocvlmSmall = GatedVlmFamily<4, 256, 4, 1024, 24, 4, 4, 256, 4, 2, 704, 264, 1, W>;
+using DocvlmSmall = GatedVlmFamily<4, 256, 4, 1024, 24, 4, 4, 256, 4, 2, 704, 400, 1, W>;
 
 }  // namespace presets
 
