@@ -107,7 +107,8 @@ const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE [--model DIR] [
 
 Runs one task on one crop and prints the result: ocr → text, table → HTML, formula → LaTeX
 (in \[ \] with MinerU2.5). With the embedded model, ocr and table segment the crop into lines
-first (a table's cells come from its column gaps) and formula reads the crop in one pass; with
+first (a table's rows, columns and spans come from the model's table task, else from the column
+gaps) and formula reads the crop in one pass; with
 MinerU2.5 the table comes from the model's OTSL. --stream prints the text as it is generated.
 
 examples:
@@ -408,7 +409,8 @@ int cmd_task(const std::string& cmd, const Options& o) {
     return with_parser(o, [&](const auto& parser, const docvlm::io::Tokenizer* tok) {
         using P = std::decay_t<decltype(parser)>;
         if constexpr (requires { parser.recognise(image, std::string_view("text"), std::function<void(std::string_view)>()); }) {  // embedded
-            const std::string text = parser.recognise(image, cmd == "formula" ? "formula" : "text", [&](std::string_view piece) {
+            const std::string text = parser.recognise(image, cmd == "formula" ? "formula" : cmd == "table" ? "table" : "text",
+                                                      [&](std::string_view piece) {
                 if (o.stream) std::fwrite(piece.data(), 1, piece.size(), stdout), std::fflush(stdout);
             });
             if (o.stream) std::printf("\n---\n");

@@ -277,6 +277,37 @@ class DocVLM(nn.Module):
         return F.ctc_loss(logp, flat, in_len, tgt_len, blank=C.VOCAB, zero_infinity=True)
 
     @torch.no_grad()
+    def greedy_cached(self, patches, rows, cols, task_token: int, max_new: int = 160):
+        """Greedy decoding of one crop (batch 1) with a KV cache: what greedy() gives, in O(n)."""
+        vis = self.encode(patches, rows, cols)
+        dtype = vis.dtype
+        vkv = [(blk.cross.k(vis), blk.cross.v(vis)) if blk.cross is not None else None for blk in self.text]
+        cache = [([], []) for _ in self.text]
+        tok, out = task_token, []
+        for pos in range(max_new):
+            x = self.embed(torch.tensor([[tok]])).to(dtype)
+            cos, sin = self.rope(1, dtype, offset=pos)
+            for blk, kv, (ks, vs) in zip(self.text, vkv, cache):
+                if blk.cross is not None:
+                    x = blk.cross(x, kv[0], kv[1], None)
+                h = blk.norm1(x)
+                q = blk.q(h).view(1, 1, blk.heads, blk.hd)
+                k = blk.k(h).view(1, 1, blk.kv_heads, blk.hd)
+                ks.append((k * cos + rotate_half(k) * sin).reshape(1, 1, -1))
+                vs.append(blk.v(h))
+                q = (q * cos + rotate_half(q) * sin).reshape(1, 1, -1)
+                x = x + blk.o(attention(q, torch.cat(ks, 1), torch.cat(vs, 1), blk.heads, blk.kv_heads, None))
+                x = x + blk.mlp(blk.norm2(x))
+            x = self.norm(x)
+            w = fake_quant_weight(self.embed.weight) if QLinear.qat else self.embed.weight
+            xin = fake_quant_rows(x) if QLinear.qat else x
+            tok = int(F.linear(xin, w.to(x.dtype))[0, -1].float().argmax())
+            if tok == C.EOS:
+                break
+            out.append(tok)
+        return out
+
+    @torch.no_grad()
     def greedy(self, patches, rows, cols, task_token: int, max_new: int = 160, valid=None):
         """Greedy decoding without a cache (reference; O(n^2) but simple and exact)."""
         vis = self.encode(patches, rows, cols, valid)

@@ -92,8 +92,10 @@ public:
 
     /// Blocks, lines and their text for one page image (gray or RGB).
     Document parse(const io::Image& page) const;
-    /// The text of one crop for a task the model knows ("text", "formula"): a text crop with
-    /// several lines, or a line too long for one pass, is segmented first.
+    /// The text of one crop for a task the model knows ("text", "formula", "table"): a text crop
+    /// with several lines, or a line too long for one pass, is segmented first; a table crop is
+    /// read line by line and its structure comes from the table task (HTML), or from the
+    /// segmenter when the model has no table task or its output is not a table.
     std::string recognise(const io::Image& crop, std::string_view task,
                           const std::function<void(std::string_view piece)>& on_piece = {}) const;
     /// Adds time spent decoding page images (by the caller) to the profile.
@@ -114,6 +116,11 @@ private:
     std::string read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
                          const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
                          std::size_t& tokens, bool* ended = nullptr) const;
+
+    // The HTML of a table region from the table task (structure) and the text of its crops; empty
+    // when the model has no table task or its output is not a table.
+    std::string read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<std::vector<std::string>>& texts,
+                           typename M::Context& ctx, double& vision_s, double& decode_s, std::size_t& tokens) const;
 
     const M* model_;
     EmbeddedParserOptions opt_;
@@ -289,6 +296,32 @@ std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChu
 }
 
 template <class M>
+std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<std::vector<std::string>>& texts,
+                                              typename M::Context& ctx, double& vision_s, double& decode_s, std::size_t& tokens) const {
+    if (!model_->dims().table.present || region.lines.empty()) return "";
+    using clock = std::chrono::steady_clock;
+    // the crop's scale comes from its median line height (the ink of a text line)
+    std::vector<int> heights;
+    for (const auto& line : region.lines) heights.push_back(line.y1 - line.y0);
+    std::nth_element(heights.begin(), heights.begin() + std::ptrdiff_t(heights.size() / 2), heights.end());
+    const Block& b = region.block;
+    const int m = opt_.layout.margin, x0 = int(b.x0) - m, y0 = int(b.y0) - m;
+    double scale = 1;
+    const auto t0 = clock::now();
+    const io::Image input = model_->prepare_table(crop_with_margin(gray, int(b.x0), int(b.y0), int(b.x1), int(b.y1), m),
+                                                  heights[heights.size() / 2], scale);
+    const auto vis = model_->encode_image(input);
+    const auto t1 = clock::now();
+    GenerationOptions gen;
+    gen.max_new_tokens = model_->dims().max_tokens - 2;
+    const auto ids = ctx.generate(vis, "table", gen);
+    vision_s += std::chrono::duration<double>(t1 - t0).count();
+    decode_s += std::chrono::duration<double>(clock::now() - t1).count();
+    tokens += ids.size();
+    return table_html(parse_table_tokens(ids, model_->dims().table), region, texts, scale, x0, y0);
+}
+
+template <class M>
 Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
@@ -372,26 +405,8 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         const LayoutRegion& region = layout.regions[r];
         Block b = region.block;
         if (b.type != "image") b.content = region_content(region, texts[r]);
-        if (b.type == "table" && opt_.tables && model_->dims().table.present && !region.lines.empty()) {
-            std::vector<int> heights;
-            for (const auto& line : region.lines) heights.push_back(line.y1 - line.y0);
-            std::nth_element(heights.begin(), heights.begin() + heights.size() / 2, heights.end());
-            const int m = opt_.layout.margin, x0 = int(b.x0) - m, y0 = int(b.y0) - m;
-            double scale = 1;
-            const io::Image input = model_->prepare_table(crop_with_margin(gray, int(b.x0), int(b.y0), int(b.x1), int(b.y1), m),
-                                                          heights[heights.size() / 2], scale);
-            const auto t4 = clock::now();
-            const auto vis = model_->encode_image(input);
-            const auto t5 = clock::now();
-            GenerationOptions gen;
-            gen.max_new_tokens = model_->dims().max_tokens - 2;
-            const auto ids = ctx.generate(vis, "table", gen);
-            vision_s += std::chrono::duration<double>(t5 - t4).count();
-            decode_s += std::chrono::duration<double>(clock::now() - t5).count();
-            tokens += ids.size();
-            if (std::string html = table_html(parse_table_tokens(ids, model_->dims().table), region, texts[r], scale, x0, y0); !html.empty())
-                b.content = std::move(html);
-        }
+        if (b.type == "table" && opt_.tables)
+            if (std::string html = read_table(gray, region, texts[r], ctx, vision_s, decode_s, tokens); !html.empty()) b.content = std::move(html);
         // a displayed block that reads like mathematics, or whose text reading ran into a loop
         if (opt_.formulas && region.displayed && (looks_like_math(b.content) || looped[r])) {
             // the formula's ink: every chunk but a trailing equation number "(12)"
@@ -439,6 +454,7 @@ template <class M>
 std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_view task,
                                              const std::function<void(std::string_view piece)>& on_piece) const {
     const io::Image gray = crop.channels == 1 ? crop : io::to_gray(crop);
+    if (task == "table" && !model_->dims().table.present) task = "text";  // the segmenter's table
     model_->dims().task_token(task);  // a clear error for tasks the model does not know
     auto ctx = model_->context();
     double vs = 0, ds = 0;
@@ -456,6 +472,23 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
                 pending.clear();
             }
         };
+    if (task == "table") {  // the crop's lines read as text, its structure from the table task
+        const PageLayout lay = segment_page(gray, opt_.layout);
+        LayoutRegion all;
+        all.block.type = "table";
+        for (const auto& r : lay.regions) {
+            if (r.block.type == "image") continue;
+            if (all.lines.empty()) all.block = r.block, all.block.type = "table";
+            all.block.x0 = std::min(all.block.x0, r.block.x0), all.block.y0 = std::min(all.block.y0, r.block.y0);
+            all.block.x1 = std::max(all.block.x1, r.block.x1), all.block.y1 = std::max(all.block.y1, r.block.y1);
+            all.lines.insert(all.lines.end(), r.lines.begin(), r.lines.end());
+        }
+        std::vector<std::vector<std::string>> texts(all.lines.size());
+        for (std::size_t l = 0; l < all.lines.size(); ++l)
+            for (const auto& c : all.lines[l].chunks) texts[l].push_back(read_one(gray, c, "text", ctx, on_token, vs, ds, tk));
+        if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
+        task = "text";  // not read as a table: the segmenter's reading below
+    }
     if (task != "text") {  // one pass over the whole crop (its ink, with the margin)
         const PageLayout lay = segment_page(gray, opt_.layout);
         TextChunk all{0, 0, gray.width, gray.height};
