@@ -62,12 +62,13 @@ run 'docvlm COMMAND --help' for details and examples.
 
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
-                    [--force] [--quiet] [--profile]
+                    [--force] [--quiet] [--profile] [--segmenter-tables]
 
 Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it):
-with the embedded model, a classical segmenter finds blocks, columns, lines and tables and the
-model reads every line; with a MinerU2.5 folder, its two stages run (layout detection, then
-recognition of every block). PDF pages are rendered one at a time (--dpi, default 150; --pages
+with the embedded model, a classical segmenter finds blocks, columns, lines and tables, the
+model reads every line and, with its table task, each table's rows, columns and spanning cells
+(--segmenter-tables: rows and columns from the segmenter's gaps and rules instead); with a
+MinerU2.5 folder, its two stages run (layout detection, then recognition of every block). PDF pages are rendered one at a time (--dpi, default 150; --pages
 picks some), so memory stays bounded on long documents. Writes OUTDIR/<name>.<format>, or
 OUTDIR/<name>_p<page>.<format> for PDF pages (default OUTDIR: the current directory), through a
 temporary file and a rename: an output is never half-written.
@@ -157,7 +158,7 @@ struct Options {
     std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
-    bool force = false, quiet = false, stream = false, profile = false;
+    bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false;
 };
 
 // Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
@@ -202,6 +203,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--quiet") o.quiet = true;
         else if (a == "--stream") o.stream = true;
         else if (a == "--profile") o.profile = true;
+        else if (a == "--segmenter-tables") o.segmenter_tables = true;
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
     }
@@ -248,7 +250,8 @@ int with_parser(const Options& o, Fn&& fn) {
             const auto model = o.model.empty() ? docvlm::load_default_model<W>() : docvlm::load<docvlm::presets::DocvlmSmall<W>>(dir);
             loaded();
             docvlm::pipeline::EmbeddedParserOptions popt;
-            popt.max_new_tokens = std::min<std::size_t>(o.max_tokens, model.dims().max_tokens - 1);
+            popt.max_new_tokens = std::min(o.max_tokens, popt.max_new_tokens);  // per crop (the table task has its own bound)
+            popt.tables = !o.segmenter_tables;
             const docvlm::pipeline::EmbeddedPageParser parser(model, popt);
             return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
         }

@@ -319,6 +319,38 @@ TEST_CASE("prepare_table matches the training code (Pillow bicubic) on held-out 
     CHECK(tables >= 2);
 }
 
+TEST_CASE("the shipped model reads held-out synthetic tables: structure against the generator's truth") {
+    const auto model = load_default_model();
+    const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
+    const auto& t = model.dims().table;
+    auto kinds = [&](const std::vector<std::int32_t>& ids) {
+        std::vector<std::vector<int>> rows;
+        for (const auto& row : pipeline::parse_table_tokens(ids, t)) {
+            rows.emplace_back();
+            for (const auto& c : row) rows.back().push_back(int(c.kind));
+        }
+        return rows;
+    };
+    int tables = 0, exact = 0, shape = 0;
+    for (int i = 0; i < count_crops(ref); ++i) {
+        const std::string truth = "table_truth" + std::to_string(i);
+        if (!ref.contains(truth)) continue;
+        auto ctx = model.context();
+        GenerationOptions gen;
+        gen.max_new_tokens = model.dims().max_tokens - 2;
+        const auto got = kinds(ctx.generate(model.encode_image(crop_of(ref, i)), "table", gen));
+        const auto want = kinds(tokens_of(ref, truth));
+        ++tables;
+        exact += got == want;
+        bool same_shape = got.size() == want.size();
+        for (std::size_t r = 0; same_shape && r < got.size(); ++r) same_shape = got[r].size() == want[r].size();
+        shape += same_shape;
+    }
+    MESSAGE("int8 table task on ", tables, " held-out tables: structure exact ", exact, ", grid shape right ", shape);
+    REQUIRE(tables >= 2);
+    CHECK(shape * 2 >= tables);
+}
+
 }  // TEST_SUITE
 
 #include <docvlm/pipeline/embedded_parser.hpp>

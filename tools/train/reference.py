@@ -14,8 +14,9 @@ For each crop (uint8 [H, W], already prepared: see common.to_model_input) it sto
   qat_tokens<i>      greedy output with int8 simulated as in training (QAT), what C++ int8 should give
   task<i>            the task token (I64)
   max_new            the greedy length limit used (the table task: max_tokens - 2)
-With --crops-from, table crops also store their unscaled crop (table_raw<i>, U8) and text line height
-(table_line_h<i>, F32): C++ prepare_table must turn them into crop<i>.
+With --crops-from, table crops also store their unscaled crop (table_raw<i>, U8), text line height
+(table_line_h<i>, F32) and true structure (table_truth<i>: the generator's OTSL + boxes, I64): C++
+prepare_table must turn the crop into crop<i>.
 """
 from __future__ import annotations
 
@@ -47,6 +48,14 @@ def load_model(folder: Path) -> DocVLM:
     return model.eval()
 
 
+def greedy(model: DocVLM, p, rows: int, cols: int, task: str, max_new: int) -> list[int]:
+    """Greedy tokens without the end token (tables, whose outputs are long, with the KV cache)."""
+    if task == "table":
+        return model.greedy_cached(p, rows, cols, C.TASK_TABLE, max_new)
+    toks = model.greedy(p, rows, cols, C.TASKS[task], max_new)[0].tolist()
+    return toks[:toks.index(C.EOS)] if C.EOS in toks else toks
+
+
 def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int, full: int = 1 << 30) -> dict[str, np.ndarray]:
     """Tokens for every crop; vision tokens and logits for the first `full` crops (file size)."""
     out = {"max_new": np.array([max_new], np.int64)}
@@ -59,13 +68,11 @@ def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: i
         with torch.no_grad():
             QLinear.qat = False
             vis = model.encode(p, rows, cols)
-            toks = model.greedy(p, rows, cols, C.TASKS[task], max_new)[0].tolist()
-            toks = toks[:toks.index(C.EOS)] if C.EOS in toks else toks
+            toks = greedy(model, p, rows, cols, task, max_new)
             seq = torch.tensor([[C.TASKS[task]] + toks])
             logits = model.decode(seq, vis)[0]
             QLinear.qat = True
-            qt = model.greedy(p, rows, cols, C.TASKS[task], max_new)[0].tolist()
-            qt = qt[:qt.index(C.EOS)] if C.EOS in qt else qt
+            qt = greedy(model, p, rows, cols, task, max_new)
             QLinear.qat = False
         out[f"crop{i}"] = img.astype(np.uint8)
         out[f"task{i}"] = np.array([C.TASKS[task]], np.int64)
@@ -134,11 +141,17 @@ def main():
             fonts = list_fonts()
             while sum(t == "table" for t in tasks) < a.tables:
                 t = T.make_table(trng, fonts, corpus)
-                if t is None:
+                if t is None or t[0].size > 200_000:  # (file size)
                     continue
-                x, _ = C.to_table_input(t[0], t[2])
+                lh = float(np.float32(t[2]))  # what C++ reads back
+                x, sc = C.to_table_input(t[0], lh)
                 k = len(crops)
-                extra[f"table_raw{k}"], extra[f"table_line_h{k}"] = t[0], np.array([t[2]], np.float32)
+                scaled = [[(kind, None if b is None else tuple(v * sc for v in b)) for kind, b in row] for row in t[1]]
+                truth = C.table_tokens(scaled)
+                if len(truth) + 2 > C.TABLE_MAX_TOKENS:
+                    continue
+                extra[f"table_truth{k}"] = np.array(truth, np.int64)
+                extra[f"table_raw{k}"], extra[f"table_line_h{k}"] = t[0], np.array([lh], np.float32)
                 crops.append(x)
                 tasks.append("table")
     else:
