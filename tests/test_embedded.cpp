@@ -7,6 +7,8 @@
 #include "test_util.hpp"
 
 #include <docvlm/model/model.hpp>
+#include <docvlm/pipeline/embedded_parser.hpp>
+#include <docvlm/pipeline/layout.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
 
 #include <array>
@@ -126,15 +128,26 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
     const auto model = load_default_model();
     const io::Checkpoint ref = io::Checkpoint::open(reference);
     const int crops = count_crops(ref);
-    int same = 0;
+    int same = 0, lines = 0;
+    std::size_t table_prefix = 0, table_tokens = 0;
     for (int i = 0; i < crops; ++i) {
         const io::Image crop = crop_of(ref, i);
         const std::string task = task_of(ref, model.dims(), i);
         auto ctx = model.context();
-        same += ctx.generate(model.encode_image(crop), task, gen_for(ref, model.dims(), task)) == tokens_of(ref, "qat_tokens" + std::to_string(i));
+        const auto out = ctx.generate(model.encode_image(crop), task, gen_for(ref, model.dims(), task));
+        const auto want = tokens_of(ref, "qat_tokens" + std::to_string(i));
+        if (task == "table") {  // long outputs: the tokens before the first divergence
+            std::size_t k = 0;
+            while (k < out.size() && k < want.size() && out[k] == want[k]) ++k;
+            table_prefix += k, table_tokens += want.size();
+        } else {
+            same += out == want, ++lines;
+        }
     }
-    MESSAGE("int8 (C++) vs QAT simulation (PyTorch): ", same, " of ", crops, " held-out crops give the same greedy output");
-    CHECK(same * 10 >= crops * 8);
+    MESSAGE("int8 (C++) vs QAT simulation (PyTorch): ", same, " of ", lines, " held-out text and formula crops give the same greedy output; "
+            "tables: ", table_prefix, " of ", table_tokens, " tokens before the first divergence");
+    CHECK(same * 10 >= lines * 8);
+    CHECK(table_prefix * 2 >= table_tokens);
     // int8 vs f32 in C++ on the same weights: teacher-forced logits (cosine) and greedy outputs
     const auto f32 = load<presets::DocvlmSmall<F32>>(dir);
     double worst_cos = 1.0;
@@ -352,9 +365,6 @@ TEST_CASE("the shipped model reads held-out synthetic tables: structure against 
 }
 
 }  // TEST_SUITE
-
-#include <docvlm/pipeline/embedded_parser.hpp>
-#include <docvlm/pipeline/layout.hpp>
 
 namespace {
 
