@@ -49,8 +49,10 @@ double rel_err(const float* got, const Array<float>& want) {
     return e / s;
 }
 
-// The task of reference crop i (reference.py stores its task token).
+// The task of reference crop i (reference.py stores its task token; references made before the
+// table task hold only text crops, 24 pixels high, and formula crops, 48 high).
 std::string task_of(const io::Checkpoint& ref, const GatedVlmDims& d, int i) {
+    if (!ref.contains("task" + std::to_string(i))) return crop_of(ref, i).height == 48 ? "formula" : "text";
     const auto id = std::int32_t(ref.to_f32("task" + std::to_string(i))(0));
     for (const auto& [name, token] : d.task_tokens)
         if (token == id) return name;
@@ -307,9 +309,9 @@ TEST_CASE("prepare: gray, task height, aspect kept, white padding to the patch")
     CHECK(big.height == 16);  // round(12.8) = 13 → 16
 }
 
-TEST_CASE("prepare_table matches the training code (Pillow bicubic) on held-out tables") {
-    const auto model = load_default_model();
-    const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
+TEST_CASE("prepare_table matches the training code (Pillow bicubic) on synthetic tables") {
+    const auto model = load<Tiny<F32>>(test::data("gated-tiny"));
+    const io::Checkpoint ref = io::Checkpoint::open(test::data("gated-tiny/reference.safetensors"));
     int tables = 0;
     for (int i = 0; i < count_crops(ref); ++i) {
         const std::string raw = "table_raw" + std::to_string(i);
@@ -330,38 +332,6 @@ TEST_CASE("prepare_table matches the training code (Pillow bicubic) on held-out 
         ++tables;
     }
     CHECK(tables >= 2);
-}
-
-TEST_CASE("the shipped model reads held-out synthetic tables: structure against the generator's truth") {
-    const auto model = load_default_model();
-    const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
-    const auto& t = model.dims().table;
-    auto kinds = [&](const std::vector<std::int32_t>& ids) {
-        std::vector<std::vector<int>> rows;
-        for (const auto& row : pipeline::parse_table_tokens(ids, t)) {
-            rows.emplace_back();
-            for (const auto& c : row) rows.back().push_back(int(c.kind));
-        }
-        return rows;
-    };
-    int tables = 0, exact = 0, shape = 0;
-    for (int i = 0; i < count_crops(ref); ++i) {
-        const std::string truth = "table_truth" + std::to_string(i);
-        if (!ref.contains(truth)) continue;
-        auto ctx = model.context();
-        GenerationOptions gen;
-        gen.max_new_tokens = model.dims().max_tokens - 2;
-        const auto got = kinds(ctx.generate(model.encode_image(crop_of(ref, i)), "table", gen));
-        const auto want = kinds(tokens_of(ref, truth));
-        ++tables;
-        exact += got == want;
-        bool same_shape = got.size() == want.size();
-        for (std::size_t r = 0; same_shape && r < got.size(); ++r) same_shape = got[r].size() == want[r].size();
-        shape += same_shape;
-    }
-    MESSAGE("int8 table task on ", tables, " held-out tables: structure exact ", exact, ", grid shape right ", shape);
-    REQUIRE(tables >= 2);
-    CHECK(shape * 2 >= tables);
 }
 
 }  // TEST_SUITE

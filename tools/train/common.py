@@ -108,17 +108,18 @@ def to_model_input(crop: np.ndarray, height: int) -> np.ndarray:
     return out
 
 
-def table_scale(w: int, h: int, line_h: float) -> float:
+def table_scale(w: int, h: int, line_h: float, max_h: int = TABLE_MAX_H, max_w: int = TABLE_MAX_W) -> float:
     """Factor from a table crop of w x h pixels whose text lines are line_h high to the table input."""
     s = TABLE_LINE_H / max(1.0, float(line_h))
-    return min(s, TABLE_MAX_H / max(1, h), TABLE_MAX_W / max(1, w))
+    return min(s, max_h / max(1, h), max_w / max(1, w))
 
 
-def to_table_input(crop: np.ndarray, line_h: float) -> tuple[np.ndarray, float]:
-    """uint8 [H, W] (multiples of PATCH, white padding right and bottom) and the scale used."""
+def to_table_input(crop: np.ndarray, line_h: float, max_h: int = TABLE_MAX_H, max_w: int = TABLE_MAX_W) -> tuple[np.ndarray, float]:
+    """uint8 [H, W] (multiples of PATCH, white padding right and bottom) and the scale used
+    (max_h, max_w: a smaller model's limits, as its config.json states them)."""
     h, w = crop.shape
-    s = table_scale(w, h, line_h)
-    nw, nh = min(TABLE_MAX_W, max(1, round(w * s))), min(TABLE_MAX_H, max(1, round(h * s)))
+    s = table_scale(w, h, line_h, max_h, max_w)
+    nw, nh = min(max_w, max(1, round(w * s))), min(max_h, max(1, round(h * s)))
     img = Image.fromarray(crop, mode="L").resize((nw, nh), Image.BICUBIC)
     out = np.full(((nh + PATCH - 1) // PATCH * PATCH, (nw + PATCH - 1) // PATCH * PATCH), 255, np.uint8)
     out[:nh, :nw] = np.asarray(img)

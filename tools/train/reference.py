@@ -120,7 +120,20 @@ def main():
         for h, w, task in [(24, 40, "text"), (24, 128, "text"), (48, 64, "formula"), (24, 8, "text"), (48, 80, "table")]:
             crops.append(np.clip(rng.normal(170, 70, (h, w)), 0, 255).astype(np.uint8))
             tasks.append(task)
-        write_safetensors(str(folder / "reference.safetensors"), outputs(model, crops, tasks, a.max_new))
+        # two synthetic tables, unscaled, for C++ prepare_table (at the tiny model's size limits)
+        import tables as T
+        from make_data import list_fonts
+        extra, trng, fonts = {}, random.Random(7), list_fonts()
+        while len(extra) < 4:
+            t = T.make_table(trng, fonts, ["Mean value of the estimate", "number of rows and columns"])
+            if t is None or t[0].size > 60_000:
+                continue
+            lh = float(np.float32(t[2]))
+            k = len(crops)
+            crops.append(C.to_table_input(t[0], lh, cfg.max_rows * C.PATCH, cfg.max_cols * C.PATCH)[0])
+            tasks.append("table")
+            extra[f"table_raw{k}"], extra[f"table_line_h{k}"] = t[0], np.array([lh], np.float32)
+        write_safetensors(str(folder / "reference.safetensors"), {**outputs(model, crops, tasks, a.max_new), **extra})
         return
     model = load_model(Path(a.model))
     if a.crops_from:  # validation crops (documents held out of training), 3/4 text, 1/4 formula

@@ -148,7 +148,7 @@ def cer(a: str, b: str) -> int:
 @torch.no_grad()
 def evaluate_tables(model, s, idx, greedy_n=2):
     """Teacher-forced loss and next-token accuracy (structure tokens, coordinates within one unit);
-    greedy decoding (no cache: slow) on the first greedy_n crops: exact structure share."""
+    greedy decoding on the first greedy_n crops: exact structure share."""
     loss_sum = tok = right = coord_ok = coords = struct_exact = 0
     for i, j in enumerate(idx):
         patches, rows, cols, valid, tin, tout = s.make(np.array([j]), model.c.max_tokens)
@@ -163,8 +163,7 @@ def evaluate_tables(model, s, idx, greedy_n=2):
         coord_ok += int(((pred[is_coord] - t[is_coord]).abs() <= 1).sum())
         coords += int(is_coord.sum())
         if i < greedy_n:
-            out = model.greedy(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2, v)[0].tolist()
-            out = out[:out.index(C.EOS)] if C.EOS in out else out
+            out = model.greedy_cached(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2)
             struct_exact += table_cells(out) == table_cells(s.labels[j])
     return {"loss": loss_sum / max(1, tok), "struct_token_acc": right / max(1, tok - coords), "coord_within_1": coord_ok / max(1, coords),
             "greedy_struct_exact": struct_exact / max(1, min(greedy_n, len(idx)))}

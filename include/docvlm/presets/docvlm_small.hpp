@@ -2,8 +2,10 @@
 //
 //   presets::DocvlmSmall<W>        the shipped model: ViT 4 × 256 (4 heads, MLP 1024, 8×8 gray
 //                                  patches, windowed attention ±24 tokens with 4 global anchors),
-//                                  decoder 4 × 256 (4/2 heads, SwiGLU 704, vocabulary of 400: bytes,
-//                                  task and OTSL table tokens, table coordinates)
+//                                  decoder 4 × 256 (4/2 heads, SwiGLU 704; the vocabulary, read
+//                                  from config.json, is 264 for the byte model — 256 bytes and
+//                                  specials — and 400 with a table task: OTSL structure tokens and
+//                                  cell coordinates)
 //                                  reading the vision tokens through gated cross-attention in every
 //                                  layer (tools/train/model.py)
 //   presets::GatedVlmFamily<...>   the same composition with other sizes or policies (any size may
@@ -42,7 +44,7 @@ struct GatedVlmFamily {
 };
 
 template <WeightPolicy W = Int8PerChannel>
-using DocvlmSmall = GatedVlmFamily<4, 256, 4, 1024, 24, 4, 4, 256, 4, 2, 704, 400, 1, W>;
+using DocvlmSmall = GatedVlmFamily<4, 256, 4, 1024, 24, 4, 4, 256, 4, 2, 704, dynamic, 1, W>;
 
 }  // namespace presets
 
