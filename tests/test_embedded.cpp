@@ -313,7 +313,7 @@ TEST_CASE("prepare_table matches the training code (Pillow bicubic) on synthetic
     const auto model = load<Tiny<F32>>(test::data("gated-tiny"));
     const io::Checkpoint ref = io::Checkpoint::open(test::data("gated-tiny/reference.safetensors"));
     int tables = 0;
-    for (int i = 0; i < count_crops(ref); ++i) {
+    for (int i = 0; ref.contains("crop" + std::to_string(i)); ++i) {  // all of them: cheap even under sanitizers
         const std::string raw = "table_raw" + std::to_string(i);
         if (!ref.contains(raw)) continue;
         CAPTURE(i);

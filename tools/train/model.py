@@ -112,6 +112,57 @@ def attention(q, k, v, heads, kv_heads, bias):
     return torch.matmul(p, v).transpose(1, 2).reshape(b, n, heads * d)
 
 
+def window_anchor_attention(q, k, v, heads, window, anchors, valid):
+    """What attention() computes with the window/anchor mask of DocVLM.vision_mask, in
+    O(n · (anchors + 3 · window)) instead of O(n²): anchor queries attend to every key; the queries
+    of patch tokens, in blocks of `window`, attend to the anchors and to the keys within `window`
+    positions (a slice of 3 · window keys per block). q, k, v [B, n, h*d]; valid [B, n] bool or None
+    (padded keys masked)."""
+    b, n, hd_all = q.shape
+    d = hd_all // heads
+    A, w = anchors, window
+    q = q.view(b, n, heads, d).transpose(1, 2)  # [B, h, n, d]
+    k = k.view(b, n, heads, d).transpose(1, 2)
+    v = v.view(b, n, heads, d).transpose(1, 2)
+    scale = 1.0 / math.sqrt(d)
+    key_ok = valid if valid is not None else torch.ones(b, n, dtype=torch.bool)
+    neg = torch.tensor(float("-inf"), dtype=q.dtype)
+    # anchors: full rows
+    s_a = torch.matmul(q[:, :, :A], k.transpose(-1, -2)) * scale
+    s_a = s_a.masked_fill(~key_ok[:, None, None, :], neg)
+    out_a = torch.matmul(torch.softmax(s_a.float(), dim=-1).to(q.dtype), v)
+    # patch tokens, in blocks of w queries
+    m = n - A
+    nb = (m + w - 1) // w
+    pad_q = nb * w - m
+    qp = F.pad(q[:, :, A:], (0, 0, 0, pad_q))  # [B, h, nb*w, d]
+    # keys of token positions [A + i*w - w, A + i*w + 2w) for block i, over the whole sequence
+    kpad = F.pad(k, (0, 0, w, pad_q + w))  # position p of k at p + w
+    vpad = F.pad(v, (0, 0, w, pad_q + w))
+    span = 3 * w
+    starts = A + torch.arange(nb) * w  # first query position of each block; keys from start - w
+    idx = (starts[:, None] - w + torch.arange(span)[None, :])  # [nb, span] token positions
+    gather = (idx + w).reshape(-1)
+    kb = kpad[:, :, gather].view(b, heads, nb, span, d)
+    vb = vpad[:, :, gather].view(b, heads, nb, span, d)
+    qb = qp.view(b, heads, nb, w, d)
+    s_w = torch.matmul(qb, kb.transpose(-1, -2)) * scale  # [B, h, nb, w, span]
+    qpos = starts[:, None] + torch.arange(w)[None, :]  # [nb, w]
+    rel = idx[:, None, :] - qpos[:, :, None]  # [nb, w, span]
+    in_range = (idx >= A) & (idx < n)  # anchors come separately
+    key_valid = torch.zeros(b, nb, span, dtype=torch.bool)
+    key_valid[:, in_range] = key_ok[:, idx[in_range]]
+    allowed = (rel.abs() <= w)[None] & key_valid[:, :, None, :]  # [B, nb, w, span]
+    s_w = s_w.masked_fill(~allowed[:, None], neg)
+    s_an = torch.matmul(qb, k[:, :, None, :A].transpose(-1, -2)) * scale  # [B, h, nb, w, A]
+    s_an = s_an.masked_fill(~key_ok[:, None, None, None, :A], neg)
+    p = torch.softmax(torch.cat([s_an, s_w], dim=-1).float(), dim=-1).to(q.dtype)
+    out_w = torch.matmul(p[..., :A], v[:, :, None, :A]) + torch.matmul(p[..., A:], vb)  # [B, h, nb, w, d]
+    out_w = out_w.reshape(b, heads, nb * w, d)[:, :, :m]
+    out = torch.cat([out_a, out_w], dim=2)
+    return out.transpose(1, 2).reshape(b, n, heads * d)
+
+
 class VisionBlock(nn.Module):
     def __init__(self, c: Config):
         super().__init__()
@@ -123,9 +174,15 @@ class VisionBlock(nn.Module):
         self.fc2 = QLinear(c.vision_mlp, d)
         self.heads = c.vision_heads
 
-    def forward(self, x, bias):
+    def forward(self, x, bias, local=None):
+        """bias: the additive mask of attention(); or local = (window, anchors, valid) for
+        window_anchor_attention (the same result in linear memory)."""
         h = self.norm1(x)
-        x = x + self.o(attention(self.q(h), self.k(h), self.v(h), self.heads, self.heads, bias))
+        if local is not None:
+            a = window_anchor_attention(self.q(h), self.k(h), self.v(h), self.heads, *local)
+        else:
+            a = attention(self.q(h), self.k(h), self.v(h), self.heads, self.heads, bias)
+        x = x + self.o(a)
         return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 
 
@@ -194,6 +251,10 @@ class TextBlock(nn.Module):
 
 
 class DocVLM(nn.Module):
+    # Vision attention as window_anchor_attention (linear in the tokens) instead of a masked n x n
+    # product; the same function of the weights.
+    local_attention = False
+
     def __init__(self, c: Config):
         super().__init__()
         self.c = c
@@ -232,9 +293,13 @@ class DocVLM(nn.Module):
         pos = (self.col_embed[:cols, None, :] + self.row_embed[None, :rows, :]).reshape(cols * rows, -1)
         x = self.patch_embed(patches) + pos.to(patches.dtype)
         x = torch.cat([self.anchor.to(x.dtype).expand(b, -1, -1), x], dim=1)
-        bias = self.vision_mask(x.shape[1], valid, x.dtype)
-        for blk in self.vision:
-            x = blk(x, bias)
+        if DocVLM.local_attention:
+            for blk in self.vision:
+                x = blk(x, None, (c.window, c.anchors, valid))
+        else:
+            bias = self.vision_mask(x.shape[1], valid, x.dtype)
+            for blk in self.vision:
+                x = blk(x, bias)
         return self.vision_norm(x)
 
     # -- text -------------------------------------------------------------------------------------

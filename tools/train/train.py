@@ -249,8 +249,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ctc-weight", type=float, default=0.0, help="weight of an auxiliary CTC loss on the vision tokens")
+    ap.add_argument("--masked-attention", action="store_true",
+                    help="vision attention as a masked n x n product (default: window_anchor_attention, the same function, linear)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    DocVLM.local_attention = not a.masked_attention
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
     log = open(run / "log.txt", "a")

@@ -262,7 +262,9 @@ inline std::string table_html(const std::vector<std::vector<OtslCell>>& rows, co
     for (std::size_t r = 0; r < rows.size(); ++r) {
         for (std::size_t c = 0; c < cols; ++c) {
             otsl += tags[rows[r][c].kind];
-            if (rows[r][c].kind == OtslCell::fcel) otsl += cell_text[r][c];  // otsl_to_html escapes it
+            // otsl_to_html escapes the text; a cell whose text holds an OTSL tag itself ("<nl>")
+            // would be split there (text read from a table cell, so not expected in practice)
+            if (rows[r][c].kind == OtslCell::fcel) otsl += cell_text[r][c];
         }
         otsl += "<nl>";
     }
