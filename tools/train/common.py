@@ -17,7 +17,7 @@ from __future__ import annotations
 import unicodedata
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 PATCH = 8
 MAX_W = 512
@@ -126,15 +126,16 @@ def to_table_input(crop: np.ndarray, line_h: float, max_h: int = TABLE_MAX_H, ma
     return out, s
 
 
-def table_tokens(rows: list[list[tuple]]) -> list[int]:
-    """rows of cells, each (kind, box or None) with kind in OTSL and box (x0, y0, x1, y1) in input
-    pixels (exclusive ends) for FCEL -> the table task's target tokens (without task token / EOS)."""
+def table_tokens(rows: list[list[tuple]], scale: float = 1.0) -> list[int]:
+    """rows of cells, each (kind, box or None) with kind in OTSL and box (x0, y0, x1, y1) in crop
+    pixels (exclusive ends) for FCEL, scaled by `scale` to input pixels -> the table task's target
+    tokens (without task token / EOS)."""
     out = []
     for row in rows:
         for kind, box in row:
             out.append(kind)
             if kind == FCEL:
-                x0, y0, x1, y1 = box
+                x0, y0, x1, y1 = (v * scale for v in box)
                 q = lambda v: COORD0 + int(min(TABLE_COORDS - 1, max(0, v // TABLE_Q)))
                 out += [q(x0), q(y0), q(max(x0, x1 - 1)), q(max(y0, y1 - 1))]
         out.append(NL)
@@ -163,6 +164,22 @@ def parse_table_tokens(ids) -> list[list[tuple]]:
     if row:
         rows.append(row)
     return rows
+
+
+def degrade(img: Image.Image, rng, p: float, blur: tuple, shrink: tuple, noise: tuple) -> np.ndarray:
+    """Training-data augmentation of a gray rendering: each with probability p, a Gaussian blur
+    (radius in `blur`), a resolution loss (down by a factor in `shrink` and back, bilinear) and
+    Gaussian noise (sigma in `noise`) -> uint8 array."""
+    if rng.random() < p:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(*blur)))
+    if rng.random() < p:  # lower resolution, then back
+        f = rng.uniform(*shrink)
+        small = img.resize((max(1, int(img.width * f)), max(1, int(img.height * f))), Image.BILINEAR)
+        img = small.resize(img.size, Image.BILINEAR)
+    a = np.asarray(img).astype(np.int16)
+    if rng.random() < p:
+        a = a + np.random.default_rng(rng.randint(0, 1 << 30)).normal(0, rng.uniform(*noise), a.shape).astype(np.int16)
+    return np.clip(a, 0, 255).astype(np.uint8)
 
 
 def patchify(img: np.ndarray) -> np.ndarray:

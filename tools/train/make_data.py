@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
@@ -217,16 +217,7 @@ def font_segment(rng: random.Random, fonts: list[str], corpus: list[str]):
     pad = size
     img = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), rng.randint(225, 255))
     ImageDraw.Draw(img).text((pad - x0, pad - y0), text, font=font, fill=rng.randint(0, 70))
-    if rng.random() < 0.3:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
-    if rng.random() < 0.3:  # lower resolution, then back
-        f = rng.uniform(0.4, 0.8)
-        small = img.resize((max(1, int(img.width * f)), max(1, int(img.height * f))), Image.BILINEAR)
-        img = small.resize(img.size, Image.BILINEAR)
-    a = np.asarray(img).astype(np.int16)
-    if rng.random() < 0.3:
-        a = a + np.random.default_rng(rng.randint(0, 1 << 30)).normal(0, rng.uniform(2, 12), a.shape).astype(np.int16)
-    a = np.clip(a, 0, 255).astype(np.uint8)
+    a = C.degrade(img, rng, 0.3, blur=(0.3, 1.0), shrink=(0.4, 0.8), noise=(2, 12))
     box = C.ink_box(a)
     if box is None:
         return None
@@ -341,16 +332,21 @@ def formula_worker(args):
     """--formula-only: `shards` formula shards per worker and nothing else."""
     out, split, wid, shards, seed = args[:5]
     rng = random.Random(seed * 1000 + wid)
-    formula = ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H)
+    fill_shards(ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H), lambda: formula_segment(rng), shards, SHARD,
+                f"[{split} {wid}] formula")
+
+
+def fill_shards(writer, make_one, shards: int, size: int, what: str):
+    """Adds make_one()'s samples (None: none) to writer, saving a shard every `size` samples."""
     done, t0 = 0, time.time()
     while done < shards:
-        s = formula_segment(rng)
+        s = make_one()
         if s is not None:
-            formula.add(*s)
-        if len(formula) >= SHARD:
-            formula.save(done)
+            writer.add(*s)
+        if len(writer) >= size:
+            writer.save(done)
             done += 1
-            print(f"[{split} {wid}] formula shard {done}/{shards} ({time.time() - t0:.0f} s)", flush=True)
+            print(f"{what} shard {done}/{shards} ({time.time() - t0:.0f} s)", flush=True)
 
 
 class TableShardWriter:
@@ -360,8 +356,7 @@ class TableShardWriter:
 
     def add(self, crop: np.ndarray, rows, line_h: float) -> bool:
         x, s = C.to_table_input(crop, line_h)
-        scaled = [[(k, None if b is None else tuple(v * s for v in b)) for k, b in row] for row in rows]
-        toks = C.table_tokens(scaled)
+        toks = C.table_tokens(rows, s)
         if len(toks) + 2 > C.TABLE_MAX_TOKENS:
             return False
         full = np.full((C.TABLE_MAX_H, C.TABLE_MAX_W), 255, np.uint8)
@@ -390,16 +385,8 @@ def table_worker(args):
     out, split, wid, shards, seed, pdfs, fonts, size = args
     rng = random.Random(seed * 1000 + wid * 7 + 3 + (split == "val"))
     corpus = corpus_lines(rng, [p for p, _ in pdfs], 40)
-    w = TableShardWriter(out, f"table-{split}-s{seed}w{wid}")
-    done, t0 = 0, time.time()
-    while done < shards:
-        s = tables.make_table(rng, fonts, corpus)
-        if s is not None:
-            w.add(*s)
-        if len(w) >= size:
-            w.save(done)
-            done += 1
-            print(f"[{split} {wid}] table shard {done}/{shards} ({time.time() - t0:.0f} s)", flush=True)
+    fill_shards(TableShardWriter(out, f"table-{split}-s{seed}w{wid}"), lambda: tables.make_table(rng, fonts, corpus), shards, size,
+                f"[{split} {wid}] table")
 
 
 def worker(args):

@@ -59,20 +59,19 @@ def greedy(model: DocVLM, p, rows: int, cols: int, task: str, max_new: int) -> l
 def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int, full: int = 1 << 30) -> dict[str, np.ndarray]:
     """Tokens for every crop; vision tokens and logits for the first `full` crops (file size)."""
     out = {"max_new": np.array([max_new], np.int64)}
-    table_max_new = model.c.max_tokens - 2
     for i, (img, task) in enumerate(zip(crops, tasks)):
-        max_new = table_max_new if task == "table" else out["max_new"][0]
+        n_new = model.c.max_tokens - 2 if task == "table" else max_new
         h, w = img.shape
         rows, cols = h // C.PATCH, w // C.PATCH
         p = torch.from_numpy(C.patchify(img))[None]
         with torch.no_grad():
             QLinear.qat = False
             vis = model.encode(p, rows, cols)
-            toks = greedy(model, p, rows, cols, task, max_new)
+            toks = greedy(model, p, rows, cols, task, n_new)
             seq = torch.tensor([[C.TASKS[task]] + toks])
             logits = model.decode(seq, vis)[0]
             QLinear.qat = True
-            qt = greedy(model, p, rows, cols, task, max_new)
+            qt = greedy(model, p, rows, cols, task, n_new)
             QLinear.qat = False
         out[f"crop{i}"] = img.astype(np.uint8)
         out[f"task{i}"] = np.array([C.TASKS[task]], np.int64)
@@ -159,8 +158,7 @@ def main():
                 lh = float(np.float32(t[2]))  # what C++ reads back
                 x, sc = C.to_table_input(t[0], lh)
                 k = len(crops)
-                scaled = [[(kind, None if b is None else tuple(v * sc for v in b)) for kind, b in row] for row in t[1]]
-                truth = C.table_tokens(scaled)
+                truth = C.table_tokens(t[1], sc)
                 if len(truth) + 2 > C.TABLE_MAX_TOKENS:
                     continue
                 extra[f"table_truth{k}"] = np.array(truth, np.int64)

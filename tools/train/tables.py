@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 import common as C
 
@@ -221,16 +221,7 @@ def make_table(rng: random.Random, fonts: list[str], corpus: list[str]):
     # line height: ink height of a line with ascenders and descenders in this font
     hb = probe.textbbox((0, 0), "Hgjy", font=font)
     line_h = hb[3] - hb[1]
-    # augmentation
-    if rng.random() < 0.25:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
-    if rng.random() < 0.25:
-        f = rng.uniform(0.5, 0.85)
-        img = img.resize((max(1, int(W * f)), max(1, int(H * f))), Image.BILINEAR).resize((W, H), Image.BILINEAR)
-    a = np.asarray(img).astype(np.int16)
-    if rng.random() < 0.25:
-        a = a + np.random.default_rng(rng.randint(0, 1 << 30)).normal(0, rng.uniform(2, 10), a.shape).astype(np.int16)
-    a = np.clip(a, 0, 255).astype(np.uint8)
+    a = C.degrade(img, rng, 0.25, blur=(0.3, 0.9), shrink=(0.5, 0.85), noise=(2, 10))
     tight = C.ink_box(a)
     if tight is None:
         return None

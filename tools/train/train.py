@@ -61,28 +61,30 @@ class Shards:
     def make(self, idx: np.ndarray, max_tokens: int):
         """patches [B, cols*rows, 64] f32, rows, cols, valid [B, anchors+n] bool, input/target tokens."""
         w = int(self.widths[idx].max())
-        imgs = self.images[idx, :, :w]
-        rows, cols = self.height // C.PATCH, w // C.PATCH
-        x = imgs.astype(np.float32) / 127.5 - 1.0
-        b = len(idx)
-        patches = x.reshape(b, rows, C.PATCH, cols, C.PATCH).transpose(0, 3, 1, 2, 4).reshape(b, cols * rows, C.PATCH * C.PATCH)
-        valid_cols = np.arange(cols)[None, :] < (self.widths[idx][:, None] // C.PATCH)
-        valid = np.repeat(valid_cols, rows, axis=1)
         seqs = [[C.TASKS[self.task]] + list(self.labels[i][: max_tokens - 2]) + [C.EOS] for i in idx]
-        n = max(len(s) for s in seqs)
-        toks = np.full((b, n), C.PAD, np.int64)
-        for r, s in enumerate(seqs):
-            toks[r, :len(s)] = s
-        return (torch.from_numpy(np.ascontiguousarray(patches)), rows, cols, torch.from_numpy(valid), torch.from_numpy(toks[:, :-1]),
-                torch.from_numpy(toks[:, 1:]))
+        return make_batch(self.images[idx, :, :w], self.widths[idx], seqs)
+
+
+def make_batch(imgs: np.ndarray, widths: np.ndarray, seqs: list[list[int]]):
+    """Images uint8 [B, H, W] (white padded on the right; image i is widths[i] wide) and token
+    sequences (task token ... EOS) -> patches [B, cols*rows, 64] f32 in column-major order, rows,
+    cols, valid [B, cols*rows] bool (padding columns False), input tokens, target tokens (PAD padded)."""
+    b, h, w = imgs.shape
+    rows, cols = h // C.PATCH, w // C.PATCH
+    x = imgs.astype(np.float32) / 127.5 - 1.0
+    patches = x.reshape(b, rows, C.PATCH, cols, C.PATCH).transpose(0, 3, 1, 2, 4).reshape(b, cols * rows, C.PATCH * C.PATCH)
+    valid = np.repeat(np.arange(cols)[None, :] < (widths[:, None] // C.PATCH), rows, axis=1)
+    toks = np.full((b, max(len(s) for s in seqs)), C.PAD, np.int64)
+    for r, s in enumerate(seqs):
+        toks[r, :len(s)] = s
+    return (torch.from_numpy(np.ascontiguousarray(patches)), rows, cols, torch.from_numpy(valid), torch.from_numpy(toks[:, :-1]),
+            torch.from_numpy(toks[:, 1:]))
 
 
 class TableShards:
     """Table crops (variable height and width) with their OTSL token labels; a batch holds crops of
     one height (the vision window runs over column-major patch order, so padding rows would change
     which tokens are neighbours)."""
-
-    task = "table"
 
     def __init__(self, files: list[str]):
         imgs, hs, ws, labels = [], [], [], []
@@ -111,19 +113,11 @@ class TableShards:
         return out
 
     def make(self, idx: np.ndarray, max_tokens: int):
+        idx = np.asarray(idx)
         h, w = int(self.heights[idx[0]]), int(self.widths[idx].max())
-        assert (self.heights[idx] == h).all()
-        rows, cols, b = h // C.PATCH, w // C.PATCH, len(idx)
-        x = self.images[idx, :h, :w].astype(np.float32) / 127.5 - 1.0
-        patches = x.reshape(b, rows, C.PATCH, cols, C.PATCH).transpose(0, 3, 1, 2, 4).reshape(b, cols * rows, C.PATCH * C.PATCH)
-        valid = np.repeat(np.arange(cols)[None, :] < (self.widths[idx][:, None] // C.PATCH), rows, axis=1)
+        assert (self.heights[idx] == h).all(), "a batch holds tables of one height"
         seqs = [[C.TASK_TABLE] + self.labels[i][: max_tokens - 2] + [C.EOS] for i in idx]
-        n = max(len(s) for s in seqs)
-        toks = np.full((b, n), C.PAD, np.int64)
-        for r, s in enumerate(seqs):
-            toks[r, :len(s)] = s
-        return (torch.from_numpy(np.ascontiguousarray(patches)), rows, cols, torch.from_numpy(valid), torch.from_numpy(toks[:, :-1]),
-                torch.from_numpy(toks[:, 1:]))
+        return make_batch(self.images[idx, :h, :w], self.widths[idx], seqs)
 
 
 def table_cells(ids: list[int]) -> list[list[int]]:
@@ -178,10 +172,10 @@ def evaluate(model, sets, n=64, batch=32, max_new=100, n_tables=32):
             continue
         rng = np.random.default_rng(0)
         idx = np.sort(rng.choice(len(s), min(n, len(s)), replace=False))
-        loss_sum = tok = edits = chars = exact = 0
         if task == "table":
             res[task] = evaluate_tables(model, s, idx[:n_tables])
             continue
+        loss_sum = tok = edits = chars = exact = 0
         for i in range(0, len(idx), batch):
             bidx = idx[i:i + batch]
             patches, rows, cols, valid, tin, tout = s.make(bidx, model.c.max_tokens)
