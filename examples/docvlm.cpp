@@ -68,10 +68,11 @@ Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and P
 with the embedded model, a classical segmenter finds blocks, columns, lines and tables, the
 model reads every line and, with its table task, each table's rows, columns and spanning cells
 (--segmenter-tables: rows and columns from the segmenter's gaps and rules instead); with a
-MinerU2.5 folder, its two stages run (layout detection, then recognition of every block). PDF pages are rendered one at a time (--dpi, default 150; --pages
-picks some), so memory stays bounded on long documents. Writes OUTDIR/<name>.<format>, or
-OUTDIR/<name>_p<page>.<format> for PDF pages (default OUTDIR: the current directory), through a
-temporary file and a rename: an output is never half-written.
+MinerU2.5 folder, its two stages run (layout detection, then recognition of every block). PDF
+pages are rendered one at a time (--dpi, default 150; --pages picks some), so memory stays
+bounded on long documents. Writes OUTDIR/<name>.<format>, or OUTDIR/<name>_p<page>.<format>
+for PDF pages (default OUTDIR: the current directory), through a temporary file and a rename: an
+output is never half-written.
 
 Many documents: outputs that exist are skipped unless --force, so an interrupted run resumes
 where it stopped. --jobs N parses N pages at once sharing one loaded model (each page then runs
@@ -109,8 +110,8 @@ const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE [--model DIR] [
 Runs one task on one crop and prints the result: ocr → text, table → HTML, formula → LaTeX
 (in \[ \] with MinerU2.5). With the embedded model, ocr and table segment the crop into lines
 first (a table's rows, columns and spans come from the model's table task, else from the column
-gaps) and formula reads the crop in one pass; with
-MinerU2.5 the table comes from the model's OTSL. --stream prints the text as it is generated.
+gaps) and formula reads the crop in one pass; with MinerU2.5 the table comes from the model's
+OTSL. --stream prints the text as it is generated.
 
 examples:
   docvlm ocr line.png

@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # Accuracy and speed of `docvlm parse` (embedded model unless --model is passed through) on a
-# real-pages split (default: ../shared/eval/real-pages-dev), with Tesseract timed in the same run.
+# real-pages split — a folder with manifest.json, images/ and truth/, and score_pages.py beside it
+# (the developers' evaluation pages are a benchmark kept outside the repository) — with Tesseract
+# timed in the same run.
 #
-#   tools/eval/real_pages.sh [SPLIT_DIR] [extra docvlm parse flags...]
+#   tools/eval/real_pages.sh SPLIT_DIR [extra docvlm parse flags...]
 #
 # Writes build/eval/<split>/docvlm/<id>.md, build/eval/<split>/tesseract/<id>.txt and the scores
 # of both (score_pages.py, CER/WER/NED per kind), then prints wall time per page for each.
 # Needs: build/bin/docvlm (tools/dev demo builds it), tesseract-ocr + tesseract-ocr-eng (apt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-split=${1:-$root/../shared/eval/real-pages-dev}
-shift || true
-if [ ! -f "$split/manifest.json" ]; then
-  echo "real_pages.sh: no page split at $split (a folder with manifest.json, images/ and truth/);" >&2
-  echo "  the evaluation pages are a benchmark kept outside the repository (the developers' shared/eval," >&2
-  echo "  beside the checkout); pass a split folder of that layout: tools/eval/real_pages.sh SPLIT_DIR" >&2
+if [ $# -lt 1 ] || [ ! -f "$1/manifest.json" ]; then
+  echo "usage: tools/eval/real_pages.sh SPLIT_DIR [docvlm parse flags...]" >&2
+  echo "  SPLIT_DIR: a page split (manifest.json, images/, truth/) with score_pages.py in its parent folder;" >&2
+  echo "  ${1:+no split at '$1'; }the evaluation pages are a benchmark kept outside the repository" >&2
   exit 2
 fi
+split=$(cd "$1" && pwd)
+shift
 name=$(basename "$split")
 out=$root/build/eval/$name
 scorer=$(dirname "$split")/score_pages.py
+[ -f "$scorer" ] || { echo "real_pages.sh: no score_pages.py beside the split ($scorer)" >&2; exit 2; }
 mkdir -p "$out/docvlm" "$out/tesseract"
 ids=$(python3 -c "import json,sys; print(' '.join(p['id'] for p in json.load(open(sys.argv[1]))['pages']))" "$split/manifest.json")
 
