@@ -119,6 +119,41 @@ class TableShards:
         seqs = [[C.TASK_TABLE] + self.labels[i][: max_tokens - 2] + [C.EOS] for i in idx]
         return make_batch(self.images[idx, :h, :w], self.widths[idx], seqs)
 
+    def geometry(self, idx: np.ndarray, rows: int, cols: int) -> torch.Tensor:
+        """Per-patch targets [B, cols*rows, 5] (column-major, as the vision tokens): whether the patch
+        overlaps a filled cell's ink box (0/1), and that box as 4 coordinate classes (x0, y0, x1, y1
+        in TABLE_Q units, the values of its coordinate tokens); -100 (ignored) where undefined."""
+        out = np.full((len(idx), cols, rows, 5), -100, np.int64)
+        for b, i in enumerate(idx):
+            wcols = min(cols, int(self.widths[i]) // C.PATCH)
+            out[b, :wcols, :, 0] = 0
+            for row in C.parse_table_tokens(self.labels[i]):
+                for kind, box in row:
+                    if kind != C.FCEL or box is None:
+                        continue
+                    x0, y0, x1, y1 = box  # input pixels, ends exclusive
+                    c0, c1 = x0 // C.PATCH, min(wcols, -(-x1 // C.PATCH))
+                    r0, r1 = y0 // C.PATCH, min(rows, -(-y1 // C.PATCH))
+                    out[b, c0:c1, r0:r1, 0] = 1
+                    out[b, c0:c1, r0:r1, 1:] = [x0 // C.TABLE_Q, y0 // C.TABLE_Q, x1 // C.TABLE_Q - 1, y1 // C.TABLE_Q - 1]
+        return torch.from_numpy(out.reshape(len(idx), cols * rows, 5))
+
+
+class GeometryHead(torch.nn.Module):
+    """Training aid for the table task (not exported), as the CTC head is for text: from each vision
+    token, whether it lies in a filled cell and that cell's box. It makes the encoder carry each
+    cell's box where the decoder can read it while writing the cell's coordinate tokens."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.proj = torch.nn.Linear(dim, 2 + 4 * C.TABLE_COORDS)
+
+    def loss(self, vis: torch.Tensor, anchors: int, target: torch.Tensor) -> torch.Tensor:
+        y = self.proj(vis[:, anchors:].float())
+        inside = F.cross_entropy(y[..., :2].reshape(-1, 2), target[..., 0].reshape(-1), ignore_index=-100)
+        box = y[..., 2:].reshape(-1, C.TABLE_COORDS)
+        return inside + F.cross_entropy(box, target[..., 1:].reshape(-1), ignore_index=-100)
+
 
 def table_cells(ids: list[int]) -> list[list[int]]:
     """Structure only (OTSL kinds per row) of a table token sequence."""
@@ -140,10 +175,13 @@ def cer(a: str, b: str) -> int:
 
 
 @torch.no_grad()
-def evaluate_tables(model, s, idx, greedy_n=2):
+def evaluate_tables(model, s, idx, greedy_n=8):
     """Teacher-forced loss and next-token accuracy (structure tokens, coordinates within one unit);
-    greedy decoding on the first greedy_n crops: exact structure share."""
+    greedy decoding on the first greedy_n crops: exact structure share, right row count, cell kinds
+    right at the truth's grid positions, and the mean error of box coordinates (input pixels) where
+    both have a filled cell."""
     loss_sum = tok = right = coord_ok = coords = struct_exact = 0
+    rows_ok = cells = cells_ok = box_err = boxes = 0
     for i, j in enumerate(idx):
         patches, rows, cols, valid, tin, tout = s.make(np.array([j]), model.c.max_tokens)
         v = anchors_valid(valid, model.c.anchors)
@@ -159,8 +197,21 @@ def evaluate_tables(model, s, idx, greedy_n=2):
         if i < greedy_n:
             out = model.greedy_cached(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2)
             struct_exact += table_cells(out) == table_cells(s.labels[j])
-    return {"loss": loss_sum / max(1, tok), "struct_token_acc": right / max(1, tok - coords), "coord_within_1": coord_ok / max(1, coords),
-            "greedy_struct_exact": struct_exact / max(1, min(greedy_n, len(idx)))}
+            pred, truth = C.parse_table_tokens(out), C.parse_table_tokens(s.labels[j])
+            rows_ok += len(pred) == len(truth)
+            for r, trow in enumerate(truth):
+                prow = pred[r] if r < len(pred) else []
+                for k, (kind, box) in enumerate(trow):
+                    cells += 1
+                    if k < len(prow):
+                        cells_ok += prow[k][0] == kind
+                        if box is not None and prow[k][1] is not None:
+                            box_err += sum(abs(u - v) for u, v in zip(box, prow[k][1])) / 4
+                            boxes += 1
+    g = max(1, min(greedy_n, len(idx)))
+    return {"greedy_rows_ok": rows_ok / g, "greedy_cell_kind_acc": cells_ok / max(1, cells), "greedy_box_err_px": box_err / max(1, boxes),
+            "loss": loss_sum / max(1, tok), "struct_token_acc": right / max(1, tok - coords), "coord_within_1": coord_ok / max(1, coords),
+            "greedy_struct_exact": struct_exact / g}
 
 
 @torch.no_grad()
@@ -243,6 +294,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ctc-weight", type=float, default=0.0, help="weight of an auxiliary CTC loss on the vision tokens")
+    ap.add_argument("--geo-weight", type=float, default=0.0,
+                    help="weight of an auxiliary per-patch cell-geometry loss on table batches (GeometryHead)")
     ap.add_argument("--masked-attention", action="store_true",
                     help="vision attention as a masked n x n product (default: window_anchor_attention, the same function, linear)")
     a = ap.parse_args()
@@ -268,12 +321,18 @@ def main():
     torch.manual_seed(a.seed)
     model = DocVLM(cfg)
     master = [p for p in model.parameters()]
-    opt = torch.optim.AdamW(master, lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    geo = GeometryHead(cfg.vision_dim) if a.geo_weight > 0 else None
+    groups = [{"params": master, "lr_scale": 1.0}]
+    if geo is not None:  # a fresh head: a higher learning rate than the pretrained weights
+        groups.append({"params": list(geo.parameters()), "lr_scale": 5.0})
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
     step, epoch = 0, {t: 0 for t in train}
     ck = run / "last.pt"
     if ck.exists():
         state = torch.load(ck)
         model.load_state_dict(state["model"])
+        if geo is not None:
+            geo.load_state_dict(state["geo"])
         opt.load_state_dict(state["opt"])
         step, epoch = state["step"], {**epoch, **state["epoch"]}
         say(f"resumed at step {step}")
@@ -309,21 +368,24 @@ def main():
     t_ck = time.time()
     seen = 0
     loss_avg = None
+    task_loss = {}
 
     def save():
         tmp = run / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch}, tmp)
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch,
+                    **({"geo": geo.state_dict()} if geo is not None else {})}, tmp)
         os.replace(tmp, ck)
 
     while step < a.steps:
         lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_scale"]
         QLinear.qat = step >= a.qat_from
         r = rng_py.random()
         task = ("table" if (len(train["table"]) and r < a.table_share) else
                 "formula" if (len(train["formula"]) and r < a.table_share + a.formula_share) else "text")
-        patches, rows, cols, valid, tin, tout = train[task].make(next_batch(task), cfg.max_tokens)
+        bidx = next_batch(task)
+        patches, rows, cols, valid, tin, tout = train[task].make(bidx, cfg.max_tokens)
         sync_work()
         v = anchors_valid(valid, cfg.anchors)
         logits, vis = work(patches.bfloat16(), rows, cols, tin, v, with_vision=True)
@@ -332,19 +394,23 @@ def main():
         if a.ctc_weight > 0 and task != "table":
             tgt = torch.where(tout == C.EOS, torch.full_like(tout, C.PAD), tout)
             loss = loss + a.ctc_weight * work.ctc_loss(vis, v, tgt)
+        if geo is not None and task == "table":
+            loss = loss + a.geo_weight * geo.loss(vis, cfg.anchors, train["table"].geometry(bidx, rows, cols))
         work.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
             for w, m in zip(wparams, master):
                 m.grad = w.grad.float() if w.grad is not None else None
-        torch.nn.utils.clip_grad_norm_(master, 1.0)
+        torch.nn.utils.clip_grad_norm_(master + (list(geo.parameters()) if geo is not None else []), 1.0)
         opt.step()
         step += 1
         seen += patches.shape[0]
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        task_loss[task] = loss.item() if task not in task_loss else 0.95 * task_loss[task] + 0.05 * loss.item()
         if step % 50 == 0:
             el = time.time() - t_start
-            say(f"step {step} loss {loss_avg:.4f} lr {lr:.2e} qat {int(QLinear.qat)} {seen / el:.1f} samples/s")
+            per_task = " ".join(f"{t} {v:.3f}" for t, v in sorted(task_loss.items()))
+            say(f"step {step} loss {loss_avg:.4f} ({per_task}) lr {lr:.2e} qat {int(QLinear.qat)} {seen / el:.1f} samples/s")
         if step % a.eval_every == 0:
             sync_work()
             say(f"eval step {step}: {json.dumps(evaluate(work, val))}")
