@@ -296,6 +296,9 @@ def main():
     ap.add_argument("--ctc-weight", type=float, default=0.0, help="weight of an auxiliary CTC loss on the vision tokens")
     ap.add_argument("--geo-weight", type=float, default=0.0,
                     help="weight of an auxiliary per-patch cell-geometry loss on table batches (GeometryHead)")
+    ap.add_argument("--coord-noise", type=float, default=0.0,
+                    help="share of input coordinate tokens of table batches moved by 1-4 units (targets kept): the "
+                         "decoder must find boxes in the image, not extrapolate them from the previous ones")
     ap.add_argument("--masked-attention", action="store_true",
                     help="vision attention as a masked n x n product (default: window_anchor_attention, the same function, linear)")
     a = ap.parse_args()
@@ -386,6 +389,12 @@ def main():
                 "formula" if (len(train["formula"]) and r < a.table_share + a.formula_share) else "text")
         bidx = next_batch(task)
         patches, rows, cols, valid, tin, tout = train[task].make(bidx, cfg.max_tokens)
+        if task == "table" and a.coord_noise > 0:
+            g = torch.Generator().manual_seed(a.seed * 100003 + step)
+            is_coord = (tin >= C.COORD0) & (tin < C.COORD0 + C.TABLE_COORDS)
+            hit = is_coord & (torch.rand(tin.shape, generator=g) < a.coord_noise)
+            shift = torch.randint(1, 5, tin.shape, generator=g) * (torch.randint(0, 2, tin.shape, generator=g) * 2 - 1)
+            tin = torch.where(hit, (tin + shift).clamp(C.COORD0, C.COORD0 + C.TABLE_COORDS - 1), tin)
         sync_work()
         v = anchors_valid(valid, cfg.anchors)
         logits, vis = work(patches.bfloat16(), rows, cols, tin, v, with_vision=True)
