@@ -96,6 +96,12 @@ void check_against_pytorch(const std::string& dir, const std::string& reference)
         const auto toks = tokens_of(ref, "tokens" + std::to_string(i));
         auto ctx2 = model.context();
         CHECK(ctx2.generate(vis, task, gen_for(ref, model.dims(), task)) == toks);
+        if (ref.contains("constrained" + std::to_string(i))) {  // the table grammar, as common.otsl_allowed
+            GenerationOptions gen = gen_for(ref, model.dims(), task);
+            gen.constrain = pipeline::otsl_constraint(model.dims().table, model.dims().eos_token_id);
+            auto ctx3 = model.context();
+            CHECK(ctx3.generate(vis, task, gen) == tokens_of(ref, "constrained" + std::to_string(i)));
+        }
         if (!ref.contains("vision" + std::to_string(i))) continue;  // tensors stored for the first crops only
 
         const Array<float> want_vis = ref.to_f32("vision" + std::to_string(i));
@@ -506,6 +512,82 @@ TEST_CASE("ends_in_loop: a repeated tail of 1-32 tokens, 4 times or more, over 1
     CHECK(pipeline::loop_period(looped) == 9);
     CHECK(pipeline::without_loop(looped) == ids("A = α 2 −").size());  // the loop's first turn kept
     CHECK(pipeline::without_loop(ids("x_1 + x_2")) == 9);
+}
+
+TEST_CASE("table task: the OTSL constraint allows every generator table and nothing malformed") {
+    const auto model = load<Tiny<F32>>(test::data("gated-tiny"));
+    const GatedVlmDims::Table& t = model.dims().table;
+    const std::int32_t eos = model.dims().eos_token_id;
+    const auto constrain = pipeline::otsl_constraint(t, eos);
+    // the tokens `constrain` allows after `generated`
+    auto allowed = [&](const std::vector<std::int32_t>& generated) {
+        std::vector<float> logits(model.dims().vocab, 0.0f);
+        constrain(generated, logits);
+        std::vector<std::int32_t> out;
+        for (std::size_t i = 0; i < logits.size(); ++i)
+            if (logits[i] == 0.0f) out.push_back(std::int32_t(i));
+        return out;
+    };
+    auto allows = [&](const std::vector<std::int32_t>& generated, std::int32_t id) {
+        const auto a = allowed(generated);
+        return std::find(a.begin(), a.end(), id) != a.end();
+    };
+    // tables of the Python generator (tools/train/tables.py), answer and end token
+    const io::Checkpoint ref = io::Checkpoint::open(test::data("gated-tiny/reference.safetensors"));
+    int tables = 0;
+    for (int i = 0; ref.contains("crop" + std::to_string(i)); ++i) {
+        if (!ref.contains("table_truth" + std::to_string(i))) continue;
+        auto truth = tokens_of(ref, "table_truth" + std::to_string(i));
+        truth.push_back(eos);
+        std::vector<std::int32_t> prefix;
+        for (std::int32_t id : truth) {
+            CAPTURE(prefix.size());
+            CHECK(allows(prefix, id));
+            prefix.push_back(id);
+        }
+        ++tables;
+    }
+    CHECK(tables >= 2);
+
+    const std::int32_t c0 = t.coord_token;
+    auto coords = [&](std::vector<std::int32_t> ids, int x0, int y0, int x1, int y1) {
+        ids.insert(ids.end(), {t.fcel, c0 + x0, c0 + y0, c0 + x1, c0 + y1});
+        return ids;
+    };
+    // the start: a cell of any kind that needs nothing left or above, never an end
+    CHECK(allowed({}) == std::vector<std::int32_t>{t.fcel, t.ecel});
+    // after a filled cell: exactly four coordinates, x1 >= x0, y1 >= y0
+    const std::vector<std::int32_t> f{t.fcel};
+    CHECK(allowed(f).size() == t.coords);
+    CHECK(allowed({t.fcel, c0 + 10}).size() == t.coords);
+    CHECK(allowed({t.fcel, c0 + 10, c0 + 3}).front() == c0 + 10);
+    CHECK(allowed({t.fcel, c0 + 10, c0 + 3, c0 + 12}).front() == c0 + 3);
+    // the next filled cell of the row starts at most 2 units left of the previous one's right edge
+    const auto one = coords({}, 10, 3, 20, 4);
+    CHECK(allows(one, t.lcel));
+    CHECK(!allows(one, t.ucel));  // nothing above in the first row
+    CHECK(!allows(one, eos));     // not in the middle of a row
+    auto next = one;
+    next.push_back(t.fcel);
+    CHECK(allowed(next).front() == c0 + 18);
+    // the first row ends anywhere; later rows only when as long as the first
+    auto two = coords(one, 30, 3, 40, 4);
+    CHECK(allows(two, t.nl));
+    two.push_back(t.nl);
+    CHECK(allows(two, eos));
+    CHECK(allows(two, t.ucel));
+    CHECK(!allows(two, t.lcel));  // nothing left in the first column
+    CHECK(!allows(two, t.xcel));
+    two.push_back(t.ucel);
+    CHECK(!allows(two, t.nl));
+    CHECK(!allows(two, eos));
+    CHECK(allows(two, t.xcel));
+    two.push_back(t.ecel);
+    CHECK(allowed(two) == std::vector<std::int32_t>{t.nl});
+    // a new row: the x bound starts again from the left edge
+    two.push_back(t.nl);
+    two.push_back(t.fcel);
+    CHECK(allowed(two).front() == c0);
 }
 
 TEST_CASE("table task: OTSL tokens with cell boxes, crops assigned to cells, HTML with spans") {

@@ -166,6 +166,46 @@ def parse_table_tokens(ids) -> list[list[tuple]]:
     return rows
 
 
+OTSL_X_SLACK = 2
+
+
+def otsl_allowed(generated) -> list[int]:
+    """The tokens that may come next in a table answer (the C++ pipeline::otsl_constraint, the same
+    rules): 4 coordinate tokens after each FCEL (x0 at most OTSL_X_SLACK units left of the previous
+    cell's x1 in the row: ink boxes of neighbouring cells may touch or overlap a little;
+    x1 >= x0, y1 >= y0); every row as long as the first; LCEL only after the first column, UCEL only
+    below the first row, XCEL where both hold; NL ends the first row anywhere, later rows when full;
+    EOS only at the start of a row after at least one row."""
+    row = col = ncols = pending = 0
+    box, prev_x1 = [0, 0, 0, 0], 0
+    for t in generated:
+        t = int(t)
+        if pending:
+            box[4 - pending] = t - COORD0
+            pending -= 1
+            if not pending:
+                prev_x1 = box[2]
+        elif t == NL:
+            ncols = col if row == 0 else ncols
+            row, col, prev_x1 = row + 1, 0, 0
+        elif t == FCEL:
+            pending, col = 4, col + 1
+        elif t in (ECEL, LCEL, UCEL, XCEL):
+            col += 1
+    if pending:
+        k = 4 - pending
+        lo = (max(0, prev_x1 - OTSL_X_SLACK), 0, box[0], box[1])[k]
+        return list(range(COORD0 + lo, COORD0 + TABLE_COORDS))
+    if ncols and col == ncols:
+        return [NL]
+    out = [FCEL, ECEL] + ([LCEL] if col else []) + ([UCEL] if row else []) + ([XCEL] if col and row else [])
+    if row == 0 and col:
+        out.append(NL)
+    if row and not col:
+        out.append(EOS)
+    return out
+
+
 def degrade(img: Image.Image, rng, p: float, blur: tuple, shrink: tuple, noise: tuple) -> np.ndarray:
     """Training-data augmentation of a gray rendering: each with probability p, a Gaussian blur
     (radius in `blur`), a resolution loss (down by a factor in `shrink` and back, bilinear) and

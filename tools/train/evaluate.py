@@ -4,7 +4,9 @@
 for the table task (--tables N, synthetic tables of the validation seed) greedy structure
 accuracy: the share of tables whose OTSL structure is exactly right, whose grid shape (rows x
 columns) is right, the share of right cells where the shape is right, and the mean coordinate
-error of filled cells (in TABLE_Q units) where the structure is right.
+error of filled cells (in TABLE_Q units) where the structure is right. Table answers are decoded
+constrained to well-formed OTSL (common.otsl_allowed), as the C++ parser decodes them, unless
+--unconstrained.
 
     tools/train/evaluate.py --data /work/data (--run RUN | --model models/docvlm-small) [--n 256] [--tables 100]
 """
@@ -25,12 +27,13 @@ from train import Shards, TableShards, evaluate  # noqa: E402
 
 
 @torch.no_grad()
-def evaluate_table_structure(model, s: TableShards, n: int) -> dict:
+def evaluate_table_structure(model, s: TableShards, n: int, constrained: bool = True) -> dict:
     exact = shape = cells = cells_ok = 0
     coord_err, coord_n = 0.0, 0
     for j in range(min(n, len(s))):
         patches, rows, cols, _, _, _ = s.make([j], model.c.max_tokens)
-        out = model.greedy_cached(patches.to(next(model.parameters()).dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2)
+        out = model.greedy_cached(patches.to(next(model.parameters()).dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
+                                   C.otsl_allowed if constrained else None)
         got, want = C.parse_table_tokens(out), C.parse_table_tokens(s.labels[j])
         gk, wk = [[k for k, _ in r] for r in got], [[k for k, _ in r] for r in want]
         exact += gk == wk
@@ -59,6 +62,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--qat", action="store_true", help="simulate int8 as in training")
     ap.add_argument("--tables", type=int, default=0, help="greedy structure accuracy on this many validation tables")
+    ap.add_argument("--unconstrained", action="store_true",
+                    help="tables: plain greedy (default: constrained to well-formed OTSL, as the C++ parser decodes)")
     ap.add_argument("--no-crops", action="store_true", help="skip the text and formula evaluation")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -78,7 +83,7 @@ def main():
         print(json.dumps(evaluate(model, val, n=a.n), indent=1), flush=True)
     if a.tables:
         tables = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
-        print(json.dumps({"table": evaluate_table_structure(model, tables, a.tables)}, indent=1))
+        print(json.dumps({"table": evaluate_table_structure(model, tables, a.tables, not a.unconstrained)}, indent=1))
 
 
 if __name__ == "__main__":

@@ -342,8 +342,9 @@ class DocVLM(nn.Module):
         return F.ctc_loss(logp, flat, in_len, tgt_len, blank=C.VOCAB, zero_infinity=True)
 
     @torch.no_grad()
-    def greedy_cached(self, patches, rows, cols, task_token: int, max_new: int = 160):
-        """Greedy decoding of one crop (batch 1) with a KV cache: what greedy() gives, in O(n)."""
+    def greedy_cached(self, patches, rows, cols, task_token: int, max_new: int = 160, allowed=None):
+        """Greedy decoding of one crop (batch 1) with a KV cache: what greedy() gives, in O(n).
+        allowed(generated) -> token ids: a constraint on the next token (common.otsl_allowed)."""
         vis = self.encode(patches, rows, cols)
         dtype = vis.dtype
         vkv = [(blk.cross.k(vis), blk.cross.v(vis)) if blk.cross is not None else None for blk in self.text]
@@ -366,7 +367,11 @@ class DocVLM(nn.Module):
             x = self.norm(x)
             w = fake_quant_weight(self.embed.weight) if QLinear.qat else self.embed.weight
             xin = fake_quant_rows(x) if QLinear.qat else x
-            tok = int(F.linear(xin, w.to(x.dtype))[0, -1].float().argmax())
+            logits = F.linear(xin, w.to(x.dtype))[0, -1].float()
+            if allowed is not None:
+                ok = torch.tensor(allowed(out), dtype=torch.long)
+                logits = torch.full_like(logits, float("-inf")).index_copy(0, ok, logits[ok])
+            tok = int(logits.argmax())
             if tok == C.EOS:
                 break
             out.append(tok)

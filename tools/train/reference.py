@@ -14,9 +14,10 @@ For each crop (uint8 [H, W], already prepared: see common.to_model_input) it sto
   qat_tokens<i>      greedy output with int8 simulated as in training (QAT), what C++ int8 should give
   task<i>            the task token (I64)
   max_new            the greedy length limit used (the table task: max_tokens - 2)
+  constrained<i>     table crops: float32 greedy output constrained to well-formed OTSL (common.otsl_allowed)
 With --crops-from, table crops also store their unscaled crop (table_raw<i>, U8), text line height
-(table_line_h<i>, F32) and true structure (table_truth<i>: the generator's OTSL + boxes, I64): C++
-prepare_table must turn the crop into crop<i>.
+(table_line_h<i>, F32) and true structure (table_truth<i>: the generator's OTSL + boxes, I64; --random's
+two tables too): C++ prepare_table must turn the crop into crop<i>.
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: i
             toks = greedy(model, p, rows, cols, task, n_new)
             seq = torch.tensor([[C.TASKS[task]] + toks])
             logits = model.decode(seq, vis)[0]
+            if task == "table":
+                out[f"constrained{i}"] = np.array(model.greedy_cached(p, rows, cols, C.TASK_TABLE, n_new, C.otsl_allowed), np.int64)
             QLinear.qat = True
             qt = greedy(model, p, rows, cols, task, n_new)
             QLinear.qat = False
@@ -123,15 +126,17 @@ def main():
         import tables as T
         from make_data import list_fonts
         extra, trng, fonts = {}, random.Random(7), list_fonts()
-        while len(extra) < 4:
+        while len(extra) < 6:
             t = T.make_table(trng, fonts, ["Mean value of the estimate", "number of rows and columns"])
             if t is None or t[0].size > 60_000:
                 continue
             lh = float(np.float32(t[2]))
             k = len(crops)
-            crops.append(C.to_table_input(t[0], lh, cfg.max_rows * C.PATCH, cfg.max_cols * C.PATCH)[0])
+            x, sc = C.to_table_input(t[0], lh, cfg.max_rows * C.PATCH, cfg.max_cols * C.PATCH)
+            crops.append(x)
             tasks.append("table")
             extra[f"table_raw{k}"], extra[f"table_line_h{k}"] = t[0], np.array([lh], np.float32)
+            extra[f"table_truth{k}"] = np.array(C.table_tokens(t[1], sc), np.int64)
         write_safetensors(str(folder / "reference.safetensors"), {**outputs(model, crops, tasks, a.max_new), **extra})
         return
     model = load_model(Path(a.model))

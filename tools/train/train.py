@@ -175,9 +175,9 @@ def cer(a: str, b: str) -> int:
 
 
 @torch.no_grad()
-def evaluate_tables(model, s, idx, greedy_n=8):
+def evaluate_tables(model, s, idx, greedy_n=8, constrained=True):
     """Teacher-forced loss and next-token accuracy (structure tokens, coordinates within one unit);
-    greedy decoding on the first greedy_n crops: exact structure share, right row count, cell kinds
+    greedy decoding (constrained to well-formed OTSL unless not constrained) on the first greedy_n crops: exact structure share, right row count, cell kinds
     right at the truth's grid positions, and the mean error of box coordinates (input pixels) where
     both have a filled cell."""
     loss_sum = tok = right = coord_ok = coords = struct_exact = 0
@@ -195,7 +195,8 @@ def evaluate_tables(model, s, idx, greedy_n=8):
         coord_ok += int(((pred[is_coord] - t[is_coord]).abs() <= 1).sum())
         coords += int(is_coord.sum())
         if i < greedy_n:
-            out = model.greedy_cached(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2)
+            out = model.greedy_cached(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
+                                      C.otsl_allowed if constrained else None)
             struct_exact += table_cells(out) == table_cells(s.labels[j])
             pred, truth = C.parse_table_tokens(out), C.parse_table_tokens(s.labels[j])
             rows_ok += len(pred) == len(truth)

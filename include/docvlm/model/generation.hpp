@@ -1,7 +1,9 @@
 // docvlm/model/generation.hpp — choosing the next token: greedy or sampled, with the usual
 // logit processors, and stop rules.
 //
-// Order (as Hugging Face applies its processors, then OpenAI-style penalties):
+// Order (a caller's constraint first, then as Hugging Face applies its processors, then
+// OpenAI-style penalties):
+//   constrain           (GenerationOptions::constrain: tokens that may not come next get −∞)
 //   repetition_penalty  (HF: logit / p if > 0 else logit · p, for every token already in the sequence)
 //   presence / frequency penalties (OpenAI: logit −= presence · [count > 0] + frequency · count,
 //                        counted over generated tokens only)
@@ -38,6 +40,10 @@ struct GenerationOptions {
     bool ngram_over_prompt = true;    ///< false: only generated tokens count (vLLM client semantics)
     std::vector<std::int32_t> stop_tokens;
     std::uint64_t seed = 0;
+    /// Optional constraint, applied before every other processor: given the tokens generated so
+    /// far, sets the logits of the tokens that may not come next to −∞ (a grammar, e.g.
+    /// pipeline::otsl_constraint). It must leave at least one token allowed.
+    std::function<void(std::span<const std::int32_t> generated, std::span<float> logits)> constrain;
 };
 
 /// Where the time of one generate() call went.
@@ -115,6 +121,7 @@ inline void Sampler::ban_repeated_ngrams(std::span<float> logits) const {
 
 inline std::int32_t Sampler::next(std::span<float> logits) {
     if (logits.size() != counts_.size()) detail::fail("sampler: ", logits.size(), " logits for a vocabulary of ", counts_.size());
+    if (opt_.constrain) opt_.constrain(generated(), logits);
     if (opt_.repetition_penalty != 1.0f)
         for (std::size_t t = 0; t < logits.size(); ++t)
             if (in_seq_[t]) logits[t] = logits[t] > 0 ? logits[t] / opt_.repetition_penalty : logits[t] * opt_.repetition_penalty;

@@ -22,7 +22,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <limits>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -70,6 +73,15 @@ struct OtslCell {
 /// The rows of a table-task output (end-of-row tokens close rows; a filled cell takes the four
 /// coordinate tokens after it; other tokens are skipped).
 std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32_t> ids, const GatedVlmDims::Table& t);
+
+/// A GenerationOptions::constrain for the table task: only well-formed answers — four coordinate
+/// tokens after each filled cell (x0 at most `x_slack` units left of the previous filled cell's x1
+/// in the row, x1 ≥ x0, y1 ≥ y0); every row as long as the first; lcel only after the first column,
+/// ucel only below the first row, xcel where both hold; end-of-row closes the first row anywhere and
+/// later rows when full; `eos` only at the start of a row after at least one row. The same rules as
+/// the training code's common.otsl_allowed.
+std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl_constraint(const GatedVlmDims::Table& t, std::int32_t eos,
+                                                                                      std::int32_t x_slack = 2);
 
 /// The HTML of a table from its structure (parse_table_tokens) and the text of the region's crops:
 /// each crop goes to the filled cell whose box holds its centre, else to the nearest one; a cell's
@@ -221,6 +233,51 @@ inline std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std
     return rows;
 }
 
+inline std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl_constraint(const GatedVlmDims::Table& t, std::int32_t eos,
+                                                                                             std::int32_t x_slack) {
+    return [t, eos, x_slack](std::span<const std::int32_t> generated, std::span<float> logits) {
+        std::size_t row = 0, col = 0, ncols = 0, pending = 0;
+        std::int32_t box[4] = {0, 0, 0, 0}, prev_x1 = 0;
+        for (const std::int32_t id : generated) {
+            if (pending) {
+                box[4 - pending] = id - t.coord_token;
+                if (--pending == 0) prev_x1 = box[2];
+            } else if (id == t.nl) {
+                if (row == 0) ncols = col;
+                ++row, col = 0, prev_x1 = 0;
+            } else if (id == t.fcel) {
+                pending = 4, ++col;
+            } else if (id == t.ecel || id == t.lcel || id == t.ucel || id == t.xcel) {
+                ++col;
+            }
+        }
+        constexpr float none = -std::numeric_limits<float>::infinity();
+        if (pending) {  // a coordinate in [lo, coords)
+            const std::size_t k = 4 - pending;
+            const std::int32_t lo = std::clamp(k == 0 ? prev_x1 - x_slack : k == 2 ? box[0] : k == 3 ? box[1] : 0, 0, std::int32_t(t.coords) - 1);
+            for (std::size_t i = 0; i < logits.size(); ++i)
+                if (std::int32_t(i) < t.coord_token + lo || std::int32_t(i) >= t.coord_token + std::int32_t(t.coords)) logits[i] = none;
+            return;
+        }
+        std::int32_t keep[7];
+        std::size_t n = 0;
+        if (ncols && col == ncols) {
+            keep[n++] = t.nl;
+        } else {
+            keep[n++] = t.fcel, keep[n++] = t.ecel;
+            if (col) keep[n++] = t.lcel;
+            if (row) keep[n++] = t.ucel;
+            if (col && row) keep[n++] = t.xcel;
+            if (row == 0 && col) keep[n++] = t.nl;
+            if (row && !col) keep[n++] = eos;
+        }
+        float saved[7];
+        for (std::size_t j = 0; j < n; ++j) saved[j] = logits[std::size_t(keep[j])];
+        std::fill(logits.begin(), logits.end(), none);
+        for (std::size_t j = 0; j < n; ++j) logits[std::size_t(keep[j])] = saved[j];
+    };
+}
+
 inline std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
                               const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy) {
     if (rows.empty() || rows[0].empty()) return "";
@@ -316,6 +373,7 @@ std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const Layou
     const auto t1 = clock::now();
     GenerationOptions gen;
     gen.max_new_tokens = model_->dims().max_tokens - 2;
+    gen.constrain = otsl_constraint(model_->dims().table, model_->dims().eos_token_id);
     const auto ids = ctx.generate(vis, "table", gen);
     vision_s += std::chrono::duration<double>(t1 - t0).count();
     decode_s += std::chrono::duration<double>(clock::now() - t1).count();
