@@ -177,9 +177,9 @@ def cer(a: str, b: str) -> int:
 @torch.no_grad()
 def evaluate_tables(model, s, idx, greedy_n=8, constrained=True):
     """Teacher-forced loss and next-token accuracy (structure tokens, coordinates within one unit);
-    greedy decoding (constrained to well-formed OTSL unless not constrained) on the first greedy_n crops: exact structure share, right row count, cell kinds
-    right at the truth's grid positions, and the mean error of box coordinates (input pixels) where
-    both have a filled cell."""
+    greedy decoding (constrained to well-formed OTSL unless constrained=False) on the first greedy_n
+    crops: exact structure share, right row count, cell kinds right at the truth's grid positions,
+    and the mean error of box coordinates (input pixels) where both have a filled cell."""
     loss_sum = tok = right = coord_ok = coords = struct_exact = 0
     rows_ok = cells = cells_ok = box_err = boxes = 0
     for i, j in enumerate(idx):
