@@ -200,20 +200,21 @@ void bgemm_bench(benchmark::State& state, Shape s) {
 // ---- attention -------------------------------------------------------------------------------------
 
 // The ViT layer of the layout pass: 5476 tokens, 16 heads of 80, full attention. Counter: GFLOP/s of
-// QKᵀ + PV (4·n²·d per head).
-void attention_vision(benchmark::State& state) {
+// QKᵀ + PV (4·n²·d per head). Arg bf16: 1 takes the bf16 path; the int8 variant takes the int8 one.
+void attention_vision(benchmark::State& state, bool int8) {
     const std::size_t n = 5476, heads = 16, d = 80, ld = 3 * heads * d;
     const auto qkv = random_floats(n * ld, 9);
     std::vector<float> out(n * heads * d);
     kernels::AttentionParams p{.heads = heads, .kv_heads = heads, .head_dim = d, .scale = 1.0f / std::sqrt(80.0f),
-                               .bf16 = state.range(0) != 0, .bf16_even_if_slower = true};
+                               .bf16 = !int8 && state.range(0) != 0, .bf16_even_if_slower = true, .int8 = int8};
     for (auto _ : state) {
         kernels::attention(qkv.data(), ld, qkv.data() + heads * d, ld, qkv.data() + 2 * heads * d, ld, out.data(), heads * d, n, n, p);
         benchmark::DoNotOptimize(out.data());
     }
     state.counters["GFLOP/s"] = benchmark::Counter(4.0 * n * n * d * heads * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(attention_vision)->Name("attention/vision_5476x16x80")->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(attention_vision, f32_bf16, false)->Name("attention/vision_5476x16x80")->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(attention_vision, int8, true)->Name("attention/vision_5476x16x80_int8")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One decoding step of Qwen2-0.5B attention (14 query heads, 2 KV heads of 64) over `context` cached tokens.
 void attention_decode(benchmark::State& state) {

@@ -374,6 +374,46 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             CHECK(worst <= 2e-2 * scale);
         }
     }
+    // int8 dot products (AVX512-VNNI): within the documented bound of the f32 reference, on every
+    // mask and tile shape, on peaked attention (queries ×3) and on keys with a large common offset
+    // (what the mean subtraction is for). Other CPUs run f32 and are held to the f32 bound above.
+    for (int variant = 0; variant < 3; ++variant)
+        for (const Case& c : cases) {
+            if (c.n_q <= 4) continue;  // the few-query path stays f32
+            AttentionParams p{.heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.d, .scale = 1.0f / std::sqrt(float(c.d)),
+                              .causal = c.causal, .q_offset = c.q_offset, .window = c.window, .anchors = c.anchors,
+                              .block_q = c.bq, .block_k = c.bk, .int8 = true};
+            const std::size_t qd = c.heads * c.d, kd = c.kv_heads * c.d, ld = qd + 2 * kd, n = std::max(c.n_q, c.n_kv);
+            std::vector<float> qkv(n * ld), key_offset(kd);
+            for (auto& x : key_offset) x = variant == 2 ? 5.0f * nd(rng) : 0.0f;
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t t = 0; t < ld; ++t)
+                    qkv[i * ld + t] = nd(rng) * (t < qd && variant == 1 ? 3.0f : 1.0f) + (t >= qd && t < qd + kd ? key_offset[t - qd] : 0.0f);
+            std::vector<float> got(c.n_q * qd), want(c.n_q * qd);
+            attention(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, got.data(), qd, c.n_q, c.n_kv, p);
+            attention_reference(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, want.data(), qd, c.n_q, c.n_kv, p);
+            double worst = 0, mean = 0, vmax = 0;
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                const double e = std::fabs(double(got[i]) - want[i]);
+                worst = std::max(worst, e);
+                mean += e / double(got.size());
+            }
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t t = qd + kd; t < ld; ++t) vmax = std::max(vmax, std::fabs(double(qkv[i * ld + t])));
+            CAPTURE(variant);
+            CAPTURE(c.n_q);
+            CAPTURE(c.d);
+            CAPTURE(c.window);
+            CAPTURE(worst / vmax);
+            CAPTURE(mean / vmax);
+            if (cpu().avx512() && cpu().avx512vnni) {
+                CHECK(worst > 1e-6);  // the int8 path ran: its result is not the f32 one
+                CHECK(worst <= 0.03 * vmax);
+                CHECK(mean <= 0.003 * vmax);
+            } else {
+                CHECK(worst < 2e-5);
+            }
+        }
     // Window masks agree with the predicate, and a smaller tile gives the same long-sequence result.
     AttentionParams p{.heads = 2, .kv_heads = 2, .head_dim = 32, .scale = 0.2f, .window = 50, .anchors = 4};
     const std::size_t n = 2000, ld = 3 * 64;

@@ -48,6 +48,13 @@ struct AttentionParams {
     bool bf16 = false;
     /// Tests and benchmarks: take the bf16 path wherever AVX512-BF16 exists, fast or not.
     bool bf16_even_if_slower = false;
+    /// Compute q·kᵀ and p·v with int8 dot products (AVX512-VNNI; takes precedence over bf16; other
+    /// CPUs and n_q <= 4 run in f32). Quantisation, all symmetric: keys minus their mean over the
+    /// keys (softmax is unchanged by it) per key and head, queries per query and head, V per channel
+    /// and head, the probabilities of each row and key tile as u8 relative to their largest value.
+    /// Scores, softmax and the accumulation of output rows stay in float. Error: see the tests
+    /// (random inputs: worst output error a few percent of max|v|).
+    bool int8 = false;
 };
 
 /// Whether query position `qi` may attend key `j` under `p` (the mask, as a predicate).
@@ -89,6 +96,29 @@ inline void key_range(const AttentionParams& p, std::size_t q0, std::size_t q1, 
     if (p.window != 0 && q0 >= p.anchors) {
         lo = q0 > p.window ? q0 - p.window : 0;
         hi = std::min(hi, q1 - 1 + p.window + 1);
+    }
+}
+
+// Calls process(j0, j1, from) for the key tiles (at most bk keys, j0 a multiple of 32) that a
+// query block starting at position pos0 must visit, [lo, hi) being its key_range: with a window
+// and anchors, the anchors [0, anchors) first, then the window; keys below `from` in a tile belong
+// to another sweep (the caller masks them).
+template <class Process>
+void sweep_keys(const AttentionParams& p, std::size_t pos0, std::size_t lo, std::size_t hi, std::size_t n_kv, std::size_t bk,
+                Process&& process) {
+    auto sweep = [&](std::size_t from, std::size_t to) {  // tiles covering keys [from, to)
+        for (std::size_t j0 = from / fpanel * fpanel; j0 < to; j0 += bk) process(j0, std::min(to, j0 + bk), from);
+    };
+    if (p.window != 0 && pos0 >= p.anchors && p.anchors > 0) {
+        const std::size_t a = std::min(p.anchors, n_kv);
+        if (lo > a) {
+            sweep(0, a);
+            sweep(lo, hi);
+        } else {
+            sweep(0, std::max(a, hi));
+        }
+    } else {
+        sweep(lo, hi);
     }
 }
 
@@ -289,6 +319,248 @@ inline void attention_rows(const float* q, std::size_t ldq, const float* k, std:
 
 }  // namespace detail
 
+#if DOCVLM_X86_64
+namespace detail {
+
+// The int8 path's packed inputs (see AttentionParams::int8), built once per call.
+struct AttentionInt8Scratch {
+    AlignedBuffer<std::int8_t> kq;     // keys − mean: [kv_heads][key panels][d4][32][4] (qgemm's weight layout)
+    AlignedBuffer<std::int32_t> koff;  // [kv_heads][key panels · 32]: 128 · Σ_t kq (the u8 offset of the queries)
+    AlignedBuffer<float> ks;           // [kv_heads][key panels · 32]: key scales (0 for padding keys)
+    AlignedBuffer<float> kmean;        // [kv_heads][head_dim]
+    AlignedBuffer<std::int8_t> vq;     // [kv_heads][d panels][keys padded to 32 / 4][32][4]
+    AlignedBuffer<float> vs;           // [kv_heads][d panels · 32]: per-channel V scales
+    AlignedBuffer<std::uint8_t> qu;    // [n_q][heads][d4 · 4]: round(q / sq) + 128
+    AlignedBuffer<float> qsc;          // [n_q][heads]: sq · scale
+};
+
+// Symmetric int8 of n values scaled by amax / 127; returns the scale (0 for an all-zero row).
+inline float quantize_i8(const float* x, std::size_t n, std::size_t stride, std::int8_t* q, std::size_t qstride) {
+    float amax = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i * stride]));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (std::size_t i = 0; i < n; ++i) q[i * qstride] = std::int8_t(std::clamp(std::nearbyint(x[i * stride] * inv), -127.0f, 127.0f));
+    return amax / 127.0f;
+}
+
+// dst[r][0..32) = (raw[r][0..32) − koff) · ks · qsc[r]: a tile of int8 scores back to float.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void scores_from_i32(const std::int32_t* raw, std::size_t mr, const std::int32_t* koff, const float* ks, const float* qsc,
+                            float* dst, std::size_t ldd) {
+    const __m512i o0 = _mm512_loadu_si512(koff), o1 = _mm512_loadu_si512(koff + 16);
+    const __m512 s0 = _mm512_loadu_ps(ks), s1 = _mm512_loadu_ps(ks + 16);
+    for (std::size_t r = 0; r < mr; ++r) {
+        const __m512 q = _mm512_set1_ps(qsc[r]);
+        _mm512_storeu_ps(dst + r * ldd, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32), o0)),
+                                                      _mm512_mul_ps(s0, q)));
+        _mm512_storeu_ps(dst + r * ldd + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32 + 16), o1)),
+                                                           _mm512_mul_ps(s1, q)));
+    }
+}
+
+// out[0..n4) = round(exp(x − mx) · inv) as u8, zero from n up to n4 (a multiple of 4); returns
+// Σ exp(x − mx) in float (exp(−inf) = 0), as exp_sum does, without writing x back.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline float exp_sum_u8(const float* x, std::size_t n, std::size_t n4, float mx, float inv, std::uint8_t* out) {
+    const __m512 vm = _mm512_set1_ps(mx), vinv = _mm512_set1_ps(inv);
+    __m512 sum = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < n4; i += 16) {
+        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n > i ? n - i : 0)), k4 = __mmask16(docvlm::detail::tail_mask16(n4 - i));
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
+        sum = _mm512_add_ps(sum, e);
+        _mm_mask_storeu_epi8(out + i, k4, _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(e, vinv))));
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+// acc[r][0..cols) += raw[r][0..cols) · sp[r] · vs[0..cols) (cols 16 or 32).
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void accumulate_pv(const std::int32_t* raw, std::size_t mr, const float* sp, const float* vs, std::size_t cols, float* acc,
+                          std::size_t lda) {
+    const __m512 v0 = _mm512_loadu_ps(vs), v1 = _mm512_loadu_ps(vs + 16);
+    for (std::size_t r = 0; r < mr; ++r) {
+        const __m512 s = _mm512_set1_ps(sp[r]);
+        float* a = acc + r * lda;
+        _mm512_storeu_ps(a, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32)), _mm512_mul_ps(s, v0), _mm512_loadu_ps(a)));
+        if (cols > 16)
+            _mm512_storeu_ps(a + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32 + 16)), _mm512_mul_ps(s, v1),
+                                                     _mm512_loadu_ps(a + 16)));
+    }
+}
+
+inline void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
+                           float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p, ThreadPool& pool) {
+    const std::size_t d = p.head_dim, d4 = (d + 3) / 4, dq = d4 * 4, group = p.heads / p.kv_heads;
+    const std::size_t panels = (n_kv + fpanel - 1) / fpanel, kv_pad = panels * fpanel, dpanels = (d + fpanel - 1) / fpanel;
+    // A reference: inside the tasks the thread_local itself would name each worker's own copy.
+    thread_local AttentionInt8Scratch scratch;
+    AttentionInt8Scratch& sc = scratch;
+    auto grow = [](auto& buf, std::size_t n) {
+        if (buf.size() < n) buf = std::remove_reference_t<decltype(buf)>(n);
+    };
+    grow(sc.kq, p.kv_heads * kv_pad * dq);
+    grow(sc.koff, p.kv_heads * kv_pad);
+    grow(sc.ks, p.kv_heads * kv_pad);
+    grow(sc.kmean, p.kv_heads * d);
+    grow(sc.vq, p.kv_heads * dpanels * kv_pad * fpanel);
+    grow(sc.vs, p.kv_heads * dpanels * fpanel);
+    grow(sc.qu, n_q * p.heads * dq);
+    grow(sc.qsc, n_q * p.heads);
+
+    // Per kv head: the keys' mean and the largest |v| of each channel (rows read in order).
+    pool.parallel_for(p.kv_heads, [&](std::size_t b, std::size_t e) {
+        std::vector<double> sum(d);
+        std::vector<float> vmax(d);
+        for (std::size_t h = b; h < e; ++h) {
+            std::fill(sum.begin(), sum.end(), 0.0);
+            std::fill(vmax.begin(), vmax.end(), 0.0f);
+            for (std::size_t j = 0; j < n_kv; ++j) {
+                const float* kj = k + j * ldk + h * d;
+                const float* vj = v + j * ldv + h * d;
+                for (std::size_t t = 0; t < d; ++t) {
+                    sum[t] += kj[t];
+                    vmax[t] = std::max(vmax[t], std::fabs(vj[t]));
+                }
+            }
+            for (std::size_t t = 0; t < d; ++t) sc.kmean[h * d + t] = float(sum[t] / double(n_kv));
+            for (std::size_t t = 0; t < dpanels * fpanel; ++t) sc.vs[h * dpanels * fpanel + t] = t < d ? vmax[t] / 127.0f : 0.0f;
+        }
+    });
+    // Per 32-key panel: keys minus their mean as int8 per key (scale, offset correction), and V
+    // as int8 per channel in [key / 4][32 channels][4] slices.
+    pool.parallel_for(p.kv_heads * panels, [&](std::size_t b, std::size_t e) {
+        std::vector<float> row(d), vinv(d);
+        std::vector<std::int8_t> qrow(d);
+        for (std::size_t item = b; item < e; ++item) {
+            const std::size_t h = item / panels, pn = item % panels;
+            std::int8_t* dst = sc.kq.data() + (h * panels + pn) * fpanel * dq;
+            std::fill(dst, dst + fpanel * dq, std::int8_t(0));
+            for (std::size_t dp = 0; dp < dpanels; ++dp) {
+                std::int8_t* vd = sc.vq.data() + ((h * dpanels + dp) * kv_pad + pn * fpanel) * fpanel;
+                std::fill(vd, vd + fpanel * fpanel, std::int8_t(0));
+            }
+            for (std::size_t t = 0; t < d; ++t) {
+                const float s = sc.vs[h * dpanels * fpanel + t];
+                vinv[t] = s > 0.0f ? 1.0f / s : 0.0f;
+            }
+            for (std::size_t jj = 0; jj < fpanel; ++jj) {
+                const std::size_t j = pn * fpanel + jj, slot = h * kv_pad + j;
+                if (j >= n_kv) {
+                    sc.ks[slot] = 0.0f;
+                    sc.koff[slot] = 0;
+                    continue;
+                }
+                for (std::size_t t = 0; t < d; ++t) row[t] = k[j * ldk + h * d + t] - sc.kmean[h * d + t];
+                sc.ks[slot] = quantize_i8(row.data(), d, 1, qrow.data(), 1);
+                std::int32_t sum = 0;
+                for (std::size_t t = 0; t < d; ++t) {
+                    dst[(t / 4 * fpanel + jj) * 4 + t % 4] = qrow[t];
+                    sum += qrow[t];
+                }
+                sc.koff[slot] = 128 * sum;
+                const float* vj = v + j * ldv + h * d;
+                for (std::size_t t = 0; t < d; ++t) {
+                    const float qv = std::clamp(std::nearbyint(vj[t] * vinv[t]), -127.0f, 127.0f);
+                    sc.vq[((h * dpanels + t / fpanel) * kv_pad + j / 4 * 4) * fpanel + (t % fpanel) * 4 + j % 4] = std::int8_t(qv);
+                }
+            }
+        }
+    });
+    // Queries per row and head as u8 = q + 128 (padding: 128, i.e. zero).
+    pool.parallel_for(n_q, [&](std::size_t b, std::size_t e) {
+        std::vector<std::int8_t> qrow(d);
+        for (std::size_t i = b; i < e; ++i)
+            for (std::size_t h = 0; h < p.heads; ++h) {
+                std::uint8_t* dst = sc.qu.data() + (i * p.heads + h) * dq;
+                sc.qsc[i * p.heads + h] = quantize_i8(q + i * ldq + h * d, d, 1, qrow.data(), 1) * p.scale;
+                for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
+            }
+    });
+
+    const std::size_t bq = p.block_q ? p.block_q : p.window ? 24 : 96, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
+    const std::size_t dpad = dpanels * fpanel;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    pool.parallel_for_balanced(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
+        thread_local std::vector<float> s, acc, m, l, sp, qs;
+        thread_local std::vector<std::uint8_t> pu;
+        if (s.size() < bq * bk) s.resize(bq * bk);
+        if (pu.size() < bq * bk) pu.resize(bq * bk);
+        if (acc.size() < bq * dpad) acc.resize(bq * dpad);
+        for (auto* vec : {&m, &l, &sp, &qs})
+            if (vec->size() < bq) vec->resize(bq);
+        alignas(64) std::int32_t raw[qmr * qpanel];
+        for (std::size_t item = begin; item < end; ++item) {
+            const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;
+            const std::size_t i0 = qb * bq, rows = std::min(bq, n_q - i0);
+            const std::size_t pos0 = p.q_offset + i0, pos1 = pos0 + rows;
+            std::fill(acc.begin(), acc.begin() + rows * dpad, 0.0f);
+            std::fill(m.begin(), m.begin() + rows, neg_inf);
+            std::fill(l.begin(), l.begin() + rows, 0.0f);
+            for (std::size_t r = 0; r < rows; ++r) qs[r] = sc.qsc[(i0 + r) * p.heads + h];
+            std::size_t lo, hi;
+            key_range(p, pos0, pos1, n_kv, lo, hi);
+            const std::uint8_t* qh = sc.qu.data() + (i0 * p.heads + h) * dq;
+            const std::size_t ldq8 = p.heads * dq;
+            auto process = [&](std::size_t j0, std::size_t j1, std::size_t from) {
+                const std::size_t cols = j1 - j0, cols4 = (cols + 3) / 4;
+                for (std::size_t pn = 0; pn * fpanel < cols; ++pn) {
+                    const std::size_t kp = j0 / fpanel + pn;
+                    const std::int8_t* panel = sc.kq.data() + (kvh * panels + kp) * fpanel * dq;
+                    for (std::size_t r0 = 0; r0 < rows; r0 += qmr) {
+                        const std::size_t mr = std::min(qmr, rows - r0);
+                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(qh + r0 * ldq8), ldq8, mr, panel, d4, raw);
+                        scores_from_i32(raw, mr, sc.koff.data() + kvh * kv_pad + kp * fpanel, sc.ks.data() + kvh * kv_pad + kp * fpanel,
+                                        qs.data() + r0, s.data() + r0 * bk + pn * fpanel, bk);
+                    }
+                }
+                const bool masked = p.causal || p.window != 0;
+                for (std::size_t r = 0; r < rows; ++r) {
+                    float* sr = s.data() + r * bk;
+                    std::uint8_t* pr = pu.data() + r * bk;
+                    for (std::size_t c = 0; j0 + c < from; ++c) sr[c] = neg_inf;
+                    if (masked)
+                        for (std::size_t c = 0; c < cols; ++c)
+                            if (!attention_visible(p, pos0 + r, j0 + c)) sr[c] = neg_inf;
+                    const float bm = row_max(sr, cols, neg_inf), mx = std::max(m[r], bm);
+                    if (bm == neg_inf) {  // nothing visible in this tile for this row
+                        std::fill(pr, pr + cols4 * 4, std::uint8_t(0));
+                        sp[r] = 0.0f;
+                        continue;
+                    }
+                    const float alpha = std::exp(m[r] - mx);  // 0 when m[r] was -inf
+                    const float pmax = std::exp(bm - mx);     // the tile's largest probability (> 0)
+                    l[r] = l[r] * alpha + exp_sum_u8(sr, cols, cols4 * 4, mx, 255.0f / pmax, pr);
+                    m[r] = mx;
+                    sp[r] = pmax / 255.0f;
+                    if (alpha != 1.0f) {
+                        float* ar = acc.data() + r * dpad;
+                        for (std::size_t t = 0; t < dpad; ++t) ar[t] *= alpha;
+                    }
+                }
+                for (std::size_t dp = 0; dp < dpanels; ++dp) {
+                    const std::int8_t* vpanel = sc.vq.data() + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel;
+                    const std::size_t width = std::min(fpanel, d - dp * fpanel);
+                    for (std::size_t r0 = 0; r0 < rows; r0 += qmr) {
+                        const std::size_t mr = std::min(qmr, rows - r0);
+                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(pu.data() + r0 * bk), bk, mr, vpanel, cols4, raw);
+                        accumulate_pv(raw, mr, sp.data() + r0, sc.vs.data() + (kvh * dpanels + dp) * fpanel, width,
+                                      acc.data() + r0 * dpad + dp * fpanel, dpad);
+                    }
+                }
+            };
+            sweep_keys(p, pos0, lo, hi, n_kv, bk, process);
+            for (std::size_t r = 0; r < rows; ++r) {
+                float* o = out + (i0 + r) * ldo + h * d;
+                const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+                for (std::size_t t = 0; t < d; ++t) o[t] = acc[r * dpad + t] * inv;
+            }
+        }
+    });
+}
+
+}  // namespace detail
+#endif
+
 inline void attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                       float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p,
                       ThreadPool& pool) {
@@ -296,6 +568,9 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     if (n_q == 0) return;
     if (n_kv == 0) docvlm::detail::fail("attention: no keys");
     if (n_q <= 4) return detail::attention_rows(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+#if DOCVLM_X86_64
+    if (p.int8 && cpu().avx512() && cpu().avx512vnni) return detail::attention_int8(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+#endif
     const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel, group = p.heads / p.kv_heads;
     const FPath path = best_fpath();
 
@@ -471,20 +746,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                     }
                 }
             };
-            auto sweep = [&](std::size_t from, std::size_t to) {  // tiles covering keys [from, to)
-                for (std::size_t j0 = from / fpanel * fpanel; j0 < to; j0 += bk) process(j0, std::min(to, j0 + bk), from);
-            };
-            if (p.window != 0 && pos0 >= p.anchors && p.anchors > 0) {
-                const std::size_t a = std::min(p.anchors, n_kv);
-                if (lo > a) {
-                    sweep(0, a);
-                    sweep(lo, hi);
-                } else {
-                    sweep(0, std::max(a, hi));
-                }
-            } else {
-                sweep(lo, hi);
-            }
+            detail::sweep_keys(p, pos0, lo, hi, n_kv, bk, process);
             for (std::size_t r = 0; r < rows; ++r) {
                 float* o = out + (i0 + r) * ldo + h * d;
                 const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;

@@ -88,6 +88,10 @@ template <class T>
 concept PositionPolicy = std::same_as<T, NoPosition> || std::same_as<T, Rope1D> || std::same_as<T, Rope2D> || detail::is_mrope<T>::value;
 template <class T>
 concept FusionPolicy = std::same_as<T, TokenConcat> || detail::is_gated_xattn<T>::value;
+/// Whether a weight policy stores int8 weights.
+template <class W>
+inline constexpr bool int8_weights = std::same_as<W, Int8PerChannel> || detail::is_int8_group<W>::value;
+
 template <class T>
 concept WeightPolicy = std::same_as<T, F32> || std::same_as<T, BF16> || std::same_as<T, Int8PerChannel> || detail::is_int8_group<T>::value;
 

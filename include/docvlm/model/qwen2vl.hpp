@@ -380,9 +380,10 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
         emit("vision_rotary_freqs", freqs.data(), n, hd / 2);
     }
     // The ViT's attention dominates its time on pages: bf16 inputs (float accumulation) unless
-    // the model runs in f32, as Hugging Face runs the released bf16 checkpoint.
+    // the model runs in f32, as Hugging Face runs the released bf16 checkpoint; int8 dot products
+    // (AttentionParams::int8) when the weights are int8.
     kernels::AttentionParams ap{.heads = heads, .kv_heads = heads, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd)),
-                                .bf16 = !std::is_same_v<W, F32>};
+                                .bf16 = !std::is_same_v<W, F32>, .int8 = int8_weights<W>};
     for (std::size_t b = 0; b < vblocks_.size(); ++b) {
         const VisionBlock& blk = vblocks_[b];
         const std::string pfx = "vision_blk" + std::to_string(b) + "_";
