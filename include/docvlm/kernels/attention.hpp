@@ -542,7 +542,8 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                     const std::size_t width = std::min(fpanel, d - dp * fpanel);
                     for (std::size_t r0 = 0; r0 < rows; r0 += qmr) {
                         const std::size_t mr = std::min(qmr, rows - r0);
-                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(pu.data() + r0 * bk), bk, mr, vpanel, cols4, raw);
+                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(pu.data() + r0 * bk), bk, mr, vpanel, cols4, raw,
+                                                nullptr, width <= 16);
                         accumulate_pv(raw, mr, sp.data() + r0, sc.vs.data() + (kvh * dpanels + dp) * fpanel, width,
                                       acc.data() + r0 * dpad + dp * fpanel, dpad);
                     }

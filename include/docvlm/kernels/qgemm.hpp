@@ -175,33 +175,35 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
 
 // 12 rows x one 32-column panel: 24 accumulators; each 128-byte row of the panel feeds 24
 // vpdpbusd while the 12 rows of A stay in L1. The sums start at zero, or at `init` [MR][32]
-// (K split in chunks).
-template <int MR>
+// (K split in chunks). NV = 1: only the panel's first 16 columns (out[r][16..32) untouched).
+template <int MR, int NV = 2>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
 void qkernel_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out,
                         const std::int32_t* init = nullptr) {
-    __m512i c[MR][2];
+    __m512i c[MR][NV];
 #pragma GCC unroll 24
-    for (int r = 0; r < MR; ++r) {
-        c[r][0] = init ? _mm512_load_si512(init + r * 32) : _mm512_setzero_si512();
-        c[r][1] = init ? _mm512_load_si512(init + r * 32 + 16) : _mm512_setzero_si512();
-    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) c[r][v] = init ? _mm512_load_si512(init + r * 32 + 16 * v) : _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (std::size_t kk = 0; kk < k4; ++kk) {
         const std::int8_t* wk = w + kk * 128;
-        const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64);
+        __m512i wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_si512(wk + 64 * v);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
             const __m512i b = _mm512_set1_epi32(load_i32(a + r * lda + 4 * kk));
-            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b, w0);
-            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b, w1);
+            for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbusd_epi32(c[r][v], b, wv[v]);
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-        _mm512_storeu_si512(out + r * 32, c[r][0]);
-        _mm512_storeu_si512(out + r * 32 + 16, c[r][1]);
-    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_si512(out + r * 32 + 16 * v, c[r][v]);
+}
+template <int MR>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
+void qkernel16_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out,
+                          const std::int32_t* init = nullptr) {
+    qkernel_avx512vnni<MR, 1>(a, lda, w, k4, out, init);
 }
 
 template <int MR>
@@ -270,18 +272,20 @@ void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std
 #endif
 
 #if DOCVLM_X86_64
-// qkernel_avx512vnni for mr = 1..12 rows, the sums starting at `init` when given.
+// qkernel_avx512vnni for mr = 1..12 rows, the sums starting at `init` when given; with
+// `first16`, only the panel's first 16 columns.
 inline void qkernel_avx512vnni_rows(const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
-                                    std::int32_t* out, const std::int32_t* init = nullptr) {
+                                    std::int32_t* out, const std::int32_t* init = nullptr, bool first16 = false) {
+#define DOCVLM_QKERNEL_CASE(n)                                                                          \
+    case n:                                                                                             \
+        first16 ? qkernel16_avx512vnni<n>(a, lda, w, k4, out, init) : qkernel_avx512vnni<n>(a, lda, w, k4, out, init); \
+        return;
     switch (mr) {
-        case 7: qkernel_avx512vnni<7>(a, lda, w, k4, out, init); return;
-        case 8: qkernel_avx512vnni<8>(a, lda, w, k4, out, init); return;
-        case 9: qkernel_avx512vnni<9>(a, lda, w, k4, out, init); return;
-        case 10: qkernel_avx512vnni<10>(a, lda, w, k4, out, init); return;
-        case 11: qkernel_avx512vnni<11>(a, lda, w, k4, out, init); return;
-        case 12: qkernel_avx512vnni<12>(a, lda, w, k4, out, init); return;
-        default: DOCVLM_QKERNEL_DISPATCH(qkernel_avx512vnni, mr, a, lda, w, k4, out, init) return;
+        DOCVLM_QKERNEL_CASE(1) DOCVLM_QKERNEL_CASE(2) DOCVLM_QKERNEL_CASE(3) DOCVLM_QKERNEL_CASE(4)
+        DOCVLM_QKERNEL_CASE(5) DOCVLM_QKERNEL_CASE(6) DOCVLM_QKERNEL_CASE(7) DOCVLM_QKERNEL_CASE(8)
+        DOCVLM_QKERNEL_CASE(9) DOCVLM_QKERNEL_CASE(10) DOCVLM_QKERNEL_CASE(11) default: DOCVLM_QKERNEL_CASE(12)
     }
+#undef DOCVLM_QKERNEL_CASE
 }
 #endif
 
