@@ -86,7 +86,7 @@ BENCHMARK(roofline_bandwidth)->Name("roofline/bandwidth")->Unit(benchmark::kMill
 // Arithmetic peaks: 16 independent accumulators per thread, one instruction each per step,
 // registers only. The loop body is inline assembly: compiled from intrinsics, GCC 12 copies every
 // accumulator through another register each step (vmovaps), which costs a vector-port slot on
-// Intel cores (no zmm move elimination) and halved the measured peaks there. Each Op names the
+// Intel cores (no zmm move elimination): up to half of the measured peak there. Each Op names the
 // instruction (AT&T operand order: src3, src2, dest += src2 · src3), its operations per vector,
 // and the ISA it needs.
 struct Int8Dot {  // vpdpbusd: 64 u8·s8 products + adds
