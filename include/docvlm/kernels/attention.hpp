@@ -358,33 +358,71 @@ inline void scores_from_i32(const std::int32_t* raw, std::size_t mr, const std::
     }
 }
 
-// out[0..n4) = round(exp(x − mx) · inv) as u8, zero from n up to n4 (a multiple of 4); returns
-// Σ exp(x − mx) in float (exp(−inf) = 0), as exp_sum does, without writing x back.
+// 2^x for x <= 0 (−inf and anything below −160 give 0): x = k + r, |r| <= 1/2, 2^r by its degree-6
+// Taylor polynomial in r·ln 2 (relative error < 2e-7), scaled by 2^k.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp2_512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
+    const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_sub_ps(x, k);
+    __m512 p = _mm512_set1_ps(1.5403530393e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3333558146e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6181291076e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5504108665e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022650696e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314718056e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+// Scores in log2 units (the queries carry log2 e): out[0..n) = round(2^(x − mx) · inv) as u8, zero
+// from n up to n rounded up to 16 (the caller's row must have room); returns Σ 2^(x − mx) in float,
+// without writing x back. (Whole 16-byte stores: a masked vpmovusdb to memory cost 40 % of this.)
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline float exp_sum_u8(const float* x, std::size_t n, std::size_t n4, float mx, float inv, std::uint8_t* out) {
+inline float exp2_sum_u8(const float* x, std::size_t n, float mx, float inv, std::uint8_t* out) {
     const __m512 vm = _mm512_set1_ps(mx), vinv = _mm512_set1_ps(inv);
     __m512 sum = _mm512_setzero_ps();
-    for (std::size_t i = 0; i < n4; i += 16) {
-        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n > i ? n - i : 0)), k4 = __mmask16(docvlm::detail::tail_mask16(n4 - i));
-        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
+        const __m512 e = _mm512_maskz_mov_ps(k, exp2_512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
         sum = _mm512_add_ps(sum, e);
-        _mm_mask_storeu_epi8(out + i, k4, _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(e, vinv))));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(e, vinv))));
     }
     return _mm512_reduce_add_ps(sum);
 }
 
-// acc[r][0..cols) += raw[r][0..cols) · sp[r] · vs[0..cols) (cols 16 or 32).
+// The online softmax's per-row update for rows [0, n), from each row's running max m and this
+// tile's max bm (log2 units; −inf: nothing visible): alpha = 2^(m − m'), the factor for what was
+// accumulated (1 when the tile has nothing visible), pmax = 2^(bm − m'), the tile's largest
+// probability, and m = m' = max(m, bm).
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline void accumulate_pv(const std::int32_t* raw, std::size_t mr, const float* sp, const float* vs, std::size_t cols, float* acc,
-                          std::size_t lda) {
+inline void softmax_rows_update(float* m, const float* bm, float* alpha, float* pmax, std::size_t n) {
+    const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
+        const __m512 vm = _mm512_mask_loadu_ps(neg_inf, k, m + i), vb = _mm512_mask_loadu_ps(neg_inf, k, bm + i);
+        const __m512 mx = _mm512_max_ps(vm, vb);
+        const __mmask16 seen = _mm512_cmp_ps_mask(vb, neg_inf, _CMP_NEQ_OQ);
+        // m = −inf with bm finite: 2^(−inf) = 0 (nothing accumulated yet); both −inf: alpha 1
+        const __m512 a = _mm512_mask_blend_ps(seen, _mm512_set1_ps(1.0f), exp2_512(_mm512_sub_ps(vm, mx)));
+        _mm512_mask_storeu_ps(alpha + i, k, a);
+        _mm512_mask_storeu_ps(pmax + i, k, _mm512_maskz_mov_ps(seen, exp2_512(_mm512_sub_ps(vb, mx))));
+        _mm512_mask_storeu_ps(m + i, k, mx);
+    }
+}
+
+// acc[r][0..cols) = acc[r][0..cols) · alpha[r] + raw[r][0..cols) · sp[r] · vs[0..cols) (cols 16 or 32).
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void accumulate_pv(const std::int32_t* raw, std::size_t mr, const float* sp, const float* alpha, const float* vs,
+                          std::size_t cols, float* acc, std::size_t lda) {
     const __m512 v0 = _mm512_loadu_ps(vs), v1 = _mm512_loadu_ps(vs + 16);
     for (std::size_t r = 0; r < mr; ++r) {
-        const __m512 s = _mm512_set1_ps(sp[r]);
-        float* a = acc + r * lda;
-        _mm512_storeu_ps(a, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32)), _mm512_mul_ps(s, v0), _mm512_loadu_ps(a)));
+        const __m512 s = _mm512_set1_ps(sp[r]), a = _mm512_set1_ps(alpha[r]);
+        float* o = acc + r * lda;
+        _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32)), _mm512_mul_ps(s, v0),
+                                            _mm512_mul_ps(_mm512_loadu_ps(o), a)));
         if (cols > 16)
-            _mm512_storeu_ps(a + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32 + 16)), _mm512_mul_ps(s, v1),
-                                                     _mm512_loadu_ps(a + 16)));
+            _mm512_storeu_ps(o + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32 + 16)), _mm512_mul_ps(s, v1),
+                                                     _mm512_mul_ps(_mm512_loadu_ps(o + 16), a)));
     }
 }
 
@@ -472,7 +510,8 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
         for (std::size_t i = b; i < e; ++i)
             for (std::size_t h = 0; h < p.heads; ++h) {
                 std::uint8_t* dst = sc.qu.data() + (i * p.heads + h) * dq;
-                sc.qsc[i * p.heads + h] = quantize_i8(q + i * ldq + h * d, d, 1, qrow.data(), 1) * p.scale;
+                // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
+                sc.qsc[i * p.heads + h] = quantize_i8(q + i * ldq + h * d, d, 1, qrow.data(), 1) * p.scale * 1.44269504088896341f;
                 for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
             }
     });
@@ -481,12 +520,12 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     const std::size_t dpad = dpanels * fpanel;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for_balanced(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
-        thread_local std::vector<float> s, acc, m, l, sp, qs;
+        thread_local std::vector<float> s, acc, m, l, sp, qs, bm, alpha, pmax;
         thread_local std::vector<std::uint8_t> pu;
         if (s.size() < bq * bk) s.resize(bq * bk);
         if (pu.size() < bq * bk) pu.resize(bq * bk);
         if (acc.size() < bq * dpad) acc.resize(bq * dpad);
-        for (auto* vec : {&m, &l, &sp, &qs})
+        for (auto* vec : {&m, &l, &sp, &qs, &bm, &alpha, &pmax})
             if (vec->size() < bq) vec->resize(bq);
         alignas(64) std::int32_t raw[qmr * qpanel];
         for (std::size_t item = begin; item < end; ++item) {
@@ -516,26 +555,24 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                 const bool masked = p.causal || p.window != 0;
                 for (std::size_t r = 0; r < rows; ++r) {
                     float* sr = s.data() + r * bk;
-                    std::uint8_t* pr = pu.data() + r * bk;
                     for (std::size_t c = 0; j0 + c < from; ++c) sr[c] = neg_inf;
                     if (masked)
                         for (std::size_t c = 0; c < cols; ++c)
                             if (!attention_visible(p, pos0 + r, j0 + c)) sr[c] = neg_inf;
-                    const float bm = row_max(sr, cols, neg_inf), mx = std::max(m[r], bm);
-                    if (bm == neg_inf) {  // nothing visible in this tile for this row
+                    bm[r] = row_max(sr, cols, neg_inf);
+                }
+                softmax_rows_update(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
+                for (std::size_t r = 0; r < rows; ++r) {
+                    std::uint8_t* pr = pu.data() + r * bk;
+                    if (bm[r] == neg_inf) {  // nothing visible in this tile for this row
                         std::fill(pr, pr + cols4 * 4, std::uint8_t(0));
                         sp[r] = 0.0f;
                         continue;
                     }
-                    const float alpha = std::exp(m[r] - mx);  // 0 when m[r] was -inf
-                    const float pmax = std::exp(bm - mx);     // the tile's largest probability (> 0)
-                    l[r] = l[r] * alpha + exp_sum_u8(sr, cols, cols4 * 4, mx, 255.0f / pmax, pr);
-                    m[r] = mx;
-                    sp[r] = pmax / 255.0f;
-                    if (alpha != 1.0f) {
-                        float* ar = acc.data() + r * dpad;
-                        for (std::size_t t = 0; t < dpad; ++t) ar[t] *= alpha;
-                    }
+                    // the acc rows are scaled by alpha in accumulate_pv below; the row of bk bytes
+                    // (a multiple of 32) has room for exp2_sum_u8's whole 16-byte stores
+                    l[r] = l[r] * alpha[r] + exp2_sum_u8(s.data() + r * bk, cols, m[r], 255.0f / pmax[r], pr);
+                    sp[r] = pmax[r] / 255.0f;
                 }
                 for (std::size_t dp = 0; dp < dpanels; ++dp) {
                     const std::int8_t* vpanel = sc.vq.data() + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel;
@@ -544,8 +581,8 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                         const std::size_t mr = std::min(qmr, rows - r0);
                         qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(pu.data() + r0 * bk), bk, mr, vpanel, cols4, raw,
                                                 nullptr, width <= 16);
-                        accumulate_pv(raw, mr, sp.data() + r0, sc.vs.data() + (kvh * dpanels + dp) * fpanel, width,
-                                      acc.data() + r0 * dpad + dp * fpanel, dpad);
+                        accumulate_pv(raw, mr, sp.data() + r0, alpha.data() + r0, sc.vs.data() + (kvh * dpanels + dp) * fpanel,
+                                      width, acc.data() + r0 * dpad + dp * fpanel, dpad);
                     }
                 }
             };
