@@ -381,7 +381,22 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline float exp2_sum_u8(const float* x, std::size_t n, float mx, float inv, std::uint8_t* out) {
     const __m512 vm = _mm512_set1_ps(mx), vinv = _mm512_set1_ps(inv);
     __m512 sum = _mm512_setzero_ps();
-    for (std::size_t i = 0; i < n; i += 16) {
+    // 64 at a time: two saturating packs and one dword permutation instead of four vpmovusdb
+    // (two shuffle-port µops each). After the packs, dword 4L + j holds source j's values
+    // 4L..4L+3; dword D must hold source D / 4's values 4(D % 4)..: index 4(D % 4) + D / 4.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    std::size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i q[4];
+        for (int j = 0; j < 4; ++j) {
+            const __m512 e = exp2_512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16 * j), vm));
+            sum = _mm512_add_ps(sum, e);
+            q[j] = _mm512_cvtps_epi32(_mm512_mul_ps(e, vinv));
+        }
+        const __m512i packed = _mm512_packus_epi16(_mm512_packus_epi32(q[0], q[1]), _mm512_packus_epi32(q[2], q[3]));
+        _mm512_storeu_si512(out + i, _mm512_permutexvar_epi32(order, packed));
+    }
+    for (; i < n; i += 16) {
         const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
         const __m512 e = _mm512_maskz_mov_ps(k, exp2_512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
         sum = _mm512_add_ps(sum, e);
