@@ -334,15 +334,6 @@ struct AttentionInt8Scratch {
     AlignedBuffer<float> qsc;          // [n_q][heads]: sq · scale
 };
 
-// Symmetric int8 of n values scaled by amax / 127; returns the scale (0 for an all-zero row).
-inline float quantize_i8(const float* x, std::size_t n, std::size_t stride, std::int8_t* q, std::size_t qstride) {
-    float amax = 0.0f;
-    for (std::size_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i * stride]));
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    for (std::size_t i = 0; i < n; ++i) q[i * qstride] = std::int8_t(std::clamp(std::nearbyint(x[i * stride] * inv), -127.0f, 127.0f));
-    return amax / 127.0f;
-}
-
 // dst[r][0..32) = (raw[r][0..32) − koff) · ks · qsc[r]: a tile of int8 scores back to float.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline void scores_from_i32(const std::int32_t* raw, std::size_t mr, const std::int32_t* koff, const float* ks, const float* qsc,
@@ -374,6 +365,13 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp2_512(__m512 x) {
     return _mm512_scalef_ps(p, k);
 }
 
+// 16 probabilities 2^(x − mx), added to sum, times inv rounded to int32 (exp2_sum_u8's step).
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") DOCVLM_ALWAYS_INLINE __m512i exp2_lanes(const float* x, __m512 vm, __m512 vinv, __m512& sum) {
+    const __m512 e = exp2_512(_mm512_sub_ps(_mm512_loadu_ps(x), vm));
+    sum = _mm512_add_ps(sum, e);
+    return _mm512_cvtps_epi32(_mm512_mul_ps(e, vinv));
+}
+
 // Scores in log2 units (the queries carry log2 e): out[0..n) = round(2^(x − mx) · inv) as u8, zero
 // from n up to n rounded up to 16 (the caller's row must have room); returns Σ 2^(x − mx) in float,
 // without writing x back. (Whole 16-byte stores: a masked vpmovusdb to memory cost 40 % of this.)
@@ -387,13 +385,10 @@ inline float exp2_sum_u8(const float* x, std::size_t n, float mx, float inv, std
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     std::size_t i = 0;
     for (; i + 64 <= n; i += 64) {
-        __m512i q[4];
-        for (int j = 0; j < 4; ++j) {
-            const __m512 e = exp2_512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16 * j), vm));
-            sum = _mm512_add_ps(sum, e);
-            q[j] = _mm512_cvtps_epi32(_mm512_mul_ps(e, vinv));
-        }
-        const __m512i packed = _mm512_packus_epi16(_mm512_packus_epi32(q[0], q[1]), _mm512_packus_epi32(q[2], q[3]));
+        // named values, not an array: GCC 12 kept an array of four on the stack
+        const __m512i q0 = exp2_lanes(x + i, vm, vinv, sum), q1 = exp2_lanes(x + i + 16, vm, vinv, sum),
+                      q2 = exp2_lanes(x + i + 32, vm, vinv, sum), q3 = exp2_lanes(x + i + 48, vm, vinv, sum);
+        const __m512i packed = _mm512_packus_epi16(_mm512_packus_epi32(q0, q1), _mm512_packus_epi32(q2, q3));
         _mm512_storeu_si512(out + i, _mm512_permutexvar_epi32(order, packed));
     }
     for (; i < n; i += 16) {
@@ -441,6 +436,76 @@ inline void accumulate_pv(const std::int32_t* raw, std::size_t mr, const float* 
     }
 }
 
+// Keys' mean and V's per-channel scales (largest |v| / 127; zero past d up to `width`) of one kv
+// head: k and v point at the head's first channel of key 0. Any mean would do (q·mean is the
+// same for every key of a query, so softmax ignores it): float sums are enough.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void kv_stats_avx512(const float* k, std::size_t ldk, const float* v, std::size_t ldv, std::size_t n_kv, std::size_t d,
+                            float* kmean, float* vs, std::size_t width) {
+    for (std::size_t t = 0; t < d; t += 16) {
+        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
+        __m512 sum = _mm512_setzero_ps(), vmax = _mm512_setzero_ps();
+        for (std::size_t j = 0; j < n_kv; ++j) {
+            sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, k + j * ldk + t));
+            vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + j * ldv + t)));
+        }
+        _mm512_mask_storeu_ps(kmean + t, m, _mm512_mul_ps(sum, _mm512_set1_ps(1.0f / float(n_kv))));
+        _mm512_mask_storeu_ps(vs + t, m, _mm512_mul_ps(vmax, _mm512_set1_ps(1.0f / 127.0f)));
+    }
+    std::fill(vs + d, vs + width, 0.0f);
+}
+
+// One 32-key panel of keys (n <= 32 real ones, the rest zero): k − mean quantised per key into
+// dst [d4][32][4], with each key's scale and 128 · Σ q (the queries' u8 offset) in ks / koff.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void pack_keys_avx512(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
+                             float* ks, std::int32_t* koff) {
+    alignas(64) float row[512];
+    alignas(64) std::int8_t q[512];
+    const std::size_t d4 = (d + 3) / 4;
+    std::memset(dst, 0, fpanel * d4 * 4);
+    for (std::size_t jj = 0; jj < fpanel; ++jj) {
+        if (jj >= n) {
+            ks[jj] = 0.0f;
+            koff[jj] = 0;
+            continue;
+        }
+        for (std::size_t t = 0; t < d; t += 16) {
+            const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
+            _mm512_mask_storeu_ps(row + t, m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, k + jj * ldk + t), _mm512_maskz_loadu_ps(m, kmean + t)));
+        }
+        ks[jj] = quantize_row_avx512(row, d, q);
+        std::int32_t sum = 0;
+        for (std::size_t t = 0; t < d; ++t) sum += q[t];
+        koff[jj] = 128 * sum;
+        for (std::size_t t = d; t < d4 * 4; ++t) q[t] = 0;
+        for (std::size_t t4 = 0; t4 < d4; ++t4) std::memcpy(dst + (t4 * fpanel + jj) * 4, q + 4 * t4, 4);
+    }
+}
+
+// One 32-key panel of values (n <= 32 real ones, the rest zero), int8 per channel with scales
+// vs: for each 32-channel slice (slice_stride bytes apart), [key / 4][32 channels][4 keys]. Four
+// keys and 16 channels make one 64-byte store.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void pack_values_avx512(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
+                               std::size_t slice_stride) {
+    const std::size_t width = (d + fpanel - 1) / fpanel * fpanel;
+    for (std::size_t j4 = 0; j4 < fpanel; j4 += 4)
+        for (std::size_t t = 0; t < width; t += 16) {
+            std::int8_t* out = dst + (t / fpanel) * slice_stride + j4 * fpanel + (t % fpanel) * 4;
+            const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(t < d ? d - t : 0));
+            const __m512 s16 = _mm512_maskz_loadu_ps(m, vs + t);
+            const __m512 inv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(s16, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f), s16);
+            __m512i word = _mm512_setzero_si512();
+            for (std::size_t u = 0; u < 4 && j4 + u < n; ++u) {
+                __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, v + (j4 + u) * ldv + t), inv));  // half to even
+                q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-127)), _mm512_set1_epi32(127));
+                word = _mm512_or_si512(word, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xff)), unsigned(8 * u)));
+            }
+            _mm512_storeu_si512(out, word);
+        }
+}
+
 inline void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                            float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p, ThreadPool& pool) {
     const std::size_t d = p.head_dim, d4 = (d + 3) / 4, dq = d4 * 4, group = p.heads / p.kv_heads;
@@ -460,73 +525,30 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     grow(sc.qu, n_q * p.heads * dq);
     grow(sc.qsc, n_q * p.heads);
 
-    // Per kv head: the keys' mean and the largest |v| of each channel (rows read in order).
+    // Per kv head: the keys' mean and the largest |v| of each channel; then per 32-key panel the
+    // keys minus their mean and the values, as int8 (see the helpers).
     pool.parallel_for(p.kv_heads, [&](std::size_t b, std::size_t e) {
-        std::vector<double> sum(d);
-        std::vector<float> vmax(d);
-        for (std::size_t h = b; h < e; ++h) {
-            std::fill(sum.begin(), sum.end(), 0.0);
-            std::fill(vmax.begin(), vmax.end(), 0.0f);
-            for (std::size_t j = 0; j < n_kv; ++j) {
-                const float* kj = k + j * ldk + h * d;
-                const float* vj = v + j * ldv + h * d;
-                for (std::size_t t = 0; t < d; ++t) {
-                    sum[t] += kj[t];
-                    vmax[t] = std::max(vmax[t], std::fabs(vj[t]));
-                }
-            }
-            for (std::size_t t = 0; t < d; ++t) sc.kmean[h * d + t] = float(sum[t] / double(n_kv));
-            for (std::size_t t = 0; t < dpanels * fpanel; ++t) sc.vs[h * dpanels * fpanel + t] = t < d ? vmax[t] / 127.0f : 0.0f;
-        }
+        for (std::size_t h = b; h < e; ++h)
+            kv_stats_avx512(k + h * d, ldk, v + h * d, ldv, n_kv, d, sc.kmean.data() + h * d, sc.vs.data() + h * dpanels * fpanel,
+                            dpanels * fpanel);
     });
-    // Per 32-key panel: keys minus their mean as int8 per key (scale, offset correction), and V
-    // as int8 per channel in [key / 4][32 channels][4] slices.
     pool.parallel_for(p.kv_heads * panels, [&](std::size_t b, std::size_t e) {
-        std::vector<float> row(d), vinv(d);
-        std::vector<std::int8_t> qrow(d);
         for (std::size_t item = b; item < e; ++item) {
-            const std::size_t h = item / panels, pn = item % panels;
-            std::int8_t* dst = sc.kq.data() + (h * panels + pn) * fpanel * dq;
-            std::fill(dst, dst + fpanel * dq, std::int8_t(0));
-            for (std::size_t dp = 0; dp < dpanels; ++dp) {
-                std::int8_t* vd = sc.vq.data() + ((h * dpanels + dp) * kv_pad + pn * fpanel) * fpanel;
-                std::fill(vd, vd + fpanel * fpanel, std::int8_t(0));
-            }
-            for (std::size_t t = 0; t < d; ++t) {
-                const float s = sc.vs[h * dpanels * fpanel + t];
-                vinv[t] = s > 0.0f ? 1.0f / s : 0.0f;
-            }
-            for (std::size_t jj = 0; jj < fpanel; ++jj) {
-                const std::size_t j = pn * fpanel + jj, slot = h * kv_pad + j;
-                if (j >= n_kv) {
-                    sc.ks[slot] = 0.0f;
-                    sc.koff[slot] = 0;
-                    continue;
-                }
-                for (std::size_t t = 0; t < d; ++t) row[t] = k[j * ldk + h * d + t] - sc.kmean[h * d + t];
-                sc.ks[slot] = quantize_i8(row.data(), d, 1, qrow.data(), 1);
-                std::int32_t sum = 0;
-                for (std::size_t t = 0; t < d; ++t) {
-                    dst[(t / 4 * fpanel + jj) * 4 + t % 4] = qrow[t];
-                    sum += qrow[t];
-                }
-                sc.koff[slot] = 128 * sum;
-                const float* vj = v + j * ldv + h * d;
-                for (std::size_t t = 0; t < d; ++t) {
-                    const float qv = std::clamp(std::nearbyint(vj[t] * vinv[t]), -127.0f, 127.0f);
-                    sc.vq[((h * dpanels + t / fpanel) * kv_pad + j / 4 * 4) * fpanel + (t % fpanel) * 4 + j % 4] = std::int8_t(qv);
-                }
-            }
+            const std::size_t h = item / panels, pn = item % panels, j0 = pn * fpanel;
+            pack_keys_avx512(k + j0 * ldk + h * d, ldk, std::min(fpanel, n_kv - j0), d, sc.kmean.data() + h * d,
+                             sc.kq.data() + (h * panels + pn) * fpanel * dq, sc.ks.data() + h * kv_pad + j0, sc.koff.data() + h * kv_pad + j0);
+            pack_values_avx512(v + j0 * ldv + h * d, ldv, std::min(fpanel, n_kv - j0), d, sc.vs.data() + h * dpanels * fpanel,
+                               sc.vq.data() + (h * dpanels * kv_pad + j0) * fpanel, kv_pad * fpanel);
         }
     });
     // Queries per row and head as u8 = q + 128 (padding: 128, i.e. zero).
     pool.parallel_for(n_q, [&](std::size_t b, std::size_t e) {
-        std::vector<std::int8_t> qrow(d);
+        alignas(64) std::int8_t qrow[512];  // head_dim <= 512 (checked by the caller)
         for (std::size_t i = b; i < e; ++i)
             for (std::size_t h = 0; h < p.heads; ++h) {
                 std::uint8_t* dst = sc.qu.data() + (i * p.heads + h) * dq;
                 // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
-                sc.qsc[i * p.heads + h] = quantize_i8(q + i * ldq + h * d, d, 1, qrow.data(), 1) * p.scale * 1.44269504088896341f;
+                sc.qsc[i * p.heads + h] = quantize_row_avx512(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
                 for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
             }
     });
@@ -622,7 +644,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     if (n_kv == 0) docvlm::detail::fail("attention: no keys");
     if (n_q <= 4) return detail::attention_rows(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
 #if DOCVLM_X86_64
-    if (p.int8 && cpu().avx512() && cpu().avx512vnni) return detail::attention_int8(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+    if (p.int8 && cpu().avx512() && cpu().avx512vnni && p.head_dim <= 512) return detail::attention_int8(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
 #endif
     const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel, group = p.heads / p.kv_heads;
     const FPath path = best_fpath();
