@@ -135,6 +135,37 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
     }
 }
 
+TEST_CASE("int8 weights: per-channel quantisation equals its scalar definition, packed the same") {
+    std::mt19937 rng(12);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (const auto& [n, k] : {std::pair<std::size_t, std::size_t>{1, 1}, {33, 5}, {70, 64}, {65, 130}, {40, 896}, {3, 1283}}) {
+        CAPTURE(n);
+        CAPTURE(k);
+        std::vector<float> w(n * k);
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = nd(rng) * (i % 7 == 0 ? 8.0f : 1.0f);
+        if (n > 2) std::fill(w.begin() + std::ptrdiff_t(k), w.begin() + std::ptrdiff_t(2 * k), 0.0f);  // an all-zero row
+        if (k >= 3) {  // row 0 with scale 1 exactly: 2.5 and -3.5 are half-way between steps (to even: 2, -4)
+            std::fill(w.begin(), w.begin() + std::ptrdiff_t(k), 0.25f);
+            w[0] = 127.0f, w[1] = 2.5f, w[2] = -3.5f;
+        }
+        // the definition: s = max|w_row| / 127, q = clamp(round_half_even(w / s), ±127)
+        std::vector<std::int8_t> q(n * k);
+        std::vector<float> scales(n);
+        for (std::size_t r = 0; r < n; ++r) {
+            float amax = 0.0f;
+            for (std::size_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(w[r * k + c]));
+            scales[r] = amax / 127.0f;
+            for (std::size_t c = 0; c < k; ++c)
+                q[r * k + c] = scales[r] > 0.0f ? std::int8_t(std::clamp(std::nearbyint(w[r * k + c] / scales[r]), -127.0f, 127.0f)) : 0;
+        }
+        const QuantizedWeight got = quantize_weight(w.data(), n, k), want = pack_weight(q.data(), scales.data(), n, k);
+        REQUIRE(got.data.size() == want.data.size());
+        CHECK(std::equal(got.data.data(), got.data.data() + got.data.size(), want.data.data()));
+        CHECK(std::equal(got.scales.data(), got.scales.data() + got.scales.size(), want.scales.data()));
+        CHECK(std::equal(got.col_sums.data(), got.col_sums.data() + got.col_sums.size(), want.col_sums.data()));
+    }
+}
+
 TEST_CASE("int8 GEMM: per-group weights (32, 64, 128) and thread counts") {
     std::mt19937 rng(8);
     std::normal_distribution<float> nd(0.0f, 1.0f);
