@@ -477,8 +477,11 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
     mrope_fill(rope_, {pos[0], pos[1], pos[2]}, n, m.rope_inv_freq_, d.mrope_section);
     emit("dec_rope_cos_mrope", rope_.cos.data(), n, hd);
     emit("dec_rope_sin_mrope", rope_.sin.data(), n, hd);
+    // Prefill with int8 weights: int8 attention too (AttentionParams::int8; one token at a time
+    // always runs in f32).
     const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
-                                      .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = len_};
+                                      .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = len_,
+                                      .int8 = int8_weights<W>};
     for (std::size_t l = 0; l < d.layers; ++l) {
         const DecoderLayer& L = m.layers_[l];
         const bool tr = bool(trace) && l == 0;
