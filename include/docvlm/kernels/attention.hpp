@@ -122,6 +122,48 @@ void sweep_keys(const AttentionParams& p, std::size_t pos0, std::size_t lo, std:
     }
 }
 
+// One work item of the tiled paths: query block qb of head h, the kv head it reads, its rows and
+// positions, and the key range it sees outside the anchors (key_range).
+struct QueryBlock {
+    std::size_t h, kvh, i0, rows, pos0, lo, hi;
+};
+inline QueryBlock query_block(const AttentionParams& p, std::size_t item, std::size_t qblocks, std::size_t bq, std::size_t n_q,
+                              std::size_t n_kv) {
+    QueryBlock b{};
+    b.h = item / qblocks;
+    b.kvh = b.h / (p.heads / p.kv_heads);
+    b.i0 = item % qblocks * bq;
+    b.rows = std::min(bq, n_q - b.i0);
+    b.pos0 = p.q_offset + b.i0;
+    key_range(p, b.pos0, b.pos0 + b.rows, n_kv, b.lo, b.hi);
+    return b;
+}
+
+// Row r of a score tile over keys [j0, j0 + cols): −inf for keys below `from` (another sweep's)
+// and for keys the mask hides from query position pos.
+inline void mask_scores(const AttentionParams& p, float* sr, std::size_t pos, std::size_t j0, std::size_t cols, std::size_t from) {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (std::size_t c = 0; j0 + c < from; ++c) sr[c] = neg_inf;
+    if (p.causal || p.window != 0)
+        for (std::size_t c = 0; c < cols; ++c)
+            if (!attention_visible(p, pos, j0 + c)) sr[c] = neg_inf;
+}
+
+// The online softmax of a query block: start (acc 0, running max −inf, sum 0) and finish
+// (out rows = acc / sum; rows that saw no key are zero).
+inline void start_rows(float* acc, std::size_t dpad, float* m, float* l, std::size_t rows) {
+    std::fill(acc, acc + rows * dpad, 0.0f);
+    std::fill(m, m + rows, -std::numeric_limits<float>::infinity());
+    std::fill(l, l + rows, 0.0f);
+}
+inline void finish_rows(const float* acc, std::size_t dpad, const float* l, std::size_t rows, std::size_t d, float* out,
+                        std::size_t ldo) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+        for (std::size_t t = 0; t < d; ++t) out[r * ldo + t] = acc[r * dpad + t] * inv;
+    }
+}
+
 struct AttentionScratch {
     AlignedBuffer<float> kt;  // Kᵀ for every kv head in 32-key panels: [kv_heads][key panels][head_dim][32]
     AlignedBuffer<float> vp;  // V for every kv head in 32-wide slices of head_dim: [kv_heads][d panels][keys][32]
@@ -331,7 +373,7 @@ struct AttentionInt8Scratch {
     AlignedBuffer<std::int8_t> vq;     // [kv_heads][d panels][keys padded to 32 / 4][32][4]
     AlignedBuffer<float> vs;           // [kv_heads][d panels · 32]: per-channel V scales
     AlignedBuffer<std::uint8_t> qu;    // [n_q][heads][d4 · 4]: round(q / sq) + 128
-    AlignedBuffer<float> qsc;          // [n_q][heads]: sq · scale
+    AlignedBuffer<float> qsc;          // [heads][n_q]: sq · scale · log2 e
 };
 
 // dst[r][0..32) = (raw[r][0..32) − koff) · ks · qsc[r]: a tile of int8 scores back to float.
@@ -508,7 +550,7 @@ inline void pack_values_avx512(const float* v, std::size_t ldv, std::size_t n, s
 
 inline void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                            float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p, ThreadPool& pool) {
-    const std::size_t d = p.head_dim, d4 = (d + 3) / 4, dq = d4 * 4, group = p.heads / p.kv_heads;
+    const std::size_t d = p.head_dim, d4 = (d + 3) / 4, dq = d4 * 4;
     const std::size_t panels = (n_kv + fpanel - 1) / fpanel, kv_pad = panels * fpanel, dpanels = (d + fpanel - 1) / fpanel;
     // A reference: inside the tasks the thread_local itself would name each worker's own copy.
     thread_local AttentionInt8Scratch scratch;
@@ -548,7 +590,7 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
             for (std::size_t h = 0; h < p.heads; ++h) {
                 std::uint8_t* dst = sc.qu.data() + (i * p.heads + h) * dq;
                 // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
-                sc.qsc[i * p.heads + h] = quantize_row_avx512(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
+                sc.qsc[h * n_q + i] = quantize_row_avx512(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
                 for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
             }
     });
@@ -557,24 +599,18 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     const std::size_t dpad = dpanels * fpanel;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for_balanced(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
-        thread_local std::vector<float> s, acc, m, l, sp, qs, bm, alpha, pmax;
+        thread_local std::vector<float> s, acc, m, l, sp, bm, alpha, pmax;
         thread_local std::vector<std::uint8_t> pu;
         if (s.size() < bq * bk) s.resize(bq * bk);
         if (pu.size() < bq * bk) pu.resize(bq * bk);
         if (acc.size() < bq * dpad) acc.resize(bq * dpad);
-        for (auto* vec : {&m, &l, &sp, &qs, &bm, &alpha, &pmax})
+        for (auto* vec : {&m, &l, &sp, &bm, &alpha, &pmax})
             if (vec->size() < bq) vec->resize(bq);
         alignas(64) std::int32_t raw[qmr * qpanel];
         for (std::size_t item = begin; item < end; ++item) {
-            const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;
-            const std::size_t i0 = qb * bq, rows = std::min(bq, n_q - i0);
-            const std::size_t pos0 = p.q_offset + i0, pos1 = pos0 + rows;
-            std::fill(acc.begin(), acc.begin() + rows * dpad, 0.0f);
-            std::fill(m.begin(), m.begin() + rows, neg_inf);
-            std::fill(l.begin(), l.begin() + rows, 0.0f);
-            for (std::size_t r = 0; r < rows; ++r) qs[r] = sc.qsc[(i0 + r) * p.heads + h];
-            std::size_t lo, hi;
-            key_range(p, pos0, pos1, n_kv, lo, hi);
+            const auto [h, kvh, i0, rows, pos0, lo, hi] = query_block(p, item, qblocks, bq, n_q, n_kv);
+            start_rows(acc.data(), dpad, m.data(), l.data(), rows);
+            const float* qs = sc.qsc.data() + h * n_q + i0;
             const std::uint8_t* qh = sc.qu.data() + (i0 * p.heads + h) * dq;
             const std::size_t ldq8 = p.heads * dq;
             auto process = [&](std::size_t j0, std::size_t j1, std::size_t from) {
@@ -586,16 +622,12 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                         const std::size_t mr = std::min(qmr, rows - r0);
                         qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(qh + r0 * ldq8), ldq8, mr, panel, d4, raw);
                         scores_from_i32(raw, mr, sc.koff.data() + kvh * kv_pad + kp * fpanel, sc.ks.data() + kvh * kv_pad + kp * fpanel,
-                                        qs.data() + r0, s.data() + r0 * bk + pn * fpanel, bk);
+                                        qs + r0, s.data() + r0 * bk + pn * fpanel, bk);
                     }
                 }
-                const bool masked = p.causal || p.window != 0;
                 for (std::size_t r = 0; r < rows; ++r) {
                     float* sr = s.data() + r * bk;
-                    for (std::size_t c = 0; j0 + c < from; ++c) sr[c] = neg_inf;
-                    if (masked)
-                        for (std::size_t c = 0; c < cols; ++c)
-                            if (!attention_visible(p, pos0 + r, j0 + c)) sr[c] = neg_inf;
+                    mask_scores(p, sr, pos0 + r, j0, cols, from);
                     bm[r] = row_max(sr, cols, neg_inf);
                 }
                 softmax_rows_update(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
@@ -624,11 +656,7 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                 }
             };
             sweep_keys(p, pos0, lo, hi, n_kv, bk, process);
-            for (std::size_t r = 0; r < rows; ++r) {
-                float* o = out + (i0 + r) * ldo + h * d;
-                const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-                for (std::size_t t = 0; t < d; ++t) o[t] = acc[r * dpad + t] * inv;
-            }
+            finish_rows(acc.data(), dpad, l.data(), rows, d, out + i0 * ldo + h * d, ldo);
         }
     });
 }
@@ -646,7 +674,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
 #if DOCVLM_X86_64
     if (p.int8 && cpu().avx512() && cpu().avx512vnni && p.head_dim <= 512) return detail::attention_int8(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
 #endif
-    const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel, group = p.heads / p.kv_heads;
+    const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel;
     const FPath path = best_fpath();
 
     // Kᵀ packed once per call into 32-key panels, so scores come from the f32 GEMM micro-kernel.
@@ -743,14 +771,8 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
         if (l.size() < bq) l.resize(bq);
         if (use_bf16 && pb.size() < bq * bk) pb.resize(bq * bk);
         for (std::size_t item = begin; item < end; ++item) {
-            const std::size_t h = item / qblocks, qb = item % qblocks, kvh = h / group;
-            const std::size_t i0 = qb * bq, rows = std::min(bq, n_q - i0);
-            const std::size_t pos0 = p.q_offset + i0, pos1 = pos0 + rows;
-            std::fill(acc.begin(), acc.begin() + rows * dpad, 0.0f);
-            std::fill(m.begin(), m.begin() + rows, neg_inf);
-            std::fill(l.begin(), l.begin() + rows, 0.0f);
-            std::size_t lo, hi;
-            detail::key_range(p, pos0, pos1, n_kv, lo, hi);
+            const auto [h, kvh, i0, rows, pos0, lo, hi] = detail::query_block(p, item, qblocks, bq, n_q, n_kv);
+            detail::start_rows(acc.data(), dpad, m.data(), l.data(), rows);
             const float* kth = kt + kvh * panels * d * fpanel;
 
             // Keys [j0, j1) with j0 a multiple of 32; keys below `from` belong to another sweep.
@@ -772,13 +794,9 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                             detail::fkernel(path, qs + (i0 + r0) * qd + h * d, qd, mr, panel, d, dst, bk);
                     }
                 }
-                const bool masked = p.causal || p.window != 0;
                 for (std::size_t r = 0; r < rows; ++r) {
                     float* sr = s.data() + r * bk;
-                    for (std::size_t c = 0; j0 + c < from; ++c) sr[c] = neg_inf;
-                    if (masked)
-                        for (std::size_t c = 0; c < cols; ++c)
-                            if (!attention_visible(p, pos0 + r, j0 + c)) sr[c] = neg_inf;
+                    detail::mask_scores(p, sr, pos0 + r, j0, cols, from);
                     const float mx = detail::row_max(sr, cols, m[r]);
                     if (mx == neg_inf) {  // nothing visible yet in this row: contributes zeros
                         if (use_bf16) std::fill(pb.begin() + r * bk, pb.begin() + r * bk + (cols + 1) / 2 * 2, bf16{});
@@ -822,11 +840,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                 }
             };
             detail::sweep_keys(p, pos0, lo, hi, n_kv, bk, process);
-            for (std::size_t r = 0; r < rows; ++r) {
-                float* o = out + (i0 + r) * ldo + h * d;
-                const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-                for (std::size_t t = 0; t < d; ++t) o[t] = acc[r * dpad + t] * inv;
-            }
+            detail::finish_rows(acc.data(), dpad, l.data(), rows, d, out + i0 * ldo + h * d, ldo);
         }
     });
 }
