@@ -318,8 +318,8 @@ inline void check_group(std::size_t group) {
 }
 
 // Shared by quantize_weight and pack_weight: q(row, col) gives the int8 value, scale(row, g) the scale.
-template <class Q, class S>
-QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&& scale) {
+// An empty (zeroed) packed weight of n x k with its buffers sized.
+inline QuantizedWeight allocate_weight(std::size_t n, std::size_t k, std::size_t group) {
     check_group(group);
     if (n == 0 || k == 0) docvlm::detail::fail("int8 weights: empty matrix ", n, "x", k);
     QuantizedWeight w;
@@ -328,10 +328,17 @@ QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&&
     w.group = group;
     const std::size_t align = group ? group : 4;
     w.k_padded = (k + align - 1) / align * align;
-    const std::size_t np = w.panels() * qpanel, groups = w.groups(), k4 = w.k_padded / 4;
+    const std::size_t np = w.panels() * qpanel, groups = w.groups();
     w.data = AlignedBuffer<std::int8_t>(np * w.k_padded);
     w.scales = AlignedBuffer<float>(np * groups);
     w.col_sums = AlignedBuffer<std::int32_t>(np * groups);
+    return w;
+}
+
+template <class Q, class S>
+QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&& scale) {
+    QuantizedWeight w = allocate_weight(n, k, group);
+    const std::size_t groups = w.groups(), k4 = w.k_padded / 4;
     for (std::size_t row = 0; row < n; ++row) {
         std::int8_t* panel = w.data.data() + row / qpanel * k4 * qpanel * 4;
         const std::size_t j = row % qpanel;
@@ -390,15 +397,7 @@ inline QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_
     detail::check_group(group);
 #if DOCVLM_X86_64
     if (group == 0 && cpu().avx512()) {
-        if (n == 0 || k == 0) docvlm::detail::fail("int8 weights: empty matrix ", n, "x", k);
-        QuantizedWeight out;
-        out.n = n;
-        out.k = k;
-        out.k_padded = (k + 3) / 4 * 4;
-        const std::size_t np = out.panels() * qpanel;
-        out.data = AlignedBuffer<std::int8_t>(np * out.k_padded);
-        out.scales = AlignedBuffer<float>(np);
-        out.col_sums = AlignedBuffer<std::int32_t>(np);
+        QuantizedWeight out = detail::allocate_weight(n, k, 0);
         parallel_for(n, [&](std::size_t r0, std::size_t r1) { detail::quantize_rows_avx512(w, k, r0, r1, out); }, 32);
         return out;
     }
