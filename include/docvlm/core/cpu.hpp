@@ -41,7 +41,7 @@ struct CpuFeatures {
     /// was developed on, the bf16 dot peak was about twice the f32 FMA peak (870 vs 436 GFLOP/s,
     /// 2 threads, recorded in the kernels issue); other AMD CPUs with AVX512-BF16 are assumed alike.
     /// Intel Xeon family 6 model 207 (Emerald Rapids): `roofline/bf16_peak` measured 163–168 vs
-    /// `roofline/f32_peak` 329–343 GFLOP/s (2 threads, register-only loops in inline assembly),
+    /// `roofline/f32_peak` 326–343 GFLOP/s (2 threads, register-only loops in inline assembly),
     /// and the 12 x 32 micro-kernels, one core, ran at 77–83 (bf16) vs 166–168 (f32) GFLOP/s: f32
     /// is faster there.
     bool bf16_dot_fast() const { return avx512bf16 && amd; }
