@@ -76,7 +76,10 @@ struct QuantizedActivations {
     QPath path = QPath::generic;
     std::size_t m = 0, k = 0, k_padded = 0;
     std::size_t row_bytes = 0;        ///< stride between rows in `data`
-    AlignedBuffer<std::byte> data;    ///< s8 (generic), u8 = s8 + 128 (VNNI paths), int16 (avx2)
+    /// s8 (generic), u8 = s8 + 128 (VNNI paths), int16 (avx2); rows of row_bytes, except on the
+    /// avx512vnni path: tiles of 12 rows, [m / 12][k_padded / 4][12][4], so that the kernel reads
+    /// one sequential stream (row r's bytes 4kk..4kk+3 at tile + 48·kk + 4·(r % 12)).
+    AlignedBuffer<std::byte> data;
     AlignedBuffer<float> scales;      ///< [m]: x ≈ q · scale
     AlignedBuffer<std::int8_t> q;     ///< [m][k_padded] the s8 values themselves (for tests and the reference)
 };
@@ -139,6 +142,7 @@ inline const char* qpath_name(QPath p) {
 namespace detail {
 
 inline constexpr std::size_t qmr = 12;  // most rows per micro-tile (AVX-512; the others use 6)
+inline constexpr std::size_t qtile_rows = qmr;  // rows per tile of the tiled activation layout
 inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : 6; }
 
 inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni; }
@@ -176,22 +180,28 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
 // 12 rows x one 32-column panel: 24 accumulators; each 128-byte row of the panel feeds 24
 // vpdpbusd while the 12 rows of A stay in L1. The sums start at zero, or at `init` [MR][32]
 // (K split in chunks). NV = 1: only the panel's first 16 columns (out[r][16..32) untouched).
-template <int MR, int NV = 2>
+// Tiled: A in the tiled layout of QuantizedActivations (row r of step kk at a + 48·kk + 4·r;
+// lda unused); else row r at a + r·lda.
+template <int MR, int NV = 2, bool Tiled = false>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
 void qkernel_avx512vnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out,
-                        const std::int32_t* init = nullptr) {
+                        const std::int32_t* init = nullptr, const float* pf = nullptr, std::size_t ldpf = 0) {
     __m512i c[MR][NV];
 #pragma GCC unroll 24
     for (int r = 0; r < MR; ++r)
         for (int v = 0; v < NV; ++v) c[r][v] = init ? _mm512_load_si512(init + r * 32 + 16 * v) : _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (std::size_t kk = 0; kk < k4; ++kk) {
+        // pf: the [MR][32] floats this tile's epilogue will write; one of their 2·MR lines is
+        // asked for with write intent every 4 steps, so the reads for ownership overlap the
+        // products instead of stalling the epilogue's stores (a burst of them fills the buffers).
+        if (pf && kk % 4 == 0 && kk < 8 * MR) asm volatile("prefetchw %0" : : "m"(pf[kk / 8 * ldpf + kk % 8 * 4]));
         const std::int8_t* wk = w + kk * 128;
         __m512i wv[NV];
         for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_si512(wk + 64 * v);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
-            const __m512i b = _mm512_set1_epi32(load_i32(a + r * lda + 4 * kk));
+            const __m512i b = _mm512_set1_epi32(load_i32(Tiled ? a + 4 * qtile_rows * kk + 4 * r : a + r * lda + 4 * kk));
             for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbusd_epi32(c[r][v], b, wv[v]);
         }
     }
@@ -274,11 +284,15 @@ void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std
 #if DOCVLM_X86_64
 // qkernel_avx512vnni for mr = 1..12 rows, the sums starting at `init` when given; with
 // `first16`, only the panel's first 16 columns.
+// With `tiled`, A is in QuantizedActivations' tiled layout (lda unused).
 inline void qkernel_avx512vnni_rows(const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
-                                    std::int32_t* out, const std::int32_t* init = nullptr, bool first16 = false) {
+                                    std::int32_t* out, const std::int32_t* init = nullptr, bool first16 = false,
+                                    bool tiled = false, const float* pf = nullptr, std::size_t ldpf = 0) {
 #define DOCVLM_QKERNEL_CASE(n)                                                                          \
     case n:                                                                                             \
-        first16 ? qkernel16_avx512vnni<n>(a, lda, w, k4, out, init) : qkernel_avx512vnni<n>(a, lda, w, k4, out, init); \
+        if (tiled) qkernel_avx512vnni<n, 2, true>(a, lda, w, k4, out, init, pf, ldpf);                  \
+        else if (first16) qkernel16_avx512vnni<n>(a, lda, w, k4, out, init);                            \
+        else qkernel_avx512vnni<n>(a, lda, w, k4, out, init);                                           \
         return;
     switch (mr) {
         DOCVLM_QKERNEL_CASE(1) DOCVLM_QKERNEL_CASE(2) DOCVLM_QKERNEL_CASE(3) DOCVLM_QKERNEL_CASE(4)
@@ -293,7 +307,7 @@ inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t
                     std::int32_t* out) {
 #if DOCVLM_X86_64
     switch (path) {
-        case QPath::avx512vnni: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out); return;
+        case QPath::avx512vnni: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out, nullptr, false, true); return;
         case QPath::avxvnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avxvnni, mr, a, lda, w, k4, out) return;
         case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
         case QPath::generic: break;
@@ -471,6 +485,16 @@ inline void flip_sign_bits_avx512(const std::int8_t* src, std::byte* dst, std::s
     for (std::size_t i = 0; i < n; i += 64)
         _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), bit));
 }
+
+// One row into the tiled layout with the sign bits flipped: 4-byte step kk of qr to t + 48·kk.
+DOCVLM_TARGET("avx512f,avx512bw")
+inline void scatter_tiled_avx512(const std::int8_t* qr, std::byte* t, std::size_t k_padded) {
+    const __m512i bit = _mm512_set1_epi8(char(0x80));
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(int(qtile_rows)));
+    for (std::size_t i = 0; i < k_padded; i += 64)  // k_padded is a multiple of 128
+        _mm512_i32scatter_epi32(t + qtile_rows * i, idx, _mm512_xor_si512(_mm512_loadu_si512(qr + i), bit), 4);
+}
 #endif
 
 }  // namespace detail
@@ -482,7 +506,9 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
     out.k = k;
     out.k_padded = (k + 127) / 128 * 128;  // covers every group size and the 4-byte steps
     out.row_bytes = out.k_padded * detail::qa_elem_bytes(path);
-    if (out.data.size() < m * out.row_bytes) out.data = AlignedBuffer<std::byte>(m * out.row_bytes);
+    const bool tiled = path == QPath::avx512vnni;
+    const std::size_t rows = tiled ? (m + detail::qtile_rows - 1) / detail::qtile_rows * detail::qtile_rows : m;
+    if (out.data.size() < rows * out.row_bytes) out.data = AlignedBuffer<std::byte>(rows * out.row_bytes);
     if (out.scales.size() < m) out.scales = AlignedBuffer<float>(m);
     if (out.q.size() < m * out.k_padded) out.q = AlignedBuffer<std::int8_t>(m * out.k_padded);
     const bool offset = detail::uses_u8_offset(path);
@@ -499,7 +525,22 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
             out.scales[r] = quantize_row(x + r * ldx, k, qr);
             std::fill(qr + k, qr + out.k_padded, std::int8_t(0));
             std::byte* dst = out.data.data() + r * out.row_bytes;
-            if (path == QPath::avx2) {
+            if (tiled) {
+                // Tile of 12 rows: the 4 bytes of row r at step kk lie at tile + 48·kk + 4·(r % 12).
+                std::byte* t = out.data.data() + (r - r % detail::qtile_rows) * out.row_bytes + 4 * (r % detail::qtile_rows);
+#if DOCVLM_X86_64
+                if (cpu().avx512()) {
+                    detail::scatter_tiled_avx512(qr, t, out.k_padded);
+                    continue;
+                }
+#endif
+                for (std::size_t kk = 0; kk < out.k_padded / 4; ++kk) {
+                    std::uint32_t v;
+                    std::memcpy(&v, qr + 4 * kk, 4);
+                    v ^= 0x80808080u;
+                    std::memcpy(t + 4 * detail::qtile_rows * kk, &v, 4);
+                }
+            } else if (path == QPath::avx2) {
                 for (std::size_t i = 0; i < out.k_padded; ++i) {
                     const std::int16_t v = qr[i];
                     std::memcpy(dst + 2 * i, &v, 2);
@@ -539,7 +580,8 @@ void qgemm_tiles(const QuantizedActivations& x, const QuantizedWeight& w, Thread
                    [&](std::size_t m0, std::size_t mr, std::size_t p) {
                        alignas(64) std::int32_t raw[qmr * qpanel];
                        for (std::size_t g = 0; g < groups; ++g) {
-                           qkernel(x.path, x.data.data() + m0 * x.row_bytes + g * gk4 * step, x.row_bytes, mr,
+                           const std::size_t k_off = g * gk4 * step * (x.path == QPath::avx512vnni ? qtile_rows : 1);
+                           qkernel(x.path, x.data.data() + m0 * x.row_bytes + k_off, x.row_bytes, mr,
                                    w.data.data() + (p * k4 + g * gk4) * qpanel * 4, gk4, raw);
                            tile(m0, mr, p, g, raw);
                        }
@@ -630,11 +672,13 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
     parallel_chunked_tiles<std::int32_t, qchunked_rows>(
         x.m, x.row_bytes, qblock_bytes, qmr, w.panels(), k4, qkc / 4, pool,
         [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t c0, std::size_t kn, std::int32_t* pt) {
-            const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4;
+            const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4 * qtile_rows;
             const std::int8_t* panel = w.data.data() + (p * k4 + c0) * qpanel * 4;
-            qkernel_avx512vnni_rows(a, x.row_bytes, mr, panel, kn, pt, c0 == 0 ? nullptr : pt);
             const std::size_t n0 = p * qpanel;
-            if (c0 + kn == k4) qepilogue_avx512(pt, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
+            const bool last = c0 + kn == k4;
+            qkernel_avx512vnni_rows(a, x.row_bytes, mr, panel, kn, pt, c0 == 0 ? nullptr : pt, false, true,
+                                    last ? y + m0 * ldy + n0 : nullptr, ldy);
+            if (last) qepilogue_avx512(pt, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
         });
 }
 #endif
