@@ -153,10 +153,14 @@ DOCVLM_TARGET("avx512f") DOCVLM_ALWAYS_INLINE void store_tile512(const __m512 (&
 // NV = 2: all 32 columns of the panel; NV = 1: only its first 16.
 template <int MR, int NV = 2>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate) {
+// pf: where the tile's results will go (null: nowhere yet); its lines are prefetched for
+// writing during the first steps, as in qkernel_avx512vnni.
+void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate,
+                    const float* pf = nullptr, std::size_t ldpf = 0) {
     __m512 c[MR][NV];
     load_tile512(c, out, ldo, accumulate);
     for (std::size_t t = 0; t < k; ++t) {
+        if (pf && t % 4 == 0 && t < 8 * MR) asm volatile("prefetchw %0" : : "m"(pf[t / 8 * ldpf + t % 8 * 4]));
         __m512 wv[NV];
         for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + t * 32 + 16 * v);
 #pragma GCC unroll 12
@@ -250,11 +254,12 @@ inline void bkernel16(const bf16* a, std::size_t lda, std::size_t mr, const bf16
 #endif
 
 // out[r * ldo + 0..32) (+)= Σ_k a[r][k] · panel[k][0..32) on the given path.
+// pf, ldpf: the tile's final destination, prefetched for writing on the AVX-512 path (or null).
 inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out,
-                    std::size_t ldo = fpanel, bool accumulate = false) {
+                    std::size_t ldo = fpanel, bool accumulate = false, const float* pf = nullptr, std::size_t ldpf = 0) {
 #if DOCVLM_X86_64
     if (path == FPath::avx512) {
-        DOCVLM_FKERNEL_DISPATCH12(fkernel_avx512, mr, a, lda, w, k, out, ldo, accumulate)
+        DOCVLM_FKERNEL_DISPATCH12(fkernel_avx512, mr, a, lda, w, k, out, ldo, accumulate, pf, ldpf)
         return;
     }
     if (path == FPath::avx2) {
@@ -363,8 +368,10 @@ inline void sgemm(const float* x, std::size_t m, std::size_t ldx, const PackedF3
                   const Epilogue& ep, ThreadPool& pool, FPath path) {
     detail::gemm_chunked_tiles(m, w.k * sizeof(float), w.panels(), w.k, pool,
                                [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
-        detail::fkernel(path, x + m0 * ldx + k0, ldx, mr, w.data.data() + (p * w.k + k0) * fpanel, kn, sums, fpanel, k0 > 0);
-        if (k0 + kn == w.k) detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+        const bool last = k0 + kn == w.k;
+        detail::fkernel(path, x + m0 * ldx + k0, ldx, mr, w.data.data() + (p * w.k + k0) * fpanel, kn, sums, fpanel, k0 > 0,
+                        last ? y + m0 * ldy + p * fpanel : nullptr, ldy);
+        if (last) detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
     });
 }
 
