@@ -427,6 +427,35 @@ TEST_CASE("segmenter: crops fit the recogniser, cut at word gaps; rules are drop
     CHECK(pipeline::segment_page(io::Image(50, 50, 1, 255)).regions.empty());
 }
 
+TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header spans, wrapped cells joined") {
+    // columns at x 100-180, 300-380, 500-600; lines 14 px high, rows 16 px apart; the third
+    // column of the third row wraps onto a second line 3 px below (nothing in the first column)
+    auto line = [](int y, std::vector<std::array<int, 2>> xs) {
+        pipeline::TextLine l{xs.front()[0], y, xs.back()[1], y + 14, {}, int(xs.size())};
+        for (std::size_t i = 0; i < xs.size(); ++i) l.chunks.push_back({xs[i][0], y, xs[i][1], y + 14, int(i)});
+        return l;
+    };
+    const std::vector<pipeline::TextLine> lines = {
+        line(100, {{100, 380}, {500, 560}}),  // "Item" over the first two columns
+        line(130, {{100, 160}, {300, 350}, {500, 590}}),
+        line(160, {{100, 170}, {300, 370}, {500, 600}}),
+        line(177, {{500, 580}}),
+        line(207, {{110, 150}, {300, 330}, {540, 600}}),
+    };
+    const std::vector<std::vector<std::string>> texts = {
+        {"Item", "Price"}, {"a0", "b0", "c0"}, {"a1", "b1", "first half"}, {"second <half>"}, {"a2", "b2", "c2"}};
+    CHECK(pipeline::grid_table_html(lines, texts) ==
+          "<table><tr><td colspan=\"2\">Item</td><td>Price</td></tr><tr><td>a0</td><td>b0</td><td>c0</td></tr>"
+          "<tr><td>a1</td><td>b1</td><td>first half second &lt;half&gt;</td></tr><tr><td>a2</td><td>b2</td><td>c2</td></tr></table>");
+    // evenly spaced lines are rows of their own, even with the first column empty
+    std::vector<pipeline::TextLine> even = lines;
+    even[3] = line(190, {{500, 580}});
+    even[4] = line(220, {{110, 150}, {300, 330}, {540, 600}});
+    CHECK(pipeline::grid_table_html(even, texts).find("<tr><td></td><td></td><td>second &lt;half&gt;</td></tr>") != std::string::npos);
+    CHECK(pipeline::grid_table_html({}, {}).empty());
+    CHECK_THROWS_AS(pipeline::grid_table_html(lines, {{"x"}}), Error);
+}
+
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
     PageDraw p;
     // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,

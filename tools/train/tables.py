@@ -85,7 +85,9 @@ def spans(rng: random.Random, R: int, Cn: int, heads: int) -> list[list[tuple[in
     return own
 
 
-def make_table(rng: random.Random, fonts: list[str], corpus: list[str]):
+def make_table(rng: random.Random, fonts: list[str], corpus: list[str], texts: dict | None = None):
+    """texts: if given, receives {(row, col): text} of every filled cell (its lines joined by spaces);
+    it draws nothing from rng, so the tables are the same with or without it."""
     R = min(rng.randint(2, 7) + rng.randint(0, 7), 14)
     Cn = rng.randint(2, 4) + rng.randint(0, 4)
     size = rng.randint(13, 30)
@@ -218,6 +220,8 @@ def make_table(rng: random.Random, fonts: list[str], corpus: list[str]):
             box = b if box is None else (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
             y += pitch
         boxes[(r, c)] = box
+        if texts is not None:
+            texts[(r, c)] = " ".join(lines)
     # line height: ink height of a line with ascenders and descenders in this font
     hb = probe.textbbox((0, 0), "Hgjy", font=font)
     line_h = hb[3] - hb[1]

@@ -514,8 +514,10 @@ template <class M>
 std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_view task,
                                              const std::function<void(std::string_view piece)>& on_piece) const {
     const io::Image gray = crop.channels == 1 ? crop : io::to_gray(crop);
-    if (task == "table" && !model_->dims().table.present) task = "text";  // the segmenter's table
-    model_->dims().task_token(task);  // a clear error for tasks the model does not know
+    // without a table task, the crop's text is read line by line and its grid found from the
+    // positions of the text (grid_table_html)
+    const bool grid_table = task == "table" && !model_->dims().table.present;
+    model_->dims().task_token(grid_table ? "text" : task);  // a clear error for tasks the model does not know
     auto ctx = model_->context();
     double vs = 0, ds = 0;
     std::size_t tk = 0;
@@ -546,6 +548,7 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
         std::vector<std::vector<std::string>> texts(all.lines.size());
         for (std::size_t l = 0; l < all.lines.size(); ++l)
             for (const auto& c : all.lines[l].chunks) texts[l].push_back(read_one(gray, c, "text", ctx, on_token, vs, ds, tk));
+        if (grid_table) return grid_table_html(all.lines, texts);
         if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
         task = "text";  // not read as a table: the segmenter's reading below
     }

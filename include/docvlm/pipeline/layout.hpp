@@ -87,6 +87,15 @@ int otsu_threshold(const io::Image& gray);
 /// table an HTML <table> with one row per line and a cell per column. texts[line][chunk].
 std::string region_content(const LayoutRegion& region, const std::vector<std::vector<std::string>>& texts);
 
+/// The HTML <table> of a crop known to hold one table, from its text lines (gathered from every
+/// region the segmenter found in it) and their recognised text (texts[line][chunk]): lines that
+/// overlap vertically form one row; columns are cut at the x ranges that at most a fifth of the
+/// rows cover with ink (so a header spanning several columns does not join them), at least
+/// 0.3 line heights wide, through the least covered part; a chunk that crosses a cut spans the
+/// columns it covers (colspan). Wrapped cells: see the comment in the implementation.
+/// Empty when there are no lines.
+std::string grid_table_html(const std::vector<TextLine>& lines, const std::vector<std::vector<std::string>>& texts);
+
 // ------------------------------------------------------------------------------------------------
 // Implementation
 // ------------------------------------------------------------------------------------------------
@@ -570,6 +579,147 @@ inline std::string region_content(const LayoutRegion& r, const std::vector<std::
         s += line;
     }
     return s;
+}
+
+inline std::string grid_table_html(const std::vector<TextLine>& lines, const std::vector<std::vector<std::string>>& texts) {
+    if (texts.size() != lines.size()) docvlm::detail::fail("grid_table_html: ", texts.size(), " lines of text for ", lines.size(), " lines");
+    struct Item {
+        int x0, y0, x1, y1;
+        std::string text;
+    };
+    std::vector<Item> items;
+    std::vector<int> heights;
+    for (std::size_t li = 0; li < lines.size(); ++li) {
+        heights.push_back(lines[li].y1 - lines[li].y0);
+        for (std::size_t c = 0; c < lines[li].chunks.size(); ++c) {
+            const TextChunk& ch = lines[li].chunks[c];
+            if (ch.x1 > ch.x0) items.push_back({ch.x0, ch.y0, ch.x1, ch.y1, c < texts[li].size() ? texts[li][c] : std::string()});
+        }
+    }
+    if (items.empty()) return "";
+    std::nth_element(heights.begin(), heights.begin() + std::ptrdiff_t(heights.size() / 2), heights.end());
+    const int L = std::max(1, heights[heights.size() / 2]);
+    // rows: chunks sorted by their vertical centre join the open row while they overlap it by half
+    // the smaller height
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.y0 + a.y1 < b.y0 + b.y1; });
+    std::vector<std::vector<const Item*>> rows;
+    int ry0 = 0, ry1 = 0;
+    for (const Item& it : items) {
+        const int overlap = std::min(ry1, it.y1) - std::max(ry0, it.y0);
+        if (!rows.empty() && 2 * overlap >= std::min(ry1 - ry0, it.y1 - it.y0)) {
+            rows.back().push_back(&it);
+            ry0 = std::min(ry0, it.y0), ry1 = std::max(ry1, it.y1);
+        } else {
+            rows.push_back({&it});
+            ry0 = it.y0, ry1 = it.y1;
+        }
+    }
+    // columns: cut at runs of x that few rows cover
+    int xmin = items[0].x0, xmax = items[0].x1;
+    for (const Item& it : items) xmin = std::min(xmin, it.x0), xmax = std::max(xmax, it.x1);
+    std::vector<int> cover(std::size_t(xmax - xmin), 0);
+    for (const auto& row : rows) {
+        std::vector<char> hit(cover.size(), 0);
+        for (const Item* it : row)
+            for (int x = it->x0; x < it->x1; ++x) hit[std::size_t(x - xmin)] = 1;
+        for (std::size_t x = 0; x < cover.size(); ++x) cover[x] += hit[x];
+    }
+    const int few = int(rows.size()) / 5, min_gap = std::max(2, L * 3 / 10);
+    std::vector<int> cuts;  // x of each cut between columns
+    for (std::size_t x = 0; x < cover.size();) {
+        if (cover[x] > few) {
+            ++x;
+            continue;
+        }
+        std::size_t e = x;
+        while (e < cover.size() && cover[e] <= few) ++e;
+        if (x > 0 && e < cover.size() && int(e - x) >= min_gap) {
+            // the cut goes through the middle of the least covered part of the run
+            const int low = *std::min_element(cover.begin() + std::ptrdiff_t(x), cover.begin() + std::ptrdiff_t(e));
+            std::size_t a = x;
+            while (cover[a] != low) ++a;
+            std::size_t b = a;
+            while (b < e && cover[b] == low) ++b;
+            cuts.push_back(xmin + int(a + b) / 2);
+        }
+        x = e;
+    }
+    const int ncols = int(cuts.size()) + 1;
+    auto column_of = [&](int x) { return int(std::upper_bound(cuts.begin(), cuts.end(), x) - cuts.begin()); };
+    // cells of each line-row: [first column, last column] and text; chunks whose spans meet are joined
+    struct Cell {
+        int c0, c1;
+        std::string text;
+    };
+    struct Row {
+        int y0, y1;
+        std::vector<Cell> cells;
+    };
+    std::vector<Row> out;
+    for (const auto& row : rows) {
+        Row r{row[0]->y0, row[0]->y1, {}};
+        std::vector<const Item*> sorted = row;
+        std::sort(sorted.begin(), sorted.end(), [](const Item* a, const Item* b) { return a->x0 < b->x0; });
+        for (const Item* it : sorted) {
+            r.y0 = std::min(r.y0, it->y0), r.y1 = std::max(r.y1, it->y1);
+            const int c0 = column_of(it->x0), c1 = std::max(c0, column_of(it->x1 - 1));
+            if (!r.cells.empty() && c0 <= r.cells.back().c1) {
+                r.cells.back().c1 = std::max(r.cells.back().c1, c1);
+                if (!it->text.empty()) r.cells.back().text += (r.cells.back().text.empty() ? "" : " ") + it->text;
+            } else {
+                r.cells.push_back({c0, c1, it->text});
+            }
+        }
+        out.push_back(std::move(r));
+    }
+    // Wrapped cells: where the white gaps between line-rows fall in two groups (the smaller ones
+    // between the lines of a cell, the larger between table rows), a line-row after a small gap,
+    // with nothing in the first column, whose cells all lie in columns the row above has text in,
+    // continues that row.
+    if (out.size() >= 3) {
+        int gmin = 1 << 30, gmax = -(1 << 30);
+        for (std::size_t i = 1; i < out.size(); ++i) {
+            const int g = out[i].y0 - out[i - 1].y1;
+            gmin = std::min(gmin, g), gmax = std::max(gmax, g);
+        }
+        const int split = (gmin + gmax) / 2;
+        if (gmax - gmin >= std::max(2, L / 4)) {
+            std::vector<Row> merged{out[0]};
+            for (std::size_t i = 1; i < out.size(); ++i) {
+                Row& prev = merged.back();
+                const Row& r = out[i];
+                bool cont = r.y0 - out[i - 1].y1 < split && r.cells.front().c0 > 0;
+                for (const Cell& c : r.cells) {
+                    bool under = false;
+                    for (const Cell& p : prev.cells) under |= p.c0 <= c.c0 && c.c1 <= p.c1;
+                    cont &= under;
+                }
+                if (!cont) {
+                    merged.push_back(r);
+                    continue;
+                }
+                prev.y1 = std::max(prev.y1, r.y1);
+                for (const Cell& c : r.cells)
+                    for (Cell& p : prev.cells)
+                        if (p.c0 <= c.c0 && c.c1 <= p.c1 && !c.text.empty()) p.text += (p.text.empty() ? "" : " ") + c.text;
+            }
+            out = std::move(merged);
+        }
+    }
+    std::string s = "<table>";
+    for (const Row& row : out) {
+        s += "<tr>";
+        int c = 0;
+        for (const Cell& cell : row.cells) {
+            for (; c < cell.c0; ++c) s += "<td></td>";
+            s += cell.c1 > cell.c0 ? "<td colspan=\"" + std::to_string(cell.c1 - cell.c0 + 1) + "\">" : std::string("<td>");
+            s += html_escape(cell.text) + "</td>";
+            c = cell.c1 + 1;
+        }
+        for (; c < ncols; ++c) s += "<td></td>";
+        s += "</tr>";
+    }
+    return s + "</table>";
 }
 
 }  // namespace pipeline
