@@ -535,7 +535,11 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
             }
         };
     if (task == "table") {  // the crop's lines read as text, its structure from the table task
-        const PageLayout lay = segment_page(gray, opt_.layout);
+        LayoutOptions lo = opt_.layout;
+        // the grid needs every cell in a crop of its own: cut lines at gaps of 0.8 line heights
+        // (twice a wide word space) rather than the page's cell gap
+        if (grid_table) lo.cell_gap = std::min(lo.cell_gap, 0.8);
+        const PageLayout lay = segment_page(gray, lo);
         LayoutRegion all;
         all.block.type = "table";
         for (const auto& r : lay.regions) {
