@@ -454,6 +454,40 @@ TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header
     CHECK(pipeline::grid_table_html(even, texts).find("<tr><td></td><td></td><td>second &lt;half&gt;</td></tr>") != std::string::npos);
     CHECK(pipeline::grid_table_html({}, {}).empty());
     CHECK_THROWS_AS(pipeline::grid_table_html(lines, {{"x"}}), Error);
+
+    // rules: a vertical rule cuts where the white gap alone (3 px) is too narrow; horizontal rules
+    // under most lines make the lines between two rules one row, whatever the first column holds
+    const std::vector<pipeline::TextLine> ruled = {
+        line(100, {{100, 200}, {203, 280}}), line(117, {{100, 180}}),  // row A: two lines
+        line(140, {{100, 200}, {203, 280}}), line(163, {{100, 200}, {203, 280}}), line(186, {{100, 200}, {203, 280}}),
+    };
+    const std::vector<std::vector<std::string>> rt = {{"a", "b"}, {"a2"}, {"c", "d"}, {"e", "f"}, {"g", "h"}};
+    const std::vector<pipeline::Rule> rules = {{201, 95, 202, 205}, {95, 135, 285, 136}, {95, 158, 285, 159}, {95, 181, 285, 182}};
+    CHECK(pipeline::grid_table_html(ruled, rt, rules) ==
+          "<table><tr><td>a a2</td><td>b</td></tr><tr><td>c</td><td>d</td></tr><tr><td>e</td><td>f</td></tr>"
+          "<tr><td>g</td><td>h</td></tr></table>");
+    CHECK(pipeline::grid_table_html(ruled, rt).find("<td>a2</td>") != std::string::npos);  // without rules: one column
+}
+
+TEST_CASE("segmenter: on request, horizontal rules touching a grid's rows are erased and reported") {
+    PageDraw p;
+    for (int r = 0; r < 8; ++r) {
+        p.line(110, 400, 100 + 15 * r);  // rows of text 14 px high, each between two rules it touches
+        p.box(100, 99 + 15 * r, 420, 100 + 15 * r);
+    }
+    p.box(100, 99 + 15 * 8, 420, 100 + 15 * 8);
+    pipeline::LayoutOptions opt;
+    opt.erase_horizontal_rules = true;
+    const auto lay = pipeline::segment_page(p.img, opt);
+    std::size_t lines = 0;
+    for (const auto& r : lay.regions) lines += r.lines.size();
+    CHECK(lines == 8);
+    std::size_t horizontal = 0;
+    for (const auto& r : lay.rules) horizontal += !r.vertical() && r.x1 - r.x0 >= 300;
+    CHECK(horizontal == 9);
+    std::size_t joined = 0;  // by default the rules join the rows
+    for (const auto& r : pipeline::segment_page(p.img).regions) joined += r.lines.size();
+    CHECK(joined < 8);
 }
 
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {

@@ -537,8 +537,9 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
     if (task == "table") {  // the crop's lines read as text, its structure from the table task
         LayoutOptions lo = opt_.layout;
         // the grid needs every cell in a crop of its own: cut lines at gaps of 0.8 line heights
-        // (twice a wide word space) rather than the page's cell gap
-        if (grid_table) lo.cell_gap = std::min(lo.cell_gap, 0.8);
+        // (twice a wide word space) rather than the page's cell gap; rules between its rows go
+        // before lines are cut (they are kept in lay.rules)
+        if (grid_table) lo.cell_gap = std::min(lo.cell_gap, 0.8), lo.erase_horizontal_rules = true;
         const PageLayout lay = segment_page(gray, lo);
         LayoutRegion all;
         all.block.type = "table";
@@ -552,7 +553,7 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
         std::vector<std::vector<std::string>> texts(all.lines.size());
         for (std::size_t l = 0; l < all.lines.size(); ++l)
             for (const auto& c : all.lines[l].chunks) texts[l].push_back(read_one(gray, c, "text", ctx, on_token, vs, ds, tk));
-        if (grid_table) return grid_table_html(all.lines, texts);
+        if (grid_table) return grid_table_html(all.lines, texts, lay.rules);
         if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
         task = "text";  // not read as a table: the segmenter's reading below
     }

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct LayoutOptions {
     int chunk_height = 24;          ///< crops are scaled to this height by the recogniser...
     int max_chunk_width = 512;      ///< ...and must then be at most this wide
     int margin = 1;                 ///< pixels of white around each crop's ink
+    /// Also erase long thin horizontal rules before cutting lines (for a crop known to be a table,
+    /// whose rules would join its rows into one band; on a page a fraction bar would go too).
+    bool erase_horizontal_rules = false;
 };
 
 /// One crop to recognise: the ink box of part of a line, and the cell (0-based) it belongs to.
@@ -70,11 +74,18 @@ struct LayoutRegion {
     bool displayed = false;
 };
 
+/// A thin straight rule (table border, booktabs line, frame edge), [x0, x1) × [y0, y1) pixels.
+struct Rule {
+    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    bool vertical() const { return y1 - y0 > x1 - x0; }
+};
+
 struct PageLayout {
     int width = 0, height = 0;
     int threshold = 0;    ///< the ink threshold used
     int line_height = 0;  ///< the unit L
     std::vector<LayoutRegion> regions;  ///< in reading order
+    std::vector<Rule> rules;  ///< rules found: vertical ones erased before lines are cut, horizontal ones dropped from blocks
 };
 
 /// Segments a page image (gray or RGB).
@@ -91,10 +102,12 @@ std::string region_content(const LayoutRegion& region, const std::vector<std::ve
 /// region the segmenter found in it) and their recognised text (texts[line][chunk]): lines that
 /// overlap vertically form one row; columns are cut at the x ranges that at most a fifth of the
 /// rows cover with ink (so a header spanning several columns does not join them), at least
-/// 0.3 line heights wide, through the least covered part; a chunk that crosses a cut spans the
-/// columns it covers (colspan). Wrapped cells: see the comment in the implementation.
-/// Empty when there are no lines.
-std::string grid_table_html(const std::vector<TextLine>& lines, const std::vector<std::vector<std::string>>& texts);
+/// 0.3 line heights wide, through the least covered part, and at every vertical rule inside the
+/// table; a chunk that crosses a cut spans the columns it covers (colspan). Rows: where horizontal
+/// rules separate most neighbouring lines, the lines between two rules are one row; else see the
+/// comment in the implementation on wrapped cells. Empty when there are no lines.
+std::string grid_table_html(const std::vector<TextLine>& lines, const std::vector<std::vector<std::string>>& texts,
+                            const std::vector<Rule>& rules = {});
 
 // ------------------------------------------------------------------------------------------------
 // Implementation
@@ -113,6 +126,7 @@ struct InkMap {
     int w = 0, h = 0;
     std::vector<std::uint8_t> ink;  // 1 = ink
     std::vector<Box> vrules;        // vertical rules erased from `ink` (table borders)
+    std::vector<Box> hrules;        // horizontal rules erased from `ink` (LayoutOptions::erase_horizontal_rules)
     bool at(int x, int y) const { return ink[std::size_t(y) * std::size_t(w) + std::size_t(x)] != 0; }
 };
 
@@ -168,6 +182,18 @@ inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
     }
     for (const Box& r : rules)
         if (r.height() >= min_len) m.vrules.push_back(r);
+}
+
+/// The same for horizontal rules (through the transposed map); kept in m.hrules.
+inline void erase_horizontal_rules(InkMap& m, int min_len, int max_h) {
+    const std::size_t W = std::size_t(m.w), H = std::size_t(m.h);
+    InkMap t{m.h, m.w, std::vector<std::uint8_t>(m.ink.size()), {}, {}};
+    for (std::size_t y = 0; y < H; ++y)
+        for (std::size_t x = 0; x < W; ++x) t.ink[x * H + y] = m.ink[y * W + x];
+    erase_vertical_rules(t, min_len, max_h);
+    for (std::size_t y = 0; y < H; ++y)
+        for (std::size_t x = 0; x < W; ++x) m.ink[y * W + x] = t.ink[x * H + y];
+    for (const Box& r : t.vrules) m.hrules.push_back({r.y0, r.x0, r.y1, r.x1});
 }
 
 /// True if an erased vertical rule lies within columns [a, e) and crosses rows [y0, y1).
@@ -295,7 +321,7 @@ inline int median(std::vector<int> v, int fallback) {
 }
 
 /// Lines of a block: ink bands, thin ones merged into the nearest neighbour, rules dropped.
-inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L) {
+inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::vector<Rule>* rules = nullptr) {
     std::vector<Box> lines;
     for (const auto& band : bands(m, b)) lines.push_back(tighten(m, {b.x0, band[0], b.x1, band[1]}));
     // rules: at least 4 L long, ink in nine columns of ten, and at most max(3, L/4) pixels of ink
@@ -308,7 +334,10 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L) {
             const auto cc = col_counts(m, l);
             const long filled = std::count_if(cc.begin(), cc.end(), [](int c) { return c > 0; });
             const bool thin = std::all_of(cc.begin() + L, cc.end() - L, [&](int c) { return c <= thick; });
-            if (filled * 10 >= long(l.width()) * 9 && thin) continue;
+            if (filled * 10 >= long(l.width()) * 9 && thin) {
+                if (rules) rules->push_back({l.x0, l.y0, l.x1, l.y1});
+                continue;
+            }
         }
         kept.push_back(l);
     }
@@ -416,7 +445,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     out.width = gray.width;
     out.height = gray.height;
     out.threshold = opt.ink_threshold > 0 ? opt.ink_threshold : std::clamp(otsu_threshold(gray), 96, 208);
-    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size()), {}};
+    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size()), {}, {}};
     for (std::size_t i = 0; i < gray.pixels.size(); ++i) m.ink[i] = gray.pixels[i] < out.threshold;
 
     Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
@@ -433,13 +462,31 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         }
         return std::max(6, detail::median(heights, 16));
     };
+    // horizontal rules (on request): found on the whole map (before vertical rules are erased,
+    // which would cut them at every crossing), at least a sixth of the ink's width long and at
+    // most 5 px thick; the unit is measured without them (they join the rows of a grid)
+    detail::InkMap hr;
+    if (opt.erase_horizontal_rules) {
+        hr = m;
+        detail::erase_horizontal_rules(hr, std::max(16, page_box.width() / 6), 5);
+        std::swap(m.ink, hr.ink);
+    }
     // in vertical slices, most bands are text lines even where rules join the rows of a table
     const int L0 = unit(std::max(1, std::min(16, page_box.width() / 64)));
+    if (opt.erase_horizontal_rules) std::swap(m.ink, hr.ink);
     detail::erase_vertical_rules(m, 4 * L0, std::max(3, L0 / 5));
+    if (opt.erase_horizontal_rules) {
+        for (std::size_t i = 0; i < m.ink.size(); ++i) m.ink[i] &= hr.ink[i];
+        m.hrules = std::move(hr.hrules);
+        page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
+        if (page_box.empty()) return out;
+    }
     if (!m.vrules.empty()) page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
     if (page_box.empty()) return out;
     const int L = unit(1);
     out.line_height = L;
+    for (const Box& r : m.vrules) out.rules.push_back({r.x0, r.y0, r.x1, r.y1});
+    for (const Box& r : m.hrules) out.rules.push_back({r.x0, r.y0, r.x1, r.y1});
     const int block_gap = std::max(2, int(opt.block_gap * L));
 
     // strips, their gutters, and sections of strips that share a gutter
@@ -482,7 +529,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             r.block.type = "text";
             r.block.x0 = blk.x0, r.block.y0 = blk.y0, r.block.x1 = blk.x1, r.block.y1 = blk.y1;
             int multi = 0;
-            for (const Box& line : detail::block_lines(m, blk, L)) {
+            for (const Box& line : detail::block_lines(m, blk, L, &out.rules)) {
                 if (line.height() > 6 * L) {  // a figure, not text
                     LayoutRegion fig;
                     fig.block.type = "image";
@@ -581,7 +628,8 @@ inline std::string region_content(const LayoutRegion& r, const std::vector<std::
     return s;
 }
 
-inline std::string grid_table_html(const std::vector<TextLine>& lines, const std::vector<std::vector<std::string>>& texts) {
+inline std::string grid_table_html(const std::vector<TextLine>& lines, const std::vector<std::vector<std::string>>& texts,
+                                   const std::vector<Rule>& rules) {
     if (texts.size() != lines.size()) docvlm::detail::fail("grid_table_html: ", texts.size(), " lines of text for ", lines.size(), " lines");
     struct Item {
         int x0, y0, x1, y1;
@@ -644,6 +692,22 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
         }
         x = e;
     }
+    // vertical rules inside the table cut too (a whitespace cut next to one gives way to it)
+    {
+        int ty0 = items[0].y0, ty1 = items[0].y1;
+        for (const Item& it : items) ty0 = std::min(ty0, it.y0), ty1 = std::max(ty1, it.y1);
+        std::vector<int> forced;
+        for (const Rule& r : rules) {
+            const int x = (r.x0 + r.x1) / 2;
+            if (r.vertical() && x > xmin && x < xmax && std::min(r.y1, ty1) - std::max(r.y0, ty0) >= L) forced.push_back(x);
+        }
+        std::vector<int> all = forced;
+        for (int c : cuts)
+            if (std::none_of(forced.begin(), forced.end(), [&](int f) { return std::abs(f - c) < 2 * min_gap; })) all.push_back(c);
+        std::sort(all.begin(), all.end());
+        all.erase(std::unique(all.begin(), all.end(), [&](int a, int b) { return b - a < 2; }), all.end());
+        cuts = std::move(all);
+    }
     const int ncols = int(cuts.size()) + 1;
     auto column_of = [&](int x) { return int(std::upper_bound(cuts.begin(), cuts.end(), x) - cuts.begin()); };
     // cells of each line-row: [first column, last column] and text; chunks whose spans meet are joined
@@ -672,11 +736,41 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
         }
         out.push_back(std::move(r));
     }
-    // Wrapped cells: where the white gaps between line-rows fall in two groups (the smaller ones
-    // between the lines of a cell, the larger between table rows), a line-row after a small gap,
-    // with nothing in the first column, whose cells all lie in columns the row above has text in,
-    // continues that row.
-    if (out.size() >= 3) {
+    // a horizontal rule between two line-rows (its middle between their middles, across part of
+    // the table)
+    auto ruled = [&](const Row& a, const Row& b) {
+        return std::any_of(rules.begin(), rules.end(), [&](const Rule& r) {
+            const int y2 = r.y0 + r.y1;
+            return !r.vertical() && y2 > a.y0 + a.y1 && y2 < b.y0 + b.y1 && std::min(r.x1, xmax) - std::max(r.x0, xmin) >= L;
+        });
+    };
+    std::size_t separated = 0;
+    for (std::size_t i = 1; i < out.size(); ++i) separated += ruled(out[i - 1], out[i]);
+    auto join = [](Row& prev, const Row& r) {  // r's cells into the row above (new columns as cells of their own)
+        prev.y1 = std::max(prev.y1, r.y1);
+        for (const Cell& c : r.cells) {
+            auto it = std::find_if(prev.cells.begin(), prev.cells.end(), [&](const Cell& p) { return p.c0 <= c.c1 && c.c0 <= p.c1; });
+            if (it == prev.cells.end()) {
+                prev.cells.insert(std::upper_bound(prev.cells.begin(), prev.cells.end(), c, [](const Cell& a, const Cell& b) { return a.c0 < b.c0; }), c);
+                continue;
+            }
+            it->c0 = std::min(it->c0, c.c0), it->c1 = std::max(it->c1, c.c1);
+            if (!c.text.empty()) it->text += (it->text.empty() ? "" : " ") + c.text;
+        }
+    };
+    if (out.size() >= 3 && separated * 5 >= (out.size() - 1) * 3) {
+        // ruled rows (a grid, or rules under every row): the lines between two rules are one row
+        std::vector<Row> merged{out[0]};
+        for (std::size_t i = 1; i < out.size(); ++i) {
+            if (ruled(out[i - 1], out[i])) merged.push_back(out[i]);
+            else join(merged.back(), out[i]);
+        }
+        out = std::move(merged);
+    } else if (out.size() >= 3) {
+        // wrapped cells: where the white gaps between line-rows fall in two groups (the smaller
+        // ones between the lines of a cell, the larger between table rows), a line-row after a
+        // small gap, with nothing in the first column, whose cells all lie in columns the row
+        // above has text in, continues that row
         int gmin = 1 << 30, gmax = -(1 << 30);
         for (std::size_t i = 1; i < out.size(); ++i) {
             const int g = out[i].y0 - out[i - 1].y1;
@@ -694,14 +788,8 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
                     for (const Cell& p : prev.cells) under |= p.c0 <= c.c0 && c.c1 <= p.c1;
                     cont &= under;
                 }
-                if (!cont) {
-                    merged.push_back(r);
-                    continue;
-                }
-                prev.y1 = std::max(prev.y1, r.y1);
-                for (const Cell& c : r.cells)
-                    for (Cell& p : prev.cells)
-                        if (p.c0 <= c.c0 && c.c1 <= p.c1 && !c.text.empty()) p.text += (p.text.empty() ? "" : " ") + c.text;
+                if (cont) join(prev, r);
+                else merged.push_back(r);
             }
             out = std::move(merged);
         }
