@@ -15,7 +15,9 @@ Scores (per table, then means): `shape` — the HTML has the truth's number of r
 against the predicted cell at its top-left position (spaces left out on both sides); `text CER` — all cell texts in reading order
 (rows top to bottom, cells left to right) against the prediction's, whatever its structure, also
 without spaces (mean and median over the tables).
-Needs only Python's standard library, numpy and Pillow (Debian python3-numpy, python3-pil).
+`make` needs what tools/train/make_data.py needs for its text and fonts (Debian python3-numpy,
+python3-pil, poppler-utils, the fonts and documentation packages listed in tools/train/README.md);
+`run` a built `docvlm` (tools/dev demo builds build/bin/docvlm); `score` only the standard library.
 """
 from __future__ import annotations
 
