@@ -80,7 +80,7 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
                 quantize_activations(x.data(), s.m, s.k, s.k, acts, p);
                 for (std::size_t r = 0; r < s.m; ++r) {
                     REQUIRE(acts.scales[r] == 1.0f);
-                    REQUIRE(std::memcmp(acts.q.data() + r * acts.k_padded, xq.data() + r * s.k, s.k) == 0);
+                    for (std::size_t c = 0; c < acts.k_padded; ++c) REQUIRE(acts.at(r, c) == (c < s.k ? xq[r * s.k + c] : 0));
                 }
                 std::vector<std::int32_t> got(s.m * s.n, -1);
                 qgemm_s32(acts, w, got.data(), s.n);
@@ -116,7 +116,7 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
                     // dequantised reference from the same int8 values
                     double acc = 0, exact = 0;
                     for (std::size_t t = 0; t < k; ++t) {
-                        acc += double(acts.q[i * acts.k_padded + t]) * w.at(j, t);
+                        acc += double(acts.at(i, t)) * w.at(j, t);
                         exact += double(x[i * k + t]) * wf[j * k + t];
                     }
                     const float pre = float(acc * acts.scales[i] * w.scales[j] + bias[j]);
@@ -191,7 +191,7 @@ TEST_CASE("int8 GEMM: per-group weights (32, 64, 128) and thread counts") {
                 for (std::size_t j = 0; j < n; ++j) {
                     double want = 0;
                     for (std::size_t t = 0; t < k; ++t)
-                        want += double(acts.q[i * acts.k_padded + t]) * w.at(j, t) * w.scales[j * w.groups() + t / group];
+                        want += double(acts.at(i, t)) * w.at(j, t) * w.scales[j * w.groups() + t / group];
                     want *= acts.scales[i];
                     worst = std::max(worst, std::fabs(y1[i * n + j] - want));
                     scale = std::max(scale, std::fabs(want));

@@ -81,7 +81,9 @@ struct QuantizedActivations {
     /// one sequential stream (row r's bytes 4kk..4kk+3 at tile + 48·kk + 4·(r % 12)).
     AlignedBuffer<std::byte> data;
     AlignedBuffer<float> scales;      ///< [m]: x ≈ q · scale
-    AlignedBuffer<std::int8_t> q;     ///< [m][k_padded] the s8 values themselves (for tests and the reference)
+
+    /// The s8 value q of row r, column c, read back from `data` (for tests and tools; not for hot loops).
+    std::int8_t at(std::size_t r, std::size_t c) const;
 };
 
 /// Quantises x [m, k] (row stride ldx) into `out`, reusing its memory when large enough.
@@ -510,7 +512,6 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
     const std::size_t rows = tiled ? (m + detail::qtile_rows - 1) / detail::qtile_rows * detail::qtile_rows : m;
     if (out.data.size() < rows * out.row_bytes) out.data = AlignedBuffer<std::byte>(rows * out.row_bytes);
     if (out.scales.size() < m) out.scales = AlignedBuffer<float>(m);
-    if (out.q.size() < m * out.k_padded) out.q = AlignedBuffer<std::int8_t>(m * out.k_padded);
     const bool offset = detail::uses_u8_offset(path);
 #if DOCVLM_X86_64
     float (*const quantize_row)(const float*, std::size_t, std::int8_t*) =
@@ -520,8 +521,11 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
 #endif
     // Rows are independent: split them over the pool (a ViT layer quantises 5476 x 5120 values).
     parallel_for(m, [&](std::size_t r0, std::size_t r1) {
+        // one row's s8 values, in a per-thread buffer that only grows (decoding allocates nothing)
+        thread_local AlignedBuffer<std::int8_t> row;
+        if (row.size() < out.k_padded) row = AlignedBuffer<std::int8_t>(out.k_padded);
         for (std::size_t r = r0; r < r1; ++r) {
-            std::int8_t* qr = out.q.data() + r * out.k_padded;
+            std::int8_t* qr = row.data();
             out.scales[r] = quantize_row(x + r * ldx, k, qr);
             std::fill(qr + k, qr + out.k_padded, std::int8_t(0));
             std::byte* dst = out.data.data() + r * out.row_bytes;
@@ -560,6 +564,24 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
             }
         }
     }, 4);
+}
+
+inline std::int8_t QuantizedActivations::at(std::size_t r, std::size_t c) const {
+    if (r >= m || c >= k_padded) docvlm::detail::fail("QuantizedActivations::at: (", r, ", ", c, ") outside ", m, " x ", k_padded);
+    const std::byte* row = data.data() + r * row_bytes;
+    switch (path) {
+        case QPath::avx512vnni:
+            return std::int8_t(std::uint8_t(data[(r - r % detail::qtile_rows) * row_bytes + c / 4 * 4 * detail::qtile_rows +
+                                                 r % detail::qtile_rows * 4 + c % 4]) ^ 0x80u);
+        case QPath::avxvnni: return std::int8_t(std::uint8_t(row[c]) ^ 0x80u);
+        case QPath::avx2: {
+            std::int16_t v;
+            std::memcpy(&v, row + 2 * c, 2);
+            return std::int8_t(v);
+        }
+        case QPath::generic: break;
+    }
+    return std::int8_t(row[c]);
 }
 
 namespace detail {
