@@ -145,6 +145,10 @@ namespace detail {
 
 inline constexpr std::size_t qmr = 12;  // most rows per micro-tile (AVX-512; the others use 6)
 inline constexpr std::size_t qtile_rows = qmr;  // rows per tile of the tiled activation layout
+// Where row r's bytes 4kk..4kk+3 start in the tiled layout, less 4·qtile_rows·kk.
+inline std::size_t tiled_row_offset(std::size_t r, std::size_t row_bytes) {
+    return (r - r % qtile_rows) * row_bytes + 4 * (r % qtile_rows);
+}
 inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : 6; }
 
 inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni; }
@@ -333,7 +337,6 @@ inline void check_group(std::size_t group) {
         docvlm::detail::fail("int8 weights: group size ", group, " is not 0 (per channel), 32, 64 or 128");
 }
 
-// Shared by quantize_weight and pack_weight: q(row, col) gives the int8 value, scale(row, g) the scale.
 // An empty (zeroed) packed weight of n x k with its buffers sized.
 inline QuantizedWeight allocate_weight(std::size_t n, std::size_t k, std::size_t group) {
     check_group(group);
@@ -351,6 +354,7 @@ inline QuantizedWeight allocate_weight(std::size_t n, std::size_t k, std::size_t
     return w;
 }
 
+// Shared by quantize_weight and pack_weight: q(row, col) gives the int8 value, scale(row, g) the scale.
 template <class Q, class S>
 QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&& scale) {
     QuantizedWeight w = allocate_weight(n, k, group);
@@ -368,9 +372,6 @@ QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&&
     return w;
 }
 
-}  // namespace detail
-
-namespace detail {
 #if DOCVLM_X86_64
 // Rows [r0, r1) of quantize_weight's per-channel case with AVX-512: the same values (IEEE
 // division, vcvtps2dq rounding half to even as nearbyint does), written 4 columns at a time.
@@ -531,7 +532,7 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
             std::byte* dst = out.data.data() + r * out.row_bytes;
             if (tiled) {
                 // Tile of 12 rows: the 4 bytes of row r at step kk lie at tile + 48·kk + 4·(r % 12).
-                std::byte* t = out.data.data() + (r - r % detail::qtile_rows) * out.row_bytes + 4 * (r % detail::qtile_rows);
+                std::byte* t = out.data.data() + detail::tiled_row_offset(r, out.row_bytes);
 #if DOCVLM_X86_64
                 if (cpu().avx512()) {
                     detail::scatter_tiled_avx512(qr, t, out.k_padded);
@@ -571,8 +572,8 @@ inline std::int8_t QuantizedActivations::at(std::size_t r, std::size_t c) const 
     const std::byte* row = data.data() + r * row_bytes;
     switch (path) {
         case QPath::avx512vnni:
-            return std::int8_t(std::uint8_t(data[(r - r % detail::qtile_rows) * row_bytes + c / 4 * 4 * detail::qtile_rows +
-                                                 r % detail::qtile_rows * 4 + c % 4]) ^ 0x80u);
+            return std::int8_t(std::uint8_t(data[detail::tiled_row_offset(r, row_bytes) + c / 4 * 4 * detail::qtile_rows + c % 4]) ^
+                               0x80u);
         case QPath::avxvnni: return std::int8_t(std::uint8_t(row[c]) ^ 0x80u);
         case QPath::avx2: {
             std::int16_t v;

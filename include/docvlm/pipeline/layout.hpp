@@ -85,7 +85,9 @@ struct PageLayout {
     int threshold = 0;    ///< the ink threshold used
     int line_height = 0;  ///< the unit L
     std::vector<LayoutRegion> regions;  ///< in reading order
-    std::vector<Rule> rules;  ///< rules found: vertical ones erased before lines are cut, horizontal ones dropped from blocks
+    /// Rules found: vertical ones (erased before lines are cut), horizontal ones (dropped from
+    /// blocks, or erased first with LayoutOptions::erase_horizontal_rules).
+    std::vector<Rule> rules;
 };
 
 /// Segments a page image (gray or RGB).
@@ -126,7 +128,6 @@ struct InkMap {
     int w = 0, h = 0;
     std::vector<std::uint8_t> ink;  // 1 = ink
     std::vector<Box> vrules;        // vertical rules erased from `ink` (table borders)
-    std::vector<Box> hrules;        // horizontal rules erased from `ink` (LayoutOptions::erase_horizontal_rules)
     bool at(int x, int y) const { return ink[std::size_t(y) * std::size_t(w) + std::size_t(x)] != 0; }
 };
 
@@ -184,16 +185,18 @@ inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
         if (r.height() >= min_len) m.vrules.push_back(r);
 }
 
-/// The same for horizontal rules (through the transposed map); kept in m.hrules.
-inline void erase_horizontal_rules(InkMap& m, int min_len, int max_h) {
+/// The same for horizontal rules (through the transposed map); returns the rules erased.
+inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h) {
     const std::size_t W = std::size_t(m.w), H = std::size_t(m.h);
-    InkMap t{m.h, m.w, std::vector<std::uint8_t>(m.ink.size()), {}, {}};
+    InkMap t{m.h, m.w, std::vector<std::uint8_t>(m.ink.size()), {}};
     for (std::size_t y = 0; y < H; ++y)
         for (std::size_t x = 0; x < W; ++x) t.ink[x * H + y] = m.ink[y * W + x];
     erase_vertical_rules(t, min_len, max_h);
     for (std::size_t y = 0; y < H; ++y)
         for (std::size_t x = 0; x < W; ++x) m.ink[y * W + x] = t.ink[x * H + y];
-    for (const Box& r : t.vrules) m.hrules.push_back({r.y0, r.x0, r.y1, r.x1});
+    std::vector<Box> rules;
+    for (const Box& r : t.vrules) rules.push_back({r.y0, r.x0, r.y1, r.x1});
+    return rules;
 }
 
 /// True if an erased vertical rule lies within columns [a, e) and crosses rows [y0, y1).
@@ -445,7 +448,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     out.width = gray.width;
     out.height = gray.height;
     out.threshold = opt.ink_threshold > 0 ? opt.ink_threshold : std::clamp(otsu_threshold(gray), 96, 208);
-    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size()), {}, {}};
+    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size()), {}};
     for (std::size_t i = 0; i < gray.pixels.size(); ++i) m.ink[i] = gray.pixels[i] < out.threshold;
 
     Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
@@ -466,9 +469,10 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     // which would cut them at every crossing), at least a sixth of the ink's width long and at
     // most 5 px thick; the unit is measured without them (they join the rows of a grid)
     detail::InkMap hr;
+    std::vector<detail::Box> hrules;
     if (opt.erase_horizontal_rules) {
         hr = m;
-        detail::erase_horizontal_rules(hr, std::max(16, page_box.width() / 6), 5);
+        hrules = detail::erase_horizontal_rules(hr, std::max(16, page_box.width() / 6), 5);
         std::swap(m.ink, hr.ink);
     }
     // in vertical slices, most bands are text lines even where rules join the rows of a table
@@ -477,7 +481,6 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     detail::erase_vertical_rules(m, 4 * L0, std::max(3, L0 / 5));
     if (opt.erase_horizontal_rules) {
         for (std::size_t i = 0; i < m.ink.size(); ++i) m.ink[i] &= hr.ink[i];
-        m.hrules = std::move(hr.hrules);
         page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
         if (page_box.empty()) return out;
     }
@@ -486,7 +489,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     const int L = unit(1);
     out.line_height = L;
     for (const Box& r : m.vrules) out.rules.push_back({r.x0, r.y0, r.x1, r.y1});
-    for (const Box& r : m.hrules) out.rules.push_back({r.x0, r.y0, r.x1, r.y1});
+    for (const Box& r : hrules) out.rules.push_back({r.x0, r.y0, r.x1, r.y1});
     const int block_gap = std::max(2, int(opt.block_gap * L));
 
     // strips, their gutters, and sections of strips that share a gutter
