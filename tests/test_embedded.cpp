@@ -469,7 +469,7 @@ TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header
     CHECK(pipeline::grid_table_html(ruled, rt).find("<td>a2</td>") != std::string::npos);  // without rules: one column
 }
 
-TEST_CASE("segmenter: on request, horizontal rules touching a grid's rows are erased and reported") {
+TEST_CASE("segmenter: horizontal rules touching a grid's rows are erased and reported; a lone rule stays") {
     PageDraw p;
     for (int r = 0; r < 8; ++r) {
         p.line(110, 400, 100 + 15 * r);  // rows of text 14 px high, each between two rules it touches
@@ -485,9 +485,20 @@ TEST_CASE("segmenter: on request, horizontal rules touching a grid's rows are er
     std::size_t horizontal = 0;
     for (const auto& r : lay.rules) horizontal += !r.vertical() && r.x1 - r.x0 >= 300;
     CHECK(horizontal == 9);
-    std::size_t joined = 0;  // by default the rules join the rows
-    for (const auto& r : pipeline::segment_page(p.img).regions) joined += r.lines.size();
-    CHECK(joined < 8);
+    std::size_t by_default = 0;  // by default too: each rule has a twin of the same extent
+    for (const auto& r : pipeline::segment_page(p.img).regions) by_default += r.lines.size();
+    CHECK(by_default == 8);
+    // one long rule touching the lines above and below (a fraction bar) joins them by default,
+    // and goes on request
+    PageDraw f;
+    f.line(110, 400, 100);
+    f.box(100, 114, 420, 116);
+    f.line(110, 400, 116);
+    std::size_t joined = 0, cut = 0;
+    for (const auto& r : pipeline::segment_page(f.img).regions) joined += r.lines.size();
+    for (const auto& r : pipeline::segment_page(f.img, opt).regions) cut += r.lines.size();
+    CHECK(joined == 1);
+    CHECK(cut == 2);
 }
 
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
@@ -521,6 +532,87 @@ TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, it
     bool bar = false;
     for (const auto& r : lay.regions) bar = bar || (r.block.x0 <= 600 && r.block.x1 >= 640 && r.block.y0 >= 550);
     CHECK(bar);
+}
+
+TEST_CASE("segmenter: table rows far apart are one table; numbered equations and paragraphs are not") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph
+    // five rows of three cells, 24 px of white between rows (more than a line: blocks of their own)
+    for (int r = 0; r < 5; ++r) {
+        p.line(100, 250, 180 + 38 * r);
+        p.line(400, 550, 180 + 38 * r);
+        p.line(700, 850, 180 + 38 * r);
+    }
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 420 + 24 * i);  // a paragraph
+    // three display equations, each numbered at the column's right edge, as far apart
+    for (int r = 0; r < 3; ++r) {
+        p.line(350, 650, 540 + 38 * r);
+        p.box(860, 540 + 38 * r, 900, 554 + 38 * r);
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    std::vector<std::string> kinds;
+    std::vector<std::size_t> lines;
+    for (const auto& r : lay.regions) kinds.push_back(r.block.type), lines.push_back(r.lines.size());
+    REQUIRE(kinds.size() == 6);
+    CHECK(kinds[0] == "text");
+    CHECK(kinds[1] == "table");
+    CHECK(lines[1] == 5);
+    CHECK(lay.regions[1].columns.size() == 3);
+    CHECK(kinds[2] == "text");
+    for (std::size_t i = 3; i < 6; ++i) {  // each equation a block of its own
+        CHECK(kinds[i] != "table");
+        CHECK(lines[i] == 1);
+    }
+}
+
+TEST_CASE("segmenter: a vertical rule crossing the white between blocks makes them one") {
+    PageDraw p;
+    // a two-column grid whose rows are 30 px apart; the middle rule runs through all of them
+    for (int r = 0; r < 4; ++r) {
+        p.line(100, 380, 100 + 44 * r);
+        p.line(420, 700, 100 + 44 * r);
+    }
+    p.box(399, 90, 401, 90 + 44 * 4);
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() == 1);
+    CHECK(lay.regions[0].lines.size() == 4);
+    CHECK(lay.regions[0].block.type == "table");
+}
+
+TEST_CASE("parse: a ruled table on a page comes out as one HTML grid with its spanning header") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph
+    // a header whose second cell spans two columns, then four rows of three cells; rules of the
+    // same length above, between and below the rows (touching none), a vertical rule between
+    // the first two columns
+    const int top = 170, pitch = 40;
+    p.line(100, 250, top + 12);
+    p.line(400, 850, top + 12);
+    for (int r = 1; r <= 4; ++r) {
+        p.line(100, 250, top + 12 + pitch * r);
+        p.line(400, 550, top + 12 + pitch * r);
+        p.line(700, 850, top + 12 + pitch * r);
+    }
+    for (int r = 0; r <= 5; ++r) p.box(90, top + pitch * r, 870, top + pitch * r + 2);
+    p.box(320, top, 322, top + pitch * 5);
+    for (int i = 0; i < 3; ++i) p.line(100, 900, top + pitch * 5 + 40 + 24 * i);  // a paragraph
+    const auto model = load_default_model();
+    const pipeline::Document doc = pipeline::EmbeddedPageParser(model).parse(p.img);
+    int tables = 0;
+    for (const auto& b : doc.blocks) {
+        if (b.type != "table") continue;
+        ++tables;
+        std::size_t rows = 0, spans = 0, cells = 0;
+        for (std::size_t at = 0; (at = b.content.find("<tr>", at)) != std::string::npos; ++at) ++rows;
+        for (std::size_t at = 0; (at = b.content.find("<td", at)) != std::string::npos; ++at) ++cells;
+        for (std::size_t at = 0; (at = b.content.find("colspan=\"2\"", at)) != std::string::npos; ++at) ++spans;
+        CHECK(rows == 5);
+        CHECK(cells == 14);
+        CHECK(spans == 1);
+    }
+    CHECK(tables == 1);
+    CHECK(doc.blocks.front().type == "text");
+    CHECK(doc.blocks.back().type == "text");
 }
 
 TEST_CASE("segmenter: a framed box is one column even with a wide gap inside; its round-cornered frame is no text") {

@@ -6,8 +6,13 @@ paragraph cells, in the Debian fonts, blurred and noised) with cell text from th
 PDFs of make_data.py's split, so the truth — every cell's place, span and text — is exact.
 
     synthetic_tables.py make  --out DIR [--n 200] [--seed 1]    DIR/NNNN.png + DIR/NNNN.json
-    synthetic_tables.py run   --dir DIR [--docvlm BIN] [--model MODEL_DIR]   DIR/pred/NNNN.html
-    synthetic_tables.py score --dir DIR [--json OUT]
+    synthetic_tables.py run   --dir DIR [--docvlm BIN] [--model MODEL_DIR] [--command table|parse]
+                                                                         DIR/pred[-parse]/NNNN.html
+    synthetic_tables.py score --dir DIR [--command table|parse] [--json OUT]
+
+`--command table` (the default) reads each image as a table crop (`docvlm table`); `--command
+parse` parses it as a page (`docvlm parse`: the segmenter has to find the table itself) and
+scores the first <table> of its Markdown.
 
 Scores (per table, then means): `shape` — the HTML has the truth's number of rows and columns
 (spans expanded); `structure` — and every cell covers the same grid positions (spans equal);
@@ -60,13 +65,24 @@ def make(out: Path, n: int, seed: int) -> None:
     print(f"{made} tables in {out} ({len(pdfs)} validation PDFs for the text, {len(fonts)} fonts)")
 
 
-def run(d: Path, docvlm: str, model: str | None) -> None:
-    pred = d / "pred"
+def pred_dir(d: Path, command: str) -> Path:
+    return d / ("pred" if command == "table" else "pred-" + command)
+
+
+def run(d: Path, docvlm: str, model: str | None, command: str) -> None:
+    pred = pred_dir(d, command)
     pred.mkdir(exist_ok=True)
     images = sorted(d.glob("*.png"))
     t0 = time.time()
+    if command == "parse":  # one process for all pages: DIR/pred-parse/NNNN.md
+        cmd = [docvlm, "parse", *map(str, images), "-o", str(pred), "--format", "md", "--force"]
+        r = subprocess.run(cmd + (["--model", model] if model else []))
+        if r.returncode != 0:
+            print(f"docvlm parse exited {r.returncode}", file=sys.stderr)
+        print(f"{len(images)} pages in {time.time() - t0:.1f} s (one model load)", file=sys.stderr)
+        return
     for i, img in enumerate(images):
-        cmd = [docvlm, "table", str(img)] + (["--model", model] if model else [])
+        cmd = [docvlm, command, str(img)] + (["--model", model] if model else [])
         r = subprocess.run(cmd, capture_output=True, text=True)
         (pred / (img.stem + ".html")).write_text(r.stdout if r.returncode == 0 else "")
         if r.returncode != 0:
@@ -171,12 +187,12 @@ def reading(owner, texts) -> str:
     return " ".join(out)
 
 
-def score(d: Path, out_json: str | None) -> None:
+def score(d: Path, out_json: str | None, command: str) -> None:
     per = []
     for tj in sorted(d.glob("[0-9]*.json")):
         truth = json.loads(tj.read_text())["rows"]
         towner, ttexts = truth_grid(truth)
-        pf = d / "pred" / (tj.stem + ".html")
+        pf = pred_dir(d, command) / (tj.stem + (".html" if command == "table" else ".md"))
         g = html_grid(pf.read_text()) if pf.exists() else None
         pred_owner, ptexts = g if g else ([], {})
         shape = bool(g) and len(pred_owner) == len(towner) and len(pred_owner[0]) == len(towner[0])
@@ -223,16 +239,18 @@ def main() -> None:
     r.add_argument("--dir", required=True)
     r.add_argument("--docvlm", default=str(HERE.parent.parent / "build" / "bin" / "docvlm"))
     r.add_argument("--model")
+    r.add_argument("--command", choices=("table", "parse"), default="table")
     s = sub.add_parser("score")
     s.add_argument("--dir", required=True)
+    s.add_argument("--command", choices=("table", "parse"), default="table")
     s.add_argument("--json")
     a = ap.parse_args()
     if a.cmd == "make":
         make(Path(a.out), a.n, a.seed)
     elif a.cmd == "run":
-        run(Path(a.dir), a.docvlm, a.model)
+        run(Path(a.dir), a.docvlm, a.model, a.command)
     else:
-        score(Path(a.dir), a.json)
+        score(Path(a.dir), a.json, a.command)
 
 
 if __name__ == "__main__":

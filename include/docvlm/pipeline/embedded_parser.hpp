@@ -41,6 +41,8 @@ struct EmbeddedParserOptions {
     bool formulas = true;
     /// Table structure from the model's table task (when it has one): each table block is read
     /// once more, as a whole, into OTSL with cell boxes; the text of its crops fills the cells.
+    /// A model without the table task reads the block as a grid (grid_table_region, then
+    /// grid_table_html: rows, columns and spanning cells from the positions of its text and rules).
     /// Off, or when the model's structure is malformed, the segmenter's rows and columns stay.
     bool tables = true;
     /// Called as crops are read: ("content", done, total).
@@ -93,6 +95,12 @@ std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const Lay
 
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
+
+/// A crop known to hold one table, cut for the grid reader (grid_table_html): the lines of every
+/// region the segmenter finds in box [x0, x1) × [y0, y1) of `gray`, with cells at gaps of 0.8
+/// line heights (each cell a chunk of its own) and horizontal rules erased before lines are cut;
+/// `rules` receives the crop's rules. Coordinates are `gray`'s. No lines when the box is blank.
+LayoutRegion grid_table_region(const io::Image& gray, const TextChunk& box, LayoutOptions layout, std::vector<Rule>& rules);
 
 template <class M>
 class EmbeddedPageParser {
@@ -199,6 +207,30 @@ inline io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1,
         std::copy_n(page.row(y) + std::size_t(sx0) * page.channels, std::size_t(sx1 - sx0) * page.channels,
                     out.row(y - y0) + std::size_t(sx0 - x0) * page.channels);
     return out;
+}
+
+inline LayoutRegion grid_table_region(const io::Image& gray, const TextChunk& box, LayoutOptions lo, std::vector<Rule>& rules) {
+    lo.cell_gap = std::min(lo.cell_gap, 0.8), lo.erase_horizontal_rules = true;
+    const int x0 = std::max(0, box.x0), y0 = std::max(0, box.y0), x1 = std::min(gray.width, box.x1), y1 = std::min(gray.height, box.y1);
+    const bool whole = x0 == 0 && y0 == 0 && x1 == gray.width && y1 == gray.height;
+    const PageLayout lay = segment_page(whole ? gray : crop_with_margin(gray, x0, y0, x1, y1, 0), lo);
+    LayoutRegion all;
+    all.block.type = "table";
+    all.block.x0 = x1, all.block.y0 = y1, all.block.x1 = x0, all.block.y1 = y0;
+    for (const auto& r : lay.regions) {
+        if (r.block.type == "image") continue;
+        for (TextLine l : r.lines) {
+            l.x0 += x0, l.x1 += x0, l.y0 += y0, l.y1 += y0;
+            for (auto& c : l.chunks) c.x0 += x0, c.x1 += x0, c.y0 += y0, c.y1 += y0;
+            all.block.x0 = std::min<double>(all.block.x0, l.x0), all.block.y0 = std::min<double>(all.block.y0, l.y0);
+            all.block.x1 = std::max<double>(all.block.x1, l.x1), all.block.y1 = std::max<double>(all.block.y1, l.y1);
+            all.lines.push_back(std::move(l));
+        }
+    }
+    rules.clear();
+    for (Rule r : lay.rules) rules.push_back({r.x0 + x0, r.y0 + y0, r.x1 + x0, r.y1 + y0});
+    if (all.lines.empty()) all.block.x0 = x0, all.block.y0 = y0, all.block.x1 = x1, all.block.y1 = y1;
+    return all;
 }
 
 inline std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32_t> ids, const GatedVlmDims::Table& t) {
@@ -386,7 +418,19 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     const io::Image gray = page.channels == 1 ? page : io::to_gray(page);
-    const PageLayout layout = segment_page(gray, opt_.layout);
+    PageLayout layout = segment_page(gray, opt_.layout);
+    // without a table task, a table region is cut again as a table crop (every cell a crop of its
+    // own, rules between rows erased) and its grid found from the positions of its text
+    const bool grid_tables = opt_.tables && !model_->dims().table.present;
+    std::vector<std::vector<Rule>> table_rules(layout.regions.size());
+    if (grid_tables)
+        for (std::size_t r = 0; r < layout.regions.size(); ++r) {
+            LayoutRegion& region = layout.regions[r];
+            if (region.block.type != "table") continue;
+            const Block& b = region.block;
+            LayoutRegion grid = grid_table_region(gray, {int(b.x0), int(b.y0), int(b.x1), int(b.y1)}, opt_.layout, table_rules[r]);
+            if (!grid.lines.empty()) region.lines = std::move(grid.lines);
+        }
     const auto t1 = clock::now();
     // every chunk of every line, flattened
     struct Item {
@@ -464,7 +508,8 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     for (std::size_t r = 0; r < layout.regions.size(); ++r) {
         const LayoutRegion& region = layout.regions[r];
         Block b = region.block;
-        if (b.type != "image") b.content = region_content(region, texts[r]);
+        if (b.type != "image")
+            b.content = grid_tables && b.type == "table" ? grid_table_html(region.lines, texts[r], table_rules[r]) : region_content(region, texts[r]);
         if (b.type == "table" && opt_.tables)
             if (std::string html = read_table(gray, region, texts[r], ctx, vision_s, decode_s, tokens); !html.empty()) b.content = std::move(html);
         // a displayed block that reads like mathematics, or whose text reading ran into a loop
@@ -535,25 +580,25 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
             }
         };
     if (task == "table") {  // the crop's lines read as text, its structure from the table task
-        LayoutOptions lo = opt_.layout;
-        // the grid needs every cell in a crop of its own: cut lines at gaps of 0.8 line heights
-        // (twice a wide word space) rather than the page's cell gap; rules between its rows go
-        // before lines are cut (they are kept in lay.rules)
-        if (grid_table) lo.cell_gap = std::min(lo.cell_gap, 0.8), lo.erase_horizontal_rules = true;
-        const PageLayout lay = segment_page(gray, lo);
+        std::vector<Rule> rules;
         LayoutRegion all;
-        all.block.type = "table";
-        for (const auto& r : lay.regions) {
-            if (r.block.type == "image") continue;
-            if (all.lines.empty()) all.block = r.block, all.block.type = "table";
-            all.block.x0 = std::min(all.block.x0, r.block.x0), all.block.y0 = std::min(all.block.y0, r.block.y0);
-            all.block.x1 = std::max(all.block.x1, r.block.x1), all.block.y1 = std::max(all.block.y1, r.block.y1);
-            all.lines.insert(all.lines.end(), r.lines.begin(), r.lines.end());
+        if (grid_table) {  // every cell a crop of its own, rules between rows erased first
+            all = grid_table_region(gray, {0, 0, gray.width, gray.height}, opt_.layout, rules);
+        } else {
+            const PageLayout lay = segment_page(gray, opt_.layout);
+            all.block.type = "table";
+            for (const auto& r : lay.regions) {
+                if (r.block.type == "image") continue;
+                if (all.lines.empty()) all.block = r.block, all.block.type = "table";
+                all.block.x0 = std::min(all.block.x0, r.block.x0), all.block.y0 = std::min(all.block.y0, r.block.y0);
+                all.block.x1 = std::max(all.block.x1, r.block.x1), all.block.y1 = std::max(all.block.y1, r.block.y1);
+                all.lines.insert(all.lines.end(), r.lines.begin(), r.lines.end());
+            }
         }
         std::vector<std::vector<std::string>> texts(all.lines.size());
         for (std::size_t l = 0; l < all.lines.size(); ++l)
             for (const auto& c : all.lines[l].chunks) texts[l].push_back(read_one(gray, c, "text", ctx, on_token, vs, ds, tk));
-        if (grid_table) return grid_table_html(all.lines, texts, lay.rules);
+        if (grid_table) return grid_table_html(all.lines, texts, rules);
         if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
         task = "text";  // not read as a table: the segmenter's reading below
     }

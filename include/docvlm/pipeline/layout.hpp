@@ -47,8 +47,10 @@ struct LayoutOptions {
     int chunk_height = 24;          ///< crops are scaled to this height by the recogniser...
     int max_chunk_width = 512;      ///< ...and must then be at most this wide
     int margin = 1;                 ///< pixels of white around each crop's ink
-    /// Also erase long thin horizontal rules before cutting lines (for a crop known to be a table,
-    /// whose rules would join its rows into one band; on a page a fraction bar would go too).
+    /// Long thin horizontal rules (at least a sixth of the ink's width) are erased before lines
+    /// are cut, as they would join the rows of a ruled table into one band. By default only rules
+    /// with a twin of the same extent go (a table's; a lone rule may be a fraction bar); true
+    /// erases every one (for a crop known to be a table).
     bool erase_horizontal_rules = false;
 };
 
@@ -323,7 +325,7 @@ inline int median(std::vector<int> v, int fallback) {
     return v[v.size() / 2];
 }
 
-/// Lines of a block: ink bands, thin ones merged into the nearest neighbour, rules dropped.
+/// Lines of a block: ink bands, thin ones merged into the nearest neighbour, rules and specks dropped.
 inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::vector<Rule>* rules = nullptr) {
     std::vector<Box> lines;
     for (const auto& band : bands(m, b)) lines.push_back(tighten(m, {b.x0, band[0], b.x1, band[1]}));
@@ -362,6 +364,9 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
             break;
         }
     }
+    // specks left on their own (what remains of an erased rule's rounded corner, dust)
+    const int speck = std::max(2, L / 4);
+    std::erase_if(kept, [&](const Box& l) { return l.width() <= speck && l.height() <= speck; });
     return kept;
 }
 
@@ -465,21 +470,38 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         }
         return std::max(6, detail::median(heights, 16));
     };
-    // horizontal rules (on request): found on the whole map (before vertical rules are erased,
+    // horizontal rules: found on the whole map (before vertical rules are erased,
     // which would cut them at every crossing), at least a sixth of the ink's width long and at
     // most 5 px thick; the unit is measured without them (they join the rows of a grid)
-    detail::InkMap hr;
-    std::vector<detail::Box> hrules;
-    if (opt.erase_horizontal_rules) {
-        hr = m;
-        hrules = detail::erase_horizontal_rules(hr, std::max(16, page_box.width() / 6), 5);
-        std::swap(m.ink, hr.ink);
+    // On a page, only rules with a twin of the same extent go (the rules of a ruled table, or a
+    // header and a footer rule): a lone long rule may be a fraction bar.
+    detail::InkMap hr = m;
+    std::vector<detail::Box> hrules = detail::erase_horizontal_rules(hr, std::max(16, page_box.width() / 6), 5);
+    if (!opt.erase_horizontal_rules) {
+        const int tol = std::max(4, page_box.width() / 100);
+        std::vector<detail::Box> twins;
+        for (const auto& r : hrules) {
+            const bool twin = std::any_of(hrules.begin(), hrules.end(), [&](const detail::Box& o) {
+                return &o != &r && std::abs(o.x0 - r.x0) <= tol && std::abs(o.x1 - r.x1) <= tol;
+            });
+            if (twin) {
+                twins.push_back(r);
+                continue;
+            }
+            for (int y = r.y0; y < r.y1; ++y)  // put a lone rule back
+                std::copy(m.ink.begin() + std::ptrdiff_t(std::size_t(y) * std::size_t(m.w) + std::size_t(r.x0)),
+                          m.ink.begin() + std::ptrdiff_t(std::size_t(y) * std::size_t(m.w) + std::size_t(r.x1)),
+                          hr.ink.begin() + std::ptrdiff_t(std::size_t(y) * std::size_t(m.w) + std::size_t(r.x0)));
+        }
+        hrules = std::move(twins);
     }
+    const bool erase = !hrules.empty();
+    if (erase) std::swap(m.ink, hr.ink);
     // in vertical slices, most bands are text lines even where rules join the rows of a table
     const int L0 = unit(std::max(1, std::min(16, page_box.width() / 64)));
-    if (opt.erase_horizontal_rules) std::swap(m.ink, hr.ink);
+    if (erase) std::swap(m.ink, hr.ink);
     detail::erase_vertical_rules(m, 4 * L0, std::max(3, L0 / 5));
-    if (opt.erase_horizontal_rules) {
+    if (erase) {
         for (std::size_t i = 0; i < m.ink.size(); ++i) m.ink[i] &= hr.ink[i];
         page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
         if (page_box.empty()) return out;
@@ -526,56 +548,78 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         sections.push_back({s, g});
     }
     // columns → blocks → lines
+    auto box_of = [](LayoutRegion& r) {  // the box of the lines kept
+        r.block.x0 = r.lines[0].x0, r.block.y0 = r.lines[0].y0, r.block.x1 = r.lines[0].x1, r.block.y1 = r.lines[0].y1;
+        for (const auto& l : r.lines) {
+            r.block.x0 = std::min<double>(r.block.x0, l.x0), r.block.y0 = std::min<double>(r.block.y0, l.y0);
+            r.block.x1 = std::max<double>(r.block.x1, l.x1), r.block.y1 = std::max<double>(r.block.y1, l.y1);
+        }
+    };
+    auto multi_cell = [](const LayoutRegion& r) {
+        int n = 0;
+        for (const auto& l : r.lines) n += l.cells > 1;
+        return n;
+    };
+    // a vertical rule crossing the white gap between two blocks, within their x range
+    auto rule_joins = [&](const LayoutRegion& a, const LayoutRegion& b) {
+        const int x0 = int(std::min(a.block.x0, b.block.x0)) - L, x1 = int(std::max(a.block.x1, b.block.x1)) + L;
+        return std::any_of(m.vrules.begin(), m.vrules.end(), [&](const Box& r) {
+            return r.x0 >= x0 && r.x1 <= x1 && r.y0 <= int(a.block.y1) && r.y1 >= int(b.block.y0);
+        });
+    };
+    // lines of two cells whose second is short and ends at the column's right edge: numbered
+    // display equations, not a table
+    auto numbered_equations = [&](const LayoutRegion& r, const Box& col) {
+        return std::all_of(r.lines.begin(), r.lines.end(), [&](const TextLine& l) {
+            const TextChunk& last = l.chunks.back();
+            return l.cells == 2 && last.cell == 1 && last.x1 - last.x0 <= 4 * L && last.x1 >= col.x1 - L;
+        });
+    };
+    struct Raw {
+        LayoutRegion r;
+        Box col;         // the column the block lies in
+        int pieces = 1;  // blocks joined into it
+    };
+    std::vector<Raw> blocks;  // text blocks and figures in reading order
+    // a white column (no chunk of either block's lines) at least L/2 wide strictly inside both
+    // blocks' common x range: the two blocks' cells line up
+    auto common_gutter = [&](const LayoutRegion& a, const LayoutRegion& b) {
+        const int x0 = int(std::max(a.block.x0, b.block.x0)), x1 = int(std::min(a.block.x1, b.block.x1));
+        if (x1 - x0 < 2 * L) return false;
+        std::vector<std::uint8_t> covered(std::size_t(x1 - x0), 0);
+        for (const LayoutRegion* r : {&a, &b})
+            for (const auto& l : r->lines)
+                for (const auto& c : l.chunks)
+                    for (int x = std::max(c.x0, x0); x < std::min(c.x1, x1); ++x) covered[std::size_t(x - x0)] = 1;
+        int run = 0;
+        for (std::size_t i = 0; i < covered.size(); ++i) {
+            run = covered[i] ? 0 : run + 1;
+            if (run >= std::max(2, L / 2) && i + 1 < covered.size() && std::find(covered.begin(), covered.begin() + std::ptrdiff_t(i), 1) != covered.begin() + std::ptrdiff_t(i))
+                return true;
+        }
+        return false;
+    };
     auto add_column = [&](const Box& col) {
         for (const Box& blk : detail::split_rows(m, col, block_gap)) {
             LayoutRegion r;
             r.block.type = "text";
             r.block.x0 = blk.x0, r.block.y0 = blk.y0, r.block.x1 = blk.x1, r.block.y1 = blk.y1;
-            int multi = 0;
             for (const Box& line : detail::block_lines(m, blk, L, &out.rules)) {
                 if (line.height() > 6 * L) {  // a figure, not text
                     LayoutRegion fig;
                     fig.block.type = "image";
                     fig.block.x0 = line.x0, fig.block.y0 = line.y0, fig.block.x1 = line.x1, fig.block.y1 = line.y1;
-                    if (!r.lines.empty()) out.regions.push_back(std::move(r)), r = LayoutRegion{}, r.block.type = "text";
-                    out.regions.push_back(std::move(fig));
+                    if (!r.lines.empty()) box_of(r), blocks.push_back({std::move(r), col}), r = LayoutRegion{}, r.block.type = "text";
+                    blocks.push_back({std::move(fig), col});
                     continue;
                 }
                 TextLine tl = detail::line_chunks(m, line, L, opt);
                 if (tl.chunks.empty()) continue;
-                multi += tl.cells > 1;
                 r.lines.push_back(std::move(tl));
             }
             if (r.lines.empty()) continue;
-            // recompute the box from the lines kept
-            r.block.x0 = r.lines[0].x0, r.block.y0 = r.lines[0].y0, r.block.x1 = r.lines[0].x1, r.block.y1 = r.lines[0].y1;
-            for (const auto& l : r.lines) {
-                r.block.x0 = std::min<double>(r.block.x0, l.x0), r.block.y0 = std::min<double>(r.block.y0, l.y0);
-                r.block.x1 = std::max<double>(r.block.x1, l.x1), r.block.y1 = std::max<double>(r.block.y1, l.y1);
-            }
-            if (r.lines.size() >= 3 && multi * 2 >= int(r.lines.size())) {
-                // a table: column edges at gutters white across the whole block
-                const Box bb{int(r.block.x0), int(r.block.y0), int(r.block.x1), int(r.block.y1)};
-                r.columns.push_back(bb.x0);
-                for (const auto& g : detail::gaps(detail::col_counts(m, bb)))
-                    if (g[1] - g[0] >= L || detail::rule_between(m, bb.x0 + g[0], bb.x0 + g[1], bb.y0, bb.y1))
-                        r.columns.push_back(bb.x0 + g[1]);
-                if (r.columns.size() >= 2) r.block.type = "table";
-                else r.columns.clear();
-            } else if (r.lines.size() == 1 && r.lines[0].y1 - r.lines[0].y0 >= L * 13 / 10 && r.lines[0].y1 - r.lines[0].y0 <= 4 * L) {
-                r.block.type = "title";
-            }
-            // set off from both column edges (an equation number may sit at the right edge)
-            if (r.block.type != "table" && r.lines.size() <= 3) {
-                const double cw = double(col.x1 - col.x0);
-                const auto& last = r.lines[0].chunks.back();
-                const bool numbered = r.lines.size() == 1 && r.lines[0].cells > 1 && last.x1 >= col.x1 - L;
-                const double right = numbered ? double(r.lines[0].chunks.size() > 1 ? r.lines[0].chunks[r.lines[0].chunks.size() - 2].x1
-                                                                                       : last.x0)
-                                              : r.block.x1;
-                r.displayed = r.block.x0 - col.x0 >= 0.08 * cw && col.x1 - right >= 0.08 * cw;
-            }
-            out.regions.push_back(std::move(r));
+            box_of(r);
+            blocks.push_back({std::move(r), col});
         }
     };
     for (const Section& s : sections) {
@@ -585,6 +629,76 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         } else {
             add_column(s.box);
         }
+    }
+    // the rows of a table are often blocks of their own (white gaps of a line height or more
+    // between them): a block right below the previous one, overlapping it in x, joins it when the
+    // lines of both are mostly of several cells, or when a vertical rule crosses the gap between
+    std::vector<Raw> merged;
+    for (auto& b : blocks) {
+        if (!merged.empty() && b.r.block.type != "image" && merged.back().r.block.type != "image") {
+            Raw& p = merged.back();
+            const LayoutRegion &a = p.r, &r = b.r;
+            const double gap = r.block.y0 - a.block.y1;
+            const double overlap = std::min(a.block.x1, r.block.x1) - std::max(a.block.x0, r.block.x0);
+            const bool below = gap >= 0 && overlap > 0.5 * std::min(a.block.x1 - a.block.x0, r.block.x1 - r.block.x0);
+            const bool tabular = multi_cell(a) * 2 >= int(a.lines.size()) && multi_cell(r) * 2 >= int(r.lines.size()) &&
+                                 !numbered_equations(a, p.col) && !numbered_equations(r, b.col);
+            if (below && ((tabular && gap <= 2.5 * L && common_gutter(a, r)) || rule_joins(a, r))) {
+                p.r.lines.insert(p.r.lines.end(), std::make_move_iterator(b.r.lines.begin()), std::make_move_iterator(b.r.lines.end()));
+                box_of(p.r);
+                p.col = {std::min(p.col.x0, b.col.x0), p.col.y0, std::max(p.col.x1, b.col.x1), b.col.y1};
+                p.pieces += b.pieces;
+                continue;
+            }
+        }
+        merged.push_back(std::move(b));
+    }
+    for (auto& [r, col, pieces] : merged) {
+        if (r.block.type == "image") {
+            out.regions.push_back(std::move(r));
+            continue;
+        }
+        const int multi = multi_cell(r);
+        const Box bb{int(r.block.x0), int(r.block.y0), int(r.block.x1), int(r.block.y1)};
+        // a vertical rule inside the block (not at its edges) along most of its height
+        const bool inner_rule = std::any_of(m.vrules.begin(), m.vrules.end(), [&](const Box& v) {
+            return v.x0 > bb.x0 + L && v.x1 < bb.x1 - L && (std::min(v.y1, bb.y1) - std::max(v.y0, bb.y0)) * 10 >= bb.height() * 6;
+        });
+        if (r.lines.size() >= 3 && (multi * 2 >= int(r.lines.size()) || inner_rule) && !numbered_equations(r, col)) {
+            // a table: column edges at gutters at least a line height wide, and at vertical rules.
+            // Where the block is surely a table (rows found apart, or ruled: a vertical rule
+            // inside, horizontal rules across), a gutter may be crossed by a fifth of its lines (a
+            // cell spanning columns); else it is white from top to bottom.
+            const int ruled_rows = int(std::count_if(hrules.begin(), hrules.end(), [&](const Box& h) {
+                return h.y0 >= bb.y0 - L && h.y1 <= bb.y1 + L && (std::min(h.x1, bb.x1) - std::max(h.x0, bb.x0)) * 2 >= bb.width();
+            }));
+            const bool surely = pieces > 1 || inner_rule || ruled_rows >= 2;
+            std::vector<int> cover(std::size_t(bb.width()), 0);
+            for (const auto& l : r.lines)
+                for (const auto& c : l.chunks)
+                    for (int x = std::max(c.x0, bb.x0); x < std::min(c.x1, bb.x1); ++x) ++cover[std::size_t(x - bb.x0)];
+            const int few = surely ? int(r.lines.size()) / 5 : 0;
+            for (auto& c : cover) c = c > few ? 1 : 0;
+            r.columns.push_back(bb.x0);
+            for (const auto& g : detail::gaps(cover))
+                if (g[1] - g[0] >= L || detail::rule_between(m, bb.x0 + g[0], bb.x0 + g[1], bb.y0, bb.y1))
+                    r.columns.push_back(bb.x0 + g[1]);
+            if (r.columns.size() >= 2) r.block.type = "table";
+            else r.columns.clear();
+        } else if (r.lines.size() == 1 && r.lines[0].y1 - r.lines[0].y0 >= L * 13 / 10 && r.lines[0].y1 - r.lines[0].y0 <= 4 * L) {
+            r.block.type = "title";
+        }
+        // set off from both column edges (an equation number may sit at the right edge)
+        if (r.block.type != "table" && r.lines.size() <= 3) {
+            const double cw = double(col.x1 - col.x0);
+            const auto& last = r.lines[0].chunks.back();
+            const bool numbered = r.lines.size() == 1 && r.lines[0].cells > 1 && last.x1 >= col.x1 - L;
+            const double right = numbered ? double(r.lines[0].chunks.size() > 1 ? r.lines[0].chunks[r.lines[0].chunks.size() - 2].x1
+                                                                                   : last.x0)
+                                          : r.block.x1;
+            r.displayed = r.block.x0 - col.x0 >= 0.08 * cw && col.x1 - right >= 0.08 * cw;
+        }
+        out.regions.push_back(std::move(r));
     }
     return out;
 }
