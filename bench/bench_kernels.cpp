@@ -216,6 +216,23 @@ void attention_vision(benchmark::State& state, bool int8) {
 BENCHMARK_CAPTURE(attention_vision, f32_bf16, false)->Name("attention/vision_5476x16x80")->ArgName("bf16")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(attention_vision, int8, true)->Name("attention/vision_5476x16x80_int8")->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// The decoder's prefill of MinerU2.5's layout prompt: 1394 tokens, 14 query heads and 2 KV heads of
+// 64 (Qwen2-0.5B), causal. Counter: GFLOP/s of the visible half of QKᵀ + PV (2·n²·d per head).
+// Arg int8: 1 takes the int8 path (what int8 models use), 0 the f32 one.
+void attention_prefill(benchmark::State& state) {
+    const std::size_t n = 1394, heads = 14, kvh = 2, d = 64, ld = (heads + 2 * kvh) * d;
+    const auto qkv = random_floats(n * ld, 12);
+    std::vector<float> out(n * heads * d);
+    kernels::AttentionParams p{.heads = heads, .kv_heads = kvh, .head_dim = d, .scale = 0.125f, .causal = true,
+                               .int8 = state.range(0) != 0};
+    for (auto _ : state) {
+        kernels::attention(qkv.data(), ld, qkv.data() + heads * d, ld, qkv.data() + (heads + kvh) * d, ld, out.data(), heads * d, n, n, p);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * d * heads * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(attention_prefill)->Name("attention/prefill_1394x14x64_causal")->ArgName("int8")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 // One decoding step of Qwen2-0.5B attention (14 query heads, 2 KV heads of 64) over `context` cached tokens.
 void attention_decode(benchmark::State& state) {
     const std::size_t ctx = std::size_t(state.range(0)), heads = 14, kvh = 2, d = 64;

@@ -346,6 +346,38 @@ TEST_CASE("softmax, RMSNorm, LayerNorm and rope: vectorised within 1e-6 of the r
 
 TEST_SUITE("kernels") {
 
+#if DOCVLM_X86_64
+namespace {
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") void exp2_both(const float* x, float* e, float* e8) {
+    _mm512_storeu_ps(e, kernels::detail::exp2_512(_mm512_loadu_ps(x)));
+    _mm512_storeu_ps(e8, kernels::detail::exp2_512_u8(_mm512_loadu_ps(x)));
+}
+}  // namespace
+
+TEST_CASE("exp2 for the softmax: relative error against std::exp2 (full and u8-probability precision)") {
+    if (!cpu().avx512()) return;
+    double worst = 0, worst_u8 = 0;
+    alignas(64) float x[16], e[16], e8[16];
+    for (int i = 0; i < 200000; i += 16) {
+        for (int l = 0; l < 16; ++l) x[l] = -120.0f * float(i + l) / 200000.0f;  // 0 down to −120
+        exp2_both(x, e, e8);
+        for (int l = 0; l < 16; ++l) {
+            const double want = std::exp2(double(x[l]));
+            worst = std::max(worst, std::abs(e[l] - want) / want);
+            worst_u8 = std::max(worst_u8, std::abs(e8[l] - want) / want);
+        }
+    }
+    CHECK(worst < 3e-7);
+    CHECK(worst_u8 < 8e-5);
+    x[0] = -std::numeric_limits<float>::infinity(), x[1] = -1000.0f;
+    for (int l = 2; l < 16; ++l) x[l] = 0.0f;
+    exp2_both(x, e, e8);
+    CHECK(e[0] == 0.0f);
+    CHECK(e8[0] == 0.0f);
+    CHECK(e8[1] == 0.0f);
+}
+#endif
+
 TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, window + anchors, tiles") {
     std::mt19937 rng(41);
     std::normal_distribution<float> nd(0.0f, 1.0f);
