@@ -143,11 +143,13 @@ inline QueryBlock query_block(const AttentionParams& p, std::size_t item, std::s
 // and for keys the mask hides from query position pos.
 // The hidden keys form at most four ranges (attention_visible's mask as ranges): most tiles have
 // none, so most rows cost a few comparisons.
-inline void mask_scores(const AttentionParams& p, float* sr, std::size_t pos, std::size_t j0, std::size_t cols, std::size_t from) {
+// Returns whether it hid any.
+inline bool mask_scores(const AttentionParams& p, float* sr, std::size_t pos, std::size_t j0, std::size_t cols, std::size_t from) {
     const std::size_t end = j0 + cols;
+    bool hid = false;
     auto hide = [&](std::size_t a, std::size_t b) {  // keys [a, b), clipped to the tile
         a = std::max(a, j0), b = std::min(b, end);
-        if (a < b) std::fill(sr + (a - j0), sr + (b - j0), -std::numeric_limits<float>::infinity());
+        if (a < b) std::fill(sr + (a - j0), sr + (b - j0), -std::numeric_limits<float>::infinity()), hid = true;
     };
     hide(0, from);
     if (p.causal) hide(pos + 1, end);
@@ -155,6 +157,7 @@ inline void mask_scores(const AttentionParams& p, float* sr, std::size_t pos, st
         if (pos > p.window) hide(p.anchors, pos - p.window);
         hide(pos + p.window + 1, end);
     }
+    return hid;
 }
 
 // The online softmax of a query block: start (acc 0, running max −inf, sum 0) and finish
@@ -384,20 +387,30 @@ struct AttentionInt8Scratch {
     AlignedBuffer<float> qsc;          // [heads][n_q]: sq · scale · log2 e
 };
 
-// dst[r][0..32) = (raw[r][0..32) − koff) · ks · qsc[r]: a tile of int8 scores back to float.
+// dst[r][0..32) = (raw[r][0..32) − koff) · ks · qsc[r]: a tile of int8 scores back to float; the
+// first `valid` of the 32 (the real keys) also go into each row's running lane maxima
+// vmax[r][0..16) (so the row's max needs no second pass over its scores).
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline void scores_from_i32(const std::int32_t* raw, std::size_t mr, const std::int32_t* koff, const float* ks, const float* qsc,
-                            float* dst, std::size_t ldd) {
+                            float* dst, std::size_t ldd, std::size_t valid, float* vmax) {
     const __m512i o0 = _mm512_loadu_si512(koff), o1 = _mm512_loadu_si512(koff + 16);
     const __m512 s0 = _mm512_loadu_ps(ks), s1 = _mm512_loadu_ps(ks + 16);
+    const __mmask16 k0 = __mmask16(docvlm::detail::tail_mask16(std::min<std::size_t>(valid, 16))),
+                    k1 = __mmask16(docvlm::detail::tail_mask16(valid > 16 ? valid - 16 : 0));
     for (std::size_t r = 0; r < mr; ++r) {
         const __m512 q = _mm512_set1_ps(qsc[r]);
-        _mm512_storeu_ps(dst + r * ldd, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32), o0)),
-                                                      _mm512_mul_ps(s0, q)));
-        _mm512_storeu_ps(dst + r * ldd + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32 + 16), o1)),
-                                                           _mm512_mul_ps(s1, q)));
+        const __m512 a = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32), o0)), _mm512_mul_ps(s0, q));
+        const __m512 b = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32 + 16), o1)), _mm512_mul_ps(s1, q));
+        _mm512_storeu_ps(dst + r * ldd, a);
+        _mm512_storeu_ps(dst + r * ldd + 16, b);
+        __m512 mx = _mm512_loadu_ps(vmax + r * 16);
+        mx = _mm512_mask_max_ps(mx, k0, mx, a);
+        _mm512_storeu_ps(vmax + r * 16, _mm512_mask_max_ps(mx, k1, mx, b));
     }
 }
+
+// The largest of a row's 16 running lane maxima.
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float lanes_max(const float* vmax) { return _mm512_reduce_max_ps(_mm512_loadu_ps(vmax)); }
 
 // 2^x for x <= 0 (−inf and anything below −160 give 0): x = k + r, |r| <= 1/2, 2^r by its degree-6
 // Taylor polynomial in r·ln 2 (relative error < 2e-7), scaled by 2^k.
@@ -621,9 +634,10 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     const std::size_t dpad = dpanels * fpanel;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for_balanced(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
-        thread_local std::vector<float> s, acc, m, l, sp, bm, alpha, pmax;
+        thread_local std::vector<float> s, acc, m, l, sp, bm, alpha, pmax, vmax;
         thread_local std::vector<std::uint8_t> pu;
         if (s.size() < bq * bk) s.resize(bq * bk);
+        if (vmax.size() < bq * 16) vmax.resize(bq * 16);
         if (pu.size() < bq * bk) pu.resize(bq * bk);
         if (acc.size() < bq * dpad) acc.resize(bq * dpad);
         for (auto* vec : {&m, &l, &sp, &bm, &alpha, &pmax})
@@ -637,6 +651,7 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
             const std::size_t ldq8 = p.heads * dq;
             auto process = [&](std::size_t j0, std::size_t j1, std::size_t from) {
                 const std::size_t cols = j1 - j0, cols4 = (cols + 3) / 4;
+                std::fill(vmax.begin(), vmax.begin() + std::ptrdiff_t(rows * 16), neg_inf);
                 for (std::size_t pn = 0; pn * fpanel < cols; ++pn) {
                     const std::size_t kp = j0 / fpanel + pn;
                     const std::int8_t* panel = sc.kq.data() + (kvh * panels + kp) * fpanel * dq;
@@ -644,13 +659,13 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                         const std::size_t mr = std::min(qmr, rows - r0);
                         qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(qh + r0 * ldq8), ldq8, mr, panel, d4, raw);
                         scores_from_i32(raw, mr, sc.koff.data() + kvh * kv_pad + kp * fpanel, sc.ks.data() + kvh * kv_pad + kp * fpanel,
-                                        qs + r0, s.data() + r0 * bk + pn * fpanel, bk);
+                                        qs + r0, s.data() + r0 * bk + pn * fpanel, bk, std::min(fpanel, cols - pn * fpanel),
+                                        vmax.data() + r0 * 16);
                     }
                 }
-                for (std::size_t r = 0; r < rows; ++r) {
+                for (std::size_t r = 0; r < rows; ++r) {  // a masked row's max again from what is left
                     float* sr = s.data() + r * bk;
-                    mask_scores(p, sr, pos0 + r, j0, cols, from);
-                    bm[r] = row_max(sr, cols, neg_inf);
+                    bm[r] = mask_scores(p, sr, pos0 + r, j0, cols, from) ? row_max(sr, cols, neg_inf) : lanes_max(vmax.data() + r * 16);
                 }
                 softmax_rows_update(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
                 for (std::size_t r = 0; r < rows; ++r) {
