@@ -187,18 +187,72 @@ inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
         if (r.height() >= min_len) m.vrules.push_back(r);
 }
 
-/// The same for horizontal rules (through the transposed map); returns the rules erased.
+/// The same for horizontal rules (ink runs at least min_len wide in a pixel row, at most max_h
+/// such rows stacked); returns the rules erased. Row by row, like the map.
 inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h) {
-    const std::size_t W = std::size_t(m.w), H = std::size_t(m.h);
-    InkMap t{m.h, m.w, std::vector<std::uint8_t>(m.ink.size()), {}};
-    for (std::size_t y = 0; y < H; ++y)
-        for (std::size_t x = 0; x < W; ++x) t.ink[x * H + y] = m.ink[y * W + x];
-    erase_vertical_rules(t, min_len, max_h);
-    for (std::size_t y = 0; y < H; ++y)
-        for (std::size_t x = 0; x < W; ++x) m.ink[y * W + x] = t.ink[x * H + y];
+    const std::size_t W = std::size_t(m.w);
+    std::vector<std::uint8_t> cand(m.ink.size(), 0);
+    for (int y = 0; y < m.h; ++y) {
+        const std::uint8_t* row = m.ink.data() + std::size_t(y) * W;
+        std::uint8_t* c = cand.data() + std::size_t(y) * W;
+        for (int x = 0; x < m.w;) {
+            if (!row[x]) {
+                ++x;
+                continue;
+            }
+            int e = x;
+            while (e < m.w && row[e]) ++e;
+            if (e - x >= min_len) std::fill(c + x, c + e, std::uint8_t(1));
+            x = e;
+        }
+    }
+    // stacks of candidate rows in each column: the thin ones are erased (marked 2 in cand)
+    std::vector<int> start(W, -1);
+    for (int y = 0; y <= m.h; ++y)
+        for (int x = 0; x < m.w; ++x) {
+            const bool on = y < m.h && cand[std::size_t(y) * W + std::size_t(x)];
+            int& s = start[std::size_t(x)];
+            if (on && s < 0) s = y;
+            if (!on && s >= 0) {
+                if (y - s <= max_h)
+                    for (int k = s; k < y; ++k) {
+                        cand[std::size_t(k) * W + std::size_t(x)] = 2;
+                        m.ink[std::size_t(k) * W + std::size_t(x)] = 0;
+                    }
+                s = -1;
+            }
+        }
+    // rule boxes: runs of erased pixels in a row, joined to the rule of an overlapping run above
     std::vector<Box> rules;
-    for (const Box& r : t.vrules) rules.push_back({r.y0, r.x0, r.y1, r.x1});
-    return rules;
+    std::vector<int> prev(W, -1), cur(W, -1);
+    for (int y = 0; y < m.h; ++y) {
+        const std::uint8_t* c = cand.data() + std::size_t(y) * W;
+        std::fill(cur.begin(), cur.end(), -1);
+        for (int x = 0; x < m.w;) {
+            if (c[x] != 2) {
+                ++x;
+                continue;
+            }
+            int e = x;
+            while (e < m.w && c[e] == 2) ++e;
+            int id = -1;
+            for (int k = x; k < e && id < 0; ++k) id = prev[std::size_t(k)];
+            if (id >= 0) {
+                Box& r = rules[std::size_t(id)];
+                r = {std::min(r.x0, x), r.y0, std::max(r.x1, e), y + 1};
+            } else {
+                id = int(rules.size());
+                rules.push_back({x, y, e, y + 1});
+            }
+            for (int k = x; k < e; ++k) cur[std::size_t(k)] = id;
+            x = e;
+        }
+        std::swap(prev, cur);
+    }
+    std::vector<Box> out;
+    for (const Box& r : rules)
+        if (r.width() >= min_len) out.push_back(r);
+    return out;
 }
 
 /// True if an erased vertical rule lies within columns [a, e) and crosses rows [y0, y1).
