@@ -66,8 +66,9 @@ const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDI
 
 Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it):
 with the embedded model, a classical segmenter finds blocks, columns, lines and tables, the
-model reads every line and, with its table task, each table's rows, columns and spanning cells
-(--segmenter-tables: rows and columns from the segmenter's gaps and rules instead); with a
+model reads every line and each table's rows, columns and spanning cells come from its table
+task or, without one (the shipped model), from the positions of the cells' text and rules
+(--segmenter-tables: one row per line, columns at the segmenter's gaps and rules); with a
 MinerU2.5 folder, its two stages run (layout detection, then recognition of every block). PDF
 pages are rendered one at a time (--dpi, default 150; --pages picks some), so memory stays
 bounded on long documents. Writes OUTDIR/<name>.<format>, or OUTDIR/<name>_p<page>.<format>
