@@ -565,6 +565,33 @@ TEST_CASE("segmenter: table rows far apart are one table; numbered equations and
     }
 }
 
+TEST_CASE("segmenter: a wide gap between a table's columns is not a page gutter; a two-column page's is") {
+    PageDraw p;
+    // eight rows: a ragged first cell, then two short cells far to the right (lines of several cells)
+    for (int r = 0; r < 8; ++r) {
+        const int y = 100 + 24 * r;
+        p.line(100, r % 3 == 0 ? 140 : r % 3 == 1 ? 220 : 380, y);
+        p.line(480, 520 + 48 * (r % 2), y);
+        p.line(700, r % 4 == 0 ? 884 : 740, y);
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() == 1);
+    CHECK(lay.regions[0].block.type == "table");
+    CHECK(lay.regions[0].lines.size() == 8);
+    CHECK(lay.regions[0].columns.size() == 3);
+    // the same gutter between two columns of full lines: two columns, left first
+    PageDraw q;
+    for (int r = 0; r < 8; ++r) {
+        q.line(100, 380, 100 + 24 * r);
+        q.line(560, 880, 100 + 24 * r);
+    }
+    const auto cols = pipeline::segment_page(q.img);
+    REQUIRE(cols.regions.size() == 2);
+    CHECK(cols.regions[0].block.x1 < 400);
+    CHECK(cols.regions[1].block.x0 > 500);
+    CHECK(cols.regions[0].block.type == "text");
+}
+
 TEST_CASE("segmenter: a vertical rule crossing the white between blocks makes them one") {
     PageDraw p;
     // a two-column grid whose rows are 30 px apart; the middle rule runs through all of them

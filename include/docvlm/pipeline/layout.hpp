@@ -676,10 +676,29 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             blocks.push_back({std::move(r), col});
         }
     };
+    // Page columns are mostly lines that fill their column; a table's columns are ragged. A gutter
+    // with ragged lines on both sides, one side's lines mostly of several cells, is a gutter of a
+    // table: its section stays whole.
+    auto table_gutter = [&](const Box& left, const Box& right) {
+        int multi_side = 0;
+        for (const Box& side : {left, right}) {
+            int n = 0, full = 0, multi = 0;
+            for (const Box& line : detail::block_lines(m, side, L)) {
+                ++n;
+                full += line.width() * 100 >= side.width() * 85;
+                multi += detail::line_chunks(m, line, L, opt).cells > 1;
+            }
+            if (n < 2 || full * 10 >= n * 4) return false;
+            multi_side += multi * 2 >= n;
+        }
+        return multi_side > 0;
+    };
     for (const Section& s : sections) {
-        if (s.gutter[1] > s.gutter[0]) {
-            add_column(detail::tighten(m, {s.box.x0, s.box.y0, s.gutter[0], s.box.y1}));
-            add_column(detail::tighten(m, {s.gutter[1], s.box.y0, s.box.x1, s.box.y1}));
+        const Box left = s.gutter[1] > s.gutter[0] ? detail::tighten(m, {s.box.x0, s.box.y0, s.gutter[0], s.box.y1}) : Box{};
+        const Box right = s.gutter[1] > s.gutter[0] ? detail::tighten(m, {s.gutter[1], s.box.y0, s.box.x1, s.box.y1}) : Box{};
+        if (s.gutter[1] > s.gutter[0] && !table_gutter(left, right)) {
+            add_column(left);
+            add_column(right);
         } else {
             add_column(s.box);
         }
