@@ -563,6 +563,22 @@ TEST_CASE("segmenter: table rows far apart are one table; numbered equations and
         CHECK(kinds[i] != "table");
         CHECK(lines[i] == 1);
     }
+    // rows whose middle cell wraps over three lines (a block of one line of cells and two of one
+    // cell each) join the rows around them
+    PageDraw w;
+    int y = 100;
+    for (int r = 0; r < 4; ++r) {
+        w.line(100, 250, y);
+        w.line(400, 550, y);
+        w.line(700, 850, y);
+        if (r == 1)
+            for (int k = 1; k <= 2; ++k) w.line(400, 550, y + 24 * k);
+        y += r == 1 ? 24 * 2 + 38 : 38;
+    }
+    const auto wl = pipeline::segment_page(w.img);
+    REQUIRE(wl.regions.size() == 1);
+    CHECK(wl.regions[0].block.type == "table");
+    CHECK(wl.regions[0].lines.size() == 6);
 }
 
 TEST_CASE("segmenter: a wide gap between a table's columns is not a page gutter; a two-column page's is") {

@@ -714,8 +714,9 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             const double gap = r.block.y0 - a.block.y1;
             const double overlap = std::min(a.block.x1, r.block.x1) - std::max(a.block.x0, r.block.x0);
             const bool below = gap >= 0 && overlap > 0.5 * std::min(a.block.x1 - a.block.x0, r.block.x1 - r.block.x0);
-            const bool tabular = multi_cell(a) * 2 >= int(a.lines.size()) && multi_cell(r) * 2 >= int(r.lines.size()) &&
-                                 !numbered_equations(a, p.col) && !numbered_equations(r, b.col);
+            // a row whose cells wrap starts with a line of several cells and goes on in lines of one
+            auto rows_like = [&](const LayoutRegion& x) { return multi_cell(x) * 2 >= int(x.lines.size()) || x.lines[0].cells > 1; };
+            const bool tabular = rows_like(a) && rows_like(r) && !numbered_equations(a, p.col) && !numbered_equations(r, b.col);
             if (below && ((tabular && gap <= 2.5 * L && common_gutter(a, r)) || rule_joins(a, r))) {
                 p.r.lines.insert(p.r.lines.end(), std::make_move_iterator(b.r.lines.begin()), std::make_move_iterator(b.r.lines.end()));
                 box_of(p.r);
