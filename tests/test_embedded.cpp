@@ -454,6 +454,18 @@ TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header
     CHECK(pipeline::grid_table_html(even, texts).find("<tr><td></td><td></td><td>second &lt;half&gt;</td></tr>") != std::string::npos);
     CHECK(pipeline::grid_table_html({}, {}).empty());
     CHECK_THROWS_AS(pipeline::grid_table_html(lines, {{"x"}}), Error);
+    // a cell centred on its row: its three lines 3 px apart, the row's other cells beside the middle one
+    const std::vector<pipeline::TextLine> centred = {
+        line(100, {{100, 160}, {300, 350}, {500, 590}}),
+        line(130, {{300, 370}}),
+        line(147, {{100, 170}, {300, 370}, {500, 600}}),
+        line(164, {{300, 360}}),
+        line(194, {{110, 150}, {300, 330}, {540, 600}}),
+    };
+    const std::vector<std::vector<std::string>> ct = {{"a0", "b0", "c0"}, {"top"}, {"a1", "middle", "c1"}, {"bottom"}, {"a2", "b2", "c2"}};
+    CHECK(pipeline::grid_table_html(centred, ct) ==
+          "<table><tr><td>a0</td><td>b0</td><td>c0</td></tr><tr><td>a1</td><td>top middle bottom</td><td>c1</td></tr>"
+          "<tr><td>a2</td><td>b2</td><td>c2</td></tr></table>");
 
     // rules: a vertical rule cuts where the white gap alone (3 px) is too narrow; horizontal rules
     // under most lines make the lines between two rules one row, whatever the first column holds

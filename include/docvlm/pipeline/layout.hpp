@@ -973,13 +973,23 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
             for (std::size_t i = 1; i < out.size(); ++i) {
                 Row& prev = merged.back();
                 const Row& r = out[i];
-                bool cont = r.y0 - out[i - 1].y1 < split && r.cells.front().c0 > 0;
+                const bool small = r.y0 - out[i - 1].y1 < split;
+                bool cont = small && r.cells.front().c0 > 0;
                 for (const Cell& c : r.cells) {
                     bool under = false;
                     for (const Cell& p : prev.cells) under |= p.c0 <= c.c0 && c.c1 <= p.c1;
                     cont &= under;
                 }
-                if (cont) join(prev, r);
+                // a cell centred on its row begins above the row's other cells: a row so far with
+                // nothing in the first column, whose cells all lie over cells of this line-row,
+                // is the top of this line-row's row
+                bool over = small && !cont && prev.cells.front().c0 > 0 && r.cells.front().c0 == 0;
+                for (const Cell& p : prev.cells) {
+                    bool above = false;
+                    for (const Cell& c : r.cells) above |= c.c0 <= p.c0 && p.c1 <= c.c1;
+                    over &= above;
+                }
+                if (cont || over) join(prev, r);
                 else merged.push_back(r);
             }
             out = std::move(merged);
