@@ -191,7 +191,7 @@ inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
 /// such rows stacked); returns the rules erased. Row by row, like the map.
 inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h) {
     const std::size_t W = std::size_t(m.w);
-    std::vector<std::uint8_t> cand(m.ink.size(), 0);
+    std::vector<std::uint8_t> cand(m.ink.size(), 0), has(std::size_t(m.h) + 1, 0);  // has[y]: row y has candidates
     for (int y = 0; y < m.h; ++y) {
         const std::uint8_t* row = m.ink.data() + std::size_t(y) * W;
         std::uint8_t* c = cand.data() + std::size_t(y) * W;
@@ -202,13 +202,15 @@ inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h
             }
             int e = x;
             while (e < m.w && row[e]) ++e;
-            if (e - x >= min_len) std::fill(c + x, c + e, std::uint8_t(1));
+            if (e - x >= min_len) std::fill(c + x, c + e, std::uint8_t(1)), has[std::size_t(y)] = 1;
             x = e;
         }
     }
-    // stacks of candidate rows in each column: the thin ones are erased (marked 2 in cand)
+    // stacks of candidate rows in each column: the thin ones are erased (marked 2 in cand); rows
+    // with no candidate, after a row with none, change nothing (most rows of a page)
     std::vector<int> start(W, -1);
-    for (int y = 0; y <= m.h; ++y)
+    for (int y = 0; y <= m.h; ++y) {
+        if (!has[std::size_t(y)] && (y == 0 || !has[std::size_t(y) - 1])) continue;
         for (int x = 0; x < m.w; ++x) {
             const bool on = y < m.h && cand[std::size_t(y) * W + std::size_t(x)];
             int& s = start[std::size_t(x)];
@@ -222,10 +224,15 @@ inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h
                 s = -1;
             }
         }
+    }
     // rule boxes: runs of erased pixels in a row, joined to the rule of an overlapping run above
     std::vector<Box> rules;
     std::vector<int> prev(W, -1), cur(W, -1);
     for (int y = 0; y < m.h; ++y) {
+        if (!has[std::size_t(y)]) {  // nothing erased in this row: no run continues through it
+            if (y > 0 && has[std::size_t(y) - 1]) std::fill(prev.begin(), prev.end(), -1);
+            continue;
+        }
         const std::uint8_t* c = cand.data() + std::size_t(y) * W;
         std::fill(cur.begin(), cur.end(), -1);
         for (int x = 0; x < m.w;) {
