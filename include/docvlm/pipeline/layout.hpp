@@ -133,6 +133,45 @@ struct InkMap {
     bool at(int x, int y) const { return ink[std::size_t(y) * std::size_t(w) + std::size_t(x)] != 0; }
 };
 
+/// Calls f(x, e) for each run [x, e) of pixels of a row (w wide) for which on(pixel) holds.
+template <class On, class F>
+inline void for_each_run(const std::uint8_t* row, int w, On&& on, F&& f) {
+    for (int x = 0; x < w;) {
+        if (!on(row[x])) {
+            ++x;
+            continue;
+        }
+        int e = x;
+        while (e < w && on(row[e])) ++e;
+        f(x, e);
+        x = e;
+    }
+}
+
+/// Boxes of runs gathered row by row, top to bottom: a run joins the box of a run it overlaps in
+/// the row above, or starts a box.
+struct RunBoxes {
+    std::vector<Box> boxes;
+    std::vector<int> prev, cur;  // the box each column belonged to in the row above / this row
+    explicit RunBoxes(int w) : prev(std::size_t(w), -1), cur(std::size_t(w), -1) {}
+    void add(int x, int e, int y) {
+        int id = -1;
+        for (int k = x; k < e && id < 0; ++k) id = prev[std::size_t(k)];
+        if (id >= 0) {
+            Box& r = boxes[std::size_t(id)];
+            r = {std::min(r.x0, x), r.y0, std::max(r.x1, e), y + 1};
+        } else {
+            id = int(boxes.size());
+            boxes.push_back({x, y, e, y + 1});
+        }
+        std::fill(cur.begin() + x, cur.begin() + e, id);
+    }
+    void end_row() {  // the next row's runs join this row's
+        std::swap(prev, cur);
+        std::fill(cur.begin(), cur.end(), -1);
+    }
+};
+
 /// Erases thin vertical rules: ink runs at least min_len tall in a pixel column, where at most
 /// max_w such columns stand side by side (a filled bar stays). Table borders otherwise join all
 /// rows of a table into one tall band. The erased rules are kept in m.vrules.
@@ -152,38 +191,17 @@ inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
             }
         }
     // runs of candidate columns in each row; erase the thin ones, and gather rule boxes
-    std::vector<Box> rules;
-    std::vector<int> prev(W, -1), cur(W, -1);  // the rule each column belonged to in the row above / this row
+    RunBoxes rules(m.w);
     for (int y = 0; y < m.h; ++y) {
-        const std::uint8_t* c = cand.data() + std::size_t(y) * W;
-        std::fill(cur.begin(), cur.end(), -1);
-        int x = 0;
-        while (x < m.w) {
-            if (!c[x]) {
-                ++x;
-                continue;
-            }
-            int e = x;
-            while (e < m.w && c[e]) ++e;
-            if (e - x <= max_w) {
-                std::fill(m.ink.begin() + std::ptrdiff_t(std::size_t(y) * W + std::size_t(x)),
-                          m.ink.begin() + std::ptrdiff_t(std::size_t(y) * W + std::size_t(e)), std::uint8_t(0));
-                int id = -1;
-                for (int k = x; k < e && id < 0; ++k) id = prev[std::size_t(k)];
-                if (id >= 0) {
-                    Box& r = rules[std::size_t(id)];
-                    r = {std::min(r.x0, x), r.y0, std::max(r.x1, e), y + 1};
-                } else {
-                    id = int(rules.size());
-                    rules.push_back({x, y, e, y + 1});
-                }
-                for (int k = x; k < e; ++k) cur[std::size_t(k)] = id;
-            }
-            x = e;
-        }
-        std::swap(prev, cur);
+        std::uint8_t* ink = m.ink.data() + std::size_t(y) * W;
+        for_each_run(cand.data() + std::size_t(y) * W, m.w, [](std::uint8_t c) { return c != 0; }, [&](int x, int e) {
+            if (e - x > max_w) return;
+            std::fill(ink + x, ink + e, std::uint8_t(0));
+            rules.add(x, e, y);
+        });
+        rules.end_row();
     }
-    for (const Box& r : rules)
+    for (const Box& r : rules.boxes)
         if (r.height() >= min_len) m.vrules.push_back(r);
 }
 
@@ -193,18 +211,10 @@ inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h
     const std::size_t W = std::size_t(m.w);
     std::vector<std::uint8_t> cand(m.ink.size(), 0), has(std::size_t(m.h) + 1, 0);  // has[y]: row y has candidates
     for (int y = 0; y < m.h; ++y) {
-        const std::uint8_t* row = m.ink.data() + std::size_t(y) * W;
         std::uint8_t* c = cand.data() + std::size_t(y) * W;
-        for (int x = 0; x < m.w;) {
-            if (!row[x]) {
-                ++x;
-                continue;
-            }
-            int e = x;
-            while (e < m.w && row[e]) ++e;
+        for_each_run(m.ink.data() + std::size_t(y) * W, m.w, [](std::uint8_t v) { return v != 0; }, [&](int x, int e) {
             if (e - x >= min_len) std::fill(c + x, c + e, std::uint8_t(1)), has[std::size_t(y)] = 1;
-            x = e;
-        }
+        });
     }
     // stacks of candidate rows in each column: the thin ones are erased (marked 2 in cand); rows
     // with no candidate, after a row with none, change nothing (most rows of a page)
@@ -226,38 +236,17 @@ inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h
         }
     }
     // rule boxes: runs of erased pixels in a row, joined to the rule of an overlapping run above
-    std::vector<Box> rules;
-    std::vector<int> prev(W, -1), cur(W, -1);
+    RunBoxes rules(m.w);
     for (int y = 0; y < m.h; ++y) {
-        if (!has[std::size_t(y)]) {  // nothing erased in this row: no run continues through it
-            if (y > 0 && has[std::size_t(y) - 1]) std::fill(prev.begin(), prev.end(), -1);
-            continue;
-        }
-        const std::uint8_t* c = cand.data() + std::size_t(y) * W;
-        std::fill(cur.begin(), cur.end(), -1);
-        for (int x = 0; x < m.w;) {
-            if (c[x] != 2) {
-                ++x;
-                continue;
-            }
-            int e = x;
-            while (e < m.w && c[e] == 2) ++e;
-            int id = -1;
-            for (int k = x; k < e && id < 0; ++k) id = prev[std::size_t(k)];
-            if (id >= 0) {
-                Box& r = rules[std::size_t(id)];
-                r = {std::min(r.x0, x), r.y0, std::max(r.x1, e), y + 1};
-            } else {
-                id = int(rules.size());
-                rules.push_back({x, y, e, y + 1});
-            }
-            for (int k = x; k < e; ++k) cur[std::size_t(k)] = id;
-            x = e;
-        }
-        std::swap(prev, cur);
+        // a row without candidates has nothing erased: its end_row breaks every run (once is enough)
+        if (!has[std::size_t(y)] && (y == 0 || !has[std::size_t(y) - 1])) continue;
+        if (has[std::size_t(y)])
+            for_each_run(cand.data() + std::size_t(y) * W, m.w, [](std::uint8_t c) { return c == 2; },
+                         [&](int x, int e) { rules.add(x, e, y); });
+        rules.end_row();
     }
     std::vector<Box> out;
-    for (const Box& r : rules)
+    for (const Box& r : rules.boxes)
         if (r.width() >= min_len) out.push_back(r);
     return out;
 }
@@ -531,11 +520,11 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         }
         return std::max(6, detail::median(heights, 16));
     };
-    // horizontal rules: found on the whole map (before vertical rules are erased,
-    // which would cut them at every crossing), at least a sixth of the ink's width long and at
-    // most 5 px thick; the unit is measured without them (they join the rows of a grid)
-    // On a page, only rules with a twin of the same extent go (the rules of a ruled table, or a
-    // header and a footer rule): a lone long rule may be a fraction bar.
+    // horizontal rules: found on the whole map (before vertical rules are erased, which would cut
+    // them at every crossing), at least a sixth of the ink's width long and at most 5 px thick; the
+    // unit is measured without them (they join the rows of a grid). On a page, only rules with a
+    // twin of the same extent go (a ruled table's, or a header and a footer rule): a lone long
+    // rule may be a fraction bar.
     detail::InkMap hr = m;
     std::vector<detail::Box> hrules = detail::erase_horizontal_rules(hr, std::max(16, page_box.width() / 6), 5);
     if (!opt.erase_horizontal_rules) {
@@ -621,6 +610,16 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         for (const auto& l : r.lines) n += l.cells > 1;
         return n;
     };
+    // lines of table rows: mostly of several cells, or a row whose cells wrap (a line of several
+    // cells, then lines of one)
+    auto rows_like = [&](const LayoutRegion& r) { return multi_cell(r) * 2 >= int(r.lines.size()) || r.lines[0].cells > 1; };
+    // cover[x − x0] += the number of lines whose chunks cover column x, over [x0, x0 + cover.size())
+    auto add_cover = [](std::vector<int>& cover, const LayoutRegion& r, int x0) {
+        const int x1 = x0 + int(cover.size());
+        for (const auto& l : r.lines)
+            for (const auto& c : l.chunks)
+                for (int x = std::max(c.x0, x0); x < std::min(c.x1, x1); ++x) ++cover[std::size_t(x - x0)];
+    };
     // a vertical rule crossing the white gap between two blocks, within their x range
     auto rule_joins = [&](const LayoutRegion& a, const LayoutRegion& b) {
         const int x0 = int(std::min(a.block.x0, b.block.x0)) - L, x1 = int(std::max(a.block.x1, b.block.x1)) + L;
@@ -647,18 +646,10 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     auto common_gutter = [&](const LayoutRegion& a, const LayoutRegion& b) {
         const int x0 = int(std::max(a.block.x0, b.block.x0)), x1 = int(std::min(a.block.x1, b.block.x1));
         if (x1 - x0 < 2 * L) return false;
-        std::vector<std::uint8_t> covered(std::size_t(x1 - x0), 0);
-        for (const LayoutRegion* r : {&a, &b})
-            for (const auto& l : r->lines)
-                for (const auto& c : l.chunks)
-                    for (int x = std::max(c.x0, x0); x < std::min(c.x1, x1); ++x) covered[std::size_t(x - x0)] = 1;
-        int run = 0;
-        for (std::size_t i = 0; i < covered.size(); ++i) {
-            run = covered[i] ? 0 : run + 1;
-            if (run >= std::max(2, L / 2) && i + 1 < covered.size() && std::find(covered.begin(), covered.begin() + std::ptrdiff_t(i), 1) != covered.begin() + std::ptrdiff_t(i))
-                return true;
-        }
-        return false;
+        std::vector<int> cover(std::size_t(x1 - x0), 0);
+        add_cover(cover, a, x0), add_cover(cover, b, x0);
+        const auto white = detail::gaps(cover);  // margins excluded
+        return std::any_of(white.begin(), white.end(), [&](const auto& g) { return g[1] - g[0] >= std::max(2, L / 2); });
     };
     auto add_column = [&](const Box& col) {
         for (const Box& blk : detail::split_rows(m, col, block_gap)) {
@@ -701,14 +692,16 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         return multi_side > 0;
     };
     for (const Section& s : sections) {
-        const Box left = s.gutter[1] > s.gutter[0] ? detail::tighten(m, {s.box.x0, s.box.y0, s.gutter[0], s.box.y1}) : Box{};
-        const Box right = s.gutter[1] > s.gutter[0] ? detail::tighten(m, {s.gutter[1], s.box.y0, s.box.x1, s.box.y1}) : Box{};
-        if (s.gutter[1] > s.gutter[0] && !table_gutter(left, right)) {
-            add_column(left);
-            add_column(right);
-        } else {
-            add_column(s.box);
+        if (s.gutter[1] > s.gutter[0]) {
+            const Box left = detail::tighten(m, {s.box.x0, s.box.y0, s.gutter[0], s.box.y1});
+            const Box right = detail::tighten(m, {s.gutter[1], s.box.y0, s.box.x1, s.box.y1});
+            if (!table_gutter(left, right)) {
+                add_column(left);
+                add_column(right);
+                continue;
+            }
         }
+        add_column(s.box);
     }
     // the rows of a table are often blocks of their own (white gaps of a line height or more
     // between them): a block right below the previous one, overlapping it in x, joins it when the
@@ -721,8 +714,6 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             const double gap = r.block.y0 - a.block.y1;
             const double overlap = std::min(a.block.x1, r.block.x1) - std::max(a.block.x0, r.block.x0);
             const bool below = gap >= 0 && overlap > 0.5 * std::min(a.block.x1 - a.block.x0, r.block.x1 - r.block.x0);
-            // a row whose cells wrap starts with a line of several cells and goes on in lines of one
-            auto rows_like = [&](const LayoutRegion& x) { return multi_cell(x) * 2 >= int(x.lines.size()) || x.lines[0].cells > 1; };
             const bool tabular = rows_like(a) && rows_like(r) && !numbered_equations(a, p.col) && !numbered_equations(r, b.col);
             if (below && ((tabular && gap <= 2.5 * L && common_gutter(a, r)) || rule_joins(a, r))) {
                 p.r.lines.insert(p.r.lines.end(), std::make_move_iterator(b.r.lines.begin()), std::make_move_iterator(b.r.lines.end()));
@@ -755,9 +746,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             }));
             const bool surely = pieces > 1 || inner_rule || ruled_rows >= 2;
             std::vector<int> cover(std::size_t(bb.width()), 0);
-            for (const auto& l : r.lines)
-                for (const auto& c : l.chunks)
-                    for (int x = std::max(c.x0, bb.x0); x < std::min(c.x1, bb.x1); ++x) ++cover[std::size_t(x - bb.x0)];
+            add_cover(cover, r, bb.x0);
             const int few = surely ? int(r.lines.size()) / 5 : 0;
             for (auto& c : cover) c = c > few ? 1 : 0;
             r.columns.push_back(bb.x0);
