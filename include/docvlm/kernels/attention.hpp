@@ -412,34 +412,30 @@ inline void scores_from_i32(const std::int32_t* raw, std::size_t mr, const std::
 // The largest of a row's 16 running lane maxima.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float lanes_max(const float* vmax) { return _mm512_reduce_max_ps(_mm512_loadu_ps(vmax)); }
 
-// 2^x for x <= 0 (−inf and anything below −160 give 0): x = k + r, |r| <= 1/2, 2^r by its degree-6
-// Taylor polynomial in r·ln 2 (relative error < 2e-7), scaled by 2^k.
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp2_512(__m512 x) {
+// 2^x for x <= 0 (−inf and anything below −160 give 0) from a polynomial p(r) ≈ 2^r on
+// |r| <= 1/2, coefficients from the constant term up: x = k + r, 2^x = p(r) · 2^k.
+template <class... C>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") DOCVLM_ALWAYS_INLINE __m512 exp2_512_poly(__m512 x, C... c) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
     const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 r = _mm512_sub_ps(x, k);
-    __m512 p = _mm512_set1_ps(1.5403530393e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3333558146e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6181291076e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5504108665e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022650696e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314718056e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const float coef[] = {float(c)...};
+    __m512 p = _mm512_set1_ps(coef[sizeof...(C) - 1]);
+    for (std::size_t i = sizeof...(C) - 1; i-- > 0;) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef[i]));
     return _mm512_scalef_ps(p, k);
 }
 
-// 2^x for x <= 0 to a relative error of 7.6e-5 (a degree-3 polynomial fitted to 2^r, |r| <= 1/2,
-// for relative error): for probabilities that are rounded to u8 (steps of 1/255 of the largest)
-// and their sum, three FMAs fewer than exp2_512.
+// 2^x by the degree-6 Taylor polynomial in r·ln 2 (relative error < 2e-7).
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp2_512(__m512 x) {
+    return exp2_512_poly(x, 1.0f, 6.9314718056e-1f, 2.4022650696e-1f, 5.5504108665e-2f, 9.6181291076e-3f, 1.3333558146e-3f,
+                         1.5403530393e-4f);
+}
+
+// 2^x to a relative error of 7.6e-5 (a degree-3 polynomial fitted to 2^r, |r| <= 1/2, for
+// relative error): for probabilities that are rounded to u8 (steps of 1/255 of the largest) and
+// their sum, three FMAs fewer than exp2_512.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp2_512_u8(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
-    const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_sub_ps(x, k);
-    __m512 p = _mm512_set1_ps(5.517025008e-2f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.426079020e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.932609263e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.999282806e-1f));
-    return _mm512_scalef_ps(p, k);
+    return exp2_512_poly(x, 9.999282806e-1f, 6.932609263e-1f, 2.426079020e-1f, 5.517025008e-2f);
 }
 
 // 16 probabilities 2^(x − mx), added to sum, times inv rounded to int32 (exp2_sum_u8's step).
