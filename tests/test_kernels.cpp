@@ -265,6 +265,31 @@ TEST_CASE("f32 GEMM: every path matches the scalar reference, with epilogue") {
     }
 }
 
+TEST_CASE("f32 GEMM: strided rows, and a buffer refilled between calls gives the new result") {
+    // The AVX-512 path packs each row block once per call; a second call on the same x buffer
+    // (new values) must not reuse the first call's packed rows.
+    std::mt19937 rng(23);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const std::size_t m = 150, n = 70, k = 300, ldx = 311;
+    std::vector<float> x(m * ldx), w(n * k), ref(m * n), y(m * n), xd(m * k);
+    for (auto& v : w) v = nd(rng);
+    const PackedF32 pw = pack_f32(w.data(), n, k);
+    for (int call = 0; call < 3; ++call) {
+        CAPTURE(call);
+        for (auto& v : x) v = nd(rng);
+        for (std::size_t r = 0; r < m; ++r) std::copy_n(x.data() + r * ldx, k, xd.data() + r * k);
+        sgemm_reference(xd.data(), m, k, w.data(), n, k, ref.data(), n);
+        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512}) {
+            if (!fpath_supported(p)) continue;
+            CAPTURE(int(p));
+            sgemm(x.data(), m, ldx, pw, y.data(), n, {}, thread_pool(), p);
+            double worst = 0;
+            for (std::size_t i = 0; i < y.size(); ++i) worst = std::max(worst, std::fabs(double(y[i]) - ref[i]) / std::sqrt(double(k)));
+            CHECK(worst < 1e-5);
+        }
+    }
+}
+
 TEST_CASE("bf16 GEMM matches the reference on bf16-rounded inputs") {
     std::mt19937 rng(22);
     std::normal_distribution<float> nd(0.0f, 1.0f);

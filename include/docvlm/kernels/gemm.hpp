@@ -18,7 +18,9 @@
 #include <docvlm/kernels/tiling.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #if DOCVLM_X86_64
@@ -151,7 +153,9 @@ DOCVLM_TARGET("avx512f") DOCVLM_ALWAYS_INLINE void store_tile512(const __m512 (&
 }
 
 // NV = 2: all 32 columns of the panel; NV = 1: only its first 16.
-template <int MR, int NV = 2>
+// Tiled: a holds the rows packed by pack_rows_tiled (row r of step t at a[12 t + r]; lda unused),
+// one sequential stream; else row r at a + r·lda.
+template <int MR, int NV = 2, bool Tiled = false>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 // pf: where the tile's results will go (null: nowhere yet); its lines are prefetched for
 // writing during the first steps, as in qkernel_avx512vnni.
@@ -165,11 +169,17 @@ void fkernel_avx512(const float* a, std::size_t lda, const float* w, std::size_t
         for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + t * 32 + 16 * v);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
-            const __m512 b = _mm512_set1_ps(a[r * lda + t]);
+            const __m512 b = _mm512_set1_ps(Tiled ? a[t * fmr + r] : a[r * lda + t]);
             for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(b, wv[v], c[r][v]);
         }
     }
     store_tile512(c, out, ldo);
+}
+template <int MR>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+void fkernel_tiled_avx512(const float* a, const float* w, std::size_t k, float* out, bool accumulate, const float* pf,
+                          std::size_t ldpf) {
+    fkernel_avx512<MR, 2, true>(a, 0, w, k, out, fpanel, accumulate, pf, ldpf);
 }
 template <int MR>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
@@ -332,7 +342,9 @@ inline void store_tile(const float* tile, std::size_t m0, std::size_t mr, std::s
 }
 
 // Row blocks of x hold gemm_block_bytes; K is split in chunks of gemm_kc steps.
-inline constexpr std::size_t gemm_block_bytes = 512u << 10, gemm_kc = 256;
+// Row blocks of fewer rows than gemm_min_block_rows (long rows) have K cut into slices
+// instead (see parallel_chunked_tiles).
+inline constexpr std::size_t gemm_block_bytes = 512u << 10, gemm_kc = 256, gemm_min_block_rows = 8 * fmr;
 
 // Parallel loop over tiles (see parallel_tiles); `sums` is a per-call [12][32] scratch tile.
 template <class Tile>
@@ -347,10 +359,51 @@ void gemm_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, Thread
 // pairs stays in L1; see parallel_chunked_tiles): tile(m0, mr, p, k0, kn, sums) accumulates
 // steps [k0, k0 + kn) into sums (from zero when k0 == 0) and finishes the tile when k0 + kn == k.
 // Each output sees the same sequence of FMAs as without chunks: the results are identical.
+// panel_at(p, k0) is the address of step k0 of weight panel p, step_bytes the bytes per step:
+// the next chunk's weights are prefetched into L2 while a chunk computes.
 inline constexpr std::size_t gemm_chunked_rows = gemm_block_bytes / (gemm_kc * 4 + 4) / fmr * fmr + fmr;
-template <class Tile>
-void gemm_chunked_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, std::size_t k, ThreadPool& pool, Tile&& tile) {
-    parallel_chunked_tiles<float, gemm_chunked_rows>(m, row_bytes, gemm_block_bytes, fmr, panels, k, gemm_kc, pool, tile);
+template <class Tile, class PanelAt, class BeginBlock = NoHook>
+void gemm_chunked_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, std::size_t k, ThreadPool& pool, Tile&& tile,
+                        PanelAt&& panel_at, std::size_t step_bytes, BeginBlock&& begin_block = {}) {
+    parallel_chunked_tiles<float, gemm_chunked_rows>(
+        m, row_bytes, gemm_block_bytes, fmr, panels, k, gemm_kc, gemm_min_block_rows, pool, tile, begin_block,
+        [&](std::size_t p, std::size_t k0, std::size_t kn, std::size_t i, std::size_t n) {
+            prefetch_part_l2(panel_at(p, k0), kn * step_bytes, i, n);
+        });
+}
+
+// Rows [0, rows) of x (stride ldx, k columns) packed for fkernel_tiled_avx512: tiles of fmr rows, each
+// as [k][fmr] (row r of step t at dst[(tile · k + t) · fmr + r]); missing rows of the last tile
+// are zero.
+inline void pack_rows_tiled(const float* x, std::size_t ldx, std::size_t rows, std::size_t k, float* dst) {
+    for (std::size_t r0 = 0; r0 < rows; r0 += fmr) {
+        float* d = dst + r0 * k;
+        const std::size_t n = std::min(fmr, rows - r0);
+        for (std::size_t r = 0; r < fmr; ++r) {
+            const float* src = x + (r0 + r) * ldx;
+            if (r < n)
+                for (std::size_t t = 0; t < k; ++t) d[t * fmr + r] = src[t];
+            else
+                for (std::size_t t = 0; t < k; ++t) d[t * fmr + r] = 0.0f;
+        }
+    }
+}
+
+// A thread's packed copy of the row block it works on (all of K), kept while the block meets
+// panel after panel: `call` tells one sgemm call from the next (the same x may hold new values).
+// The buffer stays with the thread for the next call (a block's rows: ≤ 512 KB, or 96 rows of K).
+struct FPackedRows {
+    AlignedBuffer<float> data;
+    std::uint64_t call = 0;
+    std::size_t m_begin = ~std::size_t(0);
+};
+inline FPackedRows& fpacked_rows() {
+    thread_local FPackedRows s;
+    return s;
+}
+inline std::uint64_t next_gemm_call() {
+    static std::atomic<std::uint64_t> serial{0};
+    return ++serial;
 }
 
 struct BScratch {
@@ -366,13 +419,47 @@ inline BScratch& bscratch() {
 
 inline void sgemm(const float* x, std::size_t m, std::size_t ldx, const PackedF32& w, float* y, std::size_t ldy,
                   const Epilogue& ep, ThreadPool& pool, FPath path) {
-    detail::gemm_chunked_tiles(m, w.k * sizeof(float), w.panels(), w.k, pool,
-                               [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
-        const bool last = k0 + kn == w.k;
-        detail::fkernel(path, x + m0 * ldx + k0, ldx, mr, w.data.data() + (p * w.k + k0) * fpanel, kn, sums, fpanel, k0 > 0,
-                        last ? y + m0 * ldy + p * fpanel : nullptr, ldy);
-        if (last) detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
-    });
+    const std::size_t k = w.k;
+    const auto panel_at = [&](std::size_t p, std::size_t k0) { return w.data.data() + (p * k + k0) * fpanel; };
+    const auto finish = [&](std::size_t m0, std::size_t mr, std::size_t p, float* sums) {
+        detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+    };
+#if DOCVLM_X86_64
+    if (path == FPath::avx512 && m > 1) {
+        // Each row block is packed once per thread (one sequential stream for the kernel instead of
+        // 12 rows at stride ldx) and stays in L2 while the weight panels pass.
+        const std::uint64_t call = detail::next_gemm_call();
+        detail::gemm_chunked_tiles(
+            m, k * sizeof(float), w.panels(), k, pool,
+            [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
+                const detail::FPackedRows& rows = detail::fpacked_rows();
+                const float* a = rows.data.data() + (m0 - rows.m_begin) * k + k0 * detail::fmr;
+                const bool last = k0 + kn == k;
+                const float* pf = last ? y + m0 * ldy + p * fpanel : nullptr;
+                DOCVLM_FKERNEL_DISPATCH12(detail::fkernel_tiled_avx512, mr, a, panel_at(p, k0), kn, sums, k0 > 0, pf, ldy)
+                if (last) finish(m0, mr, p, sums);
+            },
+            panel_at, fpanel * sizeof(float), [&](std::size_t m_begin, std::size_t m_end, std::size_t) {
+                detail::FPackedRows& rows = detail::fpacked_rows();
+                if (rows.call == call && rows.m_begin == m_begin) return;
+                const std::size_t need = (m_end - m_begin + detail::fmr - 1) / detail::fmr * detail::fmr * k;
+                if (rows.data.size() < need) rows.data = AlignedBuffer<float>(need);
+                detail::pack_rows_tiled(x + m_begin * ldx, ldx, m_end - m_begin, k, rows.data.data());
+                rows.call = call;
+                rows.m_begin = m_begin;
+            });
+        return;
+    }
+#endif
+    detail::gemm_chunked_tiles(
+        m, k * sizeof(float), w.panels(), k, pool,
+        [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
+            const bool last = k0 + kn == k;
+            detail::fkernel(path, x + m0 * ldx + k0, ldx, mr, panel_at(p, k0), kn, sums, fpanel, k0 > 0,
+                            last ? y + m0 * ldy + p * fpanel : nullptr, ldy);
+            if (last) finish(m0, mr, p, sums);
+        },
+        panel_at, fpanel * sizeof(float));
 }
 
 inline void bgemm(const float* x, std::size_t m, std::size_t ldx, const PackedBF16& w, float* y, std::size_t ldy,
@@ -387,12 +474,14 @@ inline void bgemm(const float* x, std::size_t m, std::size_t ldx, const PackedBF
 #if DOCVLM_X86_64
     if (cpu().avx512bf16) {
         const std::size_t k2 = kp / 2;
-        detail::gemm_chunked_tiles(m, kp * 2, w.panels(), k2, pool,
-                                   [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
-            const bf16* panel = w.data.data() + (p * k2 + k0) * fpanel * 2;
-            detail::bkernel(s.x.data() + m0 * kp + 2 * k0, kp, mr, panel, kn, sums, fpanel, k0 > 0);
-            if (k0 + kn == k2) detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
-        });
+        const auto panel_at = [&](std::size_t p, std::size_t k0) { return w.data.data() + (p * k2 + k0) * fpanel * 2; };
+        detail::gemm_chunked_tiles(
+            m, kp * 2, w.panels(), k2, pool,
+            [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t k0, std::size_t kn, float* sums) {
+                detail::bkernel(s.x.data() + m0 * kp + 2 * k0, kp, mr, panel_at(p, k0), kn, sums, fpanel, k0 > 0);
+                if (k0 + kn == k2) detail::store_tile(sums, m0, mr, p * fpanel, std::min(fpanel, w.n - p * fpanel), y, ldy, ep);
+            },
+            panel_at, fpanel * 2 * sizeof(bf16));
         return;
     }
 #endif

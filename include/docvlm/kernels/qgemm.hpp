@@ -693,7 +693,7 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
     check_qgemm(x, w);
     const std::size_t k4 = w.k_padded / 4;
     parallel_chunked_tiles<std::int32_t, qchunked_rows>(
-        x.m, x.row_bytes, qblock_bytes, qmr, w.panels(), k4, qkc / 4, pool,
+        x.m, x.row_bytes, qblock_bytes, qmr, w.panels(), k4, qkc / 4, 0, pool,
         [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t c0, std::size_t kn, std::int32_t* pt) {
             const std::byte* a = x.data.data() + m0 * x.row_bytes + c0 * 4 * qtile_rows;
             const std::int8_t* panel = w.data.data() + (p * k4 + c0) * qpanel * 4;
@@ -702,6 +702,10 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
             qkernel_avx512vnni_rows(a, x.row_bytes, mr, panel, kn, pt, c0 == 0 ? nullptr : pt, false, true,
                                     last ? y + m0 * ldy + n0 : nullptr, ldy);
             if (last) qepilogue_avx512(pt, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
+        },
+        NoHook{},
+        [&](std::size_t p, std::size_t c0, std::size_t kn, std::size_t i, std::size_t n) {
+            prefetch_part_l2(w.data.data() + (p * k4 + c0) * qpanel * 4, kn * qpanel * 4, i, n);
         });
 }
 #endif
