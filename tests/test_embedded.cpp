@@ -575,6 +575,19 @@ TEST_CASE("segmenter: table rows far apart are one table; numbered equations and
         CHECK(kinds[i] != "table");
         CHECK(lines[i] == 1);
     }
+    // rows of a label at the text's left edge and a short number at the column's right edge look
+    // like numbered equations cell by cell, but start at one left edge: a table
+    PageDraw n;
+    for (int i = 0; i < 3; ++i) n.line(100, 900, 60 + 24 * i);  // a paragraph
+    for (int r = 0; r < 4; ++r) {
+        n.line(100, 260 + 20 * r, 180 + 38 * r);
+        n.box(850, 180 + 38 * r, 900, 194 + 38 * r);
+    }
+    const auto nl = pipeline::segment_page(n.img);
+    REQUIRE(nl.regions.size() == 2);
+    CHECK(nl.regions[1].block.type == "table");
+    CHECK(nl.regions[1].lines.size() == 4);
+    CHECK(nl.regions[1].columns.size() == 2);
     // rows whose middle cell wraps over three lines (a block of one line of cells and two of one
     // cell each) join the rows around them
     PageDraw w;

@@ -29,6 +29,7 @@
 #include <docvlm/pipeline/mineru.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -627,13 +628,24 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             return r.x0 >= x0 && r.x1 <= x1 && r.y0 <= int(a.block.y1) && r.y1 >= int(b.block.y0);
         });
     };
+    // the left edge of the page's text
+    int text_x0 = std::numeric_limits<int>::max();
+    for (const Section& s : sections) text_x0 = std::min(text_x0, s.box.x0);
     // lines of two cells whose second is short and ends at the column's right edge: numbered
-    // display equations, not a table
-    auto numbered_equations = [&](const LayoutRegion& r, const Box& col) {
-        return std::all_of(r.lines.begin(), r.lines.end(), [&](const TextLine& l) {
+    // display equations, not a table — unless the lines (with those of `with`, a block they may
+    // join) all start at the left edge of the page's text: display equations are centred, the
+    // labels of such a table are not
+    auto numbered_equations = [&](const LayoutRegion& r, const Box& col, const LayoutRegion* with = nullptr) {
+        const bool equation_like = std::all_of(r.lines.begin(), r.lines.end(), [&](const TextLine& l) {
             const TextChunk& last = l.chunks.back();
             return l.cells == 2 && last.cell == 1 && last.x1 - last.x0 <= 4 * L && last.x1 >= col.x1 - L;
         });
+        if (!equation_like) return false;
+        int lo = std::numeric_limits<int>::max(), hi = std::numeric_limits<int>::min(), n = 0;
+        for (const LayoutRegion* b : {&r, with})
+            if (b)
+                for (const TextLine& l : b->lines) lo = std::min(lo, l.chunks.front().x0), hi = std::max(hi, l.chunks.front().x0), ++n;
+        return n < 2 || hi - lo > L / 2 || lo > text_x0 + L;
     };
     struct Raw {
         LayoutRegion r;
@@ -714,7 +726,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             const double gap = r.block.y0 - a.block.y1;
             const double overlap = std::min(a.block.x1, r.block.x1) - std::max(a.block.x0, r.block.x0);
             const bool below = gap >= 0 && overlap > 0.5 * std::min(a.block.x1 - a.block.x0, r.block.x1 - r.block.x0);
-            const bool tabular = rows_like(a) && rows_like(r) && !numbered_equations(a, p.col) && !numbered_equations(r, b.col);
+            const bool tabular = rows_like(a) && rows_like(r) && !numbered_equations(a, p.col, &r) && !numbered_equations(r, b.col, &a);
             if (below && ((tabular && gap <= 2.5 * L && common_gutter(a, r)) || rule_joins(a, r))) {
                 p.r.lines.insert(p.r.lines.end(), std::make_move_iterator(b.r.lines.begin()), std::make_move_iterator(b.r.lines.end()));
                 box_of(p.r);
