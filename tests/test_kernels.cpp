@@ -241,7 +241,8 @@ TEST_CASE("f32 GEMM: every path matches the scalar reference, with epilogue") {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     struct Shape { std::size_t m, n, k; };
     for (const Shape& s : {Shape{1, 1, 1}, Shape{1, 32, 7}, Shape{5, 33, 64}, Shape{12, 64, 100}, Shape{13, 70, 129},
-                           Shape{40, 96, 300}, Shape{1, 1000, 896}, Shape{600, 40, 1100}}) {  // K in chunks, several row blocks
+                           Shape{40, 96, 300}, Shape{1, 1000, 896}, Shape{600, 40, 1100},  // K in chunks, several row blocks
+                           Shape{200, 70, 1500}}) {  // long rows: K in slices (fewer than 96 rows fit a block)
         CAPTURE(s.m);
         CAPTURE(s.n);
         CAPTURE(s.k);
@@ -293,8 +294,8 @@ TEST_CASE("f32 GEMM: strided rows, and a buffer refilled between calls gives the
 TEST_CASE("bf16 GEMM matches the reference on bf16-rounded inputs") {
     std::mt19937 rng(22);
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (std::size_t k : {1u, 2u, 33u, 256u, 1001u}) {
-        const std::size_t m = 14, n = 45;
+    for (std::size_t k : {1u, 2u, 33u, 256u, 1001u, 3001u}) {  // 3001 with 200 rows: K in slices
+        const std::size_t m = k > 2000 ? 200 : 14, n = 45;
         std::vector<float> x(m * k), w(n * k), ref(m * n), y(m * n);
         for (auto& v : x) v = bf16_to_f32(f32_to_bf16(nd(rng)));  // exactly representable in bf16
         for (auto& v : w) v = bf16_to_f32(f32_to_bf16(nd(rng)));

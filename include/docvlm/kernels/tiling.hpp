@@ -81,6 +81,10 @@ inline void prefetch_part_l2(const void* p, std::size_t bytes, std::size_t i, st
     }
 }
 
+/// Fewest tiles per chunk for which parallel_chunked_tiles calls `ahead`: with fewer (decoding,
+/// m = 1) the weights stream once, and a chunk asked for all at once slowed GEMV by 10-40 %.
+inline constexpr std::size_t min_ahead_tiles = 4;
+
 /// parallel_tiles with K split in chunks of at most `kc` (in the caller's units of K): for every
 /// (row block, panel), each chunk in turn visits every tile of the block, so that chunk of the
 /// weight panel stays in L1 while the block's rows pass over it. Partial sums wait between chunks
@@ -100,10 +104,6 @@ inline void prefetch_part_l2(const void* p, std::size_t bytes, std::size_t i, st
 /// naming the chunk that comes next, so the caller can prefetch part i of n of its weights into
 /// L2 while this chunk computes: without it the first tile of every chunk waits for its weights
 /// from L3 or memory. Only when a chunk has at least min_ahead_tiles tiles.
-/// Fewest tiles per chunk for which parallel_chunked_tiles calls `ahead`: with fewer (decoding,
-/// m = 1) the weights stream once, and a chunk asked for all at once slowed GEMV by 10-40 %.
-inline constexpr std::size_t min_ahead_tiles = 4;
-
 template <class Part, std::size_t MaxRows, class Tile, class BeginBlock = NoHook, class Ahead = NoHook>
 void parallel_chunked_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, std::size_t mr, std::size_t panels,
                             std::size_t k, std::size_t kc, std::size_t min_block_rows, ThreadPool& pool, Tile&& tile,
