@@ -391,7 +391,8 @@ inline void pack_rows_tiled(const float* x, std::size_t ldx, std::size_t rows, s
 
 // A thread's packed copy of the row block it works on (all of K), kept while the block meets
 // panel after panel: `call` tells one sgemm call from the next (the same x may hold new values).
-// The buffer stays with the thread for the next call (a block's rows: ≤ 512 KB, or 96 rows of K).
+// The buffer stays with the thread for the next call (a block's rows: about gemm_block_bytes, or
+// gemm_min_block_rows rows of all of K when K is sliced).
 struct FPackedRows {
     AlignedBuffer<float> data;
     std::uint64_t call = 0;

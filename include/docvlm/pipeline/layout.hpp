@@ -29,10 +29,10 @@
 #include <docvlm/pipeline/mineru.hpp>
 
 #include <algorithm>
-#include <limits>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
