@@ -309,6 +309,51 @@ TEST_CASE("bf16 GEMM matches the reference on bf16-rounded inputs") {
     }
 }
 
+TEST_CASE("GEMM epilogue multiplier (gated MLP): y = act(x·Wᵀ + b) · m, in place or from another buffer, every kind and path") {
+    // The reference is each kind's own product without the multiplier, multiplied afterwards in
+    // double: only the epilogue's order (act, then multiply, then residual) is under test.
+    std::mt19937 rng(24);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (const auto [m, n, k] : {std::array<std::size_t, 3>{1, 70, 200}, std::array<std::size_t, 3>{13, 70, 2501},
+                                 std::array<std::size_t, 3>{130, 45, 300}}) {
+        CAPTURE(m);
+        CAPTURE(k);
+        std::vector<float> x(m * k), wf(n * k), bias(n), mul(m * n), res(m * n);
+        for (auto* v : {&x, &wf, &bias, &mul, &res})
+            for (auto& e : *v) e = nd(rng);
+        // plain: act(x·Wᵀ + b); got_*: the same call with the multiplier (and a residual)
+        auto check = [&](auto&& gemm) {
+            std::vector<float> plain(m * n), in_place = mul, with_res = res;
+            gemm(plain.data(), Epilogue{.bias = bias.data(), .act = Activation::silu});
+            gemm(in_place.data(), Epilogue{.bias = bias.data(), .act = Activation::silu, .multiplier = in_place.data(), .ld_multiplier = n});
+            gemm(with_res.data(), Epilogue{.bias = bias.data(), .residual = with_res.data(), .ld_residual = n, .act = Activation::silu,
+                                           .multiplier = mul.data(), .ld_multiplier = n});
+            double worst = 0;  // relative to the value: float rounding of one product and one sum
+            for (std::size_t i = 0; i < m * n; ++i) {
+                const double a = double(plain[i]) * mul[i], b = a + res[i];
+                worst = std::max(worst, std::fabs(double(in_place[i]) - a) / std::max(1.0, std::fabs(a)));
+                worst = std::max(worst, std::fabs(double(with_res[i]) - b) / std::max(1.0, std::fabs(a) + std::fabs(res[i])));
+            }
+            CHECK(worst < 3e-7);
+        };
+        const QuantizedWeight qw = quantize_weight(wf.data(), n, k);
+        for (QPath p : supported_paths()) {
+            CAPTURE(qpath_name(p));
+            QuantizedActivations acts;
+            quantize_activations(x.data(), m, k, k, acts, p);
+            check([&](float* y, const Epilogue& ep) { qgemm(acts, qw, y, n, ep); });
+        }
+        const PackedF32 pw = pack_f32(wf.data(), n, k);
+        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512}) {
+            if (!fpath_supported(p)) continue;
+            CAPTURE(int(p));
+            check([&](float* y, const Epilogue& ep) { sgemm(x.data(), m, k, pw, y, n, ep, thread_pool(), p); });
+        }
+        const PackedBF16 bw = pack_bf16(wf.data(), n, k);
+        check([&](float* y, const Epilogue& ep) { bgemm(x.data(), m, k, bw, y, n, ep); });
+    }
+}
+
 }  // TEST_SUITE
 
 #include <docvlm/kernels/ops.hpp>

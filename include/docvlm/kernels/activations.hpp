@@ -50,6 +50,11 @@ inline void activate_generic(Activation act, float* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) x[i] = activate_scalar(act, x[i]);
 }
 
+// x[i] *= m[i] (the Epilogue's multiplier on the portable paths).
+inline void multiply_by(float* x, const float* m, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) x[i] *= m[i];
+}
+
 #if DOCVLM_X86_64
 // exp(x) for x in float range: x = k ln2 + r, |r| <= ln2/2, exp(r) by a degree-6 polynomial
 // (relative error < 2e-7), scaled by 2^k with vscalefps (which underflows to subnormals / 0 and

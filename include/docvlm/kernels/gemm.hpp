@@ -314,6 +314,7 @@ inline void store_tile_avx512(const float* tile, std::size_t m0, std::size_t mr,
         for (std::size_t r = 0; r < mr; ++r) {
             __m512 v = _mm512_add_ps(_mm512_loadu_ps(tile + r * fpanel + j), bias);
             if (ep.act != Activation::none) v = activate512(ep.act, v);
+            if (ep.multiplier) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, ep.multiplier + (m0 + r) * ep.ld_multiplier + n0 + j));
             if (ep.residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.residual + (m0 + r) * ep.ld_residual + n0 + j));
             _mm512_mask_storeu_ps(y + (m0 + r) * ldy + n0 + j, m, v);
         }
@@ -331,6 +332,7 @@ inline void store_tile(const float* tile, std::size_t m0, std::size_t mr, std::s
     for (std::size_t r = 0; r < mr; ++r) {
         for (std::size_t j = 0; j < cols; ++j) t[j] = tile[r * fpanel + j] + (ep.bias ? ep.bias[n0 + j] : 0.0f);
         activate(ep.act, t, cols);
+        if (ep.multiplier) multiply_by(t, ep.multiplier + (m0 + r) * ep.ld_multiplier + n0, cols);
         float* yr = y + (m0 + r) * ldy + n0;
         if (ep.residual) {
             const float* res = ep.residual + (m0 + r) * ep.ld_residual + n0;

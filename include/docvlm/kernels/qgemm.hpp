@@ -96,9 +96,14 @@ struct Epilogue {
     const float* residual = nullptr;  ///< [m][ld_residual] or null; may alias y
     std::size_t ld_residual = 0;
     Activation act = Activation::none;
+    /// [m][ld_multiplier] or null: y = act(x · Wᵀ + bias) · multiplier + residual, elementwise;
+    /// may alias y. A gated MLP's up projection multiplies by act(gate x) this way, in place.
+    const float* multiplier = nullptr;
+    std::size_t ld_multiplier = 0;
 };
 
-/// y [m, n] (row stride ldy) = act(x · Wᵀ + bias) + residual, with x already quantised.
+/// y [m, n] (row stride ldy) = act(x · Wᵀ + bias) · multiplier + residual (Epilogue), with x
+/// already quantised.
 void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep = {},
            ThreadPool& pool = thread_pool());
 /// Same, quantising x [m, k] (row stride ldx) into a per-thread scratch buffer first.
@@ -637,11 +642,13 @@ inline void qepilogue_avx512(const std::int32_t* raw, std::size_t m0, std::size_
         const __m512 sa = _mm512_set1_ps(x.scales[m0 + r]);
         float* yr = y + (m0 + r) * ldy + n0;
         const float* res = ep.residual ? ep.residual + (m0 + r) * ep.ld_residual + n0 : nullptr;
+        const float* mul = ep.multiplier ? ep.multiplier + (m0 + r) * ep.ld_multiplier + n0 : nullptr;
         for (std::size_t v = 0; v < nv; ++v) {
             const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + 16 * v), off[v]);
             __m512 y16 = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, ws[v]));
             if (ep.bias) y16 = _mm512_add_ps(y16, bias[v]);
             if (ep.act != Activation::none) y16 = activate512(ep.act, y16);
+            if (mul) y16 = _mm512_mul_ps(y16, _mm512_maskz_loadu_ps(mk[v], mul + 16 * v));
             if (res) y16 = _mm512_add_ps(y16, _mm512_maskz_loadu_ps(mk[v], res + 16 * v));
             _mm512_mask_storeu_ps(yr + 16 * v, mk[v], y16);
         }
@@ -669,6 +676,7 @@ inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size
         const float sa = x.scales[m];
         for (std::size_t j = 0; j < cols; ++j) t[j] = t[j] * sa + (ep.bias ? ep.bias[n0 + j] : 0.0f);
         activate(ep.act, t, cols);
+        if (ep.multiplier) multiply_by(t, ep.multiplier + m * ep.ld_multiplier + n0, cols);
         float* yr = y + m * ldy + n0;
         if (ep.residual) {  // read before writing: the residual may be y itself
             const float* res = ep.residual + m * ep.ld_residual + n0;

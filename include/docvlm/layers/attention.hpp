@@ -166,11 +166,7 @@ void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, c
     const std::size_t in = first_.in_features(), hid = first_.out_features();
     auto& h = detail::scratch(0, n * hid);
     first_.forward(x, n, in, h.data(), hid, {.act = act_});
-    if (gated_) {
-        auto& u = detail::scratch(1, n * hid);
-        up_.forward(x, n, in, u.data(), hid);
-        for (std::size_t i = 0; i < n * hid; ++i) h[i] *= u[i];
-    }
+    if (gated_) up_.forward(x, n, in, h.data(), hid, {.multiplier = h.data(), .ld_multiplier = hid});
     last_.forward(h.data(), n, hid, y, ldy, {.residual = residual, .ld_residual = ld_res});
 }
 

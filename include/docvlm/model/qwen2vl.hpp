@@ -140,7 +140,7 @@ public:
 
 private:
     struct BatchScratch {
-        std::vector<float> x, h, q, k, v, ctx, g, u, logits;
+        std::vector<float> x, h, q, k, v, ctx, g, logits;
         std::vector<std::int64_t> pos;  // M-RoPE position (cache length + rope delta)
         std::vector<std::size_t> len;   // cache length
         std::vector<float*> kc, vc;
@@ -469,7 +469,7 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
     auto grow = [](std::vector<float>& v, std::size_t size) {
         if (v.size() < size) v.resize(size);
     };
-    grow(x_, n * h), grow(h_, n * h), grow(q_, n * qd), grow(ctx_, n * qd), grow(g_, n * d.mlp), grow(u_, n * d.mlp);
+    grow(x_, n * h), grow(h_, n * h), grow(q_, n * qd), grow(ctx_, n * qd), grow(g_, n * d.mlp);
     std::copy_n(x_in, n * h, x_.data());
     auto emit = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) {
         if (trace) trace(name, p, r, c);
@@ -516,9 +516,14 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
             kernels::activate(Activation::silu, g_.data(), n * d.mlp);
             emit(pfx + "act", g_.data(), n, d.mlp);
         }
-        L.up.forward(h_.data(), n, h, u_.data(), d.mlp);
-        if (tr) emit(pfx + "up_proj", u_.data(), n, d.mlp);
-        for (std::size_t i = 0; i < n * d.mlp; ++i) g_[i] *= u_[i];
+        if (tr) {
+            grow(u_, n * d.mlp);
+            L.up.forward(h_.data(), n, h, u_.data(), d.mlp);
+            emit(pfx + "up_proj", u_.data(), n, d.mlp);
+            for (std::size_t i = 0; i < n * d.mlp; ++i) g_[i] *= u_[i];
+        } else {
+            L.up.forward(h_.data(), n, h, g_.data(), d.mlp, {.multiplier = g_.data(), .ld_multiplier = d.mlp});
+        }
         if (tr) {
             L.down.forward(g_.data(), n, d.mlp, h_.data(), h);
             emit(pfx + "down_proj", h_.data(), n, h);
@@ -629,7 +634,7 @@ void Qwen2VLModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* i
     const Qwen2VLDims& d = d_;
     const std::size_t h = d.hidden, hd = d.head_dim, qd = d.heads * hd, kvd = d.kv_heads * hd;
     s.x.resize(n * h), s.h.resize(n * h), s.q.resize(n * qd), s.ctx.resize(n * qd), s.k.resize(n * kvd), s.v.resize(n * kvd);
-    s.g.resize(n * d.mlp), s.u.resize(n * d.mlp), s.pos.resize(n), s.len.resize(n), s.kc.resize(n), s.vc.resize(n);
+    s.g.resize(n * d.mlp), s.pos.resize(n), s.len.resize(n), s.kc.resize(n), s.vc.resize(n);
     for (std::size_t r = 0; r < n; ++r) {
         const Context& c = *ctxs[r];
         if (c.len_ == 0) detail::fail("generate_batch: a context was not prefilled");
@@ -651,8 +656,7 @@ void Qwen2VLModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* i
         L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
         L.post_norm.forward(s.x.data(), n, h, s.h.data(), h);
         L.gate.forward(s.h.data(), n, h, s.g.data(), d.mlp, {.act = Activation::silu});
-        L.up.forward(s.h.data(), n, h, s.u.data(), d.mlp);
-        for (std::size_t i = 0; i < n * d.mlp; ++i) s.g[i] *= s.u[i];
+        L.up.forward(s.h.data(), n, h, s.g.data(), d.mlp, {.multiplier = s.g.data(), .ld_multiplier = d.mlp});
         L.down.forward(s.g.data(), n, d.mlp, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
     }
     for (std::size_t r = 0; r < n; ++r) ctxs[r]->len_ += 1;
