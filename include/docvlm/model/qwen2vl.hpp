@@ -494,10 +494,12 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
         L.k.forward(h_.data(), n, h, kc, kvd);
         L.v.forward(h_.data(), n, h, vc, kvd);
         if (tr) emit(pfx + "q_proj", q_.data(), n, qd), emit(pfx + "k_proj", kc, n, kvd), emit(pfx + "v_proj", vc, n, kvd);
-        for (std::size_t r = 0; r < n; ++r) {
-            kernels::rope(q_.data() + r * qd, d.heads, hd, rope_.cos_row(r), rope_.sin_row(r));
-            kernels::rope(kc + r * kvd, d.kv_heads, hd, rope_.cos_row(r), rope_.sin_row(r));
-        }
+        parallel_for(n, [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t r = r0; r < r1; ++r) {
+                kernels::rope(q_.data() + r * qd, d.heads, hd, rope_.cos_row(r), rope_.sin_row(r));
+                kernels::rope(kc + r * kvd, d.kv_heads, hd, rope_.cos_row(r), rope_.sin_row(r));
+            }
+        }, 64);
         if (tr) emit(pfx + "q_rot", q_.data(), n, qd), emit(pfx + "k_rot", kc, n, kvd);
         kernels::attention(q_.data(), qd, k_[l].data(), kvd, v_[l].data(), kvd, ctx_.data(), qd, n, len_ + n, ap);
         if (tr) emit(pfx + "attn_context", ctx_.data(), n, qd);
