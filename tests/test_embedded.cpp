@@ -546,6 +546,28 @@ TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, it
     CHECK(bar);
 }
 
+TEST_CASE("grid table crop: two ruled rows of seven columns, the rules found although they outnumber the plain text") {
+    // A crop as `docvlm table` reads it: 700 x 90, a full grid (rules every 100 px, rows 42 px
+    // tall) with one 40 px word per cell. The unit L is measured in 10 slices of 70 px, 8 of them
+    // crossed by a rule: rule-joined bands (the whole row) must not outvote the text's height,
+    // else vertical rules (88 px) fall short of 4 L and every row is read as one line.
+    PageDraw p;
+    p.img = io::Image{700, 90, 1, 255};
+    for (int x = 2; x < 700; x += 100) p.box(x, 2, x + 2, 88);
+    p.box(2, 2, 700, 4), p.box(2, 44, 700, 46), p.box(2, 86, 700, 88);
+    for (int c = 0; c < 7; ++c)
+        for (int r = 0; r < 2; ++r) p.box(30 + 100 * c, 16 + 42 * r, 70 + 100 * c, 30 + 42 * r);
+    std::vector<pipeline::Rule> rules;
+    const auto region = pipeline::grid_table_region(p.img, {0, 0, 700, 90}, {}, rules);
+    CHECK(std::count_if(rules.begin(), rules.end(), [](const pipeline::Rule& r) { return r.vertical(); }) == 7);
+    REQUIRE(region.lines.size() == 2);
+    for (const auto& l : region.lines) {
+        CHECK(l.cells == 7);
+        REQUIRE(l.chunks.size() == 7);
+        for (std::size_t c = 0; c < 7; ++c) CHECK((l.chunks[c].x0 >= 30 + 100 * int(c) && l.chunks[c].x1 <= 70 + 100 * int(c)));
+    }
+}
+
 TEST_CASE("segmenter: table rows far apart are one table; numbered equations and paragraphs are not") {
     PageDraw p;
     for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph

@@ -510,16 +510,25 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
     if (page_box.empty()) return out;
     // unit L: median height of ink bands that look like text (not rules, not tiny specks); once
-    // more after erasing vertical rules (which join the rows of a ruled table into one band)
+    // more after erasing vertical rules (which join the rows of a ruled table into one band).
+    // Slices crossed by a pixel column inked over 80 % of the ink's height (a vertical rule of a
+    // table with few rows, where rules may outnumber the slices of plain text) are left out
+    // unless every slice is.
     auto unit = [&](int slices) {
-        std::vector<int> heights;
+        std::vector<int> col(std::size_t(page_box.width()), 0);
+        for (int y = page_box.y0; y < page_box.y1; ++y)
+            for (int x = page_box.x0; x < page_box.x1; ++x) col[std::size_t(x - page_box.x0)] += m.at(x, y);
+        const int tall = std::max(1, page_box.height() * 4 / 5);
+        std::vector<int> heights, ruled;
         for (int i = 0; i < slices; ++i) {
             const Box slice{page_box.x0 + page_box.width() * i / slices, page_box.y0,
                             page_box.x0 + page_box.width() * (i + 1) / slices, page_box.y1};
+            const bool rule = std::any_of(col.begin() + (slice.x0 - page_box.x0), col.begin() + (slice.x1 - page_box.x0),
+                                          [&](int c) { return c >= tall; });
             for (const auto& b : detail::bands(m, slice))
-                if (b[1] - b[0] >= 4) heights.push_back(b[1] - b[0]);
+                if (b[1] - b[0] >= 4) (rule ? ruled : heights).push_back(b[1] - b[0]);
         }
-        return std::max(6, detail::median(heights, 16));
+        return std::max(6, detail::median(heights.empty() ? ruled : heights, 16));
     };
     // horizontal rules: found on the whole map (before vertical rules are erased, which would cut
     // them at every crossing), at least a sixth of the ink's width long and at most 5 px thick; the
