@@ -479,6 +479,27 @@ TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header
           "<table><tr><td>a a2</td><td>b</td></tr><tr><td>c</td><td>d</td></tr><tr><td>e</td><td>f</td></tr>"
           "<tr><td>g</td><td>h</td></tr></table>");
     CHECK(pipeline::grid_table_html(ruled, rt).find("<td>a2</td>") != std::string::npos);  // without rules: one column
+
+    // a long first cell cut in two pieces (same cell index, 12 px apart) to fit the recogniser: one
+    // item, so the column cut goes through the white beside it (392-400), not between the pieces
+    std::vector<pipeline::TextLine> pieces;
+    std::vector<std::vector<std::string>> pt;
+    for (int r = 0; r < 5; ++r) {
+        pieces.push_back(line(100 + 20 * r, {{100, 200}, {400, 460}, {600, 660}}));
+        pt.push_back({"a" + std::to_string(r), "b" + std::to_string(r), "c" + std::to_string(r)});
+    }
+    pieces[2].chunks = {{100, 140, 250, 154, 0}, {262, 140, 392, 154, 0}, {400, 140, 460, 154, 1}, {600, 140, 660, 154, 2}};
+    pt[2] = {"a long cell", "cut in two", "b2", "c2"};
+    const std::string want = "<tr><td>a long cell cut in two</td><td>b2</td><td>c2</td></tr>";
+    std::string html = pipeline::grid_table_html(pieces, pt);
+    CHECK(html.find(want) != std::string::npos);
+    CHECK(html.find("colspan") == std::string::npos);
+    // two cells 3 px apart over that white run: the cut goes through its widest uncovered part
+    // (380-400), not the first (250-253)
+    pieces[2].chunks = {{100, 140, 250, 154, 0}, {253, 140, 380, 154, 1}, {400, 140, 460, 154, 2}, {600, 140, 660, 154, 3}};
+    html = pipeline::grid_table_html(pieces, pt);
+    CHECK(html.find(want) != std::string::npos);
+    CHECK(html.find("colspan") == std::string::npos);
 }
 
 TEST_CASE("segmenter: horizontal rules touching a grid's rows are erased and reported; a lone rule stays") {

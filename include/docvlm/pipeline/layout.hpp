@@ -107,8 +107,9 @@ std::string region_content(const LayoutRegion& region, const std::vector<std::ve
 /// region the segmenter found in it) and their recognised text (texts[line][chunk]): lines that
 /// overlap vertically form one row; columns are cut at the x ranges that at most a fifth of the
 /// rows cover with ink (so a header spanning several columns does not join them), at least
-/// 0.3 line heights wide, through the least covered part, and at every vertical rule inside the
-/// table; a chunk that crosses a cut spans the columns it covers (colspan). Rows: where horizontal
+/// 0.3 line heights wide, through the widest least covered part, and at every vertical rule inside
+/// the table (neighbouring chunks of a line with the same cell index are one cell); a chunk that
+/// crosses a cut spans the columns it covers (colspan). Rows: where horizontal
 /// rules separate most neighbouring lines, the lines between two rules are one row; else see the
 /// comment in the implementation on wrapped cells. Empty when there are no lines.
 std::string grid_table_html(const std::vector<TextLine>& lines, const std::vector<std::vector<std::string>>& texts,
@@ -847,9 +848,21 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
     std::vector<int> heights;
     for (std::size_t li = 0; li < lines.size(); ++li) {
         heights.push_back(lines[li].y1 - lines[li].y0);
+        const TextChunk* prev = nullptr;
         for (std::size_t c = 0; c < lines[li].chunks.size(); ++c) {
             const TextChunk& ch = lines[li].chunks[c];
-            if (ch.x1 > ch.x0) items.push_back({ch.x0, ch.y0, ch.x1, ch.y1, c < texts[li].size() ? texts[li][c] : std::string()});
+            if (ch.x1 <= ch.x0) continue;
+            std::string text = c < texts[li].size() ? texts[li][c] : std::string();
+            // pieces of one cell (a long cell cut at a word gap to fit the recogniser) are one item:
+            // the narrow gap between them is no column gap
+            if (prev && prev->cell == ch.cell && ch.x0 >= prev->x1) {
+                Item& it = items.back();
+                it.x1 = std::max(it.x1, ch.x1), it.y0 = std::min(it.y0, ch.y0), it.y1 = std::max(it.y1, ch.y1);
+                if (!text.empty()) it.text += (it.text.empty() ? "" : " ") + text;
+            } else {
+                items.push_back({ch.x0, ch.y0, ch.x1, ch.y1, std::move(text)});
+            }
+            prev = &ch;
         }
     }
     if (items.empty()) return "";
@@ -890,12 +903,19 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
         std::size_t e = x;
         while (e < cover.size() && cover[e] <= few) ++e;
         if (x > 0 && e < cover.size() && int(e - x) >= min_gap) {
-            // the cut goes through the middle of the least covered part of the run
+            // the cut goes through the middle of the widest least covered part of the run
             const int low = *std::min_element(cover.begin() + std::ptrdiff_t(x), cover.begin() + std::ptrdiff_t(e));
-            std::size_t a = x;
-            while (cover[a] != low) ++a;
-            std::size_t b = a;
-            while (b < e && cover[b] == low) ++b;
+            std::size_t a = x, b = x;
+            for (std::size_t i = x; i < e;) {
+                if (cover[i] != low) {
+                    ++i;
+                    continue;
+                }
+                std::size_t j = i;
+                while (j < e && cover[j] == low) ++j;
+                if (j - i > b - a) a = i, b = j;
+                i = j;
+            }
             cuts.push_back(xmin + int(a + b) / 2);
         }
         x = e;
