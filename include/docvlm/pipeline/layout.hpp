@@ -203,8 +203,17 @@ inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
         });
         rules.end_row();
     }
-    for (const Box& r : rules.boxes)
-        if (r.height() >= min_len) m.vrules.push_back(r);
+    for (const Box& r : rules.boxes) {
+        if (r.height() < min_len) continue;
+        m.vrules.push_back(r);
+        // the rule's anti-aliased fringe: an ink pixel right beside it with no ink further out
+        // (broken into runs too short to be candidates, it would stay as a sliver of a 'cell')
+        for (int y = r.y0; y < r.y1; ++y) {
+            std::uint8_t* ink = m.ink.data() + std::size_t(y) * W;
+            if (r.x0 >= 1 && ink[r.x0 - 1] && (r.x0 < 2 || !ink[r.x0 - 2])) ink[r.x0 - 1] = 0;
+            if (r.x1 < m.w && ink[r.x1] && (r.x1 + 1 >= m.w || !ink[r.x1 + 1])) ink[r.x1] = 0;
+        }
+    }
 }
 
 /// The same for horizontal rules (ink runs at least min_len wide in a pixel row, at most max_h
@@ -436,10 +445,18 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
             start = gp[1];
         }
     cells.push_back({line.x0 + start, line.y0, line.x1, line.y1});
-    tl.cells = int(cells.size());
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-        Box cell = tighten(m, cells[c]);
-        if (cell.empty()) continue;
+    // what anti-aliasing leaves beside an erased vertical rule: a sliver at most L/8 (2 px) wide
+    // within 2 px of it, no cell
+    auto rule_residue = [&](const Box& b) {
+        return b.width() <= std::max(2, L / 8) && std::any_of(m.vrules.begin(), m.vrules.end(), [&](const Box& v) {
+                   return v.x0 - 2 <= b.x1 && b.x0 <= v.x1 + 2 && v.y0 <= b.y1 && b.y0 <= v.y1;
+               });
+    };
+    int kept = 0;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        Box cell = tighten(m, cells[i]);
+        if (cell.empty() || rule_residue(cell)) continue;
+        const int c = kept++;
         // word gaps inside the cell (≥ 2 px), as page columns
         std::vector<std::array<int, 2>> wg;
         for (const auto& gp : g) {
@@ -453,7 +470,7 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
             const int max_w = int(double(opt.max_chunk_width) / scale) - 2 * opt.margin;
             if (cell.x1 - x <= max_w) {
                 const Box t = tighten(m, {x, cell.y0, cell.x1, cell.y1});
-                if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, int(c)});
+                if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, c});
                 break;
             }
             // cut at the widest gap in the last 40 % of the allowed range, else at the last gap
@@ -467,10 +484,11 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
             }
             if (cut < 0) cut = cut_end = x + max_w;  // no gap: cut through
             const Box t = tighten(m, {x, cell.y0, cut, cell.y1});
-            if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, int(c)});
+            if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, c});
             x = cut_end;
         }
     }
+    tl.cells = std::max(1, kept);
     return tl;
 }
 
