@@ -500,6 +500,16 @@ TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header
     html = pipeline::grid_table_html(pieces, pt);
     CHECK(html.find(want) != std::string::npos);
     CHECK(html.find("colspan") == std::string::npos);
+
+    // ruled columns (rules at x 150 and 200): a white gap inside one ruled cell of one row
+    // ("t" and "/ms") is no column; a gap that parts two rows' text between the same rules is
+    std::vector<pipeline::TextLine> grid = {line(100, {{100, 140}, {210, 260}}), line(130, {{100, 140}, {155, 161}, {173, 197}, {210, 260}})};
+    const std::vector<pipeline::Rule> vr = {{149, 95, 151, 150}, {199, 95, 201, 150}};
+    CHECK(pipeline::grid_table_html(grid, {{"a", "c"}, {"b", "t", "/ms", "d"}}, vr) ==
+          "<table><tr><td>a</td><td></td><td>c</td></tr><tr><td>b</td><td>t /ms</td><td>d</td></tr></table>");
+    grid[0] = line(100, {{100, 140}, {155, 161}, {173, 197}, {210, 260}});
+    CHECK(pipeline::grid_table_html(grid, {{"a", "x", "y", "c"}, {"b", "t", "/ms", "d"}}, vr) ==
+          "<table><tr><td>a</td><td>x</td><td>y</td><td>c</td></tr><tr><td>b</td><td>t</td><td>/ms</td><td>d</td></tr></table>");
 }
 
 TEST_CASE("segmenter: horizontal rules touching a grid's rows are erased and reported; a lone rule stays") {

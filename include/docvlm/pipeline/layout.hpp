@@ -108,7 +108,8 @@ std::string region_content(const LayoutRegion& region, const std::vector<std::ve
 /// overlap vertically form one row; columns are cut at the x ranges that at most a fifth of the
 /// rows cover with ink (so a header spanning several columns does not join them), at least
 /// 0.3 line heights wide, through the widest least covered part, and at every vertical rule inside
-/// the table (neighbouring chunks of a line with the same cell index are one cell); a chunk that
+/// the table (neighbouring chunks of a line with the same cell index are one cell; in a table with
+/// inner vertical rules a white cut must part text in two rows between the same rules); a chunk that
 /// crosses a cut spans the columns it covers (colspan). Rows: where horizontal
 /// rules separate most neighbouring lines, the lines between two rules are one row; else see the
 /// comment in the implementation on wrapped cells. Empty when there are no lines.
@@ -947,9 +948,29 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
             const int x = (r.x0 + r.x1) / 2;
             if (r.vertical() && x > xmin && x < xmax && std::min(r.y1, ty1) - std::max(r.y0, ty0) >= L) forced.push_back(x);
         }
+        std::sort(forced.begin(), forced.end());
+        // Between two inner rules (or a rule and the table's edge) a white cut must part text in
+        // at least two rows (one when the table has one row): a ruled table's cells are bounded
+        // by its rules, and one cell's inner gap ("t  /ms") is no column.
+        auto parts_rows = [&](int c) {
+            const auto hi_it = std::upper_bound(forced.begin(), forced.end(), c);
+            const int lo = hi_it == forced.begin() ? xmin : *(hi_it - 1), hi = hi_it == forced.end() ? xmax : *hi_it;
+            std::size_t n = 0;
+            for (const auto& row : rows) {
+                bool left = false, right = false;
+                for (const Item* it : row) {
+                    left = left || (it->x1 <= c && it->x0 >= lo);
+                    right = right || (it->x0 >= c && it->x1 <= hi);
+                }
+                n += left && right;
+            }
+            return n >= std::min<std::size_t>(2, rows.size());
+        };
         std::vector<int> all = forced;
         for (int c : cuts)
-            if (std::none_of(forced.begin(), forced.end(), [&](int f) { return std::abs(f - c) < 2 * min_gap; })) all.push_back(c);
+            if (std::none_of(forced.begin(), forced.end(), [&](int f) { return std::abs(f - c) < 2 * min_gap; }) &&
+                (forced.empty() || parts_rows(c)))
+                all.push_back(c);
         std::sort(all.begin(), all.end());
         all.erase(std::unique(all.begin(), all.end(), [&](int a, int b) { return b - a < 2; }), all.end());
         cuts = std::move(all);
