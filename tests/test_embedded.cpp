@@ -507,6 +507,21 @@ TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header
     const std::vector<pipeline::Rule> vr = {{149, 95, 151, 150}, {199, 95, 201, 150}};
     CHECK(pipeline::grid_table_html(grid, {{"a", "c"}, {"b", "t", "/ms", "d"}}, vr) ==
           "<table><tr><td>a</td><td></td><td>c</td></tr><tr><td>b</td><td>t /ms</td><td>d</td></tr></table>");
+    // a row label centred beside two rows (a row group) spans them; a row of its own a pitch from
+    // each neighbour does not
+    const std::vector<std::vector<std::string>> gt = {{"h0", "h1", "h2"}, {"a1", "a2"}, {"g"}, {"b1", "b2"}, {"c0", "c1", "c2"}};
+    auto rows_at = [&](int label_y, int after) {
+        return std::vector<pipeline::TextLine>{line(100, {{100, 140}, {300, 340}, {500, 540}}), line(130, {{300, 340}, {500, 540}}),
+                                               line(label_y, {{100, 140}}), line(after, {{300, 340}, {500, 540}}),
+                                               line(after + 30, {{100, 140}, {300, 340}, {500, 540}})};
+    };
+    CHECK(pipeline::grid_table_html(rows_at(145, 160), gt) ==
+          "<table><tr><td>h0</td><td>h1</td><td>h2</td></tr><tr><td rowspan=\"2\">g</td><td>a1</td><td>a2</td></tr>"
+          "<tr><td>b1</td><td>b2</td></tr><tr><td>c0</td><td>c1</td><td>c2</td></tr></table>");
+    CHECK(pipeline::grid_table_html(rows_at(160, 190), gt) ==
+          "<table><tr><td>h0</td><td>h1</td><td>h2</td></tr><tr><td></td><td>a1</td><td>a2</td></tr><tr><td>g</td><td></td><td></td></tr>"
+          "<tr><td></td><td>b1</td><td>b2</td></tr><tr><td>c0</td><td>c1</td><td>c2</td></tr></table>");
+
     grid[0] = line(100, {{100, 140}, {155, 161}, {173, 197}, {210, 260}});
     CHECK(pipeline::grid_table_html(grid, {{"a", "x", "y", "c"}, {"b", "t", "/ms", "d"}}, vr) ==
           "<table><tr><td>a</td><td>x</td><td>y</td><td>c</td></tr><tr><td>b</td><td>t</td><td>/ms</td><td>d</td></tr></table>");

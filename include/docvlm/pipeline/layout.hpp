@@ -981,6 +981,7 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
     struct Cell {
         int c0, c1;
         std::string text;
+        int rows = 1;  // rowspan
     };
     struct Row {
         int y0, y1;
@@ -1071,17 +1072,62 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
             out = std::move(merged);
         }
     }
+    // Row groups: a line-row whose cells all lie in columns that the rows on both sides leave
+    // empty, and whose neighbours are less than 1.5 row pitches apart (a sparse row of its own
+    // would be a pitch from each), is a label centred beside an even number of rows (it overlaps
+    // neither of the middle two). It spans the rows around it, as many above as below, as far as
+    // both sides stay empty in its columns.
+    if (out.size() >= 3) {
+        std::vector<int> pitches;
+        for (std::size_t i = 1; i < out.size(); ++i) pitches.push_back((out[i].y0 + out[i].y1 - out[i - 1].y0 - out[i - 1].y1) / 2);
+        std::nth_element(pitches.begin(), pitches.begin() + std::ptrdiff_t(pitches.size() / 2), pitches.end());
+        const int pitch = pitches[pitches.size() / 2];
+        auto empty_under = [](const Row& row, const Cell& c) {
+            return std::none_of(row.cells.begin(), row.cells.end(), [&](const Cell& o) { return o.c0 <= c.c1 && c.c0 <= o.c1; });
+        };
+        auto lone = [&](std::size_t i, std::size_t a, std::size_t b) {
+            return std::all_of(out[i].cells.begin(), out[i].cells.end(),
+                               [&](const Cell& c) { return empty_under(out[a], c) && empty_under(out[b], c); });
+        };
+        std::vector<Row> grouped;
+        std::vector<char> gone(out.size(), 0);
+        for (std::size_t i = 1; i + 1 < out.size(); ++i) {
+            const int apart = (out[i + 1].y0 + out[i + 1].y1 - out[i - 1].y0 - out[i - 1].y1) / 2;
+            if (gone[i - 1] || out[i].cells.empty() || 2 * apart >= 3 * pitch || !lone(i, i - 1, i + 1)) continue;
+            std::size_t k = 1;
+            while (k + 1 <= i && i + k + 1 < out.size() && !gone[i - k - 1] && lone(i, i - k - 1, i + k + 1)) ++k;
+            for (Cell c : out[i].cells) {
+                c.rows = int(2 * k);
+                Row& top = out[i - k];
+                top.cells.insert(std::upper_bound(top.cells.begin(), top.cells.end(), c, [](const Cell& a, const Cell& b) { return a.c0 < b.c0; }), c);
+            }
+            gone[i] = 1;
+        }
+        for (std::size_t i = 0; i < out.size(); ++i)
+            if (!gone[i]) grouped.push_back(std::move(out[i]));
+        out = std::move(grouped);
+    }
     std::string s = "<table>";
+    std::vector<int> busy(std::size_t(ncols), 0);  // rows still covered by a rowspan from above
     for (const Row& row : out) {
         s += "<tr>";
         int c = 0;
+        auto pad_to = [&](int e) {
+            for (; c < e; ++c)
+                if (busy[std::size_t(c)] == 0) s += "<td></td>";
+        };
         for (const Cell& cell : row.cells) {
-            for (; c < cell.c0; ++c) s += "<td></td>";
-            s += cell.c1 > cell.c0 ? "<td colspan=\"" + std::to_string(cell.c1 - cell.c0 + 1) + "\">" : std::string("<td>");
-            s += html_escape(cell.text) + "</td>";
+            pad_to(cell.c0);
+            s += "<td";
+            if (cell.rows > 1) s += " rowspan=\"" + std::to_string(cell.rows) + "\"";
+            if (cell.c1 > cell.c0) s += " colspan=\"" + std::to_string(cell.c1 - cell.c0 + 1) + "\"";
+            s += ">" + html_escape(cell.text) + "</td>";
             c = cell.c1 + 1;
         }
-        for (; c < ncols; ++c) s += "<td></td>";
+        pad_to(ncols);
+        for (int& b : busy) b = std::max(0, b - 1);
+        for (const Cell& cell : row.cells)
+            for (int x = cell.c0; x <= cell.c1; ++x) busy[std::size_t(x)] = std::max(busy[std::size_t(x)], cell.rows - 1);
         s += "</tr>";
     }
     return s + "</table>";
