@@ -727,6 +727,27 @@ TEST_CASE("segmenter: a vertical rule crossing the white between blocks makes th
     CHECK(lay.regions[0].block.type == "table");
 }
 
+TEST_CASE("segmenter: a grid of two rows (vertical rules inside) is a table; two plain lines are not") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph
+    // two rows of three cells in a full grid: rules at x 100, 300, 500, 700 and y 200, 240, 280
+    for (int x : {100, 300, 500, 700}) p.box(x, 200, x + 2, 282);
+    for (int y : {200, 240, 280}) p.box(100, y, 702, y + 2);
+    for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 3; ++c) p.line(120 + 200 * c, 250 + 200 * c, 213 + 40 * r);
+    for (int i = 0; i < 2; ++i) p.line(100, 900, 340 + 24 * i);  // two lines of text
+    const auto lay = pipeline::segment_page(p.img);
+    int tables = 0;
+    for (const auto& r : lay.regions) {
+        if (r.block.type != "table") continue;
+        ++tables;
+        CHECK(r.lines.size() == 2);
+        CHECK(r.block.y0 >= 200);
+        CHECK(r.block.y1 <= 282);
+    }
+    CHECK(tables == 1);
+}
+
 TEST_CASE("parse: a ruled table on a page comes out as one HTML grid with its spanning header") {
     PageDraw p;
     for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph

@@ -777,7 +777,9 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         const bool inner_rule = std::any_of(m.vrules.begin(), m.vrules.end(), [&](const Box& v) {
             return v.x0 > bb.x0 + L && v.x1 < bb.x1 - L && (std::min(v.y1, bb.y1) - std::max(v.y0, bb.y0)) * 10 >= bb.height() * 6;
         });
-        if (r.lines.size() >= 3 && (multi * 2 >= int(r.lines.size()) || inner_rule) && !numbered_equations(r, col)) {
+        // (two lines are enough when a vertical rule parts both into cells)
+        const bool ruled_pair = r.lines.size() == 2 && inner_rule && multi == 2;
+        if ((r.lines.size() >= 3 || ruled_pair) && (multi * 2 >= int(r.lines.size()) || inner_rule) && !numbered_equations(r, col)) {
             // a table: column edges at gutters at least a line height wide, and at vertical rules.
             // Where the block is surely a table (rows found apart, or ruled: a vertical rule
             // inside, horizontal rules across), a gutter may be crossed by a fifth of its lines (a
