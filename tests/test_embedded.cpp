@@ -522,6 +522,21 @@ TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header
           "<table><tr><td>h0</td><td>h1</td><td>h2</td></tr><tr><td></td><td>a1</td><td>a2</td></tr><tr><td>g</td><td></td><td></td></tr>"
           "<tr><td></td><td>b1</td><td>b2</td></tr><tr><td>c0</td><td>c1</td><td>c2</td></tr></table>");
 
+    // two labels in a row, each centred between its neighbours: the second would span a row the
+    // first already spans, so it stays a row of its own (one rowspan, no overlapping cells)
+    std::vector<pipeline::TextLine> two = {line(100, {{100, 140}, {300, 340}, {500, 540}}), line(130, {{300, 340}, {500, 540}}),
+                                           line(145, {{100, 140}}), line(160, {{300, 340}, {500, 540}}), line(175, {{100, 140}}),
+                                           line(190, {{300, 340}, {500, 540}})};
+    std::vector<std::vector<std::string>> tt = {{"h0", "h1", "h2"}, {"a1", "a2"}, {"L1"}, {"b1", "b2"}, {"L2"}, {"c1", "c2"}};
+    for (int r = 0; r < 5; ++r) {
+        two.push_back(line(220 + 30 * r, {{100, 140}, {300, 340}, {500, 540}}));
+        tt.push_back({"x", "y", "z"});
+    }
+    const std::string th = pipeline::grid_table_html(two, tt);
+    CHECK(th.find("<td rowspan=\"2\">L1</td>") != std::string::npos);
+    CHECK(th.find("<td>L2</td>") != std::string::npos);
+    CHECK(th.find("rowspan") == th.rfind("rowspan"));
+
     grid[0] = line(100, {{100, 140}, {155, 161}, {173, 197}, {210, 260}});
     CHECK(pipeline::grid_table_html(grid, {{"a", "x", "y", "c"}, {"b", "t", "/ms", "d"}}, vr) ==
           "<table><tr><td>a</td><td>x</td><td>y</td><td>c</td></tr><tr><td>b</td><td>t</td><td>/ms</td><td>d</td></tr></table>");

@@ -1084,12 +1084,14 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
         for (std::size_t i = 1; i < out.size(); ++i) pitches.push_back((out[i].y0 + out[i].y1 - out[i - 1].y0 - out[i - 1].y1) / 2);
         std::nth_element(pitches.begin(), pitches.begin() + std::ptrdiff_t(pitches.size() / 2), pitches.end());
         const int pitch = pitches[pitches.size() / 2];
-        auto empty_under = [](const Row& row, const Cell& c) {
-            return std::none_of(row.cells.begin(), row.cells.end(), [&](const Cell& o) { return o.c0 <= c.c1 && c.c0 <= o.c1; });
+        // columns [c0, c1] of each row that a span placed so far covers (they are not empty)
+        std::vector<std::vector<std::array<int, 2>>> covered(out.size());
+        auto empty_under = [&](std::size_t r, const Cell& c) {
+            return std::none_of(out[r].cells.begin(), out[r].cells.end(), [&](const Cell& o) { return o.c0 <= c.c1 && c.c0 <= o.c1; }) &&
+                   std::none_of(covered[r].begin(), covered[r].end(), [&](const auto& o) { return o[0] <= c.c1 && c.c0 <= o[1]; });
         };
         auto lone = [&](std::size_t i, std::size_t a, std::size_t b) {
-            return std::all_of(out[i].cells.begin(), out[i].cells.end(),
-                               [&](const Cell& c) { return empty_under(out[a], c) && empty_under(out[b], c); });
+            return std::all_of(out[i].cells.begin(), out[i].cells.end(), [&](const Cell& c) { return empty_under(a, c) && empty_under(b, c); });
         };
         std::vector<Row> grouped;
         std::vector<char> gone(out.size(), 0);
@@ -1100,6 +1102,7 @@ inline std::string grid_table_html(const std::vector<TextLine>& lines, const std
             while (k + 1 <= i && i + k + 1 < out.size() && !gone[i - k - 1] && lone(i, i - k - 1, i + k + 1)) ++k;
             for (Cell c : out[i].cells) {
                 c.rows = int(2 * k);
+                for (std::size_t r = i - k; r <= i + k; ++r) covered[r].push_back({c.c0, c.c1});
                 Row& top = out[i - k];
                 top.cells.insert(std::upper_bound(top.cells.begin(), top.cells.end(), c, [](const Cell& a, const Cell& b) { return a.c0 < b.c0; }), c);
             }
