@@ -93,9 +93,11 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
 TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual) matches the reference") {
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    // k = 2501: K split in chunks on the AVX512-VNNI path (partial sums carried between them),
-    // m = 13: a row tile of 12 and one of 1.
-    for (const auto [m, n, k] : {std::array<std::size_t, 3>{11, 70, 200}, std::array<std::size_t, 3>{13, 70, 2501}}) {
+    // m = 13: a row tile of 12 and one of 1; n = 1100: 35 panels, the last one of 12 columns, in
+    // panel ranges and groups (AVX512-VNNI: 16 panels of k = 200 in a group); k = 21000: panels
+    // of 672 KB, one per group.
+    for (const auto [m, n, k] : {std::array<std::size_t, 3>{11, 70, 200}, std::array<std::size_t, 3>{13, 70, 2501},
+                                 std::array<std::size_t, 3>{40, 1100, 200}, std::array<std::size_t, 3>{13, 70, 21000}}) {
     CAPTURE(k);
     std::vector<float> x(m * k), wf(n * k), bias(n), res(m * n);
     for (auto& v : x) v = nd(rng);
@@ -207,6 +209,13 @@ TEST_CASE("int8 GEMM: per-group weights (32, 64, 128) and thread counts") {
     quantize_activations(x.data(), m, k - 1, k, acts);
     std::vector<float> y(m * n);
     CHECK_ERROR_HAS(qgemm(acts, quantize_weight(wf.data(), n, k), y.data(), n), "k = 299", "k = 300");
+    // per channel, int32 sums over more than 65,536 values could overflow; per group they cannot
+    const std::size_t kb = 65600;
+    std::vector<float> xb(kb, 1.0f), wb(kb, 1.0f), yb(1);
+    quantize_activations(xb.data(), 1, kb, kb, acts);
+    CHECK_ERROR_HAS(qgemm(acts, quantize_weight(wb.data(), 1, kb), yb.data(), 1), "k = 65600", "overflow");
+    qgemm(acts, quantize_weight(wb.data(), 1, kb, 128), yb.data(), 1);
+    CHECK(yb[0] == doctest::Approx(double(kb)).epsilon(1e-5));
 }
 
 TEST_CASE("activations: SIMD within the documented bound of the scalar definitions") {
