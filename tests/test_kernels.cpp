@@ -5,7 +5,10 @@
 #include <docvlm/kernels/activations.hpp>
 #include <docvlm/kernels/qgemm.hpp>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <mutex>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -216,6 +219,52 @@ TEST_CASE("int8 GEMM: per-group weights (32, 64, 128) and thread counts") {
     CHECK_ERROR_HAS(qgemm(acts, quantize_weight(wb.data(), 1, kb), yb.data(), 1), "k = 65600", "overflow");
     qgemm(acts, quantize_weight(wb.data(), 1, kb, 128), yb.data(), 1);
     CHECK(yb[0] == doctest::Approx(double(kb)).epsilon(1e-5));
+}
+
+TEST_CASE("GEMM tilings: every (row, panel) visited exactly once, in tiles of at most mr rows, for any thread count") {
+    struct Case { std::size_t m, row_bytes, budget, panels, group; };
+    // one row block and a few panels (GEMV), odd numbers of blocks below and above 4 per thread,
+    // groups larger than a thread's panel range, ragged last tiles
+    const Case cases[] = {{1, 896, 256 << 10, 152, 16}, {13, 5120, 256 << 10, 3, 4}, {512, 4864, 1 << 20, 28, 4},
+                          {1394, 896, 256 << 10, 152, 16}, {100, 1280, 30000, 7, 3}, {37, 100, 1000, 1, 1}};
+    for (const Case& c : cases)
+        for (std::size_t threads : {1u, 2u, 3u}) {
+            CAPTURE(c.m);
+            CAPTURE(c.panels);
+            CAPTURE(threads);
+            ThreadPool pool(threads);
+            for (bool grouped : {false, true}) {
+                std::vector<std::atomic<int>> seen(c.m * c.panels);
+                std::atomic<bool> too_tall{false};
+                auto tile = [&](std::size_t m0, std::size_t rows, std::size_t p) {
+                    if (rows == 0 || rows > 12) too_tall = true;
+                    for (std::size_t r = m0; r < m0 + rows; ++r) seen[r * c.panels + p]++;
+                };
+                if (grouped) kernels::detail::parallel_grouped_tiles(c.m, c.row_bytes, c.budget, 12, c.panels, c.group, pool, tile);
+                else kernels::detail::parallel_tiles(c.m, c.row_bytes, c.budget, 12, c.panels, pool, tile);
+                CHECK_FALSE(too_tall);
+                CHECK(std::all_of(seen.begin(), seen.end(), [](const std::atomic<int>& v) { return v == 1; }));
+            }
+        }
+}
+
+TEST_CASE("GEMM tilings: a few row blocks are cut into a multiple of the thread count of items") {
+    // 512 rows of 4864 bytes in blocks of at most 1 MB: 3 blocks, which in 3 panel ranges each
+    // would make 9 items, 5 for one thread of 2 and 4 for the other (the pool hands out items
+    // one at a time, and they are about equal)
+    for (std::size_t threads : {2u, 3u}) {
+        CAPTURE(threads);
+        ThreadPool pool(threads);
+        std::mutex mutex;
+        std::size_t items = 0, work = 0;
+        kernels::detail::parallel_block_ranges(512, 4864, 1 << 20, 12, 28, pool, [&](std::size_t m0, std::size_t m1, std::size_t p0, std::size_t p1) {
+            std::lock_guard lock(mutex);
+            ++items;
+            work += (m1 - m0) * (p1 - p0);
+        });
+        CHECK(work == 512 * 28);
+        CHECK(items % threads == 0);
+    }
 }
 
 TEST_CASE("activations: SIMD within the documented bound of the scalar definitions") {

@@ -701,6 +701,7 @@ inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size
 // block's tiles passed over it, the next chunk prefetched into L2), alternated in one process:
 // 1.06-1.08x on prefill_up, 1.10-1.12x on vision_qkv / fc1 / fc2, 1.0-1.13x on the GEMV shapes.
 inline constexpr std::size_t qblock_bytes = 256u << 10, qgroup_bytes = 640u << 10, qmax_group = 16;
+inline constexpr std::size_t qmin_block_rows = 192, qmax_block_bytes = 1u << 20;
 
 // One 12-row tile (mr ≤ 12) against panel p, epilogue included; one target function so that the
 // kernel and the epilogue inline into it (a whole panel's width is a constant: the masks fold).
@@ -720,7 +721,8 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
     check_qgemm(x, w);
     const std::size_t panel_bytes = w.k_padded * qpanel;
     const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / panel_bytes, 1, qmax_group);
-    parallel_grouped_tiles(x.m, x.row_bytes, qblock_bytes, qmr, w.panels(), group, pool,
+    const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
+    parallel_grouped_tiles(x.m, x.row_bytes, block_bytes, qmr, w.panels(), group, pool,
                            [&](std::size_t m0, std::size_t mr, std::size_t p) { qgemm_tile_avx512vnni(x, w, y, ldy, ep, m0, mr, p); });
 }
 #endif

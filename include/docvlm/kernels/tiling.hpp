@@ -28,8 +28,12 @@ void parallel_block_ranges(std::size_t m, std::size_t row_bytes, std::size_t bud
     const std::size_t mc = ((m + nblocks - 1) / nblocks + mr - 1) / mr * mr;
     const std::size_t mblocks = (m + mc - 1) / mc, want = 4 * threads;
     std::size_t nchunks = 1;
-    if (mblocks < want) nchunks = std::min(panels, (want + mblocks - 1) / mblocks);
-    else if (mblocks % threads != 0) nchunks = std::min(panels, threads);  // share the odd blocks evenly
+    if (mblocks < want) {
+        nchunks = std::min(panels, (want + mblocks - 1) / mblocks);
+        while (mblocks * nchunks % threads != 0 && nchunks < panels) ++nchunks;  // as many items for every thread
+    } else if (mblocks % threads != 0) {
+        nchunks = std::min(panels, threads);  // share the odd blocks evenly
+    }
     // Few row blocks: items run chunk-major, so each thread takes a range of panels over every row
     // (equal shares even when the last block is short); else block-major.
     const bool chunk_major = mblocks < want;
