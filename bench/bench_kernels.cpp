@@ -173,6 +173,29 @@ void qgemm_bench(benchmark::State& state, Shape s, bool quantize_input) {
     state.SetLabel(kernels::qpath_name(acts.path));
 }
 
+// GEMV with weights out of every cache: four lm_head-sized matrices (4 x 136 MB of int8, more
+// than an L3 of 260 MB) used in turn, as the 512 MiB of roofline/bandwidth are; compare its GB/s
+// with that benchmark's in the same run.
+void qgemv_streaming(benchmark::State& state) {
+    const Shape s{"lm_head", 1, 896, 151936};
+    std::vector<kernels::QuantizedWeight> ws;
+    {
+        const auto w = random_floats(s.n * s.k, 1, 0.05f);
+        for (int i = 0; i < 4; ++i) ws.push_back(kernels::quantize_weight(w.data(), s.n, s.k));
+    }
+    const auto x = random_floats(s.k, 2);
+    kernels::QuantizedActivations acts;
+    kernels::quantize_activations(x.data(), 1, s.k, s.k, acts);
+    std::vector<float> y(s.n);
+    std::size_t i = 0;
+    for (auto _ : state) {
+        kernels::qgemm(acts, ws[i++ % ws.size()], y.data(), s.n);
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_counters(state, s, double(s.n) * double(ws[0].k_padded));
+}
+BENCHMARK(qgemv_streaming)->Name("qgemm/lm_head_x4_streaming")->Unit(benchmark::kMillisecond)->UseRealTime();
+
 // ---- docvlm f32 and bf16 ---------------------------------------------------------------------------
 
 void sgemm_bench(benchmark::State& state, Shape s) {
