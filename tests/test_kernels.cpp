@@ -54,7 +54,8 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
     std::mt19937 rng(42);
     struct Shape { std::size_t m, n, k; };
     const Shape shapes[] = {{1, 1, 1}, {1, 64, 4}, {1, 65, 3}, {2, 7, 9},     {6, 64, 64},   {7, 130, 129},
-                            {13, 200, 300}, {1, 1152, 896}, {25, 96, 1030}, {5, 33, 5000}};
+                            {13, 200, 300}, {1, 1152, 896}, {25, 96, 1030}, {5, 33, 5000},
+                            {1, 40, 1030}};  // one row: 8 accumulator sets on AVX512-VNNI, 258 steps (a tail of 2)
     const auto paths = supported_paths();
     MESSAGE("int8 paths on this CPU: ", [&] {
         std::string s;
