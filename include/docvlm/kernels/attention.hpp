@@ -383,7 +383,9 @@ struct AttentionInt8Scratch {
     AlignedBuffer<float> kmean;        // [kv_heads][head_dim]
     AlignedBuffer<std::int8_t> vq;     // [kv_heads][d panels][keys padded to 32 / 4][32][4]
     AlignedBuffer<float> vs;           // [kv_heads][d panels · 32]: per-channel V scales
-    AlignedBuffer<std::uint8_t> qu;    // [n_q][heads][d4 · 4]: round(q / sq) + 128
+    // [heads][n_q / 12][d4][12][4]: round(q / sq) + 128 in tiles of 12 queries, as the int8
+    // GEMM's activations (the kernel reads one sequential stream; n_q rounded up to 12)
+    AlignedBuffer<std::uint8_t> qu;
     AlignedBuffer<float> qsc;          // [heads][n_q]: sq · scale · log2 e
 };
 
@@ -595,7 +597,8 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     grow(sc.kmean, p.kv_heads * d);
     grow(sc.vq, p.kv_heads * dpanels * kv_pad * fpanel);
     grow(sc.vs, p.kv_heads * dpanels * fpanel);
-    grow(sc.qu, n_q * p.heads * dq);
+    const std::size_t qtiles = (n_q + qmr - 1) / qmr;
+    grow(sc.qu, p.heads * qtiles * qmr * dq);
     grow(sc.qsc, n_q * p.heads);
 
     // Per kv head: the keys' mean and the largest |v| of each channel; then per 32-key panel the
@@ -619,14 +622,17 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
         alignas(64) std::int8_t qrow[512];  // head_dim <= 512 (checked by the caller)
         for (std::size_t i = b; i < e; ++i)
             for (std::size_t h = 0; h < p.heads; ++h) {
-                std::uint8_t* dst = sc.qu.data() + (i * p.heads + h) * dq;
+                // bytes 4kk..4kk+3 of query i at tile + 48·kk + 4·(i % 12)
+                std::uint8_t* dst = sc.qu.data() + (h * qtiles + i / qmr) * qmr * dq + 4 * (i % qmr);
                 // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
                 sc.qsc[h * n_q + i] = quantize_row_avx512(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
-                for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
+                for (std::size_t t = 0; t < dq; ++t) dst[t / 4 * 4 * qmr + t % 4] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
             }
     });
 
-    const std::size_t bq = p.block_q ? p.block_q : p.window ? 24 : 96, bk = p.block_k, qblocks = (n_q + bq - 1) / bq;
+    // query blocks start on a tile of 12 queries (the layout of qu)
+    const std::size_t bq = ((p.block_q ? p.block_q : p.window ? 24 : 96) + qmr - 1) / qmr * qmr, bk = p.block_k,
+                      qblocks = (n_q + bq - 1) / bq;
     const std::size_t dpad = dpanels * fpanel;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     pool.parallel_for_balanced(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
@@ -643,8 +649,7 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
             const auto [h, kvh, i0, rows, pos0, lo, hi] = query_block(p, item, qblocks, bq, n_q, n_kv);
             start_rows(acc.data(), dpad, m.data(), l.data(), rows);
             const float* qs = sc.qsc.data() + h * n_q + i0;
-            const std::uint8_t* qh = sc.qu.data() + (i0 * p.heads + h) * dq;
-            const std::size_t ldq8 = p.heads * dq;
+            const std::uint8_t* qh = sc.qu.data() + (h * qtiles * qmr + i0) * dq;  // i0: a multiple of 12
             auto process = [&](std::size_t j0, std::size_t j1, std::size_t from) {
                 const std::size_t cols = j1 - j0, cols4 = (cols + 3) / 4;
                 std::fill(vmax.begin(), vmax.begin() + std::ptrdiff_t(rows * 16), neg_inf);
@@ -653,7 +658,7 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                     const std::int8_t* panel = sc.kq.data() + (kvh * panels + kp) * fpanel * dq;
                     for (std::size_t r0 = 0; r0 < rows; r0 += qmr) {
                         const std::size_t mr = std::min(qmr, rows - r0);
-                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(qh + r0 * ldq8), ldq8, mr, panel, d4, raw);
+                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(qh + r0 * dq), 0, mr, panel, d4, raw, nullptr, false, true);
                         scores_from_i32(raw, mr, sc.koff.data() + kvh * kv_pad + kp * fpanel, sc.ks.data() + kvh * kv_pad + kp * fpanel,
                                         qs + r0, s.data() + r0 * bk + pn * fpanel, bk, std::min(fpanel, cols - pn * fpanel),
                                         vmax.data() + r0 * 16);
