@@ -39,7 +39,8 @@ struct AttentionParams {
     std::size_t anchors = 0;   ///< tokens [0, anchors) see and are seen by every token (window masks only)
     /// Queries per tile; 0 chooses: 96 without a window (every K/V tile streamed through the cache
     /// serves more queries: the 5476-token ViT layer ran ~15 % faster than with 24 on a 2-core Xeon),
-    /// 24 with one (a tile's key range grows with it: queries ± window).
+    /// 24 with one (a tile's key range grows with it: queries ± window). The int8 path rounds it
+    /// up to a multiple of 12 (its queries are packed in tiles of 12).
     std::size_t block_q = 0;
     std::size_t block_k = 256; ///< keys per tile (a multiple of 32)
     /// Compute q·kᵀ and p·v from bf16-rounded inputs (float accumulation, float softmax) with
@@ -622,8 +623,8 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
         alignas(64) std::int8_t qrow[512];  // head_dim <= 512 (checked by the caller)
         for (std::size_t i = b; i < e; ++i)
             for (std::size_t h = 0; h < p.heads; ++h) {
-                // bytes 4kk..4kk+3 of query i at tile + 48·kk + 4·(i % 12)
-                std::uint8_t* dst = sc.qu.data() + (h * qtiles + i / qmr) * qmr * dq + 4 * (i % qmr);
+                // bytes 4kk..4kk+3 of query i at its tile + 48·kk + 4·(i % 12), as in qgemm's layout
+                std::uint8_t* dst = sc.qu.data() + h * qtiles * qmr * dq + tiled_row_offset(i, dq);
                 // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
                 sc.qsc[h * n_q + i] = quantize_row_avx512(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
                 for (std::size_t t = 0; t < dq; ++t) dst[t / 4 * 4 * qmr + t % 4] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
