@@ -518,15 +518,19 @@ inline void accumulate_pv(const std::int32_t* raw, std::size_t mr, const float* 
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 inline void kv_stats_avx512(const float* k, std::size_t ldk, const float* v, std::size_t ldv, std::size_t n_kv, std::size_t d,
                             float* kmean, float* vs, std::size_t width) {
+    // Key by key (each row read once, in order; a pass per 16 channels read every strided row
+    // d / 16 times), sums and maxima in two row-sized buffers that stay in L1.
+    alignas(64) float sum[512] = {}, vmax[512] = {};  // head_dim <= 512 (checked by the caller)
+    for (std::size_t j = 0; j < n_kv; ++j)
+        for (std::size_t t = 0; t < d; t += 16) {
+            const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
+            _mm512_store_ps(sum + t, _mm512_add_ps(_mm512_load_ps(sum + t), _mm512_maskz_loadu_ps(m, k + j * ldk + t)));
+            _mm512_store_ps(vmax + t, _mm512_max_ps(_mm512_load_ps(vmax + t), _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + j * ldv + t))));
+        }
     for (std::size_t t = 0; t < d; t += 16) {
         const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
-        __m512 sum = _mm512_setzero_ps(), vmax = _mm512_setzero_ps();
-        for (std::size_t j = 0; j < n_kv; ++j) {
-            sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, k + j * ldk + t));
-            vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + j * ldv + t)));
-        }
-        _mm512_mask_storeu_ps(kmean + t, m, _mm512_mul_ps(sum, _mm512_set1_ps(1.0f / float(n_kv))));
-        _mm512_mask_storeu_ps(vs + t, m, _mm512_mul_ps(vmax, _mm512_set1_ps(1.0f / 127.0f)));
+        _mm512_mask_storeu_ps(kmean + t, m, _mm512_mul_ps(_mm512_load_ps(sum + t), _mm512_set1_ps(1.0f / float(n_kv))));
+        _mm512_mask_storeu_ps(vs + t, m, _mm512_mul_ps(_mm512_load_ps(vmax + t), _mm512_set1_ps(1.0f / 127.0f)));
     }
     std::fill(vs + d, vs + width, 0.0f);
 }
