@@ -359,6 +359,26 @@ TEST_CASE("f32 GEMM: strided rows, and a buffer refilled between calls gives the
     }
 }
 
+#if DOCVLM_X86_64
+TEST_CASE("f32 GEMM: the AVX-512 row packing writes what the scalar one writes") {
+    if (!cpu().avx512()) return;
+    std::mt19937 rng(26);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    // whole tiles and a partial one; K below, at and past multiples of 16
+    for (const auto [m, k] : {std::array<std::size_t, 2>{12, 16}, std::array<std::size_t, 2>{13, 17}, std::array<std::size_t, 2>{25, 100},
+                              std::array<std::size_t, 2>{7, 40}, std::array<std::size_t, 2>{36, 5}, std::array<std::size_t, 2>{96, 1283}}) {
+        CAPTURE(m);
+        CAPTURE(k);
+        const std::size_t ldx = k + 3, padded = (m + kernels::detail::fmr - 1) / kernels::detail::fmr * kernels::detail::fmr * k;
+        std::vector<float> x(m * ldx), scalar(padded, -1.0f), simd(padded, -2.0f);
+        for (auto& v : x) v = nd(rng);
+        kernels::detail::pack_rows_tiled(x.data(), ldx, m, k, scalar.data());
+        kernels::detail::pack_rows_tiled_avx512(x.data(), ldx, m, k, simd.data());
+        CHECK(std::memcmp(scalar.data(), simd.data(), padded * sizeof(float)) == 0);
+    }
+}
+#endif
+
 TEST_CASE("f32 GEMM: one row alone gives bit for bit what it gives inside a taller call") {
     // Batched decoding of f32 models must equal decoding one sequence at a time: the one-row path
     // (several panels at once) and the tiled path must sum each output's K steps in the same order.
