@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -631,7 +633,13 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                 std::uint8_t* dst = sc.qu.data() + h * qtiles * qmr * dq + tiled_row_offset(i, dq);
                 // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
                 sc.qsc[h * n_q + i] = quantize_row_avx512(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
-                for (std::size_t t = 0; t < dq; ++t) dst[t / 4 * 4 * qmr + t % 4] = std::uint8_t(int(t < d ? qrow[t] : 0) + 128);
+                for (std::size_t t = d; t < dq; ++t) qrow[t] = 0;
+                for (std::size_t kk = 0; kk < d4; ++kk) {  // 4 bytes at a time, each + 128 (sign bit flipped)
+                    std::uint32_t word;
+                    std::memcpy(&word, qrow + 4 * kk, 4);
+                    word ^= 0x80808080u;
+                    std::memcpy(dst + kk * 4 * qmr, &word, 4);
+                }
             }
     });
 
