@@ -389,15 +389,18 @@ void gemm_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, Thread
 // steps [k0, k0 + kn) into sums (from zero when k0 == 0) and finishes the tile when k0 + kn == k.
 // Each output sees the same sequence of FMAs as without chunks: the results are identical.
 // panel_at(p, k0) is the address of step k0 of weight panel p, step_bytes the bytes per step:
-// the next chunk's weights are prefetched into L2 while a chunk computes.
+// the next chunk's weights are prefetched into L2 while a chunk computes — except on AMD, where
+// the hardware prefetchers do better without it (AMD Zen 4, alternated in a harness: vision_fc2
+// 201-202 GFLOP/s without, 193-198 with; vision_qkv 207-211 vs 203-207; prefill_up unchanged;
+// the benchmark binaries alternated, 12 repetitions each: vision_fc2 346-367 ms vs 351-377 ms).
 inline constexpr std::size_t gemm_chunked_rows = gemm_block_bytes / (gemm_kc * 4 + 4) / fmr * fmr + fmr;
 template <class Tile, class PanelAt, class BeginBlock = NoHook>
 void gemm_chunked_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, std::size_t k, ThreadPool& pool, Tile&& tile,
                         PanelAt&& panel_at, std::size_t step_bytes, BeginBlock&& begin_block = {}) {
     parallel_chunked_tiles<float, gemm_chunked_rows>(
         m, row_bytes, gemm_block_bytes, fmr, panels, k, gemm_kc, gemm_min_block_rows, pool, tile, begin_block,
-        [&](std::size_t p, std::size_t k0, std::size_t kn, std::size_t i, std::size_t n) {
-            prefetch_part_l2(panel_at(p, k0), kn * step_bytes, i, n);
+        [&, ahead = !cpu().amd](std::size_t p, std::size_t k0, std::size_t kn, std::size_t i, std::size_t n) {
+            if (ahead) prefetch_part_l2(panel_at(p, k0), kn * step_bytes, i, n);
         });
 }
 
