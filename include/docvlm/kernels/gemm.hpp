@@ -191,8 +191,9 @@ void fkernel16_avx512(const float* a, std::size_t lda, const float* w, std::size
 // for q < NP, panels `stride` floats apart. A single panel gives only two FMA chains and waits on
 // the FMA latency; NP = 4 keeps eight in flight (decode_qkv/up/down 1.06-1.17x in a harness
 // alternating old and new; the weights then come from L3 at ~160 GB/s: NP = 2, 6 or 8 and
-// software prefetching (8-32 steps ahead: 25 % slower) did no better). Every output still sums its K steps in order,
-// one FMA each, exactly as fkernel_avx512 does for a row of a taller tile: results are identical.
+// software prefetching 8-32 steps ahead, 25 % slower, did no better). Every output still sums
+// its K steps in order, one FMA each, exactly as fkernel_avx512 does for a row of a taller tile:
+// the results are identical.
 template <int NP>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
 void fgemv_avx512(const float* x, const float* w, std::size_t stride, std::size_t k, float* out) {
