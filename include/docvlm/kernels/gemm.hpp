@@ -189,7 +189,7 @@ void fkernel16_avx512(const float* a, std::size_t lda, const float* w, std::size
 
 // One row against NP neighbouring panels at once (decoding): y[32 q + j] = Σ_t x[t] · panel q[t][j]
 // for q < NP, panels `stride` floats apart. A single panel gives only two FMA chains and waits on
-// the FMA latency; NP = 4 keeps eight in flight (decode_qkv/up/down 1.06-1.17x in a harness
+// the FMA latency; NP = 4 keeps eight in flight (decode_qkv/up/down 1.06-1.23x in a harness
 // alternating old and new; the weights then come from L3 at ~160 GB/s: NP = 2, 6 or 8 and
 // software prefetching 8-32 steps ahead, 25 % slower, did no better). Every output still sums
 // its K steps in order, one FMA each, exactly as fkernel_avx512 does for a row of a taller tile:
@@ -391,9 +391,10 @@ void gemm_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, Thread
 // Each output sees the same sequence of FMAs as without chunks: the results are identical.
 // panel_at(p, k0) is the address of step k0 of weight panel p, step_bytes the bytes per step:
 // the next chunk's weights are prefetched into L2 while a chunk computes — except on AMD, where
-// the hardware prefetchers do better without it (AMD Zen 4, alternated in a harness: vision_fc2
-// 201-202 GFLOP/s without, 193-198 with; vision_qkv 207-211 vs 203-207; prefill_up unchanged;
-// the benchmark binaries alternated, 12 repetitions each: vision_fc2 346-367 ms vs 351-377 ms).
+// the hardware prefetchers did better without it (measured on Zen 4 only, f32, alternated in a
+// harness: vision_fc2 201-202 GFLOP/s without, 193-198 with; vision_qkv 207-211 vs 203-207;
+// prefill_up unchanged; benchmark binaries alternated, 12 repetitions each: vision_fc2 346-367 ms
+// vs 351-377 ms; the bf16 shapes stayed within the noise of two alternated runs).
 inline constexpr std::size_t gemm_chunked_rows = gemm_block_bytes / (gemm_kc * 4 + 4) / fmr * fmr + fmr;
 template <class Tile, class PanelAt, class BeginBlock = NoHook>
 void gemm_chunked_tiles(std::size_t m, std::size_t row_bytes, std::size_t panels, std::size_t k, ThreadPool& pool, Tile&& tile,
@@ -506,8 +507,7 @@ inline void sgemm(const float* x, std::size_t m, std::size_t ldx, const PackedF3
     if (path == FPath::avx512 && m == 1) {
         // Decoding: each thread takes a range of panels, fgemv_panels at a time, all of K at once
         // (x stays in L1; each weight byte is read once).
-        detail::parallel_block_ranges(1, k * sizeof(float), detail::gemm_block_bytes, 1, w.panels(), pool,
-                              [&](std::size_t, std::size_t, std::size_t p0, std::size_t p1) {
+        const auto gemv = [&](std::size_t, std::size_t, std::size_t p0, std::size_t p1) {
             alignas(64) float sums[detail::fgemv_panels * fpanel];
             for (std::size_t p = p0; p < p1; p += detail::fgemv_panels) {
                 const std::size_t np = std::min(detail::fgemv_panels, p1 - p);
@@ -520,7 +520,8 @@ inline void sgemm(const float* x, std::size_t m, std::size_t ldx, const PackedF3
                 }
                 for (std::size_t q = 0; q < np; ++q) finish(0, 1, p + q, sums + q * fpanel);
             }
-        });
+        };
+        detail::parallel_block_ranges(1, k * sizeof(float), detail::gemm_block_bytes, 1, w.panels(), pool, gemv);
         return;
     }
     if (path == FPath::avx512 && m > 1) {

@@ -765,7 +765,8 @@ inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size
 #if DOCVLM_X86_64
 // Per-channel weights on the AVX512-VNNI path, over the whole of K at once (see qmax_k). Row
 // blocks hold `qblock_bytes` of activations, or at least `qmin_block_rows` rows up to
-// `qmax_block_bytes` when K is long (each group of panels then serves more tiles); each 12-row tile (≤ 12 · K bytes, in L1) runs over a group of panels whose weights fill about
+// `qmax_block_bytes` when K is long (each group of panels then serves more tiles); each 12-row
+// tile (≤ 12 · K bytes, in L1) runs over a group of panels whose weights fill about
 // `qgroup_bytes` of L2 before the next tile (parallel_grouped_tiles). Measured on the Intel Xeon
 // against the previous schedule (K cut into 1 KB chunks, each chunk of one panel in L1 while the
 // block's tiles passed over it, the next chunk prefetched into L2), alternated in one process:
