@@ -43,7 +43,7 @@ std::vector<std::int32_t> tokens_of(const io::Checkpoint& ref, const std::string
 double rel_err(const float* got, const Array<float>& want) {
     double e = 0, s = 0;
     for (std::size_t i = 0; i < want.size(); ++i) {
-        e = std::max(e, std::fabs(double(got[i]) - want.data()[i]));
+        e = test::worse(e, std::fabs(double(got[i]) - want.data()[i]));
         s = std::max(s, std::fabs(double(want.data()[i])));
     }
     return e / s;

@@ -52,7 +52,7 @@ double rel_error(const std::vector<float>& got, const std::string& file, std::si
     }
     double err = 0, scale = 0;
     for (std::size_t i = 0; i < w.size(); ++i) {
-        err = std::max(err, std::fabs(double(got[i]) - w[i]));
+        err = test::worse(err, std::fabs(double(got[i]) - w[i]));
         scale = std::max(scale, std::fabs(double(w[i])));
     }
     return err / std::max(scale, 1e-30);
@@ -116,7 +116,7 @@ void check_against_golden() {
         const auto& got = rec.seen["vision_block_out_" + std::to_string(b)];
         double err = 0, scale = 0;
         for (std::size_t i = 0; i < got.size(); ++i) {
-            err = std::max(err, std::fabs(double(got[i]) - vb.data()[b * got.size() + i]));
+            err = test::worse(err, std::fabs(double(got[i]) - vb.data()[b * got.size() + i]));
             scale = std::max(scale, std::fabs(double(vb.data()[b * got.size() + i])));
         }
         CHECK(err <= 1e-4 * scale);
@@ -125,7 +125,7 @@ void check_against_golden() {
         const auto& got = rec.seen["dec_layer_out_0"];
         double err = 0, scale = 0;
         for (std::size_t i = 0; i < got.size(); ++i) {
-            err = std::max(err, std::fabs(double(got[i]) - hs.data()[got.size() + i]));
+            err = test::worse(err, std::fabs(double(got[i]) - hs.data()[got.size() + i]));
             scale = std::max(scale, std::fabs(double(hs.data()[got.size() + i])));
         }
         CHECK(err <= 1e-4 * scale);
@@ -140,7 +140,7 @@ void check_against_golden() {
     double worst = 0, scale = 0;
     for (std::size_t step = 0; step < 16; ++step) {
         for (std::size_t v = 0; v < 1000; ++v) {
-            worst = std::max(worst, std::fabs(double(l[v]) - step_logits(step, v)));
+            worst = test::worse(worst, std::fabs(double(l[v]) - step_logits(step, v)));
             scale = std::max(scale, std::fabs(double(step_logits(step, v))));
         }
         const auto t = std::int32_t(std::max_element(l.begin(), l.end()) - l.begin());
@@ -173,6 +173,12 @@ TEST_CASE("golden_check passes on the golden set and fails on a perturbed copy")
     logits(0, 40, 7) += 0.01f;  // one value, well above the tolerance
     xt::dump_npy((tmp.path / "logits.npy").string(), logits);
     bool logits_failed = false;
+    CHECK_FALSE(golden_check(tmp.path.string(), [&](const GoldenResult& r) { logits_failed |= r.name == "logits" && !r.passed; }));
+    CHECK(logits_failed);
+    // A NaN on either side fails too (its error is NaN, which a plain running max would skip).
+    logits(0, 40, 7) = std::numeric_limits<float>::quiet_NaN();
+    xt::dump_npy((tmp.path / "logits.npy").string(), logits);
+    logits_failed = false;
     CHECK_FALSE(golden_check(tmp.path.string(), [&](const GoldenResult& r) { logits_failed |= r.name == "logits" && !r.passed; }));
     CHECK(logits_failed);
 }

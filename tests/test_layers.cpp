@@ -43,7 +43,7 @@ double rel_err(const std::vector<float>& got, const std::vector<float>& want) {
     REQUIRE(got.size() == want.size());
     double e = 0, s = 0;
     for (std::size_t i = 0; i < got.size(); ++i) {
-        e = std::max(e, std::fabs(double(got[i]) - want[i]));
+        e = test::worse(e, std::fabs(double(got[i]) - want[i]));
         s = std::max(s, std::fabs(double(want[i])));
     }
     return e / s;

@@ -5,8 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <initializer_list>
+#include <limits>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -15,6 +17,13 @@ namespace test {
 
 /// Path of a file under tests/data.
 inline std::string data(const std::string& rel) { return std::string(DOCVLM_TEST_DATA) + "/" + rel; }
+
+/// The larger of a running worst error and a new one, where NaN wins and stays (std::max would
+/// skip a NaN error, so a kernel writing NaN would pass a bound).
+inline double worse(double worst, double e) {
+    if (std::isnan(worst) || std::isnan(e)) return std::numeric_limits<double>::quiet_NaN();
+    return std::max(worst, e);
+}
 
 /// A fresh temporary directory, removed when the object dies.
 struct TempDir {

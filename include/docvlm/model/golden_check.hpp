@@ -15,6 +15,7 @@
 #include <xtensor/xnpy.hpp>
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -83,7 +84,10 @@ inline bool golden_check(const std::string& dir, const std::function<void(const 
             return;
         }
         for (std::size_t i = 0; i < n; ++i) {
-            r.max_abs_error = std::max(r.max_abs_error, std::fabs(double(got[i]) - w[offset + i]));
+            const double e = std::fabs(double(got[i]) - w[offset + i]);
+            // a NaN error (NaN or infinity on either side) fails the tensor: std::max would skip it
+            r.max_abs_error = std::isnan(e) || std::isnan(r.max_abs_error) ? std::numeric_limits<double>::quiet_NaN()
+                                                                            : std::max(r.max_abs_error, e);
             r.scale = std::max(r.scale, std::fabs(double(w[offset + i])));
         }
         r.passed = r.max_abs_error <= (relative ? tol * r.scale : tol);
