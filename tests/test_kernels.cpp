@@ -137,7 +137,7 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
                     const float pre = float(acc * acts.scales[i] * w.scales[j] + b);
                     const double want = double(activate_scalar(act, pre)) + r;
                     const double got = y[i * n + j];
-                    worst = std::max(worst, std::fabs(got - want));
+                    worst = test::worse(worst, std::fabs(got - want));
                     const double truth = double(activate_scalar(act, float(exact + b))) + r;
                     dot += got * truth;
                     nref += truth * truth;
@@ -208,7 +208,7 @@ TEST_CASE("int8 GEMM: per-group weights (32, 64, 128) and thread counts") {
                     for (std::size_t t = 0; t < k; ++t)
                         want += double(acts.at(i, t)) * w.at(j, t) * w.scales[j * w.groups() + t / group];
                     want *= acts.scales[i];
-                    worst = std::max(worst, std::fabs(y1[i * n + j] - want));
+                    worst = test::worse(worst, std::fabs(y1[i * n + j] - want));
                     scale = std::max(scale, std::fabs(want));
                 }
             CHECK(worst <= 1e-5 * scale);
@@ -288,7 +288,7 @@ TEST_CASE("activations: SIMD within the documented bound of the scalar definitio
         for (std::size_t i = 0; i < xs.size(); ++i) {
             const double want = activate_scalar(act, xs[i]);
             REQUIRE(std::isfinite(y[i]));
-            worst = std::max(worst, std::fabs(y[i] - want) / std::max(1.0, double(std::fabs(xs[i]))));
+            worst = test::worse(worst, std::fabs(y[i] - want) / std::max(1.0, double(std::fabs(xs[i]))));
         }
         CAPTURE(int(act));
         CHECK(worst <= 2e-6);
@@ -328,7 +328,7 @@ TEST_CASE("f32 GEMM: every path matches the scalar reference, with epilogue") {
                   thread_pool(), p);
             double worst = 0;
             for (std::size_t i = 0; i < y.size(); ++i)
-                worst = std::max(worst, std::fabs(double(y[i]) - (double(ref[i]) + bias[i % s.n] + 7.0)) / std::sqrt(double(s.k)));
+                worst = test::worse(worst, std::fabs(double(y[i]) - (double(ref[i]) + bias[i % s.n] + 7.0)) / std::sqrt(double(s.k)));
             CHECK(worst < 1e-5);
         }
     }
@@ -353,7 +353,7 @@ TEST_CASE("f32 GEMM: strided rows, and a buffer refilled between calls gives the
             CAPTURE(int(p));
             sgemm(x.data(), m, ldx, pw, y.data(), n, {}, thread_pool(), p);
             double worst = 0;
-            for (std::size_t i = 0; i < y.size(); ++i) worst = std::max(worst, std::fabs(double(y[i]) - ref[i]) / std::sqrt(double(k)));
+            for (std::size_t i = 0; i < y.size(); ++i) worst = test::worse(worst, std::fabs(double(y[i]) - ref[i]) / std::sqrt(double(k)));
             CHECK(worst < 1e-5);
         }
     }
@@ -419,7 +419,7 @@ TEST_CASE("bf16 GEMM matches the reference on bf16-rounded inputs") {
         bgemm(x.data(), m, k, pack_bf16(w.data(), n, k), y.data(), n, {.act = Activation::silu});
         double worst = 0;
         for (std::size_t i = 0; i < y.size(); ++i)
-            worst = std::max(worst, std::fabs(double(y[i]) - activate_scalar(Activation::silu, ref[i])) / std::sqrt(double(k)));
+            worst = test::worse(worst, std::fabs(double(y[i]) - activate_scalar(Activation::silu, ref[i])) / std::sqrt(double(k)));
         CAPTURE(k);
         CHECK(worst < 1e-5);
     }
@@ -447,8 +447,8 @@ TEST_CASE("GEMM epilogue multiplier (gated MLP): y = act(x·Wᵀ + b) · m, in p
             double worst = 0;  // relative to the value: float rounding of one product and one sum
             for (std::size_t i = 0; i < m * n; ++i) {
                 const double a = double(plain[i]) * mul[i], b = a + res[i];
-                worst = std::max(worst, std::fabs(double(in_place[i]) - a) / std::max(1.0, std::fabs(a)));
-                worst = std::max(worst, std::fabs(double(with_res[i]) - b) / std::max(1.0, std::fabs(a) + std::fabs(res[i])));
+                worst = test::worse(worst, std::fabs(double(in_place[i]) - a) / std::max(1.0, std::fabs(a)));
+                worst = test::worse(worst, std::fabs(double(with_res[i]) - b) / std::max(1.0, std::fabs(a) + std::fabs(res[i])));
             }
             CHECK(worst < 3e-7);
         };
@@ -482,7 +482,7 @@ TEST_CASE("softmax, RMSNorm, LayerNorm and rope: vectorised within 1e-6 of the r
     auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
         double num = 0, den = 0;
         for (std::size_t i = 0; i < a.size(); ++i) {
-            num = std::max(num, std::fabs(double(a[i]) - b[i]));
+            num = test::worse(num, std::fabs(double(a[i]) - b[i]));
             den = std::max(den, std::fabs(double(b[i])));
         }
         return num / std::max(den, 1e-30);
@@ -535,33 +535,40 @@ TEST_SUITE("kernels") {
 
 #if DOCVLM_X86_64
 namespace {
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") void exp2_both(const float* x, float* e, float* e8) {
+// e = 2^x, e8 = 2^x at u8-probability precision (with its clamp, and times 255 in e255)
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") void exp2_both(const float* x, float* e, float* e8, float* e255 = nullptr) {
     _mm512_storeu_ps(e, kernels::detail::exp2_512(_mm512_loadu_ps(x)));
-    _mm512_storeu_ps(e8, kernels::detail::exp2_512_u8(_mm512_loadu_ps(x)));
+    _mm512_storeu_ps(e8, kernels::detail::exp2_512_u8<true>(_mm512_loadu_ps(x), kernels::detail::exp2_u8_coefficients(1.0f)));
+    if (e255) _mm512_storeu_ps(e255, kernels::detail::exp2_512_u8<false>(_mm512_loadu_ps(x), kernels::detail::exp2_u8_coefficients(255.0f)));
 }
 }  // namespace
 
 TEST_CASE("exp2 for the softmax: relative error against std::exp2 (full and u8-probability precision)") {
     if (!cpu().avx512()) return;
-    double worst = 0, worst_u8 = 0;
-    alignas(64) float x[16], e[16], e8[16];
+    double worst = 0, worst_u8 = 0, worst_255 = 0;
+    alignas(64) float x[16], e[16], e8[16], e255[16];
     for (int i = 0; i < 200000; i += 16) {
         for (int l = 0; l < 16; ++l) x[l] = -120.0f * float(i + l) / 200000.0f;  // 0 down to −120
-        exp2_both(x, e, e8);
+        exp2_both(x, e, e8, e255);
         for (int l = 0; l < 16; ++l) {
             const double want = std::exp2(double(x[l]));
-            worst = std::max(worst, std::abs(e[l] - want) / want);
-            worst_u8 = std::max(worst_u8, std::abs(e8[l] - want) / want);
+            worst = test::worse(worst, std::abs(e[l] - want) / want);
+            worst_u8 = test::worse(worst_u8, std::abs(e8[l] - want) / want);
+            worst_255 = test::worse(worst_255, std::abs(e255[l] - 255.0 * want) / (255.0 * want));
         }
     }
     CHECK(worst < 3e-7);
     CHECK(worst_u8 < 8e-5);
-    x[0] = -std::numeric_limits<float>::infinity(), x[1] = -1000.0f;
-    for (int l = 2; l < 16; ++l) x[l] = 0.0f;
+    CHECK(worst_255 < 8e-5);
+    // the clamp: −inf (a masked key) and NaN (a masked key times a zero query) give 0
+    x[0] = -std::numeric_limits<float>::infinity(), x[1] = -1000.0f, x[2] = std::numeric_limits<float>::quiet_NaN();
+    for (int l = 3; l < 16; ++l) x[l] = 0.0f;
     exp2_both(x, e, e8);
     CHECK(e[0] == 0.0f);
     CHECK(e8[0] == 0.0f);
     CHECK(e8[1] == 0.0f);
+    CHECK(e8[2] == 0.0f);
+    CHECK(e8[3] == doctest::Approx(1.0).epsilon(1e-4));
 }
 #endif
 
@@ -598,7 +605,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
         attention(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, got.data(), qd, c.n_q, c.n_kv, p);
         attention_reference(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, want.data(), qd, c.n_q, c.n_kv, p);
         double worst = 0;
-        for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+        for (std::size_t i = 0; i < got.size(); ++i) worst = test::worse(worst, std::fabs(double(got[i]) - want[i]));
         CHECK(worst < 2e-5);
     }
     // bf16 inputs (AVX512-BF16): close to the f32 reference.
@@ -616,7 +623,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             attention_reference(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, want.data(), qd, c.n_q, c.n_kv, p);
             double worst = 0, scale = 0;
             for (std::size_t i = 0; i < got.size(); ++i) {
-                worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+                worst = test::worse(worst, std::fabs(double(got[i]) - want[i]));
                 scale = std::max(scale, std::fabs(double(want[i])));
             }
             CAPTURE(c.n_q);
@@ -626,8 +633,10 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
     }
     // int8 dot products (AVX512-VNNI): within the documented bound of the f32 reference, on every
     // mask and tile shape, on peaked attention (queries ×3) and on keys with a large common offset
-    // (what the mean subtraction is for). Other CPUs run f32 and are held to the f32 bound above.
-    for (int variant = 0; variant < 3; ++variant)
+    // (what the mean subtraction is for), and with some queries all zero (their scores are 0 · a
+    // hidden key's −inf inside the kernel: uniform over the visible keys, as in the reference).
+    // Other CPUs run f32 and are held to the f32 bound above.
+    for (int variant = 0; variant < 4; ++variant)
         for (const Case& c : cases) {
             if (c.n_q <= 4) continue;  // the few-query path stays f32
             AttentionParams p{.heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.d, .scale = 1.0f / std::sqrt(float(c.d)),
@@ -638,14 +647,17 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             for (auto& x : key_offset) x = variant == 2 ? 5.0f * nd(rng) : 0.0f;
             for (std::size_t i = 0; i < n; ++i)
                 for (std::size_t t = 0; t < ld; ++t)
-                    qkv[i * ld + t] = nd(rng) * (t < qd && variant == 1 ? 3.0f : 1.0f) + (t >= qd && t < qd + kd ? key_offset[t - qd] : 0.0f);
+                    qkv[i * ld + t] = (t < qd && variant == 3 && i % 7 == 0) ? 0.0f
+                                      : nd(rng) * (t < qd && variant == 1 ? 3.0f : 1.0f) + (t >= qd && t < qd + kd ? key_offset[t - qd] : 0.0f);
             std::vector<float> got(c.n_q * qd), want(c.n_q * qd);
             attention(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, got.data(), qd, c.n_q, c.n_kv, p);
             attention_reference(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, want.data(), qd, c.n_q, c.n_kv, p);
             double worst = 0, mean = 0, vmax = 0;
+            std::size_t not_finite = 0;  // (std::max skips NaN: count them apart)
             for (std::size_t i = 0; i < got.size(); ++i) {
                 const double e = std::fabs(double(got[i]) - want[i]);
-                worst = std::max(worst, e);
+                not_finite += !std::isfinite(got[i]);
+                worst = test::worse(worst, e);
                 mean += e / double(got.size());
             }
             for (std::size_t i = 0; i < n; ++i)
@@ -656,6 +668,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             CAPTURE(c.window);
             CAPTURE(worst / vmax);
             CAPTURE(mean / vmax);
+            CHECK(not_finite == 0);
             if (cpu().avx512() && cpu().avx512vnni) {
                 CHECK(worst > 1e-6);  // the int8 path ran: its result is not the f32 one
                 CHECK(worst <= 0.03 * vmax);
@@ -664,6 +677,18 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
                 CHECK(worst < 2e-5);
             }
         }
+    // A negative scale (the int8 path's row maxima assume scale >= 0) runs in f32.
+    {
+        AttentionParams p{.heads = 2, .kv_heads = 1, .head_dim = 32, .scale = -0.2f, .causal = true, .int8 = true};
+        const std::size_t n = 70, ld = 4 * 32;
+        std::vector<float> qkv(n * ld), got(n * 64), want(n * 64);
+        for (auto& x : qkv) x = nd(rng);
+        attention(qkv.data(), ld, qkv.data() + 64, ld, qkv.data() + 96, ld, got.data(), 64, n, n, p);
+        attention_reference(qkv.data(), ld, qkv.data() + 64, ld, qkv.data() + 96, ld, want.data(), 64, n, n, p);
+        double worst = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) worst = test::worse(worst, std::fabs(double(got[i]) - want[i]));
+        CHECK(worst < 2e-5);
+    }
     // Window masks agree with the predicate, and a smaller tile gives the same long-sequence result.
     AttentionParams p{.heads = 2, .kv_heads = 2, .head_dim = 32, .scale = 0.2f, .window = 50, .anchors = 4};
     const std::size_t n = 2000, ld = 3 * 64;
@@ -675,7 +700,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
     p.block_k = 32;
     attention(qkv.data(), ld, qkv.data() + 64, ld, qkv.data() + 128, ld, b.data(), 64, n, n, p);
     double worst = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+    for (std::size_t i = 0; i < a.size(); ++i) worst = test::worse(worst, std::fabs(double(a[i]) - b[i]));
     CHECK(worst < 1e-5);
     CHECK(attention_visible(p, 100, 2));     // anchor key
     CHECK(attention_visible(p, 1, 1999));    // anchor query

@@ -52,7 +52,7 @@ struct AttentionParams {
     /// Tests and benchmarks: take the bf16 path wherever AVX512-BF16 exists, fast or not.
     bool bf16_even_if_slower = false;
     /// Compute q·kᵀ and p·v with int8 dot products (AVX512-VNNI; takes precedence over bf16; other
-    /// CPUs, n_q <= 4 and head_dim > 512 run in f32). Quantisation, all symmetric: keys minus their
+    /// CPUs, n_q <= 4, head_dim > 512 and a negative scale run in f32). Quantisation, all symmetric: keys minus their
     /// mean over the keys (softmax is unchanged by it) per key and head, queries per query and head,
     /// V per channel and head, the probabilities of each row and key tile as u8 relative to their
     /// largest value. Scores, softmax and the accumulation of output rows stay in float. Error
@@ -392,20 +392,22 @@ struct AttentionInt8Scratch {
     AlignedBuffer<float> qsc;          // [heads][n_q]: sq · scale · log2 e
 };
 
-// dst[r][0..32) = (raw[r][0..32) − koff) · ks · qsc[r]: a tile of int8 scores back to float; the
-// first `valid` of the 32 (the real keys) also go into each row's running lane maxima
-// vmax[r][0..16) (so the row's max needs no second pass over its scores).
+// dst[r][0..32) = (raw[r][0..32) − koff) · ks: a tile of int8 scores back to float, still without
+// the query's factor (qsc, applied by exp2_sum_u8; it is >= 0, so a row's largest score is qsc
+// times its largest entry here); the first `valid` of the 32 (the real keys) also go into each
+// row's running lane maxima vmax[r][0..16) (so the row's max needs no second pass over its scores).
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline void scores_from_i32(const std::int32_t* raw, std::size_t mr, const std::int32_t* koff, const float* ks, const float* qsc,
-                            float* dst, std::size_t ldd, std::size_t valid, float* vmax) {
-    const __m512i o0 = _mm512_loadu_si512(koff), o1 = _mm512_loadu_si512(koff + 16);
+inline void scores_from_i32(const std::int32_t* raw, std::size_t mr, const std::int32_t* koff, const float* ks, float* dst,
+                            std::size_t ldd, std::size_t valid, float* vmax) {
     const __m512 s0 = _mm512_loadu_ps(ks), s1 = _mm512_loadu_ps(ks + 16);
+    // raw · ks − koff · ks in one FMA (koff · ks rounded once: an error near 1e-7 of it)
+    const __m512 o0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(koff)), s0),
+                 o1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(koff + 16)), s1);
     const __mmask16 k0 = __mmask16(docvlm::detail::tail_mask16(std::min<std::size_t>(valid, 16))),
                     k1 = __mmask16(docvlm::detail::tail_mask16(valid > 16 ? valid - 16 : 0));
     for (std::size_t r = 0; r < mr; ++r) {
-        const __m512 q = _mm512_set1_ps(qsc[r]);
-        const __m512 a = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32), o0)), _mm512_mul_ps(s0, q));
-        const __m512 b = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(raw + r * 32 + 16), o1)), _mm512_mul_ps(s1, q));
+        const __m512 a = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32)), s0, o0);
+        const __m512 b = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(raw + r * 32 + 16)), s1, o1);
         _mm512_storeu_ps(dst + r * ldd, a);
         _mm512_storeu_ps(dst + r * ldd + 16, b);
         __m512 mx = _mm512_loadu_ps(vmax + r * 16);
@@ -436,26 +438,42 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp2_512(__m512 x) {
                          1.5403530393e-4f);
 }
 
-// 2^x to a relative error of 7.6e-5 (a degree-3 polynomial fitted to 2^r, |r| <= 1/2, for
-// relative error): for probabilities that are rounded to u8 (steps of 1/255 of the largest) and
-// their sum, three FMAs fewer than exp2_512.
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 exp2_512_u8(__m512 x) {
-    return exp2_512_poly(x, 9.999282806e-1f, 6.932609263e-1f, 2.426079020e-1f, 5.517025008e-2f);
+// The coefficients of exp2_512_u8's polynomial times a factor (folded in: one multiplication
+// fewer per 16 probabilities).
+struct Exp2U8 {
+    __m512 c0, c1, c2, c3;
+};
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline Exp2U8 exp2_u8_coefficients(float factor) {
+    // a degree-3 polynomial fitted to 2^r on [0, 1) for relative error (7.5e-5)
+    return {_mm512_set1_ps(9.999251962e-1f * factor), _mm512_set1_ps(6.958335042e-1f * factor),
+            _mm512_set1_ps(2.260671705e-1f * factor), _mm512_set1_ps(7.802452147e-2f * factor)};
 }
 
-// 16 probabilities 2^(x − mx), added to sum, times inv rounded to int32 (exp2_sum_u8's step).
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") DOCVLM_ALWAYS_INLINE __m512i exp2_lanes(const float* x, __m512 vm, __m512 vinv, __m512& sum) {
-    const __m512 e = exp2_512_u8(_mm512_sub_ps(_mm512_loadu_ps(x), vm));
+// factor · 2^x to a relative error of 7.5e-5 (x = floor(x) + r, p(r) ≈ 2^r, vscalefps adds
+// floor(x) to the exponent): for probabilities rounded to u8 (steps of 1/255 of the largest) and
+// their sum. Clamp: x may be −inf or NaN (a masked key, or one times a zero query), which give 0;
+// without it x must be a number (anything far below 0 still gives 0).
+template <bool Clamp>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") DOCVLM_ALWAYS_INLINE __m512 exp2_512_u8(__m512 x, const Exp2U8& c) {
+    if constexpr (Clamp) x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));  // vmaxps returns its second operand for NaN
+    const __m512 r = _mm512_sub_ps(x, _mm512_roundscale_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+    const __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(c.c3, r, c.c2), r, c.c1), r, c.c0);
+    return _mm512_scalef_ps(p, x);
+}
+
+// 16 probabilities inv · 2^(t · q − mx), added to sum, rounded to int32 (exp2_sum_u8's step).
+template <bool Clamp>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl") DOCVLM_ALWAYS_INLINE __m512i exp2_lanes(const float* t, __m512 vq, __m512 vm, const Exp2U8& c, __m512& sum) {
+    const __m512 e = exp2_512_u8<Clamp>(_mm512_fmsub_ps(_mm512_loadu_ps(t), vq, vm), c);
     sum = _mm512_add_ps(sum, e);
-    return _mm512_cvtps_epi32(_mm512_mul_ps(e, vinv));
+    return _mm512_cvtps_epi32(e);
 }
 
-// Scores in log2 units (the queries carry log2 e): out[0..n) = round(2^(x − mx) · inv) as u8, zero
-// from n up to n rounded up to 16 (the caller's row must have room); returns Σ 2^(x − mx) in float,
-// without writing x back. (Whole 16-byte stores: a masked vpmovusdb to memory cost 40 % of this.)
+template <bool Clamp>
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline float exp2_sum_u8(const float* x, std::size_t n, float mx, float inv, std::uint8_t* out) {
-    const __m512 vm = _mm512_set1_ps(mx), vinv = _mm512_set1_ps(inv);
+inline float exp2_sum_u8_impl(const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out) {
+    const __m512 vq = _mm512_set1_ps(q), vm = _mm512_set1_ps(mx);
+    const Exp2U8 c = exp2_u8_coefficients(inv);
     __m512 sum = _mm512_setzero_ps();
     // 64 at a time: two saturating packs and one dword permutation instead of four vpmovusdb
     // (two shuffle-port µops each). After the packs, dword 4L + j holds source j's values
@@ -464,18 +482,26 @@ inline float exp2_sum_u8(const float* x, std::size_t n, float mx, float inv, std
     std::size_t i = 0;
     for (; i + 64 <= n; i += 64) {
         // named values, not an array: GCC 12 kept an array of four on the stack
-        const __m512i q0 = exp2_lanes(x + i, vm, vinv, sum), q1 = exp2_lanes(x + i + 16, vm, vinv, sum),
-                      q2 = exp2_lanes(x + i + 32, vm, vinv, sum), q3 = exp2_lanes(x + i + 48, vm, vinv, sum);
+        const __m512i q0 = exp2_lanes<Clamp>(t + i, vq, vm, c, sum), q1 = exp2_lanes<Clamp>(t + i + 16, vq, vm, c, sum),
+                      q2 = exp2_lanes<Clamp>(t + i + 32, vq, vm, c, sum), q3 = exp2_lanes<Clamp>(t + i + 48, vq, vm, c, sum);
         const __m512i packed = _mm512_packus_epi16(_mm512_packus_epi32(q0, q1), _mm512_packus_epi32(q2, q3));
         _mm512_storeu_si512(out + i, _mm512_permutexvar_epi32(order, packed));
     }
     for (; i < n; i += 16) {
         const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
-        const __m512 e = _mm512_maskz_mov_ps(k, exp2_512_u8(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
+        const __m512 e = _mm512_maskz_mov_ps(k, exp2_512_u8<true>(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, t + i), vq, vm), c));
         sum = _mm512_add_ps(sum, e);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(e, vinv))));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(e)));
     }
-    return _mm512_reduce_add_ps(sum);
+    return _mm512_reduce_add_ps(sum) / inv;
+}
+
+// Scores t · q in log2 units (the queries' factor q >= 0 carries log2 e): out[0..n) =
+// round(2^(t · q − mx) · inv) as u8, zero from n up to n rounded up to 16 (the caller's row must
+// have room); returns Σ 2^(t · q − mx) in float, without writing t back. `masked`: t holds −inf
+// (hidden keys). (Whole 16-byte stores: a masked vpmovusdb to memory cost 40 % of this.)
+inline float exp2_sum_u8(const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out, bool masked) {
+    return masked ? exp2_sum_u8_impl<true>(t, n, q, mx, inv, out) : exp2_sum_u8_impl<false>(t, n, q, mx, inv, out);
 }
 
 // The online softmax's per-row update for rows [0, n), from each row's running max m and this
@@ -663,6 +689,8 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     pool.parallel_for_balanced(p.heads * qblocks, [&](std::size_t begin, std::size_t end) {
         thread_local std::vector<float> s, acc, m, l, sp, bm, alpha, pmax, vmax;
         thread_local std::vector<std::uint8_t> pu;
+        thread_local std::vector<char> hid;  // per row: whether the tile hid any of its keys
+        if (hid.size() < bq) hid.resize(bq);
         if (s.size() < bq * bk) s.resize(bq * bk);
         if (vmax.size() < bq * 16) vmax.resize(bq * 16);
         if (pu.size() < bq * bk) pu.resize(bq * bk);
@@ -685,13 +713,14 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                         const std::size_t mr = std::min(qmr, rows - r0);
                         qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(qh + r0 * dq), 0, mr, panel, d4, raw, nullptr, false, true);
                         scores_from_i32(raw, mr, sc.koff.data() + kvh * kv_pad + kp * fpanel, sc.ks.data() + kvh * kv_pad + kp * fpanel,
-                                        qs + r0, s.data() + r0 * bk + pn * fpanel, bk, std::min(fpanel, cols - pn * fpanel),
-                                        vmax.data() + r0 * 16);
+                                        s.data() + r0 * bk + pn * fpanel, bk, std::min(fpanel, cols - pn * fpanel), vmax.data() + r0 * 16);
                     }
                 }
                 for (std::size_t r = 0; r < rows; ++r) {  // a masked row's max again from what is left
                     float* sr = s.data() + r * bk;
-                    bm[r] = mask_scores(p, sr, pos0 + r, j0, cols, from) ? row_max(sr, cols, neg_inf) : lanes_max(vmax.data() + r * 16);
+                    hid[r] = mask_scores(p, sr, pos0 + r, j0, cols, from);
+                    const float tmax = hid[r] ? row_max(sr, cols, neg_inf) : lanes_max(vmax.data() + r * 16);
+                    bm[r] = tmax == neg_inf ? neg_inf : tmax * qs[r];  // qs[r] >= 0 (0 · −inf would be NaN)
                 }
                 softmax_rows_update(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
                 for (std::size_t r = 0; r < rows; ++r) {
@@ -703,7 +732,7 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                     }
                     // the acc rows are scaled by alpha in accumulate_pv below; the row of bk bytes
                     // (a multiple of 32) has room for exp2_sum_u8's whole 16-byte stores
-                    l[r] = l[r] * alpha[r] + exp2_sum_u8(s.data() + r * bk, cols, m[r], 255.0f / pmax[r], pr);
+                    l[r] = l[r] * alpha[r] + exp2_sum_u8(s.data() + r * bk, cols, qs[r], m[r], 255.0f / pmax[r], pr, hid[r]);
                     sp[r] = pmax[r] / 255.0f;
                 }
                 for (std::size_t dp = 0; dp < dpanels; ++dp) {
@@ -735,7 +764,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     if (n_kv == 0) docvlm::detail::fail("attention: no keys");
     if (n_q <= 4) return detail::attention_rows(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
 #if DOCVLM_X86_64
-    if (p.int8 && cpu().avx512() && cpu().avx512vnni && p.head_dim <= 512) return detail::attention_int8(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+    if (p.int8 && cpu().avx512() && cpu().avx512vnni && p.head_dim <= 512 && p.scale >= 0.0f) return detail::attention_int8(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
 #endif
     const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel;
     const FPath path = best_fpath();
