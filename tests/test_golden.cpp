@@ -210,6 +210,28 @@ std::string conditioned_checkpoint(const test::TempDir& dir) {
     return dir.path.string();
 }
 
+TEST_CASE("a checkpoint holding a NaN weight stops generation with an error, not garbage tokens") {
+    test::TempDir dir;
+    const io::Checkpoint src = io::Checkpoint::open(golden);
+    io::SafeTensorsWriter w;
+    for (const auto& name : src.names()) {
+        Array<float> v = src.to_f32(name);
+        if (name == "model.norm.weight") v.data()[3] = std::numeric_limits<float>::quiet_NaN();  // the final norm: every logit
+        w.add(name, src.info(name).shape, v.data());
+    }
+    for (const char* f : {"config.json", "preprocessor_config.json"}) std::filesystem::copy(std::filesystem::path(golden) / f, dir.path / f);
+    w.write(dir / "model.safetensors");
+    const auto model = Model<presets::Qwen2VL<F32>>::load(dir.path.string());
+    const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(golden + "/input.png"), model.image_config());
+    const auto vision = model.encode_image(px);
+    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
+    const auto ids = golden_ids();
+    auto ctx = model.context(ids.size() + 4);
+    GenerationOptions opt;
+    opt.max_new_tokens = 4;
+    CHECK_ERROR_HAS(ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt), "logits at generated token 1", "NaN", "not finite");
+}
+
 // int8 / bf16 weights against f32 on the same checkpoint: logit cosine at every step and the
 // agreement of greedy tokens (both continue with the f32 model's token to stay aligned).
 template <class Cfg>

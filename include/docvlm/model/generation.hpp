@@ -121,6 +121,16 @@ inline void Sampler::ban_repeated_ngrams(std::span<float> logits) const {
 
 inline std::int32_t Sampler::next(std::span<float> logits) {
     if (logits.size() != counts_.size()) detail::fail("sampler: ", logits.size(), " logits for a vocabulary of ", counts_.size());
+    // NaN or +inf (a checkpoint holding non-finite weights, or activations that overflowed) would
+    // make every choice below arbitrary: stop with an error instead of writing garbage.
+    bool bad = false;
+    for (float l : logits) bad |= !(l < std::numeric_limits<float>::infinity());
+    if (bad) {
+        std::size_t nan = 0, inf = 0;
+        for (float l : logits) nan += std::isnan(l), inf += l == std::numeric_limits<float>::infinity();
+        detail::fail("the model's logits at generated token ", seq_.size() - prompt_len_ + 1, " hold ", nan, " NaN and ", inf,
+                     " +inf values: its weights or input are not finite numbers (a corrupt checkpoint?)");
+    }
     if (opt_.constrain) opt_.constrain(generated(), logits);
     if (opt_.repetition_penalty != 1.0f)
         for (std::size_t t = 0; t < logits.size(); ++t)
