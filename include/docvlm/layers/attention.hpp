@@ -165,8 +165,10 @@ template <WeightPolicy W>
 void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual, std::size_t ld_res) const {
     const std::size_t in = first_.in_features(), hid = first_.out_features();
     auto& h = detail::scratch(0, n * hid);
-    first_.forward(x, n, in, h.data(), hid, {.act = act_});
-    if (gated_) up_.forward(x, n, in, h.data(), hid, {.multiplier = h.data(), .ld_multiplier = hid});
+    if (gated_)
+        forward_same_input<W>(x, n, in, {{first_, h.data(), hid, {.act = act_}}, {up_, h.data(), hid, {.multiplier = h.data(), .ld_multiplier = hid}}});
+    else
+        first_.forward(x, n, in, h.data(), hid, {.act = act_});
     last_.forward(h.data(), n, hid, y, ldy, {.residual = residual, .ld_residual = ld_res});
 }
 
@@ -189,9 +191,7 @@ void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const R
     auto& k = detail::scratch(3, n * kvd);
     auto& v = detail::scratch(4, n * kvd);
     auto& ctx = detail::scratch(5, n * qd);
-    q_.forward(x, n, dim, q.data(), qd);
-    k_.forward(x, n, dim, k.data(), kvd);
-    v_.forward(x, n, dim, v.data(), kvd);
+    forward_same_input<W>(x, n, dim, {{q_, q.data(), qd}, {k_, k.data(), kvd}, {v_, v.data(), kvd}});
     if constexpr (!std::is_same_v<Pos, NoPosition>) {
         if (!rope || rope->tokens < n || rope->head_dim != hd_) detail::fail("SelfAttention: a rope table for ", n, " tokens of ", hd_, " is needed");
         for (std::size_t r = 0; r < n; ++r) {
@@ -241,8 +241,7 @@ VisionKV GatedCrossAttentionLayer<W>::project(const float* vis, std::size_t n_vi
     const std::size_t kvd = kv_heads_ * hd_;
     kv.k.resize(n_vis * kvd);
     kv.v.resize(n_vis * kvd);
-    k_.forward(vis, n_vis, k_.in_features(), kv.k.data(), kvd);
-    v_.forward(vis, n_vis, v_.in_features(), kv.v.data(), kvd);
+    forward_same_input<W>(vis, n_vis, k_.in_features(), {{k_, kv.k.data(), kvd}, {v_, kv.v.data(), kvd}});
     return kv;
 }
 

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -50,6 +51,15 @@ public:
     /// residual). The layer's own bias is added before `ep`'s activation.
     void forward(const float* x, std::size_t m, std::size_t ldx, float* y, std::size_t ldy, kernels::Epilogue ep = {}) const;
 
+    /// The same from activations already quantised (int8 policies): one input shared by several
+    /// layers, see forward_same_input.
+    void forward(const kernels::QuantizedActivations& x, float* y, std::size_t ldy, kernels::Epilogue ep = {}) const
+        requires(!std::is_same_v<W, F32> && !std::is_same_v<W, BF16>)
+    {
+        if (!bias_.empty()) ep.bias = bias_.data();
+        kernels::qgemm(x, w_, y, ldy, ep);
+    }
+
     std::size_t out_features() const { return out_; }
     std::size_t in_features() const { return in_; }
 
@@ -60,6 +70,34 @@ private:
                        std::conditional_t<std::is_same_v<W, BF16>, kernels::PackedBF16, kernels::QuantizedWeight>>
         w_;
 };
+
+/// One output of forward_same_input: a layer, where its result goes and its epilogue.
+template <WeightPolicy W>
+struct LinearOutput {
+    const Linear<W>& layer;
+    float* y;
+    std::size_t ldy;
+    kernels::Epilogue ep = {};
+};
+
+/// Several layers that read the same input x [m, in] (q, k and v; gate and up), run in the order
+/// given (a later epilogue may read an earlier output). Int8 policies quantise x once for all of
+/// them instead of once per layer (the outputs are bit for bit those of separate forward calls);
+/// the float policies run each layer's forward.
+template <WeightPolicy W>
+void forward_same_input(const float* x, std::size_t m, std::size_t ldx, std::initializer_list<LinearOutput<W>> outputs) {
+    if constexpr (std::is_same_v<W, F32> || std::is_same_v<W, BF16>) {
+        for (const auto& o : outputs) o.layer.forward(x, m, ldx, o.y, o.ldy, o.ep);
+    } else {
+        if (outputs.size() == 0) return;
+        const std::size_t in = outputs.begin()->layer.in_features();
+        for (const auto& o : outputs)
+            if (o.layer.in_features() != in) detail::fail("forward_same_input: layers take ", in, " and ", o.layer.in_features(), " inputs");
+        thread_local kernels::QuantizedActivations acts;  // grows only (decoding allocates nothing)
+        kernels::quantize_activations(x, m, in, ldx, acts, kernels::best_qpath());
+        for (const auto& o : outputs) o.layer.forward(acts, o.y, o.ldy, o.ep);
+    }
+}
 
 // ------------------------------------------------------------------------------------------------
 

@@ -490,9 +490,7 @@ void GatedVlmModel<Config>::Context::forward(const std::int32_t* ids, std::size_
         float* kc = k_[l].data() + len_ * kvd;
         float* vc = v_[l].data() + len_ * kvd;
         L.norm1.forward(x_.data(), n, h, h_.data(), h);
-        L.q.forward(h_.data(), n, h, q_.data(), qd);
-        L.k.forward(h_.data(), n, h, kc, kvd);
-        L.v.forward(h_.data(), n, h, vc, kvd);
+        forward_same_input<W>(h_.data(), n, h, {{L.q, q_.data(), qd}, {L.k, kc, kvd}, {L.v, vc, kvd}});
         for (std::size_t r = 0; r < n; ++r) {
             kernels::rope(q_.data() + r * qd, d.heads, hd, rope_.cos_row(r), rope_.sin_row(r));
             kernels::rope(kc + r * kvd, d.kv_heads, hd, rope_.cos_row(r), rope_.sin_row(r));
@@ -559,9 +557,7 @@ void GatedVlmModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* 
             cross_[std::size_t(L.cross)].forward_rows(s.x.data(), n, s.vis.data());
         }
         L.norm1.forward(s.x.data(), n, h, s.h.data(), h);
-        L.q.forward(s.h.data(), n, h, s.q.data(), qd);
-        L.k.forward(s.h.data(), n, h, s.k.data(), kvd);
-        L.v.forward(s.h.data(), n, h, s.v.data(), kvd);
+        forward_same_input<W>(s.h.data(), n, h, {{L.q, s.q.data(), qd}, {L.k, s.k.data(), kvd}, {L.v, s.v.data(), kvd}});
         for (std::size_t r = 0; r < n; ++r) s.kc[r] = ctxs[r]->k_[l].data(), s.vc[r] = ctxs[r]->v_[l].data();
         attend_new_rows(n, s.q.data(), s.k.data(), s.v.data(), s.kc.data(), s.vc.data(), s.pos.data(), s.rope, d.heads, d.kv_heads, hd,
                         s.ctx.data());

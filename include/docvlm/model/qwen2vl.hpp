@@ -490,9 +490,7 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
         float* vc = v_[l].data() + len_ * kvd;
         L.input_norm.forward(x_.data(), n, h, h_.data(), h);
         if (tr) emit(pfx + "input_layernorm", h_.data(), n, h);
-        L.q.forward(h_.data(), n, h, q_.data(), qd);
-        L.k.forward(h_.data(), n, h, kc, kvd);
-        L.v.forward(h_.data(), n, h, vc, kvd);
+        forward_same_input<W>(h_.data(), n, h, {{L.q, q_.data(), qd}, {L.k, kc, kvd}, {L.v, vc, kvd}});
         if (tr) emit(pfx + "q_proj", q_.data(), n, qd), emit(pfx + "k_proj", kc, n, kvd), emit(pfx + "v_proj", vc, n, kvd);
         parallel_for(n, [&](std::size_t r0, std::size_t r1) {
             for (std::size_t r = r0; r < r1; ++r) {
@@ -512,19 +510,18 @@ void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, co
         }
         L.post_norm.forward(x_.data(), n, h, h_.data(), h);
         if (tr) emit(pfx + "post_attention_layernorm", h_.data(), n, h);
-        L.gate.forward(h_.data(), n, h, g_.data(), d.mlp, {.act = tr ? Activation::none : Activation::silu});
-        if (tr) {
+        if (tr) {  // each step on its own, for the trace
+            L.gate.forward(h_.data(), n, h, g_.data(), d.mlp);
             emit(pfx + "gate_proj", g_.data(), n, d.mlp);
             kernels::activate(Activation::silu, g_.data(), n * d.mlp);
             emit(pfx + "act", g_.data(), n, d.mlp);
-        }
-        if (tr) {
             grow(u_, n * d.mlp);
             L.up.forward(h_.data(), n, h, u_.data(), d.mlp);
             emit(pfx + "up_proj", u_.data(), n, d.mlp);
             for (std::size_t i = 0; i < n * d.mlp; ++i) g_[i] *= u_[i];
-        } else {
-            L.up.forward(h_.data(), n, h, g_.data(), d.mlp, {.multiplier = g_.data(), .ld_multiplier = d.mlp});
+        } else {  // silu(gate) · up, the multiplication in up's epilogue
+            forward_same_input<W>(h_.data(), n, h, {{L.gate, g_.data(), d.mlp, {.act = Activation::silu}},
+                                                    {L.up, g_.data(), d.mlp, {.multiplier = g_.data(), .ld_multiplier = d.mlp}}});
         }
         if (tr) {
             L.down.forward(g_.data(), n, d.mlp, h_.data(), h);
@@ -649,16 +646,14 @@ void Qwen2VLModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* i
     for (std::size_t l = 0; l < d.layers; ++l) {
         const DecoderLayer& L = layers_[l];
         L.input_norm.forward(s.x.data(), n, h, s.h.data(), h);
-        L.q.forward(s.h.data(), n, h, s.q.data(), qd);
-        L.k.forward(s.h.data(), n, h, s.k.data(), kvd);
-        L.v.forward(s.h.data(), n, h, s.v.data(), kvd);
+        forward_same_input<W>(s.h.data(), n, h, {{L.q, s.q.data(), qd}, {L.k, s.k.data(), kvd}, {L.v, s.v.data(), kvd}});
         for (std::size_t r = 0; r < n; ++r) s.kc[r] = ctxs[r]->k_[l].data(), s.vc[r] = ctxs[r]->v_[l].data();
         attend_new_rows(n, s.q.data(), s.k.data(), s.v.data(), s.kc.data(), s.vc.data(), s.len.data(), s.rope, d.heads, d.kv_heads, hd,
                         s.ctx.data());
         L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
         L.post_norm.forward(s.x.data(), n, h, s.h.data(), h);
-        L.gate.forward(s.h.data(), n, h, s.g.data(), d.mlp, {.act = Activation::silu});
-        L.up.forward(s.h.data(), n, h, s.g.data(), d.mlp, {.multiplier = s.g.data(), .ld_multiplier = d.mlp});
+        forward_same_input<W>(s.h.data(), n, h, {{L.gate, s.g.data(), d.mlp, {.act = Activation::silu}},
+                                                 {L.up, s.g.data(), d.mlp, {.multiplier = s.g.data(), .ld_multiplier = d.mlp}}});
         L.down.forward(s.g.data(), n, d.mlp, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
     }
     for (std::size_t r = 0; r < n; ++r) ctxs[r]->len_ += 1;
