@@ -6,6 +6,7 @@
 #include <docvlm/layers/rope.hpp>
 
 #include <cmath>
+#include <random>
 
 using namespace docvlm;
 
@@ -135,6 +136,30 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
                                              RMSNorm({1, 1}, 1e-6f), Mlp<F32>::plain(Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2), Activation::none),
                                              {0}, 1, 1),
                     "gate has 3 values");
+}
+
+TEST_CASE("forward_same_input gives what separate forward calls give, bit for bit, and checks the layers' inputs") {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const std::size_t m = 37, in = 96;
+    std::vector<float> x(m * in), wq(64 * in), wk(32 * in), bias(64), wrong(32 * 40);
+    for (auto* v : {&x, &wq, &wk, &bias, &wrong})
+        for (float& e : *v) e = nd(rng);
+    auto check = [&]<class W>(W) {
+        const Linear<W> q(wq.data(), 64, in, bias.data()), k(wk.data(), 32, in);
+        std::vector<float> q1(m * 64), k1(m * 32), q2(m * 64, -1.0f), k2(m * 32, -1.0f);
+        q.forward(x.data(), m, in, q1.data(), 64);
+        k.forward(x.data(), m, in, k1.data(), 32, {.multiplier = q1.data(), .ld_multiplier = 64});  // reads q's output
+        forward_same_input<W>(x.data(), m, in, {{q, q2.data(), 64}, {k, k2.data(), 32, {.multiplier = q2.data(), .ld_multiplier = 64}}});
+        CHECK(q1 == q2);
+        CHECK(k1 == k2);
+        const Linear<W> other(wrong.data(), 32, 40);
+        CHECK_ERROR_HAS(forward_same_input<W>(x.data(), m, in, {{q, q2.data(), 64}, {other, k2.data(), 32}}), "take 96 and 40");
+    };
+    check(F32{});
+    check(Int8PerChannel{});
+    check(Int8PerGroup<32>{});
+    check(BF16{});
 }
 
 }  // TEST_SUITE

@@ -86,13 +86,13 @@ struct LinearOutput {
 /// the float policies run each layer's forward.
 template <WeightPolicy W>
 void forward_same_input(const float* x, std::size_t m, std::size_t ldx, std::initializer_list<LinearOutput<W>> outputs) {
+    if (outputs.size() == 0) return;
+    const std::size_t in = outputs.begin()->layer.in_features();
+    for (const auto& o : outputs)
+        if (o.layer.in_features() != in) detail::fail("forward_same_input: layers take ", in, " and ", o.layer.in_features(), " inputs");
     if constexpr (std::is_same_v<W, F32> || std::is_same_v<W, BF16>) {
         for (const auto& o : outputs) o.layer.forward(x, m, ldx, o.y, o.ldy, o.ep);
     } else {
-        if (outputs.size() == 0) return;
-        const std::size_t in = outputs.begin()->layer.in_features();
-        for (const auto& o : outputs)
-            if (o.layer.in_features() != in) detail::fail("forward_same_input: layers take ", in, " and ", o.layer.in_features(), " inputs");
         thread_local kernels::QuantizedActivations acts;  // grows only (decoding allocates nothing)
         kernels::quantize_activations(x, m, in, ldx, acts, kernels::best_qpath());
         for (const auto& o : outputs) o.layer.forward(acts, o.y, o.ldy, o.ep);
