@@ -210,18 +210,35 @@ std::string conditioned_checkpoint(const test::TempDir& dir) {
     return dir.path.string();
 }
 
-TEST_CASE("a checkpoint holding a NaN weight stops generation with an error, not garbage tokens") {
-    test::TempDir dir;
+// The golden checkpoint with value 3 of `tensor` replaced, written to `dir`.
+std::string checkpoint_with_value(const test::TempDir& dir, const std::string& tensor, float value) {
     const io::Checkpoint src = io::Checkpoint::open(golden);
     io::SafeTensorsWriter w;
     for (const auto& name : src.names()) {
         Array<float> v = src.to_f32(name);
-        if (name == "model.norm.weight") v.data()[3] = std::numeric_limits<float>::quiet_NaN();  // the final norm: every logit
+        if (name == tensor) v.data()[3] = value;
         w.add(name, src.info(name).shape, v.data());
     }
     for (const char* f : {"config.json", "preprocessor_config.json"}) std::filesystem::copy(std::filesystem::path(golden) / f, dir.path / f);
     w.write(dir / "model.safetensors");
-    const auto model = Model<presets::Qwen2VL<F32>>::load(dir.path.string());
+    return dir.path.string();
+}
+
+TEST_CASE("non-finite numbers: a NaN weight fails at load, logits that overflow stop generation") {
+    {
+        test::TempDir dir;
+        const std::string path = checkpoint_with_value(dir, "model.norm.weight", std::numeric_limits<float>::quiet_NaN());
+        CHECK_ERROR_HAS(Model<presets::Qwen2VL<F32>>::load(path), "'model.norm.weight' holds 1 values that are not finite", "index 3");
+        CHECK_ERROR_HAS(Model<presets::Qwen2VL<Int8PerChannel>>::load(path), "model.norm.weight", "not finite");
+    }
+    {
+        test::TempDir dir, out;
+        const std::string path = checkpoint_with_value(dir, "model.layers.0.mlp.up_proj.weight", std::numeric_limits<float>::infinity());
+        CHECK_ERROR_HAS(quantize_checkpoint(path, out.path.string()), "'model.layers.0.mlp.up_proj.weight'", "not finite");
+    }
+    test::TempDir dir;
+    // the final norm's weight: finite, but large enough for the logits to overflow
+    const auto model = Model<presets::Qwen2VL<F32>>::load(checkpoint_with_value(dir, "model.norm.weight", 3e38f));
     const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(golden + "/input.png"), model.image_config());
     const auto vision = model.encode_image(px);
     const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
@@ -229,7 +246,7 @@ TEST_CASE("a checkpoint holding a NaN weight stops generation with an error, not
     auto ctx = model.context(ids.size() + 4);
     GenerationOptions opt;
     opt.max_new_tokens = 4;
-    CHECK_ERROR_HAS(ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt), "logits at generated token 1", "NaN", "not finite");
+    CHECK_ERROR_HAS(ctx.generate(ids, {&vision, 1}, {&grid, 1}, opt), "logits at generated token 1", "not finite");
 }
 
 // int8 / bf16 weights against f32 on the same checkpoint: logit cosine at every step and the

@@ -9,16 +9,44 @@
 #include <docvlm/kernels/qgemm.hpp>
 #include <docvlm/model/config.hpp>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
 
-/// Reads tensor `name` as float and checks its shape; the error names the tensor and both shapes.
+/// Fails, naming the tensor, when `p[0..n)` holds NaN or ±inf: a corrupt or diverged checkpoint
+/// would otherwise compute garbage (and int8 quantisation would hide a NaN in finite values).
+inline void check_finite(const std::string& source, const std::string& name, const float* p, std::size_t n) {
+    // exponent bits all ones: inf or NaN (an OR over the bits, which vectorises; split over the
+    // pool, since the MinerU2.5-sized checkpoint holds ~1.2 G values)
+    std::atomic<bool> any{false};
+    parallel_for(n, [&](std::size_t b, std::size_t e) {
+        std::uint32_t hit = 0;
+        for (std::size_t i = b; i < e; ++i) {
+            std::uint32_t u;
+            std::memcpy(&u, p + i, 4);
+            hit |= std::uint32_t((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (hit) any = true;
+    }, std::size_t(1) << 16);
+    if (!any) return;
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < n; ++i) bad += !(std::fabs(p[i]) <= std::numeric_limits<float>::max());
+    std::size_t first = 0;
+    while (std::fabs(p[first]) <= std::numeric_limits<float>::max()) ++first;
+    detail::fail(source, ": tensor '", name, "' holds ", bad, " values that are not finite numbers (NaN or inf; the first at index ",
+                 first, "): the checkpoint is corrupt");
+}
+
+/// Reads tensor `name` as float and checks its shape and that every value is finite; the error
+/// names the tensor (and both shapes).
 inline Array<float> load_tensor(const io::Checkpoint& ck, const std::string& name, const std::vector<std::size_t>& shape) {
     if (!ck.contains(name)) detail::fail(ck.source(), ": missing tensor '", name, "'");
     const auto& info = ck.info(name);
@@ -29,7 +57,9 @@ inline Array<float> load_tensor(const io::Checkpoint& ck, const std::string& nam
         detail::fail(ck.source(), ": tensor '", name, "' has shape [", got, "], the model expects [", want, "]");
     }
     if (!is_floating(info.dtype)) detail::fail(ck.source(), ": tensor '", name, "' is ", dtype_name(info.dtype), ", expected a float type");
-    return ck.to_f32(name);
+    Array<float> a = ck.to_f32(name);
+    check_finite(ck.source(), name, a.data(), a.size());
+    return a;
 }
 
 /// A linear layer W [out, in] (+ bias [out]) stored as the policy W dictates.

@@ -56,6 +56,7 @@ inline QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::
             std::size_t k = 1;
             for (std::size_t i = 1; i < info.shape.size(); ++i) k *= info.shape[i];
             const Array<float> f = ck.to_f32(name);
+            check_finite(ck.source(), name, f.data(), f.size());
             write_packed(w, name, kernels::quantize_weight(f.data(), info.shape[0], k, group));
             ++r.quantized;
         } else {
@@ -70,6 +71,7 @@ inline QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::
             if (ck.contains(emb)) {
                 const auto& info = ck.info(emb);
                 const Array<float> f = ck.to_f32(emb);
+                check_finite(ck.source(), emb, f.data(), f.size());
                 write_packed(w, "lm_head.weight", kernels::quantize_weight(f.data(), info.shape[0], info.shape[1], group));
                 ++r.quantized;
                 break;
