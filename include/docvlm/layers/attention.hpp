@@ -166,7 +166,8 @@ void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, c
     const std::size_t in = first_.in_features(), hid = first_.out_features();
     auto& h = detail::scratch(0, n * hid);
     if (gated_)
-        forward_same_input<W>(x, n, in, {{first_, h.data(), hid, {.act = act_}}, {up_, h.data(), hid, {.multiplier = h.data(), .ld_multiplier = hid}}});
+        forward_same_input<W>(x, n, in, {{first_, h.data(), hid, {.act = act_}},
+                                         {up_, h.data(), hid, {.multiplier = h.data(), .ld_multiplier = hid}}});
     else
         first_.forward(x, n, in, h.data(), hid, {.act = act_});
     last_.forward(h.data(), n, hid, y, ldy, {.residual = residual, .ld_residual = ld_res});

@@ -15,9 +15,9 @@
 #include <xtensor/xnpy.hpp>
 
 #include <cmath>
-#include <limits>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
