@@ -32,7 +32,8 @@ def evaluate_table_structure(model, s: TableShards, n: int, constrained: bool = 
     coord_err, coord_n = 0.0, 0
     for j in range(min(n, len(s))):
         patches, rows, cols, _, _, _ = s.make([j], model.c.max_tokens)
-        out = model.greedy_cached(patches.to(next(model.parameters()).dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
+        p0 = next(model.parameters())
+        out = model.greedy_cached(patches.to(p0.device, p0.dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
                                    C.otsl_allowed if constrained else None)
         got, want = C.parse_table_tokens(out), C.parse_table_tokens(s.labels[j])
         gk, wk = [[k for k, _ in r] for r in got], [[k for k, _ in r] for r in want]
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("--model")
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device (cuda where a GPU and a CUDA torch exist)")
     ap.add_argument("--qat", action="store_true", help="simulate int8 as in training")
     ap.add_argument("--tables", type=int, default=0, help="greedy structure accuracy on this many validation tables")
     ap.add_argument("--unconstrained", action="store_true",
@@ -70,13 +72,13 @@ def main():
     if a.run:
         cfg = Config(**{k: v for k, v in json.loads((Path(a.run) / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
         model = DocVLM(cfg)
-        state = torch.load(Path(a.run) / "last.pt")
+        state = torch.load(Path(a.run) / "last.pt", map_location="cpu")
         model.load_state_dict(state["model"])
         print(f"checkpoint step {state['step']}")
     else:
         from reference import load_model
         model = load_model(Path(a.model))
-    model = model.bfloat16()
+    model = model.bfloat16().to(a.device)
     QLinear.qat = a.qat
     if not a.no_crops:
         val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}

@@ -56,7 +56,7 @@ def main():
     ap.add_argument("--run", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    state = torch.load(Path(a.run) / "last.pt")
+    state = torch.load(Path(a.run) / "last.pt", map_location="cpu")
     cfg = Config(**{k: v for k, v in json.loads((Path(a.run) / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
     model = DocVLM(cfg)
     model.load_state_dict(state["model"])

@@ -28,6 +28,7 @@ import multiprocessing as mp
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -319,7 +320,12 @@ class ShardWriter:
         self.images, self.widths, self.labels = [], [], []
 
 
-def corpus_lines(rng: random.Random, pdfs: list[str], n: int) -> list[str]:
+CORPUS_FILE: dict[str, str] = {}  # split -> a text file of corpus lines (--kit), instead of pdftotext
+
+
+def corpus_lines(rng: random.Random, pdfs: list[str], n: int, split: str = "") -> list[str]:
+    if split in CORPUS_FILE:  # a kit's lines (no PDFs on that machine)
+        return Path(CORPUS_FILE[split]).read_text(encoding="utf-8").splitlines()
     lines = []
     for pdf in rng.sample(pdfs, min(n, len(pdfs))):
         txt = run(["pdftotext", "-l", "3", pdf, "-"], 30)
@@ -382,18 +388,20 @@ class TableShardWriter:
 def table_worker(args):
     """--table-only: `shards` table shards (of --shard-size) per worker."""
     import tables
-    out, split, wid, shards, seed, pdfs, fonts, size = args
+    out, split, wid, shards, seed, pdfs, fonts, size, corpus_file = args
+    CORPUS_FILE.update(corpus_file)
     rng = random.Random(seed * 1000 + wid * 7 + 3 + (split == "val"))
-    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40)
+    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40, split)
     fill_shards(TableShardWriter(out, f"table-{split}-s{seed}w{wid}"), lambda: tables.make_table(rng, fonts, corpus), shards, size,
                 f"[{split} {wid}] table")
 
 
 def worker(args):
-    out, split, wid, shards, seed, pdfs, fonts, mix = args
+    out, split, wid, shards, seed, pdfs, fonts, mix, corpus_file = args
+    CORPUS_FILE.update(corpus_file)
     rng = random.Random(seed * 1000 + wid * 7 + (split == "val"))
     np.random.seed(seed + wid)
-    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40)
+    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40, split)
     text = ShardWriter(out, f"text-{split}-s{seed}w{wid}", C.TEXT_H)
     formula = ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H)
     done_text = done_formula = 0
@@ -429,6 +437,25 @@ def worker(args):
         formula.save(done_formula)
 
 
+def make_kit(kit: Path, n_fonts: int, n_pdfs: int, seed: int):
+    """A folder from which --kit makes font, formula and table data on a machine without the
+    Debian fonts, poppler and documentation PDFs: n_fonts font files (an even spread over the
+    sorted list) and, per split, the corpus lines of n_pdfs of that split's PDFs."""
+    (kit / "fonts").mkdir(parents=True, exist_ok=True)
+    fonts = list_fonts()
+    step = max(1, len(fonts) // n_fonts)
+    for f in fonts[::step][:n_fonts]:
+        shutil.copy(f, kit / "fonts" / Path(f).name)
+    rng = random.Random(seed)
+    for split in ("train", "val"):
+        pdfs = [p for p in list_pdfs() if split_of(p) == split]
+        lines = corpus_lines(rng, pdfs, n_pdfs)
+        (kit / f"corpus-{split}.txt").write_text("\n".join(lines), encoding="utf-8")
+        print(f"{split}: {len(lines)} corpus lines from {min(n_pdfs, len(pdfs))} PDFs", flush=True)
+    size = sum(f.stat().st_size for f in kit.rglob("*") if f.is_file())
+    print(f"kit {kit}: {len(list((kit / 'fonts').iterdir()))} fonts, {size / 1e6:.1f} MB", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -441,12 +468,39 @@ def main():
     ap.add_argument("--formula-only", action="store_true", help="make --shards formula shards per worker, nothing else")
     ap.add_argument("--table-only", action="store_true", help="make --shards table shards per worker, nothing else")
     ap.add_argument("--shard-size", type=int, default=SHARD, help="crops per table shard")
+    ap.add_argument("--kit", default="",
+                    help="read fonts and corpus lines from a kit folder (--make-kit) instead of fc-list and the PDFs: "
+                         "for a machine without the Debian packages (the GPU machine); the pdf share of --mix must be 0")
+    ap.add_argument("--make-kit", default="",
+                    help="write a kit to this folder: up to --kit-fonts font files and the corpus lines of --kit-pdfs PDFs per split")
+    ap.add_argument("--kit-fonts", type=int, default=60)
+    ap.add_argument("--kit-pdfs", type=int, default=120)
     a = ap.parse_args()
+    if a.make_kit:
+        make_kit(Path(a.make_kit), a.kit_fonts, a.kit_pdfs, a.seed)
+        return
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.formula_only:
         with mp.Pool(a.workers) as pool:
             pool.map(formula_worker, [(out, a.split, w, a.shards, a.seed) for w in range(a.workers)])
+        return
+    corpus_file: dict[str, str] = {}
+    if a.kit:
+        kit = Path(a.kit)
+        if float(a.mix.split(",")[0]) > 0 and not a.table_only:
+            sys.exit("--kit: a kit holds no PDFs, so the pdf share of --mix must be 0")
+        corpus_file = {a.split: str(kit / f"corpus-{a.split}.txt")}
+        fonts = sorted(str(f) for f in (kit / "fonts").iterdir())
+        print(f"kit {kit}: {len(fonts)} fonts", flush=True)
+        if a.table_only:
+            with mp.Pool(a.workers) as pool:
+                pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, [], fonts, a.shard_size, corpus_file) for w in range(a.workers)])
+            return
+        pdf, font, formula = (float(v) for v in a.mix.split(","))
+        mix = {"pdf": pdf, "font": font, "formula": formula}
+        with mp.Pool(a.workers) as pool:
+            pool.map(worker, [(out, a.split, w, a.shards, a.seed, [], fonts, mix, corpus_file) for w in range(a.workers)])
         return
     pdfs = [p for p in list_pdfs() if split_of(p) == a.split]
     if a.list:
@@ -464,11 +518,11 @@ def main():
     print(f"{len(pdfs)} PDFs ({a.split}), {len(fonts)} fonts", flush=True)
     if a.table_only:
         with mp.Pool(a.workers) as pool:
-            pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, pdfs, fonts, a.shard_size) for w in range(a.workers)])
+            pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, pdfs, fonts, a.shard_size, corpus_file) for w in range(a.workers)])
         return
     pdf, font, formula = (float(v) for v in a.mix.split(","))
     mix = {"pdf": pdf, "font": font, "formula": formula}
-    jobs = [(out, a.split, w, a.shards, a.seed, pdfs, fonts, mix) for w in range(a.workers)]
+    jobs = [(out, a.split, w, a.shards, a.seed, pdfs, fonts, mix, corpus_file) for w in range(a.workers)]
     with mp.Pool(a.workers) as pool:
         pool.map(worker, jobs)
 

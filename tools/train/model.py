@@ -125,8 +125,9 @@ def window_anchor_attention(q, k, v, heads, window, anchors, valid):
     k = k.view(b, n, heads, d).transpose(1, 2)
     v = v.view(b, n, heads, d).transpose(1, 2)
     scale = 1.0 / math.sqrt(d)
-    key_ok = valid if valid is not None else torch.ones(b, n, dtype=torch.bool)
-    neg = torch.tensor(float("-inf"), dtype=q.dtype)
+    dev = q.device
+    key_ok = valid if valid is not None else torch.ones(b, n, dtype=torch.bool, device=dev)
+    neg = torch.tensor(float("-inf"), dtype=q.dtype, device=dev)
     # anchors: full rows
     s_a = torch.matmul(q[:, :, :A], k.transpose(-1, -2)) * scale
     s_a = s_a.masked_fill(~key_ok[:, None, None, :], neg)
@@ -140,17 +141,17 @@ def window_anchor_attention(q, k, v, heads, window, anchors, valid):
     kpad = F.pad(k, (0, 0, w, pad_q + w))  # position p of k at p + w
     vpad = F.pad(v, (0, 0, w, pad_q + w))
     span = 3 * w
-    starts = A + torch.arange(nb) * w  # first query position of each block; keys from start - w
-    idx = (starts[:, None] - w + torch.arange(span)[None, :])  # [nb, span] token positions
+    starts = A + torch.arange(nb, device=dev) * w  # first query position of each block; keys from start - w
+    idx = (starts[:, None] - w + torch.arange(span, device=dev)[None, :])  # [nb, span] token positions
     gather = (idx + w).reshape(-1)
     kb = kpad[:, :, gather].view(b, heads, nb, span, d)
     vb = vpad[:, :, gather].view(b, heads, nb, span, d)
     qb = qp.view(b, heads, nb, w, d)
     s_w = torch.matmul(qb, kb.transpose(-1, -2)) * scale  # [B, h, nb, w, span]
-    qpos = starts[:, None] + torch.arange(w)[None, :]  # [nb, w]
+    qpos = starts[:, None] + torch.arange(w, device=dev)[None, :]  # [nb, w]
     rel = idx[:, None, :] - qpos[:, :, None]  # [nb, w, span]
     in_range = (idx >= A) & (idx < n)  # anchors come separately
-    key_valid = torch.zeros(b, nb, span, dtype=torch.bool)
+    key_valid = torch.zeros(b, nb, span, dtype=torch.bool, device=dev)
     key_valid[:, in_range] = key_ok[:, idx[in_range]]
     allowed = (rel.abs() <= w)[None] & key_valid[:, :, None, :]  # [B, nb, w, span]
     s_w = s_w.masked_fill(~allowed[:, None], neg)
@@ -279,11 +280,12 @@ class DocVLM(nn.Module):
     def vision_mask(self, n_tokens: int, valid: torch.Tensor | None, dtype) -> torch.Tensor:
         """Additive [B or 1, 1, n, n] bias: window + anchors, and padded keys masked."""
         c = self.c
-        i = torch.arange(n_tokens)
+        dev = self.inv_freq.device
+        i = torch.arange(n_tokens, device=dev)
         allowed = ((i[:, None] - i[None, :]).abs() <= c.window) | (i[:, None] < c.anchors) | (i[None, :] < c.anchors)
-        bias = torch.zeros(n_tokens, n_tokens).masked_fill(~allowed, float("-inf"))[None, None]
+        bias = torch.zeros(n_tokens, n_tokens, device=dev).masked_fill(~allowed, float("-inf"))[None, None]
         if valid is not None:
-            bias = bias + torch.zeros(valid.shape).masked_fill(~valid, float("-inf"))[:, None, None, :]
+            bias = bias + torch.zeros(valid.shape, device=dev).masked_fill(~valid, float("-inf"))[:, None, None, :]
         return bias.to(dtype)
 
     def encode(self, patches: torch.Tensor, rows: int, cols: int, valid: torch.Tensor | None = None):
@@ -304,7 +306,7 @@ class DocVLM(nn.Module):
 
     # -- text -------------------------------------------------------------------------------------
     def rope(self, n: int, dtype, offset: int = 0):
-        t = torch.arange(offset, offset + n, dtype=torch.float32)
+        t = torch.arange(offset, offset + n, dtype=torch.float32, device=self.inv_freq.device)
         f = torch.outer(t, self.inv_freq)
         e = torch.cat([f, f], dim=-1)
         return e.cos()[None, :, None, :].to(dtype), e.sin()[None, :, None, :].to(dtype)
@@ -314,10 +316,10 @@ class DocVLM(nn.Module):
         b, n = tokens.shape
         x = self.embed(tokens).to(vis.dtype)
         cos, sin = self.rope(n, x.dtype)
-        causal = torch.full((n, n), float("-inf")).triu(1)[None, None].to(x.dtype)
+        causal = torch.full((n, n), float("-inf"), device=x.device).triu(1)[None, None].to(x.dtype)
         vbias = None
         if vis_valid is not None:
-            vbias = torch.zeros(vis_valid.shape).masked_fill(~vis_valid, float("-inf"))[:, None, None, :].to(x.dtype)
+            vbias = torch.zeros(vis_valid.shape, device=x.device).masked_fill(~vis_valid, float("-inf"))[:, None, None, :].to(x.dtype)
         for blk in self.text:
             kv = (blk.cross.k(vis), blk.cross.v(vis)) if blk.cross is not None else None
             x = blk(x, cos, sin, causal, kv, vbias)
@@ -351,7 +353,7 @@ class DocVLM(nn.Module):
         cache = [([], []) for _ in self.text]
         tok, out = task_token, []
         for pos in range(max_new):
-            x = self.embed(torch.tensor([[tok]])).to(dtype)
+            x = self.embed(torch.tensor([[tok]], device=vis.device)).to(dtype)
             cos, sin = self.rope(1, dtype, offset=pos)
             for blk, kv, (ks, vs) in zip(self.text, vkv, cache):
                 if blk.cross is not None:
@@ -369,7 +371,7 @@ class DocVLM(nn.Module):
             xin = fake_quant_rows(x) if QLinear.qat else x
             logits = F.linear(xin, w.to(x.dtype))[0, -1].float()
             if allowed is not None:
-                ok = torch.tensor(allowed(out), dtype=torch.long)
+                ok = torch.tensor(allowed(out), dtype=torch.long, device=logits.device)
                 logits = torch.full_like(logits, float("-inf")).index_copy(0, ok, logits[ok])
             tok = int(logits.argmax())
             if tok == C.EOS:
@@ -382,8 +384,8 @@ class DocVLM(nn.Module):
         """Greedy decoding without a cache (reference; O(n^2) but simple and exact)."""
         vis = self.encode(patches, rows, cols, valid)
         b = patches.shape[0]
-        toks = torch.full((b, 1), task_token, dtype=torch.long)
-        done = torch.zeros(b, dtype=torch.bool)
+        toks = torch.full((b, 1), task_token, dtype=torch.long, device=vis.device)
+        done = torch.zeros(b, dtype=torch.bool, device=vis.device)
         for _ in range(max_new):
             logits = self.decode(toks, vis, valid)[:, -1].float()
             nxt = logits.argmax(-1)

@@ -161,7 +161,13 @@ def table_cells(ids: list[int]) -> list[list[int]]:
 
 
 def anchors_valid(valid: torch.Tensor, anchors: int) -> torch.Tensor:
-    return torch.cat([torch.ones(valid.shape[0], anchors, dtype=torch.bool), valid], dim=1)
+    return torch.cat([torch.ones(valid.shape[0], anchors, dtype=torch.bool, device=valid.device), valid], dim=1)
+
+
+def to_device(batch, device):
+    """A batch of make() (patches, rows, cols, valid, tokens in, tokens out) on `device`."""
+    patches, rows, cols, valid, tin, tout = batch
+    return patches.to(device), rows, cols, valid.to(device), tin.to(device), tout.to(device)
 
 
 def cer(a: str, b: str) -> int:
@@ -183,7 +189,7 @@ def evaluate_tables(model, s, idx, greedy_n=8, constrained=True):
     loss_sum = tok = right = coord_ok = coords = struct_exact = 0
     rows_ok = cells = cells_ok = box_err = boxes = 0
     for i, j in enumerate(idx):
-        patches, rows, cols, valid, tin, tout = s.make(np.array([j]), model.c.max_tokens)
+        patches, rows, cols, valid, tin, tout = to_device(s.make(np.array([j]), model.c.max_tokens), model.inv_freq.device)
         v = anchors_valid(valid, model.c.anchors)
         logits = model(patches.bfloat16(), rows, cols, tin, v).float()[0]
         t = tout[0]
@@ -230,7 +236,7 @@ def evaluate(model, sets, n=64, batch=32, max_new=100, n_tables=32):
         loss_sum = tok = edits = chars = exact = 0
         for i in range(0, len(idx), batch):
             bidx = idx[i:i + batch]
-            patches, rows, cols, valid, tin, tout = s.make(bidx, model.c.max_tokens)
+            patches, rows, cols, valid, tin, tout = to_device(s.make(bidx, model.c.max_tokens), model.inv_freq.device)
             v = anchors_valid(valid, model.c.anchors)
             logits = model(patches.bfloat16(), rows, cols, tin, v)
             mask = tout != C.PAD
@@ -254,7 +260,7 @@ def load_init(model: DocVLM, path: str):
     not exported, keeps its fresh initialisation) or from another run's checkpoint (RUN/last.pt:
     its float master weights; the optimiser state and schedule start afresh)."""
     if path.endswith(".pt"):
-        sd = torch.load(path)["model"]
+        sd = torch.load(path, map_location="cpu")["model"]
     else:
         from safetensors_io import read_safetensors
         sd = read_safetensors(path)
@@ -293,6 +299,7 @@ def main():
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--ckpt-minutes", type=float, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="torch device: cpu (Debian's torch), or cuda where a GPU and a CUDA torch exist")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ctc-weight", type=float, default=0.0, help="weight of an auxiliary CTC loss on the vision tokens")
     ap.add_argument("--geo-weight", type=float, default=0.0,
@@ -304,6 +311,7 @@ def main():
                     help="vision attention as a masked n x n product (default: window_anchor_attention, the same function, linear)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
     DocVLM.local_attention = not a.masked_attention
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
@@ -324,16 +332,21 @@ def main():
 
     torch.manual_seed(a.seed)
     model = DocVLM(cfg)
-    master = [p for p in model.parameters()]
     geo = GeometryHead(cfg.vision_dim) if a.geo_weight > 0 else None
+    ck = run / "last.pt"
+    if not ck.exists() and a.init:  # before moving to the device (the file's tensors are on the CPU)
+        load_init(model, a.init)
+    model.to(device)
+    if geo is not None:
+        geo.to(device)
+    master = [p for p in model.parameters()]
     groups = [{"params": master, "lr_scale": 1.0}]
     if geo is not None:  # a fresh head: a higher learning rate than the pretrained weights
         groups.append({"params": list(geo.parameters()), "lr_scale": 5.0})
     opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
     step, epoch = 0, {t: 0 for t in train}
-    ck = run / "last.pt"
     if ck.exists():
-        state = torch.load(ck)
+        state = torch.load(ck, map_location=device)
         model.load_state_dict(state["model"])
         if geo is not None:
             geo.load_state_dict(state["geo"])
@@ -341,13 +354,12 @@ def main():
         step, epoch = state["step"], {**epoch, **state["epoch"]}
         say(f"resumed at step {step}")
     elif a.init:
-        load_init(model, a.init)
         say(f"initialised from {a.init}")
     (run / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     say(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
 
     # bf16 working copy; f32 master weights stay in `model`.
-    work = DocVLM(cfg).bfloat16()
+    work = DocVLM(cfg).bfloat16().to(device)
     wparams = list(work.parameters())
 
     def sync_work():
@@ -396,6 +408,7 @@ def main():
             hit = is_coord & (torch.rand(tin.shape, generator=g) < a.coord_noise)
             shift = torch.randint(1, 5, tin.shape, generator=g) * (torch.randint(0, 2, tin.shape, generator=g) * 2 - 1)
             tin = torch.where(hit, (tin + shift).clamp(C.COORD0, C.COORD0 + C.TABLE_COORDS - 1), tin)
+        patches, rows, cols, valid, tin, tout = to_device((patches, rows, cols, valid, tin, tout), device)
         sync_work()
         v = anchors_valid(valid, cfg.anchors)
         logits, vis = work(patches.bfloat16(), rows, cols, tin, v, with_vision=True)
@@ -405,7 +418,7 @@ def main():
             tgt = torch.where(tout == C.EOS, torch.full_like(tout, C.PAD), tout)
             loss = loss + a.ctc_weight * work.ctc_loss(vis, v, tgt)
         if geo is not None and task == "table":
-            loss = loss + a.geo_weight * geo.loss(vis, cfg.anchors, train["table"].geometry(bidx, rows, cols))
+            loss = loss + a.geo_weight * geo.loss(vis, cfg.anchors, train["table"].geometry(bidx, rows, cols).to(device))
         work.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
