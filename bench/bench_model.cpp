@@ -7,7 +7,7 @@
 #include <docvlm/io/image_processor.hpp>
 #include <docvlm/model/model.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
-#include <docvlm/presets/qwen2vl.hpp>
+#include <docvlm/presets/mineru25.hpp>
 
 #include <benchmark/benchmark.h>
 

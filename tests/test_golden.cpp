@@ -8,7 +8,7 @@
 #include <docvlm/model/golden_check.hpp>
 #include <docvlm/model/model.hpp>
 #include <docvlm/model/quantize.hpp>
-#include <docvlm/presets/qwen2vl.hpp>
+#include <docvlm/presets/mineru25.hpp>
 
 #include <xtensor/xnpy.hpp>
 

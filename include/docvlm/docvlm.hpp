@@ -28,4 +28,5 @@
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
+#include <docvlm/presets/mineru25.hpp>
 #include <docvlm/presets/qwen2vl.hpp>

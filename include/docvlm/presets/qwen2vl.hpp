@@ -1,11 +1,10 @@
 // docvlm/presets/qwen2vl.hpp — ready Configs for the Qwen2-VL family.
 //
+//   presets::Qwen2VLFamily<sizes..., W>  any member, sizes as template arguments
 //   presets::Qwen2VL<W>   every size docvlm::dynamic: loads MinerU2.5, Qwen2-VL-2B or a tiny test
 //                         checkpoint with one binary (sizes from config.json)
-//   presets::MinerU25<W>  MinerU2.5-2509-1.2B with every size fixed at compile time
-//                         (vision 32 × 1280, 16 heads, MLP 5120; decoder 24 × 896, 14/2 heads,
-//                         MLP 4864, vocab 151936, M-RoPE sections 8/12/12)
 //   W = F32 | BF16 | Int8PerChannel | Int8PerGroup<g>  (default Int8PerChannel)
+// MinerU2.5-2509-1.2B with every size fixed at compile time: presets/mineru25.hpp.
 #pragma once
 
 #include <docvlm/model/config.hpp>
@@ -35,9 +34,6 @@ struct Qwen2VLFamily {
 template <WeightPolicy W = Int8PerChannel>
 using Qwen2VL = Qwen2VLFamily<dynamic, dynamic, dynamic, dynamic, dynamic, dynamic, dynamic, dynamic, dynamic, dynamic, dynamic,
                               dynamic, dynamic, W>;
-
-template <WeightPolicy W = Int8PerChannel>
-using MinerU25 = Qwen2VLFamily<32, 1280, 16, 5120, 24, 896, 14, 2, 4864, 151936, 8, 12, 12, W>;
 
 }  // namespace presets
 
