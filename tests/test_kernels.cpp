@@ -653,7 +653,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             attention(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, got.data(), qd, c.n_q, c.n_kv, p);
             attention_reference(qkv.data(), ld, qkv.data() + qd, ld, qkv.data() + qd + kd, ld, want.data(), qd, c.n_q, c.n_kv, p);
             double worst = 0, mean = 0, vmax = 0;
-            std::size_t not_finite = 0;  // (std::max skips NaN: count them apart)
+            std::size_t not_finite = 0;  // (a NaN also fails the bounds below; this names it)
             for (std::size_t i = 0; i < got.size(); ++i) {
                 const double e = std::fabs(double(got[i]) - want[i]);
                 not_finite += !std::isfinite(got[i]);
