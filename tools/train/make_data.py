@@ -320,12 +320,10 @@ class ShardWriter:
         self.images, self.widths, self.labels = [], [], []
 
 
-CORPUS_FILE: dict[str, str] = {}  # split -> a text file of corpus lines (--kit), instead of pdftotext
-
-
-def corpus_lines(rng: random.Random, pdfs: list[str], n: int, split: str = "") -> list[str]:
-    if split in CORPUS_FILE:  # a kit's lines (no PDFs on that machine)
-        return Path(CORPUS_FILE[split]).read_text(encoding="utf-8").splitlines()
+def corpus_lines(rng: random.Random, pdfs: list[str], n: int, kit_file: str = "") -> list[str]:
+    """Lines of text from the first pages of n of the PDFs, or all lines of a kit's corpus file."""
+    if kit_file:  # no PDFs on that machine
+        return Path(kit_file).read_text(encoding="utf-8").splitlines()
     lines = []
     for pdf in rng.sample(pdfs, min(n, len(pdfs))):
         txt = run(["pdftotext", "-l", "3", pdf, "-"], 30)
@@ -389,19 +387,17 @@ def table_worker(args):
     """--table-only: `shards` table shards (of --shard-size) per worker."""
     import tables
     out, split, wid, shards, seed, pdfs, fonts, size, corpus_file = args
-    CORPUS_FILE.update(corpus_file)
     rng = random.Random(seed * 1000 + wid * 7 + 3 + (split == "val"))
-    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40, split)
+    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40, corpus_file)
     fill_shards(TableShardWriter(out, f"table-{split}-s{seed}w{wid}"), lambda: tables.make_table(rng, fonts, corpus), shards, size,
                 f"[{split} {wid}] table")
 
 
 def worker(args):
     out, split, wid, shards, seed, pdfs, fonts, mix, corpus_file = args
-    CORPUS_FILE.update(corpus_file)
     rng = random.Random(seed * 1000 + wid * 7 + (split == "val"))
     np.random.seed(seed + wid)
-    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40, split)
+    corpus = corpus_lines(rng, [p for p, _ in pdfs], 40, corpus_file)
     text = ShardWriter(out, f"text-{split}-s{seed}w{wid}", C.TEXT_H)
     formula = ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H)
     done_text = done_formula = 0
@@ -485,37 +481,29 @@ def main():
         with mp.Pool(a.workers) as pool:
             pool.map(formula_worker, [(out, a.split, w, a.shards, a.seed) for w in range(a.workers)])
         return
-    corpus_file: dict[str, str] = {}
+    corpus_file = ""  # a kit's corpus lines for this split, instead of pdftotext on the PDFs
     if a.kit:
         kit = Path(a.kit)
         if float(a.mix.split(",")[0]) > 0 and not a.table_only:
             sys.exit("--kit: a kit holds no PDFs, so the pdf share of --mix must be 0")
-        corpus_file = {a.split: str(kit / f"corpus-{a.split}.txt")}
-        fonts = sorted(str(f) for f in (kit / "fonts").iterdir())
+        corpus_file = str(kit / f"corpus-{a.split}.txt")
+        pdfs, fonts = [], sorted(str(f) for f in (kit / "fonts").iterdir())
         print(f"kit {kit}: {len(fonts)} fonts", flush=True)
-        if a.table_only:
-            with mp.Pool(a.workers) as pool:
-                pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, [], fonts, a.shard_size, corpus_file) for w in range(a.workers)])
-            return
-        pdf, font, formula = (float(v) for v in a.mix.split(","))
-        mix = {"pdf": pdf, "font": font, "formula": formula}
-        with mp.Pool(a.workers) as pool:
-            pool.map(worker, [(out, a.split, w, a.shards, a.seed, [], fonts, mix, corpus_file) for w in range(a.workers)])
-        return
-    pdfs = [p for p in list_pdfs() if split_of(p) == a.split]
-    if a.list:
-        print("\n".join(pdfs))
-        return
-    counts = out / f"pdf-pages-{a.split}.json"
-    if counts.exists():
-        pages = json.loads(counts.read_text())
     else:
-        with mp.Pool(a.workers) as pool:
-            pages = dict(zip(pdfs, pool.map(page_count, pdfs)))
-        counts.write_text(json.dumps(pages, indent=0))
-    pdfs = [(p, pages[p]) for p in pdfs if pages.get(p, 0) >= 2]
-    fonts = list_fonts()
-    print(f"{len(pdfs)} PDFs ({a.split}), {len(fonts)} fonts", flush=True)
+        pdfs = [p for p in list_pdfs() if split_of(p) == a.split]
+        if a.list:
+            print("\n".join(pdfs))
+            return
+        counts = out / f"pdf-pages-{a.split}.json"
+        if counts.exists():
+            pages = json.loads(counts.read_text())
+        else:
+            with mp.Pool(a.workers) as pool:
+                pages = dict(zip(pdfs, pool.map(page_count, pdfs)))
+            counts.write_text(json.dumps(pages, indent=0))
+        pdfs = [(p, pages[p]) for p in pdfs if pages.get(p, 0) >= 2]
+        fonts = list_fonts()
+        print(f"{len(pdfs)} PDFs ({a.split}), {len(fonts)} fonts", flush=True)
     if a.table_only:
         with mp.Pool(a.workers) as pool:
             pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, pdfs, fonts, a.shard_size, corpus_file) for w in range(a.workers)])
