@@ -272,6 +272,8 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.tokens.fcel");
     write_config("\"coord_token\": 268", "\"coord_token\": 390");
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.coord_token");
+    write_config("\"format\": \"grid\"", "\"format\": \"otsl-boxes\"");  // an answer format this version does not read
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.format", "grid");
 
     const auto model = load<Tiny<Int8PerChannel>>(dir);
     CHECK_ERROR_HAS(model.dims().task_token("table-of-contents"), "knows the tasks", "formula", "table", "text");
@@ -889,44 +891,54 @@ TEST_CASE("table task: the OTSL constraint allows every generator table and noth
     CHECK(tables >= 2);
 
     const std::int32_t c0 = t.coord_token;
-    auto coords = [&](std::vector<std::int32_t> ids, int x0, int y0, int x1, int y1) {
-        ids.insert(ids.end(), {t.fcel, c0 + x0, c0 + y0, c0 + x1, c0 + y1});
+    auto with = [](std::vector<std::int32_t> ids, std::initializer_list<std::int32_t> more) {
+        ids.insert(ids.end(), more);
         return ids;
     };
-    // the start: a cell of any kind that needs nothing left or above, never an end
-    CHECK(allowed({}) == std::vector<std::int32_t>{t.fcel, t.ecel});
-    // after a filled cell: exactly four coordinates, x1 >= x0, y1 >= y0
-    const std::vector<std::int32_t> f{t.fcel};
-    CHECK(allowed(f).size() == t.coords);
-    CHECK(allowed({t.fcel, c0 + 10}).size() == t.coords);
-    CHECK(allowed({t.fcel, c0 + 10, c0 + 3}).front() == c0 + 10);
-    CHECK(allowed({t.fcel, c0 + 10, c0 + 3, c0 + 12}).front() == c0 + 3);
-    // the next filled cell of the row starts at most 2 units left of the previous one's right edge
-    const auto one = coords({}, 10, 3, 20, 4);
-    CHECK(allows(one, t.lcel));
-    CHECK(!allows(one, t.ucel));  // nothing above in the first row
-    CHECK(!allows(one, eos));     // not in the middle of a row
-    auto next = one;
-    next.push_back(t.fcel);
-    CHECK(allowed(next).front() == c0 + 18);
-    // the first row ends anywhere; later rows only when as long as the first
-    auto two = coords(one, 30, 3, 40, 4);
-    CHECK(allows(two, t.nl));
-    two.push_back(t.nl);
+    // the start: column extents, never an end of row or of the answer
+    CHECK(allowed({}).size() == t.coords);
+    CHECK(allowed({}).front() == c0);
+    // x1 >= x0; the next column starts at most 2 units left of the previous one's x1
+    CHECK(allowed({c0 + 10}).front() == c0 + 10);
+    CHECK(allowed({c0 + 10}).size() == t.coords - 10);
+    const std::vector<std::int32_t> one{c0 + 10, c0 + 20};
+    // the smallest coordinate allowed (the structure tokens come before the coordinates)
+    auto first_coord = [&](const std::vector<std::int32_t>& generated) {
+        const auto a = allowed(generated);
+        return *std::find_if(a.begin(), a.end(), [&](std::int32_t id) { return id >= c0; });
+    };
+    CHECK(first_coord(one) == c0 + 18);
+    CHECK(allows(one, t.nl));
+    CHECK(!allows(one, eos));
+    CHECK(!allows(one, t.fcel));
+    CHECK(!allows({c0 + 10}, t.nl));  // not between x0 and x1
+    // two columns, then the first row: y0 from the top, y1 >= y0, then one OTSL token per column
+    const auto cols = with(one, {c0 + 30, c0 + 40, t.nl});
+    CHECK(allowed(cols).front() == c0);
+    CHECK(!allows(cols, eos));  // at least one row
+    CHECK(!allows(cols, t.fcel));
+    const auto row0 = with(cols, {c0 + 3, c0 + 5});
+    CHECK(allowed(with(cols, {c0 + 3})).front() == c0 + 3);
+    CHECK(allowed(row0) == std::vector<std::int32_t>{t.fcel, t.ecel});  // nothing left, nothing above
+    CHECK(allows(with(row0, {t.fcel}), t.lcel));
+    CHECK(!allows(with(row0, {t.fcel}), t.ucel));
+    CHECK(!allows(with(row0, {t.fcel}), t.nl));
+    CHECK(allowed(with(row0, {t.fcel, t.lcel})) == std::vector<std::int32_t>{t.nl});
+    // the next row starts at most 2 units above the previous row's y1; the answer may end there
+    const auto two = with(row0, {t.fcel, t.lcel, t.nl});
+    CHECK(first_coord(two) == c0 + 3);
     CHECK(allows(two, eos));
-    CHECK(allows(two, t.ucel));
-    CHECK(!allows(two, t.lcel));  // nothing left in the first column
-    CHECK(!allows(two, t.xcel));
-    two.push_back(t.ucel);
-    CHECK(!allows(two, t.nl));
-    CHECK(!allows(two, eos));
-    CHECK(allows(two, t.xcel));
-    two.push_back(t.ecel);
-    CHECK(allowed(two) == std::vector<std::int32_t>{t.nl});
-    // a new row: the x bound starts again from the left edge
-    two.push_back(t.nl);
-    two.push_back(t.fcel);
-    CHECK(allowed(two).front() == c0);
+    CHECK(!allows(two, t.fcel));
+    const auto row1 = with(two, {c0 + 7, c0 + 9});
+    CHECK(allows(row1, t.ucel));
+    CHECK(!allows(row1, t.lcel));
+    CHECK(!allows(row1, t.xcel));
+    CHECK(allows(with(row1, {t.ucel}), t.xcel));
+    CHECK(!allows(with(row1, {t.ucel}), eos));
+    // at most 24 columns
+    std::vector<std::int32_t> wide;
+    for (int c = 0; c < 24; ++c) wide.insert(wide.end(), {c0 + 4 * c, c0 + 4 * c + 2});
+    CHECK(allowed(wide) == std::vector<std::int32_t>{t.nl});
 }
 
 TEST_CASE("table task: OTSL tokens with cell boxes, crops assigned to cells, HTML with spans") {
@@ -934,25 +946,41 @@ TEST_CASE("table task: OTSL tokens with cell boxes, crops assigned to cells, HTM
     const GatedVlmDims::Table& t = model.dims().table;
     REQUIRE(t.present);
     REQUIRE(t.coord_unit == 4);
-    // boxes in model pixels (ends exclusive, multiples of 4): coordinate tokens are inclusive units
-    auto cell = [&](std::vector<std::int32_t>& ids, int x0, int y0, int x1, int y1) {
-        ids.insert(ids.end(), {t.fcel, t.coord_token + x0 / 4, t.coord_token + y0 / 4, t.coord_token + (x1 - 1) / 4,
-                               t.coord_token + (y1 - 1) / 4});
+    // extents in model pixels (ends exclusive, multiples of 4): coordinate tokens are inclusive units
+    auto extent = [&](std::vector<std::int32_t>& ids, int lo, int hi) {
+        ids.insert(ids.end(), {t.coord_token + lo / 4, t.coord_token + (hi - 1) / 4});
     };
     std::vector<std::int32_t> ids;
-    cell(ids, 0, 0, 60, 8), ids.push_back(t.lcel), cell(ids, 80, 0, 100, 8), ids.push_back(t.nl);
-    cell(ids, 0, 12, 20, 20), cell(ids, 40, 12, 60, 20), ids.push_back(t.ecel), ids.push_back(t.nl);
-    cell(ids, 0, 24, 20, 32), cell(ids, 40, 24, 60, 32), cell(ids, 80, 24, 100, 32), ids.push_back(t.nl);
-    ids.push_back(258);  // not a table token: skipped
+    extent(ids, 0, 20), extent(ids, 40, 60), extent(ids, 80, 100), ids.push_back(t.nl);
+    extent(ids, 0, 8), ids.insert(ids.end(), {t.fcel, t.lcel, t.fcel, t.nl});
+    extent(ids, 12, 20), ids.insert(ids.end(), {t.fcel, t.fcel, t.ecel, t.nl});
+    extent(ids, 24, 32), ids.insert(ids.end(), {t.fcel, t.fcel, t.fcel, 258, t.nl});  // 258: not a table token, skipped
     const auto rows = pipeline::parse_table_tokens(ids, t);
     REQUIRE(rows.size() == 3);
     CHECK(rows[0].size() == 3);
     CHECK(rows[0][1].kind == pipeline::OtslCell::lcel);
     CHECK(rows[1][2].kind == pipeline::OtslCell::ecel);
+    CHECK_FALSE(rows[1][2].has_box);
+    REQUIRE(rows[0][0].has_box);  // a span: the first column's left to the second column's right
+    CHECK(rows[0][0].x0 == 0);
+    CHECK(rows[0][0].x1 == 60);
+    CHECK(rows[0][0].y1 == 8);
     CHECK(rows[2][2].has_box);
     CHECK(rows[2][2].x0 == 80);
     CHECK(rows[2][2].x1 == 100);
+    CHECK(rows[2][2].y0 == 24);
     CHECK(rows[2][2].y1 == 32);
+    {  // a row span: the first row's top to the last row's bottom
+        std::vector<std::int32_t> v;
+        extent(v, 0, 20), extent(v, 40, 60), v.push_back(t.nl);
+        extent(v, 0, 8), v.insert(v.end(), {t.fcel, t.fcel, t.nl});
+        extent(v, 12, 20), v.insert(v.end(), {t.ucel, t.fcel, t.nl});
+        const auto r = pipeline::parse_table_tokens(v, t);
+        REQUIRE(r.size() == 2);
+        CHECK(r[0][0].y0 == 0);
+        CHECK(r[0][0].y1 == 20);
+        CHECK(r[0][1].y1 == 8);
+    }
 
     // the page: model pixels = (page − (100, 200)) · 0.5; one crop per cell, one between c and d
     pipeline::LayoutRegion region;
@@ -979,14 +1007,18 @@ TEST_CASE("table task: OTSL tokens with cell boxes, crops assigned to cells, HTM
     auto bad_span = rows;
     bad_span[0][0].kind = pipeline::OtslCell::ucel;
     CHECK(pipeline::table_html(bad_span, region, texts, 0.5, 100, 200).empty());
-    const std::vector<std::int32_t> empty_only{t.ecel, t.ecel, t.nl};
+    const std::vector<std::int32_t> empty_only{t.coord_token, t.coord_token + 1, t.nl, t.coord_token, t.coord_token, t.ecel, t.nl};
     CHECK(pipeline::table_html(pipeline::parse_table_tokens(empty_only, t), region, texts, 0.5, 100, 200).empty());
     CHECK(pipeline::parse_table_tokens({}, t).empty());
-    // a filled cell cut short keeps no box
-    const std::vector<std::int32_t> cut{t.fcel, t.coord_token + 1, t.nl};
+    // a filled cell in a column without an extent, or in a row without one, keeps no box
+    const std::vector<std::int32_t> cut{t.coord_token + 1, t.coord_token + 2, t.nl, t.fcel, t.fcel, t.nl};
     const auto r2 = pipeline::parse_table_tokens(cut, t);
     REQUIRE(r2.size() == 1);
+    REQUIRE(r2[0].size() == 2);
     CHECK_FALSE(r2[0][0].has_box);
+    CHECK_FALSE(r2[0][1].has_box);
+    // an answer cut inside the column extents has no rows
+    CHECK(pipeline::parse_table_tokens(std::vector<std::int32_t>{t.coord_token + 1, t.coord_token + 2}, t).empty());
 }
 
 TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {

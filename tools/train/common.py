@@ -43,13 +43,17 @@ MAX_ROWS = TABLE_MAX_H // PATCH
 
 # Table task: the crop is scaled so that its text lines are TABLE_LINE_H pixels high (the median
 # ink height of its lines), then down to fit TABLE_MAX_H x TABLE_MAX_W, and padded with white on the
-# right and bottom to multiples of PATCH. The model writes the table in OTSL, row by row; each
-# filled cell is followed by the ink box of its text (x0, y0, x1, y1, inclusive) in units of
-# TABLE_Q pixels of that input, as tokens COORD0 + v.
+# right and bottom to multiples of PATCH. The model writes the table as a grid (coordinates in units
+# of TABLE_Q pixels of that input, as tokens COORD0 + v, ends inclusive):
+#   x0 x1 per column (the ink extent of the column's text), NL,
+#   then per row: y0 y1 (the ink extent of the row's text) and one OTSL token per column, NL.
+# A filled cell's box is its first column's x0 to its last column's x1 by its first row's y0 to its
+# last row's y1 (spans: the LCEL / UCEL / XCEL cells that extend it). Naming every row's extent
+# first ties each row to the image, and a cell costs one token.
 TABLE_LINE_H = 8
 TABLE_Q = 4
-TABLE_MAX_TOKENS = 448
-
+TABLE_MAX_TOKENS = 256
+MAX_TABLE_COLS = 24
 
 def normalize_text(s: str) -> str:
     """Labels are NFKC (ligatures fold to letters), single spaces, no control characters."""
@@ -126,43 +130,118 @@ def to_table_input(crop: np.ndarray, line_h: float, max_h: int = TABLE_MAX_H, ma
     return out, s
 
 
+def cell_extents(rows: list[list[tuple]]) -> dict:
+    """{(r, c): (r1, c1)}: the last row and column each filled cell of an OTSL grid covers."""
+    out = {}
+    for r, row in enumerate(rows):
+        for c, (kind, _) in enumerate(row):
+            if kind != FCEL:
+                continue
+            c1 = c
+            while c1 + 1 < len(row) and row[c1 + 1][0] == LCEL:
+                c1 += 1
+            r1 = r
+            while r1 + 1 < len(rows) and c < len(rows[r1 + 1]) and rows[r1 + 1][c][0] == UCEL:
+                r1 += 1
+            out[(r, c)] = (r1, c1)
+    return out
+
+
+def _bands(n: int, items: list[tuple]) -> list[tuple]:
+    """Extents of n grid lines (columns or rows) from items (i0, i1, lo, hi): the union of the items
+    that cover one line only; a line without one takes its share of the items spanning it, else
+    the gap between its neighbours."""
+    ext = [None] * n
+    for i0, i1, lo, hi in items:
+        if i0 == i1:
+            e = ext[i0]
+            ext[i0] = (lo, hi) if e is None else (min(e[0], lo), max(e[1], hi))
+    for i in range(n):
+        if ext[i] is not None:
+            continue
+        for i0, i1, lo, hi in items:
+            if i0 <= i <= i1:
+                w = (hi - lo) / (i1 - i0 + 1)
+                a, b = lo + w * (i - i0), lo + w * (i - i0 + 1)
+                e = ext[i]
+                ext[i] = (a, b) if e is None else (min(e[0], a), max(e[1], b))
+    for i in range(n):
+        if ext[i] is None:
+            left = next((ext[j][1] for j in range(i - 1, -1, -1) if ext[j] is not None), None)
+            right = next((ext[j][0] for j in range(i + 1, n) if ext[j] is not None), None)
+            lo = left if left is not None else right - TABLE_Q
+            hi = right if right is not None else left + TABLE_Q
+            ext[i] = (lo, max(hi, lo + 1))
+    return ext
+
+
+def grid_extents(rows: list[list[tuple]]) -> tuple[list, list]:
+    """(column extents [(x0, x1)], row extents [(y0, y1)]) of an OTSL grid whose filled cells carry
+    ink boxes (x0, y0, x1, y1), ends exclusive (see _bands)."""
+    spans = cell_extents(rows)
+    xs, ys = [], []
+    for (r, c), (r1, c1) in spans.items():
+        box = rows[r][c][1]
+        if box is not None:
+            xs.append((c, c1, box[0], box[2]))
+            ys.append((r, r1, box[1], box[3]))
+    return _bands(max(len(row) for row in rows), xs), _bands(len(rows), ys)
+
+
 def table_tokens(rows: list[list[tuple]], scale: float = 1.0) -> list[int]:
     """rows of cells, each (kind, box or None) with kind in OTSL and box (x0, y0, x1, y1) in crop
     pixels (exclusive ends) for FCEL, scaled by `scale` to input pixels -> the table task's target
-    tokens (without task token / EOS)."""
+    tokens (without task token / EOS): column extents, NL, then each row's extent and OTSL kinds."""
+    q = lambda v: COORD0 + int(min(TABLE_COORDS - 1, max(0, v * scale // TABLE_Q)))
+    cols, rws = grid_extents(rows)
     out = []
-    for row in rows:
-        for kind, box in row:
-            out.append(kind)
-            if kind == FCEL:
-                x0, y0, x1, y1 = (v * scale for v in box)
-                q = lambda v: COORD0 + int(min(TABLE_COORDS - 1, max(0, v // TABLE_Q)))
-                out += [q(x0), q(y0), q(max(x0, x1 - 1)), q(max(y0, y1 - 1))]
+    for x0, x1 in cols:
+        out += [q(x0), max(q(x0), q(x1 - 1 / max(scale, 1e-9)))]
+    out.append(NL)
+    for (y0, y1), row in zip(rws, rows):
+        out += [q(y0), max(q(y0), q(y1 - 1 / max(scale, 1e-9)))]
+        out += [kind for kind, _ in row]
         out.append(NL)
     return out
 
 
+def _is_coord(t: int) -> bool:
+    return COORD0 <= t < COORD0 + TABLE_COORDS
+
+
 def parse_table_tokens(ids) -> list[list[tuple]]:
-    """The inverse of table_tokens (boxes in input pixels, ends exclusive); malformed cells dropped."""
-    rows, row, i, ids = [], [], 0, [int(t) for t in ids]
+    """The rows of a table answer as (kind, box) cells, a filled cell's box (x0, y0, x1, y1) in input
+    pixels (ends exclusive) from its columns' and rows' extents; None where the answer lacks them.
+    The inverse of table_tokens up to the quantisation of the extents."""
+    ids = [int(t) for t in ids]
+    i, cols = 0, []
+    while i < len(ids) and ids[i] != NL:
+        if i + 1 < len(ids) and _is_coord(ids[i]) and _is_coord(ids[i + 1]):
+            cols.append((ids[i] - COORD0, ids[i + 1] - COORD0))
+            i += 2
+        else:
+            i += 1
+    i += 1
+    kinds, ext, row, y = [], [], [], None
     while i < len(ids):
         t = ids[i]
         if t == NL:
-            rows.append(row)
-            row = []
-        elif t == FCEL:
-            c = ids[i + 1:i + 5]
-            if len(c) == 4 and all(COORD0 <= v < COORD0 + TABLE_COORDS for v in c):
-                v = [(x - COORD0) * TABLE_Q for x in c]
-                row.append((FCEL, (v[0], v[1], v[2] + TABLE_Q, v[3] + TABLE_Q)))
-                i += 4
-            else:
-                row.append((FCEL, None))
+            kinds.append(row)
+            ext.append(y)
+            row, y = [], None
+        elif not row and y is None and i + 1 < len(ids) and _is_coord(t) and _is_coord(ids[i + 1]):
+            y = (t - COORD0, ids[i + 1] - COORD0)
+            i += 1
         elif t in OTSL:
-            row.append((t, None))
+            row.append(t)
         i += 1
     if row:
-        rows.append(row)
+        kinds.append(row)
+        ext.append(y)
+    rows = [[(k, None) for k in row] for row in kinds]
+    for (r, c), (r1, c1) in cell_extents(rows).items():
+        if c1 < len(cols) and ext[r] is not None and ext[r1] is not None:
+            rows[r][c] = (FCEL, (cols[c][0] * TABLE_Q, ext[r][0] * TABLE_Q, (cols[c1][1] + 1) * TABLE_Q, (ext[r1][1] + 1) * TABLE_Q))
     return rows
 
 
@@ -171,39 +250,34 @@ OTSL_X_SLACK = 2
 
 def otsl_allowed(generated) -> list[int]:
     """The tokens that may come next in a table answer (the C++ pipeline::otsl_constraint, the same
-    rules): 4 coordinate tokens after each FCEL (x0 at most OTSL_X_SLACK units left of the previous
-    cell's x1 in the row: ink boxes of neighbouring cells may touch or overlap a little;
-    x1 >= x0, y1 >= y0); every row as long as the first; LCEL only after the first column, UCEL only
-    below the first row, XCEL where both hold; NL ends the first row anywhere, later rows when full;
-    EOS only at the start of a row after at least one row."""
-    row = col = ncols = pending = 0
-    box, prev_x1 = [0, 0, 0, 0], 0
+    rules): column extents first, in pairs (x0 at most OTSL_X_SLACK units left of the previous
+    column's x1, x1 >= x0), at most MAX_TABLE_COLS of them, NL after at least one; then each row:
+    y0 (at most OTSL_X_SLACK units above the previous row's y1), y1 >= y0, one OTSL token per
+    column (LCEL only after the first column, UCEL only below the first row, XCEL where both hold),
+    NL; EOS only where a row would start, after at least one row."""
+    header, ncols, row, col, coords, last = True, 0, 0, 0, 0, 0
     for t in generated:
         t = int(t)
-        if pending:
-            box[4 - pending] = t - COORD0
-            pending -= 1
-            if not pending:
-                prev_x1 = box[2]
-        elif t == NL:
-            ncols = col if row == 0 else ncols
-            row, col, prev_x1 = row + 1, 0, 0
-        elif t == FCEL:
-            pending, col = 4, col + 1
-        elif t in (ECEL, LCEL, UCEL, XCEL):
+        if t == NL:
+            row += not header
+            header, col, coords = False, 0, 0
+        elif _is_coord(t):
+            coords, last = coords + 1, t - COORD0
+            ncols += header and coords % 2 == 0
+        elif t in OTSL:
             col += 1
-    if pending:
-        k = 4 - pending
-        lo = (max(0, prev_x1 - OTSL_X_SLACK), 0, box[0], box[1])[k]
-        return list(range(COORD0 + lo, COORD0 + TABLE_COORDS))
-    if ncols and col == ncols:
+    rng = lambda lo: list(range(COORD0 + max(0, min(TABLE_COORDS - 1, lo)), COORD0 + TABLE_COORDS))
+    if header:
+        if coords % 2:
+            return rng(last)
+        return (rng(last - OTSL_X_SLACK if ncols else 0) if ncols < MAX_TABLE_COLS else []) + ([NL] if ncols else [])
+    if coords == 0:
+        return rng(last - OTSL_X_SLACK if row else 0) + ([EOS] if row else [])
+    if coords == 1:
+        return rng(last)
+    if col == ncols:
         return [NL]
-    out = [FCEL, ECEL] + ([LCEL] if col else []) + ([UCEL] if row else []) + ([XCEL] if col and row else [])
-    if row == 0 and col:
-        out.append(NL)
-    if row and not col:
-        out.append(EOS)
-    return out
+    return [FCEL, ECEL] + ([LCEL] if col else []) + ([UCEL] if row else []) + ([XCEL] if col and row else [])
 
 
 def degrade(img: Image.Image, rng, p: float, blur: tuple, shrink: tuple, noise: tuple) -> np.ndarray:

@@ -55,7 +55,7 @@ class Config:
         d["model_type"] = "docvlm_small"
         d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
                  task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK,
-                 table={"line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
+                 table={"format": "grid", "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
                         "coords": C.TABLE_COORDS, "tokens": {name: t for t, name in C.OTSL.items()}})
         return d
 

@@ -1,6 +1,7 @@
 """Synthetic tables for the table task: random grids with spans, rules, alignments, paragraph cells,
 rendered with Pillow in the Debian fonts, labelled with their exact structure (OTSL) and the ink
-box of every filled cell's text (tools/train/common.py: table_tokens).
+box of every filled cell's text, from which common.table_tokens makes the grid answer (column and
+row extents, OTSL kinds).
 
     make_table(rng, fonts, corpus) -> (gray uint8 crop, rows of (kind, box), line height) or None
 

@@ -60,8 +60,10 @@ struct GatedVlmDims {
 
     /// The table task (config.json "table", optional): a table crop is scaled so that its text
     /// lines are `line_height` pixels high, then down to fit task_height["table"] × max_width; the
-    /// model writes OTSL structure tokens, each filled cell followed by the ink box of its text
-    /// (x0, y0, x1, y1 inclusive) as tokens coord_token + v, v in units of coord_unit pixels.
+    /// model writes the table as a grid ("format": "grid"): the ink extent of every column as two
+    /// coordinates (x0, x1 inclusive) and `nl`, then every row as its ink extent (y0, y1), one OTSL
+    /// token per column (fcel, ecel, lcel, ucel, xcel) and `nl`. A coordinate v is token
+    /// coord_token + v, in units of coord_unit pixels of the input (pipeline::parse_table_tokens).
     struct Table {
         bool present = false;
         double line_height = 8;
@@ -239,6 +241,8 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
                 detail::fail(path, ": table.", key, " must be a number in [", lo, ", ", hi, "]");
             return t[key].get<double>();
         };
+        if (!t.contains("format") || t["format"] != "grid")
+            detail::fail(path, ": table.format must be \"grid\" (column extents, then rows of extents and OTSL tokens)");
         Table& tb = d.table;
         tb.line_height = num("line_height", 1, 1000);
         tb.max_width = std::size_t(num("max_width", double(d.patch), double(d.max_width())));

@@ -20,11 +20,13 @@
 #include <docvlm/pipeline/page_parser.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -64,26 +66,29 @@ std::size_t loop_period(std::span<const std::int32_t> ids, std::size_t times = 4
 /// The length of `ids` with a trailing loop (ends_in_loop) cut to its first turn.
 std::size_t without_loop(std::span<const std::int32_t> ids);
 
-/// One cell of a table as the table task writes it: its OTSL kind and, for a filled cell, the box of
-/// its text in the model's input pixels (ends exclusive).
+/// One cell of a table as the table task writes it: its OTSL kind and, for a filled cell, its box
+/// in the model's input pixels (ends exclusive): from its first column's left to its last column's
+/// right extent, from its first row's top to its last row's bottom extent.
 struct OtslCell {
     enum Kind { fcel, ecel, lcel, ucel, xcel } kind = ecel;
     bool has_box = false;
     double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
 };
 
-/// The rows of a table-task output (end-of-row tokens close rows; a filled cell takes the four
-/// coordinate tokens after it; other tokens are skipped).
+/// The rows of a table-task output (GatedVlmDims::Table: the column extents as coordinate pairs and
+/// an end-of-row token, then per row its extent as a coordinate pair, one OTSL token per column and
+/// an end-of-row token). Tokens out of place are skipped; a filled cell whose columns or rows lack
+/// extents has no box.
 std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32_t> ids, const GatedVlmDims::Table& t);
 
-/// A GenerationOptions::constrain for the table task: only well-formed answers — four coordinate
-/// tokens after each filled cell (x0 at most `x_slack` units left of the previous filled cell's x1
-/// in the row, x1 ≥ x0, y1 ≥ y0); every row as long as the first; lcel only after the first column,
-/// ucel only below the first row, xcel where both hold; end-of-row closes the first row anywhere and
-/// later rows when full; `eos` only at the start of a row after at least one row. The same rules as
-/// the training code's common.otsl_allowed.
+/// A GenerationOptions::constrain for the table task: only well-formed answers — column extents in
+/// pairs (x1 ≥ x0, each x0 at most `slack` units left of the previous column's x1), at most
+/// `max_cols` of them, end-of-row after at least one; then per row y0 (at most `slack` units above
+/// the previous row's y1), y1 ≥ y0, one OTSL token per column (lcel only after the first column,
+/// ucel only below the first row, xcel where both hold) and end-of-row; `eos` only where a row
+/// would start, after at least one row. The same rules as the training code's common.otsl_allowed.
 std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl_constraint(const GatedVlmDims::Table& t, std::int32_t eos,
-                                                                                      std::int32_t x_slack = 2);
+                                                                                      std::int32_t slack = 2, std::size_t max_cols = 24);
 
 /// The HTML of a table from its structure (parse_table_tokens) and the text of the region's crops:
 /// each crop goes to the filled cell whose box holds its centre, else to the nearest one; a cell's
@@ -234,79 +239,102 @@ inline LayoutRegion grid_table_region(const io::Image& gray, const TextChunk& bo
 }
 
 inline std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32_t> ids, const GatedVlmDims::Table& t) {
-    std::vector<std::vector<OtslCell>> rows;
-    std::vector<OtslCell> row;
     auto coord = [&](std::size_t i) { return i < ids.size() && ids[i] >= t.coord_token && ids[i] < t.coord_token + std::int32_t(t.coords); };
-    for (std::size_t i = 0; i < ids.size(); ++i) {
+    using Extent = std::array<std::int32_t, 2>;  // coordinate units, inclusive
+    std::vector<Extent> cols;
+    std::size_t i = 0;
+    for (; i < ids.size() && ids[i] != t.nl; ++i)
+        if (coord(i) && coord(i + 1)) cols.push_back({ids[i] - t.coord_token, ids[i + 1] - t.coord_token}), ++i;
+    std::vector<std::vector<OtslCell>> rows;
+    std::vector<std::optional<Extent>> extents;
+    std::vector<OtslCell> row;
+    std::optional<Extent> y;
+    for (++i; i < ids.size(); ++i) {
         const std::int32_t id = ids[i];
         OtslCell c;
         if (id == t.nl) {
-            rows.push_back(std::move(row));
-            row.clear();
+            rows.push_back(std::move(row)), extents.push_back(y);
+            row.clear(), y.reset();
             continue;
         }
-        if (id == t.fcel) {
-            c.kind = OtslCell::fcel;
-            if (coord(i + 1) && coord(i + 2) && coord(i + 3) && coord(i + 4)) {
-                const double u = double(t.coord_unit);
-                c.has_box = true;
-                c.x0 = (ids[i + 1] - t.coord_token) * u, c.y0 = (ids[i + 2] - t.coord_token) * u;
-                c.x1 = (ids[i + 3] - t.coord_token + 1) * u, c.y1 = (ids[i + 4] - t.coord_token + 1) * u;
-                i += 4;
-            }
-        } else if (id == t.ecel) c.kind = OtslCell::ecel;
+        if (row.empty() && !y && coord(i) && coord(i + 1)) {
+            y = Extent{id - t.coord_token, ids[i + 1] - t.coord_token}, ++i;
+            continue;
+        }
+        if (id == t.fcel) c.kind = OtslCell::fcel;
+        else if (id == t.ecel) c.kind = OtslCell::ecel;
         else if (id == t.lcel) c.kind = OtslCell::lcel;
         else if (id == t.ucel) c.kind = OtslCell::ucel;
         else if (id == t.xcel) c.kind = OtslCell::xcel;
         else continue;
         row.push_back(c);
     }
-    if (!row.empty()) rows.push_back(std::move(row));
+    if (!row.empty()) rows.push_back(std::move(row)), extents.push_back(y);
+    // a filled cell spans the lcel cells right of it and the ucel cells below it
+    const double u = double(t.coord_unit);
+    for (std::size_t r = 0; r < rows.size(); ++r)
+        for (std::size_t c = 0; c < rows[r].size(); ++c) {
+            if (rows[r][c].kind != OtslCell::fcel) continue;
+            std::size_t c1 = c, r1 = r;
+            while (c1 + 1 < rows[r].size() && rows[r][c1 + 1].kind == OtslCell::lcel) ++c1;
+            while (r1 + 1 < rows.size() && c < rows[r1 + 1].size() && rows[r1 + 1][c].kind == OtslCell::ucel) ++r1;
+            if (c1 >= cols.size() || !extents[r] || !extents[r1]) continue;
+            OtslCell& cell = rows[r][c];
+            cell.has_box = true;
+            cell.x0 = cols[c][0] * u, cell.x1 = (cols[c1][1] + 1) * u;
+            cell.y0 = (*extents[r])[0] * u, cell.y1 = ((*extents[r1])[1] + 1) * u;
+        }
     return rows;
 }
 
 inline std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl_constraint(const GatedVlmDims::Table& t, std::int32_t eos,
-                                                                                             std::int32_t x_slack) {
-    return [t, eos, x_slack](std::span<const std::int32_t> generated, std::span<float> logits) {
-        std::size_t row = 0, col = 0, ncols = 0, pending = 0;
-        std::int32_t box[4] = {0, 0, 0, 0}, prev_x1 = 0;
+                                                                                             std::int32_t slack, std::size_t max_cols) {
+    return [t, eos, slack, max_cols](std::span<const std::int32_t> generated, std::span<float> logits) {
+        bool header = true;
+        std::size_t ncols = 0, row = 0, col = 0, coords = 0;
+        std::int32_t last = 0;  // the last coordinate written
         for (const std::int32_t id : generated) {
-            if (pending) {
-                box[4 - pending] = id - t.coord_token;
-                if (--pending == 0) prev_x1 = box[2];
-            } else if (id == t.nl) {
-                if (row == 0) ncols = col;
-                ++row, col = 0, prev_x1 = 0;
-            } else if (id == t.fcel) {
-                pending = 4, ++col;
-            } else if (id == t.ecel || id == t.lcel || id == t.ucel || id == t.xcel) {
+            if (id == t.nl) {
+                row += !header;
+                header = false, col = 0, coords = 0;
+            } else if (id >= t.coord_token && id < t.coord_token + std::int32_t(t.coords)) {
+                last = id - t.coord_token;
+                if (++coords % 2 == 0 && header) ++ncols;
+            } else if (id == t.fcel || id == t.ecel || id == t.lcel || id == t.ucel || id == t.xcel) {
                 ++col;
             }
         }
-        constexpr float none = -std::numeric_limits<float>::infinity();
-        if (pending) {  // a coordinate in [lo, coords)
-            const std::size_t k = 4 - pending;
-            const std::int32_t lo = std::clamp(k == 0 ? prev_x1 - x_slack : k == 2 ? box[0] : k == 3 ? box[1] : 0, 0, std::int32_t(t.coords) - 1);
-            for (std::size_t i = 0; i < logits.size(); ++i)
-                if (std::int32_t(i) < t.coord_token + lo || std::int32_t(i) >= t.coord_token + std::int32_t(t.coords)) logits[i] = none;
-            return;
-        }
-        std::int32_t keep[7];
+        // what may come next: coordinates from `lo` on (none when lo < 0) and the tokens in keep
+        std::int32_t lo = -1, keep[5];
         std::size_t n = 0;
-        if (ncols && col == ncols) {
+        auto from = [&](std::int32_t v) { lo = std::clamp(v, 0, std::int32_t(t.coords) - 1); };
+        if (header) {
+            if (coords % 2) {
+                from(last);
+            } else {
+                if (ncols < max_cols) from(ncols ? last - slack : 0);
+                if (ncols) keep[n++] = t.nl;
+            }
+        } else if (coords == 0) {
+            from(row ? last - slack : 0);
+            if (row) keep[n++] = eos;
+        } else if (coords == 1) {
+            from(last);
+        } else if (col == ncols) {
             keep[n++] = t.nl;
         } else {
             keep[n++] = t.fcel, keep[n++] = t.ecel;
             if (col) keep[n++] = t.lcel;
             if (row) keep[n++] = t.ucel;
             if (col && row) keep[n++] = t.xcel;
-            if (row == 0 && col) keep[n++] = t.nl;
-            if (row && !col) keep[n++] = eos;
         }
-        float saved[7];
-        for (std::size_t j = 0; j < n; ++j) saved[j] = logits[std::size_t(keep[j])];
-        std::fill(logits.begin(), logits.end(), none);
-        for (std::size_t j = 0; j < n; ++j) logits[std::size_t(keep[j])] = saved[j];
+        constexpr float none = -std::numeric_limits<float>::infinity();
+        for (std::size_t i = 0; i < logits.size(); ++i) {
+            const std::int32_t id = std::int32_t(i);
+            const bool ok = (lo >= 0 && id >= t.coord_token + lo && id < t.coord_token + std::int32_t(t.coords)) ||
+                            std::find(keep, keep + n, id) != keep + n;
+            if (!ok) logits[i] = none;
+        }
     };
 }
 
