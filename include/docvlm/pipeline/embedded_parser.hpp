@@ -42,7 +42,8 @@ struct EmbeddedParserOptions {
     /// looks_like_math) is read again with the formula task, its equation number kept apart.
     bool formulas = true;
     /// Table structure from the model's table task (when it has one): each table block is read
-    /// once more, as a whole, into OTSL with cell boxes; the text of its crops fills the cells.
+    /// once more, as a whole, into a grid (column and row extents, OTSL cells); the text of its
+    /// crops fills the cells.
     /// A model without the table task reads the block as a grid (grid_table_region, then
     /// grid_table_html: rows, columns and spanning cells from the positions of its text and rules).
     /// Off, or when the model's structure is malformed, the segmenter's rows and columns stay.
