@@ -55,6 +55,7 @@ TABLE_Q = 4
 TABLE_MAX_TOKENS = 256
 MAX_TABLE_COLS = 24
 
+
 def normalize_text(s: str) -> str:
     """Labels are NFKC (ligatures fold to letters), single spaces, no control characters."""
     s = unicodedata.normalize("NFKC", s)
@@ -192,16 +193,13 @@ def table_tokens(rows: list[list[tuple]], scale: float = 1.0) -> list[int]:
     """rows of cells, each (kind, box or None) with kind in OTSL and box (x0, y0, x1, y1) in crop
     pixels (exclusive ends) for FCEL, scaled by `scale` to input pixels -> the table task's target
     tokens (without task token / EOS): column extents, NL, then each row's extent and OTSL kinds."""
-    q = lambda v: COORD0 + int(min(TABLE_COORDS - 1, max(0, v * scale // TABLE_Q)))
+    q = lambda v: COORD0 + int(min(TABLE_COORDS - 1, max(0, v // TABLE_Q)))
+    # an extent (lo, hi) in crop pixels, end exclusive -> two tokens, in input pixels, end inclusive
+    pair = lambda lo, hi: [q(lo * scale), max(q(lo * scale), q(hi * scale - 1))]
     cols, rws = grid_extents(rows)
-    out = []
-    for x0, x1 in cols:
-        out += [q(x0), max(q(x0), q(x1 - 1 / max(scale, 1e-9)))]
-    out.append(NL)
+    out = [t for x0, x1 in cols for t in pair(x0, x1)] + [NL]
     for (y0, y1), row in zip(rws, rows):
-        out += [q(y0), max(q(y0), q(y1 - 1 / max(scale, 1e-9)))]
-        out += [kind for kind, _ in row]
-        out.append(NL)
+        out += pair(y0, y1) + [kind for kind, _ in row] + [NL]
     return out
 
 
