@@ -274,6 +274,19 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.coord_token");
     write_config("\"format\": \"grid\"", "\"format\": \"otsl-boxes\"");  // an answer format this version does not read
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.format", "grid");
+    write_config("\"out_pos\": true", "\"out_pos\": 1");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "out_pos", "true or false");
+    {  // an out_pos model needs its output position embeddings (the shipped weights have none)
+        test::TempDir no_out;
+        std::filesystem::copy(default_model_dir() + "/model.safetensors", no_out / "model.safetensors");
+        std::ifstream in(default_model_dir() + "/config.json");
+        std::string s((std::istreambuf_iterator<char>(in)), {});
+        const auto p = s.find("\"ctc_head\"");
+        REQUIRE(p != std::string::npos);
+        s.insert(p, "\"out_pos\": true, ");
+        std::ofstream(no_out / "config.json") << s;
+        CHECK_ERROR_HAS(load<presets::DocvlmSmall<F32>>(no_out.path.string()), "out_row_embed");
+    }
 
     const auto model = load<Tiny<Int8PerChannel>>(dir);
     CHECK_ERROR_HAS(model.dims().task_token("table-of-contents"), "knows the tasks", "formula", "table", "text");

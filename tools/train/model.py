@@ -3,7 +3,8 @@
     vision   patches (8x8 gray, column-major) -> Linear -> + row/column embeddings, A learned
              anchor tokens in front; `vision_layers` pre-LayerNorm ViT blocks whose attention is
              windowed with global anchors (token i sees j when |i - j| <= window, anchors see and
-             are seen by all); final LayerNorm.
+             are seen by all); final LayerNorm; with `out_pos`, the row/column embeddings of a second
+             pair of tables added to the patch tokens again (so that cross-attention reads positions).
     decoder  byte tokens; per layer: gated cross-attention to the vision tokens (every
              `xattn_every` layers: x += tanh(g_a) * o(attn(q(rms(x)), k(vis), v(vis))),
              x += tanh(g_m) * mlp(rms(x))), causal self-attention with 1D rope (rotate half),
@@ -49,13 +50,15 @@ class Config:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
     ctc_head: bool = False  # training aid: a CTC loss over the vision tokens (not exported)
+    out_pos: bool = False  # row/column embeddings added again to the vision tokens after the final LayerNorm
+    cell_x: bool = False  # table answers in the grid+x form (common.with_cell_x)
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["model_type"] = "docvlm_small"
         d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
                  task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK,
-                 table={"format": "grid", "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
+                 table={"format": "grid+x" if self.cell_x else "grid", "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
                         "coords": C.TABLE_COORDS, "tokens": {name: t for t, name in C.OTSL.items()}})
         return d
 
@@ -266,6 +269,9 @@ class DocVLM(nn.Module):
         self.anchor = nn.Parameter(torch.randn(c.anchors, c.vision_dim) * 0.02)
         self.vision = nn.ModuleList(VisionBlock(c) for _ in range(c.vision_layers))
         self.vision_norm = nn.LayerNorm(c.vision_dim, eps=c.norm_eps)
+        if c.out_pos:  # zero at first: a model trained without them computes the same
+            self.out_row_embed = nn.Parameter(torch.zeros(c.max_rows, c.vision_dim))
+            self.out_col_embed = nn.Parameter(torch.zeros(c.max_cols, c.vision_dim))
         self.embed = nn.Embedding(c.vocab, c.text_dim)
         nn.init.normal_(self.embed.weight, std=0.02)
         self.text = nn.ModuleList(TextBlock(c, i % c.xattn_every == 0) for i in range(c.text_layers))
@@ -302,7 +308,11 @@ class DocVLM(nn.Module):
             bias = self.vision_mask(x.shape[1], valid, x.dtype)
             for blk in self.vision:
                 x = blk(x, bias)
-        return self.vision_norm(x)
+        x = self.vision_norm(x)
+        if c.out_pos:
+            out = (self.out_col_embed[:cols, None, :] + self.out_row_embed[None, :rows, :]).reshape(cols * rows, -1)
+            x = torch.cat([x[:, :c.anchors], x[:, c.anchors:] + out.to(x.dtype)], dim=1)
+        return x
 
     # -- text -------------------------------------------------------------------------------------
     def rope(self, n: int, dtype, offset: int = 0):

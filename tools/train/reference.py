@@ -103,7 +103,8 @@ def main():
     if a.random:
         folder = Path(a.random)
         cfg = Config(vision_dim=64, vision_layers=2, vision_heads=2, vision_mlp=128, window=5, anchors=2, max_rows=6, max_cols=16,
-                     text_dim=64, text_layers=3, text_heads=4, text_kv_heads=2, text_mlp=96, xattn_every=2, xattn_mlp=80, max_tokens=64)
+                     text_dim=64, text_layers=3, text_heads=4, text_kv_heads=2, text_mlp=96, xattn_every=2, xattn_mlp=80, max_tokens=64,
+                     out_pos=True)
         model = DocVLM(cfg)
         with torch.no_grad():  # weights of a real scale, gates away from zero, norms away from one
             for n, p in model.named_parameters():

@@ -55,6 +55,10 @@ struct GatedVlmDims {
     float rope_theta = 10000.0f, eps = 1e-6f;
     std::int32_t pad_token_id = 256, eos_token_id = 258;
     int ink_threshold = 160;
+    /// config.json "out_pos": the row and column embeddings are added again to the vision tokens
+    /// after the encoder's final LayerNorm (tensors out_row_embed, out_col_embed), so that the
+    /// decoder's cross-attention reads where each token is, not only what it holds.
+    bool out_pos = false;
     std::map<std::string, std::int32_t, std::less<>> task_tokens;  ///< "text", "formula", "table"
     std::map<std::string, std::size_t, std::less<>> task_height;   ///< input height per task (table: the largest)
 
@@ -177,6 +181,7 @@ private:
     GatedVlmDims d_;
     Linear<W> patch_embed_;
     std::vector<float> row_embed_, col_embed_, anchor_;
+    std::vector<float> out_row_embed_, out_col_embed_;  // empty unless dims().out_pos
     std::vector<VisionBlock> vblocks_;
     LayerNorm vision_norm_;
     std::vector<float> embed_;  // [vocab, dim]
@@ -221,6 +226,8 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
     d.pad_token_id = j.value("pad_token_id", 256);
     d.eos_token_id = j.value("eos_token_id", 258);
     d.ink_threshold = j.value("ink_threshold", 160);
+    if (j.contains("out_pos") && !j["out_pos"].is_boolean()) detail::fail(path, ": 'out_pos' must be true or false");
+    d.out_pos = j.value("out_pos", false);
     if (!j.contains("task_tokens") || !j["task_tokens"].is_object() || !j.contains("task_height") || !j["task_height"].is_object())
         detail::fail(path, ": missing objects 'task_tokens' and 'task_height'");
     for (auto& [k, v] : j["task_tokens"].items()) {
@@ -328,6 +335,10 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
     m.row_embed_ = vec("row_embed", {d.max_rows, vd});
     m.col_embed_ = vec("col_embed", {d.max_cols, vd});
     m.anchor_ = vec("anchor", {d.anchors, vd});
+    if (d.out_pos) {
+        m.out_row_embed_ = vec("out_row_embed", {d.max_rows, vd});
+        m.out_col_embed_ = vec("out_col_embed", {d.max_cols, vd});
+    }
     for (std::size_t b = 0; b < d.v_layers; ++b) {
         const std::string p = "vision." + std::to_string(b) + ".";
         VisionBlock blk;
@@ -427,13 +438,17 @@ Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const
     std::copy(anchor_.begin(), anchor_.end(), x);
     float* xp = x + d.anchors * vd;
     patch_embed_.forward(patches.data(), n_patch, pp, xp, vd);
-    for (std::size_t c = 0; c < cols; ++c)
-        for (std::size_t r = 0; r < rows; ++r) {
-            float* t = xp + (c * rows + r) * vd;
-            const float* ce = col_embed_.data() + c * vd;
-            const float* re = row_embed_.data() + r * vd;
-            for (std::size_t i = 0; i < vd; ++i) t[i] += ce[i] + re[i];
-        }
+    // every patch token gets the embeddings of its column and row (in column-major order)
+    auto add_position = [&](float* tokens, const std::vector<float>& col_e, const std::vector<float>& row_e) {
+        for (std::size_t c = 0; c < cols; ++c)
+            for (std::size_t r = 0; r < rows; ++r) {
+                float* t = tokens + (c * rows + r) * vd;
+                const float* ce = col_e.data() + c * vd;
+                const float* re = row_e.data() + r * vd;
+                for (std::size_t i = 0; i < vd; ++i) t[i] += ce[i] + re[i];
+            }
+    };
+    add_position(xp, col_embed_, row_embed_);
     if (trace) trace("vision_embed", x, n, vd);
     std::vector<float> h(n * vd);
     for (std::size_t b = 0; b < vblocks_.size(); ++b) {
@@ -446,6 +461,7 @@ Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const
     }
     vision_norm_.forward(x, n, vd, h.data(), vd);
     std::copy_n(h.data(), n * vd, x);
+    if (d.out_pos) add_position(xp, out_col_embed_, out_row_embed_);
     if (trace) trace("vision_output", x, n, vd);
     return out;
 }
