@@ -301,3 +301,52 @@ def patchify(img: np.ndarray) -> np.ndarray:
     x = img.astype(np.float32) / 127.5 - 1.0
     x = x.reshape(r, PATCH, c, PATCH).transpose(2, 0, 1, 3).reshape(c * r, PATCH * PATCH)
     return x
+
+
+# The "grid+x" variant of the table answer: every OTSL kind in a row is preceded by its column's x0
+# token (a copy from the header), so that the decoder, when it writes a cell's kind, reads where the
+# cell is from the token just before instead of counting columns back to the header.
+def with_cell_x(ids: list[int]) -> list[int]:
+    """A grid answer (table_tokens) -> its grid+x form."""
+    k = ids.index(NL) if NL in ids else len(ids)
+    x0s = [ids[i] for i in range(0, k - 1, 2)]
+    out, col = list(ids[: k + 1]), 0
+    for t in ids[k + 1:]:
+        if t == NL:
+            col = 0
+        elif t in OTSL and x0s:
+            out.append(x0s[min(col, len(x0s) - 1)])
+            col += 1
+        out.append(t)
+    return out
+
+
+def without_cell_x(ids) -> list[int]:
+    """A grid+x answer -> the grid answer (the inverse of with_cell_x: the x0 before each kind dropped)."""
+    ids = [int(t) for t in ids]
+    k = ids.index(NL) if NL in ids else len(ids)
+    out, inrow = list(ids[: k + 1]), 0
+    for t in ids[k + 1:]:
+        if t == NL:
+            inrow = 0
+            out.append(t)
+            continue
+        inrow += 1
+        if inrow > 2 and _is_coord(t):  # after the row's y0 y1: the copied x0 of the next cell
+            continue
+        out.append(t)
+    return out
+
+
+def otsl_allowed_cell_x(generated) -> list[int]:
+    """otsl_allowed for grid+x answers: where a kind may come, first its column's x0 (forced)."""
+    generated = [int(t) for t in generated]
+    base = otsl_allowed(without_cell_x(generated))
+    if NL not in generated or not any(t in OTSL and t != NL for t in base):
+        return base
+    row = generated[len(generated) - generated[::-1].index(NL):]  # y0 y1 (x0 kind)*, maybe a last x0
+    if len(row) % 2 == 1:
+        return base  # the cell's x0 was just written: its kind
+    k = generated.index(NL)
+    x0s = [generated[i] for i in range(0, k - 1, 2)]
+    return [x0s[min((len(row) - 2) // 2, len(x0s) - 1)]]

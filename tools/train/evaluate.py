@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import Config, DocVLM, QLinear  # noqa: E402
 import common as C  # noqa: E402
-from train import Shards, TableShards, evaluate  # noqa: E402
+from train import Shards, TableShards, evaluate, table_answer  # noqa: E402
 
 
 @torch.no_grad()
@@ -33,9 +33,10 @@ def evaluate_table_structure(model, s: TableShards, n: int, constrained: bool = 
     for j in range(min(n, len(s))):
         patches, rows, cols, _, _, _ = s.make([j], model.c.max_tokens)
         p0 = next(model.parameters())
-        out = model.greedy_cached(patches.to(p0.device, p0.dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
-                                   C.otsl_allowed if constrained else None)
-        got, want = C.parse_table_tokens(out), C.parse_table_tokens(s.labels[j])
+        allowed, plain = table_answer(model)
+        out = plain(model.greedy_cached(patches.to(p0.device, p0.dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
+                                         allowed if constrained else None))
+        got, want = C.parse_table_tokens(out), C.parse_table_tokens(plain(s.labels[j]))
         gk, wk = [[k for k, _ in r] for r in got], [[k for k, _ in r] for r in want]
         exact += gk == wk
         if len(gk) == len(wk) and all(len(a) == len(b) for a, b in zip(gk, wk)):
@@ -84,7 +85,7 @@ def main():
         val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}
         print(json.dumps(evaluate(model, val, n=a.n), indent=1), flush=True)
     if a.tables:
-        tables = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
+        tables = TableShards(glob.glob(f"{a.data}/table-val-*.npz"), model.c.cell_x)
         print(json.dumps({"table": evaluate_table_structure(model, tables, a.tables, not a.unconstrained)}, indent=1))
 
 
