@@ -6,7 +6,8 @@ accuracy: the share of tables whose OTSL structure is exactly right, whose grid 
 columns) is right, the share of right cells where the shape is right, and the mean coordinate
 error of filled cells (in TABLE_Q units) where the structure is right. Table answers are decoded
 constrained to well-formed OTSL (common.otsl_allowed), as the C++ parser decodes them, unless
---unconstrained.
+--unconstrained. With --tables, also the teacher-forced confusion of the OTSL kinds (which kind the
+model writes for each true kind, the true answer as its prefix).
 
     tools/train/evaluate.py --data /work/data (--run RUN | --model models/docvlm-small) [--n 256] [--tables 100]
 """
@@ -23,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import Config, DocVLM, QLinear  # noqa: E402
 import common as C  # noqa: E402
-from train import Shards, TableShards, evaluate, table_answer  # noqa: E402
+from train import Shards, TableShards, evaluate  # noqa: E402
 
 
 @torch.no_grad()
@@ -33,10 +34,9 @@ def evaluate_table_structure(model, s: TableShards, n: int, constrained: bool = 
     for j in range(min(n, len(s))):
         patches, rows, cols, _, _, _ = s.make([j], model.c.max_tokens)
         p0 = next(model.parameters())
-        allowed, plain = table_answer(model)
-        out = plain(model.greedy_cached(patches.to(p0.device, p0.dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
-                                         allowed if constrained else None))
-        got, want = C.parse_table_tokens(out), C.parse_table_tokens(plain(s.labels[j]))
+        out = model.greedy_cached(patches.to(p0.device, p0.dtype), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
+                                   C.otsl_allowed if constrained else None)
+        got, want = C.parse_table_tokens(out), C.parse_table_tokens(s.labels[j])
         gk, wk = [[k for k, _ in r] for r in got], [[k for k, _ in r] for r in want]
         exact += gk == wk
         if len(gk) == len(wk) and all(len(a) == len(b) for a, b in zip(gk, wk)):
@@ -53,6 +53,25 @@ def evaluate_table_structure(model, s: TableShards, n: int, constrained: bool = 
     m = max(1, min(n, len(s)))
     return {"tables": m, "structure_exact": exact / m, "shape_right": shape / m, "cell_acc_where_shape_right": cells_ok / max(1, cells),
             "coord_mean_abs_err_units": coord_err / max(1, coord_n)}
+
+
+@torch.no_grad()
+def kind_confusion(model, s: TableShards, n: int) -> dict:
+    """Teacher-forced (the true answer as the prefix) confusion of the OTSL kinds, NL and EOS on the
+    first n tables: {truth: {prediction: count}}, a coordinate prediction counted as "coord"."""
+    names = {**C.OTSL, C.EOS: "eos"}
+    out: dict = {}
+    p0 = next(model.parameters())
+    for j in range(min(n, len(s))):
+        patches, rows, cols, _, tin, tout = s.make([j], model.c.max_tokens)
+        vis = model.encode(patches.to(p0.device, p0.dtype), rows, cols)
+        pred = model.decode(tin.to(p0.device), vis)[0].float().argmax(-1).tolist()
+        for p, t in zip(pred, tout[0].tolist()):
+            if t in names:
+                got = names.get(p, "coord" if C._is_coord(p) else str(p))
+                row = out.setdefault(names[t], {})
+                row[got] = row.get(got, 0) + 1
+    return out
 
 
 def main():
@@ -85,8 +104,9 @@ def main():
         val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}
         print(json.dumps(evaluate(model, val, n=a.n), indent=1), flush=True)
     if a.tables:
-        tables = TableShards(glob.glob(f"{a.data}/table-val-*.npz"), model.c.cell_x)
+        tables = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
         print(json.dumps({"table": evaluate_table_structure(model, tables, a.tables, not a.unconstrained)}, indent=1))
+        print(json.dumps({"table_kinds_teacher_forced": kind_confusion(model, tables, a.tables)}))
 
 
 if __name__ == "__main__":

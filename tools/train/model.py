@@ -51,14 +51,13 @@ class Config:
     norm_eps: float = 1e-6
     ctc_head: bool = False  # training aid: a CTC loss over the vision tokens (not exported)
     out_pos: bool = False  # row/column embeddings added again to the vision tokens after the final LayerNorm
-    cell_x: bool = False  # table answers in the grid+x form (common.with_cell_x)
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["model_type"] = "docvlm_small"
         d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
                  task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK,
-                 table={"format": "grid+x" if self.cell_x else "grid", "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
+                 table={"format": "grid", "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
                         "coords": C.TABLE_COORDS, "tokens": {name: t for t, name in C.OTSL.items()}})
         return d
 

@@ -86,7 +86,7 @@ class TableShards:
     one height (the vision window runs over column-major patch order, so padding rows would change
     which tokens are neighbours)."""
 
-    def __init__(self, files: list[str], cell_x: bool = False):
+    def __init__(self, files: list[str]):
         imgs, hs, ws, labels = [], [], [], []
         for f in sorted(files):
             z = np.load(f)
@@ -98,7 +98,7 @@ class TableShards:
         self.images = np.concatenate(imgs) if imgs else np.zeros((0, C.TABLE_MAX_H, C.TABLE_MAX_W), np.uint8)
         self.heights = np.concatenate(hs) if hs else np.zeros(0, np.int32)
         self.widths = np.concatenate(ws) if ws else np.zeros(0, np.int32)
-        self.labels = [C.with_cell_x(t) for t in labels] if cell_x else labels  # the grid+x answer
+        self.labels = labels
 
     def __len__(self):
         return len(self.labels)
@@ -160,13 +160,6 @@ def table_cells(ids: list[int]) -> list[list[int]]:
     return [[k for k, _ in row] for row in C.parse_table_tokens(ids)]
 
 
-def table_answer(model) -> tuple:
-    """(constraint, grid answer of an output) for the model's table format (grid or grid+x)."""
-    if model.c.cell_x:
-        return C.otsl_allowed_cell_x, C.without_cell_x
-    return C.otsl_allowed, list
-
-
 def anchors_valid(valid: torch.Tensor, anchors: int) -> torch.Tensor:
     return torch.cat([torch.ones(valid.shape[0], anchors, dtype=torch.bool, device=valid.device), valid], dim=1)
 
@@ -213,11 +206,10 @@ def evaluate_tables(model, s, idx, greedy_n=8, constrained=True):
         rare += int(is_rare.sum())
         rare_ok += int((pred[is_rare] == t[is_rare]).sum())
         if i < greedy_n:
-            allowed, plain = table_answer(model)
-            out = plain(model.greedy_cached(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
-                                            allowed if constrained else None))
-            struct_exact += table_cells(out) == table_cells(plain(s.labels[j]))
-            pred, truth = C.parse_table_tokens(out), C.parse_table_tokens(plain(s.labels[j]))
+            out = model.greedy_cached(patches.bfloat16(), rows, cols, C.TASK_TABLE, model.c.max_tokens - 2,
+                                      C.otsl_allowed if constrained else None)
+            struct_exact += table_cells(out) == table_cells(s.labels[j])
+            pred, truth = C.parse_table_tokens(out), C.parse_table_tokens(s.labels[j])
             rows_ok += len(pred) == len(truth)
             for r, trow in enumerate(truth):
                 prow = pred[r] if r < len(pred) else []
@@ -322,8 +314,6 @@ def main():
                          "decoder must find boxes in the image, not extrapolate them from the previous ones")
     ap.add_argument("--kind-weight", type=float, default=1.0,
                     help="table batches: loss weight of the rare OTSL kinds (ecel, lcel, ucel, xcel) against 1 for other tokens")
-    ap.add_argument("--cell-x", action="store_true",
-                    help="table answers in the grid+x form: each cell's kind after a copy of its column's x0 (common.with_cell_x)")
     ap.add_argument("--out-pos", action="store_true",
                     help="add row/column embeddings again at the vision encoder's output (Config.out_pos)")
     ap.add_argument("--masked-attention", action="store_true",
@@ -342,11 +332,11 @@ def main():
         log.write(line + "\n")
         log.flush()
 
-    cfg = Config(ctc_head=a.ctc_weight > 0, out_pos=a.out_pos, cell_x=a.cell_x)
+    cfg = Config(ctc_head=a.ctc_weight > 0, out_pos=a.out_pos)
     train = {t: Shards(glob.glob(f"{a.data}/{t}-train-*.npz"), t) for t in ("text", "formula")}
     val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}
-    train["table"] = TableShards(glob.glob(f"{a.data}/table-train-*.npz"), a.cell_x)
-    val["table"] = TableShards(glob.glob(f"{a.data}/table-val-*.npz"), a.cell_x)
+    train["table"] = TableShards(glob.glob(f"{a.data}/table-train-*.npz"))
+    val["table"] = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
     say(f"data: " + ", ".join(f"{t} {len(s)} train / {len(val[t])} val" for t, s in train.items()))
 
     torch.manual_seed(a.seed)
