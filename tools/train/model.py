@@ -3,8 +3,8 @@
     vision   patches (8x8 gray, column-major) -> Linear -> + row/column embeddings, A learned
              anchor tokens in front; `vision_layers` pre-LayerNorm ViT blocks whose attention is
              windowed with global anchors (token i sees j when |i - j| <= window, anchors see and
-             are seen by all); final LayerNorm; with `out_pos`, the row/column embeddings of a second
-             pair of tables added to the patch tokens again (so that cross-attention reads positions).
+             are seen by all); final LayerNorm; with `out_pos`, a second pair of row/column
+             embedding tables added to the patch tokens (so that cross-attention reads positions).
     decoder  byte tokens; per layer: gated cross-attention to the vision tokens (every
              `xattn_every` layers: x += tanh(g_a) * o(attn(q(rms(x)), k(vis), v(vis))),
              x += tanh(g_m) * mlp(rms(x))), causal self-attention with 1D rope (rotate half),

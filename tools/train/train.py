@@ -160,6 +160,11 @@ def table_cells(ids: list[int]) -> list[list[int]]:
     return [[k for k, _ in row] for row in C.parse_table_tokens(ids)]
 
 
+def rare_kinds(t: torch.Tensor) -> torch.Tensor:
+    """Where a token tensor holds one of the rare OTSL kinds (ecel, lcel, ucel, xcel)."""
+    return (t == C.ECEL) | (t == C.LCEL) | (t == C.UCEL) | (t == C.XCEL)
+
+
 def anchors_valid(valid: torch.Tensor, anchors: int) -> torch.Tensor:
     return torch.cat([torch.ones(valid.shape[0], anchors, dtype=torch.bool, device=valid.device), valid], dim=1)
 
@@ -202,7 +207,7 @@ def evaluate_tables(model, s, idx, greedy_n=8, constrained=True):
         right += int((pred[~is_coord] == t[~is_coord]).sum())
         coord_ok += int(((pred[is_coord] - t[is_coord]).abs() <= 1).sum())
         coords += int(is_coord.sum())
-        is_rare = (t == C.ECEL) | (t == C.LCEL) | (t == C.UCEL) | (t == C.XCEL)
+        is_rare = rare_kinds(t)
         rare += int(is_rare.sum())
         rare_ok += int((pred[is_rare] == t[is_rare]).sum())
         if i < greedy_n:
@@ -426,8 +431,7 @@ def main():
         logits, vis = work(patches.bfloat16(), rows, cols, tin, v, with_vision=True)
         mask = tout != C.PAD
         if task == "table" and a.kind_weight != 1.0:  # the rare OTSL kinds weigh more (else the prior, fcel, wins)
-            rare = (tout == C.ECEL) | (tout == C.LCEL) | (tout == C.UCEL) | (tout == C.XCEL)
-            w = torch.where(rare, torch.full_like(tout, a.kind_weight, dtype=torch.float32), torch.ones_like(tout, dtype=torch.float32))[mask]
+            w = torch.where(rare_kinds(tout), torch.full_like(tout, a.kind_weight, dtype=torch.float32), torch.ones_like(tout, dtype=torch.float32))[mask]
             loss = (F.cross_entropy(logits.float()[mask], tout[mask], reduction="none") * w).sum() / w.sum()
         else:
             loss = F.cross_entropy(logits.float()[mask], tout[mask])
