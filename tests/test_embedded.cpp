@@ -50,12 +50,14 @@ double rel_err(const float* got, const Array<float>& want) {
 }
 
 // The task of reference crop i (reference.py stores its task token; references made before the
-// table task hold only text crops, 24 pixels high, and formula crops, 48 high).
+// table task hold only text crops, 24 pixels high, and formula crops, 48 high). A table crop of a
+// model with a table splitter but no table task: "table".
 std::string task_of(const io::Checkpoint& ref, const GatedVlmDims& d, int i) {
     if (!ref.contains("task" + std::to_string(i))) return crop_of(ref, i).height == 48 ? "formula" : "text";
     const auto id = std::int32_t(ref.to_f32("task" + std::to_string(i))(0));
     for (const auto& [name, token] : d.task_tokens)
         if (token == id) return name;
+    if (d.split.present && ref.contains("split_cells" + std::to_string(i))) return "table";
     FAIL("reference crop ", i, " has an unknown task token ", id);
     return "";
 }
@@ -82,6 +84,62 @@ int count_crops(const io::Checkpoint& ref) {
     return n;
 }
 
+// A flat I64 reference tensor as ints.
+std::vector<int> ints_of(const io::Checkpoint& ref, const std::string& name) {
+    const Array<float> a = ref.to_f32(name);
+    return std::vector<int>(a.begin(), a.end());
+}
+
+// A splitter grid as reference.py stores it (R, K, then R x K cell ids) and as read_split_grid
+// gives it (cell ids numbered in the order of their first position, row by row).
+std::vector<std::vector<int>> grid_of(const std::vector<int>& flat) {
+    std::vector<std::vector<int>> g(std::size_t(flat.at(0)), std::vector<int>(std::size_t(flat.at(1))));
+    for (std::size_t r = 0; r < g.size(); ++r)
+        for (std::size_t c = 0; c < g[r].size(); ++c) g[r][c] = flat.at(2 + r * g[r].size() + c);
+    return g;
+}
+std::vector<std::vector<int>> grid_of(const std::vector<std::vector<pipeline::OtslCell>>& rows) {
+    std::vector<std::vector<int>> g(rows.size(), std::vector<int>(rows.empty() ? 0 : rows[0].size(), -1));
+    int next = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r)
+        for (std::size_t c = 0; c < rows[r].size(); ++c) {
+            const auto k = rows[r][c].kind;
+            g[r][c] = k == pipeline::OtslCell::fcel ? next++ : (k == pipeline::OtslCell::ucel ? g.at(r - 1)[c] : g[r].at(c - 1));
+        }
+    return g;
+}
+
+// The splitter's maps (f32: within 1e-5 of PyTorch) and the grid read from them (identical to
+// table_split.read_grid's, extents included) for reference crop i, when the reference has them.
+template <class M>
+void check_split_against_pytorch(const M& model, const io::Checkpoint& ref, int i) {
+    const std::string s = std::to_string(i);
+    if (!ref.contains("split_cells" + s)) return;
+    const io::Image crop = crop_of(ref, i);
+    const SplitMaps maps = model.table_split_maps(crop);
+    const std::pair<const std::vector<float>*, const char*> parts[] = {
+        {&maps.local_row, "split_local_row"}, {&maps.local_col, "split_local_col"}, {&maps.row, "split_row"}, {&maps.col, "split_col"}};
+    for (auto [got, name] : parts) {
+        CAPTURE(name);
+        const Array<float> want = ref.to_f32(name + s);
+        REQUIRE(got->size() == want.size());
+        CHECK(rel_err(got->data(), want) <= 1e-5);
+    }
+    const auto rows = pipeline::read_split_grid(crop, maps, model.dims().ink_threshold);
+    CHECK(grid_of(rows) == grid_of(ints_of(ref, "split_cells" + s)));
+    // the extents: a cell's box spans its first and last row's and column's
+    const std::vector<int> want_rows = ints_of(ref, "split_rows" + s), want_cols = ints_of(ref, "split_cols" + s);
+    REQUIRE(std::size_t(want_rows[0]) == rows.size());
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        REQUIRE(std::size_t(want_cols[0]) == rows[r].size());
+        for (std::size_t c = 0; c < rows[r].size(); ++c) {
+            if (rows[r][c].kind != pipeline::OtslCell::fcel) continue;
+            CHECK(rows[r][c].x0 == want_cols[1 + 2 * c]);
+            CHECK(rows[r][c].y0 == want_rows[1 + 2 * r]);
+        }
+    }
+}
+
 template <class Config>
 void check_against_pytorch(const std::string& dir, const std::string& reference) {
     const auto model = load<Config>(dir);
@@ -90,6 +148,8 @@ void check_against_pytorch(const std::string& dir, const std::string& reference)
     REQUIRE(crops > 0);
     for (int i = 0; i < crops; ++i) {
         CAPTURE(i);
+        check_split_against_pytorch(model, ref, i);
+        if (!ref.contains("tokens" + std::to_string(i))) continue;  // a table crop for the splitter only
         const io::Image crop = crop_of(ref, i);
         const std::string task = task_of(ref, model.dims(), i);
         const Tensor<float, 2> vis = model.encode_image(crop);
@@ -136,10 +196,16 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
     const auto model = load_default_model();
     const io::Checkpoint ref = io::Checkpoint::open(reference);
     const int crops = count_crops(ref);
-    int same = 0, lines = 0;
+    int same = 0, lines = 0, split_same = 0, split_tables = 0;
     std::size_t table_prefix = 0, table_tokens = 0;
     for (int i = 0; i < crops; ++i) {
         const io::Image crop = crop_of(ref, i);
+        if (ref.contains("split_qat_cells" + std::to_string(i))) {  // the splitter's grid: int8 vs QAT
+            const auto rows = pipeline::read_split_grid(crop, model.table_split_maps(crop), model.dims().ink_threshold);
+            split_same += grid_of(rows) == grid_of(ints_of(ref, "split_qat_cells" + std::to_string(i)));
+            ++split_tables;
+        }
+        if (!ref.contains("tokens" + std::to_string(i))) continue;
         const std::string task = task_of(ref, model.dims(), i);
         auto ctx = model.context();
         const auto out = ctx.generate(model.encode_image(crop), task, gen_for(ref, model.dims(), task));
@@ -156,11 +222,17 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
             "tables: ", table_prefix, " of ", table_tokens, " tokens before the first divergence");
     CHECK(same * 10 >= lines * 8);
     CHECK(table_prefix * 2 >= table_tokens);
+    if (model.dims().split.present) {
+        MESSAGE("table splitter, int8 (C++) vs QAT simulation (PyTorch): the same grid on ", split_same, " of ", split_tables, " held-out tables");
+        CHECK(split_tables > 0);
+        CHECK(split_same * 10 >= split_tables * 8);
+    }
     // int8 vs f32 in C++ on the same weights: teacher-forced logits (cosine) and greedy outputs
     const auto f32 = load<presets::DocvlmSmall<F32>>(dir);
     double worst_cos = 1.0;
     int same_greedy = 0;
     for (int i = 0; i < crops; ++i) {
+        if (!ref.contains("tokens" + std::to_string(i))) continue;
         const io::Image crop = crop_of(ref, i);
         const std::string task = task_of(ref, model.dims(), i);
         const GenerationOptions gen = gen_for(ref, model.dims(), task);
@@ -189,6 +261,7 @@ TEST_CASE("int8 gated model follows PyTorch's quantisation-aware simulation") {
     const io::Checkpoint ref = io::Checkpoint::open(dir + "/reference.safetensors");
     std::size_t same = 0, total = 0;
     for (int i = 0; i < count_crops(ref); ++i) {
+        if (!ref.contains("qat_tokens" + std::to_string(i))) continue;
         const io::Image crop = crop_of(ref, i);
         auto ctx = model.context();
         const auto want = tokens_of(ref, "qat_tokens" + std::to_string(i));
@@ -219,8 +292,8 @@ void check_batch_equals_single(const std::string& dir, const std::string& refere
     GenerationOptions gen;
     gen.max_new_tokens = 96;
     for (int i = 0; i < n; ++i) {
-        const io::Image crop = crop_of(ref, i);
         if (task_of(ref, model.dims(), i) != "text") continue;
+        const io::Image crop = crop_of(ref, i);
         vision.push_back(model.encode_image(crop));
         bound.push_back(std::size_t(8 + 7 * i % 90));  // different bounds: sequences leave the batch at different steps
         GenerationOptions g = gen;
@@ -276,6 +349,25 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.format", "grid");
     write_config("\"out_pos\": true", "\"out_pos\": 1");
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "out_pos", "true or false");
+    write_config("\"table_split\": {", "\"table_split\": 3, \"unused\": {");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split", "object");
+    write_config("\"max_rows\": 6,\n  \"line_height\"", "\"max_rows\": 0,\n  \"line_height\"");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.max_rows");
+    write_config("\"max_rows\": 6,\n  \"line_height\"", "\"max_rows\": 7,\n  \"line_height\"");  // the weights have 6 rows
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.row_embed");
+    {  // a config that names a splitter for weights without one (the text model's tensors only)
+        test::TempDir no_split;
+        std::filesystem::copy(default_model_dir() + "/model.safetensors", no_split / "model.safetensors");
+        std::ifstream in(default_model_dir() + "/config.json");
+        std::string s((std::istreambuf_iterator<char>(in)), {});
+        if (s.find("\"table_split\"") == std::string::npos) {
+            const auto p = s.find("\"ctc_head\"");
+            REQUIRE(p != std::string::npos);
+            s.insert(p, "\"table_split\": {\"max_rows\": 24, \"line_height\": 8, \"max_width\": 384}, ");
+            std::ofstream(no_split / "config.json") << s;
+            CHECK_ERROR_HAS(load<presets::DocvlmSmall<F32>>(no_split.path.string()), "table.");
+        }
+    }
     {  // an out_pos model needs its output position embeddings (the shipped weights have none)
         test::TempDir no_out;
         std::filesystem::copy(default_model_dir() + "/model.safetensors", no_out / "model.safetensors");
@@ -293,6 +385,12 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(model.encode_image(io::Image(20, 24, 1, 255)), "multiple of 8");
     CHECK_ERROR_HAS(model.encode_image(io::Image(16 * 8 + 8, 24, 1, 255)), "exceeds");
     CHECK_ERROR_HAS(model.encode_image(io::Image(16, 24, 3, 255)), "gray");
+    CHECK_ERROR_HAS(model.table_split_maps(io::Image(16 * 8 + 8, 24, 1, 255)), "exceeds");
+    {  // maps of another input
+        const SplitMaps maps = model.table_split_maps(io::Image(16, 24, 1, 255));
+        CHECK_ERROR_HAS(pipeline::read_split_grid(io::Image(24, 24, 1, 255), maps), "read_split_grid", "16x24");
+        CHECK(pipeline::read_split_grid(io::Image(16, 24, 1, 255), maps).empty());  // no ink: no table
+    }
     auto ctx = model.context(4);
     const auto vis = model.encode_image(io::Image(16, 24, 1, 255));
     const std::int32_t too_many[5] = {259, 1, 2, 3, 4};
@@ -1032,6 +1130,49 @@ TEST_CASE("table task: OTSL tokens with cell boxes, crops assigned to cells, HTM
     CHECK_FALSE(r2[0][1].has_box);
     // an answer cut inside the column extents has no rows
     CHECK(pipeline::parse_table_tokens(std::vector<std::int32_t>{t.coord_token + 1, t.coord_token + 2}, t).empty());
+}
+
+TEST_CASE("read_split_grid: rows and columns between separators, a spanning header joined, rules not rows") {
+    // 48 x 40 input (6 x 5 patches of 8): a header across both columns, a rule under it, two cells
+    io::Image img(48, 40, 1, 255);
+    auto ink = [&](int x0, int y0, int x1, int y1, int every) {  // every other pixel: text; all: a rule
+        for (int y = y0; y < y1; ++y)
+            for (int x = x0; x < x1; ++x)
+                if ((x + y) % every == 0) img.at(x, y) = 0;
+    };
+    ink(2, 2, 45, 7, 2);     // header text, spanning
+    ink(2, 12, 45, 13, 1);   // a rule across the table (more than 60 % of the ink's width)
+    ink(2, 26, 15, 31, 2);   // left cell
+    ink(30, 26, 45, 31, 2);  // right cell
+    SplitMaps m;
+    m.rows = 5, m.cols = 6, m.patch = 8;
+    const int H = 40, W = 48;
+    m.row.assign(H, -5.0f), m.col.assign(W, -5.0f);
+    for (int y = 8; y < 20; ++y) m.row[std::size_t(y)] = 5;  // the gap between the header and the cells, rule included
+    for (int x = 18; x < 28; ++x) m.col[std::size_t(x)] = 5;
+    m.local_row.assign(m.cols * H, -5.0f), m.local_col.assign(m.rows * W, -5.0f);
+    for (std::size_t c = 0; c < m.cols; ++c)
+        for (int y = 8; y < 20; ++y) m.local_row[c * H + std::size_t(y)] = 5;
+    for (int x = 18; x < 28; ++x) m.local_col[3 * W + std::size_t(x)] = 5;  // patch row 3 (pixels 24-31): the cells' row
+    const auto rows = pipeline::read_split_grid(img, m);
+    REQUIRE(rows.size() == 2);
+    REQUIRE(rows[0].size() == 2);
+    CHECK(rows[0][0].kind == pipeline::OtslCell::fcel);
+    CHECK(rows[0][1].kind == pipeline::OtslCell::lcel);
+    CHECK(rows[1][0].kind == pipeline::OtslCell::fcel);
+    CHECK(rows[1][1].kind == pipeline::OtslCell::fcel);
+    // boxes: the header spans both columns; the rule (row 12) is no row of its own
+    CHECK(rows[0][0].x0 == 2);
+    CHECK(rows[0][0].x1 == 45);
+    CHECK(rows[0][0].y0 == 2);
+    CHECK(rows[0][0].y1 == 8);
+    CHECK(rows[1][1].x0 == 28);
+    CHECK(rows[1][1].y0 == 20);
+    CHECK(rows[1][1].y1 == 31);
+    // the local column map says "separator" in the header's row too: two header cells
+    for (int x = 18; x < 28; ++x) m.local_col[0 * W + std::size_t(x)] = 5;
+    const auto split = pipeline::read_split_grid(img, m);
+    CHECK(split[0][1].kind == pipeline::OtslCell::fcel);
 }
 
 TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {

@@ -6,6 +6,10 @@ Every Linear weight is stored int8 per output channel exactly as the QAT forward
 `<name>_scale` F32 [out]. Everything else (biases, norms, embeddings, anchors, gates) is float32.
 
     tools/train/export.py --run /work/data/run1 --out models/docvlm-small
+    tools/train/export.py --table-split /work/data/split1 --out models/docvlm-small   # adds the table splitter
+
+A table splitter (train_table.py's model.TableSplit) goes into an existing model folder: its tensors
+as "table.<name>", its sizes as config.json "table_split" (the C++ GatedVlmDims::TableSplit).
 """
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import Config, DocVLM, QLinear  # noqa: E402
-from safetensors_io import write_safetensors  # noqa: E402
+import common as C  # noqa: E402
+
+from model import Config, DocVLM, QLinear, TableSplit  # noqa: E402
+from safetensors_io import read_metadata, read_safetensors, write_safetensors  # noqa: E402
 
 
 def quantized_names(model: DocVLM) -> set[str]:
@@ -51,13 +57,44 @@ def save_model(model: DocVLM, out: Path, metadata: dict[str, str] | None = None)
     write_safetensors(str(out / "model.safetensors"), export_state(model), metadata)
 
 
+def split_config(split: TableSplit) -> dict:
+    c = split.c
+    return {"max_rows": c.max_rows, "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, c.max_cols * c.patch), "out_pos": c.out_pos}
+
+
+def add_table_split(split: TableSplit, out: Path, metadata: dict[str, str] | None = None):
+    """Writes the splitter's tensors ("table." + name) and config into the model folder `out`
+    (replacing a splitter already there); the model's own tensors are kept as they are."""
+    cfg = json.loads((out / "config.json").read_text())
+    for k in ("patch", "vision_dim", "vision_layers", "vision_heads", "vision_mlp", "window", "anchors", "max_cols"):
+        if cfg[k] != getattr(split.c, k):
+            raise SystemExit(f"{out}: {k} is {cfg[k]}, the table splitter's {getattr(split.c, k)}")
+    old = {k: v.numpy() for k, v in read_safetensors(str(out / "model.safetensors")).items() if not k.startswith("table.")}
+    new = {"table." + k: v for k, v in export_state(split).items()}
+    cfg["table_split"] = split_config(split)
+    (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    meta = {**read_metadata(str(out / "model.safetensors")), **(metadata or {})}
+    write_safetensors(str(out / "model.safetensors"), {**old, **new}, meta)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True)
+    ap.add_argument("--run", help="a train.py run: the model folder written anew")
+    ap.add_argument("--table-split", help="a train_table.py run: its splitter added to the model folder --out")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    state = torch.load(Path(a.run) / "last.pt", map_location="cpu")
-    cfg = Config(**{k: v for k, v in json.loads((Path(a.run) / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
+    if bool(a.run) == bool(a.table_split):
+        raise SystemExit("give --run or --table-split")
+    run = Path(a.run or a.table_split)
+    state = torch.load(run / "last.pt", map_location="cpu")
+    cfg = Config(**{k: v for k, v in json.loads((run / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
+    if a.table_split:
+        split = TableSplit(cfg)
+        split.load_state_dict(state["model"])
+        meta = {"table_split_step": str(state["step"])}
+        add_table_split(split, Path(a.out), meta)
+        print(f"table splitter of step {state['step']} added to {a.out} ({os.path.getsize(Path(a.out) / 'model.safetensors') / 1e6:.1f} MB)")
+        return
     model = DocVLM(cfg)
     model.load_state_dict(state["model"])
     model.c.ctc_head = False

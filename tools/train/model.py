@@ -253,7 +253,10 @@ class TextBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class DocVLM(nn.Module):
+class VisionTower(nn.Module):
+    """The vision encoder alone (patch embedding, row/column embeddings, anchors, ViT blocks, final
+    LayerNorm, out_pos): DocVLM's, and the table splitter's (TableSplit) second one. Attribute
+    names are the exported tensor names."""
     # Vision attention as window_anchor_attention (linear in the tokens) instead of a masked n x n
     # product; the same function of the weights.
     local_attention = False
@@ -271,21 +274,11 @@ class DocVLM(nn.Module):
         if c.out_pos:  # zero at first: a model trained without them computes the same
             self.out_row_embed = nn.Parameter(torch.zeros(c.max_rows, c.vision_dim))
             self.out_col_embed = nn.Parameter(torch.zeros(c.max_cols, c.vision_dim))
-        self.embed = nn.Embedding(c.vocab, c.text_dim)
-        nn.init.normal_(self.embed.weight, std=0.02)
-        self.text = nn.ModuleList(TextBlock(c, i % c.xattn_every == 0) for i in range(c.text_layers))
-        self.norm = RMSNorm(c.text_dim, c.norm_eps)
-        if c.ctc_head:
-            self.ctc = nn.Linear(c.vision_dim, C.VOCAB + 1)  # index VOCAB: the CTC blank
-        hd = c.text_dim // c.text_heads
-        inv = 1.0 / (c.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
-        self.register_buffer("inv_freq", inv, persistent=False)
 
-    # -- vision -----------------------------------------------------------------------------------
     def vision_mask(self, n_tokens: int, valid: torch.Tensor | None, dtype) -> torch.Tensor:
         """Additive [B or 1, 1, n, n] bias: window + anchors, and padded keys masked."""
         c = self.c
-        dev = self.inv_freq.device
+        dev = self.anchor.device
         i = torch.arange(n_tokens, device=dev)
         allowed = ((i[:, None] - i[None, :]).abs() <= c.window) | (i[:, None] < c.anchors) | (i[None, :] < c.anchors)
         bias = torch.zeros(n_tokens, n_tokens, device=dev).masked_fill(~allowed, float("-inf"))[None, None]
@@ -300,7 +293,7 @@ class DocVLM(nn.Module):
         pos = (self.col_embed[:cols, None, :] + self.row_embed[None, :rows, :]).reshape(cols * rows, -1)
         x = self.patch_embed(patches) + pos.to(patches.dtype)
         x = torch.cat([self.anchor.to(x.dtype).expand(b, -1, -1), x], dim=1)
-        if DocVLM.local_attention:
+        if self.local_attention:
             for blk in self.vision:
                 x = blk(x, None, (c.window, c.anchors, valid))
         else:
@@ -312,6 +305,20 @@ class DocVLM(nn.Module):
             out = (self.out_col_embed[:cols, None, :] + self.out_row_embed[None, :rows, :]).reshape(cols * rows, -1)
             x = torch.cat([x[:, :c.anchors], x[:, c.anchors:] + out.to(x.dtype)], dim=1)
         return x
+
+
+class DocVLM(VisionTower):
+    def __init__(self, c: Config):
+        super().__init__(c)
+        self.embed = nn.Embedding(c.vocab, c.text_dim)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.text = nn.ModuleList(TextBlock(c, i % c.xattn_every == 0) for i in range(c.text_layers))
+        self.norm = RMSNorm(c.text_dim, c.norm_eps)
+        if c.ctc_head:
+            self.ctc = nn.Linear(c.vision_dim, C.VOCAB + 1)  # index VOCAB: the CTC blank
+        hd = c.text_dim // c.text_heads
+        inv = 1.0 / (c.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+        self.register_buffer("inv_freq", inv, persistent=False)
 
     # -- text -------------------------------------------------------------------------------------
     def rope(self, n: int, dtype, offset: int = 0):
@@ -404,3 +411,40 @@ class DocVLM(nn.Module):
             if done.all():
                 break
         return toks[:, 1:]
+
+
+SPLIT_CHANNELS = 32  # per patch token: 4 maps x PATCH sub-positions (see TableSplit)
+
+
+class TableSplit(VisionTower):
+    """The table task as split-and-merge maps (docvlm's learned table structure): a vision tower of
+    its own (same architecture as DocVLM's, with rows for a whole table crop) and a linear head that
+    gives every patch token SPLIT_CHANNELS logits, in groups of PATCH (one per pixel row or column
+    the patch covers):
+        0: row separator here (local: between two different cells of this patch column)
+        1: column separator here (local: between two different cells of this patch row)
+        2: row separator across the table (averaged over the patch columns -> one logit per pixel row)
+        3: column separator across the table (averaged over the patch rows -> one per pixel column)
+    Rows and columns come from maps 2 and 3, spanning cells from maps 0 and 1 (table_split.py)."""
+
+    def __init__(self, c: Config):
+        super().__init__(c)
+        assert SPLIT_CHANNELS == 4 * c.patch
+        self.head = QLinear(c.vision_dim, SPLIT_CHANNELS)
+
+    def maps(self, patches, rows: int, cols: int, valid=None):
+        """-> (local row logits [B, cols, rows*P], local column logits [B, rows, cols*P],
+        row logits [B, rows*P], column logits [B, cols*P]); padded columns (valid False) are left
+        out of the row average."""
+        P = self.c.patch
+        b = patches.shape[0]
+        y = self.head(self.encode(patches, rows, cols, valid)[:, self.c.anchors:]).float().view(b, cols, rows, 4, P)
+        local_r = y[:, :, :, 0].reshape(b, cols, rows * P)
+        local_c = y[:, :, :, 1].permute(0, 2, 1, 3).reshape(b, rows, cols * P)
+        if valid is None:
+            wcol = torch.ones(b, cols, device=y.device)
+        else:
+            wcol = valid[:, self.c.anchors:].view(b, cols, rows)[:, :, 0].float()
+        g_r = (y[:, :, :, 2] * wcol[:, :, None, None]).sum(1) / wcol.sum(1).clamp(min=1)[:, None, None]
+        g_c = y[:, :, :, 3].mean(2)
+        return local_r, local_c, g_r.reshape(b, rows * P), g_c.reshape(b, cols * P)

@@ -15,6 +15,12 @@ For each crop (uint8 [H, W], already prepared: see common.to_model_input) it sto
   task<i>            the task token (I64)
   max_new            the greedy length limit used (the table task: max_tokens - 2)
   constrained<i>     table crops: float32 greedy output constrained to well-formed OTSL (common.otsl_allowed)
+With a table splitter in the model (config.json "table_split"), every table crop also stores its
+float32 maps (split_local_row<i> [cols, H], split_local_col<i> [rows, W], split_row<i> [H],
+split_col<i> [W], logits) and the grid table_split.read_grid reads from them (split_cells<i>:
+R, K, then the R x K cell ids; split_rows<i> / split_cols<i>: n, then n (first, end) extents),
+and that grid under the int8 QAT
+simulation (split_qat_cells<i>): what C++ read_split_grid must give in float32 and int8.
 With --crops-from, table crops also store their unscaled crop (table_raw<i>, U8), text line height
 (table_line_h<i>, F32) and true structure (table_truth<i>: the generator's OTSL + boxes, I64; --random's
 two tables too): C++ prepare_table must turn the crop into crop<i>.
@@ -32,8 +38,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
-from export import save_model  # noqa: E402
-from model import Config, DocVLM, QLinear  # noqa: E402
+import table_split as TS  # noqa: E402
+from export import add_table_split, save_model  # noqa: E402
+from model import Config, DocVLM, QLinear, TableSplit  # noqa: E402
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 
@@ -49,6 +56,47 @@ def load_model(folder: Path) -> DocVLM:
     return model.eval()
 
 
+def load_split(folder: Path) -> TableSplit | None:
+    """The model folder's table splitter (tensors "table.*"), or None."""
+    cfg = json.loads((folder / "config.json").read_text())
+    if "table_split" not in cfg:
+        return None
+    c = Config(**{k: v for k, v in cfg.items() if k in Config.__dataclass_fields__})
+    c.max_rows, c.out_pos = cfg["table_split"]["max_rows"], cfg["table_split"]["out_pos"]
+    split = TableSplit(c)
+    sd = read_safetensors(str(folder / "model.safetensors"))
+    state = {}
+    for name in split.state_dict():
+        t = sd["table." + name]
+        state[name] = t.float() * sd["table." + name + "_scale"][:, None] if t.dtype == torch.int8 else t
+    split.load_state_dict(state)
+    return split.eval()
+
+
+def split_outputs(split: TableSplit, img: np.ndarray, i: int) -> dict[str, np.ndarray]:
+    h, w = img.shape
+    p = torch.from_numpy(C.patchify(img))[None]
+    out = {}
+    for qat in (False, True):
+        QLinear.qat = qat
+        with torch.no_grad():
+            maps = [m[0].numpy() for m in split.maps(p, h // C.PATCH, w // C.PATCH)]
+        QLinear.qat = False
+        cols, rows, ids = TS.read_grid(img, *maps, h, w)
+        # flat, never empty: [R, K, ids row by row] and [n, first0, end0, first1, ...]
+        flat_ids = np.array([len(ids), len(ids[0]) if ids else 0] + [v for row in ids for v in row], np.int64)
+        if qat:
+            out[f"split_qat_cells{i}"] = flat_ids
+            continue
+        for name, m in zip(("local_row", "local_col", "row", "col"), maps):
+            out[f"split_{name}{i}"] = m.astype(np.float32)
+        out[f"split_cells{i}"] = flat_ids
+        out[f"split_rows{i}"] = np.array([len(rows)] + [v for e in rows for v in e], np.int64)
+        out[f"split_cols{i}"] = np.array([len(cols)] + [v for e in cols for v in e], np.int64)
+        print(f"crop {i}: splitter grid {len(rows)} x {len(cols)}", flush=True)
+    return out
+
+
 def greedy(model: DocVLM, p, rows: int, cols: int, task: str, max_new: int) -> list[int]:
     """Greedy tokens without the end token (tables, whose outputs are long, with the KV cache)."""
     if task == "table":
@@ -57,10 +105,18 @@ def greedy(model: DocVLM, p, rows: int, cols: int, task: str, max_new: int) -> l
     return toks[:toks.index(C.EOS)] if C.EOS in toks else toks
 
 
-def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int, full: int = 1 << 30) -> dict[str, np.ndarray]:
-    """Tokens for every crop; vision tokens and logits for the first `full` crops (file size)."""
+def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: int, full: int = 1 << 30,
+            split: TableSplit | None = None, decode_tables: bool = True) -> dict[str, np.ndarray]:
+    """Tokens for every crop; vision tokens and logits for the first `full` crops (file size); the
+    splitter's maps and grids for every table crop (only those where the model has no table task:
+    decode_tables False)."""
     out = {"max_new": np.array([max_new], np.int64)}
     for i, (img, task) in enumerate(zip(crops, tasks)):
+        if task == "table" and not decode_tables:
+            out.update(split_outputs(split, img, i))
+            out[f"crop{i}"] = img.astype(np.uint8)
+            out[f"task{i}"] = np.array([C.TASK_TABLE], np.int64)
+            continue
         n_new = model.c.max_tokens - 2 if task == "table" else max_new
         h, w = img.shape
         rows, cols = h // C.PATCH, w // C.PATCH
@@ -76,6 +132,8 @@ def outputs(model: DocVLM, crops: list[np.ndarray], tasks: list[str], max_new: i
             QLinear.qat = True
             qt = greedy(model, p, rows, cols, task, n_new)
             QLinear.qat = False
+        if task == "table" and split is not None:
+            out.update(split_outputs(split, img, i))
         out[f"crop{i}"] = img.astype(np.uint8)
         out[f"task{i}"] = np.array([C.TASKS[task]], np.int64)
         if i < full or task == "table":
@@ -117,7 +175,17 @@ def main():
                 else:
                     p.copy_(0.1 * torch.randn_like(p))
         save_model(model, folder)
-        model = load_model(folder)  # the int8 weights, dequantised: what every policy in C++ reads
+        split = TableSplit(cfg)  # a table splitter: the same sizes (prepare_table serves both)
+        with torch.no_grad():
+            for n, p in split.named_parameters():
+                if "norm" in n and n.endswith("weight"):
+                    p.copy_(1 + 0.2 * torch.randn_like(p))
+                elif p.dim() == 2:
+                    p.copy_(torch.randn_like(p) * (0.5 if "embed" in n or n == "anchor" else 1.5 / p.shape[1] ** 0.5))
+                else:
+                    p.copy_(0.1 * torch.randn_like(p))
+        add_table_split(split, folder)
+        model, split = load_model(folder), load_split(folder)  # the int8 weights, dequantised: what every policy in C++ reads
         rng = np.random.default_rng(0)
         crops, tasks = [], []
         for h, w, task in [(24, 40, "text"), (24, 128, "text"), (48, 64, "formula"), (24, 8, "text"), (48, 80, "table")]:
@@ -138,9 +206,9 @@ def main():
             tasks.append("table")
             extra[f"table_raw{k}"], extra[f"table_line_h{k}"] = t[0], np.array([lh], np.float32)
             extra[f"table_truth{k}"] = np.array(C.table_tokens(t[1], sc), np.int64)
-        write_safetensors(str(folder / "reference.safetensors"), {**outputs(model, crops, tasks, a.max_new), **extra})
+        write_safetensors(str(folder / "reference.safetensors"), {**outputs(model, crops, tasks, a.max_new, split=split), **extra})
         return
-    model = load_model(Path(a.model))
+    model, split = load_model(Path(a.model)), load_split(Path(a.model))
     if a.crops_from:  # validation crops (documents held out of training), 3/4 text, 1/4 formula
         import glob
         rng = np.random.default_rng(1)
@@ -175,7 +243,8 @@ def main():
         z = np.load(a.crops)
         n = len([k for k in z.files if k.startswith("crop")])
         crops, tasks = [z[f"crop{i}"] for i in range(n)], [str(z[f"task{i}"]) for i in range(n)]
-    ref = outputs(model, crops, tasks, a.max_new, full=12)
+    has_table_task = "table" in json.loads((Path(a.model) / "config.json").read_text())["task_tokens"]
+    ref = outputs(model, crops, tasks, a.max_new, full=12, split=split, decode_tables=has_table_task)
     if a.crops_from:
         ref.update(extra)
     write_safetensors(a.out, ref)

@@ -46,3 +46,9 @@ def read_safetensors(path: str) -> dict[str, torch.Tensor]:
         a, b = info["data_offsets"]
         out[name] = torch.from_numpy(np.frombuffer(data[a:b], _DT[info["dtype"]]).reshape(info["shape"]).copy())
     return out
+
+
+def read_metadata(path: str) -> dict[str, str]:
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n)).get("__metadata__", {})

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
-from model import Config, DocVLM, QLinear  # noqa: E402
+from model import Config, DocVLM, QLinear, VisionTower  # noqa: E402
 
 
 class Shards:
@@ -326,7 +326,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
-    DocVLM.local_attention = not a.masked_attention
+    VisionTower.local_attention = not a.masked_attention
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
     log = open(run / "log.txt", "a")

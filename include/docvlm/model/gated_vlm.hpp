@@ -75,12 +75,34 @@ struct GatedVlmDims {
         std::int32_t coord_token = -1, fcel = -1, ecel = -1, lcel = -1, ucel = -1, xcel = -1, nl = -1;
     } table;
 
+    /// The learned table structure (config.json "table_split", optional): a second vision tower
+    /// (tensors "table.<name>" for every vision tensor, `max_rows` rows of patches, its own
+    /// "out_pos") and a head "table.head" [4 · patch, vision_dim] that gives every patch token the
+    /// logits of four separator maps (GatedVlmModel::table_split_maps, pipeline::read_split_grid).
+    /// Its input is a table crop scaled as prepare_table says: text lines `line_height` pixels high,
+    /// at most max_rows · patch × max_width pixels.
+    struct TableSplit {
+        bool present = false, out_pos = false;
+        std::size_t max_rows = 24, max_width = 384;
+        double line_height = 8;
+    } split;
+
     static GatedVlmDims from_config_json(const std::string& path);
     std::size_t head_dim() const { return dim / heads; }
     std::size_t max_width() const { return max_cols * patch; }
     /// Token id and input height of a task; throws naming the tasks the model knows.
     std::int32_t task_token(std::string_view task) const;
     std::size_t height_of(std::string_view task) const;
+};
+
+/// The table splitter's maps for one prepared table input of rows × cols patches, as logits (a
+/// positive value: a separator). Pixel rows y = patch row · patch + k, pixel columns likewise.
+struct SplitMaps {
+    std::size_t rows = 0, cols = 0, patch = 0;
+    std::vector<float> local_row;  ///< [cols][rows · patch]: a row separator between two different cells, in this patch column
+    std::vector<float> local_col;  ///< [rows][cols · patch]: a column separator between two different cells, in this patch row
+    std::vector<float> row;        ///< [rows · patch]: a row separator across the table
+    std::vector<float> col;        ///< [cols · patch]: a column separator across the table
 };
 
 template <class Config>
@@ -106,14 +128,20 @@ public:
     /// with white to a multiple of the patch.
     io::Image prepare(const io::Image& crop, std::string_view task) const;
 
-    /// The table task's input for a table crop whose text lines are `line_height` pixels high:
-    /// gray, scaled (Pillow bicubic) by min(table.line_height / line_height, max height / height,
-    /// table.max_width / width), padded with white on the right and bottom to multiples of the
+    /// The table input for a table crop whose text lines are `line_height` pixels high: gray,
+    /// scaled (Pillow bicubic) by min(line height / line_height, max height / height, max width /
+    /// width) — the table splitter's sizes (dims().split) where the model has one, else the table
+    /// task's — padded with white on the right and bottom to multiples of the
     /// patch. `scale` receives the factor (model pixels per crop pixel).
     io::Image prepare_table(const io::Image& crop, double line_height, double& scale) const;
 
     /// Vision tokens [anchors + columns · rows, v_dim] of a prepared crop.
     Tensor<float, 2> encode_image(const io::Image& prepared, const Trace& trace = {}) const;
+
+    /// The table splitter's separator maps of a table input (prepare_table); throws when the
+    /// model has no table splitter (dims().split.present). Trace names as encode_image's, then
+    /// "split_head" [columns · rows, 4 · patch].
+    SplitMaps table_split_maps(const io::Image& prepared, const Trace& trace = {}) const;
 
     /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
     Context context(std::size_t max_tokens = 0) const { return Context(*this, max_tokens ? max_tokens : d_.max_tokens); }
@@ -171,6 +199,18 @@ private:
         VisionAttention attn;
         Mlp<W> mlp;
     };
+    // A vision encoder: the model's own, and the table splitter's (tensor names with a prefix).
+    struct VisionTower {
+        std::size_t max_rows = 0, max_cols = 0;
+        bool out_pos = false;
+        Linear<W> patch_embed;
+        std::vector<float> row_embed, col_embed, anchor;
+        std::vector<float> out_row_embed, out_col_embed;  // empty unless out_pos
+        std::vector<VisionBlock> blocks;
+        LayerNorm norm;
+        static VisionTower load(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d, std::size_t max_rows, bool out_pos);
+        Tensor<float, 2> encode(const io::Image& img, const GatedVlmDims& d, const Trace& trace) const;
+    };
     struct TextLayer {
         int cross = -1;  // index into cross_, or -1
         RMSNorm norm1, norm2;
@@ -179,11 +219,9 @@ private:
     };
 
     GatedVlmDims d_;
-    Linear<W> patch_embed_;
-    std::vector<float> row_embed_, col_embed_, anchor_;
-    std::vector<float> out_row_embed_, out_col_embed_;  // empty unless dims().out_pos
-    std::vector<VisionBlock> vblocks_;
-    LayerNorm vision_norm_;
+    VisionTower vision_;
+    VisionTower table_vision_;  // empty unless dims().split.present
+    Linear<W> split_head_;
     std::vector<float> embed_;  // [vocab, dim]
     std::vector<GatedCrossAttentionLayer<W>> cross_;
     std::vector<TextLayer> layers_;
@@ -267,6 +305,22 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
         }
         tb.present = true;
     }
+    if (j.contains("table_split")) {
+        const auto& t = j["table_split"];
+        if (!t.is_object()) detail::fail(path, ": 'table_split' must be an object");
+        auto num = [&](const char* key, double lo, double hi) {
+            if (!t.contains(key) || !t[key].is_number() || t[key].get<double>() < lo || t[key].get<double>() > hi)
+                detail::fail(path, ": table_split.", key, " must be a number in [", lo, ", ", hi, "]");
+            return t[key].get<double>();
+        };
+        TableSplit& sp = d.split;
+        sp.max_rows = std::size_t(num("max_rows", 1, 256));
+        sp.line_height = num("line_height", 1, 1000);
+        sp.max_width = std::size_t(num("max_width", double(d.patch), double(d.max_width())));
+        if (t.contains("out_pos") && !t["out_pos"].is_boolean()) detail::fail(path, ": table_split.out_pos must be true or false");
+        sp.out_pos = t.value("out_pos", false);
+        sp.present = true;
+    }
     if (d.v_dim % d.v_heads) detail::fail(path, ": vision_heads ", d.v_heads, " do not divide vision_dim ", d.v_dim);
     if (d.dim % d.heads || d.heads % d.kv_heads) detail::fail(path, ": text_heads / text_kv_heads do not divide text_dim");
     if (d.head_dim() % 2) detail::fail(path, ": the text head dimension must be even (rope)");
@@ -331,25 +385,11 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
         const Array<float> a = load_tensor(ck, name, shape);
         return std::vector<float>(a.begin(), a.end());
     };
-    m.patch_embed_ = lin("patch_embed", vd, d.patch * d.patch, true);
-    m.row_embed_ = vec("row_embed", {d.max_rows, vd});
-    m.col_embed_ = vec("col_embed", {d.max_cols, vd});
-    m.anchor_ = vec("anchor", {d.anchors, vd});
-    if (d.out_pos) {
-        m.out_row_embed_ = vec("out_row_embed", {d.max_rows, vd});
-        m.out_col_embed_ = vec("out_col_embed", {d.max_cols, vd});
+    m.vision_ = VisionTower::load(ck, "", d, d.max_rows, d.out_pos);
+    if (d.split.present) {
+        m.table_vision_ = VisionTower::load(ck, "table.", d, d.split.max_rows, d.split.out_pos);
+        m.split_head_ = lin("table.head", 4 * d.patch, vd, true);
     }
-    for (std::size_t b = 0; b < d.v_layers; ++b) {
-        const std::string p = "vision." + std::to_string(b) + ".";
-        VisionBlock blk;
-        blk.norm1 = LayerNorm::load(ck, p + "norm1", vd, d.eps);
-        blk.norm2 = LayerNorm::load(ck, p + "norm2", vd, d.eps);
-        blk.attn = VisionAttention(lin(p + "q", vd, vd, true), lin(p + "k", vd, vd, true), lin(p + "v", vd, vd, true), lin(p + "o", vd, vd, true),
-                                   d.v_heads, d.v_heads);
-        blk.mlp = Mlp<W>::plain(lin(p + "fc1", d.v_mlp, vd, true), lin(p + "fc2", vd, d.v_mlp, true), Activation::gelu_erf);
-        m.vblocks_.push_back(std::move(blk));
-    }
-    m.vision_norm_ = LayerNorm::load(ck, "vision_norm", vd, d.eps);
     m.embed_ = vec("embed.weight", {d.vocab, td});
     for (std::size_t l = 0; l < d.layers; ++l) {
         const std::string p = "text." + std::to_string(l) + ".";
@@ -400,11 +440,15 @@ io::Image GatedVlmModel<Config>::prepare(const io::Image& crop, std::string_view
 
 template <class Config>
 io::Image GatedVlmModel<Config>::prepare_table(const io::Image& crop, double line_height, double& scale) const {
-    if (!d_.table.present) detail::fail("prepare_table: this model has no table task");
+    if (!d_.table.present && !d_.split.present) detail::fail("prepare_table: this model has no table task and no table splitter");
     if (crop.width <= 0 || crop.height <= 0) detail::fail("prepare_table: empty crop");
     const io::Image gray = crop.channels == 1 ? crop : io::to_gray(crop);
-    const double max_h = double(d_.height_of("table")), max_w = double(d_.table.max_width);
-    scale = std::min({d_.table.line_height / std::max(1.0, line_height), max_h / gray.height, max_w / gray.width});
+    // the table splitter's sizes where it has one, else the table task's
+    const bool split = d_.split.present;
+    const double max_h = split ? double(d_.split.max_rows * d_.patch) : double(d_.height_of("table"));
+    const double max_w = double(split ? d_.split.max_width : d_.table.max_width);
+    const double line = split ? d_.split.line_height : d_.table.line_height;
+    scale = std::min({line / std::max(1.0, line_height), max_h / gray.height, max_w / gray.width});
     // Python's round(): halves to even, as std::nearbyint in the default rounding mode
     const int w = int(std::clamp(std::nearbyint(gray.width * scale), 1.0, max_w));
     const int h = int(std::clamp(std::nearbyint(gray.height * scale), 1.0, max_h));
@@ -416,15 +460,48 @@ io::Image GatedVlmModel<Config>::prepare_table(const io::Image& crop, double lin
 }
 
 template <class Config>
-Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const Trace& trace) const {
-    const GatedVlmDims& d = d_;
+typename GatedVlmModel<Config>::VisionTower GatedVlmModel<Config>::VisionTower::load(const io::Checkpoint& ck, const std::string& prefix,
+                                                                                    const GatedVlmDims& d, std::size_t max_rows, bool out_pos) {
+    const std::size_t vd = d.v_dim;
+    auto lin = [&](const std::string& name, std::size_t out, std::size_t in) {
+        return Linear<W>::load(ck, prefix + name + ".weight", prefix + name + ".bias", out, in);
+    };
+    auto vec = [&](const std::string& name, std::vector<std::size_t> shape) {
+        const Array<float> a = load_tensor(ck, prefix + name, shape);
+        return std::vector<float>(a.begin(), a.end());
+    };
+    VisionTower t;
+    t.max_rows = max_rows, t.max_cols = d.max_cols, t.out_pos = out_pos;
+    t.patch_embed = lin("patch_embed", vd, d.patch * d.patch);
+    t.row_embed = vec("row_embed", {max_rows, vd});
+    t.col_embed = vec("col_embed", {d.max_cols, vd});
+    t.anchor = vec("anchor", {d.anchors, vd});
+    if (out_pos) {
+        t.out_row_embed = vec("out_row_embed", {max_rows, vd});
+        t.out_col_embed = vec("out_col_embed", {d.max_cols, vd});
+    }
+    for (std::size_t b = 0; b < d.v_layers; ++b) {
+        const std::string p = "vision." + std::to_string(b) + ".";
+        VisionBlock blk;
+        blk.norm1 = LayerNorm::load(ck, prefix + p + "norm1", vd, d.eps);
+        blk.norm2 = LayerNorm::load(ck, prefix + p + "norm2", vd, d.eps);
+        blk.attn = VisionAttention(lin(p + "q", vd, vd), lin(p + "k", vd, vd), lin(p + "v", vd, vd), lin(p + "o", vd, vd), d.v_heads, d.v_heads);
+        blk.mlp = Mlp<W>::plain(lin(p + "fc1", d.v_mlp, vd), lin(p + "fc2", vd, d.v_mlp), Activation::gelu_erf);
+        t.blocks.push_back(std::move(blk));
+    }
+    t.norm = LayerNorm::load(ck, prefix + "vision_norm", vd, d.eps);
+    return t;
+}
+
+template <class Config>
+Tensor<float, 2> GatedVlmModel<Config>::VisionTower::encode(const io::Image& img, const GatedVlmDims& d, const Trace& trace) const {
     const std::size_t P = d.patch;
     if (img.channels != 1) detail::fail("encode_image: expected a prepared gray crop (see prepare), got ", img.channels, " channels");
     if (img.width <= 0 || img.height <= 0 || img.width % int(P) || img.height % int(P))
         detail::fail("encode_image: a prepared crop is a multiple of ", P, " pixels in both directions, got ", img.width, "x", img.height);
     const std::size_t rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P;
-    if (rows > d.max_rows || cols > d.max_cols)
-        detail::fail("encode_image: ", img.width, "x", img.height, " exceeds the model's ", d.max_width(), "x", d.max_rows * P, " pixels");
+    if (rows > max_rows || cols > max_cols)
+        detail::fail("encode_image: ", img.width, "x", img.height, " exceeds the encoder's ", max_cols * P, "x", max_rows * P, " pixels");
     const std::size_t n_patch = rows * cols, n = d.anchors + n_patch, vd = d.v_dim, pp = P * P;
     std::vector<float> patches(n_patch * pp);
     for (std::size_t c = 0; c < cols; ++c)
@@ -435,9 +512,9 @@ Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const
         }
     Tensor<float, 2> out = Tensor<float, 2>::from_shape({n, vd});
     float* x = out.data();
-    std::copy(anchor_.begin(), anchor_.end(), x);
+    std::copy(anchor.begin(), anchor.end(), x);
     float* xp = x + d.anchors * vd;
-    patch_embed_.forward(patches.data(), n_patch, pp, xp, vd);
+    patch_embed.forward(patches.data(), n_patch, pp, xp, vd);
     // every patch token gets the embeddings of its column and row (in column-major order)
     auto add_position = [&](float* tokens, const std::vector<float>& col_e, const std::vector<float>& row_e) {
         for (std::size_t c = 0; c < cols; ++c)
@@ -448,22 +525,54 @@ Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const
                 for (std::size_t i = 0; i < vd; ++i) t[i] += ce[i] + re[i];
             }
     };
-    add_position(xp, col_embed_, row_embed_);
+    add_position(xp, col_embed, row_embed);
     if (trace) trace("vision_embed", x, n, vd);
     std::vector<float> h(n * vd);
-    for (std::size_t b = 0; b < vblocks_.size(); ++b) {
-        const VisionBlock& blk = vblocks_[b];
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+        const VisionBlock& blk = blocks[b];
         blk.norm1.forward(x, n, vd, h.data(), vd);
         blk.attn.forward(h.data(), n, nullptr, x, vd, x, vd);
         blk.norm2.forward(x, n, vd, h.data(), vd);
         blk.mlp.forward(h.data(), n, x, vd, x, vd);
         if (trace) trace("vision_block_out_" + std::to_string(b), x, n, vd);
     }
-    vision_norm_.forward(x, n, vd, h.data(), vd);
+    norm.forward(x, n, vd, h.data(), vd);
     std::copy_n(h.data(), n * vd, x);
-    if (d.out_pos) add_position(xp, out_col_embed_, out_row_embed_);
+    if (out_pos) add_position(xp, out_col_embed, out_row_embed);
     if (trace) trace("vision_output", x, n, vd);
     return out;
+}
+
+template <class Config>
+Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const Trace& trace) const {
+    return vision_.encode(img, d_, trace);
+}
+
+template <class Config>
+SplitMaps GatedVlmModel<Config>::table_split_maps(const io::Image& img, const Trace& trace) const {
+    if (!d_.split.present) detail::fail("table_split_maps: this model has no table splitter (config.json 'table_split')");
+    const Tensor<float, 2> vis = table_vision_.encode(img, d_, trace);
+    const std::size_t P = d_.patch, rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P, n = rows * cols;
+    std::vector<float> y(n * 4 * P);
+    split_head_.forward(vis.data() + d_.anchors * d_.v_dim, n, d_.v_dim, y.data(), 4 * P);
+    if (trace) trace("split_head", y.data(), n, 4 * P);
+    SplitMaps m;
+    m.rows = rows, m.cols = cols, m.patch = P;
+    const std::size_t H = rows * P, Wd = cols * P;
+    m.local_row.assign(cols * H, 0.0f), m.local_col.assign(rows * Wd, 0.0f), m.row.assign(H, 0.0f), m.col.assign(Wd, 0.0f);
+    // token (c, r) in column-major order; its outputs in groups of P: local row, local column,
+    // row (averaged over the columns), column (averaged over the rows)
+    for (std::size_t c = 0; c < cols; ++c)
+        for (std::size_t r = 0; r < rows; ++r) {
+            const float* t = y.data() + (c * rows + r) * 4 * P;
+            for (std::size_t k = 0; k < P; ++k) {
+                m.local_row[c * H + r * P + k] = t[k];
+                m.local_col[r * Wd + c * P + k] = t[P + k];
+                m.row[r * P + k] += t[2 * P + k] / float(cols);
+                m.col[c * P + k] += t[3 * P + k] / float(rows);
+            }
+        }
+    return m;
 }
 
 template <class Config>

@@ -1,7 +1,8 @@
 // docvlm/pipeline/embedded_parser.hpp — page parsing with a line-reading model such as docvlm's
 // embedded model (GatedVlmModel): the classical segmenter of layout.hpp finds blocks, lines and
 // crops; every crop is read by the model (text task); tables come out as HTML: their structure
-// (rows, columns, spans) from the model's table task where it has one, else from the segmenter.
+// (rows, columns, spans) from the model's table splitter (separator maps) or table task where it
+// has one, else from the segmenter's grid reader.
 //
 // Crops are recognised in parallel on the process's thread pool, in batches: crops of similar
 // width go through the decoder together (Model::generate_batch: each weight matrix is read once
@@ -44,8 +45,10 @@ struct EmbeddedParserOptions {
     /// Table structure from the model's table task (when it has one): each table block is read
     /// once more, as a whole, into a grid (column and row extents, OTSL cells); the text of its
     /// crops fills the cells.
-    /// A model without the table task reads the block as a grid (grid_table_region, then
-    /// grid_table_html: rows, columns and spanning cells from the positions of its text and rules).
+    /// A model without the table task cuts the block as a grid (grid_table_region: every cell a
+    /// crop) and takes its structure from its table splitter (read_split_grid) where it has one,
+    /// else (or when the splitter finds no table) from grid_table_html: rows, columns and spanning
+    /// cells from the positions of its text and rules.
     /// Off, or when the model's structure is malformed, the segmenter's rows and columns stay.
     bool tables = true;
     /// Called as crops are read: ("content", done, total).
@@ -81,6 +84,18 @@ struct OtslCell {
 /// an end-of-row token). Tokens out of place are skipped; a filled cell whose columns or rows lack
 /// extents has no box.
 std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32_t> ids, const GatedVlmDims::Table& t);
+
+/// A table's grid read from the table splitter's maps (GatedVlmModel::table_split_maps) of its
+/// input `img` (prepare_table), as tools/train/table_split.py's read_grid reads it: the rows
+/// (columns) are the runs of pixel rows (columns) whose separator logit is at most 0 inside the
+/// extent of the input's ink, kept where they hold text ink (darker than `ink`, or halfway between
+/// the darkest pixel and white where even that is lighter; a pixel row dark across more than 60 %
+/// of the ink's width is a rule, not text); a cell is joined to the one on its left (above) where
+/// the mean local separator probability over the gap between them, in the patch rows (columns)
+/// of its row (column), is below 0.5; joins grow into rectangles row by row, left to right. Every
+/// cell comes out as fcel with its box (a span: its first position; the others lcel, ucel, xcel).
+/// Empty when the input has no ink; throws when the maps are not the input's.
+std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& maps, int ink = 160);
 
 /// A GenerationOptions::constrain for the table task: only well-formed answers — column extents in
 /// pairs (x1 ≥ x0, each x0 at most `slack` units left of the previous column's x1), at most
@@ -339,6 +354,110 @@ inline std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl
     };
 }
 
+inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& m, int ink) {
+    const int P = int(m.patch), H = int(m.rows) * P, W = int(m.cols) * P;
+    if (img.channels != 1 || img.width != W || img.height != H || m.local_row.size() != m.cols * std::size_t(H) ||
+        m.local_col.size() != m.rows * std::size_t(W) || m.row.size() != std::size_t(H) || m.col.size() != std::size_t(W))
+        docvlm::detail::fail("read_split_grid: maps of a ", W, "x", H, " input for a ", img.width, "x", img.height, " image with ", img.channels,
+                     " channels");
+    int darkest = 255;
+    for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) darkest = std::min<int>(darkest, img.at(x, y));
+    const double thr = std::max(double(ink), (darkest + 255.0) / 2);
+    std::vector<int> row_dark(std::size_t(H), 0), col_dark(std::size_t(W), 0);
+    int x_lo = W, x_hi = -1, y_lo = H, y_hi = -1;
+    for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+            if (img.at(x, y) < thr) {
+                ++row_dark[std::size_t(y)], ++col_dark[std::size_t(x)];
+                x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x), y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+            }
+    if (x_hi < 0) return {};
+    using Extent = std::pair<int, int>;  // [first, end)
+    // runs of non-separator positions inside the ink's extent that hold text (not rules)
+    auto lines = [](const std::vector<float>& sep, const std::vector<int>& dark, int extent) {
+        std::vector<char> text(dark.size());
+        for (std::size_t i = 0; i < dark.size(); ++i) text[i] = dark[i] > 0 && dark[i] <= 0.6 * std::max(1, extent);
+        std::vector<Extent> out;
+        int first = -1, last = -1;
+        for (int i = 0; i < int(text.size()); ++i)
+            if (text[std::size_t(i)]) last = i, first = first < 0 ? i : first;
+        if (first < 0) return out;
+        int start = -1;
+        auto keep = [&](int a, int b) {
+            for (int i = a; i < b; ++i)
+                if (text[std::size_t(i)]) return out.push_back({a, b});
+        };
+        for (int i = first; i <= last; ++i) {
+            if (!(sep[std::size_t(i)] > 0)) {
+                if (start < 0) start = i;
+            } else if (start >= 0) {
+                keep(start, i), start = -1;
+            }
+        }
+        if (start >= 0) keep(start, last + 1);
+        return out;
+    };
+    const std::vector<Extent> rows = lines(m.row, row_dark, x_hi - x_lo + 1), cols = lines(m.col, col_dark, y_hi - y_lo + 1);
+    if (rows.empty() || cols.empty()) return {};
+    // the patch rows (columns) whose centres fall in each extent, else the nearest one
+    auto bands = [P](const std::vector<Extent>& ext, int n) {
+        std::vector<std::vector<int>> out;
+        for (auto [a, b] : ext) {
+            std::vector<int> k;
+            for (int i = 0; i < n; ++i)
+                if (a <= i * P + P / 2.0 && i * P + P / 2.0 < b) k.push_back(i);
+            if (k.empty()) k.push_back(std::min(n - 1, int(std::floor((a + b) / 2.0 / P))));
+            out.push_back(std::move(k));
+        }
+        return out;
+    };
+    const auto prow = bands(rows, int(m.rows)), pcol = bands(cols, int(m.cols));
+    auto sigmoid = [](float v) { return 1.0 / (1.0 + std::exp(-double(v))); };
+    // mean separator probability of a local map over some of its lines and a range of positions
+    auto mean_prob = [&](const std::vector<float>& map, std::size_t stride, const std::vector<int>& which, int a, int b) {
+        double sum = 0;
+        for (int w : which)
+            for (int i = a; i < b; ++i) sum += sigmoid(map[std::size_t(w) * stride + std::size_t(i)]);
+        return b > a ? sum / double(which.size() * std::size_t(b - a)) : 1.0;
+    };
+    const std::size_t R = rows.size(), K = cols.size();
+    std::vector<std::vector<char>> join_left(R, std::vector<char>(K, 0));
+    std::vector<std::vector<double>> sep_up(R, std::vector<double>(K, 1.0));
+    for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t c = 1; c < K; ++c)
+            join_left[r][c] = mean_prob(m.local_col, std::size_t(W), prow[r], cols[c - 1].second, cols[c].first) < 0.5;
+    for (std::size_t r = 1; r < R; ++r)
+        for (std::size_t c = 0; c < K; ++c) sep_up[r][c] = mean_prob(m.local_row, std::size_t(H), pcol[c], rows[r - 1].second, rows[r].first);
+    std::vector<std::vector<int>> id(R, std::vector<int>(K, -1));
+    std::vector<std::vector<OtslCell>> out(R, std::vector<OtslCell>(K));
+    int next = 0;
+    for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t c = 0; c < K; ++c) {
+            if (id[r][c] >= 0) continue;
+            std::size_t c1 = c, r1 = r;
+            while (c1 + 1 < K && id[r][c1 + 1] < 0 && join_left[r][c1 + 1]) ++c1;
+            for (;;) {
+                if (r1 + 1 >= R) break;
+                double sum = 0;
+                bool free = true;
+                for (std::size_t k = c; k <= c1; ++k) free = free && id[r1 + 1][k] < 0, sum += sep_up[r1 + 1][k];
+                if (!free || sum / double(c1 - c + 1) >= 0.5) break;
+                ++r1;
+            }
+            for (std::size_t rr = r; rr <= r1; ++rr)
+                for (std::size_t k = c; k <= c1; ++k) {
+                    id[rr][k] = next;
+                    out[rr][k].kind = rr == r && k == c ? OtslCell::fcel : rr == r ? OtslCell::lcel : k == c ? OtslCell::ucel : OtslCell::xcel;
+                }
+            OtslCell& f = out[r][c];
+            f.has_box = true;
+            f.x0 = cols[c].first, f.x1 = cols[c1].second, f.y0 = rows[r].first, f.y1 = rows[r1].second;
+            ++next;
+        }
+    return out;
+}
+
 inline std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
                               const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy) {
     if (rows.empty() || rows[0].empty()) return "";
@@ -418,7 +537,8 @@ std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChu
 template <class M>
 std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<std::vector<std::string>>& texts,
                                               typename M::Context& ctx, double& vision_s, double& decode_s, std::size_t& tokens) const {
-    if (!model_->dims().table.present || region.lines.empty()) return "";
+    const bool split = model_->dims().split.present;
+    if ((!model_->dims().table.present && !split) || region.lines.empty()) return "";
     using clock = std::chrono::steady_clock;
     // the crop's scale comes from its median line height (the ink of a text line)
     std::vector<int> heights;
@@ -430,6 +550,11 @@ std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const Layou
     const auto t0 = clock::now();
     const io::Image input = model_->prepare_table(crop_with_margin(gray, int(b.x0), int(b.y0), int(b.x1), int(b.y1), m),
                                                   heights[heights.size() / 2], scale);
+    if (split) {  // the table splitter: its grid from separator maps, no decoding
+        const auto rows = read_split_grid(input, model_->table_split_maps(input), model_->dims().ink_threshold);
+        vision_s += std::chrono::duration<double>(clock::now() - t0).count();
+        return table_html(rows, region, texts, scale, x0, y0);
+    }
     const auto vis = model_->encode_image(input);
     const auto t1 = clock::now();
     GenerationOptions gen;
@@ -627,7 +752,11 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
         std::vector<std::vector<std::string>> texts(all.lines.size());
         for (std::size_t l = 0; l < all.lines.size(); ++l)
             for (const auto& c : all.lines[l].chunks) texts[l].push_back(read_one(gray, c, "text", ctx, on_token, vs, ds, tk));
-        if (grid_table) return grid_table_html(all.lines, texts, rules);
+        if (grid_table) {  // the table splitter's grid where the model has one, else the grid reader's
+            if (model_->dims().split.present)
+                if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
+            return grid_table_html(all.lines, texts, rules);
+        }
         if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
         task = "text";  // not read as a table: the segmenter's reading below
     }

@@ -1,0 +1,213 @@
+"""The table task as split-and-merge maps (model.TableSplit): training targets from a grid answer
+(common.table_tokens) and the grid read back from the maps. include/docvlm/pipeline/table_split.hpp
+reads the maps the same way (read_split_grid); the test data of tests/data/gated-tiny checks both.
+
+Targets, for a table input of H x W pixels (PATCH-pixel patches, rows x cols of them):
+  row separator [H]: the pixel rows between one row's ink extent and the next one's (at least two
+      pixel rows around their meeting point when the extents touch);
+  column separator [W]: the same between columns;
+  local row separator [cols, H]: the row separator where, at this patch column (its column: the
+      column extent nearest to the patch's centre), the cells above and below are different cells
+      (not one cell spanning both rows);
+  local column separator [rows, W]: the same for columns, per patch row.
+
+Reading the grid (read_grid): the table's lines are the runs of pixel rows (columns) whose row
+(column) separator probability is at most 0.5 inside the extent of the input's ink, keeping those
+with text ink (a pixel row darker than ink_threshold somewhere but not across most of the table: a rule is
+not a row); then a cell is joined to the one on its left (above) where the mean local separator
+probability over the gap between them, in the patch rows (columns) of its row (column), is below
+0.5; joins are grown into rectangles row by row, left to right (the first cell of a span decides).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import common as C
+
+RULE_SHARE = 0.6  # a pixel row (column) dark over more than this share of the ink extent is a rule
+
+
+def parse_grid(ids) -> tuple[list, list, list]:
+    """A grid answer -> (column extents [(x0, x1)] in pixels, ends exclusive, row extents [(y0, y1)],
+    cell ids [[int]] per row: one id per grid position, equal for the positions of one cell)."""
+    ids = [int(t) for t in ids]
+    coord = lambda t: C.COORD0 <= t < C.COORD0 + C.TABLE_COORDS
+    i, cols = 0, []
+    while i < len(ids) and ids[i] != C.NL:
+        if i + 1 < len(ids) and coord(ids[i]) and coord(ids[i + 1]):
+            cols.append(((ids[i] - C.COORD0) * C.TABLE_Q, (ids[i + 1] - C.COORD0 + 1) * C.TABLE_Q))
+            i += 2
+        else:
+            i += 1
+    i += 1
+    rows, kinds, row, y = [], [], [], None
+    while i < len(ids):
+        t = ids[i]
+        if t == C.NL:
+            if row:
+                kinds.append(row)
+                rows.append(y)
+            row, y = [], None
+        elif not row and y is None and i + 1 < len(ids) and coord(t) and coord(ids[i + 1]):
+            y = ((t - C.COORD0) * C.TABLE_Q, (ids[i + 1] - C.COORD0 + 1) * C.TABLE_Q)
+            i += 1
+        elif t in C.OTSL and t != C.NL:
+            row.append(t)
+        i += 1
+    return cols, rows, cell_ids(kinds)
+
+
+def cell_ids(kinds: list[list[int]]) -> list[list[int]]:
+    """OTSL kinds per row -> one id per grid position (lcel / xcel: the left one's, ucel: the upper one's)."""
+    out, nxt = [], 0
+    for r, row in enumerate(kinds):
+        ids = []
+        for c, k in enumerate(row):
+            if k in (C.LCEL, C.XCEL) and c > 0:
+                ids.append(ids[c - 1])
+            elif k == C.UCEL and r > 0 and c < len(out[r - 1]):
+                ids.append(out[r - 1][c])
+            else:
+                ids.append(nxt)
+                nxt += 1
+        out.append(ids)
+    return out
+
+
+def structure(ids: list[list[int]]) -> list[list[int]]:
+    """Cell ids -> OTSL kinds without the filled / empty distinction (FCEL for both)."""
+    kinds = []
+    for r, row in enumerate(ids):
+        out = []
+        for c, i in enumerate(row):
+            left = c > 0 and row[c - 1] == i
+            up = r > 0 and c < len(ids[r - 1]) and ids[r - 1][c] == i
+            out.append(C.XCEL if left and up else C.LCEL if left else C.UCEL if up else C.FCEL)
+        kinds.append(out)
+    return kinds
+
+
+def _gaps(ext: list[tuple], n: int) -> list[tuple[int, int]]:
+    """Pixel ranges between consecutive extents (at least 2 pixels, clipped to [0, n))."""
+    out = []
+    for (_, a), (b, _) in zip(ext, ext[1:]):
+        if b - a < 2:
+            m = (a + b) // 2
+            a, b = m - 1, m + 1
+        out.append((max(0, a), min(n, b)))
+    return out
+
+
+def _nearest(ext: list[tuple], v: float) -> int:
+    return int(np.argmin([max(lo - v, 0, v - hi) for lo, hi in ext]))
+
+
+def targets(ids, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """(local row [cols, H], local column [rows, W], row [H], column [W]) float32 0/1 targets of a
+    table input of rows x cols patches."""
+    P = C.PATCH
+    H, W = rows * P, cols * P
+    cx, ry, cid = parse_grid(ids)
+    lr, lc = np.zeros((cols, H), np.float32), np.zeros((rows, W), np.float32)
+    gr, gc = np.zeros(H, np.float32), np.zeros(W, np.float32)
+    if not cx or not ry:
+        return lr, lc, gr, gc
+    for r, (a, b) in enumerate(_gaps(ry, H)):
+        gr[a:b] = 1
+        for pc in range(cols):
+            c = _nearest(cx, pc * P + P / 2)
+            if c < len(cid[r]) and c < len(cid[r + 1]) and cid[r][c] != cid[r + 1][c]:
+                lr[pc, a:b] = 1
+    for c, (a, b) in enumerate(_gaps(cx, W)):
+        gc[a:b] = 1
+        for pr in range(rows):
+            r = _nearest(ry, pr * P + P / 2)
+            if c + 1 < len(cid[r]) and cid[r][c] != cid[r][c + 1]:
+                lc[pr, a:b] = 1
+    return lr, lc, gr, gc
+
+
+def text_lines(dark_counts: np.ndarray, extent: int) -> np.ndarray:
+    """Which pixel rows (columns) hold text ink: some dark pixels, but not a rule's share."""
+    return (dark_counts > 0) & (dark_counts <= RULE_SHARE * max(1, extent))
+
+
+def _lines(sep: np.ndarray, text: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of non-separator positions inside the ink's extent that hold text."""
+    idx = np.flatnonzero(text)
+    if len(idx) == 0:
+        return []
+    out, start = [], None
+    for i in range(int(idx[0]), int(idx[-1]) + 1):
+        if not sep[i]:
+            if start is None:
+                start = i
+        elif start is not None:
+            out.append((start, i))
+            start = None
+    if start is not None:
+        out.append((start, int(idx[-1]) + 1))
+    return [(a, b) for a, b in out if text[a:b].any()]
+
+
+def ink_threshold(img: np.ndarray) -> float:
+    """INK, or halfway between the darkest pixel and white where even that is lighter (faint tables)."""
+    return max(float(C.INK), (float(img.min()) + 255.0) / 2)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: np.ndarray, col_l: np.ndarray,
+              height: int, width: int):
+    """img uint8 [H, W] (the table input), the logits of TableSplit.maps for it (batch index taken),
+    the input's content size -> (column extents, row extents, cell ids) as parse_grid gives them."""
+    P = C.PATCH
+    dark = img[:height, :width] < ink_threshold(img[:height, :width])
+    ys, xs = np.nonzero(dark)
+    if len(ys) == 0:
+        return [], [], []
+    ink_w, ink_h = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+    rows = _lines(_sigmoid(row_l[:height]) > 0.5, text_lines(dark.sum(1), ink_w))
+    cols = _lines(_sigmoid(col_l[:width]) > 0.5, text_lines(dark.sum(0), ink_h))
+    if not rows or not cols:
+        return cols, rows, []
+    pr_all, pc_all = local_c.shape[0], local_r.shape[0]
+
+    def bands(ext, n):  # the patch indices whose centres fall in each extent (else the nearest one)
+        out = []
+        for a, b in ext:
+            k = [i for i in range(n) if a <= i * P + P / 2 < b]
+            out.append(k or [min(n - 1, int((a + b) / 2 // P))])
+        return out
+
+    prow, pcol = bands(rows, pr_all), bands(cols, pc_all)
+    R, K = len(rows), len(cols)
+    join_l = np.zeros((R, K), bool)
+    join_u = np.full((R, K), 0.0)
+    for r in range(R):
+        for c in range(1, K):
+            a, b = cols[c - 1][1], cols[c][0]
+            join_l[r, c] = _sigmoid(local_c[prow[r], a:b]).mean() < 0.5
+    for r in range(1, R):
+        a, b = rows[r - 1][1], rows[r][0]
+        for c in range(K):
+            join_u[r, c] = _sigmoid(local_r[pcol[c], a:b]).mean()
+    ids = [[-1] * K for _ in range(R)]
+    nxt = 0
+    for r in range(R):
+        for c in range(K):
+            if ids[r][c] >= 0:
+                continue
+            c1 = c
+            while c1 + 1 < K and ids[r][c1 + 1] < 0 and join_l[r, c1 + 1]:
+                c1 += 1
+            r1 = r
+            while r1 + 1 < R and all(ids[r1 + 1][k] < 0 for k in range(c, c1 + 1)) and join_u[r1 + 1, c:c1 + 1].mean() < 0.5:
+                r1 += 1
+            for rr in range(r, r1 + 1):
+                for k in range(c, c1 + 1):
+                    ids[rr][k] = nxt
+            nxt += 1
+    return cols, rows, ids

@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""Trains the table splitter (model.TableSplit: a vision tower of its own and a split-and-merge
+head, table_split.py) on the table shards of make_data.py. Resumable, like train.py.
+
+    tools/train/train_table.py --data DATA --run RUN --init DATA/run7/last.pt [--hours 1] [--steps 3000]
+
+--init: a DocVLM checkpoint (RUN/last.pt) or export (model.safetensors) whose vision tower starts
+the splitter's (its row embeddings must cover a table's height: a run that trained the table task),
+or a TableSplit checkpoint; the head starts at zero. bfloat16 work copy, float32 master weights,
+quantisation-aware (int8, as the C++ int8 path) from the first step. Every --eval-every steps the
+grid is read back (table_split.read_grid) from validation tables and compared with the truth:
+shape (rows and columns) and structure (every cell's span), filled and empty cells alike.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import table_split as T  # noqa: E402
+from model import Config, QLinear, TableSplit, VisionTower  # noqa: E402
+from train import TableShards, anchors_valid, make_batch  # noqa: E402
+
+
+def batch_targets(s: TableShards, idx, rows: int, cols: int):
+    t = [T.targets(s.labels[i], rows, cols) for i in idx]
+    return [torch.from_numpy(np.stack([x[k] for x in t])) for k in range(4)]
+
+
+def split_loss(maps, targets, widths: torch.Tensor, P: int):
+    """Mean binary cross-entropy of the four maps, each over its valid positions (inside the
+    table's width), summed."""
+    lr, lc, gr, gc = maps
+    b, cols, H = lr.shape
+    W = lc.shape[2]
+    wcol = (torch.arange(cols)[None, :] < (widths[:, None] // P)).float()  # [B, cols]
+    wx = (torch.arange(W)[None, :] < widths[:, None]).float()  # [B, W]
+    masks = (wcol[:, :, None].expand(b, cols, H), wx[:, None, :].expand(b, lc.shape[1], W), torch.ones_like(gr), wx)
+    total = 0.0
+    for y, t, m in zip(maps, targets, masks):
+        total = total + (F.binary_cross_entropy_with_logits(y, t, reduction="none") * m).sum() / m.sum().clamp(min=1)
+    return total
+
+
+def load_init(model: TableSplit, path: str):
+    if path.endswith(".pt"):
+        sd = torch.load(path, map_location="cpu")["model"]
+    else:
+        from safetensors_io import read_safetensors
+        sd = read_safetensors(path)
+        sd = {k[len("table."):] if k.startswith("table.") else k: v for k, v in sd.items()}
+        sd = {k: (v.float() * sd[k + "_scale"][:, None] if v.dtype == torch.int8 else v) for k, v in sd.items() if not k.endswith("_scale")}
+    own = model.state_dict()
+    loaded = {n: (sd[n] if n in sd and sd[n].shape == t.shape else t) for n, t in own.items()}
+    missing = [n for n in own if n not in sd and not n.startswith(("head.", "out_"))]
+    if missing:
+        raise SystemExit(f"--init {path}: missing tensors {missing[:5]}")
+    if "head.weight" not in sd:
+        loaded["head.weight"], loaded["head.bias"] = torch.zeros_like(own["head.weight"]), torch.zeros_like(own["head.bias"])
+    model.load_state_dict(loaded)
+
+
+@torch.no_grad()
+def predict(model: TableSplit, s: TableShards, i: int):
+    """The grid read from the model's maps for validation table i (batch of one)."""
+    patches, rows, cols, valid, _, _ = s.make(np.array([i]), 4)
+    dev = model.anchor.device
+    v = anchors_valid(valid, model.c.anchors).to(dev)
+    maps = [m[0].float().cpu().numpy() for m in model.maps(patches.to(dev).to(model.anchor.dtype), rows, cols, v)]
+    h, w = int(s.heights[i]), int(s.widths[i])
+    return T.read_grid(s.images[i], *maps, h, w)
+
+
+def evaluate(model: TableSplit, s: TableShards, n: int) -> dict:
+    model.eval()
+    shape = exact = 0
+    for i in range(min(n, len(s))):
+        _, _, ids = predict(model, s, i)
+        _, _, truth = T.parse_grid(s.labels[i])
+        shape += len(ids) == len(truth) and bool(ids) and len(ids[0]) == len(truth[0])
+        exact += T.structure(ids) == T.structure(truth)
+    model.train()
+    m = min(n, len(s))
+    return {"tables": m, "shape": shape / m, "structure": exact / m}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--init", default="")
+    ap.add_argument("--steps", type=int, default=3000, help="length of the LR schedule")
+    ap.add_argument("--hours", type=float, default=0, help="stop (with a checkpoint) after this long; 0: run to --steps")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--head-lr-scale", type=float, default=10.0)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-tables", type=int, default=100)
+    ap.add_argument("--ckpt-minutes", type=float, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    VisionTower.local_attention = True
+    QLinear.qat = True
+    run = Path(a.run)
+    run.mkdir(parents=True, exist_ok=True)
+    log = open(run / "log.txt", "a")
+
+    def say(msg):
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    ck = run / "last.pt"
+    src = ck if ck.exists() else Path(a.init)
+    cfg_file = src.parent / "config.json"
+    cfg = Config(**{k: v for k, v in json.loads(cfg_file.read_text()).items() if k in Config.__dataclass_fields__})
+    train = TableShards(glob.glob(f"{a.data}/table-train-*.npz"))
+    val = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
+    say(f"data: {len(train)} train / {len(val)} val tables")
+    torch.manual_seed(a.seed)
+    model = TableSplit(cfg)
+    if not ck.exists() and a.init:
+        load_init(model, a.init)
+    model.to(device)
+    master = list(model.parameters())
+    head = [p for n, p in model.named_parameters() if n.startswith("head.")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+    opt = torch.optim.AdamW([{"params": body, "lr_scale": 1.0}, {"params": head, "lr_scale": a.head_lr_scale}],
+                            lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    step, epoch = 0, 0
+    if ck.exists():
+        state = torch.load(ck, map_location=device)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, epoch = state["step"], state["epoch"]
+        say(f"resumed at step {step}")
+    elif a.init:
+        say(f"initialised from {a.init}")
+    (run / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
+    say(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+    work = TableSplit(cfg).bfloat16().to(device)
+    wparams = list(work.parameters())
+
+    def sync_work():
+        with torch.no_grad():
+            for w, m in zip(wparams, master):
+                w.copy_(m)
+
+    def save():
+        tmp = run / "last.pt.tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch}, tmp)
+        os.replace(tmp, ck)
+
+    queue: list = []
+    start_step = step
+    t_start = t_ck = time.time()
+    loss_avg, seen = None, 0
+    while step < a.steps:
+        lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        if not queue:  # batch order: a function of (seed, epoch, the step this stretch started at)
+            queue = train.batches(np.random.default_rng([a.seed, epoch, start_step]), a.batch)
+            epoch += 1
+        bidx = queue.pop()
+        patches, rows, cols, valid, _, _ = train.make(bidx, 4)
+        targets = [t.to(device) for t in batch_targets(train, bidx, rows, cols)]
+        sync_work()
+        v = anchors_valid(valid, cfg.anchors).to(device)
+        maps = work.maps(patches.to(device).bfloat16(), rows, cols, v)
+        loss = split_loss(maps, targets, torch.from_numpy(train.widths[bidx].astype(np.int64)).to(device), cfg.patch)
+        work.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for w, m in zip(wparams, master):
+                m.grad = w.grad.float() if w.grad is not None else None
+        torch.nn.utils.clip_grad_norm_(master, 1.0)
+        opt.step()
+        step += 1
+        seen += len(bidx)
+        loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
+        if step % 25 == 0:
+            say(f"step {step} loss {loss_avg:.4f} lr {lr:.2e} {seen / (time.time() - t_start):.1f} tables/s")
+        if step % a.eval_every == 0:
+            sync_work()
+            say(f"eval step {step}: {json.dumps(evaluate(work, val, a.eval_tables))}")
+        if time.time() - t_ck > a.ckpt_minutes * 60:
+            save()
+            t_ck = time.time()
+        if a.hours and time.time() - t_start > a.hours * 3600:
+            break
+    save()
+    say(f"stopped at step {step} (checkpoint {ck})")
+
+
+if __name__ == "__main__":
+    main()
