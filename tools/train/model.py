@@ -413,38 +413,41 @@ class DocVLM(VisionTower):
         return toks[:, 1:]
 
 
-SPLIT_CHANNELS = 32  # per patch token: 4 maps x PATCH sub-positions (see TableSplit)
+SPLIT_MAPS = 6  # per patch token: SPLIT_MAPS maps x PATCH sub-positions (see TableSplit)
 
 
 class TableSplit(VisionTower):
     """The table task as split-and-merge maps (docvlm's learned table structure): a vision tower of
     its own (same architecture as DocVLM's, with rows for a whole table crop) and a linear head that
-    gives every patch token SPLIT_CHANNELS logits, in groups of PATCH (one per pixel row or column
-    the patch covers):
+    gives every patch token SPLIT_MAPS x PATCH logits, in groups of PATCH (one per pixel row or
+    column the patch covers):
         0: row separator here (local: between two different cells of this patch column)
         1: column separator here (local: between two different cells of this patch row)
-        2: row separator across the table (averaged over the patch columns -> one logit per pixel row)
-        3: column separator across the table (averaged over the patch rows -> one per pixel column)
-    Rows and columns come from maps 2 and 3, spanning cells from maps 0 and 1 (table_split.py)."""
+        2: row separator across the table, this patch column's vote
+        3: column separator across the table, this patch row's vote
+        4: the weight of vote 2 (softmax over the patch columns, per pixel row)
+        5: the weight of vote 3 (softmax over the patch rows, per pixel column)
+    so that a column that sees a cell going on (the next line of a paragraph) can outvote the white
+    columns around it. Rows and columns come from the pooled votes, spanning cells from maps 0
+    and 1 (table_split.py)."""
 
     def __init__(self, c: Config):
         super().__init__(c)
-        assert SPLIT_CHANNELS == 4 * c.patch
-        self.head = QLinear(c.vision_dim, SPLIT_CHANNELS)
+        self.head = QLinear(c.vision_dim, SPLIT_MAPS * c.patch)
 
     def maps(self, patches, rows: int, cols: int, valid=None):
         """-> (local row logits [B, cols, rows*P], local column logits [B, rows, cols*P],
         row logits [B, rows*P], column logits [B, cols*P]); padded columns (valid False) are left
-        out of the row average."""
+        out of the row votes."""
         P = self.c.patch
         b = patches.shape[0]
-        y = self.head(self.encode(patches, rows, cols, valid)[:, self.c.anchors:]).float().view(b, cols, rows, 4, P)
+        y = self.head(self.encode(patches, rows, cols, valid)[:, self.c.anchors:]).float().view(b, cols, rows, SPLIT_MAPS, P)
         local_r = y[:, :, :, 0].reshape(b, cols, rows * P)
         local_c = y[:, :, :, 1].permute(0, 2, 1, 3).reshape(b, rows, cols * P)
-        if valid is None:
-            wcol = torch.ones(b, cols, device=y.device)
-        else:
-            wcol = valid[:, self.c.anchors:].view(b, cols, rows)[:, :, 0].float()
-        g_r = (y[:, :, :, 2] * wcol[:, :, None, None]).sum(1) / wcol.sum(1).clamp(min=1)[:, None, None]
-        g_c = y[:, :, :, 3].mean(2)
+        w_r = y[:, :, :, 4]
+        if valid is not None:
+            ok = valid[:, self.c.anchors:].view(b, cols, rows)[:, :, 0]
+            w_r = w_r.masked_fill(~ok[:, :, None, None], float("-inf"))
+        g_r = (torch.softmax(w_r, dim=1) * y[:, :, :, 2]).sum(1)
+        g_c = (torch.softmax(y[:, :, :, 5], dim=2) * y[:, :, :, 3]).sum(2)
         return local_r, local_c, g_r.reshape(b, rows * P), g_c.reshape(b, cols * P)

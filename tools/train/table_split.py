@@ -12,11 +12,11 @@ Targets, for a table input of H x W pixels (PATCH-pixel patches, rows x cols of 
   local column separator [rows, W]: the same for columns, per patch row.
 
 Reading the grid (read_grid): the table's lines are the runs of pixel rows (columns) whose row
-(column) separator probability is at most 0.5 inside the extent of the input's ink, keeping those
+(column) separator probability is at most SEPARATOR inside the extent of the input's ink, keeping those
 with text ink (a pixel row darker than ink_threshold somewhere but not across most of the table: a rule is
 not a row); then a cell is joined to the one on its left (above) where the mean local separator
 probability over the gap between them, in the patch rows (columns) of its row (column), is below
-0.5; joins are grown into rectangles row by row, left to right (the first cell of a span decides).
+JOIN; joins are grown into rectangles row by row, left to right (the first cell of a span decides).
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ import numpy as np
 import common as C
 
 RULE_SHARE = 0.6  # a pixel row (column) dark over more than this share of the ink extent is a rule
+SEPARATOR = 0.5  # a row (column) separator where its probability is above this
+JOIN = 0.1  # cells joined where the mean local separator probability between them is below this
 
 
 def parse_grid(ids) -> tuple[list, list, list]:
@@ -102,9 +104,24 @@ def _nearest(ext: list[tuple], v: float) -> int:
     return int(np.argmin([max(lo - v, 0, v - hi) for lo, hi in ext]))
 
 
-def targets(ids, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+def _widen(gaps: list[tuple[int, int]], ext: list[tuple], text: np.ndarray) -> list[tuple[int, int]]:
+    """Each gap grown over the positions without text ink next to it (the extents are multiples of
+    TABLE_Q: the white between two rows reaches up to TABLE_Q - 1 pixels into them), never past the
+    neighbouring extents' far ends."""
+    out = []
+    for (a, b), (lo, _), (_, hi) in zip(gaps, ext, ext[1:]):
+        while a - 1 > lo and not text[a - 1]:
+            a -= 1
+        while b < min(hi, len(text)) - 1 and not text[b]:
+            b += 1
+        out.append((a, b))
+    return out
+
+
+def targets(ids, rows: int, cols: int, img: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """(local row [cols, H], local column [rows, W], row [H], column [W]) float32 0/1 targets of a
-    table input of rows x cols patches."""
+    table input of rows x cols patches; with the input image, every separator covers the white
+    next to it as well (_widen)."""
     P = C.PATCH
     H, W = rows * P, cols * P
     cx, ry, cid = parse_grid(ids)
@@ -112,13 +129,22 @@ def targets(ids, rows: int, cols: int) -> tuple[np.ndarray, ...]:
     gr, gc = np.zeros(H, np.float32), np.zeros(W, np.float32)
     if not cx or not ry:
         return lr, lc, gr, gc
-    for r, (a, b) in enumerate(_gaps(ry, H)):
+    row_gaps, col_gaps = _gaps(ry, H), _gaps(cx, W)
+    if img is not None:
+        x = img[:H, :W]
+        dark = x < ink_threshold(x)
+        ys, xs = np.nonzero(dark)
+        if len(ys):
+            ink_w, ink_h = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+            row_gaps = _widen(row_gaps, ry, text_lines(dark.sum(1), ink_w))
+            col_gaps = _widen(col_gaps, cx, text_lines(dark.sum(0), ink_h))
+    for r, (a, b) in enumerate(row_gaps):
         gr[a:b] = 1
         for pc in range(cols):
             c = _nearest(cx, pc * P + P / 2)
             if c < len(cid[r]) and c < len(cid[r + 1]) and cid[r][c] != cid[r + 1][c]:
                 lr[pc, a:b] = 1
-    for c, (a, b) in enumerate(_gaps(cx, W)):
+    for c, (a, b) in enumerate(col_gaps):
         gc[a:b] = 1
         for pr in range(rows):
             r = _nearest(ry, pr * P + P / 2)
@@ -160,7 +186,7 @@ def _sigmoid(x):
 
 
 def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: np.ndarray, col_l: np.ndarray,
-              height: int, width: int):
+              height: int, width: int, separator: float = SEPARATOR, join: float = JOIN):
     """img uint8 [H, W] (the table input), the logits of TableSplit.maps for it (batch index taken),
     the input's content size -> (column extents, row extents, cell ids) as parse_grid gives them."""
     P = C.PATCH
@@ -169,8 +195,8 @@ def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: 
     if len(ys) == 0:
         return [], [], []
     ink_w, ink_h = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
-    rows = _lines(_sigmoid(row_l[:height]) > 0.5, text_lines(dark.sum(1), ink_w))
-    cols = _lines(_sigmoid(col_l[:width]) > 0.5, text_lines(dark.sum(0), ink_h))
+    rows = _lines(_sigmoid(row_l[:height]) > separator, text_lines(dark.sum(1), ink_w))
+    cols = _lines(_sigmoid(col_l[:width]) > separator, text_lines(dark.sum(0), ink_h))
     if not rows or not cols:
         return cols, rows, []
     pr_all, pc_all = local_c.shape[0], local_r.shape[0]
@@ -189,7 +215,7 @@ def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: 
     for r in range(R):
         for c in range(1, K):
             a, b = cols[c - 1][1], cols[c][0]
-            join_l[r, c] = _sigmoid(local_c[prow[r], a:b]).mean() < 0.5
+            join_l[r, c] = _sigmoid(local_c[prow[r], a:b]).mean() < join
     for r in range(1, R):
         a, b = rows[r - 1][1], rows[r][0]
         for c in range(K):
@@ -204,7 +230,7 @@ def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: 
             while c1 + 1 < K and ids[r][c1 + 1] < 0 and join_l[r, c1 + 1]:
                 c1 += 1
             r1 = r
-            while r1 + 1 < R and all(ids[r1 + 1][k] < 0 for k in range(c, c1 + 1)) and join_u[r1 + 1, c:c1 + 1].mean() < 0.5:
+            while r1 + 1 < R and all(ids[r1 + 1][k] < 0 for k in range(c, c1 + 1)) and join_u[r1 + 1, c:c1 + 1].mean() < join:
                 r1 += 1
             for rr in range(r, r1 + 1):
                 for k in range(c, c1 + 1):

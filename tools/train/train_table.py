@@ -32,14 +32,15 @@ from model import Config, QLinear, TableSplit, VisionTower  # noqa: E402
 from train import TableShards, anchors_valid, make_batch  # noqa: E402
 
 
-def batch_targets(s: TableShards, idx, rows: int, cols: int):
-    t = [T.targets(s.labels[i], rows, cols) for i in idx]
+def batch_targets(s: TableShards, idx, rows: int, cols: int, widen: bool = True):
+    t = [T.targets(s.labels[i], rows, cols, s.images[i, :int(s.heights[i]), :int(s.widths[i])] if widen else None) for i in idx]
     return [torch.from_numpy(np.stack([x[k] for x in t])) for k in range(4)]
 
 
-def split_loss(maps, targets, widths: torch.Tensor, P: int):
+def split_loss(maps, targets, widths: torch.Tensor, P: int, global_weight: float = 1.0):
     """Mean binary cross-entropy of the four maps, each over its valid positions (inside the
-    table's width), summed."""
+    table's width), summed (the row and column maps, which decide the grid's shape, weigh
+    global_weight)."""
     lr, lc, gr, gc = maps
     b, cols, H = lr.shape
     W = lc.shape[2]
@@ -47,8 +48,9 @@ def split_loss(maps, targets, widths: torch.Tensor, P: int):
     wx = (torch.arange(W)[None, :] < widths[:, None]).float()  # [B, W]
     masks = (wcol[:, :, None].expand(b, cols, H), wx[:, None, :].expand(b, lc.shape[1], W), torch.ones_like(gr), wx)
     total = 0.0
-    for y, t, m in zip(maps, targets, masks):
-        total = total + (F.binary_cross_entropy_with_logits(y, t, reduction="none") * m).sum() / m.sum().clamp(min=1)
+    for k, (y, t, m) in enumerate(zip(maps, targets, masks)):
+        w = global_weight if k >= 2 else 1.0
+        total = total + w * (F.binary_cross_entropy_with_logits(y, t, reduction="none") * m).sum() / m.sum().clamp(min=1)
     return total
 
 
@@ -65,8 +67,11 @@ def load_init(model: TableSplit, path: str):
     missing = [n for n in own if n not in sd and not n.startswith(("head.", "out_"))]
     if missing:
         raise SystemExit(f"--init {path}: missing tensors {missing[:5]}")
-    if "head.weight" not in sd:
-        loaded["head.weight"], loaded["head.bias"] = torch.zeros_like(own["head.weight"]), torch.zeros_like(own["head.bias"])
+    for name in ("head.weight", "head.bias"):  # a fresh head is zero; a smaller one (fewer maps) fills the first rows
+        t = torch.zeros_like(own[name])
+        if name in sd and sd[name].shape[0] <= t.shape[0] and sd[name].shape[1:] == t.shape[1:]:
+            t[:sd[name].shape[0]] = sd[name]
+        loaded[name] = t
     model.load_state_dict(loaded)
 
 
@@ -104,6 +109,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--head-lr-scale", type=float, default=10.0)
+    ap.add_argument("--global-weight", type=float, default=2.0, help="loss weight of the row and column maps (the local ones: 1)")
+    ap.add_argument("--narrow", action="store_true", help="separator targets between the extents only (not widened over the white next to them)")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--eval-tables", type=int, default=100)
@@ -180,11 +187,11 @@ def main():
             epoch += 1
         bidx = queue.pop()
         patches, rows, cols, valid, _, _ = train.make(bidx, 4)
-        targets = [t.to(device) for t in batch_targets(train, bidx, rows, cols)]
+        targets = [t.to(device) for t in batch_targets(train, bidx, rows, cols, widen=not a.narrow)]
         sync_work()
         v = anchors_valid(valid, cfg.anchors).to(device)
         maps = work.maps(patches.to(device).bfloat16(), rows, cols, v)
-        loss = split_loss(maps, targets, torch.from_numpy(train.widths[bidx].astype(np.int64)).to(device), cfg.patch)
+        loss = split_loss(maps, targets, torch.from_numpy(train.widths[bidx].astype(np.int64)).to(device), cfg.patch, a.global_weight)
         work.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():

@@ -39,6 +39,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <span>
 #include <string>
@@ -77,8 +78,10 @@ struct GatedVlmDims {
 
     /// The learned table structure (config.json "table_split", optional): a second vision tower
     /// (tensors "table.<name>" for every vision tensor, `max_rows` rows of patches, its own
-    /// "out_pos") and a head "table.head" [4 · patch, vision_dim] that gives every patch token the
-    /// logits of four separator maps (GatedVlmModel::table_split_maps, pipeline::read_split_grid).
+    /// "out_pos") and a head "table.head" [6 · patch, vision_dim] that gives every patch token, for
+    /// each pixel row and column it covers, local row and column separator logits, its vote on a
+    /// row (column) separator across the table and that vote's weight (GatedVlmModel::
+    /// table_split_maps, pipeline::read_split_grid).
     /// Its input is a table crop scaled as prepare_table says: text lines `line_height` pixels high,
     /// at most max_rows · patch × max_width pixels.
     struct TableSplit {
@@ -140,7 +143,8 @@ public:
 
     /// The table splitter's separator maps of a table input (prepare_table); throws when the
     /// model has no table splitter (dims().split.present). Trace names as encode_image's, then
-    /// "split_head" [columns · rows, 4 · patch].
+    /// "split_head" [columns · rows, 6 · patch]. A pixel row's separator logit is the patch
+    /// columns' votes weighted by the softmax of their weights (tools/train/model.py TableSplit).
     SplitMaps table_split_maps(const io::Image& prepared, const Trace& trace = {}) const;
 
     /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
@@ -388,7 +392,7 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
     m.vision_ = VisionTower::load(ck, "", d, d.max_rows, d.out_pos);
     if (d.split.present) {
         m.table_vision_ = VisionTower::load(ck, "table.", d, d.split.max_rows, d.split.out_pos);
-        m.split_head_ = lin("table.head", 4 * d.patch, vd, true);
+        m.split_head_ = lin("table.head", 6 * d.patch, vd, true);
     }
     m.embed_ = vec("embed.weight", {d.vocab, td});
     for (std::size_t l = 0; l < d.layers; ++l) {
@@ -553,25 +557,38 @@ SplitMaps GatedVlmModel<Config>::table_split_maps(const io::Image& img, const Tr
     if (!d_.split.present) detail::fail("table_split_maps: this model has no table splitter (config.json 'table_split')");
     const Tensor<float, 2> vis = table_vision_.encode(img, d_, trace);
     const std::size_t P = d_.patch, rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P, n = rows * cols;
-    std::vector<float> y(n * 4 * P);
-    split_head_.forward(vis.data() + d_.anchors * d_.v_dim, n, d_.v_dim, y.data(), 4 * P);
-    if (trace) trace("split_head", y.data(), n, 4 * P);
+    const std::size_t G = 6 * P;  // per token: local row, local column, row vote, column vote, their weights
+    std::vector<float> y(n * G);
+    split_head_.forward(vis.data() + d_.anchors * d_.v_dim, n, d_.v_dim, y.data(), G);
+    if (trace) trace("split_head", y.data(), n, G);
     SplitMaps m;
     m.rows = rows, m.cols = cols, m.patch = P;
     const std::size_t H = rows * P, Wd = cols * P;
     m.local_row.assign(cols * H, 0.0f), m.local_col.assign(rows * Wd, 0.0f), m.row.assign(H, 0.0f), m.col.assign(Wd, 0.0f);
-    // token (c, r) in column-major order; its outputs in groups of P: local row, local column,
-    // row (averaged over the columns), column (averaged over the rows)
-    for (std::size_t c = 0; c < cols; ++c)
-        for (std::size_t r = 0; r < rows; ++r) {
-            const float* t = y.data() + (c * rows + r) * 4 * P;
+    auto at = [&](std::size_t c, std::size_t r, std::size_t group, std::size_t k) { return y[(c * rows + r) * G + group * P + k]; };
+    for (std::size_t c = 0; c < cols; ++c)  // token (c, r) in column-major order
+        for (std::size_t r = 0; r < rows; ++r)
             for (std::size_t k = 0; k < P; ++k) {
-                m.local_row[c * H + r * P + k] = t[k];
-                m.local_col[r * Wd + c * P + k] = t[P + k];
-                m.row[r * P + k] += t[2 * P + k] / float(cols);
-                m.col[c * P + k] += t[3 * P + k] / float(rows);
+                m.local_row[c * H + r * P + k] = at(c, r, 0, k);
+                m.local_col[r * Wd + c * P + k] = at(c, r, 1, k);
             }
+    // softmax-weighted votes: over the patch columns for a pixel row, over the patch rows for a pixel column
+    auto pool = [&](std::size_t count, auto vote, auto weight) {
+        float mx = -std::numeric_limits<float>::infinity();
+        for (std::size_t i = 0; i < count; ++i) mx = std::max(mx, weight(i));
+        double sum = 0, acc = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            const double e = std::exp(double(weight(i) - mx));
+            sum += e, acc += e * double(vote(i));
         }
+        return float(acc / sum);
+    };
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t k = 0; k < P; ++k)
+            m.row[r * P + k] = pool(cols, [&](std::size_t c) { return at(c, r, 2, k); }, [&](std::size_t c) { return at(c, r, 4, k); });
+    for (std::size_t c = 0; c < cols; ++c)
+        for (std::size_t k = 0; k < P; ++k)
+            m.col[c * P + k] = pool(rows, [&](std::size_t r) { return at(c, r, 3, k); }, [&](std::size_t r) { return at(c, r, 5, k); });
     return m;
 }
 

@@ -87,15 +87,17 @@ std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32
 
 /// A table's grid read from the table splitter's maps (GatedVlmModel::table_split_maps) of its
 /// input `img` (prepare_table), as tools/train/table_split.py's read_grid reads it: the rows
-/// (columns) are the runs of pixel rows (columns) whose separator logit is at most 0 inside the
-/// extent of the input's ink, kept where they hold text ink (darker than `ink`, or halfway between
-/// the darkest pixel and white where even that is lighter; a pixel row dark across more than 60 %
-/// of the ink's width is a rule, not text); a cell is joined to the one on its left (above) where
-/// the mean local separator probability over the gap between them, in the patch rows (columns)
-/// of its row (column), is below 0.5; joins grow into rectangles row by row, left to right. Every
-/// cell comes out as fcel with its box (a span: its first position; the others lcel, ucel, xcel).
-/// Empty when the input has no ink; throws when the maps are not the input's.
-std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& maps, int ink = 160);
+/// (columns) are the runs of pixel rows (columns) whose separator probability is at most
+/// `separator` inside the extent of the input's ink, kept where they hold text ink (darker than
+/// `ink`, or halfway between the darkest pixel and white where even that is lighter; a pixel row
+/// dark across more than 60 % of the ink's width is a rule, not text); a cell is joined to the one
+/// on its left (above) where the mean local separator probability over the gap between them, in
+/// the patch rows (columns) of its row (column), is below `join`; joins grow into rectangles row
+/// by row, left to right. Every cell comes out as fcel with its box (a span: its first position;
+/// the others lcel, ucel, xcel). Empty when the input has no ink; throws when the maps are not the
+/// input's. The defaults are table_split.py's SEPARATOR and JOIN (chosen on validation tables).
+std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& maps, int ink = 160, double separator = 0.5,
+                                                   double join = 0.1);
 
 /// A GenerationOptions::constrain for the table task: only well-formed answers — column extents in
 /// pairs (x1 ≥ x0, each x0 at most `slack` units left of the previous column's x1), at most
@@ -354,7 +356,7 @@ inline std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl
     };
 }
 
-inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& m, int ink) {
+inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& m, int ink, double separator, double join) {
     const int P = int(m.patch), H = int(m.rows) * P, W = int(m.cols) * P;
     if (img.channels != 1 || img.width != W || img.height != H || m.local_row.size() != m.cols * std::size_t(H) ||
         m.local_col.size() != m.rows * std::size_t(W) || m.row.size() != std::size_t(H) || m.col.size() != std::size_t(W))
@@ -375,7 +377,8 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
     if (x_hi < 0) return {};
     using Extent = std::pair<int, int>;  // [first, end)
     // runs of non-separator positions inside the ink's extent that hold text (not rules)
-    auto lines = [](const std::vector<float>& sep, const std::vector<int>& dark, int extent) {
+    const float sep_logit = float(std::log(separator / (1 - separator)));
+    auto lines = [sep_logit](const std::vector<float>& sep, const std::vector<int>& dark, int extent) {
         std::vector<char> text(dark.size());
         for (std::size_t i = 0; i < dark.size(); ++i) text[i] = dark[i] > 0 && dark[i] <= 0.6 * std::max(1, extent);
         std::vector<Extent> out;
@@ -389,7 +392,7 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
                 if (text[std::size_t(i)]) return out.push_back({a, b});
         };
         for (int i = first; i <= last; ++i) {
-            if (!(sep[std::size_t(i)] > 0)) {
+            if (!(sep[std::size_t(i)] > sep_logit)) {
                 if (start < 0) start = i;
             } else if (start >= 0) {
                 keep(start, i), start = -1;
@@ -426,7 +429,7 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
     std::vector<std::vector<double>> sep_up(R, std::vector<double>(K, 1.0));
     for (std::size_t r = 0; r < R; ++r)
         for (std::size_t c = 1; c < K; ++c)
-            join_left[r][c] = mean_prob(m.local_col, std::size_t(W), prow[r], cols[c - 1].second, cols[c].first) < 0.5;
+            join_left[r][c] = mean_prob(m.local_col, std::size_t(W), prow[r], cols[c - 1].second, cols[c].first) < join;
     for (std::size_t r = 1; r < R; ++r)
         for (std::size_t c = 0; c < K; ++c) sep_up[r][c] = mean_prob(m.local_row, std::size_t(H), pcol[c], rows[r - 1].second, rows[r].first);
     std::vector<std::vector<int>> id(R, std::vector<int>(K, -1));
@@ -442,7 +445,7 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
                 double sum = 0;
                 bool free = true;
                 for (std::size_t k = c; k <= c1; ++k) free = free && id[r1 + 1][k] < 0, sum += sep_up[r1 + 1][k];
-                if (!free || sum / double(c1 - c + 1) >= 0.5) break;
+                if (!free || sum / double(c1 - c + 1) >= join) break;
                 ++r1;
             }
             for (std::size_t rr = r; rr <= r1; ++rr)
