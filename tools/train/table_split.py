@@ -131,7 +131,8 @@ def targets(ids, rows: int, cols: int, img: np.ndarray | None = None) -> tuple[n
         return lr, lc, gr, gc
     row_gaps, col_gaps = _gaps(ry, H), _gaps(cx, W)
     if img is not None:
-        x = img[:H, :W]
+        x = np.full((H, W), 255, np.uint8)  # the image, padded with white to the input's size
+        x[:min(H, img.shape[0]), :min(W, img.shape[1])] = img[:H, :W]
         dark = x < ink_threshold(x)
         ys, xs = np.nonzero(dark)
         if len(ys):
