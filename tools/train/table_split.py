@@ -96,7 +96,7 @@ def _gaps(ext: list[tuple], n: int) -> list[tuple[int, int]]:
         if b - a < 2:
             m = (a + b) // 2
             a, b = m - 1, m + 1
-        out.append((max(0, a), min(n, b)))
+        out.append((min(n, max(0, a)), min(n, b)))
     return out
 
 
@@ -108,11 +108,12 @@ def _widen(gaps: list[tuple[int, int]], ext: list[tuple], text: np.ndarray) -> l
     """Each gap grown over the positions without text ink next to it (the extents are multiples of
     TABLE_Q: the white between two rows reaches up to TABLE_Q - 1 pixels into them), never past the
     neighbouring extents' far ends."""
-    out = []
+    out, n = [], len(text)
     for (a, b), (lo, _), (_, hi) in zip(gaps, ext, ext[1:]):
+        a, b = min(a, n), min(b, n)
         while a - 1 > lo and not text[a - 1]:
             a -= 1
-        while b < min(hi, len(text)) - 1 and not text[b]:
+        while b < min(hi, n) - 1 and not text[b]:
             b += 1
         out.append((a, b))
     return out
