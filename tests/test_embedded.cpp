@@ -230,9 +230,10 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
     // int8 vs f32 in C++ on the same weights: teacher-forced logits (cosine) and greedy outputs
     const auto f32 = load<presets::DocvlmSmall<F32>>(dir);
     double worst_cos = 1.0;
-    int same_greedy = 0;
+    int same_greedy = 0, compared = 0;
     for (int i = 0; i < crops; ++i) {
         if (!ref.contains("tokens" + std::to_string(i))) continue;
+        ++compared;
         const io::Image crop = crop_of(ref, i);
         const std::string task = task_of(ref, model.dims(), i);
         const GenerationOptions gen = gen_for(ref, model.dims(), task);
@@ -250,7 +251,7 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
         auto g32 = f32.context();
         same_greedy += g8.generate(model.encode_image(crop), task, gen) == g32.generate(f32.encode_image(crop), task, gen);
     }
-    MESSAGE("int8 vs f32 (C++): worst logits cosine ", worst_cos, "; identical greedy output on ", same_greedy, " of ", crops, " crops");
+    MESSAGE("int8 vs f32 (C++): worst logits cosine ", worst_cos, "; identical greedy output on ", same_greedy, " of ", compared, " crops");
     CHECK(worst_cos >= 0.999);
     CHECK(same_greedy >= 1);
 }

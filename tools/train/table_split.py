@@ -12,7 +12,8 @@ Targets, for a table input of H x W pixels (PATCH-pixel patches, rows x cols of 
   local column separator [rows, W]: the same for columns, per patch row.
 
 Reading the grid (read_grid): the table's lines are the runs of pixel rows (columns) whose row
-(column) separator probability is at most SEPARATOR inside the extent of the input's ink, keeping those
+(column) separator probability is at most SEPARATOR (or in a run that never reaches PEAK) inside
+the extent of the input's ink, keeping those
 with text ink (a pixel row darker than ink_threshold somewhere but not across most of the table: a rule is
 not a row); then a cell is joined to the one on its left (above) where the mean local separator
 probability over the gap between them, in the patch rows (columns) of its row (column), is below
@@ -26,6 +27,7 @@ import common as C
 
 RULE_SHARE = 0.6  # a pixel row (column) dark over more than this share of the ink extent is a rule
 SEPARATOR = 0.5  # a row (column) separator where its probability is above this
+PEAK = 0.7  # ... in a run of such positions whose highest probability reaches this
 JOIN = 0.1  # cells joined where the mean local separator probability between them is below this
 
 
@@ -183,12 +185,30 @@ def ink_threshold(img: np.ndarray) -> float:
     return max(float(C.INK), (float(img.min()) + 255.0) / 2)
 
 
+def separators(prob: np.ndarray, separator: float = SEPARATOR, peak: float = PEAK) -> np.ndarray:
+    """The positions above `separator`, in runs that reach `peak` somewhere (hysteresis: a blip
+    just over the threshold is no separator)."""
+    sep = prob > separator
+    i, n = 0, len(sep)
+    while i < n:
+        if not sep[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and sep[j]:
+            j += 1
+        if prob[i:j].max() < peak:
+            sep[i:j] = False
+        i = j
+    return sep
+
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
 def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: np.ndarray, col_l: np.ndarray,
-              height: int, width: int, separator: float = SEPARATOR, join: float = JOIN):
+              height: int, width: int, separator: float = SEPARATOR, join: float = JOIN, peak: float = PEAK):
     """img uint8 [H, W] (the table input), the logits of TableSplit.maps for it (batch index taken),
     the input's content size -> (column extents, row extents, cell ids) as parse_grid gives them."""
     P = C.PATCH
@@ -197,8 +217,8 @@ def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: 
     if len(ys) == 0:
         return [], [], []
     ink_w, ink_h = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
-    rows = _lines(_sigmoid(row_l[:height]) > separator, text_lines(dark.sum(1), ink_w))
-    cols = _lines(_sigmoid(col_l[:width]) > separator, text_lines(dark.sum(0), ink_h))
+    rows = _lines(separators(_sigmoid(row_l[:height]), separator, peak), text_lines(dark.sum(1), ink_w))
+    cols = _lines(separators(_sigmoid(col_l[:width]), separator, peak), text_lines(dark.sum(0), ink_h))
     if not rows or not cols:
         return cols, rows, []
     pr_all, pc_all = local_c.shape[0], local_r.shape[0]

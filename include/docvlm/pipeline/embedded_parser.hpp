@@ -88,16 +88,16 @@ std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32
 /// A table's grid read from the table splitter's maps (GatedVlmModel::table_split_maps) of its
 /// input `img` (prepare_table), as tools/train/table_split.py's read_grid reads it: the rows
 /// (columns) are the runs of pixel rows (columns) whose separator probability is at most
-/// `separator` inside the extent of the input's ink, kept where they hold text ink (darker than
+/// `separator` (or in a run above it that never reaches `peak`) inside the extent of the input's ink, kept where they hold text ink (darker than
 /// `ink`, or halfway between the darkest pixel and white where even that is lighter; a pixel row
 /// dark across more than 60 % of the ink's width is a rule, not text); a cell is joined to the one
 /// on its left (above) where the mean local separator probability over the gap between them, in
 /// the patch rows (columns) of its row (column), is below `join`; joins grow into rectangles row
 /// by row, left to right. Every cell comes out as fcel with its box (a span: its first position;
 /// the others lcel, ucel, xcel). Empty when the input has no ink; throws when the maps are not the
-/// input's. The defaults are table_split.py's SEPARATOR and JOIN (chosen on validation tables).
+/// input's. The defaults are table_split.py's SEPARATOR, JOIN and PEAK (chosen on validation tables).
 std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& maps, int ink = 160, double separator = 0.5,
-                                                   double join = 0.1);
+                                                   double join = 0.1, double peak = 0.7);
 
 /// A GenerationOptions::constrain for the table task: only well-formed answers — column extents in
 /// pairs (x1 ≥ x0, each x0 at most `slack` units left of the previous column's x1), at most
@@ -356,7 +356,8 @@ inline std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl
     };
 }
 
-inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& m, int ink, double separator, double join) {
+inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, const SplitMaps& m, int ink, double separator, double join,
+                                                          double peak) {
     const int P = int(m.patch), H = int(m.rows) * P, W = int(m.cols) * P;
     if (img.channels != 1 || img.width != W || img.height != H || m.local_row.size() != m.cols * std::size_t(H) ||
         m.local_col.size() != m.rows * std::size_t(W) || m.row.size() != std::size_t(H) || m.col.size() != std::size_t(W))
@@ -377,8 +378,25 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
     if (x_hi < 0) return {};
     using Extent = std::pair<int, int>;  // [first, end)
     // runs of non-separator positions inside the ink's extent that hold text (not rules)
-    const float sep_logit = float(std::log(separator / (1 - separator)));
-    auto lines = [sep_logit](const std::vector<float>& sep, const std::vector<int>& dark, int extent) {
+    auto sigmoid = [](float v) { return 1.0 / (1.0 + std::exp(-double(v))); };
+    // separator positions: above `separator`, in runs that reach `peak` (hysteresis)
+    auto separators = [&](const std::vector<float>& logits) {
+        std::vector<char> sep(logits.size());
+        for (std::size_t i = 0; i < sep.size(); ++i) sep[i] = sigmoid(logits[i]) > separator;
+        for (std::size_t i = 0; i < sep.size();) {
+            if (!sep[i]) {
+                ++i;
+                continue;
+            }
+            std::size_t j = i;
+            double top = 0;
+            for (; j < sep.size() && sep[j]; ++j) top = std::max(top, sigmoid(logits[j]));
+            if (top < peak) std::fill(sep.begin() + std::ptrdiff_t(i), sep.begin() + std::ptrdiff_t(j), 0);
+            i = j;
+        }
+        return sep;
+    };
+    auto lines = [](const std::vector<char>& sep, const std::vector<int>& dark, int extent) {
         std::vector<char> text(dark.size());
         for (std::size_t i = 0; i < dark.size(); ++i) text[i] = dark[i] > 0 && dark[i] <= 0.6 * std::max(1, extent);
         std::vector<Extent> out;
@@ -392,7 +410,7 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
                 if (text[std::size_t(i)]) return out.push_back({a, b});
         };
         for (int i = first; i <= last; ++i) {
-            if (!(sep[std::size_t(i)] > sep_logit)) {
+            if (!sep[std::size_t(i)]) {
                 if (start < 0) start = i;
             } else if (start >= 0) {
                 keep(start, i), start = -1;
@@ -401,7 +419,8 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
         if (start >= 0) keep(start, last + 1);
         return out;
     };
-    const std::vector<Extent> rows = lines(m.row, row_dark, x_hi - x_lo + 1), cols = lines(m.col, col_dark, y_hi - y_lo + 1);
+    const std::vector<Extent> rows = lines(separators(m.row), row_dark, x_hi - x_lo + 1),
+                              cols = lines(separators(m.col), col_dark, y_hi - y_lo + 1);
     if (rows.empty() || cols.empty()) return {};
     // the patch rows (columns) whose centres fall in each extent, else the nearest one
     auto bands = [P](const std::vector<Extent>& ext, int n) {
@@ -416,7 +435,6 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
         return out;
     };
     const auto prow = bands(rows, int(m.rows)), pcol = bands(cols, int(m.cols));
-    auto sigmoid = [](float v) { return 1.0 / (1.0 + std::exp(-double(v))); };
     // mean separator probability of a local map over some of its lines and a range of positions
     auto mean_prob = [&](const std::vector<float>& map, std::size_t stride, const std::vector<int>& which, int a, int b) {
         double sum = 0;
