@@ -51,6 +51,7 @@ class Config:
     norm_eps: float = 1e-6
     ctc_head: bool = False  # training aid: a CTC loss over the vision tokens (not exported)
     out_pos: bool = False  # row/column embeddings added again to the vision tokens after the final LayerNorm
+    split_axial: int = 0  # TableSplit only (experiment, not read by C++ yet): pairs of row-wise and column-wise attention blocks before the head
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -434,6 +435,29 @@ class TableSplit(VisionTower):
     def __init__(self, c: Config):
         super().__init__(c)
         self.head = QLinear(c.vision_dim, SPLIT_MAPS * c.patch)
+        # experiment: attention along each row of patch tokens, then along each column (the window
+        # sees one patch column either side); output projections zero, so a model without them
+        # computes the same at first
+        self.axial = nn.ModuleList(VisionBlock(c) for _ in range(2 * c.split_axial))
+        with torch.no_grad():
+            for blk in self.axial:
+                blk.o.weight.zero_(), blk.o.bias.zero_(), blk.fc2.weight.zero_(), blk.fc2.bias.zero_()
+
+    def axial_context(self, x, rows: int, cols: int, valid=None):
+        """x [B, cols*rows, D] patch tokens (column-major) through the row-wise and column-wise blocks."""
+        b, _, d = x.shape
+        bias_row = None
+        if valid is not None:  # padded columns are no keys of a row
+            ok = valid[:, self.c.anchors:].view(b, cols, rows)[:, :, 0]  # [B, cols]
+            bias_row = torch.zeros(b, cols, device=x.device).masked_fill(~ok, float("-inf"))
+            bias_row = bias_row[:, None, :].expand(b, rows, cols).reshape(b * rows, 1, 1, cols).to(x.dtype)
+        for k in range(0, len(self.axial), 2):
+            t = x.view(b, cols, rows, d).transpose(1, 2).reshape(b * rows, cols, d)  # one sequence per row
+            t = self.axial[k](t, bias_row)
+            t = t.view(b, rows, cols, d).transpose(1, 2).reshape(b * cols, rows, d)  # one per column
+            t = self.axial[k + 1](t, None)
+            x = t.view(b, cols * rows, d)
+        return x
 
     def maps(self, patches, rows: int, cols: int, valid=None):
         """-> (local row logits [B, cols, rows*P], local column logits [B, rows, cols*P],
@@ -441,7 +465,10 @@ class TableSplit(VisionTower):
         out of the row votes."""
         P = self.c.patch
         b = patches.shape[0]
-        y = self.head(self.encode(patches, rows, cols, valid)[:, self.c.anchors:]).float().view(b, cols, rows, SPLIT_MAPS, P)
+        x = self.encode(patches, rows, cols, valid)[:, self.c.anchors:]
+        if len(self.axial):
+            x = self.axial_context(x, rows, cols, valid)
+        y = self.head(x).float().view(b, cols, rows, SPLIT_MAPS, P)
         local_r = y[:, :, :, 0].reshape(b, cols, rows * P)
         local_c = y[:, :, :, 1].permute(0, 2, 1, 3).reshape(b, rows, cols * P)
         w_r = y[:, :, :, 4]

@@ -64,7 +64,7 @@ def load_init(model: TableSplit, path: str):
         sd = {k: (v.float() * sd[k + "_scale"][:, None] if v.dtype == torch.int8 else v) for k, v in sd.items() if not k.endswith("_scale")}
     own = model.state_dict()
     loaded = {n: (sd[n] if n in sd and sd[n].shape == t.shape else t) for n, t in own.items()}
-    missing = [n for n in own if n not in sd and not n.startswith(("head.", "out_"))]
+    missing = [n for n in own if n not in sd and not n.startswith(("head.", "out_", "axial."))]
     if missing:
         raise SystemExit(f"--init {path}: missing tensors {missing[:5]}")
     for name in ("head.weight", "head.bias"):  # a fresh head is zero; a smaller one (fewer maps) fills the first rows
@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--head-lr-scale", type=float, default=10.0)
     ap.add_argument("--global-weight", type=float, default=2.0, help="loss weight of the row and column maps (the local ones: 1)")
+    ap.add_argument("--axial", type=int, default=-1, help="experiment: pairs of row/column attention blocks before the head "
+                    "(Config.split_axial; -1: as the run or --init has it; not read by the C++ loader yet)")
     ap.add_argument("--narrow", action="store_true", help="separator targets between the extents only (not widened over the white next to them)")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -137,6 +139,8 @@ def main():
     src = ck if ck.exists() else Path(a.init)
     cfg_file = src.parent / "config.json"
     cfg = Config(**{k: v for k, v in json.loads(cfg_file.read_text()).items() if k in Config.__dataclass_fields__})
+    if a.axial >= 0 and not ck.exists():
+        cfg.split_axial = a.axial
     train = TableShards(glob.glob(f"{a.data}/table-train-*.npz"))
     val = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
     say(f"data: {len(train)} train / {len(val)} val tables")
