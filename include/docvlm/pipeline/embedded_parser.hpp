@@ -88,9 +88,10 @@ std::vector<std::vector<OtslCell>> parse_table_tokens(std::span<const std::int32
 /// A table's grid read from the table splitter's maps (GatedVlmModel::table_split_maps) of its
 /// input `img` (prepare_table), as tools/train/table_split.py's read_grid reads it: the rows
 /// (columns) are the runs of pixel rows (columns) whose separator probability is at most
-/// `separator` (or in a run above it that never reaches `peak`) inside the extent of the input's ink, kept where they hold text ink (darker than
-/// `ink`, or halfway between the darkest pixel and white where even that is lighter; a pixel row
-/// dark across more than 60 % of the ink's width is a rule, not text); a cell is joined to the one
+/// `separator` (or in a run above it that never reaches `peak`) inside the extent of the input's
+/// ink, kept where they hold text ink (darker than `ink`, or halfway between the darkest pixel and
+/// white where even that is lighter; a pixel row dark across more than 60 % of the ink's width is
+/// a rule, not text); a cell is joined to the one
 /// on its left (above) where the mean local separator probability over the gap between them, in
 /// the patch rows (columns) of its row (column), is below `join`; joins grow into rectangles row
 /// by row, left to right. Every cell comes out as fcel with its box (a span: its first position;
@@ -377,7 +378,6 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
             }
     if (x_hi < 0) return {};
     using Extent = std::pair<int, int>;  // [first, end)
-    // runs of non-separator positions inside the ink's extent that hold text (not rules)
     auto sigmoid = [](float v) { return 1.0 / (1.0 + std::exp(-double(v))); };
     // separator positions: above `separator`, in runs that reach `peak` (hysteresis)
     auto separators = [&](const std::vector<float>& logits) {
@@ -396,6 +396,7 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
         }
         return sep;
     };
+    // runs of non-separator positions inside the ink's extent that hold text (not rules)
     auto lines = [](const std::vector<char>& sep, const std::vector<int>& dark, int extent) {
         std::vector<char> text(dark.size());
         for (std::size_t i = 0; i < dark.size(); ++i) text[i] = dark[i] > 0 && dark[i] <= 0.6 * std::max(1, extent);
@@ -773,12 +774,9 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
         std::vector<std::vector<std::string>> texts(all.lines.size());
         for (std::size_t l = 0; l < all.lines.size(); ++l)
             for (const auto& c : all.lines[l].chunks) texts[l].push_back(read_one(gray, c, "text", ctx, on_token, vs, ds, tk));
-        if (grid_table) {  // the table splitter's grid where the model has one, else the grid reader's
-            if (model_->dims().split.present)
-                if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
-            return grid_table_html(all.lines, texts, rules);
-        }
+        // the table splitter's or the table task's structure where the model has one
         if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
+        if (grid_table) return grid_table_html(all.lines, texts, rules);
         task = "text";  // not read as a table: the segmenter's reading below
     }
     if (task != "text") {  // one pass over the whole crop (its ink, with the margin)
