@@ -265,6 +265,55 @@ def evaluate(model, sets, n=64, batch=32, max_new=100, n_tables=32):
     return res
 
 
+def run_log(run: Path):
+    """say(msg): a time-stamped line to stdout and RUN/log.txt."""
+    log = open(run / "log.txt", "a")
+
+    def say(msg):
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    return say
+
+
+def lr_at(step: int, base: float, warmup: int, steps: int) -> float:
+    """Linear warm-up, then a cosine down to a tenth of `base` at `steps`."""
+    return base * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / steps))))
+
+
+def save_checkpoint(path: Path, state: dict):
+    """torch.save through a temporary file, so that a stop mid-write leaves the last checkpoint whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+class Bf16Work:
+    """A bfloat16 working copy of a float32 model whose parameters the optimiser holds (the master
+    weights): forward and backward run on the copy, the gradients go to the master."""
+
+    def __init__(self, master: torch.nn.Module, work: torch.nn.Module):
+        self.master, self.work = list(master.parameters()), work
+        self.params = list(work.parameters())
+
+    def sync(self):
+        with torch.no_grad():
+            for w, m in zip(self.params, self.master):
+                w.copy_(m)
+
+    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, extra: list | None = None):
+        """Backward through the copy, gradients (clipped to norm 1 with `extra`'s) to the master, optimiser step."""
+        self.work.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for w, m in zip(self.params, self.master):
+                m.grad = w.grad.float() if w.grad is not None else None
+        torch.nn.utils.clip_grad_norm_(self.master + (extra or []), 1.0)
+        opt.step()
+
+
 def load_init(model: DocVLM, path: str):
     """Starts from an exported model (int8 weights + scales are dequantised; a CTC head, which is
     not exported, keeps its fresh initialisation) or from another run's checkpoint (RUN/last.pt:
@@ -329,13 +378,7 @@ def main():
     VisionTower.local_attention = not a.masked_attention
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
-    log = open(run / "log.txt", "a")
-
-    def say(msg):
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        print(line, flush=True)
-        log.write(line + "\n")
-        log.flush()
+    say = run_log(run)
 
     cfg = Config(ctc_head=a.ctc_weight > 0, out_pos=a.out_pos)
     train = {t: Shards(glob.glob(f"{a.data}/{t}-train-*.npz"), t) for t in ("text", "formula")}
@@ -353,7 +396,6 @@ def main():
     model.to(device)
     if geo is not None:
         geo.to(device)
-    master = [p for p in model.parameters()]
     fresh = [p for n, p in model.named_parameters() if n.startswith("out_")]
     groups = [{"params": [p for n, p in model.named_parameters() if not n.startswith("out_")], "lr_scale": 1.0}]
     if fresh:  # zero-initialised position embeddings: a higher learning rate than the pretrained weights
@@ -376,13 +418,8 @@ def main():
     say(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
 
     # bf16 working copy; f32 master weights stay in `model`.
-    work = DocVLM(cfg).bfloat16().to(device)
-    wparams = list(work.parameters())
-
-    def sync_work():
-        with torch.no_grad():
-            for w, m in zip(wparams, master):
-                w.copy_(m)
+    bf16 = Bf16Work(model, DocVLM(cfg).bfloat16().to(device))
+    work = bf16.work
 
     rng_py = random.Random(a.seed * 7919 + step)
     queues = {t: [] for t in train}
@@ -404,13 +441,11 @@ def main():
     task_loss = {}
 
     def save():
-        tmp = run / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch,
-                    **({"geo": geo.state_dict()} if geo is not None else {})}, tmp)
-        os.replace(tmp, ck)
+        save_checkpoint(ck, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch,
+                             **({"geo": geo.state_dict()} if geo is not None else {})})
 
     while step < a.steps:
-        lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
+        lr = lr_at(step, a.lr, a.warmup, a.steps)
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         QLinear.qat = step >= a.qat_from
@@ -426,7 +461,7 @@ def main():
             shift = torch.randint(1, 5, tin.shape, generator=g) * (torch.randint(0, 2, tin.shape, generator=g) * 2 - 1)
             tin = torch.where(hit, (tin + shift).clamp(C.COORD0, C.COORD0 + C.TABLE_COORDS - 1), tin)
         patches, rows, cols, valid, tin, tout = to_device((patches, rows, cols, valid, tin, tout), device)
-        sync_work()
+        bf16.sync()
         v = anchors_valid(valid, cfg.anchors)
         logits, vis = work(patches.bfloat16(), rows, cols, tin, v, with_vision=True)
         mask = tout != C.PAD
@@ -440,13 +475,7 @@ def main():
             loss = loss + a.ctc_weight * work.ctc_loss(vis, v, tgt)
         if geo is not None and task == "table":
             loss = loss + a.geo_weight * geo.loss(vis, cfg.anchors, train["table"].geometry(bidx, rows, cols).to(device))
-        work.zero_grad(set_to_none=True)
-        loss.backward()
-        with torch.no_grad():
-            for w, m in zip(wparams, master):
-                m.grad = w.grad.float() if w.grad is not None else None
-        torch.nn.utils.clip_grad_norm_(master + (list(geo.parameters()) if geo is not None else []), 1.0)
-        opt.step()
+        bf16.step(loss, opt, list(geo.parameters()) if geo is not None else None)
         step += 1
         seen += patches.shape[0]
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
@@ -456,7 +485,7 @@ def main():
             per_task = " ".join(f"{t} {v:.3f}" for t, v in sorted(task_loss.items()))
             say(f"step {step} loss {loss_avg:.4f} ({per_task}) lr {lr:.2e} qat {int(QLinear.qat)} {seen / el:.1f} samples/s")
         if step % a.eval_every == 0:
-            sync_work()
+            bf16.sync()
             say(f"eval step {step}: {json.dumps(evaluate(work, val))}")
         if time.time() - t_ck > a.ckpt_minutes * 60:
             save()

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import table_split as T  # noqa: E402
 from model import Config, QLinear, TableSplit, VisionTower  # noqa: E402
-from train import TableShards, anchors_valid, make_batch  # noqa: E402
+from train import Bf16Work, TableShards, anchors_valid, lr_at, run_log, save_checkpoint  # noqa: E402
 
 
 def batch_targets(s: TableShards, idx, rows: int, cols: int, widen: bool = True):
@@ -127,13 +125,7 @@ def main():
     QLinear.qat = True
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
-    log = open(run / "log.txt", "a")
-
-    def say(msg):
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        print(line, flush=True)
-        log.write(line + "\n")
-        log.flush()
+    say = run_log(run)
 
     ck = run / "last.pt"
     src = ck if ck.exists() else Path(a.init)
@@ -149,7 +141,6 @@ def main():
     if not ck.exists() and a.init:
         load_init(model, a.init)
     model.to(device)
-    master = list(model.parameters())
     head = [p for n, p in model.named_parameters() if n.startswith("head.")]
     body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": body, "lr_scale": 1.0}, {"params": head, "lr_scale": a.head_lr_scale}],
@@ -165,25 +156,18 @@ def main():
         say(f"initialised from {a.init}")
     (run / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
     say(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
-    work = TableSplit(cfg).bfloat16().to(device)
-    wparams = list(work.parameters())
-
-    def sync_work():
-        with torch.no_grad():
-            for w, m in zip(wparams, master):
-                w.copy_(m)
+    bf16 = Bf16Work(model, TableSplit(cfg).bfloat16().to(device))
+    work = bf16.work
 
     def save():
-        tmp = run / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch}, tmp)
-        os.replace(tmp, ck)
+        save_checkpoint(ck, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch})
 
     queue: list = []
     start_step = step
     t_start = t_ck = time.time()
     loss_avg, seen = None, 0
     while step < a.steps:
-        lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps))))
+        lr = lr_at(step, a.lr, a.warmup, a.steps)
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         if not queue:  # batch order: a function of (seed, epoch, the step this stretch started at)
@@ -192,24 +176,18 @@ def main():
         bidx = queue.pop()
         patches, rows, cols, valid, _, _ = train.make(bidx, 4)
         targets = [t.to(device) for t in batch_targets(train, bidx, rows, cols, widen=not a.narrow)]
-        sync_work()
+        bf16.sync()
         v = anchors_valid(valid, cfg.anchors).to(device)
         maps = work.maps(patches.to(device).bfloat16(), rows, cols, v)
         loss = split_loss(maps, targets, torch.from_numpy(train.widths[bidx].astype(np.int64)).to(device), cfg.patch, a.global_weight)
-        work.zero_grad(set_to_none=True)
-        loss.backward()
-        with torch.no_grad():
-            for w, m in zip(wparams, master):
-                m.grad = w.grad.float() if w.grad is not None else None
-        torch.nn.utils.clip_grad_norm_(master, 1.0)
-        opt.step()
+        bf16.step(loss, opt)
         step += 1
         seen += len(bidx)
         loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
         if step % 25 == 0:
             say(f"step {step} loss {loss_avg:.4f} lr {lr:.2e} {seen / (time.time() - t_start):.1f} tables/s")
         if step % a.eval_every == 0:
-            sync_work()
+            bf16.sync()
             say(f"eval step {step}: {json.dumps(evaluate(work, val, a.eval_tables))}")
         if time.time() - t_ck > a.ckpt_minutes * 60:
             save()
