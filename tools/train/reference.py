@@ -56,6 +56,21 @@ def load_model(folder: Path) -> DocVLM:
     return model.eval()
 
 
+@torch.no_grad()
+def randomize(module: torch.nn.Module) -> torch.nn.Module:
+    """Random weights of a real scale, gates away from zero, norms away from one."""
+    for n, p in module.named_parameters():
+        if n.endswith("gate"):
+            p.copy_(torch.tensor([0.7 if "attn" in n else -0.4]))
+        elif "norm" in n and n.endswith("weight"):
+            p.copy_(1 + 0.2 * torch.randn_like(p))
+        elif p.dim() == 2:
+            p.copy_(torch.randn_like(p) * (0.5 if "embed" in n or n == "anchor" else 1.5 / p.shape[1] ** 0.5))
+        else:
+            p.copy_(0.1 * torch.randn_like(p))
+    return module
+
+
 def load_split(folder: Path) -> TableSplit | None:
     """The model folder's table splitter (tensors "table.*"), or None."""
     cfg = json.loads((folder / "config.json").read_text())
@@ -163,27 +178,9 @@ def main():
         cfg = Config(vision_dim=64, vision_layers=2, vision_heads=2, vision_mlp=128, window=5, anchors=2, max_rows=6, max_cols=16,
                      text_dim=64, text_layers=3, text_heads=4, text_kv_heads=2, text_mlp=96, xattn_every=2, xattn_mlp=80, max_tokens=64,
                      out_pos=True)
-        model = DocVLM(cfg)
-        with torch.no_grad():  # weights of a real scale, gates away from zero, norms away from one
-            for n, p in model.named_parameters():
-                if n.endswith("gate"):
-                    p.copy_(torch.tensor([0.7 if "attn" in n else -0.4]))
-                elif "norm" in n and n.endswith("weight"):
-                    p.copy_(1 + 0.2 * torch.randn_like(p))
-                elif p.dim() == 2:
-                    p.copy_(torch.randn_like(p) * (0.5 if "embed" in n or n == "anchor" else 1.5 / p.shape[1] ** 0.5))
-                else:
-                    p.copy_(0.1 * torch.randn_like(p))
+        model = randomize(DocVLM(cfg))
         save_model(model, folder)
-        split = TableSplit(cfg)  # a table splitter: the same sizes (prepare_table serves both)
-        with torch.no_grad():
-            for n, p in split.named_parameters():
-                if "norm" in n and n.endswith("weight"):
-                    p.copy_(1 + 0.2 * torch.randn_like(p))
-                elif p.dim() == 2:
-                    p.copy_(torch.randn_like(p) * (0.5 if "embed" in n or n == "anchor" else 1.5 / p.shape[1] ** 0.5))
-                else:
-                    p.copy_(0.1 * torch.randn_like(p))
+        split = randomize(TableSplit(cfg))  # a table splitter: the same sizes (prepare_table serves both)
         add_table_split(split, folder)
         model, split = load_model(folder), load_split(folder)  # the int8 weights, dequantised: what every policy in C++ reads
         rng = np.random.default_rng(0)
