@@ -207,10 +207,10 @@ def _is_coord(t: int) -> bool:
     return COORD0 <= t < COORD0 + TABLE_COORDS
 
 
-def parse_table_tokens(ids) -> list[list[tuple]]:
-    """The rows of a table answer as (kind, box) cells, a filled cell's box (x0, y0, x1, y1) in input
-    pixels (ends exclusive) from its columns' and rows' extents; None where the answer lacks them.
-    The inverse of table_tokens up to the quantisation of the extents."""
+def grid_parts(ids) -> tuple[list, list, list]:
+    """A grid answer's parts as written: column extents [(x0, x1)] and per row its extent (y0, y1)
+    or None, and its OTSL kinds, in TABLE_Q units (ends inclusive). Every row an end-of-row token
+    closes is there, an unclosed last one where it has kinds."""
     ids = [int(t) for t in ids]
     i, cols = 0, []
     while i < len(ids) and ids[i] != NL:
@@ -236,6 +236,14 @@ def parse_table_tokens(ids) -> list[list[tuple]]:
     if row:
         kinds.append(row)
         ext.append(y)
+    return cols, ext, kinds
+
+
+def parse_table_tokens(ids) -> list[list[tuple]]:
+    """The rows of a table answer as (kind, box) cells, a filled cell's box (x0, y0, x1, y1) in input
+    pixels (ends exclusive) from its columns' and rows' extents; None where the answer lacks them.
+    The inverse of table_tokens up to the quantisation of the extents."""
+    cols, ext, kinds = grid_parts(ids)
     rows = [[(k, None) for k in row] for row in kinds]
     for (r, c), (r1, c1) in cell_extents(rows).items():
         if c1 < len(cols) and ext[r] is not None and ext[r1] is not None:

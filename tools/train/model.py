@@ -55,6 +55,8 @@ class Config:
 
     def to_json(self) -> dict:
         d = asdict(self)
+        if not d["split_axial"]:  # an experiment the C++ loader does not read: named only where used
+            del d["split_axial"]
         d["model_type"] = "docvlm_small"
         d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
                  task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK,

@@ -34,31 +34,10 @@ JOIN = 0.1  # cells joined where the mean local separator probability between th
 def parse_grid(ids) -> tuple[list, list, list]:
     """A grid answer -> (column extents [(x0, x1)] in pixels, ends exclusive, row extents [(y0, y1)],
     cell ids [[int]] per row: one id per grid position, equal for the positions of one cell)."""
-    ids = [int(t) for t in ids]
-    coord = lambda t: C.COORD0 <= t < C.COORD0 + C.TABLE_COORDS
-    i, cols = 0, []
-    while i < len(ids) and ids[i] != C.NL:
-        if i + 1 < len(ids) and coord(ids[i]) and coord(ids[i + 1]):
-            cols.append(((ids[i] - C.COORD0) * C.TABLE_Q, (ids[i + 1] - C.COORD0 + 1) * C.TABLE_Q))
-            i += 2
-        else:
-            i += 1
-    i += 1
-    rows, kinds, row, y = [], [], [], None
-    while i < len(ids):
-        t = ids[i]
-        if t == C.NL:
-            if row:
-                kinds.append(row)
-                rows.append(y)
-            row, y = [], None
-        elif not row and y is None and i + 1 < len(ids) and coord(t) and coord(ids[i + 1]):
-            y = ((t - C.COORD0) * C.TABLE_Q, (ids[i + 1] - C.COORD0 + 1) * C.TABLE_Q)
-            i += 1
-        elif t in C.OTSL and t != C.NL:
-            row.append(t)
-        i += 1
-    return cols, rows, cell_ids(kinds)
+    cols, ext, kinds = C.grid_parts(ids)
+    px = lambda e: (e[0] * C.TABLE_Q, (e[1] + 1) * C.TABLE_Q)
+    keep = [r for r, k in enumerate(kinds) if k]
+    return [px(e) for e in cols], [px(ext[r]) for r in keep], cell_ids([kinds[r] for r in keep])
 
 
 def cell_ids(kinds: list[list[int]]) -> list[list[int]]:
