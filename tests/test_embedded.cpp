@@ -356,6 +356,10 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.max_rows");
     write_config("\"max_rows\": 6,\n  \"line_height\"", "\"max_rows\": 7,\n  \"line_height\"");  // the weights have 6 rows
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.row_embed");
+    write_config("\"axial\": 1", "\"axial\": 1.5");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.axial", "integer");
+    write_config("\"axial\": 1", "\"axial\": 2");  // the weights have one pair of axial blocks
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.axial.2.");
     {  // a config that names a splitter for weights without one (the text model's tensors only)
         test::TempDir no_split;
         std::filesystem::copy(default_model_dir() + "/model.safetensors", no_split / "model.safetensors");

@@ -59,14 +59,13 @@ def save_model(model: DocVLM, out: Path, metadata: dict[str, str] | None = None)
 
 def split_config(split: TableSplit) -> dict:
     c = split.c
-    return {"max_rows": c.max_rows, "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, c.max_cols * c.patch), "out_pos": c.out_pos}
+    return {"max_rows": c.max_rows, "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, c.max_cols * c.patch), "out_pos": c.out_pos,
+            "axial": c.split_axial}
 
 
 def add_table_split(split: TableSplit, out: Path, metadata: dict[str, str] | None = None):
     """Writes the splitter's tensors ("table." + name) and config into the model folder `out`
     (replacing a splitter already there); the model's own tensors are kept as they are."""
-    if split.c.split_axial:
-        raise SystemExit("the table splitter has axial blocks (split_axial), which the C++ loader does not read yet")
     cfg = json.loads((out / "config.json").read_text())
     for k in ("patch", "vision_dim", "vision_layers", "vision_heads", "vision_mlp", "window", "anchors", "max_cols"):
         if cfg[k] != getattr(split.c, k):

@@ -51,11 +51,11 @@ class Config:
     norm_eps: float = 1e-6
     ctc_head: bool = False  # training aid: a CTC loss over the vision tokens (not exported)
     out_pos: bool = False  # row/column embeddings added again to the vision tokens after the final LayerNorm
-    split_axial: int = 0  # TableSplit only (experiment, not read by C++ yet): pairs of row-wise and column-wise attention blocks before the head
+    split_axial: int = 0  # TableSplit only: pairs of row-wise and column-wise attention blocks before the head (config.json table_split.axial)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        if not d["split_axial"]:  # an experiment the C++ loader does not read: named only where used
+        if not d["split_axial"]:  # a splitter's setting (exported as table_split.axial): named only where used
             del d["split_axial"]
         d["model_type"] = "docvlm_small"
         d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
@@ -437,9 +437,9 @@ class TableSplit(VisionTower):
     def __init__(self, c: Config):
         super().__init__(c)
         self.head = QLinear(c.vision_dim, SPLIT_MAPS * c.patch)
-        # experiment: attention along each row of patch tokens, then along each column (the window
-        # sees one patch column either side); output projections zero, so a model without them
-        # computes the same at first
+        # split_axial pairs: full attention along each row of patch tokens, then along each column
+        # (the tower's window sees one patch column either side); output projections zero, so a
+        # model without them computes the same at first
         self.axial = nn.ModuleList(VisionBlock(c) for _ in range(2 * c.split_axial))
         with torch.no_grad():
             for blk in self.axial:

@@ -28,6 +28,7 @@ two tables too): C++ prepare_table must turn the crop into crop<i>.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -78,6 +79,7 @@ def load_split(folder: Path) -> TableSplit | None:
         return None
     c = Config(**{k: v for k, v in cfg.items() if k in Config.__dataclass_fields__})
     c.max_rows, c.out_pos = cfg["table_split"]["max_rows"], cfg["table_split"]["out_pos"]
+    c.split_axial = cfg["table_split"].get("axial", 0)
     split = TableSplit(c)
     sd = read_safetensors(str(folder / "model.safetensors"))
     state = {}
@@ -180,7 +182,8 @@ def main():
                      out_pos=True)
         model = randomize(DocVLM(cfg))
         save_model(model, folder)
-        split = randomize(TableSplit(cfg))  # a table splitter: the same sizes (prepare_table serves both)
+        # a table splitter: the same sizes (prepare_table serves both), one pair of axial blocks
+        split = randomize(TableSplit(dataclasses.replace(cfg, split_axial=1)))
         add_table_split(split, folder)
         model, split = load_model(folder), load_split(folder)  # the int8 weights, dequantised: what every policy in C++ reads
         rng = np.random.default_rng(0)

@@ -108,8 +108,8 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--head-lr-scale", type=float, default=10.0)
     ap.add_argument("--global-weight", type=float, default=2.0, help="loss weight of the row and column maps (the local ones: 1)")
-    ap.add_argument("--axial", type=int, default=-1, help="experiment: pairs of row/column attention blocks before the head "
-                    "(Config.split_axial; -1: as the run or --init has it; not read by the C++ loader yet)")
+    ap.add_argument("--axial", type=int, default=-1, help="pairs of row/column attention blocks before the head "
+                    "(Config.split_axial; -1: as the run or --init has it)")
     ap.add_argument("--narrow", action="store_true", help="separator targets between the extents only (not widened over the white next to them)")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)

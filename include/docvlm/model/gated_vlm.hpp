@@ -83,10 +83,13 @@ struct GatedVlmDims {
     /// row (column) separator across the table and that vote's weight (GatedVlmModel::
     /// table_split_maps, pipeline::read_split_grid).
     /// Its input is a table crop scaled as prepare_table says: text lines `line_height` pixels high,
-    /// at most max_rows · patch × max_width pixels.
+    /// at most max_rows · patch × max_width pixels. `axial` (optional, 0 when absent): pairs of
+    /// vision blocks with full attention between the tower and the head, the first of a pair along
+    /// each row of patch tokens, the second along each column ("table.axial.<i>.*"), so that every
+    /// token sees its whole row and column of the table.
     struct TableSplit {
         bool present = false, out_pos = false;
-        std::size_t max_rows = 24, max_width = 384;
+        std::size_t max_rows = 24, max_width = 384, axial = 0;
         double line_height = 8;
     } split;
 
@@ -198,11 +201,19 @@ private:
     // logits [n, vocab] land in s.logits.
     void step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const;
 
-    struct VisionBlock {
+    // A pre-norm ViT block: x += attn(norm1 x); x += mlp(norm2 x). Vision blocks attend with the
+    // Config's pattern, the splitter's axial blocks to the whole row or column.
+    template <class Attention>
+    struct Block {
         LayerNorm norm1, norm2;
-        VisionAttention attn;
+        Attention attn;
         Mlp<W> mlp;
+        static Block load(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d);
+        // x [n, v_dim] in place; h: scratch of the same size
+        void forward(float* x, std::size_t n, std::size_t vd, float* h) const;
     };
+    using VisionBlock = Block<VisionAttention>;
+    using AxialBlock = Block<SelfAttention<W, FullAttention, NoPosition>>;
     // A vision encoder: the model's own, and the table splitter's (tensor names with a prefix).
     struct VisionTower {
         std::size_t max_rows = 0, max_cols = 0;
@@ -225,6 +236,7 @@ private:
     GatedVlmDims d_;
     VisionTower vision_;
     VisionTower table_vision_;  // empty unless dims().split.present
+    std::vector<AxialBlock> split_axial_;  // row block, column block, row block, ...
     Linear<W> split_head_;
     std::vector<float> embed_;  // [vocab, dim]
     std::vector<GatedCrossAttentionLayer<W>> cross_;
@@ -323,6 +335,9 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
         sp.max_width = std::size_t(num("max_width", double(d.patch), double(d.max_width())));
         if (t.contains("out_pos") && !t["out_pos"].is_boolean()) detail::fail(path, ": table_split.out_pos must be true or false");
         sp.out_pos = t.value("out_pos", false);
+        if (t.contains("axial") && (!t["axial"].is_number_integer() || t["axial"].get<long long>() < 0 || t["axial"].get<long long>() > 16))
+            detail::fail(path, ": table_split.axial must be an integer in [0, 16]");
+        sp.axial = std::size_t(t.value("axial", 0));
         sp.present = true;
     }
     if (d.v_dim % d.v_heads) detail::fail(path, ": vision_heads ", d.v_heads, " do not divide vision_dim ", d.v_dim);
@@ -392,6 +407,7 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
     m.vision_ = VisionTower::load(ck, "", d, d.max_rows, d.out_pos);
     if (d.split.present) {
         m.table_vision_ = VisionTower::load(ck, "table.", d, d.split.max_rows, d.split.out_pos);
+        for (std::size_t b = 0; b < 2 * d.split.axial; ++b) m.split_axial_.push_back(AxialBlock::load(ck, "table.axial." + std::to_string(b) + ".", d));
         m.split_head_ = lin("table.head", 6 * d.patch, vd, true);
     }
     m.embed_ = vec("embed.weight", {d.vocab, td});
@@ -484,17 +500,35 @@ typename GatedVlmModel<Config>::VisionTower GatedVlmModel<Config>::VisionTower::
         t.out_row_embed = vec("out_row_embed", {max_rows, vd});
         t.out_col_embed = vec("out_col_embed", {d.max_cols, vd});
     }
-    for (std::size_t b = 0; b < d.v_layers; ++b) {
-        const std::string p = "vision." + std::to_string(b) + ".";
-        VisionBlock blk;
-        blk.norm1 = LayerNorm::load(ck, prefix + p + "norm1", vd, d.eps);
-        blk.norm2 = LayerNorm::load(ck, prefix + p + "norm2", vd, d.eps);
-        blk.attn = VisionAttention(lin(p + "q", vd, vd), lin(p + "k", vd, vd), lin(p + "v", vd, vd), lin(p + "o", vd, vd), d.v_heads, d.v_heads);
-        blk.mlp = Mlp<W>::plain(lin(p + "fc1", d.v_mlp, vd), lin(p + "fc2", vd, d.v_mlp), Activation::gelu_erf);
-        t.blocks.push_back(std::move(blk));
-    }
+    for (std::size_t b = 0; b < d.v_layers; ++b) t.blocks.push_back(VisionBlock::load(ck, prefix + "vision." + std::to_string(b) + ".", d));
     t.norm = LayerNorm::load(ck, prefix + "vision_norm", vd, d.eps);
     return t;
+}
+
+template <class Config>
+template <class Attention>
+typename GatedVlmModel<Config>::template Block<Attention> GatedVlmModel<Config>::Block<Attention>::load(const io::Checkpoint& ck,
+                                                                                                    const std::string& prefix,
+                                                                                                    const GatedVlmDims& d) {
+    const std::size_t vd = d.v_dim;
+    auto lin = [&](const std::string& name, std::size_t out, std::size_t in) {
+        return Linear<W>::load(ck, prefix + name + ".weight", prefix + name + ".bias", out, in);
+    };
+    Block blk;
+    blk.norm1 = LayerNorm::load(ck, prefix + "norm1", vd, d.eps);
+    blk.norm2 = LayerNorm::load(ck, prefix + "norm2", vd, d.eps);
+    blk.attn = Attention(lin("q", vd, vd), lin("k", vd, vd), lin("v", vd, vd), lin("o", vd, vd), d.v_heads, d.v_heads);
+    blk.mlp = Mlp<W>::plain(lin("fc1", d.v_mlp, vd), lin("fc2", vd, d.v_mlp), Activation::gelu_erf);
+    return blk;
+}
+
+template <class Config>
+template <class Attention>
+void GatedVlmModel<Config>::Block<Attention>::forward(float* x, std::size_t n, std::size_t vd, float* h) const {
+    norm1.forward(x, n, vd, h, vd);
+    attn.forward(h, n, nullptr, x, vd, x, vd);
+    norm2.forward(x, n, vd, h, vd);
+    mlp.forward(h, n, x, vd, x, vd);
 }
 
 template <class Config>
@@ -533,11 +567,7 @@ Tensor<float, 2> GatedVlmModel<Config>::VisionTower::encode(const io::Image& img
     if (trace) trace("vision_embed", x, n, vd);
     std::vector<float> h(n * vd);
     for (std::size_t b = 0; b < blocks.size(); ++b) {
-        const VisionBlock& blk = blocks[b];
-        blk.norm1.forward(x, n, vd, h.data(), vd);
-        blk.attn.forward(h.data(), n, nullptr, x, vd, x, vd);
-        blk.norm2.forward(x, n, vd, h.data(), vd);
-        blk.mlp.forward(h.data(), n, x, vd, x, vd);
+        blocks[b].forward(x, n, vd, h.data());
         if (trace) trace("vision_block_out_" + std::to_string(b), x, n, vd);
     }
     norm.forward(x, n, vd, h.data(), vd);
@@ -555,11 +585,25 @@ Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const
 template <class Config>
 SplitMaps GatedVlmModel<Config>::table_split_maps(const io::Image& img, const Trace& trace) const {
     if (!d_.split.present) detail::fail("table_split_maps: this model has no table splitter (config.json 'table_split')");
-    const Tensor<float, 2> vis = table_vision_.encode(img, d_, trace);
+    Tensor<float, 2> vis = table_vision_.encode(img, d_, trace);
     const std::size_t P = d_.patch, rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P, n = rows * cols;
+    const std::size_t vd = d_.v_dim;
+    float* tokens = vis.data() + d_.anchors * vd;  // patch token (c, r) at c * rows + r
+    if (!split_axial_.empty()) {
+        std::vector<float> line(std::max(rows, cols) * vd), h(line.size());
+        for (std::size_t b = 0; b < split_axial_.size(); b += 2) {
+            for (std::size_t r = 0; r < rows; ++r) {  // along each row: gathered, run, put back
+                for (std::size_t c = 0; c < cols; ++c) std::copy_n(tokens + (c * rows + r) * vd, vd, line.data() + c * vd);
+                split_axial_[b].forward(line.data(), cols, vd, h.data());
+                for (std::size_t c = 0; c < cols; ++c) std::copy_n(line.data() + c * vd, vd, tokens + (c * rows + r) * vd);
+            }
+            for (std::size_t c = 0; c < cols; ++c) split_axial_[b + 1].forward(tokens + c * rows * vd, rows, vd, h.data());  // a column is contiguous
+            if (trace) trace("split_axial_out_" + std::to_string(b / 2), tokens, n, vd);
+        }
+    }
     const std::size_t G = 6 * P;  // per token: local row, local column, row vote, column vote, their weights
     std::vector<float> y(n * G);
-    split_head_.forward(vis.data() + d_.anchors * d_.v_dim, n, d_.v_dim, y.data(), G);
+    split_head_.forward(tokens, n, vd, y.data(), G);
     if (trace) trace("split_head", y.data(), n, G);
     SplitMaps m;
     m.rows = rows, m.cols = cols, m.patch = P;
