@@ -352,10 +352,14 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "out_pos", "true or false");
     write_config("\"table_split\": {", "\"table_split\": 3, \"unused\": {");
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split", "object");
-    write_config("\"max_rows\": 6,\n  \"line_height\"", "\"max_rows\": 0,\n  \"line_height\"");
+    write_config("\"max_rows\": 3,\n  \"line_height\"", "\"max_rows\": 0,\n  \"line_height\"");
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.max_rows");
-    write_config("\"max_rows\": 6,\n  \"line_height\"", "\"max_rows\": 7,\n  \"line_height\"");  // the weights have 6 rows
+    write_config("\"max_rows\": 3,\n  \"line_height\"", "\"max_rows\": 4,\n  \"line_height\"");  // the weights have 3 rows
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.row_embed");
+    write_config("\"tile_width\": 64", "\"tile_width\": 60");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.tile_width", "multiple");
+    write_config("\"tile_width\": 64", "\"tile_width\": 136");  // wider than the tower's 16 columns
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.tile_width", "[8, 128]");
     write_config("\"axial\": 1", "\"axial\": 1.5");
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.axial", "integer");
     write_config("\"axial\": 1", "\"axial\": 2");  // the weights have one pair of axial blocks

@@ -57,10 +57,11 @@ def make(out: Path, n: int, seed: int) -> None:
         t = tables.make_table(rng, fonts, corpus, texts)
         if t is None:
             continue
-        crop, rows, _ = t
+        crop, rows, line_h = t
         grid = [[{"kind": kinds[k], "text": texts.get((r, c), "")} for c, (k, _) in enumerate(row)] for r, row in enumerate(rows)]
         Image.fromarray(crop).save(out / f"{made:04d}.png")
-        (out / f"{made:04d}.json").write_text(json.dumps({"rows": grid}, ensure_ascii=False))
+        # line_height: the generator's (the scale training gives a table of this crop), for diagnosis
+        (out / f"{made:04d}.json").write_text(json.dumps({"rows": grid, "line_height": round(float(line_h), 3)}, ensure_ascii=False))
         made += 1
     print(f"{made} tables in {out} ({len(pdfs)} validation PDFs for the text, {len(fonts)} fonts)")
 

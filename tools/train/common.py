@@ -38,6 +38,10 @@ TASKS = {"text": TASK_TEXT, "formula": TASK_FORMULA, "table": TASK_TABLE}
 # Input height per task; for tables the largest height (a table crop keeps its aspect ratio).
 TABLE_MAX_H = 192
 TABLE_MAX_W = 384
+# the splitter's full-scale tables (make_data.py --table-only --full-scale): scaled to the text-line
+# height alone up to this size, read in windows of the splitter's input size (table_split.tiled_maps)
+FULL_MAX_H = 384
+FULL_MAX_W = 1536
 TASK_HEIGHT = {"text": TEXT_H, "formula": FORMULA_H, "table": TABLE_MAX_H}
 MAX_ROWS = TABLE_MAX_H // PATCH
 

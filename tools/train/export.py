@@ -57,13 +57,19 @@ def save_model(model: DocVLM, out: Path, metadata: dict[str, str] | None = None)
     write_safetensors(str(out / "model.safetensors"), export_state(model), metadata)
 
 
-def split_config(split: TableSplit) -> dict:
+def split_config(split: TableSplit, sizes: dict | None = None) -> dict:
+    """config.json "table_split"; sizes: max_height, max_width, tile_width other than the training
+    code's (the tiny test model's)."""
     c = split.c
-    return {"max_rows": c.max_rows, "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, c.max_cols * c.patch), "out_pos": c.out_pos,
-            "axial": c.split_axial}
+    tile_w = min(C.TABLE_MAX_W, c.max_cols * c.patch)
+    out = {"max_rows": c.max_rows, "line_height": C.TABLE_LINE_H, "max_width": tile_w, "out_pos": c.out_pos, "axial": c.split_axial}
+    if c.split_tiled:  # a larger input, read in tiles of the tower's size (table_split.tiled_maps)
+        out.update(max_height=C.FULL_MAX_H, max_width=C.FULL_MAX_W, tile_width=tile_w)
+        out.update(sizes or {})
+    return out
 
 
-def add_table_split(split: TableSplit, out: Path, metadata: dict[str, str] | None = None):
+def add_table_split(split: TableSplit, out: Path, metadata: dict[str, str] | None = None, sizes: dict | None = None):
     """Writes the splitter's tensors ("table." + name) and config into the model folder `out`
     (replacing a splitter already there); the model's own tensors are kept as they are."""
     cfg = json.loads((out / "config.json").read_text())
@@ -72,7 +78,7 @@ def add_table_split(split: TableSplit, out: Path, metadata: dict[str, str] | Non
             raise SystemExit(f"{out}: {k} is {cfg[k]}, the table splitter's {getattr(split.c, k)}")
     old = {k: v.numpy() for k, v in read_safetensors(str(out / "model.safetensors")).items() if not k.startswith("table.")}
     new = {"table." + k: v for k, v in export_state(split).items()}
-    cfg["table_split"] = split_config(split)
+    cfg["table_split"] = split_config(split, sizes)
     (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
     meta = {**read_metadata(str(out / "model.safetensors")), **(metadata or {})}
     write_safetensors(str(out / "model.safetensors"), {**old, **new}, meta)

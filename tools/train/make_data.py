@@ -383,14 +383,46 @@ class TableShardWriter:
         self.images, self.sizes, self.tokens = [], [], []
 
 
+class FullTableShardWriter:
+    """--table-only --full-scale: table inputs scaled to the text-line height alone (up to
+    FULL_MAX_H x FULL_MAX_W), for the table splitter's training on windows (train_table.py --full):
+    the images one after another, and each table's grid as JSON — column and row extents in input
+    pixels (ends exclusive) and the OTSL kinds of every row."""
+
+    def __init__(self, out: Path, prefix: str):
+        self.out, self.prefix = out, prefix
+        self.images, self.labels = [], []
+
+    def add(self, crop: np.ndarray, rows, line_h: float) -> bool:
+        x, s = C.to_table_input(crop, line_h, C.FULL_MAX_H, C.FULL_MAX_W)
+        cols, rws = C.grid_extents(rows)
+        ext = lambda e: [[max(0, int(np.floor(lo * s))), int(np.ceil(hi * s))] for lo, hi in e]
+        self.images.append(x)
+        self.labels.append(json.dumps({"cols": ext(cols), "rows": ext(rws), "kinds": [[int(k) for k, _ in row] for row in rows]}))
+        return True
+
+    def __len__(self):
+        return len(self.images)
+
+    def save(self, index: int):
+        off = np.cumsum([0] + [x.size for x in self.images]).astype(np.int64)
+        tmp = self.out / f".{self.prefix}-{index:04d}.npz"
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, pixels=np.concatenate([x.reshape(-1) for x in self.images]), offsets=off,
+                                heights=np.array([x.shape[0] for x in self.images], np.int32),
+                                widths=np.array([x.shape[1] for x in self.images], np.int32), labels=np.array(self.labels))
+        os.replace(tmp, self.out / f"{self.prefix}-{index:04d}.npz")
+        self.images, self.labels = [], []
+
+
 def table_worker(args):
     """--table-only: `shards` table shards (of --shard-size) per worker."""
     import tables
-    out, split, wid, shards, seed, pdfs, fonts, size, corpus_file = args
+    out, split, wid, shards, seed, pdfs, fonts, size, corpus_file, full = args
     rng = random.Random(seed * 1000 + wid * 7 + 3 + (split == "val"))
     corpus = corpus_lines(rng, [p for p, _ in pdfs], 40, corpus_file)
-    fill_shards(TableShardWriter(out, f"table-{split}-s{seed}w{wid}"), lambda: tables.make_table(rng, fonts, corpus), shards, size,
-                f"[{split} {wid}] table")
+    writer = FullTableShardWriter(out, f"tablefull-{split}-s{seed}w{wid}") if full else TableShardWriter(out, f"table-{split}-s{seed}w{wid}")
+    fill_shards(writer, lambda: tables.make_table(rng, fonts, corpus), shards, size, f"[{split} {wid}] table")
 
 
 def worker(args):
@@ -464,6 +496,8 @@ def main():
     ap.add_argument("--formula-only", action="store_true", help="make --shards formula shards per worker, nothing else")
     ap.add_argument("--table-only", action="store_true", help="make --shards table shards per worker, nothing else")
     ap.add_argument("--shard-size", type=int, default=SHARD, help="crops per table shard")
+    ap.add_argument("--full-scale", action="store_true",
+                    help="with --table-only: tables at the text-line scale (FullTableShardWriter), for train_table.py --full")
     ap.add_argument("--kit", default="",
                     help="read fonts and corpus lines from a kit folder (--make-kit) instead of fc-list and the PDFs: "
                          "for a machine without the Debian packages (the GPU machine); the pdf share of --mix must be 0")
@@ -506,7 +540,8 @@ def main():
         print(f"{len(pdfs)} PDFs ({a.split}), {len(fonts)} fonts", flush=True)
     if a.table_only:
         with mp.Pool(a.workers) as pool:
-            pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, pdfs, fonts, a.shard_size, corpus_file) for w in range(a.workers)])
+            pool.map(table_worker, [(out, a.split, w, a.shards, a.seed, pdfs, fonts, a.shard_size, corpus_file, a.full_scale)
+                                      for w in range(a.workers)])
         return
     pdf, font, formula = (float(v) for v in a.mix.split(","))
     mix = {"pdf": pdf, "font": font, "formula": formula}

@@ -52,11 +52,13 @@ class Config:
     ctc_head: bool = False  # training aid: a CTC loss over the vision tokens (not exported)
     out_pos: bool = False  # row/column embeddings added again to the vision tokens after the final LayerNorm
     split_axial: int = 0  # TableSplit only: pairs of row-wise and column-wise attention blocks before the head (config.json table_split.axial)
+    split_tiled: bool = False  # TableSplit only: trained on windows of full-scale tables, reads a table in tiles (table_split.tiled_maps)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        if not d["split_axial"]:  # a splitter's setting (exported as table_split.axial): named only where used
-            del d["split_axial"]
+        for k in ("split_axial", "split_tiled"):  # a splitter's settings (exported in table_split): named only where used
+            if not d[k]:
+                del d[k]
         d["model_type"] = "docvlm_small"
         d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
                  task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK,
@@ -461,16 +463,22 @@ class TableSplit(VisionTower):
             x = t.view(b, cols * rows, d)
         return x
 
+    def head_logits(self, patches, rows: int, cols: int, valid=None):
+        """-> [B, cols, rows, SPLIT_MAPS, P]: the head's logits of every patch token."""
+        x = self.encode(patches, rows, cols, valid)[:, self.c.anchors:]
+        if len(self.axial):
+            x = self.axial_context(x, rows, cols, valid)
+        return self.head(x).float().view(patches.shape[0], cols, rows, SPLIT_MAPS, self.c.patch)
+
     def maps(self, patches, rows: int, cols: int, valid=None):
         """-> (local row logits [B, cols, rows*P], local column logits [B, rows, cols*P],
         row logits [B, rows*P], column logits [B, cols*P]); padded columns (valid False) are left
         out of the row votes."""
-        P = self.c.patch
-        b = patches.shape[0]
-        x = self.encode(patches, rows, cols, valid)[:, self.c.anchors:]
-        if len(self.axial):
-            x = self.axial_context(x, rows, cols, valid)
-        y = self.head(x).float().view(b, cols, rows, SPLIT_MAPS, P)
+        return self.pool(self.head_logits(patches, rows, cols, valid), valid)
+
+    def pool(self, y, valid=None):
+        """maps() from head logits y [B, cols, rows, SPLIT_MAPS, P]."""
+        b, cols, rows, _, P = y.shape
         local_r = y[:, :, :, 0].reshape(b, cols, rows * P)
         local_c = y[:, :, :, 1].permute(0, 2, 1, 3).reshape(b, rows, cols * P)
         w_r = y[:, :, :, 4]

@@ -80,7 +80,9 @@ def load_split(folder: Path) -> TableSplit | None:
     c = Config(**{k: v for k, v in cfg.items() if k in Config.__dataclass_fields__})
     c.max_rows, c.out_pos = cfg["table_split"]["max_rows"], cfg["table_split"]["out_pos"]
     c.split_axial = cfg["table_split"].get("axial", 0)
+    c.split_tiled = "tile_width" in cfg["table_split"]
     split = TableSplit(c)
+    split.tile = (c.max_rows, cfg["table_split"].get("tile_width", c.max_cols * c.patch) // c.patch)  # tiled_maps's tile
     sd = read_safetensors(str(folder / "model.safetensors"))
     state = {}
     for name in split.state_dict():
@@ -97,7 +99,10 @@ def split_outputs(split: TableSplit, img: np.ndarray, i: int) -> dict[str, np.nd
     for qat in (False, True):
         QLinear.qat = qat
         with torch.no_grad():
-            maps = [m[0].numpy() for m in split.maps(p, h // C.PATCH, w // C.PATCH)]
+            if split.c.split_tiled:
+                maps = TS.tiled_maps(split, img, *split.tile)
+            else:
+                maps = [m[0].numpy() for m in split.maps(p, h // C.PATCH, w // C.PATCH)]
         QLinear.qat = False
         cols, rows, ids = TS.read_grid(img, *maps, h, w)
         # flat, never empty: [R, K, ids row by row] and [n, first0, end0, first1, ...]
@@ -182,9 +187,10 @@ def main():
                      out_pos=True)
         model = randomize(DocVLM(cfg))
         save_model(model, folder)
-        # a table splitter: the same sizes (prepare_table serves both), one pair of axial blocks
-        split = randomize(TableSplit(dataclasses.replace(cfg, split_axial=1)))
-        add_table_split(split, folder)
+        # a table splitter with one pair of axial blocks, reading its input (at most the model's
+        # 48 x 128: prepare_table serves both) in tiles of 3 x 8 patches
+        split = randomize(TableSplit(dataclasses.replace(cfg, split_axial=1, split_tiled=True, max_rows=3)))
+        add_table_split(split, folder, sizes={"max_height": cfg.max_rows * C.PATCH, "max_width": cfg.max_cols * C.PATCH, "tile_width": 64})
         model, split = load_model(folder), load_split(folder)  # the int8 weights, dequantised: what every policy in C++ reads
         rng = np.random.default_rng(0)
         crops, tasks = [], []
@@ -219,6 +225,7 @@ def main():
                 crops.append(z["images"][i][:, :z["widths"][i]])
                 tasks.append(task)
         extra = {}
+        tiled = split is not None and split.c.split_tiled
         if a.tables:  # freshly rendered held-out tables (validation seed), with their unscaled crops
             import tables as T
             from make_data import corpus_lines, list_fonts, list_pdfs, split_of
@@ -230,7 +237,8 @@ def main():
                 if t is None or t[0].size > 200_000:  # (file size)
                     continue
                 lh = float(np.float32(t[2]))  # what C++ reads back
-                x, sc = C.to_table_input(t[0], lh)
+                # a tiled splitter's input is the table at the text-line scale (up to FULL_MAX_H x FULL_MAX_W)
+                x, sc = C.to_table_input(t[0], lh, *((C.FULL_MAX_H, C.FULL_MAX_W) if tiled else (C.TABLE_MAX_H, C.TABLE_MAX_W)))
                 k = len(crops)
                 truth = C.table_tokens(t[1], sc)
                 if len(truth) + 2 > C.TABLE_MAX_TOKENS:
@@ -243,7 +251,8 @@ def main():
         z = np.load(a.crops)
         n = len([k for k in z.files if k.startswith("crop")])
         crops, tasks = [z[f"crop{i}"] for i in range(n)], [str(z[f"task{i}"]) for i in range(n)]
-    has_table_task = "table" in json.loads((Path(a.model) / "config.json").read_text())["task_tokens"]
+    # (a tiled splitter's table inputs exceed the decoder's: tables are the splitter's alone then)
+    has_table_task = "table" in json.loads((Path(a.model) / "config.json").read_text())["task_tokens"] and not (split and split.c.split_tiled)
     ref = outputs(model, crops, tasks, a.max_new, full=12, split=split, decode_tables=has_table_task)
     if a.crops_from:
         ref.update(extra)

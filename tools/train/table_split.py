@@ -104,9 +104,13 @@ def targets(ids, rows: int, cols: int, img: np.ndarray | None = None) -> tuple[n
     """(local row [cols, H], local column [rows, W], row [H], column [W]) float32 0/1 targets of a
     table input of rows x cols patches; with the input image, every separator covers the white
     next to it as well (_widen)."""
+    return targets_of_grid(*parse_grid(ids), rows, cols, img)
+
+
+def targets_of_grid(cx: list, ry: list, cid: list, rows: int, cols: int, img: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """targets() of a grid given as parse_grid's parts (extents in input pixels, ends exclusive)."""
     P = C.PATCH
     H, W = rows * P, cols * P
-    cx, ry, cid = parse_grid(ids)
     lr, lc = np.zeros((cols, H), np.float32), np.zeros((rows, W), np.float32)
     gr, gc = np.zeros(H, np.float32), np.zeros(W, np.float32)
     if not cx or not ry:
@@ -238,3 +242,49 @@ def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: 
                     ids[rr][k] = nxt
             nxt += 1
     return cols, rows, ids
+
+
+def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
+    """First patch of each tile along an axis of n patches: tiles of `tile` patches (fewer when n
+    is smaller) that overlap by at least `overlap`, the last one ending at n."""
+    if n <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    starts = list(range(0, n - tile, step))
+    return starts + [n - tile]
+
+
+def tile_owner(n: int, starts: list[int], tile: int) -> list[int]:
+    """For each patch along the axis: the tile (index into starts) whose middle it is nearest."""
+    size = min(n, tile)
+    return [min((i for i, s in enumerate(starts) if s <= p < s + size), key=lambda i: abs(starts[i] + size / 2 - p - 0.5))
+            for p in range(n)]
+
+
+def tiled_maps(split, x: np.ndarray, tile_rows: int, tile_cols: int):
+    """The splitter's maps of a table input larger than its tower (x uint8 [H, W], multiples of
+    PATCH): tiles of tile_rows x tile_cols patches overlapping by a quarter of a tile; the head's
+    logits of every patch token come from the tile whose middle it is nearest, then are pooled
+    over the whole table as one input would be (TableSplit.pool). The C++
+    GatedVlmModel::table_split_maps reads a table the same way."""
+    import torch
+
+    P = C.PATCH
+    R, K = x.shape[0] // P, x.shape[1] // P
+    rs, cs = tile_starts(R, tile_rows, tile_rows // 4), tile_starts(K, tile_cols, tile_cols // 4)
+    tr, tc = min(R, tile_rows), min(K, tile_cols)
+    ro, co = tile_owner(R, rs, tile_rows), tile_owner(K, cs, tile_cols)
+    y = None
+    with torch.no_grad():
+        for i, r0 in enumerate(rs):
+            for j, c0 in enumerate(cs):
+                tile = np.ascontiguousarray(x[r0 * P:(r0 + tr) * P, c0 * P:(c0 + tc) * P])
+                yt = split.head_logits(torch.from_numpy(C.patchify(tile))[None].to(split.anchor.dtype), tr, tc)
+                if y is None:
+                    y = torch.zeros(1, K, R, *yt.shape[3:])
+                for c in range(tc):
+                    if co[c0 + c] != j:
+                        continue
+                    keep = [r for r in range(tr) if ro[r0 + r] == i]
+                    y[0, c0 + c, [r0 + r for r in keep]] = yt[0, c, keep]
+        return [m[0].numpy() for m in split.pool(y)]

@@ -27,7 +27,95 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import table_split as T  # noqa: E402
 from model import Config, QLinear, TableSplit, VisionTower  # noqa: E402
-from train import Bf16Work, TableShards, anchors_valid, lr_at, run_log, save_checkpoint  # noqa: E402
+import common as C  # noqa: E402
+from train import Bf16Work, TableShards, anchors_valid, lr_at, make_batch, run_log, save_checkpoint  # noqa: E402
+
+
+class FullTables:
+    """Tables at the text-line scale (make_data.py --table-only --full-scale), read in windows of
+    at most tile_rows x tile_cols patches — the splitter's input, as table_split.tiled_maps reads a
+    large table in C++ and PyTorch alike."""
+
+    def __init__(self, files: list[str], tile_rows: int, tile_cols: int):
+        pix, offs, hs, ws, self.grids, base = [], [], [], [], [], 0
+        for f in sorted(files):
+            z = np.load(f)
+            pix.append(z["pixels"])
+            offs.append(z["offsets"][:-1] + base)
+            base += int(z["offsets"][-1])
+            hs.append(z["heights"])
+            ws.append(z["widths"])
+            for text in z["labels"]:
+                g = json.loads(str(text))
+                self.grids.append(([tuple(e) for e in g["cols"]], [tuple(e) for e in g["rows"]], T.cell_ids(g["kinds"])))
+        self.pixels = np.concatenate(pix) if pix else np.zeros(0, np.uint8)
+        self.offsets = np.concatenate(offs) if offs else np.zeros(0, np.int64)
+        self.heights = np.concatenate(hs) if hs else np.zeros(0, np.int32)
+        self.widths = np.concatenate(ws) if ws else np.zeros(0, np.int32)
+        self.tile_rows, self.tile_cols = tile_rows, tile_cols
+        self.window_rows = np.minimum(self.heights // C.PATCH, tile_rows)
+
+    def __len__(self):
+        return len(self.grids)
+
+    def image(self, i: int) -> np.ndarray:
+        h, w = int(self.heights[i]), int(self.widths[i])
+        return self.pixels[self.offsets[i]:self.offsets[i] + h * w].reshape(h, w)
+
+    def batches(self, rng: np.random.Generator, batch: int) -> list[np.ndarray]:
+        """Batches of tables whose windows have one height (see TableShards)."""
+        out = []
+        for r in np.unique(self.window_rows):
+            idx = rng.permutation(np.flatnonzero(self.window_rows == r))
+            out += [idx[i:i + batch] for i in range(0, len(idx), batch)]
+        rng.shuffle(out)
+        return out
+
+    def make(self, idx: np.ndarray, rng: np.random.Generator, widen: bool = True):
+        """A random window of each table -> (patches, rows, cols, valid, targets [4 tensors], widths):
+        the targets are the whole table's (table_split.targets_of_grid), cut to the window."""
+        P, tr = C.PATCH, int(self.window_rows[idx[0]])
+        wins, cuts, widths = [], [], []
+        for i in idx:
+            img = self.image(i)
+            R, K = img.shape[0] // P, img.shape[1] // P
+            tc = min(K, self.tile_cols)
+            r0, c0 = int(rng.integers(0, R - tr + 1)), int(rng.integers(0, K - tc + 1))
+            lr, lc, gr, gc = T.targets_of_grid(*self.grids[i], R, K, img if widen else None)
+            ys, xs = slice(r0 * P, (r0 + tr) * P), slice(c0 * P, (c0 + tc) * P)
+            wins.append(img[ys, xs])
+            cuts.append((lr[c0:c0 + tc, ys], lc[r0:r0 + tr, xs], gr[ys], gc[xs]))
+            widths.append(tc * P)
+        W = max(widths)
+        imgs = np.full((len(idx), tr * P, W), 255, np.uint8)
+        tg = [np.zeros((len(idx), W // P, tr * P), np.float32), np.zeros((len(idx), tr, W), np.float32),
+              np.zeros((len(idx), tr * P), np.float32), np.zeros((len(idx), W), np.float32)]
+        for b, (win, cut) in enumerate(zip(wins, cuts)):
+            imgs[b, :, :win.shape[1]] = win
+            tg[0][b, :cut[0].shape[0]] = cut[0]
+            tg[1][b, :, :cut[1].shape[1]] = cut[1]
+            tg[2][b] = cut[2]
+            tg[3][b, :cut[3].shape[0]] = cut[3]
+        widths = np.array(widths)
+        patches, rows, cols, valid, _, _ = make_batch(imgs, widths, [[0]] * len(idx))
+        return patches, rows, cols, valid, [torch.from_numpy(t) for t in tg], torch.from_numpy(widths.astype(np.int64))
+
+
+@torch.no_grad()
+def evaluate_full(model: TableSplit, s: FullTables, n: int) -> dict:
+    """evaluate() on whole full-scale tables, read in tiles (table_split.tiled_maps)."""
+    model.eval()
+    shape = exact = 0
+    m = min(n, len(s))
+    for i in range(m):
+        img = s.image(i)
+        maps = T.tiled_maps(model, img, s.tile_rows, s.tile_cols)
+        _, _, ids = T.read_grid(img, *maps, img.shape[0], img.shape[1])
+        truth = s.grids[i][2]
+        shape += len(ids) == len(truth) and bool(ids) and len(ids[0]) == len(truth[0])
+        exact += T.structure(ids) == T.structure(truth)
+    model.train()
+    return {"tables": m, "shape": shape / m, "structure": exact / m}
 
 
 def batch_targets(s: TableShards, idx, rows: int, cols: int, widen: bool = True):
@@ -111,6 +199,9 @@ def main():
     ap.add_argument("--axial", type=int, default=-1, help="pairs of row/column attention blocks before the head "
                     "(Config.split_axial; -1: as the run or --init has it)")
     ap.add_argument("--narrow", action="store_true", help="separator targets between the extents only (not widened over the white next to them)")
+    ap.add_argument("--full", action="store_true",
+                    help="train on windows of the full-scale tables (DATA/tablefull-*.npz: make_data.py --table-only --full-scale) "
+                         "and evaluate whole tables read in tiles")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--eval-tables", type=int, default=100)
@@ -133,8 +224,15 @@ def main():
     cfg = Config(**{k: v for k, v in json.loads(cfg_file.read_text()).items() if k in Config.__dataclass_fields__})
     if a.axial >= 0 and not ck.exists():
         cfg.split_axial = a.axial
-    train = TableShards(glob.glob(f"{a.data}/table-train-*.npz"))
-    val = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
+    if a.full:
+        cfg.split_tiled = True
+    if a.full:
+        tile = (cfg.max_rows, min(cfg.max_cols, C.TABLE_MAX_W // cfg.patch))
+        train = FullTables(glob.glob(f"{a.data}/tablefull-train-*.npz"), *tile)
+        val = FullTables(glob.glob(f"{a.data}/tablefull-val-*.npz"), *tile)
+    else:
+        train = TableShards(glob.glob(f"{a.data}/table-train-*.npz"))
+        val = TableShards(glob.glob(f"{a.data}/table-val-*.npz"))
     say(f"data: {len(train)} train / {len(val)} val tables")
     torch.manual_seed(a.seed)
     model = TableSplit(cfg)
@@ -174,12 +272,17 @@ def main():
             queue = train.batches(np.random.default_rng([a.seed, epoch, start_step]), a.batch)
             epoch += 1
         bidx = queue.pop()
-        patches, rows, cols, valid, _, _ = train.make(bidx, 4)
-        targets = [t.to(device) for t in batch_targets(train, bidx, rows, cols, widen=not a.narrow)]
+        if a.full:  # windows: a function of (seed, step)
+            patches, rows, cols, valid, targets, widths = train.make(bidx, np.random.default_rng([a.seed, step]), widen=not a.narrow)
+        else:
+            patches, rows, cols, valid, _, _ = train.make(bidx, 4)
+            targets = batch_targets(train, bidx, rows, cols, widen=not a.narrow)
+            widths = torch.from_numpy(train.widths[bidx].astype(np.int64))
+        targets = [t.to(device) for t in targets]
         bf16.sync()
         v = anchors_valid(valid, cfg.anchors).to(device)
         maps = work.maps(patches.to(device).bfloat16(), rows, cols, v)
-        loss = split_loss(maps, targets, torch.from_numpy(train.widths[bidx].astype(np.int64)).to(device), cfg.patch, a.global_weight)
+        loss = split_loss(maps, targets, widths.to(device), cfg.patch, a.global_weight)
         bf16.step(loss, opt)
         step += 1
         seen += len(bidx)
@@ -188,7 +291,7 @@ def main():
             say(f"step {step} loss {loss_avg:.4f} lr {lr:.2e} {seen / (time.time() - t_start):.1f} tables/s")
         if step % a.eval_every == 0:
             bf16.sync()
-            say(f"eval step {step}: {json.dumps(evaluate(work, val, a.eval_tables))}")
+            say(f"eval step {step}: {json.dumps((evaluate_full if a.full else evaluate)(work, val, a.eval_tables))}")
         if time.time() - t_ck > a.ckpt_minutes * 60:
             save()
             t_ck = time.time()

@@ -83,13 +83,16 @@ struct GatedVlmDims {
     /// row (column) separator across the table and that vote's weight (GatedVlmModel::
     /// table_split_maps, pipeline::read_split_grid).
     /// Its input is a table crop scaled as prepare_table says: text lines `line_height` pixels high,
-    /// at most max_rows · patch × max_width pixels. `axial` (optional, 0 when absent): pairs of
-    /// vision blocks with full attention between the tower and the head, the first of a pair along
-    /// each row of patch tokens, the second along each column ("table.axial.<i>.*"), so that every
-    /// token sees its whole row and column of the table.
+    /// at most max_height × max_width pixels (max_height: max_rows · patch when absent). It is read
+    /// in tiles of max_rows · patch × tile_width pixels (tile_width: max_width when absent) that
+    /// overlap by a quarter of a tile; each patch token's head logits come from the tile whose
+    /// middle it is nearest, and the votes are pooled over the whole table (table_split_maps;
+    /// tools/train/table_split.py tiled_maps). `axial` (0 when absent): pairs of vision blocks with
+    /// full attention between the tower and the head, the first of a pair along each row of patch
+    /// tokens, the second along each column ("table.axial.<i>.*").
     struct TableSplit {
         bool present = false, out_pos = false;
-        std::size_t max_rows = 24, max_width = 384, axial = 0;
+        std::size_t max_rows = 24, max_width = 384, max_height = 192, tile_width = 384, axial = 0;
         double line_height = 8;
     } split;
 
@@ -144,10 +147,12 @@ public:
     /// Vision tokens [anchors + columns · rows, v_dim] of a prepared crop.
     Tensor<float, 2> encode_image(const io::Image& prepared, const Trace& trace = {}) const;
 
-    /// The table splitter's separator maps of a table input (prepare_table); throws when the
-    /// model has no table splitter (dims().split.present). Trace names as encode_image's, then
-    /// "split_head" [columns · rows, 6 · patch]. A pixel row's separator logit is the patch
-    /// columns' votes weighted by the softmax of their weights (tools/train/model.py TableSplit).
+    /// The table splitter's separator maps of a table input (prepare_table), read in tiles
+    /// (GatedVlmDims::TableSplit); throws when the model has no table splitter
+    /// (dims().split.present) or the input is larger than its max_height × max_width. Trace names,
+    /// per tile, as encode_image's, then "split_axial_out_<i>" and "split_head" [columns · rows,
+    /// 6 · patch]. A pixel row's separator logit is the patch columns' votes weighted by the
+    /// softmax of their weights (tools/train/model.py TableSplit).
     SplitMaps table_split_maps(const io::Image& prepared, const Trace& trace = {}) const;
 
     /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
@@ -237,6 +242,8 @@ private:
     VisionTower vision_;
     VisionTower table_vision_;  // empty unless dims().split.present
     std::vector<AxialBlock> split_axial_;  // row block, column block, row block, ...
+    // the splitter's head logits [columns · rows, 6 · patch] of one tile (column-major tokens)
+    std::vector<float> split_head_logits(const io::Image& tile, const Trace& trace) const;
     Linear<W> split_head_;
     std::vector<float> embed_;  // [vocab, dim]
     std::vector<GatedCrossAttentionLayer<W>> cross_;
@@ -332,7 +339,12 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
         TableSplit& sp = d.split;
         sp.max_rows = std::size_t(num("max_rows", 1, 256));
         sp.line_height = num("line_height", 1, 1000);
-        sp.max_width = std::size_t(num("max_width", double(d.patch), double(d.max_width())));
+        // an input larger than the tower is read in tiles; without tile_width it is one tile wide
+        const bool tiled = t.contains("tile_width");
+        sp.max_width = std::size_t(num("max_width", double(d.patch), tiled ? 65536.0 : double(d.max_width())));
+        sp.tile_width = tiled ? std::size_t(num("tile_width", double(d.patch), double(d.max_width()))) : sp.max_width;
+        sp.max_height = t.contains("max_height") ? std::size_t(num("max_height", double(d.patch), 65536.0)) : sp.max_rows * d.patch;
+        if (sp.tile_width % d.patch) detail::fail(path, ": table_split.tile_width must be a multiple of the patch (", d.patch, ")");
         if (t.contains("out_pos") && !t["out_pos"].is_boolean()) detail::fail(path, ": table_split.out_pos must be true or false");
         sp.out_pos = t.value("out_pos", false);
         if (t.contains("axial") && (!t["axial"].is_number_integer() || t["axial"].get<long long>() < 0 || t["axial"].get<long long>() > 16))
@@ -465,7 +477,7 @@ io::Image GatedVlmModel<Config>::prepare_table(const io::Image& crop, double lin
     const io::Image gray = crop.channels == 1 ? crop : io::to_gray(crop);
     // the table splitter's sizes where it has one, else the table task's
     const bool split = d_.split.present;
-    const double max_h = split ? double(d_.split.max_rows * d_.patch) : double(d_.height_of("table"));
+    const double max_h = split ? double(d_.split.max_height) : double(d_.height_of("table"));
     const double max_w = double(split ? d_.split.max_width : d_.table.max_width);
     const double line = split ? d_.split.line_height : d_.table.line_height;
     scale = std::min({line / std::max(1.0, line_height), max_h / gray.height, max_w / gray.width});
@@ -583,8 +595,7 @@ Tensor<float, 2> GatedVlmModel<Config>::encode_image(const io::Image& img, const
 }
 
 template <class Config>
-SplitMaps GatedVlmModel<Config>::table_split_maps(const io::Image& img, const Trace& trace) const {
-    if (!d_.split.present) detail::fail("table_split_maps: this model has no table splitter (config.json 'table_split')");
+std::vector<float> GatedVlmModel<Config>::split_head_logits(const io::Image& img, const Trace& trace) const {
     Tensor<float, 2> vis = table_vision_.encode(img, d_, trace);
     const std::size_t P = d_.patch, rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P, n = rows * cols;
     const std::size_t vd = d_.v_dim;
@@ -601,10 +612,68 @@ SplitMaps GatedVlmModel<Config>::table_split_maps(const io::Image& img, const Tr
             if (trace) trace("split_axial_out_" + std::to_string(b / 2), tokens, n, vd);
         }
     }
-    const std::size_t G = 6 * P;  // per token: local row, local column, row vote, column vote, their weights
+    const std::size_t G = 6 * P;
     std::vector<float> y(n * G);
     split_head_.forward(tokens, n, vd, y.data(), G);
     if (trace) trace("split_head", y.data(), n, G);
+    return y;
+}
+
+namespace detail {
+// First patch of each tile along an axis of n patches: tiles of `tile` patches (all n when fewer)
+// overlapping by at least `overlap`, the last one ending at n (table_split.tile_starts).
+inline std::vector<std::size_t> tile_starts(std::size_t n, std::size_t tile, std::size_t overlap) {
+    if (n <= tile) return {0};
+    const std::size_t step = std::max<std::size_t>(1, tile - overlap);
+    std::vector<std::size_t> s;
+    for (std::size_t p = 0; p < n - tile; p += step) s.push_back(p);
+    s.push_back(n - tile);
+    return s;
+}
+// For each patch along the axis: the tile whose middle it is nearest (the first on a tie).
+inline std::vector<std::size_t> tile_owner(std::size_t n, const std::vector<std::size_t>& starts, std::size_t tile) {
+    const std::size_t size = std::min(n, tile);
+    std::vector<std::size_t> owner(n, 0);
+    for (std::size_t p = 0; p < n; ++p) {
+        double best = std::numeric_limits<double>::infinity();
+        for (std::size_t i = 0; i < starts.size(); ++i) {
+            if (p < starts[i] || p >= starts[i] + size) continue;
+            const double dist = std::abs(double(starts[i]) + double(size) / 2 - double(p) - 0.5);
+            if (dist < best) best = dist, owner[p] = i;
+        }
+    }
+    return owner;
+}
+}  // namespace detail
+
+template <class Config>
+SplitMaps GatedVlmModel<Config>::table_split_maps(const io::Image& img, const Trace& trace) const {
+    if (!d_.split.present) detail::fail("table_split_maps: this model has no table splitter (config.json 'table_split')");
+    const std::size_t P = d_.patch;
+    if (img.channels != 1) detail::fail("table_split_maps: expected a prepared gray table input (see prepare_table), got ", img.channels, " channels");
+    if (img.width <= 0 || img.height <= 0 || img.width % int(P) || img.height % int(P))
+        detail::fail("table_split_maps: a prepared table input is a multiple of ", P, " pixels in both directions, got ", img.width, "x", img.height);
+    if (std::size_t(img.width) > d_.split.max_width || std::size_t(img.height) > d_.split.max_height)
+        detail::fail("table_split_maps: ", img.width, "x", img.height, " exceeds the table splitter's ", d_.split.max_width, "x",
+                     d_.split.max_height, " pixels");
+    const std::size_t rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P, n = rows * cols;
+    const std::size_t G = 6 * P;  // per token: local row, local column, row vote, column vote, their weights
+    // every token's head logits from the tile whose middle it is nearest
+    const std::size_t tile_r = d_.split.max_rows, tile_c = d_.split.tile_width / P;
+    const auto rs = detail::tile_starts(rows, tile_r, tile_r / 4), cs = detail::tile_starts(cols, tile_c, tile_c / 4);
+    const auto ro = detail::tile_owner(rows, rs, tile_r), co = detail::tile_owner(cols, cs, tile_c);
+    const std::size_t tr = std::min(rows, tile_r), tc = std::min(cols, tile_c);
+    std::vector<float> y(n * G);
+    for (std::size_t i = 0; i < rs.size(); ++i)
+        for (std::size_t j = 0; j < cs.size(); ++j) {
+            const bool whole = rs.size() == 1 && cs.size() == 1;
+            const std::vector<float> yt = split_head_logits(
+                whole ? img : io::crop(img, int(cs[j] * P), int(rs[i] * P), int((cs[j] + tc) * P), int((rs[i] + tr) * P)), trace);
+            for (std::size_t c = 0; c < tc; ++c)
+                for (std::size_t r = 0; r < tr; ++r)
+                    if (co[cs[j] + c] == j && ro[rs[i] + r] == i)
+                        std::copy_n(yt.data() + (c * tr + r) * G, G, y.data() + ((cs[j] + c) * rows + rs[i] + r) * G);
+        }
     SplitMaps m;
     m.rows = rows, m.cols = cols, m.patch = P;
     const std::size_t H = rows * P, Wd = cols * P;
