@@ -10,6 +10,9 @@ PDFs of make_data.py's split, so the truth — every cell's place, span and text
                                                                          DIR/pred[-parse]/NNNN.html
     synthetic_tables.py score --dir DIR [--command table|parse] [--json OUT]
 
+Each NNNN.json holds the truth grid ("rows") and the generator's line height ("line_height": the
+scale the training code gives such a table; sets made before session 18 lack it).
+
 `--command table` (the default) reads each image as a table crop (`docvlm table`); `--command
 parse` parses it as a page (`docvlm parse`: the segmenter has to find the table itself) and
 scores the first <table> of its Markdown.
