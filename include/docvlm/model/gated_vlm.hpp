@@ -344,7 +344,8 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
         sp.max_width = std::size_t(num("max_width", double(d.patch), tiled ? 65536.0 : double(d.max_width())));
         sp.tile_width = tiled ? std::size_t(num("tile_width", double(d.patch), double(d.max_width()))) : sp.max_width;
         sp.max_height = t.contains("max_height") ? std::size_t(num("max_height", double(d.patch), 65536.0)) : sp.max_rows * d.patch;
-        if (sp.tile_width % d.patch) detail::fail(path, ": table_split.tile_width must be a multiple of the patch (", d.patch, ")");
+        if (sp.tile_width % d.patch)
+            detail::fail(path, ": table_split.", tiled ? "tile_width" : "max_width", " must be a multiple of the patch (", d.patch, ")");
         if (t.contains("out_pos") && !t["out_pos"].is_boolean()) detail::fail(path, ": table_split.out_pos must be true or false");
         sp.out_pos = t.value("out_pos", false);
         if (t.contains("axial") && (!t["axial"].is_number_integer() || t["axial"].get<long long>() < 0 || t["axial"].get<long long>() > 16))
