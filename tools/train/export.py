@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
 
+import table_split as TS  # noqa: E402
 from model import Config, DocVLM, QLinear, TableSplit  # noqa: E402
 from safetensors_io import read_metadata, read_safetensors, write_safetensors  # noqa: E402
 
@@ -61,7 +62,7 @@ def split_config(split: TableSplit, sizes: dict | None = None) -> dict:
     """config.json "table_split"; sizes: max_height, max_width, tile_width other than the training
     code's (the tiny test model's)."""
     c = split.c
-    tile_w = min(C.TABLE_MAX_W, c.max_cols * c.patch)
+    tile_w = TS.tile_of(c)[1] * c.patch
     out = {"max_rows": c.max_rows, "line_height": C.TABLE_LINE_H, "max_width": tile_w, "out_pos": c.out_pos, "axial": c.split_axial}
     if c.split_tiled:  # a larger input, read in tiles of the tower's size (table_split.tiled_maps)
         out.update(max_height=C.FULL_MAX_H, max_width=C.FULL_MAX_W, tile_width=tile_w)

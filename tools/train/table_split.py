@@ -244,6 +244,12 @@ def read_grid(img: np.ndarray, local_r: np.ndarray, local_c: np.ndarray, row_l: 
     return cols, rows, ids
 
 
+def tile_of(c) -> tuple[int, int]:
+    """The splitter's tile (patch rows, patch columns) for model.Config c: its rows, and the
+    columns of the table task's width (TABLE_MAX_W) its column embeddings cover."""
+    return c.max_rows, min(c.max_cols, C.TABLE_MAX_W // c.patch)
+
+
 def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
     """First patch of each tile along an axis of n patches: tiles of `tile` patches (fewer when n
     is smaller) that overlap by at least `overlap`, the last one ending at n."""

@@ -101,21 +101,12 @@ class FullTables:
         return patches, rows, cols, valid, [torch.from_numpy(t) for t in tg], torch.from_numpy(widths.astype(np.int64))
 
 
-@torch.no_grad()
 def evaluate_full(model: TableSplit, s: FullTables, n: int) -> dict:
     """evaluate() on whole full-scale tables, read in tiles (table_split.tiled_maps)."""
-    model.eval()
-    shape = exact = 0
-    m = min(n, len(s))
-    for i in range(m):
+    def read(i):
         img = s.image(i)
-        maps = T.tiled_maps(model, img, s.tile_rows, s.tile_cols)
-        _, _, ids = T.read_grid(img, *maps, img.shape[0], img.shape[1])
-        truth = s.grids[i][2]
-        shape += len(ids) == len(truth) and bool(ids) and len(ids[0]) == len(truth[0])
-        exact += T.structure(ids) == T.structure(truth)
-    model.train()
-    return {"tables": m, "shape": shape / m, "structure": exact / m}
+        return T.read_grid(img, *T.tiled_maps(model, img, s.tile_rows, s.tile_cols), img.shape[0], img.shape[1])[2], s.grids[i][2]
+    return score_grids(model, min(n, len(s)), read)
 
 
 def batch_targets(s: TableShards, idx, rows: int, cols: int, widen: bool = True):
@@ -173,15 +164,20 @@ def predict(model: TableSplit, s: TableShards, i: int):
 
 
 def evaluate(model: TableSplit, s: TableShards, n: int) -> dict:
+    return score_grids(model, min(n, len(s)), lambda i: (predict(model, s, i)[2], T.parse_grid(s.labels[i])[2]))
+
+
+@torch.no_grad()
+def score_grids(model: TableSplit, m: int, read) -> dict:
+    """read(i) -> (cell ids read by the model, the truth's) for tables 0..m-1: the share with the
+    truth's shape and with its structure (every cell's span)."""
     model.eval()
     shape = exact = 0
-    for i in range(min(n, len(s))):
-        _, _, ids = predict(model, s, i)
-        _, _, truth = T.parse_grid(s.labels[i])
+    for i in range(m):
+        ids, truth = read(i)
         shape += len(ids) == len(truth) and bool(ids) and len(ids[0]) == len(truth[0])
         exact += T.structure(ids) == T.structure(truth)
     model.train()
-    m = min(n, len(s))
     return {"tables": m, "shape": shape / m, "structure": exact / m}
 
 
@@ -227,7 +223,7 @@ def main():
     if a.full:
         cfg.split_tiled = True
     if a.full:
-        tile = (cfg.max_rows, min(cfg.max_cols, C.TABLE_MAX_W // cfg.patch))
+        tile = T.tile_of(cfg)
         train = FullTables(glob.glob(f"{a.data}/tablefull-train-*.npz"), *tile)
         val = FullTables(glob.glob(f"{a.data}/tablefull-val-*.npz"), *tile)
     else:
