@@ -364,6 +364,10 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.axial", "integer");
     write_config("\"axial\": 1", "\"axial\": 2");  // the weights have one pair of axial blocks
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table.axial.2.");
+    write_config("\"shift\": 3", "\"shift\": 8");  // a whole patch
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.shift", "[0, 7]");
+    write_config("\"shift\": 3", "\"shift\": -1");
+    CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.shift", "less than a patch");
     {  // a config that names a splitter for weights without one (the text model's tensors only)
         test::TempDir no_split;
         std::filesystem::copy(default_model_dir() + "/model.safetensors", no_split / "model.safetensors");

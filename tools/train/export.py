@@ -67,6 +67,8 @@ def split_config(split: TableSplit, sizes: dict | None = None) -> dict:
     if c.split_tiled:  # a larger input, read in tiles of the tower's size (table_split.tiled_maps)
         out.update(max_height=C.FULL_MAX_H, max_width=C.FULL_MAX_W, tile_width=tile_w)
         out.update(sizes or {})
+    if c.split_shift:  # a second reading, shifted (table_split.tiled_maps)
+        out["shift"] = c.split_shift
     return out
 
 
@@ -90,6 +92,10 @@ def main():
     ap.add_argument("--run", help="a train.py run: the model folder written anew")
     ap.add_argument("--table-split", help="a train_table.py run: its splitter added to the model folder --out")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--split-shift", type=int, default=C.PATCH // 2,
+                    help="a tiled splitter reads each table twice, the second time shifted this many pixels right and down, "
+                         "and averages its row and column maps (0: once; half a patch: +4.5 points of right shapes on "
+                         "200 validation tables, session 19)")
     a = ap.parse_args()
     if bool(a.run) == bool(a.table_split):
         raise SystemExit("give --run or --table-split")
@@ -99,6 +105,7 @@ def main():
     if a.table_split:
         split = TableSplit(cfg)
         split.load_state_dict(state["model"])
+        split.c.split_shift = a.split_shift if cfg.split_tiled else 0
         meta = {"table_split_step": str(state["step"])}
         add_table_split(split, Path(a.out), meta)
         print(f"table splitter of step {state['step']} added to {a.out} ({os.path.getsize(Path(a.out) / 'model.safetensors') / 1e6:.1f} MB)")

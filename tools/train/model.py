@@ -53,10 +53,11 @@ class Config:
     out_pos: bool = False  # row/column embeddings added again to the vision tokens after the final LayerNorm
     split_axial: int = 0  # TableSplit only: pairs of row-wise and column-wise attention blocks before the head (config.json table_split.axial)
     split_tiled: bool = False  # TableSplit only: trained on windows of full-scale tables, reads a table in tiles (table_split.tiled_maps)
+    split_shift: int = 0  # TableSplit only: pixels of the second, shifted reading of a table (table_split.tiled_maps; config.json table_split.shift)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        for k in ("split_axial", "split_tiled"):  # a splitter's settings (exported in table_split): named only where used
+        for k in ("split_axial", "split_tiled", "split_shift"):  # a splitter's settings (exported in table_split): named only where used
             if not d[k]:
                 del d[k]
         d["model_type"] = "docvlm_small"

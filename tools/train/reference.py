@@ -81,6 +81,7 @@ def load_split(folder: Path) -> TableSplit | None:
     c.max_rows, c.out_pos = cfg["table_split"]["max_rows"], cfg["table_split"]["out_pos"]
     c.split_axial = cfg["table_split"].get("axial", 0)
     c.split_tiled = "tile_width" in cfg["table_split"]
+    c.split_shift = cfg["table_split"].get("shift", 0)
     split = TableSplit(c)
     split.tile = (c.max_rows, cfg["table_split"].get("tile_width", c.max_cols * c.patch) // c.patch)  # tiled_maps's tile
     sd = read_safetensors(str(folder / "model.safetensors"))
@@ -100,7 +101,7 @@ def split_outputs(split: TableSplit, img: np.ndarray, i: int) -> dict[str, np.nd
         QLinear.qat = qat
         with torch.no_grad():
             if split.c.split_tiled:
-                maps = TS.tiled_maps(split, img, *split.tile)
+                maps = TS.tiled_maps(split, img, *split.tile, split.c.split_shift)
             else:
                 maps = [m[0].numpy() for m in split.maps(p, h // C.PATCH, w // C.PATCH)]
         QLinear.qat = False
@@ -189,7 +190,7 @@ def main():
         save_model(model, folder)
         # a table splitter with one pair of axial blocks, reading its input (at most the model's
         # 48 x 128: prepare_table serves both) in tiles of 3 x 8 patches
-        split = randomize(TableSplit(dataclasses.replace(cfg, split_axial=1, split_tiled=True, max_rows=3)))
+        split = randomize(TableSplit(dataclasses.replace(cfg, split_axial=1, split_tiled=True, split_shift=3, max_rows=3)))
         add_table_split(split, folder, sizes={"max_height": cfg.max_rows * C.PATCH, "max_width": cfg.max_cols * C.PATCH, "tile_width": 64})
         model, split = load_model(folder), load_split(folder)  # the int8 weights, dequantised: what every policy in C++ reads
         rng = np.random.default_rng(0)

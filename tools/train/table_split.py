@@ -267,12 +267,28 @@ def tile_owner(n: int, starts: list[int], tile: int) -> list[int]:
             for p in range(n)]
 
 
-def tiled_maps(split, x: np.ndarray, tile_rows: int, tile_cols: int):
+def tiled_maps(split, x: np.ndarray, tile_rows: int, tile_cols: int, shift: int = 0):
     """The splitter's maps of a table input larger than its tower (x uint8 [H, W], multiples of
     PATCH): tiles of tile_rows x tile_cols patches overlapping by a quarter of a tile; the head's
     logits of every patch token come from the tile whose middle it is nearest, then are pooled
-    over the whole table as one input would be (TableSplit.pool). The C++
+    over the whole table as one input would be (TableSplit.pool). With `shift` (0 < shift < PATCH
+    pixels) the input is read a second time moved `shift` pixels right and down (white above, on
+    the left and up to the next patch), and the row and column logits are the means of the two
+    readings at each pixel (the local maps: the first reading's). The C++
     GatedVlmModel::table_split_maps reads a table the same way."""
+    maps = _tiled_maps(split, x, tile_rows, tile_cols)
+    if shift:
+        h, w = x.shape
+        P = C.PATCH
+        moved = np.full(((h + shift + P - 1) // P * P, (w + shift + P - 1) // P * P), 255, np.uint8)
+        moved[shift:shift + h, shift:shift + w] = x
+        again = _tiled_maps(split, moved, tile_rows, tile_cols)
+        maps[2] = (maps[2] + again[2][shift:shift + h]) / np.float32(2)
+        maps[3] = (maps[3] + again[3][shift:shift + w]) / np.float32(2)
+    return maps
+
+
+def _tiled_maps(split, x: np.ndarray, tile_rows: int, tile_cols: int):
     import torch
 
     P = C.PATCH

@@ -89,10 +89,12 @@ struct GatedVlmDims {
     /// middle it is nearest, and the votes are pooled over the whole table (table_split_maps;
     /// tools/train/table_split.py tiled_maps). `axial` (0 when absent): pairs of vision blocks with
     /// full attention between the tower and the head, the first of a pair along each row of patch
-    /// tokens, the second along each column ("table.axial.<i>.*").
+    /// tokens, the second along each column ("table.axial.<i>.*"). `shift` (0 when absent, else
+    /// fewer pixels than a patch): the input is read a second time moved `shift` pixels right and
+    /// down, and the row and column separator logits are the means of the two readings.
     struct TableSplit {
         bool present = false, out_pos = false;
-        std::size_t max_rows = 24, max_width = 384, max_height = 192, tile_width = 384, axial = 0;
+        std::size_t max_rows = 24, max_width = 384, max_height = 192, tile_width = 384, axial = 0, shift = 0;
         double line_height = 8;
     } split;
 
@@ -150,9 +152,10 @@ public:
     /// The table splitter's separator maps of a table input (prepare_table), read in tiles
     /// (GatedVlmDims::TableSplit); throws when the model has no table splitter
     /// (dims().split.present) or the input is larger than its max_height × max_width. Trace names,
-    /// per tile, as encode_image's, then "split_axial_out_<i>" and "split_head" [columns · rows,
-    /// 6 · patch]. A pixel row's separator logit is the patch columns' votes weighted by the
-    /// softmax of their weights (tools/train/model.py TableSplit).
+    /// per tile of the first reading, as encode_image's, then "split_axial_out_<i>" and
+    /// "split_head" [columns · rows, 6 · patch]. A pixel row's separator logit is the patch
+    /// columns' votes weighted by the softmax of their weights (tools/train/model.py TableSplit),
+    /// averaged with a second, shifted reading's where dims().split.shift is set.
     SplitMaps table_split_maps(const io::Image& prepared, const Trace& trace = {}) const;
 
     /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
@@ -244,6 +247,8 @@ private:
     std::vector<AxialBlock> split_axial_;  // row block, column block, row block, ...
     // the splitter's head logits [columns · rows, 6 · patch] of one tile (column-major tokens)
     std::vector<float> split_head_logits(const io::Image& tile, const Trace& trace) const;
+    // the maps of one reading of a prepared input (any multiple of the patch), in tiles
+    SplitMaps split_reading(const io::Image& img, const Trace& trace) const;
     Linear<W> split_head_;
     std::vector<float> embed_;  // [vocab, dim]
     std::vector<GatedCrossAttentionLayer<W>> cross_;
@@ -351,6 +356,9 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
         if (t.contains("axial") && (!t["axial"].is_number_integer() || t["axial"].get<long long>() < 0 || t["axial"].get<long long>() > 16))
             detail::fail(path, ": table_split.axial must be an integer in [0, 16]");
         sp.axial = std::size_t(t.value("axial", 0));
+        if (t.contains("shift") && (!t["shift"].is_number_integer() || t["shift"].get<long long>() < 0 || t["shift"].get<long long>() >= (long long)d.patch))
+            detail::fail(path, ": table_split.shift must be an integer in [0, ", d.patch - 1, "] (pixels, less than a patch)");
+        sp.shift = std::size_t(t.value("shift", 0));
         sp.present = true;
     }
     if (d.v_dim % d.v_heads) detail::fail(path, ": vision_heads ", d.v_heads, " do not divide vision_dim ", d.v_dim);
@@ -657,6 +665,20 @@ SplitMaps GatedVlmModel<Config>::table_split_maps(const io::Image& img, const Tr
     if (std::size_t(img.width) > d_.split.max_width || std::size_t(img.height) > d_.split.max_height)
         detail::fail("table_split_maps: ", img.width, "x", img.height, " exceeds the table splitter's ", d_.split.max_width, "x",
                      d_.split.max_height, " pixels");
+    SplitMaps m = split_reading(img, trace);
+    if (const std::size_t s = d_.split.shift) {  // the second reading, moved s pixels right and down
+        io::Image moved(int((img.width + s + P - 1) / P * P), int((img.height + s + P - 1) / P * P), 1, 255);
+        for (int y = 0; y < img.height; ++y) std::copy_n(img.row(y), img.width, moved.row(y + int(s)) + s);
+        const SplitMaps again = split_reading(moved, {});
+        for (std::size_t y = 0; y < m.row.size(); ++y) m.row[y] = (m.row[y] + again.row[y + s]) / 2.0f;
+        for (std::size_t x = 0; x < m.col.size(); ++x) m.col[x] = (m.col[x] + again.col[x + s]) / 2.0f;
+    }
+    return m;
+}
+
+template <class Config>
+SplitMaps GatedVlmModel<Config>::split_reading(const io::Image& img, const Trace& trace) const {
+    const std::size_t P = d_.patch;
     const std::size_t rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P, n = rows * cols;
     const std::size_t G = 6 * P;  // per token: local row, local column, row vote, column vote, their weights
     // every token's head logits from the tile whose middle it is nearest
