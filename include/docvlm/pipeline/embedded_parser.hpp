@@ -161,10 +161,13 @@ private:
                          const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
                          std::size_t& tokens, bool* ended = nullptr) const;
 
-    // The HTML of a table region from the table task (structure) and the text of its crops; empty
-    // when the model has no table task or its output is not a table.
-    std::string read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<std::vector<std::string>>& texts,
-                           typename M::Context& ctx, double& vision_s, double& decode_s, std::size_t& tokens) const;
+    // The HTML of a table region from the table splitter or the table task (structure) and the
+    // text of its crops; empty when the model has neither or its output is not a table. `rules`:
+    // the region's rules (grid_table_region), inside the splitter's crop with a quarter line
+    // height of white around it.
+    std::string read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<Rule>& rules,
+                           const std::vector<std::vector<std::string>>& texts, typename M::Context& ctx, double& vision_s,
+                           double& decode_s, std::size_t& tokens) const;
 
     const M* model_;
     EmbeddedParserOptions opt_;
@@ -557,8 +560,9 @@ std::string EmbeddedPageParser<M>::read_one(const io::Image& gray, const TextChu
 }
 
 template <class M>
-std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<std::vector<std::string>>& texts,
-                                              typename M::Context& ctx, double& vision_s, double& decode_s, std::size_t& tokens) const {
+std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<Rule>& rules,
+                                              const std::vector<std::vector<std::string>>& texts, typename M::Context& ctx,
+                                              double& vision_s, double& decode_s, std::size_t& tokens) const {
     const bool split = model_->dims().split.present;
     if ((!model_->dims().table.present && !split) || region.lines.empty()) return "";
     using clock = std::chrono::steady_clock;
@@ -566,12 +570,19 @@ std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const Layou
     std::vector<int> heights;
     for (const auto& line : region.lines) heights.push_back(line.y1 - line.y0);
     std::nth_element(heights.begin(), heights.begin() + std::ptrdiff_t(heights.size() / 2), heights.end());
-    const Block& b = region.block;
-    const int m = opt_.layout.margin, x0 = int(b.x0) - m, y0 = int(b.y0) - m;
+    const double line_height = heights[heights.size() / 2];
+    Block b = region.block;
+    int m = opt_.layout.margin;
+    if (split) {  // the splitter learnt tables whole, with their rules and some white around them
+        for (const Rule& r : rules)
+            b.x0 = std::min<double>(b.x0, r.x0), b.y0 = std::min<double>(b.y0, r.y0), b.x1 = std::max<double>(b.x1, r.x1),
+            b.y1 = std::max<double>(b.y1, r.y1);
+        m = std::max(m, int(std::lround(0.25 * line_height)));
+    }
+    const int x0 = int(b.x0) - m, y0 = int(b.y0) - m;
     double scale = 1;
     const auto t0 = clock::now();
-    const io::Image input = model_->prepare_table(crop_with_margin(gray, int(b.x0), int(b.y0), int(b.x1), int(b.y1), m),
-                                                  heights[heights.size() / 2], scale);
+    const io::Image input = model_->prepare_table(crop_with_margin(gray, int(b.x0), int(b.y0), int(b.x1), int(b.y1), m), line_height, scale);
     if (split) {  // the table splitter: its grid from separator maps, no decoding
         const auto rows = read_split_grid(input, model_->table_split_maps(input), model_->dims().ink_threshold);
         vision_s += std::chrono::duration<double>(clock::now() - t0).count();
@@ -687,7 +698,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         if (b.type != "image")
             b.content = grid_tables && b.type == "table" ? grid_table_html(region.lines, texts[r], table_rules[r]) : region_content(region, texts[r]);
         if (b.type == "table" && opt_.tables)
-            if (std::string html = read_table(gray, region, texts[r], ctx, vision_s, decode_s, tokens); !html.empty()) b.content = std::move(html);
+            if (std::string html = read_table(gray, region, table_rules[r], texts[r], ctx, vision_s, decode_s, tokens); !html.empty()) b.content = std::move(html);
         // a displayed block that reads like mathematics, or whose text reading ran into a loop
         if (opt_.formulas && region.displayed && (looks_like_math(b.content) || looped[r])) {
             // the formula's ink: every chunk but a trailing equation number "(12)"
@@ -775,7 +786,7 @@ std::string EmbeddedPageParser<M>::recognise(const io::Image& crop, std::string_
         for (std::size_t l = 0; l < all.lines.size(); ++l)
             for (const auto& c : all.lines[l].chunks) texts[l].push_back(read_one(gray, c, "text", ctx, on_token, vs, ds, tk));
         // the table splitter's or the table task's structure where the model has one
-        if (std::string html = read_table(gray, all, texts, ctx, vs, ds, tk); !html.empty()) return html;
+        if (std::string html = read_table(gray, all, rules, texts, ctx, vs, ds, tk); !html.empty()) return html;
         if (grid_table) return grid_table_html(all.lines, texts, rules);
         task = "text";  // not read as a table: the segmenter's reading below
     }
