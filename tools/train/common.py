@@ -42,6 +42,9 @@ TABLE_MAX_W = 384
 # height alone up to this size, read in windows of the splitter's input size (table_split.tiled_maps)
 FULL_MAX_H = 384
 FULL_MAX_W = 1536
+# ... while at inference a tiled splitter reads any table up to this tall at the line scale (tiles
+# of its tower's size make any height alike; export.py writes it as table_split.max_height)
+SPLIT_MAX_H = 1536
 TASK_HEIGHT = {"text": TEXT_H, "formula": FORMULA_H, "table": TABLE_MAX_H}
 MAX_ROWS = TABLE_MAX_H // PATCH
 

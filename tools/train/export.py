@@ -65,7 +65,7 @@ def split_config(split: TableSplit, sizes: dict | None = None) -> dict:
     tile_w = TS.tile_of(c)[1] * c.patch
     out = {"max_rows": c.max_rows, "line_height": C.TABLE_LINE_H, "max_width": tile_w, "out_pos": c.out_pos, "axial": c.split_axial}
     if c.split_tiled:  # a larger input, read in tiles of the tower's size (table_split.tiled_maps)
-        out.update(max_height=C.FULL_MAX_H, max_width=C.FULL_MAX_W, tile_width=tile_w)
+        out.update(max_height=C.SPLIT_MAX_H, max_width=C.FULL_MAX_W, tile_width=tile_w)
         out.update(sizes or {})
     if c.split_shift:  # a second reading, shifted (table_split.tiled_maps)
         out["shift"] = c.split_shift

@@ -84,6 +84,7 @@ def load_split(folder: Path) -> TableSplit | None:
     c.split_shift = cfg["table_split"].get("shift", 0)
     split = TableSplit(c)
     split.tile = (c.max_rows, cfg["table_split"].get("tile_width", c.max_cols * c.patch) // c.patch)  # tiled_maps's tile
+    split.max_size = (cfg["table_split"].get("max_height", c.max_rows * c.patch), cfg["table_split"]["max_width"])  # prepare_table's limits
     sd = read_safetensors(str(folder / "model.safetensors"))
     state = {}
     for name in split.state_dict():
@@ -238,8 +239,8 @@ def main():
                 if t is None or t[0].size > 200_000:  # (file size)
                     continue
                 lh = float(np.float32(t[2]))  # what C++ reads back
-                # a tiled splitter's input is the table at the text-line scale (up to FULL_MAX_H x FULL_MAX_W)
-                x, sc = C.to_table_input(t[0], lh, *((C.FULL_MAX_H, C.FULL_MAX_W) if tiled else (C.TABLE_MAX_H, C.TABLE_MAX_W)))
+                # a tiled splitter's input is the table at the text-line scale (up to its config's max_height x max_width)
+                x, sc = C.to_table_input(t[0], lh, *(split.max_size if tiled else (C.TABLE_MAX_H, C.TABLE_MAX_W)))
                 k = len(crops)
                 truth = C.table_tokens(t[1], sc)
                 if len(truth) + 2 > C.TABLE_MAX_TOKENS:
