@@ -1145,6 +1145,61 @@ TEST_CASE("table task: OTSL tokens with cell boxes, crops assigned to cells, HTM
     CHECK(pipeline::parse_table_tokens(std::vector<std::int32_t>{t.coord_token + 1, t.coord_token + 2}, t).empty());
 }
 
+TEST_CASE("split_aligned_rows: a row whose cells hold the same number of level lines is cut; wrapped cells and spans stay") {
+    using K = pipeline::OtslCell::Kind;
+    std::vector<std::vector<pipeline::OtslCell>> rows;
+    auto cell = [](K k, double x0, double y0, double x1, double y1) { return pipeline::OtslCell{k, k == K::fcel, x0, y0, x1, y1}; };
+    auto row = [&](double y0, double y1, std::array<K, 3> kinds, double y1_last = 0) {
+        rows.push_back({cell(kinds[0], 0, y0, kinds[1] == K::lcel ? 70 : 30, y1), cell(kinds[1], 40, y0, 70, y1),
+                        cell(kinds[2], 80, y0, 110, y1_last > 0 ? y1_last : y1)});
+    };
+    row(0, 10, {K::fcel, K::lcel, K::fcel});     // a header over two columns
+    row(12, 34, {K::fcel, K::fcel, K::ecel});    // two rows the splitter joined: two level lines per cell
+    row(36, 58, {K::fcel, K::fcel, K::fcel});    // a wrapped cell beside single lines
+    row(60, 82, {K::fcel, K::fcel, K::ecel});    // two lines each, but not level
+    row(84, 106, {K::fcel, K::fcel, K::fcel}, 130);  // level lines, but a cell spans into the next row
+    row(108, 130, {K::fcel, K::fcel, K::ucel});
+    pipeline::LayoutRegion region;  // page pixels = model pixels (scale 1, no offset)
+    std::vector<std::vector<std::string>> texts;
+    auto line = [&](std::vector<std::pair<std::array<int, 4>, std::string>> crops) {
+        pipeline::TextLine l;
+        texts.emplace_back();
+        for (auto& [b, text] : crops) l.chunks.push_back({b[0], b[1], b[2], b[3]}), texts.back().push_back(text);
+        region.lines.push_back(l);
+    };
+    line({{{2, 2, 60, 8}, "Head"}, {{82, 2, 100, 8}, "Total"}});
+    line({{{2, 14, 20, 20}, "a1"}, {{42, 14, 60, 20}, "b1"}});
+    line({{{2, 26, 20, 32}, "a2"}, {{42, 26, 60, 32}, "b2"}});
+    line({{{2, 38, 28, 44}, "wrapped"}, {{42, 38, 60, 44}, "x"}, {{82, 38, 100, 44}, "y"}});
+    line({{{2, 50, 20, 56}, "cell"}});
+    line({{{2, 60, 20, 66}, "p1"}, {{42, 65, 60, 71}, "q1"}});
+    line({{{2, 70, 20, 76}, "p2"}, {{42, 75, 60, 81}, "q2"}});
+    line({{{2, 86, 20, 92}, "r1"}, {{42, 86, 60, 92}, "s1"}, {{82, 86, 100, 92}, "t1"}});
+    line({{{2, 98, 20, 104}, "r2"}, {{42, 98, 60, 104}, "s2"}, {{82, 98, 100, 104}, "t2"}});
+    line({{{2, 110, 20, 116}, "u"}, {{42, 110, 60, 116}, "v"}});
+    const auto cut = pipeline::split_aligned_rows(rows, region, texts, 1, 0, 0);
+    REQUIRE(cut.size() == rows.size() + 1);
+    CHECK(cut[1][0].y0 == 12);
+    CHECK(cut[1][0].y1 == 23);  // halfway between the lines (20 and 26)
+    CHECK(cut[2][1].y0 == 23);
+    CHECK(cut[2][1].y1 == 34);
+    CHECK(cut[2][2].kind == K::ecel);
+    CHECK(pipeline::table_html(cut, region, texts, 1, 0, 0) ==
+          "<table><tr><td colspan=\"2\">Head</td><td>Total</td></tr><tr><td>a1</td><td>b1</td><td></td></tr>"
+          "<tr><td>a2</td><td>b2</td><td></td></tr><tr><td>wrapped cell</td><td>x</td><td>y</td></tr>"
+          "<tr><td>p1 p2</td><td>q1 q2</td><td></td></tr><tr><td>r1 r2</td><td>s1 s2</td><td rowspan=\"2\">t1 t2</td></tr>"
+          "<tr><td>u</td><td>v</td></tr></table>");
+    // one non-empty cell with two lines is a wrapped cell, not two rows
+    auto lone = texts;
+    lone[2][1].clear();
+    lone[1][1].clear();
+    CHECK(pipeline::split_aligned_rows(rows, region, lone, 1, 0, 0).size() == rows.size());
+    // a grid table_html refuses comes back unchanged
+    auto ragged = rows;
+    ragged[1].pop_back();
+    CHECK(pipeline::split_aligned_rows(ragged, region, texts, 1, 0, 0).size() == rows.size());
+}
+
 TEST_CASE("read_split_grid: rows and columns between separators, a spanning header joined, rules not rows") {
     // 48 x 40 input (6 x 5 patches of 8): a header across both columns, a rule under it, two cells
     io::Image img(48, 40, 1, 255);

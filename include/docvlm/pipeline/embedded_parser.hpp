@@ -117,6 +117,17 @@ std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl_constr
 std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
                        const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy);
 
+/// A splitter grid (read_split_grid) with rows cut where the text of their cells says so: a row
+/// that no vertical span enters, whose non-empty cells (at least two) each hold the same number
+/// k ≥ 2 of text lines, line i of every cell level with line i of the others, becomes k rows, cut
+/// halfway between the lines. A wrapped cell beside a shorter one stays one row; what is cut is
+/// the rule-less table whose rows sit a line apart, which the splitter may read as one row of
+/// wrapped cells. Crops go to cells as in table_html (`region`, `texts`, `scale`, `ox`, `oy` as
+/// there). A grid table_html would refuse comes back as it is.
+std::vector<std::vector<OtslCell>> split_aligned_rows(std::vector<std::vector<OtslCell>> rows, const LayoutRegion& region,
+                                                      const std::vector<std::vector<std::string>>& texts, double scale, double ox,
+                                                      double oy);
+
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
 
@@ -483,42 +494,129 @@ inline std::vector<std::vector<OtslCell>> read_split_grid(const io::Image& img, 
     return out;
 }
 
-inline std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
-                              const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy) {
-    if (rows.empty() || rows[0].empty()) return "";
-    const std::size_t cols = rows[0].size();
-    struct Ref {
-        std::size_t r, c;
-    };
-    std::vector<Ref> filled;
+namespace detail {
+// Whether table_html takes `rows`: rows of one length, spans that extend something, a filled cell
+// with a box.
+inline bool is_table_grid(const std::vector<std::vector<OtslCell>>& rows) {
+    if (rows.empty() || rows[0].empty()) return false;
+    bool filled = false;
     for (std::size_t r = 0; r < rows.size(); ++r) {
-        if (rows[r].size() != cols) return "";
-        for (std::size_t c = 0; c < cols; ++c) {
+        if (rows[r].size() != rows[0].size()) return false;
+        for (std::size_t c = 0; c < rows[r].size(); ++c) {
             const auto k = rows[r][c].kind;
-            if ((k == OtslCell::lcel || k == OtslCell::xcel) && c == 0) return "";
-            if ((k == OtslCell::ucel || k == OtslCell::xcel) && r == 0) return "";
-            if (k == OtslCell::fcel && rows[r][c].has_box) filled.push_back({r, c});
+            if ((k == OtslCell::lcel || k == OtslCell::xcel) && c == 0) return false;
+            if ((k == OtslCell::ucel || k == OtslCell::xcel) && r == 0) return false;
+            filled = filled || (k == OtslCell::fcel && rows[r][c].has_box);
         }
     }
-    if (filled.empty()) return "";
-    // every crop to a cell, in reading order (lines top to bottom, crops left to right)
-    std::vector<std::vector<std::string>> cell_text(rows.size(), std::vector<std::string>(cols));
+    return filled;
+}
+
+// Calls f(r, c, l, k, y0, y1) for every crop k of line l of `region` with text, in reading order,
+// with the filled cell (r, c) nearest its centre and its extent in model input pixels.
+template <class F>
+void for_each_cell_crop(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
+                        const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy, F&& f) {
     for (std::size_t l = 0; l < region.lines.size() && l < texts.size(); ++l)
         for (std::size_t k = 0; k < region.lines[l].chunks.size() && k < texts[l].size(); ++k) {
             if (texts[l][k].empty()) continue;
             const TextChunk& ch = region.lines[l].chunks[k];
             const double cx = ((ch.x0 + ch.x1) * 0.5 - ox) * scale, cy = ((ch.y0 + ch.y1) * 0.5 - oy) * scale;
-            double best = 0;
-            const Ref* pick = nullptr;
-            for (const Ref& f : filled) {
-                const OtslCell& c = rows[f.r][f.c];
-                const double dx = std::max({c.x0 - cx, 0.0, cx - c.x1}), dy = std::max({c.y0 - cy, 0.0, cy - c.y1});
-                const double d = dx * dx + dy * dy;
-                if (!pick || d < best) best = d, pick = &f;
-            }
-            std::string& t = cell_text[pick->r][pick->c];
-            t += (t.empty() ? "" : " ") + texts[l][k];
+            double best = -1;
+            std::size_t br = 0, bc = 0;
+            for (std::size_t r = 0; r < rows.size(); ++r)
+                for (std::size_t c = 0; c < rows[r].size(); ++c) {
+                    const OtslCell& cell = rows[r][c];
+                    if (cell.kind != OtslCell::fcel || !cell.has_box) continue;
+                    const double dx = std::max({cell.x0 - cx, 0.0, cx - cell.x1}), dy = std::max({cell.y0 - cy, 0.0, cy - cell.y1});
+                    if (const double d = dx * dx + dy * dy; best < 0 || d < best) best = d, br = r, bc = c;
+                }
+            if (best >= 0) f(br, bc, l, k, (ch.y0 - oy) * scale, (ch.y1 - oy) * scale);
         }
+}
+}  // namespace detail
+
+inline std::vector<std::vector<OtslCell>> split_aligned_rows(std::vector<std::vector<OtslCell>> rows, const LayoutRegion& region,
+                                                             const std::vector<std::vector<std::string>>& texts, double scale,
+                                                             double ox, double oy) {
+    if (!detail::is_table_grid(rows)) return rows;
+    const std::size_t cols = rows[0].size();
+    // each cell's text lines: its crops grouped where their extents overlap, top to bottom
+    struct Band {
+        double y0, y1;
+    };
+    std::vector<std::vector<std::vector<Band>>> bands(rows.size(), std::vector<std::vector<Band>>(cols));
+    detail::for_each_cell_crop(rows, region, texts, scale, ox, oy, [&](std::size_t r, std::size_t c, std::size_t, std::size_t, double y0, double y1) {
+        bands[r][c].push_back({y0, y1});
+    });
+    for (auto& row : bands)
+        for (auto& cell : row) {
+            std::sort(cell.begin(), cell.end(), [](const Band& a, const Band& b) { return a.y0 < b.y0; });
+            std::vector<Band> merged;
+            for (const Band& b : cell)
+                if (!merged.empty() && b.y0 < merged.back().y1) merged.back().y1 = std::max(merged.back().y1, b.y1);
+                else merged.push_back(b);
+            cell = std::move(merged);
+        }
+    const auto spanned = [&](std::size_t r) {  // a vertical span starts, ends or passes in row r
+        const auto down = [](OtslCell::Kind k) { return k == OtslCell::ucel || k == OtslCell::xcel; };
+        for (std::size_t c = 0; c < cols; ++c)
+            if (down(rows[r][c].kind) || (r + 1 < rows.size() && down(rows[r + 1][c].kind))) return true;
+        return false;
+    };
+    std::vector<std::vector<OtslCell>> out;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        std::vector<double> cuts;  // between line i and i + 1 of every non-empty cell
+        std::size_t lines = 0, cells = 0;
+        bool aligned = !spanned(r);
+        for (std::size_t c = 0; c < cols && aligned; ++c) {
+            if (bands[r][c].empty()) continue;
+            ++cells;
+            if (lines == 0) lines = bands[r][c].size();
+            aligned = bands[r][c].size() == lines;
+        }
+        aligned = aligned && cells >= 2 && lines >= 2;
+        for (std::size_t i = 0; aligned && i < lines; ++i) {
+            // line i of every cell overlaps a common extent, which ends before any line i + 1 starts
+            double top = -1e300, bottom = 1e300, next = 1e300;
+            for (std::size_t c = 0; c < cols; ++c) {
+                if (bands[r][c].empty()) continue;
+                top = std::max(top, bands[r][c][i].y0), bottom = std::min(bottom, bands[r][c][i].y1);
+                if (i + 1 < lines) next = std::min(next, bands[r][c][i + 1].y0);
+            }
+            double last = -1e300;
+            for (std::size_t c = 0; c < cols; ++c)
+                if (!bands[r][c].empty()) last = std::max(last, bands[r][c][i].y1);
+            aligned = top < bottom && (i + 1 == lines || last <= next);
+            if (aligned && i + 1 < lines) cuts.push_back((last + next) * 0.5);
+        }
+        if (!aligned) {
+            out.push_back(std::move(rows[r]));
+            continue;
+        }
+        for (std::size_t i = 0; i < lines; ++i) {
+            std::vector<OtslCell> row = rows[r];
+            for (OtslCell& cell : row)
+                if (cell.kind == OtslCell::fcel && cell.has_box) {
+                    if (i > 0) cell.y0 = cuts[i - 1];
+                    if (i + 1 < lines) cell.y1 = cuts[i];
+                }
+            out.push_back(std::move(row));
+        }
+    }
+    return out;
+}
+
+inline std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
+                              const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy) {
+    if (!detail::is_table_grid(rows)) return "";
+    const std::size_t cols = rows[0].size();
+    // every crop to a cell, in reading order (lines top to bottom, crops left to right)
+    std::vector<std::vector<std::string>> cell_text(rows.size(), std::vector<std::string>(cols));
+    detail::for_each_cell_crop(rows, region, texts, scale, ox, oy, [&](std::size_t r, std::size_t c, std::size_t l, std::size_t k, double, double) {
+        std::string& t = cell_text[r][c];
+        t += (t.empty() ? "" : " ") + texts[l][k];
+    });
     std::string otsl;
     static constexpr std::string_view tags[] = {"<fcel>", "<ecel>", "<lcel>", "<ucel>", "<xcel>"};
     for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -584,7 +682,8 @@ std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const Layou
     const auto t0 = clock::now();
     const io::Image input = model_->prepare_table(crop_with_margin(gray, int(b.x0), int(b.y0), int(b.x1), int(b.y1), m), line_height, scale);
     if (split) {  // the table splitter: its grid from separator maps, no decoding
-        const auto rows = read_split_grid(input, model_->table_split_maps(input), model_->dims().ink_threshold);
+        const auto rows = split_aligned_rows(read_split_grid(input, model_->table_split_maps(input), model_->dims().ink_threshold),
+                                             region, texts, scale, x0, y0);
         vision_s += std::chrono::duration<double>(clock::now() - t0).count();
         return table_html(rows, region, texts, scale, x0, y0);
     }
