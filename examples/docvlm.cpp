@@ -62,13 +62,14 @@ run 'docvlm COMMAND --help' for details and examples.
 
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
-                    [--force] [--quiet] [--profile] [--segmenter-tables]
+                    [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables]
 
 Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it):
 with the embedded model, a classical segmenter finds blocks, columns, lines and tables, the
 model reads every line and each table's rows, columns and spanning cells come from its table
-task or, without one (the shipped model), from the positions of the cells' text and rules
-(--segmenter-tables: one row per line, columns at the segmenter's gaps and rules); with a
+splitter (the shipped model) or table task, else from the positions of the cells' text and
+rules (--grid-tables: that way even with a splitter; --segmenter-tables: one row per line,
+columns at the segmenter's gaps and rules); with a
 MinerU2.5 folder, its two stages run (layout detection, then recognition of every block). PDF
 pages are rendered one at a time (--dpi, default 150; --pages picks some), so memory stays
 bounded on long documents. Writes OUTDIR/<name>.<format>, or OUTDIR/<name>_p<page>.<format>
@@ -107,12 +108,14 @@ example:
 )";
 
 const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE [--model DIR] [--max-tokens N] [--stream] [--weights W]
+                                [--grid-tables]
 
 Runs one task on one crop and prints the result: ocr → text, table → HTML, formula → LaTeX
 (in \[ \] with MinerU2.5). With the embedded model, ocr and table segment the crop into lines
-first (a table's rows, columns and spans come from the model's table task, else from the column
-gaps) and formula reads the crop in one pass; with MinerU2.5 the table comes from the model's
-OTSL. --stream prints the text as it is generated.
+first (a table's rows, columns and spans come from the model's table splitter or table task,
+else — or with --grid-tables — from the text's positions and rules) and formula reads the crop
+in one pass; with MinerU2.5 the table comes from the model's OTSL. --stream prints the text as it
+is generated.
 
 examples:
   docvlm ocr line.png
@@ -160,7 +163,7 @@ struct Options {
     std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
-    bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false;
+    bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false;
 };
 
 // Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
@@ -206,6 +209,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--stream") o.stream = true;
         else if (a == "--profile") o.profile = true;
         else if (a == "--segmenter-tables") o.segmenter_tables = true;
+        else if (a == "--grid-tables") o.grid_tables = true;
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
     }
@@ -254,6 +258,7 @@ int with_parser(const Options& o, Fn&& fn) {
             docvlm::pipeline::EmbeddedParserOptions popt;
             popt.max_new_tokens = std::min(o.max_tokens, popt.max_new_tokens);  // per crop (the table task has its own bound)
             popt.tables = !o.segmenter_tables;
+            popt.table_splitter = !o.grid_tables;
             const docvlm::pipeline::EmbeddedPageParser parser(model, popt);
             return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
         }

@@ -6,6 +6,7 @@
 // is checked the same way against tests/data/docvlm-small/reference.safetensors.
 #include "test_util.hpp"
 
+#include <docvlm/io/safetensors.hpp>
 #include <docvlm/model/model.hpp>
 #include <docvlm/pipeline/embedded_parser.hpp>
 #include <docvlm/pipeline/layout.hpp>
@@ -370,16 +371,14 @@ TEST_CASE("gated model: bad configs, checkpoints and inputs give clear errors") 
     CHECK_ERROR_HAS(load<Tiny<F32>>(tmp.path.string()), "table_split.shift", "less than a patch");
     {  // a config that names a splitter for weights without one (the text model's tensors only)
         test::TempDir no_split;
-        std::filesystem::copy(default_model_dir() + "/model.safetensors", no_split / "model.safetensors");
-        std::ifstream in(default_model_dir() + "/config.json");
-        std::string s((std::istreambuf_iterator<char>(in)), {});
-        if (s.find("\"table_split\"") == std::string::npos) {
-            const auto p = s.find("\"ctc_head\"");
-            REQUIRE(p != std::string::npos);
-            s.insert(p, "\"table_split\": {\"max_rows\": 24, \"line_height\": 8, \"max_width\": 384}, ");
-            std::ofstream(no_split / "config.json") << s;
-            CHECK_ERROR_HAS(load<presets::DocvlmSmall<F32>>(no_split.path.string()), "table.");
-        }
+        const auto ck = io::Checkpoint::open(default_model_dir());
+        io::SafeTensorsWriter text_only;
+        for (const auto& name : ck.names())
+            if (!name.starts_with("table.")) text_only.add(name, ck.info(name).dtype, ck.info(name).shape, ck.bytes(name));
+        text_only.write(no_split / "model.safetensors");
+        std::filesystem::copy(default_model_dir() + "/config.json", no_split / "config.json");
+        REQUIRE(ck.contains("table.patch_embed.weight"));  // the shipped model has a splitter; without its tensors:
+        CHECK_ERROR_HAS(load<presets::DocvlmSmall<F32>>(no_split.path.string()), "table.");
     }
     {  // an out_pos model needs its output position embeddings (the shipped weights have none)
         test::TempDir no_out;
@@ -907,22 +906,31 @@ TEST_CASE("parse: a ruled table on a page comes out as one HTML grid with its sp
     p.box(320, top, 322, top + pitch * 5);
     for (int i = 0; i < 3; ++i) p.line(100, 900, top + pitch * 5 + 40 + 24 * i);  // a paragraph
     const auto model = load_default_model();
-    const pipeline::Document doc = pipeline::EmbeddedPageParser(model).parse(p.img);
-    int tables = 0;
-    for (const auto& b : doc.blocks) {
-        if (b.type != "table") continue;
-        ++tables;
-        std::size_t rows = 0, spans = 0, cells = 0;
-        for (std::size_t at = 0; (at = b.content.find("<tr>", at)) != std::string::npos; ++at) ++rows;
-        for (std::size_t at = 0; (at = b.content.find("<td", at)) != std::string::npos; ++at) ++cells;
-        for (std::size_t at = 0; (at = b.content.find("colspan=\"2\"", at)) != std::string::npos; ++at) ++spans;
-        CHECK(rows == 5);
-        CHECK(cells == 14);
-        CHECK(spans == 1);
+    REQUIRE(model.dims().split.present);
+    // the grid reader (text positions and rules): the whole structure; the shipped model's
+    // splitter, which learnt real text, not these solid boxes: the five rows between the rules
+    for (const bool splitter : {false, true}) {
+        CAPTURE(splitter);
+        pipeline::EmbeddedParserOptions opt;
+        opt.table_splitter = splitter;
+        const pipeline::Document doc = pipeline::EmbeddedPageParser(model, opt).parse(p.img);
+        int tables = 0;
+        for (const auto& b : doc.blocks) {
+            if (b.type != "table") continue;
+            ++tables;
+            std::size_t rows = 0, spans = 0, cells = 0;
+            for (std::size_t at = 0; (at = b.content.find("<tr>", at)) != std::string::npos; ++at) ++rows;
+            for (std::size_t at = 0; (at = b.content.find("<td", at)) != std::string::npos; ++at) ++cells;
+            for (std::size_t at = 0; (at = b.content.find("colspan=\"2\"", at)) != std::string::npos; ++at) ++spans;
+            CHECK(rows == 5);
+            if (splitter) continue;
+            CHECK(cells == 14);
+            CHECK(spans == 1);
+        }
+        CHECK(tables == 1);
+        CHECK(doc.blocks.front().type == "text");
+        CHECK(doc.blocks.back().type == "text");
     }
-    CHECK(tables == 1);
-    CHECK(doc.blocks.front().type == "text");
-    CHECK(doc.blocks.back().type == "text");
 }
 
 TEST_CASE("segmenter: a framed box is one column even with a wide gap inside; its round-cornered frame is no text") {

@@ -51,6 +51,9 @@ struct EmbeddedParserOptions {
     /// cells from the positions of its text and rules.
     /// Off, or when the model's structure is malformed, the segmenter's rows and columns stay.
     bool tables = true;
+    /// Take a table's structure from the model's table splitter where it has one; off, from
+    /// grid_table_html as for a model without one (the text's positions and rules).
+    bool table_splitter = true;
     /// Called as crops are read: ("content", done, total).
     std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
 };
@@ -661,7 +664,7 @@ template <class M>
 std::string EmbeddedPageParser<M>::read_table(const io::Image& gray, const LayoutRegion& region, const std::vector<Rule>& rules,
                                               const std::vector<std::vector<std::string>>& texts, typename M::Context& ctx,
                                               double& vision_s, double& decode_s, std::size_t& tokens) const {
-    const bool split = model_->dims().split.present;
+    const bool split = model_->dims().split.present && opt_.table_splitter;
     if ((!model_->dims().table.present && !split) || region.lines.empty()) return "";
     using clock = std::chrono::steady_clock;
     // the crop's scale comes from its median line height (the ink of a text line)
