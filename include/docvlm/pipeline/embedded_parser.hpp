@@ -120,13 +120,15 @@ std::function<void(std::span<const std::int32_t>, std::span<float>)> otsl_constr
 std::string table_html(const std::vector<std::vector<OtslCell>>& rows, const LayoutRegion& region,
                        const std::vector<std::vector<std::string>>& texts, double scale, double ox, double oy);
 
-/// A splitter grid (read_split_grid) with rows cut where the text of their cells says so: a row
-/// that no vertical span enters, whose non-empty cells (at least two) each hold the same number
-/// k ≥ 2 of text lines, line i of every cell level with line i of the others, becomes k rows, cut
-/// halfway between the lines. A wrapped cell beside a shorter one stays one row; what is cut is
-/// the rule-less table whose rows sit a line apart, which the splitter may read as one row of
-/// wrapped cells. Crops go to cells as in table_html (`region`, `texts`, `scale`, `ox`, `oy` as
-/// there). A grid table_html would refuse comes back as it is.
+/// A splitter grid (read_split_grid) with rows cut where the text of their cells says so. In a
+/// row that no vertical span enters, a level where new text lines start in most of its non-empty
+/// cells (at least two; a line: at least half the table's median line height, tops within half of
+/// it), with no line across it, is a row boundary if most cells also hold text above and below it;
+/// the row is cut halfway between the ink above and the level. A wrapped cell beside shorter ones
+/// stays one row, and so does a cell whose middle line is level with centred single lines beside
+/// it; what is cut is the table whose rows sit a line apart, which the splitter may read as one
+/// row of wrapped cells. Crops go to cells as in table_html (`region`, `texts`, `scale`, `ox`, `oy`
+/// as there). A grid table_html would refuse comes back as it is.
 std::vector<std::vector<OtslCell>> split_aligned_rows(std::vector<std::vector<OtslCell>> rows, const LayoutRegion& region,
                                                       const std::vector<std::vector<std::string>>& texts, double scale, double ox,
                                                       double oy);
@@ -567,42 +569,75 @@ inline std::vector<std::vector<OtslCell>> split_aligned_rows(std::vector<std::ve
             if (down(rows[r][c].kind) || (r + 1 < rows.size() && down(rows[r + 1][c].kind))) return true;
         return false;
     };
+    // the text lines' height: the median over the table (leader dots and rules' remains are lower)
+    std::vector<double> heights;
+    for (const auto& row : bands)
+        for (const auto& cell : row)
+            for (const Band& b : cell) heights.push_back(b.y1 - b.y0);
+    if (heights.empty()) return rows;
+    std::nth_element(heights.begin(), heights.begin() + std::ptrdiff_t(heights.size() / 2), heights.end());
+    const double line = heights[heights.size() / 2];
     std::vector<std::vector<OtslCell>> out;
     for (std::size_t r = 0; r < rows.size(); ++r) {
-        std::vector<double> cuts;  // between line i and i + 1 of every non-empty cell
-        std::size_t lines = 0, cells = 0;
-        bool aligned = !spanned(r);
-        for (std::size_t c = 0; c < cols && aligned; ++c) {
-            if (bands[r][c].empty()) continue;
-            ++cells;
-            if (lines == 0) lines = bands[r][c].size();
-            aligned = bands[r][c].size() == lines;
-        }
-        aligned = aligned && cells >= 2 && lines >= 2;
-        for (std::size_t i = 0; aligned && i < lines; ++i) {
-            // line i of every cell overlaps a common extent, which ends before any line i + 1 starts
-            double top = -1e300, bottom = 1e300, next = 1e300;
-            for (std::size_t c = 0; c < cols; ++c) {
-                if (bands[r][c].empty()) continue;
-                top = std::max(top, bands[r][c][i].y0), bottom = std::min(bottom, bands[r][c][i].y1);
-                if (i + 1 < lines) next = std::min(next, bands[r][c][i + 1].y0);
+        std::vector<double> cuts;
+        std::size_t filled = 0;
+        std::vector<Band> all;
+        struct Start {
+            double y0;
+            std::size_t col;
+        };
+        std::vector<Start> starts;
+        for (std::size_t c = 0; c < cols; ++c) {
+            filled += !bands[r][c].empty();
+            for (const Band& b : bands[r][c]) {
+                all.push_back(b);
+                if (b.y1 - b.y0 >= 0.5 * line) starts.push_back({b.y0, c});  // a line of text starts here
             }
-            double last = -1e300;
-            for (std::size_t c = 0; c < cols; ++c)
-                if (!bands[r][c].empty()) last = std::max(last, bands[r][c][i].y1);
-            aligned = top < bottom && (i + 1 == lines || last <= next);
-            if (aligned && i + 1 < lines) cuts.push_back((last + next) * 0.5);
         }
-        if (!aligned) {
+        if (!spanned(r) && filled >= 2) {
+            const double tolerance = 0.5 * line;
+            std::sort(starts.begin(), starts.end(), [](const Start& x, const Start& y) { return x.y0 < y.y0; });
+            for (std::size_t i = 0; i < starts.size();) {
+                const double top = starts[i].y0;
+                std::vector<bool> seen(cols, false);
+                std::size_t level_cols = 0, j = i;
+                for (; j < starts.size() && starts[j].y0 < top + tolerance; ++j)
+                    if (!seen[starts[j].col]) seen[starts[j].col] = true, ++level_cols;
+                // a level of new lines in most of the row's cells, with no line across it: a row boundary
+                double above = -1e300;
+                bool across = false;
+                for (const Band& b : all)
+                    if (b.y0 < top) above = std::max(above, b.y1), across = across || b.y1 > top;
+                if (i > 0 && !across && level_cols >= 2 && 2 * level_cols > filled) cuts.push_back((above + top) * 0.5);
+                i = j;
+            }
+            // and text in most of the cells on both sides of every cut (else a cell's middle line
+            // level with the single lines of the cells beside it, all centred, would be cut off)
+            const auto holds_most = [&](double y0, double y1) {
+                std::size_t n = 0;
+                for (std::size_t c = 0; c < cols; ++c)
+                    n += std::any_of(bands[r][c].begin(), bands[r][c].end(), [&](const Band& b) {
+                        const double m = (b.y0 + b.y1) * 0.5;
+                        return b.y1 - b.y0 >= 0.5 * line && m > y0 && m < y1;
+                    });
+                return n >= 2 && 2 * n > filled;
+            };
+            std::vector<double> kept;
+            for (const double cut : cuts)
+                if (holds_most(kept.empty() ? -1e300 : kept.back(), cut)) kept.push_back(cut);
+            while (!kept.empty() && !holds_most(kept.back(), 1e300)) kept.pop_back();
+            cuts = std::move(kept);
+        }
+        if (cuts.empty()) {
             out.push_back(std::move(rows[r]));
             continue;
         }
-        for (std::size_t i = 0; i < lines; ++i) {
+        for (std::size_t i = 0; i <= cuts.size(); ++i) {
             std::vector<OtslCell> row = rows[r];
             for (OtslCell& cell : row)
                 if (cell.kind == OtslCell::fcel && cell.has_box) {
                     if (i > 0) cell.y0 = cuts[i - 1];
-                    if (i + 1 < lines) cell.y1 = cuts[i];
+                    if (i < cuts.size()) cell.y1 = cuts[i];
                 }
             out.push_back(std::move(row));
         }
