@@ -46,7 +46,8 @@ struct EmbeddedParserOptions {
     /// once more, as a whole, into a grid (column and row extents, OTSL cells); the text of its
     /// crops fills the cells.
     /// A model without the table task cuts the block as a grid (grid_table_region: every cell a
-    /// crop) and takes its structure from its table splitter (read_split_grid) where it has one,
+    /// crop) and takes its structure from its table splitter (read_split_grid, then
+    /// split_aligned_rows) where it has one,
     /// else (or when the splitter finds no table) from grid_table_html: rows, columns and spanning
     /// cells from the positions of its text and rules.
     /// Off, or when the model's structure is malformed, the segmenter's rows and columns stay.
