@@ -6,7 +6,7 @@ paragraph cells, in the Debian fonts, blurred and noised) with cell text from th
 PDFs of make_data.py's split, so the truth — every cell's place, span and text — is exact.
 
     synthetic_tables.py make  --out DIR [--n 200] [--seed 1]    DIR/NNNN.png + DIR/NNNN.json
-    synthetic_tables.py run   --dir DIR [--docvlm BIN] [--model MODEL_DIR] [--command table|parse]
+    synthetic_tables.py run   --dir DIR [--docvlm BIN] [--model MODEL_DIR] [--command table|parse] [--grid-tables]
                                                                          DIR/pred[-parse]/NNNN.html
     synthetic_tables.py score --dir DIR [--command table|parse] [--json OUT]
 
@@ -73,20 +73,20 @@ def pred_dir(d: Path, command: str) -> Path:
     return d / ("pred" if command == "table" else "pred-" + command)
 
 
-def run(d: Path, docvlm: str, model: str | None, command: str) -> None:
+def run(d: Path, docvlm: str, model: str | None, command: str, flags: list[str]) -> None:
     pred = pred_dir(d, command)
     pred.mkdir(exist_ok=True)
     images = sorted(d.glob("*.png"))
     t0 = time.time()
     if command == "parse":  # one process for all pages: DIR/pred-parse/NNNN.md
         cmd = [docvlm, "parse", *map(str, images), "-o", str(pred), "--format", "md", "--force"]
-        r = subprocess.run(cmd + (["--model", model] if model else []))
+        r = subprocess.run(cmd + (["--model", model] if model else []) + flags)
         if r.returncode != 0:
             print(f"docvlm parse exited {r.returncode}", file=sys.stderr)
         print(f"{len(images)} pages in {time.time() - t0:.1f} s (one model load)", file=sys.stderr)
         return
     for i, img in enumerate(images):
-        cmd = [docvlm, command, str(img)] + (["--model", model] if model else [])
+        cmd = [docvlm, command, str(img)] + (["--model", model] if model else []) + flags
         r = subprocess.run(cmd, capture_output=True, text=True)
         (pred / (img.stem + ".html")).write_text(r.stdout if r.returncode == 0 else "")
         if r.returncode != 0:
@@ -244,6 +244,7 @@ def main() -> None:
     r.add_argument("--docvlm", default=str(HERE.parent.parent / "build" / "bin" / "docvlm"))
     r.add_argument("--model")
     r.add_argument("--command", choices=("table", "parse"), default="table")
+    r.add_argument("--grid-tables", action="store_true", help="docvlm's grid reader instead of the model's table splitter")
     s = sub.add_parser("score")
     s.add_argument("--dir", required=True)
     s.add_argument("--command", choices=("table", "parse"), default="table")
@@ -252,7 +253,7 @@ def main() -> None:
     if a.cmd == "make":
         make(Path(a.out), a.n, a.seed)
     elif a.cmd == "run":
-        run(Path(a.dir), a.docvlm, a.model, a.command)
+        run(Path(a.dir), a.docvlm, a.model, a.command, ["--grid-tables"] if a.grid_tables else [])
     else:
         score(Path(a.dir), a.json, a.command)
 
