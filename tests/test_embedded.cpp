@@ -1217,17 +1217,18 @@ TEST_CASE("split_aligned_rows: a row cut at a level where most cells start a lin
     CHECK(pipeline::split_aligned_rows(ragged, region, texts, 1, 0, 0).size() == rows.size());
 
     // one row of three cells: a paragraph of three lines beside single lines (and a leader of
-    // dots, too low to start a line), then the next row's lines level in all three: one cut
+    // dots on the paragraph's last baseline, too low to start a line of its own), then the next
+    // row's lines level in all three: one cut, below the dots
     const std::vector<std::vector<pipeline::OtslCell>> one{
         {cell(K::fcel, 0, 0, 30, 34), cell(K::fcel, 40, 0, 70, 34), cell(K::fcel, 80, 0, 110, 34)}};
     region.lines.clear(), texts.clear();
     line({{{2, 2, 20, 8}, "k1"}, {{42, 2, 60, 8}, "para1"}, {{82, 2, 100, 8}, "m1"}});
-    line({{{42, 10, 60, 16}, "para2"}, {{82, 14, 100, 15}, ". . ."}});
-    line({{{42, 18, 60, 24}, "para3"}});
+    line({{{42, 10, 60, 16}, "para2"}});
+    line({{{42, 18, 60, 24}, "para3"}, {{82, 24, 100, 25}, ". . ."}});
     line({{{2, 26, 20, 32}, "k2"}, {{42, 26, 60, 32}, "n2"}, {{82, 26, 100, 32}, "m2"}});
     const auto two = pipeline::split_aligned_rows(one, region, texts, 1, 0, 0);
     REQUIRE(two.size() == 2);
-    CHECK(two[0][1].y1 == 25);  // halfway between the paragraph's last line (24) and the level (26)
+    CHECK(two[0][1].y1 == 25.5);  // halfway between the ink above (the dots, 25) and the level (26)
     CHECK(pipeline::table_html(two, region, texts, 1, 0, 0) ==
           "<table><tr><td>k1</td><td>para1 para2 para3</td><td>m1 . . .</td></tr><tr><td>k2</td><td>n2</td><td>m2</td></tr></table>");
     // a paragraph of three lines between single lines centred on its middle one: no cut (above
