@@ -1238,6 +1238,11 @@ TEST_CASE("split_aligned_rows: a row cut at a level where most cells start a lin
     line({{{2, 10, 20, 16}, "a"}, {{42, 10, 60, 16}, "get no"}, {{82, 10, 100, 16}, "b"}});
     line({{{42, 18, 60, 24}, "information"}});
     CHECK(pipeline::split_aligned_rows(one, region, texts, 1, 0, 0).size() == 1);
+    // crops without height (nothing a segmenter makes): no cut, and no endless loop
+    region.lines.clear(), texts.clear();
+    line({{{2, 5, 20, 5}, "a"}, {{42, 5, 60, 5}, "b"}});
+    line({{{2, 9, 20, 9}, "c"}, {{42, 9, 60, 9}, "d"}});
+    CHECK(pipeline::split_aligned_rows(one, region, texts, 1, 0, 0).size() == 1);
 }
 
 TEST_CASE("read_split_grid: rows and columns between separators, a spanning header joined, rules not rows") {

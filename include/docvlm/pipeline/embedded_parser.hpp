@@ -610,7 +610,7 @@ inline std::vector<std::vector<OtslCell>> split_aligned_rows(std::vector<std::ve
                 for (const Band& b : all)
                     if (b.y0 < top) above = std::max(above, b.y1), across = across || b.y1 > top;
                 if (i > 0 && !across && level_cols >= 2 && 2 * level_cols > filled) cuts.push_back((above + top) * 0.5);
-                i = j;
+                i = std::max(j, i + 1);  // (j == i only where lines have no height)
             }
             // and text in most of the cells on both sides of every cut (else a cell's middle line
             // level with the single lines of the cells beside it, all centred, would be cut off)
