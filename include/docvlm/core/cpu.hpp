@@ -9,7 +9,9 @@
 //   DOCVLM_ISA=avxvnni      AVX2 + AVX-VNNI
 //   DOCVLM_ISA=avx512       AVX-512 F/BW/VL (no VNNI, no BF16)
 //   DOCVLM_ISA=avx512vnni   AVX-512 + VNNI (no BF16)
+//   DOCVLM_ISA=neon         AArch64: Advanced SIMD without the int8 dot products
 //   DOCVLM_ISA=native       everything detected (the default)
+// On AArch64 the x86 level names keep NEON and its dot products; on x86-64 `neon` is generic.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -24,6 +26,10 @@
 #endif
 #include <string>
 #include <string_view>
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 DOCVLM_NAMESPACE_BEGIN
 
@@ -33,6 +39,7 @@ struct CpuFeatures {
     bool avx512f = false, avx512bw = false, avx512vl = false;
     bool avx512vnni = false, avx512bf16 = false, avxvnni = false;
     bool amd = false;  ///< AuthenticAMD
+    bool neon = false, dotprod = false;  ///< AArch64 Advanced SIMD and its sdot/udot instructions
 
     /// True when the AVX-512 F/BW/VL subset every docvlm AVX-512 kernel needs is present.
     bool avx512() const { return avx512f && avx512bw && avx512vl; }
@@ -83,6 +90,8 @@ inline std::string CpuFeatures::describe() const {
     add(avx512(), "avx512");
     add(avx512vnni, "avx512vnni");
     add(avx512bf16, "avx512bf16");
+    add(neon, "neon");
+    add(dotprod, "dotprod");
     return s.empty() ? std::string("generic") : s;
 }
 
@@ -106,6 +115,12 @@ inline CpuFeatures detect_cpu() {
         f.avx512bf16 = f.avx512() && (a & (1u << 5));
     }
 #endif
+#if defined(__aarch64__)
+    f.neon = true;  // Advanced SIMD is part of the AArch64 baseline
+#if defined(__linux__)
+    f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+#endif
     return f;
 }
 
@@ -114,6 +129,9 @@ inline CpuFeatures cap_cpu(CpuFeatures f, std::string_view level) {
     if (level.empty() || level == "native") return f;
     if (level == "generic") return none;
     CpuFeatures c = none;
+    c.neon = f.neon;
+    if (level == "neon") return c;
+    c.dotprod = f.dotprod;
     c.amd = f.amd;
     c.avx2 = f.avx2;
     c.fma = f.fma;
@@ -132,7 +150,7 @@ inline CpuFeatures cap_cpu(CpuFeatures f, std::string_view level) {
         return c;
     }
     detail::fail("DOCVLM_ISA=", level,
-                 ": unknown level (use generic, avx2, avxvnni, avx512, avx512vnni or native)");
+                 ": unknown level (use generic, avx2, avxvnni, avx512, avx512vnni, neon or native)");
 }
 
 inline const CpuFeatures& cpu() {

@@ -187,28 +187,9 @@ struct AttentionScratch {
     AlignedBuffer<float> qs;  // scaled queries [n_q][heads · head_dim]
 };
 
-// Row helpers of the online softmax (AVX-512 where present).
+// Row helpers of the online softmax (row_max, exp_sum, group_scores, weighted_rows): kernels/rowwise.hpp.
 #if DOCVLM_X86_64
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float row_max_avx512(const float* x, std::size_t n, float init) {
-    __m512 m = _mm512_set1_ps(init);
-    for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
-        m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, k, x + i));
-    }
-    return _mm512_reduce_max_ps(m);
-}
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline float exp_sum_avx512(float* x, std::size_t n, float mx) {
-    const __m512 vm = _mm512_set1_ps(mx);
-    __m512 sum = _mm512_setzero_ps();
-    for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 k = __mmask16(docvlm::detail::tail_mask16(n - i));
-        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
-        _mm512_mask_storeu_ps(x + i, k, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    return _mm512_reduce_add_ps(sum);
-}
-// The same, writing exp(x - mx) as bf16 to out[0 .. n rounded up to even) (x is left as it is;
+// exp_sum, writing exp(x - mx) as bf16 to out[0 .. n rounded up to even) (x is left as it is;
 // a padding column is zero) instead of back to x.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512bf16")
 inline float exp_sum_bf16_avx512(const float* x, std::size_t n, float mx, bf16* out) {
@@ -223,112 +204,7 @@ inline float exp_sum_bf16_avx512(const float* x, std::size_t n, float mx, bf16* 
     }
     return _mm512_reduce_add_ps(sum);
 }
-// The 16 horizontal sums of v[0..16) as one vector (lane i = Σ of v[i]'s lanes), by a
-// transpose-and-add tree: 28 shuffles and 28 adds instead of 16 full reductions.
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl") inline __m512 sum16_avx512(const __m512 (&v)[16]) {
-    __m512 a[8], b[4];
-    for (int i = 0; i < 8; ++i)  // per 128-bit lane: [x0+x2, y0+y2, x1+x3, y1+y3] of v[2i], v[2i+1]
-        a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
-    for (int i = 0; i < 4; ++i)  // per 128-bit lane L: the lane-L sums of v[4i .. 4i+3]
-        b[i] = _mm512_add_ps(_mm512_shuffle_ps(a[2 * i], a[2 * i + 1], 0x44), _mm512_shuffle_ps(a[2 * i], a[2 * i + 1], 0xEE));
-    const __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(b[0], b[1], 0x44), _mm512_shuffle_f32x4(b[0], b[1], 0xEE));
-    const __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(b[2], b[3], 0x44), _mm512_shuffle_f32x4(b[2], b[3], 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xDD));
-}
-
-// Scores of `group` query heads against `n` keys: sc[g * stride + j] = scale · q_g · k_j.
-// Keys go 16 at a time (their 16 dot products summed by sum16_avx512), the rest one by one.
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline void group_scores_avx512(const float* qg, const float* k, std::size_t ldk, std::size_t n, std::size_t d,
-                                std::size_t group, float scale, float* sc, std::size_t stride) {
-    const __m512 vscale = _mm512_set1_ps(scale);
-    std::size_t j0 = 0;
-    for (; j0 + 16 <= n; j0 += 16)
-        for (std::size_t g = 0; g < group; ++g) {
-            __m512 acc[16];
-            for (auto& a : acc) a = _mm512_setzero_ps();
-            for (std::size_t t = 0; t < d; t += 16) {
-                const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
-                const __m512 qv = _mm512_maskz_loadu_ps(m, qg + g * d + t);
-#pragma GCC unroll 16
-                for (int jj = 0; jj < 16; ++jj)
-                    acc[jj] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + (j0 + std::size_t(jj)) * ldk + t), acc[jj]);
-            }
-            _mm512_storeu_ps(sc + g * stride + j0, _mm512_mul_ps(sum16_avx512(acc), vscale));
-        }
-    for (std::size_t j = j0; j < n; ++j) {
-        const float* kj = k + j * ldk;
-        for (std::size_t g = 0; g < group; ++g) {
-            __m512 acc = _mm512_setzero_ps();
-            for (std::size_t t = 0; t < d; t += 16) {
-                const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
-                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qg + g * d + t), _mm512_maskz_loadu_ps(m, kj + t), acc);
-            }
-            sc[g * stride + j] = _mm512_reduce_add_ps(acc) * scale;
-        }
-    }
-}
-// o[0..d) += Σ_j w[j] · v_j (rows of V with stride ldv).
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline void weighted_rows_avx512(const float* w, const float* v, std::size_t ldv, std::size_t n, std::size_t d, float* o) {
-    for (std::size_t t = 0; t < d; t += 64) {  // up to 4 registers of output at a time
-        const std::size_t chunk = std::min<std::size_t>(64, d - t);
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        __mmask16 mk[4];
-        for (int u = 0; u < 4; ++u) {
-            const std::size_t off = std::size_t(u) * 16;
-            mk[u] = chunk > off ? __mmask16(docvlm::detail::tail_mask16(chunk - off)) : __mmask16(0);
-        }
-        for (std::size_t j = 0; j < n; ++j) {
-            if (w[j] == 0.0f) continue;
-            const __m512 wj = _mm512_set1_ps(w[j]);
-            const float* vj = v + j * ldv + t;
-            for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(wj, _mm512_maskz_loadu_ps(mk[u], vj + 16 * u), acc[u]);
-        }
-        for (int u = 0; u < 4; ++u)
-            _mm512_mask_storeu_ps(o + t + 16 * u, mk[u], _mm512_add_ps(acc[u], _mm512_maskz_loadu_ps(mk[u], o + t + 16 * u)));
-    }
-}
 #endif
-
-inline void group_scores(const float* qg, const float* k, std::size_t ldk, std::size_t n, std::size_t d, std::size_t group,
-                         float scale, float* sc, std::size_t stride) {
-#if DOCVLM_X86_64
-    if (cpu().avx512()) return group_scores_avx512(qg, k, ldk, n, d, group, scale, sc, stride);
-#endif
-    for (std::size_t j = 0; j < n; ++j)
-        for (std::size_t g = 0; g < group; ++g) {
-            float dot = 0.0f;
-            for (std::size_t t = 0; t < d; ++t) dot += qg[g * d + t] * k[j * ldk + t];
-            sc[g * stride + j] = dot * scale;
-        }
-}
-
-inline void weighted_rows(const float* w, const float* v, std::size_t ldv, std::size_t n, std::size_t d, float* o) {
-#if DOCVLM_X86_64
-    if (cpu().avx512()) return weighted_rows_avx512(w, v, ldv, n, d, o);
-#endif
-    for (std::size_t j = 0; j < n; ++j)
-        if (w[j] != 0.0f)
-            for (std::size_t t = 0; t < d; ++t) o[t] += w[j] * v[j * ldv + t];
-}
-
-inline float row_max(const float* x, std::size_t n, float init) {
-#if DOCVLM_X86_64
-    if (cpu().avx512()) return row_max_avx512(x, n, init);
-#endif
-    for (std::size_t i = 0; i < n; ++i) init = std::max(init, x[i]);
-    return init;
-}
-// x = exp(x - mx) in place (exp(-inf) = 0); returns the sum.
-inline float exp_sum(float* x, std::size_t n, float mx) {
-#if DOCVLM_X86_64
-    if (cpu().avx512()) return exp_sum_avx512(x, n, mx);
-#endif
-    float sum = 0.0f;
-    for (std::size_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
-    return sum;
-}
 
 }  // namespace detail
 
@@ -592,7 +468,7 @@ inline void pack_keys_avx512(const float* k, std::size_t ldk, std::size_t n, std
             const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
             _mm512_mask_storeu_ps(row + t, m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, k + jj * ldk + t), _mm512_maskz_loadu_ps(m, kmean + t)));
         }
-        ks[jj] = quantize_row_avx512(row, d, q);
+        ks[jj] = simd::avx512::quantize_row(simd::avx512::Isa{}, row, d, q);
         std::int32_t sum = 0;
         for (std::size_t t = 0; t < d; ++t) sum += q[t];
         koff[jj] = 128 * sum;
@@ -670,7 +546,7 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                 // bytes 4kk..4kk+3 of query i at its tile + 48·kk + 4·(i % 12), as in qgemm's layout
                 std::uint8_t* dst = sc.qu.data() + h * qtiles * qmr * dq + tiled_row_offset(i, dq);
                 // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
-                sc.qsc[h * n_q + i] = quantize_row_avx512(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
+                sc.qsc[h * n_q + i] = simd::avx512::quantize_row(simd::avx512::Isa{}, q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
                 for (std::size_t t = d; t < dq; ++t) qrow[t] = 0;
                 for (std::size_t kk = 0; kk < d4; ++kk) {  // 4 bytes at a time, each + 128 (sign bit flipped)
                     std::uint32_t word;

@@ -526,6 +526,7 @@ inline QuantizedWeight pack_weight(const std::int8_t* q, const float* scales, st
 namespace detail {
 
 // One row: q = clamp(round_half_even(x · 127 / max|x|), ±127); returns the scale max|x| / 127.
+// The scalar reference of simd::quantize_row (kernels/rowwise.hpp), which is bit-identical to it.
 inline float quantize_row_generic(const float* x, std::size_t k, std::int8_t* q) {
     float amax = 0.0f;
     for (std::size_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(x[i]));
@@ -535,26 +536,6 @@ inline float quantize_row_generic(const float* x, std::size_t k, std::int8_t* q)
 }
 
 #if DOCVLM_X86_64
-// The same with AVX-512 (vcvtps2dq rounds half to even, as nearbyint does): bit-identical.
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline float quantize_row_avx512(const float* x, std::size_t k, std::int8_t* q) {
-    __m512 vmax = _mm512_setzero_ps();
-    for (std::size_t i = 0; i < k; i += 16) {
-        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(k - i));
-        vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)));
-    }
-    const float amax = _mm512_reduce_max_ps(vmax);
-    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    for (std::size_t i = 0; i < k; i += 16) {
-        const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(k - i));
-        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
-        v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
-        _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(v));
-    }
-    return amax / 127.0f;
-}
-
 // dst = src with the sign bit of every byte flipped (s8 -> u8 + 128); n a multiple of 64.
 DOCVLM_TARGET("avx512f,avx512bw")
 inline void flip_sign_bits_avx512(const std::int8_t* src, std::byte* dst, std::size_t n) {
@@ -588,12 +569,7 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
     if (out.data.size() < rows * out.row_bytes) out.data = AlignedBuffer<std::byte>(rows * out.row_bytes);
     if (out.scales.size() < m) out.scales = AlignedBuffer<float>(m);
     const bool offset = detail::uses_u8_offset(path);
-#if DOCVLM_X86_64
-    float (*const quantize_row)(const float*, std::size_t, std::int8_t*) =
-        cpu().avx512() ? detail::quantize_row_avx512 : detail::quantize_row_generic;
-#else
-    float (*const quantize_row)(const float*, std::size_t, std::int8_t*) = detail::quantize_row_generic;
-#endif
+    const simd::RowIsa isa = simd::row_isa();
     // Rows are independent: split them over the pool (a ViT layer quantises 5476 x 5120 values).
     parallel_for(m, [&](std::size_t r0, std::size_t r1) {
         // one row's s8 values, in a per-thread buffer that only grows (decoding allocates nothing)
@@ -601,7 +577,7 @@ inline void quantize_activations(const float* x, std::size_t m, std::size_t k, s
         if (row.size() < out.k_padded) row = AlignedBuffer<std::int8_t>(out.k_padded);
         for (std::size_t r = r0; r < r1; ++r) {
             std::int8_t* qr = row.data();
-            out.scales[r] = quantize_row(x + r * ldx, k, qr);
+            out.scales[r] = simd::run(isa, [&](auto tag) { return quantize_row(tag, x + r * ldx, k, qr); });
             std::fill(qr + k, qr + out.k_padded, std::int8_t(0));
             std::byte* dst = out.data.data() + r * out.row_bytes;
             if (tiled) {

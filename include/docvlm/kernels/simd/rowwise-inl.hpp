@@ -1,0 +1,270 @@
+// docvlm/kernels/simd/rowwise-inl.hpp — the row kernels, written once for every instruction set.
+//
+// No include guard: kernels/rowwise.hpp includes this file once per ISA, inside namespace
+// docvlm::kernels::simd, with
+//   DOCVLM_SIMD_NS    the namespace of this copy (avx512, avx2, neon, generic)
+//   DOCVLM_SIMD_VEC   its vector type (kernels/simd/vec.hpp)
+//   DOCVLM_SIMD_ATTR  its target attribute (empty where the ISA is the compiler's baseline)
+// Every function takes the copy's tag `Isa` first, so callers pick a copy by overload (ADL).
+// Lambdas are avoided on purpose: GCC does not give a lambda its enclosing function's target.
+//
+// Accuracy (what the tests hold the copies to, against the double references in kernels/ops.hpp):
+// sums run in one vector accumulator, so a row of n values is summed in ⌈n / lanes⌉ + log2(lanes)
+// roundings; exp's polynomial is within 2e-7 relative on |r| ≤ ln2 / 2; erf within 1.5e-7 absolute.
+
+namespace DOCVLM_SIMD_NS {
+
+struct Isa {
+    using V = DOCVLM_SIMD_VEC;
+    static constexpr std::size_t lanes = V::lanes;
+};
+using V = DOCVLM_SIMD_VEC;
+using R = V::R;
+constexpr std::size_t L = V::lanes;
+
+#define DOCVLM_SIMD_INLINE DOCVLM_SIMD_ATTR DOCVLM_ALWAYS_INLINE
+#define DOCVLM_SIMD_FN DOCVLM_SIMD_ATTR inline
+
+// exp(x): x = k·ln2 + r, |r| ≤ ln2/2, exp(r) by a degree-6 polynomial, times 2^k. Inputs below
+// −104 give 0 (exp(−inf) = 0 exactly), above 88.376 inf-free FLT_MAX range.
+DOCVLM_SIMD_INLINE R exp(R x) {
+    x = V::max(V::min(x, V::set1(88.37626f)), V::set1(-104.0f));
+    const R k = V::round(V::mul(x, V::set1(1.44269504088896341f)));
+    R r = V::fnma(k, V::set1(0.693359375f), x);
+    r = V::fnma(k, V::set1(-2.12194440e-4f), r);
+    R p = V::set1(1.3981999507e-3f);
+    p = V::fma(p, r, V::set1(8.3334519073e-3f));
+    p = V::fma(p, r, V::set1(4.1665795894e-2f));
+    p = V::fma(p, r, V::set1(1.6666665459e-1f));
+    p = V::fma(p, r, V::set1(5.0000001201e-1f));
+    p = V::fma(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+    return V::ldexp(p, k);
+}
+
+// erf(x), Abramowitz & Stegun 7.1.26: erf(|x|) = 1 − t·poly(t)·exp(−x²), t = 1 / (1 + 0.3275911|x|).
+DOCVLM_SIMD_INLINE R erf(R x) {
+    const R ax = V::abs(x), one = V::set1(1.0f);
+    const R t = V::div(one, V::fma(V::set1(0.3275911f), ax, one));
+    R p = V::set1(1.061405429f);
+    p = V::fma(p, t, V::set1(-1.453152027f));
+    p = V::fma(p, t, V::set1(1.421413741f));
+    p = V::fma(p, t, V::set1(-0.284496736f));
+    p = V::fma(p, t, V::set1(0.254829592f));
+    const R e = exp(V::sub(V::zero(), V::mul(ax, ax)));
+    return V::copysign(V::fnma(V::mul(p, t), e, one), x);
+}
+
+DOCVLM_SIMD_INLINE R activate(Activation act, R x) {
+    const R one = V::set1(1.0f), half = V::set1(0.5f);
+    switch (act) {
+        case Activation::none: return x;
+        case Activation::gelu_erf:
+            return V::mul(V::mul(half, x), V::add(one, erf(V::mul(x, V::set1(0.70710678118654752f)))));
+        case Activation::gelu_tanh: {  // tanh(u) = 1 − 2 / (1 + exp(2u))
+            const R x3 = V::mul(V::mul(x, x), x);
+            const R u = V::mul(V::set1(0.79788456080286536f), V::fma(V::set1(0.044715f), x3, x));
+            const R th = V::sub(one, V::div(V::set1(2.0f), V::add(one, exp(V::add(u, u)))));
+            return V::mul(V::mul(half, x), V::add(one, th));
+        }
+        case Activation::quick_gelu: return V::div(x, V::add(one, exp(V::mul(x, V::set1(-1.702f)))));
+        case Activation::silu: return V::div(x, V::add(one, exp(V::sub(V::zero(), x))));
+    }
+    return x;
+}
+
+// max(init, x[0..n))
+DOCVLM_SIMD_FN float row_max(Isa, const float* x, std::size_t n, float init) {
+    R m = V::set1(init);
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) m = V::max(m, V::load(x + i));
+    if (i < n) m = V::max(m, V::load_part(x + i, n - i, init));
+    return V::reduce_max(m);
+}
+
+// x = exp(x − mx) in place (exp(−inf) = 0); returns the sum.
+DOCVLM_SIMD_FN float exp_sum(Isa, float* x, std::size_t n, float mx) {
+    const R vm = V::set1(mx);
+    R sum = V::zero();
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+        const R e = exp(V::sub(V::load(x + i), vm));
+        V::store(x + i, e);
+        sum = V::add(sum, e);
+    }
+    if (i < n) {
+        const R e = exp(V::sub(V::load_part(x + i, n - i, -INFINITY), vm));  // padding: exp(−inf) = 0
+        V::store_part(x + i, e, n - i);
+        sum = V::add(sum, e);
+    }
+    return V::reduce_add(sum);
+}
+
+// x[0..n) *= s
+DOCVLM_SIMD_FN void scale(Isa, float* x, std::size_t n, float s) {
+    const R vs = V::set1(s);
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) V::store(x + i, V::mul(V::load(x + i), vs));
+    if (i < n) V::store_part(x + i, V::mul(V::load_part(x + i, n - i, 0.0f), vs), n - i);
+}
+
+DOCVLM_SIMD_FN void softmax(Isa isa, float* x, std::size_t n) {
+    if (n == 0) return;
+    const float mx = row_max(isa, x, n, -INFINITY);
+    scale(isa, x, n, 1.0f / exp_sum(isa, x, n, mx));
+}
+
+// y = x / sqrt(mean(x²) + eps) · w
+DOCVLM_SIMD_FN void rms_norm(Isa, const float* x, const float* w, float* y, std::size_t n, float eps) {
+    R ss = V::zero();
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+        const R v = V::load(x + i);
+        ss = V::fma(v, v, ss);
+    }
+    if (i < n) {
+        const R v = V::load_part(x + i, n - i, 0.0f);
+        ss = V::fma(v, v, ss);
+    }
+    const R inv = V::set1(1.0f / std::sqrt(V::reduce_add(ss) / float(n) + eps));
+    for (i = 0; i + L <= n; i += L) V::store(y + i, V::mul(V::mul(V::load(x + i), inv), V::load(w + i)));
+    if (i < n)
+        V::store_part(y + i, V::mul(V::mul(V::load_part(x + i, n - i, 0.0f), inv), V::load_part(w + i, n - i, 0.0f)), n - i);
+}
+
+// y = (x − mean) / sqrt(var + eps) · g + b (biased variance)
+DOCVLM_SIMD_FN void layer_norm(Isa, const float* x, const float* g, const float* b, float* y, std::size_t n, float eps) {
+    R s = V::zero();
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) s = V::add(s, V::load(x + i));
+    if (i < n) s = V::add(s, V::load_part(x + i, n - i, 0.0f));
+    const float mean = V::reduce_add(s) / float(n);
+    const R vm = V::set1(mean);
+    R v2 = V::zero();
+    for (i = 0; i + L <= n; i += L) {
+        const R d = V::sub(V::load(x + i), vm);
+        v2 = V::fma(d, d, v2);
+    }
+    if (i < n) {
+        const R d = V::sub(V::load_part(x + i, n - i, mean), vm);  // padding: d = 0
+        v2 = V::fma(d, d, v2);
+    }
+    const R inv = V::set1(1.0f / std::sqrt(V::reduce_add(v2) / float(n) + eps));
+    for (i = 0; i + L <= n; i += L)
+        V::store(y + i, V::fma(V::mul(V::sub(V::load(x + i), vm), inv), V::load(g + i), V::load(b + i)));
+    if (i < n) {
+        const std::size_t r = n - i;
+        const R d = V::mul(V::sub(V::load_part(x + i, r, mean), vm), inv);
+        V::store_part(y + i, V::fma(d, V::load_part(g + i, r, 0.0f), V::load_part(b + i, r, 0.0f)), r);
+    }
+}
+
+// One head: v[i] = a·cos − b·sin, v[i + half] = b·cos' + a·sin' for the two halves a, b.
+DOCVLM_SIMD_INLINE void rope_span(float* v, std::size_t half, std::size_t i, std::size_t cnt, const float* cos, const float* sin) {
+    if (cnt == L) {
+        const R a = V::load(v + i), b = V::load(v + half + i);
+        V::store(v + i, V::fnma(b, V::load(sin + i), V::mul(a, V::load(cos + i))));
+        V::store(v + half + i, V::fma(a, V::load(sin + half + i), V::mul(b, V::load(cos + half + i))));
+        return;
+    }
+    const R a = V::load_part(v + i, cnt, 0.0f), b = V::load_part(v + half + i, cnt, 0.0f);
+    const R c1 = V::load_part(cos + i, cnt, 0.0f), s1 = V::load_part(sin + i, cnt, 0.0f);
+    const R c2 = V::load_part(cos + half + i, cnt, 0.0f), s2 = V::load_part(sin + half + i, cnt, 0.0f);
+    V::store_part(v + i, V::fnma(b, s1, V::mul(a, c1)), cnt);
+    V::store_part(v + half + i, V::fma(a, s2, V::mul(b, c2)), cnt);
+}
+
+DOCVLM_SIMD_FN void rope(Isa, float* x, std::size_t heads, std::size_t head_dim, const float* cos, const float* sin) {
+    const std::size_t half = head_dim / 2;
+    for (std::size_t h = 0; h < heads; ++h)
+        for (std::size_t i = 0; i < half; i += L) rope_span(x + h * head_dim, half, i, std::min(L, half - i), cos, sin);
+}
+
+DOCVLM_SIMD_FN void activate(Isa, Activation act, float* x, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) V::store(x + i, activate(act, V::load(x + i)));
+    if (i < n) V::store_part(x + i, activate(act, V::load_part(x + i, n - i, 0.0f)), n - i);
+}
+
+// x[i] *= m[i]
+DOCVLM_SIMD_FN void multiply_by(Isa, float* x, const float* m, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) V::store(x + i, V::mul(V::load(x + i), V::load(m + i)));
+    if (i < n) V::store_part(x + i, V::mul(V::load_part(x + i, n - i, 0.0f), V::load_part(m + i, n - i, 0.0f)), n - i);
+}
+
+// Σ q[t]·k[t], t < d, in one vector (not yet reduced).
+DOCVLM_SIMD_INLINE R dot_lanes(const float* q, const float* k, std::size_t d, R acc) {
+    std::size_t t = 0;
+    for (; t + L <= d; t += L) acc = V::fma(V::load(q + t), V::load(k + t), acc);
+    if (t < d) acc = V::fma(V::load_part(q + t, d - t, 0.0f), V::load_part(k + t, d - t, 0.0f), acc);
+    return acc;
+}
+
+// Scores of `group` query heads (qg: [group][d]) against n keys (rows of k with stride ldk):
+// sc[g·stride + j] = scale · q_g · k_j. Keys go `lanes` at a time, their dot products summed
+// across lanes by one V::sums; the rest one by one.
+DOCVLM_SIMD_FN void group_scores(Isa, const float* qg, const float* k, std::size_t ldk, std::size_t n, std::size_t d,
+                                 std::size_t group, float scale, float* sc, std::size_t stride) {
+    const R vscale = V::set1(scale);
+    std::size_t j0 = 0;
+    for (; j0 + L <= n; j0 += L)
+        for (std::size_t g = 0; g < group; ++g) {
+            R acc[L];
+            for (std::size_t jj = 0; jj < L; ++jj) acc[jj] = dot_lanes(qg + g * d, k + (j0 + jj) * ldk, d, V::zero());
+            V::store(sc + g * stride + j0, V::mul(V::sums(acc), vscale));
+        }
+    for (std::size_t j = j0; j < n; ++j)
+        for (std::size_t g = 0; g < group; ++g)
+            sc[g * stride + j] = V::reduce_add(dot_lanes(qg + g * d, k + j * ldk, d, V::zero())) * scale;
+}
+
+// o[0..d) += Σ_j w[j] · v_j (rows of V with stride ldv); zero weights skip their row.
+DOCVLM_SIMD_FN void weighted_rows(Isa, const float* w, const float* v, std::size_t ldv, std::size_t n, std::size_t d, float* o) {
+    constexpr std::size_t U = 4, chunk = U * L;  // up to U registers of output at a time
+    for (std::size_t t = 0; t < d; t += chunk) {
+        const std::size_t cols = std::min(chunk, d - t);
+        R acc[U];
+        for (auto& a : acc) a = V::zero();
+        if (cols == chunk) {
+            for (std::size_t j = 0; j < n; ++j) {
+                if (w[j] == 0.0f) continue;
+                const R wj = V::set1(w[j]);
+                for (std::size_t u = 0; u < U; ++u) acc[u] = V::fma(wj, V::load(v + j * ldv + t + u * L), acc[u]);
+            }
+            for (std::size_t u = 0; u < U; ++u) V::store(o + t + u * L, V::add(acc[u], V::load(o + t + u * L)));
+            continue;
+        }
+        for (std::size_t j = 0; j < n; ++j) {
+            if (w[j] == 0.0f) continue;
+            const R wj = V::set1(w[j]);
+            for (std::size_t u = 0; u * L < cols; ++u)
+                acc[u] = V::fma(wj, V::load_part(v + j * ldv + t + u * L, std::min(L, cols - u * L), 0.0f), acc[u]);
+        }
+        for (std::size_t u = 0; u * L < cols; ++u) {
+            const std::size_t c = std::min(L, cols - u * L);
+            V::store_part(o + t + u * L, V::add(acc[u], V::load_part(o + t + u * L, c, 0.0f)), c);
+        }
+    }
+}
+
+// One row to int8: q = clamp(round_half_even(x · 127 / max|x|), ±127); returns max|x| / 127.
+// Bit-identical on every ISA (one float multiply, then round to nearest even).
+DOCVLM_SIMD_FN float quantize_row(Isa, const float* x, std::size_t k, std::int8_t* q) {
+    R vmax = V::zero();
+    std::size_t i = 0;
+    for (; i + L <= k; i += L) vmax = V::max(vmax, V::abs(V::load(x + i)));
+    if (i < k) vmax = V::max(vmax, V::abs(V::load_part(x + i, k - i, 0.0f)));
+    const float amax = V::reduce_max(vmax);
+    const R inv = V::set1(amax > 0.0f ? 127.0f / amax : 0.0f), lo = V::set1(-127.0f), hi = V::set1(127.0f);
+    for (i = 0; i < k; i += L) {
+        const std::size_t c = std::min(L, k - i);
+        const R v = c == L ? V::load(x + i) : V::load_part(x + i, c, 0.0f);
+        V::store_i8_part(q + i, V::min(V::max(V::round(V::mul(v, inv)), lo), hi), c);
+    }
+    return amax / 127.0f;
+}
+
+#undef DOCVLM_SIMD_INLINE
+#undef DOCVLM_SIMD_FN
+
+}  // namespace DOCVLM_SIMD_NS
