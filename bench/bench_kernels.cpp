@@ -52,7 +52,7 @@ void set_counters(benchmark::State& state, const Shape& s, double weight_bytes) 
 // ---- the machine --------------------------------------------------------------------------------
 
 // Read bandwidth: every thread sums its share of a 512 MiB buffer (far larger than the caches)
-// with 512-bit loads.
+// with the widest loads the CPU has (capped by DOCVLM_ISA).
 DOCVLM_TARGET("avx512f") float sum_avx512(const float* p, std::size_t n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (std::size_t i = 0; i + 64 <= n; i += 64) {
@@ -63,9 +63,28 @@ DOCVLM_TARGET("avx512f") float sum_avx512(const float* p, std::size_t n) {
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
+DOCVLM_TARGET("avx2") float sum_avx2(const float* p, std::size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t i = 0; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+    }
+    alignas(32) float t[8];
+    _mm256_store_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+float sum_any(const float* p, std::size_t n) {
+    if (cpu().avx512()) return sum_avx512(p, n);
+    if (cpu().avx2) return sum_avx2(p, n);
+    float a[4] = {0, 0, 0, 0};
+    for (std::size_t i = 0; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; ++j) a[j] += p[i + std::size_t(j)];
+    return a[0] + a[1] + a[2] + a[3];
+}
 
 void roofline_bandwidth(benchmark::State& state) {
-    if (!cpu().avx512()) return state.SkipWithError("needs AVX-512");
     const std::size_t n = std::size_t(1) << 27;  // 512 MiB of floats
     AlignedBuffer<float> buf(n);
     for (std::size_t i = 0; i < n; i += 1024) buf[i] = 1.0f;
@@ -74,7 +93,7 @@ void roofline_bandwidth(benchmark::State& state) {
         thread_pool().parallel_for(thread_pool().size(), [&](std::size_t b, std::size_t e) {
             for (std::size_t t = b; t < e; ++t) {
                 const std::size_t chunk = n / thread_pool().size();
-                sums[t] = sum_avx512(buf.data() + t * chunk, chunk);
+                sums[t] = sum_any(buf.data() + t * chunk, chunk);
             }
         });
         benchmark::DoNotOptimize(sums.data());
@@ -133,27 +152,92 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vnni,avx512bf16") std::int32_t peak_loop(s
     for (int j = 1; j < 16; ++j) s = _mm512_xor_si512(s, c[j]);
     return _mm512_reduce_add_epi32(s);
 }
-#undef DOCVLM_PEAK_BODY
 #undef DOCVLM_PEAK_EIGHT
+#undef DOCVLM_PEAK_STEP
+
+// The same on 256-bit registers for AVX2 machines (register constraint "x": ymm0-15 only, as
+// VEX encodes them). Int8Maddubs is AVX2's int8 dot product: vpmaddubsw (32 u8·s8 products
+// summed in pairs to s16), vpmaddwd by ones (pairs to s32), vpaddd into the accumulator — 64
+// operations per three instructions, the sequence docvlm's AVX2 int8 GEMM runs.
+struct Int8Maddubs {
+    static constexpr double ops = 64;
+    static bool supported() { return cpu().avx2; }
+};
+struct Int8DotVex {  // {vex} vpdpbusd ymm (AVX-VNNI): 32 u8·s8 products + adds
+    static constexpr double ops = 64;
+    static bool supported() { return cpu().avxvnni; }
+};
+struct F32Fma256 {  // vfmadd231ps ymm: 8 multiply-adds
+    static constexpr double ops = 16;
+    static bool supported() { return cpu().avx2 && cpu().fma; }
+};
+
+#define DOCVLM_PEAK_STEP(insn, i) insn " %[b], %[a], %[c" #i "]\n\t"
+// Twelve accumulators and the two operands: 14 of the 16 registers VEX can name.
+#define DOCVLM_PEAK_BODY256(insn)                                                                            \
+    asm volatile(DOCVLM_PEAK_STEP(insn, 0) DOCVLM_PEAK_STEP(insn, 1) DOCVLM_PEAK_STEP(insn, 2) DOCVLM_PEAK_STEP(insn, 3) \
+                 DOCVLM_PEAK_STEP(insn, 4) DOCVLM_PEAK_STEP(insn, 5) DOCVLM_PEAK_STEP(insn, 6) DOCVLM_PEAK_STEP(insn, 7) \
+                 DOCVLM_PEAK_STEP(insn, 8) DOCVLM_PEAK_STEP(insn, 9) DOCVLM_PEAK_STEP(insn, 10) DOCVLM_PEAK_STEP(insn, 11) \
+                 : [c0] "+x"(ca0), [c1] "+x"(ca1), [c2] "+x"(ca2), [c3] "+x"(ca3), [c4] "+x"(ca4), [c5] "+x"(ca5),     \
+                   [c6] "+x"(ca6), [c7] "+x"(ca7), [c8] "+x"(cb0), [c9] "+x"(cb1), [c10] "+x"(cb2), [c11] "+x"(cb3)  \
+                 : [a] "x"(a), [b] "x"(b))
+// One maddubs step on accumulator i through temporary t_i.
+#define DOCVLM_MADDUBS_STEP(i) "vpmaddubsw %[b], %[a], %[t" #i "]\n\tvpmaddwd %[one], %[t" #i "], %[t" #i "]\n\tvpaddd %[t" #i "], %[c" #i "], %[c" #i "]\n\t"
+
+template <class Op>
+DOCVLM_TARGET("avx2,fma,avxvnni") std::int32_t peak_loop256(std::size_t iters) {
+    __m256i ca0 = _mm256_setzero_si256(), ca1 = ca0, ca2 = ca0, ca3 = ca0, ca4 = ca0, ca5 = ca0, ca6 = ca0, ca7 = ca0;
+    __m256i cb0 = ca0, cb1 = ca0, cb2 = ca0, cb3 = ca0;
+    const __m256i a = _mm256_set1_epi32(0x3a833a83), b = _mm256_set1_epi32(0x3a833a83), one = _mm256_set1_epi16(1);
+    for (std::size_t i = 0; i < iters; ++i) {
+        if constexpr (std::is_same_v<Op, Int8Maddubs>) {
+            __m256i t0, t1, t2, t3, t4, t5;  // 6 accumulators + 6 temporaries + 3 operands: 15 of 16 registers
+            asm volatile(DOCVLM_MADDUBS_STEP(0) DOCVLM_MADDUBS_STEP(1) DOCVLM_MADDUBS_STEP(2) DOCVLM_MADDUBS_STEP(3)
+                         DOCVLM_MADDUBS_STEP(4) DOCVLM_MADDUBS_STEP(5)
+                         : [c0] "+x"(ca0), [c1] "+x"(ca1), [c2] "+x"(ca2), [c3] "+x"(ca3), [c4] "+x"(cb0), [c5] "+x"(cb1),
+                           [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2), [t3] "=&x"(t3), [t4] "=&x"(t4), [t5] "=&x"(t5)
+                         : [a] "x"(a), [b] "x"(b), [one] "x"(one));
+        } else if constexpr (std::is_same_v<Op, Int8DotVex>) {
+            DOCVLM_PEAK_BODY256("%{vex%} vpdpbusd");  // %{ %}: literal braces in GCC asm
+        } else {
+            DOCVLM_PEAK_BODY256("vfmadd231ps");
+        }
+    }
+    const __m256i c[12] = {ca0, ca1, ca2, ca3, ca4, ca5, ca6, ca7, cb0, cb1, cb2, cb3};
+    __m256i s = c[0];
+    for (int j = 1; j < 12; ++j) s = _mm256_xor_si256(s, c[j]);
+    return _mm256_extract_epi32(s, 0);
+}
+#undef DOCVLM_MADDUBS_STEP
+#undef DOCVLM_PEAK_BODY256
 #undef DOCVLM_PEAK_STEP
 
 template <class Op>
 void roofline_peak(benchmark::State& state) {
     if (!Op::supported()) return state.SkipWithError("the CPU lacks this instruction");
+    constexpr bool wide = std::is_same_v<Op, Int8Dot> || std::is_same_v<Op, Bf16Dot> || std::is_same_v<Op, F32Fma>;
     const std::size_t iters = 1 << 20;
+    // per step: 16 accumulators on 512 bits, 12 on 256 bits, 6 for Int8Maddubs (a temporary each)
+    const double steps = wide ? 16 : std::is_same_v<Op, Int8Maddubs> ? 6 : 12;
     std::vector<std::int32_t> out(thread_pool().size());
     for (auto _ : state) {
         thread_pool().parallel_for(out.size(), [&](std::size_t b, std::size_t e) {
-            for (std::size_t t = b; t < e; ++t) out[t] = peak_loop<Op>(iters);
+            for (std::size_t t = b; t < e; ++t) {
+                if constexpr (wide) out[t] = peak_loop<Op>(iters);
+                else out[t] = peak_loop256<Op>(iters);
+            }
         });
         benchmark::DoNotOptimize(out.data());
     }
-    const double ops = double(iters) * 16 * Op::ops * double(out.size());
+    const double ops = double(iters) * steps * Op::ops * double(out.size());
     state.counters["GOP/s"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(roofline_peak<Int8Dot>)->Name("roofline/int8_peak")->UseRealTime();
 BENCHMARK(roofline_peak<Bf16Dot>)->Name("roofline/bf16_peak")->UseRealTime();
 BENCHMARK(roofline_peak<F32Fma>)->Name("roofline/f32_peak")->UseRealTime();
+BENCHMARK(roofline_peak<Int8Maddubs>)->Name("roofline/int8_maddubs_peak_avx2")->UseRealTime();
+BENCHMARK(roofline_peak<Int8DotVex>)->Name("roofline/int8_peak_avxvnni")->UseRealTime();
+BENCHMARK(roofline_peak<F32Fma256>)->Name("roofline/f32_peak_avx2")->UseRealTime();
 
 // ---- docvlm int8 ---------------------------------------------------------------------------------
 
