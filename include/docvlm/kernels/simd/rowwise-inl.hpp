@@ -201,16 +201,28 @@ DOCVLM_SIMD_INLINE R dot_lanes(const float* q, const float* k, std::size_t d, R 
 }
 
 // Scores of `group` query heads (qg: [group][d]) against n keys (rows of k with stride ldk):
-// sc[g·stride + j] = scale · q_g · k_j. Keys go `lanes` at a time, their dot products summed
-// across lanes by one V::sums; the rest one by one.
+// sc[g·stride + j] = scale · q_g · k_j. Keys go `lanes` at a time: each register of q is loaded
+// once and multiplied into the lanes keys' accumulators, which one V::sums adds across lanes;
+// the rest one by one.
 DOCVLM_SIMD_FN void group_scores(Isa, const float* qg, const float* k, std::size_t ldk, std::size_t n, std::size_t d,
                                  std::size_t group, float scale, float* sc, std::size_t stride) {
     const R vscale = V::set1(scale);
     std::size_t j0 = 0;
     for (; j0 + L <= n; j0 += L)
         for (std::size_t g = 0; g < group; ++g) {
+            const float* q = qg + g * d;
+            const float* kj = k + j0 * ldk;
             R acc[L];
-            for (std::size_t jj = 0; jj < L; ++jj) acc[jj] = dot_lanes(qg + g * d, k + (j0 + jj) * ldk, d, V::zero());
+            for (auto& a : acc) a = V::zero();
+            std::size_t t = 0;
+            for (; t + L <= d; t += L) {
+                const R qv = V::load(q + t);
+                for (std::size_t jj = 0; jj < L; ++jj) acc[jj] = V::fma(qv, V::load(kj + jj * ldk + t), acc[jj]);
+            }
+            if (t < d) {
+                const R qv = V::load_part(q + t, d - t, 0.0f);
+                for (std::size_t jj = 0; jj < L; ++jj) acc[jj] = V::fma(qv, V::load_part(kj + jj * ldk + t, d - t, 0.0f), acc[jj]);
+            }
             V::store(sc + g * stride + j0, V::mul(V::sums(acc), vscale));
         }
     for (std::size_t j = j0; j < n; ++j)
