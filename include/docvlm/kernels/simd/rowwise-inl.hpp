@@ -158,19 +158,24 @@ DOCVLM_SIMD_FN void layer_norm(Isa, const float* x, const float* g, const float*
     }
 }
 
-// One head: v[i] = a·cos − b·sin, v[i + half] = b·cos' + a·sin' for the two halves a, b.
+// One head: v[i] = a·cos − b·sin, v[i + half] = b·cos' + a·sin' for the two halves a, b; the
+// second product of each is rounded, the first enters the FMA exactly.
 DOCVLM_SIMD_INLINE void rope_span(float* v, std::size_t half, std::size_t i, std::size_t cnt, const float* cos, const float* sin) {
-    if (cnt == L) {
-        const R a = V::load(v + i), b = V::load(v + half + i);
-        V::store(v + i, V::fnma(b, V::load(sin + i), V::mul(a, V::load(cos + i))));
-        V::store(v + half + i, V::fma(a, V::load(sin + half + i), V::mul(b, V::load(cos + half + i))));
-        return;
+    const bool full = cnt == L;
+    const R a = full ? V::load(v + i) : V::load_part(v + i, cnt, 0.0f);
+    const R b = full ? V::load(v + half + i) : V::load_part(v + half + i, cnt, 0.0f);
+    const R c1 = full ? V::load(cos + i) : V::load_part(cos + i, cnt, 0.0f);
+    const R s1 = full ? V::load(sin + i) : V::load_part(sin + i, cnt, 0.0f);
+    const R c2 = full ? V::load(cos + half + i) : V::load_part(cos + half + i, cnt, 0.0f);
+    const R s2 = full ? V::load(sin + half + i) : V::load_part(sin + half + i, cnt, 0.0f);
+    const R lo = V::fma(a, c1, V::sub(V::zero(), V::mul(b, s1))), hi = V::fma(b, c2, V::mul(a, s2));
+    if (full) {
+        V::store(v + i, lo);
+        V::store(v + half + i, hi);
+    } else {
+        V::store_part(v + i, lo, cnt);
+        V::store_part(v + half + i, hi, cnt);
     }
-    const R a = V::load_part(v + i, cnt, 0.0f), b = V::load_part(v + half + i, cnt, 0.0f);
-    const R c1 = V::load_part(cos + i, cnt, 0.0f), s1 = V::load_part(sin + i, cnt, 0.0f);
-    const R c2 = V::load_part(cos + half + i, cnt, 0.0f), s2 = V::load_part(sin + half + i, cnt, 0.0f);
-    V::store_part(v + i, V::fnma(b, s1, V::mul(a, c1)), cnt);
-    V::store_part(v + half + i, V::fma(a, s2, V::mul(b, c2)), cnt);
 }
 
 DOCVLM_SIMD_FN void rope(Isa, float* x, std::size_t heads, std::size_t head_dim, const float* cos, const float* sin) {
