@@ -785,7 +785,7 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
                     }
                 }
                 // acc += P · V, 32 columns of head_dim at a time
-                const std::size_t cols2 = (cols + 1) / 2;  // key pairs (bf16 path; V is zero-padded)
+                [[maybe_unused]] const std::size_t cols2 = (cols + 1) / 2;  // key pairs (bf16 path, x86-64; V is zero-padded)
                 for (std::size_t dp = 0; dp < dpanels; ++dp) {
                     const float* vpanel = vp + ((kvh * dpanels + dp) * n_kv + j0) * fpanel;
                     for (std::size_t r0 = 0; r0 < rows; r0 += detail::fmr) {

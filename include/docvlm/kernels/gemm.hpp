@@ -295,6 +295,7 @@ inline void bkernel16(const bf16* a, std::size_t lda, std::size_t mr, const bf16
 // pf, ldpf: the tile's final destination, prefetched for writing on the AVX-512 path (or null).
 inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out,
                     std::size_t ldo = fpanel, bool accumulate = false, const float* pf = nullptr, std::size_t ldpf = 0) {
+    (void)path, (void)pf, (void)ldpf;  // used on x86-64 only
 #if DOCVLM_X86_64
     if (path == FPath::avx512) {
         DOCVLM_FKERNEL_DISPATCH12(fkernel_avx512, mr, a, lda, w, k, out, ldo, accumulate, pf, ldpf)

@@ -385,6 +385,7 @@ inline void qkernel_avx512vnni_rows(const std::byte* a, std::size_t lda, std::si
 
 inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
                     std::int32_t* out) {
+    (void)path;  // used on x86-64 only
 #if DOCVLM_X86_64
     switch (path) {
         case QPath::avx512vnni: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out, nullptr, false, true); return;
