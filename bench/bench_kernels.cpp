@@ -56,20 +56,20 @@ void set_counters(benchmark::State& state, const Shape& s, double weight_bytes) 
 DOCVLM_TARGET("avx512f") float sum_avx512(const float* p, std::size_t n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (std::size_t i = 0; i + 64 <= n; i += 64) {
-        a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
-        a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
-        a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
-        a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps(p + i + 48));
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 DOCVLM_TARGET("avx2") float sum_avx2(const float* p, std::size_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (std::size_t i = 0; i + 32 <= n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
     }
     alignas(32) float t[8];
     _mm256_store_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
@@ -152,6 +152,7 @@ DOCVLM_TARGET("avx512f,avx512bw,avx512vnni,avx512bf16") std::int32_t peak_loop(s
     for (int j = 1; j < 16; ++j) s = _mm512_xor_si512(s, c[j]);
     return _mm512_reduce_add_epi32(s);
 }
+#undef DOCVLM_PEAK_BODY
 #undef DOCVLM_PEAK_EIGHT
 #undef DOCVLM_PEAK_STEP
 
@@ -184,6 +185,8 @@ struct F32Fma256 {  // vfmadd231ps ymm: 8 multiply-adds
 // One maddubs step on accumulator i through temporary t_i.
 #define DOCVLM_MADDUBS_STEP(i) "vpmaddubsw %[b], %[a], %[t" #i "]\n\tvpmaddwd %[one], %[t" #i "], %[t" #i "]\n\tvpaddd %[t" #i "], %[c" #i "], %[c" #i "]\n\t"
 
+// The target names AVX-VNNI for its one inline-assembly use; the compiled C++ around the loops
+// (set1, xor, extract) is plain AVX2, so the other two ops run on AVX2-only CPUs.
 template <class Op>
 DOCVLM_TARGET("avx2,fma,avxvnni") std::int32_t peak_loop256(std::size_t iters) {
     __m256i ca0 = _mm256_setzero_si256(), ca1 = ca0, ca2 = ca0, ca3 = ca0, ca4 = ca0, ca5 = ca0, ca6 = ca0, ca7 = ca0;

@@ -20,7 +20,7 @@ struct Isa {
 };
 using V = DOCVLM_SIMD_VEC;
 using R = V::R;
-constexpr std::size_t L = V::lanes;
+inline constexpr std::size_t L = V::lanes;
 
 #define DOCVLM_SIMD_INLINE DOCVLM_SIMD_ATTR DOCVLM_ALWAYS_INLINE
 #define DOCVLM_SIMD_FN DOCVLM_SIMD_ATTR inline
@@ -92,9 +92,8 @@ DOCVLM_SIMD_FN float exp_sum(Isa, float* x, std::size_t n, float mx) {
         sum = V::add(sum, e);
     }
     if (i < n) {
-        const R e = exp(V::sub(V::load_part(x + i, n - i, -INFINITY), vm));  // padding: exp(−inf) = 0
-        V::store_part(x + i, e, n - i);
-        sum = V::add(sum, e);
+        V::store_part(x + i, exp(V::sub(V::load_part(x + i, n - i, 0.0f), vm)), n - i);
+        sum = V::add(sum, V::load_part(x + i, n - i, 0.0f));  // the padding lanes add 0 whatever mx is
     }
     return V::reduce_add(sum);
 }
@@ -218,14 +217,17 @@ DOCVLM_SIMD_FN void group_scores(Isa, const float* qg, const float* k, std::size
             const float* q = qg + g * d;
             const float* kj = k + j0 * ldk;
             R acc[L];
-            for (auto& a : acc) a = V::zero();
+#pragma GCC unroll 16
+            for (std::size_t jj = 0; jj < L; ++jj) acc[jj] = V::zero();
             std::size_t t = 0;
             for (; t + L <= d; t += L) {
                 const R qv = V::load(q + t);
+#pragma GCC unroll 16
                 for (std::size_t jj = 0; jj < L; ++jj) acc[jj] = V::fma(qv, V::load(kj + jj * ldk + t), acc[jj]);
             }
             if (t < d) {
                 const R qv = V::load_part(q + t, d - t, 0.0f);
+#pragma GCC unroll 16
                 for (std::size_t jj = 0; jj < L; ++jj) acc[jj] = V::fma(qv, V::load_part(kj + jj * ldk + t, d - t, 0.0f), acc[jj]);
             }
             V::store(sc + g * stride + j0, V::mul(V::sums(acc), vscale));

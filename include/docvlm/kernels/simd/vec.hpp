@@ -17,6 +17,8 @@
 //   round(v) to nearest even, ldexp(p, k) = p·2^k for integral k in [−150, 128] (underflows to 0)
 //   copysign(mag, sign), reduce_add, reduce_max, sums(acc[lanes]) = lane i holds Σ acc[i]'s lanes
 //   store_i8_part(q, v, n): the first n lanes, integral and within ±127, as int8
+// NaN: min / max return their second operand on x86 and in VecGeneric, NaN on NEON, so a NaN in
+// a row gives a finite or a NaN result depending on the ISA (never undefined behaviour).
 // xsimd 8.1 (Debian 12) is not used here: it selects its ISAs from the compiler's -m flags when
 // first included, so a header-only library cannot hold an AVX2 and an AVX-512 copy of its code
 // in one translation unit built without -march (docs/simd.md).
@@ -77,8 +79,9 @@ struct VecGeneric {
     DOCVLM_ALWAYS_INLINE static R sub(R a, R b) { return map(a, b, [](float x, float y) { return x - y; }); }
     DOCVLM_ALWAYS_INLINE static R mul(R a, R b) { return map(a, b, [](float x, float y) { return x * y; }); }
     DOCVLM_ALWAYS_INLINE static R div(R a, R b) { return map(a, b, [](float x, float y) { return x / y; }); }
-    DOCVLM_ALWAYS_INLINE static R min(R a, R b) { return map(a, b, [](float x, float y) { return y < x ? y : x; }); }
-    DOCVLM_ALWAYS_INLINE static R max(R a, R b) { return map(a, b, [](float x, float y) { return y > x ? y : x; }); }
+    // as x86 minps / maxps: the second operand where either is NaN
+    DOCVLM_ALWAYS_INLINE static R min(R a, R b) { return map(a, b, [](float x, float y) { return x < y ? x : y; }); }
+    DOCVLM_ALWAYS_INLINE static R max(R a, R b) { return map(a, b, [](float x, float y) { return x > y ? x : y; }); }
     DOCVLM_ALWAYS_INLINE static R abs(R a) { return map(a, a, [](float x, float) { return std::fabs(x); }); }
     DOCVLM_ALWAYS_INLINE static R fma(R a, R b, R c) {
         R r;
