@@ -8,13 +8,8 @@
 #pragma once
 
 #include <docvlm/core/config.hpp>
-#include <docvlm/core/cpu.hpp>
-#include <docvlm/core/error.hpp>
 #include <docvlm/kernels/activation_kind.hpp>
 #include <docvlm/kernels/rowwise.hpp>
-
-#include <cmath>
-#include <cstddef>
 
 #if DOCVLM_X86_64
 #include <immintrin.h>

@@ -2,7 +2,7 @@
 //
 // Each has a scalar reference here (`*_reference`, accumulating in double); the vectorised
 // versions, one source for every ISA, are in kernels/rowwise.hpp. Tests hold every copy to the
-// reference within the rounding bound of its summation order (tests/test_kernels.cpp).
+// reference within the rounding bound of its summation order (tests/test_rowwise.cpp).
 #pragma once
 
 #include <docvlm/core/config.hpp>
