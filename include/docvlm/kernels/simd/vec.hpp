@@ -17,6 +17,8 @@
 //   round(v) to nearest even, ldexp(p, k) = p·2^k for integral k in [−150, 128] (underflows to 0)
 //   copysign(mag, sign), reduce_add, reduce_max, sums(acc[lanes]) = lane i holds Σ acc[i]'s lanes
 //   store_i8_part(q, v, n): the first n lanes, integral and within ±127, as int8
+//   load_i32(p), load_i32_part(p, n): int32 values converted to float (rounded to nearest even),
+//   the part form's missing lanes 0
 // NaN: min / max return their second operand on x86 and in VecGeneric, NaN on NEON, so a NaN in
 // a row gives a finite or a NaN result depending on the ISA (never undefined behaviour).
 // xsimd 8.1 (Debian 12) is not used here: it selects its ISAs from the compiler's -m flags when
@@ -106,6 +108,12 @@ struct VecGeneric {
     DOCVLM_ALWAYS_INLINE static void store_i8_part(std::int8_t* q, R v, std::size_t n) {
         for (std::size_t i = 0; i < n; ++i) q[i] = std::int8_t(v.v[i]);
     }
+    DOCVLM_ALWAYS_INLINE static R load_i32_part(const std::int32_t* p, std::size_t n) {
+        R r = zero();
+        for (std::size_t i = 0; i < n; ++i) r.v[i] = float(p[i]);
+        return r;
+    }
+    DOCVLM_ALWAYS_INLINE static R load_i32(const std::int32_t* p) { return load_i32_part(p, 4); }
 };
 
 #if DOCVLM_X86_64
@@ -175,6 +183,12 @@ struct VecAvx2 {
         _mm_store_si128(reinterpret_cast<__m128i*>(t), i8);
         std::memcpy(q, t, n);
     }
+    DOCVLM_VEC_AVX2 R load_i32(const std::int32_t* p) {
+        return _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    DOCVLM_VEC_AVX2 R load_i32_part(const std::int32_t* p, std::size_t n) {
+        return _mm256_cvtepi32_ps(_mm256_maskload_epi32(reinterpret_cast<const int*>(p), first(n)));
+    }
 };
 #undef DOCVLM_VEC_AVX2
 
@@ -224,6 +238,10 @@ struct VecAvx512 {
     }
     DOCVLM_VEC_AVX512 void store_i8_part(std::int8_t* q, R v, std::size_t n) {
         _mm_mask_storeu_epi8(q, first(n), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
+    }
+    DOCVLM_VEC_AVX512 R load_i32(const std::int32_t* p) { return _mm512_cvtepi32_ps(_mm512_loadu_si512(p)); }
+    DOCVLM_VEC_AVX512 R load_i32_part(const std::int32_t* p, std::size_t n) {
+        return _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(first(n), p));
     }
 };
 #undef DOCVLM_VEC_AVX512
@@ -279,6 +297,12 @@ struct VecNeon {
         std::int8_t t[8];
         vst1_s8(t, i8);
         std::memcpy(q, t, n);
+    }
+    DOCVLM_ALWAYS_INLINE static R load_i32(const std::int32_t* p) { return vcvtq_f32_s32(vld1q_s32(p)); }
+    DOCVLM_ALWAYS_INLINE static R load_i32_part(const std::int32_t* p, std::size_t n) {
+        std::int32_t t[4] = {0, 0, 0, 0};
+        std::memcpy(t, p, n * sizeof(std::int32_t));
+        return vcvtq_f32_s32(vld1q_s32(t));
     }
 };
 #endif  // DOCVLM_AARCH64
