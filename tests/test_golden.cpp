@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -360,6 +361,28 @@ TEST_CASE("docvlm quantize: the packed int8 checkpoint loads without requantisin
 
 TEST_CASE("a preset whose static sizes disagree with config.json is refused") {
     CHECK_ERROR_HAS(Model<presets::MinerU25<F32>>::load(golden), "config.json", "vision depth is 2", "fixes it at 32");
+}
+
+
+TEST_CASE("config.json and preprocessor_config.json: values of the wrong type are refused naming the field") {
+    // Found by tests/fuzz/fuzz_config.cpp: these escaped as nlohmann::json type errors (a crash in a
+    // program that catches docvlm::Error only); the inputs are in tests/fuzz/corpus/config/.
+    test::TempDir dir;
+    const nlohmann::json base = nlohmann::json::parse(std::ifstream(golden + "/config.json"));
+    auto write = [&](const nlohmann::json& j) {
+        std::ofstream(dir / "config.json") << j.dump();
+        return dir / "config.json";
+    };
+    CHECK_NOTHROW(Qwen2VLDims::from_config_json(write(base)));
+    nlohmann::json j = base;
+    j["tie_word_embeddings"] = 3;
+    CHECK_ERROR_HAS(Qwen2VLDims::from_config_json(write(j)), "config.json", "'tie_word_embeddings' must be true or false");
+    j = base;
+    (j.contains("text_config") ? j["text_config"] : j)["rope_scaling"]["mrope_section"] = {"a", 1, 2};
+    CHECK_ERROR_HAS(Qwen2VLDims::from_config_json(write(j)), "mrope_section holds \"a\"");
+    std::ofstream(dir / "preprocessor_config.json") << R"({"do_resize": "x"})";
+    CHECK_ERROR_HAS(io::Qwen2VLImageConfig::from_json(dir / "preprocessor_config.json"), "preprocessor_config.json",
+                    "'do_resize' must be true or false");
 }
 
 }  // TEST_SUITE

@@ -179,3 +179,15 @@ TEST_CASE("streaming decode holds back split UTF-8 and equals the full decode") 
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("text with NUL bytes and combining marks: every byte is encoded, decomposed letters come back composed (NFC)") {
+    using namespace std::string_literals;
+    const std::string text = "a\0b\0\0c "s + "e\xcc\x81";  // "e" + U+0301 COMBINING ACUTE ACCENT
+    const auto ids = qwen2().encode(text);
+    CHECK(qwen2().decode(ids) == "a\0b\0\0c "s + "\xc3\xa9");  // U+00E9, as Hugging Face's NFC normaliser gives
+    const std::string bad = "x\xff\xfe y";  // invalid UTF-8: every byte is encoded; decode shows U+FFFD for each
+    std::string bytes;
+    for (std::int32_t id : qwen2().encode(bad)) bytes += qwen2().token_bytes(id);
+    CHECK(bytes == bad);
+    CHECK(qwen2().decode(qwen2().encode(bad)) == "x\xef\xbf\xbd\xef\xbf\xbd y");
+}

@@ -11,6 +11,7 @@
 #include <docvlm/core/error.hpp>
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/io/image.hpp>
+#include <docvlm/io/json.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -56,14 +57,7 @@ PixelValues preprocess_qwen2vl(const Image& rgb, const Qwen2VLImageConfig& cfg);
 // ------------------------------------------------------------------------------------------------
 
 inline Qwen2VLImageConfig Qwen2VLImageConfig::from_json(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) docvlm::detail::fail(path, ": cannot open");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        docvlm::detail::fail(path, ": not valid JSON: ", e.what());
-    }
+    const nlohmann::json j = read_json_file(path);
     if (!j.is_object()) docvlm::detail::fail(path, ": expected a JSON object");
     Qwen2VLImageConfig c;
     auto num = [&](const nlohmann::json& obj, const char* key, auto& out) {
@@ -97,9 +91,9 @@ inline Qwen2VLImageConfig Qwen2VLImageConfig::from_json(const std::string& path)
     }
     for (double s : c.image_std)
         if (!(s > 0)) docvlm::detail::fail(path, ": image_std must be positive");
-    c.do_resize = j.value("do_resize", true);
-    c.do_rescale = j.value("do_rescale", true);
-    c.do_normalize = j.value("do_normalize", true);
+    c.do_resize = json_flag(j, "do_resize", true, path);
+    c.do_rescale = json_flag(j, "do_rescale", true, path);
+    c.do_normalize = json_flag(j, "do_normalize", true, path);
     if (c.min_pixels > c.max_pixels) docvlm::detail::fail(path, ": min_pixels ", c.min_pixels, " > max_pixels ", c.max_pixels);
     if (c.patch_size > 64 || c.merge_size > 8 || c.temporal_patch_size > 8)
         docvlm::detail::fail(path, ": patch_size / merge_size / temporal_patch_size out of range");

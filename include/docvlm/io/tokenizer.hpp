@@ -15,6 +15,8 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
 
+#include <docvlm/io/json.hpp>
+
 #include <nlohmann/json.hpp>
 #include <utf8proc.h>
 
@@ -337,26 +339,17 @@ inline void load_vocab(const nlohmann::json& v, std::unordered_map<std::string, 
     }
 }
 
-inline nlohmann::json read_json(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) docvlm::detail::fail(path, ": cannot open");
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        docvlm::detail::fail(path, ": not valid JSON: ", e.what());
-    }
-}
 }  // namespace detail
 
 inline Tokenizer Tokenizer::from_json(const std::string& path) {
-    const nlohmann::json j = detail::read_json(path);
+    const nlohmann::json j = read_json_file(path);
     auto need = [&](const nlohmann::json& obj, const char* key) -> const nlohmann::json& {
         if (!obj.is_object() || !obj.contains(key)) docvlm::detail::fail(path, ": missing field '", key, "'");
         return obj[key];
     };
     const auto& model = need(j, "model");
-    if (model.value("type", std::string()) != "BPE")
-        docvlm::detail::fail(path, ": model.type is '", model.value("type", std::string("?")), "', docvlm reads byte-level BPE tokenizers");
+    if (json_string(model, "type", "", path) != "BPE")
+        docvlm::detail::fail(path, ": model.type is '", json_string(model, "type", "?", path), "', docvlm reads byte-level BPE tokenizers");
     // The pre-tokenizer must be Qwen2's split + byte level (docvlm implements exactly that one).
     const std::string pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"].dump() : "null";
     if (pre.find("ByteLevel") == std::string::npos || pre.find("\\\\p{L}") == std::string::npos ||
@@ -388,7 +381,9 @@ inline Tokenizer Tokenizer::from_json(const std::string& path) {
         for (const auto& a : j["added_tokens"]) {
             if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") || !a["content"].is_string())
                 docvlm::detail::fail(path, ": an added_tokens entry lacks an integer 'id' or a string 'content'");
-            t.add_token({a["content"].get<std::string>(), a["id"].get<std::int32_t>(), a.value("special", true)}, path);
+            t.add_token({a["content"].get<std::string>(), std::int32_t(json_number(a, "id", 0, 0, 1 << 24, true, path)),
+                         json_flag(a, "special", true, path)},
+                        path);
         }
     }
     t.build_tables();
@@ -398,7 +393,7 @@ inline Tokenizer Tokenizer::from_json(const std::string& path) {
 inline Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_json, const std::string& merges_txt,
                                               const std::vector<AddedToken>& added) {
     Tokenizer t;
-    detail::load_vocab(detail::read_json(vocab_json), t.token_to_id_, t.id_to_token_, vocab_json);
+    detail::load_vocab(read_json_file(vocab_json), t.token_to_id_, t.id_to_token_, vocab_json);
     std::ifstream in(merges_txt, std::ios::binary);
     if (!in) docvlm::detail::fail(merges_txt, ": cannot open");
     std::string line;
@@ -463,14 +458,15 @@ inline void Tokenizer::bpe(std::string_view piece, std::vector<std::int32_t>& ou
 
 inline void Tokenizer::encode_segment(std::string_view text, std::vector<std::int32_t>& out) const {
     if (text.empty()) return;
-    // NFC (utf8proc returns a malloc'd string; invalid UTF-8 is kept as is)
+    // NFC of exactly these bytes, NULs included (utf8proc returns a malloc'd string; invalid
+    // UTF-8 is kept as is)
     std::string nfc;
-    if (utf8proc_uint8_t* p = utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(std::string(text).c_str()))) {
-        nfc = reinterpret_cast<const char*>(p);
-        std::free(p);
-    } else {
-        nfc = std::string(text);
-    }
+    utf8proc_uint8_t* p = nullptr;
+    const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), utf8proc_ssize_t(text.size()), &p,
+                                            utf8proc_option_t(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    if (n >= 0) nfc.assign(reinterpret_cast<const char*>(p), std::size_t(n));
+    else nfc = std::string(text);
+    std::free(p);
     detail::pretokenize(nfc, [&](std::size_t b, std::size_t e) { bpe(std::string_view(nfc).substr(b, e - b), out); });
 }
 

@@ -575,7 +575,10 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
             if (vec->size() < bq) vec->resize(bq);
         alignas(64) std::int32_t raw[qmr * qpanel];
         for (std::size_t item = begin; item < end; ++item) {
-            const auto [h, kvh, i0, rows, pos0, lo, hi] = query_block(p, item, qblocks, bq, n_q, n_kv);
+            // named copies, not a structured binding: lambdas below capture them (clang < 16 cannot
+            // capture a binding)
+            const QueryBlock qb = query_block(p, item, qblocks, bq, n_q, n_kv);
+            const std::size_t h = qb.h, kvh = qb.kvh, i0 = qb.i0, rows = qb.rows, pos0 = qb.pos0, lo = qb.lo, hi = qb.hi;
             start_rows(acc.data(), dpad, m.data(), l.data(), rows);
             const float* qs = sc.qsc.data() + h * n_q + i0;
             const std::uint8_t* qh = sc.qu.data() + (h * qtiles * qmr + i0) * dq;  // i0: a multiple of 12
@@ -739,7 +742,10 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
         if (l.size() < bq) l.resize(bq);
         if (use_bf16 && pb.size() < bq * bk) pb.resize(bq * bk);
         for (std::size_t item = begin; item < end; ++item) {
-            const auto [h, kvh, i0, rows, pos0, lo, hi] = detail::query_block(p, item, qblocks, bq, n_q, n_kv);
+            // named copies, not a structured binding: lambdas below capture them (clang < 16 cannot
+            // capture a binding)
+            const detail::QueryBlock qb = detail::query_block(p, item, qblocks, bq, n_q, n_kv);
+            const std::size_t h = qb.h, kvh = qb.kvh, i0 = qb.i0, rows = qb.rows, pos0 = qb.pos0, lo = qb.lo, hi = qb.hi;
             detail::start_rows(acc.data(), dpad, m.data(), l.data(), rows);
             const float* kth = kt + kvh * panels * d * fpanel;
 

@@ -22,6 +22,7 @@
 #include <docvlm/core/error.hpp>
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/io/image.hpp>
+#include <docvlm/io/json.hpp>
 #include <docvlm/io/safetensors.hpp>
 #include <docvlm/kernels/attention.hpp>
 #include <docvlm/layers/attention.hpp>
@@ -263,17 +264,10 @@ private:
 // ------------------------------------------------------------------------------------------------
 
 inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) detail::fail(path, ": cannot open");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-        detail::fail(path, ": invalid JSON: ", e.what());
-    }
+    const nlohmann::json j = io::read_json_file(path);
     if (!j.is_object()) detail::fail(path, ": expected a JSON object");
-    if (j.value("model_type", std::string()) != "docvlm_small")
-        detail::fail(path, ": model_type is '", j.value("model_type", std::string("(none)")), "', expected 'docvlm_small'");
+    if (io::json_string(j, "model_type", "", path) != "docvlm_small")
+        detail::fail(path, ": model_type is '", io::json_string(j, "model_type", "(none)", path), "', expected 'docvlm_small'");
     GatedVlmDims d;
     auto size = [&](const char* key, std::size_t& v, std::size_t lo = 1, std::size_t hi = 1 << 20) {
         if (!j.contains(key)) detail::fail(path, ": missing '", key, "'");
@@ -287,13 +281,12 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
     size("text_dim", d.dim), size("text_layers", d.layers, 1, 256), size("text_heads", d.heads, 1, 256);
     size("text_kv_heads", d.kv_heads, 1, 256), size("text_mlp", d.mlp), size("xattn_every", d.xattn_every, 1, 256);
     size("xattn_mlp", d.xattn_mlp), size("vocab", d.vocab, 259, 1 << 20), size("max_tokens", d.max_tokens, 2, 1 << 16);
-    d.rope_theta = j.value("rope_theta", 10000.0f);
-    d.eps = j.value("norm_eps", 1e-6f);
-    d.pad_token_id = j.value("pad_token_id", 256);
-    d.eos_token_id = j.value("eos_token_id", 258);
-    d.ink_threshold = j.value("ink_threshold", 160);
-    if (j.contains("out_pos") && !j["out_pos"].is_boolean()) detail::fail(path, ": 'out_pos' must be true or false");
-    d.out_pos = j.value("out_pos", false);
+    d.rope_theta = float(io::json_number(j, "rope_theta", 10000.0, 1.0, 1e9, false, path));
+    d.eps = float(io::json_number(j, "norm_eps", 1e-6, 0.0, 1.0, false, path));
+    d.pad_token_id = int(io::json_number(j, "pad_token_id", 256, 0, double(d.vocab) - 1, true, path));
+    d.eos_token_id = int(io::json_number(j, "eos_token_id", 258, 0, double(d.vocab) - 1, true, path));
+    d.ink_threshold = int(io::json_number(j, "ink_threshold", 160, 0, 255, true, path));
+    d.out_pos = io::json_flag(j, "out_pos", false, path);
     if (!j.contains("task_tokens") || !j["task_tokens"].is_object() || !j.contains("task_height") || !j["task_height"].is_object())
         detail::fail(path, ": missing objects 'task_tokens' and 'task_height'");
     for (auto& [k, v] : j["task_tokens"].items()) {
@@ -351,8 +344,7 @@ inline GatedVlmDims GatedVlmDims::from_config_json(const std::string& path) {
         sp.max_height = t.contains("max_height") ? std::size_t(num("max_height", double(d.patch), 65536.0)) : sp.max_rows * d.patch;
         if (sp.tile_width % d.patch)
             detail::fail(path, ": table_split.", tiled ? "tile_width" : "max_width", " must be a multiple of the patch (", d.patch, ")");
-        if (t.contains("out_pos") && !t["out_pos"].is_boolean()) detail::fail(path, ": table_split.out_pos must be true or false");
-        sp.out_pos = t.value("out_pos", false);
+        sp.out_pos = io::json_flag(t, "out_pos", false, path + ": table_split");
         if (t.contains("axial") && (!t["axial"].is_number_integer() || t["axial"].get<long long>() < 0 || t["axial"].get<long long>() > 16))
             detail::fail(path, ": table_split.axial must be an integer in [0, 16]");
         sp.axial = std::size_t(t.value("axial", 0));

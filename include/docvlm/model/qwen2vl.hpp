@@ -20,6 +20,7 @@
 #include <docvlm/core/error.hpp>
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/io/image_processor.hpp>
+#include <docvlm/io/json.hpp>
 #include <docvlm/io/safetensors.hpp>
 #include <docvlm/kernels/activations.hpp>
 #include <docvlm/kernels/attention.hpp>
@@ -180,14 +181,7 @@ private:
 // ------------------------------------------------------------------------------------------------
 
 inline Qwen2VLDims Qwen2VLDims::from_config_json(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) detail::fail(path, ": cannot open");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        detail::fail(path, ": not valid JSON: ", e.what());
-    }
+    const nlohmann::json j = io::read_json_file(path);
     if (!j.is_object()) detail::fail(path, ": expected a JSON object");
     // Newer files nest the decoder sizes in text_config.
     const nlohmann::json& t = j.contains("text_config") && j["text_config"].is_object() ? j["text_config"] : j;
@@ -230,11 +224,16 @@ inline Qwen2VLDims Qwen2VLDims::from_config_json(const std::string& path) {
     d.vision_start_token_id = get(j, "vision_start_token_id", std::int32_t(151652), false);
     d.vision_end_token_id = get(j, "vision_end_token_id", std::int32_t(151653), false);
     if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) d.eos_token_id = j["eos_token_id"].get<std::int32_t>();
-    d.tie_embeddings = j.value("tie_word_embeddings", t.value("tie_word_embeddings", true));
-    const nlohmann::json& rs = t.contains("rope_scaling") ? t["rope_scaling"] : j.value("rope_scaling", nlohmann::json());
+    d.tie_embeddings = io::json_flag(j, "tie_word_embeddings", io::json_flag(t, "tie_word_embeddings", true, path), path);
+    const nlohmann::json& rs = t.contains("rope_scaling") ? t["rope_scaling"] : j.contains("rope_scaling") ? j["rope_scaling"] : t;
     if (!rs.is_object() || !rs.contains("mrope_section") || !rs["mrope_section"].is_array() || rs["mrope_section"].size() != 3)
         detail::fail(path, ": rope_scaling.mrope_section must list three sections");
-    for (int i = 0; i < 3; ++i) d.mrope_section[i] = rs["mrope_section"][i].get<int>();
+    for (int i = 0; i < 3; ++i) {
+        const nlohmann::json& sec = rs["mrope_section"][std::size_t(i)];
+        if (!sec.is_number_integer() || sec.get<long long>() < 0 || sec.get<long long>() > 4096)
+            detail::fail(path, ": rope_scaling.mrope_section holds ", sec.dump(), ", not an integer in [0, 4096]");
+        d.mrope_section[i] = sec.get<int>();
+    }
     // Consistency
     if (d.v_heads == 0 || d.v_dim % d.v_heads) detail::fail(path, ": vision num_heads ", d.v_heads, " does not divide embed_dim ", d.v_dim);
     if (d.heads == 0 || d.hidden % d.heads) detail::fail(path, ": num_attention_heads ", d.heads, " does not divide hidden_size ", d.hidden);

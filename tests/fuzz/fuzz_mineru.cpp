@@ -1,0 +1,95 @@
+// libFuzzer target: what docvlm parses out of model output and writes for the user. The first
+// byte picks the part:
+//   0  the MinerU layout grammar (parse_layout): every block has a known type, a box inside the
+//      page with x0 < x1 and y0 < y1, and an angle of 0, 90, 180 or 270;
+//   1  OTSL → HTML: tags balanced, one <table> (or nothing), input that is already a table kept;
+//   2  block post-processing and the Markdown / HTML / JSON writers on hostile block text: the
+//      JSON parses back to the same blocks (contents byte for byte when they are valid UTF-8),
+//      the HTML's text carries no raw '<' from the content.
+#include "fuzz_util.hpp"
+
+#include <docvlm/pipeline/page_parser.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+std::size_t count(std::string_view s, std::string_view w) {
+    std::size_t n = 0;
+    for (std::size_t i = s.find(w); i != s.npos; i = s.find(w, i + w.size())) ++n;
+    return n;
+}
+
+void check_layout(std::string_view in) {
+    std::vector<std::string> warnings;
+    for (const auto& b : docvlm::pipeline::parse_layout(in, &warnings)) {
+        const auto& types = docvlm::pipeline::block_types;
+        if (std::find(types.begin(), types.end(), b.type) == types.end()) std::abort();
+        if (!(0 <= b.x0 && b.x0 < b.x1 && b.x1 <= 1 && 0 <= b.y0 && b.y0 < b.y1 && b.y1 <= 1)) std::abort();
+        if (b.angle != 0 && b.angle != 90 && b.angle != 180 && b.angle != 270) std::abort();
+    }
+}
+
+void check_otsl(std::string_view in) {
+    const std::string html = docvlm::pipeline::otsl_to_html(in);
+    if (in.size() >= 14 && in.substr(0, 6) == "<table" && in.substr(in.size() - 8) == "</table>") {
+        if (html != in) std::abort();
+        return;
+    }
+    if (html.empty()) return;
+    if (count(html, "<table>") != 1 || count(html, "</table>") != 1 || html.rfind("<table>", 0) != 0) std::abort();
+    if (count(html, "<tr>") != count(html, "</tr>") || count(html, "<td") != count(html, "</td>")) std::abort();
+    // cell text is escaped: every '<' in the output opens one of the table's own tags
+    for (std::size_t i = html.find('<'); i != html.npos; i = html.find('<', i + 1)) {
+        const std::string_view t = std::string_view(html).substr(i, 7);
+        if (t.rfind("<table>", 0) && t.rfind("</table", 0) && t.rfind("<tr>", 0) && t.rfind("</tr>", 0) && t.rfind("<td", 0) &&
+            t.rfind("</td>", 0))
+            std::abort();
+    }
+}
+
+void check_writers(std::string_view in) {
+    // Blocks of every type, their contents cut from the input.
+    docvlm::pipeline::Document doc;
+    const auto& types = docvlm::pipeline::block_types;
+    std::size_t pos = 0;
+    for (std::size_t k = 0; k < types.size() && pos <= in.size(); ++k) {
+        const std::size_t len = std::min<std::size_t>(in.size() - pos, 1 + k * 7 % 23);
+        docvlm::pipeline::Block b;
+        b.type = std::string(types[k]);
+        b.x0 = 0.1, b.y0 = 0.1, b.x1 = 0.9, b.y1 = 0.2;
+        b.merge_prev = k % 3 == 1;
+        b.content = docvlm::pipeline::postprocess_content(b.type, in.substr(pos, len));
+        pos += len;
+        doc.blocks.push_back(std::move(b));
+    }
+    doc.warnings.push_back(std::string(in.substr(0, 64)));
+    (void)doc.markdown();
+    const std::string html = doc.html();
+    if (count(html, "<p>") != count(html, "</p>")) std::abort();
+    const auto j = nlohmann::json::parse(doc.json());  // throws (→ crash report) if the writer's JSON is invalid
+    if (j.at("blocks").size() != doc.blocks.size()) std::abort();
+    for (std::size_t k = 0; k < doc.blocks.size(); ++k) {
+        const auto& b = j["blocks"][k];
+        if (b.at("type") != doc.blocks[k].type) std::abort();
+        if (fuzz::valid_utf8(doc.blocks[k].content) && b.at("content") != doc.blocks[k].content) std::abort();
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return 0;
+    const std::string_view in = fuzz::text(data + 1, size - 1);
+    switch (data[0] % 3) {
+        case 0: check_layout(in); break;
+        case 1: check_otsl(in); break;
+        default: check_writers(in); break;
+    }
+    return 0;
+}
