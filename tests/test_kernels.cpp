@@ -21,7 +21,7 @@ namespace {
 
 std::vector<QPath> supported_paths() {
     std::vector<QPath> out;
-    for (QPath p : {QPath::generic, QPath::avx2, QPath::avxvnni, QPath::avx512vnni})
+    for (QPath p : {QPath::generic, QPath::avx2, QPath::avxvnni, QPath::avx512vnni, QPath::neondot})
         if (qpath_supported(p)) out.push_back(p);
     return out;
 }

@@ -92,6 +92,8 @@ inline thread_local bool inside_pool_task = false;
 inline void cpu_relax() {
 #if DOCVLM_X86_64 && defined(__GNUC__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__) && defined(__GNUC__)
+    asm volatile("yield");
 #endif
 }
 }  // namespace detail

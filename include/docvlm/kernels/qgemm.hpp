@@ -9,6 +9,7 @@
 //   avx512vnni  vpdpbusd zmm on u8 = q + 128, then − 128·Σw      (12 rows × 32 columns per tile)
 //   avxvnni     vpdpbusd ymm, same trick                          (6 rows × 16 columns)
 //   avx2        q and w widened to int16, vpmaddwd (no saturation) (6 rows × 8 columns)
+//   neondot     AArch64 sdot on s8 (kernels/qgemm_neon.hpp)         (6 rows × 16 columns)
 //   generic     plain C++ over the packed layout
 // The path is chosen once from cpu(); tests run every path the CPU has against
 // qgemm_reference_s32, a plain triple loop over unpacked int8 data.
@@ -20,6 +21,7 @@
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/core/thread_pool.hpp>
 #include <docvlm/kernels/activations.hpp>
+#include <docvlm/kernels/qgemm_neon.hpp>
 #include <docvlm/kernels/rowwise.hpp>
 #include <docvlm/kernels/tiling.hpp>
 
@@ -38,7 +40,7 @@ DOCVLM_SIMD_WARNINGS_OFF
 namespace kernels {
 
 /// The int8 code paths.
-enum class QPath { generic, avx2, avxvnni, avx512vnni };
+enum class QPath { generic, avx2, avxvnni, avx512vnni, neondot };
 
 /// The fastest path `f` supports.
 QPath best_qpath(const CpuFeatures& f = cpu());
@@ -127,12 +129,13 @@ inline bool qpath_supported(QPath p, const CpuFeatures& f) {
         case QPath::avx2: return f.avx2;
         case QPath::avxvnni: return f.avx2 && f.avxvnni;
         case QPath::avx512vnni: return f.avx512() && f.avx512vnni;
+        case QPath::neondot: return f.neon && f.dotprod;
     }
     return false;
 }
 
 inline QPath best_qpath(const CpuFeatures& f) {
-    for (QPath p : {QPath::avx512vnni, QPath::avxvnni, QPath::avx2})
+    for (QPath p : {QPath::avx512vnni, QPath::avxvnni, QPath::avx2, QPath::neondot})
         if (qpath_supported(p, f)) return p;
     return QPath::generic;
 }
@@ -143,6 +146,7 @@ inline const char* qpath_name(QPath p) {
         case QPath::avx2: return "avx2";
         case QPath::avxvnni: return "avxvnni";
         case QPath::avx512vnni: return "avx512vnni";
+        case QPath::neondot: return "neondot";
     }
     return "?";
 }
@@ -413,15 +417,6 @@ void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std
         }
 }
 
-#define DOCVLM_QKERNEL_DISPATCH(fn, mr, ...) \
-    switch (mr) {                            \
-        case 1: fn<1>(__VA_ARGS__); break;   \
-        case 2: fn<2>(__VA_ARGS__); break;   \
-        case 3: fn<3>(__VA_ARGS__); break;   \
-        case 4: fn<4>(__VA_ARGS__); break;   \
-        case 5: fn<5>(__VA_ARGS__); break;   \
-        default: fn<6>(__VA_ARGS__); break;  \
-    }
 #endif
 
 #if DOCVLM_X86_64
@@ -446,15 +441,31 @@ inline void qkernel_avx512vnni_rows(const std::byte* a, std::size_t lda, std::si
 }
 #endif
 
+#define DOCVLM_QKERNEL_DISPATCH(fn, mr, ...) \
+    switch (mr) {                            \
+        case 1: fn<1>(__VA_ARGS__); break;   \
+        case 2: fn<2>(__VA_ARGS__); break;   \
+        case 3: fn<3>(__VA_ARGS__); break;   \
+        case 4: fn<4>(__VA_ARGS__); break;   \
+        case 5: fn<5>(__VA_ARGS__); break;   \
+        default: fn<6>(__VA_ARGS__); break;  \
+    }
+
 inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
                     std::int32_t* out) {
-    (void)path;  // used on x86-64 only
+    (void)path;  // unused where the build has no SIMD kernel
 #if DOCVLM_X86_64
     switch (path) {
         case QPath::avx512vnni: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out, nullptr, false, true); return;
         case QPath::avxvnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avxvnni, mr, a, lda, w, k4, out) return;
         case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
-        case QPath::generic: break;
+        case QPath::generic:
+        case QPath::neondot: break;
+    }
+#elif defined(__aarch64__)
+    if (path == QPath::neondot) {
+        DOCVLM_QKERNEL_DISPATCH(qkernel_neondot, mr, a, lda, w, k4, out)
+        return;
     }
 #endif
     qkernel_generic(a, lda, mr, w, k4, out);
@@ -694,7 +705,8 @@ inline std::int8_t QuantizedActivations::at(std::size_t r, std::size_t c) const 
             std::memcpy(&v, row + 2 * c, 2);
             return std::int8_t(v);
         }
-        case QPath::generic: break;
+        case QPath::generic:
+        case QPath::neondot: break;
     }
     return std::int8_t(row[c]);
 }
