@@ -1,0 +1,153 @@
+// docvlm/kernels/qgemm_avx2.hpp — the int8 GEMM's micro-kernels on 256-bit registers, used by
+// kernels/qgemm.hpp as QPath::avx2 and QPath::avxvnni, and the unaligned loads every x86 kernel
+// of it shares. Layouts as kernels/qgemm.hpp describes: weights data[panel][k / 4][column % 32]
+// [k % 4]; activations u8 = s8 + 128 rows (avxvnni) or int16 rows (avx2). Each kernel writes
+// out[r][0..32) = Σ_{kk<k4} Σ_{t<4} A[r][4kk+t] · W[panel column][4kk+t] for r < MR (raw sums:
+// the u8 offset is taken off by the epilogue).
+#pragma once
+
+#include <docvlm/core/config.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if DOCVLM_X86_64
+#include <immintrin.h>
+
+DOCVLM_NAMESPACE_BEGIN
+DOCVLM_SIMD_WARNINGS_OFF
+namespace kernels::detail {
+
+DOCVLM_ALWAYS_INLINE std::int32_t load_i32(const std::byte* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
+    long long v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+template <int MR>
+DOCVLM_TARGET("avx2,avxvnni")
+void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    for (int pass = 0; pass < 2; ++pass) {
+        __m256i c[MR][2];
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
+        for (std::size_t kk = 0; kk < k4; ++kk) {
+            const std::int8_t* wk = w + kk * 128 + pass * 64;
+            const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk)),
+                          w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32));
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; ++r) {
+                const __m256i b = _mm256_set1_epi32(load_i32(a + r * lda + 4 * kk));
+                c[r][0] = _mm256_dpbusd_avx_epi32(c[r][0], b, w0);
+                c[r][1] = _mm256_dpbusd_avx_epi32(c[r][1], b, w1);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; ++r) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16), c[r][0]);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16 + 8), c[r][1]);
+        }
+    }
+}
+
+// c[r][0..1] += steps kk < n of qkernel_avx2's product loop (row r's int16 values at a + r·lda
+// + 8·kk, the pass's 32 weight bytes at w + 128·kk). Six rows: inline assembly, because GCC
+// spills accumulators of this loop to the stack however it is written (measured: 40-60 % of the
+// vpmaddwd peak); fewer rows (edge tiles) in C++.
+template <int MR>
+DOCVLM_TARGET("avx2") DOCVLM_ALWAYS_INLINE
+void qkernel_avx2_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t n) {
+    if (n == 0) return;
+    if constexpr (MR == 6) {
+        // ymm12/13: the step's weights widened (4 columns each), ymm14: a row's broadcast,
+        // ymm15: a product; r8: weights, r9 / r10: rows 0-2 / 3-5, r11: steps left.
+#define DOCVLM_AVX2_ROW(addr, i)                                   \
+    "vpbroadcastq " addr ", %%ymm14\n\t"                            \
+    "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"                        \
+    "vpaddd %%ymm15, %[c" #i "0], %[c" #i "0]\n\t"                   \
+    "vpmaddwd %%ymm13, %%ymm14, %%ymm15\n\t"                        \
+    "vpaddd %%ymm15, %[c" #i "1], %[c" #i "1]\n\t"
+        asm volatile(
+            "mov %[w], %%r8\n\t"
+            "mov %[a], %%r9\n\t"
+            "lea (%[a],%[lda],2), %%r10\n\t"
+            "add %[lda], %%r10\n\t"
+            "mov %[n], %%r11\n\t"
+            "1:\n\t"
+            "vpmovsxbw (%%r8), %%ymm12\n\t"
+            "vpmovsxbw 16(%%r8), %%ymm13\n\t"
+            DOCVLM_AVX2_ROW("(%%r9)", 0)
+            DOCVLM_AVX2_ROW("(%%r9,%[lda])", 1)
+            DOCVLM_AVX2_ROW("(%%r9,%[lda],2)", 2)
+            DOCVLM_AVX2_ROW("(%%r10)", 3)
+            DOCVLM_AVX2_ROW("(%%r10,%[lda])", 4)
+            DOCVLM_AVX2_ROW("(%%r10,%[lda],2)", 5)
+            "sub $-128, %%r8\n\t"
+            "add $8, %%r9\n\t"
+            "add $8, %%r10\n\t"
+            "dec %%r11\n\t"
+            "jnz 1b"
+            : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]), [c20] "+x"(c[2][0]),
+              [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]), [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]),
+              [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
+            : [w] "r"(w), [a] "r"(a), [lda] "r"(lda), [n] "r"(n)
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r8", "r9", "r10", "r11", "memory", "cc");
+#undef DOCVLM_AVX2_ROW
+    } else {
+        for (std::size_t kk = 0; kk < n; ++kk, w += 128, a += 8) {
+            const __m256i lo = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(w)));
+            const __m256i hi = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(w + 16)));
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; ++r) {
+                const __m256i b = _mm256_set1_epi64x(load_i64(a + r * lda));
+                c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(b, lo));
+                c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(b, hi));
+            }
+        }
+    }
+}
+
+// A is int16 here; each 32-byte weight slice holds 8 columns x 4 k; widened halves hold 4 columns.
+// Per step and row: one broadcast of 4 int16 values, two vpmaddwd, two vpaddd (the products can
+// not overflow: |a|, |w| <= 127). 6 rows: 12 accumulators, 2 weight vectors, the broadcast and a
+// product fill the 16 ymm registers, so the 32 columns take 4 passes of 8. K goes in chunks of
+// `kc` steps, each chunk's 4 passes in turn, so that the chunk's weights (kc x 128 bytes) stay in
+// L1 for all 4 (a whole panel, 28-160 KB, does not).
+template <int MR>
+DOCVLM_TARGET("avx2")
+void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    constexpr std::size_t kc = 64;
+    __m256i part[4][MR][2];  // raw accumulators of each pass between chunks
+    for (std::size_t k0 = 0; k0 < k4; k0 += kc) {
+        const std::size_t k1 = std::min(k4, k0 + kc);
+        for (int pass = 0; pass < 4; ++pass) {
+            __m256i c[MR][2];
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; ++r)
+                for (int v = 0; v < 2; ++v) c[r][v] = k0 == 0 ? _mm256_setzero_si256() : part[pass][r][v];
+            qkernel_avx2_steps<MR>(c, a + k0 * 8, lda, w + k0 * 128 + pass * 32, k1 - k0);
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; ++r)
+                for (int v = 0; v < 2; ++v) part[pass][r][v] = c[r][v];
+        }
+    }
+    // Lanes hold (k0+k1, k2+k3) per column: add the pairs and restore column order.
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r)
+        for (int pass = 0; pass < 4; ++pass) {
+            const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(part[pass][r][0], part[pass][r][1]), 0xd8);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 8), s);
+        }
+}
+
+}  // namespace kernels::detail
+DOCVLM_SIMD_WARNINGS_ON
+DOCVLM_NAMESPACE_END
+#endif  // DOCVLM_X86_64
