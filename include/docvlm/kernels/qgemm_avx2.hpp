@@ -31,6 +31,8 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
     return v;
 }
 
+// AVX-VNNI (Alder Lake and later, Zen 5): {vex} vpdpbusd on ymm, u8 rows x s8 weights, MR <= 6
+// rows x 16 columns per pass (12 accumulators), two passes per panel.
 template <int MR>
 DOCVLM_TARGET("avx2,avxvnni")
 void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
