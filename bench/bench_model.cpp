@@ -210,7 +210,7 @@ void decode_crops(benchmark::State& state) {
     GenerationStats stats;
     for (auto _ : state) {
         if (batched) {
-            std::vector<Model::BatchRequest> reqs;
+            std::vector<BatchRequest> reqs;
             for (const auto& p : prompts) reqs.push_back({p, {}, {}, opt});
             m.generate_batch(reqs, &stats);
         } else {

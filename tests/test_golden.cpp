@@ -184,6 +184,24 @@ TEST_CASE("golden_check passes on the golden set and fails on a perturbed copy")
     CHECK(logits_failed);
 }
 
+TEST_CASE("golden_check finds the reference forward()'s positions without its rope table") {
+    test::TempDir tmp;
+    for (const auto& e : std::filesystem::directory_iterator(golden))
+        if (e.path().filename().string().rfind("dec_rope_", 0) != 0) std::filesystem::copy(e.path(), tmp.path / e.path().filename());
+    std::string positions;
+    CHECK(golden_check(tmp.path.string(), [&](const GoldenResult& r) {
+        if (r.name == "forward_positions") positions = r.note;
+    }));
+    CHECK(positions.find("0..n-1") != std::string::npos);  // transformers 4.46's plain forward()
+}
+
+TEST_CASE("golden_check recognises a LLaVA-1.5 set from its config.json") {
+    std::vector<GoldenResult> results;
+    CHECK(golden_check(test::data("golden/llava-tiny-a"), [&](const GoldenResult& r) { results.push_back(r); }));
+    CHECK(results.size() >= 40);
+    CHECK(std::any_of(results.begin(), results.end(), [](const GoldenResult& r) { return r.name == "vision_pre_layrnorm" && r.passed; }));
+}
+
 // A checkpoint with the golden set's architecture and names but well-conditioned random weights
 // (gain 1 / sqrt(fan_in), norms near 1, small biases), as a trained model's would be.
 std::string conditioned_checkpoint(const test::TempDir& dir) {
@@ -286,7 +304,7 @@ void check_generate_batch(const std::string& dir) {
     const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
     const std::vector<std::int32_t> ids = golden_ids();
     const std::vector<std::int32_t> shorter(ids.begin(), ids.end() - 2);  // another prompt length
-    using Request = typename Model<Config>::BatchRequest;
+    using Request = BatchRequest;
     GenerationOptions greedy;
     greedy.max_new_tokens = 16;
     GenerationOptions penalised = greedy;  // MinerU's kind of settings, a different length

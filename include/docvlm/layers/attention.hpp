@@ -15,6 +15,7 @@
 
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
+#include <docvlm/core/trace.hpp>
 #include <docvlm/kernels/activations.hpp>
 #include <docvlm/kernels/attention.hpp>
 #include <docvlm/kernels/ops.hpp>
@@ -25,6 +26,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -49,7 +51,15 @@ public:
     /// down(act(gate x) · up x)
     static Mlp gated(Linear<W> gate, Linear<W> up, Linear<W> down, Activation act = Activation::silu);
     /// y [n, out] (stride ldy) = mlp(x [n, in]) (+ residual, which may be y).
-    void forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual = nullptr, std::size_t ld_res = 0) const;
+    void forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual = nullptr, std::size_t ld_res = 0) const {
+        forward(x, n, y, ldy, residual, ld_res, detail::scratch(0, n * hidden_features()).data());
+    }
+    /// The same, with the hidden activations in `hidden` [n, hidden_features()].
+    void forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual, std::size_t ld_res, float* hidden) const;
+    /// Traces the pieces of forward(x) — gated: prefix + gate_proj, act, up_proj, down_proj; plain:
+    /// fc1, act, fc2 — computed on the side, unfused (forward's own results are not touched).
+    void trace(const float* x, std::size_t n, const Trace& t, const std::string& prefix) const;
+    std::size_t hidden_features() const { return first_.out_features(); }
     std::size_t in_features() const { return first_.in_features(); }
     std::size_t out_features() const { return last_.out_features(); }
 
@@ -66,9 +76,10 @@ public:
     SelfAttention() = default;
     SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::size_t heads, std::size_t kv_heads);
     /// y [n, dim] = o(attention(q x, k x, v x)) (+ residual, which may be y). `rope` holds n
-    /// tokens (required unless Pos is NoPosition).
+    /// tokens (required unless Pos is NoPosition). Traced under `prefix`: q_proj, k_proj, v_proj
+    /// (before rope), attn_context, out_proj (without the residual).
     void forward(const float* x, std::size_t n, const RopeTable* rope, float* y, std::size_t ldy, const float* residual = nullptr,
-                 std::size_t ld_res = 0) const;
+                 std::size_t ld_res = 0, const Trace& trace = {}, const std::string& prefix = {}) const;
     std::size_t heads() const { return heads_; }
     std::size_t head_dim() const { return hd_; }
 
@@ -162,15 +173,32 @@ Mlp<W> Mlp<W>::gated(Linear<W> gate, Linear<W> up, Linear<W> down, Activation ac
 }
 
 template <WeightPolicy W>
-void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual, std::size_t ld_res) const {
+void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual, std::size_t ld_res, float* h) const {
     const std::size_t in = first_.in_features(), hid = first_.out_features();
-    auto& h = detail::scratch(0, n * hid);
     if (gated_)
-        forward_same_input<W>(x, n, in, {{first_, h.data(), hid, {.act = act_}},
-                                         {up_, h.data(), hid, {.multiplier = h.data(), .ld_multiplier = hid}}});
+        forward_same_input<W>(x, n, in, {{first_, h, hid, {.act = act_}}, {up_, h, hid, {.multiplier = h, .ld_multiplier = hid}}});
     else
-        first_.forward(x, n, in, h.data(), hid, {.act = act_});
-    last_.forward(h.data(), n, hid, y, ldy, {.residual = residual, .ld_residual = ld_res});
+        first_.forward(x, n, in, h, hid, {.act = act_});
+    last_.forward(h, n, hid, y, ldy, {.residual = residual, .ld_residual = ld_res});
+}
+
+template <WeightPolicy W>
+void Mlp<W>::trace(const float* x, std::size_t n, const Trace& t, const std::string& prefix) const {
+    if (!t) return;
+    const std::size_t in = first_.in_features(), hid = first_.out_features(), out = last_.out_features();
+    std::vector<float> a(n * hid), y(n * out);
+    first_.forward(x, n, in, a.data(), hid);
+    t(prefix + (gated_ ? "gate_proj" : "fc1"), a.data(), n, hid);
+    kernels::activate(act_, a.data(), a.size());
+    t(prefix + "act", a.data(), n, hid);
+    if (gated_) {
+        std::vector<float> u(n * hid);
+        up_.forward(x, n, in, u.data(), hid);
+        t(prefix + "up_proj", u.data(), n, hid);
+        for (std::size_t i = 0; i < a.size(); ++i) a[i] *= u[i];
+    }
+    last_.forward(a.data(), n, hid, y.data(), out);
+    t(prefix + (gated_ ? "down_proj" : "fc2"), y.data(), n, out);
 }
 
 template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
@@ -186,13 +214,14 @@ SelfAttention<W, Mask, Pos>::SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v
 
 template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
 void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const RopeTable* rope, float* y, std::size_t ldy,
-                                          const float* residual, std::size_t ld_res) const {
+                                          const float* residual, std::size_t ld_res, const Trace& trace, const std::string& prefix) const {
     const std::size_t dim = q_.in_features(), qd = heads_ * hd_, kvd = kv_heads_ * hd_;
     auto& q = detail::scratch(2, n * qd);
     auto& k = detail::scratch(3, n * kvd);
     auto& v = detail::scratch(4, n * kvd);
     auto& ctx = detail::scratch(5, n * qd);
     forward_same_input<W>(x, n, dim, {{q_, q.data(), qd}, {k_, k.data(), kvd}, {v_, v.data(), kvd}});
+    if (trace) trace(prefix + "q_proj", q.data(), n, qd), trace(prefix + "k_proj", k.data(), n, kvd), trace(prefix + "v_proj", v.data(), n, kvd);
     if constexpr (!std::is_same_v<Pos, NoPosition>) {
         if (!rope || rope->tokens < n || rope->head_dim != hd_) detail::fail("SelfAttention: a rope table for ", n, " tokens of ", hd_, " is needed");
         for (std::size_t r = 0; r < n; ++r) {
@@ -212,6 +241,12 @@ void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const R
         p.anchors = std::size_t(Mask::anchors);
     }
     kernels::attention(q.data(), qd, k.data(), kvd, v.data(), kvd, ctx.data(), qd, n, n, p);
+    if (trace) {  // o without the residual, on the side
+        trace(prefix + "attn_context", ctx.data(), n, qd);
+        std::vector<float> out(n * o_.out_features());
+        o_.forward(ctx.data(), n, qd, out.data(), o_.out_features());
+        trace(prefix + "out_proj", out.data(), n, o_.out_features());
+    }
     o_.forward(ctx.data(), n, qd, y, ldy, {.residual = residual, .ld_residual = ld_res});
 }
 

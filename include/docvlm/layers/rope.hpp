@@ -36,18 +36,24 @@ inline std::vector<float> rope_inv_freq(std::size_t dim, float theta) {
     return f;
 }
 
-/// Rope1D: angle(token, k) = position · inv_freq[k].
+/// Rope1D: angle(token, k) = position · inv_freq[k]. Fills `t` in place (no allocation once it
+/// has held as many tokens); inv_freq over head_dim.
+inline void rope1d_fill(RopeTable& t, const std::int64_t* positions, std::size_t tokens, std::span<const float> inv) {
+    const std::size_t half = inv.size(), head_dim = 2 * half;
+    t.reshape(tokens, head_dim);
+    for (std::size_t r = 0; r < tokens; ++r)
+        for (std::size_t k = 0; k < half; ++k) {
+            const float a = float(positions[r]) * inv[k];
+            t.cos[r * head_dim + k] = t.cos[r * head_dim + k + half] = std::cos(a);
+            t.sin[r * head_dim + k] = t.sin[r * head_dim + k + half] = std::sin(a);
+        }
+}
+
+/// Rope1D table for the given positions.
 inline RopeTable rope1d_table(std::span<const std::int64_t> positions, std::size_t head_dim, float theta) {
     if (head_dim % 2) detail::fail("rope: head_dim ", head_dim, " is odd");
-    const auto inv = rope_inv_freq(head_dim, theta);
     RopeTable t;
-    t.reshape(positions.size(), head_dim);
-    for (std::size_t r = 0; r < positions.size(); ++r)
-        for (std::size_t i = 0; i < head_dim; ++i) {
-            const float a = float(positions[r]) * inv[i % (head_dim / 2)];
-            t.cos[r * head_dim + i] = std::cos(a);
-            t.sin[r * head_dim + i] = std::sin(a);
-        }
+    rope1d_fill(t, positions.data(), positions.size(), rope_inv_freq(head_dim, theta));
     return t;
 }
 

@@ -4,17 +4,19 @@
 // may be `docvlm::dynamic`, read from config.json at load time (as Eigen's Dynamic). Policies:
 //   attention  FullAttention | CausalAttention | WindowAnchor<window, anchors>
 //   position   NoPosition | Rope1D | Rope2D | MRope<sections...>
-//   fusion     TokenConcat | GatedCrossAttention<every>
+//   fusion     TokenConcat | MlpProjector | GatedCrossAttention<every>
 //   weights    F32 | BF16 | Int8PerChannel | Int8PerGroup<32 | 64 | 128>
 // Configs that make no sense fail to compile with a readable static_assert (see
 // check_vision_config / check_text_config below and tests/compile_fail/).
 #pragma once
 
 #include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
 
 #include <array>
 #include <concepts>
 #include <cstddef>
+#include <string>
 #include <type_traits>
 
 DOCVLM_NAMESPACE_BEGIN
@@ -49,8 +51,10 @@ struct MRope {
 };
 
 // ---- fusion of vision into text ----
-/// Image embeddings replace the image-pad tokens (Qwen2-VL, MinerU2.5).
+/// Image embeddings, merged 2x2 by the patch merger, replace the image-pad tokens (Qwen2-VL, MinerU2.5).
 struct TokenConcat {};
+/// Image embeddings, through a 2-layer MLP projector, replace the <image> tokens (LLaVA-1.5).
+struct MlpProjector {};
 /// A gated cross-attention block before every `Every`-th decoder layer (Flamingo style).
 template <int Every>
 struct GatedCrossAttention {
@@ -87,7 +91,7 @@ concept AttentionPolicy = std::same_as<T, FullAttention> || std::same_as<T, Caus
 template <class T>
 concept PositionPolicy = std::same_as<T, NoPosition> || std::same_as<T, Rope1D> || std::same_as<T, Rope2D> || detail::is_mrope<T>::value;
 template <class T>
-concept FusionPolicy = std::same_as<T, TokenConcat> || detail::is_gated_xattn<T>::value;
+concept FusionPolicy = std::same_as<T, TokenConcat> || std::same_as<T, MlpProjector> || detail::is_gated_xattn<T>::value;
 /// Whether a weight policy stores int8 weights.
 template <class W>
 inline constexpr bool int8_weights = std::same_as<W, Int8PerChannel> || detail::is_int8_group<W>::value;
@@ -126,12 +130,20 @@ consteval bool check_text_config() {
     return true;
 }
 
+namespace detail {
+// A static size in a Config must equal the checkpoint's; `dynamic` accepts anything.
+inline void check_size(int want, std::size_t got, const char* what, const std::string& path) {
+    if (want != dynamic && std::size_t(want) != got)
+        fail(path, ": ", what, " is ", got, " but the model type fixes it at ", want, " (use a preset with docvlm::dynamic sizes)");
+}
+}  // namespace detail
+
 /// Compile-time checks of a whole model config.
 template <class C>
 consteval bool check_model_config() {
     static_assert(check_vision_config<typename C::vision>());
     static_assert(check_text_config<typename C::text>());
-    static_assert(FusionPolicy<typename C::fusion>, "model config: fusion must be TokenConcat or GatedCrossAttention<k>");
+    static_assert(FusionPolicy<typename C::fusion>, "model config: fusion must be TokenConcat, MlpProjector or GatedCrossAttention<k>");
     static_assert(WeightPolicy<typename C::weights>, "model config: weights must be F32, BF16, Int8PerChannel or Int8PerGroup<g>");
     return true;
 }

@@ -29,8 +29,11 @@
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
+#include <docvlm/layers/vit_block.hpp>
 #include <docvlm/model/config.hpp>
+#include <docvlm/model/decoder.hpp>
 #include <docvlm/model/generation.hpp>
+#include <docvlm/model/generator.hpp>
 #include <docvlm/model/qwen2vl.hpp>
 
 #include <nlohmann/json.hpp>
@@ -125,7 +128,6 @@ class GatedVlmModel {
                   "GatedVlmModel: the vision tokens carry learned row/column embeddings (position = NoPosition)");
     static_assert(std::is_same_v<typename Config::text::position, Rope1D>, "GatedVlmModel: the decoder uses Rope1D");
     using W = typename Config::weights;
-    using VisionAttention = SelfAttention<W, typename Config::vision::attention, NoPosition>;
 
 public:
     class Context;
@@ -180,49 +182,38 @@ public:
         std::span<const float> decode_step(std::int32_t token);
         /// prefill({task token}) + decode loop; the output stops before the end token.
         std::vector<std::int32_t> generate(const Tensor<float, 2>& vision, std::string_view task, const GenerationOptions& opt,
-                                           const std::function<void(std::int32_t)>& on_token = {}, GenerationStats* stats = nullptr);
-        std::size_t length() const { return len_; }
+                                           const TokenCallback& on_token = {}, GenerationStats* stats = nullptr);
+        std::size_t length() const { return state_.length(); }
 
     private:
         friend class GatedVlmModel;
-        Context(const GatedVlmModel& m, std::size_t max_tokens);
+        Context(const GatedVlmModel& m, std::size_t max_tokens) : m_(&m), state_(m.dec_, max_tokens) {}
         void attach(const Tensor<float, 2>& vision);  // empties the context and reads the image's vision tokens
-        void forward(const std::int32_t* ids, std::size_t n, const Trace& trace, bool all_logits);
+        std::span<const float> forward(const std::int32_t* ids, std::size_t n, const Trace& trace, bool all_logits);
 
         const GatedVlmModel* m_;
-        std::size_t cap_ = 0, len_ = 0;
-        std::vector<VisionKV> vis_;                 // per cross-attention layer
-        std::vector<AlignedBuffer<float>> k_, v_;   // per layer [cap][kv_heads · head_dim]
-        std::vector<float> logits_, x_, h_, q_, ctx_;
-        std::vector<std::int64_t> positions_;
+        typename Decoder<W>::State state_;
+        std::vector<float> x_;                 // [n, dim] token embeddings
+        std::vector<std::int64_t> positions_;  // [n]
         RopeTable rope_;
     };
 
 private:
     struct BatchScratch {
-        std::vector<float> x, h, q, k, v, ctx, logits;
-        std::vector<const VisionKV*> vis;
-        std::vector<float*> kc, vc;
-        std::vector<std::size_t> pos;
+        typename Decoder<W>::Batch b;
+        std::vector<typename Decoder<W>::State*> states;
+        std::vector<std::int64_t> pos;
         RopeTable rope;
     };
     // One decoding step for n contexts (one new token each, at each context's own position);
-    // logits [n, vocab] land in s.logits.
-    void step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const;
+    // returns logits [n, vocab].
+    std::span<float> step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const;
 
-    // A pre-norm ViT block: x += attn(norm1 x); x += mlp(norm2 x). Vision blocks attend with the
-    // Config's pattern, the splitter's axial blocks to the whole row or column.
-    template <class Attention>
-    struct Block {
-        LayerNorm norm1, norm2;
-        Attention attn;
-        Mlp<W> mlp;
-        static Block load(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d);
-        // x [n, v_dim] in place; h: scratch of the same size
-        void forward(float* x, std::size_t n, std::size_t vd, float* h) const;
-    };
-    using VisionBlock = Block<VisionAttention>;
-    using AxialBlock = Block<SelfAttention<W, FullAttention, NoPosition>>;
+    // Vision blocks attend with the Config's pattern, the splitter's axial blocks to the whole row or column.
+    using VisionBlock = ViTBlock<W, typename Config::vision::attention>;
+    using AxialBlock = ViTBlock<W>;
+    template <class Block>
+    static Block load_block(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d);
     // A vision encoder: the model's own, and the table splitter's (tensor names with a prefix).
     struct VisionTower {
         std::size_t max_rows = 0, max_cols = 0;
@@ -235,12 +226,6 @@ private:
         static VisionTower load(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d, std::size_t max_rows, bool out_pos);
         Tensor<float, 2> encode(const io::Image& img, const GatedVlmDims& d, const Trace& trace) const;
     };
-    struct TextLayer {
-        int cross = -1;  // index into cross_, or -1
-        RMSNorm norm1, norm2;
-        Linear<W> q, k, v, o;
-        Mlp<W> mlp;
-    };
 
     GatedVlmDims d_;
     VisionTower vision_;
@@ -251,11 +236,7 @@ private:
     // the maps of one reading of a prepared input (any multiple of the patch), in tiles
     SplitMaps split_reading(const io::Image& img, const Trace& trace) const;
     Linear<W> split_head_;
-    std::vector<float> embed_;  // [vocab, dim]
-    std::vector<GatedCrossAttentionLayer<W>> cross_;
-    std::vector<TextLayer> layers_;
-    RMSNorm norm_;
-    Linear<W> lm_head_;
+    Decoder<W> dec_;
     std::vector<float> rope_inv_freq_;
 };
 
@@ -420,13 +401,13 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
     m.vision_ = VisionTower::load(ck, "", d, d.max_rows, d.out_pos);
     if (d.split.present) {
         m.table_vision_ = VisionTower::load(ck, "table.", d, d.split.max_rows, d.split.out_pos);
-        for (std::size_t b = 0; b < 2 * d.split.axial; ++b) m.split_axial_.push_back(AxialBlock::load(ck, "table.axial." + std::to_string(b) + ".", d));
+        for (std::size_t b = 0; b < 2 * d.split.axial; ++b) m.split_axial_.push_back(load_block<AxialBlock>(ck, "table.axial." + std::to_string(b) + ".", d));
         m.split_head_ = lin("table.head", 6 * d.patch, vd, true);
     }
-    m.embed_ = vec("embed.weight", {d.vocab, td});
+    const Array<float> embed = load_tensor(ck, "embed.weight", {d.vocab, td});
+    m.dec_.embed = Embedding(embed.data(), d.vocab, td, false);
     for (std::size_t l = 0; l < d.layers; ++l) {
         const std::string p = "text." + std::to_string(l) + ".";
-        TextLayer L;
         if (l % d.xattn_every == 0) {
             const std::string c = p + "cross.";
             auto gate = [&](const std::string& name) {
@@ -434,14 +415,17 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
                 const std::size_t n = ck.info(name).numel();
                 return vec(name, {n == 1 ? std::size_t(1) : td});
             };
-            L.cross = int(m.cross_.size());
-            m.cross_.emplace_back(RMSNorm::load(ck, c + "norm1.weight", td, d.eps), lin(c + "q", td, td, false), lin(c + "k", kvd, vd, false),
-                                  lin(c + "v", kvd, vd, false), lin(c + "o", td, td, false), gate(c + "attn_gate"),
-                                  RMSNorm::load(ck, c + "norm2.weight", td, d.eps),
-                                  Mlp<W>::gated(lin(c + "mlp.gate", d.xattn_mlp, td, false), lin(c + "mlp.up", d.xattn_mlp, td, false),
-                                                lin(c + "mlp.down", td, d.xattn_mlp, false)),
-                                  gate(c + "mlp_gate"), d.heads, d.kv_heads);
+            m.dec_.cross_before.push_back(int(m.dec_.cross.size()));
+            m.dec_.cross.emplace_back(RMSNorm::load(ck, c + "norm1.weight", td, d.eps), lin(c + "q", td, td, false), lin(c + "k", kvd, vd, false),
+                                      lin(c + "v", kvd, vd, false), lin(c + "o", td, td, false), gate(c + "attn_gate"),
+                                      RMSNorm::load(ck, c + "norm2.weight", td, d.eps),
+                                      Mlp<W>::gated(lin(c + "mlp.gate", d.xattn_mlp, td, false), lin(c + "mlp.up", d.xattn_mlp, td, false),
+                                                    lin(c + "mlp.down", td, d.xattn_mlp, false)),
+                                      gate(c + "mlp_gate"), d.heads, d.kv_heads);
+        } else {
+            m.dec_.cross_before.push_back(-1);
         }
+        DecoderBlock<W> L;
         L.norm1 = RMSNorm::load(ck, p + "norm1.weight", td, d.eps);
         L.norm2 = RMSNorm::load(ck, p + "norm2.weight", td, d.eps);
         L.q = lin(p + "q", td, td, true);
@@ -449,10 +433,12 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
         L.v = lin(p + "v", kvd, td, true);
         L.o = lin(p + "o", td, td, false);
         L.mlp = Mlp<W>::gated(lin(p + "mlp.gate", d.mlp, td, false), lin(p + "mlp.up", d.mlp, td, false), lin(p + "mlp.down", td, d.mlp, false));
-        m.layers_.push_back(std::move(L));
+        L.heads = d.heads, L.kv_heads = d.kv_heads, L.head_dim = hd;
+        m.dec_.blocks.push_back(std::move(L));
     }
-    m.norm_ = RMSNorm::load(ck, "norm.weight", td, d.eps);
-    m.lm_head_ = Linear<W>(m.embed_.data(), d.vocab, td);
+    m.dec_.norm = RMSNorm::load(ck, "norm.weight", td, d.eps);
+    m.dec_.head = Linear<W>(embed.data(), d.vocab, td);  // tied
+    m.dec_.validate();
     m.rope_inv_freq_ = rope_inv_freq(hd, d.rope_theta);
     return m;
 }
@@ -513,16 +499,14 @@ typename GatedVlmModel<Config>::VisionTower GatedVlmModel<Config>::VisionTower::
         t.out_row_embed = vec("out_row_embed", {max_rows, vd});
         t.out_col_embed = vec("out_col_embed", {d.max_cols, vd});
     }
-    for (std::size_t b = 0; b < d.v_layers; ++b) t.blocks.push_back(VisionBlock::load(ck, prefix + "vision." + std::to_string(b) + ".", d));
+    for (std::size_t b = 0; b < d.v_layers; ++b) t.blocks.push_back(load_block<VisionBlock>(ck, prefix + "vision." + std::to_string(b) + ".", d));
     t.norm = LayerNorm::load(ck, prefix + "vision_norm", vd, d.eps);
     return t;
 }
 
 template <class Config>
-template <class Attention>
-typename GatedVlmModel<Config>::template Block<Attention> GatedVlmModel<Config>::Block<Attention>::load(const io::Checkpoint& ck,
-                                                                                                    const std::string& prefix,
-                                                                                                    const GatedVlmDims& d) {
+template <class Block>
+Block GatedVlmModel<Config>::load_block(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d) {
     const std::size_t vd = d.v_dim;
     auto lin = [&](const std::string& name, std::size_t out, std::size_t in) {
         return Linear<W>::load(ck, prefix + name + ".weight", prefix + name + ".bias", out, in);
@@ -530,18 +514,9 @@ typename GatedVlmModel<Config>::template Block<Attention> GatedVlmModel<Config>:
     Block blk;
     blk.norm1 = LayerNorm::load(ck, prefix + "norm1", vd, d.eps);
     blk.norm2 = LayerNorm::load(ck, prefix + "norm2", vd, d.eps);
-    blk.attn = Attention(lin("q", vd, vd), lin("k", vd, vd), lin("v", vd, vd), lin("o", vd, vd), d.v_heads, d.v_heads);
+    blk.attn = decltype(blk.attn)(lin("q", vd, vd), lin("k", vd, vd), lin("v", vd, vd), lin("o", vd, vd), d.v_heads, d.v_heads);
     blk.mlp = Mlp<W>::plain(lin("fc1", d.v_mlp, vd), lin("fc2", vd, d.v_mlp), Activation::gelu_erf);
     return blk;
-}
-
-template <class Config>
-template <class Attention>
-void GatedVlmModel<Config>::Block<Attention>::forward(float* x, std::size_t n, std::size_t vd, float* h) const {
-    norm1.forward(x, n, vd, h, vd);
-    attn.forward(h, n, nullptr, x, vd, x, vd);
-    norm2.forward(x, n, vd, h, vd);
-    mlp.forward(h, n, x, vd, x, vd);
 }
 
 template <class Config>
@@ -580,7 +555,7 @@ Tensor<float, 2> GatedVlmModel<Config>::VisionTower::encode(const io::Image& img
     if (trace) trace("vision_embed", x, n, vd);
     std::vector<float> h(n * vd);
     for (std::size_t b = 0; b < blocks.size(); ++b) {
-        blocks[b].forward(x, n, vd, h.data());
+        blocks[b].forward(x, n, h.data());
         if (trace) trace("vision_block_out_" + std::to_string(b), x, n, vd);
     }
     norm.forward(x, n, vd, h.data(), vd);
@@ -606,10 +581,10 @@ std::vector<float> GatedVlmModel<Config>::split_head_logits(const io::Image& img
         for (std::size_t b = 0; b < split_axial_.size(); b += 2) {
             for (std::size_t r = 0; r < rows; ++r) {  // along each row: gathered, run, put back
                 for (std::size_t c = 0; c < cols; ++c) std::copy_n(tokens + (c * rows + r) * vd, vd, line.data() + c * vd);
-                split_axial_[b].forward(line.data(), cols, vd, h.data());
+                split_axial_[b].forward(line.data(), cols, h.data());
                 for (std::size_t c = 0; c < cols; ++c) std::copy_n(line.data() + c * vd, vd, tokens + (c * rows + r) * vd);
             }
-            for (std::size_t c = 0; c < cols; ++c) split_axial_[b + 1].forward(tokens + c * rows * vd, rows, vd, h.data());  // a column is contiguous
+            for (std::size_t c = 0; c < cols; ++c) split_axial_[b + 1].forward(tokens + c * rows * vd, rows, h.data());  // a column is contiguous
             if (trace) trace("split_axial_out_" + std::to_string(b / 2), tokens, n, vd);
         }
     }
@@ -721,70 +696,14 @@ SplitMaps GatedVlmModel<Config>::split_reading(const io::Image& img, const Trace
 }
 
 template <class Config>
-GatedVlmModel<Config>::Context::Context(const GatedVlmModel& m, std::size_t max_tokens) : m_(&m), cap_(max_tokens) {
-    const GatedVlmDims& d = m.d_;
-    if (max_tokens == 0) detail::fail("context: max_tokens must be positive");
-    const std::size_t kvd = d.kv_heads * d.head_dim();
-    for (std::size_t l = 0; l < d.layers; ++l) {
-        k_.emplace_back(cap_ * kvd);
-        v_.emplace_back(cap_ * kvd);
-    }
-    logits_.resize(d.vocab);
-    positions_.reserve(cap_);
-}
-
-template <class Config>
-void GatedVlmModel<Config>::Context::forward(const std::int32_t* ids, std::size_t n, const Trace& trace, bool all_logits) {
-    const GatedVlmModel& m = *m_;
-    const GatedVlmDims& d = m.d_;
-    if (len_ + n > cap_) detail::fail("context: ", len_ + n, " tokens exceed this context's capacity of ", cap_);
-    const std::size_t h = d.dim, hd = d.head_dim(), qd = d.heads * hd, kvd = d.kv_heads * hd;
-    auto grow = [](std::vector<float>& v, std::size_t size) {
-        if (v.size() < size) v.resize(size);
-    };
-    grow(x_, n * h), grow(h_, n * h), grow(q_, n * qd), grow(ctx_, n * qd);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (ids[i] < 0 || std::size_t(ids[i]) >= d.vocab) detail::fail("token id ", ids[i], " is outside the vocabulary of ", d.vocab);
-        std::copy_n(m.embed_.data() + std::size_t(ids[i]) * h, h, x_.data() + i * h);
-    }
-    positions_.clear();
-    for (std::size_t i = 0; i < n; ++i) positions_.push_back(std::int64_t(len_ + i));
-    rope_.reshape(n, hd);
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t k = 0; k < hd / 2; ++k) {
-            const float a = float(positions_[i]) * m.rope_inv_freq_[k];
-            rope_.cos[i * hd + k] = rope_.cos[i * hd + k + hd / 2] = std::cos(a);
-            rope_.sin[i * hd + k] = rope_.sin[i * hd + k + hd / 2] = std::sin(a);
-        }
-    const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
-                                      .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = len_};
-    for (std::size_t l = 0; l < d.layers; ++l) {
-        const TextLayer& L = m.layers_[l];
-        if (L.cross >= 0) m.cross_[std::size_t(L.cross)].forward(x_.data(), n, vis_[std::size_t(L.cross)]);
-        float* kc = k_[l].data() + len_ * kvd;
-        float* vc = v_[l].data() + len_ * kvd;
-        L.norm1.forward(x_.data(), n, h, h_.data(), h);
-        forward_same_input<W>(h_.data(), n, h, {{L.q, q_.data(), qd}, {L.k, kc, kvd}, {L.v, vc, kvd}});
-        for (std::size_t r = 0; r < n; ++r) {
-            kernels::rope(q_.data() + r * qd, d.heads, hd, rope_.cos_row(r), rope_.sin_row(r));
-            kernels::rope(kc + r * kvd, d.kv_heads, hd, rope_.cos_row(r), rope_.sin_row(r));
-        }
-        kernels::attention(q_.data(), qd, k_[l].data(), kvd, v_[l].data(), kvd, ctx_.data(), qd, n, len_ + n, ap);
-        L.o.forward(ctx_.data(), n, qd, x_.data(), h, {.residual = x_.data(), .ld_residual = h});
-        L.norm2.forward(x_.data(), n, h, h_.data(), h);
-        L.mlp.forward(h_.data(), n, x_.data(), h, x_.data(), h);
-        if (trace) trace("dec_layer_out_" + std::to_string(l), x_.data(), n, h);
-    }
-    len_ += n;
-    m.norm_.forward(x_.data(), n, h, h_.data(), h);
-    if (all_logits) {
-        logits_.resize(n * d.vocab);
-        m.lm_head_.forward(h_.data(), n, h, logits_.data(), d.vocab);
-        if (trace) trace("logits", logits_.data(), n, d.vocab);
-    } else {
-        logits_.resize(d.vocab);
-        m.lm_head_.forward(h_.data() + (n - 1) * h, 1, h, logits_.data(), d.vocab);
-    }
+std::span<const float> GatedVlmModel<Config>::Context::forward(const std::int32_t* ids, std::size_t n, const Trace& trace, bool all_logits) {
+    const std::size_t h = m_->d_.dim;
+    if (x_.size() < n * h) x_.resize(n * h);
+    m_->dec_.embed.rows(ids, n, x_.data());
+    positions_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) positions_[i] = std::int64_t(state_.length() + i);
+    rope1d_fill(rope_, positions_.data(), n, m_->rope_inv_freq_);
+    return m_->dec_.forward(state_, x_.data(), n, rope_, trace, all_logits);
 }
 
 template <class Config>
@@ -792,57 +711,25 @@ std::span<const float> GatedVlmModel<Config>::Context::prefill(const Tensor<floa
                                                                const Trace& trace, bool all_logits) {
     if (ids.empty()) detail::fail("prefill: empty prompt");
     attach(vision);
-    forward(ids.data(), ids.size(), trace, all_logits);
-    return logits_;
+    return forward(ids.data(), ids.size(), trace, all_logits);
 }
 
 template <class Config>
 void GatedVlmModel<Config>::Context::attach(const Tensor<float, 2>& vision) {
     const GatedVlmModel& m = *m_;
     if (vision.shape()[1] != m.d_.v_dim) detail::fail("prefill: vision tokens have ", vision.shape()[1], " channels, expected ", m.d_.v_dim);
-    if (vision.shape()[0] == 0) detail::fail("prefill: no vision tokens");
-    len_ = 0;
-    vis_.clear();
-    for (const auto& c : m.cross_) vis_.push_back(c.project(vision.data(), vision.shape()[0]));
+    m.dec_.attach(state_, vision.data(), vision.shape()[0]);
 }
 
 template <class Config>
-void GatedVlmModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const {
-    const GatedVlmDims& d = d_;
-    const std::size_t h = d.dim, hd = d.head_dim(), qd = d.heads * hd, kvd = d.kv_heads * hd;
-    s.x.resize(n * h), s.h.resize(n * h), s.q.resize(n * qd), s.ctx.resize(n * qd), s.k.resize(n * kvd), s.v.resize(n * kvd);
-    s.rope.reshape(n, hd), s.vis.resize(n), s.kc.resize(n), s.vc.resize(n), s.pos.resize(n);
+std::span<float> GatedVlmModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const {
+    s.pos.resize(n), s.states.resize(n);
     for (std::size_t r = 0; r < n; ++r) {
-        const Context& c = *ctxs[r];
-        if (c.len_ + 1 > c.cap_) detail::fail("context: ", c.len_ + 1, " tokens exceed this context's capacity of ", c.cap_);
-        if (ids[r] < 0 || std::size_t(ids[r]) >= d.vocab) detail::fail("token id ", ids[r], " is outside the vocabulary of ", d.vocab);
-        std::copy_n(embed_.data() + std::size_t(ids[r]) * h, h, s.x.data() + r * h);
-        s.pos[r] = c.len_;
-        for (std::size_t k = 0; k < hd / 2; ++k) {  // as Context::forward computes them
-            const float a = float(std::int64_t(c.len_)) * rope_inv_freq_[k];
-            s.rope.cos[r * hd + k] = s.rope.cos[r * hd + k + hd / 2] = std::cos(a);
-            s.rope.sin[r * hd + k] = s.rope.sin[r * hd + k + hd / 2] = std::sin(a);
-        }
+        s.pos[r] = std::int64_t(ctxs[r]->length());
+        s.states[r] = &ctxs[r]->state_;
     }
-    for (std::size_t l = 0; l < d.layers; ++l) {
-        const TextLayer& L = layers_[l];
-        if (L.cross >= 0) {
-            for (std::size_t r = 0; r < n; ++r) s.vis[r] = &ctxs[r]->vis_[std::size_t(L.cross)];
-            cross_[std::size_t(L.cross)].forward_rows(s.x.data(), n, s.vis.data());
-        }
-        L.norm1.forward(s.x.data(), n, h, s.h.data(), h);
-        forward_same_input<W>(s.h.data(), n, h, {{L.q, s.q.data(), qd}, {L.k, s.k.data(), kvd}, {L.v, s.v.data(), kvd}});
-        for (std::size_t r = 0; r < n; ++r) s.kc[r] = ctxs[r]->k_[l].data(), s.vc[r] = ctxs[r]->v_[l].data();
-        attend_new_rows(n, s.q.data(), s.k.data(), s.v.data(), s.kc.data(), s.vc.data(), s.pos.data(), s.rope, d.heads, d.kv_heads, hd,
-                        s.ctx.data());
-        L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
-        L.norm2.forward(s.x.data(), n, h, s.h.data(), h);
-        L.mlp.forward(s.h.data(), n, s.x.data(), h, s.x.data(), h);
-    }
-    for (std::size_t r = 0; r < n; ++r) ctxs[r]->len_ += 1;
-    norm_.forward(s.x.data(), n, h, s.h.data(), h);
-    s.logits.resize(n * d.vocab);
-    lm_head_.forward(s.h.data(), n, h, s.logits.data(), d.vocab);
+    rope1d_fill(s.rope, s.pos.data(), n, rope_inv_freq_);
+    return dec_.step(s.states.data(), ids, n, s.rope, s.b);
 }
 
 template <class Config>
@@ -861,76 +748,44 @@ std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std
         ctxs.back().attach(vision[i]);
         GenerationOptions o = options;
         o.stop_tokens.push_back(d_.eos_token_id);
-        o.max_new_tokens = std::min(max_new.empty() ? options.max_new_tokens : max_new[i], ctxs.back().cap_ - 1);
+        o.max_new_tokens = std::min(max_new.empty() ? options.max_new_tokens : max_new[i], ctxs.back().state_.capacity() - 1);
         samplers.emplace_back(o, prompt, d_.vocab);
     }
     std::vector<std::vector<std::int32_t>> out(n);
-    std::vector<std::size_t> active(n), still;
-    std::vector<Context*> rows;
-    std::vector<std::int32_t> tokens(n, prompt[0]), next;
+    std::vector<std::size_t> active(n);
     for (std::size_t i = 0; i < n; ++i) active[i] = i;
     BatchScratch s;
-    while (!active.empty()) {
-        rows.clear();
-        for (std::size_t i : active) rows.push_back(&ctxs[i]);
-        step_rows(rows.data(), tokens.data(), active.size(), s);
-        still.clear(), next.clear();
-        for (std::size_t r = 0; r < active.size(); ++r) {  // as generate() does for each sequence
-            const std::size_t i = active[r];
-            const std::int32_t t = samplers[i].next({s.logits.data() + r * d_.vocab, d_.vocab});
-            samplers[i].accept(t);
-            if (t == d_.eos_token_id) continue;
-            out[i].push_back(t);
-            if (samplers[i].done(t) || ctxs[i].len_ >= ctxs[i].cap_) continue;
-            still.push_back(i), next.push_back(t);
-        }
-        active.swap(still), tokens.swap(next);
-    }
+    std::vector<Context*> rows;
+    generate_rows(  // the first step feeds every sequence its task token, as prefill would
+        std::span<Sampler>(samplers), out, std::move(active), std::vector<std::int32_t>(n, prompt[0]), d_.vocab,
+        [&](std::span<const std::size_t> act, std::span<const std::int32_t> ids) {
+            rows.clear();
+            for (std::size_t i : act) rows.push_back(&ctxs[i]);
+            return step_rows(rows.data(), ids.data(), act.size(), s);
+        },
+        [&](std::size_t i) { return ctxs[i].state_.room(); }, d_.eos_token_id);
     return out;
 }
 
 template <class Config>
 std::span<const float> GatedVlmModel<Config>::Context::decode_step(std::int32_t token) {
-    if (len_ == 0) detail::fail("decode_step: call prefill first");
-    forward(&token, 1, {}, false);
-    return logits_;
+    if (state_.length() == 0) detail::fail("decode_step: call prefill first");
+    return forward(&token, 1, {}, false);
 }
 
 template <class Config>
 std::vector<std::int32_t> GatedVlmModel<Config>::Context::generate(const Tensor<float, 2>& vision, std::string_view task,
-                                                                   const GenerationOptions& options,
-                                                                   const std::function<void(std::int32_t)>& on_token,
+                                                                   const GenerationOptions& options, const TokenCallback& on_token,
                                                                    GenerationStats* stats) {
-    using clock = std::chrono::steady_clock;
     const GatedVlmDims& d = m_->d_;
     const std::int32_t prompt[1] = {d.task_token(task)};
     GenerationOptions opt = options;
     opt.stop_tokens.push_back(d.eos_token_id);
-    opt.max_new_tokens = std::min(opt.max_new_tokens, cap_ - 1);
+    opt.max_new_tokens = std::min(opt.max_new_tokens, state_.capacity() - 1);
     Sampler sampler(opt, prompt, d.vocab);
-    std::vector<float> logits(d.vocab);
-    const auto t0 = clock::now();
-    std::span<const float> l = prefill(vision, prompt);
-    const auto t1 = clock::now();
-    std::vector<std::int32_t> out;
-    out.reserve(opt.max_new_tokens + 1);
-    for (;;) {
-        std::copy(l.begin(), l.end(), logits.begin());
-        const std::int32_t t = sampler.next(logits);
-        sampler.accept(t);
-        if (t == d.eos_token_id) break;
-        out.push_back(t);
-        if (on_token) on_token(t);
-        if (sampler.done(t) || len_ >= cap_) break;
-        l = decode_step(t);
-    }
-    if (stats) {
-        stats->prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
-        stats->decode_seconds += std::chrono::duration<double>(clock::now() - t1).count();
-        stats->prompt_tokens += 1;
-        stats->generated_tokens += out.size();
-    }
-    return out;
+    return generate_sequence(
+        sampler, d.vocab, 1, [&] { return prefill(vision, prompt); }, [&](std::int32_t t) { return decode_step(t); },
+        [&] { return state_.room(); }, opt.max_new_tokens, on_token, stats, d.eos_token_id);
 }
 
 DOCVLM_NAMESPACE_END

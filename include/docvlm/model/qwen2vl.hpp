@@ -12,13 +12,15 @@
 // must agree), preprocessor_config.json, and the weights under either naming scheme
 // (`visual.*` / `model.*` / `lm_head.weight`, or `model.visual.*` / `model.language_model.*`).
 // A Trace callback, when set, sees every intermediate tensor under the names of Hugging Face's
-// goldens (vision_blk0_qkv, dec_l0_q_proj, logits, ...).
+// goldens (vision_blk0_qkv, dec_l0_q_proj, logits, ...). The decoder is model/decoder.hpp's, the
+// decoding loops model/generator.hpp's.
 #pragma once
 
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/dtype.hpp>
 #include <docvlm/core/error.hpp>
 #include <docvlm/core/tensor.hpp>
+#include <docvlm/core/trace.hpp>
 #include <docvlm/io/image_processor.hpp>
 #include <docvlm/io/json.hpp>
 #include <docvlm/io/safetensors.hpp>
@@ -29,8 +31,9 @@
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/model/config.hpp>
-#include <docvlm/model/generation.hpp>
+#include <docvlm/model/decoder.hpp>
 #include <docvlm/model/rope_index.hpp>
+#include <docvlm/model/token_concat.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -45,9 +48,6 @@
 #include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
-
-/// Sees intermediate tensors: name, data, rows, columns (row-major, contiguous).
-using Trace = std::function<void(std::string_view name, const float* data, std::size_t rows, std::size_t cols)>;
 
 /// Every size of a Qwen2-VL-family checkpoint, as read from config.json.
 struct Qwen2VLDims {
@@ -74,7 +74,8 @@ class Qwen2VLModel {
     using W = typename Config::weights;
 
 public:
-    class Context;
+    using Weights = W;
+    using Context = TokenConcatContext<Qwen2VLModel>;
 
     /// Loads a checkpoint directory (config.json, preprocessor_config.json, safetensors).
     static Qwen2VLModel load(const std::string& dir);
@@ -89,75 +90,30 @@ public:
     /// contexts may share one model, one per thread.
     Context context(std::size_t max_tokens) const { return Context(*this, max_tokens); }
 
-    /// One request of generate_batch: a prompt with its images, and its own sampling options.
-    struct BatchRequest {
-        std::span<const std::int32_t> ids;
-        std::span<const Tensor<float, 2>> images;
-        std::span<const ImageGrid> grids;
-        GenerationOptions options;
-    };
-    /// Runs several requests at once: each prompt is prefilled on its own, then the decoder steps
-    /// all unfinished sequences together, so each weight matrix (the 151,936-row LM head above
-    /// all) is read once per step for the whole batch. Each result is what Context::generate gives
-    /// for that request in a context of ids.size() + options.max_new_tokens tokens (rows are
-    /// computed independently); `stats`, if given, gets the prefill and decode time of all.
-    std::vector<std::vector<std::int32_t>> generate_batch(std::span<const BatchRequest> requests, GenerationStats* stats = nullptr) const;
+    /// Several requests at once (token_concat_generate_batch).
+    std::vector<std::vector<std::int32_t>> generate_batch(std::span<const BatchRequest> requests, GenerationStats* stats = nullptr) const {
+        return token_concat_generate_batch(*this, requests, stats);
+    }
 
-    class Context {
-    public:
-        /// Runs the prompt (image tokens replaced by `images` in order) and returns the logits of
-        /// its last token. With all_logits, returns logits for every prompt token [n, vocab].
-        std::span<const float> prefill(std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
-                                       std::span<const ImageGrid> grids, const Trace& trace = {}, bool all_logits = false);
-        /// prefill with explicit M-RoPE positions instead of rope_index's (e.g. Hugging Face's
-        /// plain forward(), which without position_ids numbers the tokens 0, 1, 2, ... on all axes).
-        std::span<const float> prefill(std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
-                                       std::span<const ImageGrid> grids, RopePositions positions, const Trace& trace = {},
-                                       bool all_logits = false);
-        /// Appends one token and returns the logits for the next one.
-        std::span<const float> decode_step(std::int32_t token);
-        /// prefill + decode loop with the sampler; calls on_token for each generated token and,
-        /// if `stats` is given, records where the time went.
-        std::vector<std::int32_t> generate(std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
-                                           std::span<const ImageGrid> grids, const GenerationOptions& opt,
-                                           const std::function<void(std::int32_t)>& on_token = {}, GenerationStats* stats = nullptr);
-        std::size_t length() const { return len_; }
-        /// Positions of the last prefill (t, h, w per prompt token).
-        const RopePositions& positions() const { return pos_; }
-
-    private:
-        friend class Qwen2VLModel;
-        Context(const Qwen2VLModel& m, std::size_t max_tokens);
-        void forward(const float* x_in, std::size_t n, const std::int64_t* const* pos, const Trace& trace, bool all_logits);
-
-        const Qwen2VLModel* m_;
-        std::size_t cap_ = 0, len_ = 0;
-        std::vector<AlignedBuffer<float>> k_, v_;  // per layer [cap][kv_heads · head_dim]
-        std::vector<float> logits_;
-        RopePositions pos_;
-        std::vector<float> x_, h_, q_, ctx_, g_, u_, emb_;
-        RopeTable rope_;
-    };
+    // The family's side of TokenConcatContext.
+    const Decoder<W>& decoder() const { return dec_; }
+    std::int32_t image_token() const { return d_.image_token_id; }
+    std::size_t max_positions() const { return d_.max_positions; }
+    /// M-RoPE positions of a prompt (rope_index).
+    RopePositions positions(std::span<const std::int32_t> ids, std::span<const ImageGrid> grids) const {
+        return rope_index(ids, d_.image_token_id, grids, int(d_.merge));
+    }
+    /// M-RoPE rows of n tokens at pos[axis][i]; traced as dec_rope_cos_mrope / dec_rope_sin_mrope.
+    void rope(RopeTable& t, const std::int64_t* const* pos, std::size_t n, const Trace& trace) const {
+        mrope_fill(t, {pos[0], pos[1], pos[2]}, n, rope_inv_freq_, d_.mrope_section);
+        detail::emit(trace, "dec_rope_cos_mrope", t.cos.data(), n, d_.head_dim);
+        detail::emit(trace, "dec_rope_sin_mrope", t.sin.data(), n, d_.head_dim);
+    }
 
 private:
-    struct BatchScratch {
-        std::vector<float> x, h, q, k, v, ctx, g, logits;
-        std::vector<std::int64_t> pos;  // M-RoPE position (cache length + rope delta)
-        std::vector<std::size_t> len;   // cache length
-        std::vector<float*> kc, vc;
-        RopeTable rope;
-    };
-    // One decoding step for n prefilled contexts (one new token each at its own position);
-    // logits [n, vocab] land in s.logits.
-    void step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const;
-
     struct VisionBlock {
         LayerNorm norm1, norm2;
         Linear<W> qkv, proj, fc1, fc2;
-    };
-    struct DecoderLayer {
-        RMSNorm input_norm, post_norm;
-        Linear<W> q, k, v, o, gate, up, down;
     };
 
     Qwen2VLDims d_;
@@ -166,14 +122,8 @@ private:
     std::vector<VisionBlock> vblocks_;
     LayerNorm merger_ln_;
     Linear<W> merger_fc1_, merger_fc2_;
-    std::vector<DecoderLayer> layers_;
-    RMSNorm final_norm_;
-    Linear<W> lm_head_;
-    std::vector<float> embed_f32_;  // [vocab, hidden] for the F32 policy
-    std::vector<bf16> embed_bf16_;  // [vocab, hidden] otherwise
+    Decoder<W> dec_;
     std::vector<float> rope_inv_freq_;
-
-    void embed(std::int32_t token, float* out) const;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -248,14 +198,6 @@ inline Qwen2VLDims Qwen2VLDims::from_config_json(const std::string& path) {
     return d;
 }
 
-namespace detail {
-// A static size in a Config must equal the checkpoint's; `dynamic` accepts anything.
-inline void check_size(int want, std::size_t got, const char* what, const std::string& path) {
-    if (want != dynamic && std::size_t(want) != got)
-        fail(path, ": ", what, " is ", got, " but the model type fixes it at ", want, " (use a preset with docvlm::dynamic sizes)");
-}
-}  // namespace detail
-
 template <class Config>
 Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
     namespace fs = std::filesystem;
@@ -307,41 +249,12 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
     m.merger_fc1_ = Linear<W>::load(ck, vp + "merger.mlp.0.weight", vp + "merger.mlp.0.bias", md, md);
     m.merger_fc2_ = Linear<W>::load(ck, vp + "merger.mlp.2.weight", vp + "merger.mlp.2.bias", d.hidden, md);
 
-    const std::size_t h = d.hidden, hd = d.head_dim;
-    for (std::size_t i = 0; i < d.layers; ++i) {
-        const std::string l = tp + "layers." + std::to_string(i) + ".";
-        m.layers_.push_back({RMSNorm::load(ck, l + "input_layernorm.weight", h, d.rms_eps),
-                             RMSNorm::load(ck, l + "post_attention_layernorm.weight", h, d.rms_eps),
-                             Linear<W>::load(ck, l + "self_attn.q_proj.weight", l + "self_attn.q_proj.bias", d.heads * hd, h),
-                             Linear<W>::load(ck, l + "self_attn.k_proj.weight", l + "self_attn.k_proj.bias", d.kv_heads * hd, h),
-                             Linear<W>::load(ck, l + "self_attn.v_proj.weight", l + "self_attn.v_proj.bias", d.kv_heads * hd, h),
-                             Linear<W>::load(ck, l + "self_attn.o_proj.weight", "", h, d.heads * hd),
-                             Linear<W>::load(ck, l + "mlp.gate_proj.weight", "", d.mlp, h),
-                             Linear<W>::load(ck, l + "mlp.up_proj.weight", "", d.mlp, h),
-                             Linear<W>::load(ck, l + "mlp.down_proj.weight", "", h, d.mlp)});
-    }
-    m.final_norm_ = RMSNorm::load(ck, tp + "norm.weight", h, d.rms_eps);
-    const Array<float> emb = load_tensor(ck, tp + "embed_tokens.weight", {d.vocab, h});
-    if constexpr (std::is_same_v<W, F32>) m.embed_f32_.assign(emb.begin(), emb.end());
-    else {
-        m.embed_bf16_.resize(emb.size());
-        convert(emb.data(), m.embed_bf16_.data(), emb.size());
-    }
-    if (ck.contains("lm_head.weight") || ck.contains(PackedNames("lm_head.weight").data))
-        m.lm_head_ = Linear<W>::load(ck, "lm_head.weight", "", d.vocab, h);
-    else if (d.tie_embeddings) m.lm_head_ = Linear<W>(emb.data(), d.vocab, h);
-    else detail::fail(ck.source(), ": config.json says tie_word_embeddings = false but there is no lm_head.weight");
-
-    m.rope_inv_freq_ = rope_inv_freq(hd, d.rope_theta);
+    const HfDecoderDims dd{.layers = d.layers, .hidden = d.hidden, .heads = d.heads, .kv_heads = d.kv_heads, .head_dim = d.head_dim,
+                           .mlp = d.mlp, .vocab = d.vocab, .rms_eps = d.rms_eps, .qkv_bias = true, .tie_embeddings = d.tie_embeddings};
+    // prefill with int8 weights attends with int8 dot products too (AttentionParams::int8)
+    m.dec_ = load_hf_decoder<W>(ck, tp, "lm_head.weight", dd, int8_weights<W>);
+    m.rope_inv_freq_ = rope_inv_freq(d.head_dim, d.rope_theta);
     return m;
-}
-
-template <class Config>
-void Qwen2VLModel<Config>::embed(std::int32_t token, float* out) const {
-    if (token < 0 || std::size_t(token) >= d_.vocab) detail::fail("token id ", token, " is outside the vocabulary of ", d_.vocab);
-    const std::size_t h = d_.hidden;
-    if constexpr (std::is_same_v<W, F32>) std::copy_n(embed_f32_.data() + std::size_t(token) * h, h, out);
-    else convert(embed_bf16_.data() + std::size_t(token) * h, out, h);
 }
 
 template <class Config>
@@ -441,271 +354,6 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
     Tensor<float, 2> out = Tensor<float, 2>::from_shape({tokens, d.hidden});
     merger_fc2_.forward(mid.data(), tokens, md, out.data(), d.hidden);
     emit("vision_output", out.data(), tokens, d.hidden);
-    return out;
-}
-
-template <class Config>
-Qwen2VLModel<Config>::Context::Context(const Qwen2VLModel& m, std::size_t max_tokens) : m_(&m), cap_(max_tokens) {
-    const Qwen2VLDims& d = m.d_;
-    if (max_tokens == 0) detail::fail("context: max_tokens must be positive");
-    if (max_tokens > d.max_positions)
-        detail::fail("context: ", max_tokens, " tokens exceed the model's max_position_embeddings of ", d.max_positions);
-    const std::size_t kv = d.kv_heads * d.head_dim;
-    for (std::size_t l = 0; l < d.layers; ++l) {
-        k_.emplace_back(cap_ * kv);
-        v_.emplace_back(cap_ * kv);
-    }
-    logits_.resize(d.vocab);
-}
-
-template <class Config>
-void Qwen2VLModel<Config>::Context::forward(const float* x_in, std::size_t n, const std::int64_t* const* pos, const Trace& trace,
-                                            bool all_logits) {
-    const Qwen2VLModel& m = *m_;
-    const Qwen2VLDims& d = m.d_;
-    if (len_ + n > cap_) detail::fail("context: ", len_ + n, " tokens exceed this context's capacity of ", cap_);
-    const std::size_t h = d.hidden, hd = d.head_dim, qd = d.heads * hd, kvd = d.kv_heads * hd;
-    auto grow = [](std::vector<float>& v, std::size_t size) {
-        if (v.size() < size) v.resize(size);
-    };
-    grow(x_, n * h), grow(h_, n * h), grow(q_, n * qd), grow(ctx_, n * qd), grow(g_, n * d.mlp);
-    std::copy_n(x_in, n * h, x_.data());
-    auto emit = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) {
-        if (trace) trace(name, p, r, c);
-    };
-    mrope_fill(rope_, {pos[0], pos[1], pos[2]}, n, m.rope_inv_freq_, d.mrope_section);
-    emit("dec_rope_cos_mrope", rope_.cos.data(), n, hd);
-    emit("dec_rope_sin_mrope", rope_.sin.data(), n, hd);
-    // Prefill with int8 weights: int8 attention too (AttentionParams::int8; one token at a time
-    // always runs in f32).
-    const kernels::AttentionParams ap{.heads = d.heads, .kv_heads = d.kv_heads, .head_dim = hd,
-                                      .scale = 1.0f / std::sqrt(float(hd)), .causal = true, .q_offset = len_,
-                                      .int8 = int8_weights<W>};
-    for (std::size_t l = 0; l < d.layers; ++l) {
-        const DecoderLayer& L = m.layers_[l];
-        const bool tr = bool(trace) && l == 0;
-        const std::string pfx = tr ? "dec_l" + std::to_string(l) + "_" : std::string();
-        float* kc = k_[l].data() + len_ * kvd;
-        float* vc = v_[l].data() + len_ * kvd;
-        L.input_norm.forward(x_.data(), n, h, h_.data(), h);
-        if (tr) emit(pfx + "input_layernorm", h_.data(), n, h);
-        forward_same_input<W>(h_.data(), n, h, {{L.q, q_.data(), qd}, {L.k, kc, kvd}, {L.v, vc, kvd}});
-        if (tr) emit(pfx + "q_proj", q_.data(), n, qd), emit(pfx + "k_proj", kc, n, kvd), emit(pfx + "v_proj", vc, n, kvd);
-        parallel_for(n, [&](std::size_t r0, std::size_t r1) {
-            for (std::size_t r = r0; r < r1; ++r) {
-                kernels::rope(q_.data() + r * qd, d.heads, hd, rope_.cos_row(r), rope_.sin_row(r));
-                kernels::rope(kc + r * kvd, d.kv_heads, hd, rope_.cos_row(r), rope_.sin_row(r));
-            }
-        }, 64);
-        if (tr) emit(pfx + "q_rot", q_.data(), n, qd), emit(pfx + "k_rot", kc, n, kvd);
-        kernels::attention(q_.data(), qd, k_[l].data(), kvd, v_[l].data(), kvd, ctx_.data(), qd, n, len_ + n, ap);
-        if (tr) emit(pfx + "attn_context", ctx_.data(), n, qd);
-        if (tr) {
-            L.o.forward(ctx_.data(), n, qd, h_.data(), h);
-            emit(pfx + "attn_out", h_.data(), n, h);
-            for (std::size_t i = 0; i < n * h; ++i) x_[i] += h_[i];
-        } else {
-            L.o.forward(ctx_.data(), n, qd, x_.data(), h, {.residual = x_.data(), .ld_residual = h});
-        }
-        L.post_norm.forward(x_.data(), n, h, h_.data(), h);
-        if (tr) emit(pfx + "post_attention_layernorm", h_.data(), n, h);
-        if (tr) {  // each step on its own, for the trace
-            L.gate.forward(h_.data(), n, h, g_.data(), d.mlp);
-            emit(pfx + "gate_proj", g_.data(), n, d.mlp);
-            kernels::activate(Activation::silu, g_.data(), n * d.mlp);
-            emit(pfx + "act", g_.data(), n, d.mlp);
-            grow(u_, n * d.mlp);
-            L.up.forward(h_.data(), n, h, u_.data(), d.mlp);
-            emit(pfx + "up_proj", u_.data(), n, d.mlp);
-            for (std::size_t i = 0; i < n * d.mlp; ++i) g_[i] *= u_[i];
-        } else {  // silu(gate) · up, the multiplication in up's epilogue
-            forward_same_input<W>(h_.data(), n, h, {{L.gate, g_.data(), d.mlp, {.act = Activation::silu}},
-                                                    {L.up, g_.data(), d.mlp, {.multiplier = g_.data(), .ld_multiplier = d.mlp}}});
-        }
-        if (tr) {
-            L.down.forward(g_.data(), n, d.mlp, h_.data(), h);
-            emit(pfx + "down_proj", h_.data(), n, h);
-            for (std::size_t i = 0; i < n * h; ++i) x_[i] += h_[i];
-            emit(pfx + "out", x_.data(), n, h);
-        } else {
-            L.down.forward(g_.data(), n, d.mlp, x_.data(), h, {.residual = x_.data(), .ld_residual = h});
-        }
-        if (trace) emit("dec_layer_out_" + std::to_string(l), x_.data(), n, h);
-    }
-    len_ += n;
-    m.final_norm_.forward(x_.data(), n, h, h_.data(), h);
-    emit("final_hidden", h_.data(), n, h);
-    if (all_logits) {
-        logits_.resize(n * d.vocab);
-        m.lm_head_.forward(h_.data(), n, h, logits_.data(), d.vocab);
-        emit("logits", logits_.data(), n, d.vocab);
-    } else {
-        logits_.resize(d.vocab);
-        m.lm_head_.forward(h_.data() + (n - 1) * h, 1, h, logits_.data(), d.vocab);
-    }
-}
-
-template <class Config>
-std::span<const float> Qwen2VLModel<Config>::Context::prefill(std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
-                                                              std::span<const ImageGrid> grids, const Trace& trace, bool all_logits) {
-    return prefill(ids, images, grids, rope_index(ids, m_->d_.image_token_id, grids, int(m_->d_.merge)), trace, all_logits);
-}
-
-template <class Config>
-std::span<const float> Qwen2VLModel<Config>::Context::prefill(std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
-                                                              std::span<const ImageGrid> grids, RopePositions positions,
-                                                              const Trace& trace, bool all_logits) {
-    const Qwen2VLModel& m = *m_;
-    const Qwen2VLDims& d = m.d_;
-    if (ids.empty()) detail::fail("prefill: empty prompt");
-    if (len_ != 0) detail::fail("prefill: the context already holds ", len_, " tokens");
-    if (ids.size() > cap_) detail::fail("prefill: the prompt has ", ids.size(), " tokens, the context holds ", cap_);
-    for (const auto& a : positions.pos)
-        if (a.size() != ids.size()) detail::fail("prefill: ", a.size(), " positions for ", ids.size(), " tokens");
-    if (images.size() != grids.size()) detail::fail("prefill: ", images.size(), " images but ", grids.size(), " grids");
-    pos_ = std::move(positions);
-    std::vector<float> x(ids.size() * d.hidden);
-    std::size_t image = 0, row = 0;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (ids[i] == d.image_token_id) {
-            if (image >= images.size() || images[image].shape()[1] != d.hidden)
-                detail::fail("prefill: image token ", i, " has no matching image embedding");
-            std::copy_n(images[image].data() + row * d.hidden, d.hidden, x.data() + i * d.hidden);
-            if (++row == images[image].shape()[0]) ++image, row = 0;
-        } else {
-            m.embed(ids[i], x.data() + i * d.hidden);
-        }
-    }
-    if (image != images.size() || row != 0) detail::fail("prefill: image tokens and image embeddings do not match in number");
-    if (trace) trace("inputs_embeds", x.data(), ids.size(), d.hidden);
-    const std::int64_t* pos[3] = {pos_.pos[0].data(), pos_.pos[1].data(), pos_.pos[2].data()};
-    forward(x.data(), ids.size(), pos, trace, all_logits);
-    return logits_;
-}
-
-template <class Config>
-std::span<const float> Qwen2VLModel<Config>::Context::decode_step(std::int32_t token) {
-    if (len_ == 0) detail::fail("decode_step: call prefill first");
-    const Qwen2VLDims& d = m_->d_;
-    if (emb_.size() < d.hidden) emb_.resize(d.hidden);  // first step only
-    m_->embed(token, emb_.data());
-    const std::int64_t p = std::int64_t(len_) + pos_.delta;
-    const std::int64_t* pos[3] = {&p, &p, &p};
-    forward(emb_.data(), 1, pos, {}, false);
-    return logits_;
-}
-
-template <class Config>
-std::vector<std::int32_t> Qwen2VLModel<Config>::Context::generate(std::span<const std::int32_t> ids,
-                                                                  std::span<const Tensor<float, 2>> images,
-                                                                  std::span<const ImageGrid> grids, const GenerationOptions& opt,
-                                                                  const std::function<void(std::int32_t)>& on_token,
-                                                                  GenerationStats* stats) {
-    using clock = std::chrono::steady_clock;
-    Sampler sampler(opt, ids, m_->d_.vocab);
-    std::vector<float> logits(m_->d_.vocab);
-    const auto t0 = clock::now();
-    std::span<const float> l = prefill(ids, images, grids);
-    const auto t1 = clock::now();
-    std::vector<std::int32_t> out;
-    out.reserve(std::min(opt.max_new_tokens, cap_ - len_) + 1);  // no growth while decoding
-    for (;;) {
-        std::copy(l.begin(), l.end(), logits.begin());
-        const std::int32_t t = sampler.next(logits);
-        sampler.accept(t);
-        out.push_back(t);
-        if (on_token) on_token(t);
-        if (sampler.done(t) || len_ >= cap_) break;
-        l = decode_step(t);
-    }
-    if (stats) {
-        stats->prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
-        stats->decode_seconds += std::chrono::duration<double>(clock::now() - t1).count();
-        stats->prompt_tokens += ids.size();
-        stats->generated_tokens += out.size();
-    }
-    return out;
-}
-
-template <class Config>
-void Qwen2VLModel<Config>::step_rows(Context* const* ctxs, const std::int32_t* ids, std::size_t n, BatchScratch& s) const {
-    const Qwen2VLDims& d = d_;
-    const std::size_t h = d.hidden, hd = d.head_dim, qd = d.heads * hd, kvd = d.kv_heads * hd;
-    s.x.resize(n * h), s.h.resize(n * h), s.q.resize(n * qd), s.ctx.resize(n * qd), s.k.resize(n * kvd), s.v.resize(n * kvd);
-    s.g.resize(n * d.mlp), s.pos.resize(n), s.len.resize(n), s.kc.resize(n), s.vc.resize(n);
-    for (std::size_t r = 0; r < n; ++r) {
-        const Context& c = *ctxs[r];
-        if (c.len_ == 0) detail::fail("generate_batch: a context was not prefilled");
-        if (c.len_ + 1 > c.cap_) detail::fail("context: ", c.len_ + 1, " tokens exceed this context's capacity of ", c.cap_);
-        embed(ids[r], s.x.data() + r * h);
-        s.pos[r] = std::int64_t(c.len_) + c.pos_.delta;  // a text token: the same position on all three axes
-        s.len[r] = c.len_;
-    }
-    mrope_fill(s.rope, {s.pos.data(), s.pos.data(), s.pos.data()}, n, rope_inv_freq_, d.mrope_section);
-    for (std::size_t l = 0; l < d.layers; ++l) {
-        const DecoderLayer& L = layers_[l];
-        L.input_norm.forward(s.x.data(), n, h, s.h.data(), h);
-        forward_same_input<W>(s.h.data(), n, h, {{L.q, s.q.data(), qd}, {L.k, s.k.data(), kvd}, {L.v, s.v.data(), kvd}});
-        for (std::size_t r = 0; r < n; ++r) s.kc[r] = ctxs[r]->k_[l].data(), s.vc[r] = ctxs[r]->v_[l].data();
-        attend_new_rows(n, s.q.data(), s.k.data(), s.v.data(), s.kc.data(), s.vc.data(), s.len.data(), s.rope, d.heads, d.kv_heads, hd,
-                        s.ctx.data());
-        L.o.forward(s.ctx.data(), n, qd, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
-        L.post_norm.forward(s.x.data(), n, h, s.h.data(), h);
-        forward_same_input<W>(s.h.data(), n, h, {{L.gate, s.g.data(), d.mlp, {.act = Activation::silu}},
-                                                 {L.up, s.g.data(), d.mlp, {.multiplier = s.g.data(), .ld_multiplier = d.mlp}}});
-        L.down.forward(s.g.data(), n, d.mlp, s.x.data(), h, {.residual = s.x.data(), .ld_residual = h});
-    }
-    for (std::size_t r = 0; r < n; ++r) ctxs[r]->len_ += 1;
-    final_norm_.forward(s.x.data(), n, h, s.h.data(), h);
-    s.logits.resize(n * d.vocab);
-    lm_head_.forward(s.h.data(), n, h, s.logits.data(), d.vocab);
-}
-
-template <class Config>
-std::vector<std::vector<std::int32_t>> Qwen2VLModel<Config>::generate_batch(std::span<const BatchRequest> requests,
-                                                                            GenerationStats* stats) const {
-    using clock = std::chrono::steady_clock;
-    const std::size_t n = requests.size();
-    std::vector<Context> ctxs;
-    std::vector<Sampler> samplers;
-    ctxs.reserve(n), samplers.reserve(n);
-    std::vector<std::vector<std::int32_t>> out(n);
-    std::vector<std::size_t> active, still;
-    std::vector<std::int32_t> tokens, next;
-    const auto t0 = clock::now();
-    for (std::size_t i = 0; i < n; ++i) {  // as Context::generate: prefill, then the first token
-        const BatchRequest& q = requests[i];
-        ctxs.push_back(context(q.ids.size() + q.options.max_new_tokens));
-        samplers.emplace_back(q.options, q.ids, d_.vocab);
-        const auto l = ctxs[i].prefill(q.ids, q.images, q.grids);
-        std::vector<float> logits(l.begin(), l.end());
-        const std::int32_t t = samplers[i].next(logits);
-        samplers[i].accept(t);
-        out[i].push_back(t);
-        if (!samplers[i].done(t) && ctxs[i].len_ < ctxs[i].cap_) active.push_back(i), tokens.push_back(t);
-    }
-    const auto t1 = clock::now();
-    std::vector<Context*> rows;
-    BatchScratch s;
-    while (!active.empty()) {
-        rows.clear();
-        for (std::size_t i : active) rows.push_back(&ctxs[i]);
-        step_rows(rows.data(), tokens.data(), active.size(), s);
-        still.clear(), next.clear();
-        for (std::size_t r = 0; r < active.size(); ++r) {
-            const std::size_t i = active[r];
-            const std::int32_t t = samplers[i].next({s.logits.data() + r * d_.vocab, d_.vocab});
-            samplers[i].accept(t);
-            out[i].push_back(t);
-            if (!samplers[i].done(t) && ctxs[i].len_ < ctxs[i].cap_) still.push_back(i), next.push_back(t);
-        }
-        active.swap(still), tokens.swap(next);
-    }
-    if (stats) {
-        stats->prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
-        stats->decode_seconds += std::chrono::duration<double>(clock::now() - t1).count();
-        for (std::size_t i = 0; i < n; ++i) stats->prompt_tokens += requests[i].ids.size(), stats->generated_tokens += out[i].size();
-    }
     return out;
 }
 

@@ -10,6 +10,7 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
 #include <docvlm/model/generation.hpp>
+#include <docvlm/pipeline/document.hpp>
 
 #include <algorithm>
 #include <array>
@@ -25,15 +26,6 @@ namespace pipeline {
 /// What a prompt asks MinerU2.5 to do.
 enum class Task { layout, text, table, formula };
 
-/// One region of a page: type, box (fractions of the page, x0 < x1, y0 < y1), rotation in
-/// degrees counter-clockwise (0, 90, 180, 270), continuation of the previous text block, content.
-struct Block {
-    std::string type;
-    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;  ///< double, as the client's Python floats (crops round exactly alike)
-    int angle = 0;
-    bool merge_prev = false;
-    std::string content;
-};
 
 /// The client's prompt for a task ("\nLayout Detection:", "\nText Recognition:", ...).
 std::string_view mineru_prompt(Task task);
@@ -68,8 +60,6 @@ std::string otsl_to_html(std::string_view otsl);
 /// Wraps a display equation in "\[\n … \n\]" unless it already carries those delimiters.
 std::string wrap_equation(std::string_view latex);
 
-/// Escapes & < > " ' as Python's html.escape.
-std::string html_escape(std::string_view s);
 
 // ------------------------------------------------------------------------------------------------
 // Implementation
@@ -119,21 +109,6 @@ inline GenerationOptions sampling_for(Task task, std::size_t max_new_tokens) {
     return o;
 }
 
-inline std::string html_escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#x27;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
 
 namespace detail {
 

@@ -18,6 +18,8 @@
 #include <docvlm/io/tokenizer.hpp>
 #include <docvlm/model/generation.hpp>
 #include <docvlm/model/rope_index.hpp>
+#include <docvlm/model/token_concat.hpp>
+#include <docvlm/pipeline/document.hpp>
 #include <docvlm/pipeline/mineru.hpp>
 
 #include <nlohmann/json.hpp>
@@ -34,19 +36,6 @@
 DOCVLM_NAMESPACE_BEGIN
 namespace pipeline {
 
-/// A parsed page: blocks in reading order (as the layout stage emitted them) with their content.
-struct Document {
-    std::vector<Block> blocks;
-    std::vector<std::string> warnings;
-
-    /// Markdown: titles as '#', paragraphs (continuations joined), tables as HTML, equations as
-    /// \[ \]; headers, footers, page numbers and side notes left out; images as a placeholder.
-    std::string markdown() const;
-    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "content"}], "warnings": [...]}
-    std::string json() const;
-    /// A minimal HTML page of the same content.
-    std::string html() const;
-};
 
 /// Client settings (mineru-vl-utils defaults).
 struct PageParserOptions {
@@ -212,51 +201,6 @@ inline std::string postprocess_content(std::string_view type, std::string_view r
     return std::string(detail::py_strip(raw));
 }
 
-inline std::string Document::markdown() const {
-    std::string md;
-    auto para = [&](const std::string& s) {
-        if (!md.empty()) md += "\n\n";
-        md += s;
-    };
-    for (const Block& b : blocks) {
-        if (b.type == "header" || b.type == "footer" || b.type == "page_number" || b.type == "aside_text" ||
-            b.type == "page_footnote")
-            continue;
-        if (b.type == "image") {
-            para("![image](#bbox=" + std::to_string(b.x0) + "," + std::to_string(b.y0) + "," + std::to_string(b.x1) + "," +
-                 std::to_string(b.y1) + ")");
-            continue;
-        }
-        if (b.content.empty()) continue;
-        if (b.type == "title") para("# " + b.content);
-        else if (b.type == "text" && b.merge_prev && !md.empty()) md += " " + b.content;
-        else if (b.type == "code" || b.type == "algorithm") para("```\n" + b.content + "\n```");
-        else para(b.content);
-    }
-    return md + (md.empty() ? "" : "\n");
-}
-
-inline std::string Document::json() const {
-    nlohmann::ordered_json j;
-    j["blocks"] = nlohmann::ordered_json::array();
-    for (const Block& b : blocks)
-        j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle}, {"merge_prev", b.merge_prev},
-                               {"content", b.content}});
-    j["warnings"] = warnings;
-    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-}
-
-inline std::string Document::html() const {
-    std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n";
-    for (const Block& b : blocks) {
-        if (b.content.empty()) continue;
-        if (b.type == "table") h += b.content + "\n";
-        else if (b.type == "title") h += "<h1>" + html_escape(b.content) + "</h1>\n";
-        else h += "<p>" + html_escape(b.content) + "</p>\n";
-    }
-    return h + "</body></html>\n";
-}
-
 inline std::uint64_t VisionCache::key(const io::Image& img, std::string_view settings) {
     std::uint64_t h = 1469598103934665603ull;
     auto mix = [&](const void* p, std::size_t n) {
@@ -362,7 +306,7 @@ std::vector<std::string> MinerUPageParser<M>::recognise_batch(std::span<const io
     std::vector<Prepared> prepared;
     prepared.reserve(images.size());
     for (std::size_t i = 0; i < images.size(); ++i) prepared.push_back(prepare(images[i], prompts[i], options[i]));
-    std::vector<typename M::BatchRequest> reqs;
+    std::vector<BatchRequest> reqs;
     for (const Prepared& p : prepared) reqs.push_back({p.ids, {p.vision.get(), 1}, {&p.grid, 1}, p.opt});
     GenerationStats stats;
     auto outs = model_->generate_batch(reqs, &stats);

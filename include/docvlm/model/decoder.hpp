@@ -1,0 +1,230 @@
+// docvlm/model/decoder.hpp — Decoder<W>: the text decoder of every family.
+//
+//   embed → for each block: [gated cross-attention to the image's tokens] → DecoderBlock → RMSNorm → LM head
+//
+// A family fills the parts (model/*: its tensor names) and computes the rope rows of the tokens it
+// feeds (Rope1D, or MRope for Qwen2-VL); the Decoder runs them. Decoder::State is one sequence: its
+// KV cache, the projected vision keys/values of its image, its activations and logits. States are
+// independent, so many may share one Decoder, one per thread.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/core/tensor.hpp>
+#include <docvlm/core/trace.hpp>
+#include <docvlm/io/safetensors.hpp>
+#include <docvlm/layers/attention.hpp>
+#include <docvlm/layers/decoder_block.hpp>
+#include <docvlm/layers/embedding.hpp>
+#include <docvlm/layers/linear.hpp>
+#include <docvlm/layers/norm.hpp>
+#include <docvlm/layers/rope.hpp>
+
+#include <span>
+#include <string>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+
+template <WeightPolicy W>
+struct Decoder {
+    Embedding embed;
+    std::vector<DecoderBlock<W>> blocks;
+    /// Gated cross-attention layers and, per block, the one that runs before it (-1: none). Both
+    /// empty for families that put the image into the token sequence.
+    std::vector<GatedCrossAttentionLayer<W>> cross;
+    std::vector<int> cross_before;
+    RMSNorm norm;
+    Linear<W> head;
+
+    /// One sequence: KV cache for `capacity` tokens, vision keys/values, activations, logits.
+    class State {
+    public:
+        State(const Decoder& dec, std::size_t capacity);
+        std::size_t length() const { return len_; }
+        std::size_t capacity() const { return cap_; }
+        /// Room for `n` more tokens.
+        bool room(std::size_t n = 1) const { return len_ + n <= cap_; }
+        /// Forgets the tokens (the vision keys/values stay).
+        void clear() { len_ = 0; }
+
+    private:
+        friend struct Decoder;
+        std::size_t cap_ = 0, len_ = 0;
+        std::vector<AlignedBuffer<float>> k_, v_;  // per block [capacity][kv_heads · head_dim]
+        std::vector<VisionKV> vis_;                // per cross-attention layer
+        std::vector<float> x_, logits_;            // [n, hidden], [n or 1, vocab]
+        DecoderWorkspace ws_;
+    };
+
+    /// Batched decoding scratch (Decoder::step).
+    struct Batch {
+        std::vector<float> x, logits;
+        DecoderWorkspace ws;
+        std::vector<float*> kc, vc;
+        std::vector<const VisionKV*> vis;
+        std::vector<std::size_t> len;
+    };
+
+    /// Checks that the parts fit together (called by the families' loaders).
+    void validate() const;
+    std::size_t hidden() const { return embed.dim(); }
+    std::size_t vocab() const { return head.out_features(); }
+    std::size_t head_dim() const { return blocks.front().head_dim; }
+
+    /// Empties `s` and projects one image's vision tokens [tokens, vision_dim] through every
+    /// cross-attention layer into it.
+    void attach(State& s, const float* vision, std::size_t tokens) const;
+
+    /// Runs n tokens after the state's cached ones: x [n, hidden] their embeddings, rope one row
+    /// per token. Returns the logits of the last token, or of every token [n, vocab] with
+    /// all_logits. Trace names: dec_l0_* (layer 0's pieces), dec_layer_out_<l>, final_hidden,
+    /// logits (all_logits only).
+    std::span<const float> forward(State& s, const float* x, std::size_t n, const RopeTable& rope, const Trace& trace = {},
+                                   bool all_logits = false) const;
+
+    /// One token for each of n states (ids[r] for states[r], rope row r at its position): the
+    /// same arithmetic per row as forward() with n = 1, but every weight matrix is read once for
+    /// all rows. Returns logits [n, vocab] (in b).
+    std::span<float> step(State* const* states, const std::int32_t* ids, std::size_t n, const RopeTable& rope, Batch& b) const;
+};
+
+/// The sizes of a Hugging Face LLaMA / Qwen2 decoder.
+struct HfDecoderDims {
+    std::size_t layers = 0, hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, mlp = 0, vocab = 0;
+    float rms_eps = 1e-6f;
+    bool qkv_bias = false;        ///< Qwen2: q/k/v have biases; LLaMA: none
+    bool tie_embeddings = false;  ///< no lm_head tensor: the head is the embedding
+};
+
+/// Loads a decoder stored under transformers' LlamaModel / Qwen2Model names:
+/// <prefix>embed_tokens.weight, <prefix>layers.<i>.{input_layernorm, self_attn.{q,k,v,o}_proj,
+/// post_attention_layernorm, mlp.{gate,up,down}_proj}, <prefix>norm.weight, and the LM head
+/// `head` (or the embedding where tie_embeddings and the checkpoint has no `head`). The embedding
+/// is kept in bfloat16 unless the weights are F32.
+template <WeightPolicy W>
+Decoder<W> load_hf_decoder(const io::Checkpoint& ck, const std::string& prefix, const std::string& head, const HfDecoderDims& d,
+                           bool int8_attention);
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+template <WeightPolicy W>
+Decoder<W>::State::State(const Decoder& dec, std::size_t capacity) : cap_(capacity) {
+    if (capacity == 0) detail::fail("context: max_tokens must be positive");
+    for (const auto& b : dec.blocks) {
+        k_.emplace_back(capacity * b.kv_dim());
+        v_.emplace_back(capacity * b.kv_dim());
+    }
+    logits_.resize(dec.vocab());
+}
+
+template <WeightPolicy W>
+void Decoder<W>::validate() const {
+    if (blocks.empty()) detail::fail("decoder: no layers");
+    for (const auto& b : blocks) {
+        b.validate();
+        if (b.dim() != hidden()) detail::fail("decoder: a layer takes ", b.dim(), " channels, the embedding gives ", hidden());
+    }
+    if (norm.dim() != hidden() || head.in_features() != hidden())
+        detail::fail("decoder: final norm / LM head do not take ", hidden(), " channels");
+    if (!cross_before.empty() && cross_before.size() != blocks.size()) detail::fail("decoder: cross_before needs one entry per layer");
+    for (int c : cross_before)
+        if (c >= int(cross.size())) detail::fail("decoder: cross-attention layer ", c, " does not exist");
+}
+
+template <WeightPolicy W>
+void Decoder<W>::attach(State& s, const float* vision, std::size_t tokens) const {
+    if (tokens == 0) detail::fail("prefill: no vision tokens");
+    s.len_ = 0;
+    s.vis_.clear();
+    for (const auto& c : cross) s.vis_.push_back(c.project(vision, tokens));
+}
+
+template <WeightPolicy W>
+std::span<const float> Decoder<W>::forward(State& s, const float* x_in, std::size_t n, const RopeTable& rope, const Trace& trace,
+                                           bool all_logits) const {
+    if (!s.room(n)) detail::fail("context: ", s.len_ + n, " tokens exceed this context's capacity of ", s.cap_);
+    if (rope.tokens < n || rope.head_dim != head_dim()) detail::fail("decoder: a rope table for ", n, " tokens of ", head_dim(), " is needed");
+    const std::size_t h = hidden();
+    if (s.x_.size() < n * h) s.x_.resize(n * h);
+    float* x = s.x_.data();
+    std::copy_n(x_in, n * h, x);
+    for (std::size_t l = 0; l < blocks.size(); ++l) {
+        if (!cross_before.empty() && cross_before[l] >= 0) cross[std::size_t(cross_before[l])].forward(x, n, s.vis_[std::size_t(cross_before[l])]);
+        const bool detailed = bool(trace) && l == 0;
+        blocks[l].forward(x, n, rope, s.k_[l].data(), s.v_[l].data(), s.len_, s.ws_, detailed ? trace : Trace{},
+                          detailed ? "dec_l" + std::to_string(l) + "_" : std::string());
+        if (trace) trace("dec_layer_out_" + std::to_string(l), x, n, h);
+    }
+    s.len_ += n;
+    float* y = s.ws_.h.data();  // [n, hidden], free after the last block
+    norm.forward(x, n, h, y, h);
+    detail::emit(trace, "final_hidden", y, n, h);
+    const std::size_t rows = all_logits ? n : 1;
+    s.logits_.resize(rows * vocab());
+    head.forward(y + (n - rows) * h, rows, h, s.logits_.data(), vocab());
+    if (all_logits) detail::emit(trace, "logits", s.logits_.data(), n, vocab());
+    return s.logits_;
+}
+
+template <WeightPolicy W>
+std::span<float> Decoder<W>::step(State* const* states, const std::int32_t* ids, std::size_t n, const RopeTable& rope, Batch& b) const {
+    const std::size_t h = hidden();
+    b.x.resize(n * h), b.kc.resize(n), b.vc.resize(n), b.vis.resize(n), b.len.resize(n);
+    for (std::size_t r = 0; r < n; ++r) {
+        const State& s = *states[r];
+        if (!s.room()) detail::fail("context: ", s.len_ + 1, " tokens exceed this context's capacity of ", s.cap_);
+        embed.row(ids[r], b.x.data() + r * h);
+        b.len[r] = s.len_;
+    }
+    for (std::size_t l = 0; l < blocks.size(); ++l) {
+        if (!cross_before.empty() && cross_before[l] >= 0) {
+            const std::size_t c = std::size_t(cross_before[l]);
+            for (std::size_t r = 0; r < n; ++r) b.vis[r] = &states[r]->vis_[c];
+            cross[c].forward_rows(b.x.data(), n, b.vis.data());
+        }
+        for (std::size_t r = 0; r < n; ++r) b.kc[r] = states[r]->k_[l].data(), b.vc[r] = states[r]->v_[l].data();
+        blocks[l].forward_rows(b.x.data(), n, rope, b.kc.data(), b.vc.data(), b.len.data(), b.ws);
+    }
+    for (std::size_t r = 0; r < n; ++r) states[r]->len_ += 1;
+    float* y = b.ws.h.data();
+    norm.forward(b.x.data(), n, h, y, h);
+    b.logits.resize(n * vocab());
+    head.forward(y, n, h, b.logits.data(), vocab());
+    return b.logits;
+}
+
+template <WeightPolicy W>
+Decoder<W> load_hf_decoder(const io::Checkpoint& ck, const std::string& prefix, const std::string& head, const HfDecoderDims& d,
+                           bool int8_attention) {
+    const std::size_t h = d.hidden, qd = d.heads * d.head_dim, kvd = d.kv_heads * d.head_dim;
+    Decoder<W> dec;
+    for (std::size_t i = 0; i < d.layers; ++i) {
+        const std::string l = prefix + "layers." + std::to_string(i) + ".";
+        auto lin = [&](const std::string& name, std::size_t out, std::size_t in, bool bias) {
+            return Linear<W>::load(ck, l + name + ".weight", bias ? l + name + ".bias" : std::string(), out, in);
+        };
+        DecoderBlock<W> b;
+        b.norm1 = RMSNorm::load(ck, l + "input_layernorm.weight", h, d.rms_eps);
+        b.norm2 = RMSNorm::load(ck, l + "post_attention_layernorm.weight", h, d.rms_eps);
+        b.q = lin("self_attn.q_proj", qd, h, d.qkv_bias);
+        b.k = lin("self_attn.k_proj", kvd, h, d.qkv_bias);
+        b.v = lin("self_attn.v_proj", kvd, h, d.qkv_bias);
+        b.o = lin("self_attn.o_proj", h, qd, false);
+        b.mlp = Mlp<W>::gated(lin("mlp.gate_proj", d.mlp, h, false), lin("mlp.up_proj", d.mlp, h, false), lin("mlp.down_proj", h, d.mlp, false));
+        b.heads = d.heads, b.kv_heads = d.kv_heads, b.head_dim = d.head_dim, b.int8_attention = int8_attention;
+        dec.blocks.push_back(std::move(b));
+    }
+    dec.norm = RMSNorm::load(ck, prefix + "norm.weight", h, d.rms_eps);
+    const Array<float> emb = load_tensor(ck, prefix + "embed_tokens.weight", {d.vocab, h});
+    dec.embed = Embedding(emb.data(), d.vocab, h, !std::is_same_v<W, F32>);
+    if (ck.contains(head) || ck.contains(PackedNames(head).data)) dec.head = Linear<W>::load(ck, head, "", d.vocab, h);
+    else if (d.tie_embeddings) dec.head = Linear<W>(emb.data(), d.vocab, h);
+    else detail::fail(ck.source(), ": config.json says tie_word_embeddings = false but there is no ", head);
+    dec.validate();
+    return dec;
+}
+
+DOCVLM_NAMESPACE_END

@@ -1,0 +1,110 @@
+// docvlm/pipeline/document.hpp — the result of parsing a page, shared by every parser: Blocks
+// (type, box as fractions of the page, rotation, content) in reading order, and the Markdown,
+// JSON and HTML writers.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace pipeline {
+
+/// One region of a page: type, box (fractions of the page, x0 < x1, y0 < y1), rotation in
+/// degrees counter-clockwise (0, 90, 180, 270), continuation of the previous text block, content.
+struct Block {
+    std::string type;
+    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;  ///< double, as the client's Python floats (crops round exactly alike)
+    int angle = 0;
+    bool merge_prev = false;
+    std::string content;
+};
+
+/// A parsed page: blocks in reading order (as the layout stage emitted them) with their content.
+struct Document {
+    std::vector<Block> blocks;
+    std::vector<std::string> warnings;
+
+    /// Markdown: titles as '#', paragraphs (continuations joined), tables as HTML, equations as
+    /// \[ \]; headers, footers, page numbers and side notes left out; images as a placeholder.
+    std::string markdown() const;
+    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "content"}], "warnings": [...]}
+    std::string json() const;
+    /// A minimal HTML page of the same content.
+    std::string html() const;
+};
+
+/// Escapes & < > " ' as Python's html.escape.
+std::string html_escape(std::string_view s);
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline std::string html_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#x27;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+inline std::string Document::markdown() const {
+    std::string md;
+    auto para = [&](const std::string& s) {
+        if (!md.empty()) md += "\n\n";
+        md += s;
+    };
+    for (const Block& b : blocks) {
+        if (b.type == "header" || b.type == "footer" || b.type == "page_number" || b.type == "aside_text" ||
+            b.type == "page_footnote")
+            continue;
+        if (b.type == "image") {
+            para("![image](#bbox=" + std::to_string(b.x0) + "," + std::to_string(b.y0) + "," + std::to_string(b.x1) + "," +
+                 std::to_string(b.y1) + ")");
+            continue;
+        }
+        if (b.content.empty()) continue;
+        if (b.type == "title") para("# " + b.content);
+        else if (b.type == "text" && b.merge_prev && !md.empty()) md += " " + b.content;
+        else if (b.type == "code" || b.type == "algorithm") para("```\n" + b.content + "\n```");
+        else para(b.content);
+    }
+    return md + (md.empty() ? "" : "\n");
+}
+
+inline std::string Document::json() const {
+    nlohmann::ordered_json j;
+    j["blocks"] = nlohmann::ordered_json::array();
+    for (const Block& b : blocks)
+        j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle}, {"merge_prev", b.merge_prev},
+                               {"content", b.content}});
+    j["warnings"] = warnings;
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+inline std::string Document::html() const {
+    std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n";
+    for (const Block& b : blocks) {
+        if (b.content.empty()) continue;
+        if (b.type == "table") h += b.content + "\n";
+        else if (b.type == "title") h += "<h1>" + html_escape(b.content) + "</h1>\n";
+        else h += "<p>" + html_escape(b.content) + "</p>\n";
+    }
+    return h + "</body></html>\n";
+}
+
+}  // namespace pipeline
+DOCVLM_NAMESPACE_END
