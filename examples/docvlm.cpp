@@ -13,6 +13,7 @@
 #include <docvlm/model/quantize.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
+#include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
 #include "pdf_pages.hpp"
@@ -99,12 +100,15 @@ examples:
 
 const char* ask_help = R"(usage: docvlm ask IMAGE "PROMPT" --model DIR [--max-tokens N] [--stream] [--weights W]
 
-Asks a Qwen2-VL-family checkpoint that follows free instructions (e.g. Qwen2-VL-2B-Instruct) any
-question about an image, greedy decoding, and prints the answer. MinerU2.5 only knows its four
-task prompts (see ocr / table / formula); docvlm's embedded model only knows its tasks.
+Asks a checkpoint that follows free instructions any question about an image, greedy decoding,
+and prints the answer: a Qwen2-VL-family one (e.g. Qwen2-VL-2B-Instruct) or LLaVA-1.5
+(llava-hf/llava-1.5-7b-hf: its conversation prompt "USER: <image>\n... ASSISTANT:" is added).
+MinerU2.5 only knows its four task prompts (see ocr / table / formula); docvlm's embedded model
+only knows its tasks.
 
-example:
+examples:
   docvlm ask chart.png "Summarise this chart in two sentences." --model ~/models/Qwen2-VL-2B-Instruct
+  docvlm ask page.png "What is the title of this page?" --model ~/models/llava-1.5-7b-hf --stream
 )";
 
 const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE [--model DIR] [--max-tokens N] [--stream] [--weights W]
@@ -237,6 +241,50 @@ bool is_docvlm_small(const std::string& dir) {
     if (!in) return false;
     const auto j = nlohmann::json::parse(in, nullptr, false);
     return j.is_object() && j.value("model_type", std::string()) == "docvlm_small";
+}
+
+bool is_llava(const std::string& dir) {
+    std::ifstream in(std::filesystem::path(dir) / "config.json");
+    if (!in) return false;
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    return j.is_object() && j.contains("model_type") && j["model_type"] == "llava";
+}
+
+// `ask` with a LLaVA-1.5 checkpoint: CLIP preprocessing, the conversation prompt, an answer up to </s>.
+int ask_llava(const Options& o) {
+    auto run = [&](auto tag) {
+        using W = decltype(tag);
+        const auto tok = docvlm::io::SentencePieceTokenizer::from_folder(o.model);
+        const auto model = docvlm::load<docvlm::presets::Llava15<W>>(o.model);
+        const auto px = docvlm::io::preprocess_clip(docvlm::io::load_image(o.inputs[0]), model.image_config());
+        const docvlm::Tensor<float, 2> vision = model.encode_image(px);
+        const std::vector<std::int32_t> ids = model.prompt(tok, o.inputs[1]);
+        docvlm::GenerationOptions gen;
+        gen.max_new_tokens = o.max_tokens;
+        gen.stop_tokens = {tok.eos_id()};
+        auto ctx = model.context(ids.size() + gen.max_new_tokens);
+        std::vector<std::int32_t> answer;
+        std::string shown;  // streamed so far; a trailing U+FFFD may be half a character, so it waits
+        auto show = [&](bool last) {
+            const std::string text = tok.decode(answer, true);
+            if (!last && text.ends_with("\xef\xbf\xbd")) return;
+            if (text.compare(0, shown.size(), shown) == 0) std::fputs(text.c_str() + shown.size(), stdout);
+            else std::printf("\n%s", text.c_str());  // a piece changed what came before it: print the whole answer again
+            std::fflush(stdout);
+            shown = text;
+        };
+        ctx.generate(ids, {&vision, 1}, {}, gen, [&](std::int32_t t) {
+            if (t == tok.eos_id()) return;
+            answer.push_back(t);
+            if (o.stream) show(false);
+        });
+        show(true);
+        std::printf("\n");
+        return 0;
+    };
+    if (o.weights == "f32") return run(docvlm::F32{});
+    if (o.weights == "bf16") return run(docvlm::BF16{});
+    return run(docvlm::Int8PerChannel{});
 }
 
 // Runs fn(parser, tokenizer-or-null) with the model the options ask for, under the weight policy
@@ -415,6 +463,7 @@ int cmd_task(const std::string& cmd, const Options& o) {
     if (ask && (o.model.empty() || is_docvlm_small(o.model)))
         docvlm::detail::fail("the embedded model only knows its tasks (ocr, table, formula); for free prompts pass --model with an "
                              "instruction-following Qwen2-VL checkpoint, e.g. Qwen2-VL-2B-Instruct");
+    if (ask && is_llava(o.model)) return ask_llava(o);
     const auto image = docvlm::io::load_image(o.inputs[0]);
     return with_parser(o, [&](const auto& parser, const docvlm::io::Tokenizer* tok) {
         using P = std::decay_t<decltype(parser)>;

@@ -3,6 +3,7 @@
 #include "test_util.hpp"
 
 #include <docvlm/model/model.hpp>
+#include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
 #include <atomic>
@@ -69,6 +70,7 @@ TEST_CASE("decode steps allocate nothing after warm-up (f32 and int8 weights)") 
     };
     check(Model<presets::Qwen2VL<F32>>::load(golden));
     check(Model<presets::Qwen2VL<Int8PerChannel>>::load(golden));
+    check(Model<presets::Llava15<F32>>::load(test::data("golden/llava-tiny-a")));
 }
 
 }  // TEST_SUITE

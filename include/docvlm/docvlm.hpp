@@ -12,10 +12,12 @@
 #include <docvlm/core/error.hpp>
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/core/thread_pool.hpp>
+#include <docvlm/io/clip_processor.hpp>
 #include <docvlm/io/image.hpp>
 #include <docvlm/io/image_processor.hpp>
 #include <docvlm/io/mapped_file.hpp>
 #include <docvlm/io/safetensors.hpp>
+#include <docvlm/io/sentencepiece.hpp>
 #include <docvlm/io/tokenizer.hpp>
 #include <docvlm/kernels/attention.hpp>
 #include <docvlm/kernels/gemm.hpp>
@@ -28,5 +30,6 @@
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
+#include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/mineru25.hpp>
 #include <docvlm/presets/qwen2vl.hpp>

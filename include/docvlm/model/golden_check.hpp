@@ -1,15 +1,19 @@
-// docvlm/model/golden_check.hpp — checks a Qwen2-VL-family checkpoint against reference tensors
-// computed by Hugging Face transformers (the layout of tests/data/golden/qwen2vl-tiny-a: config,
-// weights, input.png, input_ids.npy and the *.npy tensors its README lists).
+// docvlm/model/golden_check.hpp — checks a checkpoint against reference tensors computed by
+// Hugging Face transformers (the layout of tests/data/golden/*: config.json, weights, input.png,
+// input_ids.npy and the *.npy tensors its README lists). The family comes from config.json:
+// "llava" → LLaVA-1.5, anything else with a vision_config → the Qwen2-VL family.
 //
-// Runs docvlm's preprocessing, rope positions, vision tower, decoder and greedy generation with
-// the dynamic F32 preset and compares every reference file present. Tolerances: pixel values
-// 1e-5 absolute; tensors 1e-4 of the tensor's largest magnitude; ids and positions exact.
+// Runs docvlm's preprocessing, positions, vision tower, decoder and greedy generation with the
+// dynamic F32 preset and compares every reference file present. Tolerances: pixel values 1e-5
+// absolute; tensors 1e-4 of the tensor's largest magnitude; ids and positions exact.
 #pragma once
 
+#include <docvlm/io/clip_processor.hpp>
 #include <docvlm/io/image.hpp>
 #include <docvlm/io/image_processor.hpp>
+#include <docvlm/io/json.hpp>
 #include <docvlm/model/model.hpp>
+#include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
 #include <xtensor/xnpy.hpp>
@@ -44,33 +48,29 @@ namespace detail {
 
 struct GoldenDir {
     std::string dir;
+    std::function<void(const GoldenResult&)> report;
+    bool all = true;
+
     bool has(const std::string& f) const { return std::filesystem::exists(std::filesystem::path(dir) / f); }
+    std::string path(const std::string& f) const { return (std::filesystem::path(dir) / f).string(); }
     template <class T>
     xt::xarray<T> load(const std::string& f) const {
         if (!has(f)) fail(dir, ": missing ", f);
         try {
-            return xt::load_npy<T>((std::filesystem::path(dir) / f).string());
+            return xt::load_npy<T>(path(f));
         } catch (const std::exception& e) {
             fail(dir, "/", f, ": cannot read as .npy of the expected type: ", e.what());
         }
     }
-};
-
-}  // namespace detail
-
-inline bool golden_check(const std::string& dir, const std::function<void(const GoldenResult&)>& report) {
-    using M = Model<presets::Qwen2VL<F32>>;
-    const detail::GoldenDir g{dir};
-    bool all = true;
-    auto put = [&](GoldenResult r) {
+    void put(const GoldenResult& r) {
         all = all && r.passed;
         if (report) report(r);
-    };
-    // float comparison with an optional [1, heads, seq, d] -> [seq, heads * d] reordering
-    auto compare = [&](const std::string& name, const float* got, std::size_t n, const std::string& file, double tol,
-                       bool relative, std::size_t heads = 0, std::size_t offset = 0) {
+    }
+    /// Float comparison with an optional [1, heads, seq, d] -> [seq, heads · d] reordering.
+    void compare(const std::string& name, const float* got, std::size_t n, const std::string& file, double tol, bool relative,
+                 std::size_t heads = 0, std::size_t offset = 0) {
         GoldenResult r{name, 0, 0, false, ""};
-        auto want = g.load<float>(file);
+        auto want = load<float>(file);
         std::vector<float> w(want.begin(), want.end());
         if (heads && want.dimension() == 4) {
             const std::size_t d = want.shape()[3], seq = want.shape()[2];
@@ -92,91 +92,29 @@ inline bool golden_check(const std::string& dir, const std::function<void(const 
         }
         r.passed = r.max_abs_error <= (relative ? tol * r.scale : tol);
         put(r);
-    };
-
-    const M model = M::load(dir);
-    const Qwen2VLDims& d = model.dims();
-    const io::Image img = io::load_image((std::filesystem::path(dir) / "input.png").string());
-    const io::PixelValues px = io::preprocess_qwen2vl(img, model.image_config());
-    if (g.has("pixel_values.npy")) compare("pixel_values", px.patches.data(), px.patches.size(), "pixel_values.npy", 1e-5, false);
-    if (g.has("image_grid_thw.npy")) {
-        auto grid = g.load<std::int64_t>("image_grid_thw.npy");
-        const bool ok = grid.size() == 3 && grid(0, 0) == px.grid_t && grid(0, 1) == px.grid_h && grid(0, 2) == px.grid_w;
-        put({"image_grid_thw", 0, 0, ok, ok ? "" : "grid differs"});
     }
-    std::map<std::string, std::vector<float>> seen;
-    const Trace rec = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) { seen[std::string(name)].assign(p, p + r * c); };
-    const Tensor<float, 2> vision = model.encode_image(px, rec);
-    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
-    auto ids64 = g.load<std::int64_t>("input_ids.npy");
-    const std::vector<std::int32_t> ids(ids64.begin(), ids64.end());
-    const RopePositions rp = rope_index(ids, d.image_token_id, std::span(&grid, 1), int(d.merge));
-    if (g.has("position_ids.npy")) {
-        auto pos = g.load<std::int64_t>("position_ids.npy");
-        bool ok = pos.size() == 3 * ids.size();
-        for (std::size_t a = 0; ok && a < 3; ++a)
-            for (std::size_t i = 0; i < ids.size(); ++i) ok = ok && rp.pos[a][i] == pos.data()[a * ids.size() + i];
-        if (g.has("rope_deltas.npy")) ok = ok && g.load<std::int64_t>("rope_deltas.npy").data()[0] == rp.delta;
-        put({"position_ids", 0, 0, ok, ok ? "" : "positions differ"});
+    /// Every traced tensor that has a reference file of the same name.
+    void compare_traced(const std::map<std::string, std::vector<float>>& seen) {
+        for (const auto& [name, got] : seen)
+            if (has(name + ".npy") && name.find("_rot") == std::string::npos) compare(name, got.data(), got.size(), name + ".npy", 1e-4, true);
     }
-    // Which positions did the reference forward() use? Hugging Face 4.46's plain forward numbers
-    // the tokens 0..n-1 on every axis; later versions use get_rope_index. Pick the one whose
-    // rope table matches the reference, if it has one.
-    RopePositions plain;
-    for (auto& a : plain.pos)
-        for (std::size_t i = 0; i < ids.size(); ++i) a.push_back(std::int64_t(i));
-    RopePositions fwd_pos = rp;
-    std::string pos_note = "forward positions: get_rope_index";
-    if (g.has("dec_rope_cos_mrope.npy")) {
-        auto ref = g.load<float>("dec_rope_cos_mrope.npy");
-        const auto inv = rope_inv_freq(d.head_dim, d.rope_theta);
-        auto err_for = [&](const RopePositions& p) {
-            RopeTable t;
-            mrope_fill(t, {p.pos[0].data(), p.pos[1].data(), p.pos[2].data()}, ids.size(), inv, d.mrope_section);
-            double e = 0;
-            for (std::size_t i = 0; i < t.cos.size() && i < ref.size(); ++i) e = std::max(e, std::fabs(double(t.cos[i]) - ref.data()[i]));
-            return e;
-        };
-        if (err_for(plain) < err_for(rp)) {
-            fwd_pos = plain;
-            pos_note = "forward positions: 0..n-1 on all axes (Hugging Face forward() without position_ids)";
-        }
+    /// max |a - reference| over a reference file (infinity when it is absent or differs in size).
+    double distance(const std::vector<float>& a, const std::string& file) const {
+        if (!has(file)) return std::numeric_limits<double>::infinity();
+        auto want = load<float>(file);
+        if (want.size() != a.size()) return std::numeric_limits<double>::infinity();
+        double e = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) e = std::max(e, std::fabs(double(a[i]) - want.data()[i]));
+        return e;
     }
-    auto ctx = model.context(ids.size() + 8);
-    ctx.prefill(ids, {&vision, 1}, {&grid, 1}, fwd_pos, rec, true);
-    put({"forward_positions", 0, 0, true, pos_note});
-
-    for (const char* cname : {"vision_patch_embed", "vision_rotary_freqs", "vision_blk0_norm1", "vision_blk0_qkv", "vision_blk0_q_rot",
-                              "vision_blk0_k_rot", "vision_blk0_attn_context", "vision_blk0_attn_out", "vision_blk0_norm2",
-                              "vision_blk0_fc1", "vision_blk0_act", "vision_blk0_fc2", "vision_blk0_out", "vision_merger_ln_q",
-                              "vision_output", "inputs_embeds", "dec_rope_cos_mrope", "dec_rope_sin_mrope", "dec_l0_input_layernorm",
-                              "dec_l0_q_proj", "dec_l0_k_proj", "dec_l0_v_proj", "dec_l0_attn_context", "dec_l0_attn_out",
-                              "dec_l0_post_attention_layernorm", "dec_l0_gate_proj", "dec_l0_up_proj", "dec_l0_act",
-                              "dec_l0_down_proj", "dec_l0_out", "final_hidden", "logits"}) {
-        const std::string name = cname;
-        if (!g.has(name + ".npy")) continue;
-        const auto& got = seen[name];
-        compare(name, got.data(), got.size(), name + ".npy", 1e-4, true);
-    }
-    if (g.has("dec_l0_q_rot.npy")) compare("dec_l0_q_rot", seen["dec_l0_q_rot"].data(), seen["dec_l0_q_rot"].size(), "dec_l0_q_rot.npy", 1e-4, true, d.heads);
-    if (g.has("dec_l0_k_rot.npy")) compare("dec_l0_k_rot", seen["dec_l0_k_rot"].data(), seen["dec_l0_k_rot"].size(), "dec_l0_k_rot.npy", 1e-4, true, d.kv_heads);
-    if (g.has("vision_block_outputs.npy"))
-        for (std::size_t b = 0; b < d.v_depth; ++b) {
-            const auto& got = seen["vision_block_out_" + std::to_string(b)];
-            compare("vision_block_" + std::to_string(b), got.data(), got.size(), "vision_block_outputs.npy", 1e-4, true, 0, b * got.size());
-        }
-    if (g.has("hidden_states.npy"))  // [0] embeddings, [i] layer i-1 output, [layers] final norm output
-        for (std::size_t l = 0; l + 1 < d.layers; ++l) {
-            const auto& got = seen["dec_layer_out_" + std::to_string(l)];
-            compare("decoder_layer_" + std::to_string(l), got.data(), got.size(), "hidden_states.npy", 1e-4, true, 0, (l + 1) * got.size());
-        }
-
-    // Greedy generation with the KV cache and get_rope_index positions.
-    if (g.has("generated_ids.npy")) {
-        auto want = g.load<std::int64_t>("generated_ids.npy");
+    /// Greedy generation with the KV cache against generated_ids (and generated_step_logits).
+    template <class Context>
+    void check_generation(Context&& gen, std::span<const std::int32_t> ids, std::span<const Tensor<float, 2>> images,
+                          std::span<const ImageGrid> grids) {
+        if (!has("generated_ids.npy")) return;
+        auto want = load<std::int64_t>("generated_ids.npy");
         const std::size_t steps = want.size();
-        auto gen = model.context(ids.size() + steps + 1);
-        std::span<const float> l = gen.prefill(ids, {&vision, 1}, {&grid, 1});
+        std::span<const float> l = gen.prefill(ids, images, grids);
         std::vector<float> all_logits;
         std::vector<std::int32_t> got;
         for (std::size_t s = 0; s < steps; ++s) {
@@ -184,7 +122,7 @@ inline bool golden_check(const std::string& dir, const std::function<void(const 
             got.push_back(std::int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
             if (s + 1 < steps) l = gen.decode_step(got.back());
         }
-        if (g.has("generated_step_logits.npy"))
+        if (has("generated_step_logits.npy"))
             compare("generated_step_logits", all_logits.data(), all_logits.size(), "generated_step_logits.npy", 1e-4, true);
         bool same = got.size() == want.size();
         for (std::size_t i = 0; same && i < got.size(); ++i) same = got[i] == want.data()[i];
@@ -192,7 +130,112 @@ inline bool golden_check(const std::string& dir, const std::function<void(const 
         for (std::int32_t t : got) note += std::to_string(t) + " ";
         put({"generated_ids", 0, 0, same, "docvlm: " + note});
     }
-    return all;
+    /// decoder_layer_outputs.npy [layers, seq, hidden], or hidden_states.npy ([0] embeddings,
+    /// [i] the output of layer i-1; its last entry is the final norm's, so the last layer is
+    /// compared through decoder_layer_outputs only).
+    void compare_layers(std::map<std::string, std::vector<float>>& seen, std::size_t layers) {
+        for (std::size_t l = 0; l < layers; ++l) {
+            const auto& got = seen["dec_layer_out_" + std::to_string(l)];
+            if (has("decoder_layer_outputs.npy"))
+                compare("decoder_layer_" + std::to_string(l), got.data(), got.size(), "decoder_layer_outputs.npy", 1e-4, true, 0, l * got.size());
+            else if (has("hidden_states.npy") && l + 1 < layers)
+                compare("decoder_layer_" + std::to_string(l), got.data(), got.size(), "hidden_states.npy", 1e-4, true, 0, (l + 1) * got.size());
+        }
+    }
+};
+
+using Recorded = std::map<std::string, std::vector<float>>;
+inline Trace recorder(Recorded& seen) {
+    return [&seen](std::string_view name, const float* p, std::size_t r, std::size_t c) { seen[std::string(name)].assign(p, p + r * c); };
+}
+
+inline std::size_t golden_steps(const GoldenDir& g) { return g.has("generated_ids.npy") ? g.load<std::int64_t>("generated_ids.npy").size() : 0; }
+
+inline std::vector<std::int32_t> golden_ids(const GoldenDir& g) {
+    auto ids64 = g.load<std::int64_t>("input_ids.npy");
+    return {ids64.begin(), ids64.end()};
+}
+
+inline void golden_check_qwen2vl(GoldenDir& g) {
+    using M = Model<presets::Qwen2VL<F32>>;
+    const M model = M::load(g.dir);
+    const Qwen2VLDims& d = model.dims();
+    const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(g.path("input.png")), model.image_config());
+    if (g.has("pixel_values.npy")) g.compare("pixel_values", px.patches.data(), px.patches.size(), "pixel_values.npy", 1e-5, false);
+    if (g.has("image_grid_thw.npy")) {
+        auto grid = g.load<std::int64_t>("image_grid_thw.npy");
+        const bool ok = grid.size() == 3 && grid(0, 0) == px.grid_t && grid(0, 1) == px.grid_h && grid(0, 2) == px.grid_w;
+        g.put({"image_grid_thw", 0, 0, ok, ok ? "" : "grid differs"});
+    }
+    Recorded seen;
+    const Tensor<float, 2> vision = model.encode_image(px, recorder(seen));
+    const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
+    const std::vector<std::int32_t> ids = golden_ids(g);
+    const RopePositions rp = model.positions(ids, std::span(&grid, 1));
+    if (g.has("position_ids.npy")) {
+        auto pos = g.load<std::int64_t>("position_ids.npy");
+        bool ok = pos.size() == 3 * ids.size();
+        for (std::size_t a = 0; ok && a < 3; ++a)
+            for (std::size_t i = 0; i < ids.size(); ++i) ok = ok && rp.pos[a][i] == pos.data()[a * ids.size() + i];
+        if (g.has("rope_deltas.npy")) ok = ok && g.load<std::int64_t>("rope_deltas.npy").data()[0] == rp.delta;
+        g.put({"position_ids", 0, 0, ok, ok ? "" : "positions differ"});
+    }
+    // Which positions did the reference forward() use? transformers 4.46's plain forward numbers
+    // the tokens 0..n-1 on every axis; later versions use get_rope_index. Run both and keep the
+    // one whose logits (else final hidden states) are nearer the reference's.
+    RopePositions plain;
+    for (auto& a : plain.pos)
+        for (std::size_t i = 0; i < ids.size(); ++i) a.push_back(std::int64_t(i));
+    auto run = [&](const RopePositions& p, Recorded& rec) {
+        auto ctx = model.context(ids.size() + 8);
+        ctx.prefill(ids, {&vision, 1}, {&grid, 1}, p, recorder(rec), true);
+    };
+    Recorded with_plain = seen, with_index = seen;
+    run(plain, with_plain), run(rp, with_index);
+    const char* probe = g.has("logits.npy") ? "logits" : "final_hidden";
+    const bool use_plain = g.distance(with_plain[probe], std::string(probe) + ".npy") < g.distance(with_index[probe], std::string(probe) + ".npy");
+    seen = use_plain ? with_plain : with_index;
+    g.put({"forward_positions", 0, 0, true,
+           use_plain ? "forward positions: 0..n-1 on all axes (transformers' forward() without position_ids)" : "forward positions: get_rope_index"});
+    g.compare_traced(seen);
+    if (g.has("dec_l0_q_rot.npy")) g.compare("dec_l0_q_rot", seen["dec_l0_q_rot"].data(), seen["dec_l0_q_rot"].size(), "dec_l0_q_rot.npy", 1e-4, true, d.heads);
+    if (g.has("dec_l0_k_rot.npy")) g.compare("dec_l0_k_rot", seen["dec_l0_k_rot"].data(), seen["dec_l0_k_rot"].size(), "dec_l0_k_rot.npy", 1e-4, true, d.kv_heads);
+    if (g.has("vision_block_outputs.npy"))
+        for (std::size_t b = 0; b < d.v_depth; ++b) {
+            const auto& got = seen["vision_block_out_" + std::to_string(b)];
+            g.compare("vision_block_" + std::to_string(b), got.data(), got.size(), "vision_block_outputs.npy", 1e-4, true, 0, b * got.size());
+        }
+    g.compare_layers(seen, d.layers);
+    g.check_generation(model.context(ids.size() + golden_steps(g) + 1), ids, {&vision, 1}, {&grid, 1});
+}
+
+inline void golden_check_llava(GoldenDir& g) {
+    using M = Model<presets::Llava15<F32>>;
+    const M model = M::load(g.dir);
+    const io::Image img = io::load_image(g.path("input.png"));
+    const Tensor<float, 3> px = io::preprocess_clip(img, model.image_config());
+    if (g.has("pixel_values.npy")) g.compare("pixel_values", px.data(), px.size(), "pixel_values.npy", 1e-5, false);
+    Recorded seen;
+    const Tensor<float, 2> vision = model.encode_image(px, recorder(seen));
+    const std::vector<std::int32_t> ids = golden_ids(g);
+    auto ctx = model.context(ids.size() + 8);
+    ctx.prefill(ids, {&vision, 1}, {}, recorder(seen), true);
+    g.compare_traced(seen);
+    const auto& t = model.dims().text;
+    if (g.has("dec_l0_q_rot.npy")) g.compare("dec_l0_q_rot", seen["dec_l0_q_rot"].data(), seen["dec_l0_q_rot"].size(), "dec_l0_q_rot.npy", 1e-4, true, t.heads);
+    if (g.has("dec_l0_k_rot.npy")) g.compare("dec_l0_k_rot", seen["dec_l0_k_rot"].data(), seen["dec_l0_k_rot"].size(), "dec_l0_k_rot.npy", 1e-4, true, t.kv_heads);
+    g.compare_layers(seen, t.layers);
+    g.check_generation(model.context(ids.size() + golden_steps(g) + 1), ids, {&vision, 1}, {});
+}
+
+}  // namespace detail
+
+inline bool golden_check(const std::string& dir, const std::function<void(const GoldenResult&)>& report) {
+    detail::GoldenDir g{dir, report};
+    const nlohmann::json cfg = io::read_json_file(g.path("config.json"));
+    if (cfg.is_object() && io::json_string(cfg, "model_type", "", g.path("config.json")) == "llava") detail::golden_check_llava(g);
+    else detail::golden_check_qwen2vl(g);
+    return g.all;
 }
 
 DOCVLM_NAMESPACE_END

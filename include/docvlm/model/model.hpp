@@ -1,13 +1,15 @@
 // docvlm/model/model.hpp — Model<Config>: the model type a Config describes.
 //
 // The fusion policy picks the composition: TokenConcat → Qwen2VLModel (vision tokens replace the
-// image-pad tokens of the prompt, as Qwen2-VL and MinerU2.5 do); GatedCrossAttention<k> →
+// image-pad tokens of the prompt, as Qwen2-VL and MinerU2.5 do); MlpProjector → LlavaModel
+// (LLaVA-1.5: projected CLIP tokens replace the <image> tokens); GatedCrossAttention<k> →
 // GatedVlmModel (the decoder reads the vision tokens through gated cross-attention every k layers,
 // as docvlm's embedded model does).
 #pragma once
 
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/gated_vlm.hpp>
+#include <docvlm/model/llava.hpp>
 #include <docvlm/model/qwen2vl.hpp>
 
 #include <type_traits>
@@ -22,6 +24,10 @@ struct ModelFor {
 template <class Config>
 struct ModelFor<Config, TokenConcat> {
     using type = Qwen2VLModel<Config>;
+};
+template <class Config>
+struct ModelFor<Config, MlpProjector> {
+    using type = LlavaModel<Config>;
 };
 template <class Config, int Every>
 struct ModelFor<Config, GatedCrossAttention<Every>> {

@@ -1,0 +1,228 @@
+// LLaVA-1.5 against Hugging Face transformers (tests/data/golden/llava-tiny-a, see its README):
+// CLIP preprocessing (Pillow-exact bicubic, centre crop, pixel values), every traced vision,
+// projector and decoder tensor, logits, and 16 greedy tokens with the KV cache; generate() and
+// generate_batch() against the same ids; int8 against f32; malformed configs refused.
+#include "test_util.hpp"
+
+#include <docvlm/io/clip_processor.hpp>
+#include <docvlm/io/sentencepiece.hpp>
+#include <docvlm/model/model.hpp>
+#include <docvlm/presets/llava15.hpp>
+
+#include <nlohmann/json.hpp>
+#include <xtensor/xnpy.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+
+using namespace docvlm;
+
+namespace {
+
+const std::string golden = test::data("golden/llava-tiny-a");
+
+std::vector<std::int32_t> golden_ids() {
+    auto a = xt::load_npy<std::int64_t>(golden + "/input_ids.npy");
+    return {a.begin(), a.end()};
+}
+
+// max |got - want| / max |want|; `heads` > 0: the golden is [1, heads, seq, d], ours [seq, heads · d]
+double rel_error(const std::vector<float>& got, const std::string& file, std::size_t heads = 0) {
+    auto want = xt::load_npy<float>(golden + "/" + file + ".npy");
+    REQUIRE(got.size() == want.size());
+    std::vector<float> w(want.begin(), want.end());
+    if (heads) {
+        const std::size_t d = want.shape()[3], seq = want.shape()[2];
+        for (std::size_t h = 0; h < heads; ++h)
+            for (std::size_t s = 0; s < seq; ++s)
+                for (std::size_t t = 0; t < d; ++t) w[s * heads * d + h * d + t] = want(0, h, s, t);
+    }
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        err = test::worse(err, std::fabs(double(got[i]) - w[i]));
+        scale = std::max(scale, std::fabs(double(w[i])));
+    }
+    return err / std::max(scale, 1e-30);
+}
+
+template <WeightPolicy W>
+using Llava = Model<presets::Llava15<W>>;
+
+GenerationOptions greedy(std::size_t n) {
+    GenerationOptions o;
+    o.max_new_tokens = n;
+    return o;
+}
+
+}  // namespace
+
+TEST_SUITE("golden") {
+
+TEST_CASE("LLaVA-1.5 CLIP preprocessing: Pillow's resize and crop exactly, pixel values within 1e-6") {
+    const io::Image img = io::load_image(golden + "/input.png");
+    REQUIRE(img.width == 150);
+    REQUIRE(img.height == 104);
+    const io::Image resized = io::resize(img, 80, 56, io::Resample::bicubic);  // shortest edge 56, long int(56 · 150 / 104)
+    auto want_r = xt::load_npy<std::uint8_t>(golden + "/pp_resized.npy");
+    REQUIRE(want_r.size() == resized.pixels.size());
+    CHECK(std::equal(resized.pixels.begin(), resized.pixels.end(), want_r.begin()));
+    const io::Image cropped = io::crop(resized, 12, 0, 68, 56);
+    auto want_c = xt::load_npy<std::uint8_t>(golden + "/pp_cropped.npy");
+    CHECK(std::equal(cropped.pixels.begin(), cropped.pixels.end(), want_c.begin()));
+
+    const auto cfg = io::ClipImageConfig::from_json(golden + "/preprocessor_config.json");
+    const Tensor<float, 3> px = io::preprocess_clip(img, cfg);
+    auto want = xt::load_npy<float>(golden + "/pixel_values.npy");
+    REQUIRE(px.size() == want.size());
+    double err = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) err = test::worse(err, std::fabs(double(px.data()[i]) - want.data()[i]));
+    CHECK(err <= 1e-6);
+}
+
+TEST_CASE("LLaVA-1.5 tiny golden, f32: every traced tensor, logits and 16 greedy tokens") {
+    const auto model = Llava<F32>::load(golden);
+    CHECK(model.dims().image_tokens() == 16);
+    CHECK(model.dims().layers_run() == 1);
+    std::map<std::string, std::vector<float>> seen;
+    const Trace rec = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) { seen[std::string(name)].assign(p, p + r * c); };
+    const Tensor<float, 3> px = io::preprocess_clip(io::load_image(golden + "/input.png"), model.image_config());
+    const Tensor<float, 2> vision = model.encode_image(px, rec);
+    const auto ids = golden_ids();
+    auto ctx = model.context(64);
+    ctx.prefill(ids, {&vision, 1}, {}, rec, true);
+    const char* names[] = {"vision_patch_embeds", "vision_embeddings", "vision_pre_layrnorm", "vision_blk0_layer_norm1",
+                           "vision_blk0_q_proj", "vision_blk0_k_proj", "vision_blk0_v_proj", "vision_blk0_attn_context",
+                           "vision_blk0_out_proj", "vision_blk0_layer_norm2", "vision_blk0_fc1", "vision_blk0_act", "vision_blk0_fc2",
+                           "vision_blk0_out", "vision_feature_layer_output", "vision_selected_features", "projector_linear_1",
+                           "projector_act", "image_features", "inputs_embeds", "dec_rope_cos", "dec_rope_sin", "dec_l0_input_layernorm",
+                           "dec_l0_q_proj", "dec_l0_k_proj", "dec_l0_v_proj", "dec_l0_attn_context", "dec_l0_attn_out",
+                           "dec_l0_post_attention_layernorm", "dec_l0_gate_proj", "dec_l0_up_proj", "dec_l0_act", "dec_l0_down_proj",
+                           "dec_l0_out", "final_hidden", "logits"};
+    for (const char* name : names) {
+        CAPTURE(name);
+        REQUIRE(seen.count(name));
+        CHECK(rel_error(seen[name], name) <= 1e-4);
+    }
+    CHECK(rel_error(seen["dec_l0_q_rot"], "dec_l0_q_rot", 4) <= 1e-4);
+    CHECK(rel_error(seen["dec_l0_k_rot"], "dec_l0_k_rot", 2) <= 1e-4);
+    std::vector<float> layers = seen["dec_layer_out_0"];
+    layers.insert(layers.end(), seen["dec_layer_out_1"].begin(), seen["dec_layer_out_1"].end());
+    CHECK(rel_error(layers, "decoder_layer_outputs") <= 1e-4);
+
+    // 16 greedy tokens with the KV cache; the logits of every step
+    auto want_ids = xt::load_npy<std::int64_t>(golden + "/generated_ids.npy");
+    auto step_logits = xt::load_npy<float>(golden + "/generated_step_logits.npy");
+    auto ctx2 = model.context(64);
+    std::vector<std::int32_t> got;
+    std::span<const float> l = ctx2.prefill(ids, {&vision, 1});
+    double worst = 0, scale = 0;
+    for (std::size_t step = 0; step < 16; ++step) {
+        for (std::size_t v = 0; v < 1000; ++v) {
+            worst = test::worse(worst, std::fabs(double(l[v]) - step_logits(step, v)));
+            scale = std::max(scale, std::fabs(double(step_logits(step, v))));
+        }
+        got.push_back(std::int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
+        if (step + 1 < 16) l = ctx2.decode_step(got.back());
+    }
+    CHECK(worst <= 1e-4 * scale);
+    CHECK(got == std::vector<std::int32_t>(want_ids.begin(), want_ids.end()));
+    // generate() and generate_batch() give the same
+    auto ctx3 = model.context(64);
+    CHECK(ctx3.generate(ids, {&vision, 1}, {}, greedy(16)) == got);
+    const BatchRequest reqs[2] = {{ids, {&vision, 1}, {}, greedy(16)}, {ids, {&vision, 1}, {}, greedy(9)}};
+    const auto batch = model.generate_batch(reqs);
+    REQUIRE(batch.size() == 2);
+    CHECK(batch[0] == got);
+    CHECK(batch[1] == std::vector<std::int32_t>(got.begin(), got.begin() + 9));
+}
+
+TEST_CASE("LLaVA-1.5 int8 per channel: logits close to f32, the same greedy start") {
+    const auto f32 = Llava<F32>::load(golden);
+    const auto q8 = Llava<Int8PerChannel>::load(golden);
+    const Tensor<float, 3> px = io::preprocess_clip(io::load_image(golden + "/input.png"), f32.image_config());
+    const Tensor<float, 2> vf = f32.encode_image(px), vq = q8.encode_image(px);
+    const auto ids = golden_ids();
+    auto cf = f32.context(64);
+    auto cq = q8.context(64);
+    const auto lf = cf.prefill(ids, {&vf, 1});
+    const auto lq = cq.prefill(ids, {&vq, 1});
+    double dot = 0, nf = 0, nq = 0;
+    for (std::size_t v = 0; v < lf.size(); ++v) dot += double(lf[v]) * lq[v], nf += double(lf[v]) * lf[v], nq += double(lq[v]) * lq[v];
+    const double cosine = dot / std::sqrt(nf * nq);
+    MESSAGE("LLaVA tiny random model, int8 per channel: last-token logit cosine vs f32 " << cosine);
+    CHECK(cosine >= 0.99);
+    CHECK(std::max_element(lf.begin(), lf.end()) - lf.begin() == std::max_element(lq.begin(), lq.end()) - lq.begin());
+}
+
+TEST_CASE("LLaVA-1.5 config.json: wrong family, feature layer and types refused naming the field") {
+    test::TempDir dir;
+    for (const char* f : {"model.safetensors", "preprocessor_config.json"})
+        std::filesystem::copy_file(golden + "/" + f, dir / f);
+    nlohmann::json good;
+    std::ifstream(golden + "/config.json") >> good;
+    auto refused = [&](const std::function<void(nlohmann::json&)>& edit, const char* needle) {
+        nlohmann::json j = good;
+        edit(j);
+        std::ofstream(dir / "config.json") << j.dump();
+        CAPTURE(needle);
+        CHECK_ERROR_HAS(Llava<F32>::load(dir.path.string()), "config.json", needle);
+    };
+    refused([](auto& j) { j["model_type"] = "qwen2_vl"; }, "expected 'llava'");
+    refused([](auto& j) { j["vision_feature_layer"] = -5; }, "vision_feature_layer");
+    refused([](auto& j) { j["vision_feature_select_strategy"] = "cls"; }, "vision_feature_select_strategy");
+    refused([](auto& j) { j["text_config"]["hidden_size"] = "64"; }, "hidden_size");
+    refused([](auto& j) { j["text_config"]["num_key_value_heads"] = 3; }, "num_key_value_heads");
+    refused([](auto& j) { j["vision_config"]["hidden_act"] = "relu"; }, "hidden_act");
+    refused([](auto& j) { j["image_token_index"] = 1500; }, "image_token_index");
+    refused([](auto& j) { j["vision_config"]["image_size"] = 60; }, "image_size");  // not a multiple of the patch
+    refused([](auto& j) { j["vision_config"]["image_size"] = 70; }, "crop_size 56x56");  // the processor crops 56
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("tokenizer") {
+
+TEST_CASE("LLaMA SentencePiece tokenizer: transformers' slow LlamaTokenizer ids and pieces, SentencePiece's decoding") {
+    const auto tok = io::SentencePieceTokenizer::from_folder(golden);
+    nlohmann::json cases;
+    std::ifstream(golden + "/tokenizer_cases.json") >> cases;
+    REQUIRE(cases["cases"].size() >= 36);
+    for (const auto& c : cases["cases"]) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        const std::vector<std::int32_t> want = c["ids"], ids = tok.encode(text);
+        CHECK(ids == want);
+        std::vector<std::string> pieces;
+        for (std::int32_t id : ids) pieces.push_back(tok.token_string(id));
+        CHECK(pieces == c["tokens"].get<std::vector<std::string>>());
+        std::vector<std::int32_t> model_ids;  // sp_decoded: SentencePiece's decoding of the ids below the added tokens
+        for (std::int32_t id : want)
+            if (id < 990) model_ids.push_back(id);
+        CHECK(tok.decode(model_ids) == c["sp_decoded"].get<std::string>());
+    }
+    CHECK(tok.token_id("<image>") == 990);
+    // LLaVA-1.5's prompt, as LlavaProcessor builds it for the golden run
+    const auto model = Llava<F32>::load(golden);
+    CHECK(model.prompt(tok, "What is written in this document?") == golden_ids());
+    CHECK(tok.token_id("<pad>") == 991);
+    CHECK(tok.bos_id() == 1);
+    CHECK(tok.eos_id() == 2);
+}
+
+TEST_CASE("LLaMA SentencePiece tokenizer: a malformed model file is refused, never read past its end") {
+    std::ifstream in(golden + "/tokenizer.model", std::ios::binary);
+    const std::vector<std::uint8_t> good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK_NOTHROW(io::SentencePieceTokenizer::from_model(good, "t.model"));
+    for (std::size_t cut : {std::size_t(1), std::size_t(7), good.size() / 2, good.size() - 1}) {
+        const std::vector<std::uint8_t> part(good.begin(), good.begin() + std::ptrdiff_t(cut));
+        CHECK_THROWS_AS(io::SentencePieceTokenizer::from_model(part, "t.model"), Error);
+    }
+    CHECK_ERROR_HAS(io::SentencePieceTokenizer::from_model({}, "t.model"), "t.model");
+    std::vector<std::uint8_t> junk(64, 0xff);
+    CHECK_ERROR_HAS(io::SentencePieceTokenizer::from_model(junk, "t.model"), "t.model");
+}
+
+}  // TEST_SUITE
