@@ -2,10 +2,11 @@
 // (tests/data/golden/qwen2vl-tiny-a, see its README): pixel values, positions, every traced
 // intermediate tensor, logits and 16 greedy tokens with the KV cache, in f32, with both the
 // static preset for that tiny config and the dynamic one; int8 against f32.
+#include "../tools/cli/golden_check.hpp"
+#include "golden_util.hpp"
 #include "test_util.hpp"
 
 #include <docvlm/io/image_processor.hpp>
-#include <docvlm/model/golden_check.hpp>
 #include <docvlm/model/model.hpp>
 #include <docvlm/model/quantize.hpp>
 #include <docvlm/presets/mineru25.hpp>
@@ -40,23 +41,8 @@ struct Recorder {
     }
 };
 
-// max |got - want| / max |want| over a golden .npy (optionally transposed from [heads, seq, d]).
-double rel_error(const std::vector<float>& got, const std::string& file, std::size_t heads_seq_transpose = 0) {
-    auto want = xt::load_npy<float>(golden + "/" + file + ".npy");
-    REQUIRE(got.size() == want.size());
-    std::vector<float> w(want.begin(), want.end());
-    if (heads_seq_transpose) {  // golden [1, heads, seq, d] -> ours [seq, heads * d]
-        const std::size_t heads = heads_seq_transpose, d = want.shape()[3], seq = want.shape()[2];
-        for (std::size_t h = 0; h < heads; ++h)
-            for (std::size_t s = 0; s < seq; ++s)
-                for (std::size_t t = 0; t < d; ++t) w[s * heads * d + h * d + t] = want(0, h, s, t);
-    }
-    double err = 0, scale = 0;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-        err = test::worse(err, std::fabs(double(got[i]) - w[i]));
-        scale = std::max(scale, std::fabs(double(w[i])));
-    }
-    return err / std::max(scale, 1e-30);
+double rel_error(const std::vector<float>& got, const std::string& file, std::size_t heads = 0) {
+    return test::golden_rel_error(got, golden + "/" + file + ".npy", heads);
 }
 
 template <class Cfg>

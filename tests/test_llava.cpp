@@ -2,6 +2,7 @@
 // CLIP preprocessing (Pillow-exact bicubic, centre crop, pixel values), every traced vision,
 // projector and decoder tensor, logits, and 16 greedy tokens with the KV cache; generate() and
 // generate_batch() against the same ids; int8 against f32; malformed configs refused.
+#include "golden_util.hpp"
 #include "test_util.hpp"
 
 #include <docvlm/io/clip_processor.hpp>
@@ -29,23 +30,8 @@ std::vector<std::int32_t> golden_ids() {
     return {a.begin(), a.end()};
 }
 
-// max |got - want| / max |want|; `heads` > 0: the golden is [1, heads, seq, d], ours [seq, heads · d]
 double rel_error(const std::vector<float>& got, const std::string& file, std::size_t heads = 0) {
-    auto want = xt::load_npy<float>(golden + "/" + file + ".npy");
-    REQUIRE(got.size() == want.size());
-    std::vector<float> w(want.begin(), want.end());
-    if (heads) {
-        const std::size_t d = want.shape()[3], seq = want.shape()[2];
-        for (std::size_t h = 0; h < heads; ++h)
-            for (std::size_t s = 0; s < seq; ++s)
-                for (std::size_t t = 0; t < d; ++t) w[s * heads * d + h * d + t] = want(0, h, s, t);
-    }
-    double err = 0, scale = 0;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-        err = test::worse(err, std::fabs(double(got[i]) - w[i]));
-        scale = std::max(scale, std::fabs(double(w[i])));
-    }
-    return err / std::max(scale, 1e-30);
+    return test::golden_rel_error(got, golden + "/" + file + ".npy", heads);
 }
 
 template <WeightPolicy W>

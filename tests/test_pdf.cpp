@@ -1,8 +1,8 @@
-// Tests of the docvlm tool's PDF input (examples/pdf_pages.hpp): rendering pages one at a time
+// Tests of the docvlm tool's PDF input (tools/cli/pdf_pages.hpp): rendering pages one at a time
 // with poppler-cpp, page ranges, and bad files.
 #include "test_util.hpp"
 
-#include "../examples/pdf_pages.hpp"
+#include "../tools/cli/pdf_pages.hpp"
 
 #include <fstream>
 

@@ -1,9 +1,9 @@
-// libFuzzer target: the CLI's PDF input (examples/pdf_pages.hpp, poppler-cpp). Any bytes either
+// libFuzzer target: the CLI's PDF input (tools/cli/pdf_pages.hpp, poppler-cpp). Any bytes either
 // raise docvlm::Error or open as a document whose first pages render, each refused above a small
 // pixel limit or returned at the size its page box promised.
 #include "fuzz_util.hpp"
 
-#include "../../examples/pdf_pages.hpp"
+#include "../../tools/cli/pdf_pages.hpp"
 
 #include <algorithm>
 #include <cstdint>

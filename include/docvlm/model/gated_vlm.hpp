@@ -127,6 +127,7 @@ class GatedVlmModel {
     static_assert(std::is_same_v<typename Config::vision::position, NoPosition>,
                   "GatedVlmModel: the vision tokens carry learned row/column embeddings (position = NoPosition)");
     static_assert(std::is_same_v<typename Config::text::position, Rope1D>, "GatedVlmModel: the decoder uses Rope1D");
+    static_assert(std::is_same_v<typename Config::text::attention, CausalAttention>, "GatedVlmModel: the decoder is CausalAttention");
     using W = typename Config::weights;
 
 public:

@@ -71,6 +71,7 @@ class LlavaModel {
     static_assert(std::is_same_v<typename Config::vision::position, NoPosition>,
                   "LlavaModel: CLIP's positions are learned embeddings (position = NoPosition)");
     static_assert(std::is_same_v<typename Config::text::position, Rope1D>, "LlavaModel: the LLaMA decoder uses Rope1D");
+    static_assert(std::is_same_v<typename Config::text::attention, CausalAttention>, "LlavaModel: the decoder is CausalAttention");
     using W = typename Config::weights;
 
 public:
@@ -103,19 +104,9 @@ public:
     std::int32_t image_token() const { return d_.image_token_id; }
     std::size_t max_positions() const { return d_.max_positions; }
     /// Plain positions 0, 1, 2, ...: image tokens count as ordinary positions.
-    RopePositions positions(std::span<const std::int32_t> ids, std::span<const ImageGrid>) const {
-        RopePositions p;
-        for (auto& a : p.pos) {
-            a.resize(ids.size());
-            for (std::size_t i = 0; i < ids.size(); ++i) a[i] = std::int64_t(i);
-        }
-        return p;
-    }
-    /// Rope1D rows of n tokens at pos[0][i]; traced as dec_rope_cos / dec_rope_sin.
+    RopePositions positions(std::span<const std::int32_t> ids, std::span<const ImageGrid>) const { return plain_positions(ids.size()); }
     void rope(RopeTable& t, const std::int64_t* const* pos, std::size_t n, const Trace& trace) const {
-        rope1d_fill(t, pos[0], n, rope_inv_freq_);
-        detail::emit(trace, "dec_rope_cos", t.cos.data(), n, t.head_dim);
-        detail::emit(trace, "dec_rope_sin", t.sin.data(), n, t.head_dim);
+        rope1d_rows(t, pos, n, rope_inv_freq_, trace);
     }
 
 private:

@@ -70,6 +70,9 @@ class Qwen2VLModel {
     static_assert(check_model_config<Config>());
     static_assert(std::is_same_v<typename Config::fusion, TokenConcat>, "Qwen2VLModel: the Qwen2-VL family fuses by TokenConcat");
     static_assert(std::is_same_v<typename Config::vision::position, Rope2D>, "Qwen2VLModel: the vision tower uses Rope2D");
+    static_assert(std::is_same_v<typename Config::vision::attention, FullAttention>,
+                  "Qwen2VLModel: the Qwen2-VL vision tower attends with FullAttention (its weights know no window)");
+    static_assert(std::is_same_v<typename Config::text::attention, CausalAttention>, "Qwen2VLModel: the decoder is CausalAttention");
     static_assert(detail::is_mrope<typename Config::text::position>::value, "Qwen2VLModel: the decoder uses MRope<t, h, w>");
     using W = typename Config::weights;
 

@@ -81,6 +81,23 @@ private:
     std::vector<float> emb_;
 };
 
+/// Positions 0, 1, 2, ... of n tokens on all three axes (families with 1-D rope: LLaVA, Qwen-VL).
+inline RopePositions plain_positions(std::size_t n) {
+    RopePositions p;
+    for (auto& a : p.pos) {
+        a.resize(n);
+        for (std::size_t i = 0; i < n; ++i) a[i] = std::int64_t(i);
+    }
+    return p;
+}
+
+/// Rope1D rows of n tokens at pos[0][i] (the three axes agree); traced as dec_rope_cos / dec_rope_sin.
+inline void rope1d_rows(RopeTable& t, const std::int64_t* const* pos, std::size_t n, std::span<const float> inv_freq, const Trace& trace) {
+    rope1d_fill(t, pos[0], n, inv_freq);
+    detail::emit(trace, "dec_rope_cos", t.cos.data(), n, t.head_dim);
+    detail::emit(trace, "dec_rope_sin", t.sin.data(), n, t.head_dim);
+}
+
 /// One request of token_concat_generate_batch: a prompt with its images, and its own options.
 struct BatchRequest {
     std::span<const std::int32_t> ids;

@@ -1,4 +1,4 @@
-// examples/pdf_pages.hpp — PDF input for the docvlm tool: pages rendered one at a time with
+// tools/cli/pdf_pages.hpp — PDF input for the docvlm tool: pages rendered one at a time with
 // poppler-cpp (Debian libpoppler-cpp-dev; the CLI's dependency, not the library's), and page
 // range lists such as "1-3,7".
 #pragma once

@@ -1,4 +1,4 @@
-// docvlm/model/golden_check.hpp — checks a checkpoint against reference tensors computed by
+// tools/cli/golden_check.hpp — `docvlm golden-check`: checks a checkpoint against reference tensors computed by
 // Hugging Face transformers (the layout of tests/data/golden/*: config.json, weights, input.png,
 // input_ids.npy and the *.npy tensors its README lists). The family comes from config.json:
 // "llava" → LLaVA-1.5, anything else with a vision_config → the Qwen2-VL family.
@@ -183,9 +183,7 @@ inline void golden_check_qwen2vl(GoldenDir& g) {
     // Which positions did the reference forward() use? transformers 4.46's plain forward numbers
     // the tokens 0..n-1 on every axis; later versions use get_rope_index. Run both and keep the
     // one whose logits (else final hidden states) are nearer the reference's.
-    RopePositions plain;
-    for (auto& a : plain.pos)
-        for (std::size_t i = 0; i < ids.size(); ++i) a.push_back(std::int64_t(i));
+    const RopePositions plain = plain_positions(ids.size());
     auto run = [&](const RopePositions& p, Recorded& rec) {
         auto ctx = model.context(ids.size() + 8);
         ctx.prefill(ids, {&vision, 1}, {&grid, 1}, p, recorder(rec), true);

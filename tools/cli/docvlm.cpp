@@ -8,7 +8,6 @@
 //   docvlm golden-check DIR         compare docvlm with Hugging Face reference tensors in DIR
 //   docvlm --help | COMMAND --help
 #include <docvlm/docvlm.hpp>
-#include <docvlm/model/golden_check.hpp>
 #include <docvlm/model/model.hpp>
 #include <docvlm/model/quantize.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
@@ -16,6 +15,7 @@
 #include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
+#include "golden_check.hpp"
 #include "pdf_pages.hpp"
 
 #include <unistd.h>
