@@ -3,6 +3,7 @@
 #include "test_util.hpp"
 
 #include <docvlm/layers/attention.hpp>
+#include <docvlm/layers/grid_resize.hpp>
 #include <docvlm/layers/rope.hpp>
 
 #include <cmath>
@@ -78,6 +79,19 @@ TEST_CASE("MLPs (GELU erf/tanh, QuickGELU, SwiGLU) match PyTorch") {
         mlp.forward(x.data(), rows(c + ".x"), y.data(), cols(c + ".y"));
         CHECK(rel_err(y, get(c + ".y")) <= 1e-5);
     }
+}
+
+TEST_CASE("a 16 x 16 position table resized to 32, 24, 5 and 4 cells a side matches F.interpolate(bicubic)") {
+    const auto& cfg = cases()["grid_resize"];
+    const std::size_t src = cfg["src"], ch = cfg["channels"];
+    const auto x = get("grid_resize.x");
+    for (std::size_t side : cfg["sides"].get<std::vector<std::size_t>>()) {
+        CAPTURE(side);
+        // PyTorch adds the 16 weighted cells in another order: float rounding of 16 products with
+        // weights |w| ≤ 1.3 stays within 16 · 2^-24 · Σ|w| ≈ 4e-6 of the inputs' scale
+        CHECK(rel_err(resize_grid_bicubic(x.data(), src, src, ch, side, side), get("grid_resize.y" + std::to_string(side))) <= 4e-6);
+    }
+    CHECK_THROWS_AS(resize_grid_bicubic(x.data(), 0, src, ch, 4, 4), Error);
 }
 
 TEST_CASE("RMSNorm and LayerNorm match PyTorch") {

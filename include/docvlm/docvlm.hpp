@@ -33,3 +33,4 @@
 #include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/mineru25.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
+#include <docvlm/presets/qwen_vl.hpp>

@@ -196,5 +196,19 @@ def write(path, tensors, metadata):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
+# A learned position table on a 16 x 16 grid read at other grids, as Qwen-VL's get_abs_pos does:
+# F.interpolate(mode="bicubic", align_corners=False) over the grid, channels independent.
+def grid_resize_case(c, src, channels, sides):
+    table = rand(src * src, channels)
+    put(c, "x", table)
+    grid = table.reshape(1, src, src, channels).permute(0, 3, 1, 2)
+    for side in sides:
+        y = torch.nn.functional.interpolate(grid, size=(side, side), mode="bicubic", align_corners=False)
+        put(c, f"y{side}", y.permute(0, 2, 3, 1).reshape(side * side, channels))
+    cases[c] = {"kind": "grid_resize", "src": src, "channels": channels, "sides": sides}
+
+
+grid_resize_case("grid_resize", 16, 6, [32, 24, 5, 4])
+
 write(OUT, tensors, {"cases": json.dumps(cases), "torch": torch.__version__})
 print(f"wrote {len(cases)} cases, {len(tensors)} tensors to {os.path.normpath(OUT)} (torch {torch.__version__})")

@@ -1,5 +1,6 @@
-// docvlm/io/clip_processor.hpp — CLIP image preprocessing, identical to Hugging Face's
-// CLIPImageProcessor (the "slow", Pillow-based one) as LLaVA-1.5 uses it:
+// docvlm/io/clip_processor.hpp — CLIP image preprocessing: Hugging Face's CLIPImageProcessor
+// (the "slow", Pillow-based one) as LLaVA-1.5 uses it, and Qwen-VL's square resize
+// (preprocess_square). CLIPImageProcessor:
 //   resize     Pillow-exact bicubic so that the shortest edge is size.shortest_edge and the long
 //              edge int(shortest · long / short) (truncated, as Python's int())
 //   crop       centre crop_size, top = (H − h) // 2, left = (W − w) // 2 (zero padding where the
@@ -36,6 +37,12 @@ struct ClipImageConfig {
 
 /// CLIPImageProcessor on one RGB image: pixel values [3, crop_height, crop_width].
 Tensor<float, 3> preprocess_clip(const Image& rgb, const ClipImageConfig& cfg);
+
+/// torchvision's Resize((size, size), BICUBIC) on a PIL image, ToTensor, Normalize(mean, std), as
+/// Qwen-VL's visual.py preprocesses: Pillow-exact bicubic to size × size (no aspect kept), then
+/// (p / 255 − mean) / std in float → [3, size, size]. Defaults: CLIP's mean and std.
+Tensor<float, 3> preprocess_square(const Image& rgb, int size, std::array<float, 3> mean = {0.48145466f, 0.4578275f, 0.40821073f},
+                                   std::array<float, 3> std = {0.26862954f, 0.26130258f, 0.27577711f});
 
 // ------------------------------------------------------------------------------------------------
 // Implementation
@@ -102,6 +109,18 @@ inline Tensor<float, 3> preprocess_clip(const Image& input, const ClipImageConfi
     return normalize(img, cfg.do_normalize ? std::span<const double>(cfg.image_mean) : std::span<const double>(zero),
                      cfg.do_normalize ? std::span<const double>(cfg.image_std) : std::span<const double>(unit),
                      cfg.do_rescale ? cfg.rescale_factor : 1.0);
+}
+
+inline Tensor<float, 3> preprocess_square(const Image& input, int size, std::array<float, 3> mean, std::array<float, 3> std) {
+    if (input.channels != 3) docvlm::detail::fail("preprocess_square: expected an RGB image, got ", input.channels, " channels");
+    if (input.width <= 0 || input.height <= 0) docvlm::detail::fail("preprocess_square: empty image");
+    if (size <= 0 || size > 16384) docvlm::detail::fail("preprocess_square: size ", size, " is out of range");
+    const Image img = resize(input, size, size, Resample::bicubic);
+    Tensor<float, 3> out = Tensor<float, 3>::from_shape({3, std::size_t(size), std::size_t(size)});
+    for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < size; ++y)
+            for (int x = 0; x < size; ++x) out(std::size_t(c), std::size_t(y), std::size_t(x)) = (float(img.at(x, y, c)) / 255.0f - mean[std::size_t(c)]) / std[std::size_t(c)];
+    return out;
 }
 
 }  // namespace io

@@ -4,7 +4,7 @@
 // may be `docvlm::dynamic`, read from config.json at load time (as Eigen's Dynamic). Policies:
 //   attention  FullAttention | CausalAttention | WindowAnchor<window, anchors>
 //   position   NoPosition | Rope1D | Rope2D | MRope<sections...>
-//   fusion     TokenConcat | MlpProjector | GatedCrossAttention<every>
+//   fusion     TokenConcat | MlpProjector | Resampler<queries> | GatedCrossAttention<every>
 //   weights    F32 | BF16 | Int8PerChannel | Int8PerGroup<32 | 64 | 128>
 // Configs that make no sense fail to compile with a readable static_assert (see
 // check_vision_config / check_text_config below and tests/compile_fail/).
@@ -55,6 +55,13 @@ struct MRope {
 struct TokenConcat {};
 /// Image embeddings, through a 2-layer MLP projector, replace the <image> tokens (LLaVA-1.5).
 struct MlpProjector {};
+/// A cross-attention resampler pools the image into `Queries` tokens (learned queries with 2D
+/// sin-cos positions), which replace the image span of the prompt (Qwen-VL).
+template <int Queries>
+struct Resampler {
+    static_assert(Queries > 0 || Queries == -1, "Resampler: the number of queries must be positive (or docvlm::dynamic)");
+    static constexpr int queries = Queries;
+};
 /// A gated cross-attention block before every `Every`-th decoder layer (Flamingo style).
 template <int Every>
 struct GatedCrossAttention {
@@ -79,6 +86,8 @@ template <class T> struct is_window_anchor : std::false_type {};
 template <int W, int A> struct is_window_anchor<WindowAnchor<W, A>> : std::true_type {};
 template <class T> struct is_int8_group : std::false_type {};
 template <int G> struct is_int8_group<Int8PerGroup<G>> : std::true_type {};
+template <class T> struct is_resampler : std::false_type {};
+template <int Q> struct is_resampler<Resampler<Q>> : std::true_type {};
 template <class T> struct is_gated_xattn : std::false_type {};
 template <int E> struct is_gated_xattn<GatedCrossAttention<E>> : std::true_type {};
 
@@ -91,7 +100,8 @@ concept AttentionPolicy = std::same_as<T, FullAttention> || std::same_as<T, Caus
 template <class T>
 concept PositionPolicy = std::same_as<T, NoPosition> || std::same_as<T, Rope1D> || std::same_as<T, Rope2D> || detail::is_mrope<T>::value;
 template <class T>
-concept FusionPolicy = std::same_as<T, TokenConcat> || std::same_as<T, MlpProjector> || detail::is_gated_xattn<T>::value;
+concept FusionPolicy = std::same_as<T, TokenConcat> || std::same_as<T, MlpProjector> || detail::is_resampler<T>::value ||
+                      detail::is_gated_xattn<T>::value;
 /// Whether a weight policy stores int8 weights.
 template <class W>
 inline constexpr bool int8_weights = std::same_as<W, Int8PerChannel> || detail::is_int8_group<W>::value;
@@ -143,7 +153,7 @@ template <class C>
 consteval bool check_model_config() {
     static_assert(check_vision_config<typename C::vision>());
     static_assert(check_text_config<typename C::text>());
-    static_assert(FusionPolicy<typename C::fusion>, "model config: fusion must be TokenConcat, MlpProjector or GatedCrossAttention<k>");
+    static_assert(FusionPolicy<typename C::fusion>, "model config: fusion must be TokenConcat, MlpProjector, Resampler<q> or GatedCrossAttention<k>");
     static_assert(WeightPolicy<typename C::weights>, "model config: weights must be F32, BF16, Int8PerChannel or Int8PerGroup<g>");
     return true;
 }

@@ -2,7 +2,8 @@
 //
 // The fusion policy picks the composition: TokenConcat → Qwen2VLModel (vision tokens replace the
 // image-pad tokens of the prompt, as Qwen2-VL and MinerU2.5 do); MlpProjector → LlavaModel
-// (LLaVA-1.5: projected CLIP tokens replace the <image> tokens); GatedCrossAttention<k> →
+// (LLaVA-1.5: projected CLIP tokens replace the <image> tokens); Resampler<q> → QwenVLModel
+// (Qwen-VL: q resampled tokens replace the image span); GatedCrossAttention<k> →
 // GatedVlmModel (the decoder reads the vision tokens through gated cross-attention every k layers,
 // as docvlm's embedded model does).
 #pragma once
@@ -10,6 +11,7 @@
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/gated_vlm.hpp>
 #include <docvlm/model/llava.hpp>
+#include <docvlm/model/qwen_vl.hpp>
 #include <docvlm/model/qwen2vl.hpp>
 
 #include <type_traits>
@@ -28,6 +30,10 @@ struct ModelFor<Config, TokenConcat> {
 template <class Config>
 struct ModelFor<Config, MlpProjector> {
     using type = LlavaModel<Config>;
+};
+template <class Config, int Queries>
+struct ModelFor<Config, Resampler<Queries>> {
+    using type = QwenVLModel<Config>;
 };
 template <class Config, int Every>
 struct ModelFor<Config, GatedCrossAttention<Every>> {

@@ -1,0 +1,176 @@
+// Qwen-VL (-Chat) against the reference code published with the checkpoint (modeling_qwen.py,
+// visual.py), run on a tiny random checkpoint (tests/data/golden/qwenvl-tiny-a, see its README):
+// square bicubic preprocessing, the ViT, the resampler, every traced decoder tensor, logits and 16
+// greedy tokens with the KV cache; generate() and generate_batch(); int8 against f32; malformed
+// configs refused.
+#include "golden_util.hpp"
+#include "test_util.hpp"
+
+#include <docvlm/io/clip_processor.hpp>
+#include <docvlm/model/model.hpp>
+#include <docvlm/presets/qwen_vl.hpp>
+
+#include <nlohmann/json.hpp>
+#include <xtensor/xnpy.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+
+using namespace docvlm;
+
+namespace {
+
+const std::string golden = test::data("golden/qwenvl-tiny-a");
+
+template <WeightPolicy W>
+using QwenVL = Model<presets::QwenVL<W>>;
+
+std::vector<std::int32_t> golden_ids() {
+    auto a = xt::load_npy<std::int64_t>(golden + "/input_ids.npy");
+    return {a.begin(), a.end()};
+}
+
+double rel_error(const std::vector<float>& got, const std::string& file) {
+    return test::golden_rel_error(got, golden + "/" + file + ".npy");
+}
+
+GenerationOptions greedy(std::size_t n) {
+    GenerationOptions o;
+    o.max_new_tokens = n;
+    return o;
+}
+
+}  // namespace
+
+TEST_SUITE("golden") {
+
+TEST_CASE("Qwen-VL square preprocessing: Pillow's resize exactly, pixel values within 1e-6") {
+    const io::Image img = io::load_image(golden + "/input.png");
+    const auto model = QwenVL<F32>::load(golden);
+    const io::Image resized = io::resize(img, model.image_size(), model.image_size(), io::Resample::bicubic);
+    auto want_r = xt::load_npy<std::uint8_t>(golden + "/pp_resized.npy");
+    REQUIRE(want_r.size() == resized.pixels.size());
+    CHECK(std::equal(resized.pixels.begin(), resized.pixels.end(), want_r.begin()));
+    const Tensor<float, 3> px = io::preprocess_square(img, model.image_size());
+    auto want = xt::load_npy<float>(golden + "/pixel_values.npy");
+    REQUIRE(px.size() == want.size());
+    double err = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) err = test::worse(err, std::fabs(double(px.data()[i]) - want.data()[i]));
+    CHECK(err <= 1e-6);
+}
+
+TEST_CASE("Qwen-VL tiny golden, f32: the ViT, the resampler, every traced decoder tensor, logits and 16 greedy tokens") {
+    const auto model = QwenVL<F32>::load(golden);
+    std::map<std::string, std::vector<float>> seen;
+    const Trace rec = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) { seen[std::string(name)].assign(p, p + r * c); };
+    const Tensor<float, 3> px = io::preprocess_square(io::load_image(golden + "/input.png"), model.image_size());
+    const Tensor<float, 2> vision = model.encode_image(px, rec);
+    const auto ids = model.pad_image_spans(golden_ids());  // the image path's bytes inside <img></img> become pads
+    auto ctx = model.context(64);
+    ctx.prefill(ids, {&vision, 1}, {}, rec, true);
+    // docvlm's trace name → the reference's file
+    const std::pair<const char*, const char*> names[] = {
+        {"vision_patch_embeds", "vision_patch_embeds"}, {"vision_pos_embed", "vision_pos_embed"}, {"vision_ln_pre", "vision_ln_pre"},
+        {"vision_blk0_layer_norm1", "vision_blk0_ln_1"}, {"vision_blk0_q_proj", "vision_blk0_q"}, {"vision_blk0_k_proj", "vision_blk0_k"},
+        {"vision_blk0_v_proj", "vision_blk0_v"}, {"vision_blk0_attn_context", "vision_blk0_attn_context"},
+        {"vision_blk0_out_proj", "vision_blk0_attn_out"}, {"vision_blk0_layer_norm2", "vision_blk0_ln_2"}, {"vision_blk0_fc1", "vision_blk0_c_fc"},
+        {"vision_blk0_act", "vision_blk0_gelu"}, {"vision_blk0_fc2", "vision_blk0_c_proj"}, {"resampler_kv_proj", "resampler_kv_proj"},
+        {"resampler_ln_kv", "resampler_ln_kv"}, {"resampler_k_pos", "resampler_k_pos"}, {"resampler_query_in", "resampler_attn_query_in"},
+        {"resampler_key_in", "resampler_attn_key_in"}, {"resampler_out", "resampler_out"}, {"vision_ln_post", "vision_ln_post"},
+        {"image_features", "image_features"}, {"inputs_embeds", "inputs_embeds"}, {"dec_l0_input_layernorm", "dec_l0_ln_1"},
+        {"dec_l0_q_proj", "dec_l0_q"}, {"dec_l0_k_proj", "dec_l0_k"}, {"dec_l0_v_proj", "dec_l0_v"}, {"dec_l0_q_rot", "dec_l0_q_rot"},
+        {"dec_l0_k_rot", "dec_l0_k_rot"}, {"dec_l0_attn_context", "dec_l0_attn_context"}, {"dec_l0_attn_out", "dec_l0_attn_out"},
+        {"dec_l0_post_attention_layernorm", "dec_l0_ln_2"}, {"dec_l0_up_proj", "dec_l0_w1"}, {"dec_l0_gate_proj", "dec_l0_w2"},
+        {"dec_l0_down_proj", "dec_l0_mlp_out"}, {"dec_l0_out", "dec_l0_out"}, {"final_hidden", "final_hidden"}, {"logits", "logits"}};
+    for (const auto& [ours, file] : names) {
+        CAPTURE(ours);
+        REQUIRE(seen.count(ours));
+        CHECK(rel_error(seen[ours], file) <= 1e-4);
+    }
+    {  // QWenMLP's product w1(x) · silu(w2(x))
+        std::vector<float> product = seen["dec_l0_act"];
+        for (std::size_t i = 0; i < product.size(); ++i) product[i] *= seen["dec_l0_up_proj"][i];
+        CHECK(rel_error(product, "dec_l0_act") <= 1e-4);
+    }
+    {  // rope rows of the prompt's positions (the reference's table also covers the decoding steps)
+        auto cos = xt::load_npy<float>(golden + "/dec_rope_cos.npy");
+        const auto& got = seen["dec_rope_cos"];
+        double err = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) err = test::worse(err, std::fabs(double(got[i]) - cos.data()[i]));
+        CHECK(err <= 1e-6);
+    }
+    std::vector<float> blocks = seen["vision_block_out_0"], layers = seen["dec_layer_out_0"];
+    blocks.insert(blocks.end(), seen["vision_block_out_1"].begin(), seen["vision_block_out_1"].end());
+    layers.insert(layers.end(), seen["dec_layer_out_1"].begin(), seen["dec_layer_out_1"].end());
+    CHECK(rel_error(blocks, "vision_block_outputs") <= 1e-4);
+    CHECK(rel_error(layers, "decoder_layer_outputs") <= 1e-4);
+
+    auto want_ids = xt::load_npy<std::int64_t>(golden + "/generated_ids.npy");
+    auto step_logits = xt::load_npy<float>(golden + "/generated_step_logits.npy");
+    const std::size_t vocab = step_logits.shape()[1];
+    auto ctx2 = model.context(64);
+    std::vector<std::int32_t> got;
+    std::span<const float> l = ctx2.prefill(ids, {&vision, 1});
+    double worst = 0, scale = 0;
+    for (std::size_t step = 0; step < 16; ++step) {
+        for (std::size_t v = 0; v < vocab; ++v) {
+            worst = test::worse(worst, std::fabs(double(l[v]) - step_logits(step, v)));
+            scale = std::max(scale, std::fabs(double(step_logits(step, v))));
+        }
+        got.push_back(std::int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
+        if (step + 1 < 16) l = ctx2.decode_step(got.back());
+    }
+    CHECK(worst <= 1e-4 * scale);
+    CHECK(got == std::vector<std::int32_t>(want_ids.begin(), want_ids.end()));
+    auto ctx3 = model.context(64);
+    CHECK(ctx3.generate(ids, {&vision, 1}, {}, greedy(16)) == got);
+    const BatchRequest reqs[2] = {{ids, {&vision, 1}, {}, greedy(16)}, {ids, {&vision, 1}, {}, greedy(5)}};
+    const auto batch = model.generate_batch(reqs);
+    REQUIRE(batch.size() == 2);
+    CHECK(batch[0] == got);
+    CHECK(batch[1] == std::vector<std::int32_t>(got.begin(), got.begin() + 5));
+}
+
+TEST_CASE("Qwen-VL int8 per channel: logits close to f32, the same greedy start") {
+    const auto f32 = QwenVL<F32>::load(golden);
+    const auto q8 = QwenVL<Int8PerChannel>::load(golden);
+    const Tensor<float, 3> px = io::preprocess_square(io::load_image(golden + "/input.png"), f32.image_size());
+    const Tensor<float, 2> vf = f32.encode_image(px), vq = q8.encode_image(px);
+    const auto ids = f32.pad_image_spans(golden_ids());
+    auto cf = f32.context(64);
+    auto cq = q8.context(64);
+    const auto lf = cf.prefill(ids, {&vf, 1});
+    const auto lq = cq.prefill(ids, {&vq, 1});
+    double dot = 0, nf = 0, nq = 0;
+    for (std::size_t v = 0; v < lf.size(); ++v) dot += double(lf[v]) * lq[v], nf += double(lf[v]) * lf[v], nq += double(lq[v]) * lq[v];
+    const double cosine = dot / std::sqrt(nf * nq);
+    MESSAGE("Qwen-VL tiny random model, int8 per channel: last-token logit cosine vs f32 " << cosine);
+    CHECK(cosine >= 0.99);
+    CHECK(std::max_element(lf.begin(), lf.end()) - lf.begin() == std::max_element(lq.begin(), lq.end()) - lq.begin());
+}
+
+TEST_CASE("Qwen-VL config.json: wrong family and impossible sizes refused naming the field") {
+    test::TempDir dir;
+    std::filesystem::copy_file(golden + "/model.safetensors", dir / "model.safetensors");
+    nlohmann::json good;
+    std::ifstream(golden + "/config.json") >> good;
+    auto refused = [&](const std::function<void(nlohmann::json&)>& edit, const char* needle) {
+        nlohmann::json j = good;
+        edit(j);
+        std::ofstream(dir / "config.json") << j.dump();
+        CAPTURE(needle);
+        CHECK_ERROR_HAS(QwenVL<F32>::load(dir.path.string()), "config.json", needle);
+    };
+    refused([](auto& j) { j["model_type"] = "llava"; }, "expected 'qwen'");
+    refused([](auto& j) { j.erase("visual"); }, "visual");
+    refused([](auto& j) { j["visual"]["n_queries"] = 15; }, "n_queries");
+    refused([](auto& j) { j["visual"]["output_dim"] = 64; }, "output_dim");
+    refused([](auto& j) { j["rotary_pct"] = 0.5; }, "rotary_pct");
+    refused([](auto& j) { j["kv_channels"] = 16; }, "kv_channels");
+    refused([](auto& j) { j["visual"]["image_start_id"] = 999; }, "image_start_id");
+}
+
+}  // TEST_SUITE

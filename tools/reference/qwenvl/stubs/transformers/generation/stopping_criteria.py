@@ -1,0 +1,2 @@
+class StoppingCriteriaList(list):
+    pass

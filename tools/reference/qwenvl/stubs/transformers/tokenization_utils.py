@@ -1,0 +1,3 @@
+class PreTrainedTokenizer:
+    """Placeholder (import only; the generator uses no tokenizer)."""
+    pass
