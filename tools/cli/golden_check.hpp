@@ -1,7 +1,7 @@
 // tools/cli/golden_check.hpp — `docvlm golden-check`: checks a checkpoint against reference tensors computed by
 // Hugging Face transformers (the layout of tests/data/golden/*: config.json, weights, input.png,
-// input_ids.npy and the *.npy tensors its README lists). The family comes from config.json:
-// "llava" → LLaVA-1.5, anything else with a vision_config → the Qwen2-VL family.
+// input_ids.npy and the *.npy tensors its README lists). The family comes from config.json's
+// model_type: "llava" → LLaVA-1.5, "qwen" → Qwen-VL, anything else → the Qwen2-VL family.
 //
 // Runs docvlm's preprocessing, positions, vision tower, decoder and greedy generation with the
 // dynamic F32 preset and compares every reference file present. Tolerances: pixel values 1e-5
@@ -15,6 +15,7 @@
 #include <docvlm/model/model.hpp>
 #include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
+#include <docvlm/presets/qwen_vl.hpp>
 
 #include <xtensor/xnpy.hpp>
 
@@ -226,12 +227,58 @@ inline void golden_check_llava(GoldenDir& g) {
     g.check_generation(model.context(ids.size() + golden_steps(g) + 1), ids, {&vision, 1}, {});
 }
 
+// Qwen-VL's reference files are named after the reference code's modules: docvlm's trace name → file.
+inline constexpr std::pair<const char*, const char*> qwenvl_names[] = {
+    {"vision_patch_embeds", "vision_patch_embeds"}, {"vision_pos_embed", "vision_pos_embed"}, {"vision_ln_pre", "vision_ln_pre"},
+    {"vision_blk0_layer_norm1", "vision_blk0_ln_1"}, {"vision_blk0_q_proj", "vision_blk0_q"}, {"vision_blk0_k_proj", "vision_blk0_k"},
+    {"vision_blk0_v_proj", "vision_blk0_v"}, {"vision_blk0_attn_context", "vision_blk0_attn_context"},
+    {"vision_blk0_out_proj", "vision_blk0_attn_out"}, {"vision_blk0_layer_norm2", "vision_blk0_ln_2"}, {"vision_blk0_fc1", "vision_blk0_c_fc"},
+    {"vision_blk0_act", "vision_blk0_gelu"}, {"vision_blk0_fc2", "vision_blk0_c_proj"}, {"resampler_kv_proj", "resampler_kv_proj"},
+    {"resampler_ln_kv", "resampler_ln_kv"}, {"resampler_k_pos", "resampler_k_pos"}, {"resampler_query_in", "resampler_attn_query_in"},
+    {"resampler_key_in", "resampler_attn_key_in"}, {"resampler_out", "resampler_out"}, {"vision_ln_post", "vision_ln_post"},
+    {"image_features", "image_features"}, {"inputs_embeds", "inputs_embeds"}, {"dec_l0_input_layernorm", "dec_l0_ln_1"},
+    {"dec_l0_q_proj", "dec_l0_q"}, {"dec_l0_k_proj", "dec_l0_k"}, {"dec_l0_v_proj", "dec_l0_v"}, {"dec_l0_q_rot", "dec_l0_q_rot"},
+    {"dec_l0_k_rot", "dec_l0_k_rot"}, {"dec_l0_attn_context", "dec_l0_attn_context"}, {"dec_l0_attn_out", "dec_l0_attn_out"},
+    {"dec_l0_post_attention_layernorm", "dec_l0_ln_2"}, {"dec_l0_up_proj", "dec_l0_w1"}, {"dec_l0_gate_proj", "dec_l0_w2"},
+    {"dec_l0_down_proj", "dec_l0_mlp_out"}, {"dec_l0_out", "dec_l0_out"}, {"final_hidden", "final_hidden"}, {"logits", "logits"}};
+
+inline void golden_check_qwenvl(GoldenDir& g) {
+    using M = Model<presets::QwenVL<F32>>;
+    const M model = M::load(g.dir);
+    const io::Image img = io::load_image(g.path("input.png"));
+    const Tensor<float, 3> px = io::preprocess_square(img, model.image_size());
+    if (g.has("pixel_values.npy")) g.compare("pixel_values", px.data(), px.size(), "pixel_values.npy", 1e-5, false);
+    Recorded seen;
+    const Tensor<float, 2> vision = model.encode_image(px, recorder(seen));
+    const std::vector<std::int32_t> ids = model.pad_image_spans(golden_ids(g));  // the path's bytes in <img></img> become pads
+    auto ctx = model.context(ids.size() + 8);
+    ctx.prefill(ids, {&vision, 1}, {}, recorder(seen), true);
+    for (const auto& [ours, file] : qwenvl_names)
+        if (g.has(std::string(file) + ".npy")) g.compare(ours, seen[ours].data(), seen[ours].size(), std::string(file) + ".npy", 1e-4, true);
+    if (g.has("dec_l0_act.npy")) {  // QWenMLP's product w1(x) · silu(w2(x))
+        std::vector<float> product = seen["dec_l0_act"];
+        for (std::size_t i = 0; i < product.size(); ++i) product[i] *= seen["dec_l0_up_proj"][i];
+        g.compare("dec_l0_w1_silu_w2", product.data(), product.size(), "dec_l0_act.npy", 1e-4, true);
+    }
+    if (g.has("dec_rope_cos.npy"))  // the reference's table also covers the decoding steps: the prompt's rows first
+        g.compare("dec_rope_cos", seen["dec_rope_cos"].data(), seen["dec_rope_cos"].size(), "dec_rope_cos.npy", 1e-5, false);
+    if (g.has("vision_block_outputs.npy"))
+        for (std::size_t b = 0; b < model.dims().v_layers; ++b) {
+            const auto& got = seen["vision_block_out_" + std::to_string(b)];
+            g.compare("vision_block_" + std::to_string(b), got.data(), got.size(), "vision_block_outputs.npy", 1e-4, true, 0, b * got.size());
+        }
+    g.compare_layers(seen, model.dims().text.layers);
+    g.check_generation(model.context(ids.size() + golden_steps(g) + 1), ids, {&vision, 1}, {});
+}
+
 }  // namespace detail
 
 inline bool golden_check(const std::string& dir, const std::function<void(const GoldenResult&)>& report) {
     detail::GoldenDir g{dir, report};
     const nlohmann::json cfg = io::read_json_file(g.path("config.json"));
-    if (cfg.is_object() && io::json_string(cfg, "model_type", "", g.path("config.json")) == "llava") detail::golden_check_llava(g);
+    const std::string type = cfg.is_object() ? io::json_string(cfg, "model_type", "", g.path("config.json")) : "";
+    if (type == "llava") detail::golden_check_llava(g);
+    else if (type == "qwen") detail::golden_check_qwenvl(g);
     else detail::golden_check_qwen2vl(g);
     return g.all;
 }
