@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <functional>
 
@@ -93,6 +94,20 @@ TEST_CASE("Qwen-VL tiny golden, f32: the ViT, the resampler, every traced decode
     REQUIRE(batch.size() == 2);
     CHECK(batch[0] == got);
     CHECK(batch[1] == std::vector<std::int32_t>(got.begin(), got.begin() + 5));
+}
+
+TEST_CASE("Qwen-VL-Chat's prompt on the tiny checkpoint: the image span where the model puts the image tokens") {
+    const auto model = QwenVL<F32>::load(golden);
+    const io::Tokenizer tok = qwen_vl_tokenizer(golden);  // its qwen.tiktoken puts <img> at the config's 990
+    const auto ids = model.prompt(tok, "What is written here?");
+    const auto img = std::find(ids.begin(), ids.end(), 990);
+    REQUIRE(img != ids.end());
+    CHECK(std::count(ids.begin(), ids.end(), 992) == 16);  // n_queries pads
+    CHECK(*(img + 17) == 991);
+    CHECK(ids.front() == *tok.token_id("<|im_start|>"));
+    const Tensor<float, 2> vision = model.encode_image(io::preprocess_square(io::load_image(golden + "/input.png"), model.image_size()));
+    auto ctx = model.context(ids.size() + 4);
+    CHECK(ctx.generate(ids, {&vision, 1}, {}, greedy(4)).size() == 4);
 }
 
 TEST_CASE("Qwen-VL int8 per channel: logits close to f32, the same greedy start") {

@@ -3,8 +3,10 @@
 #include "test_util.hpp"
 
 #include <docvlm/io/tokenizer.hpp>
+#include <docvlm/model/qwen_vl.hpp>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 using namespace docvlm;
@@ -67,6 +69,45 @@ std::string write_tokenizer_json(const test::TempDir& dir, bool merges_as_pairs)
     return path;
 }
 
+// qwen.tiktoken's layout (base64 token bytes and rank = id per line) for Qwen's 151,643 BPE tokens,
+// the vocabulary Qwen2's vocab.json spells in byte-level form; written from vocab.json.
+void write_qwen_tiktoken(const std::string& path) {
+    const nlohmann::json vocab = nlohmann::json::parse(slurp(test::data("tokenizers/qwen2/vocab.json")));
+    std::vector<std::string> by_id(vocab.size());
+    std::map<std::int32_t, std::uint8_t> cp_to_byte;  // GPT-2's byte-level code points back to bytes
+    for (int b = 0; b < 256; ++b) {
+        const int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255) ? b : -1;
+        if (cp >= 0) cp_to_byte[cp] = std::uint8_t(b);
+    }
+    for (int b = 0, next = 256; b < 256; ++b)
+        if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) cp_to_byte[next++] = std::uint8_t(b);
+    static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+        std::string bytes;
+        const std::string& s = it.key();
+        for (std::size_t i = 0; i < s.size();) {  // UTF-8 code points → bytes
+            const auto c = std::uint8_t(s[i]);
+            const int n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+            std::int32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
+            for (int k = 1; k < n; ++k) cp = cp << 6 | (std::uint8_t(s[i + std::size_t(k)]) & 0x3f);
+            bytes += char(cp_to_byte.at(cp));
+            i += std::size_t(n);
+        }
+        std::string enc;
+        for (std::size_t i = 0; i < bytes.size(); i += 3) {
+            std::uint32_t x = std::uint32_t(std::uint8_t(bytes[i])) << 16;
+            if (i + 1 < bytes.size()) x |= std::uint32_t(std::uint8_t(bytes[i + 1])) << 8;
+            if (i + 2 < bytes.size()) x |= std::uint8_t(bytes[i + 2]);
+            enc += b64[x >> 18], enc += b64[(x >> 12) & 63];
+            enc += i + 1 < bytes.size() ? b64[(x >> 6) & 63] : '=';
+            enc += i + 2 < bytes.size() ? b64[x & 63] : '=';
+        }
+        by_id[std::size_t(it.value().get<std::int32_t>())] = enc;
+    }
+    std::ofstream f(path);
+    for (std::size_t id = 0; id < by_id.size(); ++id) f << by_id[id] << ' ' << id << '\n';
+}
+
 }  // namespace
 
 TEST_SUITE("tokenizer") {
@@ -116,6 +157,48 @@ TEST_CASE("llama.cpp qwen2 vocabulary tests (.inp / .out)") {
         ++i;
     }
     CHECK(i == 43);
+}
+
+TEST_CASE("a tiktoken file of the same vocabulary (Qwen's qwen.tiktoken layout) encodes the NFC-stable cases alike") {
+    test::TempDir dir;
+    write_qwen_tiktoken(dir / "qwen.tiktoken");
+    const Tokenizer tik = Tokenizer::from_tiktoken(dir / "qwen.tiktoken", qwen2vl_added());
+    CHECK(tik.size() == qwen2().size());
+    std::ifstream in(test::data("tokenizers/qwen2/tokenizer_tests.json"));
+    const auto doc = nlohmann::json::parse(in);
+    int n = 0;
+    for (const auto& c : doc["cases"]) {
+        const std::string text = c["text"];
+        utf8proc_uint8_t* p = nullptr;
+        const auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), utf8proc_ssize_t(text.size()), &p,
+                                      utf8proc_option_t(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+        const bool nfc_stable = len >= 0 && std::string(reinterpret_cast<const char*>(p), std::size_t(len)) == text;
+        std::free(p);
+        if (!nfc_stable) continue;  // Hugging Face normalises to NFC first, tiktoken does not
+        CAPTURE(text);
+        CHECK(tik.encode(text) == c["ids"].get<std::vector<std::int32_t>>());
+        CHECK(tik.decode(c["ids"].get<std::vector<std::int32_t>>()) == qwen2().decode(c["ids"].get<std::vector<std::int32_t>>()));
+        ++n;
+    }
+    MESSAGE(n, " NFC-stable cases");
+    CHECK(n >= 60);
+    std::ofstream(dir / "bad.tiktoken") << "SGVsbG8= 0\nnot-base64! 1\n";
+    CHECK_ERROR_HAS(Tokenizer::from_tiktoken(dir / "bad.tiktoken", {}), "bad.tiktoken", "line 2");
+}
+
+TEST_CASE("Qwen-VL-Chat's prompt: make_context's tokens equal its raw text's, the image span as pads") {
+    test::TempDir dir;
+    write_qwen_tiktoken(dir / "qwen.tiktoken");
+    const Tokenizer tok = Tokenizer::from_tiktoken(dir / "qwen.tiktoken", qwen_vl_special_tokens());
+    CHECK(tok.token_id("<|im_start|>") == 151644);
+    CHECK(tok.token_id("<img>") == 151857);  // Qwen-VL-Chat's config.json visual.image_start_id
+    CHECK(tok.token_id("<imgpad>") == 151859);
+    const QwenVLDims d;                        // Qwen-VL-Chat: 256 queries
+    const auto ids = qwen_vl_prompt(tok, d, "What is the title of this page?");
+    std::string pads;
+    for (std::size_t i = 0; i < d.queries; ++i) pads += "<imgpad>";
+    CHECK(ids == tok.encode("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nPicture 1: <img>" + pads +
+                            "</img>\nWhat is the title of this page?<|im_end|>\n<|im_start|>assistant\n"));
 }
 
 TEST_CASE("tokenizer.json (both merge spellings) loads the same tokenizer") {

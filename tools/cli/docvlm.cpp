@@ -20,6 +20,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -101,14 +102,16 @@ examples:
 const char* ask_help = R"(usage: docvlm ask IMAGE "PROMPT" --model DIR [--max-tokens N] [--stream] [--weights W]
 
 Asks a checkpoint that follows free instructions any question about an image, greedy decoding,
-and prints the answer: a Qwen2-VL-family one (e.g. Qwen2-VL-2B-Instruct) or LLaVA-1.5
-(llava-hf/llava-1.5-7b-hf: its conversation prompt "USER: <image>\n... ASSISTANT:" is added).
+and prints the answer: a Qwen2-VL-family one (e.g. Qwen2-VL-2B-Instruct), LLaVA-1.5
+(llava-hf/llava-1.5-7b-hf: its conversation prompt "USER: <image>\n... ASSISTANT:" is added) or
+Qwen-VL-Chat (its ChatML prompt with "Picture 1: <img>...</img>"; the folder's qwen.tiktoken).
 MinerU2.5 only knows its four task prompts (see ocr / table / formula); docvlm's embedded model
 only knows its tasks.
 
 examples:
   docvlm ask chart.png "Summarise this chart in two sentences." --model ~/models/Qwen2-VL-2B-Instruct
   docvlm ask page.png "What is the title of this page?" --model ~/models/llava-1.5-7b-hf --stream
+  docvlm ask page.png "What is the title of this page?" --model ~/models/Qwen-VL-Chat
 )";
 
 const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE [--model DIR] [--max-tokens N] [--stream] [--weights W]
@@ -243,43 +246,71 @@ bool is_docvlm_small(const std::string& dir) {
     return j.is_object() && j.value("model_type", std::string()) == "docvlm_small";
 }
 
-bool is_llava(const std::string& dir) {
+std::string model_type(const std::string& dir) {
     std::ifstream in(std::filesystem::path(dir) / "config.json");
-    if (!in) return false;
+    if (!in) return "";
     const auto j = nlohmann::json::parse(in, nullptr, false);
-    return j.is_object() && j.contains("model_type") && j["model_type"] == "llava";
+    return j.is_object() && j.contains("model_type") && j["model_type"].is_string() ? j["model_type"].get<std::string>() : "";
 }
 
-// `ask` with a LLaVA-1.5 checkpoint: CLIP preprocessing, the conversation prompt, an answer up to </s>.
-int ask_llava(const Options& o) {
+// Greedy answer of a prompt with one image, printed (streamed with --stream) up to a stop token;
+// decode(ids) gives the text of the answer so far.
+template <class Context, class Decode>
+void print_answer(Context& ctx, const std::vector<std::int32_t>& ids, const docvlm::Tensor<float, 2>& vision,
+                  std::vector<std::int32_t> stop, Decode&& decode, const Options& o) {
+    docvlm::GenerationOptions gen;
+    gen.max_new_tokens = o.max_tokens;
+    gen.stop_tokens = stop;
+    std::vector<std::int32_t> answer;
+    std::string shown;  // streamed so far; a trailing U+FFFD may be half a character, so it waits
+    auto show = [&](bool last) {
+        const std::string text = decode(answer);
+        if (!last && text.ends_with("\xef\xbf\xbd")) return;
+        if (text.compare(0, shown.size(), shown) == 0) std::fputs(text.c_str() + shown.size(), stdout);
+        else std::printf("\n%s", text.c_str());  // a piece changed what came before it: print the whole answer again
+        std::fflush(stdout);
+        shown = text;
+    };
+    ctx.generate(ids, {&vision, 1}, {}, gen, [&](std::int32_t t) {
+        if (std::find(stop.begin(), stop.end(), t) != stop.end()) return;
+        answer.push_back(t);
+        if (o.stream) show(false);
+    });
+    show(true);
+    std::printf("\n");
+}
+
+// The ids a tokenizer of `size` tokens knows: a model's vocabulary may be larger, and its
+// untrained rows (which a random test model does choose) have no text.
+std::vector<std::int32_t> known(const std::vector<std::int32_t>& ids, std::size_t size) {
+    std::vector<std::int32_t> out;
+    for (std::int32_t t : ids)
+        if (t >= 0 && std::size_t(t) < size) out.push_back(t);
+    return out;
+}
+
+// `ask` with a LLaVA-1.5 (model_type llava) or Qwen-VL (qwen) checkpoint: the family's
+// preprocessing and conversation prompt, an answer up to its end token.
+int ask_family(const Options& o, const std::string& type) {
     auto run = [&](auto tag) {
         using W = decltype(tag);
-        const auto tok = docvlm::io::SentencePieceTokenizer::from_folder(o.model);
-        const auto model = docvlm::load<docvlm::presets::Llava15<W>>(o.model);
-        const auto px = docvlm::io::preprocess_clip(docvlm::io::load_image(o.inputs[0]), model.image_config());
-        const docvlm::Tensor<float, 2> vision = model.encode_image(px);
-        const std::vector<std::int32_t> ids = model.prompt(tok, o.inputs[1]);
-        docvlm::GenerationOptions gen;
-        gen.max_new_tokens = o.max_tokens;
-        gen.stop_tokens = {tok.eos_id()};
-        auto ctx = model.context(ids.size() + gen.max_new_tokens);
-        std::vector<std::int32_t> answer;
-        std::string shown;  // streamed so far; a trailing U+FFFD may be half a character, so it waits
-        auto show = [&](bool last) {
-            const std::string text = tok.decode(answer, true);
-            if (!last && text.ends_with("\xef\xbf\xbd")) return;
-            if (text.compare(0, shown.size(), shown) == 0) std::fputs(text.c_str() + shown.size(), stdout);
-            else std::printf("\n%s", text.c_str());  // a piece changed what came before it: print the whole answer again
-            std::fflush(stdout);
-            shown = text;
-        };
-        ctx.generate(ids, {&vision, 1}, {}, gen, [&](std::int32_t t) {
-            if (t == tok.eos_id()) return;
-            answer.push_back(t);
-            if (o.stream) show(false);
-        });
-        show(true);
-        std::printf("\n");
+        const auto image = docvlm::io::load_image(o.inputs[0]);
+        if (type == "llava") {
+            const auto tok = docvlm::io::SentencePieceTokenizer::from_folder(o.model);
+            const auto model = docvlm::load<docvlm::presets::Llava15<W>>(o.model);
+            const docvlm::Tensor<float, 2> vision = model.encode_image(docvlm::io::preprocess_clip(image, model.image_config()));
+            const auto ids = model.prompt(tok, o.inputs[1]);
+            auto ctx = model.context(ids.size() + o.max_tokens);
+            print_answer(ctx, ids, vision, {tok.eos_id()}, [&](const auto& a) { return tok.decode(known(a, tok.size()), true); }, o);
+        } else {
+            const auto tok = docvlm::qwen_vl_tokenizer(o.model);
+            const auto model = docvlm::load<docvlm::presets::QwenVL<W>>(o.model);
+            const docvlm::Tensor<float, 2> vision = model.encode_image(docvlm::io::preprocess_square(image, model.image_size()));
+            const auto ids = model.prompt(tok, o.inputs[1]);
+            auto ctx = model.context(ids.size() + o.max_tokens);
+            print_answer(ctx, ids, vision, {*tok.token_id("<|im_end|>"), *tok.token_id("<|endoftext|>")},
+                         [&](const auto& a) { return tok.decode(known(a, tok.size()), true); }, o);
+        }
         return 0;
     };
     if (o.weights == "f32") return run(docvlm::F32{});
@@ -463,7 +494,7 @@ int cmd_task(const std::string& cmd, const Options& o) {
     if (ask && (o.model.empty() || is_docvlm_small(o.model)))
         docvlm::detail::fail("the embedded model only knows its tasks (ocr, table, formula); for free prompts pass --model with an "
                              "instruction-following Qwen2-VL checkpoint, e.g. Qwen2-VL-2B-Instruct");
-    if (ask && is_llava(o.model)) return ask_llava(o);
+    if (const std::string type = ask ? model_type(o.model) : ""; type == "llava" || type == "qwen") return ask_family(o, type);
     const auto image = docvlm::io::load_image(o.inputs[0]);
     return with_parser(o, [&](const auto& parser, const docvlm::io::Tokenizer* tok) {
         using P = std::decay_t<decltype(parser)>;

@@ -1,7 +1,9 @@
 // docvlm/io/tokenizer.hpp — Qwen2 byte-level BPE tokenizer (Qwen2 / Qwen2-VL / MinerU2.5).
 //
 // Reads a Hugging Face tokenizer.json (what checkpoints ship), or vocab.json + merges.txt plus a
-// list of added tokens. Encoding, exactly as Hugging Face's Qwen2 tokenizer:
+// list of added tokens, or a tiktoken file (Qwen / Qwen-VL's qwen.tiktoken: the same vocabulary,
+// encoded as tiktoken encodes: no normalisation, and any adjacent pair whose concatenation is a
+// token may merge, lowest rank first). Encoding, exactly as Hugging Face's Qwen2 tokenizer:
 //   1. added (special) tokens are split off first, longest match first, never normalised;
 //   2. every other segment is NFC-normalised (utf8proc);
 //   3. pre-tokenised with Qwen2's pattern
@@ -53,10 +55,14 @@ public:
     /// Loads vocab.json + merges.txt and adds `added` tokens (ids must not collide with the vocab).
     static Tokenizer from_vocab_merges(const std::string& vocab_json, const std::string& merges_txt,
                                        const std::vector<AddedToken>& added);
+    /// Loads a tiktoken BPE file ("base64(token bytes) rank" per line, ranks 0, 1, 2, ... = ids)
+    /// and adds `added` tokens; encodes without NFC, as tiktoken does.
+    static Tokenizer from_tiktoken(const std::string& path, const std::vector<AddedToken>& added);
 
     /// Token ids of `text` (no BOS/EOS added, as Qwen2).
     std::vector<std::int32_t> encode(std::string_view text) const;
-    /// UTF-8 text of `ids`; skip_special drops added tokens marked special.
+    /// UTF-8 text of `ids`; skip_special drops added tokens marked special. An id outside the
+    /// tokenizer throws (a model's vocabulary may be larger: its untrained rows have no text).
     std::string decode(std::span<const std::int32_t> ids, bool skip_special = false) const;
     /// The raw bytes one token stands for (may be part of a UTF-8 character).
     std::string token_bytes(std::int32_t id) const;
@@ -98,6 +104,7 @@ private:
     std::unordered_map<std::string, std::int32_t> token_to_id_;
     std::vector<std::string> id_to_token_;
     std::vector<std::uint8_t> is_added_, is_special_;
+    bool nfc_ = true;  // Hugging Face's NFC normaliser (tiktoken has none)
     std::unordered_map<std::uint64_t, std::pair<std::int32_t, std::int32_t>> merges_;  // (a, b) -> (rank, merged id)
     std::vector<AddedToken> added_;  // sorted longest first
     std::array<std::int32_t, 256> byte_token_{};  // id of the single-byte token for each byte
@@ -410,6 +417,71 @@ inline Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_json, con
     return t;
 }
 
+namespace detail {
+// RFC 4648 base64 (with padding); nullopt for anything else.
+inline std::optional<std::string> base64_decode(std::string_view s) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        return c == '+' ? 62 : c == '/' ? 63 : -1;
+    };
+    if (s.size() % 4) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; ++k) {
+            const char c = s[i + std::size_t(k)];
+            if (c == '=' && i + 4 == s.size() && k >= 2) v[k] = 0, ++pad;
+            else if ((v[k] = value(c)) < 0 || pad) return std::nullopt;
+        }
+        const std::uint32_t x = std::uint32_t(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+        out += char(x >> 16);
+        if (pad < 2) out += char((x >> 8) & 0xff);
+        if (pad < 1) out += char(x & 0xff);
+    }
+    return out;
+}
+}  // namespace detail
+
+inline Tokenizer Tokenizer::from_tiktoken(const std::string& path, const std::vector<AddedToken>& added) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) docvlm::detail::fail(path, ": cannot open");
+    Tokenizer t;
+    t.nfc_ = false;
+    std::vector<std::string> raw;  // token bytes by rank
+    std::string line;
+    for (std::size_t n = 1; std::getline(in, line); ++n) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;
+        const auto sp = line.find(' ');
+        const auto bytes = sp == std::string::npos ? std::nullopt : detail::base64_decode(std::string_view(line).substr(0, sp));
+        char* end = nullptr;
+        const long rank = sp == std::string::npos ? -1 : std::strtol(line.c_str() + sp + 1, &end, 10);
+        if (!bytes || bytes->empty() || rank != long(raw.size()) || (end && *end))
+            docvlm::detail::fail(path, ": line ", n, " is not 'base64 rank' with rank ", raw.size());
+        if (raw.size() >= (1u << 24)) docvlm::detail::fail(path, ": more than 2^24 tokens");
+        raw.push_back(*bytes);
+        const std::string token = detail::bytes_to_token_string(*bytes);
+        if (!t.token_to_id_.emplace(token, std::int32_t(rank)).second) docvlm::detail::fail(path, ": line ", n, " repeats a token");
+        t.id_to_token_.push_back(token);
+    }
+    // every split of a token into two tokens merges to it at its rank (tiktoken's rule)
+    std::unordered_map<std::string_view, std::int32_t> by_bytes;
+    for (std::size_t r = 0; r < raw.size(); ++r) by_bytes.emplace(raw[r], std::int32_t(r));
+    for (std::size_t r = 0; r < raw.size(); ++r) {
+        const std::string_view b = raw[r];
+        for (std::size_t k = 1; k < b.size(); ++k) {
+            const auto l = by_bytes.find(b.substr(0, k)), rr = by_bytes.find(b.substr(k));
+            if (l != by_bytes.end() && rr != by_bytes.end())
+                t.merges_.emplace((std::uint64_t(std::uint32_t(l->second)) << 32) | std::uint32_t(rr->second), std::pair{std::int32_t(r), std::int32_t(r)});
+        }
+    }
+    for (const AddedToken& a : added) t.add_token(a, path);
+    t.build_tables();
+    return t;
+}
+
 inline void Tokenizer::bpe(std::string_view piece, std::vector<std::int32_t>& out) const {
     {
         std::lock_guard lock(*cache_mutex_);
@@ -458,6 +530,10 @@ inline void Tokenizer::bpe(std::string_view piece, std::vector<std::int32_t>& ou
 
 inline void Tokenizer::encode_segment(std::string_view text, std::vector<std::int32_t>& out) const {
     if (text.empty()) return;
+    if (!nfc_) {
+        detail::pretokenize(text, [&](std::size_t b, std::size_t e) { bpe(text.substr(b, e - b), out); });
+        return;
+    }
     // NFC of exactly these bytes, NULs included (utf8proc returns a malloc'd string; invalid
     // UTF-8 is kept as is)
     std::string nfc;

@@ -22,6 +22,7 @@
 #include <docvlm/core/trace.hpp>
 #include <docvlm/io/json.hpp>
 #include <docvlm/io/safetensors.hpp>
+#include <docvlm/io/tokenizer.hpp>
 #include <docvlm/layers/grid_resize.hpp>
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
@@ -36,6 +37,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -88,6 +90,12 @@ public:
     std::vector<std::vector<std::int32_t>> generate_batch(std::span<const BatchRequest> requests, GenerationStats* stats = nullptr) const {
         return token_concat_generate_batch(*this, requests, stats);
     }
+    /// Qwen-VL-Chat's conversation for one image and a question, as the reference code builds it
+    /// (qwen_generation_utils.make_context, chatml; the query "Picture 1: <img>…</img>\n" +
+    /// question, the image span as `queries` pads):
+    /// <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n
+    std::vector<std::int32_t> prompt(const io::Tokenizer& tok, std::string_view question,
+                                     std::string_view system = "You are a helpful assistant.") const;
     /// The ids with every token between an <img> and its </img> (where the reference code keeps the
     /// image's path) replaced by the image pad id: those positions take the image tokens.
     std::vector<std::int32_t> pad_image_spans(std::span<const std::int32_t> ids) const;
@@ -155,6 +163,58 @@ inline QwenVLDims QwenVLDims::from_config_json(const std::string& path) {
     const auto g = std::size_t(std::llround(std::sqrt(double(d.queries))));
     if (g * g != d.queries) detail::fail(path, ": visual n_queries ", d.queries, " is not a square");
     return d;
+}
+
+/// Qwen-VL's special tokens from `first` on (151643, just past qwen.tiktoken's ranks):
+/// <|endoftext|>, <|im_start|>, <|im_end|>, <|extra_0|> … <|extra_204|>, <ref>, </ref>, <box>, </box>,
+/// <quad>, </quad>, <img>, </img>, <imgpad> (tokenization_qwen.py's order).
+inline std::vector<io::AddedToken> qwen_vl_special_tokens(std::int32_t first = 151643) {
+    std::vector<std::string> names = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    for (int i = 0; i < 205; ++i) names.push_back("<|extra_" + std::to_string(i) + "|>");
+    for (const char* t : {"<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>", "<img>", "</img>", "<imgpad>"}) names.push_back(t);
+    std::vector<io::AddedToken> out;
+    for (std::size_t i = 0; i < names.size(); ++i) out.push_back({names[i], first + std::int32_t(i), true});
+    return out;
+}
+
+/// A Qwen-VL folder's tokenizer: qwen.tiktoken and the special tokens after it.
+inline io::Tokenizer qwen_vl_tokenizer(const std::string& dir) {
+    const std::string path = (std::filesystem::path(dir) / "qwen.tiktoken").string();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) detail::fail(path, ": cannot open (a Qwen-VL folder holds its tokenizer as qwen.tiktoken)");
+    std::size_t lines = 0;
+    for (std::string line; std::getline(in, line);) lines += !line.empty();
+    return io::Tokenizer::from_tiktoken(path, qwen_vl_special_tokens(std::int32_t(lines)));
+}
+
+/// QwenVLModel::prompt for the sizes `d` (image ids and number of queries).
+inline std::vector<std::int32_t> qwen_vl_prompt(const io::Tokenizer& tok, const QwenVLDims& d, std::string_view question,
+                                                std::string_view system = "You are a helpful assistant.") {
+    auto id = [&](const char* name) {
+        const auto t = tok.token_id(name);
+        if (!t) detail::fail("prompt: the tokenizer has no ", name, " token");
+        return *t;
+    };
+    if (id("<img>") != d.image_start_id)
+        detail::fail("prompt: the tokenizer's <img> is ", id("<img>"), ", the model's image_start_id ", d.image_start_id);
+    std::vector<std::int32_t> out;
+    auto text = [&](std::string_view s) {
+        const auto ids = tok.encode(s);
+        out.insert(out.end(), ids.begin(), ids.end());
+    };
+    const std::int32_t start = id("<|im_start|>"), end = id("<|im_end|>");
+    out.push_back(start), text("system"), text("\n"), text(system), out.push_back(end);
+    text("\n"), out.push_back(start), text("user"), text("\n");
+    text("Picture 1: "), out.push_back(d.image_start_id);
+    out.insert(out.end(), d.queries, d.image_pad_id());
+    out.push_back(d.image_end_id()), text("\n" + std::string(question)), out.push_back(end);  // one segment, as the query's text
+    text("\n"), out.push_back(start), text("assistant"), text("\n");
+    return out;
+}
+
+template <class Config>
+std::vector<std::int32_t> QwenVLModel<Config>::prompt(const io::Tokenizer& tok, std::string_view question, std::string_view system) const {
+    return qwen_vl_prompt(tok, d_, question, system);
 }
 
 template <class Config>
