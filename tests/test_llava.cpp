@@ -194,6 +194,7 @@ TEST_CASE("LLaMA SentencePiece tokenizer: transformers' slow LlamaTokenizer ids 
     const auto model = Llava<F32>::load(golden);
     CHECK(model.prompt(tok, "What is written in this document?") == golden_ids());
     CHECK(tok.token_id("<pad>") == 991);
+    CHECK_ERROR_HAS(tok.decode(std::vector<std::int32_t>{5, 995}), "token id 995");  // the model's rows beyond the tokenizer
     CHECK(tok.bos_id() == 1);
     CHECK(tok.eos_id() == 2);
 }

@@ -6,6 +6,7 @@
 // docvlm/pipeline/*.hpp (MinerU2.5 formats and page parsing).
 #pragma once
 
+#include <docvlm/fwd.hpp>  // first: its declarations must agree with the definitions below
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/cpu.hpp>
 #include <docvlm/core/dtype.hpp>

@@ -54,8 +54,8 @@ public:
     void add_token(const AddedToken& t);
     /// Token ids of `text`: <s> first when add_bos (default: the folder's add_bos_token).
     std::vector<std::int32_t> encode(std::string_view text, std::optional<bool> add_bos = {}) const;
-    /// SentencePiece's decoding of `ids`; skip_special drops added tokens marked special. Ids the
-    /// tokenizer does not know (a model's vocabulary may be larger: untrained rows) add nothing.
+    /// SentencePiece's decoding of `ids`; skip_special drops added tokens marked special. An id
+    /// outside the tokenizer throws (a model's vocabulary may be larger: its untrained rows).
     std::string decode(std::span<const std::int32_t> ids, bool skip_special = false) const;
     /// The piece of a token ("▁Hello", "<0x0A>", "<s>", "<image>").
     const std::string& token_string(std::int32_t id) const;
@@ -395,7 +395,7 @@ inline std::string SentencePieceTokenizer::decode(std::span<const std::int32_t> 
         put(text);
     };
     for (std::int32_t id : ids) {
-        if (id < 0 || std::size_t(id) >= pieces_.size()) continue;  // a model's rows beyond the tokenizer carry no text
+        token_string(id);  // throws for an id outside the tokenizer
         const Piece& p = pieces_[std::size_t(id)];
         const bool model_piece = std::size_t(id) < model_pieces_;
         if (model_piece && p.type == PieceType::byte) {

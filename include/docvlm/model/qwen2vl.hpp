@@ -324,13 +324,11 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
         }
         kernels::attention(qkv.data(), 3 * vd, qkv.data() + vd, 3 * vd, qkv.data() + 2 * vd, 3 * vd, ctx.data(), vd, n, n, ap);
         if (tr) emit(pfx + "attn_context", ctx.data(), n, vd);
-        if (tr) {
+        if (tr) {  // the pieces the block fuses, computed on the side for the trace
             blk.proj.forward(ctx.data(), n, vd, h.data(), vd);
             emit(pfx + "attn_out", h.data(), n, vd);
-            for (std::size_t i = 0; i < n * vd; ++i) x[i] += h[i];
-        } else {
-            blk.proj.forward(ctx.data(), n, vd, x.data(), vd, {.residual = x.data(), .ld_residual = vd});
         }
+        blk.proj.forward(ctx.data(), n, vd, x.data(), vd, {.residual = x.data(), .ld_residual = vd});
         blk.norm2.forward(x.data(), n, vd, h.data(), vd);
         if (tr) {
             emit(pfx + "norm2", h.data(), n, vd);
@@ -341,12 +339,10 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
             std::vector<float> o(n * vd);
             blk.fc2.forward(f.data(), n, d.v_mlp, o.data(), vd);
             emit(pfx + "fc2", o.data(), n, vd);
-            for (std::size_t i = 0; i < n * vd; ++i) x[i] += o[i];
-            emit(pfx + "out", x.data(), n, vd);
-        } else {
-            blk.fc1.forward(h.data(), n, vd, f.data(), d.v_mlp, {.act = Activation::quick_gelu});
-            blk.fc2.forward(f.data(), n, d.v_mlp, x.data(), vd, {.residual = x.data(), .ld_residual = vd});
         }
+        blk.fc1.forward(h.data(), n, vd, f.data(), d.v_mlp, {.act = Activation::quick_gelu});
+        blk.fc2.forward(f.data(), n, d.v_mlp, x.data(), vd, {.residual = x.data(), .ld_residual = vd});
+        if (tr) emit(pfx + "out", x.data(), n, vd);
         if (trace) emit("vision_block_out_" + std::to_string(b), x.data(), n, vd);
     }
     merger_ln_.forward(x.data(), n, vd, h.data(), vd);
