@@ -3,6 +3,10 @@
 
 #include "test_util.hpp"
 
+#include <docvlm/core/tensor.hpp>
+#include <docvlm/model/generation.hpp>
+#include <docvlm/model/token_concat.hpp>
+
 #include <xtensor/xnpy.hpp>
 
 #include <algorithm>
@@ -30,6 +34,27 @@ inline double golden_rel_error(const std::vector<float>& got, const std::string&
         scale = std::max(scale, std::fabs(double(w[i])));
     }
     return err / std::max(scale, 1e-30);
+}
+
+/// Context::generate and generate_batch (a second request cut at `short_n` tokens) give the
+/// reference's greedy ids (dir/generated_ids.npy) for a prompt with one image.
+template <class Model>
+void check_generate_matches_golden(const Model& model, const std::vector<std::int32_t>& ids, const docvlm::Tensor<float, 2>& vision,
+                                   const std::string& dir, std::size_t short_n = 5) {
+    auto want64 = xt::load_npy<std::int64_t>(dir + "/generated_ids.npy");
+    const std::vector<std::int32_t> want(want64.begin(), want64.end());
+    auto options = [](std::size_t n) {
+        docvlm::GenerationOptions o;
+        o.max_new_tokens = n;
+        return o;
+    };
+    auto ctx = model.context(ids.size() + want.size());
+    CHECK(ctx.generate(ids, {&vision, 1}, {}, options(want.size())) == want);
+    const docvlm::BatchRequest reqs[2] = {{ids, {&vision, 1}, {}, options(want.size())}, {ids, {&vision, 1}, {}, options(short_n)}};
+    const auto batch = model.generate_batch(reqs);
+    REQUIRE(batch.size() == 2);
+    CHECK(batch[0] == want);
+    CHECK(batch[1] == std::vector<std::int32_t>(want.begin(), want.begin() + std::ptrdiff_t(short_n)));
 }
 
 }  // namespace test

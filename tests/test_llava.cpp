@@ -1,7 +1,9 @@
 // LLaVA-1.5 against Hugging Face transformers (tests/data/golden/llava-tiny-a, see its README):
 // CLIP preprocessing (Pillow-exact bicubic, centre crop, pixel values), every traced vision,
-// projector and decoder tensor, logits, and 16 greedy tokens with the KV cache; generate() and
-// generate_batch() against the same ids; int8 against f32; malformed configs refused.
+// projector and decoder tensor, logits, and 16 greedy tokens with the KV cache (golden_check);
+// generate() and generate_batch() against the same ids; int8 against f32; the SentencePiece
+// tokenizer and the prompt; malformed configs and model files refused.
+#include "../tools/cli/golden_check.hpp"
 #include "golden_util.hpp"
 #include "test_util.hpp"
 
@@ -17,7 +19,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 
 using namespace docvlm;
 
@@ -30,18 +31,8 @@ std::vector<std::int32_t> golden_ids() {
     return {a.begin(), a.end()};
 }
 
-double rel_error(const std::vector<float>& got, const std::string& file, std::size_t heads = 0) {
-    return test::golden_rel_error(got, golden + "/" + file + ".npy", heads);
-}
-
 template <WeightPolicy W>
 using Llava = Model<presets::Llava15<W>>;
-
-GenerationOptions greedy(std::size_t n) {
-    GenerationOptions o;
-    o.max_new_tokens = n;
-    return o;
-}
 
 }  // namespace
 
@@ -69,60 +60,21 @@ TEST_CASE("LLaVA-1.5 CLIP preprocessing: Pillow's resize and crop exactly, pixel
 }
 
 TEST_CASE("LLaVA-1.5 tiny golden, f32: every traced tensor, logits and 16 greedy tokens") {
+    // every reference tensor, the decoder layers, the KV-cache steps' logits and ids (golden_check)
+    std::vector<GoldenResult> results;
+    CHECK(golden_check(golden, [&](const GoldenResult& r) {
+        CAPTURE(r.name);
+        CHECK(r.passed);
+        results.push_back(r);
+    }));
+    CHECK(results.size() >= 40);
+    for (const char* name : {"vision_blk0_out_proj", "projector_act", "dec_l0_q_rot", "decoder_layer_1", "generated_ids"})
+        CHECK(std::any_of(results.begin(), results.end(), [&](const GoldenResult& r) { return r.name == name; }));
     const auto model = Llava<F32>::load(golden);
     CHECK(model.dims().image_tokens() == 16);
     CHECK(model.dims().layers_run() == 1);
-    std::map<std::string, std::vector<float>> seen;
-    const Trace rec = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) { seen[std::string(name)].assign(p, p + r * c); };
-    const Tensor<float, 3> px = io::preprocess_clip(io::load_image(golden + "/input.png"), model.image_config());
-    const Tensor<float, 2> vision = model.encode_image(px, rec);
-    const auto ids = golden_ids();
-    auto ctx = model.context(64);
-    ctx.prefill(ids, {&vision, 1}, {}, rec, true);
-    const char* names[] = {"vision_patch_embeds", "vision_embeddings", "vision_pre_layrnorm", "vision_blk0_layer_norm1",
-                           "vision_blk0_q_proj", "vision_blk0_k_proj", "vision_blk0_v_proj", "vision_blk0_attn_context",
-                           "vision_blk0_out_proj", "vision_blk0_layer_norm2", "vision_blk0_fc1", "vision_blk0_act", "vision_blk0_fc2",
-                           "vision_blk0_out", "vision_feature_layer_output", "vision_selected_features", "projector_linear_1",
-                           "projector_act", "image_features", "inputs_embeds", "dec_rope_cos", "dec_rope_sin", "dec_l0_input_layernorm",
-                           "dec_l0_q_proj", "dec_l0_k_proj", "dec_l0_v_proj", "dec_l0_attn_context", "dec_l0_attn_out",
-                           "dec_l0_post_attention_layernorm", "dec_l0_gate_proj", "dec_l0_up_proj", "dec_l0_act", "dec_l0_down_proj",
-                           "dec_l0_out", "final_hidden", "logits"};
-    for (const char* name : names) {
-        CAPTURE(name);
-        REQUIRE(seen.count(name));
-        CHECK(rel_error(seen[name], name) <= 1e-4);
-    }
-    CHECK(rel_error(seen["dec_l0_q_rot"], "dec_l0_q_rot", 4) <= 1e-4);
-    CHECK(rel_error(seen["dec_l0_k_rot"], "dec_l0_k_rot", 2) <= 1e-4);
-    std::vector<float> layers = seen["dec_layer_out_0"];
-    layers.insert(layers.end(), seen["dec_layer_out_1"].begin(), seen["dec_layer_out_1"].end());
-    CHECK(rel_error(layers, "decoder_layer_outputs") <= 1e-4);
-
-    // 16 greedy tokens with the KV cache; the logits of every step
-    auto want_ids = xt::load_npy<std::int64_t>(golden + "/generated_ids.npy");
-    auto step_logits = xt::load_npy<float>(golden + "/generated_step_logits.npy");
-    auto ctx2 = model.context(64);
-    std::vector<std::int32_t> got;
-    std::span<const float> l = ctx2.prefill(ids, {&vision, 1});
-    double worst = 0, scale = 0;
-    for (std::size_t step = 0; step < 16; ++step) {
-        for (std::size_t v = 0; v < 1000; ++v) {
-            worst = test::worse(worst, std::fabs(double(l[v]) - step_logits(step, v)));
-            scale = std::max(scale, std::fabs(double(step_logits(step, v))));
-        }
-        got.push_back(std::int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
-        if (step + 1 < 16) l = ctx2.decode_step(got.back());
-    }
-    CHECK(worst <= 1e-4 * scale);
-    CHECK(got == std::vector<std::int32_t>(want_ids.begin(), want_ids.end()));
-    // generate() and generate_batch() give the same
-    auto ctx3 = model.context(64);
-    CHECK(ctx3.generate(ids, {&vision, 1}, {}, greedy(16)) == got);
-    const BatchRequest reqs[2] = {{ids, {&vision, 1}, {}, greedy(16)}, {ids, {&vision, 1}, {}, greedy(9)}};
-    const auto batch = model.generate_batch(reqs);
-    REQUIRE(batch.size() == 2);
-    CHECK(batch[0] == got);
-    CHECK(batch[1] == std::vector<std::int32_t>(got.begin(), got.begin() + 9));
+    const Tensor<float, 2> vision = model.encode_image(io::preprocess_clip(io::load_image(golden + "/input.png"), model.image_config()));
+    test::check_generate_matches_golden(model, golden_ids(), vision, golden, 9);
 }
 
 TEST_CASE("LLaVA-1.5 int8 per channel: logits close to f32, the same greedy start") {

@@ -4,6 +4,7 @@
 // greedy tokens with the KV cache; generate() and generate_batch(); int8 against f32; malformed
 // configs refused.
 #include "../tools/cli/golden_check.hpp"
+#include "golden_util.hpp"
 #include "test_util.hpp"
 
 #include <docvlm/io/clip_processor.hpp>
@@ -70,30 +71,7 @@ TEST_CASE("Qwen-VL tiny golden, f32: the ViT, the resampler, every traced decode
     const auto model = QwenVL<F32>::load(golden);
     const Tensor<float, 2> vision = model.encode_image(io::preprocess_square(io::load_image(golden + "/input.png"), model.image_size()));
     const auto ids = model.pad_image_spans(golden_ids());  // the image path's bytes inside <img></img> become pads
-    auto want_ids = xt::load_npy<std::int64_t>(golden + "/generated_ids.npy");
-    auto step_logits = xt::load_npy<float>(golden + "/generated_step_logits.npy");
-    const std::size_t vocab = step_logits.shape()[1];
-    auto ctx2 = model.context(64);
-    std::vector<std::int32_t> got;
-    std::span<const float> l = ctx2.prefill(ids, {&vision, 1});
-    double worst = 0, scale = 0;
-    for (std::size_t step = 0; step < 16; ++step) {
-        for (std::size_t v = 0; v < vocab; ++v) {
-            worst = test::worse(worst, std::fabs(double(l[v]) - step_logits(step, v)));
-            scale = std::max(scale, std::fabs(double(step_logits(step, v))));
-        }
-        got.push_back(std::int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
-        if (step + 1 < 16) l = ctx2.decode_step(got.back());
-    }
-    CHECK(worst <= 1e-4 * scale);
-    CHECK(got == std::vector<std::int32_t>(want_ids.begin(), want_ids.end()));
-    auto ctx3 = model.context(64);
-    CHECK(ctx3.generate(ids, {&vision, 1}, {}, greedy(16)) == got);
-    const BatchRequest reqs[2] = {{ids, {&vision, 1}, {}, greedy(16)}, {ids, {&vision, 1}, {}, greedy(5)}};
-    const auto batch = model.generate_batch(reqs);
-    REQUIRE(batch.size() == 2);
-    CHECK(batch[0] == got);
-    CHECK(batch[1] == std::vector<std::int32_t>(got.begin(), got.begin() + 5));
+    test::check_generate_matches_golden(model, ids, vision, golden);  // the KV-cache steps themselves: golden_check above
 }
 
 TEST_CASE("Qwen-VL-Chat's prompt on the tiny checkpoint: the image span where the model puts the image tokens") {
