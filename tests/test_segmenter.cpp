@@ -1,0 +1,539 @@
+// Tests of the classical page segmenter (pipeline/layout.hpp: columns, blocks, lines, chunks,
+// rules, tables), the grid reader (pipeline/table_grid.hpp) and the embedded parser's text rules
+// (looks_like_math, ends_in_loop), on synthetic pages drawn here (one case parses a ruled table with
+// the shipped model).
+#include "test_util.hpp"
+
+#include <docvlm/pipeline/embedded_parser.hpp>
+#include <docvlm/pipeline/layout.hpp>
+#include <docvlm/presets/docvlm_small.hpp>
+
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+using namespace docvlm;
+
+namespace {
+
+// A synthetic page: "words" are dark boxes 14 px tall on lines 24 px apart.
+struct PageDraw {
+    io::Image img{1000, 1200, 1, 255};
+    void box(int x0, int y0, int x1, int y1) {
+        for (int y = y0; y < y1; ++y)
+            for (int x = x0; x < x1; ++x) img.at(x, y) = 20;
+    }
+    // a line of words from x0 to x1 at y (word 40 px, gap 8 px)
+    void line(int x0, int x1, int y) {
+        for (int x = x0; x + 40 <= x1; x += 48) box(x, y, x + 40, y + 14);
+    }
+};
+
+}  // namespace
+
+TEST_SUITE("embedded") {
+
+TEST_CASE("segmenter: two columns come out left column first, lines in order") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // full-width heading block
+    for (int i = 0; i < 20; ++i) {
+        p.line(100, 480, 200 + 24 * i);  // left column
+        p.line(540, 900, 200 + 24 * i);  // right column, lines at the same heights
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    CHECK(lay.line_height == 14);
+    REQUIRE(lay.regions.size() == 3);
+    CHECK(lay.regions[0].lines.size() == 3);
+    CHECK(lay.regions[0].block.x1 > 800);
+    CHECK(lay.regions[1].block.x1 < 500);   // left column
+    CHECK(lay.regions[2].block.x0 > 500);   // then right column
+    CHECK(lay.regions[1].lines.size() == 20);
+    CHECK(lay.regions[2].lines.size() == 20);
+    for (const auto& r : lay.regions)
+        for (std::size_t i = 1; i < r.lines.size(); ++i) CHECK(r.lines[i].y0 > r.lines[i - 1].y0);
+}
+
+TEST_CASE("segmenter: a centred page number under two columns does not merge them") {
+    PageDraw p;
+    for (int i = 0; i < 30; ++i) {
+        p.line(100, 480, 100 + 24 * i);
+        p.line(540, 900, 100 + 24 * i);
+    }
+    p.box(500, 100 + 24 * 30, 516, 100 + 24 * 30 + 14);  // page number in the gutter, one line below
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() >= 2);
+    CHECK(lay.regions[0].block.x1 < 520);  // the left column first, on its own
+    CHECK(lay.regions[0].lines.size() >= 30);
+    bool right_column = false;
+    for (const auto& r : lay.regions) right_column = right_column || (r.block.x0 >= 516 && r.lines.size() >= 30);
+    CHECK(right_column);
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) CHECK((l.x1 < 520 || l.x0 > 490));  // no line reads across the gutter
+}
+
+TEST_CASE("segmenter: crops fit the recogniser, cut at word gaps; rules are dropped; a grid is a table") {
+    PageDraw p;
+    p.line(50, 950, 100);                       // a long line: 900 px at 14 px height → several crops
+    p.box(50, 140, 950, 142);                   // a rule
+    for (int r = 0; r < 5; ++r)                 // a table: 3 columns far apart
+        for (int c = 0; c < 3; ++c) p.box(100 + 300 * c, 180 + 24 * r, 180 + 300 * c, 194 + 24 * r);
+    pipeline::LayoutOptions opt;
+    const auto lay = pipeline::segment_page(p.img, opt);
+    REQUIRE(lay.regions.size() >= 2);
+    const auto& first = lay.regions[0];
+    REQUIRE(first.lines.size() == 1);
+    const auto& chunks = first.lines[0].chunks;
+    CHECK(chunks.size() >= 2);
+    for (const auto& c : chunks) {
+        const double scaled = double(c.x1 - c.x0 + 2) * opt.chunk_height / double(c.y1 - c.y0 + 2);
+        CHECK(scaled <= opt.max_chunk_width);
+        CHECK((c.x0 - 50) % 48 == 0);  // every crop starts at a word
+    }
+    const auto& table = lay.regions.back();
+    CHECK(table.block.type == "table");
+    CHECK(table.lines.size() == 5);
+    CHECK(table.columns.size() == 3);
+    std::vector<std::vector<std::string>> texts(5, std::vector<std::string>{"a", "b&", "c"});
+    const std::string html = pipeline::region_content(table, texts);
+    CHECK(html.rfind("<table><tr><td>a</td><td>b&amp;</td><td>c</td></tr>", 0) == 0);
+    CHECK(pipeline::segment_page(io::Image(50, 50, 1, 255)).regions.empty());
+}
+
+TEST_CASE("grid_table_html: rows from overlapping lines, columns at gaps, header spans, wrapped cells joined") {
+    // columns at x 100-180, 300-380, 500-600; lines 14 px high, rows 16 px apart; the third
+    // column of the third row wraps onto a second line 3 px below (nothing in the first column)
+    auto line = [](int y, std::vector<std::array<int, 2>> xs) {
+        pipeline::TextLine l{xs.front()[0], y, xs.back()[1], y + 14, {}, int(xs.size())};
+        for (std::size_t i = 0; i < xs.size(); ++i) l.chunks.push_back({xs[i][0], y, xs[i][1], y + 14, int(i)});
+        return l;
+    };
+    const std::vector<pipeline::TextLine> lines = {
+        line(100, {{100, 380}, {500, 560}}),  // "Item" over the first two columns
+        line(130, {{100, 160}, {300, 350}, {500, 590}}),
+        line(160, {{100, 170}, {300, 370}, {500, 600}}),
+        line(177, {{500, 580}}),
+        line(207, {{110, 150}, {300, 330}, {540, 600}}),
+    };
+    const std::vector<std::vector<std::string>> texts = {
+        {"Item", "Price"}, {"a0", "b0", "c0"}, {"a1", "b1", "first half"}, {"second <half>"}, {"a2", "b2", "c2"}};
+    CHECK(pipeline::grid_table_html(lines, texts) ==
+          "<table><tr><td colspan=\"2\">Item</td><td>Price</td></tr><tr><td>a0</td><td>b0</td><td>c0</td></tr>"
+          "<tr><td>a1</td><td>b1</td><td>first half second &lt;half&gt;</td></tr><tr><td>a2</td><td>b2</td><td>c2</td></tr></table>");
+    // evenly spaced lines are rows of their own, even with the first column empty
+    std::vector<pipeline::TextLine> even = lines;
+    even[3] = line(190, {{500, 580}});
+    even[4] = line(220, {{110, 150}, {300, 330}, {540, 600}});
+    CHECK(pipeline::grid_table_html(even, texts).find("<tr><td></td><td></td><td>second &lt;half&gt;</td></tr>") != std::string::npos);
+    CHECK(pipeline::grid_table_html({}, {}).empty());
+    CHECK_THROWS_AS(pipeline::grid_table_html(lines, {{"x"}}), Error);
+    // a cell centred on its row: its three lines 3 px apart, the row's other cells beside the middle one
+    const std::vector<pipeline::TextLine> centred = {
+        line(100, {{100, 160}, {300, 350}, {500, 590}}),
+        line(130, {{300, 370}}),
+        line(147, {{100, 170}, {300, 370}, {500, 600}}),
+        line(164, {{300, 360}}),
+        line(194, {{110, 150}, {300, 330}, {540, 600}}),
+    };
+    const std::vector<std::vector<std::string>> ct = {{"a0", "b0", "c0"}, {"top"}, {"a1", "middle", "c1"}, {"bottom"}, {"a2", "b2", "c2"}};
+    CHECK(pipeline::grid_table_html(centred, ct) ==
+          "<table><tr><td>a0</td><td>b0</td><td>c0</td></tr><tr><td>a1</td><td>top middle bottom</td><td>c1</td></tr>"
+          "<tr><td>a2</td><td>b2</td><td>c2</td></tr></table>");
+
+    // rules: a vertical rule cuts where the white gap alone (3 px) is too narrow; horizontal rules
+    // under most lines make the lines between two rules one row, whatever the first column holds
+    const std::vector<pipeline::TextLine> ruled = {
+        line(100, {{100, 200}, {203, 280}}), line(117, {{100, 180}}),  // row A: two lines
+        line(140, {{100, 200}, {203, 280}}), line(163, {{100, 200}, {203, 280}}), line(186, {{100, 200}, {203, 280}}),
+    };
+    const std::vector<std::vector<std::string>> rt = {{"a", "b"}, {"a2"}, {"c", "d"}, {"e", "f"}, {"g", "h"}};
+    const std::vector<pipeline::Rule> rules = {{201, 95, 202, 205}, {95, 135, 285, 136}, {95, 158, 285, 159}, {95, 181, 285, 182}};
+    CHECK(pipeline::grid_table_html(ruled, rt, rules) ==
+          "<table><tr><td>a a2</td><td>b</td></tr><tr><td>c</td><td>d</td></tr><tr><td>e</td><td>f</td></tr>"
+          "<tr><td>g</td><td>h</td></tr></table>");
+    CHECK(pipeline::grid_table_html(ruled, rt).find("<td>a2</td>") != std::string::npos);  // without rules: one column
+
+    // a long first cell cut in two pieces (same cell index, 12 px apart) to fit the recogniser: one
+    // item, so the column cut goes through the white beside it (392-400), not between the pieces
+    std::vector<pipeline::TextLine> pieces;
+    std::vector<std::vector<std::string>> pt;
+    for (int r = 0; r < 5; ++r) {
+        pieces.push_back(line(100 + 20 * r, {{100, 200}, {400, 460}, {600, 660}}));
+        pt.push_back({"a" + std::to_string(r), "b" + std::to_string(r), "c" + std::to_string(r)});
+    }
+    pieces[2].chunks = {{100, 140, 250, 154, 0}, {262, 140, 392, 154, 0}, {400, 140, 460, 154, 1}, {600, 140, 660, 154, 2}};
+    pt[2] = {"a long cell", "cut in two", "b2", "c2"};
+    const std::string want = "<tr><td>a long cell cut in two</td><td>b2</td><td>c2</td></tr>";
+    std::string html = pipeline::grid_table_html(pieces, pt);
+    CHECK(html.find(want) != std::string::npos);
+    CHECK(html.find("colspan") == std::string::npos);
+    // two cells 3 px apart over that white run: the cut goes through its widest uncovered part
+    // (380-400), not the first (250-253)
+    pieces[2].chunks = {{100, 140, 250, 154, 0}, {253, 140, 380, 154, 1}, {400, 140, 460, 154, 2}, {600, 140, 660, 154, 3}};
+    html = pipeline::grid_table_html(pieces, pt);
+    CHECK(html.find(want) != std::string::npos);
+    CHECK(html.find("colspan") == std::string::npos);
+
+    // ruled columns (rules at x 150 and 200): a white gap inside one ruled cell of one row
+    // ("t" and "/ms") is no column; a gap that parts two rows' text between the same rules is
+    std::vector<pipeline::TextLine> grid = {line(100, {{100, 140}, {210, 260}}), line(130, {{100, 140}, {155, 161}, {173, 197}, {210, 260}})};
+    const std::vector<pipeline::Rule> vr = {{149, 95, 151, 150}, {199, 95, 201, 150}};
+    CHECK(pipeline::grid_table_html(grid, {{"a", "c"}, {"b", "t", "/ms", "d"}}, vr) ==
+          "<table><tr><td>a</td><td></td><td>c</td></tr><tr><td>b</td><td>t /ms</td><td>d</td></tr></table>");
+    // a row label centred beside two rows (a row group) spans them; a row of its own a pitch from
+    // each neighbour does not
+    const std::vector<std::vector<std::string>> gt = {{"h0", "h1", "h2"}, {"a1", "a2"}, {"g"}, {"b1", "b2"}, {"c0", "c1", "c2"}};
+    auto rows_at = [&](int label_y, int after) {
+        return std::vector<pipeline::TextLine>{line(100, {{100, 140}, {300, 340}, {500, 540}}), line(130, {{300, 340}, {500, 540}}),
+                                               line(label_y, {{100, 140}}), line(after, {{300, 340}, {500, 540}}),
+                                               line(after + 30, {{100, 140}, {300, 340}, {500, 540}})};
+    };
+    CHECK(pipeline::grid_table_html(rows_at(145, 160), gt) ==
+          "<table><tr><td>h0</td><td>h1</td><td>h2</td></tr><tr><td rowspan=\"2\">g</td><td>a1</td><td>a2</td></tr>"
+          "<tr><td>b1</td><td>b2</td></tr><tr><td>c0</td><td>c1</td><td>c2</td></tr></table>");
+    CHECK(pipeline::grid_table_html(rows_at(160, 190), gt) ==
+          "<table><tr><td>h0</td><td>h1</td><td>h2</td></tr><tr><td></td><td>a1</td><td>a2</td></tr><tr><td>g</td><td></td><td></td></tr>"
+          "<tr><td></td><td>b1</td><td>b2</td></tr><tr><td>c0</td><td>c1</td><td>c2</td></tr></table>");
+
+    // two labels in a row, each centred between its neighbours: the second would span a row the
+    // first already spans, so it stays a row of its own (one rowspan, no overlapping cells)
+    std::vector<pipeline::TextLine> two = {line(100, {{100, 140}, {300, 340}, {500, 540}}), line(130, {{300, 340}, {500, 540}}),
+                                           line(145, {{100, 140}}), line(160, {{300, 340}, {500, 540}}), line(175, {{100, 140}}),
+                                           line(190, {{300, 340}, {500, 540}})};
+    std::vector<std::vector<std::string>> tt = {{"h0", "h1", "h2"}, {"a1", "a2"}, {"L1"}, {"b1", "b2"}, {"L2"}, {"c1", "c2"}};
+    for (int r = 0; r < 5; ++r) {
+        two.push_back(line(220 + 30 * r, {{100, 140}, {300, 340}, {500, 540}}));
+        tt.push_back({"x", "y", "z"});
+    }
+    const std::string th = pipeline::grid_table_html(two, tt);
+    CHECK(th.find("<td rowspan=\"2\">L1</td>") != std::string::npos);
+    CHECK(th.find("<td>L2</td>") != std::string::npos);
+    CHECK(th.find("rowspan") == th.rfind("rowspan"));
+
+    grid[0] = line(100, {{100, 140}, {155, 161}, {173, 197}, {210, 260}});
+    CHECK(pipeline::grid_table_html(grid, {{"a", "x", "y", "c"}, {"b", "t", "/ms", "d"}}, vr) ==
+          "<table><tr><td>a</td><td>x</td><td>y</td><td>c</td></tr><tr><td>b</td><td>t</td><td>/ms</td><td>d</td></tr></table>");
+}
+
+TEST_CASE("segmenter: horizontal rules touching a grid's rows are erased and reported; a lone rule stays") {
+    PageDraw p;
+    for (int r = 0; r < 8; ++r) {
+        p.line(110, 400, 100 + 15 * r);  // rows of text 14 px high, each between two rules it touches
+        p.box(100, 99 + 15 * r, 420, 100 + 15 * r);
+    }
+    p.box(100, 99 + 15 * 8, 420, 100 + 15 * 8);
+    pipeline::LayoutOptions opt;
+    opt.erase_horizontal_rules = true;
+    const auto lay = pipeline::segment_page(p.img, opt);
+    std::size_t lines = 0;
+    for (const auto& r : lay.regions) lines += r.lines.size();
+    CHECK(lines == 8);
+    std::size_t horizontal = 0;
+    for (const auto& r : lay.rules) horizontal += !r.vertical() && r.x1 - r.x0 >= 300;
+    CHECK(horizontal == 9);
+    std::size_t by_default = 0;  // by default too: each rule has a twin of the same extent
+    for (const auto& r : pipeline::segment_page(p.img).regions) by_default += r.lines.size();
+    CHECK(by_default == 8);
+    // one long rule touching the lines above and below (a fraction bar) joins them by default,
+    // and goes on request
+    PageDraw f;
+    f.line(110, 400, 100);
+    f.box(100, 114, 420, 116);
+    f.line(110, 400, 116);
+    std::size_t joined = 0, cut = 0;
+    for (const auto& r : pipeline::segment_page(f.img).regions) joined += r.lines.size();
+    for (const auto& r : pipeline::segment_page(f.img, opt).regions) cut += r.lines.size();
+    CHECK(joined == 1);
+    CHECK(cut == 2);
+}
+
+TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
+    PageDraw p;
+    // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,
+    // framed by single rules; the vertical rules join every row into one ink band unless erased
+    for (int r = 0; r < 12; ++r) {
+        p.line(232, 472, 200 + 24 * r);  // words end at 464
+        p.line(474, 700, 200 + 24 * r);
+    }
+    p.box(200, 190, 202, 200 + 24 * 12);  // left border
+    p.box(466, 190, 467, 200 + 24 * 12);  // double rule
+    p.box(469, 190, 470, 200 + 24 * 12);
+    p.box(720, 190, 722, 200 + 24 * 12);  // right border
+    p.box(200, 190, 722, 191);            // top and bottom rules
+    p.box(200, 200 + 24 * 12 - 1, 722, 200 + 24 * 12);
+    p.box(600, 560, 640, 660);            // a filled bar (a figure) is not a rule
+    const auto lay = pipeline::segment_page(p.img);
+    CHECK(lay.line_height == 14);
+    REQUIRE(!lay.regions.empty());
+    const auto& table = lay.regions[0];
+    CHECK(table.block.type == "table");
+    CHECK(table.lines.size() == 12);
+    REQUIRE(table.columns.size() == 2);
+    CHECK(table.columns[1] > 464);
+    CHECK(table.columns[1] <= 474);
+    for (const auto& l : table.lines) {
+        CHECK(l.cells == 2);
+        for (const auto& c : l.chunks) CHECK((c.x1 <= 466 || c.x0 >= 470));  // no crop holds the rule
+    }
+    bool bar = false;
+    for (const auto& r : lay.regions) bar = bar || (r.block.x0 <= 600 && r.block.x1 >= 640 && r.block.y0 >= 550);
+    CHECK(bar);
+}
+
+TEST_CASE("grid table crop: two ruled rows of seven columns, the rules found although they outnumber the plain text") {
+    // A crop as `docvlm table` reads it: 700 x 90, a full grid (rules every 100 px, rows 42 px
+    // tall) with one 40 px word per cell. The unit L is measured in 10 slices of 70 px, 8 of them
+    // crossed by a rule: rule-joined bands (the whole row) must not outvote the text's height,
+    // else vertical rules (88 px) fall short of 4 L and every row is read as one line.
+    PageDraw p;
+    p.img = io::Image{700, 90, 1, 255};
+    for (int x = 2; x < 700; x += 100) p.box(x, 2, x + 2, 88);
+    p.box(2, 2, 700, 4), p.box(2, 44, 700, 46), p.box(2, 86, 700, 88);
+    for (int c = 0; c < 7; ++c)
+        for (int r = 0; r < 2; ++r) p.box(30 + 100 * c, 16 + 42 * r, 70 + 100 * c, 30 + 42 * r);
+    auto check = [&] {
+        std::vector<pipeline::Rule> rules;
+        const auto region = pipeline::grid_table_region(p.img, {0, 0, 700, 90}, {}, rules);
+        CHECK(std::count_if(rules.begin(), rules.end(), [](const pipeline::Rule& r) { return r.vertical(); }) == 7);
+        REQUIRE(region.lines.size() == 2);
+        for (const auto& l : region.lines) {
+            CHECK(l.cells == 7);
+            REQUIRE(l.chunks.size() == 7);
+            for (std::size_t c = 0; c < 7; ++c) CHECK((l.chunks[c].x0 >= 30 + 100 * int(c) && l.chunks[c].x1 <= 70 + 100 * int(c)));
+        }
+    };
+    check();
+    // anti-aliased rules: a dark fringe column on each side in runs of 3 px (too short to be a
+    // rule itself) must not become cells of their own nor widen the text's crops
+    for (int x = 2; x < 700; x += 100)
+        for (int y = 4; y < 86; ++y)
+            if (y / 3 % 2 == 0) {
+                if (x > 0) p.img.at(x - 1, y) = 90;
+                if (x + 2 < 700) p.img.at(x + 2, y) = 90;
+            }
+    check();
+}
+
+TEST_CASE("segmenter: table rows far apart are one table; numbered equations and paragraphs are not") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph
+    // five rows of three cells, 24 px of white between rows (more than a line: blocks of their own)
+    for (int r = 0; r < 5; ++r) {
+        p.line(100, 250, 180 + 38 * r);
+        p.line(400, 550, 180 + 38 * r);
+        p.line(700, 850, 180 + 38 * r);
+    }
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 420 + 24 * i);  // a paragraph
+    // three display equations, each numbered at the column's right edge, as far apart
+    for (int r = 0; r < 3; ++r) {
+        p.line(350, 650, 540 + 38 * r);
+        p.box(860, 540 + 38 * r, 900, 554 + 38 * r);
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    std::vector<std::string> kinds;
+    std::vector<std::size_t> lines;
+    for (const auto& r : lay.regions) kinds.push_back(r.block.type), lines.push_back(r.lines.size());
+    REQUIRE(kinds.size() == 6);
+    CHECK(kinds[0] == "text");
+    CHECK(kinds[1] == "table");
+    CHECK(lines[1] == 5);
+    CHECK(lay.regions[1].columns.size() == 3);
+    CHECK(kinds[2] == "text");
+    for (std::size_t i = 3; i < 6; ++i) {  // each equation a block of its own
+        CHECK(kinds[i] != "table");
+        CHECK(lines[i] == 1);
+    }
+    // rows of a label at the text's left edge and a short number at the column's right edge look
+    // like numbered equations cell by cell, but start at one left edge: a table
+    PageDraw n;
+    for (int i = 0; i < 3; ++i) n.line(100, 900, 60 + 24 * i);  // a paragraph
+    for (int r = 0; r < 4; ++r) {
+        n.line(100, 260 + 20 * r, 180 + 38 * r);
+        n.box(850, 180 + 38 * r, 900, 194 + 38 * r);
+    }
+    const auto nl = pipeline::segment_page(n.img);
+    REQUIRE(nl.regions.size() == 2);
+    CHECK(nl.regions[1].block.type == "table");
+    CHECK(nl.regions[1].lines.size() == 4);
+    CHECK(nl.regions[1].columns.size() == 2);
+    // rows whose middle cell wraps over three lines (a block of one line of cells and two of one
+    // cell each) join the rows around them
+    PageDraw w;
+    int y = 100;
+    for (int r = 0; r < 4; ++r) {
+        w.line(100, 250, y);
+        w.line(400, 550, y);
+        w.line(700, 850, y);
+        if (r == 1)
+            for (int k = 1; k <= 2; ++k) w.line(400, 550, y + 24 * k);
+        y += r == 1 ? 24 * 2 + 38 : 38;
+    }
+    const auto wl = pipeline::segment_page(w.img);
+    REQUIRE(wl.regions.size() == 1);
+    CHECK(wl.regions[0].block.type == "table");
+    CHECK(wl.regions[0].lines.size() == 6);
+}
+
+TEST_CASE("segmenter: a wide gap between a table's columns is not a page gutter; a two-column page's is") {
+    PageDraw p;
+    // eight rows: a ragged first cell, then two short cells far to the right (lines of several cells)
+    for (int r = 0; r < 8; ++r) {
+        const int y = 100 + 24 * r;
+        p.line(100, r % 3 == 0 ? 140 : r % 3 == 1 ? 220 : 380, y);
+        p.line(480, 520 + 48 * (r % 2), y);
+        p.line(700, r % 4 == 0 ? 884 : 740, y);
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() == 1);
+    CHECK(lay.regions[0].block.type == "table");
+    CHECK(lay.regions[0].lines.size() == 8);
+    CHECK(lay.regions[0].columns.size() == 3);
+    // the same gutter between two columns of full lines: two columns, left first
+    PageDraw q;
+    for (int r = 0; r < 8; ++r) {
+        q.line(100, 380, 100 + 24 * r);
+        q.line(560, 880, 100 + 24 * r);
+    }
+    const auto cols = pipeline::segment_page(q.img);
+    REQUIRE(cols.regions.size() == 2);
+    CHECK(cols.regions[0].block.x1 < 400);
+    CHECK(cols.regions[1].block.x0 > 500);
+    CHECK(cols.regions[0].block.type == "text");
+}
+
+TEST_CASE("segmenter: a vertical rule crossing the white between blocks makes them one") {
+    PageDraw p;
+    // a two-column grid whose rows are 30 px apart; the middle rule runs through all of them
+    for (int r = 0; r < 4; ++r) {
+        p.line(100, 380, 100 + 44 * r);
+        p.line(420, 700, 100 + 44 * r);
+    }
+    p.box(399, 90, 401, 90 + 44 * 4);
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() == 1);
+    CHECK(lay.regions[0].lines.size() == 4);
+    CHECK(lay.regions[0].block.type == "table");
+}
+
+TEST_CASE("segmenter: a grid of two rows (vertical rules inside) is a table; two plain lines are not") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph
+    // two rows of three cells in a full grid: rules at x 100, 300, 500, 700 and y 200, 240, 280
+    for (int x : {100, 300, 500, 700}) p.box(x, 200, x + 2, 282);
+    for (int y : {200, 240, 280}) p.box(100, y, 702, y + 2);
+    for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 3; ++c) p.line(120 + 200 * c, 250 + 200 * c, 213 + 40 * r);
+    for (int i = 0; i < 2; ++i) p.line(100, 900, 340 + 24 * i);  // two lines of text
+    const auto lay = pipeline::segment_page(p.img);
+    int tables = 0;
+    for (const auto& r : lay.regions) {
+        if (r.block.type != "table") continue;
+        ++tables;
+        CHECK(r.lines.size() == 2);
+        CHECK(r.block.y0 >= 200);
+        CHECK(r.block.y1 <= 282);
+    }
+    CHECK(tables == 1);
+}
+
+TEST_CASE("parse: a ruled table on a page comes out as one HTML grid with its spanning header") {
+    PageDraw p;
+    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph
+    // a header whose second cell spans two columns, then four rows of three cells; rules of the
+    // same length above, between and below the rows (touching none), a vertical rule between
+    // the first two columns
+    const int top = 170, pitch = 40;
+    p.line(100, 250, top + 12);
+    p.line(400, 850, top + 12);
+    for (int r = 1; r <= 4; ++r) {
+        p.line(100, 250, top + 12 + pitch * r);
+        p.line(400, 550, top + 12 + pitch * r);
+        p.line(700, 850, top + 12 + pitch * r);
+    }
+    for (int r = 0; r <= 5; ++r) p.box(90, top + pitch * r, 870, top + pitch * r + 2);
+    p.box(320, top, 322, top + pitch * 5);
+    for (int i = 0; i < 3; ++i) p.line(100, 900, top + pitch * 5 + 40 + 24 * i);  // a paragraph
+    const auto model = load_default_model();
+    REQUIRE(model.dims().split.present);
+    // the grid reader (text positions and rules): the whole structure; the shipped model's
+    // splitter, which learnt real text, not these solid boxes: the five rows between the rules
+    for (const bool splitter : {false, true}) {
+        CAPTURE(splitter);
+        pipeline::EmbeddedParserOptions opt;
+        opt.table_splitter = splitter;
+        const pipeline::Document doc = pipeline::EmbeddedPageParser(model, opt).parse(p.img);
+        int tables = 0;
+        for (const auto& b : doc.blocks) {
+            if (b.type != "table") continue;
+            ++tables;
+            std::size_t rows = 0, spans = 0, cells = 0;
+            for (std::size_t at = 0; (at = b.content.find("<tr>", at)) != std::string::npos; ++at) ++rows;
+            for (std::size_t at = 0; (at = b.content.find("<td", at)) != std::string::npos; ++at) ++cells;
+            for (std::size_t at = 0; (at = b.content.find("colspan=\"2\"", at)) != std::string::npos; ++at) ++spans;
+            CHECK(rows == 5);
+            if (splitter) continue;
+            CHECK(cells == 14);
+            CHECK(spans == 1);
+        }
+        CHECK(tables == 1);
+        CHECK(doc.blocks.front().type == "text");
+        CHECK(doc.blocks.back().type == "text");
+    }
+}
+
+TEST_CASE("segmenter: a framed box is one column even with a wide gap inside; its round-cornered frame is no text") {
+    PageDraw p;
+    for (int i = 0; i < 4; ++i) p.line(100, 900, 60 + 24 * i);  // text above
+    // the frame: rules at top and bottom whose ends bend down/up over 8 px (rounded corners)
+    const int top = 200, bottom = 200 + 24 * 10 + 16;
+    p.box(150, top, 850, top + 2);
+    p.box(150, bottom - 2, 850, bottom);
+    p.box(150, top, 152, bottom);   // left edge
+    p.box(848, top, 850, bottom);   // right edge
+    for (int i = 0; i < 10; ++i) {  // rows with a 200 px gap in the middle: not two columns
+        p.line(200, 400, top + 16 + 24 * i);
+        p.line(600, 800, top + 16 + 24 * i);
+    }
+    for (int i = 0; i < 4; ++i) p.line(100, 900, bottom + 40 + 24 * i);  // text below
+    // cut the corners round: remove the frame's corner pixels, leave a short arc of stubs
+    for (int y = top; y < top + 6; ++y)
+        for (int x = 150; x < 156; ++x) p.img.at(x, y) = 255;
+    p.box(153, top + 2, 155, top + 4);
+    const auto lay = pipeline::segment_page(p.img);
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            CHECK(l.y1 - l.y0 <= 20);                              // no frame rule read as a line
+            if (l.y0 > top && l.y1 < bottom) CHECK(l.x1 - l.x0 > 500);  // each row read across the gap
+        }
+    int rows = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) rows += l.y0 > top && l.y1 < bottom;
+    CHECK(rows == 10);
+}
+
+TEST_CASE("looks_like_math: relations and operators with few words") {
+    CHECK(pipeline::looks_like_math("E = mc2"));
+    CHECK(pipeline::looks_like_math("\u2211 i=1 n x i \u2264 1"));
+    CHECK(pipeline::looks_like_math("f(x) = sin x + cos y"));
+    CHECK_FALSE(pipeline::looks_like_math("a + b"));  // no relation or big operator
+    CHECK_FALSE(pipeline::looks_like_math("The value x = 3 was chosen because it is small"));
+}
+
+TEST_CASE("ends_in_loop: a repeated tail of 1-32 tokens, 4 times or more, over 16 or more tokens") {
+    auto ids = [](std::string_view s) { return std::vector<std::int32_t>(s.begin(), s.end()); };
+    CHECK(pipeline::ends_in_loop(ids("x = \\alpha 2 - \\alpha 2 - \\alpha 2 - \\alpha 2 - \\alpha 2 - ")));  // period 11, 5 times
+    CHECK(pipeline::ends_in_loop(ids("a b a b a b a b a b a b a b ")));                                   // period 2
+    CHECK(pipeline::ends_in_loop(ids("x^{2}}}}}}}}}}}}}}}}}")));                                            // 17 braces
+    CHECK(pipeline::ends_in_loop(ids("A = α 2 − α 2 − α 2 − α 2 − ")));                                    // 9 bytes, 4 times
+    CHECK_FALSE(pipeline::ends_in_loop(ids("\\frac{a}{b^{c^{d}}}}")));                                         // a few braces
+    CHECK_FALSE(pipeline::ends_in_loop(ids("x_1 + x_2 + \\cdots + x_n")));
+    CHECK_FALSE(pipeline::ends_in_loop(ids("")));
+    CHECK_FALSE(pipeline::ends_in_loop(ids("1 . . . . 2")));
+    const auto looped = ids("A = α 2 − α 2 − α 2 − α 2 − α 2");
+    CHECK(pipeline::loop_period(looped) == 9);
+    CHECK(pipeline::without_loop(looped) == ids("A = α 2 −").size());  // the loop's first turn kept
+    CHECK(pipeline::without_loop(ids("x_1 + x_2")) == 9);
+}
+
+
+}  // TEST_SUITE
