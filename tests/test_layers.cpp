@@ -5,6 +5,7 @@
 #include <docvlm/layers/attention.hpp>
 #include <docvlm/layers/grid_resize.hpp>
 #include <docvlm/layers/rope.hpp>
+#include <docvlm/model/weights.hpp>
 
 #include <cmath>
 #include <random>
@@ -31,7 +32,7 @@ std::size_t cols(const std::string& name) { return ref().info(name).shape.size()
 template <WeightPolicy W = F32>
 Linear<W> lin(const std::string& c, const std::string& name, bool bias = true) {
     const std::string w = c + "." + name + ".weight";
-    return Linear<W>::load(ref(), w, bias && ref().contains(c + "." + name + ".bias") ? c + "." + name + ".bias" : "", rows(w), cols(w));
+    return load_linear<W>(ref(), w, bias && ref().contains(c + "." + name + ".bias") ? c + "." + name + ".bias" : "", rows(w), cols(w));
 }
 
 Activation act_of(const std::string& s) {
@@ -97,10 +98,10 @@ TEST_CASE("a 16 x 16 position table resized to 32, 24, 5 and 4 cells a side matc
 TEST_CASE("RMSNorm and LayerNorm match PyTorch") {
     const auto x = get("rmsnorm.x");
     std::vector<float> y(x.size());
-    RMSNorm::load(ref(), "rmsnorm.norm.weight", 64, 1e-6f).forward(x.data(), 11, 64, y.data(), 64);
+    load_rms_norm(ref(), "rmsnorm.norm.weight", 64, 1e-6f).forward(x.data(), 11, 64, y.data(), 64);
     CHECK(rel_err(y, get("rmsnorm.y")) <= 1e-5);
     const auto xl = get("layernorm.x");
-    LayerNorm::load(ref(), "layernorm.norm", 64, 1e-6f).forward(xl.data(), 11, 64, y.data(), 64);
+    load_layer_norm(ref(), "layernorm.norm", 64, 1e-6f).forward(xl.data(), 11, 64, y.data(), 64);
     CHECK(rel_err(y, get("layernorm.y")) <= 1e-5);
 }
 
@@ -126,8 +127,8 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
         const std::string c = cname;
         CAPTURE(c);
         const auto& cfg = cases()[c];
-        const GatedCrossAttentionLayer<F32> block(RMSNorm::load(ref(), c + ".norm1.weight", 64, 1e-6f), lin(c, "q"), lin(c, "k"), lin(c, "v"),
-                                             lin(c, "o"), get(c + ".attn_gate"), RMSNorm::load(ref(), c + ".norm2.weight", 64, 1e-6f),
+        const GatedCrossAttentionLayer<F32> block(load_rms_norm(ref(), c + ".norm1.weight", 64, 1e-6f), lin(c, "q"), lin(c, "k"), lin(c, "v"),
+                                             lin(c, "o"), get(c + ".attn_gate"), load_rms_norm(ref(), c + ".norm2.weight", 64, 1e-6f),
                                              Mlp<F32>::plain(lin(c, "fc1"), lin(c, "fc2"), act_of(cfg["act"])), get(c + ".mlp_gate"),
                                              cfg["heads"], cfg["kv_heads"]);
         const auto vis = get(c + ".vision");
@@ -137,8 +138,8 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
         CHECK(rel_err(x, get(c + ".y")) <= 1e-5);
         // int8 weights stay close
         const GatedCrossAttentionLayer<Int8PerChannel> q8(
-            RMSNorm::load(ref(), c + ".norm1.weight", 64, 1e-6f), lin<Int8PerChannel>(c, "q"), lin<Int8PerChannel>(c, "k"),
-            lin<Int8PerChannel>(c, "v"), lin<Int8PerChannel>(c, "o"), get(c + ".attn_gate"), RMSNorm::load(ref(), c + ".norm2.weight", 64, 1e-6f),
+            load_rms_norm(ref(), c + ".norm1.weight", 64, 1e-6f), lin<Int8PerChannel>(c, "q"), lin<Int8PerChannel>(c, "k"),
+            lin<Int8PerChannel>(c, "v"), lin<Int8PerChannel>(c, "o"), get(c + ".attn_gate"), load_rms_norm(ref(), c + ".norm2.weight", 64, 1e-6f),
             Mlp<Int8PerChannel>::plain(lin<Int8PerChannel>(c, "fc1"), lin<Int8PerChannel>(c, "fc2"), act_of(cfg["act"])), get(c + ".mlp_gate"),
             cfg["heads"], cfg["kv_heads"]);
         auto x8 = get(c + ".x");

@@ -4,7 +4,6 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/thread_pool.hpp>
 #include <docvlm/kernels/ops.hpp>
-#include <docvlm/layers/linear.hpp>
 
 #include <string>
 #include <vector>
@@ -17,10 +16,6 @@ public:
     LayerNorm() = default;
     LayerNorm(std::vector<float> weight, std::vector<float> bias, float eps)
         : w_(std::move(weight)), b_(std::move(bias)), eps_(eps) {}
-    static LayerNorm load(const io::Checkpoint& ck, const std::string& prefix, std::size_t dim, float eps) {
-        const auto w = load_tensor(ck, prefix + ".weight", {dim}), b = load_tensor(ck, prefix + ".bias", {dim});
-        return LayerNorm({w.begin(), w.end()}, {b.begin(), b.end()}, eps);
-    }
     /// x, y: [m, dim] with the given strides; y may be x.
     void forward(const float* x, std::size_t m, std::size_t ldx, float* y, std::size_t ldy) const {
         parallel_for(m, [&](std::size_t b, std::size_t e) {
@@ -39,10 +34,6 @@ class RMSNorm {
 public:
     RMSNorm() = default;
     RMSNorm(std::vector<float> weight, float eps) : w_(std::move(weight)), eps_(eps) {}
-    static RMSNorm load(const io::Checkpoint& ck, const std::string& name, std::size_t dim, float eps) {
-        const auto w = load_tensor(ck, name, {dim});
-        return RMSNorm({w.begin(), w.end()}, eps);
-    }
     void forward(const float* x, std::size_t m, std::size_t ldx, float* y, std::size_t ldy) const {
         parallel_for(m, [&](std::size_t b, std::size_t e) {
             for (std::size_t r = b; r < e; ++r) kernels::rms_norm(x + r * ldx, w_.data(), y + r * ldy, w_.size(), eps_);

@@ -19,6 +19,7 @@
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
+#include <docvlm/model/weights.hpp>
 
 #include <span>
 #include <string>
@@ -204,11 +205,11 @@ Decoder<W> load_hf_decoder(const io::Checkpoint& ck, const std::string& prefix, 
     for (std::size_t i = 0; i < d.layers; ++i) {
         const std::string l = prefix + "layers." + std::to_string(i) + ".";
         auto lin = [&](const std::string& name, std::size_t out, std::size_t in, bool bias) {
-            return Linear<W>::load(ck, l + name + ".weight", bias ? l + name + ".bias" : std::string(), out, in);
+            return load_linear<W>(ck, l + name + ".weight", bias ? l + name + ".bias" : std::string(), out, in);
         };
         DecoderBlock<W> b;
-        b.norm1 = RMSNorm::load(ck, l + "input_layernorm.weight", h, d.rms_eps);
-        b.norm2 = RMSNorm::load(ck, l + "post_attention_layernorm.weight", h, d.rms_eps);
+        b.norm1 = load_rms_norm(ck, l + "input_layernorm.weight", h, d.rms_eps);
+        b.norm2 = load_rms_norm(ck, l + "post_attention_layernorm.weight", h, d.rms_eps);
         b.q = lin("self_attn.q_proj", qd, h, d.qkv_bias);
         b.k = lin("self_attn.k_proj", kvd, h, d.qkv_bias);
         b.v = lin("self_attn.v_proj", kvd, h, d.qkv_bias);
@@ -217,10 +218,10 @@ Decoder<W> load_hf_decoder(const io::Checkpoint& ck, const std::string& prefix, 
         b.heads = d.heads, b.kv_heads = d.kv_heads, b.head_dim = d.head_dim, b.int8_attention = int8_attention;
         dec.blocks.push_back(std::move(b));
     }
-    dec.norm = RMSNorm::load(ck, prefix + "norm.weight", h, d.rms_eps);
+    dec.norm = load_rms_norm(ck, prefix + "norm.weight", h, d.rms_eps);
     const Array<float> emb = load_tensor(ck, prefix + "embed_tokens.weight", {d.vocab, h});
     dec.embed = Embedding(emb.data(), d.vocab, h, !std::is_same_v<W, F32>);
-    if (ck.contains(head) || ck.contains(PackedNames(head).data)) dec.head = Linear<W>::load(ck, head, "", d.vocab, h);
+    if (ck.contains(head) || ck.contains(PackedNames(head).data)) dec.head = load_linear<W>(ck, head, "", d.vocab, h);
     else if (d.tie_embeddings) dec.head = Linear<W>(emb.data(), d.vocab, h);
     else detail::fail(ck.source(), ": config.json says tie_word_embeddings = false but there is no ", head);
     dec.validate();

@@ -35,6 +35,7 @@
 #include <docvlm/model/generation.hpp>
 #include <docvlm/model/generator.hpp>
 #include <docvlm/model/qwen2vl.hpp>
+#include <docvlm/model/weights.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -393,7 +394,7 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
     const io::Checkpoint ck = io::Checkpoint::open(dir);
     const std::size_t vd = d.v_dim, td = d.dim, hd = d.head_dim(), kvd = d.kv_heads * hd;
     auto lin = [&](const std::string& name, std::size_t out, std::size_t in, bool bias) {
-        return Linear<W>::load(ck, name + ".weight", bias ? name + ".bias" : std::string(), out, in);
+        return load_linear<W>(ck, name + ".weight", bias ? name + ".bias" : std::string(), out, in);
     };
     auto vec = [&](const std::string& name, std::vector<std::size_t> shape) {
         const Array<float> a = load_tensor(ck, name, shape);
@@ -417,9 +418,9 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
                 return vec(name, {n == 1 ? std::size_t(1) : td});
             };
             m.dec_.cross_before.push_back(int(m.dec_.cross.size()));
-            m.dec_.cross.emplace_back(RMSNorm::load(ck, c + "norm1.weight", td, d.eps), lin(c + "q", td, td, false), lin(c + "k", kvd, vd, false),
+            m.dec_.cross.emplace_back(load_rms_norm(ck, c + "norm1.weight", td, d.eps), lin(c + "q", td, td, false), lin(c + "k", kvd, vd, false),
                                       lin(c + "v", kvd, vd, false), lin(c + "o", td, td, false), gate(c + "attn_gate"),
-                                      RMSNorm::load(ck, c + "norm2.weight", td, d.eps),
+                                      load_rms_norm(ck, c + "norm2.weight", td, d.eps),
                                       Mlp<W>::gated(lin(c + "mlp.gate", d.xattn_mlp, td, false), lin(c + "mlp.up", d.xattn_mlp, td, false),
                                                     lin(c + "mlp.down", td, d.xattn_mlp, false)),
                                       gate(c + "mlp_gate"), d.heads, d.kv_heads);
@@ -427,8 +428,8 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
             m.dec_.cross_before.push_back(-1);
         }
         DecoderBlock<W> L;
-        L.norm1 = RMSNorm::load(ck, p + "norm1.weight", td, d.eps);
-        L.norm2 = RMSNorm::load(ck, p + "norm2.weight", td, d.eps);
+        L.norm1 = load_rms_norm(ck, p + "norm1.weight", td, d.eps);
+        L.norm2 = load_rms_norm(ck, p + "norm2.weight", td, d.eps);
         L.q = lin(p + "q", td, td, true);
         L.k = lin(p + "k", kvd, td, true);
         L.v = lin(p + "v", kvd, td, true);
@@ -437,7 +438,7 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
         L.heads = d.heads, L.kv_heads = d.kv_heads, L.head_dim = hd;
         m.dec_.blocks.push_back(std::move(L));
     }
-    m.dec_.norm = RMSNorm::load(ck, "norm.weight", td, d.eps);
+    m.dec_.norm = load_rms_norm(ck, "norm.weight", td, d.eps);
     m.dec_.head = Linear<W>(embed.data(), d.vocab, td);  // tied
     m.dec_.validate();
     m.rope_inv_freq_ = rope_inv_freq(hd, d.rope_theta);
@@ -484,7 +485,7 @@ typename GatedVlmModel<Config>::VisionTower GatedVlmModel<Config>::VisionTower::
                                                                                     const GatedVlmDims& d, std::size_t max_rows, bool out_pos) {
     const std::size_t vd = d.v_dim;
     auto lin = [&](const std::string& name, std::size_t out, std::size_t in) {
-        return Linear<W>::load(ck, prefix + name + ".weight", prefix + name + ".bias", out, in);
+        return load_linear<W>(ck, prefix + name + ".weight", prefix + name + ".bias", out, in);
     };
     auto vec = [&](const std::string& name, std::vector<std::size_t> shape) {
         const Array<float> a = load_tensor(ck, prefix + name, shape);
@@ -501,7 +502,7 @@ typename GatedVlmModel<Config>::VisionTower GatedVlmModel<Config>::VisionTower::
         t.out_col_embed = vec("out_col_embed", {d.max_cols, vd});
     }
     for (std::size_t b = 0; b < d.v_layers; ++b) t.blocks.push_back(load_block<VisionBlock>(ck, prefix + "vision." + std::to_string(b) + ".", d));
-    t.norm = LayerNorm::load(ck, prefix + "vision_norm", vd, d.eps);
+    t.norm = load_layer_norm(ck, prefix + "vision_norm", vd, d.eps);
     return t;
 }
 
@@ -510,11 +511,11 @@ template <class Block>
 Block GatedVlmModel<Config>::load_block(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d) {
     const std::size_t vd = d.v_dim;
     auto lin = [&](const std::string& name, std::size_t out, std::size_t in) {
-        return Linear<W>::load(ck, prefix + name + ".weight", prefix + name + ".bias", out, in);
+        return load_linear<W>(ck, prefix + name + ".weight", prefix + name + ".bias", out, in);
     };
     Block blk;
-    blk.norm1 = LayerNorm::load(ck, prefix + "norm1", vd, d.eps);
-    blk.norm2 = LayerNorm::load(ck, prefix + "norm2", vd, d.eps);
+    blk.norm1 = load_layer_norm(ck, prefix + "norm1", vd, d.eps);
+    blk.norm2 = load_layer_norm(ck, prefix + "norm2", vd, d.eps);
     blk.attn = decltype(blk.attn)(lin("q", vd, vd), lin("k", vd, vd), lin("v", vd, vd), lin("o", vd, vd), d.v_heads, d.v_heads);
     blk.mlp = Mlp<W>::plain(lin("fc1", d.v_mlp, vd), lin("fc2", vd, d.v_mlp), Activation::gelu_erf);
     return blk;

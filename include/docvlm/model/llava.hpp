@@ -31,6 +31,7 @@
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/decoder.hpp>
 #include <docvlm/model/token_concat.hpp>
+#include <docvlm/model/weights.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -222,27 +223,27 @@ LlavaModel<Config> LlavaModel<Config>::load(const std::string& dir) {
         return std::vector<float>(a.begin(), a.end());
     };
     const std::string pe = vp + "embeddings.patch_embedding.weight";
-    if (ck.contains(PackedNames(pe).data)) m.patch_embed_ = Linear<W>::load(ck, pe, "", vd, pin);
+    if (ck.contains(PackedNames(pe).data)) m.patch_embed_ = load_linear<W>(ck, pe, "", vd, pin);
     else m.patch_embed_ = Linear<W>(load_tensor(ck, pe, {vd, 3, d.patch, d.patch}).data(), vd, pin);  // Conv2d, stride = kernel
     m.class_embed_ = vec(vp + "embeddings.class_embedding", {vd});
     m.pos_embed_ = vec(vp + "embeddings.position_embedding.weight", {npos, vd});
-    m.pre_norm_ = LayerNorm::load(ck, vp + "pre_layrnorm", vd, d.v_eps);
+    m.pre_norm_ = load_layer_norm(ck, vp + "pre_layrnorm", vd, d.v_eps);
     for (std::size_t i = 0; i < d.layers_run(); ++i) {
         const std::string b = vp + "encoder.layers." + std::to_string(i) + ".";
         auto lin = [&](const std::string& name, std::size_t out, std::size_t in) {
-            return Linear<W>::load(ck, b + name + ".weight", b + name + ".bias", out, in);
+            return load_linear<W>(ck, b + name + ".weight", b + name + ".bias", out, in);
         };
         ViTBlock<W> blk;
-        blk.norm1 = LayerNorm::load(ck, b + "layer_norm1", vd, d.v_eps);
-        blk.norm2 = LayerNorm::load(ck, b + "layer_norm2", vd, d.v_eps);
+        blk.norm1 = load_layer_norm(ck, b + "layer_norm1", vd, d.v_eps);
+        blk.norm2 = load_layer_norm(ck, b + "layer_norm2", vd, d.v_eps);
         blk.attn = SelfAttention<W, FullAttention, NoPosition>(lin("self_attn.q_proj", vd, vd), lin("self_attn.k_proj", vd, vd),
                                                                lin("self_attn.v_proj", vd, vd), lin("self_attn.out_proj", vd, vd), d.v_heads,
                                                                d.v_heads);
         blk.mlp = Mlp<W>::plain(lin("mlp.fc1", d.v_mlp, vd), lin("mlp.fc2", vd, d.v_mlp), d.v_act);
         m.blocks_.push_back(std::move(blk));
     }
-    m.proj1_ = Linear<W>::load(ck, pp + "linear_1.weight", pp + "linear_1.bias", th, vd);
-    m.proj2_ = Linear<W>::load(ck, pp + "linear_2.weight", pp + "linear_2.bias", th, th);
+    m.proj1_ = load_linear<W>(ck, pp + "linear_1.weight", pp + "linear_1.bias", th, vd);
+    m.proj2_ = load_linear<W>(ck, pp + "linear_2.weight", pp + "linear_2.bias", th, th);
     m.dec_ = load_hf_decoder<W>(ck, tp, head, d.text, int8_weights<W>);
     m.rope_inv_freq_ = rope_inv_freq(d.text.head_dim, d.rope_theta);
     return m;

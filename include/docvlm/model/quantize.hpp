@@ -12,6 +12,7 @@
 #include <docvlm/io/safetensors.hpp>
 #include <docvlm/kernels/qgemm.hpp>
 #include <docvlm/layers/linear.hpp>
+#include <docvlm/model/weights.hpp>
 
 #include <filesystem>
 #include <functional>

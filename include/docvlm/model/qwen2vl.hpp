@@ -34,6 +34,7 @@
 #include <docvlm/model/decoder.hpp>
 #include <docvlm/model/rope_index.hpp>
 #include <docvlm/model/token_concat.hpp>
+#include <docvlm/model/weights.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -234,23 +235,23 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
     const std::string vp = nested ? "model.visual." : "visual.", tp = nested ? "model.language_model." : "model.";
     const std::size_t vd = d.v_dim, pin = d.in_channels * d.temporal_patch * d.patch * d.patch;
     if (ck.contains(PackedNames(vp + "patch_embed.proj.weight").data)) {
-        m.patch_embed_ = Linear<W>::load(ck, vp + "patch_embed.proj.weight", "", vd, pin);
+        m.patch_embed_ = load_linear<W>(ck, vp + "patch_embed.proj.weight", "", vd, pin);
     } else {
         const Array<float> pe = load_tensor(ck, vp + "patch_embed.proj.weight", {vd, d.in_channels, d.temporal_patch, d.patch, d.patch});
         m.patch_embed_ = Linear<W>(pe.data(), vd, pin);  // Conv3d with stride = kernel == matmul
     }
     for (std::size_t i = 0; i < d.v_depth; ++i) {
         const std::string b = vp + "blocks." + std::to_string(i) + ".";
-        m.vblocks_.push_back({LayerNorm::load(ck, b + "norm1", vd, 1e-6f), LayerNorm::load(ck, b + "norm2", vd, 1e-6f),
-                              Linear<W>::load(ck, b + "attn.qkv.weight", b + "attn.qkv.bias", 3 * vd, vd),
-                              Linear<W>::load(ck, b + "attn.proj.weight", b + "attn.proj.bias", vd, vd),
-                              Linear<W>::load(ck, b + "mlp.fc1.weight", b + "mlp.fc1.bias", d.v_mlp, vd),
-                              Linear<W>::load(ck, b + "mlp.fc2.weight", b + "mlp.fc2.bias", vd, d.v_mlp)});
+        m.vblocks_.push_back({load_layer_norm(ck, b + "norm1", vd, 1e-6f), load_layer_norm(ck, b + "norm2", vd, 1e-6f),
+                              load_linear<W>(ck, b + "attn.qkv.weight", b + "attn.qkv.bias", 3 * vd, vd),
+                              load_linear<W>(ck, b + "attn.proj.weight", b + "attn.proj.bias", vd, vd),
+                              load_linear<W>(ck, b + "mlp.fc1.weight", b + "mlp.fc1.bias", d.v_mlp, vd),
+                              load_linear<W>(ck, b + "mlp.fc2.weight", b + "mlp.fc2.bias", vd, d.v_mlp)});
     }
     const std::size_t md = d.merged_dim();
-    m.merger_ln_ = LayerNorm::load(ck, vp + "merger.ln_q", vd, 1e-6f);
-    m.merger_fc1_ = Linear<W>::load(ck, vp + "merger.mlp.0.weight", vp + "merger.mlp.0.bias", md, md);
-    m.merger_fc2_ = Linear<W>::load(ck, vp + "merger.mlp.2.weight", vp + "merger.mlp.2.bias", d.hidden, md);
+    m.merger_ln_ = load_layer_norm(ck, vp + "merger.ln_q", vd, 1e-6f);
+    m.merger_fc1_ = load_linear<W>(ck, vp + "merger.mlp.0.weight", vp + "merger.mlp.0.bias", md, md);
+    m.merger_fc2_ = load_linear<W>(ck, vp + "merger.mlp.2.weight", vp + "merger.mlp.2.bias", d.hidden, md);
 
     const HfDecoderDims dd{.layers = d.layers, .hidden = d.hidden, .heads = d.heads, .kv_heads = d.kv_heads, .head_dim = d.head_dim,
                            .mlp = d.mlp, .vocab = d.vocab, .rms_eps = d.rms_eps, .qkv_bias = true, .tie_embeddings = d.tie_embeddings};

@@ -32,6 +32,7 @@
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/decoder.hpp>
 #include <docvlm/model/token_concat.hpp>
+#include <docvlm/model/weights.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -256,20 +257,20 @@ Decoder<W> load_qwen_decoder(const io::Checkpoint& ck, const QwenVLDims& d) {
         const Array<float> qkv = load_tensor(ck, l + "attn.c_attn.weight", {3 * h, h});
         const Array<float> qkv_b = load_tensor(ck, l + "attn.c_attn.bias", {3 * h});
         auto part = [&](std::size_t k) { return Linear<W>(qkv.data() + k * h * h, h, h, qkv_b.data() + k * h); };
-        auto lin = [&](const std::string& name, std::size_t out, std::size_t in) { return Linear<W>::load(ck, l + name + ".weight", "", out, in); };
+        auto lin = [&](const std::string& name, std::size_t out, std::size_t in) { return load_linear<W>(ck, l + name + ".weight", "", out, in); };
         DecoderBlock<W> b;
-        b.norm1 = RMSNorm::load(ck, l + "ln_1.weight", h, t.rms_eps);
-        b.norm2 = RMSNorm::load(ck, l + "ln_2.weight", h, t.rms_eps);
+        b.norm1 = load_rms_norm(ck, l + "ln_1.weight", h, t.rms_eps);
+        b.norm2 = load_rms_norm(ck, l + "ln_2.weight", h, t.rms_eps);
         b.q = part(0), b.k = part(1), b.v = part(2);
         b.o = lin("attn.c_proj", h, h);
         b.mlp = Mlp<W>::gated(lin("mlp.w2", t.mlp, h), lin("mlp.w1", t.mlp, h), lin("mlp.c_proj", h, t.mlp));
         b.heads = t.heads, b.kv_heads = t.kv_heads, b.head_dim = t.head_dim, b.int8_attention = int8_weights<W>;
         dec.blocks.push_back(std::move(b));
     }
-    dec.norm = RMSNorm::load(ck, "transformer.ln_f.weight", h, t.rms_eps);
+    dec.norm = load_rms_norm(ck, "transformer.ln_f.weight", h, t.rms_eps);
     const Array<float> emb = load_tensor(ck, "transformer.wte.weight", {t.vocab, h});
     dec.embed = Embedding(emb.data(), t.vocab, h, !std::is_same_v<W, F32>);
-    if (ck.contains("lm_head.weight") || ck.contains(PackedNames("lm_head.weight").data)) dec.head = Linear<W>::load(ck, "lm_head.weight", "", t.vocab, h);
+    if (ck.contains("lm_head.weight") || ck.contains(PackedNames("lm_head.weight").data)) dec.head = load_linear<W>(ck, "lm_head.weight", "", t.vocab, h);
     else if (t.tie_embeddings) dec.head = Linear<W>(emb.data(), t.vocab, h);
     else detail::fail(ck.source(), ": no lm_head.weight (and tie_word_embeddings is not set)");
     dec.validate();
@@ -307,13 +308,13 @@ QwenVLModel<Config> QwenVLModel<Config>::load(const std::string& dir) {
         return std::vector<float>(a.begin(), a.end());
     };
     auto lin = [&](const std::string& name, std::size_t out, std::size_t in, bool bias) {
-        return Linear<W>::load(ck, name + ".weight", bias ? name + ".bias" : std::string(), out, in);
+        return load_linear<W>(ck, name + ".weight", bias ? name + ".bias" : std::string(), out, in);
     };
     m.patch_embed_ = Linear<W>(load_tensor(ck, vp + "conv1.weight", {vd, 3, P, P}).data(), vd, 3 * P * P);  // stride = kernel
     const std::string pe = vp + "positional_embedding";
     if (!ck.contains(pe)) detail::fail(ck.source(), ": missing tensor '", pe, "'");
     m.pos_ = detail::grid_at(vec(pe, {ck.info(pe).shape.empty() ? 0 : ck.info(pe).shape[0], vd}), vd, g, pe);
-    m.ln_pre_ = LayerNorm::load(ck, vp + "ln_pre", vd, 1e-6f);
+    m.ln_pre_ = load_layer_norm(ck, vp + "ln_pre", vd, 1e-6f);
     for (std::size_t i = 0; i < d.v_layers; ++i) {
         const std::string b = vp + "transformer.resblocks." + std::to_string(i) + ".";
         // in_proj rows are per head: [q_h | k_h | v_h] for h = 0, 1, ... (the reference splits each head's 3 · hd)
@@ -331,8 +332,8 @@ QwenVLModel<Config> QwenVLModel<Config>::load(const std::string& dir) {
                 }
         }
         ViTBlock<W> blk;
-        blk.norm1 = LayerNorm::load(ck, b + "ln_1", vd, 1e-6f);
-        blk.norm2 = LayerNorm::load(ck, b + "ln_2", vd, 1e-6f);
+        blk.norm1 = load_layer_norm(ck, b + "ln_1", vd, 1e-6f);
+        blk.norm2 = load_layer_norm(ck, b + "ln_2", vd, 1e-6f);
         blk.attn = SelfAttention<W, FullAttention, NoPosition>(Linear<W>(pw[0].data(), vd, vd, pb[0].data()), Linear<W>(pw[1].data(), vd, vd, pb[1].data()),
                                                                Linear<W>(pw[2].data(), vd, vd, pb[2].data()), lin(b + "attn.out_proj", vd, vd, true),
                                                                d.v_heads, d.v_heads);
@@ -343,7 +344,7 @@ QwenVLModel<Config> QwenVLModel<Config>::load(const std::string& dir) {
     const std::string ap = vp + "attn_pool.";
     const std::vector<float> pos_q = vec(ap + "pos_embed", {d.queries, E});
     std::vector<float> q_in = vec(ap + "query", {d.queries, E});
-    LayerNorm::load(ck, ap + "ln_q", E, 1e-6f).forward(q_in.data(), d.queries, E, q_in.data(), E);
+    load_layer_norm(ck, ap + "ln_q", E, 1e-6f).forward(q_in.data(), d.queries, E, q_in.data(), E);
     for (std::size_t i = 0; i < q_in.size(); ++i) q_in[i] += pos_q[i];
     const Array<float> in_w = load_tensor(ck, ap + "attn.in_proj_weight", {3 * E, E});  // nn.MultiheadAttention: q, k, v blocks
     const Array<float> in_b = load_tensor(ck, ap + "attn.in_proj_bias", {3 * E});
@@ -351,9 +352,9 @@ QwenVLModel<Config> QwenVLModel<Config>::load(const std::string& dir) {
     Linear<W> kv_proj;
     if (vd != E) kv_proj = lin(ap + "kv_proj", E, vd, false);
     m.resampler_ = CrossAttentionResampler<W>(q_in, detail::grid_at(pos_q, E, g, ap + "pos_embed"), std::move(kv_proj),
-                                              LayerNorm::load(ck, ap + "ln_kv", E, 1e-6f), part(0), part(1), part(2),
+                                              load_layer_norm(ck, ap + "ln_kv", E, 1e-6f), part(0), part(1), part(2),
                                               lin(ap + "attn.out_proj", E, E, true), E / 128);
-    m.ln_post_ = LayerNorm::load(ck, vp + "ln_post", E, 1e-6f);
+    m.ln_post_ = load_layer_norm(ck, vp + "ln_post", E, 1e-6f);
     {
         const Array<float> proj = load_tensor(ck, vp + "proj", {E, E});  // used as x @ proj
         std::vector<float> t(E * E);
