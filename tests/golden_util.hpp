@@ -1,6 +1,7 @@
 // Comparing docvlm's tensors with reference .npy files (the golden tests).
 #pragma once
 
+#include "../tools/cli/golden_check.hpp"
 #include "test_util.hpp"
 
 #include <docvlm/core/tensor.hpp>
@@ -34,6 +35,26 @@ inline double golden_rel_error(const std::vector<float>& got, const std::string&
         scale = std::max(scale, std::fabs(double(w[i])));
     }
     return err / std::max(scale, 1e-30);
+}
+
+/// max |got − want| over a reference .npy of the same size (pixel values).
+inline double golden_abs_error(const float* got, std::size_t n, const std::string& npy) {
+    auto want = xt::load_npy<float>(npy);
+    REQUIRE(n == want.size());
+    double err = 0;
+    for (std::size_t i = 0; i < n; ++i) err = worse(err, std::fabs(double(got[i]) - want.data()[i]));
+    return err;
+}
+
+/// Runs golden_check on a reference folder: every comparison must pass; returns them all.
+inline std::vector<docvlm::GoldenResult> check_golden_set(const std::string& dir) {
+    std::vector<docvlm::GoldenResult> results;
+    CHECK(docvlm::golden_check(dir, [&](const docvlm::GoldenResult& r) {
+        CAPTURE(r.name);
+        CHECK(r.passed);
+        results.push_back(r);
+    }));
+    return results;
 }
 
 /// Context::generate and generate_batch (a second request cut at `short_n` tokens) give the

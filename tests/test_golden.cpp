@@ -2,7 +2,6 @@
 // (tests/data/golden/qwen2vl-tiny-a, see its README): pixel values, positions, every traced
 // intermediate tensor, logits and 16 greedy tokens with the KV cache, in f32, with both the
 // static preset for that tiny config and the dynamic one; int8 against f32.
-#include "../tools/cli/golden_check.hpp"
 #include "golden_util.hpp"
 #include "test_util.hpp"
 

@@ -3,7 +3,6 @@
 // projector and decoder tensor, logits, and 16 greedy tokens with the KV cache (golden_check);
 // generate() and generate_batch() against the same ids; int8 against f32; the SentencePiece
 // tokenizer and the prompt; malformed configs and model files refused.
-#include "../tools/cli/golden_check.hpp"
 #include "golden_util.hpp"
 #include "test_util.hpp"
 
@@ -52,21 +51,12 @@ TEST_CASE("LLaVA-1.5 CLIP preprocessing: Pillow's resize and crop exactly, pixel
 
     const auto cfg = io::ClipImageConfig::from_json(golden + "/preprocessor_config.json");
     const Tensor<float, 3> px = io::preprocess_clip(img, cfg);
-    auto want = xt::load_npy<float>(golden + "/pixel_values.npy");
-    REQUIRE(px.size() == want.size());
-    double err = 0;
-    for (std::size_t i = 0; i < want.size(); ++i) err = test::worse(err, std::fabs(double(px.data()[i]) - want.data()[i]));
-    CHECK(err <= 1e-6);
+    CHECK(test::golden_abs_error(px.data(), px.size(), golden + "/pixel_values.npy") <= 1e-6);
 }
 
 TEST_CASE("LLaVA-1.5 tiny golden, f32: every traced tensor, logits and 16 greedy tokens") {
     // every reference tensor, the decoder layers, the KV-cache steps' logits and ids (golden_check)
-    std::vector<GoldenResult> results;
-    CHECK(golden_check(golden, [&](const GoldenResult& r) {
-        CAPTURE(r.name);
-        CHECK(r.passed);
-        results.push_back(r);
-    }));
+    const std::vector<GoldenResult> results = test::check_golden_set(golden);
     CHECK(results.size() >= 40);
     for (const char* name : {"vision_blk0_out_proj", "projector_act", "dec_l0_q_rot", "decoder_layer_1", "generated_ids"})
         CHECK(std::any_of(results.begin(), results.end(), [&](const GoldenResult& r) { return r.name == name; }));

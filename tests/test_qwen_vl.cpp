@@ -3,7 +3,6 @@
 // square bicubic preprocessing, the ViT, the resampler, every traced decoder tensor, logits and 16
 // greedy tokens with the KV cache; generate() and generate_batch(); int8 against f32; malformed
 // configs refused.
-#include "../tools/cli/golden_check.hpp"
 #include "golden_util.hpp"
 #include "test_util.hpp"
 
@@ -52,21 +51,12 @@ TEST_CASE("Qwen-VL square preprocessing: Pillow's resize exactly, pixel values w
     REQUIRE(want_r.size() == resized.pixels.size());
     CHECK(std::equal(resized.pixels.begin(), resized.pixels.end(), want_r.begin()));
     const Tensor<float, 3> px = io::preprocess_square(img, model.image_size());
-    auto want = xt::load_npy<float>(golden + "/pixel_values.npy");
-    REQUIRE(px.size() == want.size());
-    double err = 0;
-    for (std::size_t i = 0; i < want.size(); ++i) err = test::worse(err, std::fabs(double(px.data()[i]) - want.data()[i]));
-    CHECK(err <= 1e-6);
+    CHECK(test::golden_abs_error(px.data(), px.size(), golden + "/pixel_values.npy") <= 1e-6);
 }
 
 TEST_CASE("Qwen-VL tiny golden, f32: the ViT, the resampler, every traced decoder tensor, logits and 16 greedy tokens") {
     // every reference tensor, by the name map of golden_check (tools/cli/golden_check.hpp)
-    std::vector<GoldenResult> results;
-    CHECK(golden_check(golden, [&](const GoldenResult& r) {
-        CAPTURE(r.name);
-        CHECK(r.passed);
-        results.push_back(r);
-    }));
+    const std::vector<GoldenResult> results = test::check_golden_set(golden);
     CHECK(results.size() >= 45);
     const auto model = QwenVL<F32>::load(golden);
     const Tensor<float, 2> vision = model.encode_image(io::preprocess_square(io::load_image(golden + "/input.png"), model.image_size()));
