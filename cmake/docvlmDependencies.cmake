@@ -38,3 +38,28 @@ endfunction()
 
 docvlm_plain_library(docvlm::stb stb_image.h stb libstb-dev stb)            # image decoding
 docvlm_plain_library(docvlm::utf8proc utf8proc.h utf8proc libutf8proc-dev)  # Unicode for the tokenizer
+
+# The optional parts, created on demand (docvlm_optional_targets()), each an INTERFACE target over
+# docvlm::docvlm: docvlm::pdf (io/pdf.hpp: poppler-cpp), docvlm::tiff (io/tiff.hpp: libtiff) and
+# docvlm::server (serve/: cpp-httplib, with PDF and TIFF uploads).
+function(docvlm_optional_targets)
+  if(TARGET docvlm::server)
+    return()
+  endif()
+  docvlm_plain_library(docvlm::poppler_cpp poppler-document.h poppler-cpp libpoppler-cpp-dev poppler/cpp)
+  docvlm_plain_library(docvlm::libtiff tiffio.h tiff libtiff-dev)
+  find_package(PkgConfig QUIET)
+  if(PkgConfig_FOUND)
+    pkg_check_modules(DOCVLM_HTTPLIB QUIET IMPORTED_TARGET GLOBAL cpp-httplib)
+  endif()
+  if(NOT DOCVLM_HTTPLIB_FOUND)
+    message(FATAL_ERROR "docvlm's server needs cpp-httplib: install the Debian packages 'libcpp-httplib-dev pkg-config' "
+                        "(apt-get install libcpp-httplib-dev pkg-config), or run tools/dev which installs them.")
+  endif()
+  foreach(part pdf tiff server)
+    add_library(docvlm::${part} INTERFACE IMPORTED GLOBAL)
+  endforeach()
+  set_target_properties(docvlm::pdf PROPERTIES INTERFACE_LINK_LIBRARIES "docvlm::docvlm;docvlm::poppler_cpp")
+  set_target_properties(docvlm::tiff PROPERTIES INTERFACE_LINK_LIBRARIES "docvlm::docvlm;docvlm::libtiff")
+  set_target_properties(docvlm::server PROPERTIES INTERFACE_LINK_LIBRARIES "docvlm::pdf;docvlm::tiff;PkgConfig::DOCVLM_HTTPLIB")
+endfunction()

@@ -1,15 +1,15 @@
-// Tests of the docvlm tool's PDF input (tools/cli/pdf_pages.hpp): rendering pages one at a time
+// Tests of the docvlm tool's PDF input (include/docvlm/io/pdf.hpp): rendering pages one at a time
 // with poppler-cpp, page ranges, and bad files.
 #include "test_util.hpp"
 
-#include "../tools/cli/pdf_pages.hpp"
+#include <docvlm/io/pdf.hpp>
 
 #include <fstream>
 
 TEST_SUITE("pdf") {
 
 TEST_CASE("a two-page PDF renders page by page at the requested resolution") {
-    const docvlm_cli::PdfPages pdf(test::data("pdf/two_pages.pdf"));
+    const docvlm::io::PdfPages pdf(test::data("pdf/two_pages.pdf"));
     REQUIRE(pdf.count() == 2);
     for (int p = 0; p < 2; ++p) {
         const auto img = pdf.render(p, 72.0);  // US Letter at 72 dpi: 612 x 792
@@ -38,17 +38,17 @@ TEST_CASE("a two-page PDF renders page by page at the requested resolution") {
 }
 
 TEST_CASE("page ranges and bad PDFs") {
-    CHECK(docvlm_cli::page_list("", 3) == std::vector<int>{0, 1, 2});
-    CHECK(docvlm_cli::page_list("1-3,7", 9) == std::vector<int>{0, 1, 2, 6});
-    CHECK(docvlm_cli::page_list("2,2,1", 3) == std::vector<int>{1, 0});
-    CHECK_ERROR_HAS(docvlm_cli::page_list("4", 3), "page 4 is outside 1-3");
-    CHECK_ERROR_HAS(docvlm_cli::page_list("3-1", 5), "'3-1'");
-    CHECK_ERROR_HAS(docvlm_cli::page_list("a", 5), "'a'");
-    CHECK_ERROR_HAS(docvlm_cli::page_list("1-x", 5), "'1-x'");
+    CHECK(docvlm::io::page_list("", 3) == std::vector<int>{0, 1, 2});
+    CHECK(docvlm::io::page_list("1-3,7", 9) == std::vector<int>{0, 1, 2, 6});
+    CHECK(docvlm::io::page_list("2,2,1", 3) == std::vector<int>{1, 0});
+    CHECK_ERROR_HAS(docvlm::io::page_list("4", 3), "page 4 is outside 1-3");
+    CHECK_ERROR_HAS(docvlm::io::page_list("3-1", 5), "'3-1'");
+    CHECK_ERROR_HAS(docvlm::io::page_list("a", 5), "'a'");
+    CHECK_ERROR_HAS(docvlm::io::page_list("1-x", 5), "'1-x'");
     test::TempDir dir;
     std::ofstream(dir / "broken.pdf") << "%PDF-1.4\nthis is not really a PDF";
-    CHECK_ERROR_HAS(docvlm_cli::PdfPages(dir / "broken.pdf"), "broken.pdf", "cannot open as a PDF");
-    CHECK_ERROR_HAS(docvlm_cli::PdfPages(dir / "missing.pdf"), "missing.pdf");
+    CHECK_ERROR_HAS(docvlm::io::PdfPages(dir / "broken.pdf"), "broken.pdf", "cannot open as a PDF");
+    CHECK_ERROR_HAS(docvlm::io::PdfPages(dir / "missing.pdf"), "missing.pdf");
 }
 
 }  // TEST_SUITE

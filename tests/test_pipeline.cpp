@@ -120,39 +120,13 @@ TEST_CASE("display equations are wrapped in \\[ \\]") {
 
 #include <fstream>
 
-namespace {
-
-// A tokenizer for the golden set's tiny model (vocab 1000, Qwen2-VL specials at 980..993): byte
-// tokens 0..255, two-byte tokens up to 979, MinerU's output tags at 994..999.
-io::Tokenizer tiny_tokenizer(const test::TempDir& dir) {
-    nlohmann::json vocab = nlohmann::json::object();
-    std::vector<std::string> bytes;
-    for (int b = 0; b < 256; ++b) {
-        bytes.push_back(io::detail::bytes_to_token_string(std::string(1, char(b))));
-        vocab[bytes.back()] = b;
-    }
-    for (int id = 256, a = 'a', z = 'a'; id < 980; ++id) {
-        vocab[bytes[std::size_t(a)] + bytes[std::size_t(z)] + std::to_string(id)] = id;  // unique multi-char tokens
-        if (++z > 'z') z = 'a', a = a == 'z' ? 'a' : a + 1;
-    }
-    std::ofstream(dir / "vocab.json") << vocab.dump();
-    std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
-    std::vector<io::AddedToken> added;
-    const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-                              "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-                              "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<|ref_start|>",
-                              "<|ref_end|>", "<|rotate_up|>", "<fcel>", "<nl>", "<ecel>"};
-    for (int i = 0; i < 20; ++i) added.push_back({specials[i], 980 + i, i < 14});
-    return io::Tokenizer::from_vocab_merges(dir / "vocab.json", dir / "merges.txt", added);
-}
-
-}  // namespace
+#include "tiny_tokenizer.hpp"
 
 TEST_SUITE("pipeline") {
 
 TEST_CASE("two-stage parser runs end to end on the tiny model (plumbing, progress, limits)") {
     test::TempDir dir;
-    const io::Tokenizer tok = tiny_tokenizer(dir);
+    const io::Tokenizer tok = test::tiny_tokenizer(dir);
     const auto model = Model<presets::Qwen2VL<F32>>::load(test::data("golden/qwen2vl-tiny-a"));
     std::vector<std::string> phases;
     PageParserOptions opt;

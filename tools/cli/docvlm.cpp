@@ -4,6 +4,7 @@
 //   docvlm ocr|table|formula IMAGE [--model DIR]   one crop, one task
 // Without --model the embedded model (models/docvlm-small) reads the pages; with it, MinerU2.5 or
 // any Qwen2-VL-family folder (or another docvlm-small folder).
+//   docvlm serve [--model DIR]      HTTP server: OpenAI-compatible chat API (MinerU's client), /v1/parse, web page
 //   docvlm info CHECKPOINT          what a checkpoint holds: architecture, sizes, dtypes, parameters
 //   docvlm golden-check DIR         compare docvlm with Hugging Face reference tensors in DIR
 //   docvlm --help | COMMAND --help
@@ -16,7 +17,8 @@
 #include <docvlm/presets/qwen2vl.hpp>
 
 #include "golden_check.hpp"
-#include "pdf_pages.hpp"
+#include "serve.hpp"
+#include <docvlm/io/pdf.hpp>
 
 #include <unistd.h>
 
@@ -49,6 +51,9 @@ commands:
 Without --model, docvlm uses its embedded model (models/docvlm-small: int8, ~9M parameters,
 reads text lines; a classical segmenter finds blocks, columns, lines and tables). --model DIR
 loads MinerU2.5-2509-1.2B or any Qwen2-VL-family checkpoint instead.
+  serve [--model DIR] [--port N]
+                       an HTTP server: OpenAI-compatible chat API (MinerU's own client can use it),
+                       document parsing (POST /v1/parse) and a web page to parse documents
   ask IMAGE "PROMPT" --model DIR
                        any prompt about an image (for checkpoints that follow free instructions)
   quantize HF_DIR OUT_DIR [--group 32|64|128]
@@ -401,8 +406,8 @@ int cmd_parse(const Options& o) {
             continue;
         }
         try {
-            const docvlm_cli::PdfPages pdf(f.string());
-            for (int p : docvlm_cli::page_list(o.pages, pdf.count()))
+            const docvlm::io::PdfPages pdf(f.string());
+            for (int p : docvlm::io::page_list(o.pages, pdf.count()))
                 items.push_back({f, p, fs::path(o.out) / (f.stem().string() + "_p" + std::to_string(p + 1) + "." + o.format)});
         } catch (const docvlm::Error& e) {
             std::fprintf(stderr, "docvlm parse: %s\n", e.what());
@@ -442,7 +447,7 @@ int cmd_parse(const Options& o) {
                     page = docvlm::io::load_image(w.file.string());
                 } else {
                     std::lock_guard lock(io_mutex);
-                    page = docvlm_cli::PdfPages(w.file.string()).render(w.page, o.dpi);
+                    page = docvlm::io::PdfPages(w.file.string()).render(w.page, o.dpi);
                 }
                 parser.add_decode_image_time(std::chrono::duration<double>(std::chrono::steady_clock::now() - td).count());
                 const auto doc = parser.parse(page);
@@ -629,6 +634,10 @@ int main(int argc, char** argv) {
             std::printf("quantize: %zu linear weights packed to int8, %zu tensors copied; %.1f MB -> %.1f MB in %s\n", r.quantized,
                         r.copied, double(r.bytes_in) / 1e6, double(r.bytes_out) / 1e6, pos[1].c_str());
             return 0;
+        }
+        if (cmd == "serve") {
+            if (wants_help(1)) return std::fputs(docvlm_cli::serve_help, stdout), 0;
+            return docvlm_cli::cmd_serve(args);
         }
         if (cmd == "golden-check") {
             if (wants_help(1)) return std::fputs(golden_help, stdout), 0;

@@ -1,0 +1,290 @@
+// docvlm/serve/embedded_engine.hpp — EmbeddedChatEngine: docvlm's embedded model (or another
+// line-reading GatedVlmModel) behind MinerU2.5's task prompts, so MinerU's two-step client works
+// against it end to end:
+//   "\nLayout Detection:"    → the segmenter's blocks in MinerU's layout grammar
+//                             (<|box_start|>x0 y0 x1 y1<|box_end|><|ref_start|>type<|ref_end|><|rotate_up|>,
+//                             coordinates 0..1000 of the image, one block per line, reading order)
+//   "\nText Recognition:", "\nImage Analysis:"  → the crop's text (EmbeddedPageParser::recognise, text)
+//   "\nTable Recognition:"   → the table as <table> HTML (MinerU's client keeps HTML as it is)
+//   "\nFormula Recognition:" → the formula's LaTeX
+//   MinerU's cross-page table merge (text only: "Please merge the next two tables." with the
+//                             boundary rows) → a JSON list of 0/1 by rule (cross_page_merge_answer)
+// Any other prompt, or an image prompt without exactly one image, is refused (400): the model
+// knows only these tasks. Requests run on `workers` threads; the kernels inside share the
+// process's thread pool.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/pipeline/embedded_parser.hpp>
+#include <docvlm/pipeline/layout.hpp>
+#include <docvlm/serve/chat_engine.hpp>
+
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace serve {
+
+struct EmbeddedEngineOptions {
+    std::size_t workers = 2;        ///< requests answered at once
+    std::size_t max_queue = 1024;   ///< requests waiting beyond that get 429
+    pipeline::EmbeddedParserOptions parse;
+};
+
+/// The task a MinerU prompt asks for ("layout", "text", "table", "formula"), or "" for another prompt.
+std::string_view mineru_task_of(std::string_view prompt);
+
+/// The answer to MinerU's cross-page table merge prompt, or nullopt if `prompt` is not one. The
+/// rule: the first row on the new page continues the last row of the previous page when it is
+/// incomplete (some cell is empty where the row above has text) while it has text somewhere; then
+/// each of its cells with text below a cell with text continues that cell (1), every other cell
+/// starts afresh (0). A complete row is a new row: all 0. Rows of different lengths: all 0.
+std::optional<std::string> cross_page_merge_answer(std::string_view prompt);
+
+/// Python's repr() of a list of str lists, read back (the rows in the merge prompt): nullopt
+/// when `text` is not one.
+std::optional<std::vector<std::vector<std::string>>> parse_python_rows(std::string_view text);
+
+/// A page layout in MinerU2.5's layout grammar (boxes scaled to 0..1000 of width × height).
+std::string layout_grammar(const pipeline::PageLayout& layout);
+
+template <class M>
+class EmbeddedChatEngine final : public ChatEngine {
+public:
+    EmbeddedChatEngine(const M& model, std::string model_id, EmbeddedEngineOptions opt = {});
+    ~EmbeddedChatEngine() override { drain(); }
+
+    const std::string& model_id() const override { return id_; }
+    std::shared_ptr<ChatJob> submit(const ChatRequest& request, std::vector<io::Image> images) override;
+    pipeline::Document parse_page(const io::Image& page, const ParseProgress& progress) override;
+    void drain() override;
+
+private:
+    struct Task {
+        std::shared_ptr<ChatJob> job;
+        std::string task;
+        io::Image image;
+        std::size_t max_tokens = 0;  // bytes of output (the model's tokens are bytes); 0: no limit
+    };
+    void work();
+    ChatResult answer(const Task& t) const;
+
+    const M* model_;
+    std::string id_;
+    EmbeddedEngineOptions opt_;
+    pipeline::EmbeddedPageParser<M> parser_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Task> queue_;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+inline std::string_view mineru_task_of(std::string_view prompt) {
+    while (!prompt.empty() && std::isspace(static_cast<unsigned char>(prompt.front()))) prompt.remove_prefix(1);
+    while (!prompt.empty() && std::isspace(static_cast<unsigned char>(prompt.back()))) prompt.remove_suffix(1);
+    if (prompt == "Layout Detection:") return "layout";
+    if (prompt == "Text Recognition:" || prompt == "Image Analysis:") return "text";
+    if (prompt == "Table Recognition:") return "table";
+    if (prompt == "Formula Recognition:") return "formula";
+    return "";
+}
+
+inline std::string layout_grammar(const pipeline::PageLayout& layout) {
+    std::string out;
+    auto scale = [](double v, int size) { return std::clamp(int(std::lround(v / std::max(size, 1) * 1000.0)), 0, 1000); };
+    for (const auto& r : layout.regions) {
+        const auto& b = r.block;
+        const int x0 = scale(b.x0, layout.width), y0 = scale(b.y0, layout.height);
+        const int x1 = scale(b.x1, layout.width), y1 = scale(b.y1, layout.height);
+        if (x0 == x1 || y0 == y1) continue;  // MinerU's client drops zero-area boxes
+        char box[64];
+        std::snprintf(box, sizeof box, "%03d %03d %03d %03d", x0, y0, x1, y1);
+        if (!out.empty()) out += '\n';
+        out += "<|box_start|>" + std::string(box) + "<|box_end|><|ref_start|>" + b.type + "<|ref_end|><|rotate_up|>";
+    }
+    return out;
+}
+
+inline std::optional<std::vector<std::vector<std::string>>> parse_python_rows(std::string_view t) {
+    std::vector<std::vector<std::string>> rows;
+    std::size_t i = 0;
+    auto skip = [&] {
+        while (i < t.size() && (t[i] == ' ' || t[i] == '\n')) ++i;
+    };
+    auto eat = [&](char c) {
+        skip();
+        if (i < t.size() && t[i] == c) return ++i, true;
+        return false;
+    };
+    auto str = [&](std::string& out) {  // a Python str literal, quotes ' or "
+        skip();
+        if (i >= t.size() || (t[i] != '\'' && t[i] != '"')) return false;
+        const char q = t[i++];
+        for (; i < t.size() && t[i] != q; ++i) {
+            if (t[i] != '\\') {
+                out += t[i];
+                continue;
+            }
+            if (++i >= t.size()) return false;
+            switch (t[i]) {
+                case 'n': out += '\n'; break;
+                case 't': out += '\t'; break;
+                case 'r': out += '\r'; break;
+                default: out += t[i];  // \\, \', \" (other escapes keep their letter: the rule only needs emptiness)
+            }
+        }
+        return i < t.size() && t[i++] == q;
+    };
+    if (!eat('[')) return std::nullopt;
+    while (eat('[')) {
+        std::vector<std::string> row;
+        if (!eat(']')) {
+            do {
+                row.emplace_back();
+                if (!str(row.back())) return std::nullopt;
+            } while (eat(','));
+            if (!eat(']')) return std::nullopt;
+        }
+        rows.push_back(std::move(row));
+        if (!eat(',')) break;
+    }
+    if (!eat(']')) return std::nullopt;
+    return rows;
+}
+
+inline std::optional<std::string> cross_page_merge_answer(std::string_view prompt) {
+    if (!prompt.starts_with("Please merge the next two tables.")) return std::nullopt;
+    auto rows_after = [&](std::string_view label) -> std::optional<std::vector<std::string>> {
+        const std::size_t at = prompt.find(label);
+        if (at == std::string_view::npos) return std::nullopt;
+        const std::size_t open = prompt.find('[', at);
+        if (open == std::string_view::npos) return std::nullopt;
+        auto rows = parse_python_rows(prompt.substr(open, prompt.find("\n\n", open) - open));
+        if (!rows || rows->empty()) return std::nullopt;
+        return label.starts_with("**Last") ? rows->back() : rows->front();
+    };
+    const auto above = rows_after("**Last Row(s) Data:**"), below = rows_after("**First Data Row(s):**");
+    if (!above || !below || below->empty()) return std::nullopt;
+    auto blank = [](const std::string& s) { return s.find_first_not_of(" \t\n") == std::string::npos; };
+    bool incomplete = false, any_text = false;
+    if (above->size() == below->size())
+        for (std::size_t c = 0; c < below->size(); ++c) {
+            incomplete |= blank((*below)[c]) && !blank((*above)[c]);
+            any_text |= !blank((*below)[c]);
+        }
+    std::string out = "[";
+    for (std::size_t c = 0; c < below->size(); ++c) {
+        const bool merge = incomplete && any_text && !blank((*below)[c]) && !blank((*above)[c]);
+        out += (c ? ", " : "") + std::string(merge ? "1" : "0");
+    }
+    return out + "]";
+}
+
+template <class M>
+EmbeddedChatEngine<M>::EmbeddedChatEngine(const M& model, std::string id, EmbeddedEngineOptions opt)
+    : model_(&model), id_(std::move(id)), opt_(std::move(opt)), parser_(model, opt_.parse) {
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, opt_.workers); ++i) workers_.emplace_back([this] { work(); });
+}
+
+template <class M>
+std::shared_ptr<ChatJob> EmbeddedChatEngine<M>::submit(const ChatRequest& request, std::vector<io::Image> images) {
+    const std::string prompt = request.last_user_text();
+    Task t;
+    if (images.empty())
+        if (auto merge = cross_page_merge_answer(prompt)) {  // answered at once, by rule
+            auto job = std::make_shared<ChatJob>();
+            job->emit(*merge);
+            job->finish({*merge, "stop", 0, merge->size()});
+            return job;
+        }
+    t.task = std::string(mineru_task_of(prompt));
+    if (t.task.empty())
+        reject(400, "unsupported_prompt", "the embedded model answers MinerU2.5's task prompts only (\"\\nText Recognition:\", "
+               "\"\\nTable Recognition:\", \"\\nFormula Recognition:\", \"\\nImage Analysis:\", \"\\nLayout Detection:\"); load a "
+               "model that follows free instructions for other prompts");
+    if (images.size() != 1) reject(400, "unsupported_prompt", "the embedded model needs exactly one image per request; this one has ", images.size());
+    t.image = std::move(images[0]);
+    t.max_tokens = request.max_tokens.value_or(0);
+    t.job = std::make_shared<ChatJob>();
+    auto job = t.job;
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) reject(503, "shutting_down", "the server is shutting down");
+        if (queue_.size() >= opt_.max_queue) reject(429, "queue_full", queue_.size(), " requests are waiting; try again later");
+        queue_.push_back(std::move(t));
+    }
+    wake_.notify_one();
+    return job;
+}
+
+template <class M>
+ChatResult EmbeddedChatEngine<M>::answer(const Task& t) const {
+    ChatResult r;
+    // The answer is sent whole: the parser's streamed pieces are not always its final text (a
+    // table's cells are read before its structure).
+    r.text = t.task == "layout" ? layout_grammar(pipeline::segment_page(t.image, opt_.parse.layout)) : parser_.recognise(t.image, t.task);
+    r.completion_tokens = r.text.size();  // the model's tokens are bytes
+    if (t.max_tokens && r.text.size() > t.max_tokens) {
+        std::size_t cut = t.max_tokens;
+        while (cut > 0 && (std::uint8_t(r.text[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+        r.text.resize(cut);
+        r.completion_tokens = t.max_tokens;
+        r.finish_reason = "length";
+    }
+    t.job->emit(r.text);
+    return r;
+}
+
+template <class M>
+void EmbeddedChatEngine<M>::work() {
+    for (;;) {
+        Task t;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, nothing left
+            t = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        try {
+            t.job->finish(answer(t));
+        } catch (...) {
+            t.job->fail(std::current_exception());
+        }
+    }
+}
+
+template <class M>
+pipeline::Document EmbeddedChatEngine<M>::parse_page(const io::Image& page, const ParseProgress& progress) {
+    pipeline::EmbeddedParserOptions o = opt_.parse;
+    o.progress = progress;
+    const pipeline::EmbeddedPageParser<M> parser(*model_, o);
+    return parser.parse(page);
+}
+
+template <class M>
+void EmbeddedChatEngine<M>::drain() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_)
+        if (w.joinable()) w.join();
+}
+
+}  // namespace serve
+DOCVLM_NAMESPACE_END

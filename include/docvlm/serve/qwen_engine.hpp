@@ -1,0 +1,264 @@
+// docvlm/serve/qwen_engine.hpp — QwenChatEngine: a Qwen2-VL-family model (MinerU2.5, Qwen2-VL)
+// answering conversations with continuous batching.
+//
+// One scheduler thread owns the model's decoding. Each turn it admits waiting requests (up to
+// max_batch running at once: vision features from the cache or the encoder, then the prompt's
+// prefill and first token), then steps every running sequence one token together
+// (TokenConcatContext::step_rows: each weight matrix read once for all of them), streams each
+// new piece of text to its ChatJob and retires finished sequences, whose places the next turn
+// refills. A sequence's tokens are exactly what Context::generate gives for it alone.
+//
+// Stop rules: <|im_end|> or <|endoftext|> ends an answer (not part of its text; finish_reason
+// "stop"); max_tokens (default: the rest of the context, capped by Options::max_new_tokens) or a
+// full context ends it with "length".
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/io/image_processor.hpp>
+#include <docvlm/io/tokenizer.hpp>
+#include <docvlm/model/generation.hpp>
+#include <docvlm/pipeline/page_parser.hpp>
+#include <docvlm/serve/chat_engine.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace serve {
+
+struct QwenEngineOptions {
+    std::size_t max_batch = 16;        ///< sequences decoded together
+    std::size_t max_queue = 1024;      ///< requests waiting beyond that get 429
+    std::size_t max_new_tokens = 16384;  ///< cap of an answer whose request sets no max_tokens
+    pipeline::PageParserOptions parse;  ///< for POST /v1/parse
+};
+
+template <class M>
+class QwenChatEngine final : public ChatEngine {
+    using Context = typename M::Context;
+
+public:
+    QwenChatEngine(const M& model, const io::Tokenizer& tokenizer, std::string model_id, QwenEngineOptions opt = {});
+    ~QwenChatEngine() override { drain(); }
+
+    const std::string& model_id() const override { return id_; }
+    std::shared_ptr<ChatJob> submit(const ChatRequest& request, std::vector<io::Image> images) override;
+    pipeline::Document parse_page(const io::Image& page, const ParseProgress& progress) override;
+    void drain() override;
+    /// Vision features reused so far (a retried or repeated image skips the encoder).
+    std::size_t vision_cache_hits() const { return cache_.hits(); }
+
+private:
+    // A request waiting for the scheduler: its prompt ids and preprocessed images.
+    struct Pending {
+        std::shared_ptr<ChatJob> job;
+        std::vector<std::int32_t> ids;
+        std::vector<io::PixelValues> pixels;
+        std::vector<std::uint64_t> keys;  // VisionCache keys of the images
+        GenerationOptions opt;
+        bool skip_special = true;
+    };
+    // A sequence being decoded (owned by the scheduler thread).
+    struct Running {
+        std::shared_ptr<ChatJob> job;
+        std::unique_ptr<Context> ctx;
+        std::unique_ptr<Sampler> sampler;
+        io::Tokenizer::StreamDecoder text;
+        std::string all;
+        std::size_t prompt_tokens = 0, generated = 0, max_new = 0;
+        std::int32_t next = 0;
+    };
+
+    void loop();
+    // Vision, prefill and first token of a request; a Running entry if it goes on.
+    void start(Pending& p);
+    // Takes the sequence's chosen token; false when the sequence has ended (its job finished).
+    bool take(Running& r, std::int32_t token);
+    void end(Running& r, const char* reason);
+    std::shared_ptr<const Tensor<float, 2>> vision(const io::PixelValues& px, std::uint64_t key);
+
+    const M* model_;
+    const io::Tokenizer* tok_;
+    std::string id_;
+    QwenEngineOptions opt_;
+    std::vector<std::int32_t> stop_;
+    pipeline::VisionCache cache_{32};
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Pending> pending_;
+    bool stopping_ = false;
+    std::vector<Running> running_;  // scheduler thread only
+    std::thread thread_;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+template <class M>
+QwenChatEngine<M>::QwenChatEngine(const M& model, const io::Tokenizer& tok, std::string id, QwenEngineOptions opt)
+    : model_(&model), tok_(&tok), id_(std::move(id)), opt_(std::move(opt)) {
+    stop_ = {model.dims().eos_token_id};
+    if (auto e = tok.token_id("<|endoftext|>"); e && *e != stop_[0]) stop_.push_back(*e);
+    if (auto e = tok.token_id("<|im_end|>"); e && std::find(stop_.begin(), stop_.end(), *e) == stop_.end()) stop_.push_back(*e);
+    thread_ = std::thread([this] { loop(); });
+}
+
+template <class M>
+std::shared_ptr<ChatJob> QwenChatEngine<M>::submit(const ChatRequest& request, std::vector<io::Image> images) {
+    const auto& ic = model_->image_config();
+    const std::string settings = std::to_string(ic.min_pixels) + "/" + std::to_string(ic.max_pixels) + "/" + std::to_string(ic.patch_size) +
+                                 "/" + std::to_string(ic.merge_size) + "/" + std::to_string(ic.rescale_factor);
+    Pending p;
+    std::vector<std::size_t> counts;
+    for (const io::Image& img : images) {
+        p.pixels.push_back(io::preprocess_qwen2vl(img, ic));
+        const io::PixelValues& px = p.pixels.back();
+        counts.push_back(std::size_t(px.grid_t * px.grid_h * px.grid_w) / (ic.merge_size * ic.merge_size));
+        p.keys.push_back(pipeline::VisionCache::key(img, settings));
+    }
+    p.ids = tok_->encode(qwen2vl_chat_text(request.messages, counts));
+    const std::size_t limit = model_->dims().max_positions;
+    if (p.ids.size() + 1 > limit)
+        reject(400, "context_length_exceeded", "the prompt has ", p.ids.size(), " tokens; the model's context holds ", limit);
+    p.opt = generation_options(request);
+    const std::size_t room = limit - p.ids.size();
+    p.opt.max_new_tokens = std::min(room, request.max_tokens.value_or(std::min(room, opt_.max_new_tokens)));
+    p.skip_special = request.skip_special_tokens;
+    p.job = std::make_shared<ChatJob>();
+    auto job = p.job;
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) reject(503, "shutting_down", "the server is shutting down");
+        if (pending_.size() >= opt_.max_queue) reject(429, "queue_full", pending_.size(), " requests are waiting; try again later");
+        pending_.push_back(std::move(p));
+    }
+    wake_.notify_one();
+    return job;
+}
+
+template <class M>
+pipeline::Document QwenChatEngine<M>::parse_page(const io::Image& page, const ParseProgress& progress) {
+    pipeline::PageParserOptions o = opt_.parse;
+    o.progress = progress;
+    const pipeline::MinerUPageParser<M> parser(*model_, *tok_, o);
+    return parser.parse(page);
+}
+
+template <class M>
+void QwenChatEngine<M>::drain() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_ && !thread_.joinable()) return;
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+template <class M>
+std::shared_ptr<const Tensor<float, 2>> QwenChatEngine<M>::vision(const io::PixelValues& px, std::uint64_t key) {
+    if (auto hit = cache_.find(key)) return hit;
+    auto v = std::make_shared<const Tensor<float, 2>>(model_->encode_image(px));
+    cache_.insert(key, v);
+    return v;
+}
+
+template <class M>
+void QwenChatEngine<M>::end(Running& r, const char* reason) {
+    r.all += r.text.finish();
+    ChatResult res;
+    res.text = r.all;
+    res.finish_reason = reason;
+    res.prompt_tokens = r.prompt_tokens;
+    res.completion_tokens = r.generated;
+    r.job->finish(std::move(res));
+}
+
+template <class M>
+bool QwenChatEngine<M>::take(Running& r, std::int32_t t) {
+    r.sampler->accept(t);
+    if (std::find(stop_.begin(), stop_.end(), t) != stop_.end()) return end(r, "stop"), false;
+    ++r.generated;
+    if (t >= 0 && std::size_t(t) < tok_->size()) {  // a model's vocabulary may be larger than its tokenizer
+        const std::string piece = r.text.push(t);
+        r.all += piece;
+        r.job->emit(piece);
+    }
+    if (r.generated >= r.max_new || !r.ctx->room()) return end(r, "length"), false;
+    if (r.job->cancelled()) return end(r, "stop"), false;
+    r.next = t;
+    return true;
+}
+
+template <class M>
+void QwenChatEngine<M>::start(Pending& p) {
+    std::vector<Tensor<float, 2>> feats;
+    std::vector<ImageGrid> grids;
+    for (std::size_t i = 0; i < p.pixels.size(); ++i) {
+        feats.push_back(*vision(p.pixels[i], p.keys[i]));
+        grids.push_back({p.pixels[i].grid_t, p.pixels[i].grid_h, p.pixels[i].grid_w});
+    }
+    Running r{.job = p.job,
+              .ctx = std::make_unique<Context>(*model_, p.ids.size() + p.opt.max_new_tokens),
+              .sampler = std::make_unique<Sampler>(p.opt, p.ids, model_->decoder().vocab()),
+              .text = io::Tokenizer::StreamDecoder(*tok_, p.skip_special),
+              .all = {},
+              .prompt_tokens = p.ids.size(),
+              .generated = 0,
+              .max_new = p.opt.max_new_tokens,
+              .next = 0};
+    const auto l = r.ctx->prefill(p.ids, feats, grids);
+    std::vector<float> logits(l.begin(), l.end());
+    if (take(r, r.sampler->next(logits))) running_.push_back(std::move(r));
+}
+
+template <class M>
+void QwenChatEngine<M>::loop() {
+    typename Context::Batch batch;
+    std::vector<Context*> rows;
+    std::vector<std::int32_t> tokens;
+    const std::size_t vocab = model_->decoder().vocab();
+    for (;;) {
+        std::vector<Pending> admit;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || !pending_.empty() || !running_.empty(); });
+            if (stopping_ && pending_.empty() && running_.empty()) return;
+            while (!pending_.empty() && running_.size() + admit.size() < std::max<std::size_t>(1, opt_.max_batch)) {
+                admit.push_back(std::move(pending_.front()));
+                pending_.pop_front();
+            }
+        }
+        for (Pending& p : admit) {
+            try {
+                start(p);
+            } catch (...) {
+                p.job->fail(std::current_exception());
+            }
+        }
+        if (running_.empty()) continue;
+        rows.clear(), tokens.clear();
+        for (Running& r : running_) rows.push_back(r.ctx.get()), tokens.push_back(r.next);
+        try {
+            const std::span<float> logits = Context::step_rows(rows.data(), tokens.data(), rows.size(), batch);
+            std::vector<Running> still;
+            for (std::size_t i = 0; i < running_.size(); ++i)
+                if (take(running_[i], running_[i].sampler->next(logits.subspan(i * vocab, vocab)))) still.push_back(std::move(running_[i]));
+            running_.swap(still);
+        } catch (...) {  // a step failed (out of memory, non-finite logits): every sequence in it ends with the error
+            for (Running& r : running_) r.job->fail(std::current_exception());
+            running_.clear();
+        }
+    }
+}
+
+}  // namespace serve
+DOCVLM_NAMESPACE_END
