@@ -8,6 +8,7 @@
 #include <docvlm/model/model.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/presets/mineru25.hpp>
+#include <docvlm/serve/qwen_engine.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -225,5 +226,40 @@ void decode_crops(benchmark::State& state) {
     state.counters["tokens/s"] = benchmark::Counter(double(stats.generated_tokens), benchmark::Counter::kIsRate);
 }
 BENCHMARK(decode_crops)->Name("mineru/decode_8_crops/batch")->Arg(1)->Arg(8)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+
+// The server's engine (serve::QwenChatEngine) given 16 chat requests at once, as MinerU's client
+// sends them: different ~320-token text prompts, 32 new tokens each (max_tokens). max_batch =
+// state.range(0): 1 answers them one after another, 16 decodes them together, each prefilled as
+// it is admitted (continuous batching). Qwen2's real tokenizer (tests/data/tokenizers/qwen2).
+void serve_requests(benchmark::State& state) {
+    const Model& m = model();
+    std::vector<io::AddedToken> added;
+    const char* names[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
+                           "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+                           "<|image_pad|>", "<|video_pad|>"};
+    for (int i = 0; i < 14; ++i) added.push_back({names[i], 151643 + i, true});
+    const std::string data = std::string(DOCVLM_SOURCE_DIR) + "/tests/data/tokenizers/qwen2/";
+    const auto tok = io::Tokenizer::from_vocab_merges(data + "vocab.json", data + "merges.txt", added);
+    serve::QwenEngineOptions opt;
+    opt.max_batch = std::size_t(state.range(0));
+    serve::QwenChatEngine engine(m, tok, "bench", opt);
+    std::vector<serve::ChatRequest> reqs(16);
+    for (std::size_t r = 0; r < reqs.size(); ++r) {
+        std::string text;
+        for (std::size_t w = 0; w < 50; ++w) text += " word" + std::to_string((w * 7919 + r * 104729) % 100000);  // 6 tokens a word
+        reqs[r].messages = {{"user", {{false, text}}}};
+        reqs[r].temperature = 0.0f;
+        reqs[r].max_tokens = 32;
+    }
+    std::size_t tokens = 0;
+    for (auto _ : state) {
+        std::vector<std::shared_ptr<serve::ChatJob>> jobs;
+        for (const auto& r : reqs) jobs.push_back(engine.submit(r, {}));
+        for (auto& j : jobs) tokens += j->wait().completion_tokens;
+    }
+    state.counters["requests/s"] = benchmark::Counter(double(reqs.size()), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["tokens/s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsRate);
+}
+BENCHMARK(serve_requests)->Name("mineru/serve_16_requests/max_batch")->Arg(1)->Arg(16)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
 }  // namespace
