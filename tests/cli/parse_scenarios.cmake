@@ -1,5 +1,5 @@
 # Drives `docvlm parse` as a user would (run by ctest: cmake -DDOCVLM=... -DDATA=... -DWORK=... -P).
-# Real files in (images, a two-page PDF, a corrupt image, an empty folder); outputs and exit codes
+# Real files in (images, a two-page PDF, a two-page TIFF, a corrupt image, an empty folder); outputs and exit codes
 # checked; --jobs gives the same files as a serial run; --shard partitions without overlap or loss;
 # a run interrupted (outputs missing, a stale .tmp left) completes the set when run again.
 cmake_minimum_required(VERSION 3.20)
@@ -86,4 +86,8 @@ run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/m --model ${WORK}/no-su
 expect("a missing model fails" NOT ${code} EQUAL 0)
 string(FIND "${out}" "no-such-model" at)
 expect("the missing model folder is named: ${out}" ${at} GREATER -1)
+# 7. a multi-page TIFF (a scanner's file): one output per page, --pages picks some
+file(COPY ${DATA}/upload/two_pages.tiff DESTINATION ${WORK}/tiff)
+run_parse(out code ${WORK}/tiff/two_pages.tiff -o ${WORK}/tiffout --pages 2)
+expect("TIFF page 2: ${out}" ${code} EQUAL 0 AND EXISTS ${WORK}/tiffout/two_pages_p2.md AND NOT EXISTS ${WORK}/tiffout/two_pages_p1.md)
 message(STATUS "all parse scenarios passed")

@@ -19,6 +19,7 @@
 #include "golden_check.hpp"
 #include "serve.hpp"
 #include <docvlm/io/pdf.hpp>
+#include <docvlm/io/tiff.hpp>
 
 #include <unistd.h>
 
@@ -71,7 +72,8 @@ const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDI
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables]
 
-Parses each page image (PNG, JPEG, BMP) or PDF (a folder means every image and PDF in it):
+Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
+PDF in it):
 with the embedded model, a classical segmenter finds blocks, columns, lines and tables, the
 model reads every line and each table's rows, columns and spanning cells come from its table
 splitter (the shipped model) or table task, else from the positions of the cells' text and
@@ -80,7 +82,7 @@ columns at the segmenter's gaps and rules); with a
 MinerU2.5 folder, its two stages run (layout detection, then recognition of every block). PDF
 pages are rendered one at a time (--dpi, default 150; --pages picks some), so memory stays
 bounded on long documents. Writes OUTDIR/<name>.<format>, or OUTDIR/<name>_p<page>.<format>
-for PDF pages (default OUTDIR: the current directory), through a temporary file and a rename: an
+for PDF and TIFF pages (default OUTDIR: the current directory), through a temporary file and a rename: an
 output is never half-written.
 
 Many documents: outputs that exist are skipped unless --force, so an interrupted run resumes
@@ -238,9 +240,23 @@ std::string lower_extension(const std::filesystem::path& p) {
     return e;
 }
 bool is_pdf(const std::filesystem::path& p) { return lower_extension(p) == ".pdf"; }
+bool is_tiff(const std::filesystem::path& p) { return lower_extension(p) == ".tif" || lower_extension(p) == ".tiff"; }
 bool is_input_file(const std::filesystem::path& p) {
     const std::string e = lower_extension(p);
-    return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".pdf";
+    return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".pdf" || is_tiff(p);
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) docvlm::detail::fail(p.string(), ": cannot open");
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// Page `index` of a multi-page TIFF (scanners write one page per directory).
+docvlm::io::Image tiff_page(const std::filesystem::path& p, int index) {
+    const std::string bytes = file_bytes(p);
+    return docvlm::io::decode_tiff(std::as_bytes(std::span(bytes.data(), bytes.size())), std::size_t(index), docvlm::io::ColorMode::rgb, {},
+                                   p.string());
 }
 
 // True if DIR holds a docvlm-small model (config.json model_type "docvlm_small").
@@ -401,13 +417,19 @@ int cmd_parse(const Options& o) {
     // Every page of every input, in a fixed order (the basis of --shard).
     std::vector<WorkItem> items;
     for (const auto& f : files) {
-        if (!is_pdf(f)) {
+        if (!is_pdf(f) && !is_tiff(f)) {
             items.push_back({f, -1, fs::path(o.out) / (f.stem().string() + "." + o.format)});
             continue;
         }
         try {
-            const docvlm::io::PdfPages pdf(f.string());
-            for (int p : docvlm::io::page_list(o.pages, pdf.count()))
+            int count = 0;
+            if (is_pdf(f)) {
+                count = docvlm::io::PdfPages(f.string()).count();
+            } else {
+                const std::string bytes = file_bytes(f);
+                count = int(docvlm::io::tiff_page_count(std::as_bytes(std::span(bytes.data(), bytes.size())), f.string()));
+            }
+            for (int p : docvlm::io::page_list(o.pages, count))
                 items.push_back({f, p, fs::path(o.out) / (f.stem().string() + "_p" + std::to_string(p + 1) + "." + o.format)});
         } catch (const docvlm::Error& e) {
             std::fprintf(stderr, "docvlm parse: %s\n", e.what());
@@ -445,6 +467,8 @@ int cmd_parse(const Options& o) {
                 docvlm::io::Image page;
                 if (w.page < 0) {
                     page = docvlm::io::load_image(w.file.string());
+                } else if (is_tiff(w.file)) {
+                    page = tiff_page(w.file, w.page);
                 } else {
                     std::lock_guard lock(io_mutex);
                     page = docvlm::io::PdfPages(w.file.string()).render(w.page, o.dpi);
