@@ -491,6 +491,60 @@ TEST_CASE("HTTP server: the OpenAI contract, MinerU's bodies, errors as JSON") {
     CHECK(page->body.find("<title>docvlm") != std::string::npos);
 }
 
+TEST_CASE("HTTP server: every MinerU request body, replayed, gets what the client reads (both engines)") {
+    // mineru-vl-utils' get_response_content: status 200, a JSON object that is not an error, a
+    // non-empty choices list, finish_reason "stop" (or "length", accepted with a warning), and
+    // message.content a string; special tokens kept (skip_special_tokens false).
+    auto replay = [](LiveServer& live, const std::string& image, bool embedded) {
+        auto cli = live.client();
+        auto models = nlohmann::json::parse(cli.Get("/v1/models")->body);
+        const std::string id = models["data"][0]["id"];
+        for (const char* name : {"layout", "text", "table", "formula", "image_analysis", "cross_page_merge", "cross_page_merge_zh"}) {
+            INFO(name);
+            const bool text_only = std::string_view(name).starts_with("cross_page");
+            nlohmann::json body = nlohmann::json::parse(text_only ? fixture(name) : with_image(name, image));
+            body["model"] = id;  // the client sends the id it read from /v1/models
+            auto r = cli.Post("/v1/chat/completions", body.dump(), "application/json");
+            REQUIRE(r);
+            CHECK(r->status == 200);
+            const auto j = nlohmann::json::parse(r->body);
+            CHECK(j["object"] == "chat.completion");
+            REQUIRE(j["choices"].size() == 1);
+            const std::string finish = j["choices"][0]["finish_reason"];
+            CHECK((finish == "stop" || finish == "length"));
+            CHECK(j["choices"][0]["message"]["content"].is_string());
+            if (embedded && text_only) CHECK(j["choices"][0]["message"]["content"].get<std::string>().starts_with("["));
+            if (embedded && std::string_view(name) == "layout")
+                CHECK(j["choices"][0]["message"]["content"].get<std::string>().find("<|box_start|>") != std::string::npos);
+        }
+    };
+    {
+        const auto model = load_default_model<Int8PerChannel>();
+        EmbeddedChatEngine engine(model, "docvlm-small");
+        LiveServer live(engine);
+        replay(live, std::string(DOCVLM_TEST_DATA) + "/../../examples/data/sample_page.png", true);
+    }
+    test::TempDir dir;
+    const io::Tokenizer tok = test::tiny_tokenizer(dir);
+    const auto model = Model<presets::Qwen2VL<F32>>::load(test::data("golden/qwen2vl-tiny-a"));
+    QwenEngineOptions qo;
+    qo.max_new_tokens = 24;  // a random model never stops by itself
+    QwenChatEngine engine(model, tok, "tiny", qo);
+    LiveServer live(engine);
+    replay(live, test::data("golden/qwen2vl-tiny-a/input.png"), false);
+    // a full queue is 429 with Retry-After, which MinerU's client honours before retrying
+    QwenEngineOptions full = qo;
+    full.max_queue = 0;
+    QwenChatEngine busy(model, tok, "tiny", full);
+    LiveServer busy_live(busy);
+    nlohmann::json body = nlohmann::json::parse(with_image("text", test::data("golden/qwen2vl-tiny-a/input.png")));
+    body["model"] = "tiny";
+    auto r = busy_live.client().Post("/v1/chat/completions", body.dump(), "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 429);
+    CHECK(r->get_header_value("Retry-After") == "1");
+}
+
 TEST_CASE("HTTP server: an API key guards /v1/, the page and /health stay open") {
     const auto model = load_default_model<Int8PerChannel>();
     EmbeddedChatEngine engine(model, "docvlm-small");
