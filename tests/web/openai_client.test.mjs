@@ -2,7 +2,8 @@
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import {startServer, pngDataUrl} from './server.mjs';
+import net from 'node:net';
+import {startServer, pngDataUrl, closeConnection} from './server.mjs';
 
 const MODEL = 'docvlm-small';
 let server, client, lineImage;
@@ -16,7 +17,8 @@ const recognise = (prompt = '\nText Recognition:') => [{
     role: 'user',
     content: [{type: 'image_url', image_url: {url: lineImage}}, {type: 'text', text: prompt}],
 }];
-const newClient = (baseURL, apiKey = 'unused') => new OpenAI({baseURL: `${baseURL}/v1`, apiKey, maxRetries: 0, timeout: 120_000});
+const newClient = (baseURL, apiKey = 'unused') =>
+    new OpenAI({baseURL: `${baseURL}/v1`, apiKey, maxRetries: 0, timeout: 120_000, defaultHeaders: closeConnection});
 
 before(async () => {
     lineImage = await pngDataUrl('examples/data/line.png');
@@ -107,5 +109,52 @@ test('--api-key: a wrong key is a 401 AuthenticationError, the right key works',
         const {code, signal} = await keyed.stop();
         assert.equal(signal, null, keyed.stderr);
         assert.equal(code, 0, `keyed server exit code ${code}\n${keyed.stderr}`);
+    }
+});
+
+test('SIGTERM lets a streamed request in flight finish, then exits 0', async () => {
+    const s = await startServer();
+    let text = '', finish = null, chunks = 0;
+    try {
+        const stream = await newClient(s.url).chat.completions.create({model: MODEL, messages: recognise(), ...minerUExtras, stream: true});
+        for await (const chunk of stream) {
+            if (++chunks === 1) s.child.kill('SIGTERM');  // the answer has begun: the request is in flight
+            for (const c of chunk.choices) {
+                if (c.delta?.content) text += c.delta.content;
+                if (c.finish_reason) finish = c.finish_reason;
+            }
+        }
+    } finally {
+        const {code, signal} = await s.stop();
+        assert.equal(signal, null, s.stderr);
+        assert.equal(code, 0, `exit code ${code}\n${s.stderr}`);
+    }
+    assert.match(text, /Cotton et al/);
+    assert.equal(finish, 'stop');
+    assert.match(s.stderr, /signal 15/);
+});
+
+// Known issue (README.md): SIGTERM waits for every idle keep-alive connection to reach its keep-alive
+// timeout (15 s: http_server.hpp, set_keep_alive_timeout), and for a half-sent request up to the read
+// timeout (60 s). Browsers, the OpenAI SDK and MinerU's client all keep connections open, so a stop takes
+// 15 s, longer than e.g. `docker stop`'s 10 s. A todo test: it reports, without failing the run.
+test('SIGTERM does not wait for idle keep-alive connections', {todo: 'the server waits up to its 15 s keep-alive timeout'}, async () => {
+    const s = await startServer();
+    const sock = net.connect(s.port, '127.0.0.1');
+    sock.on('error', () => {});
+    try {
+        await new Promise((resolve) => {
+            sock.once('data', resolve);
+            sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');  // HTTP/1.1: the connection stays open
+        });
+        const t0 = Date.now();
+        s.child.kill('SIGTERM');
+        const exited = await Promise.race([new Promise((r) => s.child.once('exit', () => r(true))),
+                                           new Promise((r) => setTimeout(() => r(false), 3000))]);
+        assert.ok(exited, `still running ${Date.now() - t0} ms after SIGTERM with one idle keep-alive connection open`);
+    } finally {
+        sock.destroy();  // the server then sees the connection close and exits
+        const {code} = await s.stop();
+        assert.equal(code, 0, s.stderr);
     }
 });
