@@ -298,6 +298,26 @@ TEST_CASE("PDF uploads: page lists, page limits, corrupt files") {
     CHECK(api_error([&] { big.page(0); }).status() == 413);
 }
 
+TEST_CASE("multipart forms: RFC 7578 bodies as browsers, curl and Node send them") {
+    const std::string crlf = "--b1\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a b.png\"\r\nContent-Type: image/png\r\n\r\n"
+                             "\x89PNG\r\n--not-it\r\n--b1\r\nContent-Disposition: form-data; name=format\r\n\r\nmd\r\n--b1--\r\n";
+    const auto parts = parse_multipart(crlf, "multipart/form-data; boundary=b1");
+    REQUIRE(parts.size() == 2);
+    CHECK(parts[0].name == "file");
+    CHECK(parts[0].filename == "a b.png");
+    CHECK(parts[0].content_type == "image/png");
+    CHECK(parts[0].data == "\x89PNG\r\n--not-it");  // a line that only resembles the boundary is data
+    CHECK(form_field(parts, "format")->data == "md");
+    CHECK(parse_multipart("preamble\r\n" + crlf, "multipart/form-data; boundary=\"b1\"").size() == 2);
+    CHECK(parse_multipart("--b1\nContent-Disposition: form-data; name=\"x\"\n\n1\n--b1--\n", "multipart/form-data; boundary=b1")[0].data == "1");
+    CHECK(parse_multipart("--b1\r\n\r\nno headers\r\n--b1--", "multipart/form-data; boundary=b1")[0].data == "no headers");
+    CHECK(api_error([&] { parse_multipart(crlf.substr(0, 80), "multipart/form-data; boundary=b1"); }).code() == "invalid_multipart");
+    CHECK(api_error([&] { parse_multipart(crlf, "multipart/form-data"); }).code() == "invalid_multipart");
+    CHECK(api_error([&] { parse_multipart(crlf, "multipart/form-data; boundary=zz"); }).code() == "invalid_multipart");
+    CHECK(api_error([&] { parse_multipart(crlf, "application/json"); }).code() == "not_multipart");
+    CHECK(api_error([&] { parse_multipart(crlf, "multipart/form-data; boundary=b1", 1); }).code() == "invalid_multipart");
+}
+
 TEST_CASE("cross-page table merge: answers in the client's format, right on the client's own cases") {
     // the answers mineru-vl-utils' tests expect for these prompts (tests/data/serve/mineru_requests/README.md)
     CHECK(cross_page_merge_answer(parse_chat_request(fixture("cross_page_merge")).last_user_text()) == "[0, 1, 0]");
@@ -560,6 +580,15 @@ TEST_CASE("HTTP server: an API key guards /v1/, the page and /health stay open")
     CHECK(cli.Get("/v1/models", {{"Authorization", "Bearer s3cret"}})->status == 200);
     CHECK(cli.Get("/health")->status == 200);
     CHECK(cli.Get("/")->status == 200);
+    // a refused POST leaves nothing of its body on a kept-alive connection for the next request
+    httplib::Client keep("127.0.0.1", live.server.port());
+    keep.set_keep_alive(true);
+    auto refused = keep.Post("/v1/chat/completions", {{"Authorization", "Bearer wrong"}}, fixture("text"), "application/json");
+    REQUIRE(refused);
+    CHECK(refused->status == 401);
+    auto next = keep.Get("/v1/models", {{"Authorization", "Bearer s3cret"}});
+    REQUIRE(next);
+    CHECK(next->status == 200);
 }
 
 TEST_CASE("HTTP server: /v1/parse parses images, TIFFs and PDFs; refuses bad files") {
@@ -609,9 +638,24 @@ TEST_CASE("HTTP server: /v1/parse parses images, TIFFs and PDFs; refuses bad fil
     refused(read_bytes(test::data("upload/bomb.png")), 413, "image_too_large");
     refused(read_bytes(test::data("pdf/two_pages.pdf")).substr(0, 300), 400, "corrupt_document");
     refused(read_bytes(test::data("pdf/two_pages.pdf")), 400, "corrupt_document", "5");
-    auto no_file = cli.Post("/v1/parse", "{}", "application/json");
-    REQUIRE(no_file);
-    CHECK(no_file->status == 400);
+    auto not_a_document = cli.Post("/v1/parse", "{}", "application/json");
+    REQUIRE(not_a_document);
+    CHECK(not_a_document->status == 415);
+    auto nothing = cli.Post("/v1/parse", "", "application/octet-stream");
+    REQUIRE(nothing);
+    CHECK(nothing->status == 400);
+    // the file as the body, the fields in the query string
+    auto raw = cli.Post("/v1/parse?format=json&pages=2", read_bytes(test::data("pdf/two_pages.pdf")), "application/pdf");
+    REQUIRE(raw);
+    CHECK(raw->status == 200);
+    CHECK(nlohmann::json::parse(raw->body)["pages"][0]["page"] == 2);
+    // a form with a preamble before its first boundary (Node 18's fetch sends one)
+    const std::string form = "\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n" +
+                             sample + "\r\n--XyZ\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\nhtml\r\n--XyZ--\r\n";
+    auto pre = cli.Post("/v1/parse", form, "multipart/form-data; boundary=XyZ");
+    REQUIRE(pre);
+    CHECK(pre->status == 200);
+    CHECK(pre->get_header_value("Content-Type").starts_with("text/html"));
 }
 
 TEST_CASE("HTTP server: stop() lets the requests in flight finish") {

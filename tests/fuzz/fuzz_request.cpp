@@ -7,12 +7,14 @@
 //   2  an uploaded file (decode_chat_image: type sniffing, polyglots, PNG / JPEG / BMP / TIFF
 //      with a pixel limit): an image has the size within the limit and 3 channels;
 //   3  the cross-page merge prompt (cross_page_merge_answer, parse_python_rows): an answer is a
-//      bracketed list of 0/1 the client's regex reads.
+//      bracketed list of 0/1 the client's regex reads;
+//   4  a multipart form (parse_multipart, boundary "b1"): every part's data lies in the body.
 // Anything else must be a docvlm::Error (ApiError for the server's parts).
 #include "fuzz_util.hpp"
 
 #include <docvlm/serve/chat_engine.hpp>
 #include <docvlm/serve/embedded_engine.hpp>
+#include <docvlm/serve/multipart.hpp>
 #include <docvlm/serve/openai_api.hpp>
 #include <docvlm/serve/uploads.hpp>
 
@@ -45,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     RequestLimits lim;
     lim.max_images = 3, lim.max_text_bytes = 4096, lim.max_image_bytes = 1 << 16;
     try {
-        switch (data[0] % 4) {
+        switch (data[0] % 5) {
             case 0: check_chat(parse_chat_request(in, lim), lim); break;
             case 1:
                 for (const auto& r : parse_batch_request(in, lim)) check_chat(r, lim);
@@ -58,6 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (img.pixels.size() != std::size_t(img.width) * std::size_t(img.height) * 3) std::abort();
                 break;
             }
+            case 4:
+                for (const auto& p : parse_multipart(in, "multipart/form-data; boundary=b1"))
+                    if (p.data.size() > in.size() || (!p.data.empty() && in.find(p.data) == std::string_view::npos)) std::abort();
+                break;
             default:
                 if (auto a = cross_page_merge_answer(in)) {
                     if (a->size() < 2 || a->front() != '[' || a->back() != ']') std::abort();

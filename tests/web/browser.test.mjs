@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {mkdirSync, readFileSync} from 'node:fs';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
-import {startServer, here, repo, closeConnection} from './server.mjs';
+import {startServer, here, repo} from './server.mjs';
 
 const artifacts = path.resolve(process.env.DOCVLM_ARTIFACTS || path.join(here, 'artifacts'));
 const SAMPLE = path.join(repo, 'examples', 'data', 'sample_page.png');
@@ -77,7 +77,7 @@ async function serverMarkdown(file) {
     const body = new FormData();
     body.append('file', new Blob([readFileSync(file)], {type: 'image/png'}), path.basename(file));
     body.append('format', 'md');
-    const res = await fetch(`${server.url}/v1/parse`, {method: 'POST', body, headers: closeConnection});
+    const res = await fetch(`${server.url}/v1/parse`, {method: 'POST', body});
     assert.equal(res.status, 200);
     return res.text();
 }

@@ -2,7 +2,7 @@
 # End-to-end tests of `docvlm serve`: the official OpenAI SDK against its API, Chromium against its web page.
 # usage: tests/web/run.sh PATH_TO_DOCVLM_BINARY [ARTIFACT_DIR]
 #   ARTIFACT_DIR (default tests/web/artifacts) receives the screenshots (page.png, ...).
-# Needs Node.js >= 20 with npm, and Chromium at /usr/bin/chromium (or $CHROMIUM).
+# Needs Node.js >= 18 with npm, and Chromium at /usr/bin/chromium (or $CHROMIUM).
 set -euo pipefail
 
 if [[ $# -lt 1 || $# -gt 2 || "$1" == -h || "$1" == --help ]]; then
@@ -22,12 +22,12 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [[ ${#missing[@]} -gt 0 ]]; then
     echo "run.sh: missing: ${missing[*]} (node, npm, $chromium)." >&2
     echo "        Install the Debian packages:  sudo apt-get install nodejs npm chromium" >&2
-    echo "        (Node.js 20 or later is needed; set CHROMIUM=/path/to/chromium to use another Chromium.)" >&2
+    echo "        (Node.js 18 or later is needed; set CHROMIUM=/path/to/chromium to use another Chromium.)" >&2
     exit 1
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-if (( node_major < 20 )); then
-    echo "run.sh: Node.js $(node --version) is too old: the tests need Node.js 20 or later (openai, playwright-core)." >&2
+if (( node_major < 18 )); then
+    echo "run.sh: Node.js $(node --version) is too old: the tests need Node.js 18 or later (openai, playwright-core)." >&2
     exit 1
 fi
 

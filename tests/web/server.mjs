@@ -49,11 +49,6 @@ export async function startServer(extraArgs = [], {timeoutMs = 60_000} = {}) {
     };
 }
 
-// Node-side clients (the OpenAI SDK, fetch) send "Connection: close": the server's SIGTERM waits for
-// idle keep-alive connections until their keep-alive timeout (15 s) ends, which would add that much to
-// every stop (see README.md, "Known server issues"; openai_client.test.mjs has a todo test for it).
-export const closeConnection = {Connection: 'close'};
-
 /** data: URL of a PNG file in the repository. */
 export async function pngDataUrl(relPath) {
     const {readFile} = await import('node:fs/promises');

@@ -11,6 +11,8 @@
 #include <docvlm/serve/http_server.hpp>
 #include <docvlm/serve/qwen_engine.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -107,27 +109,37 @@ inline ServeOptions serve_options(const std::vector<std::string>& args) {
 inline int run_server(docvlm::serve::ChatEngine& engine, const ServeOptions& o) {
     docvlm::serve::ServerOptions so = o.server;
     if (!o.quiet)
-        so.log = [](const std::string& method, const std::string& path, int status, double) {
+        so.log = [](const std::string& method, const std::string& path, int status) {
             std::fprintf(stderr, "%s %s %d\n", method.c_str(), path.c_str(), status);
         };
     docvlm::serve::HttpServer server(engine, so);
     const int port = server.bind();
     std::printf("docvlm serve: %s on http://%s:%d (Ctrl-C or SIGTERM to stop)\n", engine.model_id().c_str(), o.server.host.c_str(), port);
     std::fflush(stdout);
-    std::thread signals([&server] {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        int sig = 0;
-        sigwait(&set, &sig);
-        std::fprintf(stderr, "docvlm serve: signal %d, finishing the requests in flight\n", sig);
-        server.stop();
+    std::atomic<bool> returned{false};
+    std::thread serving([&] {
+        server.run();
+        returned = true;
     });
-    server.run();
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::fprintf(stderr, "docvlm serve: signal %d, finishing the requests in flight\n", sig);
+    server.stop();  // no new connections
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a request being read now gets routed
+    while (server.in_flight() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     engine.drain();
-    signals.join();
     std::fprintf(stderr, "docvlm serve: stopped\n");
+    // Every request read has its answer; idle keep-alive connections are not waited for.
+    for (int i = 0; i < 25 && !returned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!returned) {
+        std::fflush(nullptr);
+        std::_Exit(0);
+    }
+    serving.join();
     return 0;
 }
 

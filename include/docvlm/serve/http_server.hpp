@@ -9,7 +9,8 @@
 //                                      one answer, choices[i] for conversation i
 //   POST /v1/parse                     multipart: file (PNG, JPEG, BMP, TIFF, PDF), format
 //                                      (md | json | html), pages ("1-3,7"), stream (1: SSE
-//                                      progress and one event per page, then the result)
+//                                      progress and one event per page, then the result); or
+//                                      the file as the body, the fields in the query string
 //   GET  /                             the web page (web_page.hpp); GET /assets/...: Debian's
 //                                      marked and KaTeX (/usr/share/javascript), when installed
 // With an API key every /v1/ route wants "Authorization: Bearer KEY" (401 otherwise). Every
@@ -19,6 +20,7 @@
 
 #include <docvlm/core/config.hpp>
 #include <docvlm/serve/chat_engine.hpp>
+#include <docvlm/serve/multipart.hpp>
 #include <docvlm/serve/openai_api.hpp>
 #include <docvlm/serve/uploads.hpp>
 #include <docvlm/serve/web_page.hpp>
@@ -44,11 +46,12 @@ struct ServerOptions {
     std::size_t max_body_bytes = 64u << 20;       ///< larger bodies get 413
     std::size_t connection_threads = 128;         ///< connections served at once (MinerU opens up to 100)
     std::size_t parse_jobs = 2;                   ///< documents parsed at once (more wait)
+    int keep_alive_seconds = 5;                   ///< an idle connection is closed after this
     RequestLimits request;
     UploadLimits uploads;
     std::string assets_dir = "/usr/share/javascript";  ///< served under /assets (marked, katex)
-    /// Called once per finished request: method, path, status, seconds.
-    std::function<void(const std::string&, const std::string&, int, double)> log;
+    /// Called once per answered request: method, path, status.
+    std::function<void(const std::string&, const std::string&, int)> log;
 };
 
 class HttpServer {
@@ -56,11 +59,15 @@ public:
     HttpServer(ChatEngine& engine, ServerOptions opt = {});
     /// Binds the address; throws docvlm::Error when it cannot. Returns the port.
     int bind();
-    /// Serves until stop(); returns when in-flight requests have finished.
+    /// Serves until stop(); returns once every connection has closed (requests in flight
+    /// answered, idle keep-alive connections timed out: at most keep_alive_seconds).
     void run();
     /// Stops accepting connections (callable from any thread, not from a signal handler).
     void stop() { server_.stop(); }
     int port() const { return port_; }
+    /// Requests read and not yet answered. After stop(), 0 means every accepted request has its
+    /// answer: a process may exit then without waiting for idle keep-alive connections.
+    std::size_t in_flight() const { return in_flight_.load(); }
 
 private:
     void routes();
@@ -81,11 +88,14 @@ private:
         void deepen_backlog(int n) { ::listen(svr_sock_, n); }  // Linux: listen() again sets the new backlog
     };
 
+    static constexpr const char* form_type_header = "X-Docvlm-Form-Content-Type";
+
     ChatEngine* engine_;
     ServerOptions opt_;
     Listener server_;
     int port_ = 0;
     std::counting_semaphore<1024> parse_slots_;
+    std::atomic<std::size_t> in_flight_{0};
     std::mutex id_mutex_;
     std::mt19937_64 id_rng_{std::random_device{}()};
 };
@@ -103,7 +113,7 @@ inline HttpServer::HttpServer(ChatEngine& engine, ServerOptions opt)
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_.set_payload_max_length(opt_.max_body_bytes);
     server_.set_keep_alive_max_count(1000);
-    server_.set_keep_alive_timeout(15);
+    server_.set_keep_alive_timeout(opt_.keep_alive_seconds);
     server_.set_read_timeout(60);
     server_.set_write_timeout(600);
     routes();
@@ -172,23 +182,47 @@ inline void HttpServer::routes() {
         else if (res.status == 404) send_error(res, ApiError(404, "not_found", "no route " + req.method + " " + req.path));
         else send_error(res, ApiError(res.status, "bad_request", "the request could not be read (status " + std::to_string(res.status) + ")"));
     });
-    server_.set_pre_routing_handler([this](const Request& req, Response& res) {
-        if (opt_.api_key.empty() || !req.path.starts_with("/v1/")) return httplib::Server::HandlerResponse::Unhandled;
-        if (req.get_header_value("Authorization") == "Bearer " + opt_.api_key) return httplib::Server::HandlerResponse::Unhandled;
-        send_error(res, ApiError(401, "invalid_api_key", "missing or wrong API key (send 'Authorization: Bearer KEY')"));
-        return httplib::Server::HandlerResponse::Handled;
+    // A request is in flight from routing until the logger sees its answer written (httplib runs
+    // both on the connection's thread; answers it gives itself, such as 413, skip routing).
+    static thread_local bool routed = false;
+    server_.set_pre_routing_handler([this](const Request& req, Response&) {
+        routed = true;
+        ++in_flight_;
+        // cpp-httplib 0.11 refuses multipart bodies with a preamble before the first boundary
+        // (Node 18's fetch sends one) with a bare 400. /v1/parse reads its form itself
+        // (parse_multipart): the body is read raw, the form's content type kept aside. The
+        // request is not const where httplib owns it; this runs before its body is read.
+        if (req.path == "/v1/parse" && req.is_multipart_form_data()) {
+            auto& headers = const_cast<httplib::Headers&>(req.headers);
+            const std::string type = req.get_header_value("Content-Type");
+            headers.erase("Content-Type");
+            headers.emplace("Content-Type", "application/octet-stream");
+            headers.emplace(form_type_header, type);
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
     });
-    if (opt_.log)
-        server_.set_logger([this](const Request& req, const Response& res) { opt_.log(req.method, req.path, res.status, 0.0); });
+    server_.set_logger([this](const Request& req, const Response& res) {
+        if (opt_.log) opt_.log(req.method, req.path, res.status);
+        if (routed) routed = false, --in_flight_;
+    });
     server_.Get("/health", [this](const Request&, Response& res) { send_json(res, {{"status", "ok"}, {"model", engine_->model_id()}}); });
-    server_.Get("/v1/models", [this](const Request&, Response& res) {
+    // With an API key, /v1/ routes check it in their handler: httplib reads a POST's body only
+    // after routing, so a refusal before it would leave the body on a keep-alive connection.
+    auto guarded = [this](auto handler) {
+        return [this, handler](const Request& req, Response& res) {
+            if (!opt_.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + opt_.api_key)
+                reject(401, "invalid_api_key", "missing or wrong API key (send 'Authorization: Bearer KEY')");
+            handler(req, res);
+        };
+    };
+    server_.Get("/v1/models", guarded([this](const Request&, Response& res) {
         const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         send_json(res, {{"object", "list"},
                         {"data", {{{"id", engine_->model_id()}, {"object", "model"}, {"created", now}, {"owned_by", "docvlm"}}}}});
-    });
-    server_.Post("/v1/chat/completions", [this](const Request& req, Response& res) { chat(req, res); });
-    server_.Post("/v1/chat/completions/batch", [this](const Request& req, Response& res) { chat_batch(req, res); });
-    server_.Post("/v1/parse", [this](const Request& req, Response& res) { parse(req, res); });
+    }));
+    server_.Post("/v1/chat/completions", guarded([this](const Request& req, Response& res) { chat(req, res); }));
+    server_.Post("/v1/chat/completions/batch", guarded([this](const Request& req, Response& res) { chat_batch(req, res); }));
+    server_.Post("/v1/parse", guarded([this](const Request& req, Response& res) { parse(req, res); }));
     server_.Get("/", [](const Request&, Response& res) { res.set_content(std::string(web_page_html), "text/html; charset=utf-8"); });
     if (std::filesystem::is_directory(opt_.assets_dir)) server_.set_mount_point("/assets", opt_.assets_dir);
 }
@@ -302,12 +336,21 @@ inline std::string_view content_type_of(std::string_view format) {
 }  // namespace detail
 
 inline void HttpServer::parse(const httplib::Request& req, httplib::Response& res) {
-    if (!req.is_multipart_form_data()) reject(400, "not_multipart", "send the document as multipart/form-data with a 'file' field");
-    if (!req.has_file("file")) reject(400, "no_file", "the form has no 'file' field");
-    auto field = [&](const char* name, std::string fallback) { return req.has_file(name) ? req.get_file_value(name).content : fallback; };
+    // A form (multipart/form-data, read by parse_multipart: see the pre-routing handler), or the
+    // file as the whole body with the other fields in the query string.
+    const std::string form_type = req.get_header_value(form_type_header);
+    std::vector<FormPart> form;
+    if (!form_type.empty()) form = parse_multipart(req.body, form_type);
+    else if (!req.body.empty()) form.push_back({"file", "", req.get_header_value("Content-Type"), req.body});
+    const FormPart* file = form_field(form, "file");
+    if (!file) reject(400, "no_file", "send the document as the multipart form field 'file' (or as the request body)");
+    auto field = [&](const char* name, std::string fallback) {
+        if (const FormPart* p = form_field(form, name)) return p->data;
+        return req.has_param(name) ? req.get_param_value(name) : fallback;
+    };
     const std::string format = field("format", "md"), stream = field("stream", "0");
     if (format != "md" && format != "json" && format != "html") reject(400, "invalid_field", "'format' must be md, json or html");
-    auto doc = std::make_shared<UploadedDocument>(req.get_file_value("file").content, field("pages", ""), opt_.uploads);
+    auto doc = std::make_shared<UploadedDocument>(file->data, field("pages", ""), opt_.uploads);
     if (stream != "1" && stream != "true") {
         parse_slots_.acquire();
         struct Release {

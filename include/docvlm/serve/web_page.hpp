@@ -42,7 +42,8 @@ inline constexpr std::string_view web_page_html = R"HTML(<!doctype html>
   #pages li { display: flex; gap: 12px; align-items: center; margin: 4px 0; }
   #pages progress { flex: 1; height: 14px; }
   #error { color: #b42318; white-space: pre-wrap; }
-  [role=tablist] { display: flex; gap: 4px; border-bottom: 1px solid var(--line); margin-top: 24px; }
+  [role=tablist] { display: flex; gap: 4px; border-bottom: 1px solid var(--line); margin-top: 8px; }
+  .actions { display: flex; justify-content: flex-end; margin-top: 16px; }
   [role=tab] { border-radius: 6px 6px 0 0; border-bottom: none; background: var(--bg); }
   [role=tab][aria-selected=true] { background: var(--soft); font-weight: 600; }
   .panel { border: 1px solid var(--line); border-top: none; padding: 12px; min-height: 200px; }
@@ -68,13 +69,12 @@ inline constexpr std::string_view web_page_html = R"HTML(<!doctype html>
   <ul id="pages" aria-label="progress per page"></ul>
   <div id="error" role="alert"></div>
   <section id="result" hidden>
+    <div class="actions"><button id="download" type="button">Download</button></div>
     <div role="tablist" aria-label="result views">
       <button role="tab" id="tab-rendered" aria-controls="view" aria-selected="true">Rendered</button>
       <button role="tab" id="tab-md" aria-controls="view" aria-selected="false" tabindex="-1">Markdown</button>
       <button role="tab" id="tab-html" aria-controls="view" aria-selected="false" tabindex="-1">HTML</button>
       <button role="tab" id="tab-json" aria-controls="view" aria-selected="false" tabindex="-1">JSON</button>
-      <span style="flex:1"></span>
-      <button id="download" type="button">Download</button>
     </div>
     <div id="view" role="tabpanel" class="panel" tabindex="0"></div>
   </section>
@@ -144,12 +144,12 @@ $("download").addEventListener("click", () => {
   document.body.appendChild(a); a.click(); a.remove();
 });
 
-function pageRow(page, pages) {
+function pageRow(page) {
   let li = document.getElementById("page-" + page);
   if (!li) {
     li = document.createElement("li"); li.id = "page-" + page;
     li.innerHTML = '<span></span><progress max="1" value="0"></progress><span class="muted"></span>';
-    li.firstChild.textContent = "Page " + page + (pages > 1 ? "" : "");
+    li.firstChild.textContent = "Page " + page;
     $("pages").appendChild(li);
   }
   return li;
@@ -157,12 +157,12 @@ function pageRow(page, pages) {
 
 function handle(name, data) {
   if (name === "progress") {
-    const li = pageRow(data.page, data.pages);
+    const li = pageRow(data.page);
     const p = li.querySelector("progress"); p.max = Math.max(1, data.total); p.value = data.done;
     li.lastChild.textContent = data.phase + " " + data.done + "/" + data.total;
     $("status").textContent = "Page " + data.index + " of " + data.pages + ": " + data.phase;
   } else if (name === "page") {
-    const li = pageRow(data.page, data.pages);
+    const li = pageRow(data.page);
     const p = li.querySelector("progress"); p.max = 1; p.value = 1; li.lastChild.textContent = "done";
   } else if (name === "result") {
     result = data; $("result").hidden = false; show("rendered");
