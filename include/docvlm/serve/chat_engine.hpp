@@ -13,6 +13,7 @@
 #include <docvlm/serve/openai_api.hpp>
 
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -52,6 +53,28 @@ private:
     std::exception_ptr error_;
 };
 
+/// The requests an engine has accepted and not started: bounded (429 beyond `capacity`), closed
+/// by drain() (503 afterwards), first in first out.
+template <class T>
+class AdmissionQueue {
+public:
+    explicit AdmissionQueue(std::size_t capacity) : capacity_(capacity) {}
+    /// Queues `item`; ApiError 503 once closed, 429 when `capacity` items are waiting.
+    void push(T item);
+    /// Up to `n` items in arrival order. With `wait`, blocks until there is one or the queue is
+    /// closed; an empty result then means closed and empty (the consumer's end).
+    std::vector<T> take(std::size_t n, bool wait);
+    /// Refuses new items; those queued are still taken.
+    void close();
+
+private:
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<T> items_;
+    std::size_t capacity_;
+    bool closed_ = false;
+};
+
 /// Progress of a page parse: phase ("layout", "content"), items done, items in total.
 using ParseProgress = std::function<void(std::string_view phase, std::size_t done, std::size_t total)>;
 
@@ -77,6 +100,38 @@ std::string qwen2vl_chat_text(const std::vector<ChatMessage>& messages, const st
 // ------------------------------------------------------------------------------------------------
 // Implementation
 // ------------------------------------------------------------------------------------------------
+
+template <class T>
+void AdmissionQueue<T>::push(T item) {
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) reject(503, "shutting_down", "the server is shutting down");
+        if (items_.size() >= capacity_) reject(429, "queue_full", items_.size(), " requests are waiting; try again later");
+        items_.push_back(std::move(item));
+    }
+    ready_.notify_one();
+}
+
+template <class T>
+std::vector<T> AdmissionQueue<T>::take(std::size_t n, bool wait) {
+    std::unique_lock lock(mutex_);
+    if (wait) ready_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    std::vector<T> out;
+    while (!items_.empty() && out.size() < n) {
+        out.push_back(std::move(items_.front()));
+        items_.pop_front();
+    }
+    return out;
+}
+
+template <class T>
+void AdmissionQueue<T>::close() {
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+    }
+    ready_.notify_all();
+}
 
 inline void ChatJob::emit(std::string_view text) {
     if (text.empty()) return;

@@ -20,9 +20,7 @@
 #include <docvlm/serve/chat_engine.hpp>
 
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -81,10 +79,7 @@ private:
     std::string id_;
     EmbeddedEngineOptions opt_;
     pipeline::EmbeddedPageParser<M> parser_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<Task> queue_;
-    bool stopping_ = false;
+    AdmissionQueue<Task> queue_;
     std::vector<std::thread> workers_;
 };
 
@@ -195,7 +190,7 @@ inline std::optional<std::string> cross_page_merge_answer(std::string_view promp
 
 template <class M>
 EmbeddedChatEngine<M>::EmbeddedChatEngine(const M& model, std::string id, EmbeddedEngineOptions opt)
-    : model_(&model), id_(std::move(id)), opt_(std::move(opt)), parser_(model, opt_.parse) {
+    : model_(&model), id_(std::move(id)), opt_(std::move(opt)), parser_(model, opt_.parse), queue_(opt_.max_queue) {
     for (std::size_t i = 0; i < std::max<std::size_t>(1, opt_.workers); ++i) workers_.emplace_back([this] { work(); });
 }
 
@@ -220,13 +215,7 @@ std::shared_ptr<ChatJob> EmbeddedChatEngine<M>::submit(const ChatRequest& reques
     t.max_tokens = request.max_tokens.value_or(0);
     t.job = std::make_shared<ChatJob>();
     auto job = t.job;
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_) reject(503, "shutting_down", "the server is shutting down");
-        if (queue_.size() >= opt_.max_queue) reject(429, "queue_full", queue_.size(), " requests are waiting; try again later");
-        queue_.push_back(std::move(t));
-    }
-    wake_.notify_one();
+    queue_.push(std::move(t));
     return job;
 }
 
@@ -251,14 +240,9 @@ ChatResult EmbeddedChatEngine<M>::answer(const Task& t) const {
 template <class M>
 void EmbeddedChatEngine<M>::work() {
     for (;;) {
-        Task t;
-        {
-            std::unique_lock lock(mutex_);
-            wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping, nothing left
-            t = std::move(queue_.front());
-            queue_.pop_front();
-        }
+        std::vector<Task> next = queue_.take(1, true);
+        if (next.empty()) return;  // drained
+        Task& t = next[0];
         try {
             t.job->finish(answer(t));
         } catch (...) {
@@ -277,11 +261,7 @@ pipeline::Document EmbeddedChatEngine<M>::parse_page(const io::Image& page, cons
 
 template <class M>
 void EmbeddedChatEngine<M>::drain() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_all();
+    queue_.close();
     for (auto& w : workers_)
         if (w.joinable()) w.join();
 }

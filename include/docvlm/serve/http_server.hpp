@@ -89,6 +89,14 @@ private:
     };
 
     static constexpr const char* form_type_header = "X-Docvlm-Form-Content-Type";
+    // One of the parse_jobs places, held for the life of the object.
+    struct ParseSlot {
+        std::counting_semaphore<1024>& slots;
+        explicit ParseSlot(std::counting_semaphore<1024>& s) : slots(s) { slots.acquire(); }
+        ~ParseSlot() { slots.release(); }
+        ParseSlot(const ParseSlot&) = delete;
+        ParseSlot& operator=(const ParseSlot&) = delete;
+    };
 
     ChatEngine* engine_;
     ServerOptions opt_;
@@ -352,11 +360,7 @@ inline void HttpServer::parse(const httplib::Request& req, httplib::Response& re
     if (format != "md" && format != "json" && format != "html") reject(400, "invalid_field", "'format' must be md, json or html");
     auto doc = std::make_shared<UploadedDocument>(file->data, field("pages", ""), opt_.uploads);
     if (stream != "1" && stream != "true") {
-        parse_slots_.acquire();
-        struct Release {
-            std::counting_semaphore<1024>& s;
-            ~Release() { s.release(); }
-        } release{parse_slots_};
+        const ParseSlot slot(parse_slots_);
         std::vector<std::pair<int, pipeline::Document>> pages;
         for (std::size_t i = 0; i < doc->page_count(); ++i) pages.emplace_back(doc->page_number(i), engine_->parse_page(doc->page(i), {}));
         res.set_content(detail::combine_pages(pages, format), std::string(detail::content_type_of(format)));
@@ -372,11 +376,7 @@ inline void HttpServer::parse(const httplib::Request& req, httplib::Response& re
             open = open && sink.write(s.data(), s.size());
             return open;
         };
-        parse_slots_.acquire();
-        struct Release {
-            std::counting_semaphore<1024>& s;
-            ~Release() { s.release(); }
-        } release{parse_slots_};
+        const ParseSlot slot(parse_slots_);
         std::vector<std::pair<int, pipeline::Document>> pages;
         try {
             const std::size_t n = doc->page_count();

@@ -21,8 +21,6 @@
 #include <docvlm/serve/chat_engine.hpp>
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -90,10 +88,7 @@ private:
     std::vector<std::int32_t> stop_;
     pipeline::VisionCache cache_{32};
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<Pending> pending_;
-    bool stopping_ = false;
+    AdmissionQueue<Pending> pending_;
     std::vector<Running> running_;  // scheduler thread only
     std::thread thread_;
 };
@@ -104,7 +99,7 @@ private:
 
 template <class M>
 QwenChatEngine<M>::QwenChatEngine(const M& model, const io::Tokenizer& tok, std::string id, QwenEngineOptions opt)
-    : model_(&model), tok_(&tok), id_(std::move(id)), opt_(std::move(opt)) {
+    : model_(&model), tok_(&tok), id_(std::move(id)), opt_(std::move(opt)), pending_(opt_.max_queue) {
     stop_ = {model.dims().eos_token_id};
     if (auto e = tok.token_id("<|endoftext|>"); e && *e != stop_[0]) stop_.push_back(*e);
     if (auto e = tok.token_id("<|im_end|>"); e && std::find(stop_.begin(), stop_.end(), *e) == stop_.end()) stop_.push_back(*e);
@@ -134,13 +129,7 @@ std::shared_ptr<ChatJob> QwenChatEngine<M>::submit(const ChatRequest& request, s
     p.skip_special = request.skip_special_tokens;
     p.job = std::make_shared<ChatJob>();
     auto job = p.job;
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_) reject(503, "shutting_down", "the server is shutting down");
-        if (pending_.size() >= opt_.max_queue) reject(429, "queue_full", pending_.size(), " requests are waiting; try again later");
-        pending_.push_back(std::move(p));
-    }
-    wake_.notify_one();
+    pending_.push(std::move(p));
     return job;
 }
 
@@ -154,12 +143,7 @@ pipeline::Document QwenChatEngine<M>::parse_page(const io::Image& page, const Pa
 
 template <class M>
 void QwenChatEngine<M>::drain() {
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_ && !thread_.joinable()) return;
-        stopping_ = true;
-    }
-    wake_.notify_all();
+    pending_.close();
     if (thread_.joinable()) thread_.join();
 }
 
@@ -227,16 +211,10 @@ void QwenChatEngine<M>::loop() {
     std::vector<std::int32_t> tokens;
     const std::size_t vocab = model_->decoder().vocab();
     for (;;) {
-        std::vector<Pending> admit;
-        {
-            std::unique_lock lock(mutex_);
-            wake_.wait(lock, [&] { return stopping_ || !pending_.empty() || !running_.empty(); });
-            if (stopping_ && pending_.empty() && running_.empty()) return;
-            while (!pending_.empty() && running_.size() + admit.size() < std::max<std::size_t>(1, opt_.max_batch)) {
-                admit.push_back(std::move(pending_.front()));
-                pending_.pop_front();
-            }
-        }
+        // new requests fill the free places; with nothing running, wait for one
+        const std::size_t cap = std::max<std::size_t>(1, opt_.max_batch);
+        std::vector<Pending> admit = pending_.take(running_.size() < cap ? cap - running_.size() : 0, running_.empty());
+        if (admit.empty() && running_.empty()) return;  // drained
         for (Pending& p : admit) {
             try {
                 start(p);
