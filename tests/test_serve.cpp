@@ -726,7 +726,13 @@ TEST_CASE("HTTP server under load: 16 clients x 8 requests, none fails, memory f
     CHECK(ok == 128);
     const std::size_t rss_last = resident_kib();
     INFO("resident after round 1: ", rss_first, " KiB, after round 8: ", rss_last, " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer keeps freed memory in quarantine (up to 256 MB), so resident memory grows
+    // with every allocation there; its leak checker covers this build instead.
+    MESSAGE("resident memory not compared under AddressSanitizer");
+#else
     CHECK(rss_last < rss_first + 32 * 1024);  // no growth with the number of requests served
+#endif
 }
 
 }  // TEST_SUITE
