@@ -3,7 +3,7 @@
 #pragma once
 
 #include <docvlm/core/config.hpp>
-#include <docvlm/model/config.hpp>  // the configuration vocabulary (policies, WeightPolicy): light, types only
+#include <docvlm/core/policies.hpp>  // the configuration vocabulary (policies, WeightPolicy): types only
 
 DOCVLM_NAMESPACE_BEGIN
 

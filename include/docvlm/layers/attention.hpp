@@ -22,7 +22,7 @@
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
-#include <docvlm/model/config.hpp>
+#include <docvlm/core/policies.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -6,7 +6,7 @@
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/kernels/gemm.hpp>
 #include <docvlm/kernels/qgemm.hpp>
-#include <docvlm/model/config.hpp>
+#include <docvlm/core/policies.hpp>
 
 #include <atomic>
 #include <cmath>
