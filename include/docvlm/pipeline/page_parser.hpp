@@ -81,6 +81,8 @@ public:
     explicit VisionCache(std::size_t capacity = 16) : capacity_(capacity) {}
     /// 64-bit FNV-1a of the image (size, channels, pixels) and of `settings`.
     static std::uint64_t key(const io::Image& img, std::string_view settings);
+    /// key() for an image preprocessed with Qwen2-VL's processor settings `ic`.
+    static std::uint64_t key(const io::Image& img, const io::Qwen2VLImageConfig& ic);
     /// The cached features, or nullptr.
     std::shared_ptr<const Tensor<float, 2>> find(std::uint64_t key);
     void insert(std::uint64_t key, std::shared_ptr<const Tensor<float, 2>> features);
@@ -214,6 +216,11 @@ inline std::uint64_t VisionCache::key(const io::Image& img, std::string_view set
     return h;
 }
 
+inline std::uint64_t VisionCache::key(const io::Image& img, const io::Qwen2VLImageConfig& ic) {
+    return key(img, std::to_string(ic.min_pixels) + "/" + std::to_string(ic.max_pixels) + "/" + std::to_string(ic.patch_size) + "/" +
+                        std::to_string(ic.merge_size) + "/" + std::to_string(ic.rescale_factor));
+}
+
 inline std::shared_ptr<const Tensor<float, 2>> VisionCache::find(std::uint64_t key) {
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < entries_.size(); ++i)
@@ -253,9 +260,7 @@ typename MinerUPageParser<M>::Prepared MinerUPageParser<M>::prepare(const io::Im
     io::PixelValues px;
     timed(&PhaseTimes::preprocess, [&] { px = io::preprocess_qwen2vl(image, model_->image_config()); });
     const auto& ic = model_->image_config();
-    const std::string settings = std::to_string(ic.min_pixels) + "/" + std::to_string(ic.max_pixels) + "/" + std::to_string(ic.patch_size) +
-                                 "/" + std::to_string(ic.merge_size) + "/" + std::to_string(ic.rescale_factor);
-    const std::uint64_t key = VisionCache::key(image, settings);
+    const std::uint64_t key = VisionCache::key(image, ic);
     p.vision = cache_->find(key);
     if (!p.vision) {
         timed(&PhaseTimes::vision, [&] { p.vision = std::make_shared<const Tensor<float, 2>>(model_->encode_image(px)); });

@@ -109,15 +109,13 @@ QwenChatEngine<M>::QwenChatEngine(const M& model, const io::Tokenizer& tok, std:
 template <class M>
 std::shared_ptr<ChatJob> QwenChatEngine<M>::submit(const ChatRequest& request, std::vector<io::Image> images) {
     const auto& ic = model_->image_config();
-    const std::string settings = std::to_string(ic.min_pixels) + "/" + std::to_string(ic.max_pixels) + "/" + std::to_string(ic.patch_size) +
-                                 "/" + std::to_string(ic.merge_size) + "/" + std::to_string(ic.rescale_factor);
     Pending p;
     std::vector<std::size_t> counts;
     for (const io::Image& img : images) {
         p.pixels.push_back(io::preprocess_qwen2vl(img, ic));
         const io::PixelValues& px = p.pixels.back();
         counts.push_back(std::size_t(px.grid_t * px.grid_h * px.grid_w) / (ic.merge_size * ic.merge_size));
-        p.keys.push_back(pipeline::VisionCache::key(img, settings));
+        p.keys.push_back(pipeline::VisionCache::key(img, ic));
     }
     p.ids = tok_->encode(qwen2vl_chat_text(request.messages, counts));
     const std::size_t limit = model_->dims().max_positions;
@@ -184,12 +182,18 @@ bool QwenChatEngine<M>::take(Running& r, std::int32_t t) {
 
 template <class M>
 void QwenChatEngine<M>::start(Pending& p) {
-    std::vector<Tensor<float, 2>> feats;
+    std::vector<std::shared_ptr<const Tensor<float, 2>>> cached;
     std::vector<ImageGrid> grids;
     for (std::size_t i = 0; i < p.pixels.size(); ++i) {
-        feats.push_back(*vision(p.pixels[i], p.keys[i]));
+        cached.push_back(vision(p.pixels[i], p.keys[i]));
         grids.push_back({p.pixels[i].grid_t, p.pixels[i].grid_h, p.pixels[i].grid_w});
     }
+    // prefill reads the images as one array: one image is passed as it is cached, several are copied
+    std::vector<Tensor<float, 2>> copies;
+    if (cached.size() > 1)
+        for (const auto& c : cached) copies.push_back(*c);
+    const std::span<const Tensor<float, 2>> feats = cached.size() == 1 ? std::span<const Tensor<float, 2>>(cached[0].get(), 1)
+                                                                       : std::span<const Tensor<float, 2>>(copies);
     Running r{.job = p.job,
               .ctx = std::make_unique<Context>(*model_, p.ids.size() + p.opt.max_new_tokens),
               .sampler = std::make_unique<Sampler>(p.opt, p.ids, model_->decoder().vocab()),
@@ -227,10 +231,11 @@ void QwenChatEngine<M>::loop() {
         for (Running& r : running_) rows.push_back(r.ctx.get()), tokens.push_back(r.next);
         try {
             const std::span<float> logits = Context::step_rows(rows.data(), tokens.data(), rows.size(), batch);
-            std::vector<Running> still;
+            std::size_t kept = 0;  // finished sequences leave; the others close up in order
             for (std::size_t i = 0; i < running_.size(); ++i)
-                if (take(running_[i], running_[i].sampler->next(logits.subspan(i * vocab, vocab)))) still.push_back(std::move(running_[i]));
-            running_.swap(still);
+                if (take(running_[i], running_[i].sampler->next(logits.subspan(i * vocab, vocab))) && kept++ != i)
+                    running_[kept - 1] = std::move(running_[i]);
+            running_.erase(running_.begin() + std::ptrdiff_t(kept), running_.end());
         } catch (...) {  // a step failed (out of memory, non-finite logits): every sequence in it ends with the error
             for (Running& r : running_) r.job->fail(std::current_exception());
             running_.clear();
