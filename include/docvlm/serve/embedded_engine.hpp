@@ -17,6 +17,7 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/pipeline/embedded_parser.hpp>
 #include <docvlm/pipeline/layout.hpp>
+#include <docvlm/pipeline/mineru.hpp>
 #include <docvlm/serve/chat_engine.hpp>
 
 #include <cmath>
@@ -88,12 +89,12 @@ private:
 // ------------------------------------------------------------------------------------------------
 
 inline std::string_view mineru_task_of(std::string_view prompt) {
-    while (!prompt.empty() && std::isspace(static_cast<unsigned char>(prompt.front()))) prompt.remove_prefix(1);
-    while (!prompt.empty() && std::isspace(static_cast<unsigned char>(prompt.back()))) prompt.remove_suffix(1);
-    if (prompt == "Layout Detection:") return "layout";
-    if (prompt == "Text Recognition:" || prompt == "Image Analysis:") return "text";
-    if (prompt == "Table Recognition:") return "table";
-    if (prompt == "Formula Recognition:") return "formula";
+    using pipeline::Task, pipeline::mineru_prompt, pipeline::detail::py_strip;
+    prompt = py_strip(prompt);
+    if (prompt == py_strip(mineru_prompt(Task::layout))) return "layout";
+    if (prompt == py_strip(mineru_prompt(Task::text)) || prompt == "Image Analysis:") return "text";
+    if (prompt == py_strip(mineru_prompt(Task::table))) return "table";
+    if (prompt == py_strip(mineru_prompt(Task::formula))) return "formula";
     return "";
 }
 

@@ -108,6 +108,11 @@ private:
     std::mt19937_64 id_rng_{std::random_device{}()};
 };
 
+/// Seconds since 1970 (OpenAI's `created`).
+inline std::int64_t unix_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 /// Serialises JSON for the wire (invalid UTF-8 replaced, never thrown).
 inline std::string wire(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
@@ -224,7 +229,7 @@ inline void HttpServer::routes() {
         };
     };
     server_.Get("/v1/models", guarded([this](const Request&, Response& res) {
-        const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        const std::int64_t now = unix_seconds();
         send_json(res, {{"object", "list"},
                         {"data", {{{"id", engine_->model_id()}, {"object", "model"}, {"created", now}, {"owned_by", "docvlm"}}}}});
     }));
@@ -240,7 +245,7 @@ inline void HttpServer::chat(const httplib::Request& req, httplib::Response& res
     check_model(r);
     auto job = engine_->submit(r, images_of(r));
     const std::string id = new_id("chatcmpl-"), model = engine_->model_id();
-    const std::int64_t created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::int64_t created = unix_seconds();
     if (!r.stream) {
         send_json(res, completion_body(id, model, created, {job->wait()}));
         return;
@@ -305,7 +310,7 @@ inline void HttpServer::chat_batch(const httplib::Request& req, httplib::Respons
         }
     }
     if (first_error) std::rethrow_exception(first_error);
-    const std::int64_t created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::int64_t created = unix_seconds();
     send_json(res, completion_body(new_id("chatcmpl-"), engine_->model_id(), created, results));
 }
 

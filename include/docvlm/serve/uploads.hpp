@@ -70,11 +70,15 @@ private:
 
 inline FileKind sniff_file(std::string_view b) {
     auto starts = [&](std::string_view m) { return b.substr(0, m.size()) == m; };
-    if (starts("\x89PNG\r\n\x1a\n")) return FileKind::png;
-    if (starts("\xff\xd8\xff")) return FileKind::jpeg;
-    if (starts("BM") && b.size() >= 26) return FileKind::bmp;
-    if (io::is_tiff(std::as_bytes(std::span(b.data(), b.size())))) return FileKind::tiff;
-    if (starts("%PDF-")) return FileKind::pdf;
+    const auto bytes = std::as_bytes(std::span(b.data(), b.size()));
+    switch (io::detail::sniff(bytes)) {  // what decode_image reads
+        case io::detail::ImageFormat::png: return FileKind::png;
+        case io::detail::ImageFormat::jpeg: return FileKind::jpeg;
+        case io::detail::ImageFormat::bmp: return FileKind::bmp;
+        case io::detail::ImageFormat::unknown: break;
+    }
+    if (io::is_tiff(bytes)) return FileKind::tiff;
+    if (io::is_pdf(bytes)) return FileKind::pdf;
     if (starts("GIF87a") || starts("GIF89a")) return FileKind::gif;
     if (starts("RIFF") && b.size() >= 12 && b.substr(8, 4) == "WEBP") return FileKind::webp;
     if (starts("PK\x03\x04")) return FileKind::zip;
