@@ -70,7 +70,7 @@ run 'docvlm COMMAND --help' for details and examples.
 
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
-                    [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables]
+                    [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
 
 Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
 PDF in it):
@@ -92,6 +92,11 @@ sorted page list, so N machines or array tasks share a corpus without overlap or
 A file that cannot be read is reported on one line and the others are still processed; the exit
 status is 1 if any failed. Progress goes to stderr (pages done/total, pages/s, ETA; silent with
 --quiet); --profile ends with the time spent per phase.
+
+Scans: with the embedded model each page is normalised before it is segmented — paper tone and
+uneven light divided out, ink made black, a page on its side or upside down turned upright, a
+skew of up to 5 degrees levelled (--format json reports "page": {"rotation", "skew"}); a clean
+rendered page passes unchanged. --no-normalise reads the page as it is.
 
 --model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
                preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.
@@ -177,7 +182,8 @@ struct Options {
     std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
-    bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false;
+    bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false,
+         normalise = true;
 };
 
 // Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
@@ -224,6 +230,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--profile") o.profile = true;
         else if (a == "--segmenter-tables") o.segmenter_tables = true;
         else if (a == "--grid-tables") o.grid_tables = true;
+        else if (a == "--no-normalise") o.normalise = false;
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
     }
@@ -359,6 +366,7 @@ int with_parser(const Options& o, Fn&& fn) {
             popt.max_new_tokens = std::min(o.max_tokens, popt.max_new_tokens);  // per crop (the table task has its own bound)
             popt.tables = !o.segmenter_tables;
             popt.table_splitter = !o.grid_tables;
+            if (!o.normalise) popt.normalise = {.flatten = false, .orient = false, .deskew = false};
             const docvlm::pipeline::EmbeddedPageParser parser(model, popt);
             return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
         }

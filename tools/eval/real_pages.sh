@@ -25,6 +25,8 @@ scorer=$(dirname "$split")/score_pages.py
 [ -f "$scorer" ] || { echo "real_pages.sh: no score_pages.py beside the split ($scorer)" >&2; exit 2; }
 mkdir -p "$out/docvlm" "$out/tesseract"
 ids=$(python3 -c "import json,sys; print(' '.join(p['id'] for p in json.load(open(sys.argv[1]))['pages']))" "$split/manifest.json")
+# image file of each page, as the manifest names it (PNG for born-digital pages, JPEG for scans)
+image_of() { python3 -c "import json,sys; print(next(p['image'] for p in json.load(open(sys.argv[1]))['pages'] if p['id'] == sys.argv[2]))" "$split/manifest.json" "$1"; }
 
 echo "== docvlm parse (2 threads) on $(echo $ids | wc -w) pages"
 t0=$(date +%s.%N)
@@ -36,7 +38,7 @@ if command -v tesseract >/dev/null; then
   echo "== tesseract (OMP_THREAD_LIMIT=1, one page at a time)"
   t2=$(date +%s.%N)
   for id in $ids; do
-    OMP_THREAD_LIMIT=1 tesseract "$split/images/$id.png" "$out/tesseract/$id" -l eng >/dev/null 2>&1
+    OMP_THREAD_LIMIT=1 tesseract "$split/$(image_of "$id")" "$out/tesseract/$id" -l eng >/dev/null 2>&1
   done
   t3=$(date +%s.%N)
   python3 "$scorer" --split "$split" --pred "$out/tesseract" --json "$out/tesseract.json" --quiet

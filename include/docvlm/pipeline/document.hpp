@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,15 +25,26 @@ struct Block {
     std::string content;
 };
 
+/// How a page image was turned before it was read (the embedded parser's normalisation): by
+/// `rotation` (0, 90, 180, 270) and then `skew` degrees, both counter-clockwise; block boxes are
+/// fractions of the turned page. `flattened`: paper tone, light or ink levels were corrected.
+struct PageGeometry {
+    int rotation = 0;
+    double skew = 0;
+    bool flattened = false;
+};
+
 /// A parsed page: blocks in reading order (as the layout stage emitted them) with their content.
 struct Document {
     std::vector<Block> blocks;
     std::vector<std::string> warnings;
+    std::optional<PageGeometry> page;  ///< set by parsers that normalise the page
 
     /// Markdown: titles as '#', paragraphs (continuations joined), tables as HTML, equations as
     /// \[ \]; headers, footers, page numbers and side notes left out; images as a placeholder.
     std::string markdown() const;
-    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "content"}], "warnings": [...]}
+    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "merge_prev", "content"}],
+    ///  "page": {"rotation", "skew", "flattened"} (when set), "warnings": [...]}
     std::string json() const;
     /// A minimal HTML page of the same content.
     std::string html() const;
@@ -91,6 +103,7 @@ inline std::string Document::json() const {
     for (const Block& b : blocks)
         j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle}, {"merge_prev", b.merge_prev},
                                {"content", b.content}});
+    if (page) j["page"] = {{"rotation", page->rotation}, {"skew", page->skew}, {"flattened", page->flattened}};
     j["warnings"] = warnings;
     return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

@@ -18,6 +18,7 @@
 #include <docvlm/model/gated_vlm.hpp>
 #include <docvlm/model/generation.hpp>
 #include <docvlm/pipeline/layout.hpp>
+#include <docvlm/pipeline/page_normalise.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 #include <docvlm/pipeline/table_structure.hpp>
 
@@ -37,6 +38,9 @@ DOCVLM_NAMESPACE_BEGIN
 namespace pipeline {
 
 struct EmbeddedParserOptions {
+    /// Scans made to look rendered before segmentation (pipeline/page_normalise.hpp: background,
+    /// levels, quarter turns, skew); a clean rendered page passes unchanged.
+    NormaliseOptions normalise;
     LayoutOptions layout;
     std::size_t max_new_tokens = 160;  ///< per crop
     std::size_t batch = 8;             ///< crops decoded together (1: one at a time)
@@ -92,7 +96,8 @@ public:
         opt_.layout.max_chunk_width = int(model.dims().max_width());
     }
 
-    /// Blocks, lines and their text for one page image (gray or RGB).
+    /// Blocks, lines and their text for one page image (gray or RGB), normalised first
+    /// (opt.normalise); Document::page says how the page was turned.
     Document parse(const io::Image& page) const;
     /// The text of one crop for a task the model knows ("text", "formula", "table"): a text crop
     /// with several lines, or a line too long for one pass, is segmented first; a table crop is
@@ -290,7 +295,8 @@ template <class M>
 Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-    const io::Image gray = page.channels == 1 ? page : io::to_gray(page);
+    PageGeometry geometry;
+    const io::Image gray = normalise_page(page, opt_.normalise, &geometry);
     PageLayout layout = segment_page(gray, opt_.layout);
     // without a table task, a table region is cut again as a table crop (every cell a crop of its
     // own, rules between rows erased) and its grid found from the positions of its text
@@ -377,6 +383,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     for (std::size_t i = 0; i < items.size(); ++i) looped[items[i].region] |= item_looped[i];
     const auto t2 = clock::now();
     Document doc;
+    doc.page = geometry;
     auto ctx = model_->context();
     for (std::size_t r = 0; r < layout.regions.size(); ++r) {
         const LayoutRegion& region = layout.regions[r];

@@ -1,0 +1,149 @@
+// Tests of page normalisation (pipeline/page_normalise.hpp): skew found on pages drawn with known
+// slopes, rotation checked against its formula, quarter turns of a real page, background and
+// levels on synthetic paper, and the identity on a clean rendered page.
+#include "test_util.hpp"
+
+#include <docvlm/pipeline/page_normalise.hpp>
+
+#include <cmath>
+#include <numbers>
+#include <random>
+
+using namespace docvlm;
+
+namespace {
+
+// A page of "words" (dark boxes 12 px tall, 30–70 px long, anti-aliased) on lines 26 px apart,
+// drawn along a slope of `degrees` counter-clockwise about the page centre (analytically, not with the rotation
+// under test).
+io::Image slanted_page(double degrees, std::uint64_t seed) {
+    io::Image img(900, 1100, 1, 255);
+    const double t = std::tan(degrees * std::numbers::pi / 180.0);
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int> len(30, 70);
+    for (int line = 0; line < 34; ++line) {
+        const double base = 120 + 26 * line;
+        for (int x = 100; x < 800;) {
+            const int w = len(rng);
+            for (int xx = x; xx < std::min(800, x + w); ++xx) {
+                // lines rising to the right: the top edge falls by t per pixel right of the centre;
+                // edge pixels get their coverage (anti-aliased, as a renderer or scanner draws them)
+                const double top = base - (xx - 450) * t, bottom = top + 12;
+                for (int y = int(std::floor(top)); y <= int(std::floor(bottom)); ++y) {
+                    const double cover = std::min(bottom, y + 1.0) - std::max(top, double(y));
+                    img.at(xx, y) = std::uint8_t(std::lround(255 - (255 - 25) * std::clamp(cover, 0.0, 1.0)));
+                }
+            }
+            x += w + 9;
+        }
+    }
+    return img;
+}
+
+io::Image sample_page() { return io::load_image(std::string(DOCVLM_TEST_DATA) + "/../../examples/data/sample_page.png", io::ColorMode::gray); }
+
+}  // namespace
+
+TEST_SUITE("pipeline") {
+
+TEST_CASE("page normalisation: skew of drawn pages within 0.05 degrees") {
+    for (double a : {-4.0, -1.5, -0.7, -0.25, 0.0, 0.3, 1.0, 1.23, 3.5}) {
+        const double est = pipeline::estimate_skew(slanted_page(a, std::uint64_t(100 * a + 1000)));
+        CAPTURE(a);
+        CHECK(std::abs(est - a) <= 0.05);
+    }
+}
+
+TEST_CASE("page normalisation: rotation about the centre moves a point as the formula says") {
+    io::Image img(201, 151, 1, 255);
+    const int px = 160, py = 40;  // a 3×3 dark dot
+    for (int y = py - 1; y <= py + 1; ++y)
+        for (int x = px - 1; x <= px + 1; ++x) img.at(x, y) = 0;
+    for (double deg : {10.0, -25.0, 90.0}) {
+        const io::Image r = pipeline::rotate_about_centre(img, deg);
+        // counter-clockwise as viewed, y pointing down: (dx, dy) -> (dx cos + dy sin, -dx sin + dy cos)
+        const double rad = deg * std::numbers::pi / 180.0, dx = px + 0.5 - 100.5, dy = py + 0.5 - 75.5;
+        const double ex = dx * std::cos(rad) + dy * std::sin(rad) + 100.5 - 0.5, ey = -dx * std::sin(rad) + dy * std::cos(rad) + 75.5 - 0.5;
+        double sx = 0, sy = 0, sw = 0;  // centroid of the darkness
+        for (int y = 0; y < r.height; ++y)
+            for (int x = 0; x < r.width; ++x) {
+                const double w = 255 - r.at(x, y);
+                sx += w * x, sy += w * y, sw += w;
+            }
+        CAPTURE(deg);
+        REQUIRE(sw > 0);
+        CHECK(std::abs(sx / sw - ex) < 0.3);
+        CHECK(std::abs(sy / sw - ey) < 0.3);
+    }
+}
+
+TEST_CASE("page normalisation: a rotated real page is levelled back") {
+    const io::Image page = sample_page();
+    for (double a : {-1.4, 0.8}) {
+        const io::Image tilted = pipeline::rotate_about_centre(page, a);
+        CAPTURE(a);
+        CHECK(std::abs(pipeline::estimate_skew(tilted) - a) <= 0.05);
+        pipeline::PageGeometry geo;
+        pipeline::normalise_page(tilted, {}, &geo);
+        CHECK(std::abs(geo.skew + a) <= 0.05);
+        CHECK(geo.rotation == 0);
+    }
+}
+
+TEST_CASE("page normalisation: quarter turns of a real page are found") {
+    const io::Image page = sample_page();
+    for (int q = 0; q < 4; ++q) {
+        // the page turned clockwise by q quarters needs q quarters counter-clockwise
+        const io::Image turned = io::rotate(page, (360 - 90 * q) % 360);
+        CAPTURE(q);
+        CHECK(pipeline::estimate_quarter_turns(turned) == q);
+        pipeline::PageGeometry geo;
+        const io::Image back = pipeline::normalise_page(turned, {}, &geo);
+        CHECK(geo.rotation == 90 * q);
+        CHECK(back.pixels == page.pixels);
+    }
+}
+
+TEST_CASE("page normalisation: a clean rendered page is left exactly as it is") {
+    const io::Image page = sample_page();
+    pipeline::PageGeometry geo;
+    const io::Image out = pipeline::normalise_page(page, {}, &geo);
+    CHECK(out.pixels == page.pixels);
+    CHECK(geo.rotation == 0);
+    CHECK(geo.skew == 0);
+    CHECK_FALSE(geo.flattened);
+}
+
+TEST_CASE("page normalisation: grey paper, uneven light and grey ink become white and black") {
+    const io::Image page = sample_page();
+    io::Image scan = page;
+    std::mt19937_64 rng(7);
+    std::normal_distribution<double> noise(0, 8);
+    for (int y = 0; y < scan.height; ++y)
+        for (int x = 0; x < scan.width; ++x) {
+            // paper 235 darkening by 30 towards the right, ink 55 (on the clean page: 0 ink, 255 paper)
+            const double paper = 235 - 30.0 * x / scan.width, ink = 55;
+            const double v = ink + (paper - ink) * page.at(x, y) / 255.0 + noise(rng);
+            scan.at(x, y) = std::uint8_t(std::clamp(std::lround(v), 0L, 255L));
+        }
+    pipeline::PageGeometry geo;
+    const io::Image out = pipeline::normalise_page(scan, {.orient = true, .deskew = false}, &geo);
+    CHECK(geo.flattened);
+    // paper pixels (white on the clean page, away from ink) are white again, ink pixels black
+    std::size_t paper = 0, paper_white = 0, ink = 0, ink_dark = 0;
+    for (int y = 2; y < page.height - 2; ++y)
+        for (int x = 2; x < page.width - 2; ++x) {
+            bool near_ink = false;
+            for (int k = -2; k <= 2 && !near_ink; ++k) near_ink = page.at(x + k, y) < 255 || page.at(x, y + k) < 255;
+            if (!near_ink) ++paper, paper_white += out.at(x, y) >= 230;
+            if (page.at(x, y) == 0) ++ink, ink_dark += out.at(x, y) <= 60;
+        }
+    CHECK(double(paper_white) / double(paper) > 0.98);
+    CHECK(double(ink_dark) / double(ink) > 0.95);
+    // the unprocessed scan: the right edge's paper falls below what the segmenter calls white
+    std::size_t scan_white = 0;
+    for (int y = 0; y < page.height; ++y) scan_white += scan.at(page.width - 5, y) >= 230;
+    CHECK(scan_white < std::size_t(page.height) / 2);
+}
+
+}  // TEST_SUITE
