@@ -3,6 +3,7 @@
 // levels on synthetic paper, and the identity on a clean rendered page.
 #include "test_util.hpp"
 
+#include <docvlm/pipeline/embedded_parser.hpp>
 #include <docvlm/pipeline/page_normalise.hpp>
 
 #include <cmath>
@@ -144,6 +145,28 @@ TEST_CASE("page normalisation: grey paper, uneven light and grey ink become whit
     std::size_t scan_white = 0;
     for (int y = 0; y < page.height; ++y) scan_white += scan.at(page.width - 5, y) >= 230;
     CHECK(scan_white < std::size_t(page.height) / 2);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("pipeline") {
+
+TEST_CASE("reading confidence: the sampler's log-probabilities and their mean") {
+    GenerationOptions opt;
+    opt.logprobs = true;
+    opt.max_new_tokens = 4;
+    const std::int32_t prompt[1] = {0};
+    Sampler s(opt, prompt, 3);
+    std::vector<float> logits = {1.0f, 3.0f, 2.0f};
+    const std::int32_t t = s.next(logits);
+    CHECK(t == 1);
+    const double want = 3.0 - std::log(std::exp(1.0) + std::exp(3.0) + std::exp(2.0));
+    REQUIRE(s.logprobs().size() == 1);
+    CHECK(std::abs(s.logprobs()[0] - want) < 1e-6);
+    const float lp[3] = {-0.5f, -1.5f, -0.25f};
+    CHECK(pipeline::mean_logprob(lp, 2, false) == doctest::Approx((-0.5 - 1.5 - 0.25) / 3));  // end token counted
+    CHECK(pipeline::mean_logprob(lp, 2, true) == doctest::Approx(-1.0));                     // cut: no end token
+    CHECK(std::isinf(pipeline::mean_logprob({}, 0, true)));
 }
 
 }  // TEST_SUITE

@@ -90,7 +90,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.run:
-        cfg = Config(**{k: v for k, v in json.loads((Path(a.run) / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
+        cfg = Config.from_json(json.loads((Path(a.run) / "config.json").read_text()))
         model = DocVLM(cfg)
         state = torch.load(Path(a.run) / "last.pt", map_location="cpu")
         model.load_state_dict(state["model"])

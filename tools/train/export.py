@@ -52,10 +52,11 @@ def export_state(model: DocVLM) -> dict[str, np.ndarray]:
     return out
 
 
-def save_model(model: DocVLM, out: Path, metadata: dict[str, str] | None = None):
+def save_model(model: DocVLM, out: Path, metadata: dict[str, str] | None = None, extra: dict | None = None):
+    """config.json and model.safetensors (with `extra` tensors, e.g. a kept table splitter) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(model.c.to_json(), indent=1) + "\n")
-    write_safetensors(str(out / "model.safetensors"), export_state(model), metadata)
+    write_safetensors(str(out / "model.safetensors"), {**export_state(model), **(extra or {})}, metadata)
 
 
 def split_config(split: TableSplit, sizes: dict | None = None) -> dict:
@@ -92,6 +93,8 @@ def main():
     ap.add_argument("--run", help="a train.py run: the model folder written anew")
     ap.add_argument("--table-split", help="a train_table.py run: its splitter added to the model folder --out")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--keep-table-split", action="store_true",
+                    help="--run: keep the table splitter of the model folder --out (its table.* tensors and config) in the new folder")
     ap.add_argument("--split-shift", type=int, default=C.PATCH // 2,
                     help="a tiled splitter reads each table twice, the second time shifted this many pixels right and down, "
                          "and averages its row and column maps (0: once; half a patch: +4.5 points of right shapes on "
@@ -101,7 +104,7 @@ def main():
         raise SystemExit("give --run or --table-split")
     run = Path(a.run or a.table_split)
     state = torch.load(run / "last.pt", map_location="cpu")
-    cfg = Config(**{k: v for k, v in json.loads((run / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
+    cfg = Config.from_json(json.loads((run / "config.json").read_text()))
     if a.table_split:
         split = TableSplit(cfg)
         split.load_state_dict(state["model"])
@@ -113,7 +116,22 @@ def main():
     model = DocVLM(cfg)
     model.load_state_dict(state["model"])
     model.c.ctc_head = False
-    save_model(model, Path(a.out), {"step": str(state["step"]), "format": "docvlm_small int8 per channel"})
+    kept_cfg, kept = None, {}
+    if a.keep_table_split:
+        old_cfg = json.loads((Path(a.out) / "config.json").read_text())
+        if "table_split" not in old_cfg:
+            raise SystemExit(f"--keep-table-split: {a.out} has no table splitter")
+        kept_cfg = old_cfg["table_split"]
+        kept = {k: v.numpy() for k, v in read_safetensors(str(Path(a.out) / "model.safetensors")).items() if k.startswith("table.")}
+        old_meta = read_metadata(str(Path(a.out) / "model.safetensors"))
+    meta = {"step": str(state["step"]), "format": "docvlm_small int8 per channel"}
+    if kept_cfg is not None:
+        meta.update({k: v for k, v in old_meta.items() if k.startswith("table_split")})
+    save_model(model, Path(a.out), meta, kept)
+    if kept_cfg is not None:
+        cfg_json = json.loads((Path(a.out) / "config.json").read_text())
+        cfg_json["table_split"] = kept_cfg
+        (Path(a.out) / "config.json").write_text(json.dumps(cfg_json, indent=1) + "\n")
     print(f"step {state['step']}: wrote {a.out} ({os.path.getsize(Path(a.out) / 'model.safetensors') / 1e6:.1f} MB)")
 
 

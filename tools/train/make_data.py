@@ -39,6 +39,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
+import scan as S  # noqa: E402
 
 SHARD = 4000
 EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval"
@@ -119,8 +120,9 @@ def bad_label(s: str) -> bool:
     return any(0xE000 <= ord(ch) <= 0xF8FF or ch == "\ufffd" for ch in s) or not s.strip()
 
 
-def pdf_segments(rng: random.Random, pdf: str, page: int, dpi: int):
-    """Yields (crop uint8, label) for the line segments of one page."""
+def pdf_segments(rng: random.Random, pdf: str, page: int, dpi: int, scan_p: float = 0.0):
+    """Yields (crop uint8, label) for the line segments of one page; with probability scan_p the
+    page is printed and scanned in simulation, then normalised as the C++ parser does (scan.py)."""
     pgm = run(["pdftoppm", "-r", str(dpi), "-gray", "-f", str(page), "-l", str(page), "-singlefile", pdf], 60)
     xml = run(["pdftotext", "-bbox-layout", "-f", str(page), "-l", str(page), pdf, "-"], 60)
     if not pgm or not xml:
@@ -129,6 +131,8 @@ def pdf_segments(rng: random.Random, pdf: str, page: int, dpi: int):
         gray = np.asarray(Image.open(io.BytesIO(pgm)).convert("L"))
     except Exception:
         return
+    if rng.random() < scan_p:
+        gray = S.normalise(S.scan(gray, rng))
     k = dpi / 72.0
     for lm in LINE_RE.finditer(xml.decode("utf-8", "replace")):
         words = [(float(a) * k, float(b) * k, float(c) * k, float(d) * k, C.normalize_text(unescape(t)))
@@ -201,7 +205,7 @@ def random_text(rng: random.Random, corpus: list[str]) -> str:
     return "".join(rng.choice(ALPHABET + "     ") for _ in range(n)).strip() or "x"
 
 
-def font_segment(rng: random.Random, fonts: list[str], corpus: list[str]):
+def font_segment(rng: random.Random, fonts: list[str], corpus: list[str], scan_p: float = 0.0):
     text = C.normalize_text(random_text(rng, corpus))
     if not text or len(text.encode()) > 120:
         return None
@@ -218,7 +222,10 @@ def font_segment(rng: random.Random, fonts: list[str], corpus: list[str]):
     pad = size
     img = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), rng.randint(225, 255))
     ImageDraw.Draw(img).text((pad - x0, pad - y0), text, font=font, fill=rng.randint(0, 70))
-    a = C.degrade(img, rng, 0.3, blur=(0.3, 1.0), shrink=(0.4, 0.8), noise=(2, 12))
+    if rng.random() < scan_p:
+        a = S.normalise(S.scan(np.asarray(img), rng))
+    else:
+        a = C.degrade(img, rng, 0.3, blur=(0.3, 1.0), shrink=(0.4, 0.8), noise=(2, 12))
     box = C.ink_box(a)
     if box is None:
         return None
@@ -264,7 +271,7 @@ def rand_expr(rng, depth=0):
     return " ".join(parts)
 
 
-def formula_segment(rng: random.Random):
+def formula_segment(rng: random.Random, scan_p: float = 0.0):
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import mathtext
@@ -281,6 +288,8 @@ def formula_segment(rng: random.Random):
         return None
     img = Image.open(buf).convert("L")
     a = np.asarray(img)
+    if rng.random() < scan_p:  # with white around the formula, as on a page
+        a = S.normalise(S.scan(np.pad(a, 12, constant_values=255), rng))
     box = C.ink_box(a)
     if box is None:
         return None
@@ -334,9 +343,9 @@ def corpus_lines(rng: random.Random, pdfs: list[str], n: int, kit_file: str = ""
 
 def formula_worker(args):
     """--formula-only: `shards` formula shards per worker and nothing else."""
-    out, split, wid, shards, seed = args[:5]
+    out, split, wid, shards, seed, scan_p = args[:6]
     rng = random.Random(seed * 1000 + wid)
-    fill_shards(ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H), lambda: formula_segment(rng), shards, SHARD,
+    fill_shards(ShardWriter(out, f"formula-{split}-s{seed}w{wid}", C.FORMULA_H), lambda: formula_segment(rng, scan_p), shards, SHARD,
                 f"[{split} {wid}] formula")
 
 
@@ -440,17 +449,17 @@ def worker(args):
         if r < mix["pdf"]:
             pdf, n = rng.choices(pdfs, weights=[min(n, 200) for _, n in pdfs])[0]
             dpi = 150 if rng.random() < 0.4 else rng.randint(100, 300)
-            segs = list(pdf_segments(rng, pdf, rng.randint(1, n), dpi))
+            segs = list(pdf_segments(rng, pdf, rng.randint(1, n), dpi, mix.get("scan", 0.0)))
             for crop, label in segs[: rng.randint(20, 80)]:
                 text.add(crop, label)
         elif r < mix["pdf"] + mix["font"]:
             for _ in range(20):
-                s = font_segment(rng, fonts, corpus)
+                s = font_segment(rng, fonts, corpus, mix.get("scan", 0.0))
                 if s:
                     text.add(*s)
         elif done_formula < n_formula_shards:
             for _ in range(10):
-                s = formula_segment(rng)
+                s = formula_segment(rng, mix.get("scan", 0.0))
                 if s:
                     formula.add(*s)
         if len(text) >= SHARD:
@@ -492,6 +501,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--split", choices=["train", "val"], default="train")
     ap.add_argument("--mix", default="0.62,0.28,0.10", help="shares of pdf, font and formula crops")
+    ap.add_argument("--scan", type=float, default=0.0,
+                    help="share of pages and crops printed and scanned in simulation, then normalised (scan.py)")
     ap.add_argument("--list", action="store_true", help="print the PDFs used and exit")
     ap.add_argument("--formula-only", action="store_true", help="make --shards formula shards per worker, nothing else")
     ap.add_argument("--table-only", action="store_true", help="make --shards table shards per worker, nothing else")
@@ -513,7 +524,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     if a.formula_only:
         with mp.Pool(a.workers) as pool:
-            pool.map(formula_worker, [(out, a.split, w, a.shards, a.seed) for w in range(a.workers)])
+            pool.map(formula_worker, [(out, a.split, w, a.shards, a.seed, a.scan) for w in range(a.workers)])
         return
     corpus_file = ""  # a kit's corpus lines for this split, instead of pdftotext on the PDFs
     if a.kit:
@@ -544,7 +555,7 @@ def main():
                                       for w in range(a.workers)])
         return
     pdf, font, formula = (float(v) for v in a.mix.split(","))
-    mix = {"pdf": pdf, "font": font, "formula": formula}
+    mix = {"pdf": pdf, "font": font, "formula": formula, "scan": a.scan}
     jobs = [(out, a.split, w, a.shards, a.seed, pdfs, fonts, mix, corpus_file) for w in range(a.workers)]
     with mp.Pool(a.workers) as pool:
         pool.map(worker, jobs)

@@ -54,18 +54,31 @@ class Config:
     split_axial: int = 0  # TableSplit only: pairs of row-wise and column-wise attention blocks before the head (config.json table_split.axial)
     split_tiled: bool = False  # TableSplit only: trained on windows of full-scale tables, reads a table in tiles (table_split.tiled_maps)
     split_shift: int = 0  # TableSplit only: pixels of the second, shifted reading of a table (table_split.tiled_maps; config.json table_split.shift)
+    tasks: tuple = ("text", "formula", "table")  # the tasks config.json names (a model without the table task: text, formula)
 
     def to_json(self) -> dict:
         d = asdict(self)
         for k in ("split_axial", "split_tiled", "split_shift"):  # a splitter's settings (exported in table_split): named only where used
             if not d[k]:
                 del d[k]
+        del d["tasks"]  # config.json names them in task_tokens
         d["model_type"] = "docvlm_small"
-        d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items()},
-                 task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items()}, ink_threshold=C.INK,
-                 table={"format": "grid", "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch), "coord_unit": C.TABLE_Q, "coord_token": C.COORD0,
-                        "coords": C.TABLE_COORDS, "tokens": {name: t for t, name in C.OTSL.items()}})
+        d.update(pad_token_id=C.PAD, eos_token_id=C.EOS, task_tokens={k: v for k, v in C.TASKS.items() if k in self.tasks},
+                 task_height={k: min(v, self.max_rows * self.patch) for k, v in C.TASK_HEIGHT.items() if k in self.tasks},
+                 ink_threshold=C.INK)
+        if "table" in self.tasks:
+            d["table"] = {"format": "grid", "line_height": C.TABLE_LINE_H, "max_width": min(C.TABLE_MAX_W, self.max_cols * self.patch),
+                          "coord_unit": C.TABLE_Q, "coord_token": C.COORD0, "coords": C.TABLE_COORDS,
+                          "tokens": {name: t for t, name in C.OTSL.items()}}
         return d
+
+    @staticmethod
+    def from_json(d: dict) -> "Config":
+        """The Config of a config.json (a model folder's or a run's): its fields, and its tasks."""
+        c = Config(**{k: v for k, v in d.items() if k in Config.__dataclass_fields__ and k != "tasks"})
+        if "task_tokens" in d:
+            c.tasks = tuple(d["task_tokens"])
+        return c
 
 
 def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:

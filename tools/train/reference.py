@@ -46,7 +46,7 @@ from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 
 def load_model(folder: Path) -> DocVLM:
-    cfg = Config(**{k: v for k, v in json.loads((folder / "config.json").read_text()).items() if k in Config.__dataclass_fields__})
+    cfg = Config.from_json(json.loads((folder / "config.json").read_text()))
     model = DocVLM(cfg)
     sd = read_safetensors(str(folder / "model.safetensors"))
     state = {}

@@ -345,7 +345,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--run", required=True)
-    ap.add_argument("--init", default="")
+    ap.add_argument("--init", default="", help="start from an exported model.safetensors (its folder's config.json sets the "
+                    "model's shape and tasks) or a run's last.pt")
     ap.add_argument("--steps", type=int, default=40000, help="length of the LR schedule")
     ap.add_argument("--hours", type=float, default=0, help="stop (with a checkpoint) after this long; 0: run to --steps")
     ap.add_argument("--batch", type=int, default=32)
@@ -381,6 +382,12 @@ def main():
     say = run_log(run)
 
     cfg = Config(ctc_head=a.ctc_weight > 0, out_pos=a.out_pos)
+    init_cfg = Path(a.init).parent / "config.json"
+    if a.init.endswith(".safetensors") and init_cfg.exists():  # fine-tuning a model folder: its shape and tasks
+        cfg = Config.from_json(json.loads(init_cfg.read_text()))
+        cfg.ctc_head, cfg.out_pos = a.ctc_weight > 0, a.out_pos or cfg.out_pos
+    elif (run / "config.json").exists():  # resuming: the run's own
+        cfg = Config.from_json(json.loads((run / "config.json").read_text()))
     train = {t: Shards(glob.glob(f"{a.data}/{t}-train-*.npz"), t) for t in ("text", "formula")}
     val = {t: Shards(glob.glob(f"{a.data}/{t}-val-*.npz"), t) for t in ("text", "formula")}
     train["table"] = TableShards(glob.glob(f"{a.data}/table-train-*.npz"))

@@ -171,8 +171,11 @@ public:
     /// all unfinished sequences together, so each weight matrix is read once per step for the
     /// whole batch instead of once per image. Each result is what Context::generate gives for that
     /// image alone (rows are computed independently); the end token is not included.
+    /// `logprobs`, when given, receives each image's token log-probabilities (GenerationOptions::
+    /// logprobs), the end token's last when the output ended with it.
     std::vector<std::vector<std::int32_t>> generate_batch(std::span<const Tensor<float, 2>> vision, std::string_view task,
-                                                          const GenerationOptions& opt, std::span<const std::size_t> max_new = {}) const;
+                                                          const GenerationOptions& opt, std::span<const std::size_t> max_new = {},
+                                                          std::vector<std::vector<float>>* logprobs = nullptr) const;
 
     class Context {
     public:
@@ -737,7 +740,8 @@ std::span<float> GatedVlmModel<Config>::step_rows(Context* const* ctxs, const st
 template <class Config>
 std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std::span<const Tensor<float, 2>> vision, std::string_view task,
                                                                              const GenerationOptions& options,
-                                                                             std::span<const std::size_t> max_new) const {
+                                                                             std::span<const std::size_t> max_new,
+                                                                             std::vector<std::vector<float>>* logprobs) const {
     if (!max_new.empty() && max_new.size() != vision.size())
         detail::fail("generate_batch: ", max_new.size(), " output bounds for ", vision.size(), " images");
     const std::int32_t prompt[1] = {d_.task_token(task)};
@@ -751,6 +755,7 @@ std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std
         GenerationOptions o = options;
         o.stop_tokens.push_back(d_.eos_token_id);
         o.max_new_tokens = std::min(max_new.empty() ? options.max_new_tokens : max_new[i], ctxs.back().state_.capacity() - 1);
+        o.logprobs = o.logprobs || logprobs;
         samplers.emplace_back(o, prompt, d_.vocab);
     }
     std::vector<std::vector<std::int32_t>> out(n);
@@ -766,6 +771,10 @@ std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std
             return step_rows(rows.data(), ids.data(), act.size(), s);
         },
         [&](std::size_t i) { return ctxs[i].state_.room(); }, d_.eos_token_id);
+    if (logprobs) {
+        logprobs->assign(n, {});
+        for (std::size_t i = 0; i < n; ++i) (*logprobs)[i].assign(samplers[i].logprobs().begin(), samplers[i].logprobs().end());
+    }
     return out;
 }
 

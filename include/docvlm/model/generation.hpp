@@ -40,6 +40,9 @@ struct GenerationOptions {
     bool ngram_over_prompt = true;    ///< false: only generated tokens count (vLLM client semantics)
     std::vector<std::int32_t> stop_tokens;
     std::uint64_t seed = 0;
+    /// Record each chosen token's log-probability under the model: log_softmax of the logits as
+    /// the model gives them (before `constrain` and the processors below), Sampler::logprobs().
+    bool logprobs = false;
     /// Optional constraint, applied before every other processor: given the tokens generated so
     /// far, sets the logits of the tokens that may not come next to −∞ (a grammar, e.g.
     /// pipeline::otsl_constraint). It must leave at least one token allowed.
@@ -65,8 +68,11 @@ public:
     /// True when `token` is a stop token or max_new_tokens tokens have been generated.
     bool done(std::int32_t token) const;
     std::span<const std::int32_t> generated() const { return {seq_.data() + prompt_len_, seq_.size() - prompt_len_}; }
+    /// With GenerationOptions::logprobs: the log-probability of each token next() chose, in order.
+    std::span<const float> logprobs() const { return logprobs_; }
 
 private:
+    std::int32_t choose(std::span<float> logits);  // next() without the log-probability
     void ban_repeated_ngrams(std::span<float> logits) const;
 
     GenerationOptions opt_;
@@ -76,6 +82,8 @@ private:
     std::vector<std::uint8_t> in_seq_;    // per token: present anywhere in the sequence
     std::vector<std::int32_t> order_;     // scratch for top-k / top-p
     std::mt19937_64 rng_;
+    std::vector<float> raw_;              // the model's logits of this step (logprobs only)
+    std::vector<float> logprobs_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -89,6 +97,7 @@ inline Sampler::Sampler(const GenerationOptions& opt, std::span<const std::int32
     if (!(opt.top_p > 0.0f && opt.top_p <= 1.0f)) detail::fail("top_p must be in (0, 1]");
     if (!(opt.repetition_penalty > 0.0f)) detail::fail("repetition_penalty must be > 0");
     seq_.reserve(prompt.size() + opt.max_new_tokens + 1);
+    if (opt.logprobs) raw_.resize(vocab), logprobs_.reserve(opt.max_new_tokens + 1);
     for (std::int32_t t : prompt) {
         if (t < 0 || std::size_t(t) >= vocab) detail::fail("prompt token ", t, " is outside the vocabulary of ", vocab);
         seq_.push_back(t);
@@ -120,6 +129,18 @@ inline void Sampler::ban_repeated_ngrams(std::span<float> logits) const {
 }
 
 inline std::int32_t Sampler::next(std::span<float> logits) {
+    if (!opt_.logprobs) return choose(logits);
+    if (logits.size() != raw_.size()) detail::fail("sampler: ", logits.size(), " logits for a vocabulary of ", raw_.size());
+    std::copy(logits.begin(), logits.end(), raw_.begin());
+    const std::int32_t t = choose(logits);
+    const float mx = *std::max_element(raw_.begin(), raw_.end());
+    double sum = 0;
+    for (float l : raw_) sum += std::exp(double(l - mx));
+    logprobs_.push_back(float(double(raw_[std::size_t(t)] - mx) - std::log(sum)));
+    return t;
+}
+
+inline std::int32_t Sampler::choose(std::span<float> logits) {
     if (logits.size() != counts_.size()) detail::fail("sampler: ", logits.size(), " logits for a vocabulary of ", counts_.size());
     // NaN or +inf (a checkpoint holding non-finite weights, or activations that overflowed) would
     // make every choice below arbitrary: stop with an error instead of writing garbage.

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ struct Block {
     int angle = 0;
     bool merge_prev = false;
     std::string content;
+    /// Boxes (fractions of the page, x0 y0 x1 y1) of text in the block the parser could not read
+    /// with confidence: left out of `content` rather than guessed.
+    std::vector<std::array<double, 4>> unreadable;
 };
 
 /// How a page image was turned before it was read (the embedded parser's normalisation): by
@@ -43,7 +47,8 @@ struct Document {
     /// Markdown: titles as '#', paragraphs (continuations joined), tables as HTML, equations as
     /// \[ \]; headers, footers, page numbers and side notes left out; images as a placeholder.
     std::string markdown() const;
-    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "merge_prev", "content"}],
+    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "merge_prev", "content",
+    ///              "unreadable": [[x0, y0, x1, y1], ...] (when any)}],
     ///  "page": {"rotation", "skew", "flattened"} (when set), "warnings": [...]}
     std::string json() const;
     /// A minimal HTML page of the same content.
@@ -100,9 +105,11 @@ inline std::string Document::markdown() const {
 inline std::string Document::json() const {
     nlohmann::ordered_json j;
     j["blocks"] = nlohmann::ordered_json::array();
-    for (const Block& b : blocks)
+    for (const Block& b : blocks) {
         j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle}, {"merge_prev", b.merge_prev},
                                {"content", b.content}});
+        if (!b.unreadable.empty()) j["blocks"].back()["unreadable"] = b.unreadable;
+    }
     if (page) j["page"] = {{"rotation", page->rotation}, {"skew", page->skew}, {"flattened", page->flattened}};
     j["warnings"] = warnings;
     return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

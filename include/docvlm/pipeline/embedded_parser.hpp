@@ -43,6 +43,11 @@ struct EmbeddedParserOptions {
     NormaliseOptions normalise;
     LayoutOptions layout;
     std::size_t max_new_tokens = 160;  ///< per crop
+    /// A text crop whose reading has a mean token log-probability below this (the end token
+    /// included) is not guessed: its text is left out of the block and its box listed in
+    /// Block::unreadable. -infinity (the default until a threshold is chosen on held-out crops
+    /// with tools/train/confidence.py) keeps every reading.
+    double min_confidence = -std::numeric_limits<double>::infinity();
     std::size_t batch = 8;             ///< crops decoded together (1: one at a time)
     /// Display formulas as LaTeX: a `displayed` block whose text reads like mathematics (see
     /// looks_like_math) is read again with the formula task, its equation number kept apart.
@@ -78,6 +83,11 @@ bool ends_in_loop(std::span<const std::int32_t> ids, std::size_t times = 4);
 std::size_t loop_period(std::span<const std::int32_t> ids, std::size_t times = 4);
 /// The length of `ids` with a trailing loop (ends_in_loop) cut to its first turn.
 std::size_t without_loop(std::span<const std::int32_t> ids);
+
+/// The confidence of a reading: the mean of the log-probabilities of its first `kept` tokens, and
+/// of the end token after them unless the reading was cut (`cut`: a loop removed, or none came);
+/// -infinity for no tokens at all.
+double mean_logprob(std::span<const float> logprobs, std::size_t kept, bool cut);
 
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
@@ -186,6 +196,14 @@ inline std::size_t without_loop(std::span<const std::int32_t> ids) {
     std::size_t s = ids.size() - period;  // the loop's first turn starts at s
     while (s > 0 && ids[s - 1] == ids[s - 1 + period]) --s;
     return s + period;
+}
+
+inline double mean_logprob(std::span<const float> logprobs, std::size_t kept, bool cut) {
+    const std::size_t n = std::min(logprobs.size(), kept + (cut ? 0 : 1));
+    if (n == 0) return -std::numeric_limits<double>::infinity();
+    double sum = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += logprobs[i];
+    return sum / double(n);
 }
 
 inline io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin) {
@@ -332,6 +350,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     // batches of crops of similar width (their outputs end at similar steps), dealt out in turn
     // to the workers
     std::vector<std::uint8_t> item_looped(items.size(), 0);  // the crop's reading ran into a loop (one writer each)
+    std::vector<std::uint8_t> item_unreadable(items.size(), 0);  // its reading's confidence was below min_confidence
     auto chunk_of = [&](const Item& it) -> const TextChunk& { return layout.regions[it.region].lines[it.line].chunks[it.chunk]; };
     std::vector<std::size_t> order(items.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -347,6 +366,8 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         std::size_t tk = 0;
         std::vector<Tensor<float, 2>> vision;
         std::vector<std::size_t> bound;
+        std::vector<std::vector<float>> logprobs;
+        const bool scored = opt_.min_confidence > -std::numeric_limits<double>::infinity();
         for (std::size_t w = wb; w < we; ++w)
             for (std::size_t k = w; k < batches; k += workers) {
                 const std::size_t b = k * batch, e = std::min(items.size(), b + batch);
@@ -357,13 +378,17 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
                     vision.push_back(model_->encode_image(input_of(gray, chunk_of(items[order[i]]), "text", bound.back())));
                 }
                 const auto t1 = clock::now();
-                const auto outs = model_->generate_batch(vision, "text", GenerationOptions{}, bound);
+                const auto outs = model_->generate_batch(vision, "text", GenerationOptions{}, bound, scored ? &logprobs : nullptr);
                 for (std::size_t i = b; i < e; ++i) {
                     const Item& it = items[order[i]];
                     std::span<const std::int32_t> ids = outs[i - b];
                     if (const std::size_t keep = without_loop(ids); keep < ids.size()) {  // one turn of a loop
                         ids = ids.first(keep);
                         item_looped[order[i]] = 1;
+                    }
+                    if (scored && mean_logprob(logprobs[i - b], ids.size(), item_looped[order[i]] != 0) < opt_.min_confidence) {
+                        item_unreadable[order[i]] = 1;
+                        ids = {};
                     }
                     texts[it.region][it.line][it.chunk] = bytes_to_text(ids);
                     tk += outs[i - b].size();
@@ -381,6 +406,13 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     }, 1);
     std::vector<std::uint8_t> looped(layout.regions.size(), 0);
     for (std::size_t i = 0; i < items.size(); ++i) looped[items[i].region] |= item_looped[i];
+    std::vector<std::vector<std::array<double, 4>>> unreadable(layout.regions.size());
+    for (std::size_t i = 0; i < items.size(); ++i)
+        if (item_unreadable[i]) {
+            const TextChunk& c = chunk_of(items[i]);
+            unreadable[items[i].region].push_back({double(c.x0) / gray.width, double(c.y0) / gray.height, double(c.x1) / gray.width,
+                                                   double(c.y1) / gray.height});
+        }
     const auto t2 = clock::now();
     Document doc;
     doc.page = geometry;
@@ -388,6 +420,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     for (std::size_t r = 0; r < layout.regions.size(); ++r) {
         const LayoutRegion& region = layout.regions[r];
         Block b = region.block;
+        b.unreadable = std::move(unreadable[r]);
         if (b.type != "image")
             b.content = grid_tables && b.type == "table" ? grid_table_html(region.lines, texts[r], table_rules[r]) : region_content(region, texts[r]);
         if (b.type == "table" && opt_.tables)
