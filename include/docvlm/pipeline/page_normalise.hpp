@@ -28,6 +28,7 @@
 #include <docvlm/core/error.hpp>
 #include <docvlm/io/image.hpp>
 #include <docvlm/pipeline/document.hpp>
+#include <docvlm/pipeline/layout.hpp>
 
 #include <algorithm>
 #include <array>
@@ -84,24 +85,6 @@ inline int histogram_quantile(const std::array<std::uint64_t, 256>& h, double q)
         if (acc > want) return v;
     }
     return 255;
-}
-
-/// Otsu's threshold of a histogram: values below it are ink.
-inline int histogram_otsu(const std::array<std::uint64_t, 256>& h) {
-    double total = 0, sum = 0;
-    for (int i = 0; i < 256; ++i) total += double(h[std::size_t(i)]), sum += i * double(h[std::size_t(i)]);
-    double w_b = 0, sum_b = 0, best = -1;
-    int t = 128;
-    for (int i = 0; i < 256; ++i) {
-        w_b += double(h[std::size_t(i)]);
-        if (w_b == 0) continue;
-        const double w_f = total - w_b;
-        if (w_f == 0) break;
-        sum_b += i * double(h[std::size_t(i)]);
-        const double m_b = sum_b / w_b, m_f = (sum - sum_b) / w_f, between = w_b * w_f * (m_b - m_f) * (m_b - m_f);
-        if (between > best) best = between, t = i + 1;
-    }
-    return t;
 }
 
 inline std::array<std::uint64_t, 256> histogram(const io::Image& g) {
@@ -174,7 +157,8 @@ inline double projection_sharpness(const std::vector<std::array<float, 3>>& pts,
     return s / (mass * mass);
 }
 
-inline int ink_threshold_of(const io::Image& g) { return std::clamp(histogram_otsu(histogram(g)), 96, 208); }
+/// The segmenter's ink threshold (segment_page): Otsu's, clamped to [96, 208].
+inline int ink_threshold_of(const io::Image& g) { return std::clamp(otsu_threshold(g), 96, 208); }
 
 }  // namespace detail
 
@@ -214,7 +198,7 @@ inline io::Image flatten_background(const io::Image& gray) {
 inline io::Image stretch_levels(const io::Image& gray) {
     if (gray.channels != 1) docvlm::detail::fail("stretch_levels: expects a gray image");
     const auto h = detail::histogram(gray);
-    const int t = detail::histogram_otsu(h);
+    const int t = otsu_threshold(gray);
     std::array<std::uint64_t, 256> ink{}, paper{};
     for (int v = 0; v < 256; ++v) (v < t ? ink : paper)[std::size_t(v)] = h[std::size_t(v)];
     const int black = detail::histogram_quantile(ink, 0.05), median = detail::histogram_quantile(paper, 0.5);
