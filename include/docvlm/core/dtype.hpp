@@ -275,6 +275,7 @@ inline void convert(const f16* s, float* d, std::size_t n) { detail::convert_dis
 inline void convert(const float* s, f16* d, std::size_t n) { detail::convert_dispatch(s, d, n); }
 
 inline void convert_to_f32(DType type, const void* src, float* dst, std::size_t n) {
+    if (n == 0) return;  // an empty tensor may come with null pointers; memcpy forbids them
     switch (type) {
         case DType::f32: std::memcpy(dst, src, n * sizeof(float)); return;
         case DType::f64: return detail::load_as_f32<double>(src, dst, n);
