@@ -199,7 +199,11 @@ TEST_CASE("documents render to Markdown, JSON and HTML") {
     CHECK(doc.html().find("<h1>Results</h1>") != std::string::npos);
     CHECK(postprocess_content("table", "<fcel>1<nl>") == "<table><tr><td>1</td></tr></table>");
     CHECK(postprocess_content("equation", "x") == "\\[\nx\n\\]");
-    CHECK(postprocess_content("text", "  hello \n") == "hello");
+    // text as the client leaves it (no strip), with its repairs; a "[Non-Text]" answer drops the block
+    CHECK(postprocess_content("text", "  hello \n") == "  hello \n");
+    CHECK(postprocess_content("text", "a \\[x\\] b") == "a \\(x\\) b");
+    CHECK(postprocess_content("text", " [Non-Text]") == "");
+    CHECK(postprocess_content("equation", "\\[ x_{1}_{2} \\coloneqq y \\]") == "\\[\nx := y\n\\]");
 }
 
 }  // TEST_SUITE

@@ -5,9 +5,13 @@
 //   1  OTSL → HTML: tags balanced, one <table> (or nothing), input that is already a table kept;
 //   2  block post-processing and the Markdown / HTML / JSON writers on hostile block text: the
 //      JSON parses back to the same blocks (contents byte for byte when they are valid UTF-8),
-//      the HTML's text carries no raw '<' from the content.
+//      the HTML's text carries no raw '<' from the content;
+//   3  the client's LaTeX and text repairs (latex_fixes.hpp) and its post-processing of a page's
+//      blocks: no crash or hang, and what drop_unbalanced_braces returns has balanced braces.
 #include "fuzz_util.hpp"
 
+#include <docvlm/pipeline/latex_fixes.hpp>
+#include <docvlm/pipeline/mineru_post_process.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 
 #include <nlohmann/json.hpp>
@@ -81,14 +85,47 @@ void check_writers(std::string_view in) {
     }
 }
 
+void check_repairs(std::string_view in) {
+    using namespace docvlm::pipeline;
+    const std::string braces = drop_unbalanced_braces(in);
+    long depth = 0;
+    for (std::size_t i = 0; i < braces.size(); ++i) {
+        std::size_t slashes = 0;
+        while (slashes < i && braces[i - 1 - slashes] == '\\') ++slashes;
+        if (slashes % 2 == 1) continue;
+        if (braces[i] == '{') ++depth;
+        if (braces[i] == '}' && --depth < 0) std::abort();
+    }
+    if (depth != 0) std::abort();
+    (void)fix_equation(in);
+    (void)fix_text(in);
+    // a page of blocks of every type, contents cut from the input, some boxes nested
+    std::vector<Block> blocks;
+    std::size_t pos = 0;
+    for (std::size_t k = 0; pos < in.size() && k < 40; ++k) {
+        const std::size_t len = std::min<std::size_t>(in.size() - pos, 1 + k * 13 % 41);
+        Block b;
+        b.type = std::string(block_types[(k * 7 + in.size()) % block_types.size()]);
+        b.x0 = 0.1 + 0.01 * double(k % 5), b.y0 = 0.1, b.x1 = 0.9, b.y1 = 0.2 + 0.1 * double(k % 3);
+        b.merge_prev = b.type == "text" && k % 2 == 1;
+        b.content = in.substr(pos, len);
+        pos += len;
+        blocks.push_back(std::move(b));
+    }
+    const std::vector<Block> out = mineru_post_process(blocks);
+    if (out.size() > blocks.size()) std::abort();
+    (void)mineru_markdown(out);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string_view in = fuzz::text(data + 1, size - 1);
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
         case 0: check_layout(in); break;
         case 1: check_otsl(in); break;
+        case 3: check_repairs(in); break;
         default: check_writers(in); break;
     }
     return 0;

@@ -11,6 +11,7 @@
 #include <docvlm/core/error.hpp>
 #include <docvlm/model/generation.hpp>
 #include <docvlm/pipeline/document.hpp>
+#include <docvlm/pipeline/py_text.hpp>
 
 #include <algorithm>
 #include <array>
@@ -31,7 +32,8 @@ enum class Task { layout, text, table, formula };
 std::string_view mineru_prompt(Task task);
 /// The task used to recognise a block of this type (table, equation → formula, anything else → text).
 Task task_for(std::string_view block_type);
-/// Block types whose content the client does not recognise (image, list, equation_block).
+/// Block types whose content the client does not recognise: containers (list, equation_block,
+/// image_block), and image and chart (the client's image analysis is off by default).
 bool skips_content(std::string_view block_type);
 /// The Qwen2-VL chat text for one image followed by `user_text`, with the image's pad token
 /// repeated `image_tokens` times:  <|im_start|>system\n...<|im_end|>\n<|im_start|>user\n
@@ -42,15 +44,20 @@ std::string chat_prompt(std::string_view user_text, std::size_t image_tokens,
 /// presence 1.0 / frequency 0.05 (text, formula) or 0.005 (table); none for layout.
 GenerationOptions sampling_for(Task task, std::size_t max_new_tokens = 4096);
 
-/// The block types MinerU2.5-2509 emits.
-inline constexpr std::array<std::string_view, 22> block_types = {
-    "text",  "title",    "table",     "image",      "code",          "algorithm",     "header",        "footer",
-    "page_number", "page_footnote", "aside_text", "equation", "equation_block", "ref_text", "list", "phonetic",
-    "table_caption", "image_caption", "code_caption", "table_footnote", "image_footnote", "unknown"};
+/// The block types the client accepts (mineru-vl-utils 1.2.1's BLOCK_TYPES): MinerU2.5-2509's
+/// and MinerU2.5-Pro's (doc_title, paragraph_title, list_item, chart, image_block, ...).
+inline constexpr std::array<std::string_view, 31> block_types = {
+    "text",          "title",         "doc_title",      "paragraph_title", "table",         "equation",
+    "formula_number", "code",         "algorithm",      "aside_text",      "ref_text",      "index",
+    "phonetic",      "list_item",     "caption",        "table_caption",   "image_caption", "code_caption",
+    "footnote",      "table_footnote", "image_footnote", "header",         "footer",        "page_number",
+    "page_footnote", "image",         "chart",          "list",            "image_block",   "equation_block",
+    "unknown"};
 
 /// Parses layout output into blocks, in output order. Malformed segments, unknown types and
 /// boxes outside 0..1000 or of zero area are skipped, each with a line in `warnings` (if given);
-/// `unknown` becomes `image`; text and equations lying ≥ 90 % inside a table are dropped.
+/// `unknown` becomes `image`; text, equations and equation blocks lying ≥ 90 % inside a table are
+/// dropped.
 std::vector<Block> parse_layout(std::string_view output, std::vector<std::string>* warnings = nullptr);
 
 /// OTSL table markup → <table> HTML with rowspan/colspan; text that already is a <table>…</table>
@@ -81,7 +88,9 @@ inline Task task_for(std::string_view type) {
     return Task::text;
 }
 
-inline bool skips_content(std::string_view type) { return type == "image" || type == "list" || type == "equation_block"; }
+inline bool skips_content(std::string_view type) {
+    return type == "image" || type == "chart" || type == "list" || type == "equation_block" || type == "image_block";
+}
 
 inline std::string chat_prompt(std::string_view user_text, std::size_t image_tokens, std::string_view system) {
     std::string s;
@@ -112,34 +121,16 @@ inline GenerationOptions sampling_for(Task task, std::size_t max_new_tokens) {
 
 namespace detail {
 
-// Python's str.strip(): removes leading and trailing characters for which str.isspace() holds.
-inline std::string_view py_strip(std::string_view s) {
-    auto space_at = [&](std::size_t i, bool backwards) -> std::size_t {  // byte length of a space char at i, else 0
-        static constexpr std::string_view multi[] = {"\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\xa8", "\xe2\x80\xa9",
-                                                     "\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80"};
-        const unsigned char c = static_cast<unsigned char>(backwards ? s[i - 1] : s[i]);
-        if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) return 1;
-        for (std::string_view m : multi) {
-            if (backwards ? (i >= m.size() && s.substr(i - m.size(), m.size()) == m) : s.substr(i, m.size()) == m) return m.size();
-        }
-        for (unsigned x = 0x80; x <= 0x8a; ++x) {  // U+2000..U+200A
-            const char seq[3] = {'\xe2', '\x80', char(x)};
-            const std::string_view m(seq, 3);
-            if (backwards ? (i >= 3 && s.substr(i - 3, 3) == m) : s.substr(i, 3) == m) return 3;
-        }
-        return 0;
-    };
-    std::size_t b = 0, e = s.size();
-    while (b < e)
-        if (std::size_t n = space_at(b, false)) b += n;
-        else break;
-    while (e > b)
-        if (std::size_t n = space_at(e, true)) e -= n;
-        else break;
-    return s.substr(b, e - b);
-}
-
 inline bool starts_at(std::string_view s, std::size_t i, std::string_view w) { return s.substr(i, w.size()) == w; }
+
+// The share of inner's area that lies inside outer, computed as the client does (0 for no area).
+inline double cover_ratio(const Block& outer, const Block& inner) {
+    const double area = std::max(0.0, inner.x1 - inner.x0) * std::max(0.0, inner.y1 - inner.y0);
+    if (area == 0) return 0.0;
+    const double x0 = std::max(outer.x0, inner.x0), y0 = std::max(outer.y0, inner.y0);
+    const double x1 = std::min(outer.x1, inner.x1), y1 = std::min(outer.y1, inner.y1);
+    return x1 <= x0 || y1 <= y0 ? 0.0 : (x1 - x0) * (y1 - y0) / area;
+}
 
 }  // namespace detail
 
@@ -150,7 +141,7 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
     };
     std::vector<Block> blocks;
     std::size_t pos = out.find(box_start);
-    if (pos == std::string_view::npos && !detail::py_strip(out).empty()) warn("layout output has no <|box_start|>: nothing parsed");
+    if (pos == std::string_view::npos && !py::strip(out).empty()) warn("layout output has no <|box_start|>: nothing parsed");
     while (pos != std::string_view::npos) {
         const std::size_t next = out.find(box_start, pos + box_start.size());
         const std::string_view seg = out.substr(pos, (next == std::string_view::npos ? out.size() : next) - pos);
@@ -162,7 +153,7 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
         for (int k = 0; k < 4 && ok; ++k) {
             if (k > 0) {
                 const std::size_t ws = i;
-                while (i < seg.size() && std::isspace(static_cast<unsigned char>(seg[i]))) ++i;
+                while (const std::size_t n = py::space_at(seg, i)) i += n;  // re's \\s: Unicode whitespace
                 ok = i > ws;
             }
             const std::size_t d0 = i;
@@ -220,15 +211,10 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
     // Text and equations (almost) inside a table are part of the table.
     std::vector<Block> kept;
     for (const Block& b : blocks) {
-        bool inside = false;
-        if (b.type == "text" || b.type == "equation")
-            for (const Block& t : blocks) {
-                if (t.type != "table") continue;
-                const double iw = std::max(0.0, std::min(b.x1, t.x1) - std::max(b.x0, t.x0));
-                const double ih = std::max(0.0, std::min(b.y1, t.y1) - std::max(b.y0, t.y0));
-                const double area = (b.x1 - b.x0) * (b.y1 - b.y0);
-                if (area > 0 && iw * ih >= 0.9 * area) inside = true;
-            }
+        const bool inside = (b.type == "text" || b.type == "equation" || b.type == "equation_block") &&
+                            std::any_of(blocks.begin(), blocks.end(), [&](const Block& t) {
+                                return &t != &b && t.type == "table" && detail::cover_ratio(t, b) >= 0.9;
+                            });
         if (!inside) kept.push_back(b);
     }
     return kept;
@@ -248,7 +234,7 @@ inline std::string otsl_to_html(std::string_view s) {
     std::size_t i = 0, text_start = 0;
     auto flush_text = [&](std::size_t end) {
         const std::string_view t = s.substr(text_start, end - text_start);
-        if (!detail::py_strip(t).empty()) parts.push_back({TEXT, t});
+        if (!py::strip(t).empty()) parts.push_back({TEXT, t});
     };
     while (i < s.size()) {
         int tag = -1;
@@ -311,7 +297,7 @@ inline std::string otsl_to_html(std::string_view s) {
             std::size_t rs = 1, cs = 1, right = 1;
             std::string text;
             if (kind == FCEL && k + 1 < seq.size() && seq[k + 1].kind == TEXT) {
-                text = std::string(detail::py_strip(seq[k + 1].text));
+                text = std::string(py::strip(seq[k + 1].text));
                 right = 2;
             }
             const int next_right = k + right < seq.size() ? seq[k + right].kind : -1;
@@ -347,7 +333,7 @@ inline std::string otsl_to_html(std::string_view s) {
             html += "<td";
             if (cell.rs > 1) html += " rowspan=\"" + std::to_string(cell.rs) + "\"";
             if (cell.cs > 1) html += " colspan=\"" + std::to_string(cell.cs) + "\"";
-            html += ">" + html_escape(detail::py_strip(cell.text)) + "</td>";
+            html += ">" + html_escape(py::strip(cell.text)) + "</td>";
         }
         html += "</tr>";
     }
@@ -355,7 +341,7 @@ inline std::string otsl_to_html(std::string_view s) {
 }
 
 inline std::string wrap_equation(std::string_view latex) {
-    std::string s(detail::py_strip(latex));
+    std::string s(py::strip(latex));
     if (s.rfind("\\[", 0) != 0) s = "\\[\n" + s;
     if (s.size() < 2 || s.compare(s.size() - 2, 2, "\\]") != 0) s += "\n\\]";
     return s;

@@ -21,6 +21,7 @@
 #include <docvlm/model/token_concat.hpp>
 #include <docvlm/pipeline/document.hpp>
 #include <docvlm/pipeline/mineru.hpp>
+#include <docvlm/pipeline/mineru_post_process.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +45,7 @@ struct PageParserOptions {
     double max_image_edge_ratio = 50.0;
     std::size_t max_new_tokens = 4096;  ///< per block (the client leaves it to the model's limit)
     std::size_t batch = 8;              ///< stage-2 crops decoded together (1: one at a time)
+    MinerUPostProcessOptions post;      ///< what the client's post-processing keeps and joins
     /// Called as work progresses: phase ("layout", "content"), items done, items in total.
     std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
 };
@@ -70,7 +72,8 @@ io::Image resize_by_need(const io::Image& img, int min_edge = 28, double max_rat
 /// Blocks whose crop would be empty are skipped with a warning.
 std::vector<Crop> crops_for(const io::Image& page, const std::vector<Block>& blocks, const PageParserOptions& opt,
                             std::vector<std::string>* warnings = nullptr);
-/// The client's post-processing of one block's raw output.
+/// The client's post-processing of one block's raw output, as its content_extract does (the
+/// block alone through mineru_post_process); "" when the client drops the block.
 std::string postprocess_content(std::string_view type, std::string_view raw);
 
 /// Vision features of recently seen images, keyed by a hash of the pixels and the preprocessing
@@ -198,9 +201,12 @@ inline std::vector<Crop> crops_for(const io::Image& page, const std::vector<Bloc
 }
 
 inline std::string postprocess_content(std::string_view type, std::string_view raw) {
-    if (type == "table") return otsl_to_html(raw);
-    if (type == "equation") return wrap_equation(raw);
-    return std::string(detail::py_strip(raw));
+    Block b;
+    b.type = type;
+    b.x1 = b.y1 = 1;
+    b.content = raw;
+    const std::vector<Block> out = mineru_post_process({std::move(b)});
+    return out.empty() ? std::string() : out.front().content;
 }
 
 inline std::uint64_t VisionCache::key(const io::Image& img, std::string_view settings) {
@@ -352,10 +358,10 @@ Document MinerUPageParser<M>::parse(const io::Image& page) const {
         }
         const std::vector<std::string> raw = recognise_batch(images, prompts, options);
         for (std::size_t i = b0; i < b1; ++i) {
-            Block& b = doc.blocks[crops[i].block];
-            timed(&PhaseTimes::postprocess, [&] { b.content = postprocess_content(b.type, raw[i - b0]); });
+            doc.blocks[crops[i].block].content = raw[i - b0];
         }
     }
+    timed(&PhaseTimes::postprocess, [&] { doc.blocks = mineru_post_process(std::move(doc.blocks), opt_.post); });
     {
         std::lock_guard lock(*times_mutex_);
         ++times_->pages;

@@ -89,12 +89,12 @@ private:
 // ------------------------------------------------------------------------------------------------
 
 inline std::string_view mineru_task_of(std::string_view prompt) {
-    using pipeline::Task, pipeline::mineru_prompt, pipeline::detail::py_strip;
-    prompt = py_strip(prompt);
-    if (prompt == py_strip(mineru_prompt(Task::layout))) return "layout";
-    if (prompt == py_strip(mineru_prompt(Task::text)) || prompt == "Image Analysis:") return "text";
-    if (prompt == py_strip(mineru_prompt(Task::table))) return "table";
-    if (prompt == py_strip(mineru_prompt(Task::formula))) return "formula";
+    using pipeline::Task, pipeline::mineru_prompt, pipeline::py::strip;
+    prompt = strip(prompt);
+    if (prompt == strip(mineru_prompt(Task::layout))) return "layout";
+    if (prompt == strip(mineru_prompt(Task::text)) || prompt == "Image Analysis:") return "text";
+    if (prompt == strip(mineru_prompt(Task::table))) return "table";
+    if (prompt == strip(mineru_prompt(Task::formula))) return "formula";
     return "";
 }
 

@@ -1,0 +1,84 @@
+// docvlm/pipeline/py_text.hpp — Python's str semantics on UTF-8 text, for code that reproduces a
+// Python client exactly: code points, str.isspace() (= re's \s), str.strip(), re's \d (Unicode
+// decimal digits, category Nd). Byte positions are used throughout; a stray byte counts as one
+// code point.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+
+#include <utf8proc.h>
+
+#include <cstddef>
+#include <string_view>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace pipeline::py {
+
+/// Byte length of the code point starting at s[i] (1 for a stray or truncated sequence).
+inline std::size_t cp_len(std::string_view s, std::size_t i) {
+    utf8proc_int32_t cp;
+    const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
+                                    static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+    return n > 0 ? static_cast<std::size_t>(n) : 1;
+}
+
+/// The code point starting at s[i]; -1 for a stray byte.
+inline char32_t cp_at(std::string_view s, std::size_t i) {
+    utf8proc_int32_t cp;
+    const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
+                                    static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+    return n > 0 ? static_cast<char32_t>(cp) : static_cast<char32_t>(-1);
+}
+
+/// str.isspace() of one code point: bidirectional class WS, B or S, or category Zs.
+inline bool is_space(char32_t c) {
+    return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/// re's \d in a str pattern: a decimal digit of any script (category Nd).
+inline bool is_decimal(char32_t c) {
+    if (c >= '0' && c <= '9') return true;
+    if (c < 0x80 || c > 0x10ffff) return false;
+    return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_ND;
+}
+
+/// Byte length of the whitespace code point at s[i], else 0.
+inline std::size_t space_at(std::string_view s, std::size_t i) {
+    if (i >= s.size()) return 0;
+    return is_space(cp_at(s, i)) ? cp_len(s, i) : 0;
+}
+
+/// Byte length of the whitespace code point that ends at s[i - 1], else 0.
+inline std::size_t space_before(std::string_view s, std::size_t i) {
+    std::size_t b = i;
+    while (b > 0 && i - b < 4) {
+        --b;
+        if ((static_cast<unsigned char>(s[b]) & 0xc0) != 0x80) break;  // the first byte of a code point
+    }
+    if (b == i || cp_len(s, b) != i - b) return 0;
+    return is_space(cp_at(s, b)) ? i - b : 0;
+}
+
+/// str.strip(): without leading and trailing whitespace.
+inline std::string_view strip(std::string_view s) {
+    std::size_t b = 0, e = s.size();
+    while (b < e)
+        if (const std::size_t n = space_at(s, b)) b += n;
+        else break;
+    while (e > b)
+        if (const std::size_t n = space_before(s, e)) e -= n;
+        else break;
+    return s.substr(b, e - b);
+}
+
+/// True when every code point of s satisfies pred (also for an empty s).
+template <class Pred>
+bool all_code_points(std::string_view s, Pred pred) {
+    for (std::size_t i = 0; i < s.size(); i += cp_len(s, i))
+        if (!pred(cp_at(s, i))) return false;
+    return true;
+}
+
+}  // namespace pipeline::py
+DOCVLM_NAMESPACE_END

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Runs the official MinerU2.5 client's own functions (opendatalab/mineru-vl-utils) on generated
+inputs and writes inputs and outputs as JSON, for docvlm's tests to reproduce exactly.
+
+    python3 tools/reference/mineru_client/make_cases.py --client PATH/TO/mineru-vl-utils \
+        --out tests/data/mineru-client/cases.json
+
+The client is imported unmodified from --client (a checkout; nothing of it is copied into
+docvlm). It needs Python >= 3.10 with pydantic 2, Pillow, loguru, aiofiles, httpx and tqdm
+(Debian: python3-pil python3-loguru python3-aiofiles python3-httpx python3-tqdm; pydantic 2 from
+a Python that has it). The inputs come from a fixed seed, so a rerun writes the same file.
+"""
+import argparse
+import json
+import random
+import sys
+
+
+def load_client(path):
+    sys.path.insert(0, path)
+    sys.path.append("/usr/lib/python3/dist-packages")  # Debian's Pillow, loguru, httpx, ...
+    from loguru import logger
+
+    logger.remove()  # the client warns on purpose-made bad inputs; keep the run quiet
+    import mineru_vl_utils.mineru_client as client
+    import mineru_vl_utils.post_process as pp
+    from mineru_vl_utils.post_process import (equation_big, equation_delimeters, equation_double_subscript,
+                                              equation_fix_eqqcolon, equation_left_right, equation_leq,
+                                              equation_unbalanced_braces, json2markdown, text_display2inline,
+                                              text_inline_spacing, text_move_underscores_outside)
+    from mineru_vl_utils.version import __version__
+
+    fixers = {
+        "delimiters": equation_delimeters.try_fix_equation_delimeters,
+        "left_right": equation_left_right.try_match_equation_left_right,
+        "double_subscript": equation_double_subscript.try_fix_equation_double_subscript,
+        "eqqcolon": equation_fix_eqqcolon.try_fix_equation_eqqcolon,
+        "big": equation_big.try_fix_equation_big,
+        "leq": equation_leq.try_fix_equation_leq,
+        "unbalanced_braces": equation_unbalanced_braces.try_fix_unbalanced_braces,
+        "equation": lambda s: pp._process_equation(s, debug=False),
+        "equation_brackets": pp._add_equation_brackets,
+        "display_to_inline": text_display2inline.try_convert_display_to_inline,
+        "macro_spacing": text_inline_spacing.try_fix_macro_spacing_in_markdown,
+        "underscores": text_move_underscores_outside.try_move_underscores_outside,
+    }
+    return client, pp, fixers, json2markdown.json2md, __version__
+
+
+# ------------------------------------------------------------------------------------------------
+# LaTeX and text inputs: each fixer's trigger, mixed with ordinary formula material.
+
+BIG_NAMES = [p + s for p in ("big", "Big") for s in ("", "r", "m", "l", "g", "gr", "gm", "gl")]
+BIG_DELIMS = ["(", ")", "\\{", "\\}", "|", "\\|", "[", "]", "\\langle", "\\rangle", "x"]
+LEFTS = ["\\left(", "\\left[", "\\left\\{", "\\left|", "\\left\\|", "\\left.", "\\left\\langle", "\\left\\lbrace",
+         "\\left\\lvert", "\\left\\lVert", "\\left\\vert", "\\left\\Vert", "\\left\\lfloor", "\\left\\lbrack", "\\left]",
+         "\\left)", "\\left/", "\\left\\}", "\\left\\rvert", "\\left\\rangle"]
+RIGHTS = ["\\right)", "\\right]", "\\right\\}", "\\right|", "\\right\\|", "\\right.", "\\right\\rangle", "\\right\\rbrace",
+          "\\right\\lvert", "\\right\\rvert", "\\right\\vert", "\\right\\Vert", "\\right\\rfloor", "\\right\\rbrack",
+          "\\right[", "\\right(", "\\right/", "\\right\\{", "\\rightarrow", "\\right\\langle"]
+ATOMS = ["x", "y_{i}", "a^{2}", "\\alpha", "\\frac{1}{2}", "\\sum_{k=1}^{n}", "f(x)", "=", "+", "-", "<", "\\leq",
+         "\\times", "\\in", "\\to", "\\int", "\\top", "\\inf", "\\cong", "\\subset", "\\mathbb{R}", " ", "  ", "\n",
+         "\\,", "{", "}", "\\{", "\\}", "\\\\{", "2", "10", "–", "α", "β", "，", "\u3000", "\u00a0", "_", "___", "____",
+         "\\eqqcolon", "\\coloneqq", "\\bigtimes", "\\tag{1}", "\\tag {2}", "&", "\\\\", "\\quad", "é", "数"]
+
+
+def atom(rng):
+    r = rng.random()
+    if r < 0.08:
+        return "\\" + rng.choice(BIG_NAMES) + rng.choice(["", " "]) + "{" + rng.choice(BIG_DELIMS) + "}"
+    if r < 0.18:
+        return rng.choice(LEFTS)
+    if r < 0.28:
+        return rng.choice(RIGHTS)
+    if r < 0.32:
+        return "_{" + rng.choice(["i", "j{k}", "a b", ""]) + "}" + rng.choice(["", " "]) + "_" + rng.choice(["", " "]) + "{" + rng.choice(["n", "m{1}", ""]) + "}"
+    if r < 0.37:
+        return "\\" + rng.choice(["cong", "to", "times", "subset", "in"]) + rng.choice("XabtopfZ") + rng.choice(["", " ", "y", "1"])
+    return rng.choice(ATOMS)
+
+
+def array_env(rng, depth):
+    cols = rng.choice(["{cc}", "{l}", "{ l c }", " {rl}", "{c|c}", "{1}"])
+    rows = []
+    for _ in range(rng.randint(1, 3)):
+        cells = [formula(rng, depth + 1, rng.randint(1, 4)) for _ in range(rng.randint(1, 3))]
+        rows.append(rng.choice([" & ", "&"]).join(cells))
+    end = "" if rng.random() < 0.05 else "\\end{array}"
+    return "\\begin{array}" + cols + " ".join(r + rng.choice([" \\\\ ", "\\\\"]) for r in rows) + end
+
+
+def formula(rng, depth=0, n=None):
+    parts = []
+    for _ in range(n if n is not None else rng.randint(1, 12)):
+        if depth < 2 and rng.random() < 0.06:
+            parts.append(array_env(rng, depth))
+        else:
+            parts.append(atom(rng))
+    return "".join(parts)
+
+
+HANDWRITTEN_LATEX = [
+    "", " ", "\\[", "\\]", "\\[\\]", "\\[ x \\]", "  \\[\n a+b \n\\]  ", "\\[x", "x\\]", "x", "\\[ \\left( x \\]",
+    "\\left( \\frac{a}{b}", "\\frac{a}{b} \\right)", "\\left( a \\right) \\left[ b", "\\left\\{ \\begin{array}{ll} 1 & x>0 \\\\ 0 & x \\leq 0 \\end{array} \\right.",
+    "\\left\\{ \\begin{array}{ll} 1 & x>0 \\\\ 0 & x \\leq 0 \\end{array}", "\\begin{array}{c} \\left( a \\\\ b \\right) \\end{array}",
+    "\\begin{array}{cc} \\left( a & b \\right) \\\\ \\left[ c & d \\end{array}", "a & \\left( b \\\\ c \\right) & d",
+    "\\left( a & b", "\\end{array} \\left( \\begin{array}{c} x \\end{array}", "\\begin{array}{c} \\begin{array}{c} \\left( x \\end{array} \\end{array}",
+    "x \\rightarrow y \\left( z", "\\left(x\\right)\\rightarrow", "\\left. x \\right|_{0}^{1}", "\\left\\langle a, b \\right\\rangle",
+    "\\left\\lvert x \\right\\rvert", "\\left\\lVert x \\right\\rVert", "x_{1}_{2}", "x _ {a} _ {b}", "x_{a{b}}_{c{d}}", "x_{a{b{c}}}_{d}",
+    "a \\eqqcolon b \\coloneqq c", "a<b<c", "\\big{(}x\\big{)}", "\\Biggm{\\}}", "\\Biggm{\\langle}", "\\biggm{[}x\\biggm{]}",
+    "\\biggl{[}x\\biggl{]}", "\\bigl {[} \\bigr {]}", "\\bigtimes_{i}", "{a}}", "{{a}", "\\{a\\}}", "\\\\{a}", "}{", "\\left(\u3000x",
+    "\\left(\\right\u00e9", "\\right\n", "α\\left(β", "\\left(\\left)\\right(", "\\left/ x \\right/", "\\left] x \\right[",
+]
+
+HANDWRITTEN_TEXT = [
+    "", "plain text", "\\[1–2\\]", "\\[ 1, 2 - 3 \\]", "\\[x\\]", "\\[\\]", "a \\[ x \\] b \\[ 12 \\] c", "\\[ x", "\\[\n1\n\\]",
+    "\\[٣\\]", "\\[１２\\]", "\\[ \u2003 \\]", "abcdf \\( a \\timesX b \\) asdadfads", "\\( \\int \\inf \\top \\tox \\ina \\intx \\)",
+    "\\( \\cong A \\subsetB \\inR \\)", "\\(\\)", "\\( \\) \\( x \\)", "\\( x ___ y \\)", "\\(____\\)", "\\( ___ \\)", "\\( a __ b \\)",
+    "xxx = \\( \\sigma ___ = \\lambda \\)", "\\( a _____ b ___ c \\) and \\( d \\)", "\\(\\)\\)", "\\( \\timesa\\timesb \\)",
+    "\\( x \\) \\( y", "\\( x\n___\ny \\)", "\\( \u3000___\u3000 \\)", "text \\( \\subseteq \\subsetq \\)",
+]
+
+
+def text_case(rng):
+    pieces = []
+    for _ in range(rng.randint(1, 6)):
+        r = rng.random()
+        if r < 0.3:
+            pieces.append(rng.choice(["Hello ", "world ", "the value ", "数据 ", ", ", ". ", "\n", "1–3 "]))
+        elif r < 0.5:
+            pieces.append("\\[" + rng.choice(["1–2", " 3, 4 ", "x", formula(rng, 2, 3), "", "٣"]) + "\\]")
+        elif r < 0.9:
+            pieces.append("\\(" + formula(rng, 2, rng.randint(0, 5)) + rng.choice(["", " ___ ", "___", "__"]) + "\\)")
+        else:
+            pieces.append(rng.choice(["\\(", "\\)", "\\[", "\\]"]))
+    return "".join(pieces)
+
+
+# ------------------------------------------------------------------------------------------------
+# Layout outputs and block lists.
+
+TYPES_2509 = ["text", "title", "table", "image", "code", "algorithm", "header", "footer", "page_number", "page_footnote",
+              "aside_text", "equation", "equation_block", "ref_text", "list", "phonetic", "table_caption", "image_caption",
+              "code_caption", "table_footnote", "image_footnote", "unknown"]
+TYPES_PRO = ["doc_title", "paragraph_title", "formula_number", "index", "list_item", "caption", "footnote", "chart",
+             "image_block", "inline_formula", "Text", "TITLE", "bogus", "x1"]
+ROTATE = ["<|rotate_up|>", "<|rotate_right|>", "<|rotate_down|>", "<|rotate_left|>", "", "<|rotate_sideways|>"]
+
+
+def layout_case(rng):
+    lines = []
+    for _ in range(rng.randint(0, 9)):
+        r = rng.random()
+        x1, x2 = sorted(rng.sample(range(0, 1001), 2))
+        y1, y2 = sorted(rng.sample(range(0, 1001), 2))
+        if r < 0.1:
+            x1, x2 = x2, x1
+        elif r < 0.14:
+            x2 = x1
+        elif r < 0.17:
+            y2 = rng.choice([1001, 1500])
+        elif r < 0.2:  # a block inside the previous one (a table's cell text, an image's caption)
+            x1, x2, y1, y2 = x1, x1 + max(1, (x2 - x1) // 3), y1, y1 + max(1, (y2 - y1) // 3)
+        t = rng.choice(TYPES_2509 if rng.random() < 0.7 else TYPES_PRO)
+        sep = rng.choice([" ", " ", "  ", "\n"])
+        tail = rng.choice(["", "", "\n", "<|txt_contd_tgt|>", " txt_contd_tgt\n", "junk"])
+        line = f"<|box_start|>{x1:03d}{sep}{y1:03d} {x2:03d} {y2:03d}<|box_end|><|ref_start|>{t}<|ref_end|>{rng.choice(ROTATE)}{tail}"
+        if rng.random() < 0.05:
+            line = line.replace("<|box_end|>", "")
+        lines.append(line)
+    if rng.random() < 0.05:
+        lines.append("no layout here")
+    return "".join(lines)
+
+
+def otsl_case(rng):
+    rows = []
+    for _ in range(rng.randint(1, 4)):
+        cells = []
+        for _ in range(rng.randint(1, 4)):
+            tag = rng.choice(["<fcel>", "<fcel>", "<fcel>", "<ecel>", "<lcel>", "<ucel>", "<xcel>"])
+            text = rng.choice(["1", "a & b", " x ", "<b>", "数", "\\(x\\)", ""]) if tag == "<fcel>" else ""
+            cells.append(tag + text)
+        rows.append("".join(cells) + "<nl>")
+    s = "".join(rows)
+    return rng.choice([s, s, s[:-4], "<table><tr><td>1</td></tr></table>", "plain text", ""])
+
+
+CONTAINERS = ("list", "equation_block")  # the client never recognises these: their content stays None
+
+
+def block_list_case(rng):
+    blocks = []
+    for _ in range(rng.randint(0, 8)):
+        t = rng.choice(["text", "text", "equation", "equation", "equation_block", "title", "list", "list_item", "header",
+                        "footer", "page_number", "page_footnote", "aside_text", "code", "ref_text", "image_caption",
+                        "table"])
+        x1 = rng.randint(0, 900)
+        y1 = rng.randint(0, 900)
+        w = rng.randint(5, 1000 - x1)
+        h = rng.randint(5, 1000 - y1)
+        if blocks and rng.random() < 0.3:  # a block inside the previous one's box: equation_block grouping
+            p = blocks[-1]["bbox"]
+            bx = [p[0] + (p[2] - p[0]) * 0.1, p[1] + (p[3] - p[1]) * 0.1, p[2] - (p[2] - p[0]) * 0.1, p[3] - (p[3] - p[1]) * 0.5]
+            bbox = [round(v, 3) for v in bx]
+        else:
+            bbox = [x1 / 1000, y1 / 1000, (x1 + w) / 1000, (y1 + h) / 1000]
+        if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
+            continue
+        if t in CONTAINERS:
+            content = None
+        elif t == "equation":
+            content = formula(rng) if rng.random() < 0.9 else rng.choice(["", "[Non-Text]", " [Non-Text]\n"])
+        elif t == "table":
+            content = otsl_case(rng) if rng.random() < 0.9 else rng.choice(["", "[Non-Text]"])
+        else:
+            content = text_case(rng) if rng.random() < 0.85 else rng.choice(["", " [Non-Text] ", "[Non-Text]", "[Non-Text]."])
+        b = {"type": t, "bbox": bbox, "angle": rng.choice([None, 0, 90]), "content": content}
+        if t == "text":
+            b["merge_prev"] = rng.random() < 0.3
+        blocks.append(b)
+    return blocks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--client", required=True, help="a checkout of opendatalab/mineru-vl-utils")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=2509)
+    args = ap.parse_args()
+    client, pp, fixers, json2md, version = load_client(args.client)
+    from mineru_vl_utils.structs import ContentBlock
+
+    rng = random.Random(args.seed)
+    latex_inputs = HANDWRITTEN_LATEX + [formula(rng) for _ in range(300)]
+    text_inputs = HANDWRITTEN_TEXT + [text_case(rng) for _ in range(200)]
+    latex_fixers = ["delimiters", "left_right", "double_subscript", "eqqcolon", "big", "leq", "unbalanced_braces",
+                    "equation", "equation_brackets"]
+    text_fixers = ["display_to_inline", "macro_spacing", "underscores"]
+    cases = {"fixers": []}
+    for s in latex_inputs:
+        cases["fixers"].append({"in": s, "out": {f: fixers[f](s) for f in latex_fixers}})
+    for s in text_inputs:
+        cases["fixers"].append({"in": s, "out": {f: fixers[f](s) for f in text_fixers}})
+
+    helper = client.MinerUClientHelper(
+        backend="transformers", prompts=client.DEFAULT_PROMPTS, sampling_params=client.DEFAULT_SAMPLING_PARAMS,
+        layout_image_size=(1036, 1036), min_image_edge=28, max_image_edge_ratio=50, simple_post_process=False,
+        handle_equation_block=True, abandon_list=False, abandon_paratext=False, image_analysis=False, debug=False)
+    cases["layout"] = []
+    for _ in range(150):
+        out = layout_case(rng)
+        cases["layout"].append({"in": out, "out": [dict(b) for b in helper.parse_layout_output(out)]})
+
+    cases["post_process"] = []
+    for i in range(150):
+        blocks = block_list_case(rng)
+        flags = {"handle_equation_block": i % 5 != 4, "abandon_list": i % 7 == 3, "abandon_paratext": i % 3 == 1}
+        objs = []
+        for b in blocks:
+            cb = ContentBlock(b["type"], list(b["bbox"]), angle=b["angle"], content=b["content"],
+                              merge_prev=b.get("merge_prev", False))
+            objs.append(cb)
+        out = pp.post_process(objs, simple_post_process=False, debug=False, **flags)
+        out_dicts = [dict(b) for b in out]
+        cases["post_process"].append({"in": blocks, "flags": flags, "out": out_dicts, "markdown": json2md(out_dicts)})
+
+    doc = {"client": "opendatalab/mineru-vl-utils", "version": version, "seed": args.seed, **cases}
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=0)
+        f.write("\n")
+    n = sum(len(v) for k, v in cases.items())
+    print(f"{args.out}: {n} cases from mineru-vl-utils {version}")
+
+
+if __name__ == "__main__":
+    main()
