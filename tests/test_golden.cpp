@@ -381,4 +381,33 @@ TEST_CASE("config.json and preprocessor_config.json: values of the wrong type ar
                     "'do_resize' must be true or false");
 }
 
+TEST_CASE("docvlm info tells MinerU2.5-2509 from MinerU2.5-Pro by where config.json keeps the decoder's fields") {
+    // The two releases share the network (shared/MINERU25.md §9): 2509 writes the decoder's sizes at
+    // the top level, Pro-2604/2605 inside text_config (without a top-level tie flag).
+    test::TempDir dir;
+    auto dims = [&](const nlohmann::json& j) {
+        std::ofstream(dir / "config.json") << j.dump();
+        return Qwen2VLDims::from_config_json(dir / "config.json");
+    };
+    const nlohmann::json decoder = {{"num_hidden_layers", 24}, {"hidden_size", 896}, {"num_attention_heads", 14},
+                                    {"num_key_value_heads", 2}, {"intermediate_size", 4864}, {"vocab_size", 151936},
+                                    {"rope_scaling", {{"type", "mrope"}, {"mrope_section", {8, 12, 12}}}}};
+    const nlohmann::json vision = {{"depth", 32}, {"embed_dim", 1280}, {"num_heads", 16}, {"hidden_size", 896}};
+    nlohmann::json v2509 = decoder;
+    v2509["vision_config"] = vision;
+    v2509["tie_word_embeddings"] = true;
+    nlohmann::json pro = {{"vision_config", vision}, {"text_config", decoder}};
+    pro["text_config"]["tie_word_embeddings"] = true;
+    CHECK(mineru_release(dims(v2509)) == "MinerU2.5-2509");
+    CHECK(mineru_release(dims(pro)) == "MinerU2.5-Pro");
+    CHECK(dims(pro).tie_embeddings);
+    CHECK(mineru_release(Qwen2VLDims::from_config_json(golden + "/config.json")).empty());  // the tiny random model
+    v2509["num_hidden_layers"] = 28;  // Qwen2-VL-2B-sized decoder: not MinerU2.5
+    v2509["hidden_size"] = 1536;
+    v2509["num_attention_heads"] = 12;
+    v2509["vision_config"]["hidden_size"] = 1536;
+    v2509["rope_scaling"]["mrope_section"] = {16, 24, 24};
+    CHECK(mineru_release(dims(v2509)).empty());
+}
+
 }  // TEST_SUITE

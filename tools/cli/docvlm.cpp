@@ -581,6 +581,9 @@ int cmd_info(const std::string& path) {
         try {
             const auto d = docvlm::Qwen2VLDims::from_config_json((dir / "config.json").string());
             std::printf("architecture  Qwen2-VL family (vision tower + Qwen2 decoder, token concatenation)\n");
+            if (const auto release = docvlm::mineru_release(d); !release.empty())
+                std::printf("checkpoint    %.*s (%s)\n", int(release.size()), release.data(),
+                            d.text_config ? "decoder fields in text_config" : "decoder fields at the top level of config.json");
             std::printf("vision        %zu blocks x %zu wide, %zu heads, MLP %zu, patch %zu, merge %zux%zu\n", d.v_depth, d.v_dim,
                         d.v_heads, d.v_mlp, d.patch, d.merge, d.merge);
             std::printf("decoder       %zu layers x %zu wide, %zu/%zu heads (head_dim %zu), MLP %zu, vocab %zu, M-RoPE %d/%d/%d, %s\n",

@@ -59,6 +59,7 @@ struct Qwen2VLDims {
     float rms_eps = 1e-6f, rope_theta = 1e6f;
     std::array<int, 3> mrope_section{16, 24, 24};
     bool tie_embeddings = true;
+    bool text_config = false;  ///< the decoder's fields were nested in "text_config" (newer files)
     std::int32_t image_token_id = 151655, vision_start_token_id = 151652, vision_end_token_id = 151653, eos_token_id = 151645;
 
     static Qwen2VLDims from_config_json(const std::string& path);
@@ -130,6 +131,14 @@ private:
     std::vector<float> rope_inv_freq_;
 };
 
+/// Which MinerU2.5 release a Qwen2-VL-family config is shaped like: "MinerU2.5-2509" (decoder
+/// fields at the top level), "MinerU2.5-Pro" (2604/2605: the same network, fields in text_config),
+/// or "" when the sizes are not MinerU2.5's (32 x 1280 vision blocks, 24 x 896 Qwen2-0.5B decoder).
+inline std::string_view mineru_release(const Qwen2VLDims& d) {
+    if (d.v_depth != 32 || d.v_dim != 1280 || d.layers != 24 || d.hidden != 896 || d.heads != 14 || d.kv_heads != 2) return "";
+    return d.text_config ? "MinerU2.5-Pro" : "MinerU2.5-2509";
+}
+
 // ------------------------------------------------------------------------------------------------
 // Implementation
 // ------------------------------------------------------------------------------------------------
@@ -138,7 +147,8 @@ inline Qwen2VLDims Qwen2VLDims::from_config_json(const std::string& path) {
     const nlohmann::json j = io::read_json_file(path);
     if (!j.is_object()) detail::fail(path, ": expected a JSON object");
     // Newer files nest the decoder sizes in text_config.
-    const nlohmann::json& t = j.contains("text_config") && j["text_config"].is_object() ? j["text_config"] : j;
+    const bool nested = j.contains("text_config") && j["text_config"].is_object();
+    const nlohmann::json& t = nested ? j["text_config"] : j;
     auto get = [&](const nlohmann::json& obj, const char* key, auto fallback, bool required) {
         using T = decltype(fallback);
         if (!obj.contains(key)) {
@@ -154,6 +164,7 @@ inline Qwen2VLDims Qwen2VLDims::from_config_json(const std::string& path) {
     if (!j.contains("vision_config") || !j["vision_config"].is_object()) detail::fail(path, ": missing object 'vision_config'");
     const nlohmann::json& v = j["vision_config"];
     Qwen2VLDims d;
+    d.text_config = nested;
     d.v_depth = get(v, "depth", std::size_t(32), true);
     d.v_dim = get(v, "embed_dim", std::size_t(1280), true);
     d.v_heads = get(v, "num_heads", std::size_t(16), true);
