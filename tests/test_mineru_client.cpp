@@ -6,6 +6,7 @@
 #include <docvlm/pipeline/latex_fixes.hpp>
 #include <docvlm/pipeline/mineru.hpp>
 #include <docvlm/pipeline/mineru_post_process.hpp>
+#include <docvlm/pipeline/page_parser.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -104,6 +105,28 @@ TEST_CASE("the client's layout parsing (mineru-vl-utils' own outputs)") {
         blocks += c.at("out").size();
     }
     CHECK(blocks >= 300);
+}
+
+TEST_CASE("the client's choice of blocks to recognise and their prompts (mineru-vl-utils' own outputs)") {
+    std::size_t crops = 0, dropped = 0;
+    for (const auto& c : client_cases().at("extract")) {
+        std::vector<Block> in;
+        for (const auto& b : c.at("in")) in.push_back(block_from(b));
+        const std::vector<Block> kept = drop_captions_inside_images(in);
+        check_blocks("blocks " + c.at("in").dump(), c.at("blocks"), kept);
+        dropped += in.size() - kept.size();
+        const io::Image page(c.at("page")[0].get<int>(), c.at("page")[1].get<int>(), 3, 255);
+        const std::vector<Crop> got = crops_for(page, kept, PageParserOptions{});
+        INFO("blocks " << c.at("in").dump());
+        REQUIRE(got.size() == c.at("indices").size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            CHECK(got[i].block == c.at("indices")[i].get<std::size_t>());
+            CHECK(mineru_prompt(got[i].task) == c.at("prompts")[i].get<std::string>());
+        }
+        crops += got.size();
+    }
+    CHECK(crops >= 300);
+    CHECK(dropped >= 10);
 }
 
 TEST_CASE("the client's post-processing of a page's blocks and its Markdown (mineru-vl-utils' own outputs)") {

@@ -60,6 +60,10 @@ inline constexpr std::array<std::string_view, 31> block_types = {
 /// dropped.
 std::vector<Block> parse_layout(std::string_view output, std::vector<std::string>* warnings = nullptr);
 
+/// Before stage 2 the client drops image captions lying ≥ 90 % inside an image, chart or
+/// image_block (they are part of the picture).
+std::vector<Block> drop_captions_inside_images(std::vector<Block> blocks);
+
 /// OTSL table markup → <table> HTML with rowspan/colspan; text that already is a <table>…</table>
 /// is returned unchanged, an empty table gives "".
 std::string otsl_to_html(std::string_view otsl);
@@ -214,6 +218,18 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
         const bool inside = (b.type == "text" || b.type == "equation" || b.type == "equation_block") &&
                             std::any_of(blocks.begin(), blocks.end(), [&](const Block& t) {
                                 return &t != &b && t.type == "table" && detail::cover_ratio(t, b) >= 0.9;
+                            });
+        if (!inside) kept.push_back(b);
+    }
+    return kept;
+}
+
+inline std::vector<Block> drop_captions_inside_images(std::vector<Block> blocks) {
+    std::vector<Block> kept;
+    for (const Block& b : blocks) {
+        const bool inside = b.type == "image_caption" && std::any_of(blocks.begin(), blocks.end(), [&](const Block& c) {
+                                return &c != &b && (c.type == "image" || c.type == "chart" || c.type == "image_block") &&
+                                       detail::cover_ratio(c, b) >= 0.9;
                             });
         if (!inside) kept.push_back(b);
     }

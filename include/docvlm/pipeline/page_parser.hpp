@@ -339,7 +339,7 @@ Document MinerUPageParser<M>::parse(const io::Image& page) const {
     if (page.channels != 3) docvlm::detail::fail("parse: expected an RGB page image");
     Document doc;
     if (opt_.progress) opt_.progress("layout", 0, 1);
-    timed(&PhaseTimes::layout, [&] { doc.blocks = detect_layout(page, &doc.warnings); });
+    timed(&PhaseTimes::layout, [&] { doc.blocks = drop_captions_inside_images(detect_layout(page, &doc.warnings)); });
     if (opt_.progress) opt_.progress("layout", 1, 1);
     std::vector<Crop> crops;
     timed(&PhaseTimes::crops, [&] { crops = crops_for(page, doc.blocks, opt_, &doc.warnings); });

@@ -222,6 +222,32 @@ def block_list_case(rng):
     return blocks
 
 
+def extract_case(rng):
+    """A page's blocks with visual containers and captions inside them (and some outside)."""
+    blocks = []
+    for _ in range(rng.randint(1, 8)):
+        t = rng.choice(["text", "title", "table", "equation", "image", "chart", "image_block", "list", "equation_block",
+                        "image_caption", "image_caption", "table_caption", "code", "header", "list_item", "doc_title"])
+        if blocks and rng.random() < 0.4:  # inside (or across) an earlier block, often a caption
+            if rng.random() < 0.5:
+                t = "image_caption"
+            p = rng.choice(blocks)["bbox"]
+            f = rng.choice([0.05, 0.1, 0.3, -0.05])
+            w, h = p[2] - p[0], p[3] - p[1]
+            bbox = [p[0] + w * f, p[1] + h * f, p[2] - w * max(f, 0.0), p[3] - h * 0.5]
+            bbox = [min(1.0, max(0.0, round(v, 3))) for v in bbox]
+        else:
+            x1, x2 = sorted(rng.sample(range(0, 1001), 2))
+            y1, y2 = sorted(rng.sample(range(0, 1001), 2))
+            if rng.random() < 0.1:
+                x2 = x1 + 1  # narrower than a pixel of the page
+            bbox = [x1 / 1000, y1 / 1000, x2 / 1000, y2 / 1000]
+        if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
+            continue
+        blocks.append({"type": t, "bbox": bbox, "angle": rng.choice([None, 0, 90, 180, 270])})
+    return blocks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--client", required=True, help="a checkout of opendatalab/mineru-vl-utils")
@@ -264,6 +290,17 @@ def main():
         out = pp.post_process(objs, simple_post_process=False, debug=False, **flags)
         out_dicts = [dict(b) for b in out]
         cases["post_process"].append({"in": blocks, "flags": flags, "out": out_dicts, "markdown": json2md(out_dicts)})
+
+    from PIL import Image
+
+    page = Image.new("RGB", (300, 200), (255, 255, 255))
+    cases["extract"] = []
+    for _ in range(150):
+        blocks = extract_case(rng)
+        objs = [ContentBlock(b["type"], list(b["bbox"]), angle=b["angle"]) for b in blocks]
+        _, prompts, _, indices = helper.prepare_for_extract(page, objs)
+        kept = [{"type": b.type, "bbox": b.bbox, "angle": b.angle} for b in objs]
+        cases["extract"].append({"in": blocks, "page": [300, 200], "blocks": kept, "indices": indices, "prompts": prompts})
 
     doc = {"client": "opendatalab/mineru-vl-utils", "version": version, "seed": args.seed, **cases}
     with open(args.out, "w", encoding="utf-8") as f:
