@@ -1,7 +1,8 @@
 # Drives `docvlm parse` as a user would (run by ctest: cmake -DDOCVLM=... -DDATA=... -DWORK=... -P).
 # Real files in (images, a two-page PDF, a two-page TIFF, a corrupt image, an empty folder); outputs and exit codes
 # checked; --jobs gives the same files as a serial run; --shard partitions without overlap or loss;
-# a run interrupted (outputs missing, a stale .tmp left) completes the set when run again.
+# a run interrupted (outputs missing, a stale .tmp left) completes the set when run again;
+# --min-confidence leaves out what the model cannot read with confidence.
 cmake_minimum_required(VERSION 3.20)
 
 function(run_parse out_var code_var)
@@ -90,4 +91,16 @@ expect("the missing model folder is named: ${out}" ${at} GREATER -1)
 file(COPY ${DATA}/upload/two_pages.tiff DESTINATION ${WORK}/tiff)
 run_parse(out code ${WORK}/tiff/two_pages.tiff -o ${WORK}/tiffout --pages 2)
 expect("TIFF page 2: ${out}" ${code} EQUAL 0 AND EXISTS ${WORK}/tiffout/two_pages_p2.md AND NOT EXISTS ${WORK}/tiffout/two_pages_p1.md)
+# 8. --min-confidence: 0 (nothing is read with certainty) leaves every text line out and lists its
+#    box as unreadable; a value that is not a log-probability is one clear error
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/conf --format json --min-confidence 0)
+expect("--min-confidence 0: ${out}" ${code} EQUAL 0 AND EXISTS ${WORK}/conf/sample_page.json)
+file(READ ${WORK}/conf/sample_page.json json)
+string(FIND "${json}" "\"unreadable\"" at)
+expect("unreadable boxes are listed with --min-confidence 0" ${at} GREATER -1)
+string(FIND "${json}" "North-Western" at)
+expect("no text is guessed with --min-confidence 0" ${at} EQUAL -1)
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/conf2 --min-confidence 0.5)
+string(FIND "${out}" "--min-confidence: '0.5'" at)
+expect("a positive --min-confidence is refused: ${out}" NOT ${code} EQUAL 0 AND ${at} GREATER -1)
 message(STATUS "all parse scenarios passed")

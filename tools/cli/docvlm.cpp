@@ -29,6 +29,7 @@
 #include <fstream>
 #include <mutex>
 #include <optional>
+#include <limits>
 
 #include <cstdio>
 #include <cstring>
@@ -71,6 +72,7 @@ run 'docvlm COMMAND --help' for details and examples.
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
+                    [--min-confidence X|off]
 
 Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
 PDF in it):
@@ -96,7 +98,9 @@ status is 1 if any failed. Progress goes to stderr (pages done/total, pages/s, E
 Scans: with the embedded model each page is normalised before it is segmented — paper tone and
 uneven light divided out, ink made black, a page on its side or upside down turned upright, a
 skew of up to 5 degrees levelled (--format json reports "page": {"rotation", "skew"}); a clean
-rendered page passes unchanged. --no-normalise reads the page as it is.
+rendered page passes unchanged. --no-normalise reads the page as it is. A text line the model
+reads with a mean token log-probability below --min-confidence is left out, not guessed (its box
+goes to the JSON's "unreadable"); off keeps every reading.
 
 --model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
                preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.
@@ -182,6 +186,7 @@ struct Options {
     std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
+    std::optional<double> min_confidence;  // embedded model: the parser's default unless given
     bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false,
          normalise = true;
 };
@@ -231,6 +236,14 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--segmenter-tables") o.segmenter_tables = true;
         else if (a == "--grid-tables") o.grid_tables = true;
         else if (a == "--no-normalise") o.normalise = false;
+        else if (a == "--min-confidence") {
+            const std::string& v = value(i);
+            char* end = nullptr;
+            const double x = std::strtod(v.c_str(), &end);
+            if (v == "off") o.min_confidence = -std::numeric_limits<double>::infinity();
+            else if (v.empty() || *end || !(x <= 0)) docvlm::detail::fail("--min-confidence: '", v, "' is not a log-probability <= 0 or 'off'");
+            else o.min_confidence = x;
+        }
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
     }
@@ -367,6 +380,7 @@ int with_parser(const Options& o, Fn&& fn) {
             popt.tables = !o.segmenter_tables;
             popt.table_splitter = !o.grid_tables;
             if (!o.normalise) popt.normalise = {.flatten = false, .orient = false, .deskew = false};
+            if (o.min_confidence) popt.min_confidence = *o.min_confidence;
             const docvlm::pipeline::EmbeddedPageParser parser(model, popt);
             return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
         }
