@@ -17,6 +17,7 @@
 #include <array>
 #include <cctype>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,7 +63,7 @@ std::vector<Block> parse_layout(std::string_view output, std::vector<std::string
 
 /// Before stage 2 the client drops image captions lying ≥ 90 % inside an image, chart or
 /// image_block (they are part of the picture).
-std::vector<Block> drop_captions_inside_images(std::vector<Block> blocks);
+std::vector<Block> drop_captions_inside_images(const std::vector<Block>& blocks);
 
 /// OTSL table markup → <table> HTML with rowspan/colspan; text that already is a <table>…</table>
 /// is returned unchanged, an empty table gives "".
@@ -136,6 +137,21 @@ inline double cover_ratio(const Block& outer, const Block& inner) {
     return x1 <= x0 || y1 <= y0 ? 0.0 : (x1 - x0) * (y1 - y0) / area;
 }
 
+// The client's filter of blocks that belong to another: a block of one of `types` lying ≥ 90 %
+// inside a (different) block of one of `container_types` is dropped.
+inline std::vector<Block> drop_covered(const std::vector<Block>& blocks, std::initializer_list<std::string_view> types,
+                                       std::initializer_list<std::string_view> container_types) {
+    auto is = [](const Block& b, std::initializer_list<std::string_view> ts) { return std::find(ts.begin(), ts.end(), b.type) != ts.end(); };
+    std::vector<Block> kept;
+    for (const Block& b : blocks) {
+        const bool inside = is(b, types) && std::any_of(blocks.begin(), blocks.end(), [&](const Block& c) {
+                                return &c != &b && is(c, container_types) && cover_ratio(c, b) >= 0.9;
+                            });
+        if (!inside) kept.push_back(b);
+    }
+    return kept;
+}
+
 }  // namespace detail
 
 inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::string>* warnings) {
@@ -157,7 +173,7 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
         for (int k = 0; k < 4 && ok; ++k) {
             if (k > 0) {
                 const std::size_t ws = i;
-                while (const std::size_t n = py::space_at(seg, i)) i += n;  // re's \\s: Unicode whitespace
+                while (const std::size_t n = py::space_at(seg, i)) i += n;  // re's \s: Unicode whitespace
                 ok = i > ws;
             }
             const std::size_t d0 = i;
@@ -213,27 +229,11 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
         blocks.push_back(std::move(b));
     }
     // Text and equations (almost) inside a table are part of the table.
-    std::vector<Block> kept;
-    for (const Block& b : blocks) {
-        const bool inside = (b.type == "text" || b.type == "equation" || b.type == "equation_block") &&
-                            std::any_of(blocks.begin(), blocks.end(), [&](const Block& t) {
-                                return &t != &b && t.type == "table" && detail::cover_ratio(t, b) >= 0.9;
-                            });
-        if (!inside) kept.push_back(b);
-    }
-    return kept;
+    return detail::drop_covered(blocks, {"text", "equation", "equation_block"}, {"table"});
 }
 
-inline std::vector<Block> drop_captions_inside_images(std::vector<Block> blocks) {
-    std::vector<Block> kept;
-    for (const Block& b : blocks) {
-        const bool inside = b.type == "image_caption" && std::any_of(blocks.begin(), blocks.end(), [&](const Block& c) {
-                                return &c != &b && (c.type == "image" || c.type == "chart" || c.type == "image_block") &&
-                                       detail::cover_ratio(c, b) >= 0.9;
-                            });
-        if (!inside) kept.push_back(b);
-    }
-    return kept;
+inline std::vector<Block> drop_captions_inside_images(const std::vector<Block>& blocks) {
+    return detail::drop_covered(blocks, {"image_caption"}, {"image", "chart", "image_block"});
 }
 
 inline std::string otsl_to_html(std::string_view s) {
