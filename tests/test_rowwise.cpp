@@ -298,20 +298,23 @@ TEST_CASE("row kernels: the int8 GEMM's row epilogue (dequantize_row) against it
         for (std::size_t n : {1, 3, 4, 7, 8, 15, 16, 17, 32, 33}) {
             CAPTURE(n);
             for (Activation act : {Activation::none, Activation::gelu_erf, Activation::silu})
-                for (int alias = 0; alias < 3; ++alias) {  // 0: none, 1: res is y, 2: mul is y
+                for (int alias = 0; alias < 6; ++alias) {  // % 3 — 0: none, 1: res is y, 2: mul is y; ≥ 3: the u8 offset
                     CAPTURE(int(act));
                     CAPTURE(alias);
-                    std::vector<std::int32_t> acc(n);
+                    std::vector<std::int32_t> acc(n), col_sums(n);
                     std::vector<float> ws(n), bias(n), mul(n), res(n), y(n);
                     for (std::size_t j = 0; j < n; ++j)
-                        acc[j] = iacc(rng), ws[j] = u(rng) * 1e-6f, bias[j] = u(rng), mul[j] = u(rng), res[j] = u(rng);
+                        acc[j] = iacc(rng), col_sums[j] = iacc(rng) >> 9, ws[j] = u(rng) * 1e-6f, bias[j] = u(rng),
+                        mul[j] = u(rng), res[j] = u(rng);
                     const float sa = 0.37f;
-                    if (alias == 1) y = res;
-                    if (alias == 2) y = mul;
-                    dequantize_row(tag, acc.data(), sa, ws.data(), bias.data(), act, alias == 2 ? y.data() : mul.data(),
-                                   alias == 1 ? y.data() : res.data(), y.data(), n);
+                    const std::int32_t offset = alias >= 3 ? 128 : 0;
+                    if (alias % 3 == 1) y = res;
+                    if (alias % 3 == 2) y = mul;
+                    dequantize_row(tag, acc.data(), offset ? col_sums.data() : nullptr, offset, sa, ws.data(), bias.data(), act,
+                                   alias % 3 == 2 ? y.data() : mul.data(), alias % 3 == 1 ? y.data() : res.data(), y.data(), n);
                     for (std::size_t j = 0; j < n; ++j) {
-                        const double pre = double(float(acc[j])) * double(sa * ws[j]) + double(bias[j]);
+                        const std::int64_t a = std::int64_t(acc[j]) - std::int64_t(offset) * col_sums[j];
+                        const double pre = double(float(a)) * double(sa * ws[j]) + double(bias[j]);
                         const double want = double(activate_scalar(act, float(pre))) * mul[j] + res[j];
                         CHECK(std::fabs(y[j] - want) <= 1e-5 * (std::fabs(pre) + std::fabs(res[j]) + 1.0));
                     }

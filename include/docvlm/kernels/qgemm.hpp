@@ -662,16 +662,14 @@ inline void qepilogue_rows(const std::int32_t* raw, std::size_t m0, std::size_t 
                            const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t offset, float* y,
                            std::size_t ldy, const Epilogue& ep) {
     const simd::RowIsa isa = simd::row_isa();
-    alignas(64) std::int32_t acc[qpanel];
-    const std::int32_t* col_sums = w.col_sums.data() + n0;
+    // The u8 paths' offset · Σw comes off inside the row kernel: a separate pass here would store
+    // narrower vectors than the row kernel loads, and each load would wait for its stores to
+    // retire (no store forwarding).
+    const std::int32_t* col_sums = offset != 0 ? w.col_sums.data() + n0 : nullptr;
     for (std::size_t r = 0; r < mr; ++r) {
         const std::size_t m = m0 + r;
-        const std::int32_t* sums = raw + r * qpanel;
-        if (offset != 0) {  // the u8 paths: subtract offset · Σw (exact in int32)
-            for (std::size_t j = 0; j < cols; ++j) acc[j] = sums[j] - offset * col_sums[j];
-            sums = acc;
-        }
-        dequantize_row(isa, sums, x.scales[m], w.scales.data() + n0, ep.bias ? ep.bias + n0 : nullptr, ep.act,
+        dequantize_row(isa, raw + r * qpanel, col_sums, offset, x.scales[m], w.scales.data() + n0,
+                       ep.bias ? ep.bias + n0 : nullptr, ep.act,
                        ep.multiplier ? ep.multiplier + m * ep.ld_multiplier + n0 : nullptr,
                        ep.residual ? ep.residual + m * ep.ld_residual + n0 : nullptr, y + m * ldy + n0, cols);
     }
@@ -753,6 +751,31 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
     parallel_grouped_tiles(x.m, x.row_bytes, block_bytes, qmr, w.panels(), group, pool,
                            [&](std::size_t m0, std::size_t mr, std::size_t p) { qgemm_tile_avx512vnni(x, w, y, ldy, ep, m0, mr, p); });
 }
+
+// Per-channel weights on the AVX-VNNI path: the AVX-512 path's schedule with 6-row tiles, the
+// epilogue's output lines prefetched for writing by the kernel.
+inline void qgemm_avxvnni(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
+                          const Epilogue& ep, ThreadPool& pool) {
+    check_qgemm(x, w);
+    const std::size_t k4 = w.k_padded / 4, mr_max = tile_rows(QPath::avxvnni);
+    const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / (w.k_padded * qpanel), 1, qmax_group);
+    const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
+    parallel_grouped_tiles(x.m, x.row_bytes, block_bytes, mr_max, w.panels(), group, pool, [&](std::size_t m0, std::size_t mr, std::size_t p) {
+        alignas(64) std::int32_t raw[qmr * qpanel];
+        const std::byte* a = x.data.data() + m0 * x.row_bytes;
+        const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
+        float* out = y + m0 * ldy + p * qpanel;
+        switch (mr) {
+            case 1: qkernel_avxvnni<1>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
+            case 2: qkernel_avxvnni<2>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
+            case 3: qkernel_avxvnni<3>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
+            case 4: qkernel_avxvnni<4>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
+            case 5: qkernel_avxvnni<5>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
+            default: qkernel_avxvnni<6>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
+        }
+        qepilogue_rows(raw, m0, mr, p * qpanel, std::min(qpanel, w.n - p * qpanel), x, w, 128, y, ldy, ep);
+    });
+}
 #endif
 
 }  // namespace detail
@@ -762,6 +785,7 @@ inline void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float
     const std::int32_t offset = detail::uses_u8_offset(x.path) ? 128 : 0;
 #if DOCVLM_X86_64
     if (w.group == 0 && x.path == QPath::avx512vnni) return detail::qgemm_avx512vnni(x, w, y, ldy, ep, pool);
+    if (w.group == 0 && x.path == QPath::avxvnni) return detail::qgemm_avxvnni(x, w, y, ldy, ep, pool);
     if (w.group == 0 && cpu().avx512()) {
         detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
             detail::qepilogue_avx512(raw, m0, mr, p * qpanel, std::min(qpanel, w.n - p * qpanel), x, w, offset, y, ldy, ep);

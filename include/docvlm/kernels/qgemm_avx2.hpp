@@ -32,15 +32,20 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
 }
 
 // AVX-VNNI (Alder Lake and later, Zen 5): {vex} vpdpbusd on ymm, u8 rows x s8 weights, MR <= 6
-// rows x 16 columns per pass (12 accumulators), two passes per panel.
+// rows x 16 columns per pass (12 accumulators), two passes per panel. pf (or null): the [MR][32]
+// floats the tile's epilogue will write, ldpf apart; during the first pass one of their 2·MR
+// cache lines is asked for with write intent every 4 steps, so that the reads for ownership
+// overlap the products instead of stalling the epilogue's stores.
 template <int MR>
 DOCVLM_TARGET("avx2,avxvnni")
-void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out,
+                     const float* pf = nullptr, std::size_t ldpf = 0) {
     for (int pass = 0; pass < 2; ++pass) {
         __m256i c[MR][2];
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
         for (std::size_t kk = 0; kk < k4; ++kk) {
+            if (pass == 0 && pf && kk % 4 == 0 && kk < 8 * MR) asm volatile("prefetchw %0" : : "m"(pf[kk / 8 * ldpf + kk % 8 * 4]));
             const std::int8_t* wk = w + kk * 128 + pass * 64;
             const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk)),
                           w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32));

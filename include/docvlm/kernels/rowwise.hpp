@@ -154,10 +154,12 @@ inline void activate(Activation act, float* x, std::size_t n) {
 }
 
 namespace detail {
-/// y[j] = act(float(acc[j]) · (sa · ws[j]) + bias[j]) · mul[j] + res[j], j < n (simd::dequantize_row).
-inline void dequantize_row(simd::RowIsa isa, const std::int32_t* acc, float sa, const float* ws, const float* bias,
-                           Activation act, const float* mul, const float* res, float* y, std::size_t n) {
-    simd::run(isa, [&](auto tag) { dequantize_row(tag, acc, sa, ws, bias, act, mul, res, y, n); });
+/// y[j] = act(float(acc[j] − offset · col_sums[j]) · (sa · ws[j]) + bias[j]) · mul[j] + res[j],
+/// j < n (simd::dequantize_row; col_sums null: no offset).
+inline void dequantize_row(simd::RowIsa isa, const std::int32_t* acc, const std::int32_t* col_sums, std::int32_t offset,
+                           float sa, const float* ws, const float* bias, Activation act, const float* mul, const float* res,
+                           float* y, std::size_t n) {
+    simd::run(isa, [&](auto tag) { dequantize_row(tag, acc, col_sums, offset, sa, ws, bias, act, mul, res, y, n); });
 }
 // x[i] *= m[i] (the Epilogue's multiplier on the portable paths).
 inline void multiply_by(float* x, const float* m, std::size_t n) {

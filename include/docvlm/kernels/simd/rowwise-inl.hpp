@@ -197,10 +197,12 @@ DOCVLM_SIMD_FN void multiply_by(Isa, float* x, const float* m, std::size_t n) {
 }
 
 // One vector of dequantize_row: lanes [j, j + cnt), cnt ≤ L (the last one partial).
-DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, R sa, const float* ws, const float* bias, Activation act,
-                                         const float* mul, const float* res, float* y, std::size_t cnt) {
+DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, const std::int32_t* col_sums, std::int32_t offset, R sa,
+                                         const float* ws, const float* bias, Activation act, const float* mul,
+                                         const float* res, float* y, std::size_t cnt) {
     const bool full = cnt == L;
-    R v = full ? V::load_i32(acc) : V::load_i32_part(acc, cnt);
+    R v = col_sums ? (full ? V::load_i32_minus(acc, col_sums, offset) : V::load_i32_minus_part(acc, col_sums, offset, cnt))
+                   : (full ? V::load_i32(acc) : V::load_i32_part(acc, cnt));
     v = V::mul(v, V::mul(sa, full ? V::load(ws) : V::load_part(ws, cnt, 0.0f)));
     if (bias) v = V::add(v, full ? V::load(bias) : V::load_part(bias, cnt, 0.0f));
     v = activate(act, v);
@@ -210,15 +212,17 @@ DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, R sa, const fl
     else V::store_part(y, v, cnt);
 }
 
-// The int8 GEMM's epilogue for one output row (kernels/qgemm.hpp):
-// y[j] = act(float(acc[j]) · (sa · ws[j]) + bias[j]) · mul[j] + res[j], j < n. bias, mul and res
-// may be null; res and mul may alias y (each lane is read before it is written).
-DOCVLM_SIMD_FN void dequantize_row(Isa, const std::int32_t* acc, float sa, const float* ws, const float* bias, Activation act,
-                                   const float* mul, const float* res, float* y, std::size_t n) {
+// The int8 GEMM's epilogue for one output row (kernels/qgemm.hpp): with a = acc[j] − offset ·
+// col_sums[j] in int32 (the u8 paths' offset; col_sums null: a = acc[j]),
+// y[j] = act(float(a) · (sa · ws[j]) + bias[j]) · mul[j] + res[j], j < n. bias, mul and res may
+// be null; res and mul may alias y (each lane is read before it is written).
+DOCVLM_SIMD_FN void dequantize_row(Isa, const std::int32_t* acc, const std::int32_t* col_sums, std::int32_t offset, float sa,
+                                   const float* ws, const float* bias, Activation act, const float* mul, const float* res,
+                                   float* y, std::size_t n) {
     const R vsa = V::set1(sa);
     for (std::size_t j = 0; j < n; j += L)
-        dequantize_lanes(acc + j, vsa, ws + j, bias ? bias + j : nullptr, act, mul ? mul + j : nullptr,
-                         res ? res + j : nullptr, y + j, std::min(L, n - j));
+        dequantize_lanes(acc + j, col_sums ? col_sums + j : nullptr, offset, vsa, ws + j, bias ? bias + j : nullptr, act,
+                         mul ? mul + j : nullptr, res ? res + j : nullptr, y + j, std::min(L, n - j));
 }
 
 // Σ q[t]·k[t], t < d, in one vector (not yet reduced).

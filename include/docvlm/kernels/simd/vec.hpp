@@ -19,6 +19,8 @@
 //   store_i8_part(q, v, n): the first n lanes, integral and within ±127, as int8
 //   load_i32(p), load_i32_part(p, n): int32 values converted to float (rounded to nearest even),
 //   the part form's missing lanes 0
+//   load_i32_minus(p, s, k), load_i32_minus_part(p, s, k, n): float(p[i] − k·s[i]), the
+//   difference exact in int32 (the u8 paths' offset, taken off before the conversion)
 // NaN: min / max return their second operand on x86 and in VecGeneric, NaN on NEON, so a NaN in
 // a row gives a finite or a NaN result depending on the ISA (never undefined behaviour).
 // xsimd 8.1 (Debian 12) is not used here: it selects its ISAs from the compiler's -m flags when
@@ -114,6 +116,14 @@ struct VecGeneric {
         return r;
     }
     DOCVLM_ALWAYS_INLINE static R load_i32(const std::int32_t* p) { return load_i32_part(p, 4); }
+    DOCVLM_ALWAYS_INLINE static R load_i32_minus_part(const std::int32_t* p, const std::int32_t* s, std::int32_t k, std::size_t n) {
+        R r = zero();
+        for (std::size_t i = 0; i < n; ++i) r.v[i] = float(p[i] - k * s[i]);
+        return r;
+    }
+    DOCVLM_ALWAYS_INLINE static R load_i32_minus(const std::int32_t* p, const std::int32_t* s, std::int32_t k) {
+        return load_i32_minus_part(p, s, k, 4);
+    }
 };
 
 #if DOCVLM_X86_64
@@ -189,6 +199,16 @@ struct VecAvx2 {
     DOCVLM_VEC_AVX2 R load_i32_part(const std::int32_t* p, std::size_t n) {
         return _mm256_cvtepi32_ps(_mm256_maskload_epi32(reinterpret_cast<const int*>(p), first(n)));
     }
+    DOCVLM_VEC_AVX2 R load_i32_minus(const std::int32_t* p, const std::int32_t* s, std::int32_t k) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
+                      b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+        return _mm256_cvtepi32_ps(_mm256_sub_epi32(a, _mm256_mullo_epi32(b, _mm256_set1_epi32(k))));
+    }
+    DOCVLM_VEC_AVX2 R load_i32_minus_part(const std::int32_t* p, const std::int32_t* s, std::int32_t k, std::size_t n) {
+        const __m256i a = _mm256_maskload_epi32(reinterpret_cast<const int*>(p), first(n)),
+                      b = _mm256_maskload_epi32(reinterpret_cast<const int*>(s), first(n));
+        return _mm256_cvtepi32_ps(_mm256_sub_epi32(a, _mm256_mullo_epi32(b, _mm256_set1_epi32(k))));
+    }
 };
 #undef DOCVLM_VEC_AVX2
 
@@ -242,6 +262,13 @@ struct VecAvx512 {
     DOCVLM_VEC_AVX512 R load_i32(const std::int32_t* p) { return _mm512_cvtepi32_ps(_mm512_loadu_si512(p)); }
     DOCVLM_VEC_AVX512 R load_i32_part(const std::int32_t* p, std::size_t n) {
         return _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(first(n), p));
+    }
+    DOCVLM_VEC_AVX512 R load_i32_minus(const std::int32_t* p, const std::int32_t* s, std::int32_t k) {
+        return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(p), _mm512_mullo_epi32(_mm512_loadu_si512(s), _mm512_set1_epi32(k))));
+    }
+    DOCVLM_VEC_AVX512 R load_i32_minus_part(const std::int32_t* p, const std::int32_t* s, std::int32_t k, std::size_t n) {
+        const __m512i a = _mm512_maskz_loadu_epi32(first(n), p), b = _mm512_maskz_loadu_epi32(first(n), s);
+        return _mm512_cvtepi32_ps(_mm512_sub_epi32(a, _mm512_mullo_epi32(b, _mm512_set1_epi32(k))));
     }
 };
 #undef DOCVLM_VEC_AVX512
@@ -303,6 +330,15 @@ struct VecNeon {
         std::int32_t t[4] = {0, 0, 0, 0};
         std::memcpy(t, p, n * sizeof(std::int32_t));
         return vcvtq_f32_s32(vld1q_s32(t));
+    }
+    DOCVLM_ALWAYS_INLINE static R load_i32_minus(const std::int32_t* p, const std::int32_t* s, std::int32_t k) {
+        return vcvtq_f32_s32(vmlsq_s32(vld1q_s32(p), vld1q_s32(s), vdupq_n_s32(k)));
+    }
+    DOCVLM_ALWAYS_INLINE static R load_i32_minus_part(const std::int32_t* p, const std::int32_t* s, std::int32_t k, std::size_t n) {
+        std::int32_t a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+        std::memcpy(a, p, n * sizeof(std::int32_t));
+        std::memcpy(b, s, n * sizeof(std::int32_t));
+        return load_i32_minus(a, b, k);
     }
 };
 #endif  // DOCVLM_AARCH64
