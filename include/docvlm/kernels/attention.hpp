@@ -55,7 +55,12 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     if (n_kv == 0) docvlm::detail::fail("attention: no keys");
     if (n_q <= 4) return detail::attention_rows(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
 #if DOCVLM_X86_64
-    if (p.int8 && cpu().avx512() && cpu().avx512vnni && p.head_dim <= 512 && p.scale >= 0.0f) return detail::attention_int8(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+    if (p.int8 && p.head_dim <= 512 && p.scale >= 0.0f) {
+        if (cpu().avx512() && cpu().avx512vnni)
+            return detail::attention_int8<detail::Int8AttentionAvx512>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+        if (cpu().avx2 && cpu().fma && cpu().avxvnni)
+            return detail::attention_int8<detail::Int8AttentionAvxVnni>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+    }
 #endif
     const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel;
     const FPath path = best_fpath();

@@ -259,7 +259,155 @@ inline void pack_values_avx512(const float* v, std::size_t ldv, std::size_t n, s
         }
 }
 
-inline void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
+// One 32-key panel of values (n <= 32 real ones, the rest zero) as pack_values_avx512 writes it,
+// in portable code: the same products v · (1 / vs), rounded half to even and clamped to ±127.
+inline void pack_values_portable(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
+                                 std::size_t slice_stride) {
+    const std::size_t slices = (d + fpanel - 1) / fpanel;
+    for (std::size_t sl = 0; sl < slices; ++sl) std::memset(dst + sl * slice_stride, 0, fpanel * fpanel);
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t t = 0; t < d; ++t) {
+            const float inv = vs[t] > 0.0f ? 1.0f / vs[t] : 0.0f;
+            const float q = std::clamp(std::nearbyint(v[j * ldv + t] * inv), -127.0f, 127.0f);
+            dst[(t / fpanel) * slice_stride + (j / 4 * fpanel + t % fpanel) * 4 + j % 4] = std::int8_t(q);
+        }
+}
+
+// What differs between the int8 paths; attention_int8 is written once against it.
+//   mr                      queries per micro-tile
+//   query_offset(i, dq)     where query i's packed u8 row (dq bytes) starts in a head's buffer
+//   write_query(q, dq, dst) query i's int8 values (dq, zero-padded) as u8 = q + 128 at dst
+//   kv_stats, quantize, pack_keys, pack_values, scores, lanes_max, exp2_sum, accumulate: the
+//   float work (the AVX-512 helpers above, or the 256-bit row kernels of kernels/rowwise.hpp)
+//   qk(tile, dq, mr, panel, d4, raw), pv(rows, ldp, mr, panel, k4, raw, width): the products
+struct Int8AttentionAvx512 {
+    static constexpr std::size_t mr = qmr;  // 12, the tiled layout of qgemm's AVX-512 activations
+    static std::size_t query_offset(std::size_t i, std::size_t dq) { return tiled_row_offset(i, dq); }
+    static void write_query(const std::int8_t* q, std::size_t dq, std::uint8_t* dst) {
+        for (std::size_t kk = 0; kk < dq / 4; ++kk) {  // 4 bytes at a time, each + 128 (sign bit flipped)
+            std::uint32_t word;
+            std::memcpy(&word, q + 4 * kk, 4);
+            word ^= 0x80808080u;
+            std::memcpy(dst + kk * 4 * qmr, &word, 4);
+        }
+    }
+    static void kv_stats(const float* k, std::size_t ldk, const float* v, std::size_t ldv, std::size_t n_kv, std::size_t d,
+                         std::size_t nh, float* kmean, float* vs, std::size_t width) {
+        kv_stats_avx512(k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width);
+    }
+    static float quantize(const float* x, std::size_t d, std::int8_t* q) { return simd::avx512::quantize_row(simd::avx512::Isa{}, x, d, q); }
+    static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
+                          float* ks, std::int32_t* koff) {
+        pack_keys_avx512(k, ldk, n, d, kmean, dst, ks, koff);
+    }
+    static void pack_values(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
+                            std::size_t slice_stride) {
+        pack_values_avx512(v, ldv, n, d, vs, dst, slice_stride);
+    }
+    static void qk(const std::uint8_t* tile, std::size_t, std::size_t rows, const std::int8_t* panel, std::size_t d4, std::int32_t* raw) {
+        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(tile), 0, rows, panel, d4, raw, nullptr, false, true);
+    }
+    static void scores(const std::int32_t* raw, std::size_t rows, const std::int32_t* koff, const float* ks, float* dst,
+                       std::size_t ldd, std::size_t valid, float* vmax) {
+        scores_from_i32(raw, rows, koff, ks, dst, ldd, valid, vmax);
+    }
+    static float row_lanes_max(const float* vmax) { return lanes_max(vmax); }
+    static float exp2_sum(const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out, bool masked) {
+        return exp2_sum_u8(t, n, q, mx, inv, out, masked);
+    }
+    static void pv(const std::uint8_t* p, std::size_t ldp, std::size_t rows, const std::int8_t* panel, std::size_t k4,
+                   std::int32_t* raw, std::size_t width) {
+        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(p), ldp, rows, panel, k4, raw, nullptr, width <= 16);
+    }
+    static void accumulate(const std::int32_t* raw, std::size_t rows, const float* sp, const float* alpha, const float* vs,
+                           std::size_t cols, float* acc, std::size_t lda) {
+        accumulate_pv(raw, rows, sp, alpha, vs, cols, acc, lda);
+    }
+};
+
+// AVX-VNNI (Alder Lake and later, Zen 5 without AVX-512): {vex} vpdpbusd on ymm for the products
+// (qgemm's qkernel_avxvnni, 6 queries per tile, plain u8 rows), the float work from the AVX2 row
+// kernels. An AVX2 CPU without VNNI keeps f32 attention: its int16 products (vpmaddwd) are no
+// faster than its f32 FMA.
+struct Int8AttentionAvxVnni {
+    static constexpr std::size_t mr = 6;
+    using Isa = simd::avx2::Isa;
+    static std::size_t query_offset(std::size_t i, std::size_t dq) { return i * dq; }
+    static void write_query(const std::int8_t* q, std::size_t dq, std::uint8_t* dst) {
+        for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(q[t]) ^ 0x80u;
+    }
+    static void kv_stats(const float* k, std::size_t ldk, const float* v, std::size_t ldv, std::size_t n_kv, std::size_t d,
+                         std::size_t nh, float* kmean, float* vs, std::size_t width) {
+        thread_local std::vector<float> buf;
+        if (buf.size() < 2 * nh * d) buf.resize(2 * nh * d);
+        simd::avx2::int8_kv_stats(Isa{}, k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width, buf.data());
+    }
+    static float quantize(const float* x, std::size_t d, std::int8_t* q) { return simd::avx2::quantize_row(Isa{}, x, d, q); }
+    static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
+                          float* ks, std::int32_t* koff) {
+        alignas(64) float row[512];
+        alignas(64) std::int8_t q[512];
+        const std::size_t d4 = (d + 3) / 4;
+        std::memset(dst, 0, fpanel * d4 * 4);
+        for (std::size_t jj = 0; jj < fpanel; ++jj) {
+            ks[jj] = 0.0f, koff[jj] = 0;
+            if (jj >= n) continue;
+            ks[jj] = simd::avx2::int8_centred_key(Isa{}, k + jj * ldk, kmean, d, row, q);
+            for (std::size_t t = 0; t < d; ++t) koff[jj] += 128 * q[t];
+            for (std::size_t t = 0; t < d; ++t) dst[(t / 4 * fpanel + jj) * 4 + t % 4] = q[t];
+        }
+    }
+    static void pack_values(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
+                            std::size_t slice_stride) {
+        pack_values_portable(v, ldv, n, d, vs, dst, slice_stride);
+    }
+    static void qk(const std::uint8_t* tile, std::size_t dq, std::size_t rows, const std::int8_t* panel, std::size_t d4, std::int32_t* raw) {
+        kernel(tile, dq, rows, panel, d4, raw);
+    }
+    static void scores(const std::int32_t* raw, std::size_t rows, const std::int32_t* koff, const float* ks, float* dst,
+                       std::size_t ldd, std::size_t valid, float* vmax) {
+        simd::avx2::int8_scores(Isa{}, raw, rows, koff, ks, dst, ldd, valid, vmax);
+    }
+    static float row_lanes_max(const float* vmax) { return simd::avx2::int8_lanes_max(Isa{}, vmax); }
+    static float exp2_sum(const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out, bool) {
+        return simd::avx2::int8_exp2_sum(Isa{}, t, n, q, mx, inv, out);
+    }
+    static void pv(const std::uint8_t* p, std::size_t ldp, std::size_t rows, const std::int8_t* panel, std::size_t k4,
+                   std::int32_t* raw, std::size_t) {
+        kernel(p, ldp, rows, panel, k4, raw);
+    }
+    static void accumulate(const std::int32_t* raw, std::size_t rows, const float* sp, const float* alpha, const float* vs,
+                           std::size_t cols, float* acc, std::size_t lda) {
+        simd::avx2::int8_accumulate_pv(Isa{}, raw, rows, sp, alpha, vs, (cols + 7) / 8 * 8, acc, lda);
+    }
+    static void kernel(const std::uint8_t* a, std::size_t lda, std::size_t rows, const std::int8_t* w, std::size_t k4, std::int32_t* raw) {
+        const auto* b = reinterpret_cast<const std::byte*>(a);
+        switch (rows) {
+            case 1: return qkernel_avxvnni<1>(b, lda, w, k4, raw);
+            case 2: return qkernel_avxvnni<2>(b, lda, w, k4, raw);
+            case 3: return qkernel_avxvnni<3>(b, lda, w, k4, raw);
+            case 4: return qkernel_avxvnni<4>(b, lda, w, k4, raw);
+            case 5: return qkernel_avxvnni<5>(b, lda, w, k4, raw);
+            default: return qkernel_avxvnni<6>(b, lda, w, k4, raw);
+        }
+    }
+};
+
+// The online softmax's per-row update (as softmax_rows_update, in scalar code for the paths
+// without AVX-512; once per row and key tile).
+inline void softmax_rows_update_portable(float* m, const float* bm, float* alpha, float* pmax, std::size_t n) {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (std::size_t i = 0; i < n; ++i) {
+        const float mx = std::max(m[i], bm[i]);
+        const bool seen = bm[i] != neg_inf;
+        alpha[i] = seen ? std::exp2(m[i] - mx) : 1.0f;
+        pmax[i] = seen ? std::exp2(bm[i] - mx) : 0.0f;
+        m[i] = mx;
+    }
+}
+
+template <class T>
+void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                            float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p, ThreadPool& pool) {
     const std::size_t d = p.head_dim, d4 = (d + 3) / 4, dq = d4 * 4;
     const std::size_t panels = (n_kv + fpanel - 1) / fpanel, kv_pad = panels * fpanel, dpanels = (d + fpanel - 1) / fpanel;
@@ -275,8 +423,8 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     grow(sc.kmean, p.kv_heads * d);
     grow(sc.vq, p.kv_heads * dpanels * kv_pad * fpanel);
     grow(sc.vs, p.kv_heads * dpanels * fpanel);
-    const std::size_t qtiles = (n_q + qmr - 1) / qmr;
-    grow(sc.qu, p.heads * qtiles * qmr * dq);
+    const std::size_t qtiles = (n_q + T::mr - 1) / T::mr;
+    grow(sc.qu, p.heads * qtiles * T::mr * dq);
     grow(sc.qsc, n_q * p.heads);
 
     // Per kv head: the keys' mean and the largest |v| of each channel; then per 32-key panel the
@@ -285,39 +433,32 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
     // 4·head_dim bytes at a time (the layer's key and value packing: ~4.2 % of its perf samples
     // -> 1.5-1.7 % on AMD Zen 4; outputs bit-identical).
     pool.parallel_for(p.kv_heads, [&](std::size_t b, std::size_t e) {
-        kv_stats_avx512(k + b * d, ldk, v + b * d, ldv, n_kv, d, e - b, sc.kmean.data() + b * d, sc.vs.data() + b * dpanels * fpanel,
+        T::kv_stats(k + b * d, ldk, v + b * d, ldv, n_kv, d, e - b, sc.kmean.data() + b * d, sc.vs.data() + b * dpanels * fpanel,
                         dpanels * fpanel);
     });
     pool.parallel_for(p.kv_heads * panels, [&](std::size_t b, std::size_t e) {
         for (std::size_t item = b; item < e; ++item) {
             const std::size_t pn = item / p.kv_heads, h = item % p.kv_heads, j0 = pn * fpanel;
-            pack_keys_avx512(k + j0 * ldk + h * d, ldk, std::min(fpanel, n_kv - j0), d, sc.kmean.data() + h * d,
+            T::pack_keys(k + j0 * ldk + h * d, ldk, std::min(fpanel, n_kv - j0), d, sc.kmean.data() + h * d,
                              sc.kq.data() + (h * panels + pn) * fpanel * dq, sc.ks.data() + h * kv_pad + j0, sc.koff.data() + h * kv_pad + j0);
-            pack_values_avx512(v + j0 * ldv + h * d, ldv, std::min(fpanel, n_kv - j0), d, sc.vs.data() + h * dpanels * fpanel,
+            T::pack_values(v + j0 * ldv + h * d, ldv, std::min(fpanel, n_kv - j0), d, sc.vs.data() + h * dpanels * fpanel,
                                sc.vq.data() + (h * dpanels * kv_pad + j0) * fpanel, kv_pad * fpanel);
         }
     });
-    // Queries per row and head as u8 = q + 128 (padding: 128, i.e. zero).
+    // Queries per row and head as u8 = q + 128 (padding: 128, i.e. zero), laid out as T says.
     pool.parallel_for(n_q, [&](std::size_t b, std::size_t e) {
         alignas(64) std::int8_t qrow[512];  // head_dim <= 512 (checked by the caller)
         for (std::size_t i = b; i < e; ++i)
             for (std::size_t h = 0; h < p.heads; ++h) {
-                // bytes 4kk..4kk+3 of query i at its tile + 48·kk + 4·(i % 12), as in qgemm's layout
-                std::uint8_t* dst = sc.qu.data() + h * qtiles * qmr * dq + tiled_row_offset(i, dq);
                 // log2 e: the scores come out in log2 units, for exp2 (softmax is the same)
-                sc.qsc[h * n_q + i] = simd::avx512::quantize_row(simd::avx512::Isa{}, q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
+                sc.qsc[h * n_q + i] = T::quantize(q + i * ldq + h * d, d, qrow) * p.scale * 1.44269504088896341f;
                 for (std::size_t t = d; t < dq; ++t) qrow[t] = 0;
-                for (std::size_t kk = 0; kk < d4; ++kk) {  // 4 bytes at a time, each + 128 (sign bit flipped)
-                    std::uint32_t word;
-                    std::memcpy(&word, qrow + 4 * kk, 4);
-                    word ^= 0x80808080u;
-                    std::memcpy(dst + kk * 4 * qmr, &word, 4);
-                }
+                T::write_query(qrow, dq, sc.qu.data() + h * qtiles * T::mr * dq + T::query_offset(i, dq));
             }
     });
 
-    // query blocks start on a tile of 12 queries (the layout of qu)
-    const std::size_t bq = ((p.block_q ? p.block_q : p.window ? 24 : 96) + qmr - 1) / qmr * qmr, bk = p.block_k,
+    // query blocks start on a tile of T::mr queries (the layout of qu)
+    const std::size_t bq = ((p.block_q ? p.block_q : p.window ? 24 : 96) + T::mr - 1) / T::mr * T::mr, bk = p.block_k,
                       qblocks = (n_q + bq - 1) / bq;
     const std::size_t dpad = dpanels * fpanel;
     const float neg_inf = -std::numeric_limits<float>::infinity();
@@ -340,27 +481,28 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
             const std::size_t h = qb.h, kvh = qb.kvh, i0 = qb.i0, rows = qb.rows, pos0 = qb.pos0, lo = qb.lo, hi = qb.hi;
             start_rows(acc.data(), dpad, m.data(), l.data(), rows);
             const float* qs = sc.qsc.data() + h * n_q + i0;
-            const std::uint8_t* qh = sc.qu.data() + (h * qtiles * qmr + i0) * dq;  // i0: a multiple of 12
+            const std::uint8_t* qh = sc.qu.data() + (h * qtiles * T::mr + i0) * dq;  // i0: a multiple of T::mr
             auto process = [&](std::size_t j0, std::size_t j1, std::size_t from) {
                 const std::size_t cols = j1 - j0, cols4 = (cols + 3) / 4;
                 std::fill(vmax.begin(), vmax.begin() + std::ptrdiff_t(rows * 16), neg_inf);
                 for (std::size_t pn = 0; pn * fpanel < cols; ++pn) {
                     const std::size_t kp = j0 / fpanel + pn;
                     const std::int8_t* panel = sc.kq.data() + (kvh * panels + kp) * fpanel * dq;
-                    for (std::size_t r0 = 0; r0 < rows; r0 += qmr) {
-                        const std::size_t mr = std::min(qmr, rows - r0);
-                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(qh + r0 * dq), 0, mr, panel, d4, raw, nullptr, false, true);
-                        scores_from_i32(raw, mr, sc.koff.data() + kvh * kv_pad + kp * fpanel, sc.ks.data() + kvh * kv_pad + kp * fpanel,
+                    for (std::size_t r0 = 0; r0 < rows; r0 += T::mr) {
+                        const std::size_t mr = std::min(T::mr, rows - r0);
+                        T::qk(qh + r0 * dq, dq, mr, panel, d4, raw);
+                        T::scores(raw, mr, sc.koff.data() + kvh * kv_pad + kp * fpanel, sc.ks.data() + kvh * kv_pad + kp * fpanel,
                                         s.data() + r0 * bk + pn * fpanel, bk, std::min(fpanel, cols - pn * fpanel), vmax.data() + r0 * 16);
                     }
                 }
                 for (std::size_t r = 0; r < rows; ++r) {  // a masked row's max again from what is left
                     float* sr = s.data() + r * bk;
                     hid[r] = mask_scores(p, sr, pos0 + r, j0, cols, from);
-                    const float tmax = hid[r] ? row_max(sr, cols, neg_inf) : lanes_max(vmax.data() + r * 16);
+                    const float tmax = hid[r] ? row_max(sr, cols, neg_inf) : T::row_lanes_max(vmax.data() + r * 16);
                     bm[r] = tmax == neg_inf ? neg_inf : tmax * qs[r];  // qs[r] >= 0 (0 · −inf would be NaN)
                 }
-                softmax_rows_update(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
+                if constexpr (std::is_same_v<T, Int8AttentionAvx512>) softmax_rows_update(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
+                else softmax_rows_update_portable(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
                 for (std::size_t r = 0; r < rows; ++r) {
                     std::uint8_t* pr = pu.data() + r * bk;
                     if (bm[r] == neg_inf) {  // nothing visible in this tile for this row
@@ -370,17 +512,16 @@ inline void attention_int8(const float* q, std::size_t ldq, const float* k, std:
                     }
                     // the acc rows are scaled by alpha in accumulate_pv below; the row of bk bytes
                     // (a multiple of 32) has room for exp2_sum_u8's whole 16-byte stores
-                    l[r] = l[r] * alpha[r] + exp2_sum_u8(s.data() + r * bk, cols, qs[r], m[r], 255.0f / pmax[r], pr, hid[r]);
+                    l[r] = l[r] * alpha[r] + T::exp2_sum(s.data() + r * bk, cols, qs[r], m[r], 255.0f / pmax[r], pr, hid[r]);
                     sp[r] = pmax[r] / 255.0f;
                 }
                 for (std::size_t dp = 0; dp < dpanels; ++dp) {
                     const std::int8_t* vpanel = sc.vq.data() + ((kvh * dpanels + dp) * kv_pad + j0) * fpanel;
                     const std::size_t width = std::min(fpanel, d - dp * fpanel);
-                    for (std::size_t r0 = 0; r0 < rows; r0 += qmr) {
-                        const std::size_t mr = std::min(qmr, rows - r0);
-                        qkernel_avx512vnni_rows(reinterpret_cast<const std::byte*>(pu.data() + r0 * bk), bk, mr, vpanel, cols4, raw,
-                                                nullptr, width <= 16);
-                        accumulate_pv(raw, mr, sp.data() + r0, alpha.data() + r0, sc.vs.data() + (kvh * dpanels + dp) * fpanel,
+                    for (std::size_t r0 = 0; r0 < rows; r0 += T::mr) {
+                        const std::size_t mr = std::min(T::mr, rows - r0);
+                        T::pv(pu.data() + r0 * bk, bk, mr, vpanel, cols4, raw, width);
+                        T::accumulate(raw, mr, sp.data() + r0, alpha.data() + r0, sc.vs.data() + (kvh * dpanels + dp) * fpanel,
                                       width, acc.data() + r0 * dpad + dp * fpanel, dpad);
                     }
                 }

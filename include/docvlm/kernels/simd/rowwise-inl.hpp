@@ -312,6 +312,89 @@ DOCVLM_SIMD_FN float quantize_row(Isa, const float* x, std::size_t k, std::int8_
     return amax / 127.0f;
 }
 
+// ---- the int8 attention's float work (kernels/attention_int8.hpp, the 256-bit path) ----
+
+// kmean[h·d + t] = the mean over keys j < n_kv of k[j·ldk + h·d + t] and vs[h·width + t] = max_j
+// |v[j·ldv + h·d + t]| / 127 (0 from d up to width) for kv heads h < nh; buf: 2·nh·d floats.
+DOCVLM_SIMD_FN void int8_kv_stats(Isa, const float* k, std::size_t ldk, const float* v, std::size_t ldv, std::size_t n_kv,
+                                  std::size_t d, std::size_t nh, float* kmean, float* vs, std::size_t width, float* buf) {
+    float *sum = buf, *vmax = buf + nh * d;
+    std::fill(buf, buf + 2 * nh * d, 0.0f);
+    for (std::size_t j = 0; j < n_kv; ++j)  // key by key: a row's heads are one stretch of memory
+        for (std::size_t t = 0; t < nh * d; t += L) {
+            const std::size_t c = std::min(L, nh * d - t);
+            V::store_part(sum + t, V::add(V::load_part(sum + t, c, 0.0f), V::load_part(k + j * ldk + t, c, 0.0f)), c);
+            V::store_part(vmax + t, V::max(V::load_part(vmax + t, c, 0.0f), V::abs(V::load_part(v + j * ldv + t, c, 0.0f))), c);
+        }
+    for (std::size_t h = 0; h < nh; ++h) {
+        for (std::size_t t = 0; t < d; ++t) {
+            kmean[h * d + t] = sum[h * d + t] * (1.0f / float(n_kv));
+            vs[h * width + t] = vmax[h * d + t] * (1.0f / 127.0f);
+        }
+        std::fill(vs + h * width + d, vs + (h + 1) * width, 0.0f);
+    }
+}
+
+// One key minus the keys' mean, quantised as quantize_row does: q[0..d) and its scale (row: d floats of scratch).
+DOCVLM_SIMD_FN float int8_centred_key(Isa isa, const float* k, const float* mean, std::size_t d, float* row, std::int8_t* q) {
+    for (std::size_t t = 0; t < d; t += L) {
+        const std::size_t c = std::min(L, d - t);
+        V::store_part(row + t, V::sub(V::load_part(k + t, c, 0.0f), V::load_part(mean + t, c, 0.0f)), c);
+    }
+    return quantize_row(isa, row, d, q);
+}
+
+// A [mr][32] tile of raw int8 score sums back to float: dst[r·ldd + j] = (raw[r·32 + j] − koff[j])
+// · ks[j] (the difference exact in int32), j < 32; the first `valid` of the 32 also go into row r's
+// running lane maxima vmax[r·16 .. r·16 + L).
+DOCVLM_SIMD_FN void int8_scores(Isa, const std::int32_t* raw, std::size_t mr, const std::int32_t* koff, const float* ks,
+                                float* dst, std::size_t ldd, std::size_t valid, float* vmax) {
+    for (std::size_t r = 0; r < mr; ++r) {
+        R mx = V::load(vmax + r * 16);
+        for (std::size_t c = 0; c < 32; c += L) {
+            const R a = V::mul(V::load_i32_minus(raw + r * 32 + c, koff + c, 1), V::load(ks + c));
+            V::store(dst + r * ldd + c, a);
+            if (c + L <= valid) mx = V::max(mx, a);
+            else if (c < valid) mx = V::max(mx, V::load_part(dst + r * ldd + c, valid - c, -INFINITY));
+        }
+        V::store(vmax + r * 16, mx);
+    }
+}
+
+// The largest of a row's running lane maxima (int8_scores).
+DOCVLM_SIMD_FN float int8_lanes_max(Isa, const float* vmax) { return V::reduce_max(V::load(vmax)); }
+
+// out[0..n) = round(inv · 2^(t·q − mx)) as u8, zero from n up to n rounded up to L; returns
+// Σ 2^(t·q − mx). 2^x = p(r)·2^k with k = round(x), p(r) ≈ 2^r on |r| ≤ 1/2 (degree 3, relative
+// error 7.5e-5, inv folded into its coefficients). x below −150 gives 0, and so do −inf (a
+// hidden key) and NaN (a hidden key times a zero query; x86 copies: max returns its second operand).
+DOCVLM_SIMD_FN float int8_exp2_sum(Isa, const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out) {
+    const R vq = V::set1(q), neg_mx = V::set1(-mx), lo = V::set1(-150.0f);
+    const R c0 = V::set1(9.999280572e-1f * inv), c1 = V::set1(6.932609677e-1f * inv), c2 = V::set1(2.426111400e-1f * inv),
+            c3 = V::set1(5.517167225e-2f * inv);
+    R sum = V::zero();
+    for (std::size_t i = 0; i < n; i += L) {
+        const std::size_t c = std::min(L, n - i);
+        const R x = V::max(V::fma(c == L ? V::load(t + i) : V::load_part(t + i, c, -INFINITY), vq, neg_mx), lo);
+        const R k = V::round(x), r = V::sub(x, k);
+        const R e = V::ldexp(V::fma(V::fma(V::fma(c3, r, c2), r, c1), r, c0), k);
+        sum = V::add(sum, e);
+        V::store_u8_part(out + i, V::round(e), L);
+    }
+    return V::reduce_add(sum) / inv;
+}
+
+// acc[r·lda + c] = acc[r·lda + c] · alpha[r] + raw[r·32 + c] · sp[r] · vs[c] for c < cols (a multiple of L).
+DOCVLM_SIMD_FN void int8_accumulate_pv(Isa, const std::int32_t* raw, std::size_t mr, const float* sp, const float* alpha,
+                                       const float* vs, std::size_t cols, float* acc, std::size_t lda) {
+    for (std::size_t r = 0; r < mr; ++r) {
+        const R s = V::set1(sp[r]), a = V::set1(alpha[r]);
+        float* o = acc + r * lda;
+        for (std::size_t c = 0; c < cols; c += L)
+            V::store(o + c, V::fma(V::load_i32(raw + r * 32 + c), V::mul(s, V::load(vs + c)), V::mul(V::load(o + c), a)));
+    }
+}
+
 #undef DOCVLM_SIMD_INLINE
 #undef DOCVLM_SIMD_FN
 

@@ -17,6 +17,7 @@
 //   round(v) to nearest even, ldexp(p, k) = p·2^k for integral k in [−150, 128] (underflows to 0)
 //   copysign(mag, sign), reduce_add, reduce_max, sums(acc[lanes]) = lane i holds Σ acc[i]'s lanes
 //   store_i8_part(q, v, n): the first n lanes, integral and within ±127, as int8
+//   store_u8_part(q, v, n): the first n lanes, integral and within [0, 255], as uint8
 //   load_i32(p), load_i32_part(p, n): int32 values converted to float (rounded to nearest even),
 //   the part form's missing lanes 0
 //   load_i32_minus(p, s, k), load_i32_minus_part(p, s, k, n): float(p[i] − k·s[i]), the
@@ -110,6 +111,9 @@ struct VecGeneric {
     DOCVLM_ALWAYS_INLINE static void store_i8_part(std::int8_t* q, R v, std::size_t n) {
         for (std::size_t i = 0; i < n; ++i) q[i] = std::int8_t(v.v[i]);
     }
+    DOCVLM_ALWAYS_INLINE static void store_u8_part(std::uint8_t* q, R v, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) q[i] = std::uint8_t(v.v[i]);
+    }
     DOCVLM_ALWAYS_INLINE static R load_i32_part(const std::int32_t* p, std::size_t n) {
         R r = zero();
         for (std::size_t i = 0; i < n; ++i) r.v[i] = float(p[i]);
@@ -193,6 +197,15 @@ struct VecAvx2 {
         _mm_store_si128(reinterpret_cast<__m128i*>(t), i8);
         std::memcpy(q, t, n);
     }
+    DOCVLM_VEC_AVX2 void store_u8_part(std::uint8_t* q, R v, std::size_t n) {
+        const __m256i i32 = _mm256_cvtps_epi32(v);
+        const __m128i i16 = _mm_packus_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+        const __m128i u8 = _mm_packus_epi16(i16, i16);
+        if (n == 8) return _mm_storel_epi64(reinterpret_cast<__m128i*>(q), u8);
+        alignas(16) std::uint8_t t[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(t), u8);
+        std::memcpy(q, t, n);
+    }
     DOCVLM_VEC_AVX2 R load_i32(const std::int32_t* p) {
         return _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     }
@@ -259,6 +272,9 @@ struct VecAvx512 {
     DOCVLM_VEC_AVX512 void store_i8_part(std::int8_t* q, R v, std::size_t n) {
         _mm_mask_storeu_epi8(q, first(n), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
     }
+    DOCVLM_VEC_AVX512 void store_u8_part(std::uint8_t* q, R v, std::size_t n) {
+        _mm_mask_storeu_epi8(q, first(n), _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(v)));
+    }
     DOCVLM_VEC_AVX512 R load_i32(const std::int32_t* p) { return _mm512_cvtepi32_ps(_mm512_loadu_si512(p)); }
     DOCVLM_VEC_AVX512 R load_i32_part(const std::int32_t* p, std::size_t n) {
         return _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(first(n), p));
@@ -323,6 +339,13 @@ struct VecNeon {
         const int8x8_t i8 = vqmovn_s16(vcombine_s16(i16, i16));
         std::int8_t t[8];
         vst1_s8(t, i8);
+        std::memcpy(q, t, n);
+    }
+    DOCVLM_ALWAYS_INLINE static void store_u8_part(std::uint8_t* q, R v, std::size_t n) {
+        const uint16x4_t u16 = vqmovun_s32(vcvtnq_s32_f32(v));
+        const uint8x8_t u8 = vqmovn_u16(vcombine_u16(u16, u16));
+        std::uint8_t t[8];
+        vst1_u8(t, u8);
         std::memcpy(q, t, n);
     }
     DOCVLM_ALWAYS_INLINE static R load_i32(const std::int32_t* p) { return vcvtq_f32_s32(vld1q_s32(p)); }
