@@ -211,13 +211,13 @@ TEST_CASE("row kernels: attention's row work (max, scores of a head group, weigh
         for (std::size_t n : {1u, 5u, 16u, 33u, 100u}) {
             CAPTURE(d);
             CAPTURE(n);
-            const std::size_t group = 3, ldk = d + 5;
-            std::vector<float> q(group * d), k(n * ldk), w(n), o0(d);
+            const std::size_t group = d % 3 == 0 ? 9 : 3, ldk = d + 5, ldw = n + 3, ldo = d + 2;  // 9: more than 8 heads
+            std::vector<float> q(group * d), k(n * ldk), w(group * ldw), o0(group * ldo);
             for (auto& v : q) v = nd(rng);
             for (auto& v : k) v = nd(rng);
             for (auto& v : w) v = std::fabs(nd(rng));
             for (auto& v : o0) v = nd(rng);
-            w[n / 2] = 0.0f;  // skipped row
+            w[n / 2] = 0.0f;  // a hidden key
             const float scale = 0.125f;
             simd::each_isa([&](simd::RowIsa isa, auto tag) {
                 const std::string copy = simd::row_isa_name(isa);
@@ -241,17 +241,22 @@ TEST_CASE("row kernels: attention's row work (max, scores of a head group, weigh
                         worst = test::worse(worst, std::fabs(sc[g * (n + 3) + j] - scale * want) / bound);
                     }
                 CHECK(worst <= 1.0);
-                // weighted rows: n FMAs per output on top of o: within γ(n) of Σ|w·v| + |o|
+                // weighted rows of the group: n FMAs per output on top of o: within γ(n) of
+                // Σ|w·v| + |o|; the padding between output rows untouched
                 std::vector<float> o = o0;
-                weighted_rows(tag, w.data(), k.data(), ldk, n, d, o.data());
+                group_weighted_rows(tag, w.data(), ldw, group, k.data(), ldk, n, d, o.data(), ldo);
                 worst = 0;
-                for (std::size_t t = 0; t < d; ++t) {
-                    double want = o0[t], mag = std::fabs(o0[t]);
-                    for (std::size_t j = 0; j < n; ++j) {
-                        want += double(w[j]) * k[j * ldk + t];
-                        mag += std::fabs(double(w[j]) * k[j * ldk + t]);
+                for (std::size_t g = 0; g < group; ++g) {
+                    for (std::size_t t = 0; t < d; ++t) {
+                        double want = o0[g * ldo + t], mag = std::fabs(o0[g * ldo + t]);
+                        for (std::size_t j = 0; j < n; ++j) {
+                            want += double(w[g * ldw + j]) * k[j * ldk + t];
+                            mag += std::fabs(double(w[g * ldw + j]) * k[j * ldk + t]);
+                        }
+                        worst = test::worse(worst, std::fabs(o[g * ldo + t] - want) / (1.01 * rounding_gamma(double(n) + 1) * mag));
                     }
-                    worst = test::worse(worst, std::fabs(o[t] - want) / (1.01 * rounding_gamma(double(n) + 1) * mag));
+                    CHECK(o[g * ldo + d] == o0[g * ldo + d]);
+                    CHECK(o[g * ldo + d + 1] == o0[g * ldo + d + 1]);
                 }
                 CHECK(worst <= 1.0);
             });

@@ -35,16 +35,21 @@ inline void attention_rows(const float* q, std::size_t ldq, const float* k, std:
             for (std::size_t j = p.window != 0 ? 0 : p.causal ? std::min(n_kv, pos + 1) : n_kv; j < n_kv; ++j)
                 if (!attention_visible(p, pos, j))
                     for (std::size_t g = 0; g < group; ++g) sc[g * n_kv + j] = neg_inf;
+            // Each head's probabilities (unnormalised: exp(s − max)), then P·V for the group at
+            // once (each V row read once), then each head's output divided by its sum.
+            float* o = out + i * ldo + kvh * group * d;
+            std::fill(o, o + group * d, 0.0f);
+            thread_local std::vector<float> inv;
+            inv.assign(group, 0.0f);
             for (std::size_t g = 0; g < group; ++g) {
                 float* row = sc + g * n_kv;
                 const float mx = row_max(row, n_kv, neg_inf);
-                float* o = out + i * ldo + (kvh * group + g) * d;
-                std::fill(o, o + d, 0.0f);
-                if (mx == neg_inf) continue;
-                const float inv = 1.0f / exp_sum(row, n_kv, mx);
-                weighted_rows(row, v + kvh * d, ldv, n_kv, d, o);
-                for (std::size_t t = 0; t < d; ++t) o[t] *= inv;
+                if (mx == neg_inf) std::fill(row, row + n_kv, 0.0f);  // no visible key: a zero output
+                else inv[g] = 1.0f / exp_sum(row, n_kv, mx);
             }
+            group_weighted_rows(sc, n_kv, group, v + kvh * d, ldv, n_kv, d, o, d);
+            for (std::size_t g = 0; g < group; ++g)
+                for (std::size_t t = 0; t < d; ++t) o[g * d + t] *= inv[g];
         }
     });
 }

@@ -172,7 +172,7 @@ struct AttentionScratch {
     AlignedBuffer<float> qs;  // scaled queries [n_q][heads · head_dim]
 };
 
-// Row helpers of the online softmax (row_max, exp_sum, group_scores, weighted_rows): kernels/rowwise.hpp.
+// Row helpers of the online softmax (row_max, exp_sum, group_scores, group_weighted_rows): kernels/rowwise.hpp.
 #if DOCVLM_X86_64
 // exp_sum, writing exp(x - mx) as bf16 to out[0 .. n rounded up to even) (x is left as it is;
 // a padding column is zero) instead of back to x.

@@ -178,9 +178,10 @@ inline void group_scores(const float* qg, const float* k, std::size_t ldk, std::
                          float scale, float* sc, std::size_t stride) {
     simd::dispatch([&](auto isa) { group_scores(isa, qg, k, ldk, n, d, group, scale, sc, stride); });
 }
-// o[0..d) += Σ_j w[j] · v_j (rows of V with stride ldv).
-inline void weighted_rows(const float* w, const float* v, std::size_t ldv, std::size_t n, std::size_t d, float* o) {
-    simd::dispatch([&](auto isa) { weighted_rows(isa, w, v, ldv, n, d, o); });
+// o[g·ldo + t] += Σ_j w[g·ldw + j] · v_j[t] for `group` heads (rows of V with stride ldv).
+inline void group_weighted_rows(const float* w, std::size_t ldw, std::size_t group, const float* v, std::size_t ldv,
+                                std::size_t n, std::size_t d, float* o, std::size_t ldo) {
+    simd::dispatch([&](auto isa) { group_weighted_rows(isa, w, ldw, group, v, ldv, n, d, o, ldo); });
 }
 }  // namespace detail
 

@@ -266,31 +266,32 @@ DOCVLM_SIMD_FN void group_scores(Isa, const float* qg, const float* k, std::size
             sc[g * stride + j] = V::reduce_add(dot_lanes(qg + g * d, k + j * ldk, d, V::zero())) * scale;
 }
 
-// o[0..d) += Σ_j w[j] · v_j (rows of V with stride ldv); zero weights skip their row.
-DOCVLM_SIMD_FN void weighted_rows(Isa, const float* w, const float* v, std::size_t ldv, std::size_t n, std::size_t d, float* o) {
-    constexpr std::size_t U = 4, chunk = U * L;  // up to U registers of output at a time
-    for (std::size_t t = 0; t < d; t += chunk) {
-        const std::size_t cols = std::min(chunk, d - t);
-        R acc[U];
-        for (auto& a : acc) a = V::zero();
-        if (cols == chunk) {
-            for (std::size_t j = 0; j < n; ++j) {
-                if (w[j] == 0.0f) continue;
-                const R wj = V::set1(w[j]);
-                for (std::size_t u = 0; u < U; ++u) acc[u] = V::fma(wj, V::load(v + j * ldv + t + u * L), acc[u]);
+// o[g·ldo + t] += Σ_{j<n} w[g·ldw + j] · v_j[t] for heads g < group and t < d (rows of V with
+// stride ldv): the query heads that share a value head, together. Keys go in blocks that stay in
+// L1 while the block's columns pass over them, up to 8 heads at a time, so each row of V is read
+// from memory once per step however many heads share it.
+DOCVLM_SIMD_FN void group_weighted_rows(Isa, const float* w, std::size_t ldw, std::size_t group, const float* v, std::size_t ldv,
+                                        std::size_t n, std::size_t d, float* o, std::size_t ldo) {
+    constexpr std::size_t block = 64, G = 8;
+    for (std::size_t g0 = 0; g0 < group; g0 += G) {
+        const std::size_t gn = std::min(G, group - g0);
+        for (std::size_t j0 = 0; j0 < n; j0 += block) {
+            const std::size_t j1 = std::min(n, j0 + block);
+            for (std::size_t t = 0; t < d; t += L) {
+                const std::size_t c = std::min(L, d - t);
+                R acc[G];
+#pragma GCC unroll 8
+                for (std::size_t g = 0; g < G; ++g) acc[g] = g < gn ? V::load_part(o + (g0 + g) * ldo + t, c, 0.0f) : V::zero();
+                for (std::size_t j = j0; j < j1; ++j) {
+                    const R vj = c == L ? V::load(v + j * ldv + t) : V::load_part(v + j * ldv + t, c, 0.0f);
+#pragma GCC unroll 8
+                    for (std::size_t g = 0; g < G; ++g)
+                        if (g < gn) acc[g] = V::fma(V::set1(w[(g0 + g) * ldw + j]), vj, acc[g]);
+                }
+#pragma GCC unroll 8
+                for (std::size_t g = 0; g < G; ++g)
+                    if (g < gn) V::store_part(o + (g0 + g) * ldo + t, acc[g], c);
             }
-            for (std::size_t u = 0; u < U; ++u) V::store(o + t + u * L, V::add(acc[u], V::load(o + t + u * L)));
-            continue;
-        }
-        for (std::size_t j = 0; j < n; ++j) {
-            if (w[j] == 0.0f) continue;
-            const R wj = V::set1(w[j]);
-            for (std::size_t u = 0; u * L < cols; ++u)
-                acc[u] = V::fma(wj, V::load_part(v + j * ldv + t + u * L, std::min(L, cols - u * L), 0.0f), acc[u]);
-        }
-        for (std::size_t u = 0; u * L < cols; ++u) {
-            const std::size_t c = std::min(L, cols - u * L);
-            V::store_part(o + t + u * L, V::add(acc[u], V::load_part(o + t + u * L, c, 0.0f)), c);
         }
     }
 }
