@@ -31,54 +31,56 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
     return v;
 }
 
-// One step kk of qkernel_avxvnni's product loop: c[r][0..1] += row r's 4 bytes at 4·kk times the
-// pass's 64 weight bytes at wp + 128·kk.
-template <int MR>
+// One step kk of qkernel_avxvnni's product loop: c[r][0..NV) += row r's 4 bytes at 4·kk times
+// NV · 32 weight bytes at wp + 128·kk (NV · 8 columns).
+template <int MR, int NV>
 DOCVLM_TARGET("avx2,avxvnni") DOCVLM_ALWAYS_INLINE
-void qkernel_avxvnni_step(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda, const std::int8_t* wp, std::size_t kk) {
+void qkernel_avxvnni_step(__m256i (&c)[MR][NV], const std::byte* a, std::size_t lda, const std::int8_t* wp, std::size_t kk) {
     const std::int8_t* wk = wp + kk * 128;
-    const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk)),
-                  w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32));
+    __m256i wv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32 * v));
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
         const __m256i b = _mm256_set1_epi32(load_i32(a + r * lda + 4 * kk));
-        c[r][0] = _mm256_dpbusd_avx_epi32(c[r][0], b, w0);
-        c[r][1] = _mm256_dpbusd_avx_epi32(c[r][1], b, w1);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) c[r][v] = _mm256_dpbusd_avx_epi32(c[r][v], b, wv[v]);
     }
 }
 
-// AVX-VNNI (Alder Lake and later, Zen 5): {vex} vpdpbusd on ymm, u8 rows x s8 weights, MR <= 6
-// rows x 16 columns per pass (12 accumulators), two passes per panel. pf (or null): the [MR][32]
-// floats the tile's epilogue will write, ldpf apart; during the first pass one of their 2·MR
-// cache lines is asked for with write intent every 4 steps, so that the reads for ownership
-// overlap the products instead of stalling the epilogue's stores.
+// AVX-VNNI (Alder Lake and later, Zen 5): {vex} vpdpbusd on ymm, u8 rows x s8 weights. Three to
+// six rows: 16 columns per pass (12 accumulators), two passes per panel; one or two rows (the
+// GEMV): all 32 columns in one pass, so the panel is read once in order, and one row keeps two
+// independent sums per accumulator (its vpdpbusd chains would otherwise wait on their latency;
+// int32 sums, so the result is the same). pf (or null): the [MR][32] floats the tile's epilogue
+// will write, ldpf apart; during the first pass one of their 2·MR cache lines is asked for with
+// write intent every 4 steps, so that the reads for ownership overlap the products instead of
+// stalling the epilogue's stores.
 template <int MR>
 DOCVLM_TARGET("avx2,avxvnni")
 void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out,
                      const float* pf = nullptr, std::size_t ldpf = 0) {
-    // S independent sums per accumulator for one or two rows: their few vpdpbusd chains would
-    // otherwise wait on each other's latency (the GEMV case); int32 sums, so the result is the same.
-    constexpr int S = MR == 1 ? 4 : MR == 2 ? 2 : 1;
-    for (int pass = 0; pass < 2; ++pass) {
-        __m256i c[S][MR][2];
+    constexpr int NV = MR <= 2 ? 4 : 2, passes = 4 / NV, S = MR == 1 ? 2 : 1;
+    for (int pass = 0; pass < passes; ++pass) {
+        __m256i c[S][MR][NV];
 #pragma GCC unroll 12
         for (int s = 0; s < S; ++s)
-            for (int r = 0; r < MR; ++r) c[s][r][0] = c[s][r][1] = _mm256_setzero_si256();
-        const std::int8_t* wp = w + pass * 64;
+            for (int r = 0; r < MR; ++r)
+                for (int v = 0; v < NV; ++v) c[s][r][v] = _mm256_setzero_si256();
+        const std::int8_t* wp = w + pass * NV * 32;
         std::size_t kk = 0;
         for (; kk + S <= k4; kk += S) {
             if (pass == 0 && pf && kk % 4 < S && kk < 8 * MR) asm volatile("prefetchw %0" : : "m"(pf[kk / 8 * ldpf + kk % 8 / 4 * 16]));
-#pragma GCC unroll 4
-            for (int s = 0; s < S; ++s) qkernel_avxvnni_step<MR>(c[s], a, lda, wp, kk + std::size_t(s));
+#pragma GCC unroll 2
+            for (int s = 0; s < S; ++s) qkernel_avxvnni_step<MR, NV>(c[s], a, lda, wp, kk + std::size_t(s));
         }
-        for (; kk < k4; ++kk) qkernel_avxvnni_step<MR>(c[0], a, lda, wp, kk);
+        for (; kk < k4; ++kk) qkernel_avxvnni_step<MR, NV>(c[0], a, lda, wp, kk);
 #pragma GCC unroll 6
-        for (int r = 0; r < MR; ++r) {
-            for (int s = 1; s < S; ++s)
-                for (int v = 0; v < 2; ++v) c[0][r][v] = _mm256_add_epi32(c[0][r][v], c[s][r][v]);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16), c[0][r][0]);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16 + 8), c[0][r][1]);
-        }
+        for (int r = 0; r < MR; ++r)
+            for (int v = 0; v < NV; ++v) {
+                for (int s = 1; s < S; ++s) c[0][r][v] = _mm256_add_epi32(c[0][r][v], c[s][r][v]);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * NV * 8 + v * 8), c[0][r][v]);
+            }
     }
 }
 
