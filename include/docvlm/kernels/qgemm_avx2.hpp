@@ -147,9 +147,31 @@ void qkernel_avx2_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda
 // product fill the 16 ymm registers, so the 32 columns take 4 passes of 8. K goes in chunks of
 // `kc` steps, each chunk's 4 passes in turn, so that the chunk's weights (kc x 128 bytes) stay in
 // L1 for all 4 (a whole panel, 28-160 KB, does not).
+// One row (the GEMV): all 32 columns in one pass over K, so the panel is read once, in order
+// (four passes of 8 columns read each of its cache lines four times); 8 accumulators of
+// (k0+k1, k2+k3) pairs for 4 columns each, one weight vector widened at a time.
+DOCVLM_TARGET("avx2")
+inline void qkernel_avx2_row(const std::byte* a, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    __m256i c[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) c[v] = _mm256_setzero_si256();
+    for (std::size_t kk = 0; kk < k4; ++kk, w += 128, a += 8) {
+        const __m256i b = _mm256_set1_epi64x(load_i64(a));
+#pragma GCC unroll 8
+        for (int v = 0; v < 8; ++v)
+            c[v] = _mm256_add_epi32(c[v], _mm256_madd_epi16(b, _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(w + 16 * v)))));
+    }
+#pragma GCC unroll 4
+    for (int pass = 0; pass < 4; ++pass) {
+        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[2 * pass], c[2 * pass + 1]), 0xd8);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + pass * 8), s);
+    }
+}
+
 template <int MR>
 DOCVLM_TARGET("avx2")
 void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    if constexpr (MR == 1) return qkernel_avx2_row(a, w, k4, out);
     constexpr std::size_t kc = 64;
     __m256i part[4][MR][2];  // raw accumulators of each pass between chunks
     for (std::size_t k0 = 0; k0 < k4; k0 += kc) {
