@@ -553,7 +553,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             CHECK(worst <= 2e-2 * scale);
         }
     }
-    // int8 dot products (AVX512-VNNI, AVX-VNNI): within the documented bound of the f32 reference, on every
+    // int8 dot products (AVX512-VNNI, AVX-VNNI, AVX2): within the documented bound of the f32 reference, on every
     // mask and tile shape, on peaked attention (queries ×3) and on keys with a large common offset
     // (what the mean subtraction is for), and with some queries all zero (their scores are 0 · a
     // hidden key's −inf inside the kernel: uniform over the visible keys, as in the reference).
@@ -591,10 +591,15 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             CAPTURE(worst / vmax);
             CAPTURE(mean / vmax);
             CHECK(not_finite == 0);
-            if ((cpu().avx512() && cpu().avx512vnni) || (cpu().avx2 && cpu().fma && cpu().avxvnni)) {
+            // AVX2 without VNNI quantises keys and values within ±63 (attention_int8.hpp): half
+            // the resolution of the other int8 paths, twice their bound
+            const bool int8_full = (cpu().avx512() && cpu().avx512vnni) || (cpu().avx2 && cpu().fma && cpu().avxvnni);
+            const bool int8_7bit = !int8_full && cpu().avx2 && cpu().fma;
+            if (int8_full || int8_7bit) {
+                const double bound = int8_7bit ? 2.0 : 1.0;
                 CHECK(worst > 1e-6);  // the int8 path ran: its result is not the f32 one
-                CHECK(worst <= 0.03 * vmax);
-                CHECK(mean <= 0.003 * vmax);
+                CHECK(worst <= 0.03 * bound * vmax);
+                CHECK(mean <= 0.003 * bound * vmax);
             } else {
                 CHECK(worst < 2e-5);
             }

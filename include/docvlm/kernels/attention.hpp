@@ -60,6 +60,8 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
             return detail::attention_int8<detail::Int8AttentionAvx512>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
         if (cpu().avx2 && cpu().fma && cpu().avxvnni)
             return detail::attention_int8<detail::Int8AttentionAvxVnni>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
+        if (cpu().avx2 && cpu().fma)
+            return detail::attention_int8<detail::Int8AttentionAvx2>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
     }
 #endif
     const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel;

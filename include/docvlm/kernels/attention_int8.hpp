@@ -260,15 +260,15 @@ inline void pack_values_avx512(const float* v, std::size_t ldv, std::size_t n, s
 }
 
 // One 32-key panel of values (n <= 32 real ones, the rest zero) as pack_values_avx512 writes it,
-// in portable code: the same products v · (1 / vs), rounded half to even and clamped to ±127.
+// in portable code: the same products v · (1 / vs), rounded half to even and clamped to ±qmax.
 inline void pack_values_portable(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
-                                 std::size_t slice_stride) {
+                                 std::size_t slice_stride, float qmax) {
     const std::size_t slices = (d + fpanel - 1) / fpanel;
     for (std::size_t sl = 0; sl < slices; ++sl) std::memset(dst + sl * slice_stride, 0, fpanel * fpanel);
     for (std::size_t j = 0; j < n; ++j)
         for (std::size_t t = 0; t < d; ++t) {
             const float inv = vs[t] > 0.0f ? 1.0f / vs[t] : 0.0f;
-            const float q = std::clamp(std::nearbyint(v[j * ldv + t] * inv), -127.0f, 127.0f);
+            const float q = std::clamp(std::nearbyint(v[j * ldv + t] * inv), -qmax, qmax);
             dst[(t / fpanel) * slice_stride + (j / 4 * fpanel + t % fpanel) * 4 + j % 4] = std::int8_t(q);
         }
 }
@@ -325,12 +325,16 @@ struct Int8AttentionAvx512 {
     }
 };
 
-// AVX-VNNI (Alder Lake and later, Zen 5 without AVX-512): {vex} vpdpbusd on ymm for the products
-// (qgemm's qkernel_avxvnni, 6 queries per tile, plain u8 rows), the float work from the AVX2 row
-// kernels. An AVX2 CPU without VNNI keeps f32 attention: its int16 products (vpmaddwd) are no
-// faster than its f32 FMA.
-struct Int8AttentionAvxVnni {
-    static constexpr std::size_t mr = 6;
+// The 256-bit paths, the float work from the AVX2 row kernels:
+// - AVX-VNNI (Alder Lake and later, Zen 5 without AVX-512): {vex} vpdpbusd on ymm (qgemm's
+//   qkernel_avxvnni, 6 queries per tile, plain u8 rows), keys and values within ±127.
+// - AVX2 without VNNI: vpmaddubsw + vpmaddwd (qkernel_avx2_u8, 4 queries per tile), whose int16
+//   pair sums cannot saturate because keys and values are quantised within ±63 (2 · 255 · 63 <
+//   32767): one bit less for them, about twice the f32 FMA's rate.
+template <bool Vnni>
+struct Int8AttentionYmm {
+    static constexpr std::size_t mr = Vnni ? 6 : 4;
+    static constexpr float qmax = Vnni ? 127.0f : 63.0f;  // keys' and values' int8 range
     using Isa = simd::avx2::Isa;
     static std::size_t query_offset(std::size_t i, std::size_t dq) { return i * dq; }
     static void write_query(const std::int8_t* q, std::size_t dq, std::uint8_t* dst) {
@@ -340,7 +344,7 @@ struct Int8AttentionAvxVnni {
                          std::size_t nh, float* kmean, float* vs, std::size_t width) {
         thread_local std::vector<float> buf;
         if (buf.size() < 2 * nh * d) buf.resize(2 * nh * d);
-        simd::avx2::int8_kv_stats(Isa{}, k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width, buf.data());
+        simd::avx2::int8_kv_stats(Isa{}, k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width, buf.data(), qmax);
     }
     static float quantize(const float* x, std::size_t d, std::int8_t* q) { return simd::avx2::quantize_row(Isa{}, x, d, q); }
     static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
@@ -352,14 +356,14 @@ struct Int8AttentionAvxVnni {
         for (std::size_t jj = 0; jj < fpanel; ++jj) {
             ks[jj] = 0.0f, koff[jj] = 0;
             if (jj >= n) continue;
-            ks[jj] = simd::avx2::int8_centred_key(Isa{}, k + jj * ldk, kmean, d, row, q);
+            ks[jj] = simd::avx2::int8_centred_key(Isa{}, k + jj * ldk, kmean, d, row, q, qmax);
             for (std::size_t t = 0; t < d; ++t) koff[jj] += 128 * q[t];
             for (std::size_t t = 0; t < d; ++t) dst[(t / 4 * fpanel + jj) * 4 + t % 4] = q[t];
         }
     }
     static void pack_values(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
                             std::size_t slice_stride) {
-        pack_values_portable(v, ldv, n, d, vs, dst, slice_stride);
+        pack_values_portable(v, ldv, n, d, vs, dst, slice_stride, qmax);
     }
     static void qk(const std::uint8_t* tile, std::size_t dq, std::size_t rows, const std::int8_t* panel, std::size_t d4, std::int32_t* raw) {
         kernel(tile, dq, rows, panel, d4, raw);
@@ -382,16 +386,27 @@ struct Int8AttentionAvxVnni {
     }
     static void kernel(const std::uint8_t* a, std::size_t lda, std::size_t rows, const std::int8_t* w, std::size_t k4, std::int32_t* raw) {
         const auto* b = reinterpret_cast<const std::byte*>(a);
-        switch (rows) {
-            case 1: return qkernel_avxvnni<1>(b, lda, w, k4, raw);
-            case 2: return qkernel_avxvnni<2>(b, lda, w, k4, raw);
-            case 3: return qkernel_avxvnni<3>(b, lda, w, k4, raw);
-            case 4: return qkernel_avxvnni<4>(b, lda, w, k4, raw);
-            case 5: return qkernel_avxvnni<5>(b, lda, w, k4, raw);
-            default: return qkernel_avxvnni<6>(b, lda, w, k4, raw);
+        if constexpr (Vnni) {
+            switch (rows) {
+                case 1: return qkernel_avxvnni<1>(b, lda, w, k4, raw);
+                case 2: return qkernel_avxvnni<2>(b, lda, w, k4, raw);
+                case 3: return qkernel_avxvnni<3>(b, lda, w, k4, raw);
+                case 4: return qkernel_avxvnni<4>(b, lda, w, k4, raw);
+                case 5: return qkernel_avxvnni<5>(b, lda, w, k4, raw);
+                default: return qkernel_avxvnni<6>(b, lda, w, k4, raw);
+            }
+        } else {
+            switch (rows) {
+                case 1: return qkernel_avx2_u8<1>(b, lda, w, k4, raw);
+                case 2: return qkernel_avx2_u8<2>(b, lda, w, k4, raw);
+                case 3: return qkernel_avx2_u8<3>(b, lda, w, k4, raw);
+                default: return qkernel_avx2_u8<4>(b, lda, w, k4, raw);
+            }
         }
     }
 };
+using Int8AttentionAvxVnni = Int8AttentionYmm<true>;
+using Int8AttentionAvx2 = Int8AttentionYmm<false>;
 
 // The online softmax's per-row update (as softmax_rows_update, in scalar code for the paths
 // without AVX-512; once per row and key tile).

@@ -84,6 +84,37 @@ void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, 
     }
 }
 
+// AVX2 on u8 rows and s8 weights at most 63 in magnitude (the int8 attention's keys and values):
+// vpmaddubsw's int16 pair sums (at most 2 · 255 · 63) cannot saturate, and vpmaddwd with ones adds
+// the pairs. MR <= 4 rows x 16 columns per pass (8 accumulators), two passes per panel. Not for
+// qgemm's weights: with |w| up to 127 the pair sums would saturate.
+template <int MR>
+DOCVLM_TARGET("avx2")
+void qkernel_avx2_u8(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int pass = 0; pass < 2; ++pass) {
+        __m256i c[MR][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
+        for (std::size_t kk = 0; kk < k4; ++kk) {
+            const std::int8_t* wk = w + kk * 128 + pass * 64;
+            const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk)),
+                          w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32));
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; ++r) {
+                const __m256i b = _mm256_set1_epi32(load_i32(a + r * lda + 4 * kk));
+                c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(b, w0), ones));
+                c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(b, w1), ones));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16), c[r][0]);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16 + 8), c[r][1]);
+        }
+    }
+}
+
 // c[r][0..1] += steps kk < n of qkernel_avx2's product loop (row r's int16 values at a + r·lda
 // + 8·kk, the pass's 32 weight bytes at w + 128·kk). Six rows: inline assembly, because GCC
 // spills accumulators of this loop to the stack however it is written (measured: 40-60 % of the

@@ -296,29 +296,32 @@ DOCVLM_SIMD_FN void group_weighted_rows(Isa, const float* w, std::size_t ldw, st
     }
 }
 
-// One row to int8: q = clamp(round_half_even(x · 127 / max|x|), ±127); returns max|x| / 127.
-// Bit-identical on every ISA (one float multiply, then round to nearest even).
-DOCVLM_SIMD_FN float quantize_row(Isa, const float* x, std::size_t k, std::int8_t* q) {
+// One row to int8 within ±qmax: q = clamp(round_half_even(x · qmax / max|x|), ±qmax); returns
+// max|x| / qmax. Bit-identical on every ISA (one float multiply, then round to nearest even).
+DOCVLM_SIMD_FN float quantize_row_to(Isa, const float* x, std::size_t k, std::int8_t* q, float qmax) {
     R vmax = V::zero();
     std::size_t i = 0;
     for (; i + L <= k; i += L) vmax = V::max(vmax, V::abs(V::load(x + i)));
     if (i < k) vmax = V::max(vmax, V::abs(V::load_part(x + i, k - i, 0.0f)));
     const float amax = V::reduce_max(vmax);
-    const R inv = V::set1(amax > 0.0f ? 127.0f / amax : 0.0f), lo = V::set1(-127.0f), hi = V::set1(127.0f);
+    const R inv = V::set1(amax > 0.0f ? qmax / amax : 0.0f), lo = V::set1(-qmax), hi = V::set1(qmax);
     for (i = 0; i < k; i += L) {
         const std::size_t c = std::min(L, k - i);
         const R v = c == L ? V::load(x + i) : V::load_part(x + i, c, 0.0f);
         V::store_i8_part(q + i, V::min(V::max(V::round(V::mul(v, inv)), lo), hi), c);
     }
-    return amax / 127.0f;
+    return amax / qmax;
 }
+
+// One row to int8: quantize_row_to with qmax = 127 (the int8 GEMM's activations).
+DOCVLM_SIMD_FN float quantize_row(Isa isa, const float* x, std::size_t k, std::int8_t* q) { return quantize_row_to(isa, x, k, q, 127.0f); }
 
 // ---- the int8 attention's float work (kernels/attention_int8.hpp, the 256-bit path) ----
 
 // kmean[h·d + t] = the mean over keys j < n_kv of k[j·ldk + h·d + t] and vs[h·width + t] = max_j
-// |v[j·ldv + h·d + t]| / 127 (0 from d up to width) for kv heads h < nh; buf: 2·nh·d floats.
+// |v[j·ldv + h·d + t]| / qmax (0 from d up to width) for kv heads h < nh; buf: 2·nh·d floats.
 DOCVLM_SIMD_FN void int8_kv_stats(Isa, const float* k, std::size_t ldk, const float* v, std::size_t ldv, std::size_t n_kv,
-                                  std::size_t d, std::size_t nh, float* kmean, float* vs, std::size_t width, float* buf) {
+                                  std::size_t d, std::size_t nh, float* kmean, float* vs, std::size_t width, float* buf, float qmax) {
     float *sum = buf, *vmax = buf + nh * d;
     std::fill(buf, buf + 2 * nh * d, 0.0f);
     for (std::size_t j = 0; j < n_kv; ++j)  // key by key: a row's heads are one stretch of memory
@@ -330,19 +333,21 @@ DOCVLM_SIMD_FN void int8_kv_stats(Isa, const float* k, std::size_t ldk, const fl
     for (std::size_t h = 0; h < nh; ++h) {
         for (std::size_t t = 0; t < d; ++t) {
             kmean[h * d + t] = sum[h * d + t] * (1.0f / float(n_kv));
-            vs[h * width + t] = vmax[h * d + t] * (1.0f / 127.0f);
+            vs[h * width + t] = vmax[h * d + t] / qmax;
         }
         std::fill(vs + h * width + d, vs + (h + 1) * width, 0.0f);
     }
 }
 
-// One key minus the keys' mean, quantised as quantize_row does: q[0..d) and its scale (row: d floats of scratch).
-DOCVLM_SIMD_FN float int8_centred_key(Isa isa, const float* k, const float* mean, std::size_t d, float* row, std::int8_t* q) {
+// One key minus the keys' mean, quantised as quantize_row_to does: q[0..d) within ±qmax and its
+// scale (row: d floats of scratch).
+DOCVLM_SIMD_FN float int8_centred_key(Isa isa, const float* k, const float* mean, std::size_t d, float* row, std::int8_t* q,
+                                      float qmax) {
     for (std::size_t t = 0; t < d; t += L) {
         const std::size_t c = std::min(L, d - t);
         V::store_part(row + t, V::sub(V::load_part(k + t, c, 0.0f), V::load_part(mean + t, c, 0.0f)), c);
     }
-    return quantize_row(isa, row, d, q);
+    return quantize_row_to(isa, row, d, q, qmax);
 }
 
 // A [mr][32] tile of raw int8 score sums back to float: dst[r·ldd + j] = (raw[r·32 + j] − koff[j])
