@@ -208,31 +208,22 @@ inline void kv_stats_avx512(const float* k, std::size_t ldk, const float* v, std
     }
 }
 
-// One 32-key panel of keys (n <= 32 real ones, the rest zero): k − mean quantised per key into
-// dst [d4][32][4], with each key's scale and 128 · Σ q (the queries' u8 offset) in ks / koff.
-DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline void pack_keys_avx512(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
-                             float* ks, std::int32_t* koff) {
+// One 32-key panel of keys (n <= 32 real ones, the rest zero): k − mean quantised per key within
+// ±qmax into dst [d4][32][4], with each key's scale and 128 · Σ q (the queries' u8 offset) in ks /
+// koff; the row work in the ISA copy `isa` names.
+template <class Isa>
+void pack_keys(Isa isa, const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
+               float* ks, std::int32_t* koff, float qmax) {
     alignas(64) float row[512];
     alignas(64) std::int8_t q[512];
     const std::size_t d4 = (d + 3) / 4;
     std::memset(dst, 0, fpanel * d4 * 4);
     for (std::size_t jj = 0; jj < fpanel; ++jj) {
-        if (jj >= n) {
-            ks[jj] = 0.0f;
-            koff[jj] = 0;
-            continue;
-        }
-        for (std::size_t t = 0; t < d; t += 16) {
-            const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(d - t));
-            _mm512_mask_storeu_ps(row + t, m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, k + jj * ldk + t), _mm512_maskz_loadu_ps(m, kmean + t)));
-        }
-        ks[jj] = simd::avx512::quantize_row(simd::avx512::Isa{}, row, d, q);
-        std::int32_t sum = 0;
-        for (std::size_t t = 0; t < d; ++t) sum += q[t];
-        koff[jj] = 128 * sum;
-        for (std::size_t t = d; t < d4 * 4; ++t) q[t] = 0;
-        for (std::size_t t4 = 0; t4 < d4; ++t4) std::memcpy(dst + (t4 * fpanel + jj) * 4, q + 4 * t4, 4);
+        ks[jj] = 0.0f, koff[jj] = 0;
+        if (jj >= n) continue;
+        ks[jj] = int8_centred_key(isa, k + jj * ldk, kmean, d, row, q, qmax);
+        for (std::size_t t = 0; t < d; ++t) koff[jj] += 128 * q[t];
+        for (std::size_t t = 0; t < d; ++t) dst[(t / 4 * fpanel + jj) * 4 + t % 4] = q[t];
     }
 }
 
@@ -298,7 +289,7 @@ struct Int8AttentionAvx512 {
     static float quantize(const float* x, std::size_t d, std::int8_t* q) { return simd::avx512::quantize_row(simd::avx512::Isa{}, x, d, q); }
     static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
                           float* ks, std::int32_t* koff) {
-        pack_keys_avx512(k, ldk, n, d, kmean, dst, ks, koff);
+        detail::pack_keys(simd::avx512::Isa{}, k, ldk, n, d, kmean, dst, ks, koff, 127.0f);
     }
     static void pack_values(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
                             std::size_t slice_stride) {
@@ -349,17 +340,7 @@ struct Int8AttentionYmm {
     static float quantize(const float* x, std::size_t d, std::int8_t* q) { return simd::avx2::quantize_row(Isa{}, x, d, q); }
     static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
                           float* ks, std::int32_t* koff) {
-        alignas(64) float row[512];
-        alignas(64) std::int8_t q[512];
-        const std::size_t d4 = (d + 3) / 4;
-        std::memset(dst, 0, fpanel * d4 * 4);
-        for (std::size_t jj = 0; jj < fpanel; ++jj) {
-            ks[jj] = 0.0f, koff[jj] = 0;
-            if (jj >= n) continue;
-            ks[jj] = simd::avx2::int8_centred_key(Isa{}, k + jj * ldk, kmean, d, row, q, qmax);
-            for (std::size_t t = 0; t < d; ++t) koff[jj] += 128 * q[t];
-            for (std::size_t t = 0; t < d; ++t) dst[(t / 4 * fpanel + jj) * 4 + t % 4] = q[t];
-        }
+        detail::pack_keys(Isa{}, k, ldk, n, d, kmean, dst, ks, koff, qmax);
     }
     static void pack_values(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
                             std::size_t slice_stride) {
