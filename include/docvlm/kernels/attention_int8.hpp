@@ -256,10 +256,11 @@ inline void pack_values_portable(const float* v, std::size_t ldv, std::size_t n,
                                  std::size_t slice_stride, float qmax) {
     const std::size_t slices = (d + fpanel - 1) / fpanel;
     for (std::size_t sl = 0; sl < slices; ++sl) std::memset(dst + sl * slice_stride, 0, fpanel * fpanel);
+    float inv[512];  // head_dim <= 512 (checked by the caller)
+    for (std::size_t t = 0; t < d; ++t) inv[t] = vs[t] > 0.0f ? 1.0f / vs[t] : 0.0f;
     for (std::size_t j = 0; j < n; ++j)
         for (std::size_t t = 0; t < d; ++t) {
-            const float inv = vs[t] > 0.0f ? 1.0f / vs[t] : 0.0f;
-            const float q = std::clamp(std::nearbyint(v[j * ldv + t] * inv), -qmax, qmax);
+            const float q = std::clamp(std::nearbyint(v[j * ldv + t] * inv[t]), -qmax, qmax);
             dst[(t / fpanel) * slice_stride + (j / 4 * fpanel + t % fpanel) * 4 + j % 4] = std::int8_t(q);
         }
 }
