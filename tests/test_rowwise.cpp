@@ -328,4 +328,76 @@ TEST_CASE("row kernels: the int8 GEMM's row epilogue (dequantize_row) against it
     });
 }
 
+TEST_CASE("row kernels: the int8 attention's float work (scores, exp2 and its sum, accumulation) against their definitions") {
+    std::mt19937 rng(35);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::uniform_int_distribution<std::int32_t> iraw(-(1 << 20), 1 << 20);
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    simd::each_isa([&](simd::RowIsa isa, auto tag) {
+        const std::string copy = simd::row_isa_name(isa);
+        CAPTURE(copy);
+        const std::size_t lanes = decltype(tag)::lanes;
+        // exp2 as u8: out[j] = round(inv · 2^(t·q − mx)) (the polynomial's 7.5e-5 of at most 255
+        // plus the rounding: within 0.52), zero past n up to a whole vector, the sum within 1e-4
+        for (std::size_t n : {1u, 5u, 8u, 17u, 33u, 64u}) {
+            CAPTURE(n);
+            for (float q : {0.7f, 0.0f}) {  // q = 0 with hidden keys: −inf · 0 is NaN, which must give 0
+                std::vector<float> t(n);
+                for (std::size_t j = 0; j < n; ++j) t[j] = j % 5 == 3 ? neg_inf : 20.0f * u(rng);
+                float mx = neg_inf;
+                for (float x : t) mx = std::max(mx, x * q);
+                if (mx == neg_inf) mx = 0.0f;
+                std::vector<std::uint8_t> out(n + 32, 0xAA);
+                const float sum = int8_exp2_sum(tag, t.data(), n, q, mx, 255.0f, out.data());
+                double want_sum = 0;
+                for (std::size_t j = 0; j < n; ++j) {
+                    const double e = t[j] == neg_inf ? 0.0 : std::exp2(double(t[j]) * q - mx);
+                    want_sum += e;
+                    CHECK(std::fabs(double(out[j]) - 255.0 * e) <= 0.52);
+                }
+                for (std::size_t j = n; j < (n + lanes - 1) / lanes * lanes; ++j) CHECK(out[j] == 0);
+                CHECK(std::fabs(sum - want_sum) <= 1e-4 * want_sum);
+            }
+        }
+        // scores: dst = float(raw − koff) · ks for all 32 keys, the running lane maxima over the
+        // first `valid`; accumulation: acc · alpha + raw · (sp · vs), one rounding each
+        for (std::size_t valid : {1u, 7u, 16u, 31u, 32u}) {
+            CAPTURE(valid);
+            const std::size_t mr = 3, ldd = 40;
+            std::vector<std::int32_t> raw(mr * 32), koff(32);
+            std::vector<float> ks(32), dst(mr * ldd), vmax(mr * 16, neg_inf);
+            for (auto& x : raw) x = iraw(rng);
+            for (auto& x : koff) x = iraw(rng);
+            for (auto& x : ks) x = u(rng);
+            int8_scores(tag, raw.data(), mr, koff.data(), ks.data(), dst.data(), ldd, valid, vmax.data());
+            for (std::size_t r = 0; r < mr; ++r) {
+                float want_max = neg_inf;
+                for (std::size_t j = 0; j < 32; ++j) {
+                    const float want = float(raw[r * 32 + j] - koff[j]) * ks[j];
+                    CHECK(dst[r * ldd + j] == want);
+                    if (j < valid) want_max = std::max(want_max, want);
+                }
+                CHECK(int8_lanes_max(tag, vmax.data() + r * 16) == want_max);
+            }
+            std::vector<float> acc(mr * ldd), sp(mr), alpha(mr), vs(32);
+            for (auto& x : acc) x = u(rng);
+            for (std::size_t r = 0; r < mr; ++r) sp[r] = std::fabs(u(rng)), alpha[r] = std::fabs(u(rng));
+            for (auto& x : vs) x = std::fabs(u(rng)) * 1e-3f;
+            const std::vector<float> acc0 = acc;
+            const std::size_t cols = valid <= 16 ? 16 : 32;
+            int8_accumulate_pv(tag, raw.data(), mr, sp.data(), alpha.data(), vs.data(), cols, acc.data(), ldd);
+            for (std::size_t r = 0; r < mr; ++r)
+                for (std::size_t c = 0; c < ldd; ++c) {
+                    if (c >= cols) {
+                        CHECK(acc[r * ldd + c] == acc0[r * ldd + c]);
+                        continue;
+                    }
+                    const double want = double(acc0[r * ldd + c]) * alpha[r] + double(raw[r * 32 + c]) * double(sp[r] * vs[c]);
+                    const double mag = std::fabs(double(acc0[r * ldd + c]) * alpha[r]) + std::fabs(double(raw[r * 32 + c]) * double(sp[r] * vs[c]));
+                    CHECK(std::fabs(acc[r * ldd + c] - want) <= 3e-7 * mag);
+                }
+        }
+    });
+}
+
 }  // TEST_SUITE

@@ -502,7 +502,10 @@ void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t
                 else softmax_rows_update_portable(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
                 for (std::size_t r = 0; r < rows; ++r) {
                     std::uint8_t* pr = pu.data() + r * bk;
-                    if (bm[r] == neg_inf) {  // nothing visible in this tile for this row
+                    // Nothing visible in this tile for this row, or nothing that counts: a tile whose
+                    // largest probability is below 2^-64 of the row's running maximum adds less than
+                    // float resolution to its sum (and 255 / pmax would overflow below ~2^-120).
+                    if (bm[r] == neg_inf || pmax[r] < 0x1p-64f) {
                         std::fill(pr, pr + cols4 * 4, std::uint8_t(0));
                         sp[r] = 0.0f;
                         continue;

@@ -370,12 +370,13 @@ DOCVLM_SIMD_FN void int8_scores(Isa, const std::int32_t* raw, std::size_t mr, co
 // The largest of a row's running lane maxima (int8_scores).
 DOCVLM_SIMD_FN float int8_lanes_max(Isa, const float* vmax) { return V::reduce_max(V::load(vmax)); }
 
-// out[0..n) = round(inv · 2^(t·q − mx)) as u8, zero from n up to n rounded up to L; returns
-// Σ 2^(t·q − mx). 2^x = p(r)·2^k with k = round(x), p(r) ≈ 2^r on |r| ≤ 1/2 (degree 3, relative
-// error 7.5e-5, inv folded into its coefficients). x below −150 gives 0, and so do −inf (a
-// hidden key) and NaN (a hidden key times a zero query; x86 copies: max returns its second operand).
+// out[0..n) = round(inv · 2^(t·q − mx)) as u8 (inv ≥ 1), zero from n up to n rounded up to L;
+// returns Σ 2^(t·q − mx). 2^x = p(r)·2^k with k = round(x), p(r) ≈ 2^r on |r| ≤ 1/2 (degree 3,
+// relative error 7.5e-5, inv folded into its coefficients). x below −126.5 gives 0, and so do
+// −inf (a hidden key) and NaN (a hidden key times a zero query; x86 copies: max returns its
+// second operand).
 DOCVLM_SIMD_FN float int8_exp2_sum(Isa, const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out) {
-    const R vq = V::set1(q), neg_mx = V::set1(-mx), lo = V::set1(-150.0f);
+    const R vq = V::set1(q), neg_mx = V::set1(-mx), lo = V::set1(-127.0f);
     const R c0 = V::set1(9.999280572e-1f * inv), c1 = V::set1(6.932609677e-1f * inv), c2 = V::set1(2.426111400e-1f * inv),
             c3 = V::set1(5.517167225e-2f * inv);
     R sum = V::zero();
@@ -383,7 +384,7 @@ DOCVLM_SIMD_FN float int8_exp2_sum(Isa, const float* t, std::size_t n, float q, 
         const std::size_t c = std::min(L, n - i);
         const R x = V::max(V::fma(c == L ? V::load(t + i) : V::load_part(t + i, c, -INFINITY), vq, neg_mx), lo);
         const R k = V::round(x), r = V::sub(x, k);
-        const R e = V::ldexp(V::fma(V::fma(V::fma(c3, r, c2), r, c1), r, c0), k);
+        const R e = V::mul(V::fma(V::fma(V::fma(c3, r, c2), r, c1), r, c0), V::pow2(k));
         sum = V::add(sum, e);
         V::store_u8_part(out + i, V::round(e), L);
     }

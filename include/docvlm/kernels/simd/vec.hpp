@@ -15,6 +15,7 @@
 //   zero, set1(f), load(p), store(p, v), load_part(p, n, fill), store_part(p, v, n)
 //   add sub mul div min max abs, fma(a, b, c) = a·b + c, fnma(a, b, c) = c − a·b
 //   round(v) to nearest even, ldexp(p, k) = p·2^k for integral k in [−150, 128] (underflows to 0)
+//   pow2(k) = 2^k for integral k in [−127, 127], with 0 for k = −127 (a cheaper ldexp(1, k))
 //   copysign(mag, sign), reduce_add, reduce_max, sums(acc[lanes]) = lane i holds Σ acc[i]'s lanes
 //   store_i8_part(q, v, n): the first n lanes, integral and within ±127, as int8
 //   store_u8_part(q, v, n): the first n lanes, integral and within [0, 255], as uint8
@@ -100,6 +101,9 @@ struct VecGeneric {
     }
     DOCVLM_ALWAYS_INLINE static R round(R a) { return map(a, a, [](float x, float) { return std::nearbyint(x); }); }
     DOCVLM_ALWAYS_INLINE static R ldexp(R p, R k) { return map(p, k, [](float x, float e) { return std::ldexp(x, int(e)); }); }
+    DOCVLM_ALWAYS_INLINE static R pow2(R k) {
+        return map(k, k, [](float e, float) { return e <= -127.0f ? 0.0f : std::ldexp(1.0f, int(e)); });
+    }
     DOCVLM_ALWAYS_INLINE static R copysign(R m, R s) { return map(m, s, [](float x, float y) { return std::copysign(x, y); }); }
     DOCVLM_ALWAYS_INLINE static float reduce_add(R a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
     DOCVLM_ALWAYS_INLINE static float reduce_max(R a) { return std::max(std::max(a.v[0], a.v[2]), std::max(a.v[1], a.v[3])); }
@@ -167,6 +171,10 @@ struct VecAvx2 {
         const R f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
         const R f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
         return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
+    }
+    // the exponent field k + 127 (0 for k = −127: the float 0)
+    DOCVLM_VEC_AVX2 R pow2(R k) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23));
     }
     DOCVLM_VEC_AVX2 R copysign(R m, R s) {
         const R sign = _mm256_set1_ps(-0.0f);
@@ -252,6 +260,9 @@ struct VecAvx512 {
     DOCVLM_VEC_AVX512 R fnma(R a, R b, R c) { return _mm512_fnmadd_ps(a, b, c); }
     DOCVLM_VEC_AVX512 R round(R a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     DOCVLM_VEC_AVX512 R ldexp(R p, R k) { return _mm512_scalef_ps(p, k); }
+    DOCVLM_VEC_AVX512 R pow2(R k) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23));
+    }
     DOCVLM_VEC_AVX512 R copysign(R m, R s) {
         const __m512i sign = _mm512_set1_epi32(int(0x80000000u));
         return _mm512_castsi512_ps(_mm512_or_si512(_mm512_andnot_si512(sign, _mm512_castps_si512(m)),
@@ -327,6 +338,9 @@ struct VecNeon {
         const R f1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k1, bias), 23));
         const R f2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k2, bias), 23));
         return vmulq_f32(vmulq_f32(p, f1), f2);
+    }
+    DOCVLM_ALWAYS_INLINE static R pow2(R k) {
+        return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(k), vdupq_n_s32(127)), 23));
     }
     DOCVLM_ALWAYS_INLINE static R copysign(R m, R s) { return vbslq_f32(vdupq_n_u32(0x80000000u), s, m); }
     DOCVLM_ALWAYS_INLINE static float reduce_add(R a) { return vaddvq_f32(a); }
