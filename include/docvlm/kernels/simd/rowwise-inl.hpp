@@ -372,11 +372,11 @@ DOCVLM_SIMD_FN float int8_lanes_max(Isa, const float* vmax) { return V::reduce_m
 
 // out[0..n) = round(inv · 2^(t·q − mx)) as u8 (inv ≥ 1), zero from n up to n rounded up to L;
 // returns Σ 2^(t·q − mx). 2^x = p(r)·2^k with k = round(x), p(r) ≈ 2^r on |r| ≤ 1/2 (degree 3,
-// relative error 7.5e-5, inv folded into its coefficients). x below −126.5 gives 0, and so do
-// −inf (a hidden key) and NaN (a hidden key times a zero query; x86 copies: max returns its
-// second operand).
+// relative error 7.5e-5, inv folded into its coefficients). x below −126.5 gives 0, and so does a
+// hidden key (t = −inf): q ≥ 0 is taken as at least the smallest normal float, so −inf · q is
+// never NaN (a zero query's scores all become 0, the hidden keys' −inf).
 DOCVLM_SIMD_FN float int8_exp2_sum(Isa, const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out) {
-    const R vq = V::set1(q), neg_mx = V::set1(-mx), lo = V::set1(-127.0f);
+    const R vq = V::set1(std::max(q, std::numeric_limits<float>::min())), neg_mx = V::set1(-mx), lo = V::set1(-127.0f);
     const R c0 = V::set1(9.999280572e-1f * inv), c1 = V::set1(6.932609677e-1f * inv), c2 = V::set1(2.426111400e-1f * inv),
             c3 = V::set1(5.517167225e-2f * inv);
     R sum = V::zero();
