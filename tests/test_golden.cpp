@@ -379,6 +379,9 @@ TEST_CASE("config.json and preprocessor_config.json: values of the wrong type ar
     std::ofstream(dir / "preprocessor_config.json") << R"({"do_resize": "x"})";
     CHECK_ERROR_HAS(io::Qwen2VLImageConfig::from_json(dir / "preprocessor_config.json"), "preprocessor_config.json",
                     "'do_resize' must be true or false");
+    // an integer field beyond int (float -> int overflow was undefined behaviour; UBSan in fuzz_config)
+    std::ofstream(dir / "preprocessor_config.json") << R"({"merge_size": 1.48627e10})";
+    CHECK_ERROR_HAS(io::Qwen2VLImageConfig::from_json(dir / "preprocessor_config.json"), "'merge_size'", "out of range");
 }
 
 TEST_CASE("docvlm info tells MinerU2.5-2509 from MinerU2.5-Pro by where config.json keeps the decoder's fields") {

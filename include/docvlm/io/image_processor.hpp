@@ -15,9 +15,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -63,9 +65,10 @@ inline Qwen2VLImageConfig Qwen2VLImageConfig::from_json(const std::string& path)
     auto num = [&](const nlohmann::json& obj, const char* key, auto& out) {
         if (!obj.contains(key)) return false;
         if (!obj[key].is_number()) docvlm::detail::fail(path, ": '", key, "' is not a number");
-        const double v = obj[key].get<double>();
-        if (!(v > 0) || v > 1e12) docvlm::detail::fail(path, ": '", key, "' = ", v, " is out of range");
-        out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+        using T = std::remove_reference_t<decltype(out)>;
+        const double v = obj[key].get<double>(), hi = std::min(1e12, double(std::numeric_limits<T>::max()));
+        if (!(v > 0) || v > hi) docvlm::detail::fail(path, ": '", key, "' = ", v, " is out of range");
+        out = static_cast<T>(v);
         return true;
     };
     num(j, "min_pixels", c.min_pixels);
