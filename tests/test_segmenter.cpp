@@ -247,6 +247,33 @@ TEST_CASE("segmenter: horizontal rules touching a grid's rows are erased and rep
     CHECK(cut == 2);
 }
 
+TEST_CASE("segmenter: a scanned rule's broken fringe rows go with the rule, text touching it stays") {
+    // Two full-width rules (a title page's, twins) one pixel thick, each with a fringe row above
+    // and below inked in runs of 3 pixels out of 5 — what blur and a threshold leave of a scanned
+    // rule: too broken to be rule candidates themselves, it stayed behind as a thin band that the
+    // recogniser read as invented text.
+    PageDraw p;
+    for (const int y : {300, 600}) {
+        p.box(100, y, 900, y + 1);
+        for (int x = 100; x + 3 <= 900; x += 5) p.box(x, y - 1, x + 3, y), p.box(x + 1, y + 1, x + 4, y + 2);
+    }
+    for (int i = 0; i < 10; ++i) p.line(100, 900, 340 + 24 * i);  // text between the rules
+    p.box(500, 586, 504, 599);  // a stroke that ends on the lower rule's fringe (a descender)
+    const auto lay = pipeline::segment_page(p.img);
+    std::size_t lines = 0, near_rules = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            ++lines;
+            near_rules += l.y1 >= 296 && l.y0 <= 304;
+            CHECK(l.y1 - l.y0 >= 7);  // no band thinner than half a line survives
+        }
+    CHECK(lines == 11);  // ten text lines and the stroke
+    CHECK(near_rules == 0);
+    std::size_t rules = 0;
+    for (const auto& r : lay.rules) rules += !r.vertical() && r.x1 - r.x0 >= 790;
+    CHECK(rules == 2);
+}
+
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
     PageDraw p;
     // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,

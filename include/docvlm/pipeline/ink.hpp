@@ -157,8 +157,20 @@ inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h
         rules.end_row();
     }
     std::vector<Box> out;
-    for (const Box& r : rules.boxes)
-        if (r.width() >= min_len) out.push_back(r);
+    for (const Box& r : rules.boxes) {
+        if (r.width() < min_len) continue;
+        out.push_back(r);
+        // the rule's anti-aliased fringe: an ink pixel in the row right above or below it with no
+        // ink further out (broken into runs too short to be candidates, it would stay behind as a
+        // thin band of 'text'); a stroke that touches the rule continues outwards and stays
+        for (const auto [y, out_y] : {std::array<int, 2>{r.y0 - 1, r.y0 - 2}, std::array<int, 2>{r.y1, r.y1 + 1}}) {
+            if (y < 0 || y >= m.h) continue;
+            std::uint8_t* ink = m.ink.data() + std::size_t(y) * W;
+            const std::uint8_t* beyond = out_y >= 0 && out_y < m.h ? m.ink.data() + std::size_t(out_y) * W : nullptr;
+            for (int x = r.x0; x < r.x1; ++x)
+                if (ink[x] && (!beyond || !beyond[x])) ink[x] = 0;
+        }
+    }
     return out;
 }
 

@@ -125,7 +125,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                 twins.push_back(r);
                 continue;
             }
-            for (int y = r.y0; y < r.y1; ++y)  // put a lone rule back
+            for (int y = std::max(0, r.y0 - 1); y < std::min(m.h, r.y1 + 1); ++y)  // put a lone rule (and its fringe) back
                 std::copy(m.ink.begin() + std::ptrdiff_t(std::size_t(y) * std::size_t(m.w) + std::size_t(r.x0)),
                           m.ink.begin() + std::ptrdiff_t(std::size_t(y) * std::size_t(m.w) + std::size_t(r.x1)),
                           hr.ink.begin() + std::ptrdiff_t(std::size_t(y) * std::size_t(m.w) + std::size_t(r.x0)));
