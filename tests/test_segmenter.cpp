@@ -274,6 +274,28 @@ TEST_CASE("segmenter: a scanned rule's broken fringe rows go with the rule, text
     CHECK(rules == 2);
 }
 
+TEST_CASE("segmenter: one-pixel remnants of a rule along a line's top are neither cells nor pieces to read") {
+    // Two cells of words far apart; along the line's top row, hairline pieces in the gaps between
+    // them and after them (what erasing a scanned rule the row touches leaves): each used to come
+    // out as a crop one pixel high, which the recogniser filled with invented text.
+    PageDraw p;
+    for (int i = 0; i < 6; ++i) p.line(100, 900, 100 + 24 * i);  // text above: sets the unit
+    p.line(100, 300, 400);
+    p.line(500, 700, 400);
+    for (const int x : {320, 400, 720, 800}) p.box(x, 400, x + 30, 401);
+    const auto lay = pipeline::segment_page(p.img);
+    const pipeline::TextLine* row = nullptr;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines)
+            if (l.y0 <= 400 && l.y1 > 400) row = &l;
+    REQUIRE(row != nullptr);
+    CHECK(row->cells == 2);
+    for (const auto& c : row->chunks) CHECK(c.y1 - c.y0 >= 14);
+    REQUIRE(!row->chunks.empty());
+    CHECK(row->chunks.front().x0 == 100);
+    CHECK(row->chunks.back().x1 <= 700);
+}
+
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
     PageDraw p;
     // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,

@@ -364,10 +364,14 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
                    return v.x0 - 2 <= b.x1 && b.x0 <= v.x1 + 2 && v.y0 <= b.y1 && b.y0 <= v.y1;
                });
     };
+    // ink thinner than a twelfth of a line is no glyph at this text size (a period is about a
+    // tenth): what is left of a rule the line touches — neither a cell nor a piece to read (it
+    // was read as invented text)
+    auto too_thin = [&](const Box& b) { return b.height() * 12 < L; };
     int kept = 0;
     for (std::size_t i = 0; i < cells.size(); ++i) {
         Box cell = tighten(m, cells[i]);
-        if (cell.empty() || rule_residue(cell)) continue;
+        if (cell.empty() || rule_residue(cell) || too_thin(cell)) continue;
         const int c = kept++;
         // word gaps inside the cell (≥ 2 px), as page columns
         std::vector<std::array<int, 2>> wg;
@@ -375,14 +379,16 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
             const int a = line.x0 + gp[0], e = line.x0 + gp[1];
             if (a > cell.x0 && e < cell.x1 && e - a >= 2) wg.push_back({a, e});
         }
+        auto push = [&](const Box& t) {
+            if (!t.empty() && !too_thin(t)) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, c});
+        };
         int x = cell.x0;
         while (x < cell.x1) {
             // widest piece starting at x that fits after scaling (height: the piece's ink)
             const double scale = double(opt.chunk_height) / double(std::max(1, cell.height() + 2 * opt.margin));
             const int max_w = int(double(opt.max_chunk_width) / scale) - 2 * opt.margin;
             if (cell.x1 - x <= max_w) {
-                const Box t = tighten(m, {x, cell.y0, cell.x1, cell.y1});
-                if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, c});
+                push(tighten(m, {x, cell.y0, cell.x1, cell.y1}));
                 break;
             }
             // cut at the widest gap in the last 40 % of the allowed range, else at the last gap
@@ -395,8 +401,7 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
                 if (score >= best) best = score, cut = gp[0], cut_end = gp[1];
             }
             if (cut < 0) cut = cut_end = x + max_w;  // no gap: cut through
-            const Box t = tighten(m, {x, cell.y0, cut, cell.y1});
-            if (!t.empty()) tl.chunks.push_back({t.x0, t.y0, t.x1, t.y1, c});
+            push(tighten(m, {x, cell.y0, cut, cell.y1}));
             x = cut_end;
         }
     }
