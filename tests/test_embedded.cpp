@@ -266,6 +266,26 @@ TEST_CASE("the shipped model (models/docvlm-small) matches PyTorch: f32 logits a
     CHECK(same_greedy >= 1);
 }
 
+TEST_CASE("the length bound of a text reading lies above every held-out reading (PyTorch's greedy text of the reference crops)") {
+    // pipeline::text_token_bound leaves out a reading that reaches it as invented: PyTorch's own
+    // readings of text crops from held-out documents (tools/train/reference.py) must all end before it
+    const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
+    const auto model = load_default_model();
+    int text = 0;
+    double densest = 0;  // tokens per bound
+    for (int i = 0; ref.contains("crop" + std::to_string(i)); ++i) {  // no model runs: every crop, sanitizers too
+        if (!ref.contains("tokens" + std::to_string(i)) || task_of(ref, model.dims(), i) != "text") continue;
+        const io::Image crop = crop_of(ref, i);
+        const std::size_t n = tokens_of(ref, "tokens" + std::to_string(i)).size();
+        const std::size_t bound = pipeline::text_token_bound(crop.width);
+        CHECK_MESSAGE(n < bound, "crop ", i, ": ", n, " tokens at width ", crop.width);
+        densest = std::max(densest, double(n) / double(bound));
+        ++text;
+    }
+    MESSAGE(text, " held-out text readings; the longest uses ", densest, " of its bound");
+    CHECK(text >= 16);
+}
+
 TEST_CASE("int8 gated model follows PyTorch's quantisation-aware simulation") {
     const std::string dir = test::data("gated-tiny");
     const auto model = load<Tiny<Int8PerChannel>>(dir);

@@ -584,5 +584,28 @@ TEST_CASE("ends_in_loop: a repeated tail of 1-32 tokens, 4 times or more, over 1
     CHECK(pipeline::without_loop(ids("x_1 + x_2")) == 9);
 }
 
+TEST_CASE("judge_text_reading: a loop is cut to its first turn; a reading that runs to the crop's own bound is left out") {
+    auto ids = [](std::string_view s) { return std::vector<std::int32_t>(s.begin(), s.end()); };
+    const std::size_t cap = 160;
+    const std::size_t bound = pipeline::text_token_bound(64);  // a crop 64 pixels wide: 26 tokens
+    CHECK(bound == 26);
+    CHECK(pipeline::text_token_bound(512) < cap);  // the widest crop's bound stays below the default cap
+    const auto fine = pipeline::judge_text_reading(ids("a short line"), bound, cap);
+    CHECK(fine.keep == 12);
+    CHECK_FALSE(fine.looped);
+    CHECK_FALSE(fine.overran);
+    const auto over = pipeline::judge_text_reading(ids("sete the letters mit einem bet"), bound, cap);  // 26 of 26, no end
+    CHECK(over.overran);
+    CHECK(over.keep == 0);
+    const auto looped = pipeline::judge_text_reading(ids("ab ab ab ab ab ab ab ab ab"), bound, cap);  // at the bound, but a loop
+    CHECK(looped.looped);
+    CHECK_FALSE(looped.overran);
+    CHECK(looped.keep == 3);
+    // a bound the user lowered below the crop's own (--max-tokens) is a cut, not an overrun
+    const auto capped = pipeline::judge_text_reading(ids("a line cut by the user"), 10, 10);
+    CHECK_FALSE(capped.overran);
+    CHECK(capped.keep == 22);
+}
+
 
 }  // TEST_SUITE

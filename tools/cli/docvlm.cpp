@@ -99,8 +99,9 @@ Scans: with the embedded model each page is normalised before it is segmented â€
 uneven light divided out, ink made black, a page on its side or upside down turned upright, a
 skew of up to 5 degrees levelled (--format json reports "page": {"rotation", "skew"}); a clean
 rendered page passes unchanged. --no-normalise reads the page as it is. A text line the model
-reads with a mean token log-probability below --min-confidence is left out, not guessed (its box
-goes to the JSON's "unreadable"); off keeps every reading.
+reads with a mean token log-probability below --min-confidence, or whose reading runs past what
+its width can hold (about twice the densest print), is left out, not guessed (its box goes to the
+JSON's "unreadable"); --min-confidence off (the default) keeps every reading that fits.
 
 --model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
                preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.

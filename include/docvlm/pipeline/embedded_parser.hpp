@@ -89,6 +89,22 @@ std::size_t without_loop(std::span<const std::int32_t> ids);
 /// -infinity for no tokens at all.
 double mean_logprob(std::span<const float> logprobs, std::size_t kept, bool cut);
 
+/// The most tokens (UTF-8 bytes) a text crop `input_width` pixels wide at the recogniser's 24-pixel
+/// line height can hold: one per 3.5 pixels and 8 more — about twice the densest print (a narrow
+/// character is some 6 pixels wide there). A reading that reaches it without ending is not a
+/// reading of the crop: the parser leaves it out as unreadable (never invented text).
+std::size_t text_token_bound(int input_width);
+
+/// What the parser keeps of a text crop's reading `ids`, decoded under at most `bound` tokens
+/// where the user allowed `cap`: `keep` tokens (a trailing loop cut to its first turn: `looped`);
+/// `overran` when, without a loop, it ran to the crop's own bound (text_token_bound, below `cap`)
+/// — then it is not kept at all.
+struct TextVerdict {
+    std::size_t keep = 0;
+    bool looped = false, overran = false;
+};
+TextVerdict judge_text_reading(std::span<const std::int32_t> ids, std::size_t bound, std::size_t cap);
+
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
 
@@ -198,6 +214,17 @@ inline std::size_t without_loop(std::span<const std::int32_t> ids) {
     return s + period;
 }
 
+inline std::size_t text_token_bound(int input_width) { return std::size_t(std::max(0, input_width)) * 2 / 7 + 8; }
+
+inline TextVerdict judge_text_reading(std::span<const std::int32_t> ids, std::size_t bound, std::size_t cap) {
+    TextVerdict v;
+    v.keep = without_loop(ids);
+    v.looped = v.keep < ids.size();
+    v.overran = !v.looped && ids.size() >= bound && bound < cap;
+    if (v.overran) v.keep = 0;
+    return v;
+}
+
 inline double mean_logprob(std::span<const float> logprobs, std::size_t kept, bool cut) {
     const std::size_t n = std::min(logprobs.size(), kept + (cut ? 0 : 1));
     if (n == 0) return -std::numeric_limits<double>::infinity();
@@ -244,9 +271,7 @@ inline LayoutRegion grid_table_region(const io::Image& gray, const TextChunk& bo
 template <class M>
 io::Image EmbeddedPageParser<M>::input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new) const {
     io::Image input = model_->prepare(crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin), task);
-    // A text crop holds at most about one character per 3 pixels of its width: a bound that stops
-    // a decoding loop early without cutting real text.
-    max_new = task == "text" ? std::min(opt_.max_new_tokens, std::size_t(input.width) / 3 + 8) : opt_.max_new_tokens;
+    max_new = task == "text" ? std::min(opt_.max_new_tokens, text_token_bound(input.width)) : opt_.max_new_tokens;
     return input;
 }
 
@@ -350,7 +375,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     // batches of crops of similar width (their outputs end at similar steps), dealt out in turn
     // to the workers
     std::vector<std::uint8_t> item_looped(items.size(), 0);  // the crop's reading ran into a loop (one writer each)
-    std::vector<std::uint8_t> item_unreadable(items.size(), 0);  // its reading's confidence was below min_confidence
+    std::vector<std::uint8_t> item_unreadable(items.size(), 0);  // its reading overran its bound or fell below min_confidence
     auto chunk_of = [&](const Item& it) -> const TextChunk& { return layout.regions[it.region].lines[it.line].chunks[it.chunk]; };
     std::vector<std::size_t> order(items.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -381,12 +406,10 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
                 const auto outs = model_->generate_batch(vision, "text", GenerationOptions{}, bound, scored ? &logprobs : nullptr);
                 for (std::size_t i = b; i < e; ++i) {
                     const Item& it = items[order[i]];
-                    std::span<const std::int32_t> ids = outs[i - b];
-                    if (const std::size_t keep = without_loop(ids); keep < ids.size()) {  // one turn of a loop
-                        ids = ids.first(keep);
-                        item_looped[order[i]] = 1;
-                    }
-                    if (scored && mean_logprob(logprobs[i - b], ids.size(), item_looped[order[i]] != 0) < opt_.min_confidence) {
+                    const TextVerdict v = judge_text_reading(outs[i - b], bound[i - b], opt_.max_new_tokens);
+                    std::span<const std::int32_t> ids = std::span<const std::int32_t>(outs[i - b]).first(v.keep);
+                    item_looped[order[i]] = v.looped;
+                    if (v.overran || (scored && mean_logprob(logprobs[i - b], ids.size(), v.looped) < opt_.min_confidence)) {
                         item_unreadable[order[i]] = 1;
                         ids = {};
                     }
@@ -404,8 +427,10 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         std::lock_guard lock(sum_mutex);
         vision_s += vs, decode_s += ds, tokens += tk;
     }, 1);
-    std::vector<std::uint8_t> looped(layout.regions.size(), 0);
-    for (std::size_t i = 0; i < items.size(); ++i) looped[items[i].region] |= item_looped[i];
+    // a region with a reading that looped or was left out: text reading failed there (a displayed
+    // block is then read again as a formula)
+    std::vector<std::uint8_t> misread(layout.regions.size(), 0);
+    for (std::size_t i = 0; i < items.size(); ++i) misread[items[i].region] |= item_looped[i] | item_unreadable[i];
     std::vector<std::vector<std::array<double, 4>>> unreadable(layout.regions.size());
     for (std::size_t i = 0; i < items.size(); ++i)
         if (item_unreadable[i]) {
@@ -425,8 +450,8 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
             b.content = grid_tables && b.type == "table" ? grid_table_html(region.lines, texts[r], table_rules[r]) : region_content(region, texts[r]);
         if (b.type == "table" && opt_.tables)
             if (std::string html = read_table(gray, region, table_rules[r], texts[r], ctx, vision_s, decode_s, tokens); !html.empty()) b.content = std::move(html);
-        // a displayed block that reads like mathematics, or whose text reading ran into a loop
-        if (opt_.formulas && region.displayed && (looks_like_math(b.content) || looped[r])) {
+        // a displayed block that reads like mathematics, or whose text reading failed
+        if (opt_.formulas && region.displayed && (looks_like_math(b.content) || misread[r])) {
             // the formula's ink: every chunk but a trailing equation number "(12)"
             TextChunk box{int(b.x1), int(b.y1), int(b.x0), int(b.y0)};
             std::string number;
