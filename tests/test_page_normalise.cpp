@@ -151,6 +151,24 @@ TEST_CASE("page normalisation: grey paper, uneven light and grey ink become whit
 
 TEST_SUITE("pipeline") {
 
+TEST_CASE("page normalisation: a scanned crop's own levels take its 2nd and 98th percentiles to black and white") {
+    // a line crop 100 x 20: grey paper 210, a 10-pixel band of grey strokes 90 (a tenth of the
+    // pixels), one dark speck and one bright one outside the percentiles
+    io::Image crop(100, 20, 1, 210);
+    for (int y = 5; y < 7; ++y)
+        for (int x = 0; x < 100; ++x) crop.at(x, y) = 90;
+    crop.at(0, 0) = 0, crop.at(1, 0) = 255;
+    const io::Image out = pipeline::stretch_crop_levels(crop);
+    CHECK(out.at(10, 5) == 0);     // the strokes (2nd percentile) black
+    CHECK(out.at(10, 10) == 255);  // the paper (98th percentile) white
+    CHECK(out.at(0, 0) == 0);      // clamped
+    CHECK(out.at(1, 0) == 255);
+    io::Image blank(50, 20, 1, 200);  // no contrast: left as it is
+    blank.at(3, 3) = 190;
+    CHECK(pipeline::stretch_crop_levels(blank).pixels == blank.pixels);
+    CHECK_THROWS(pipeline::stretch_crop_levels(io::Image(4, 4, 3, 0)));
+}
+
 TEST_CASE("reading confidence: the sampler's log-probabilities and their mean") {
     GenerationOptions opt;
     opt.logprobs = true;

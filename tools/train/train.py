@@ -185,6 +185,20 @@ def cer(a: str, b: str) -> int:
     return prev[-1]
 
 
+def greedy_scores(out, labels: list[bytes]) -> tuple[int, int, int]:
+    """Greedy outputs [B, T] (ending at EOS) against label bytes: character edits, characters
+    (at least 1 per label) and exact matches."""
+    edits = chars = exact = 0
+    for r, label in enumerate(labels):
+        ids = out[r].tolist()
+        ids = ids[:ids.index(C.EOS)] if C.EOS in ids else ids
+        pred, truth = C.decode(ids), label.decode("utf-8", "replace")
+        edits += cer(pred, truth)
+        chars += max(1, len(truth))
+        exact += pred == truth
+    return edits, chars, exact
+
+
 @torch.no_grad()
 def evaluate_tables(model, s, idx, greedy_n=8, constrained=True):
     """Teacher-forced loss and next-token accuracy (structure tokens, coordinates within one unit),
@@ -253,13 +267,8 @@ def evaluate(model, sets, n=64, batch=32, max_new=100, n_tables=32):
             loss_sum += F.cross_entropy(logits.float()[mask], tout[mask], reduction="sum").item()
             tok += int(mask.sum())
             out = model.greedy(patches.bfloat16(), rows, cols, C.TASKS[task], max_new, v)
-            for r, j in enumerate(bidx):
-                ids = out[r].tolist()
-                ids = ids[:ids.index(C.EOS)] if C.EOS in ids else ids
-                pred, truth = C.decode(ids), s.labels[j].decode("utf-8", "replace")
-                edits += cer(pred, truth)
-                chars += max(1, len(truth))
-                exact += pred == truth
+            e, c, x = greedy_scores(out, [s.labels[j] for j in bidx])
+            edits, chars, exact = edits + e, chars + c, exact + x
         res[task] = {"loss": loss_sum / max(1, tok), "cer": edits / max(1, chars), "exact": exact / len(idx)}
     model.train()
     return res

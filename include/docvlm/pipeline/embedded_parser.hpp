@@ -143,8 +143,9 @@ public:
     }
 
 private:
-    // The model's input for a chunk and a bound on its output length.
-    io::Image input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new) const;
+    // The model's input for a chunk and a bound on its output length; `scanned`: a text crop of
+    // a page that was flattened gets its own levels (stretch_crop_levels).
+    io::Image input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new, bool scanned = false) const;
     // `ended`, if given, is set to false when decoding ran into its length bound or into a loop.
     std::string read_one(const io::Image& gray, const TextChunk& c, std::string_view task, typename M::Context& ctx,
                          const std::function<void(std::int32_t)>& on_token, double& vision_s, double& decode_s,
@@ -269,8 +270,11 @@ inline LayoutRegion grid_table_region(const io::Image& gray, const TextChunk& bo
 }
 
 template <class M>
-io::Image EmbeddedPageParser<M>::input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new) const {
-    io::Image input = model_->prepare(crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin), task);
+io::Image EmbeddedPageParser<M>::input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new,
+                                          bool scanned) const {
+    io::Image crop = crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin);
+    if (scanned && task == "text" && crop.channels == 1) crop = stretch_crop_levels(crop);
+    io::Image input = model_->prepare(crop, task);
     max_new = task == "text" ? std::min(opt_.max_new_tokens, text_token_bound(input.width)) : opt_.max_new_tokens;
     return input;
 }
@@ -400,7 +404,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
                 vision.clear(), bound.clear();
                 for (std::size_t i = b; i < e; ++i) {
                     bound.emplace_back();
-                    vision.push_back(model_->encode_image(input_of(gray, chunk_of(items[order[i]]), "text", bound.back())));
+                    vision.push_back(model_->encode_image(input_of(gray, chunk_of(items[order[i]]), "text", bound.back(), geometry.flattened)));
                 }
                 const auto t1 = clock::now();
                 const auto outs = model_->generate_batch(vision, "text", GenerationOptions{}, bound, scored ? &logprobs : nullptr);
