@@ -69,7 +69,7 @@ TEST_CASE("resize, rotate, crop and gray conversion match Pillow exactly") {
             pipeline::Block b;
             b.type = "text";
             b.x0 = c["box"][0], b.y0 = c["box"][1], b.x1 = c["box"][2], b.y1 = c["box"][3];
-            b.angle = c["angle"];
+            b.angle = c["angle"].get<int>();
             const auto crops = pipeline::crops_for(img, {b}, {});
             REQUIRE(crops.size() == 1);
             got = crops[0].image;

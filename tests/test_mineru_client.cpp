@@ -35,7 +35,7 @@ Block block_from(const nlohmann::json& j) {
     b.type = j.at("type").get<std::string>();
     const auto& box = j.at("bbox");
     b.x0 = box[0].get<double>(), b.y0 = box[1].get<double>(), b.x1 = box[2].get<double>(), b.y1 = box[3].get<double>();
-    b.angle = j.at("angle").is_null() ? 0 : j.at("angle").get<int>();
+    if (!j.at("angle").is_null()) b.angle = j.at("angle").get<int>();
     b.content = j.contains("content") ? text_or_empty(j.at("content")) : std::string();
     b.merge_prev = j.value("merge_prev", false);
     return b;

@@ -76,6 +76,15 @@ TEST_CASE("layout output: blocks, rotation, continuation, and what the client dr
     CHECK(blocks[3].y0 == doctest::Approx(0.65));
     CHECK(blocks[4].type == "image");  // unknown -> image
     CHECK(blocks[4].angle == 180);
+    CHECK(blocks[0].angle == 0);
+    const auto bare = parse_layout("<|box_start|>100 100 200 200<|box_end|><|ref_start|>text<|ref_end|>");
+    REQUIRE(bare.size() == 1);
+    CHECK_FALSE(bare[0].angle.has_value());  // no rotation token: none (the client's None), JSON null
+    Document named;
+    named.blocks = {bare[0], blocks[3]};
+    const auto nj = nlohmann::json::parse(named.json());
+    CHECK(nj["blocks"][0]["angle"].is_null());
+    CHECK(nj["blocks"][1]["angle"] == 270);
     CHECK(warnings.size() == 4);
     CHECK(parse_layout("").empty());
     std::vector<std::string> w2;

@@ -35,7 +35,7 @@ void check_layout(std::string_view in) {
         const auto& types = docvlm::pipeline::block_types;
         if (std::find(types.begin(), types.end(), b.type) == types.end()) std::abort();
         if (!(0 <= b.x0 && b.x0 < b.x1 && b.x1 <= 1 && 0 <= b.y0 && b.y0 < b.y1 && b.y1 <= 1)) std::abort();
-        if (b.angle != 0 && b.angle != 90 && b.angle != 180 && b.angle != 270) std::abort();
+        if (b.angle && *b.angle != 0 && *b.angle != 90 && *b.angle != 180 && *b.angle != 270) std::abort();
     }
 }
 

@@ -17,11 +17,13 @@ DOCVLM_NAMESPACE_BEGIN
 namespace pipeline {
 
 /// One region of a page: type, box (fractions of the page, x0 < x1, y0 < y1), rotation in
-/// degrees counter-clockwise (0, 90, 180, 270), continuation of the previous text block, content.
+/// degrees counter-clockwise (0, 90, 180, 270; none when the layout answer named no rotation, as
+/// the client keeps None: JSON null, read as upright), continuation of the previous text block,
+/// content.
 struct Block {
     std::string type;
     double x0 = 0, y0 = 0, x1 = 0, y1 = 0;  ///< double, as the client's Python floats (crops round exactly alike)
-    int angle = 0;
+    std::optional<int> angle;
     bool merge_prev = false;
     std::string content;
     /// Boxes (fractions of the page, x0 y0 x1 y1) of text in the block the parser could not read
@@ -47,7 +49,7 @@ struct Document {
     /// Markdown: titles as '#', paragraphs (continuations joined), tables as HTML, equations as
     /// \[ \]; headers, footers, page numbers and side notes left out; images as a placeholder.
     std::string markdown() const;
-    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle", "merge_prev", "content",
+    /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle" (null: none given), "merge_prev", "content",
     ///              "unreadable": [[x0, y0, x1, y1], ...] (when any)}],
     ///  "page": {"rotation", "skew", "flattened"} (when set), "warnings": [...]}
     std::string json() const;
@@ -106,7 +108,7 @@ inline std::string Document::json() const {
     nlohmann::ordered_json j;
     j["blocks"] = nlohmann::ordered_json::array();
     for (const Block& b : blocks) {
-        j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle}, {"merge_prev", b.merge_prev},
+        j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle ? nlohmann::ordered_json(*b.angle) : nlohmann::ordered_json()}, {"merge_prev", b.merge_prev},
                                {"content", b.content}});
         if (!b.unreadable.empty()) j["blocks"].back()["unreadable"] = b.unreadable;
     }

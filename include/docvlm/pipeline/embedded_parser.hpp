@@ -449,6 +449,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     for (std::size_t r = 0; r < layout.regions.size(); ++r) {
         const LayoutRegion& region = layout.regions[r];
         Block b = region.block;
+        b.angle = 0;  // the segmenter's blocks lie upright on the normalised page
         b.unreadable = std::move(unreadable[r]);
         if (b.type != "image")
             b.content = grid_tables && b.type == "table" ? grid_table_html(region.lines, texts[r], table_rules[r]) : region_content(region, texts[r]);

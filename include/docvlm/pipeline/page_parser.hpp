@@ -194,7 +194,7 @@ inline std::vector<Crop> crops_for(const io::Image& page, const std::vector<Bloc
             if (warnings) warnings->push_back("block " + std::to_string(i) + " (" + b.type + ") is empty after cropping: skipped");
             continue;
         }
-        if (b.angle != 0) c = io::rotate(c, b.angle);
+        if (b.angle.value_or(0) != 0) c = io::rotate(c, *b.angle);
         out.push_back({i, task_for(b.type), resize_by_need(c, opt.min_image_edge, opt.max_image_edge_ratio)});
     }
     return out;
