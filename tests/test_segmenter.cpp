@@ -296,6 +296,30 @@ TEST_CASE("segmenter: one-pixel remnants of a rule along a line's top are neithe
     CHECK(row->chunks.back().x1 <= 700);
 }
 
+TEST_CASE("segmenter: two lines joined by a pixel (a scan's descender on a superscript) are cut apart; bracketed rows stay one band") {
+    PageDraw p;
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 100 + 24 * i);  // unit: lines 14 px high, 24 apart
+    // two lines 2 px apart, joined by a stroke one pixel wide
+    p.line(100, 900, 400);
+    p.line(100, 900, 416);
+    p.box(300, 414, 301, 416);
+    // three rows of entries between two tall brackets 3 px thick (a matrix): every row between
+    // the entries still carries 6 px of bracket ink
+    for (int r = 0; r < 3; ++r) p.line(200, 600, 600 + 16 * r);
+    p.box(190, 598, 193, 648);
+    p.box(607, 598, 610, 648);
+    const auto lay = pipeline::segment_page(p.img);
+    int joined_rows = 0, matrix_bands = 0, cut_lines = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            if (l.y0 >= 398 && l.y1 <= 432) ++cut_lines, joined_rows += l.y1 - l.y0 > 20;
+            if (l.y0 >= 590 && l.y1 <= 660) ++matrix_bands;
+        }
+    CHECK(cut_lines == 2);
+    CHECK(joined_rows == 0);
+    CHECK(matrix_bands == 1);
+}
+
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
     PageDraw p;
     // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,
