@@ -108,7 +108,8 @@ inline std::string Document::json() const {
     nlohmann::ordered_json j;
     j["blocks"] = nlohmann::ordered_json::array();
     for (const Block& b : blocks) {
-        j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", b.angle ? nlohmann::ordered_json(*b.angle) : nlohmann::ordered_json()}, {"merge_prev", b.merge_prev},
+        const nlohmann::ordered_json angle = b.angle ? nlohmann::ordered_json(*b.angle) : nlohmann::ordered_json();  // null: none given
+        j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", angle}, {"merge_prev", b.merge_prev},
                                {"content", b.content}});
         if (!b.unreadable.empty()) j["blocks"].back()["unreadable"] = b.unreadable;
     }

@@ -298,7 +298,6 @@ inline int median(std::vector<int> v, int fallback) {
     return v[v.size() / 2];
 }
 
-/// Lines of a block: ink bands, thin ones merged into the nearest neighbour, rules and specks dropped.
 /// A band at least 2 L tall cut where at most 2 pixels of ink cross a row at least 0.6 L from
 /// either edge (the emptiest such row): two text lines that a scan's blur joined at a descender
 /// and a superscript. Rows of a matrix's brackets, a fraction bar or a tall symbol carry more ink
@@ -323,6 +322,8 @@ inline void split_touching_lines(const InkMap& m, const Box& band, int L, std::v
     split_touching_lines(m, tighten(m, {band.x0, best + (least > 0 ? 1 : 0), band.x1, band.y1}), L, out);
 }
 
+/// Lines of a block: ink bands (joined lines cut apart: split_touching_lines), thin ones merged
+/// into the nearest neighbour, rules and specks dropped.
 inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::vector<Rule>* rules = nullptr) {
     std::vector<Box> lines;
     for (const auto& band : bands(m, b)) split_touching_lines(m, tighten(m, {b.x0, band[0], b.x1, band[1]}), L, lines);

@@ -11,7 +11,8 @@
 //      whose gutters overlap are merged first, so two columns stay two columns even where their
 //      paragraph gaps line up. Reading order: strips top to bottom, in a strip the left column
 //      before the right one;
-//   5. blocks: each column cut again at white rows ≥ block_gap · L; lines: bands of ink rows, thin
+//   5. blocks: each column cut again at white rows ≥ block_gap · L; lines: bands of ink rows (a
+//      band ≥ 2 L tall cut where at most 2 pixels cross a row: lines a scan's blur joined), thin
 //      bands (accents, fraction bars, sub/superscripts) merged into their nearest neighbour;
 //      rules (thin, long, dense bands) are dropped;
 //   6. chunks: each line split at wide gaps (≥ cell_gap · L: table cells, layout columns), then at
