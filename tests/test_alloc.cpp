@@ -3,6 +3,7 @@
 #include "test_util.hpp"
 
 #include <docvlm/model/model.hpp>
+#include <docvlm/presets/docvlm_small.hpp>
 #include <docvlm/presets/llava15.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
@@ -76,6 +77,25 @@ TEST_CASE("decode steps allocate nothing after warm-up (f32 and int8 weights)") 
     check(Model<presets::Qwen2VL<F32>>::load(golden));
     check(Model<presets::Qwen2VL<Int8PerChannel>>::load(golden));
     check(Model<presets::Llava15<F32>>::load(test::data("golden/llava-tiny-a")));
+}
+
+TEST_CASE("docvlm-small's decode steps (gated cross-attention in the decoder) allocate nothing after warm-up") {
+    set_num_threads(1);  // as above
+    const auto model = load_default_model();
+    io::Image crop(96, 24, 1, 255);
+    for (std::size_t i = 0; i < crop.pixels.size(); ++i) crop.pixels[i] = std::uint8_t(i % 7 == 0 ? 0 : 255);
+    const Tensor<float, 2> vis = model.encode_image(crop);
+    auto ctx = model.context();
+    const std::int32_t task = model.dims().task_token("text");
+    std::span<const float> l = ctx.prefill(vis, std::span(&task, 1));
+    std::int32_t t = 5;
+    for (int i = 0; i < 3; ++i) l = ctx.decode_step(t);
+    const std::size_t before = g_allocations.load();
+    for (int i = 0; i < 20; ++i) {
+        l = ctx.decode_step(t);
+        t = std::int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+    }
+    CHECK(g_allocations.load() - before == 0);
 }
 
 }  // TEST_SUITE

@@ -52,15 +52,32 @@ double rel_err(const std::vector<float>& got, const std::vector<float>& want) {
     return e / s;
 }
 
-// Runs one self-attention case with the mask and position policies named in its settings.
+// q | k | v of a case as one projection: the weights' rows (and biases) stacked.
+Linear<F32> fused_qkv(const std::string& c) {
+    std::vector<float> w, b;
+    for (const char* part : {"q", "k", "v"}) {
+        const auto pw = get(c + "." + part + ".weight");
+        w.insert(w.end(), pw.begin(), pw.end());
+        const std::string bias = c + "." + part + ".bias";
+        const auto pb = ref().contains(bias) ? get(bias) : std::vector<float>(rows(c + "." + part + ".weight"), 0.0f);
+        b.insert(b.end(), pb.begin(), pb.end());
+    }
+    return Linear<F32>(w.data(), b.size(), cols(c + ".q.weight"), b.data());
+}
+
+// Runs one self-attention case with the mask and position policies named in its settings (q, k
+// and v as three projections, or fused into one).
 template <class Mask, class Pos>
-std::vector<float> run_attention(const std::string& c, const RopeTable* rope) {
+std::vector<float> run_attention(const std::string& c, const RopeTable* rope, bool fused = false) {
     const auto& cfg = cases()[c];
-    const SelfAttention<F32, Mask, Pos> attn(lin(c, "q"), lin(c, "k"), lin(c, "v"), lin(c, "o"), cfg["heads"], cfg["kv_heads"]);
+    using A = SelfAttention<F32, Mask, Pos>;
+    const A attn = fused ? A::fused(fused_qkv(c), lin(c, "o"), cfg["heads"], cfg["kv_heads"])
+                         : A(lin(c, "q"), lin(c, "k"), lin(c, "v"), lin(c, "o"), cfg["heads"], cfg["kv_heads"]);
     const auto x = get(c + ".x");
     const std::size_t n = rows(c + ".x"), d = cols(c + ".x");
     std::vector<float> y(n * d);
-    attn.forward(x.data(), n, rope, y.data(), d);
+    Workspace ws;
+    attn.forward(x.data(), n, rope, ws, y.data(), d);
     return y;
 }
 
@@ -77,7 +94,8 @@ TEST_CASE("MLPs (GELU erf/tanh, QuickGELU, SwiGLU) match PyTorch") {
                                                        : Mlp<F32>::plain(lin(c, "fc1"), lin(c, "fc2"), act_of(cfg["act"]));
         const auto x = get(c + ".x");
         std::vector<float> y(rows(c + ".y") * cols(c + ".y"));
-        mlp.forward(x.data(), rows(c + ".x"), y.data(), cols(c + ".y"));
+        Workspace ws;
+        mlp.forward(x.data(), rows(c + ".x"), y.data(), cols(c + ".y"), ws);
         CHECK(rel_err(y, get(c + ".y")) <= 1e-5);
     }
 }
@@ -105,21 +123,26 @@ TEST_CASE("RMSNorm and LayerNorm match PyTorch") {
     CHECK(rel_err(y, get("layernorm.y")) <= 1e-5);
 }
 
-TEST_CASE("self-attention: full + 2D rope, causal GQA + 1D rope, window + anchors match PyTorch") {
-    {
-        const auto r = get("attn_full_rope2d.rows"), c = get("attn_full_rope2d.cols");
-        const std::vector<std::int64_t> ri(r.begin(), r.end()), ci(c.begin(), c.end());
-        const RopeTable rope = rope2d_table(ri, ci, 16, 10000.0f);
-        CHECK(rel_err(run_attention<FullAttention, Rope2D>("attn_full_rope2d", &rope), get("attn_full_rope2d.y")) <= 1e-5);
+TEST_CASE("self-attention: full + 2D rope, causal GQA + 1D rope, window + anchors match PyTorch, q/k/v separate or fused") {
+    for (const bool fused : {false, true}) {
+        CAPTURE(fused);
+        {
+            const auto r = get("attn_full_rope2d.rows"), c = get("attn_full_rope2d.cols");
+            const std::vector<std::int64_t> ri(r.begin(), r.end()), ci(c.begin(), c.end());
+            const RopeTable rope = rope2d_table(ri, ci, 16, 10000.0f);
+            CHECK(rel_err(run_attention<FullAttention, Rope2D>("attn_full_rope2d", &rope, fused), get("attn_full_rope2d.y")) <= 1e-5);
+        }
+        {
+            std::vector<std::int64_t> pos(29);
+            for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = std::int64_t(i);
+            const RopeTable rope = rope1d_table(pos, 16, 10000.0f);
+            CHECK(rel_err(run_attention<CausalAttention, Rope1D>("attn_causal_gqa_rope1d", &rope, fused), get("attn_causal_gqa_rope1d.y")) <= 1e-5);
+        }
+        CHECK(rel_err(run_attention<WindowAnchor<6, 3>, NoPosition>("attn_window_anchor", nullptr, fused), get("attn_window_anchor.y")) <= 1e-5);
+        CHECK_ERROR_HAS((run_attention<FullAttention, Rope2D>("attn_full_rope2d", nullptr, fused)), "rope table");
     }
-    {
-        std::vector<std::int64_t> pos(29);
-        for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = std::int64_t(i);
-        const RopeTable rope = rope1d_table(pos, 16, 10000.0f);
-        CHECK(rel_err(run_attention<CausalAttention, Rope1D>("attn_causal_gqa_rope1d", &rope), get("attn_causal_gqa_rope1d.y")) <= 1e-5);
-    }
-    CHECK(rel_err(run_attention<WindowAnchor<6, 3>, NoPosition>("attn_window_anchor", nullptr), get("attn_window_anchor.y")) <= 1e-5);
-    CHECK_ERROR_HAS((run_attention<FullAttention, Rope2D>("attn_full_rope2d", nullptr)), "rope table");
+    CHECK_ERROR_HAS((SelfAttention<F32, FullAttention, NoPosition>::fused(lin("attn_full_rope2d", "q"), lin("attn_full_rope2d", "o"), 3, 3)),
+                    "is not q | k | v");
 }
 
 TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch") {
@@ -134,7 +157,8 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
         const auto vis = get(c + ".vision");
         const VisionKV kv = block.project(vis.data(), rows(c + ".vision"));
         auto x = get(c + ".x");
-        block.forward(x.data(), rows(c + ".x"), kv);
+        Workspace ws;
+        block.forward(x.data(), rows(c + ".x"), kv, ws);
         CHECK(rel_err(x, get(c + ".y")) <= 1e-5);
         // int8 weights stay close
         const GatedCrossAttentionLayer<Int8PerChannel> q8(
@@ -143,7 +167,7 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
             Mlp<Int8PerChannel>::plain(lin<Int8PerChannel>(c, "fc1"), lin<Int8PerChannel>(c, "fc2"), act_of(cfg["act"])), get(c + ".mlp_gate"),
             cfg["heads"], cfg["kv_heads"]);
         auto x8 = get(c + ".x");
-        q8.forward(x8.data(), rows(c + ".x"), q8.project(vis.data(), rows(c + ".vision")));
+        q8.forward(x8.data(), rows(c + ".x"), q8.project(vis.data(), rows(c + ".vision")), ws);
         CHECK(rel_err(x8, get(c + ".y")) <= 3e-2);
     }
     CHECK_ERROR_HAS(GatedCrossAttentionLayer<F32>(RMSNorm({1, 1}, 1e-6f), Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2),
@@ -165,11 +189,12 @@ TEST_CASE("forward_same_input gives what separate forward calls give, bit for bi
         std::vector<float> q1(m * 64), k1(m * 32), q2(m * 64, -1.0f), k2(m * 32, -1.0f);
         q.forward(x.data(), m, in, q1.data(), 64);
         k.forward(x.data(), m, in, k1.data(), 32, {.multiplier = q1.data(), .ld_multiplier = 64});  // reads q's output
-        forward_same_input<W>(x.data(), m, in, {{q, q2.data(), 64}, {k, k2.data(), 32, {.multiplier = q2.data(), .ld_multiplier = 64}}});
+        kernels::QuantizedActivations acts;
+        forward_same_input<W>(x.data(), m, in, acts, {{q, q2.data(), 64}, {k, k2.data(), 32, {.multiplier = q2.data(), .ld_multiplier = 64}}});
         CHECK(q1 == q2);
         CHECK(k1 == k2);
         const Linear<W> other(wrong.data(), 32, 40);
-        CHECK_ERROR_HAS(forward_same_input<W>(x.data(), m, in, {{q, q2.data(), 64}, {other, k2.data(), 32}}), "take 96 and 40");
+        CHECK_ERROR_HAS(forward_same_input<W>(x.data(), m, in, acts, {{q, q2.data(), 64}, {other, k2.data(), 32}}), "take 96 and 40");
     };
     check(F32{});
     check(Int8PerChannel{});

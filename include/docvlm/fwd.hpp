@@ -13,6 +13,7 @@ class LayerNorm;
 class RMSNorm;
 class Embedding;
 struct RopeTable;
+struct Workspace;
 template <WeightPolicy W> struct DecoderBlock;
 template <WeightPolicy W> struct Decoder;
 struct GenerationOptions;

@@ -10,11 +10,13 @@
 //                        x += tanh(g_mlp)  ⊙ mlp(norm2 x)
 //                        gates are one scalar or one value per channel; vision keys and values
 //                        are projected once per image (VisionKV) and reused for every token.
-// Scratch memory is per thread and only grows, so a layer may be shared by several threads.
+// Layers are read-only: activations live in the caller's Workspace, so one layer serves many
+// threads, each with its own workspace.
 #pragma once
 
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
+#include <docvlm/core/thread_pool.hpp>
 #include <docvlm/core/trace.hpp>
 #include <docvlm/kernels/activations.hpp>
 #include <docvlm/kernels/attention.hpp>
@@ -22,6 +24,7 @@
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
+#include <docvlm/layers/workspace.hpp>
 #include <docvlm/core/policies.hpp>
 
 #include <algorithm>
@@ -32,15 +35,6 @@
 
 DOCVLM_NAMESPACE_BEGIN
 
-namespace detail {
-inline std::vector<float>& scratch(int slot, std::size_t size) {
-    thread_local std::vector<float> buffers[8];
-    auto& b = buffers[slot];
-    if (b.size() < size) b.resize(size);
-    return b;
-}
-}  // namespace detail
-
 /// Feed-forward block.
 template <WeightPolicy W>
 class Mlp {
@@ -50,12 +44,10 @@ public:
     static Mlp plain(Linear<W> fc1, Linear<W> fc2, Activation act);
     /// down(act(gate x) · up x)
     static Mlp gated(Linear<W> gate, Linear<W> up, Linear<W> down, Activation act = Activation::silu);
-    /// y [n, out] (stride ldy) = mlp(x [n, in]) (+ residual, which may be y).
-    void forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual = nullptr, std::size_t ld_res = 0) const {
-        forward(x, n, y, ldy, residual, ld_res, detail::scratch(0, n * hidden_features()).data());
-    }
-    /// The same, with the hidden activations in `hidden` [n, hidden_features()].
-    void forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual, std::size_t ld_res, float* hidden) const;
+    /// y [n, out] (stride ldy) = mlp(x [n, in]) (+ residual, which may be y); the hidden
+    /// activations in ws.g [n, hidden_features()].
+    void forward(const float* x, std::size_t n, float* y, std::size_t ldy, Workspace& ws, const float* residual = nullptr,
+                 std::size_t ld_res = 0) const;
     /// Traces the pieces of forward(x) — gated: prefix + gate_proj, act, up_proj, down_proj; plain:
     /// fc1, act, fc2 — computed on the side, unfused (forward's own results are not touched).
     void trace(const float* x, std::size_t n, const Trace& t, const std::string& prefix) const;
@@ -69,23 +61,46 @@ private:
     bool gated_ = false;
 };
 
+/// The dot products inside attention (kernels::AttentionParams): float; bf16 inputs with float
+/// sums; int8 (bf16 for the shapes the int8 kernel does not take). A family chooses what its
+/// reference computes; the default is float, bf16 with bf16 weights. Int8 weights keep float
+/// attention by default, as the quantisation-aware training that made docvlm-small's weights
+/// computed it: with bf16 attention its tiny int8 test model followed PyTorch's QAT greedy tokens
+/// for 178 of 378 tokens on an AMD Zen 4 (where bf16 dot products are used), 330 with float.
+enum class AttentionInputs { f32, bf16, int8 };
+template <WeightPolicy W>
+inline constexpr AttentionInputs default_attention_inputs = std::is_same_v<W, BF16> ? AttentionInputs::bf16 : AttentionInputs::f32;
+
 /// Multi-head self-attention with a mask policy and a position policy.
 template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
 class SelfAttention {
 public:
     SelfAttention() = default;
-    SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::size_t heads, std::size_t kv_heads);
-    /// y [n, dim] = o(attention(q x, k x, v x)) (+ residual, which may be y). `rope` holds n
-    /// tokens (required unless Pos is NoPosition). Traced under `prefix`: q_proj, k_proj, v_proj
-    /// (before rope), attn_context, out_proj (without the residual).
-    void forward(const float* x, std::size_t n, const RopeTable* rope, float* y, std::size_t ldy, const float* residual = nullptr,
-                 std::size_t ld_res = 0, const Trace& trace = {}, const std::string& prefix = {}) const;
+    /// Separate projections q, k, v (biases optional) and o.
+    SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::size_t heads, std::size_t kv_heads,
+                  AttentionInputs inputs = default_attention_inputs<W>);
+    /// One projection whose output rows hold q | k | v (Qwen2-VL's tower: attn.qkv).
+    static SelfAttention fused(Linear<W> qkv, Linear<W> o, std::size_t heads, std::size_t kv_heads,
+                               AttentionInputs inputs = default_attention_inputs<W>);
+    /// y [n, dim] = o(attention(q x, k x, v x)) (+ residual, which may be y); activations in ws.
+    /// `rope` holds n tokens (required unless Pos is NoPosition). Traced under `prefix`: q_proj,
+    /// k_proj, v_proj (or qkv, fused), q_rot and k_rot (after rope), attn_context, out_proj
+    /// (without the residual).
+    void forward(const float* x, std::size_t n, const RopeTable* rope, Workspace& ws, float* y, std::size_t ldy,
+                 const float* residual = nullptr, std::size_t ld_res = 0, const Trace& trace = {}, const std::string& prefix = {}) const;
     std::size_t heads() const { return heads_; }
     std::size_t head_dim() const { return hd_; }
+    /// Row widths forward() uses in a workspace: q (q | k | v when fused), and k and v.
+    std::size_t q_width() const { return fused_ ? (heads_ + 2 * kv_heads_) * hd_ : heads_ * hd_; }
+    std::size_t kv_width() const { return fused_ ? 0 : kv_heads_ * hd_; }
 
 private:
-    Linear<W> q_, k_, v_, o_;
+    Linear<W> q_, k_, v_, o_;  // fused: q_ projects q | k | v, k_ and v_ are empty
     std::size_t heads_ = 0, kv_heads_ = 0, hd_ = 0;
+    bool fused_ = false;
+    AttentionInputs inputs_ = AttentionInputs::f32;
+
+    void check_output() const;
 };
 
 /// Vision keys and values of one image, projected by a GatedCrossAttention block.
@@ -126,13 +141,13 @@ public:
     /// Projects vision tokens vis [n_vis, vision_dim] once per image.
     VisionKV project(const float* vis, std::size_t n_vis) const;
     /// x [n, dim] updated in place; every row reads the same vision tokens.
-    void forward(float* x, std::size_t n, const VisionKV& kv) const {
+    void forward(float* x, std::size_t n, const VisionKV& kv, Workspace& ws) const {
         const VisionKV* one = &kv;
-        forward_impl(x, n, &one, 0);
+        forward_impl(x, n, &one, 0, ws);
     }
     /// x [n, dim] updated in place; row r reads the vision tokens *kv_of_row[r] (a batch of
     /// sequences, one token each, over different images).
-    void forward_rows(float* x, std::size_t n, const VisionKV* const* kv_of_row) const { forward_impl(x, n, kv_of_row, 1); }
+    void forward_rows(float* x, std::size_t n, const VisionKV* const* kv_of_row, Workspace& ws) const { forward_impl(x, n, kv_of_row, 1, ws); }
 
 private:
     RMSNorm norm1_, norm2_;
@@ -142,7 +157,7 @@ private:
     std::size_t heads_ = 0, kv_heads_ = 0, hd_ = 0, dim_ = 0;
 
     // row r reads *kv[r * step] (step 0: every row the same)
-    void forward_impl(float* x, std::size_t n, const VisionKV* const* kv, std::size_t step) const;
+    void forward_impl(float* x, std::size_t n, const VisionKV* const* kv, std::size_t step, Workspace& ws) const;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -173,10 +188,11 @@ Mlp<W> Mlp<W>::gated(Linear<W> gate, Linear<W> up, Linear<W> down, Activation ac
 }
 
 template <WeightPolicy W>
-void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, const float* residual, std::size_t ld_res, float* h) const {
+void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, Workspace& ws, const float* residual, std::size_t ld_res) const {
     const std::size_t in = first_.in_features(), hid = first_.out_features();
+    float* h = Workspace::room(ws.g, n * hid);
     if (gated_)
-        forward_same_input<W>(x, n, in, {{first_, h, hid, {.act = act_}}, {up_, h, hid, {.multiplier = h, .ld_multiplier = hid}}});
+        forward_same_input<W>(x, n, in, ws.acts, {{first_, h, hid, {.act = act_}}, {up_, h, hid, {.multiplier = h, .ld_multiplier = hid}}});
     else
         first_.forward(x, n, in, h, hid, {.act = act_});
     last_.forward(h, n, hid, y, ldy, {.residual = residual, .ld_residual = ld_res});
@@ -202,52 +218,86 @@ void Mlp<W>::trace(const float* x, std::size_t n, const Trace& t, const std::str
 }
 
 template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
-SelfAttention<W, Mask, Pos>::SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::size_t heads, std::size_t kv_heads)
-    : q_(std::move(q)), k_(std::move(k)), v_(std::move(v)), o_(std::move(o)), heads_(heads), kv_heads_(kv_heads) {
+SelfAttention<W, Mask, Pos>::SelfAttention(Linear<W> q, Linear<W> k, Linear<W> v, Linear<W> o, std::size_t heads, std::size_t kv_heads,
+                                           AttentionInputs inputs)
+    : q_(std::move(q)), k_(std::move(k)), v_(std::move(v)), o_(std::move(o)), heads_(heads), kv_heads_(kv_heads), inputs_(inputs) {
     if (heads == 0 || kv_heads == 0 || heads % kv_heads) detail::fail("SelfAttention: ", kv_heads, " kv heads do not divide ", heads, " heads");
     if (q_.out_features() % heads) detail::fail("SelfAttention: ", heads, " heads do not divide ", q_.out_features());
     hd_ = q_.out_features() / heads;
     if (k_.out_features() != kv_heads * hd_ || v_.out_features() != kv_heads * hd_)
         detail::fail("SelfAttention: k/v projections give ", k_.out_features(), " values, expected ", kv_heads * hd_);
-    if (o_.in_features() != heads * hd_) detail::fail("SelfAttention: o takes ", o_.in_features(), " values, expected ", heads * hd_);
+    check_output();
 }
 
 template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
-void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const RopeTable* rope, float* y, std::size_t ldy,
+SelfAttention<W, Mask, Pos> SelfAttention<W, Mask, Pos>::fused(Linear<W> qkv, Linear<W> o, std::size_t heads, std::size_t kv_heads,
+                                                               AttentionInputs inputs) {
+    if (heads == 0 || kv_heads == 0 || heads % kv_heads) detail::fail("SelfAttention: ", kv_heads, " kv heads do not divide ", heads, " heads");
+    SelfAttention a;
+    a.heads_ = heads, a.kv_heads_ = kv_heads, a.inputs_ = inputs, a.fused_ = true;
+    if (qkv.out_features() % (heads + 2 * kv_heads))
+        detail::fail("SelfAttention: a fused projection of ", qkv.out_features(), " values is not q | k | v for ", heads, " + 2 x ", kv_heads, " heads");
+    a.hd_ = qkv.out_features() / (heads + 2 * kv_heads);
+    a.q_ = std::move(qkv), a.o_ = std::move(o);
+    a.check_output();
+    return a;
+}
+
+template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
+void SelfAttention<W, Mask, Pos>::check_output() const {
+    if (hd_ == 0) detail::fail("SelfAttention: head_dim is 0");
+    if (o_.in_features() != heads_ * hd_) detail::fail("SelfAttention: o takes ", o_.in_features(), " values, expected ", heads_ * hd_);
+}
+
+template <WeightPolicy W, AttentionPolicy Mask, PositionPolicy Pos>
+void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const RopeTable* rope, Workspace& ws, float* y, std::size_t ldy,
                                           const float* residual, std::size_t ld_res, const Trace& trace, const std::string& prefix) const {
     const std::size_t dim = q_.in_features(), qd = heads_ * hd_, kvd = kv_heads_ * hd_;
-    auto& q = detail::scratch(2, n * qd);
-    auto& k = detail::scratch(3, n * kvd);
-    auto& v = detail::scratch(4, n * kvd);
-    auto& ctx = detail::scratch(5, n * qd);
-    forward_same_input<W>(x, n, dim, {{q_, q.data(), qd}, {k_, k.data(), kvd}, {v_, v.data(), kvd}});
-    if (trace) trace(prefix + "q_proj", q.data(), n, qd), trace(prefix + "k_proj", k.data(), n, kvd), trace(prefix + "v_proj", v.data(), n, kvd);
+    // q [n][ldq], k and v [n][ldkv]: three buffers, or one of rows q | k | v
+    const std::size_t ldq = fused_ ? qd + 2 * kvd : qd, ldkv = fused_ ? ldq : kvd;
+    float* q = Workspace::room(ws.q, n * ldq);
+    float* k = fused_ ? q + qd : Workspace::room(ws.k, n * kvd);
+    float* v = fused_ ? k + kvd : Workspace::room(ws.v, n * kvd);
+    float* ctx = Workspace::room(ws.ctx, n * qd);
+    if (fused_) {
+        q_.forward(x, n, dim, q, ldq);
+        if (trace) trace(prefix + "qkv", q, n, ldq);
+    } else {
+        forward_same_input<W>(x, n, dim, ws.acts, {{q_, q, qd}, {k_, k, kvd}, {v_, v, kvd}});
+        if (trace) trace(prefix + "q_proj", q, n, qd), trace(prefix + "k_proj", k, n, kvd), trace(prefix + "v_proj", v, n, kvd);
+    }
     if constexpr (!std::is_same_v<Pos, NoPosition>) {
         if (!rope || rope->tokens < n || rope->head_dim != hd_) detail::fail("SelfAttention: a rope table for ", n, " tokens of ", hd_, " is needed");
-        for (std::size_t r = 0; r < n; ++r) {
-            kernels::rope(q.data() + r * qd, heads_, hd_, rope->cos_row(r), rope->sin_row(r));
-            kernels::rope(k.data() + r * kvd, kv_heads_, hd_, rope->cos_row(r), rope->sin_row(r));
+        parallel_for(n, [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t r = r0; r < r1; ++r) {
+                kernels::rope(q + r * ldq, heads_, hd_, rope->cos_row(r), rope->sin_row(r));
+                kernels::rope(k + r * ldkv, kv_heads_, hd_, rope->cos_row(r), rope->sin_row(r));
+            }
+        }, 64);
+        if (trace) {  // the rotated rows, gathered on the side
+            std::vector<float> qr(n * qd), kr(n * kvd);
+            for (std::size_t r = 0; r < n; ++r) {
+                std::copy_n(q + r * ldq, qd, qr.data() + r * qd);
+                std::copy_n(k + r * ldkv, kvd, kr.data() + r * kvd);
+            }
+            trace(prefix + "q_rot", qr.data(), n, qd), trace(prefix + "k_rot", kr.data(), n, kvd);
         }
     }
-    // bf16 inputs inside attention only when the weights are bf16. Int8 layers keep float
-    // attention, as the quantisation-aware training that made their weights computed it: with
-    // bf16 attention the tiny int8 test model followed PyTorch's QAT greedy tokens for 178 of 378
-    // tokens on an AMD Zen 4 (where bf16 dot products are used), 330 with float attention.
     kernels::AttentionParams p{.heads = heads_, .kv_heads = kv_heads_, .head_dim = hd_, .scale = 1.0f / std::sqrt(float(hd_)),
-                               .bf16 = std::is_same_v<W, BF16>};
+                               .bf16 = inputs_ != AttentionInputs::f32, .int8 = inputs_ == AttentionInputs::int8};
     if constexpr (std::is_same_v<Mask, CausalAttention>) p.causal = true;
     if constexpr (detail::is_window_anchor<Mask>::value) {
         p.window = std::size_t(Mask::window);
         p.anchors = std::size_t(Mask::anchors);
     }
-    kernels::attention(q.data(), qd, k.data(), kvd, v.data(), kvd, ctx.data(), qd, n, n, p);
+    kernels::attention(q, ldq, k, ldkv, v, ldkv, ctx, qd, n, n, p);
     if (trace) {  // o without the residual, on the side
-        trace(prefix + "attn_context", ctx.data(), n, qd);
+        trace(prefix + "attn_context", ctx, n, qd);
         std::vector<float> out(n * o_.out_features());
-        o_.forward(ctx.data(), n, qd, out.data(), o_.out_features());
+        o_.forward(ctx, n, qd, out.data(), o_.out_features());
         trace(prefix + "out_proj", out.data(), n, o_.out_features());
     }
-    o_.forward(ctx.data(), n, qd, y, ldy, {.residual = residual, .ld_residual = ld_res});
+    o_.forward(ctx, n, qd, y, ldy, {.residual = residual, .ld_residual = ld_res});
 }
 
 template <WeightPolicy W>
@@ -277,36 +327,37 @@ VisionKV GatedCrossAttentionLayer<W>::project(const float* vis, std::size_t n_vi
     const std::size_t kvd = kv_heads_ * hd_;
     kv.k.resize(n_vis * kvd);
     kv.v.resize(n_vis * kvd);
-    forward_same_input<W>(vis, n_vis, k_.in_features(), {{k_, kv.k.data(), kvd}, {v_, kv.v.data(), kvd}});
+    kernels::QuantizedActivations acts;  // once per image
+    forward_same_input<W>(vis, n_vis, k_.in_features(), acts, {{k_, kv.k.data(), kvd}, {v_, kv.v.data(), kvd}});
     return kv;
 }
 
 template <WeightPolicy W>
-void GatedCrossAttentionLayer<W>::forward_impl(float* x, std::size_t n, const VisionKV* const* kvs, std::size_t step) const {
+void GatedCrossAttentionLayer<W>::forward_impl(float* x, std::size_t n, const VisionKV* const* kvs, std::size_t step, Workspace& ws) const {
     const std::size_t qd = heads_ * hd_, kvd = kv_heads_ * hd_;
-    auto& h = detail::scratch(6, n * dim_);
-    auto& q = detail::scratch(2, n * qd);
-    auto& ctx = detail::scratch(5, n * qd);
-    auto& out = detail::scratch(7, n * dim_);
+    float* h = Workspace::room(ws.h, n * dim_);
+    float* q = Workspace::room(ws.q, n * qd);
+    float* ctx = Workspace::room(ws.ctx, n * qd);
+    float* out = Workspace::room(ws.o, n * dim_);
     auto gated_add = [&](const std::vector<float>& gate) {
         for (std::size_t r = 0; r < n; ++r)
             for (std::size_t c = 0; c < dim_; ++c) x[r * dim_ + c] += gate[gate.size() == 1 ? 0 : c] * out[r * dim_ + c];
     };
-    norm1_.forward(x, n, dim_, h.data(), dim_);
-    q_.forward(h.data(), n, dim_, q.data(), qd);
+    norm1_.forward(x, n, dim_, h, dim_);
+    q_.forward(h, n, dim_, q, qd);
     const kernels::AttentionParams p{.heads = heads_, .kv_heads = kv_heads_, .head_dim = hd_, .scale = 1.0f / std::sqrt(float(hd_))};
     if (step == 0) {
-        kernels::attention(q.data(), qd, kvs[0]->k.data(), kvd, kvs[0]->v.data(), kvd, ctx.data(), qd, n, kvs[0]->tokens, p);
+        kernels::attention(q, qd, kvs[0]->k.data(), kvd, kvs[0]->v.data(), kvd, ctx, qd, n, kvs[0]->tokens, p);
     } else {
         for (std::size_t r = 0; r < n; ++r) {
             const VisionKV& kv = *kvs[r * step];
-            kernels::attention(q.data() + r * qd, qd, kv.k.data(), kvd, kv.v.data(), kvd, ctx.data() + r * qd, qd, 1, kv.tokens, p);
+            kernels::attention(q + r * qd, qd, kv.k.data(), kvd, kv.v.data(), kvd, ctx + r * qd, qd, 1, kv.tokens, p);
         }
     }
-    o_.forward(ctx.data(), n, qd, out.data(), dim_);
+    o_.forward(ctx, n, qd, out, dim_);
     gated_add(attn_gate_);
-    norm2_.forward(x, n, dim_, h.data(), dim_);
-    mlp_.forward(h.data(), n, out.data(), dim_);
+    norm2_.forward(x, n, dim_, h, dim_);
+    mlp_.forward(h, n, out, dim_, ws);
     gated_add(mlp_gate_);
 }
 

@@ -8,7 +8,7 @@
 //
 // Two ways to run it: forward() for n new tokens of one sequence (prefill, or one decoding step),
 // forward_rows() for one new token of each of n sequences (batched decoding). Activations live in
-// a DecoderWorkspace that grows to the largest n it has seen and then allocates nothing.
+// the caller's Workspace, which grows to the largest n it has seen and then allocates nothing.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -19,25 +19,13 @@
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
+#include <docvlm/layers/workspace.hpp>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
-
-/// A block's activations over n rows: h [n, dim]; q, ctx [n, heads · head_dim]; k, v [n, kv_heads ·
-/// head_dim] (batched steps only); g [n, mlp]. The residual stream x belongs to the caller.
-struct DecoderWorkspace {
-    std::vector<float> h, q, k, v, ctx, g;
-    /// Grows every buffer to hold n rows (never shrinks).
-    void reserve(std::size_t n, std::size_t dim, std::size_t qd, std::size_t kvd, std::size_t mlp) {
-        auto grow = [](std::vector<float>& b, std::size_t size) {
-            if (b.size() < size) b.resize(size);
-        };
-        grow(h, n * dim), grow(q, n * qd), grow(ctx, n * qd), grow(k, n * kvd), grow(v, n * kvd), grow(g, n * mlp);
-    }
-};
 
 template <WeightPolicy W>
 struct DecoderBlock {
@@ -58,13 +46,13 @@ struct DecoderBlock {
     /// are written at rows len .. len + n of k_cache / v_cache [capacity][kv_heads · head_dim], and
     /// they attend causally to all len + n. `rope` holds one row per new token. With a trace, the
     /// block's intermediates are traced under `prefix` (input_layernorm, q_proj, ..., out).
-    void forward(float* x, std::size_t n, const RopeTable& rope, float* k_cache, float* v_cache, std::size_t len, DecoderWorkspace& ws,
+    void forward(float* x, std::size_t n, const RopeTable& rope, float* k_cache, float* v_cache, std::size_t len, Workspace& ws,
                  const Trace& trace = {}, const std::string& prefix = {}) const;
 
     /// One new token for each of n sequences: row r of x [n, dim] belongs to the sequence whose
     /// cache k_cache[r] / v_cache[r] holds len[r] tokens; rope row r is its position.
     void forward_rows(float* x, std::size_t n, const RopeTable& rope, float* const* k_cache, float* const* v_cache, const std::size_t* len,
-                      DecoderWorkspace& ws) const;
+                      Workspace& ws) const;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -86,9 +74,9 @@ void DecoderBlock<W>::validate() const {
 
 template <WeightPolicy W>
 void DecoderBlock<W>::forward(float* x, std::size_t n, const RopeTable& rope, float* k_cache, float* v_cache, std::size_t len,
-                              DecoderWorkspace& ws, const Trace& trace, const std::string& prefix) const {
+                              Workspace& ws, const Trace& trace, const std::string& prefix) const {
     const std::size_t d = dim(), hd = head_dim, qd = heads * hd, kvd = kv_dim(), hid = mlp.hidden_features();
-    ws.reserve(n, d, qd, 0, hid);
+    ws.reserve(n, d, qd, 0, hid);  // h, q, ctx, g (the keys and values go straight into the cache)
     float* kc = k_cache + len * kvd;
     float* vc = v_cache + len * kvd;
     auto emit = [&](const char* name, const float* p, std::size_t cols) {
@@ -96,7 +84,7 @@ void DecoderBlock<W>::forward(float* x, std::size_t n, const RopeTable& rope, fl
     };
     norm1.forward(x, n, d, ws.h.data(), d);
     emit("input_layernorm", ws.h.data(), d);
-    forward_same_input<W>(ws.h.data(), n, d, {{q, ws.q.data(), qd}, {k, kc, kvd}, {v, vc, kvd}});
+    forward_same_input<W>(ws.h.data(), n, d, ws.acts, {{q, ws.q.data(), qd}, {k, kc, kvd}, {v, vc, kvd}});
     emit("q_proj", ws.q.data(), qd), emit("k_proj", kc, kvd), emit("v_proj", vc, kvd);
     parallel_for(n, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r) {
@@ -117,21 +105,21 @@ void DecoderBlock<W>::forward(float* x, std::size_t n, const RopeTable& rope, fl
     norm2.forward(x, n, d, ws.h.data(), d);
     emit("post_attention_layernorm", ws.h.data(), d);
     mlp.trace(ws.h.data(), n, trace, prefix);
-    mlp.forward(ws.h.data(), n, x, d, x, d, ws.g.data());
+    mlp.forward(ws.h.data(), n, x, d, ws, x, d);
     emit("out", x, d);
 }
 
 template <WeightPolicy W>
 void DecoderBlock<W>::forward_rows(float* x, std::size_t n, const RopeTable& rope, float* const* k_cache, float* const* v_cache,
-                                   const std::size_t* len, DecoderWorkspace& ws) const {
+                                   const std::size_t* len, Workspace& ws) const {
     const std::size_t d = dim(), qd = heads * head_dim, kvd = kv_dim();
     ws.reserve(n, d, qd, kvd, mlp.hidden_features());
     norm1.forward(x, n, d, ws.h.data(), d);
-    forward_same_input<W>(ws.h.data(), n, d, {{q, ws.q.data(), qd}, {k, ws.k.data(), kvd}, {v, ws.v.data(), kvd}});
+    forward_same_input<W>(ws.h.data(), n, d, ws.acts, {{q, ws.q.data(), qd}, {k, ws.k.data(), kvd}, {v, ws.v.data(), kvd}});
     attend_new_rows(n, ws.q.data(), ws.k.data(), ws.v.data(), k_cache, v_cache, len, rope, heads, kv_heads, head_dim, ws.ctx.data());
     o.forward(ws.ctx.data(), n, qd, x, d, {.residual = x, .ld_residual = d});
     norm2.forward(x, n, d, ws.h.data(), d);
-    mlp.forward(ws.h.data(), n, x, d, x, d, ws.g.data());
+    mlp.forward(ws.h.data(), n, x, d, ws, x, d);
 }
 
 DOCVLM_NAMESPACE_END

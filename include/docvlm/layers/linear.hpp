@@ -68,10 +68,11 @@ struct LinearOutput {
 
 /// Several layers that read the same input x [m, in] (q, k and v; gate and up), run in the order
 /// given (a later epilogue may read an earlier output). Int8 policies quantise x once for all of
-/// them instead of once per layer (the outputs are bit for bit those of separate forward calls);
-/// the float policies run each layer's forward.
+/// them, into `acts` (the caller's: a workspace's), instead of once per layer (the outputs are bit
+/// for bit those of separate forward calls); the float policies run each layer's forward.
 template <WeightPolicy W>
-void forward_same_input(const float* x, std::size_t m, std::size_t ldx, std::initializer_list<LinearOutput<W>> outputs) {
+void forward_same_input(const float* x, std::size_t m, std::size_t ldx, kernels::QuantizedActivations& acts,
+                        std::initializer_list<LinearOutput<W>> outputs) {
     if (outputs.size() == 0) return;
     const std::size_t in = outputs.begin()->layer.in_features();
     for (const auto& o : outputs)
@@ -79,7 +80,6 @@ void forward_same_input(const float* x, std::size_t m, std::size_t ldx, std::ini
     if constexpr (std::is_same_v<W, F32> || std::is_same_v<W, BF16>) {
         for (const auto& o : outputs) o.layer.forward(x, m, ldx, o.y, o.ldy, o.ep);
     } else {
-        thread_local kernels::QuantizedActivations acts;  // grows only (decoding allocates nothing)
         kernels::quantize_activations(x, m, in, ldx, acts, kernels::best_qpath());
         for (const auto& o : outputs) o.layer.forward(acts, o.y, o.ldy, o.ep);
     }

@@ -55,13 +55,13 @@ struct Decoder {
         std::vector<AlignedBuffer<float>> k_, v_;  // per block [capacity][kv_heads · head_dim]
         std::vector<VisionKV> vis_;                // per cross-attention layer
         std::vector<float> x_, logits_;            // [n, hidden], [n or 1, vocab]
-        DecoderWorkspace ws_;
+        Workspace ws_;
     };
 
     /// Batched decoding scratch (Decoder::step).
     struct Batch {
         std::vector<float> x, logits;
-        DecoderWorkspace ws;
+        Workspace ws;
         std::vector<float*> kc, vc;
         std::vector<const VisionKV*> vis;
         std::vector<std::size_t> len;
@@ -153,7 +153,7 @@ std::span<const float> Decoder<W>::forward(State& s, const float* x_in, std::siz
     float* x = s.x_.data();
     std::copy_n(x_in, n * h, x);
     for (std::size_t l = 0; l < blocks.size(); ++l) {
-        if (!cross_before.empty() && cross_before[l] >= 0) cross[std::size_t(cross_before[l])].forward(x, n, s.vis_[std::size_t(cross_before[l])]);
+        if (!cross_before.empty() && cross_before[l] >= 0) cross[std::size_t(cross_before[l])].forward(x, n, s.vis_[std::size_t(cross_before[l])], s.ws_);
         const bool detailed = bool(trace) && l == 0;
         blocks[l].forward(x, n, rope, s.k_[l].data(), s.v_[l].data(), s.len_, s.ws_, detailed ? trace : Trace{},
                           detailed ? "dec_l" + std::to_string(l) + "_" : std::string());
@@ -184,7 +184,7 @@ std::span<float> Decoder<W>::step(State* const* states, const std::int32_t* ids,
         if (!cross_before.empty() && cross_before[l] >= 0) {
             const std::size_t c = std::size_t(cross_before[l]);
             for (std::size_t r = 0; r < n; ++r) b.vis[r] = &states[r]->vis_[c];
-            cross[c].forward_rows(b.x.data(), n, b.vis.data());
+            cross[c].forward_rows(b.x.data(), n, b.vis.data(), b.ws);
         }
         for (std::size_t r = 0; r < n; ++r) b.kc[r] = states[r]->k_[l].data(), b.vc[r] = states[r]->v_[l].data();
         blocks[l].forward_rows(b.x.data(), n, rope, b.kc.data(), b.vc.data(), b.len.data(), b.ws);

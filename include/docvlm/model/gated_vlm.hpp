@@ -226,7 +226,7 @@ private:
         Linear<W> patch_embed;
         std::vector<float> row_embed, col_embed, anchor;
         std::vector<float> out_row_embed, out_col_embed;  // empty unless out_pos
-        std::vector<VisionBlock> blocks;
+        ViTStack<W, typename Config::vision::attention> blocks;
         LayerNorm norm;
         static VisionTower load(const io::Checkpoint& ck, const std::string& prefix, const GatedVlmDims& d, std::size_t max_rows, bool out_pos);
         Tensor<float, 2> encode(const io::Image& img, const GatedVlmDims& d, const Trace& trace) const;
@@ -504,7 +504,7 @@ typename GatedVlmModel<Config>::VisionTower GatedVlmModel<Config>::VisionTower::
         t.out_row_embed = vec("out_row_embed", {max_rows, vd});
         t.out_col_embed = vec("out_col_embed", {d.max_cols, vd});
     }
-    for (std::size_t b = 0; b < d.v_layers; ++b) t.blocks.push_back(load_block<VisionBlock>(ck, prefix + "vision." + std::to_string(b) + ".", d));
+    for (std::size_t b = 0; b < d.v_layers; ++b) t.blocks.blocks.push_back(load_block<VisionBlock>(ck, prefix + "vision." + std::to_string(b) + ".", d));
     t.norm = load_layer_norm(ck, prefix + "vision_norm", vd, d.eps);
     return t;
 }
@@ -558,13 +558,10 @@ Tensor<float, 2> GatedVlmModel<Config>::VisionTower::encode(const io::Image& img
     };
     add_position(xp, col_embed, row_embed);
     if (trace) trace("vision_embed", x, n, vd);
-    std::vector<float> h(n * vd);
-    for (std::size_t b = 0; b < blocks.size(); ++b) {
-        blocks[b].forward(x, n, h.data());
-        if (trace) trace("vision_block_out_" + std::to_string(b), x, n, vd);
-    }
-    norm.forward(x, n, vd, h.data(), vd);
-    std::copy_n(h.data(), n * vd, x);
+    Workspace ws = blocks.workspace(n);
+    blocks.forward(x, n, ws, nullptr, trace);
+    norm.forward(x, n, vd, ws.h.data(), vd);
+    std::copy_n(ws.h.data(), n * vd, x);
     if (out_pos) add_position(xp, out_col_embed, out_row_embed);
     if (trace) trace("vision_output", x, n, vd);
     return out;
@@ -582,14 +579,15 @@ std::vector<float> GatedVlmModel<Config>::split_head_logits(const io::Image& img
     const std::size_t vd = d_.v_dim;
     float* tokens = vis.data() + d_.anchors * vd;  // patch token (c, r) at c * rows + r
     if (!split_axial_.empty()) {
-        std::vector<float> line(std::max(rows, cols) * vd), h(line.size());
+        std::vector<float> line(std::max(rows, cols) * vd);
+        Workspace ws;
         for (std::size_t b = 0; b < split_axial_.size(); b += 2) {
             for (std::size_t r = 0; r < rows; ++r) {  // along each row: gathered, run, put back
                 for (std::size_t c = 0; c < cols; ++c) std::copy_n(tokens + (c * rows + r) * vd, vd, line.data() + c * vd);
-                split_axial_[b].forward(line.data(), cols, h.data());
+                split_axial_[b].forward(line.data(), cols, ws);
                 for (std::size_t c = 0; c < cols; ++c) std::copy_n(line.data() + c * vd, vd, tokens + (c * rows + r) * vd);
             }
-            for (std::size_t c = 0; c < cols; ++c) split_axial_[b + 1].forward(tokens + c * rows * vd, rows, h.data());  // a column is contiguous
+            for (std::size_t c = 0; c < cols; ++c) split_axial_[b + 1].forward(tokens + c * rows * vd, rows, ws);  // a column is contiguous
             if (trace) trace("split_axial_out_" + std::to_string(b / 2), tokens, n, vd);
         }
     }

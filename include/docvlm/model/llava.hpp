@@ -116,7 +116,7 @@ private:
     Linear<W> patch_embed_;  // the conv as a matmul over [3 · patch · patch] patch vectors
     std::vector<float> class_embed_, pos_embed_;
     LayerNorm pre_norm_;
-    std::vector<ViTBlock<W>> blocks_;  // the layers_run() that matter
+    ViTStack<W> blocks_;  // the layers_run() that matter
     Linear<W> proj1_, proj2_;
     Decoder<W> dec_;
     std::vector<float> rope_inv_freq_;
@@ -240,7 +240,7 @@ LlavaModel<Config> LlavaModel<Config>::load(const std::string& dir) {
                                                                lin("self_attn.v_proj", vd, vd), lin("self_attn.out_proj", vd, vd), d.v_heads,
                                                                d.v_heads);
         blk.mlp = Mlp<W>::plain(lin("mlp.fc1", d.v_mlp, vd), lin("mlp.fc2", vd, d.v_mlp), d.v_act);
-        m.blocks_.push_back(std::move(blk));
+        m.blocks_.blocks.push_back(std::move(blk));
     }
     m.proj1_ = load_linear<W>(ck, pp + "linear_1.weight", pp + "linear_1.bias", th, vd);
     m.proj2_ = load_linear<W>(ck, pp + "linear_2.weight", pp + "linear_2.bias", th, th);
@@ -275,7 +275,7 @@ Tensor<float, 2> LlavaModel<Config>::encode_image(const Tensor<float, 3>& px, co
                 for (std::size_t y = 0; y < P; ++y)
                     for (std::size_t x = 0; x < P; ++x) *dst++ = px(ch, r * P + y, c * P + x);
         }
-    std::vector<float> x((n + 1) * vd), h((n + 1) * vd);  // token 0: the class token
+    std::vector<float> x((n + 1) * vd);  // token 0: the class token
     patch_embed_.forward(patches.data(), n, pin, x.data() + vd, vd);
     detail::emit(trace, "vision_patch_embeds", x.data() + vd, n, vd);
     std::copy(class_embed_.begin(), class_embed_.end(), x.begin());
@@ -283,8 +283,8 @@ Tensor<float, 2> LlavaModel<Config>::encode_image(const Tensor<float, 3>& px, co
     detail::emit(trace, "vision_embeddings", x.data(), n + 1, vd);
     pre_norm_.forward(x.data(), n + 1, vd, x.data(), vd);
     detail::emit(trace, "vision_pre_layrnorm", x.data(), n + 1, vd);
-    for (std::size_t b = 0; b < blocks_.size(); ++b)
-        blocks_[b].forward(x.data(), n + 1, h.data(), nullptr, b == 0 ? trace : Trace{}, "vision_blk0_");
+    Workspace ws = blocks_.workspace(n + 1);
+    blocks_.forward(x.data(), n + 1, ws, nullptr, trace);
     detail::emit(trace, "vision_feature_layer_output", x.data(), n + 1, vd);
     const std::size_t skip = d.keep_cls ? 0 : 1, tokens = n + 1 - skip;
     const float* f = x.data() + skip * vd;

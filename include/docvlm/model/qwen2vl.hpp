@@ -12,8 +12,8 @@
 // must agree), preprocessor_config.json, and the weights under either naming scheme
 // (`visual.*` / `model.*` / `lm_head.weight`, or `model.visual.*` / `model.language_model.*`).
 // A Trace callback, when set, sees every intermediate tensor under the names of Hugging Face's
-// goldens (vision_blk0_qkv, dec_l0_q_proj, logits, ...). The decoder is model/decoder.hpp's, the
-// decoding loops model/generator.hpp's.
+// goldens (vision_blk0_qkv, dec_l0_q_proj, logits, ...). The vision blocks are layers/vit_block.hpp's
+// (fused q | k | v, 2D rope), the decoder model/decoder.hpp's, the decoding loops model/generator.hpp's.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -30,6 +30,7 @@
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
+#include <docvlm/layers/vit_block.hpp>
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/decoder.hpp>
 #include <docvlm/model/rope_index.hpp>
@@ -40,6 +41,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -116,15 +118,16 @@ public:
     }
 
 private:
-    struct VisionBlock {
-        LayerNorm norm1, norm2;
-        Linear<W> qkv, proj, fc1, fc2;
-    };
+    using VisionStack = ViTStack<W, typename Config::vision::attention, typename Config::vision::position>;
+    // The tower's attention: bf16 inputs (float sums) unless the model runs in f32, as Hugging Face
+    // runs the released bf16 checkpoint; int8 dot products when the weights are int8.
+    static constexpr AttentionInputs vision_attention =
+        std::is_same_v<W, F32> ? AttentionInputs::f32 : int8_weights<W> ? AttentionInputs::int8 : AttentionInputs::bf16;
 
     Qwen2VLDims d_;
     io::Qwen2VLImageConfig image_cfg_;
     Linear<W> patch_embed_;
-    std::vector<VisionBlock> vblocks_;
+    VisionStack vision_;
     LayerNorm merger_ln_;
     Linear<W> merger_fc1_, merger_fc2_;
     Decoder<W> dec_;
@@ -253,11 +256,15 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
     }
     for (std::size_t i = 0; i < d.v_depth; ++i) {
         const std::string b = vp + "blocks." + std::to_string(i) + ".";
-        m.vblocks_.push_back({load_layer_norm(ck, b + "norm1", vd, 1e-6f), load_layer_norm(ck, b + "norm2", vd, 1e-6f),
-                              load_linear<W>(ck, b + "attn.qkv.weight", b + "attn.qkv.bias", 3 * vd, vd),
-                              load_linear<W>(ck, b + "attn.proj.weight", b + "attn.proj.bias", vd, vd),
-                              load_linear<W>(ck, b + "mlp.fc1.weight", b + "mlp.fc1.bias", d.v_mlp, vd),
-                              load_linear<W>(ck, b + "mlp.fc2.weight", b + "mlp.fc2.bias", vd, d.v_mlp)});
+        typename VisionStack::Block blk;
+        blk.norm1 = load_layer_norm(ck, b + "norm1", vd, 1e-6f);
+        blk.norm2 = load_layer_norm(ck, b + "norm2", vd, 1e-6f);
+        blk.attn = decltype(blk.attn)::fused(load_linear<W>(ck, b + "attn.qkv.weight", b + "attn.qkv.bias", 3 * vd, vd),
+                                             load_linear<W>(ck, b + "attn.proj.weight", b + "attn.proj.bias", vd, vd), d.v_heads,
+                                             d.v_heads, vision_attention);
+        blk.mlp = Mlp<W>::plain(load_linear<W>(ck, b + "mlp.fc1.weight", b + "mlp.fc1.bias", d.v_mlp, vd),
+                                load_linear<W>(ck, b + "mlp.fc2.weight", b + "mlp.fc2.bias", vd, d.v_mlp), Activation::quick_gelu);
+        m.vision_.blocks.push_back(std::move(blk));
     }
     const std::size_t md = d.merged_dim();
     m.merger_ln_ = load_layer_norm(ck, vp + "merger.ln_q", vd, 1e-6f);
@@ -275,14 +282,14 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
 template <class Config>
 Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, const Trace& trace) const {
     const Qwen2VLDims& d = d_;
-    const std::size_t n = px.count(), vd = d.v_dim, hd = d.v_head_dim(), heads = d.v_heads;
+    const std::size_t n = px.count(), vd = d.v_dim, hd = d.v_head_dim();
     const std::size_t pin = d.in_channels * d.temporal_patch * d.patch * d.patch;
     if (px.patches.shape()[1] != pin) detail::fail("encode_image: patches have ", px.patches.shape()[1], " values, the model expects ", pin);
     if (px.grid_h % int(d.merge) || px.grid_w % int(d.merge)) detail::fail("encode_image: grid is not a multiple of the merge size");
     auto emit = [&](std::string_view name, const float* p, std::size_t r, std::size_t c) {
         if (trace) trace(name, p, r, c);
     };
-    std::vector<float> x(n * vd), h(n * vd), qkv(n * 3 * vd), ctx(n * vd), f(n * d.v_mlp);
+    std::vector<float> x(n * vd);
     patch_embed_.forward(px.patches.data(), n, pin, x.data(), vd);
     emit("vision_patch_embed", x.data(), n, vd);
 
@@ -306,57 +313,15 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
             for (std::size_t k = 0; k < hd / 2; ++k) freqs[r * hd / 2 + k] = float(k < quarter ? rows[r] : cols[r]) * inv[k % quarter];
         emit("vision_rotary_freqs", freqs.data(), n, hd / 2);
     }
-    // The ViT's attention dominates its time on pages: bf16 inputs (float accumulation) unless
-    // the model runs in f32, as Hugging Face runs the released bf16 checkpoint; int8 dot products
-    // (AttentionParams::int8) when the weights are int8.
-    kernels::AttentionParams ap{.heads = heads, .kv_heads = heads, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd)),
-                                .bf16 = !std::is_same_v<W, F32>, .int8 = int8_weights<W>};
-    for (std::size_t b = 0; b < vblocks_.size(); ++b) {
-        const VisionBlock& blk = vblocks_[b];
-        const std::string pfx = "vision_blk" + std::to_string(b) + "_";
-        const bool tr = bool(trace) && b == 0;
-        blk.norm1.forward(x.data(), n, vd, h.data(), vd);
-        if (tr) emit(pfx + "norm1", h.data(), n, vd);
-        blk.qkv.forward(h.data(), n, vd, qkv.data(), 3 * vd);
-        if (tr) emit(pfx + "qkv", qkv.data(), n, 3 * vd);
-        parallel_for(n, [&](std::size_t r0, std::size_t r1) {
-            for (std::size_t r = r0; r < r1; ++r) {
-                kernels::rope(qkv.data() + r * 3 * vd, heads, hd, rope.cos_row(r), rope.sin_row(r));
-                kernels::rope(qkv.data() + r * 3 * vd + vd, heads, hd, rope.cos_row(r), rope.sin_row(r));
-            }
-        }, 64);
-        if (tr) {
-            std::vector<float> qr(n * vd), kr(n * vd);
-            for (std::size_t r = 0; r < n; ++r) {
-                std::copy_n(qkv.data() + r * 3 * vd, vd, qr.data() + r * vd);
-                std::copy_n(qkv.data() + r * 3 * vd + vd, vd, kr.data() + r * vd);
-            }
-            emit(pfx + "q_rot", qr.data(), n, vd);
-            emit(pfx + "k_rot", kr.data(), n, vd);
-        }
-        kernels::attention(qkv.data(), 3 * vd, qkv.data() + vd, 3 * vd, qkv.data() + 2 * vd, 3 * vd, ctx.data(), vd, n, n, ap);
-        if (tr) emit(pfx + "attn_context", ctx.data(), n, vd);
-        if (tr) {  // the pieces the block fuses, computed on the side for the trace
-            blk.proj.forward(ctx.data(), n, vd, h.data(), vd);
-            emit(pfx + "attn_out", h.data(), n, vd);
-        }
-        blk.proj.forward(ctx.data(), n, vd, x.data(), vd, {.residual = x.data(), .ld_residual = vd});
-        blk.norm2.forward(x.data(), n, vd, h.data(), vd);
-        if (tr) {
-            emit(pfx + "norm2", h.data(), n, vd);
-            blk.fc1.forward(h.data(), n, vd, f.data(), d.v_mlp);
-            emit(pfx + "fc1", f.data(), n, d.v_mlp);
-            kernels::activate(Activation::quick_gelu, f.data(), f.size());
-            emit(pfx + "act", f.data(), n, d.v_mlp);
-            std::vector<float> o(n * vd);
-            blk.fc2.forward(f.data(), n, d.v_mlp, o.data(), vd);
-            emit(pfx + "fc2", o.data(), n, vd);
-        }
-        blk.fc1.forward(h.data(), n, vd, f.data(), d.v_mlp, {.act = Activation::quick_gelu});
-        blk.fc2.forward(f.data(), n, d.v_mlp, x.data(), vd, {.residual = x.data(), .ld_residual = vd});
-        if (tr) emit(pfx + "out", x.data(), n, vd);
-        if (trace) emit("vision_block_out_" + std::to_string(b), x.data(), n, vd);
-    }
+    // The goldens name three of a block's pieces after Qwen2-VL's modules (norm1, attn.proj, norm2).
+    const Trace named = !trace ? Trace{} : Trace([&](std::string_view name, const float* p, std::size_t r, std::size_t c) {
+        for (const auto& [ours, theirs] : {std::pair{"layer_norm1", "norm1"}, {"out_proj", "attn_out"}, {"layer_norm2", "norm2"}})
+            if (name.ends_with(ours)) return trace(std::string(name.substr(0, name.size() - std::strlen(ours))) + theirs, p, r, c);
+        trace(name, p, r, c);
+    });
+    Workspace ws = vision_.workspace(n);
+    vision_.forward(x.data(), n, ws, &rope, named);
+    std::vector<float>& h = ws.h;  // [n, vd], free after the last block
     merger_ln_.forward(x.data(), n, vd, h.data(), vd);
     emit("vision_merger_ln_q", h.data(), n, vd);
     const std::size_t tokens = n / (d.merge * d.merge), md = d.merged_dim();

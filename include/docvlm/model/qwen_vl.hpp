@@ -116,7 +116,7 @@ private:
     Linear<W> patch_embed_;    // conv1 as a matmul over [3 · patch · patch] patch vectors
     std::vector<float> pos_;   // [grid², v_dim]: the position table at the patch grid
     LayerNorm ln_pre_, ln_post_;
-    std::vector<ViTBlock<W>> blocks_;
+    ViTStack<W> blocks_;
     CrossAttentionResampler<W> resampler_;
     Linear<W> proj_;           // x @ proj, as a Linear of proj's transpose
     Decoder<W> dec_;
@@ -338,7 +338,7 @@ QwenVLModel<Config> QwenVLModel<Config>::load(const std::string& dir) {
                                                                Linear<W>(pw[2].data(), vd, vd, pb[2].data()), lin(b + "attn.out_proj", vd, vd, true),
                                                                d.v_heads, d.v_heads);
         blk.mlp = Mlp<W>::plain(lin(b + "mlp.c_fc", d.v_mlp, vd, true), lin(b + "mlp.c_proj", vd, d.v_mlp, true), Activation::gelu_erf);
-        m.blocks_.push_back(std::move(blk));
+        m.blocks_.blocks.push_back(std::move(blk));
     }
     // the resampler: queries through ln_q plus their sin-cos positions; keys' positions at the patch grid
     const std::string ap = vp + "attn_pool.";
@@ -382,17 +382,15 @@ Tensor<float, 2> QwenVLModel<Config>::encode_image(const Tensor<float, 3>& px, c
                 for (std::size_t y = 0; y < P; ++y)
                     for (std::size_t x = 0; x < P; ++x) *dst++ = px(ch, r * P + y, c * P + x);
         }
-    std::vector<float> x(n * vd), h(n * vd);
+    std::vector<float> x(n * vd);
     patch_embed_.forward(patches.data(), n, pin, x.data(), vd);
     detail::emit(trace, "vision_patch_embeds", x.data(), n, vd);
     detail::emit(trace, "vision_pos_embed", pos_.data(), n, vd);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += pos_[i];
     ln_pre_.forward(x.data(), n, vd, x.data(), vd);
     detail::emit(trace, "vision_ln_pre", x.data(), n, vd);
-    for (std::size_t b = 0; b < blocks_.size(); ++b) {
-        blocks_[b].forward(x.data(), n, h.data(), nullptr, b == 0 ? trace : Trace{}, "vision_blk0_");
-        if (trace) trace("vision_block_out_" + std::to_string(b), x.data(), n, vd);
-    }
+    Workspace ws = blocks_.workspace(n);
+    blocks_.forward(x.data(), n, ws, nullptr, trace);
     std::vector<float> pooled(d.queries * E);
     resampler_.forward(x.data(), n, pooled.data(), trace);
     ln_post_.forward(pooled.data(), d.queries, E, pooled.data(), E);

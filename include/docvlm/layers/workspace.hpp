@@ -1,0 +1,42 @@
+// docvlm/layers/workspace.hpp — Workspace: the activations a block computes between its input and
+// its output, owned by whoever runs the layers (a decoding context, a vision pass), never by the
+// layers themselves: layers are read-only and may be shared by many threads, each with its own
+// workspace.
+//
+//   h    [n, dim]               a normalised copy of the residual stream
+//   q    [n, q_dim]             queries (a fused projection: q | k | v per row)
+//   k, v [n, kv_dim]            keys and values that do not go straight into a KV cache
+//   ctx  [n, q_dim]             attention's output before the output projection
+//   g    [n, mlp]               the MLP's hidden activations
+//   o    [n, dim]               a gated branch's output before it joins the residual stream
+//   acts                        int8 activations shared by projections of one input (q, k, v)
+//
+// Buffers grow to the largest n they have seen and never shrink: a context that reserves for its
+// largest step, or has run it once, computes every later step without allocating.
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/kernels/qgemm.hpp>
+
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+
+struct Workspace {
+    std::vector<float> h, q, k, v, ctx, g, o;
+    kernels::QuantizedActivations acts;
+
+    /// `b` with room for `size` values (grown, never shrunk).
+    static float* room(std::vector<float>& b, std::size_t size) {
+        if (b.size() < size) b.resize(size);
+        return b.data();
+    }
+    /// Room for n rows of a block with these widths (q_dim: the fused q | k | v width where the
+    /// block projects them at once).
+    void reserve(std::size_t n, std::size_t dim, std::size_t q_dim, std::size_t kv_dim, std::size_t mlp) {
+        room(h, n * dim), room(q, n * q_dim), room(ctx, n * q_dim), room(k, n * kv_dim), room(v, n * kv_dim), room(g, n * mlp),
+            room(o, n * dim);
+    }
+};
+
+DOCVLM_NAMESPACE_END
