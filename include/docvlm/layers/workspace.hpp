@@ -16,7 +16,7 @@
 #pragma once
 
 #include <docvlm/core/config.hpp>
-#include <docvlm/kernels/qgemm.hpp>
+#include <docvlm/kernels/qgemm_quantize.hpp>
 
 #include <vector>
 
