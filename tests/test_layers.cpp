@@ -4,10 +4,13 @@
 
 #include <docvlm/layers/attention.hpp>
 #include <docvlm/layers/grid_resize.hpp>
+#include <docvlm/layers/patch_embed.hpp>
+#include <docvlm/layers/projector.hpp>
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/model/weights.hpp>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 using namespace docvlm;
@@ -175,6 +178,64 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
                                              RMSNorm({1, 1}, 1e-6f), Mlp<F32>::plain(Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2), Activation::none),
                                              {0}, 1, 1),
                     "gate has 3 values");
+}
+
+TEST_CASE("PatchEmbed is a convolution whose stride is its kernel, patches numbered by rows or by columns") {
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const std::size_t C = 3, P = 4, H = 12, Wd = 8, dim = 5, rows = H / P, cols = Wd / P;
+    std::vector<float> image(C * H * Wd), w(dim * C * P * P), bias(dim);
+    for (auto* v : {&image, &w, &bias})
+        for (float& e : *v) e = nd(rng);
+    const PatchEmbed<F32> pe(Linear<F32>(w.data(), dim, C * P * P, bias.data()), C, P);
+    for (const PatchOrder order : {PatchOrder::rows, PatchOrder::columns}) {
+        std::vector<float> got(rows * cols * dim);
+        pe.forward(image.data(), H, Wd, order, got.data(), dim);
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t c = 0; c < cols; ++c)
+                for (std::size_t o = 0; o < dim; ++o) {  // the convolution at output pixel (r, c), channel o
+                    double want = bias[o];
+                    for (std::size_t ch = 0; ch < C; ++ch)
+                        for (std::size_t y = 0; y < P; ++y)
+                            for (std::size_t x = 0; x < P; ++x)
+                                want += double(w[((o * C + ch) * P + y) * P + x]) * image[(ch * H + r * P + y) * Wd + c * P + x];
+                    const std::size_t token = order == PatchOrder::rows ? r * cols + c : c * rows + r;
+                    CHECK(std::fabs(got[token * dim + o] - want) <= 1e-5 * (1 + std::fabs(want)));
+                }
+    }
+    std::vector<float> out(100);
+    CHECK_ERROR_HAS(pe.forward(image.data(), 10, Wd, PatchOrder::rows, out.data(), dim), "is not made of 4-pixel patches");
+}
+
+TEST_CASE("Projector: norm, groups of tokens as one row, fc1 + activation, fc2; traced under the names given") {
+    std::mt19937 rng(10);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const std::size_t n = 8, dim = 6, group = 4, mid = 10, out_w = 3;
+    std::vector<float> x(n * dim), w1(mid * group * dim), w2(out_w * mid), g(dim, 1.5f), b(dim, 0.25f);
+    for (auto* v : {&x, &w1, &w2})
+        for (float& e : *v) e = nd(rng);
+    Projector<F32> p;
+    p.norm = LayerNorm(g, b, 1e-6f);
+    p.fc1 = Linear<F32>(w1.data(), mid, group * dim);
+    p.fc2 = Linear<F32>(w2.data(), out_w, mid);
+    p.act = Activation::gelu_erf;
+    p.group = group;
+    p.names.norm = "normed", p.names.out = "projected";
+    std::map<std::string, std::vector<float>> seen;
+    const Trace trace = [&](std::string_view name, const float* v, std::size_t r, std::size_t c) { seen[std::string(name)].assign(v, v + r * c); };
+    const Tensor<float, 2> y = p.forward(x.data(), n, trace);
+    REQUIRE(y.shape()[0] == n / group);
+    // the same steps, one at a time
+    std::vector<float> h(n * dim), m((n / group) * mid), want((n / group) * out_w);
+    p.norm->forward(x.data(), n, dim, h.data(), dim);
+    p.fc1.forward(h.data(), n / group, group * dim, m.data(), mid);
+    kernels::activate(Activation::gelu_erf, m.data(), m.size());
+    p.fc2.forward(m.data(), n / group, mid, want.data(), out_w);
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(std::fabs(y.data()[i] - want[i]) <= 1e-5f * (1 + std::fabs(want[i])));
+    CHECK(seen.size() == 2);
+    CHECK(seen["normed"] == h);
+    CHECK(seen["projected"] == std::vector<float>(y.data(), y.data() + y.size()));
+    CHECK_ERROR_HAS(p.forward(x.data(), 6, trace), "in groups of 4");
 }
 
 TEST_CASE("forward_same_input gives what separate forward calls give, bit for bit, and checks the layers' inputs") {

@@ -223,7 +223,7 @@ private:
     struct VisionTower {
         std::size_t max_rows = 0, max_cols = 0;
         bool out_pos = false;
-        Linear<W> patch_embed;
+        PatchEmbed<W> patch_embed;  // gray patches, column by column
         std::vector<float> row_embed, col_embed, anchor;
         std::vector<float> out_row_embed, out_col_embed;  // empty unless out_pos
         ViTStack<W, typename Config::vision::attention> blocks;
@@ -496,7 +496,7 @@ typename GatedVlmModel<Config>::VisionTower GatedVlmModel<Config>::VisionTower::
     };
     VisionTower t;
     t.max_rows = max_rows, t.max_cols = d.max_cols, t.out_pos = out_pos;
-    t.patch_embed = lin("patch_embed", vd, d.patch * d.patch);
+    t.patch_embed = PatchEmbed<W>(lin("patch_embed", vd, d.patch * d.patch), 1, d.patch);
     t.row_embed = vec("row_embed", {max_rows, vd});
     t.col_embed = vec("col_embed", {d.max_cols, vd});
     t.anchor = vec("anchor", {d.anchors, vd});
@@ -533,19 +533,14 @@ Tensor<float, 2> GatedVlmModel<Config>::VisionTower::encode(const io::Image& img
     const std::size_t rows = std::size_t(img.height) / P, cols = std::size_t(img.width) / P;
     if (rows > max_rows || cols > max_cols)
         detail::fail("encode_image: ", img.width, "x", img.height, " exceeds the encoder's ", max_cols * P, "x", max_rows * P, " pixels");
-    const std::size_t n_patch = rows * cols, n = d.anchors + n_patch, vd = d.v_dim, pp = P * P;
-    std::vector<float> patches(n_patch * pp);
-    for (std::size_t c = 0; c < cols; ++c)
-        for (std::size_t r = 0; r < rows; ++r) {
-            float* dst = patches.data() + (c * rows + r) * pp;
-            for (std::size_t y = 0; y < P; ++y)
-                for (std::size_t x = 0; x < P; ++x) dst[y * P + x] = float(img.at(int(c * P + x), int(r * P + y))) / 127.5f - 1.0f;
-        }
+    const std::size_t n_patch = rows * cols, n = d.anchors + n_patch, vd = d.v_dim;
+    std::vector<float> pixels(img.pixels.size());  // [1][height][width] in [-1, 1]
+    for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = float(img.pixels[i]) / 127.5f - 1.0f;
     Tensor<float, 2> out = Tensor<float, 2>::from_shape({n, vd});
     float* x = out.data();
     std::copy(anchor.begin(), anchor.end(), x);
     float* xp = x + d.anchors * vd;
-    patch_embed.forward(patches.data(), n_patch, pp, xp, vd);
+    patch_embed.forward(pixels.data(), std::size_t(img.height), std::size_t(img.width), PatchOrder::columns, xp, vd);
     // every patch token gets the embeddings of its column and row (in column-major order)
     auto add_position = [&](float* tokens, const std::vector<float>& col_e, const std::vector<float>& row_e) {
         for (std::size_t c = 0; c < cols; ++c)

@@ -27,6 +27,8 @@
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
+#include <docvlm/layers/patch_embed.hpp>
+#include <docvlm/layers/projector.hpp>
 #include <docvlm/layers/vit_block.hpp>
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/decoder.hpp>
@@ -113,11 +115,11 @@ public:
 private:
     LlavaDims d_;
     io::ClipImageConfig image_cfg_;
-    Linear<W> patch_embed_;  // the conv as a matmul over [3 · patch · patch] patch vectors
+    PatchEmbed<W> patch_embed_;  // the conv as a matmul over [3 · patch · patch] patch vectors
     std::vector<float> class_embed_, pos_embed_;
     LayerNorm pre_norm_;
     ViTStack<W> blocks_;  // the layers_run() that matter
-    Linear<W> proj1_, proj2_;
+    Projector<W> projector_;
     Decoder<W> dec_;
     std::vector<float> rope_inv_freq_;
 };
@@ -223,8 +225,8 @@ LlavaModel<Config> LlavaModel<Config>::load(const std::string& dir) {
         return std::vector<float>(a.begin(), a.end());
     };
     const std::string pe = vp + "embeddings.patch_embedding.weight";
-    if (ck.contains(PackedNames(pe).data)) m.patch_embed_ = load_linear<W>(ck, pe, "", vd, pin);
-    else m.patch_embed_ = Linear<W>(load_tensor(ck, pe, {vd, 3, d.patch, d.patch}).data(), vd, pin);  // Conv2d, stride = kernel
+    if (ck.contains(PackedNames(pe).data)) m.patch_embed_ = PatchEmbed<W>(load_linear<W>(ck, pe, "", vd, pin), 3, d.patch);
+    else m.patch_embed_ = PatchEmbed<W>(Linear<W>(load_tensor(ck, pe, {vd, 3, d.patch, d.patch}).data(), vd, pin), 3, d.patch);
     m.class_embed_ = vec(vp + "embeddings.class_embedding", {vd});
     m.pos_embed_ = vec(vp + "embeddings.position_embedding.weight", {npos, vd});
     m.pre_norm_ = load_layer_norm(ck, vp + "pre_layrnorm", vd, d.v_eps);
@@ -242,8 +244,10 @@ LlavaModel<Config> LlavaModel<Config>::load(const std::string& dir) {
         blk.mlp = Mlp<W>::plain(lin("mlp.fc1", d.v_mlp, vd), lin("mlp.fc2", vd, d.v_mlp), d.v_act);
         m.blocks_.blocks.push_back(std::move(blk));
     }
-    m.proj1_ = load_linear<W>(ck, pp + "linear_1.weight", pp + "linear_1.bias", th, vd);
-    m.proj2_ = load_linear<W>(ck, pp + "linear_2.weight", pp + "linear_2.bias", th, th);
+    m.projector_.fc1 = load_linear<W>(ck, pp + "linear_1.weight", pp + "linear_1.bias", th, vd);
+    m.projector_.fc2 = load_linear<W>(ck, pp + "linear_2.weight", pp + "linear_2.bias", th, th);
+    m.projector_.act = d.projector_act;
+    m.projector_.names.fc1 = "projector_linear_1", m.projector_.names.act = "projector_act", m.projector_.names.out = "image_features";
     m.dec_ = load_hf_decoder<W>(ck, tp, head, d.text, int8_weights<W>);
     m.rope_inv_freq_ = rope_inv_freq(d.text.head_dim, d.rope_theta);
     return m;
@@ -263,20 +267,12 @@ std::vector<std::int32_t> LlavaModel<Config>::prompt(const io::SentencePieceToke
 template <class Config>
 Tensor<float, 2> LlavaModel<Config>::encode_image(const Tensor<float, 3>& px, const Trace& trace) const {
     const LlavaDims& d = d_;
-    const std::size_t P = d.patch, g = d.grid(), n = g * g, vd = d.v_dim, pin = 3 * P * P, th = d.text.hidden;
+    const std::size_t g = d.grid(), n = g * g, vd = d.v_dim;
     if (px.shape()[0] != 3 || px.shape()[1] != d.image_size || px.shape()[2] != d.image_size)
         detail::fail("encode_image: pixel values are ", px.shape()[0], "x", px.shape()[1], "x", px.shape()[2], ", the model takes 3x",
                      d.image_size, "x", d.image_size, " (io::preprocess_clip)");
-    std::vector<float> patches(n * pin);  // patch r · g + c: [channel][row in patch][column in patch]
-    for (std::size_t r = 0; r < g; ++r)
-        for (std::size_t c = 0; c < g; ++c) {
-            float* dst = patches.data() + (r * g + c) * pin;
-            for (std::size_t ch = 0; ch < 3; ++ch)
-                for (std::size_t y = 0; y < P; ++y)
-                    for (std::size_t x = 0; x < P; ++x) *dst++ = px(ch, r * P + y, c * P + x);
-        }
     std::vector<float> x((n + 1) * vd);  // token 0: the class token
-    patch_embed_.forward(patches.data(), n, pin, x.data() + vd, vd);
+    patch_embed_.forward(px.data(), d.image_size, d.image_size, PatchOrder::rows, x.data() + vd, vd);
     detail::emit(trace, "vision_patch_embeds", x.data() + vd, n, vd);
     std::copy(class_embed_.begin(), class_embed_.end(), x.begin());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += pos_embed_[i];
@@ -289,17 +285,7 @@ Tensor<float, 2> LlavaModel<Config>::encode_image(const Tensor<float, 3>& px, co
     const std::size_t skip = d.keep_cls ? 0 : 1, tokens = n + 1 - skip;
     const float* f = x.data() + skip * vd;
     detail::emit(trace, "vision_selected_features", f, tokens, vd);
-    std::vector<float> mid(tokens * th);
-    if (trace) {  // linear_1 before its activation, on the side
-        proj1_.forward(f, tokens, vd, mid.data(), th);
-        trace("projector_linear_1", mid.data(), tokens, th);
-    }
-    proj1_.forward(f, tokens, vd, mid.data(), th, {.act = d.projector_act});
-    detail::emit(trace, "projector_act", mid.data(), tokens, th);
-    Tensor<float, 2> out = Tensor<float, 2>::from_shape({tokens, th});
-    proj2_.forward(mid.data(), tokens, th, out.data(), th);
-    detail::emit(trace, "image_features", out.data(), tokens, th);
-    return out;
+    return projector_.forward(f, tokens, trace);
 }
 
 DOCVLM_NAMESPACE_END

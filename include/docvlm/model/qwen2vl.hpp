@@ -29,6 +29,8 @@
 #include <docvlm/kernels/ops.hpp>
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
+#include <docvlm/layers/patch_embed.hpp>
+#include <docvlm/layers/projector.hpp>
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/layers/vit_block.hpp>
 #include <docvlm/model/config.hpp>
@@ -126,10 +128,9 @@ private:
 
     Qwen2VLDims d_;
     io::Qwen2VLImageConfig image_cfg_;
-    Linear<W> patch_embed_;
+    PatchEmbed<W> patch_embed_;  // Conv3d with stride = kernel: a matmul over the processor's flattened patches
     VisionStack vision_;
-    LayerNorm merger_ln_;
-    Linear<W> merger_fc1_, merger_fc2_;
+    Projector<W> merger_;  // ln_q, then an MLP over the merge² patches of each window
     Decoder<W> dec_;
     std::vector<float> rope_inv_freq_;
 };
@@ -249,10 +250,10 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
     const std::string vp = nested ? "model.visual." : "visual.", tp = nested ? "model.language_model." : "model.";
     const std::size_t vd = d.v_dim, pin = d.in_channels * d.temporal_patch * d.patch * d.patch;
     if (ck.contains(PackedNames(vp + "patch_embed.proj.weight").data)) {
-        m.patch_embed_ = load_linear<W>(ck, vp + "patch_embed.proj.weight", "", vd, pin);
+        m.patch_embed_ = PatchEmbed<W>(load_linear<W>(ck, vp + "patch_embed.proj.weight", "", vd, pin), d.in_channels, d.patch);
     } else {
         const Array<float> pe = load_tensor(ck, vp + "patch_embed.proj.weight", {vd, d.in_channels, d.temporal_patch, d.patch, d.patch});
-        m.patch_embed_ = Linear<W>(pe.data(), vd, pin);  // Conv3d with stride = kernel == matmul
+        m.patch_embed_ = PatchEmbed<W>(Linear<W>(pe.data(), vd, pin), d.in_channels, d.patch);
     }
     for (std::size_t i = 0; i < d.v_depth; ++i) {
         const std::string b = vp + "blocks." + std::to_string(i) + ".";
@@ -267,9 +268,12 @@ Qwen2VLModel<Config> Qwen2VLModel<Config>::load(const std::string& dir) {
         m.vision_.blocks.push_back(std::move(blk));
     }
     const std::size_t md = d.merged_dim();
-    m.merger_ln_ = load_layer_norm(ck, vp + "merger.ln_q", vd, 1e-6f);
-    m.merger_fc1_ = load_linear<W>(ck, vp + "merger.mlp.0.weight", vp + "merger.mlp.0.bias", md, md);
-    m.merger_fc2_ = load_linear<W>(ck, vp + "merger.mlp.2.weight", vp + "merger.mlp.2.bias", d.hidden, md);
+    m.merger_.norm = load_layer_norm(ck, vp + "merger.ln_q", vd, 1e-6f);
+    m.merger_.fc1 = load_linear<W>(ck, vp + "merger.mlp.0.weight", vp + "merger.mlp.0.bias", md, md);
+    m.merger_.fc2 = load_linear<W>(ck, vp + "merger.mlp.2.weight", vp + "merger.mlp.2.bias", d.hidden, md);
+    m.merger_.act = Activation::gelu_erf;
+    m.merger_.group = d.merge * d.merge;
+    m.merger_.names.norm = "vision_merger_ln_q", m.merger_.names.out = "vision_output";
 
     const HfDecoderDims dd{.layers = d.layers, .hidden = d.hidden, .heads = d.heads, .kv_heads = d.kv_heads, .head_dim = d.head_dim,
                            .mlp = d.mlp, .vocab = d.vocab, .rms_eps = d.rms_eps, .qkv_bias = true, .tie_embeddings = d.tie_embeddings};
@@ -290,7 +294,7 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
         if (trace) trace(name, p, r, c);
     };
     std::vector<float> x(n * vd);
-    patch_embed_.forward(px.patches.data(), n, pin, x.data(), vd);
+    patch_embed_.forward(px.patches.data(), n, x.data(), vd);
     emit("vision_patch_embed", x.data(), n, vd);
 
     // 2D rope: patch (row, col) in the processor's merge-window order.
@@ -321,16 +325,7 @@ Tensor<float, 2> Qwen2VLModel<Config>::encode_image(const io::PixelValues& px, c
     });
     Workspace ws = vision_.workspace(n);
     vision_.forward(x.data(), n, ws, &rope, named);
-    std::vector<float>& h = ws.h;  // [n, vd], free after the last block
-    merger_ln_.forward(x.data(), n, vd, h.data(), vd);
-    emit("vision_merger_ln_q", h.data(), n, vd);
-    const std::size_t tokens = n / (d.merge * d.merge), md = d.merged_dim();
-    std::vector<float> mid(tokens * md);
-    merger_fc1_.forward(h.data(), tokens, md, mid.data(), md, {.act = Activation::gelu_erf});  // rows of 4 patches
-    Tensor<float, 2> out = Tensor<float, 2>::from_shape({tokens, d.hidden});
-    merger_fc2_.forward(mid.data(), tokens, md, out.data(), d.hidden);
-    emit("vision_output", out.data(), tokens, d.hidden);
-    return out;
+    return merger_.forward(x.data(), n, trace);
 }
 
 DOCVLM_NAMESPACE_END

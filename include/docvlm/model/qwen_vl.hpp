@@ -26,6 +26,7 @@
 #include <docvlm/layers/grid_resize.hpp>
 #include <docvlm/layers/linear.hpp>
 #include <docvlm/layers/norm.hpp>
+#include <docvlm/layers/patch_embed.hpp>
 #include <docvlm/layers/resampler.hpp>
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/layers/vit_block.hpp>
@@ -113,7 +114,7 @@ public:
 
 private:
     QwenVLDims d_;
-    Linear<W> patch_embed_;    // conv1 as a matmul over [3 · patch · patch] patch vectors
+    PatchEmbed<W> patch_embed_;  // conv1 as a matmul over [3 · patch · patch] patch vectors
     std::vector<float> pos_;   // [grid², v_dim]: the position table at the patch grid
     LayerNorm ln_pre_, ln_post_;
     ViTStack<W> blocks_;
@@ -310,7 +311,7 @@ QwenVLModel<Config> QwenVLModel<Config>::load(const std::string& dir) {
     auto lin = [&](const std::string& name, std::size_t out, std::size_t in, bool bias) {
         return load_linear<W>(ck, name + ".weight", bias ? name + ".bias" : std::string(), out, in);
     };
-    m.patch_embed_ = Linear<W>(load_tensor(ck, vp + "conv1.weight", {vd, 3, P, P}).data(), vd, 3 * P * P);  // stride = kernel
+    m.patch_embed_ = PatchEmbed<W>(Linear<W>(load_tensor(ck, vp + "conv1.weight", {vd, 3, P, P}).data(), vd, 3 * P * P), 3, P);
     const std::string pe = vp + "positional_embedding";
     if (!ck.contains(pe)) detail::fail(ck.source(), ": missing tensor '", pe, "'");
     m.pos_ = detail::grid_at(vec(pe, {ck.info(pe).shape.empty() ? 0 : ck.info(pe).shape[0], vd}), vd, g, pe);
@@ -370,20 +371,12 @@ QwenVLModel<Config> QwenVLModel<Config>::load(const std::string& dir) {
 template <class Config>
 Tensor<float, 2> QwenVLModel<Config>::encode_image(const Tensor<float, 3>& px, const Trace& trace) const {
     const QwenVLDims& d = d_;
-    const std::size_t P = d.patch, g = d.grid(), n = g * g, vd = d.v_dim, pin = 3 * P * P, E = d.out_dim;
+    const std::size_t g = d.grid(), n = g * g, vd = d.v_dim, E = d.out_dim;
     if (px.shape()[0] != 3 || px.shape()[1] != d.image_size || px.shape()[2] != d.image_size)
         detail::fail("encode_image: pixel values are ", px.shape()[0], "x", px.shape()[1], "x", px.shape()[2], ", the model takes 3x",
                      d.image_size, "x", d.image_size, " (io::preprocess_square)");
-    std::vector<float> patches(n * pin);  // patch r · g + c: [channel][row in patch][column in patch]
-    for (std::size_t r = 0; r < g; ++r)
-        for (std::size_t c = 0; c < g; ++c) {
-            float* dst = patches.data() + (r * g + c) * pin;
-            for (std::size_t ch = 0; ch < 3; ++ch)
-                for (std::size_t y = 0; y < P; ++y)
-                    for (std::size_t x = 0; x < P; ++x) *dst++ = px(ch, r * P + y, c * P + x);
-        }
     std::vector<float> x(n * vd);
-    patch_embed_.forward(patches.data(), n, pin, x.data(), vd);
+    patch_embed_.forward(px.data(), d.image_size, d.image_size, PatchOrder::rows, x.data(), vd);
     detail::emit(trace, "vision_patch_embeds", x.data(), n, vd);
     detail::emit(trace, "vision_pos_embed", pos_.data(), n, vd);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += pos_[i];
