@@ -190,7 +190,7 @@ Mlp<W> Mlp<W>::gated(Linear<W> gate, Linear<W> up, Linear<W> down, Activation ac
 template <WeightPolicy W>
 void Mlp<W>::forward(const float* x, std::size_t n, float* y, std::size_t ldy, Workspace& ws, const float* residual, std::size_t ld_res) const {
     const std::size_t in = first_.in_features(), hid = first_.out_features();
-    float* h = Workspace::room(ws.g, n * hid);
+    float* h = ws.g.room(n * hid);
     if (gated_)
         forward_same_input<W>(x, n, in, ws.acts, {{first_, h, hid, {.act = act_}}, {up_, h, hid, {.multiplier = h, .ld_multiplier = hid}}});
     else
@@ -255,10 +255,10 @@ void SelfAttention<W, Mask, Pos>::forward(const float* x, std::size_t n, const R
     const std::size_t dim = q_.in_features(), qd = heads_ * hd_, kvd = kv_heads_ * hd_;
     // q [n][ldq], k and v [n][ldkv]: three buffers, or one of rows q | k | v
     const std::size_t ldq = fused_ ? qd + 2 * kvd : qd, ldkv = fused_ ? ldq : kvd;
-    float* q = Workspace::room(ws.q, n * ldq);
-    float* k = fused_ ? q + qd : Workspace::room(ws.k, n * kvd);
-    float* v = fused_ ? k + kvd : Workspace::room(ws.v, n * kvd);
-    float* ctx = Workspace::room(ws.ctx, n * qd);
+    float* q = ws.q.room(n * ldq);
+    float* k = fused_ ? q + qd : ws.k.room(n * kvd);
+    float* v = fused_ ? k + kvd : ws.v.room(n * kvd);
+    float* ctx = ws.ctx.room(n * qd);
     if (fused_) {
         q_.forward(x, n, dim, q, ldq);
         if (trace) trace(prefix + "qkv", q, n, ldq);
@@ -335,10 +335,10 @@ VisionKV GatedCrossAttentionLayer<W>::project(const float* vis, std::size_t n_vi
 template <WeightPolicy W>
 void GatedCrossAttentionLayer<W>::forward_impl(float* x, std::size_t n, const VisionKV* const* kvs, std::size_t step, Workspace& ws) const {
     const std::size_t qd = heads_ * hd_, kvd = kv_heads_ * hd_;
-    float* h = Workspace::room(ws.h, n * dim_);
-    float* q = Workspace::room(ws.q, n * qd);
-    float* ctx = Workspace::room(ws.ctx, n * qd);
-    float* out = Workspace::room(ws.o, n * dim_);
+    float* h = ws.h.room(n * dim_);
+    float* q = ws.q.room(n * qd);
+    float* ctx = ws.ctx.room(n * qd);
+    float* out = ws.o.room(n * dim_);
     auto gated_add = [&](const std::vector<float>& gate) {
         for (std::size_t r = 0; r < n; ++r)
             for (std::size_t c = 0; c < dim_; ++c) x[r * dim_ + c] += gate[gate.size() == 1 ? 0 : c] * out[r * dim_ + c];

@@ -30,7 +30,7 @@ struct ViTBlock {
     void forward(float* x, std::size_t n, Workspace& ws, const RopeTable* rope = nullptr, const Trace& trace = {},
                  const std::string& prefix = {}) const {
         const std::size_t d = norm1.dim();
-        float* h = Workspace::room(ws.h, n * d);
+        float* h = ws.h.room(n * d);
         norm1.forward(x, n, d, h, d);
         if (trace) trace(prefix + "layer_norm1", h, n, d);
         attn.forward(h, n, rope, ws, x, d, x, d, trace, prefix);

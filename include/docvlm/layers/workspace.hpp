@@ -18,24 +18,36 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/kernels/qgemm_quantize.hpp>
 
-#include <vector>
+#include <cstddef>
+#include <memory>
 
 DOCVLM_NAMESPACE_BEGIN
 
 struct Workspace {
-    std::vector<float> h, q, k, v, ctx, g, o;
+    /// Floats that only grow, left uninitialised: a layer writes what it reads back within one call.
+    class Buffer {
+    public:
+        /// At least n floats (the old contents are not kept when it grows).
+        float* room(std::size_t n) {
+            if (size_ < n) data_.reset(new float[n]), size_ = n;
+            return data_.get();
+        }
+        float* data() { return data_.get(); }
+        const float* data() const { return data_.get(); }
+        std::size_t size() const { return size_; }
+
+    private:
+        std::unique_ptr<float[]> data_;
+        std::size_t size_ = 0;
+    };
+
+    Buffer h, q, k, v, ctx, g, o;
     kernels::QuantizedActivations acts;
 
-    /// `b` with room for `size` values (grown, never shrunk).
-    static float* room(std::vector<float>& b, std::size_t size) {
-        if (b.size() < size) b.resize(size);
-        return b.data();
-    }
     /// Room for n rows of a block with these widths (q_dim: the fused q | k | v width where the
     /// block projects them at once).
     void reserve(std::size_t n, std::size_t dim, std::size_t q_dim, std::size_t kv_dim, std::size_t mlp) {
-        room(h, n * dim), room(q, n * q_dim), room(ctx, n * q_dim), room(k, n * kv_dim), room(v, n * kv_dim), room(g, n * mlp),
-            room(o, n * dim);
+        h.room(n * dim), q.room(n * q_dim), ctx.room(n * q_dim), k.room(n * kv_dim), v.room(n * kv_dim), g.room(n * mlp), o.room(n * dim);
     }
 };
 
