@@ -112,19 +112,27 @@ void vision_pass(benchmark::State& state, int w, int h) {
 BENCHMARK_CAPTURE(vision_pass, page_1036x1036, 1036, 1036)->Name("mineru/vision_page_1036")->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK_CAPTURE(vision_pass, text_line_1000x200, 1000, 200)->Name("mineru/vision_line_1000x200")->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
+// Qwen2's tokenizer (tests/data) with Qwen2-VL's special tokens.
+const io::Tokenizer& qwen2_tokenizer() {
+    static const io::Tokenizer tok = [] {
+        std::vector<io::AddedToken> added;
+        const char* names[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
+                               "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+                               "<|image_pad|>", "<|video_pad|>"};
+        for (int i = 0; i < 14; ++i) added.push_back({names[i], 151643 + i, true});
+        const std::string dir = std::string(DOCVLM_SOURCE_DIR) + "/tests/data/tokenizers/qwen2/";
+        return io::Tokenizer::from_vocab_merges(dir + "vocab.json", dir + "merges.txt", added);
+    }();
+    return tok;
+}
+
 // A second question about the same image (`docvlm ask` twice, or a table crop read again): the
 // parser's vision-feature cache returns the encoder's output for an image it has seen; the
 // baseline is the same call with a cold cache (a fresh parser), which runs the encoder again.
 // A 1000x200 text-line crop, MinerU2.5's text prompt, 8 new tokens. The difference is the saving.
 void second_question(benchmark::State& state) {
     const bool cached = state.range(0) != 0;
-    std::vector<io::AddedToken> added;
-    const char* names[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
-                           "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
-                           "<|image_pad|>", "<|video_pad|>"};
-    for (int i = 0; i < 14; ++i) added.push_back({names[i], 151643 + i, true});
-    const std::string tokdir = std::string(DOCVLM_SOURCE_DIR) + "/tests/data/tokenizers/qwen2/";
-    const auto tok = io::Tokenizer::from_vocab_merges(tokdir + "vocab.json", tokdir + "merges.txt", added);
+    const io::Tokenizer& tok = qwen2_tokenizer();
     const io::Image crop = gray_page(1000, 200);
     const std::string prompt(pipeline::mineru_prompt(pipeline::Task::text));
     GenerationOptions opt;
@@ -142,6 +150,26 @@ void second_question(benchmark::State& state) {
     state.counters["cache_hits"] = double(warm.vision_cache().hits());
 }
 BENCHMARK(second_question)->Name("mineru/second_question_1000x200/cached")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+// Stage 1 of a page as MinerUPageParser runs it: an A4 page at 150 dpi resized to 1036 x 1036, the
+// vision pass, the layout prompt's prefill and a layout answer of N tokens (a dense page writes
+// 1-2 k; random weights never write the end token, so the answer runs to the limit). Counters:
+// seconds per phase (PhaseTimes) and decoding speed.
+void layout_stage(benchmark::State& state) {
+    pipeline::PageParserOptions opt;
+    opt.max_new_tokens = std::size_t(state.range(0));
+    const pipeline::MinerUPageParser parser(model(), qwen2_tokenizer(), opt);
+    const io::Image page = gray_page(1240, 1754);
+    for (auto _ : state) benchmark::DoNotOptimize(parser.detect_layout(page));
+    const pipeline::PhaseTimes t = parser.phase_times();
+    const double runs = double(state.iterations());
+    state.counters["vision_s"] = t.vision / runs;
+    state.counters["prefill_s"] = t.prefill / runs;
+    state.counters["decode_s"] = t.decode / runs;
+    state.counters["prompt_tokens"] = double(t.prompt_tokens) / runs;
+    state.counters["decode_tokens/s"] = t.decode > 0 ? double(t.generated_tokens) / t.decode : 0.0;
+}
+BENCHMARK(layout_stage)->Name("mineru/layout_stage/tokens")->Arg(1500)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
 // Prefill of a layout prompt: 1369 image tokens (a 1036x1036 page) plus the chat text.
 void prefill(benchmark::State& state) {
