@@ -210,7 +210,7 @@ void content_stage(benchmark::State& state) {
         images.push_back(c.image);
         prompts.emplace_back(pipeline::mineru_prompt(c.task));
         options.push_back(pipeline::sampling_for(c.task, plan[c.block].tokens));
-        // random weights favour ids past the tokenizer (rows MinerU2.5 leaves unused): keep to the vocabulary
+        // random weights also pick ids past the 151,657 this tokenizer knows: keep to its vocabulary
         options.back().constrain = [](std::span<const std::int32_t>, std::span<float> logits) {
             std::fill(logits.begin() + 151657, logits.end(), -std::numeric_limits<float>::infinity());
         };
