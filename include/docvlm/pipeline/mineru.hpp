@@ -166,7 +166,7 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
         const std::size_t next = out.find(box_start, pos + box_start.size());
         const std::string_view seg = out.substr(pos, (next == std::string_view::npos ? out.size() : next) - pos);
         pos = next;
-        // x1 y1 x2 y2 as ASCII digits separated by whitespace
+        // x1 y1 x2 y2: re's \d+ (decimal digits of any script, as many as written) separated by \s+
         std::size_t i = box_start.size();
         long long v[4];
         bool ok = true;
@@ -178,8 +178,9 @@ inline std::vector<Block> parse_layout(std::string_view out, std::vector<std::st
             }
             const std::size_t d0 = i;
             v[k] = 0;
-            while (ok && i < seg.size() && std::isdigit(static_cast<unsigned char>(seg[i])) && i - d0 < 12) v[k] = v[k] * 10 + (seg[i++] - '0');
-            ok = ok && i > d0 && (i >= seg.size() || !std::isdigit(static_cast<unsigned char>(seg[i])));
+            for (char32_t c; ok && i < seg.size() && py::is_decimal(c = py::cp_at(seg, i)); i += py::cp_len(seg, i))
+                v[k] = std::min<long long>(v[k] * 10 + py::decimal_value(c), 1'000'000);  // past 1000 it is refused anyway
+            ok = ok && i > d0;
         }
         ok = ok && detail::starts_at(seg, i, box_end) && detail::starts_at(seg, i + box_end.size(), ref_start);
         std::string type;

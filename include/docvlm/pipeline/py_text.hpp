@@ -43,6 +43,16 @@ inline bool is_decimal(char32_t c) {
     return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_ND;
 }
 
+/// int() of one decimal digit (is_decimal(c)): Unicode encodes each script's digits as a run of
+/// 0..9, and adjacent runs (the mathematical digits) each hold ten, so the value is the distance
+/// from the first digit of the contiguous run, modulo 10.
+inline int decimal_value(char32_t c) {
+    if (c >= '0' && c <= '9') return int(c - '0');
+    char32_t first = c;
+    while (first > 0 && is_decimal(first - 1)) --first;
+    return int((c - first) % 10);
+}
+
 /// Byte length of the whitespace code point at s[i], else 0.
 inline std::size_t space_at(std::string_view s, std::size_t i) {
     if (i >= s.size()) return 0;

@@ -147,6 +147,24 @@ TYPES_PRO = ["doc_title", "paragraph_title", "formula_number", "index", "list_it
 ROTATE = ["<|rotate_up|>", "<|rotate_right|>", "<|rotate_down|>", "<|rotate_left|>", "", "<|rotate_sideways|>"]
 
 
+# Layout answers whose reading only the client's regex decides: decimal digits of other scripts
+# (re's \d; int() reads them, mixed too), zero-padded and very long numbers, Unicode whitespace
+# (re's \s), a superscript digit (not \d), a type with a non-ASCII letter (\w, then unknown).
+HANDWRITTEN_LAYOUT = [
+    "<|box_start|>\u0661\u0660\u0660 \u0662\u0660\u0660 \u0663\u0660\u0660 \u0664\u0660\u0660<|box_end|><|ref_start|>text<|ref_end|>",
+    "<|box_start|>\uff11\uff10\uff10 \uff12\uff10\uff10 \uff13\uff10\uff10 \uff14\uff10\uff10<|box_end|><|ref_start|>title<|ref_end|><|rotate_right|>",
+    "<|box_start|>\U0001d7cf\U0001d7ce\U0001d7ce \U0001d7d0\U0001d7ce\U0001d7ce \U0001d7e7\U0001d7e6\U0001d7e6 \U0001d7fc\U0001d7f6\U0001d7f6<|box_end|><|ref_start|>table<|ref_end|>",
+    "<|box_start|>\u0967\u0966\u0966 \u0968\u0966\u0966 \u0969\u0966\u0966 \u096a\u0966\u0966<|box_end|><|ref_start|>equation<|ref_end|>",
+    "<|box_start|>1\u06602 2\u09e60 300 4\u0c660<|box_end|><|ref_start|>text<|ref_end|>txt_contd_tgt",
+    "<|box_start|>0000000000000100 200 300 400<|box_end|><|ref_start|>text<|ref_end|>",
+    "<|box_start|>00000000000001001 200 300 400<|box_end|><|ref_start|>text<|ref_end|>",
+    "<|box_start|>99999999999999999999999 200 300 400<|box_end|><|ref_start|>text<|ref_end|>",
+    "<|box_start|>100\u3000200\u00a0300\u2003400<|box_end|><|ref_start|>text<|ref_end|>",
+    "<|box_start|>\u00b200 200 300 400<|box_end|><|ref_start|>text<|ref_end|><|box_start|>10 20 30 40<|box_end|><|ref_start|>image<|ref_end|>",
+    "<|box_start|>100 200 300 400<|box_end|><|ref_start|>t\u00ebxt<|ref_end|><|box_start|>10 20 30 40<|box_end|><|ref_start|>text<|ref_end|>",
+]
+
+
 def layout_case(rng):
     lines = []
     for _ in range(rng.randint(0, 9)):
@@ -276,6 +294,8 @@ def main():
     cases["layout"] = []
     for _ in range(150):
         out = layout_case(rng)
+        cases["layout"].append({"in": out, "out": [dict(b) for b in helper.parse_layout_output(out)]})
+    for out in HANDWRITTEN_LAYOUT:
         cases["layout"].append({"in": out, "out": [dict(b) for b in helper.parse_layout_output(out)]})
 
     cases["post_process"] = []
