@@ -322,13 +322,7 @@ BENCHMARK(decode_crops)->Name("mineru/decode_8_crops/batch")->Arg(1)->Arg(8)->Un
 // it is admitted (continuous batching). Qwen2's real tokenizer (tests/data/tokenizers/qwen2).
 void serve_requests(benchmark::State& state) {
     const Model& m = model();
-    std::vector<io::AddedToken> added;
-    const char* names[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
-                           "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
-                           "<|image_pad|>", "<|video_pad|>"};
-    for (int i = 0; i < 14; ++i) added.push_back({names[i], 151643 + i, true});
-    const std::string data = std::string(DOCVLM_SOURCE_DIR) + "/tests/data/tokenizers/qwen2/";
-    const auto tok = io::Tokenizer::from_vocab_merges(data + "vocab.json", data + "merges.txt", added);
+    const io::Tokenizer& tok = qwen2_tokenizer();
     serve::QwenEngineOptions opt;
     opt.max_batch = std::size_t(state.range(0));
     serve::QwenChatEngine engine(m, tok, "bench", opt);
