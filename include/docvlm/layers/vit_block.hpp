@@ -64,7 +64,6 @@ struct ViTStack {
         ws.reserve(n, blocks.front().norm1.dim(), a.q_width(), a.kv_width(), blocks.front().mlp.hidden_features());
         return ws;
     }
-    std::size_t size() const { return blocks.size(); }
 };
 
 DOCVLM_NAMESPACE_END

@@ -34,7 +34,6 @@ struct Workspace {
         }
         float* data() { return data_.get(); }
         const float* data() const { return data_.get(); }
-        std::size_t size() const { return size_; }
 
     private:
         std::unique_ptr<float[]> data_;
