@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--keep-table-split", action="store_true",
                     help="--run: keep the table splitter of the model folder --out (its table.* tensors and config) in the new folder")
+    ap.add_argument("--checkpoint", default="last.pt",
+                    help="the run's checkpoint to export (last.pt, or a step-N.pt kept by train.py --keep-evals)")
     ap.add_argument("--split-shift", type=int, default=C.PATCH // 2,
                     help="a tiled splitter reads each table twice, the second time shifted this many pixels right and down, "
                          "and averages its row and column maps (0: once; half a patch: +4.5 points of right shapes on "
@@ -103,7 +105,7 @@ def main():
     if bool(a.run) == bool(a.table_split):
         raise SystemExit("give --run or --table-split")
     run = Path(a.run or a.table_split)
-    state = torch.load(run / "last.pt", map_location="cpu")
+    state = torch.load(run / a.checkpoint, map_location="cpu")
     cfg = Config.from_json(json.loads((run / "config.json").read_text()))
     if a.table_split:
         split = TableSplit(cfg)

@@ -367,6 +367,8 @@ def main():
     ap.add_argument("--table-batch", type=int, default=8)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--ckpt-minutes", type=float, default=10)
+    ap.add_argument("--keep-evals", action="store_true",
+                    help="also keep the weights at every evaluation (RUN/step-N.pt, model only), to export any of them")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="torch device: cpu (Debian's torch), or cuda where a GPU and a CUDA torch exist")
     ap.add_argument("--seed", type=int, default=1)
@@ -503,6 +505,8 @@ def main():
         if step % a.eval_every == 0:
             bf16.sync()
             say(f"eval step {step}: {json.dumps(evaluate(work, val))}")
+            if a.keep_evals:
+                save_checkpoint(run / f"step-{step}.pt", {"model": model.state_dict(), "step": step})
         if time.time() - t_ck > a.ckpt_minutes * 60:
             save()
             t_ck = time.time()
