@@ -2,6 +2,7 @@
 // tests/data/pil (made by tools/reference/pil_image_vectors.py) must match bit for bit.
 #include "test_util.hpp"
 
+#include <docvlm/io/base64.hpp>
 #include <docvlm/io/image.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 
@@ -70,7 +71,8 @@ TEST_CASE("resize, rotate, crop and gray conversion match Pillow exactly") {
             b.type = "text";
             b.x0 = c["box"][0], b.y0 = c["box"][1], b.x1 = c["box"][2], b.y1 = c["box"][3];
             b.angle = c["angle"].get<int>();
-            const auto crops = pipeline::crops_for(img, {b}, {});
+            std::vector<pipeline::Block> blocks = {b};
+            const auto crops = pipeline::crops_for(img, blocks, {});
             REQUIRE(crops.size() == 1);
             got = crops[0].image;
         }
@@ -155,6 +157,38 @@ TEST_CASE("save_png round-trips, and argument errors are named") {
     CHECK_ERROR_HAS(io::rotate(img, 45), "45 degrees");
     CHECK_ERROR_HAS(io::crop(img, 10, 0, 5, 5), "inverted");
     CHECK_ERROR_HAS(io::save_png(Image{}, tmp / "empty.png"), "empty image");
+}
+
+TEST_CASE("base64 gives RFC 4648's test vectors and reads back what it writes") {
+    const std::pair<const char*, const char*> vectors[] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+                                                          {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    for (const auto& [plain, coded] : vectors) {
+        CHECK(io::base64_encode(plain) == coded);
+        CHECK(io::base64_decode(coded) == std::optional<std::string>(plain));
+    }
+    std::string bytes;
+    for (int i = 0; i < 256; ++i) bytes += char(i);
+    CHECK(io::base64_decode(io::base64_encode(bytes)) == std::optional<std::string>(bytes));
+    CHECK_FALSE(io::base64_decode("Zm9").has_value());    // not a multiple of 4
+    CHECK_FALSE(io::base64_decode("Zm=v").has_value());   // padding inside
+    CHECK_FALSE(io::base64_decode("Zm9v!A==").has_value());
+}
+
+TEST_CASE("encode_jpeg writes a JPEG that decodes close to its pixels") {
+    io::Image img(40, 24, 3);
+    for (int y = 0; y < img.height; ++y)
+        for (int x = 0; x < img.width; ++x) img.at(x, y, 0) = std::uint8_t(6 * x), img.at(x, y, 1) = std::uint8_t(10 * y), img.at(x, y, 2) = 128;
+    const std::string jpeg = io::encode_jpeg(img);
+    REQUIRE(jpeg.size() > 100);
+    CHECK(std::uint8_t(jpeg[0]) == 0xFF);
+    CHECK(std::uint8_t(jpeg[1]) == 0xD8);
+    const io::Image back = io::decode_image(std::as_bytes(std::span(jpeg.data(), jpeg.size())));
+    REQUIRE(back.width == 40);
+    REQUIRE(back.height == 24);
+    double diff = 0;
+    for (std::size_t i = 0; i < img.pixels.size(); ++i) diff += std::abs(int(img.pixels[i]) - int(back.pixels[i]));
+    CHECK(diff / double(img.pixels.size()) < 3.0);
+    CHECK_THROWS_AS(io::encode_jpeg(io::Image{}), Error);
 }
 
 TEST_CASE("normalize follows Hugging Face: rescale in double, normalise in float") {

@@ -186,14 +186,20 @@ TEST_CASE("two-stage parser runs end to end on the tiny model (plumbing, progres
 
 TEST_CASE("documents render to Markdown, JSON and HTML") {
     Document doc;
-    doc.blocks = {{"header", 0, 0, 1, 0.05, 0, false, "Running head", {}},
-                  {"title", 0.1, 0.1, 0.9, 0.15, 0, false, "Results", {}},
-                  {"text", 0.1, 0.2, 0.5, 0.5, 0, false, "First half of a", {}},
-                  {"text", 0.5, 0.2, 0.9, 0.5, 0, true, "paragraph.", {}},
-                  {"equation", 0.1, 0.55, 0.9, 0.6, 0, false, wrap_equation("a^2 + b^2 = c^2"), {}},
-                  {"table", 0.1, 0.6, 0.9, 0.8, 0, false, otsl_to_html("<fcel>x<fcel>y<nl>"), {}},
-                  {"image", 0.1, 0.8, 0.3, 0.9, 0, false, "", {}},
-                  {"page_number", 0.45, 0.95, 0.55, 0.99, 0, false, "7", {}}};
+    auto block = [](std::string type, double x0, double y0, double x1, double y1, bool merge_prev, std::string content) {
+        Block b;
+        b.type = std::move(type), b.x0 = x0, b.y0 = y0, b.x1 = x1, b.y1 = y1, b.angle = 0, b.merge_prev = merge_prev;
+        b.content = std::move(content);
+        return b;
+    };
+    doc.blocks = {block("header", 0, 0, 1, 0.05, false, "Running head"),
+                  block("title", 0.1, 0.1, 0.9, 0.15, false, "Results"),
+                  block("text", 0.1, 0.2, 0.5, 0.5, false, "First half of a"),
+                  block("text", 0.5, 0.2, 0.9, 0.5, true, "paragraph."),
+                  block("equation", 0.1, 0.55, 0.9, 0.6, false, wrap_equation("a^2 + b^2 = c^2")),
+                  block("table", 0.1, 0.6, 0.9, 0.8, false, otsl_to_html("<fcel>x<fcel>y<nl>")),
+                  block("image", 0.1, 0.8, 0.3, 0.9, false, ""),
+                  block("page_number", 0.45, 0.95, 0.55, 0.99, false, "7")};
     const std::string md = doc.markdown();
     CHECK(md.find("Running head") == std::string::npos);
     CHECK(md.find("\n7") == std::string::npos);

@@ -7,10 +7,14 @@
 //      JSON parses back to the same blocks (contents byte for byte when they are valid UTF-8),
 //      the HTML's text carries no raw '<' from the content;
 //   3  the client's LaTeX and text repairs (latex_fixes.hpp) and its post-processing of a page's
-//      blocks: no crash or hang, and what drop_unbalanced_braces returns has balanced braces.
+//      blocks: no crash or hang, and what drop_unbalanced_braces returns has balanced braces;
+//   4  image analysis answers (mineru_image_analysis.hpp: tagged fields, chart and Mermaid repairs):
+//      a chart repair returns the input or a table of pipe-bounded rows, a Markdown table's HTML
+//      has balanced tags, Mermaid comes back fenced, an image or chart block gets a known type.
 #include "fuzz_util.hpp"
 
 #include <docvlm/pipeline/latex_fixes.hpp>
+#include <docvlm/pipeline/mineru_image_analysis.hpp>
 #include <docvlm/pipeline/mineru_post_process.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
 
@@ -117,15 +121,36 @@ void check_repairs(std::string_view in) {
     (void)mineru_markdown(out);
 }
 
+void check_image_analysis(std::string_view in) {
+    using namespace docvlm::pipeline;
+    const std::string chart = repair_chart_repetition(in);
+    if (chart != in)
+        for (std::string_view line : py::splitlines(chart))
+            if (!line.starts_with("| ") || !line.ends_with(" |")) std::abort();
+    if (const auto html = markdown_table_to_html(in))
+        if (count(*html, "<tr>") != count(*html, "</tr>") || count(*html, "<table>") != 1) std::abort();
+    (void)has_malformed_markdown_table(in);
+    (void)mermaid_repetition_issues(in);
+    (void)fix_mermaid_subgraph_ids(drop_mermaid_single_pipe_edges(fix_mermaid_node_ids(in)));
+    const std::string mermaid = mermaid_strict(in);
+    if (!mermaid.empty() && (!mermaid.starts_with("```mermaid\n") || !mermaid.ends_with("\n```"))) std::abort();
+    Block b;
+    b.type = in.size() % 2 ? "image" : "chart";
+    b.content = in;
+    apply_image_analysis(b, in.size() % 3 == 0);
+    if (b.type != "image" && b.type != "chart" && b.type != "table" && b.type != "equation") std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string_view in = fuzz::text(data + 1, size - 1);
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
         case 0: check_layout(in); break;
         case 1: check_otsl(in); break;
         case 3: check_repairs(in); break;
+        case 4: check_image_analysis(in); break;
         default: check_writers(in); break;
     }
     return 0;

@@ -72,7 +72,7 @@ run 'docvlm COMMAND --help' for details and examples.
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
-                    [--min-confidence X|off]
+                    [--min-confidence X|off] [--image-analysis]
 
 Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
 PDF in it):
@@ -102,6 +102,9 @@ rendered page passes unchanged. --no-normalise reads the page as it is. A text l
 reads with a mean token log-probability below --min-confidence, or whose reading runs past what
 its width can hold (about twice the densest print), is left out, not guessed (its box goes to the
 JSON's "unreadable"); --min-confidence off (the default) keeps every reading that fits.
+
+MinerU2.5: --image-analysis also reads images and charts as the client's image analysis does
+(charts as tables, flowcharts as Mermaid, pictures by their caption; JSON "sub_type").
 
 --model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
                preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.
@@ -189,7 +192,7 @@ struct Options {
     double dpi = 150;
     std::optional<double> min_confidence;  // embedded model: the parser's default unless given
     bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false,
-         normalise = true;
+         normalise = true, image_analysis = false;
 };
 
 // Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
@@ -236,6 +239,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--profile") o.profile = true;
         else if (a == "--segmenter-tables") o.segmenter_tables = true;
         else if (a == "--grid-tables") o.grid_tables = true;
+        else if (a == "--image-analysis") o.image_analysis = true;
         else if (a == "--no-normalise") o.normalise = false;
         else if (a == "--min-confidence") {
             const std::string& v = value(i);
@@ -390,6 +394,7 @@ int with_parser(const Options& o, Fn&& fn) {
         loaded();
         docvlm::pipeline::PageParserOptions popt;
         popt.max_new_tokens = o.max_tokens;
+        popt.image_analysis = o.image_analysis;
         const docvlm::pipeline::MinerUPageParser parser(model, tok, popt);
         return fn(parser, &tok);
     };

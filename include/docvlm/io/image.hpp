@@ -16,6 +16,7 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -63,6 +64,9 @@ Image decode_image(std::span<const std::byte> bytes, ColorMode mode = ColorMode:
 Image load_image(const std::string& path, ColorMode mode = ColorMode::rgb, ImageLimits limits = {});
 /// Writes a PNG (atomically: temporary file, then rename).
 void save_png(const Image& image, const std::string& path);
+/// The bytes of a baseline JPEG of an RGB or gray image (quality 1..100; chroma subsampled 2 × 2
+/// below 90, as Pillow's default).
+std::string encode_jpeg(const Image& image, int quality = 75);
 
 /// Resampling filters of resize(), as in Pillow.
 enum class Resample { bilinear, bicubic };
@@ -316,6 +320,16 @@ inline void save_png(const Image& image, const std::string& path) {
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
     if (ec) docvlm::detail::fail(path, ": cannot rename ", tmp, ": ", ec.message());
+}
+
+inline std::string encode_jpeg(const Image& image, int quality) {
+    if (image.empty()) docvlm::detail::fail("encode_jpeg: the image is empty");
+    if (image.channels != 1 && image.channels != 3) docvlm::detail::fail("encode_jpeg: ", image.channels, " channels (expected 1 or 3)");
+    std::string bytes;
+    auto append = [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<const char*>(data), std::size_t(size)); };
+    if (!stbi_write_jpg_to_func(append, &bytes, image.width, image.height, image.channels, image.pixels.data(), std::clamp(quality, 1, 100)))
+        docvlm::detail::fail("encode_jpeg: cannot encode a ", image.width, "x", image.height, " image");
+    return bytes;
 }
 
 inline Image resize(const Image& image, int width, int height, Resample filter) {

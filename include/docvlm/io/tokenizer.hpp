@@ -17,6 +17,7 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
 
+#include <docvlm/io/base64.hpp>
 #include <docvlm/io/json.hpp>
 
 #include <nlohmann/json.hpp>
@@ -417,32 +418,6 @@ inline Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_json, con
     return t;
 }
 
-namespace detail {
-// RFC 4648 base64 (with padding); nullopt for anything else.
-inline std::optional<std::string> base64_decode(std::string_view s) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        return c == '+' ? 62 : c == '/' ? 63 : -1;
-    };
-    if (s.size() % 4) return std::nullopt;
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; ++k) {
-            const char c = s[i + std::size_t(k)];
-            if (c == '=' && i + 4 == s.size() && k >= 2) v[k] = 0, ++pad;
-            else if ((v[k] = value(c)) < 0 || pad) return std::nullopt;
-        }
-        const std::uint32_t x = std::uint32_t(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
-        out += char(x >> 16);
-        if (pad < 2) out += char((x >> 8) & 0xff);
-        if (pad < 1) out += char(x & 0xff);
-    }
-    return out;
-}
-}  // namespace detail
 
 inline Tokenizer Tokenizer::from_tiktoken(const std::string& path, const std::vector<AddedToken>& added) {
     std::ifstream in(path, std::ios::binary);
@@ -455,7 +430,7 @@ inline Tokenizer Tokenizer::from_tiktoken(const std::string& path, const std::ve
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty()) continue;
         const auto sp = line.find(' ');
-        const auto bytes = sp == std::string::npos ? std::nullopt : detail::base64_decode(std::string_view(line).substr(0, sp));
+        const auto bytes = sp == std::string::npos ? std::nullopt : base64_decode(std::string_view(line).substr(0, sp));
         char* end = nullptr;
         const long rank = sp == std::string::npos ? -1 : std::strtol(line.c_str() + sp + 1, &end, 10);
         if (!bytes || bytes->empty() || rank != long(raw.size()) || (end && *end))

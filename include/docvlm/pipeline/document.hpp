@@ -16,6 +16,13 @@
 DOCVLM_NAMESPACE_BEGIN
 namespace pipeline {
 
+/// An image the MinerU client drew into a table's crop as a token ("[K7TX]"), and the data: URI
+/// of the image that replaces the token in the table's HTML.
+struct TableImage {
+    std::string token;
+    std::string data_uri;
+};
+
 /// One region of a page: type, box (fractions of the page, x0 < x1, y0 < y1), rotation in
 /// degrees counter-clockwise (0, 90, 180, 270; none when the layout answer named no rotation, as
 /// the client keeps None: JSON null, read as upright), continuation of the previous text block,
@@ -29,6 +36,14 @@ struct Block {
     /// Boxes (fractions of the page, x0 y0 x1 y1) of text in the block the parser could not read
     /// with confidence: left out of `content` rather than guessed.
     std::vector<std::array<double, 4>> unreadable;
+    /// With MinerU's image analysis: an image's class (flowchart, natural_image, ...) or a chart's
+    /// kind (bar, line, ...), as the model named it.
+    std::optional<std::string> sub_type;
+    /// The MinerU client's state between its stages, never written out: the images drawn into this
+    /// table's crop (mineru_table_images.hpp), and whether this image block was drawn into a table
+    /// (dropped by post-processing: the table shows it).
+    std::vector<TableImage> table_images;
+    bool absorbed_by_table = false;
 };
 
 /// How a page image was turned before it was read (the embedded parser's normalisation): by
@@ -51,7 +66,8 @@ struct Document {
     std::string markdown() const;
     /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle" (null: none given), "merge_prev", "content",
     ///              "unreadable": [[x0, y0, x1, y1], ...] (when any)}],
-    ///  "page": {"rotation", "skew", "flattened"} (when set), "warnings": [...]}
+    ///  "page": {"rotation", "skew", "flattened"} (when set), "warnings": [...]}; blocks also carry
+    ///  "sub_type" when image analysis gave one.
     std::string json() const;
     /// A minimal HTML page of the same content.
     std::string html() const;
@@ -93,6 +109,7 @@ inline std::string Document::markdown() const {
         if (b.type == "image") {
             para("![image](#bbox=" + std::to_string(b.x0) + "," + std::to_string(b.y0) + "," + std::to_string(b.x1) + "," +
                  std::to_string(b.y1) + ")");
+            if (!b.content.empty()) para(b.content);  // image analysis: a caption or a flowchart's Mermaid
             continue;
         }
         if (b.content.empty()) continue;
@@ -111,6 +128,7 @@ inline std::string Document::json() const {
         const nlohmann::ordered_json angle = b.angle ? nlohmann::ordered_json(*b.angle) : nlohmann::ordered_json();  // null: none given
         j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", angle}, {"merge_prev", b.merge_prev},
                                {"content", b.content}});
+        if (b.sub_type) j["blocks"].back()["sub_type"] = *b.sub_type;
         if (!b.unreadable.empty()) j["blocks"].back()["unreadable"] = b.unreadable;
     }
     if (page) j["page"] = {{"rotation", page->rotation}, {"skew", page->skew}, {"flattened", page->flattened}};

@@ -26,23 +26,24 @@ DOCVLM_NAMESPACE_BEGIN
 namespace pipeline {
 
 /// What a prompt asks MinerU2.5 to do.
-enum class Task { layout, text, table, formula };
+enum class Task { layout, text, table, formula, image };
 
 
 /// The client's prompt for a task ("\nLayout Detection:", "\nText Recognition:", ...).
 std::string_view mineru_prompt(Task task);
-/// The task used to recognise a block of this type (table, equation → formula, anything else → text).
+/// The task used to recognise a block of this type (table, equation → formula, image and chart →
+/// image analysis, anything else → text).
 Task task_for(std::string_view block_type);
 /// Block types whose content the client does not recognise: containers (list, equation_block,
-/// image_block), and image and chart (the client's image analysis is off by default).
-bool skips_content(std::string_view block_type);
+/// image_block), and image and chart unless its image analysis is on (it is off by default).
+bool skips_content(std::string_view block_type, bool image_analysis = false);
 /// The Qwen2-VL chat text for one image followed by `user_text`, with the image's pad token
 /// repeated `image_tokens` times:  <|im_start|>system\n...<|im_end|>\n<|im_start|>user\n
 /// <|vision_start|><|image_pad|>×n<|vision_end|>TEXT<|im_end|>\n<|im_start|>assistant\n
 std::string chat_prompt(std::string_view user_text, std::size_t image_tokens,
                         std::string_view system = "You are a helpful assistant.");
 /// The client's sampling settings for a task: greedy, no_repeat_ngram 100 over the output,
-/// presence 1.0 / frequency 0.05 (text, formula) or 0.005 (table); none for layout.
+/// presence 1.0 / frequency 0.05 (text, formula, image analysis) or 0.005 (table); none for layout.
 GenerationOptions sampling_for(Task task, std::size_t max_new_tokens = 4096);
 
 /// The block types the client accepts (mineru-vl-utils 1.2.1's BLOCK_TYPES): MinerU2.5-2509's
@@ -82,6 +83,7 @@ inline std::string_view mineru_prompt(Task task) {
         case Task::layout: return "\nLayout Detection:";
         case Task::table: return "\nTable Recognition:";
         case Task::formula: return "\nFormula Recognition:";
+        case Task::image: return "\nImage Analysis:";
         case Task::text: break;
     }
     return "\nText Recognition:";
@@ -90,11 +92,12 @@ inline std::string_view mineru_prompt(Task task) {
 inline Task task_for(std::string_view type) {
     if (type == "table") return Task::table;
     if (type == "equation") return Task::formula;
+    if (type == "image" || type == "chart") return Task::image;
     return Task::text;
 }
 
-inline bool skips_content(std::string_view type) {
-    return type == "image" || type == "chart" || type == "list" || type == "equation_block" || type == "image_block";
+inline bool skips_content(std::string_view type, bool image_analysis) {
+    return (!image_analysis && (type == "image" || type == "chart")) || type == "list" || type == "equation_block" || type == "image_block";
 }
 
 inline std::string chat_prompt(std::string_view user_text, std::size_t image_tokens, std::string_view system) {

@@ -1,16 +1,19 @@
 // docvlm/pipeline/mineru_post_process.hpp — what the MinerU2.5 client (opendatalab/mineru-vl-utils
 // 1.2.1, post_process/__init__.py and json2markdown.py) does with a page's recognised blocks
-// before a user sees them, reproduced exactly: tables to HTML, list items to text, "[Non-Text]"
+// before a user sees them, reproduced exactly: tables to HTML (images drawn into a table's crop
+// back in as <img>, their own blocks dropped; optionally formulas as <eq>), list items to text, "[Non-Text]"
 // placeholders removed, equation and text repairs (latex_fixes.hpp), the equations of an
 // equation_block joined into one array, equations wrapped in \[ \], containers and (on request)
-// lists and page furniture dropped; and the client's Markdown. The client's image analysis
-// (image and chart content, off by default) is not part of it.
+// lists and page furniture dropped, image analysis answers read (mineru_image_analysis.hpp); and
+// the client's Markdown.
 #pragma once
 
 #include <docvlm/core/config.hpp>
 #include <docvlm/pipeline/document.hpp>
 #include <docvlm/pipeline/latex_fixes.hpp>
 #include <docvlm/pipeline/mineru.hpp>
+#include <docvlm/pipeline/mineru_image_analysis.hpp>
+#include <docvlm/pipeline/mineru_table_images.hpp>
 #include <docvlm/pipeline/py_text.hpp>
 
 #include <algorithm>
@@ -27,6 +30,8 @@ struct MinerUPostProcessOptions {
     bool handle_equation_block = true;  ///< join the equations inside an equation_block into one
     bool abandon_list = false;          ///< drop list containers
     bool abandon_paratext = false;      ///< drop headers, footers, page numbers, side text, page footnotes
+    bool simple_post_process = false;   ///< only tables to HTML, list items to text, "[Non-Text]" removed
+    bool table_formula_eq_wrap = false; ///< a table's \( \) and \[ \] formulas as <eq> </eq>
 };
 
 /// The client's post_process on one page's blocks (layout order, content as recognised).
@@ -124,6 +129,13 @@ inline std::vector<Block> drop_non_text(std::vector<Block> blocks) {
     return out;
 }
 
+// Image blocks drawn into a table go (the table shows them); the client's stage state is cleared.
+inline std::vector<Block> drop_absorbed_images(std::vector<Block> blocks) {
+    std::erase_if(blocks, [](const Block& b) { return b.type == "image" && b.absorbed_by_table; });
+    for (Block& b : blocks) b.table_images.clear(), b.absorbed_by_table = false;
+    return blocks;
+}
+
 inline bool has_cjk_ideograph(std::string_view s) {
     for (std::size_t i = 0; i < s.size(); i += py::cp_len(s, i)) {
         const char32_t c = py::cp_at(s, i);
@@ -137,10 +149,15 @@ inline bool has_cjk_ideograph(std::string_view s) {
 inline std::vector<Block> mineru_post_process(std::vector<Block> blocks, const MinerUPostProcessOptions& opt) {
     using namespace detail::mineru_post;
     for (Block& b : blocks) {
-        if (b.type == "table" && !b.content.empty()) b.content = otsl_to_html(b.content);
+        if (b.type == "table" && !b.content.empty()) {
+            b.content = replace_table_image_tokens(otsl_to_html(b.content), b.table_images);
+            if (opt.table_formula_eq_wrap) b.content = wrap_table_formulas(b.content);
+        }
+        if ((b.type == "image" || b.type == "chart") && !b.content.empty()) apply_image_analysis(b, opt.table_formula_eq_wrap);
         if (b.type == "list_item") b.type = "text", b.merge_prev = false;
     }
     blocks = drop_non_text(std::move(blocks));
+    if (opt.simple_post_process) return drop_absorbed_images(std::move(blocks));
     for (Block& b : blocks) {
         if (b.content.empty()) continue;
         if (b.type == "equation") b.content = fix_equation(b.content);
@@ -156,7 +173,7 @@ inline std::vector<Block> mineru_post_process(std::vector<Block> blocks, const M
             continue;
         out.push_back(std::move(b));
     }
-    return out;
+    return drop_absorbed_images(std::move(out));
 }
 
 inline std::string mineru_markdown(const std::vector<Block>& blocks) {

@@ -22,6 +22,7 @@
 #include <docvlm/pipeline/document.hpp>
 #include <docvlm/pipeline/mineru.hpp>
 #include <docvlm/pipeline/mineru_post_process.hpp>
+#include <docvlm/pipeline/mineru_table_images.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,7 @@ struct PageParserOptions {
     double max_image_edge_ratio = 50.0;
     std::size_t max_new_tokens = 4096;  ///< per block (the client leaves it to the model's limit)
     std::size_t batch = 8;              ///< stage-2 crops decoded together (1: one at a time)
+    bool image_analysis = false;        ///< the client's image analysis: images and charts read too (off, as the client's default)
     MinerUPostProcessOptions post;      ///< what the client's post-processing keeps and joins
     /// Called as work progresses: phase ("layout", "content"), items done, items in total.
     std::function<void(std::string_view phase, std::size_t done, std::size_t total)> progress;
@@ -68,9 +70,13 @@ io::Image crop_box(const io::Image& page, double x0, double y0, double x1, doubl
 /// The client's resize_by_need: pad to max aspect ratio on white (centred), then upscale the
 /// short side to min_edge with bicubic (sizes rounded half to even).
 io::Image resize_by_need(const io::Image& img, int min_edge = 28, double max_ratio = 50.0);
-/// Crops of every block with content (not image / list / equation_block), in block order.
-/// Blocks whose crop would be empty are skipped with a warning.
-std::vector<Crop> crops_for(const io::Image& page, const std::vector<Block>& blocks, const PageParserOptions& opt,
+/// Crops of every block with content (not list / equation_block / image_block, nor image and chart
+/// unless `opt.image_analysis`), in block order.
+/// Blocks whose crop would be empty are skipped with a warning. As the client does, images lying
+/// ≥ 90 % inside a table are painted over in the table's crop with a token each
+/// (mineru_table_images.hpp): the blocks record it (Block::absorbed_by_table on the images,
+/// Block::table_images on the table) for post-processing.
+std::vector<Crop> crops_for(const io::Image& page, std::vector<Block>& blocks, const PageParserOptions& opt,
                             std::vector<std::string>* warnings = nullptr);
 /// The client's post-processing of one block's raw output, as its content_extract does (the
 /// block alone through mineru_post_process); "" when the client drops the block.
@@ -183,18 +189,45 @@ inline io::Image resize_by_need(const io::Image& input, int min_edge, double max
     return img;
 }
 
-inline std::vector<Crop> crops_for(const io::Image& page, const std::vector<Block>& blocks, const PageParserOptions& opt,
+inline std::vector<Crop> crops_for(const io::Image& page, std::vector<Block>& blocks, const PageParserOptions& opt,
                                    std::vector<std::string>* warnings) {
+    std::vector<std::size_t> tables;
+    for (std::size_t i = 0; i < blocks.size(); ++i)
+        if (blocks[i].type == "table") tables.push_back(i);
+    const std::vector<std::vector<std::size_t>> table_images = table_image_map(blocks, tables);
+    for (const auto& images : table_images)
+        for (std::size_t k : images) blocks[k].absorbed_by_table = true;
+    TableImageTokens tokens;
+    const io::TrueTypeFont* font = table_token_font();
+    // Image analysis reads images and charts that stand alone (not ≥ 90 % inside an image_block)
+    // and are large enough: both sides over a tenth of the page, or over a hundredth of its area.
+    auto analysed = [&](const Block& b) {
+        const bool inside = std::any_of(blocks.begin(), blocks.end(), [&](const Block& c) {
+            return &c != &b && c.type == "image_block" && detail::cover_ratio(c, b) >= 0.9;
+        });
+        const double w = b.x1 - b.x0, h = b.y1 - b.y0;
+        return !inside && ((w > 0.1 && h > 0.1) || w * h > 0.01);
+    };
     std::vector<Crop> out;
     for (std::size_t i = 0; i < blocks.size(); ++i) {
-        const Block& b = blocks[i];
-        if (skips_content(b.type)) continue;
+        Block& b = blocks[i];
+        if (skips_content(b.type, opt.image_analysis) || (b.type == "image" && b.absorbed_by_table)) continue;
+        if ((b.type == "image" || b.type == "chart") && !analysed(b)) continue;
         io::Image c = crop_box(page, b.x0 * page.width, b.y0 * page.height, b.x1 * page.width, b.y1 * page.height);
         if (c.width == 0 || c.height == 0) {
             if (warnings) warnings->push_back("block " + std::to_string(i) + " (" + b.type + ") is empty after cropping: skipped");
             continue;
         }
-        if (b.angle.value_or(0) != 0) c = io::rotate(c, *b.angle);
+        if (b.type == "table") {
+            std::vector<const Block*> images;
+            for (std::size_t k : table_images[std::size_t(std::find(tables.begin(), tables.end(), i) - tables.begin())])
+                images.push_back(&blocks[k]);
+            if (!images.empty() && !font && warnings)
+                warnings->push_back("block " + std::to_string(i) + " (table): no DejaVu Sans font to label the images inside it");
+            c = mask_table_images(page, b, images, std::move(c), tokens, font, b.table_images);
+        } else if (b.angle.value_or(0) != 0) {
+            c = io::rotate(c, *b.angle);
+        }
         out.push_back({i, task_for(b.type), resize_by_need(c, opt.min_image_edge, opt.max_image_edge_ratio)});
     }
     return out;

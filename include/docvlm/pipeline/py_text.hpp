@@ -1,7 +1,7 @@
 // docvlm/pipeline/py_text.hpp — Python's str semantics on UTF-8 text, for code that reproduces a
-// Python client exactly: code points, str.isspace() (= re's \s), str.strip(), re's \d (Unicode
-// decimal digits, category Nd). Byte positions are used throughout; a stray byte counts as one
-// code point.
+// Python client exactly: code points, str.isspace() (= re's \s), str.strip(), str.splitlines(),
+// str.lower(), re's \d (Unicode decimal digits, category Nd). Byte positions are used throughout;
+// a stray byte counts as one code point.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -9,7 +9,9 @@
 #include <utf8proc.h>
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
 namespace pipeline::py {
@@ -80,6 +82,76 @@ inline std::string_view strip(std::string_view s) {
         if (const std::size_t n = space_before(s, e)) e -= n;
         else break;
     return s.substr(b, e - b);
+}
+
+/// len(): the number of code points.
+inline std::size_t length(std::string_view s) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < s.size(); i += cp_len(s, i)) ++n;
+    return n;
+}
+
+/// Byte length of the line boundary str.splitlines() sees at s[i] (\n, \r, \r\n, \v, \f, \x1c-\x1e,
+/// U+0085, U+2028, U+2029), else 0.
+inline std::size_t line_break_at(std::string_view s, std::size_t i) {
+    if (i >= s.size()) return 0;
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '\r') return i + 1 < s.size() && s[i + 1] == '\n' ? 2 : 1;
+    if (c == '\n' || c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1e)) return 1;
+    if (c < 0x80) return 0;
+    const char32_t cp = cp_at(s, i);
+    return cp == 0x85 || cp == 0x2028 || cp == 0x2029 ? cp_len(s, i) : 0;
+}
+
+/// str.splitlines(): the lines without their boundaries (no empty last line for a final boundary).
+inline std::vector<std::string_view> splitlines(std::string_view s) {
+    std::vector<std::string_view> lines;
+    std::size_t start = 0, i = 0;
+    while (i < s.size()) {
+        if (const std::size_t n = line_break_at(s, i)) {
+            lines.push_back(s.substr(start, i - start));
+            i += n;
+            start = i;
+        } else {
+            i += cp_len(s, i);
+        }
+    }
+    if (start < s.size()) lines.push_back(s.substr(start));
+    return lines;
+}
+
+/// str.lower() with the simple (one code point to one) case mapping.
+inline std::string lower(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t n = cp_len(s, i);
+        const char32_t c = cp_at(s, i);
+        if (c == static_cast<char32_t>(-1) || c < 'A' || (c > 'Z' && c < 0x80)) {
+            out.append(s.substr(i, n));
+        } else {
+            utf8proc_uint8_t buf[4];
+            const auto m = utf8proc_encode_char(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)), buf);
+            out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(m));
+        }
+        i += n;
+    }
+    return out;
+}
+
+/// re.sub(r"\s+", " ", s): every run of whitespace as one space.
+inline std::string collapse_spaces(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        if (space_at(s, i)) {
+            while (const std::size_t n = space_at(s, i)) i += n;
+            out += ' ';
+        } else {
+            out += s[i++];
+        }
+    }
+    return out;
 }
 
 /// True when every code point of s satisfies pred (also for an empty s).

@@ -92,7 +92,7 @@ inline std::string_view mineru_task_of(std::string_view prompt) {
     using pipeline::Task, pipeline::mineru_prompt, pipeline::py::strip;
     prompt = strip(prompt);
     if (prompt == strip(mineru_prompt(Task::layout))) return "layout";
-    if (prompt == strip(mineru_prompt(Task::text)) || prompt == "Image Analysis:") return "text";
+    if (prompt == strip(mineru_prompt(Task::text)) || prompt == strip(mineru_prompt(Task::image))) return "text";
     if (prompt == strip(mineru_prompt(Task::table))) return "table";
     if (prompt == strip(mineru_prompt(Task::formula))) return "formula";
     return "";

@@ -266,6 +266,217 @@ def extract_case(rng):
     return blocks
 
 
+def table_image_case(rng):
+    """A 320 x 240 page (coloured rectangles drawn in order on white) with one or two tables and
+    images inside them: wholly, partly (not absorbed), in two tables at once, at a table's edge,
+    smaller than the client's smallest token font; tables at every rotation; a text block."""
+    rects = []
+    for _ in range(rng.randint(1, 6)):
+        x0, x1 = sorted(rng.sample(range(0, 321), 2))
+        y0, y1 = sorted(rng.sample(range(0, 241), 2))
+        rects.append([x0, y0, x1, y1] + [rng.choice([0, 30, 90, 128, 200, 230, 255]) for _ in range(3)])
+    blocks = []
+    for _ in range(rng.randint(1, 2)):
+        x0, y0 = rng.randint(0, 450), rng.randint(0, 450)
+        x1, y1 = rng.randint(x0 + 250, 1000), rng.randint(y0 + 250, 1000)
+        blocks.append({"type": "table", "bbox": [x0 / 1000, y0 / 1000, x1 / 1000, y1 / 1000],
+                       "angle": rng.choice([None, 0, 90, 180, 270])})
+    tables = list(blocks)
+    for _ in range(rng.randint(1, 4)):
+        t = rng.choice(tables)["bbox"]
+        w, h = t[2] - t[0], t[3] - t[1]
+        fx0, fy0 = rng.uniform(-0.06, 0.85), rng.uniform(-0.06, 0.85)
+        fx1 = min(1.04, fx0 + rng.choice([0.02, 0.06, 0.15, 0.3, 0.5]))
+        fy1 = min(1.04, fy0 + rng.choice([0.02, 0.06, 0.15, 0.3, 0.5]))
+        bbox = [min(1.0, max(0.0, round(v, 3))) for v in (t[0] + w * fx0, t[1] + h * fy0, t[0] + w * fx1, t[1] + h * fy1)]
+        if bbox[0] < bbox[2] and bbox[1] < bbox[3]:
+            blocks.append({"type": "image", "bbox": bbox, "angle": None})
+    if rng.random() < 0.4:
+        blocks.append({"type": "text", "bbox": [0.0, 0.0, 0.4, 0.05], "angle": 0})
+    rng.shuffle(blocks)
+    return rects, blocks
+
+
+def draw_page(rects):
+    from PIL import Image, ImageDraw
+
+    page = Image.new("RGB", (320, 240), (255, 255, 255))
+    draw = ImageDraw.Draw(page)
+    for x0, y0, x1, y1, r, g, b in rects:  # PIL's rectangle includes its right and bottom edges
+        draw.rectangle((x0, y0, x1, y1), fill=(r, g, b))
+    return page
+
+
+def png_base64(image):
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+TOKEN_CONTENTS = ["[{t}]", "[ {t} ]", "[\t{t}\n]", "{t}", "[{l}]", "x[{t}]y[{t}]", "[[{t}]]"]
+
+
+def table_token_post_case(rng, tokens):
+    """Blocks after recognition whose tables hold image tokens (as the model would copy them, with
+    spaces, twice, lower-cased, unbracketed) and formulas, with absorbed images beside them."""
+    blocks = []
+    for t in rng.sample(tokens, min(len(tokens), rng.randint(1, 3))):
+        cells = [rng.choice(TOKEN_CONTENTS).format(t=t[1:-1], l=t[1:-1].lower()), rng.choice(["a", "\\(x^2\\)", "\\[y\\]", "<eq>z</eq>"])]
+        otsl = "".join(f"<fcel>{c}" for c in cells) + "<nl>"
+        uri = "data:image/jpeg;base64," + "".join(rng.choice("ABCDEFabcdef0123456789+/") for _ in range(rng.randint(4, 40)))
+        blocks.append({"type": "table", "bbox": [0.1, 0.1, 0.9, 0.5], "angle": None, "content": otsl, "tokens": [[t, uri]]})
+        blocks.append({"type": "image", "bbox": [0.2, 0.2, 0.3, 0.3], "angle": None, "content": None, "absorbed": rng.random() < 0.8})
+    blocks.append({"type": "text", "bbox": [0.1, 0.6, 0.9, 0.7], "angle": None, "content": "after \\(a\\) [" + tokens[0][1:-1] + "]"})
+    rng.shuffle(blocks)
+    return blocks
+
+
+# ------------------------------------------------------------------------------------------------
+# Image analysis answers: charts as Markdown tables (with the repetitions the chart fixer looks
+# for), flowcharts as Mermaid (with the mistakes the Mermaid fixers repair), tagged as the model
+# answers (<|class_start|>…).
+
+CELL_WORDS = ["2021", "2022", "Q1", "Revenue", "12.5%", "-3", "中国", "Total", "a::b", "x;y", "`code`", "`open", "N/A",
+              "ｘ", "α", "", " ", "1,234", "col|in", "tab\there"]
+
+
+def chart_row(rng, cols):
+    cells = []
+    for _ in range(cols):
+        r = rng.random()
+        if r < 0.04:
+            cells.append("::".join(["k"] * rng.choice([5, 22])))
+        elif r < 0.07:
+            cells.append(";".join(["v"] * rng.choice([5, 32])))
+        elif r < 0.10:
+            cells.append(", ".join([rng.choice(["same part", "Same Part ", "ab"])] * rng.choice([3, 9])))
+        elif r < 0.12:
+            cells.append("long " * rng.choice([20, 70]))
+        else:
+            cells.append(rng.choice(CELL_WORDS))
+    pipe = rng.choice(["|", "|", "|", "｜", "¦", "\\|"])
+    edge = rng.random() < 0.85
+    return (pipe if edge else "") + pipe.join(cells) + (pipe if edge and rng.random() < 0.9 else "")
+
+
+def clean_chart(rng):
+    cols = rng.randint(2, 5)
+    rows = [[rng.choice(["Year", "Sales", "Region", "数量", "a & b", "<x>"]) for _ in range(cols)],
+            [rng.choice(["---", ":---:", "---:", ":---"]) for _ in range(cols)]]
+    for _ in range(rng.randint(0, 6)):
+        rows.append([rng.choice(["2021", "12.5", "North", "-", "a\\|b", "`x|y`", "1,000"]) for _ in range(cols)])
+    edge = rng.random() < 0.8
+    return "\n".join(("| " if edge else "") + " | ".join(r) + (" |" if edge else "") for r in rows)
+
+
+def chart_content(rng):
+    if rng.random() < 0.45:
+        return clean_chart(rng)
+    cols = rng.randint(1, 5)
+    lines = [chart_row(rng, cols)]
+    if rng.random() < 0.85:
+        lines.append("|" + "|".join(rng.choice(["---", ":---:", "---:", "--", " --- "]) for _ in range(cols if rng.random() < 0.9 else cols + 1)) + "|")
+    for _ in range(rng.randint(0, 10)):
+        r = rng.random()
+        if r < 0.1 and len(lines) > 2:
+            lines.append(lines[-1])  # a repeated row
+        elif r < 0.15:
+            lines.append("")
+        elif r < 0.2:
+            lines.append(rng.choice(["Note: values in millions", "x" * rng.choice([5, 25]), "a " * 10]))
+        else:
+            lines.append(chart_row(rng, cols if rng.random() < 0.85 else cols + 1))
+    text = "\n".join(lines)
+    r = rng.random()
+    if r < 0.08:
+        text = text + "\n" + text  # the whole answer twice
+    elif r < 0.12:
+        text += "\n" * 6 + "tail"
+    elif r < 0.16:
+        text += "\n" + " ".join(["word"] * 9)
+    elif r < 0.20:
+        text = rng.choice(["", "   ", "plain words only", "|a|\n|---|"])
+    return text
+
+
+MERMAID_IDS = ["A", "B", "node_1", "Top Layer", "Bottom Layer", "Start", "1st step", "数据", "数据 处理", "x-y", "a.b", "C", "End"]
+MERMAID_LABELS = ["Start", "say \"hi\"", "line1\nline2", "[\"arr\"]", "", "a(b)", "成长社区", "x|y", "ok"]
+
+
+def mermaid_node(rng):
+    node = rng.choice(MERMAID_IDS)
+    r = rng.random()
+    if r < 0.4:
+        return node + "[" + rng.choice(['"', ""]) + rng.choice(MERMAID_LABELS) + rng.choice(['"', ""]) + "]"
+    if r < 0.5:
+        return node + rng.choice(["(round)", "{choice}", "((circle))"])
+    return node
+
+
+def mermaid_content(rng):
+    head = rng.choice(["graph TD", "graph LR", "flowchart TD", "grap TD", "graphh LR", "flowchar TB", "Graph TD", ""])
+    lines = [head] if head else []
+    for _ in range(rng.randint(1, 12)):
+        r = rng.random()
+        arrow = rng.choice(["-->", "-->", "-->", " --> ", "- ->", "-- >", " -> ", "<-->", "< - - >", "==>", "-.->"])
+        if r < 0.45:
+            label = rng.choice(["", "", "|yes|", "| no (maybe) |", "|a  b|", "|x"])
+            line = mermaid_node(rng) + " " + arrow + label + " " + mermaid_node(rng)
+            if rng.random() < 0.2:
+                line += " " + arrow + " " + mermaid_node(rng)
+            if rng.random() < 0.1:
+                line += "; " + mermaid_node(rng) + " --> " + mermaid_node(rng) + rng.choice([";", ""])
+        elif r < 0.55:
+            line = rng.choice(["subgraph 1) Trigger", "subgraph Main", "subgraph id[\"Title\"]", "subgraph 数据 流", "subgraph 2)_n8n",
+                               "subgraph 1) Trigger", "subgraph   ", "subgraph a-b c"])
+        elif r < 0.6:
+            line = "end"
+        elif r < 0.65:
+            line = "%% " + rng.choice(["comment --> x", "note"])
+        elif r < 0.72:
+            line = "G -->node(DRAM)| H"
+        elif r < 0.8:
+            line = mermaid_node(rng)
+        elif r < 0.85:
+            line = 'A["' + "\\n".join([rng.choice(["rep", "完成注册登记"])] * rng.choice([3, 9, 21])) + '"] --> B'
+        elif r < 0.9:
+            line = "AJ" + "AnAoApAq" * rng.choice([2, 10, 40]) + " --> B"
+        else:
+            line = rng.choice(["S --> T[\"成长社区\"]", "U --> V[\"成长社区\"]", "V --> W --> X", "  direction LR"])
+        lines.append(rng.choice(["", "  ", "\t"]) + line)
+    if rng.random() < 0.15:
+        lines += [lines[-1]] * rng.choice([8, 21])
+    text = "\n".join(lines) + rng.choice(["", "\n"])
+    r = rng.random()
+    if r < 0.3:
+        text = "```mermaid\n" + text + "\n```"
+    elif r < 0.4:
+        text = "```\n" + text + "```"
+    elif r < 0.45:
+        text = "mermaid " + text
+    return text
+
+
+def tagged(rng, cls, content):
+    sub = rng.choice(["", "bar", "line", "Pie ", "flowchart"])
+    caption = rng.choice(["", "A figure", " Sales by year ", "图 1"])
+    parts = [f"<|class_start|>{cls}<|class_end|>", f"<|sub_class_start|>{sub}<|sub_class_end|>",
+             f"<|caption_start|>{caption}<|caption_end|>"]
+    r = rng.random()
+    if r < 0.1:
+        parts.append(f"<|content_start|>{content}")  # cut off before its end tag
+    elif r < 0.15:
+        parts.append("")
+    else:
+        parts.append(f"<|content_start|>{content}<|content_end|>")
+    if rng.random() < 0.2:
+        rng.shuffle(parts)
+    return rng.choice(["", "\n"]).join(parts)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--client", required=True, help="a checkout of opendatalab/mineru-vl-utils")
@@ -321,6 +532,90 @@ def main():
         _, prompts, _, indices = helper.prepare_for_extract(page, objs)
         kept = [{"type": b.type, "bbox": b.bbox, "angle": b.angle} for b in objs]
         cases["extract"].append({"in": blocks, "page": [300, 200], "blocks": kept, "indices": indices, "prompts": prompts})
+
+    cases["table_images"] = []
+    tokens_seen = []
+    for i in range(40):
+        rects, blocks = table_image_case(rng)
+        drawn = draw_page(rects)
+        objs = [ContentBlock(b["type"], list(b["bbox"]), angle=b["angle"]) for b in blocks]
+        random.seed(7000 + i)  # the client draws its image tokens from the global generator
+        images, prompts, _, indices = helper.prepare_for_extract(drawn, objs)
+        tables = []
+        for image, k in zip(images, indices):
+            if objs[k].type == "table":
+                tokens = list(objs[k].get("_table_image_token_map", {}).items())
+                tokens_seen += [t for t, _ in tokens]
+                tables.append({"block": k, "image_png": png_base64(image), "tokens": [list(t) for t in tokens]})
+        cases["table_images"].append({"page": [320, 240], "rects": rects, "in": blocks, "indices": indices, "prompts": prompts,
+                                      "absorbed": [k for k, o in enumerate(objs) if o.get("_absorbed_by_table")],
+                                      "tables": tables})
+
+    cases["table_post_process"] = []
+    for i in range(60):
+        blocks = table_token_post_case(rng, sorted(set(tokens_seen)))
+        flags = {"simple_post_process": i % 4 == 3, "enable_table_formula_eq_wrap": i % 2 == 1}
+        objs = []
+        for b in blocks:
+            cb = ContentBlock(b["type"], list(b["bbox"]), angle=b["angle"], content=b["content"])
+            if b.get("tokens"):
+                cb["_table_image_token_map"] = dict(b["tokens"])
+            if b.get("absorbed"):
+                cb["_absorbed_by_table"] = True
+            objs.append(cb)
+        out = pp.post_process(objs, handle_equation_block=True, abandon_list=False, abandon_paratext=False, debug=False, **flags)
+        out_dicts = [dict(b) for b in out]
+        cases["table_post_process"].append({"in": blocks, "flags": flags, "out": out_dicts, "markdown": json2md(out_dicts)})
+
+    from mineru_vl_utils.post_process import (chart_invalid_repetition, image_analysis_postprocess, mermaid_invalid_edge_lines,
+                                              mermaid_invalid_subgraph_lines, mermaid_node_id_legalize, mermaid_repetition)
+
+    rng2 = random.Random(args.seed * 7 + 1)  # its own stream: the cases above stay as they were
+    cases["charts"] = []
+    for _ in range(200):
+        c = chart_content(rng2)
+        cases["charts"].append({"in": c, "out": {
+            "chart_repetition": chart_invalid_repetition.try_fix_chart_invalid_repetition(c),
+            "malformed_table": image_analysis_postprocess.has_malformed_markdown_table(c),
+            "table_html": image_analysis_postprocess.convert_markdown_table_to_html(c)}})
+    cases["mermaid"] = []
+    for _ in range(200):
+        c = mermaid_content(rng2)
+        cases["mermaid"].append({"in": c, "out": {
+            "repetition": [i.reason for i in mermaid_repetition.detect_mermaid_repetition_issues(c)],
+            "node_ids": mermaid_node_id_legalize.try_fix_mermaid_node_id_legalization(c),
+            "edge_lines": mermaid_invalid_edge_lines.try_fix_mermaid_invalid_edge_lines(c),
+            "subgraph_lines": mermaid_invalid_subgraph_lines.try_fix_mermaid_invalid_subgraph_lines(c),
+            "strict": image_analysis_postprocess.extract_and_validate_mermaid_strict(c)}})
+    cases["image_analysis"] = []
+    for i in range(160):
+        cls = rng2.choice(["chart", "chart", "flowchart", "flowchart", "pure_table", "pure_formula", "natural_image", "chemical",
+                           "Chart ", "other", ""])
+        if cls.strip().lower() == "chart":
+            content = chart_content(rng2)
+        elif cls == "flowchart":
+            content = mermaid_content(rng2)
+        elif cls == "pure_table":
+            content = rng2.choice([chart_content(rng2), otsl_case(rng2), "<table><tr><td>1</td></tr></table>", ""])
+        else:
+            content = rng2.choice(["x^2", "\\frac{a}{b}", "", "A photo of a cat"])
+        answer = tagged(rng2, cls, content)
+        btype = rng2.choice(["image", "chart"])
+        flags = {"simple_post_process": i % 5 == 4, "enable_table_formula_eq_wrap": i % 3 == 1}
+        blocks = [{"type": btype, "bbox": [0.1, 0.1, 0.5, 0.5], "angle": None, "content": answer},
+                  {"type": "text", "bbox": [0.1, 0.6, 0.5, 0.7], "angle": None, "content": "caption text"}]
+        objs = [ContentBlock(b["type"], list(b["bbox"]), angle=b["angle"], content=b["content"]) for b in blocks]
+        out = pp.post_process(objs, handle_equation_block=True, abandon_list=False, abandon_paratext=False, debug=False, **flags)
+        out_dicts = [dict(b) for b in out]
+        cases["image_analysis"].append({"in": blocks, "flags": flags, "fields": image_analysis_postprocess.process_image_or_chart(answer),
+                                        "out": out_dicts, "markdown": json2md(out_dicts)})
+
+    cases["extract_image_analysis"] = []
+    for _ in range(120):
+        blocks = extract_case(rng2)
+        objs = [ContentBlock(b["type"], list(b["bbox"]), angle=b["angle"]) for b in blocks]
+        _, prompts, _, indices = helper.prepare_for_extract(page, objs, image_analysis=True)
+        cases["extract_image_analysis"].append({"in": blocks, "page": [300, 200], "indices": indices, "prompts": prompts})
 
     doc = {"client": "opendatalab/mineru-vl-utils", "version": version, "seed": args.seed, **cases}
     with open(args.out, "w", encoding="utf-8") as f:
