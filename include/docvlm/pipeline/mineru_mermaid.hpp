@@ -289,72 +289,91 @@ inline std::string free_text_line(std::string_view line) {
 
 }  // namespace detail::mermaid
 
-inline std::vector<std::string> mermaid_repetition_issues(std::string_view content) {
-    using namespace detail::mermaid;
-    std::vector<std::string> issues;
-    label_issues(content, issues);
-    const std::string normalised = normalise_newlines(content);
-    const auto lines = py::splitlines(normalised);
-    // the same edge 8 times (first seen first)
+namespace detail::mermaid {
+
+using Lines = std::vector<std::string_view>;
+
+// How often each key was seen, first seen first (the client's dict order).
+inline void tally(std::vector<std::pair<std::string, std::size_t>>& counts, const std::string& key) {
+    auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == key; });
+    if (it == counts.end()) counts.emplace_back(key, 1);
+    else ++it->second;
+}
+
+// The same SRC --> DST edge 8 times.
+inline void same_edge_issues(const Lines& lines, std::vector<std::string>& issues) {
     std::vector<std::pair<std::string, std::size_t>> edges;
     for (std::string_view l : lines)
-        if (const auto e = simple_edge(l)) {
-            const std::string key = std::string(e->src) + "-->" + std::string(e->dst);
-            auto it = std::find_if(edges.begin(), edges.end(), [&](const auto& x) { return x.first == key; });
-            if (it == edges.end()) edges.emplace_back(key, 1);
-            else ++it->second;
-        }
+        if (const auto e = simple_edge(l)) tally(edges, std::string(e->src) + "-->" + std::string(e->dst));
     for (const auto& [key, n] : edges)
         if (n >= 8) issues.emplace_back("same_edge_repetition");
-    // endpoint ids of every edge line (each link of a chain)
+}
+
+// The node ids at the ends of every edge line (each link of a chain).
+inline void endpoint_issues(const Lines& lines, std::vector<std::string>& issues) {
     for (std::string_view l : lines) {
         const std::string_view s = py::strip(l);
-        if (s.find("-->") == std::string_view::npos) continue;
-        std::size_t arrows = 0;
-        for (std::size_t i = s.find("-->"); i != std::string_view::npos; i = s.find("-->", i + 3)) ++arrows;
-        if (arrows >= 2) {
-            std::size_t start = 0;
-            for (std::size_t i = s.find("-->");; i = s.find("-->", start)) {
-                node_id_issues(endpoint_id(s.substr(start, i == std::string_view::npos ? std::string_view::npos : i - start)), issues);
-                if (i == std::string_view::npos) break;
-                start = i + 3;
-            }
-        } else if (const auto e = simple_edge(l)) {
-            node_id_issues(e->src, issues);
-            node_id_issues(e->dst, issues);
+        std::vector<std::string_view> segments;
+        for (std::size_t start = 0;;) {
+            const std::size_t arrow = s.find("-->", start);
+            segments.push_back(s.substr(start, arrow == std::string_view::npos ? std::string_view::npos : arrow - start));
+            if (arrow == std::string_view::npos) break;
+            start = arrow + 3;
+        }
+        if (segments.size() >= 3) {
+            for (std::string_view seg : segments) node_id_issues(endpoint_id(seg), issues);
+        } else if (segments.size() == 2) {
+            if (const auto e = simple_edge(l)) node_id_issues(e->src, issues), node_id_issues(e->dst, issues);
         }
     }
-    // many edges to one labelled destination
+}
+
+// Edges into labelled nodes: one label 8 times, or 8 times in a row.
+inline void labelled_edge_issues(const Lines& lines, std::vector<std::string>& issues) {
     std::vector<std::pair<std::string, std::size_t>> labels;
-    std::string run_label, best_label;
+    std::string previous;
     std::size_t run = 0, best = 0;
     for (std::string_view l : lines) {
         const auto label = labelled_edge(l);
         if (!label) {
-            run_label.clear(), run = 0;
+            run = 0;
             continue;
         }
         const std::string text(py::strip(*label));
         if (text.empty()) continue;
-        auto it = std::find_if(labels.begin(), labels.end(), [&](const auto& x) { return x.first == text; });
-        if (it == labels.end()) labels.emplace_back(text, 1);
-        else ++it->second;
-        run = run > 0 && text == run_label ? run + 1 : 1;
-        run_label = text;
+        tally(labels, text);
+        run = run > 0 && text == previous ? run + 1 : 1;
+        previous = text;
         best = std::max(best, run);
     }
     for (const auto& [text, n] : labels)
         if (n >= 8) issues.emplace_back("same_label_edge_repetition");
     if (best >= 8) issues.emplace_back("consecutive_same_label_edges");
-    // free text lines (labels the patterns above could not read)
+}
+
+// Free text lines (labels the patterns above could not read): one 8 times in a row or 20 times.
+inline void free_line_issues(const Lines& lines, std::vector<std::string>& issues) {
     std::vector<std::string> free;
     for (std::string_view l : lines)
         if (!structure_line(l))
             if (std::string t = free_text_line(l); !t.empty()) free.push_back(std::move(t));
-    if (!free.empty()) {
-        if (longest_run(free) >= 8) issues.emplace_back("raw_consecutive_line_repetition");
-        if (most_frequent(free) >= 20) issues.emplace_back("raw_overall_line_repetition");
-    }
+    if (free.empty()) return;
+    if (longest_run(free) >= 8) issues.emplace_back("raw_consecutive_line_repetition");
+    if (most_frequent(free) >= 20) issues.emplace_back("raw_overall_line_repetition");
+}
+
+}  // namespace detail::mermaid
+
+inline std::vector<std::string> mermaid_repetition_issues(std::string_view content) {
+    using namespace detail::mermaid;
+    std::vector<std::string> issues;
+    label_issues(content, issues);
+    const std::string normalised = normalise_newlines(content);
+    const Lines lines = py::splitlines(normalised);
+    same_edge_issues(lines, issues);
+    endpoint_issues(lines, issues);
+    labelled_edge_issues(lines, issues);
+    free_line_issues(lines, issues);
     return issues;
 }
 
