@@ -33,6 +33,9 @@ struct ImageAnalysis {
 
 /// process_image_or_chart.
 ImageAnalysis read_image_analysis(std::string_view answer);
+/// extract_and_validate_mermaid_strict: "" for blank content, else "```mermaid\n<code>\n```": the
+/// code out of its fence, header typos, arrows and node labels normalised.
+std::string mermaid_strict(std::string_view content);
 /// _convert_pure_table_content_to_html: an HTML table as it is, a Markdown table or OTSL as HTML;
 /// "" for anything else.
 std::string pure_table_html(std::string_view content);
@@ -43,6 +46,159 @@ void apply_image_analysis(Block& block, bool table_formula_eq_wrap);
 // ------------------------------------------------------------------------------------------------
 // Implementation
 // ------------------------------------------------------------------------------------------------
+
+namespace detail::mermaid {
+
+// The code inside the first ```mermaid … ``` fence, else the first ``` … ``` fence, else all of it.
+inline std::string unfence(std::string_view s) {
+    for (std::string_view open : {std::string_view("```mermaid"), std::string_view("```")}) {
+        const std::size_t o = s.find(open);
+        if (o == std::string_view::npos) continue;
+        const std::size_t start = skip_spaces(s, o + open.size());
+        const std::size_t close = s.find("```", start);
+        if (close == std::string_view::npos) continue;
+        std::size_t e = close;
+        while (e > start)
+            if (const std::size_t n = py::space_before(s, e)) e -= n;
+            else break;
+        return std::string(py::strip(s.substr(start, e - start)));
+    }
+    return std::string(py::strip(s));
+}
+
+// Python's \w: a letter, a number or '_'.
+inline bool word_char(char32_t c) {
+    if (c < 0x80) return id_char(c);
+    if (c == static_cast<char32_t>(-1)) return false;
+    const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+    return (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) || (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+}
+
+// ^(a|b|c)\b (any case) → to, for the first alternative that matches.
+inline std::string fix_header(std::string code, std::initializer_list<std::string_view> typos, std::string_view to) {
+    for (std::string_view t : typos) {
+        if (code.size() < t.size() || py::lower(code.substr(0, t.size())) != t) continue;
+        if (t.size() < code.size() && word_char(py::cp_at(code, t.size()))) continue;
+        return std::string(to) + code.substr(t.size());
+    }
+    return code;
+}
+
+// The arrow repairs, in the client's order.
+inline std::string fix_arrows(std::string_view code) {
+    constexpr std::string_view bidi = "__MERMAID_BIDIR_ARROW__";
+    std::string s;
+    for (std::size_t i = 0; i < code.size();)
+        if (const std::size_t n = bidirectional_at(code, i)) s += bidi, i += n;
+        else s += code[i++];
+    // each pattern: literal pieces with one or more whitespace between them
+    auto replace_spaced = [](const std::string& in, std::initializer_list<std::string_view> pieces) {
+        std::string out;
+        for (std::size_t i = 0; i < in.size();) {
+            std::size_t j = i;
+            bool ok = true;
+            for (std::size_t p = 0; p < pieces.size() && ok; ++p) {
+                const std::string_view piece = *(pieces.begin() + p);
+                if (p > 0) {
+                    const std::size_t k = skip_spaces(in, j);
+                    ok = k > j, j = k;
+                }
+                ok = ok && std::string_view(in).substr(j, piece.size()) == piece;
+                j += piece.size();
+            }
+            if (ok) out += "-->", i = j;
+            else out += in[i++];
+        }
+        return out;
+    };
+    s = replace_spaced(s, {"-", "->"});
+    s = replace_spaced(s, {"--", ">"});
+    s = replace_spaced(s, {"-", "-", ">"});
+    // (?<![-=])\s+->\s+ → " --> "
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        const bool behind_ok = i == 0 || (s[i - 1] != '-' && s[i - 1] != '=');
+        const std::size_t a = skip_spaces(s, i);
+        if (behind_ok && a > i && s.compare(a, 2, "->") == 0 && skip_spaces(s, a + 2) > a + 2) {
+            out += " --> ", i = skip_spaces(s, a + 2);
+            continue;
+        }
+        out += s[i++];
+    }
+    for (std::size_t i = out.find(bidi); i != std::string::npos; i = out.find(bidi, i + 4)) out.replace(i, bidi.size(), "<-->");
+    return out;
+}
+
+// ID[text] (ID: node-id words separated by spaces or tabs) → ID_with_underscores["text"] with its
+// quotes as &quot; and newlines as <br>; subgraph lines, ["[…]"] arrays and [] kept.
+inline std::string fix_node_labels(std::string_view code) {
+    std::string out;
+    std::size_t copied = 0;
+    for (std::size_t p = 0; p < code.size();) {
+        if (!node_char(py::cp_at(code, p))) {
+            p += py::cp_len(code, p);
+            continue;
+        }
+        std::size_t e = run_end(code, p, node_char);
+        for (;;) {  // (?:[ \t]+N+)*
+            std::size_t k = e;
+            while (k < code.size() && (code[k] == ' ' || code[k] == '\t')) ++k;
+            const std::size_t w = run_end(code, k, node_char);
+            if (k == e || w == k) break;
+            e = w;
+        }
+        std::size_t j = e;
+        while (j < code.size() && (code[j] == ' ' || code[j] == '\t')) ++j;
+        const std::size_t close = j < code.size() && code[j] == '[' ? code.find(']', j + 1) : std::string_view::npos;
+        if (close == std::string_view::npos) {
+            p = e;
+            continue;
+        }
+        const std::string_view id = code.substr(p, e - p), text = code.substr(j + 1, close - j - 1);
+        out.append(code.substr(copied, p - copied));
+        if (py::lower(id).starts_with("subgraph ") || text.starts_with("\"[")) {
+            out.append(code.substr(p, close + 1 - p));
+        } else {
+            std::string node;
+            for (std::size_t i = 0; i < id.size();) {
+                if (id[i] == ' ' || id[i] == '\t') {
+                    while (i < id.size() && (id[i] == ' ' || id[i] == '\t')) ++i;
+                    node += '_';
+                } else {
+                    node += id[i++];
+                }
+            }
+            std::string_view t = text;
+            if (t.empty()) {
+                out += node + "[]";
+            } else {
+                if (t.starts_with('"') && t.ends_with('"')) t = t.size() >= 2 ? t.substr(1, t.size() - 2) : std::string_view();
+                std::string safe;
+                for (char c : t) safe += c == '"' ? std::string("&quot;") : c == '\n' ? std::string("<br>") : std::string(1, c);
+                out += node + "[\"" + safe + "\"]";
+            }
+        }
+        copied = p = close + 1;
+    }
+    out.append(code.substr(copied));
+    return out;
+}
+
+}  // namespace detail::mermaid
+
+inline std::string mermaid_strict(std::string_view content) {
+    using namespace detail::mermaid;
+    if (py::strip(content).empty()) return "";
+    std::string code = unfence(py::strip(content));
+    if (py::lower(code).starts_with("mermaid")) {
+        std::size_t i = 0;
+        for (int n = 0; n < 7; ++n) i += py::cp_len(code, i);
+        code = std::string(py::strip(std::string_view(code).substr(i)));
+    }
+    code = fix_header(code, {"grap", "grapg", "graphh"}, "graph");
+    code = fix_header(code, {"flowchar", "flowchartt"}, "flowchart");
+    return "```mermaid\n" + fix_node_labels(fix_arrows(code)) + "\n```";
+}
 
 namespace detail::image_analysis {
 
