@@ -43,6 +43,9 @@ Block block_from(const nlohmann::json& j) {
     b.content = j.contains("content") ? text_or_empty(j.at("content")) : std::string();
     b.merge_prev = j.value("merge_prev", false);
     if (j.contains("sub_type")) b.sub_type = j.at("sub_type").get<std::string>();
+    if (j.contains("tokens"))  // the client's table image tokens (table_post_process inputs)
+        for (const auto& t : j.at("tokens")) b.table_images.push_back({t[0].get<std::string>(), t[1].get<std::string>()});
+    b.absorbed_by_table = j.value("absorbed", false);
     return b;
 }
 
@@ -69,6 +72,20 @@ void check_blocks(const std::string& what, const nlohmann::json& expected, const
         CHECK(got[i].content == want.content);
         CHECK(got[i].sub_type == want.sub_type);
     }
+}
+
+// The client's post_process on a page (its switches simple_post_process and
+// enable_table_formula_eq_wrap from the case) and json2md of the result, compared; ours returned.
+std::vector<Block> check_post_process(const nlohmann::json& c) {
+    std::vector<Block> in;
+    for (const auto& b : c.at("in")) in.push_back(block_from(b));
+    MinerUPostProcessOptions opt;
+    opt.simple_post_process = c.at("flags").at("simple_post_process").get<bool>();
+    opt.table_formula_eq_wrap = c.at("flags").at("enable_table_formula_eq_wrap").get<bool>();
+    std::vector<Block> out = mineru_post_process(in, opt);
+    check_blocks("blocks " + c.at("in").dump() + " flags " + c.at("flags").dump(), c.at("out"), out);
+    check_equal("markdown", c.at("in").dump(), c.at("markdown").get<std::string>(), mineru_markdown(out));
+    return out;
 }
 
 // An image from base64 PNG or JPEG bytes (a data: URI's payload or the client's PNG).
@@ -263,23 +280,8 @@ TEST_CASE("images inside tables: absorbed, painted over with a token, kept as JP
 
 TEST_CASE("tables with image tokens and formulas after recognition (mineru-vl-utils' own outputs)") {
     std::size_t replaced = 0;
-    for (const auto& c : client_cases().at("table_post_process")) {
-        std::vector<Block> in;
-        for (const auto& j : c.at("in")) {
-            Block b = block_from(j);
-            if (j.contains("tokens"))
-                for (const auto& t : j.at("tokens")) b.table_images.push_back({t[0].get<std::string>(), t[1].get<std::string>()});
-            b.absorbed_by_table = j.value("absorbed", false);
-            in.push_back(std::move(b));
-        }
-        MinerUPostProcessOptions opt;
-        opt.simple_post_process = c.at("flags").at("simple_post_process").get<bool>();
-        opt.table_formula_eq_wrap = c.at("flags").at("enable_table_formula_eq_wrap").get<bool>();
-        const std::vector<Block> out = mineru_post_process(in, opt);
-        check_blocks("blocks " + c.at("in").dump() + " flags " + c.at("flags").dump(), c.at("out"), out);
-        check_equal("markdown", c.at("in").dump(), c.at("markdown").get<std::string>(), mineru_markdown(out));
-        for (const Block& b : out) replaced += b.content.find("<img src=") != std::string::npos;
-    }
+    for (const auto& c : client_cases().at("table_post_process"))
+        for (const Block& b : check_post_process(c)) replaced += b.content.find("<img src=") != std::string::npos;
     CHECK(replaced >= 20);
 }
 
@@ -360,14 +362,7 @@ TEST_CASE("image analysis: the blocks the client asks about and what it makes of
         check_equal("sub_class", answer, want.at("sub_class").get<std::string>(), fields.sub_class);
         check_equal("caption", answer, want.at("caption").get<std::string>(), fields.caption);
         check_equal("content", answer, want.at("content").get<std::string>(), fields.content);
-        std::vector<Block> in;
-        for (const auto& b : c.at("in")) in.push_back(block_from(b));
-        MinerUPostProcessOptions opt;
-        opt.simple_post_process = c.at("flags").at("simple_post_process").get<bool>();
-        opt.table_formula_eq_wrap = c.at("flags").at("enable_table_formula_eq_wrap").get<bool>();
-        const std::vector<Block> out = mineru_post_process(in, opt);
-        check_blocks("blocks " + c.at("in").dump() + " flags " + c.at("flags").dump(), c.at("out"), out);
-        check_equal("markdown", c.at("in").dump(), c.at("markdown").get<std::string>(), mineru_markdown(out));
+        const std::vector<Block> out = check_post_process(c);
         if (!out.empty()) ++types[out[0].type];
     }
     for (const std::string t : {"image", "chart", "table", "equation"}) {
