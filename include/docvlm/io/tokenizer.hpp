@@ -418,7 +418,6 @@ inline Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_json, con
     return t;
 }
 
-
 inline Tokenizer Tokenizer::from_tiktoken(const std::string& path, const std::vector<AddedToken>& added) {
     std::ifstream in(path, std::ios::binary);
     if (!in) docvlm::detail::fail(path, ": cannot open");

@@ -140,18 +140,24 @@ inline double cover_ratio(const Block& outer, const Block& inner) {
     return x1 <= x0 || y1 <= y0 ? 0.0 : (x1 - x0) * (y1 - y0) / area;
 }
 
+inline bool is_one_of(const Block& b, std::initializer_list<std::string_view> types) {
+    return std::find(types.begin(), types.end(), b.type) != types.end();
+}
+
+// The client's _find_covered_block_indices test: `b` lies ≥ 90 % inside another of `blocks` whose
+// type is one of `container_types`.
+inline bool inside_another(const std::vector<Block>& blocks, const Block& b, std::initializer_list<std::string_view> container_types) {
+    return std::any_of(blocks.begin(), blocks.end(),
+                       [&](const Block& c) { return &c != &b && is_one_of(c, container_types) && cover_ratio(c, b) >= 0.9; });
+}
+
 // The client's filter of blocks that belong to another: a block of one of `types` lying ≥ 90 %
 // inside a (different) block of one of `container_types` is dropped.
 inline std::vector<Block> drop_covered(const std::vector<Block>& blocks, std::initializer_list<std::string_view> types,
                                        std::initializer_list<std::string_view> container_types) {
-    auto is = [](const Block& b, std::initializer_list<std::string_view> ts) { return std::find(ts.begin(), ts.end(), b.type) != ts.end(); };
     std::vector<Block> kept;
-    for (const Block& b : blocks) {
-        const bool inside = is(b, types) && std::any_of(blocks.begin(), blocks.end(), [&](const Block& c) {
-                                return &c != &b && is(c, container_types) && cover_ratio(c, b) >= 0.9;
-                            });
-        if (!inside) kept.push_back(b);
-    }
+    for (const Block& b : blocks)
+        if (!is_one_of(b, types) || !inside_another(blocks, b, container_types)) kept.push_back(b);
     return kept;
 }
 

@@ -223,8 +223,8 @@ inline ImageAnalysis read_image_analysis(std::string_view answer) {
     using namespace detail::image_analysis;
     constexpr std::string_view content_start = "<|content_start|>", content_end = "<|content_end|>";
     ImageAnalysis r;
-    r.cls = py::lower(py::strip(tagged(answer, "<|class_start|>", "<|class_end|>")));
-    r.sub_class = py::lower(py::strip(tagged(answer, "<|sub_class_start|>", "<|sub_class_end|>")));
+    r.cls = py::lower(tagged(answer, "<|class_start|>", "<|class_end|>"));  // tagged() strips
+    r.sub_class = py::lower(tagged(answer, "<|sub_class_start|>", "<|sub_class_end|>"));
     r.caption = tagged(answer, "<|caption_start|>", "<|caption_end|>");
     std::string content = tagged(answer, content_start, content_end);
     if (content.empty() && occurrences(answer, content_start) == 1 && occurrences(answer, content_end) == 0)

@@ -202,11 +202,8 @@ inline std::vector<Crop> crops_for(const io::Image& page, std::vector<Block>& bl
     // Image analysis reads images and charts that stand alone (not ≥ 90 % inside an image_block)
     // and are large enough: both sides over a tenth of the page, or over a hundredth of its area.
     auto analysed = [&](const Block& b) {
-        const bool inside = std::any_of(blocks.begin(), blocks.end(), [&](const Block& c) {
-            return &c != &b && c.type == "image_block" && detail::cover_ratio(c, b) >= 0.9;
-        });
         const double w = b.x1 - b.x0, h = b.y1 - b.y0;
-        return !inside && ((w > 0.1 && h > 0.1) || w * h > 0.01);
+        return !detail::inside_another(blocks, b, {"image_block"}) && ((w > 0.1 && h > 0.1) || w * h > 0.01);
     };
     std::vector<Crop> out;
     for (std::size_t i = 0; i < blocks.size(); ++i) {
