@@ -39,6 +39,9 @@ struct Block {
     /// With MinerU's image analysis: an image's class (flowchart, natural_image, ...) or a chart's
     /// kind (bar, line, ...), as the model named it.
     std::optional<std::string> sub_type;
+    /// With MinerU's cross-page table check: on a page's first table, 0/1 per column of the previous
+    /// page's last table — 1 where this table's first data row continues that row's cell.
+    std::vector<int> cell_merge;
     /// The MinerU client's state between its stages, never written out: the images drawn into this
     /// table's crop (mineru_table_images.hpp), and whether this image block was drawn into a table
     /// (dropped by post-processing: the table shows it).
@@ -67,7 +70,7 @@ struct Document {
     /// {"blocks": [{"type", "bbox": [x0, y0, x1, y1], "angle" (null: none given), "merge_prev", "content",
     ///              "unreadable": [[x0, y0, x1, y1], ...] (when any)}],
     ///  "page": {"rotation", "skew", "flattened"} (when set), "warnings": [...]}; blocks also carry
-    ///  "sub_type" when image analysis gave one.
+    ///  "sub_type" when image analysis gave one and "cell_merge" when the cross-page check set it.
     std::string json() const;
     /// A minimal HTML page of the same content.
     std::string html() const;
@@ -129,6 +132,7 @@ inline std::string Document::json() const {
         j["blocks"].push_back({{"type", b.type}, {"bbox", {b.x0, b.y0, b.x1, b.y1}}, {"angle", angle}, {"merge_prev", b.merge_prev},
                                {"content", b.content}});
         if (b.sub_type) j["blocks"].back()["sub_type"] = *b.sub_type;
+        if (!b.cell_merge.empty()) j["blocks"].back()["cell_merge"] = b.cell_merge;
         if (!b.unreadable.empty()) j["blocks"].back()["unreadable"] = b.unreadable;
     }
     if (page) j["page"] = {{"rotation", page->rotation}, {"skew", page->skew}, {"flattened", page->flattened}};

@@ -1,7 +1,7 @@
 // docvlm/pipeline/py_text.hpp — Python's str semantics on UTF-8 text, for code that reproduces a
 // Python client exactly: code points, str.isspace() (= re's \s), str.strip(), str.splitlines(),
-// str.lower(), re's \d (Unicode decimal digits, category Nd). Byte positions are used throughout;
-// a stray byte counts as one code point.
+// str.lower(), repr(), int(), re's \d (Unicode decimal digits, category Nd). Byte positions are
+// used throughout; a stray byte counts as one code point.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -9,6 +9,8 @@
 #include <utf8proc.h>
 
 #include <cstddef>
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -152,6 +154,77 @@ inline std::string collapse_spaces(std::string_view s) {
         }
     }
     return out;
+}
+
+/// "".join(s.split()): s without any whitespace.
+inline std::string remove_spaces(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();)
+        if (const std::size_t n = space_at(s, i)) i += n;
+        else out += s[i++];
+    return out;
+}
+
+/// str.isprintable() of one code point: not a control, format, surrogate, private-use,
+/// unassigned, line or paragraph separator, nor a space other than ' '.
+inline bool is_printable(char32_t c) {
+    if (c < 0x80) return c >= 0x20 && c < 0x7f;
+    if (c > 0x10ffff) return false;
+    switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
+        case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS: case UTF8PROC_CATEGORY_CO:
+        case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_ZS:
+            return false;
+        default:
+            return true;
+    }
+}
+
+/// repr() of a str: single quotes unless s holds ' and no ", backslash escapes for the quote,
+/// \\, \t, \n, \r, and \xNN / \uNNNN / \UNNNNNNNN for code points that are not printable.
+inline std::string repr(std::string_view s) {
+    const char quote = s.find('\'') != std::string_view::npos && s.find('"') == std::string_view::npos ? '"' : '\'';
+    std::string out(1, quote);
+    for (std::size_t i = 0; i < s.size(); i += cp_len(s, i)) {
+        char32_t c = cp_at(s, i);
+        if (c == static_cast<char32_t>(-1)) c = 0xfffd;  // a stray byte reads as U+FFFD
+        if (c == char32_t(quote) || c == '\\') out += '\\', out += char(c);
+        else if (c == '\t') out += "\\t";
+        else if (c == '\n') out += "\\n";
+        else if (c == '\r') out += "\\r";
+        else if (is_printable(c)) out.append(c == 0xfffd ? std::string_view("\xef\xbf\xbd") : s.substr(i, cp_len(s, i)));
+        else {
+            char buf[12];
+            std::snprintf(buf, sizeof buf, c <= 0xff ? "\\x%02x" : c <= 0xffff ? "\\u%04x" : "\\U%08x", unsigned(c));
+            out += buf;
+        }
+    }
+    return out + quote;
+}
+
+/// int() of a str: surrounding whitespace, a sign, decimal digits of any script with single '_'
+/// between them; nullopt where Python raises ValueError (or beyond ±10^15).
+inline std::optional<long long> to_int(std::string_view text) {
+    const std::string_view t = strip(text);
+    std::size_t i = 0;
+    bool negative = false;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) negative = t[i++] == '-';
+    long long v = 0;
+    bool digit_before = false;
+    if (i >= t.size()) return std::nullopt;
+    while (i < t.size()) {
+        if (t[i] == '_') {
+            if (!digit_before || i + 1 >= t.size()) return std::nullopt;
+            digit_before = false, ++i;
+            continue;
+        }
+        const char32_t c = cp_at(t, i);
+        if (!is_decimal(c)) return std::nullopt;
+        v = v * 10 + decimal_value(c);
+        if (v > 1000000000000000LL) return std::nullopt;
+        digit_before = true, i += cp_len(t, i);
+    }
+    if (!digit_before) return std::nullopt;
+    return negative ? -v : v;
 }
 
 /// True when every code point of s satisfies pred (also for an empty s).

@@ -1,0 +1,336 @@
+// docvlm/pipeline/mineru_table_merge.hpp — MinerU's reading of a table for the cross-page merge
+// (mineru/utils/table_merge.py, which the official client imports to decide which tables may
+// continue on the next page):
+//   HTML → rows (<tr>, every one in the markup) → cells (<td>/<th> under a row) with their
+//   colspan/rowspan → per row: the columns it occupies once rowspans from above are counted
+//   (effective), the sum of its colspans (actual), its cell count (visual); the first rows'
+//   signatures (spans and texts, to find repeated header rows); and per row the rendered segments
+//   — runs of columns drawn by one source cell, rowspans from above included.
+// Spans are read with Python's int(); a value int() refuses, or one beyond max_span, throws
+// docvlm::Error (the client raises there too).
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/pipeline/html_tree.hpp>
+#include <docvlm/pipeline/py_text.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace pipeline {
+
+/// How many leading rows may be a repeated header (MinerU's MAX_HEADER_ROWS).
+inline constexpr std::size_t max_header_rows = 5;
+/// The largest colspan or rowspan read; larger ones are refused (a table that wide is an attack).
+inline constexpr long long max_span = 1000;
+
+/// One row's column counts (MinerU's RowMetrics).
+struct RowMetrics {
+    long long row = 0;             ///< index among the table's rows
+    long long effective_cols = 0;  ///< 1 + the last column occupied, rowspans from above included
+    long long actual_cols = 0;     ///< the sum of its cells' colspans
+    long long visual_cols = 0;     ///< its cell count
+};
+
+/// A leading row's signature, to compare header rows across two tables.
+struct RowSignature {
+    long long effective_cols = 0;
+    std::vector<long long> colspans, rowspans;
+    std::vector<std::string> normalized_texts;  ///< cell text, fullwidth ASCII folded, no whitespace
+    std::vector<std::string> display_texts;     ///< cell text stripped, fullwidth ASCII folded
+};
+
+/// A run of columns in a row drawn by one source cell (its text; rowspans from above included).
+struct RenderedSegment {
+    std::string text;
+    long long start_col = 0, end_col = 0;  ///< [start, end)
+};
+
+/// Columns occupied past a table's last row by its rowspans: row offset (0 = the row after the
+/// last) → columns.
+using TailOccupancy = std::map<long long, std::set<long long>>;
+
+/// A table read for merging (MinerU's TableMergeState built from HTML alone).
+struct TableState {
+    html::Tree tree;
+    std::vector<int> rows;  ///< <tr> nodes in document order
+    long long total_cols = 0;
+    std::vector<RowSignature> front_header_info;  ///< the first max_header_rows rows
+    std::vector<RowMetrics> front_row_metrics;    ///< the first max_header_rows + 1 rows, scanned alone
+    std::optional<RowMetrics> last_data_row;      ///< the last row that has cells
+    std::vector<long long> row_effective_cols;
+    TailOccupancy tail_occupied;
+};
+
+/// build_table_state_from_html: nullopt for empty markup or a table without rows.
+std::optional<TableState> table_state_from_html(std::string_view html);
+/// detect_table_headers' count: leading rows both tables share — same spans and texts, or failing
+/// that same texts and rendered segment counts.
+std::size_t detect_table_headers(const TableState& previous, const TableState& current);
+/// The header count grown to cover rows that its cells' rowspans reach.
+std::size_t expand_header_count_by_rowspan(const TableState& table, std::size_t header_count);
+/// can_merge_by_structure: table widths (x1 - x0 of the boxes) within 10 % and the same column
+/// count, or a boundary row match (check_rows_match).
+bool can_merge_by_structure(const TableState& current, const TableState& previous,
+                            std::array<double, 4> current_bbox, std::array<double, 4> previous_bbox);
+/// build_row_rendered_cell_segments for row `row` (negative: from the end).
+std::vector<RenderedSegment> row_rendered_segments(const TableState& table, long long row,
+                                                   const TailOccupancy& initial = {});
+/// calculate_row_rendered_segments: the number of segments of row `row`.
+std::size_t row_rendered_segment_count(const TableState& table, long long row);
+
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+namespace detail {
+
+// int(cell.get(name, 1)).
+inline long long cell_span(const html::Tree& tree, int cell, std::string_view name) {
+    const std::optional<std::string> v = tree.attribute(cell, name);
+    if (!v) return 1;
+    const std::optional<long long> n = py::to_int(*v);
+    if (!n) throw Error("table merge: " + std::string(name) + "=\"" + *v + "\" is not a number");
+    if (*n > max_span || *n < -max_span) throw Error("table merge: " + std::string(name) + "=" + *v + " is too large");
+    return *n;
+}
+
+inline std::vector<int> row_cells(const html::Tree& tree, int row) { return tree.find_all(row, {"td", "th"}); }
+
+// full_to_half: U+FF01..U+FF5E → ASCII.
+inline std::string full_to_half(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t n = py::cp_len(s, i);
+        const char32_t c = py::cp_at(s, i);
+        if (c >= 0xff01 && c <= 0xff5e) out += char(c - 0xfee0);
+        else out.append(s.substr(i, n));
+        i += n;
+    }
+    return out;
+}
+
+struct RowScan {
+    std::vector<long long> row_effective_cols;
+    std::vector<RowMetrics> row_metrics;
+    long long total_cols = 0;
+    std::optional<RowMetrics> last_nonempty;
+    TailOccupancy tail_occupied;
+};
+
+// _scan_rows: column occupancy row by row; `initial` holds rowspans reaching in from above.
+inline RowScan scan_rows(const html::Tree& tree, const std::vector<int>& rows, const TailOccupancy& initial = {},
+                         long long start_row = 0) {
+    std::map<long long, std::set<long long>> occupied;
+    RowScan r;
+    for (const auto& [offset, cols] : initial)
+        if (!cols.empty()) occupied[offset] = cols, r.total_cols = std::max(r.total_cols, *cols.rbegin() + 1);
+    for (long long local = 0; local < (long long)rows.size(); ++local) {
+        std::set<long long>& row_occ = occupied[local];
+        const std::vector<int> cells = row_cells(tree, rows[std::size_t(local)]);
+        long long col = 0, actual = 0;
+        for (int cell : cells) {
+            while (row_occ.count(col)) ++col;
+            const long long colspan = cell_span(tree, cell, "colspan"), rowspan = cell_span(tree, cell, "rowspan");
+            actual += colspan;
+            for (long long ro = 0; ro < rowspan; ++ro) {
+                std::set<long long>& target = occupied[local + ro];
+                for (long long c = col; c < col + colspan; ++c) target.insert(c);
+            }
+            col += colspan;
+            r.total_cols = std::max(r.total_cols, col);
+        }
+        const long long effective = row_occ.empty() ? 0 : *row_occ.rbegin() + 1;
+        r.row_effective_cols.push_back(effective);
+        r.total_cols = std::max(r.total_cols, effective);
+        r.row_metrics.push_back({start_row + local, effective, actual, (long long)cells.size()});
+        if (!cells.empty()) r.last_nonempty = r.row_metrics.back();
+    }
+    for (const auto& [row, cols] : occupied)
+        if (row >= (long long)rows.size() && !cols.empty()) r.tail_occupied[row - (long long)rows.size()] = cols;
+    return r;
+}
+
+inline RowSignature row_signature(const html::Tree& tree, int row, long long effective_cols) {
+    RowSignature s;
+    s.effective_cols = effective_cols;
+    for (int cell : row_cells(tree, row)) {
+        s.colspans.push_back(cell_span(tree, cell, "colspan"));
+        s.rowspans.push_back(cell_span(tree, cell, "rowspan"));
+        const std::string text = tree.get_text(cell);
+        s.normalized_texts.push_back(py::remove_spaces(full_to_half(text)));
+        s.display_texts.push_back(full_to_half(py::strip(text)));
+    }
+    return s;
+}
+
+inline std::string display_text(const html::Tree& tree, int cell) { return full_to_half(py::strip(tree.get_text(cell))); }
+
+// _build_front_cache: the first rows scanned on their own.
+inline void build_front_cache(TableState& t) {
+    const std::size_t front = std::min(t.rows.size(), max_header_rows + 1);
+    const std::vector<int> front_rows(t.rows.begin(), t.rows.begin() + std::ptrdiff_t(front));
+    const RowScan scan = scan_rows(t.tree, front_rows);
+    t.front_header_info.clear();
+    for (std::size_t i = 0; i < std::min(front, max_header_rows); ++i)
+        t.front_header_info.push_back(row_signature(t.tree, front_rows[i], scan.row_effective_cols[i]));
+    t.front_row_metrics = scan.row_metrics;
+}
+
+// (source row, source cell) of each column of the target row; source row -1: a rowspan from
+// `initial`. Returns the target row's columns and the table's column count up to it.
+using ColumnSources = std::map<long long, std::pair<long long, long long>>;
+
+inline std::pair<ColumnSources, long long> scan_row_visual_sources(const TableState& t, long long target,
+                                                                   const TailOccupancy& initial) {
+    const long long n = (long long)t.rows.size();
+    if (target < 0) target += n;
+    if (target < 0 || target >= n) return {{}, 0};
+    std::map<long long, ColumnSources> occupied;
+    long long total = 0;
+    for (const auto& [offset, cols] : initial) {
+        if (cols.empty()) continue;
+        for (long long c : cols) occupied[offset][c] = {-1, c};
+        total = std::max(total, *cols.rbegin() + 1);
+    }
+    for (long long r = 0; r <= target; ++r) {
+        ColumnSources& row_occ = occupied[r];
+        long long col = 0;
+        const std::vector<int> cells = row_cells(t.tree, t.rows[std::size_t(r)]);
+        for (std::size_t ci = 0; ci < cells.size(); ++ci) {
+            while (row_occ.count(col)) ++col;
+            const long long colspan = cell_span(t.tree, cells[ci], "colspan"), rowspan = cell_span(t.tree, cells[ci], "rowspan");
+            for (long long ro = 0; ro < rowspan; ++ro) {
+                ColumnSources& occ = occupied[r + ro];
+                for (long long c = col; c < col + colspan; ++c) occ[c] = {r, (long long)ci};
+            }
+            col += colspan;
+            total = std::max(total, col);
+        }
+    }
+    return {occupied[target], total};
+}
+
+}  // namespace detail
+
+inline std::optional<TableState> table_state_from_html(std::string_view html) {
+    if (html.empty()) return std::nullopt;
+    TableState t;
+    t.tree = html::parse(html);
+    t.rows = t.tree.find_all(0, {"tr"});
+    if (t.rows.empty()) return std::nullopt;
+    detail::RowScan scan = detail::scan_rows(t.tree, t.rows);
+    detail::build_front_cache(t);
+    t.total_cols = scan.total_cols;
+    t.last_data_row = scan.last_nonempty;
+    t.row_effective_cols = std::move(scan.row_effective_cols);
+    t.tail_occupied = std::move(scan.tail_occupied);
+    return t;
+}
+
+inline std::vector<RenderedSegment> row_rendered_segments(const TableState& t, long long row, const TailOccupancy& initial) {
+    const auto [sources, total] = detail::scan_row_visual_sources(t, row, initial);
+    std::vector<RenderedSegment> out;
+    if (total == 0) return out;
+    std::optional<std::pair<long long, long long>> current;
+    RenderedSegment seg;
+    for (long long col = 0; col < total; ++col) {
+        const auto it = sources.find(col);
+        if (it == sources.end() || it->second != current) {
+            if (current) seg.end_col = col, out.push_back(seg);
+            current.reset();
+            if (it == sources.end()) continue;
+            current = it->second;
+            seg = RenderedSegment{{}, col, 0};
+            const auto [src_row, src_cell] = it->second;
+            if (src_row >= 0) {
+                const std::vector<int> cells = detail::row_cells(t.tree, t.rows[std::size_t(src_row)]);
+                if (src_cell < (long long)cells.size()) seg.text = detail::display_text(t.tree, cells[std::size_t(src_cell)]);
+            }
+        }
+    }
+    if (current) seg.end_col = total, out.push_back(seg);
+    return out;
+}
+
+inline std::size_t row_rendered_segment_count(const TableState& t, long long row) {
+    const auto [sources, total] = detail::scan_row_visual_sources(t, row, {});
+    std::size_t count = 0;
+    std::optional<std::pair<long long, long long>> previous;
+    for (long long col = 0; col < total; ++col) {
+        const auto it = sources.find(col);
+        if (it == sources.end()) {
+            previous.reset();
+            continue;
+        }
+        if (it->second != previous) ++count, previous = it->second;
+    }
+    return count;
+}
+
+inline std::size_t detect_table_headers(const TableState& a, const TableState& b) {
+    const std::size_t rows = std::min({a.front_header_info.size(), b.front_header_info.size(), max_header_rows});
+    std::size_t headers = 0;
+    for (std::size_t i = 0; i < rows; ++i) {
+        const RowSignature &r1 = a.front_header_info[i], &r2 = b.front_header_info[i];
+        if (r1.colspans.size() != r2.colspans.size() || r1.effective_cols != r2.effective_cols || r1.colspans != r2.colspans ||
+            r1.rowspans != r2.rowspans || r1.normalized_texts != r2.normalized_texts)
+            break;
+        ++headers;
+    }
+    if (headers > 0) return headers;
+    for (std::size_t i = 0; i < rows; ++i) {  // _detect_table_headers_visual: spans may have been lost
+        if (a.front_header_info[i].normalized_texts != b.front_header_info[i].normalized_texts ||
+            row_rendered_segment_count(a, (long long)i) != row_rendered_segment_count(b, (long long)i))
+            break;
+        ++headers;
+    }
+    return headers;
+}
+
+inline std::size_t expand_header_count_by_rowspan(const TableState& t, std::size_t header_count) {
+    if (header_count == 0 || t.rows.empty()) return header_count;
+    std::size_t expanded = std::min(header_count, t.rows.size());
+    for (std::size_t r = 0; r < expanded; ++r)
+        for (int cell : detail::row_cells(t.tree, t.rows[r])) {
+            const long long rowspan = detail::cell_span(t.tree, cell, "rowspan");
+            if (rowspan > 1) expanded = std::min(std::max<std::size_t>(expanded, r + std::size_t(rowspan)), t.rows.size());
+        }
+    return expanded;
+}
+
+namespace detail {
+
+// check_rows_match: the previous table's last row against the current one's first data row.
+inline bool rows_match(const TableState& previous, const TableState& current) {
+    if (!previous.last_data_row) return false;
+    const std::size_t headers = expand_header_count_by_rowspan(current, detect_table_headers(previous, current));
+    if (headers >= current.front_row_metrics.size()) return false;
+    const RowMetrics &last = *previous.last_data_row, &first = current.front_row_metrics[headers];
+    return last.effective_cols == first.effective_cols || last.actual_cols == first.actual_cols ||
+           row_rendered_segment_count(previous, last.row) == row_rendered_segment_count(current, first.row);
+}
+
+}  // namespace detail
+
+inline bool can_merge_by_structure(const TableState& current, const TableState& previous,
+                                   std::array<double, 4> current_bbox, std::array<double, 4> previous_bbox) {
+    const double w1 = current_bbox[2] - current_bbox[0], w2 = previous_bbox[2] - previous_bbox[0];
+    if (w1 > 0 && w2 > 0 && std::abs(w1 - w2) / std::min(w1, w2) >= 0.1) return false;
+    if (previous.total_cols == current.total_cols) return true;
+    return detail::rows_match(previous, current);
+}
+
+}  // namespace pipeline
+DOCVLM_NAMESPACE_END
