@@ -139,7 +139,8 @@ TEST_CASE("table pairs: headers, the structure check, the merge prompt and its s
         const std::vector<std::vector<Block>> pages = {{table_block(a, 0.1, 0.9)},
                                                        {table_block(b, 0.1, 0.1 + c.at("width").get<double>())}};
         std::vector<std::string> warnings;
-        const std::vector<CrossPageMergeTask> tasks = cross_page_merge_tasks(pages, &warnings);
+        const std::vector<CrossPageMergeTask> tasks =
+            cross_page_merge_tasks(pages, [&](const CrossPagePair&, const std::string& why) { warnings.push_back(why); });
         if (c.contains("error")) {  // the client raises (int() of a span); docvlm leaves the pair out
             CHECK(tasks.empty());
             CHECK(warnings.size() == 1);
@@ -184,7 +185,8 @@ TEST_CASE("pages: boundary tables paired, asked about, and cell_merge set from t
         for (const CrossPagePair& p : find_cross_page_table_pairs(pages)) pairs.push_back({p.prev_page, p.prev_block, p.prev_page + 1, p.curr_block});
         CHECK(pairs == c.at("pairs"));
         std::vector<std::string> warnings;
-        const std::vector<CrossPageMergeTask> tasks = cross_page_merge_tasks(pages, &warnings);
+        const std::vector<CrossPageMergeTask> tasks =
+            cross_page_merge_tasks(pages, [&](const CrossPagePair&, const std::string& why) { warnings.push_back(why); });
         if (c.contains("error")) {  // the client raises for the whole document; docvlm skips that pair
             CHECK(!warnings.empty());
             continue;
@@ -206,16 +208,119 @@ TEST_CASE("pages: boundary tables paired, asked about, and cell_merge set from t
     CHECK(merged > 20);
 }
 
+TEST_CASE("MinerU's merge of a table continued on the next pages: the merged markup (MinerU's and BeautifulSoup's own outputs)") {
+    std::size_t merged = 0;
+    for (const auto& c : cross_page_cases().at("merges")) {
+        INFO("tables: ", c.at("in").dump(), "\ncell_merge: ", c.at("cell_merge").dump());
+        std::vector<TableState> states;
+        bool readable = true;
+        auto run = [&] {
+            for (const auto& h : c.at("in")) {
+                auto s = table_state_from_html(h.get<std::string>());
+                if (!s) return void(readable = false);
+                states.push_back(std::move(*s));
+            }
+            for (std::size_t i = states.size() - 1; i > 0; --i) {
+                const auto& cm = c.at("cell_merge")[i];
+                merge_table_into(states[i - 1], states[i], cm.is_null() ? std::vector<int>{} : cm.get<std::vector<int>>());
+            }
+        };
+        if (c.contains("error")) {
+            CHECK_THROWS_AS(run(), Error);
+            continue;
+        }
+        run();
+        REQUIRE(readable == !c.at("out").is_null());
+        if (!readable) continue;
+        const std::string got = states[0].tree->to_html(), want = c.at("out").get<std::string>();
+        INFO("MinerU: ", nlohmann::json(want).dump(), "\ndocvlm: ", nlohmann::json(got).dump());
+        CHECK(got == want);
+        ++merged;
+    }
+    CHECK(merged > 150);
+}
+
+TEST_CASE("captions that say a table continues (MinerU's own outputs)") {
+    for (const auto& c : cross_page_cases().at("continuation")) {
+        INFO("caption: ", c.at("in").dump());
+        CHECK(is_table_continuation_text(c.at("in").get<std::string>()) == c.at("out").get<bool>());
+    }
+}
+
 TEST_CASE("cross-page check: hostile spans are refused, not expanded") {
     const std::string wide = "<table><tr><td colspan=\"100000000\">x</td></tr></table>";
     CHECK_THROWS_AS(table_state_from_html(wide), Error);
     std::vector<std::vector<Block>> pages = {{table_block(wide, 0.1, 0.9)}, {table_block(wide, 0.1, 0.9)}};
     std::vector<std::string> warnings;
-    CHECK(cross_page_merge_tasks(pages, &warnings).empty());
+    CHECK(cross_page_merge_tasks(pages, [&](const CrossPagePair&, const std::string& why) { warnings.push_back(why); }).empty());
     REQUIRE(warnings.size() == 1);
     CHECK(warnings[0].find("too large") != std::string::npos);
     apply_cross_page_merge(pages, {}, {"[1]"});  // answers without tasks: the client skips them all
     CHECK(pages[1][0].cell_merge.empty());
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("pipeline") {
+
+// A page of blocks: (type, content) in order, every box the same width.
+std::vector<Block> page_of(std::initializer_list<std::pair<const char*, const char*>> blocks) {
+    std::vector<Block> out;
+    for (const auto& [type, content] : blocks) {
+        Block b = table_block(content, 0.1, 0.9);
+        b.type = type;
+        out.push_back(b);
+    }
+    return out;
+}
+
+TEST_CASE("tables continued over three pages are joined into the first, as MinerU's merge_table does") {
+    const char* head = "<tr><td>Year</td><td>Sales</td></tr>";
+    const std::string t1 = std::string("<table>") + head + "<tr><td>2021</td><td>10</td></tr></table>";
+    const std::string t2 = std::string("<table>") + head + "<tr><td>2022</td><td>12</td></tr></table>";
+    const std::string t3 = "<table><tr><td>2023</td><td>15</td></tr></table>";
+    std::vector<Document> doc(3);
+    doc[0].blocks = page_of({{"text", "Intro"}, {"table", t1.c_str()}, {"table_footnote", "old note"}, {"page_number", "1"}});
+    doc[1].blocks = page_of({{"header", "Report"}, {"table_caption", "Table 1 (continued)"}, {"table", t2.c_str()}});
+    doc[2].blocks = page_of({{"table", t3.c_str()}, {"table_footnote", "Source: us"}, {"text", "After"}});
+    merge_cross_page_tables(doc);
+    // The result MinerU's perform_table_merge gives (pinned above), page 3 into 2, then 2 into 1.
+    auto s1 = table_state_from_html(t1), s2 = table_state_from_html(t2), s3 = table_state_from_html(t3);
+    merge_table_into(*s2, *s3, {});
+    merge_table_into(*s1, *s2, {});
+    REQUIRE(doc[0].blocks.size() == 4);
+    CHECK(doc[0].blocks[1].content == s1->tree->to_html());
+    CHECK(doc[0].blocks[1].content.find("2023") != std::string::npos);
+    CHECK(doc[0].blocks[2].content == "Source: us");  // the last footnote replaces the first table's
+    CHECK(doc[0].blocks[3].type == "page_number");
+    REQUIRE(doc[1].blocks.size() == 1);  // the continuation caption and the table went
+    CHECK(doc[1].blocks[0].type == "header");
+    REQUIRE(doc[2].blocks.size() == 1);
+    CHECK(doc[2].blocks[0].content == "After");
+}
+
+TEST_CASE("a table under a caption that does not say it continues stays apart; so does one of another width") {
+    const std::string t = "<table><tr><td>a</td><td>b</td></tr></table>", u = "<table><tr><td>c</td><td>d</td></tr></table>";
+    std::vector<Document> doc(2);
+    doc[0].blocks = page_of({{"table", t.c_str()}});
+    doc[1].blocks = page_of({{"table_caption", "Table 2. Costs"}, {"table", u.c_str()}});
+    merge_cross_page_tables(doc);
+    CHECK(doc[1].blocks.size() == 2);
+    CHECK(doc[0].blocks[0].content == t);
+    doc[1].blocks = page_of({{"table", u.c_str()}});
+    doc[1].blocks[0].x1 = 0.5;  // half as wide
+    merge_cross_page_tables(doc);
+    CHECK(doc[1].blocks.size() == 1);
+    doc[1].blocks[0].x1 = 0.9;
+    merge_cross_page_tables(doc);
+    CHECK(doc[1].blocks.empty());
+    CHECK(doc[0].blocks[0].content == "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td><td>d</td></tr></table>");
+    CHECK(is_table_continuation_text("表 3 续表"));
+    CHECK_FALSE(is_table_continuation_text("续表 3"));  // a marker ends the caption
+    CHECK(is_table_continuation_text("Table 3 (Cont.)"));
+    CHECK_FALSE(is_table_continuation_text("Table 3 discontinued"));
+    CHECK(is_table_continuation_text("Table 3 — Continued"));
+    CHECK(is_table_continuation_text("表 3（续）"));
 }
 
 }  // TEST_SUITE

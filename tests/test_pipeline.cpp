@@ -184,6 +184,45 @@ TEST_CASE("two-stage parser runs end to end on the tiny model (plumbing, progres
     CHECK(MinerUPageParser(model, tok, one).parse(page).json() == doc.json());
 }
 
+TEST_CASE("text-only questions (the client's cross-page table check) on the tiny model: batched as alone, as the chat template asks") {
+    test::TempDir dir;
+    const io::Tokenizer tok = test::tiny_tokenizer(dir);
+    const auto model = Model<presets::Qwen2VL<F32>>::load(test::data("golden/qwen2vl-tiny-a"));
+    PageParserOptions opt;
+    opt.max_new_tokens = 6;  // a random model never stops by itself
+    const MinerUPageParser parser(model, tok, opt);
+    const std::vector<std::string> prompts = {"Please merge the next two tables.", "abc"};
+    const GenerationOptions o = sampling_for(Task::text, 6);
+    const auto both = parser.answer_text_batch(prompts, o);
+    REQUIRE(both.size() == 2);
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(both[i] == parser.answer_text_batch(std::span(prompts).subspan(i, 1), o)[0]);
+        // the same as a context fed the chat text without an image
+        const auto ids = tok.encode(chat_prompt_text(prompts[i]));
+        GenerationOptions g = o;
+        g.stop_tokens = {model.dims().eos_token_id};
+        auto ctx = model.context(ids.size() + 6);
+        auto out = ctx.generate(ids, {}, {}, g);
+        while (!out.empty() && out.back() == model.dims().eos_token_id) out.pop_back();
+        CHECK(both[i] == tok.decode(out));
+    }
+    CHECK(chat_prompt_text("Q") == "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n"
+                                  "<|im_start|>assistant\n");
+    // the check over pages: two boundary tables, one question, the model's answer applied if it is a list
+    std::vector<Document> pages(2);
+    Block t;
+    t.type = "table", t.x0 = 0.1, t.x1 = 0.9, t.y1 = 0.5;
+    t.content = "<table><tr><td>a</td><td>b</td></tr></table>";
+    pages[0].blocks = {t};
+    t.content = "<table><tr><td></td><td>c</td></tr></table>";
+    pages[1].blocks = {t};
+    parser.check_cross_page_tables(pages);
+    const std::vector<std::string> asked = {cross_page_merge_tasks({pages[0].blocks, pages[1].blocks})[0].prompt};
+    const std::string answer = parser.answer_text_batch(asked, o)[0];
+    const auto flags = parse_cell_merge_response(answer);
+    CHECK(pages[1].blocks[0].cell_merge == (flags && flags->size() == 2 ? *flags : std::vector<int>{}));
+}
+
 TEST_CASE("documents render to Markdown, JSON and HTML") {
     Document doc;
     auto block = [](std::string type, double x0, double y0, double x1, double y1, bool merge_prev, std::string content) {

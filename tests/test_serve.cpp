@@ -658,6 +658,51 @@ TEST_CASE("HTTP server: /v1/parse parses images, TIFFs and PDFs; refuses bad fil
     CHECK(pre->get_header_value("Content-Type").starts_with("text/html"));
 }
 
+TEST_CASE("POST /v1/parse with cross_page_tables: a table broken by the page break comes back joined") {
+    // An engine whose pages are a table and its continuation (header repeated, the first row
+    // continuing the last row's second cell); its check answers by the embedded model's rule.
+    struct TableEngine final : ChatEngine {
+        std::string id = "tables";
+        std::atomic<int> calls{0};
+        const std::string& model_id() const override { return id; }
+        std::shared_ptr<ChatJob> submit(const ChatRequest&, std::vector<io::Image>) override { reject(400, "x", "no chat"); }
+        pipeline::Document parse_page(const io::Image&, const ParseProgress&) override {
+            pipeline::Document d;
+            pipeline::Block b;
+            b.type = "table", b.x0 = 0.1, b.x1 = 0.9, b.y0 = 0.2, b.y1 = 0.8;
+            b.content = calls++ % 2 == 0 ? "<table><tr><td>Item</td><td>Note</td></tr><tr><td>A</td><td>starts here</td></tr></table>"
+                                         : "<table><tr><td>Item</td><td>Note</td></tr><tr><td></td><td>and ends here</td></tr>"
+                                           "<tr><td>B</td><td>new</td></tr></table>";
+            d.blocks.push_back(b);
+            return d;
+        }
+        void check_cross_page_tables(std::vector<pipeline::Document>& pages) override {
+            pipeline::check_cross_page_tables(pages, [](const std::vector<std::string>& prompts) {
+                std::vector<std::string> answers;
+                for (const auto& p : prompts) answers.push_back(pipeline::cross_page_merge_answer(p).value_or(""));
+                return answers;
+            });
+        }
+        void drain() override {}
+    } engine;
+    LiveServer live(engine);
+    auto cli = live.client();
+    const std::string tiff = read_bytes(test::data("upload/two_pages.tiff"));
+    auto joined = cli.Post("/v1/parse", httplib::MultipartFormDataItems{{"file", tiff, "t.tiff", ""}, {"format", "json", "", ""},
+                                                                         {"cross_page_tables", "1", "", ""}});
+    REQUIRE(joined);
+    REQUIRE(joined->status == 200);
+    const auto j = nlohmann::json::parse(joined->body);
+    REQUIRE(j["pages"].size() == 2);
+    REQUIRE(j["pages"][0]["blocks"].size() == 1);
+    CHECK(j["pages"][0]["blocks"][0]["content"] ==
+          "<table><tr><td>Item</td><td>Note</td></tr><tr><td>A</td><td>starts hereand ends here</td></tr><tr><td>B</td><td>new</td></tr></table>");
+    CHECK(j["pages"][1]["blocks"].empty());
+    auto apart = cli.Post("/v1/parse", httplib::MultipartFormDataItems{{"file", tiff, "t.tiff", ""}, {"format", "json", "", ""}});
+    REQUIRE(apart);
+    CHECK(nlohmann::json::parse(apart->body)["pages"][1]["blocks"].size() == 1);
+}
+
 TEST_CASE("HTTP server: stop() lets the requests in flight finish") {
     // An engine whose answers take 300 ms, so that stop() arrives while one is being computed.
     struct SlowEngine final : ChatEngine {
@@ -674,6 +719,7 @@ TEST_CASE("HTTP server: stop() lets the requests in flight finish") {
             return job;
         }
         pipeline::Document parse_page(const io::Image&, const ParseProgress&) override { return {}; }
+        void check_cross_page_tables(std::vector<pipeline::Document>&) override {}
         void drain() override {
             for (auto& t : threads) t.join();
             threads.clear();

@@ -2,7 +2,8 @@
 # Real files in (images, a two-page PDF, a two-page TIFF, a corrupt image, an empty folder); outputs and exit codes
 # checked; --jobs gives the same files as a serial run; --shard partitions without overlap or loss;
 # a run interrupted (outputs missing, a stale .tmp left) completes the set when run again;
-# --min-confidence leaves out what the model cannot read with confidence.
+# --min-confidence leaves out what the model cannot read with confidence; --cross-page-tables
+# writes a document's pages once all are parsed.
 cmake_minimum_required(VERSION 3.20)
 
 function(run_parse out_var code_var)
@@ -103,4 +104,11 @@ expect("no text is guessed with --min-confidence 0" ${at} EQUAL -1)
 run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/conf2 --min-confidence 0.5)
 string(FIND "${out}" "--min-confidence: '0.5'" at)
 expect("a positive --min-confidence is refused: ${out}" NOT ${code} EQUAL 0 AND ${at} GREATER -1)
+# 9. --cross-page-tables holds a document's pages until its last one is parsed, then writes them
+#    all (these two pages have no table across the break: the same files as without it)
+run_parse(out code ${WORK}/in/two_pages.pdf -o ${WORK}/cross --cross-page-tables --jobs 2 --quiet)
+expect("--cross-page-tables: ${out}" ${code} EQUAL 0)
+foreach(f two_pages_p1.md two_pages_p2.md)
+  expect_same(${WORK}/serial/${f} ${WORK}/cross/${f} "--cross-page-tables gives ${f} as written without it")
+endforeach()
 message(STATUS "all parse scenarios passed")

@@ -10,10 +10,15 @@
 //      blocks: no crash or hang, and what drop_unbalanced_braces returns has balanced braces;
 //   4  image analysis answers (mineru_image_analysis.hpp: tagged fields, chart and Mermaid repairs):
 //      a chart repair returns the input or a table of pipe-bounded rows, a Markdown table's HTML
-//      has balanced tags, Mermaid comes back fenced, an image or chart block gets a known type.
+//      has balanced tags, Mermaid comes back fenced, an image or chart block gets a known type;
+//   5  tables across a page break (html_tree.hpp, mineru_table_merge.hpp, mineru_cross_page.hpp):
+//      the input split in two tables; parsing, the client's check and MinerU's join either work
+//      or throw docvlm::Error; the first page keeps its table, the second keeps it or loses it.
 #include "fuzz_util.hpp"
 
+#include <docvlm/pipeline/html_tree.hpp>
 #include <docvlm/pipeline/latex_fixes.hpp>
+#include <docvlm/pipeline/mineru_cross_page.hpp>
 #include <docvlm/pipeline/mineru_image_analysis.hpp>
 #include <docvlm/pipeline/mineru_post_process.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
@@ -141,16 +146,41 @@ void check_image_analysis(std::string_view in) {
     if (b.type != "image" && b.type != "chart" && b.type != "table" && b.type != "equation") std::abort();
 }
 
+void check_cross_page(std::string_view in) {
+    using namespace docvlm::pipeline;
+    const std::size_t cut = in.find("\n\n");
+    const std::string a(in.substr(0, cut)), b(cut == in.npos ? "" : in.substr(cut + 2));
+    try {  // markup BeautifulSoup wrote need not read back alike (<br> holding text does not)
+        (void)html::parse(html::parse(a).to_html());
+    } catch (const docvlm::Error&) {
+    }
+    std::vector<std::vector<Block>> pages(2);
+    for (auto [page, content] : {std::pair{0, &a}, std::pair{1, &b}}) {
+        Block t;
+        t.type = "table", t.content = *content, t.x0 = 0.1, t.x1 = 0.9, t.y0 = 0.1, t.y1 = 0.5;
+        pages[std::size_t(page)].push_back(t);
+    }
+    const auto tasks = cross_page_merge_tasks(pages);
+    std::vector<std::string> answers;
+    for (const auto& task : tasks) answers.push_back(cross_page_merge_answer(task.prompt).value_or("[1]"));
+    apply_cross_page_merge(pages, tasks, answers);
+    std::vector<Document> docs(2);
+    docs[0].blocks = pages[0], docs[1].blocks = pages[1];
+    merge_cross_page_tables(docs);
+    if (docs[0].blocks.size() != 1 || docs[1].blocks.size() > 1) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string_view in = fuzz::text(data + 1, size - 1);
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
         case 0: check_layout(in); break;
         case 1: check_otsl(in); break;
         case 3: check_repairs(in); break;
         case 4: check_image_analysis(in); break;
+        case 5: check_cross_page(in); break;
         default: check_writers(in); break;
     }
     return 0;

@@ -72,7 +72,7 @@ run 'docvlm COMMAND --help' for details and examples.
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
-                    [--min-confidence X|off] [--image-analysis]
+                    [--min-confidence X|off] [--image-analysis] [--cross-page-tables]
 
 Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
 PDF in it):
@@ -105,6 +105,15 @@ JSON's "unreadable"); --min-confidence off (the default) keeps every reading tha
 
 MinerU2.5: --image-analysis also reads images and charts as the client's image analysis does
 (charts as tables, flowcharts as Mermaid, pictures by their caption; JSON "sub_type").
+
+--cross-page-tables: once all pages of a PDF or TIFF are parsed, a table broken by a page break
+is joined as MinerU joins it: the last table of a page and the first of the next (only
+captions, footnotes, headers and footers between), of the same width and column structure, the
+second under no caption unless one that says it continues (ending in continued, (cont.) or
+续表), are one table. The model is asked (as the MinerU client asks it) which cells of the new
+page's first row continue the row above (the embedded model answers by rule); the second
+table's rows after its repeated header go under the first, on the first's page. The document's
+pages are written together at the end; pages skipped as already written take no part.
 
 --model DIR    a MinerU2.5-2509-1.2B (or any Qwen2-VL-family) folder: config.json,
                preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.
@@ -192,7 +201,7 @@ struct Options {
     double dpi = 150;
     std::optional<double> min_confidence;  // embedded model: the parser's default unless given
     bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false,
-         normalise = true, image_analysis = false;
+         normalise = true, image_analysis = false, cross_page_tables = false;
 };
 
 // Parses --flags; positional arguments go to inputs. Throws docvlm::Error for bad flags.
@@ -240,6 +249,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--segmenter-tables") o.segmenter_tables = true;
         else if (a == "--grid-tables") o.grid_tables = true;
         else if (a == "--image-analysis") o.image_analysis = true;
+        else if (a == "--cross-page-tables") o.cross_page_tables = true;
         else if (a == "--no-normalise") o.normalise = false;
         else if (a == "--min-confidence") {
             const std::string& v = value(i);
@@ -488,6 +498,35 @@ int cmd_parse(const Options& o) {
         std::size_t done = 0;
         std::atomic<int> failed{0};
         const bool tty = ::isatty(2) != 0;
+        auto render = [&](const docvlm::pipeline::Document& doc) {
+            return o.format == "md" ? doc.markdown() : o.format == "json" ? doc.json() : doc.html();
+        };
+        // --cross-page-tables: a document's pages wait here until the last one is parsed (or has failed).
+        struct PendingDocument {
+            std::size_t left = 0;
+            std::map<int, std::pair<const WorkItem*, docvlm::pipeline::Document>> pages;
+        };
+        std::map<fs::path, PendingDocument> pending;
+        if (o.cross_page_tables)
+            for (const auto& w : items)
+                if (w.page >= 0) ++pending[w.file].left;
+        // The document's pages if this one was its last (nullopt: not yet, or not held back).
+        auto hold = [&](const WorkItem& w, std::optional<docvlm::pipeline::Document> doc) {
+            std::vector<std::pair<const WorkItem*, docvlm::pipeline::Document>> ready;
+            std::lock_guard lock(io_mutex);
+            PendingDocument& d = pending.at(w.file);
+            if (doc) d.pages.emplace(w.page, std::pair{&w, std::move(*doc)});
+            if (--d.left == 0)
+                for (auto& [page, entry] : d.pages) ready.push_back(std::move(entry));
+            return ready;
+        };
+        auto write_document = [&](std::vector<std::pair<const WorkItem*, docvlm::pipeline::Document>> ready) {
+            std::vector<docvlm::pipeline::Document> docs;
+            for (auto& [w, doc] : ready) docs.push_back(std::move(doc));
+            parser.check_cross_page_tables(docs);
+            docvlm::pipeline::merge_cross_page_tables(docs);
+            for (std::size_t i = 0; i < docs.size(); ++i) write_atomically(ready[i].first->out, render(docs[i]));
+        };
         auto run_item = [&](const WorkItem& w) {
             const std::string label = w.file.string() + (w.page >= 0 ? " page " + std::to_string(w.page + 1) : std::string());
             try {
@@ -502,11 +541,17 @@ int cmd_parse(const Options& o) {
                     page = docvlm::io::PdfPages(w.file.string()).render(w.page, o.dpi);
                 }
                 parser.add_decode_image_time(std::chrono::duration<double>(std::chrono::steady_clock::now() - td).count());
-                const auto doc = parser.parse(page);
-                write_atomically(w.out, o.format == "md" ? doc.markdown() : o.format == "json" ? doc.json() : doc.html());
+                auto doc = parser.parse(page);
+                const bool held = o.cross_page_tables && w.page >= 0;
+                const std::vector<std::string> warnings = doc.warnings;
+                if (held) {
+                    if (auto ready = hold(w, std::move(doc)); !ready.empty()) write_document(std::move(ready));
+                } else {
+                    write_atomically(w.out, render(doc));
+                }
                 std::lock_guard lock(io_mutex);
                 ++done;
-                for (const auto& warning : doc.warnings)
+                for (const auto& warning : warnings)
                     if (!o.quiet) std::fprintf(stderr, "  warning: %s: %s\n", label.c_str(), warning.c_str());
                 if (!o.quiet) {
                     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -515,9 +560,18 @@ int cmd_parse(const Options& o) {
                                  label.c_str(), w.out.c_str(), rate, double(items.size() - done) / rate, tty ? "" : "\n");
                 }
             } catch (const docvlm::Error& e) {
-                std::lock_guard lock(io_mutex);
-                std::fprintf(stderr, "%sdocvlm parse: %s\n", tty && !o.quiet ? "\n" : "", e.what());
-                ++failed;
+                {
+                    std::lock_guard lock(io_mutex);
+                    std::fprintf(stderr, "%sdocvlm parse: %s\n", tty && !o.quiet ? "\n" : "", e.what());
+                    ++failed;
+                }
+                if (o.cross_page_tables && w.page >= 0)  // the document's other pages go out without this one
+                    if (auto ready = hold(w, std::nullopt); !ready.empty()) try {
+                            write_document(std::move(ready));
+                        } catch (const docvlm::Error& e2) {
+                            std::lock_guard lock(io_mutex);
+                            std::fprintf(stderr, "docvlm parse: %s\n", e2.what());
+                        }
             }
         };
         if (o.jobs > 1) {  // pages in parallel on the pool; each page's own work then runs on one thread

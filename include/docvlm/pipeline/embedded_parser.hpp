@@ -131,6 +131,16 @@ public:
     /// segmenter when the model has no table task or its output is not a table.
     std::string recognise(const io::Image& crop, std::string_view task,
                           const std::function<void(std::string_view piece)>& on_piece = {}) const;
+    /// MinerU's cross-page table check over a document's pages in order (mineru_cross_page.hpp),
+    /// its questions answered by rule (cross_page_merge_answer): Block::cell_merge set on tables
+    /// whose first row continues the previous page's last row.
+    void check_cross_page_tables(std::vector<Document>& pages) const {
+        pipeline::check_cross_page_tables(pages, [](const std::vector<std::string>& prompts) {
+            std::vector<std::string> answers;
+            for (const std::string& p : prompts) answers.push_back(cross_page_merge_answer(p).value_or(""));
+            return answers;
+        });
+    }
     /// Adds time spent decoding page images (by the caller) to the profile.
     void add_decode_image_time(double seconds) const {
         std::lock_guard lock(mutex_);

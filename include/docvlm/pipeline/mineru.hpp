@@ -42,6 +42,9 @@ bool skips_content(std::string_view block_type, bool image_analysis = false);
 /// <|vision_start|><|image_pad|>×n<|vision_end|>TEXT<|im_end|>\n<|im_start|>assistant\n
 std::string chat_prompt(std::string_view user_text, std::size_t image_tokens,
                         std::string_view system = "You are a helpful assistant.");
+/// The chat text for a prompt without an image (the client's cross-page table question):
+/// <|im_start|>system\n...<|im_end|>\n<|im_start|>user\nTEXT<|im_end|>\n<|im_start|>assistant\n
+std::string chat_prompt_text(std::string_view user_text, std::string_view system = "You are a helpful assistant.");
 /// The client's sampling settings for a task: greedy, no_repeat_ngram 100 over the output,
 /// presence 1.0 / frequency 0.05 (text, formula, image analysis) or 0.005 (table); none for layout.
 GenerationOptions sampling_for(Task task, std::size_t max_new_tokens = 4096);
@@ -111,6 +114,11 @@ inline std::string chat_prompt(std::string_view user_text, std::size_t image_tok
     s += user_text;
     s += "<|im_end|>\n<|im_start|>assistant\n";
     return s;
+}
+
+inline std::string chat_prompt_text(std::string_view user_text, std::string_view system) {
+    return "<|im_start|>system\n" + std::string(system) + "<|im_end|>\n<|im_start|>user\n" + std::string(user_text) +
+           "<|im_end|>\n<|im_start|>assistant\n";
 }
 
 inline GenerationOptions sampling_for(Task task, std::size_t max_new_tokens) {

@@ -6,7 +6,7 @@
 //   many rendered segments → a text-only prompt per pair showing both rows → the model's answer, a
 //   JSON list of 0/1 per segment (1: that cell of the first data row continues the cell above)
 //   → `Block::cell_merge` on the next page's table: 0/1 per column.
-// MinerU itself (not the client) then joins the tables using cell_merge.
+// MinerU itself (not the client) then joins the tables (merge_table): merge_cross_page_tables.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -15,7 +15,12 @@
 #include <docvlm/pipeline/mineru_table_merge.hpp>
 #include <docvlm/pipeline/py_text.hpp>
 
+#include <utf8proc.h>
+
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,11 +47,13 @@ struct CrossPageMergeTask {
 
 /// find_cross_page_table_pairs: adjacent pages whose boundary tables both have content.
 std::vector<CrossPagePair> find_cross_page_table_pairs(const std::vector<std::vector<Block>>& pages);
+/// Told about a pair whose tables cannot be read (a span that is not a number: the client raises).
+using UnreadablePair = std::function<void(const CrossPagePair&, const std::string& why)>;
+
 /// _prepare_merge_tasks: the pairs that pass the structure checks, with their prompts. A pair whose
-/// tables cannot be read (a span that is not a number: the client raises) is left out, with a line
-/// in `warnings` when given.
+/// tables cannot be read is left out (and `unreadable` told).
 std::vector<CrossPageMergeTask> cross_page_merge_tasks(const std::vector<std::vector<Block>>& pages,
-                                                       std::vector<std::string>* warnings = nullptr);
+                                                       const UnreadablePair& unreadable = {});
 /// parse_cell_merge_response: the first "[...]" of whitespace, digits and commas, read as a JSON
 /// list of 0 and 1; nullopt when absent, not JSON, empty or holding other values.
 std::optional<std::vector<int>> parse_cell_merge_response(std::string_view answer);
@@ -55,16 +62,52 @@ std::optional<std::vector<int>> parse_cell_merge_response(std::string_view answe
 void apply_cross_page_merge(std::vector<std::vector<Block>>& pages, const std::vector<CrossPageMergeTask>& tasks,
                             const std::vector<std::string>& answers);
 
+/// The answer to MinerU's cross-page table merge prompt, or nullopt if `prompt` is not one. The
+/// rule: the first row on the new page continues the last row of the previous page when it is
+/// incomplete (some cell is empty where the row above has text) while it has text somewhere; then
+/// each of its cells with text below a cell with text continues that cell (1), every other cell
+/// starts afresh (0). A complete row is a new row: all 0. Rows of different lengths: all 0.
+std::optional<std::string> cross_page_merge_answer(std::string_view prompt);
+
+/// Python's repr() of a list of str lists, read back (the rows in the merge prompt): nullopt
+/// when `text` is not one.
+std::optional<std::vector<std::vector<std::string>>> parse_python_rows(std::string_view text);
+
+/// is_table_continuation_text: a caption that says the table continues ("(continued)", "续表",
+/// "(cont.)", ... at its end, fullwidth folded, any case).
+bool is_table_continuation_text(std::string_view text);
+
+/// MinerU's merge_table on a document's parsed pages, in order, last page first: where the last
+/// table of a page and the first of the next form a pair (find_cross_page_table_pairs), the next
+/// page's table has no caption before it unless one says it continues, the previous table has no
+/// footnote (one at most with such a caption), and the structures match (can_merge_by_structure),
+/// the next table's rows join the previous one (merge_table_into, its cell_merge applied), its
+/// continuation captions go, its footnotes move under the joined table (replacing the previous
+/// table's). Block lists are the client's flat ones: captions and footnotes are the caption and
+/// footnote blocks standing before and after the table (MinerU groups them with the table first).
+void merge_cross_page_tables(std::vector<Document>& pages);
+
 /// detect_cross_page_cell_merge: tasks, then `predict` (prompts → answers, text only, the client's
 /// "[cross_page_table_merge]" sampling = sampling_for(Task::text)), then the answers applied.
 template <class Predict>
-void detect_cross_page_cell_merge(std::vector<std::vector<Block>>& pages, Predict&& predict,
-                                  std::vector<std::string>* warnings = nullptr) {
-    const std::vector<CrossPageMergeTask> tasks = cross_page_merge_tasks(pages, warnings);
+void detect_cross_page_cell_merge(std::vector<std::vector<Block>>& pages, Predict&& predict, const UnreadablePair& unreadable = {}) {
+    const std::vector<CrossPageMergeTask> tasks = cross_page_merge_tasks(pages, unreadable);
     if (tasks.empty()) return;
     std::vector<std::string> prompts;
     for (const CrossPageMergeTask& t : tasks) prompts.push_back(t.prompt);
     apply_cross_page_merge(pages, tasks, predict(prompts));
+}
+
+/// The check over a document's parsed pages, in order: Block::cell_merge set on the tables that
+/// continue the previous page's; a pair that cannot be read leaves a warning on its second page.
+template <class Predict>
+void check_cross_page_tables(std::vector<Document>& pages, Predict&& predict) {
+    std::vector<std::vector<Block>> blocks;
+    for (Document& d : pages) blocks.push_back(std::move(d.blocks));
+    detect_cross_page_cell_merge(blocks, predict, [&](const CrossPagePair& p, const std::string& why) {
+        pages[p.prev_page + 1].warnings.push_back("not checked as a continuation of the previous page's table: " + why);
+    });
+    for (std::size_t i = 0; i < pages.size(); ++i) pages[i].blocks = std::move(blocks[i]);
 }
 
 
@@ -139,15 +182,14 @@ inline std::vector<CrossPagePair> find_cross_page_table_pairs(const std::vector<
 }
 
 inline std::vector<CrossPageMergeTask> cross_page_merge_tasks(const std::vector<std::vector<Block>>& pages,
-                                                              std::vector<std::string>* warnings) {
+                                                              const UnreadablePair& unreadable) {
     std::vector<CrossPageMergeTask> tasks;
     for (const CrossPagePair& pair : find_cross_page_table_pairs(pages)) {
         try {
             auto t = detail::merge_task(pages[pair.prev_page][pair.prev_block], pages[pair.prev_page + 1][pair.curr_block], pair);
             if (t) tasks.push_back(std::move(*t));
         } catch (const Error& e) {
-            if (warnings) warnings->push_back("pages " + std::to_string(pair.prev_page + 1) + "-" + std::to_string(pair.prev_page + 2) +
-                                              ": tables not checked for a cross-page merge: " + e.what());
+            if (unreadable) unreadable(pair, e.what());
         }
     }
     return tasks;
@@ -208,6 +250,178 @@ inline void apply_cross_page_merge(std::vector<std::vector<Block>>& pages, const
                      c < std::min(t.previous_col_ranges[s].second, t.expanded_col_count); ++c)
                     merge[std::size_t(c)] = 1;
         pages[t.pair.prev_page + 1][t.pair.curr_block].cell_merge = std::move(merge);
+    }
+}
+
+inline std::optional<std::vector<std::vector<std::string>>> parse_python_rows(std::string_view t) {
+    std::vector<std::vector<std::string>> rows;
+    std::size_t i = 0;
+    auto skip = [&] {
+        while (i < t.size() && (t[i] == ' ' || t[i] == '\n')) ++i;
+    };
+    auto eat = [&](char c) {
+        skip();
+        if (i < t.size() && t[i] == c) return ++i, true;
+        return false;
+    };
+    auto str = [&](std::string& out) {  // a Python str literal, quotes ' or "
+        skip();
+        if (i >= t.size() || (t[i] != '\'' && t[i] != '"')) return false;
+        const char q = t[i++];
+        for (; i < t.size() && t[i] != q; ++i) {
+            if (t[i] != '\\') {
+                out += t[i];
+                continue;
+            }
+            if (++i >= t.size()) return false;
+            switch (t[i]) {
+                case 'n': out += '\n'; break;
+                case 't': out += '\t'; break;
+                case 'r': out += '\r'; break;
+                default: out += t[i];  // \\, \', \" (other escapes keep their letter: the rule only needs emptiness)
+            }
+        }
+        return i < t.size() && t[i++] == q;
+    };
+    if (!eat('[')) return std::nullopt;
+    while (eat('[')) {
+        std::vector<std::string> row;
+        if (!eat(']')) {
+            do {
+                row.emplace_back();
+                if (!str(row.back())) return std::nullopt;
+            } while (eat(','));
+            if (!eat(']')) return std::nullopt;
+        }
+        rows.push_back(std::move(row));
+        if (!eat(',')) break;
+    }
+    if (!eat(']')) return std::nullopt;
+    return rows;
+}
+
+inline std::optional<std::string> cross_page_merge_answer(std::string_view prompt) {
+    if (!prompt.starts_with("Please merge the next two tables.")) return std::nullopt;
+    auto rows_after = [&](std::string_view label) -> std::optional<std::vector<std::string>> {
+        const std::size_t at = prompt.find(label);
+        if (at == std::string_view::npos) return std::nullopt;
+        const std::size_t open = prompt.find('[', at);
+        if (open == std::string_view::npos) return std::nullopt;
+        auto rows = parse_python_rows(prompt.substr(open, prompt.find("\n\n", open) - open));
+        if (!rows || rows->empty()) return std::nullopt;
+        return label.starts_with("**Last") ? rows->back() : rows->front();
+    };
+    const auto above = rows_after("**Last Row(s) Data:**"), below = rows_after("**First Data Row(s):**");
+    if (!above || !below || below->empty()) return std::nullopt;
+    auto blank = [](const std::string& s) { return s.find_first_not_of(" \t\n") == std::string::npos; };
+    bool incomplete = false, any_text = false;
+    if (above->size() == below->size())
+        for (std::size_t c = 0; c < below->size(); ++c) {
+            incomplete |= blank((*below)[c]) && !blank((*above)[c]);
+            any_text |= !blank((*below)[c]);
+        }
+    std::string out = "[";
+    for (std::size_t c = 0; c < below->size(); ++c) {
+        const bool merge = incomplete && any_text && !blank((*below)[c]) && !blank((*above)[c]);
+        out += (c ? ", " : "") + std::string(merge ? "1" : "0");
+    }
+    return out + "]";
+}
+
+inline bool is_table_continuation_text(std::string_view text) {
+    const std::string t = py::lower(detail::full_to_half(py::strip(text)));
+    if (t.empty()) return false;
+    if (t.find("(continued)") != std::string::npos) return true;
+    for (std::string_view m : {"(续)", "(续表)", "(续上表)", "(continued)", "(cont.)", "(cont’d)", "(…continued)", "续表"})
+        if (t.ends_with(m)) return true;
+    if (!t.ends_with("continued")) return false;  // a word of its own: not "discontinued"
+    const std::size_t at = t.size() - 9;
+    if (at == 0) return true;
+    std::size_t b = at - 1;
+    while (b > 0 && (static_cast<unsigned char>(t[b]) & 0xc0) == 0x80) --b;
+    const auto category = utf8proc_category(static_cast<utf8proc_int32_t>(py::cp_at(t, b)));
+    return !(category >= UTF8PROC_CATEGORY_LU && category <= UTF8PROC_CATEGORY_LO);
+}
+
+namespace detail {
+
+// The caption and footnote blocks that go with a boundary table: captions standing before the
+// first table of a page, footnotes standing after a table (up to the next other block).
+inline std::vector<std::size_t> blocks_around(const std::vector<Block>& blocks, std::size_t table, std::string_view type, bool before) {
+    std::vector<std::size_t> out;
+    if (before) {
+        for (std::size_t i = table; i-- > 0 && skipped_between_tables(blocks[i].type);)
+            if (blocks[i].type == type) out.push_back(i);
+    } else {
+        for (std::size_t i = table + 1; i < blocks.size() && skipped_between_tables(blocks[i].type); ++i)
+            if (blocks[i].type == type) out.push_back(i);
+    }
+    return out;
+}
+
+// can_merge_tables' caption and footnote rule.
+inline bool captions_allow_merge(const std::vector<Block>& prev_page, std::size_t prev, const std::vector<Block>& page, std::size_t curr) {
+    const std::size_t footnotes = blocks_around(prev_page, prev, "table_footnote", false).size();
+    const std::vector<std::size_t> captions = blocks_around(page, curr, "table_caption", true);
+    if (captions.empty()) return footnotes == 0;
+    bool continued = false;
+    for (std::size_t c : captions) continued |= is_table_continuation_text(page[c].content);
+    return continued && footnotes <= 1;
+}
+
+}  // namespace detail
+
+inline void merge_cross_page_tables(std::vector<Document>& pages) {
+    std::vector<std::vector<Block>> blocks;
+    for (const Document& d : pages) blocks.push_back(d.blocks);
+    std::map<std::pair<std::size_t, std::size_t>, TableState> states;  // (page, block) → its table, as merged so far
+    auto state = [&](std::size_t page, std::size_t block) -> TableState* {
+        auto it = states.find({page, block});
+        if (it == states.end()) {
+            std::optional<TableState> s = table_state_from_html(blocks[page][block].content);
+            if (!s) return nullptr;
+            it = states.emplace(std::pair{page, block}, std::move(*s)).first;
+        }
+        return &it->second;
+    };
+    std::vector<std::vector<bool>> dropped(blocks.size());
+    for (std::size_t p = 0; p < blocks.size(); ++p) dropped[p].assign(blocks[p].size(), false);
+    std::vector<std::vector<std::pair<std::size_t, Block>>> moved_footnotes(blocks.size());  // (after block, footnote)
+    std::vector<CrossPagePair> pairs = find_cross_page_table_pairs(blocks);
+    for (auto it = pairs.rbegin(); it != pairs.rend(); ++it) {
+        const std::size_t pp = it->prev_page, cp = pp + 1;
+        try {
+            if (!detail::captions_allow_merge(blocks[pp], it->prev_block, blocks[cp], it->curr_block)) continue;
+            TableState *previous = state(pp, it->prev_block), *current = state(cp, it->curr_block);
+            if (!previous || !current) continue;
+            if (!can_merge_by_structure(*current, *previous, detail::box_of(blocks[cp][it->curr_block]),
+                                        detail::box_of(blocks[pp][it->prev_block])))
+                continue;
+            merge_table_into(*previous, *current, blocks[cp][it->curr_block].cell_merge);
+        } catch (const Error& e) {
+            pages[cp].warnings.push_back("table not joined to the previous page's: " + std::string(e.what()));
+            continue;
+        }
+        dropped[cp][it->curr_block] = true;
+        for (std::size_t c : detail::blocks_around(blocks[cp], it->curr_block, "table_caption", true)) dropped[cp][c] = true;
+        for (std::size_t f : detail::blocks_around(blocks[pp], it->prev_block, "table_footnote", false)) dropped[pp][f] = true;
+        for (std::size_t f : detail::blocks_around(blocks[cp], it->curr_block, "table_footnote", false)) {
+            dropped[cp][f] = true;
+            moved_footnotes[pp].emplace_back(it->prev_block, blocks[cp][f]);
+        }
+        for (auto& [at, footnote] : moved_footnotes[cp])  // footnotes this table had gathered move on with it
+            if (at == it->curr_block) moved_footnotes[pp].emplace_back(it->prev_block, std::move(footnote)), at = SIZE_MAX;
+    }
+    for (auto& [key, s] : states)
+        if (!dropped[key.first][key.second]) blocks[key.first][key.second].content = s.tree->to_html();
+    for (std::size_t p = 0; p < pages.size(); ++p) {
+        std::vector<Block> kept;
+        for (std::size_t b = 0; b < blocks[p].size(); ++b) {
+            if (!dropped[p][b]) kept.push_back(std::move(blocks[p][b]));
+            for (auto& [at, footnote] : moved_footnotes[p])
+                if (at == b) kept.push_back(std::move(footnote));
+        }
+        pages[p].blocks = std::move(kept);
     }
 }
 

@@ -19,10 +19,12 @@
 #include <array>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -62,7 +64,8 @@ using TailOccupancy = std::map<long long, std::set<long long>>;
 
 /// A table read for merging (MinerU's TableMergeState built from HTML alone).
 struct TableState {
-    html::Tree tree;
+    std::shared_ptr<html::Tree> tree;  ///< shared with the tables merged into this one
+    int tbody = -1;         ///< where appended rows go: the first <tbody>, else the first <table>, else none
     std::vector<int> rows;  ///< <tr> nodes in document order
     long long total_cols = 0;
     std::vector<RowSignature> front_header_info;  ///< the first max_header_rows rows
@@ -88,6 +91,13 @@ std::vector<RenderedSegment> row_rendered_segments(const TableState& table, long
                                                    const TailOccupancy& initial = {});
 /// calculate_row_rendered_segments: the number of segments of row `row`.
 std::size_t row_rendered_segment_count(const TableState& table, long long row);
+/// perform_table_merge: `current` continues `previous` on the next page. Its rows after the header
+/// rows both repeat (grown by their rowspans) move to the end of `previous` — blank rowspan cells
+/// that the previous page's rowspans already cover dropped, colspans widened where one table has
+/// fewer columns, and where `cell_merge` (the client's, per column) has a 1 the first moved row's
+/// cell joins the cell above (that row dropped when nothing is left in it). `previous.tree` holds
+/// the merged table: previous.tree->to_html() is what MinerU writes.
+void merge_table_into(TableState& previous, TableState& current, const std::vector<int>& cell_merge);
 
 
 // ------------------------------------------------------------------------------------------------
@@ -181,20 +191,21 @@ inline std::string display_text(const html::Tree& tree, int cell) { return full_
 inline void build_front_cache(TableState& t) {
     const std::size_t front = std::min(t.rows.size(), max_header_rows + 1);
     const std::vector<int> front_rows(t.rows.begin(), t.rows.begin() + std::ptrdiff_t(front));
-    const RowScan scan = scan_rows(t.tree, front_rows);
+    const RowScan scan = scan_rows(*t.tree, front_rows);
     t.front_header_info.clear();
     for (std::size_t i = 0; i < std::min(front, max_header_rows); ++i)
-        t.front_header_info.push_back(row_signature(t.tree, front_rows[i], scan.row_effective_cols[i]));
+        t.front_header_info.push_back(row_signature(*t.tree, front_rows[i], scan.row_effective_cols[i]));
     t.front_row_metrics = scan.row_metrics;
 }
 
 // (source row, source cell) of each column of the target row; source row -1: a rowspan from
 // `initial`. Returns the target row's columns and the table's column count up to it.
 using ColumnSources = std::map<long long, std::pair<long long, long long>>;
+inline constexpr std::pair<long long, long long> no_source{-2, -2};  // sources have row ≥ -1
 
-inline std::pair<ColumnSources, long long> scan_row_visual_sources(const TableState& t, long long target,
-                                                                   const TailOccupancy& initial) {
-    const long long n = (long long)t.rows.size();
+inline std::pair<ColumnSources, long long> scan_row_visual_sources(const html::Tree& tree, const std::vector<int>& rows,
+                                                                   long long target, const TailOccupancy& initial) {
+    const long long n = (long long)rows.size();
     if (target < 0) target += n;
     if (target < 0 || target >= n) return {{}, 0};
     std::map<long long, ColumnSources> occupied;
@@ -207,10 +218,10 @@ inline std::pair<ColumnSources, long long> scan_row_visual_sources(const TableSt
     for (long long r = 0; r <= target; ++r) {
         ColumnSources& row_occ = occupied[r];
         long long col = 0;
-        const std::vector<int> cells = row_cells(t.tree, t.rows[std::size_t(r)]);
+        const std::vector<int> cells = row_cells(tree, rows[std::size_t(r)]);
         for (std::size_t ci = 0; ci < cells.size(); ++ci) {
             while (row_occ.count(col)) ++col;
-            const long long colspan = cell_span(t.tree, cells[ci], "colspan"), rowspan = cell_span(t.tree, cells[ci], "rowspan");
+            const long long colspan = cell_span(tree, cells[ci], "colspan"), rowspan = cell_span(tree, cells[ci], "rowspan");
             for (long long ro = 0; ro < rowspan; ++ro) {
                 ColumnSources& occ = occupied[r + ro];
                 for (long long c = col; c < col + colspan; ++c) occ[c] = {r, (long long)ci};
@@ -227,10 +238,12 @@ inline std::pair<ColumnSources, long long> scan_row_visual_sources(const TableSt
 inline std::optional<TableState> table_state_from_html(std::string_view html) {
     if (html.empty()) return std::nullopt;
     TableState t;
-    t.tree = html::parse(html);
-    t.rows = t.tree.find_all(0, {"tr"});
+    t.tree = std::make_shared<html::Tree>(html::parse(html));
+    t.tbody = t.tree->find(0, "tbody");
+    if (t.tbody < 0) t.tbody = t.tree->find(0, "table");
+    t.rows = t.tree->find_all(0, {"tr"});
     if (t.rows.empty()) return std::nullopt;
-    detail::RowScan scan = detail::scan_rows(t.tree, t.rows);
+    detail::RowScan scan = detail::scan_rows(*t.tree, t.rows);
     detail::build_front_cache(t);
     t.total_cols = scan.total_cols;
     t.last_data_row = scan.last_nonempty;
@@ -240,38 +253,38 @@ inline std::optional<TableState> table_state_from_html(std::string_view html) {
 }
 
 inline std::vector<RenderedSegment> row_rendered_segments(const TableState& t, long long row, const TailOccupancy& initial) {
-    const auto [sources, total] = detail::scan_row_visual_sources(t, row, initial);
+    const auto [sources, total] = detail::scan_row_visual_sources(*t.tree, t.rows, row, initial);
     std::vector<RenderedSegment> out;
     if (total == 0) return out;
-    std::optional<std::pair<long long, long long>> current;
+    std::pair<long long, long long> current = detail::no_source;
     RenderedSegment seg;
     for (long long col = 0; col < total; ++col) {
         const auto it = sources.find(col);
         if (it == sources.end() || it->second != current) {
-            if (current) seg.end_col = col, out.push_back(seg);
-            current.reset();
+            if (current != detail::no_source) seg.end_col = col, out.push_back(seg);
+            current = detail::no_source;
             if (it == sources.end()) continue;
             current = it->second;
             seg = RenderedSegment{{}, col, 0};
             const auto [src_row, src_cell] = it->second;
             if (src_row >= 0) {
-                const std::vector<int> cells = detail::row_cells(t.tree, t.rows[std::size_t(src_row)]);
-                if (src_cell < (long long)cells.size()) seg.text = detail::display_text(t.tree, cells[std::size_t(src_cell)]);
+                const std::vector<int> cells = detail::row_cells(*t.tree, t.rows[std::size_t(src_row)]);
+                if (src_cell < (long long)cells.size()) seg.text = detail::display_text(*t.tree, cells[std::size_t(src_cell)]);
             }
         }
     }
-    if (current) seg.end_col = total, out.push_back(seg);
+    if (current != detail::no_source) seg.end_col = total, out.push_back(seg);
     return out;
 }
 
 inline std::size_t row_rendered_segment_count(const TableState& t, long long row) {
-    const auto [sources, total] = detail::scan_row_visual_sources(t, row, {});
+    const auto [sources, total] = detail::scan_row_visual_sources(*t.tree, t.rows, row, {});
     std::size_t count = 0;
-    std::optional<std::pair<long long, long long>> previous;
+    std::pair<long long, long long> previous = detail::no_source;
     for (long long col = 0; col < total; ++col) {
         const auto it = sources.find(col);
         if (it == sources.end()) {
-            previous.reset();
+            previous = detail::no_source;
             continue;
         }
         if (it->second != previous) ++count, previous = it->second;
@@ -303,8 +316,8 @@ inline std::size_t expand_header_count_by_rowspan(const TableState& t, std::size
     if (header_count == 0 || t.rows.empty()) return header_count;
     std::size_t expanded = std::min(header_count, t.rows.size());
     for (std::size_t r = 0; r < expanded; ++r)
-        for (int cell : detail::row_cells(t.tree, t.rows[r])) {
-            const long long rowspan = detail::cell_span(t.tree, cell, "rowspan");
+        for (int cell : detail::row_cells(*t.tree, t.rows[r])) {
+            const long long rowspan = detail::cell_span(*t.tree, cell, "rowspan");
             if (rowspan > 1) expanded = std::min(std::max<std::size_t>(expanded, r + std::size_t(rowspan)), t.rows.size());
         }
     return expanded;
@@ -330,6 +343,232 @@ inline bool can_merge_by_structure(const TableState& current, const TableState& 
     if (w1 > 0 && w2 > 0 && std::abs(w1 - w2) / std::min(w1, w2) >= 0.1) return false;
     if (previous.total_cols == current.total_cols) return true;
     return detail::rows_match(previous, current);
+}
+
+namespace detail {
+
+// build_visual_col_mapping: the first column of each cell of row `target`, past columns that
+// rowspans from earlier rows (or `initial`) hold.
+inline std::vector<long long> visual_col_mapping(const html::Tree& tree, const std::vector<int>& rows, long long target,
+                                                 const TailOccupancy& initial = {}) {
+    if (target < 0) target += (long long)rows.size();
+    if (target < 0 || target >= (long long)rows.size()) return {};
+    const auto [occupied, total] = scan_row_visual_sources(tree, rows, target, initial);
+    std::vector<long long> mapping;
+    long long col = 0;
+    for (int cell : row_cells(tree, rows[std::size_t(target)])) {
+        for (auto it = occupied.find(col); it != occupied.end() && it->second.first < target; it = occupied.find(col)) ++col;
+        mapping.push_back(col);
+        col += cell_span(tree, cell, "colspan");
+    }
+    return mapping;
+}
+
+// _cell_has_semantic_content: text that is not whitespace, or an image, formula, table, ...
+inline bool has_semantic_content(const html::Tree& tree, int cell) {
+    std::vector<int> todo = {cell};  // get_text(strip=True): some string not only whitespace
+    while (!todo.empty()) {
+        const html::Node& n = tree[todo.back()];
+        todo.pop_back();
+        if ((n.kind == html::Node::Kind::text || n.kind == html::Node::Kind::cdata) && !py::strip(n.text).empty()) return true;
+        todo.insert(todo.end(), n.children.begin(), n.children.end());
+    }
+    return !tree.find_all(cell, {"img", "svg", "math", "eq", "table", "figure", "object", "embed", "canvas"}).empty();
+}
+
+inline bool row_has_semantic_content(const html::Tree& tree, int row) {
+    for (int c : row_cells(tree, row))
+        if (has_semantic_content(tree, c)) return true;
+    return false;
+}
+
+// _insert_cell_before_visual_column: `cell` goes before the first cell of row `target` that starts
+// at or after column `start`, else at the row's end.
+inline void insert_cell_before_visual_column(html::Tree& tree, const std::vector<int>& rows, long long target, long long start, int cell) {
+    const std::vector<int> cells = row_cells(tree, rows[std::size_t(target)]);
+    const std::vector<long long> mapping = visual_col_mapping(tree, rows, target);
+    for (std::size_t i = 0; i < mapping.size(); ++i)
+        if (mapping[i] >= start) return tree.insert_before(cells[i], cell);
+    tree.append(rows[std::size_t(target)], cell);
+}
+
+// A copy of `cell` whose rowspan is `rowspan` (the attribute dropped for 1).
+inline int copy_with_rowspan(html::Tree& tree, int cell, long long rowspan) {
+    const int copy = tree.copy(tree, cell);
+    if (rowspan > 1) tree.set_attribute(copy, "rowspan", std::to_string(rowspan));
+    else tree.remove_attribute(copy, "rowspan");
+    return copy;
+}
+
+// _carry_rowspan_structure_to_next_row: before row `row` is dropped, its blank cells that span
+// further rows move down one row, one row shorter.
+inline void carry_rowspan_structure_to_next_row(html::Tree& tree, const std::vector<int>& rows, std::size_t row) {
+    if (row + 1 >= rows.size()) return;
+    const std::vector<int> cells = row_cells(tree, rows[row]);
+    const std::vector<long long> mapping = visual_col_mapping(tree, rows, (long long)row);
+    std::vector<std::pair<long long, int>> carried;
+    for (std::size_t i = 0; i < std::min(cells.size(), mapping.size()); ++i) {
+        const long long rowspan = cell_span(tree, cells[i], "rowspan");
+        if (rowspan <= 1 || has_semantic_content(tree, cells[i])) continue;
+        carried.emplace_back(mapping[i], copy_with_rowspan(tree, cells[i], rowspan - 1));
+    }
+    std::stable_sort(carried.begin(), carried.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [start, cell] : carried) insert_cell_before_visual_column(tree, rows, (long long)row + 1, start, cell);
+}
+
+// _clip_overlapped_blank_rowspan_cells: blank rowspan cells standing where the previous page's
+// rowspans (`initial`) already are lose those rows (moved down, or dropped). True if any did.
+inline bool clip_overlapped_blank_rowspan_cells(html::Tree& tree, const std::vector<int>& rows, const TailOccupancy& initial) {
+    if (rows.empty() || initial.empty()) return false;
+    std::vector<int> removed;
+    std::vector<std::tuple<long long, long long, int>> moved;  // target row, start column, cell
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        const std::vector<int> cells = row_cells(tree, rows[r]);
+        const std::vector<long long> mapping = visual_col_mapping(tree, rows, (long long)r);
+        for (std::size_t i = 0; i < std::min(cells.size(), mapping.size()); ++i) {
+            const long long rowspan = cell_span(tree, cells[i], "rowspan");
+            if (rowspan <= 1 || has_semantic_content(tree, cells[i])) continue;
+            const long long colspan = cell_span(tree, cells[i], "colspan");
+            if (colspan <= 0) continue;
+            long long overlap = 0;
+            for (; overlap < rowspan; ++overlap) {
+                const auto it = initial.find((long long)r + overlap);
+                bool covered = it != initial.end();
+                for (long long c = mapping[i]; covered && c < mapping[i] + colspan; ++c) covered = it->second.count(c) > 0;
+                if (!covered) break;
+            }
+            if (overlap == 0) continue;
+            const long long remaining = rowspan - overlap, target = (long long)r + overlap;
+            if (remaining > 0 && target >= (long long)rows.size()) continue;
+            removed.push_back(cells[i]);
+            if (remaining > 0) moved.emplace_back(target, mapping[i], copy_with_rowspan(tree, cells[i], remaining));
+        }
+    }
+    if (removed.empty()) return false;
+    for (int c : removed) tree.extract(c);
+    std::stable_sort(moved.begin(), moved.end(), [](const auto& a, const auto& b) {
+        return std::tie(std::get<0>(a), std::get<1>(a)) > std::tie(std::get<0>(b), std::get<1>(b));
+    });
+    for (const auto& [target, start, cell] : moved) insert_cell_before_visual_column(tree, rows, target, start, cell);
+    return true;
+}
+
+inline std::vector<long long> row_colspans(const html::Tree& tree, int row) {
+    std::vector<long long> spans;
+    for (int c : row_cells(tree, row)) spans.push_back(cell_span(tree, c, "colspan"));
+    return spans;
+}
+
+// adjust_table_rows_colspan: rows [begin, end) narrower than `target_cols` are widened — to the
+// reference row's colspans when they have its cells, else by widening their last cell.
+inline void adjust_rows_colspan(html::Tree& tree, const std::vector<int>& rows, std::size_t begin, std::size_t end,
+                                const std::vector<long long>& effective_cols, const std::vector<long long>& reference,
+                                long long target_cols, const std::vector<long long>& match_colspans) {
+    for (std::size_t r = begin; r < end; ++r) {
+        const std::vector<int> cells = row_cells(tree, rows[r]);
+        if (cells.empty()) continue;
+        const std::vector<long long> spans = row_colspans(tree, rows[r]);
+        long long actual = 0;
+        for (long long v : spans) actual += v;
+        if (effective_cols[r] >= target_cols || actual >= target_cols) continue;
+        if (spans.size() == reference.size() && spans == match_colspans) {
+            for (std::size_t i = 0; i < cells.size() && i < reference.size(); ++i)
+                if (reference[i] > 1) tree.set_attribute(cells[i], "colspan", std::to_string(reference[i]));
+        } else if (target_cols - effective_cols[r] > 0) {
+            tree.set_attribute(cells.back(), "colspan", std::to_string(spans.back() + target_cols - effective_cols[r]));
+        }
+    }
+}
+
+// _refresh_table_state_metrics.
+inline void refresh_metrics(TableState& t) {
+    RowScan scan = scan_rows(*t.tree, t.rows);
+    t.row_effective_cols = std::move(scan.row_effective_cols);
+    t.total_cols = scan.total_cols;
+    t.last_data_row = scan.last_nonempty;
+    t.tail_occupied = std::move(scan.tail_occupied);
+    build_front_cache(t);
+}
+
+// _apply_cell_merge: per column flagged 1, the cell of current's first data row joins the cell
+// above it; the row goes when nothing is left in it.
+inline void apply_cell_merge(TableState& previous, TableState& current, std::size_t headers, const std::vector<int>& cell_merge) {
+    if (cell_merge.empty() || headers >= current.rows.size() || previous.rows.empty()) return;
+    const std::shared_ptr<html::Tree> tree = previous.tree;  // current's too, by now
+    const int first = current.rows[headers], last = previous.rows.back();
+    const std::vector<int> cells1 = row_cells(*previous.tree, last), cells2 = row_cells(*current.tree, first);
+    const std::vector<long long> map1 = visual_col_mapping(*previous.tree, previous.rows, (long long)previous.rows.size() - 1);
+    const std::vector<int> merge_rows(current.rows.begin() + std::ptrdiff_t(headers), current.rows.end());
+    const std::vector<long long> map2 = visual_col_mapping(*current.tree, merge_rows, 0, previous.tail_occupied);
+    auto by_column = [](const html::Tree& tree, const std::vector<int>& cells, const std::vector<long long>& map) {
+        std::map<long long, std::size_t> m;
+        for (std::size_t i = 0; i < map.size(); ++i)
+            for (long long c = map[i]; c < map[i] + cell_span(tree, cells[i], "colspan"); ++c) m[c] = i;
+        return m;
+    };
+    const auto col1 = by_column(*previous.tree, cells1, map1), col2 = by_column(*current.tree, cells2, map2);
+    std::set<std::pair<std::size_t, std::size_t>> moved;
+    for (std::size_t v = 0; v < cell_merge.size(); ++v) {
+        const auto a = col1.find((long long)v), b = col2.find((long long)v);
+        if (cell_merge[v] != 1 || a == col1.end() || b == col2.end()) continue;
+        if (moved.insert({a->second, b->second}).second)
+            for (int child : std::vector<int>((*tree)[cells2[b->second]].children)) tree->append(cells1[a->second], child);
+    }
+    std::set<std::size_t> cleared;
+    for (std::size_t v = 0; v < cell_merge.size(); ++v) {
+        const auto a = col1.find((long long)v), b = col2.find((long long)v);
+        if (cell_merge[v] == 1 && a != col1.end() && b != col2.end() && cleared.insert(b->second).second)
+            current.tree->clear(cells2[b->second]);
+    }
+    if (!row_has_semantic_content(*current.tree, first)) {
+        carry_rowspan_structure_to_next_row(*current.tree, current.rows, headers);
+        current.tree->extract(first);
+        current.rows.erase(current.rows.begin() + std::ptrdiff_t(headers));
+    }
+}
+
+}  // namespace detail
+
+inline void merge_table_into(TableState& previous, TableState& current, const std::vector<int>& cell_merge) {
+    if (current.tree != previous.tree) {  // one tree from here on: cells and rows move between the tables
+        const int offset = previous.tree->adopt(std::move(*current.tree));
+        for (int& r : current.rows) r += offset;
+        if (current.tbody >= 0) current.tbody += offset;
+        current.tree = previous.tree;
+    }
+    const std::size_t headers = expand_header_count_by_rowspan(current, detect_table_headers(previous, current));
+    if (headers < current.rows.size()) {
+        const std::vector<int> merge_rows(current.rows.begin() + std::ptrdiff_t(headers), current.rows.end());
+        if (detail::clip_overlapped_blank_rowspan_cells(*current.tree, merge_rows, previous.tail_occupied)) detail::refresh_metrics(current);
+    }
+    if (!previous.rows.empty() && headers < current.rows.size()) {
+        const int last = previous.rows.back(), first = current.rows[headers];
+        if (previous.total_cols > current.total_cols) {
+            const std::vector<long long> reference = detail::row_colspans(*previous.tree, last);
+            detail::adjust_rows_colspan(*current.tree, current.rows, headers, current.rows.size(), current.row_effective_cols, reference,
+                                        previous.total_cols, detail::row_colspans(*current.tree, first));
+        } else if (current.total_cols > previous.total_cols) {
+            const std::vector<long long> reference = detail::row_colspans(*current.tree, first);
+            detail::adjust_rows_colspan(*previous.tree, previous.rows, 0, previous.rows.size(), previous.row_effective_cols, reference,
+                                        current.total_cols, detail::row_colspans(*previous.tree, last));
+            detail::refresh_metrics(previous);
+        }
+    }
+    detail::apply_cell_merge(previous, current, headers, cell_merge);
+    const long long start = (long long)previous.rows.size();
+    std::vector<int> appended;
+    if (previous.tbody >= 0 && current.tbody >= 0)
+        for (std::size_t r = headers; r < current.rows.size(); ++r) {
+            previous.tree->append(previous.tbody, current.rows[r]);
+            appended.push_back(current.rows[r]);
+        }
+    previous.rows.insert(previous.rows.end(), appended.begin(), appended.end());
+    if (appended.empty()) return;
+    detail::RowScan scan = detail::scan_rows(*previous.tree, appended, previous.tail_occupied, start);
+    previous.row_effective_cols.insert(previous.row_effective_cols.end(), scan.row_effective_cols.begin(), scan.row_effective_cols.end());
+    previous.total_cols = std::max(previous.total_cols, scan.total_cols);
+    if (scan.last_nonempty) previous.last_data_row = scan.last_nonempty;
+    previous.tail_occupied = std::move(scan.tail_occupied);
 }
 
 }  // namespace pipeline

@@ -21,6 +21,7 @@
 #include <docvlm/model/token_concat.hpp>
 #include <docvlm/pipeline/document.hpp>
 #include <docvlm/pipeline/mineru.hpp>
+#include <docvlm/pipeline/mineru_cross_page.hpp>
 #include <docvlm/pipeline/mineru_post_process.hpp>
 #include <docvlm/pipeline/mineru_table_images.hpp>
 
@@ -125,6 +126,13 @@ public:
     /// (Model::generate_batch); each result is what recognise() gives for it alone.
     std::vector<std::string> recognise_batch(std::span<const io::Image> images, std::span<const std::string> prompts,
                                              std::span<const GenerationOptions> options) const;
+    /// Prompts without an image (chat_prompt_text), decoded together; each answer is what the
+    /// prompt gives alone.
+    std::vector<std::string> answer_text_batch(std::span<const std::string> prompts, const GenerationOptions& options) const;
+    /// The client's cross-page table check (enable_cross_page_table_merge) over a document's pages
+    /// in order: its text-only questions answered by the model with the client's sampling;
+    /// Block::cell_merge set on tables that continue the previous page's (mineru_cross_page.hpp).
+    void check_cross_page_tables(std::vector<Document>& pages) const;
     /// The vision-feature cache used by recognise().
     VisionCache& vision_cache() const { return *cache_; }
     /// Time per phase so far (layout time is also split into its preprocess/vision/prefill/decode).
@@ -149,6 +157,8 @@ private:
         GenerationOptions opt;
     };
     Prepared prepare(const io::Image& image, std::string_view prompt, GenerationOptions opt) const;
+    // The prompt ids of `chat` and the options fitted to the model's context.
+    void fit(Prepared& p, const std::string& chat, GenerationOptions opt) const;
     // Records the generation's times and drops the stop tokens at the end of `out`.
     std::string finish(const Prepared& p, std::vector<std::int32_t> out, const GenerationStats& stats) const;
 
@@ -291,7 +301,6 @@ void MinerUPageParser<M>::timed(double PhaseTimes::*field, F&& f) const {
 template <class M>
 typename MinerUPageParser<M>::Prepared MinerUPageParser<M>::prepare(const io::Image& image, std::string_view prompt,
                                                                      GenerationOptions opt) const {
-    const auto& d = model_->dims();
     Prepared p;
     io::PixelValues px;
     timed(&PhaseTimes::preprocess, [&] { px = io::preprocess_qwen2vl(image, model_->image_config()); });
@@ -306,13 +315,19 @@ typename MinerUPageParser<M>::Prepared MinerUPageParser<M>::prepare(const io::Im
         ++times_->vision_cache_hits;
     }
     p.grid = {px.grid_t, px.grid_h, px.grid_w};
-    p.ids = tok_->encode(chat_prompt(prompt, p.vision->shape()[0]));
+    fit(p, chat_prompt(prompt, p.vision->shape()[0]), std::move(opt));
+    return p;
+}
+
+template <class M>
+void MinerUPageParser<M>::fit(Prepared& p, const std::string& chat, GenerationOptions opt) const {
+    const auto& d = model_->dims();
+    p.ids = tok_->encode(chat);
     if (opt.stop_tokens.empty()) opt.stop_tokens = {d.eos_token_id};
     if (p.ids.size() + 1 > d.max_positions)
         docvlm::detail::fail("prompt of ", p.ids.size(), " tokens exceeds the model's limit of ", d.max_positions);
     opt.max_new_tokens = std::min(opt.max_new_tokens, d.max_positions - p.ids.size());
     p.opt = std::move(opt);
-    return p;
 }
 
 template <class M>
@@ -355,6 +370,34 @@ std::vector<std::string> MinerUPageParser<M>::recognise_batch(std::span<const io
     for (std::size_t i = 0; i < prepared.size(); ++i)
         texts.push_back(finish(prepared[i], std::move(outs[i]), i == 0 ? stats : GenerationStats{}));
     return texts;
+}
+
+template <class M>
+std::vector<std::string> MinerUPageParser<M>::answer_text_batch(std::span<const std::string> prompts,
+                                                                const GenerationOptions& options) const {
+    std::vector<Prepared> prepared(prompts.size());
+    for (std::size_t i = 0; i < prompts.size(); ++i) fit(prepared[i], chat_prompt_text(prompts[i]), options);
+    std::vector<BatchRequest> reqs;
+    for (const Prepared& p : prepared) reqs.push_back({p.ids, {}, {}, p.opt});
+    GenerationStats stats;
+    auto outs = model_->generate_batch(reqs, &stats);
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < prepared.size(); ++i)
+        texts.push_back(finish(prepared[i], std::move(outs[i]), i == 0 ? stats : GenerationStats{}));
+    return texts;
+}
+
+template <class M>
+void MinerUPageParser<M>::check_cross_page_tables(std::vector<Document>& pages) const {
+    pipeline::check_cross_page_tables(pages, [&](const std::vector<std::string>& prompts) {
+        std::vector<std::string> answers;
+        for (std::size_t i = 0; i < prompts.size(); i += std::max<std::size_t>(1, opt_.batch)) {  // the client's batch, in slices
+            const std::size_t n = std::min(prompts.size() - i, std::max<std::size_t>(1, opt_.batch));
+            for (std::string& a : answer_text_batch({prompts.data() + i, n}, sampling_for(Task::text, opt_.max_new_tokens)))
+                answers.push_back(std::move(a));
+        }
+        return answers;
+    });
 }
 
 template <class M>

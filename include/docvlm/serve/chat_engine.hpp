@@ -88,6 +88,9 @@ public:
     virtual std::shared_ptr<ChatJob> submit(const ChatRequest& request, std::vector<io::Image> images) = 0;
     /// Parses one page image (POST /v1/parse).
     virtual pipeline::Document parse_page(const io::Image& page, const ParseProgress& progress) = 0;
+    /// The MinerU client's cross-page table check over a document's parsed pages (POST /v1/parse
+    /// with cross_page_tables): Block::cell_merge on tables that continue the previous page's.
+    virtual void check_cross_page_tables(std::vector<pipeline::Document>& pages) = 0;
     /// Finishes the jobs already submitted, refuses new ones (ApiError 503), then returns.
     virtual void drain() = 0;
 };

@@ -18,6 +18,7 @@
 #include <docvlm/pipeline/embedded_parser.hpp>
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/mineru.hpp>
+#include <docvlm/pipeline/mineru_cross_page.hpp>
 #include <docvlm/serve/chat_engine.hpp>
 
 #include <cmath>
@@ -32,6 +33,9 @@
 DOCVLM_NAMESPACE_BEGIN
 namespace serve {
 
+using pipeline::cross_page_merge_answer;
+using pipeline::parse_python_rows;
+
 struct EmbeddedEngineOptions {
     std::size_t workers = 2;        ///< requests answered at once
     std::size_t max_queue = 1024;   ///< requests waiting beyond that get 429
@@ -40,17 +44,6 @@ struct EmbeddedEngineOptions {
 
 /// The task a MinerU prompt asks for ("layout", "text", "table", "formula"), or "" for another prompt.
 std::string_view mineru_task_of(std::string_view prompt);
-
-/// The answer to MinerU's cross-page table merge prompt, or nullopt if `prompt` is not one. The
-/// rule: the first row on the new page continues the last row of the previous page when it is
-/// incomplete (some cell is empty where the row above has text) while it has text somewhere; then
-/// each of its cells with text below a cell with text continues that cell (1), every other cell
-/// starts afresh (0). A complete row is a new row: all 0. Rows of different lengths: all 0.
-std::optional<std::string> cross_page_merge_answer(std::string_view prompt);
-
-/// Python's repr() of a list of str lists, read back (the rows in the merge prompt): nullopt
-/// when `text` is not one.
-std::optional<std::vector<std::vector<std::string>>> parse_python_rows(std::string_view text);
 
 /// A page layout in MinerU2.5's layout grammar (boxes scaled to 0..1000 of width × height).
 std::string layout_grammar(const pipeline::PageLayout& layout);
@@ -64,6 +57,7 @@ public:
     const std::string& model_id() const override { return id_; }
     std::shared_ptr<ChatJob> submit(const ChatRequest& request, std::vector<io::Image> images) override;
     pipeline::Document parse_page(const io::Image& page, const ParseProgress& progress) override;
+    void check_cross_page_tables(std::vector<pipeline::Document>& pages) override;
     void drain() override;
 
 private:
@@ -112,81 +106,6 @@ inline std::string layout_grammar(const pipeline::PageLayout& layout) {
         out += "<|box_start|>" + std::string(box) + "<|box_end|><|ref_start|>" + b.type + "<|ref_end|><|rotate_up|>";
     }
     return out;
-}
-
-inline std::optional<std::vector<std::vector<std::string>>> parse_python_rows(std::string_view t) {
-    std::vector<std::vector<std::string>> rows;
-    std::size_t i = 0;
-    auto skip = [&] {
-        while (i < t.size() && (t[i] == ' ' || t[i] == '\n')) ++i;
-    };
-    auto eat = [&](char c) {
-        skip();
-        if (i < t.size() && t[i] == c) return ++i, true;
-        return false;
-    };
-    auto str = [&](std::string& out) {  // a Python str literal, quotes ' or "
-        skip();
-        if (i >= t.size() || (t[i] != '\'' && t[i] != '"')) return false;
-        const char q = t[i++];
-        for (; i < t.size() && t[i] != q; ++i) {
-            if (t[i] != '\\') {
-                out += t[i];
-                continue;
-            }
-            if (++i >= t.size()) return false;
-            switch (t[i]) {
-                case 'n': out += '\n'; break;
-                case 't': out += '\t'; break;
-                case 'r': out += '\r'; break;
-                default: out += t[i];  // \\, \', \" (other escapes keep their letter: the rule only needs emptiness)
-            }
-        }
-        return i < t.size() && t[i++] == q;
-    };
-    if (!eat('[')) return std::nullopt;
-    while (eat('[')) {
-        std::vector<std::string> row;
-        if (!eat(']')) {
-            do {
-                row.emplace_back();
-                if (!str(row.back())) return std::nullopt;
-            } while (eat(','));
-            if (!eat(']')) return std::nullopt;
-        }
-        rows.push_back(std::move(row));
-        if (!eat(',')) break;
-    }
-    if (!eat(']')) return std::nullopt;
-    return rows;
-}
-
-inline std::optional<std::string> cross_page_merge_answer(std::string_view prompt) {
-    if (!prompt.starts_with("Please merge the next two tables.")) return std::nullopt;
-    auto rows_after = [&](std::string_view label) -> std::optional<std::vector<std::string>> {
-        const std::size_t at = prompt.find(label);
-        if (at == std::string_view::npos) return std::nullopt;
-        const std::size_t open = prompt.find('[', at);
-        if (open == std::string_view::npos) return std::nullopt;
-        auto rows = parse_python_rows(prompt.substr(open, prompt.find("\n\n", open) - open));
-        if (!rows || rows->empty()) return std::nullopt;
-        return label.starts_with("**Last") ? rows->back() : rows->front();
-    };
-    const auto above = rows_after("**Last Row(s) Data:**"), below = rows_after("**First Data Row(s):**");
-    if (!above || !below || below->empty()) return std::nullopt;
-    auto blank = [](const std::string& s) { return s.find_first_not_of(" \t\n") == std::string::npos; };
-    bool incomplete = false, any_text = false;
-    if (above->size() == below->size())
-        for (std::size_t c = 0; c < below->size(); ++c) {
-            incomplete |= blank((*below)[c]) && !blank((*above)[c]);
-            any_text |= !blank((*below)[c]);
-        }
-    std::string out = "[";
-    for (std::size_t c = 0; c < below->size(); ++c) {
-        const bool merge = incomplete && any_text && !blank((*below)[c]) && !blank((*above)[c]);
-        out += (c ? ", " : "") + std::string(merge ? "1" : "0");
-    }
-    return out + "]";
 }
 
 template <class M>
@@ -258,6 +177,12 @@ pipeline::Document EmbeddedChatEngine<M>::parse_page(const io::Image& page, cons
     o.progress = progress;
     const pipeline::EmbeddedPageParser<M> parser(*model_, o);
     return parser.parse(page);
+}
+
+template <class M>
+void EmbeddedChatEngine<M>::check_cross_page_tables(std::vector<pipeline::Document>& pages) {
+    const pipeline::EmbeddedPageParser<M> parser(*model_, opt_.parse);
+    parser.check_cross_page_tables(pages);
 }
 
 template <class M>

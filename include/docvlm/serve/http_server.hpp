@@ -8,7 +8,9 @@
 //   POST /v1/chat/completions/batch    vLLM's batch route: messages = a list of conversations;
 //                                      one answer, choices[i] for conversation i
 //   POST /v1/parse                     multipart: file (PNG, JPEG, BMP, TIFF, PDF), format
-//                                      (md | json | html), pages ("1-3,7"), stream (1: SSE
+//                                      (md | json | html), pages ("1-3,7"), cross_page_tables (1:
+//                                      tables broken by a page break joined, as MinerU joins
+//                                      them), stream (1: SSE
 //                                      progress and one event per page, then the result); or
 //                                      the file as the body, the fields in the query string
 //   GET  /                             the web page (web_page.hpp); GET /assets/...: Debian's
@@ -19,6 +21,7 @@
 #pragma once
 
 #include <docvlm/core/config.hpp>
+#include <docvlm/pipeline/mineru_cross_page.hpp>
 #include <docvlm/serve/chat_engine.hpp>
 #include <docvlm/serve/multipart.hpp>
 #include <docvlm/serve/openai_api.hpp>
@@ -74,6 +77,8 @@ private:
     void chat(const httplib::Request& req, httplib::Response& res);
     void chat_batch(const httplib::Request& req, httplib::Response& res);
     void parse(const httplib::Request& req, httplib::Response& res);
+    // cross_page_tables: the engine's check, then MinerU's merge, over the document's pages.
+    void join_cross_page_tables(std::vector<std::pair<int, pipeline::Document>>& pages);
     // Images of a request decoded (415 / 413 / 400 for bad ones).
     std::vector<io::Image> images_of(const ChatRequest& r) const;
     void check_model(const ChatRequest& r) const;
@@ -348,6 +353,14 @@ inline std::string_view content_type_of(std::string_view format) {
 
 }  // namespace detail
 
+inline void HttpServer::join_cross_page_tables(std::vector<std::pair<int, pipeline::Document>>& pages) {
+    std::vector<pipeline::Document> docs;
+    for (auto& [n, d] : pages) docs.push_back(std::move(d));
+    engine_->check_cross_page_tables(docs);
+    pipeline::merge_cross_page_tables(docs);
+    for (std::size_t i = 0; i < pages.size(); ++i) pages[i].second = std::move(docs[i]);
+}
+
 inline void HttpServer::parse(const httplib::Request& req, httplib::Response& res) {
     // A form (multipart/form-data, read by parse_multipart: see the pre-routing handler), or the
     // file as the whole body with the other fields in the query string.
@@ -361,18 +374,20 @@ inline void HttpServer::parse(const httplib::Request& req, httplib::Response& re
         if (const FormPart* p = form_field(form, name)) return p->data;
         return req.has_param(name) ? req.get_param_value(name) : fallback;
     };
-    const std::string format = field("format", "md"), stream = field("stream", "0");
+    const std::string format = field("format", "md"), stream = field("stream", "0"), cross = field("cross_page_tables", "0");
+    const bool join_tables = cross == "1" || cross == "true";
     if (format != "md" && format != "json" && format != "html") reject(400, "invalid_field", "'format' must be md, json or html");
     auto doc = std::make_shared<UploadedDocument>(file->data, field("pages", ""), opt_.uploads);
     if (stream != "1" && stream != "true") {
         const ParseSlot slot(parse_slots_);
         std::vector<std::pair<int, pipeline::Document>> pages;
         for (std::size_t i = 0; i < doc->page_count(); ++i) pages.emplace_back(doc->page_number(i), engine_->parse_page(doc->page(i), {}));
+        if (join_tables) join_cross_page_tables(pages);
         res.set_content(detail::combine_pages(pages, format), std::string(detail::content_type_of(format)));
         return;
     }
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [this, doc, format](std::size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [this, doc, format, join_tables](std::size_t, httplib::DataSink& sink) {
         std::mutex m;  // progress may be reported from the parser's worker threads
         bool open = true;
         auto event = [&](std::string_view name, const nlohmann::json& j) {
@@ -395,6 +410,7 @@ inline void HttpServer::parse(const httplib::Request& req, httplib::Response& re
                 event("page", {{"page", page}, {"index", i + 1}, {"pages", n}, {"markdown", d.markdown()}});
                 pages.emplace_back(page, std::move(d));
             }
+            if (open && join_tables) join_cross_page_tables(pages);
             if (open)
                 event("result", {{"format", format}, {"content", detail::combine_pages(pages, format)}, {"markdown", detail::combine_pages(pages, "md")},
                                  {"html", detail::combine_pages(pages, "html")}, {"json", detail::combine_pages(pages, "json")}});

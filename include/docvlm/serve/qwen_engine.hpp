@@ -48,6 +48,7 @@ public:
     const std::string& model_id() const override { return id_; }
     std::shared_ptr<ChatJob> submit(const ChatRequest& request, std::vector<io::Image> images) override;
     pipeline::Document parse_page(const io::Image& page, const ParseProgress& progress) override;
+    void check_cross_page_tables(std::vector<pipeline::Document>& pages) override;
     void drain() override;
     /// Vision features reused so far (a retried or repeated image skips the encoder).
     std::size_t vision_cache_hits() const { return cache_.hits(); }
@@ -137,6 +138,12 @@ pipeline::Document QwenChatEngine<M>::parse_page(const io::Image& page, const Pa
     o.progress = progress;
     const pipeline::MinerUPageParser<M> parser(*model_, *tok_, o);
     return parser.parse(page);
+}
+
+template <class M>
+void QwenChatEngine<M>::check_cross_page_tables(std::vector<pipeline::Document>& pages) {
+    const pipeline::MinerUPageParser<M> parser(*model_, *tok_, opt_.parse);
+    parser.check_cross_page_tables(pages);
 }
 
 template <class M>

@@ -196,6 +196,17 @@ def page_case(rng):
     return pages
 
 
+def merged_html(tm, htmls, cell_merges):
+    """MinerU's perform_table_merge from the last table back to the first; the first's markup."""
+    states = [tm.build_table_state_from_html(h) for h in htmls]
+    if any(s is None for s in states):
+        return None
+    for i in range(len(states) - 1, 0, -1):
+        states[i].owner_block = {"cell_merge": cell_merges[i], "blocks": []}
+        tm.perform_table_merge(states[i - 1], states[i], {"blocks": []}, [])
+    return str(states[0].soup)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--client", required=True, help="a checkout of opendatalab/mineru-vl-utils")
@@ -208,7 +219,7 @@ def main():
     from mineru_vl_utils.structs import ContentBlock, ExtractResult
 
     rng = random.Random(args.seed)
-    cases = {"html": [], "tables": [], "pairs": [], "responses": [], "pages": []}
+    cases = {"html": [], "tables": [], "pairs": [], "responses": [], "pages": [], "merges": [], "continuation": []}
     junk = ["<", ">", "&", "</", "<td>", "</td>", "<tr>", "</tr>", "<b>", "</b>", "<br>", "<!--", "-->", "&amp;", "&#", ";", "x",
             " ", "'", "\"", "=", "<td colspan=2>", "/", "<script>", "</script>", "<![CDATA[", "]]>", "\n", "<TD ROWSPAN='2'>",
             "<td x='", "&#x", "&#12", "&amp", "&copy", "é", "\x00", "<pre>", "</pre>", "<textarea>", "<rt>", "</rt>", "<![if x]>",
@@ -256,6 +267,29 @@ def main():
         entry.update({"prompts": [t.prompt for t in tasks], "answers": answers,
                       "cell_merge": [[b.get("cell_merge") for b in r] for r in results]})
         cases["pages"].append(entry)
+
+    cases["merges"] = []
+    for k in range(200 * args.scale):
+        chain = [table_pair(rng)] if k % 4 else [table_pair(rng), table_pair(rng)]
+        htmls = [chain[0][0], chain[0][1]] + ([chain[1][1]] if len(chain) > 1 else [])
+        merges = [None] + [rng.choice([None, [], [rng.randint(0, 1) for _ in range(rng.randint(1, 7))], [1] * rng.randint(1, 7)])
+                           for _ in htmls[1:]]
+        entry = {"in": htmls, "cell_merge": merges}
+        try:
+            entry["out"] = merged_html(tm, htmls, merges)
+        except ValueError as e:
+            entry["error"] = str(e)
+        cases["merges"].append(entry)
+
+    from mineru.utils.table_continuation import is_table_continuation_text
+
+    cases["continuation"] = []
+    markers = ["(续)", "(续表)", "（续表）", "(续上表)", "(continued)", "(Continued)", "（CONTINUED）", "(cont.)", "(cont’d)",
+               "(…continued)", "continued", "Continued", "discontinued", "-continued", "écontinued", "续表", " ", ""]
+    for _ in range(120 * args.scale):
+        text = rng.choice(["Table 3", "表 2", "", "  ", "Costs"]) + rng.choice([" ", "", "\u3000"]) + rng.choice(markers) + \
+            rng.choice(["", "", " ", ".", " 3"])
+        cases["continuation"].append({"in": text, "out": is_table_continuation_text(text)})
 
     import bs4
 
