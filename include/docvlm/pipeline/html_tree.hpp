@@ -201,11 +201,11 @@ public:
     void start_tag(std::string name, std::vector<std::pair<std::string, std::string>> attrs, bool empty_element_form) {
         end_data();
         Node n{Node::Kind::element, std::move(name), {}, {}, -1, {}};
-        for (auto& [k, v] : attrs) {  // a repeated attribute keeps its first place and its last value
-            if (list_attribute(n.name, k)) v = join_words(v);
-            auto it = std::find_if(n.attrs.begin(), n.attrs.end(), [&](const auto& a) { return a.first == k; });
-            if (it != n.attrs.end()) it->second = std::move(v);
-            else n.attrs.emplace_back(std::move(k), std::move(v));
+        for (auto& kv : attrs) {  // a repeated attribute keeps its first place and its last value
+            if (list_attribute(n.name, kv.first)) kv.second = join_words(kv.second);
+            auto it = std::find_if(n.attrs.begin(), n.attrs.end(), [&](const auto& a) { return a.first == kv.first; });
+            if (it != n.attrs.end()) it->second = std::move(kv.second);
+            else n.attrs.push_back(std::move(kv));
         }
         const bool is_void = void_element(n.name);
         const std::string tag = n.name;
