@@ -62,6 +62,7 @@ inline constexpr std::string_view web_page_html = R"HTML(<!doctype html>
     <div class="row">
       <label class="field" for="pagelist">Pages (PDF, e.g. 1-3,7)<input id="pagelist" type="text" name="pages" placeholder="all"></label>
       <label class="field" for="key">API key (if the server asks)<input id="key" type="password" autocomplete="off"></label>
+      <label class="field" for="crosspage"><span><input id="crosspage" type="checkbox" name="cross_page_tables"> Join tables split by a page break</span></label>
       <button id="go" class="primary" type="submit">Parse</button>
     </div>
   </form>
@@ -181,6 +182,7 @@ $("form").addEventListener("submit", async (ev) => {
   $("status").textContent = "Uploading " + f.name + "…";
   const body = new FormData();
   body.append("file", f); body.append("pages", $("pagelist").value.trim()); body.append("stream", "1"); body.append("format", "md");
+  if ($("crosspage").checked) body.append("cross_page_tables", "1");
   const headers = $("key").value ? {Authorization: "Bearer " + $("key").value} : {};
   try {
     const res = await fetch("/v1/parse", {method: "POST", body, headers});
