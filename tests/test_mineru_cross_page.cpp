@@ -281,8 +281,9 @@ TEST_CASE("tables continued over three pages are joined into the first, as Miner
     const std::string t3 = "<table><tr><td>2023</td><td>15</td></tr></table>";
     std::vector<Document> doc(3);
     doc[0].blocks = page_of({{"text", "Intro"}, {"table", t1.c_str()}, {"table_footnote", "old note"}, {"page_number", "1"}});
-    doc[1].blocks = page_of({{"header", "Report"}, {"table_caption", "Table 1 (continued)"}, {"table", t2.c_str()}});
-    doc[2].blocks = page_of({{"table", t3.c_str()}, {"table_footnote", "Source: us"}, {"text", "After"}});
+    doc[1].blocks = page_of({{"header", "Report"}, {"table_caption", "Table 1 (continued)"}, {"table", t2.c_str()},
+                             {"table_footnote", "p2 note"}});
+    doc[2].blocks = page_of({{"table_caption", "续表"}, {"table", t3.c_str()}, {"table_footnote", "Source: us"}, {"text", "After"}});
     merge_cross_page_tables(doc);
     // The result MinerU's perform_table_merge gives (pinned above), page 3 into 2, then 2 into 1.
     auto s1 = table_state_from_html(t1), s2 = table_state_from_html(t2), s3 = table_state_from_html(t3);
@@ -291,12 +292,26 @@ TEST_CASE("tables continued over three pages are joined into the first, as Miner
     REQUIRE(doc[0].blocks.size() == 4);
     CHECK(doc[0].blocks[1].content == s1->tree->to_html());
     CHECK(doc[0].blocks[1].content.find("2023") != std::string::npos);
-    CHECK(doc[0].blocks[2].content == "Source: us");  // the last footnote replaces the first table's
+    CHECK(doc[0].blocks[2].content == "Source: us");  // the last table's footnotes replace the others (MinerU's rule)
     CHECK(doc[0].blocks[3].type == "page_number");
-    REQUIRE(doc[1].blocks.size() == 1);  // the continuation caption and the table went
+    REQUIRE(doc[1].blocks.size() == 1);  // the continuation caption, the table and its footnote went
     CHECK(doc[1].blocks[0].type == "header");
     REQUIRE(doc[2].blocks.size() == 1);
     CHECK(doc[2].blocks[0].content == "After");
+}
+
+TEST_CASE("a footnote under the previous table stops the join unless the next table's caption says it continues") {
+    const std::string t = "<table><tr><td>a</td><td>b</td></tr></table>", u = "<table><tr><td>c</td><td>d</td></tr></table>";
+    std::vector<Document> doc(2);
+    doc[0].blocks = page_of({{"table", t.c_str()}, {"table_footnote", "n"}});
+    doc[1].blocks = page_of({{"table", u.c_str()}});
+    merge_cross_page_tables(doc);
+    CHECK(doc[1].blocks.size() == 1);
+    doc[1].blocks = page_of({{"table_caption", "Table 1 (continued)"}, {"table", u.c_str()}});
+    merge_cross_page_tables(doc);
+    CHECK(doc[1].blocks.empty());
+    REQUIRE(doc[0].blocks.size() == 1);  // its footnote gave way to the (absent) footnotes of the second table
+    CHECK(doc[0].blocks[0].content.find("<td>c</td>") != std::string::npos);
 }
 
 TEST_CASE("a table under a caption that does not say it continues stays apart; so does one of another width") {

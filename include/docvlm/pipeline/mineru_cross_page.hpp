@@ -1,12 +1,14 @@
-// docvlm/pipeline/mineru_cross_page.hpp — the official client's cross-page table check
-// (mineru-vl-utils post_process/cross_page_table.py, on with enable_cross_page_table_merge):
-//   pages of post-processed blocks → pairs (the last table of a page, the first table of the next;
-//   only captions, footnotes, headers, footers and page numbers may stand after / before them)
-//   → pairs MinerU's structure check accepts (mineru_table_merge.hpp) whose boundary rows have as
-//   many rendered segments → a text-only prompt per pair showing both rows → the model's answer, a
-//   JSON list of 0/1 per segment (1: that cell of the first data row continues the cell above)
-//   → `Block::cell_merge` on the next page's table: 0/1 per column.
-// MinerU itself (not the client) then joins the tables (merge_table): merge_cross_page_tables.
+// docvlm/pipeline/mineru_cross_page.hpp — tables broken by a page break, as MinerU handles them:
+//   1. the official client's check (mineru-vl-utils post_process/cross_page_table.py, on with
+//      enable_cross_page_table_merge): pages of post-processed blocks → pairs (the last table of
+//      a page, the first of the next; only captions, footnotes, headers, footers and page numbers
+//      may stand after / before them) → pairs MinerU's structure check accepts
+//      (mineru_table_merge.hpp) whose boundary rows have as many rendered segments → a text-only
+//      prompt per pair showing both rows → the model's answer, a JSON list of 0/1 per segment
+//      (1: that cell of the first data row continues the cell above) → `Block::cell_merge` on the
+//      next page's table, 0/1 per column;
+//   2. an answer to that prompt by rule (cross_page_merge_answer), for models that cannot follow it;
+//   3. MinerU's join of the pairs (merge_table): merge_cross_page_tables.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -406,6 +408,7 @@ inline void merge_cross_page_tables(std::vector<Document>& pages) {
         for (std::size_t c : detail::blocks_around(blocks[cp], it->curr_block, "table_caption", true)) dropped[cp][c] = true;
         for (std::size_t f : detail::blocks_around(blocks[pp], it->prev_block, "table_footnote", false)) dropped[pp][f] = true;
         for (std::size_t f : detail::blocks_around(blocks[cp], it->curr_block, "table_footnote", false)) {
+            if (dropped[cp][f]) continue;  // replaced already by those of the table joined to this one
             dropped[cp][f] = true;
             moved_footnotes[pp].emplace_back(it->prev_block, blocks[cp][f]);
         }

@@ -159,6 +159,8 @@ private:
     Prepared prepare(const io::Image& image, std::string_view prompt, GenerationOptions opt) const;
     // The prompt ids of `chat` and the options fitted to the model's context.
     void fit(Prepared& p, const std::string& chat, GenerationOptions opt) const;
+    // Prepared requests (with an image's vision tokens, or text only) decoded together.
+    std::vector<std::string> decode_together(const std::vector<Prepared>& prepared) const;
     // Records the generation's times and drops the stop tokens at the end of `out`.
     std::string finish(const Prepared& p, std::vector<std::int32_t> out, const GenerationStats& stats) const;
 
@@ -362,14 +364,7 @@ std::vector<std::string> MinerUPageParser<M>::recognise_batch(std::span<const io
     std::vector<Prepared> prepared;
     prepared.reserve(images.size());
     for (std::size_t i = 0; i < images.size(); ++i) prepared.push_back(prepare(images[i], prompts[i], options[i]));
-    std::vector<BatchRequest> reqs;
-    for (const Prepared& p : prepared) reqs.push_back({p.ids, {p.vision.get(), 1}, {&p.grid, 1}, p.opt});
-    GenerationStats stats;
-    auto outs = model_->generate_batch(reqs, &stats);
-    std::vector<std::string> texts;
-    for (std::size_t i = 0; i < prepared.size(); ++i)
-        texts.push_back(finish(prepared[i], std::move(outs[i]), i == 0 ? stats : GenerationStats{}));
-    return texts;
+    return decode_together(prepared);
 }
 
 template <class M>
@@ -377,8 +372,15 @@ std::vector<std::string> MinerUPageParser<M>::answer_text_batch(std::span<const 
                                                                 const GenerationOptions& options) const {
     std::vector<Prepared> prepared(prompts.size());
     for (std::size_t i = 0; i < prompts.size(); ++i) fit(prepared[i], chat_prompt_text(prompts[i]), options);
+    return decode_together(prepared);
+}
+
+template <class M>
+std::vector<std::string> MinerUPageParser<M>::decode_together(const std::vector<Prepared>& prepared) const {
     std::vector<BatchRequest> reqs;
-    for (const Prepared& p : prepared) reqs.push_back({p.ids, {}, {}, p.opt});
+    for (const Prepared& p : prepared)
+        if (p.vision) reqs.push_back({p.ids, {p.vision.get(), 1}, {&p.grid, 1}, p.opt});
+        else reqs.push_back({p.ids, {}, {}, p.opt});
     GenerationStats stats;
     auto outs = model_->generate_batch(reqs, &stats);
     std::vector<std::string> texts;
