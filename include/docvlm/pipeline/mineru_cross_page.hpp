@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -86,7 +87,9 @@ bool is_table_continuation_text(std::string_view text);
 /// the next table's rows join the previous one (merge_table_into, its cell_merge applied), its
 /// continuation captions go, its footnotes move under the joined table (replacing the previous
 /// table's). Block lists are the client's flat ones: captions and footnotes are the caption and
-/// footnote blocks standing before and after the table (MinerU groups them with the table first).
+/// footnote blocks standing before and after the table (MinerU groups them with the table first;
+/// on that grouping its merge_table leaves the same tables, tests/data/mineru-client). A pair
+/// whose tables cannot be read stays apart, with a warning on the second page (MinerU raises).
 void merge_cross_page_tables(std::vector<Document>& pages);
 
 /// detect_cross_page_cell_merge: tasks, then `predict` (prompts → answers, text only, the client's
@@ -389,17 +392,19 @@ inline void merge_cross_page_tables(std::vector<Document>& pages) {
     std::vector<std::vector<bool>> dropped(blocks.size());
     for (std::size_t p = 0; p < blocks.size(); ++p) dropped[p].assign(blocks[p].size(), false);
     std::vector<std::vector<std::pair<std::size_t, Block>>> moved_footnotes(blocks.size());  // (after block, footnote)
+    std::set<std::pair<std::size_t, std::size_t>> joined_into;  // tables rewritten (the others keep their markup)
     std::vector<CrossPagePair> pairs = find_cross_page_table_pairs(blocks);
     for (auto it = pairs.rbegin(); it != pairs.rend(); ++it) {
         const std::size_t pp = it->prev_page, cp = pp + 1;
-        try {
-            if (!detail::captions_allow_merge(blocks[pp], it->prev_block, blocks[cp], it->curr_block)) continue;
-            TableState *previous = state(pp, it->prev_block), *current = state(cp, it->curr_block);
+        try {  // both tables read first, as MinerU reads them (and raises on a span int() refuses)
+            TableState *current = state(cp, it->curr_block), *previous = state(pp, it->prev_block);
             if (!previous || !current) continue;
+            if (!detail::captions_allow_merge(blocks[pp], it->prev_block, blocks[cp], it->curr_block)) continue;
             if (!can_merge_by_structure(*current, *previous, detail::box_of(blocks[cp][it->curr_block]),
                                         detail::box_of(blocks[pp][it->prev_block])))
                 continue;
             merge_table_into(*previous, *current, blocks[cp][it->curr_block].cell_merge);
+            joined_into.insert({pp, it->prev_block});
         } catch (const Error& e) {
             pages[cp].warnings.push_back("table not joined to the previous page's: " + std::string(e.what()));
             continue;
@@ -415,8 +420,8 @@ inline void merge_cross_page_tables(std::vector<Document>& pages) {
         for (auto& [at, footnote] : moved_footnotes[cp])  // footnotes this table had gathered move on with it
             if (at == it->curr_block) moved_footnotes[pp].emplace_back(it->prev_block, std::move(footnote)), at = SIZE_MAX;
     }
-    for (auto& [key, s] : states)
-        if (!dropped[key.first][key.second]) blocks[key.first][key.second].content = s.tree->to_html();
+    for (const auto& key : joined_into)
+        if (!dropped[key.first][key.second]) blocks[key.first][key.second].content = states.at(key).tree->to_html();
     for (std::size_t p = 0; p < pages.size(); ++p) {
         std::vector<Block> kept;
         for (std::size_t b = 0; b < blocks[p].size(); ++b) {

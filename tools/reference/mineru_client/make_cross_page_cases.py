@@ -27,7 +27,7 @@ def load(client_path, mineru_path):
     def merge_para_with_text(*args, **kwargs):
         raise NotImplementedError("caption text is not on the client's path")
 
-    stub.merge_para_with_text = merge_para_with_text
+    stub.merge_para_with_text = merge_para_with_text  # replaced by caption_text for the documents below
     sys.modules[stub.__name__] = stub
     import mineru_vl_utils.post_process.cross_page_table as cpt
     from mineru.utils import table_merge
@@ -207,6 +207,96 @@ def merged_html(tm, htmls, cell_merges):
     return str(states[0].soup)
 
 
+SKIPPED = {"table_caption", "table_footnote", "image_caption", "image_footnote", "header", "footer", "page_number", "page_footnote"}
+
+
+def caption_text(block):
+    """The text of a caption block (MinerU's merge_para_with_text for one line of text spans)."""
+    return "".join(span["content"] for line in block["lines"] for span in line["spans"])
+
+
+def grouped(blocks, i, kind, before):
+    """The caption (before) or footnote (after) blocks that stand with table i: scanning past
+    captions, footnotes, headers, footers and page numbers, as docvlm groups the client's blocks."""
+    out, j = [], i
+    while True:
+        j += -1 if before else 1
+        if j < 0 or j >= len(blocks) or blocks[j]["type"] not in SKIPPED:
+            return out
+        if blocks[j]["type"] == kind:
+            out.append(j)
+
+
+def middle_json(pages):
+    """MinerU's page_info list for the client's flat blocks: captions and footnotes inside their
+    table block (captions above the body, footnotes below), headers and the like discarded."""
+    infos = []
+    for blocks in pages:
+        claimed, para = set(), []
+        for i, b in enumerate(blocks):
+            if b["type"] != "table":
+                continue
+            caps, notes = grouped(blocks, i, "table_caption", True), grouped(blocks, i, "table_footnote", False)
+            claimed.update(caps + notes + [i])
+            x0, x1 = b["bbox"][0], b["bbox"][2]
+            sub = [{"type": "table_caption", "bbox": [x0, 0.1, x1, 0.15], "lines": [{"spans": [{"type": "text", "content": blocks[c]["content"]}]}]}
+                   for c in reversed(caps)]
+            sub.append({"type": "table_body", "bbox": [x0, 0.2, x1, 0.8], "index": len(sub),
+                        "lines": [{"spans": [{"type": "table", "html": b["content"]}]}]})
+            sub += [{"type": "table_footnote", "bbox": [x0, 0.85, x1, 0.9], "lines": [{"spans": [{"type": "text", "content": blocks[f]["content"]}]}]}
+                    for f in notes]
+            block = {"type": "table", "bbox": list(b["bbox"]), "blocks": sub, "order": i}
+            if b.get("cell_merge") is not None:
+                block["cell_merge"] = b["cell_merge"]
+            para.append(block)
+        for i, b in enumerate(blocks):
+            if i not in claimed and b["type"] not in SKIPPED:
+                para.append({"type": b["type"], "bbox": list(b["bbox"]), "lines": [], "order": i})
+        para.sort(key=lambda b: b["order"])
+        infos.append({"para_blocks": para})
+    return infos
+
+
+def joined_tables(infos):
+    """Per page, the tables left after MinerU's merge_table: markup, captions, footnotes."""
+    out = []
+    for info in infos:
+        tables = []
+        for b in info["para_blocks"]:
+            if b["type"] != "table" or any(s.get("lines_deleted") for s in b["blocks"]):
+                continue
+            body = next(s for s in b["blocks"] if s["type"] == "table_body")
+            tables.append({"html": body["lines"][0]["spans"][0]["html"],
+                           "captions": [caption_text(s) for s in b["blocks"] if s["type"] == "table_caption"],
+                           "footnotes": [caption_text(s) for s in b["blocks"] if s["type"] == "table_footnote"]})
+        out.append(tables)
+    return out
+
+
+def document_case(rng):
+    """2-3 pages whose boundary tables may continue, under captions that say so or not, with footnotes."""
+    n = rng.randint(2, 3)
+    chain = table_pair(rng)
+    htmls = [chain[0], chain[1]] + ([table_pair(rng)[1]] if n == 3 else [])
+    pages = []
+    for p in range(n):
+        blocks = []
+        if rng.random() < 0.3:
+            blocks.append({"type": "header", "content": "Annual report"})
+        if p > 0 and rng.random() < 0.5:
+            blocks.append({"type": "table_caption", "content": rng.choice(["Table 1 (continued)", "续表", "Table 2. Costs", "表 1（续）"])})
+        width = rng.choice([0.8, 0.8, 0.8, 0.75, 0.6])
+        blocks.append({"type": "table", "content": htmls[p], "bbox": [0.1, 0.2, 0.1 + width, 0.8],
+                       "cell_merge": rng.choice([None, [rng.randint(0, 1) for _ in range(rng.randint(1, 6))]]) if p > 0 else None})
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            blocks.append({"type": "table_footnote", "content": rng.choice(["Note: in %.", "Source: survey.", "* estimated"]) + str(p)})
+        if rng.random() < 0.3:
+            blocks.append({"type": "page_number", "content": str(p + 1)})
+        pages.append([{"type": b["type"], "bbox": b.get("bbox", [0.1, 0.05, 0.9, 0.1]), "content": b["content"],
+                       **({"cell_merge": b["cell_merge"]} if b.get("cell_merge") is not None else {})} for b in blocks])
+    return pages
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--client", required=True, help="a checkout of opendatalab/mineru-vl-utils")
@@ -219,7 +309,7 @@ def main():
     from mineru_vl_utils.structs import ContentBlock, ExtractResult
 
     rng = random.Random(args.seed)
-    cases = {"html": [], "tables": [], "pairs": [], "responses": [], "pages": [], "merges": [], "continuation": []}
+    cases = {"html": [], "tables": [], "pairs": [], "responses": [], "pages": [], "merges": [], "continuation": [], "documents": []}
     junk = ["<", ">", "&", "</", "<td>", "</td>", "<tr>", "</tr>", "<b>", "</b>", "<br>", "<!--", "-->", "&amp;", "&#", ";", "x",
             " ", "'", "\"", "=", "<td colspan=2>", "/", "<script>", "</script>", "<![CDATA[", "]]>", "\n", "<TD ROWSPAN='2'>",
             "<td x='", "&#x", "&#12", "&amp", "&copy", "é", "\x00", "<pre>", "</pre>", "<textarea>", "<rt>", "</rt>", "<![if x]>",
@@ -290,6 +380,19 @@ def main():
         text = rng.choice(["Table 3", "表 2", "", "  ", "Costs"]) + rng.choice([" ", "", "\u3000"]) + rng.choice(markers) + \
             rng.choice(["", "", " ", ".", " 3"])
         cases["continuation"].append({"in": text, "out": is_table_continuation_text(text)})
+
+    import mineru.utils.table_merge as tm_module
+
+    tm_module.merge_para_with_text = caption_text
+    cases["documents"] = []
+    for _ in range(150 * args.scale):
+        pages = document_case(rng)
+        infos = middle_json(pages)
+        try:
+            tm.merge_table(infos)
+            cases["documents"].append({"in": pages, "tables": joined_tables(infos)})
+        except ValueError as e:
+            cases["documents"].append({"in": pages, "error": str(e)})
 
     import bs4
 
