@@ -315,6 +315,9 @@ TEST_CASE("cross-page check: hostile spans are refused, not expanded") {
     CHECK(warnings[0].find("too large") != std::string::npos);
     apply_cross_page_merge(pages, {}, {"[1]"});  // answers without tasks: the client skips them all
     CHECK(pages[1][0].cell_merge.empty());
+    std::string many = "<table>";  // within max_span each, too many grid cells together
+    for (int r = 0; r < 3; ++r) many += "<tr><td colspan=\"1000\" rowspan=\"1000\">x</td></tr>";
+    CHECK_THROWS_WITH_AS(table_state_from_html(many + "</table>"), doctest::Contains("grid cells"), Error);
 }
 
 }  // TEST_SUITE

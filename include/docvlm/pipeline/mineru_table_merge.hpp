@@ -1,13 +1,16 @@
-// docvlm/pipeline/mineru_table_merge.hpp — MinerU's reading of a table for the cross-page merge
-// (mineru/utils/table_merge.py, which the official client imports to decide which tables may
-// continue on the next page):
+// docvlm/pipeline/mineru_table_merge.hpp — MinerU's cross-page table merge on one pair of tables
+// (mineru/utils/table_merge.py; the official client imports its reading of tables to decide which
+// may continue on the next page, MinerU joins them with the rest):
 //   HTML → rows (<tr>, every one in the markup) → cells (<td>/<th> under a row) with their
 //   colspan/rowspan → per row: the columns it occupies once rowspans from above are counted
 //   (effective), the sum of its colspans (actual), its cell count (visual); the first rows'
 //   signatures (spans and texts, to find repeated header rows); and per row the rendered segments
 //   — runs of columns drawn by one source cell, rowspans from above included.
-// Spans are read with Python's int(); a value int() refuses, or one beyond max_span, throws
-// docvlm::Error (the client raises there too).
+//   Joining (merge_table_into) moves the second table's rows under the first, as
+//   perform_table_merge does.
+// Spans are read with Python's int(); a value int() refuses, one beyond max_span, or a table whose
+// cells cover more than max_table_cells grid cells throws docvlm::Error (the client raises on the
+// first; the others would only make Python slow).
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -35,6 +38,8 @@ namespace pipeline {
 inline constexpr std::size_t max_header_rows = 5;
 /// The largest colspan or rowspan read; larger ones are refused (a table that wide is an attack).
 inline constexpr long long max_span = 1000;
+/// The most grid cells (Σ colspan × rowspan) a table's cells may cover.
+inline constexpr long long max_table_cells = 1000000;
 
 /// One row's column counts (MinerU's RowMetrics).
 struct RowMetrics {
@@ -118,6 +123,12 @@ inline long long cell_span(const html::Tree& tree, int cell, std::string_view na
 
 inline std::vector<int> row_cells(const html::Tree& tree, int row) { return tree.find_all(row, {"td", "th"}); }
 
+// Adds a cell's grid cells to `covered`; throws past max_table_cells.
+inline void count_cells(long long& covered, long long colspan, long long rowspan) {
+    if (colspan > 0 && rowspan > 0) covered += colspan * rowspan;
+    if (covered > max_table_cells) throw Error("table merge: the table's cells cover more than " + std::to_string(max_table_cells) + " grid cells");
+}
+
 // full_to_half: U+FF01..U+FF5E → ASCII.
 inline std::string full_to_half(std::string_view s) {
     std::string out;
@@ -144,6 +155,7 @@ inline RowScan scan_rows(const html::Tree& tree, const std::vector<int>& rows, c
                          long long start_row = 0) {
     std::map<long long, std::set<long long>> occupied;
     RowScan r;
+    long long covered = 0;
     for (const auto& [offset, cols] : initial)
         if (!cols.empty()) occupied[offset] = cols, r.total_cols = std::max(r.total_cols, *cols.rbegin() + 1);
     for (long long local = 0; local < (long long)rows.size(); ++local) {
@@ -153,6 +165,7 @@ inline RowScan scan_rows(const html::Tree& tree, const std::vector<int>& rows, c
         for (int cell : cells) {
             while (row_occ.count(col)) ++col;
             const long long colspan = cell_span(tree, cell, "colspan"), rowspan = cell_span(tree, cell, "rowspan");
+            count_cells(covered, colspan, rowspan);
             actual += colspan;
             for (long long ro = 0; ro < rowspan; ++ro) {
                 std::set<long long>& target = occupied[local + ro];
@@ -209,7 +222,7 @@ inline std::pair<ColumnSources, long long> scan_row_visual_sources(const html::T
     if (target < 0) target += n;
     if (target < 0 || target >= n) return {{}, 0};
     std::map<long long, ColumnSources> occupied;
-    long long total = 0;
+    long long total = 0, covered = 0;
     for (const auto& [offset, cols] : initial) {
         if (cols.empty()) continue;
         for (long long c : cols) occupied[offset][c] = {-1, c};
@@ -222,6 +235,7 @@ inline std::pair<ColumnSources, long long> scan_row_visual_sources(const html::T
         for (std::size_t ci = 0; ci < cells.size(); ++ci) {
             while (row_occ.count(col)) ++col;
             const long long colspan = cell_span(tree, cells[ci], "colspan"), rowspan = cell_span(tree, cells[ci], "rowspan");
+            count_cells(covered, colspan, rowspan);
             for (long long ro = 0; ro < rowspan; ++ro) {
                 ColumnSources& occ = occupied[r + ro];
                 for (long long c = col; c < col + colspan; ++c) occ[c] = {r, (long long)ci};
