@@ -4,7 +4,7 @@
 // README there). docvlm must give identical results on every case.
 #include "test_util.hpp"
 
-#include <docvlm/pipeline/html_tree.hpp>
+#include <docvlm/pipeline/html_parse.hpp>
 #include <docvlm/pipeline/mineru_cross_page.hpp>
 #include <docvlm/pipeline/mineru_table_merge.hpp>
 

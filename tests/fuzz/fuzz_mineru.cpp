@@ -11,12 +11,12 @@
 //   4  image analysis answers (mineru_image_analysis.hpp: tagged fields, chart and Mermaid repairs):
 //      a chart repair returns the input or a table of pipe-bounded rows, a Markdown table's HTML
 //      has balanced tags, Mermaid comes back fenced, an image or chart block gets a known type;
-//   5  tables across a page break (html_tree.hpp, mineru_table_merge.hpp, mineru_cross_page.hpp):
+//   5  tables across a page break (html_parse.hpp, mineru_table_merge.hpp, mineru_cross_page.hpp):
 //      the input split in two tables; parsing, the client's check and MinerU's join either work
 //      or throw docvlm::Error; the first page keeps its table, the second keeps it or loses it.
 #include "fuzz_util.hpp"
 
-#include <docvlm/pipeline/html_tree.hpp>
+#include <docvlm/pipeline/html_parse.hpp>
 #include <docvlm/pipeline/latex_fixes.hpp>
 #include <docvlm/pipeline/mineru_cross_page.hpp>
 #include <docvlm/pipeline/mineru_image_analysis.hpp>

@@ -15,7 +15,7 @@
 
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
-#include <docvlm/pipeline/html_tree.hpp>
+#include <docvlm/pipeline/html_parse.hpp>
 #include <docvlm/pipeline/py_text.hpp>
 
 #include <algorithm>
