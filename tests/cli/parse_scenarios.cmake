@@ -3,7 +3,7 @@
 # checked; --jobs gives the same files as a serial run; --shard partitions without overlap or loss;
 # a run interrupted (outputs missing, a stale .tmp left) completes the set when run again;
 # --min-confidence leaves out what the model cannot read with confidence; --cross-page-tables
-# writes a document's pages once all are parsed.
+# writes a document's pages once all are parsed and joins a table the page break split.
 cmake_minimum_required(VERSION 3.20)
 
 function(run_parse out_var code_var)
@@ -111,4 +111,20 @@ expect("--cross-page-tables: ${out}" ${code} EQUAL 0)
 foreach(f two_pages_p1.md two_pages_p2.md)
   expect_same(${WORK}/serial/${f} ${WORK}/cross/${f} "--cross-page-tables gives ${f} as written without it")
 endforeach()
+# 10. a ruled table split by the page break (the rows after the repeated header continue on
+#     page 2): --cross-page-tables joins it under page 1's table; without it each page keeps its part
+file(COPY ${DATA}/upload/split_table.tiff DESTINATION ${WORK}/split)
+run_parse(out code ${WORK}/split/split_table.tiff -o ${WORK}/split/apart --quiet)
+run_parse(out2 code2 ${WORK}/split/split_table.tiff -o ${WORK}/split/joined --cross-page-tables --quiet)
+expect("split table runs: ${out} ${out2}" ${code} EQUAL 0 AND ${code2} EQUAL 0)
+file(READ ${WORK}/split/apart/split_table_p2.md apart2)
+file(READ ${WORK}/split/joined/split_table_p1.md joined1)
+file(READ ${WORK}/split/joined/split_table_p2.md joined2)
+string(FIND "${apart2}" "Tanguis" a2)
+string(FIND "${joined1}" "Delta" j1)
+string(FIND "${joined2}" "Tanguis" j2)
+string(FIND "${joined2}" "differences between seasons" j2text)
+expect("apart, page 2 keeps its rows: ${apart2}" ${a2} GREATER -1)
+expect("joined, page 1's table ends with page 2's last row: ${joined1}" ${j1} GREATER -1)
+expect("joined, page 2 keeps its text but not the table: ${joined2}" ${j2} EQUAL -1 AND ${j2text} GREATER -1)
 message(STATUS "all parse scenarios passed")
