@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -78,15 +79,18 @@ inline std::string charref_text(std::string_view digits) {
     return out;
 }
 
-inline std::string entity_text(std::string_view name) {
-    if (const NamedReference* r = named_reference(name)) {
-        std::string out;
-        append_utf8(out, r->first);
-        if (r->second) append_utf8(out, r->second);
-        return out;
-    }
-    return "&" + std::string(name);
+// The text of the named reference `name`, or nullopt for an unknown name.
+inline std::optional<std::string> named_text(std::string_view name) {
+    const NamedReference* r = named_reference(name);
+    if (!r) return std::nullopt;
+    std::string out;
+    append_utf8(out, r->first);
+    if (r->second) append_utf8(out, r->second);
+    return out;
 }
+
+// handle_entityref: a known name's text, else the reference as written (without its ';').
+inline std::string entity_text(std::string_view name) { return named_text(name).value_or("&" + std::string(name)); }
 
 // html.unescape() of an attribute value, for the references a table carries: named ones ending
 // in ';' and numeric ones.
@@ -96,17 +100,15 @@ inline std::string unescape_attribute(std::string_view v) {
         const std::size_t semi = v[i] == '&' ? v.find(';', i) : std::string_view::npos;
         if (semi != std::string_view::npos && semi > i + 1) {
             const std::string_view name = v.substr(i + 1, semi - i - 1);
-            const bool numeric = name[0] == '#' && name.size() > 1 &&
-                                 std::all_of(name.begin() + 1 + (name[1] == 'x' || name[1] == 'X'), name.end(),
-                                             [&](char c) { return name[1] == 'x' || name[1] == 'X' ? hex_digit(c) : c >= '0' && c <= '9'; });
-            if (numeric && name.size() > std::size_t(1 + (name[1] == 'x' || name[1] == 'X'))) {
+            const bool hex = name.size() > 1 && (name[1] == 'x' || name[1] == 'X');
+            const std::string_view digits = name.substr(std::min(name.size(), std::size_t(1 + hex)));
+            if (name[0] == '#' && !digits.empty() &&
+                std::all_of(digits.begin(), digits.end(), [&](char c) { return hex ? hex_digit(c) : c >= '0' && c <= '9'; })) {
                 out += charref_text(name.substr(1)), i = semi + 1;
                 continue;
             }
-            if (const NamedReference* r = named_reference(name)) {
-                append_utf8(out, r->first);
-                if (r->second) append_utf8(out, r->second);
-                i = semi + 1;
+            if (auto text = named_text(name)) {
+                out += *text, i = semi + 1;
                 continue;
             }
         }
