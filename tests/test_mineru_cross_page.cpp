@@ -80,6 +80,7 @@ std::vector<std::vector<Block>> pages_from(const nlohmann::json& in) {
             x.type = b.at("type").get<std::string>(), x.content = b.at("content").get<std::string>();
             x.x0 = b.at("bbox")[0].get<double>(), x.y0 = b.at("bbox")[1].get<double>();
             x.x1 = b.at("bbox")[2].get<double>(), x.y1 = b.at("bbox")[3].get<double>();
+            if (b.contains("cell_merge")) x.cell_merge = b.at("cell_merge").get<std::vector<int>>();
             pages.back().push_back(x);
         }
     }
@@ -267,16 +268,7 @@ TEST_CASE("documents: tables continued on the next pages joined as MinerU's merg
     for (const auto& c : cross_page_cases().at("documents")) {
         INFO("pages: ", c.at("in").dump());
         std::vector<Document> docs;
-        for (const auto& p : c.at("in")) {
-            docs.emplace_back();
-            for (const auto& b : p) {
-                Block x = table_block(b.at("content").get<std::string>(), b.at("bbox")[0].get<double>(), b.at("bbox")[2].get<double>());
-                x.type = b.at("type").get<std::string>();
-                x.y0 = b.at("bbox")[1].get<double>(), x.y1 = b.at("bbox")[3].get<double>();
-                if (b.contains("cell_merge")) x.cell_merge = b.at("cell_merge").get<std::vector<int>>();
-                docs.back().blocks.push_back(x);
-            }
-        }
+        for (auto& blocks : pages_from(c.at("in"))) docs.emplace_back().blocks = std::move(blocks);
         std::size_t before = 0;
         for (const auto& d : docs) before += tables_left(d.blocks).size();
         merge_cross_page_tables(docs);
