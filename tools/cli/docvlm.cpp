@@ -510,7 +510,7 @@ int cmd_parse(const Options& o) {
         if (o.cross_page_tables)
             for (const auto& w : items)
                 if (w.page >= 0) ++pending[w.file].left;
-        // The document's pages if this one was its last (nullopt: not yet, or not held back).
+        // Holds page w (nullopt: it failed); all the document's pages once this was its last, else none.
         auto hold = [&](const WorkItem& w, std::optional<docvlm::pipeline::Document> doc) {
             std::vector<std::pair<const WorkItem*, docvlm::pipeline::Document>> ready;
             std::lock_guard lock(io_mutex);
@@ -520,14 +520,31 @@ int cmd_parse(const Options& o) {
                 for (auto& [page, entry] : d.pages) ready.push_back(std::move(entry));
             return ready;
         };
+        // Checks and joins the document's tables, then writes its pages (as parsed if the check fails).
         auto write_document = [&](std::vector<std::pair<const WorkItem*, docvlm::pipeline::Document>> ready) {
             std::vector<docvlm::pipeline::Document> docs;
             for (auto& [w, doc] : ready) docs.push_back(std::move(doc));
-            parser.check_cross_page_tables(docs);
-            docvlm::pipeline::merge_cross_page_tables(docs);
-            for (std::size_t i = 0; i < docs.size(); ++i) write_atomically(ready[i].first->out, render(docs[i]));
+            std::vector<std::size_t> warned;
+            for (const auto& d : docs) warned.push_back(d.warnings.size());
+            const std::vector<docvlm::pipeline::Document> parsed = docs;
+            try {
+                parser.check_cross_page_tables(docs);
+                docvlm::pipeline::merge_cross_page_tables(docs);
+            } catch (const docvlm::Error& e) {
+                docs = parsed;
+                std::lock_guard lock(io_mutex);
+                std::fprintf(stderr, "docvlm parse: %s: tables across pages left apart: %s\n", ready[0].first->file.c_str(), e.what());
+            }
+            for (std::size_t i = 0; i < docs.size(); ++i) {
+                write_atomically(ready[i].first->out, render(docs[i]));
+                std::lock_guard lock(io_mutex);
+                for (std::size_t k = warned[i]; k < docs[i].warnings.size() && !o.quiet; ++k)
+                    std::fprintf(stderr, "  warning: %s page %d: %s\n", ready[i].first->file.c_str(), ready[i].first->page + 1,
+                                 docs[i].warnings[k].c_str());
+            }
         };
         auto run_item = [&](const WorkItem& w) {
+            bool held = false;  // handed to hold(): its document goes out with the others
             const std::string label = w.file.string() + (w.page >= 0 ? " page " + std::to_string(w.page + 1) : std::string());
             try {
                 const auto td = std::chrono::steady_clock::now();
@@ -542,9 +559,9 @@ int cmd_parse(const Options& o) {
                 }
                 parser.add_decode_image_time(std::chrono::duration<double>(std::chrono::steady_clock::now() - td).count());
                 auto doc = parser.parse(page);
-                const bool held = o.cross_page_tables && w.page >= 0;
                 const std::vector<std::string> warnings = doc.warnings;
-                if (held) {
+                if (o.cross_page_tables && w.page >= 0) {
+                    held = true;
                     if (auto ready = hold(w, std::move(doc)); !ready.empty()) write_document(std::move(ready));
                 } else {
                     write_atomically(w.out, render(doc));
@@ -565,7 +582,7 @@ int cmd_parse(const Options& o) {
                     std::fprintf(stderr, "%sdocvlm parse: %s\n", tty && !o.quiet ? "\n" : "", e.what());
                     ++failed;
                 }
-                if (o.cross_page_tables && w.page >= 0)  // the document's other pages go out without this one
+                if (o.cross_page_tables && w.page >= 0 && !held)  // the document's other pages go out without this one
                     if (auto ready = hold(w, std::nullopt); !ready.empty()) try {
                             write_document(std::move(ready));
                         } catch (const docvlm::Error& e2) {
