@@ -244,12 +244,13 @@ BENCHMARK(roofline_peak<F32Fma256>)->Name("roofline/f32_peak_avx2")->UseRealTime
 
 // ---- docvlm int8 ---------------------------------------------------------------------------------
 
-void qgemm_bench(benchmark::State& state, Shape s, bool quantize_input) {
+// qmax: the weights' int8 range (kernels::weight_qmax() by default: ±63 on AVX2 without VNNI).
+void qgemm_bench(benchmark::State& state, Shape s, bool quantize_input, int qmax) {
     const auto w = random_floats(s.n * s.k, 1, 0.05f);
-    const kernels::QuantizedWeight qw = kernels::quantize_weight(w.data(), s.n, s.k);
+    const kernels::QuantizedWeight qw = kernels::quantize_weight(w.data(), s.n, s.k, 0, qmax);
     const auto x = random_floats(s.m * s.k, 2);
     kernels::QuantizedActivations acts;
-    kernels::quantize_activations(x.data(), s.m, s.k, s.k, acts);
+    kernels::quantize_activations(x.data(), s.m, s.k, s.k, acts, kernels::activation_qpath(qw));
     std::vector<float> y(s.m * s.n);
     for (auto _ : state) {
         if (quantize_input) kernels::qgemm(x.data(), s.m, s.k, qw, y.data(), s.n);
@@ -272,7 +273,7 @@ void qgemv_streaming(benchmark::State& state) {
     }
     const auto x = random_floats(s.k, 2);
     kernels::QuantizedActivations acts;
-    kernels::quantize_activations(x.data(), 1, s.k, s.k, acts);
+    kernels::quantize_activations(x.data(), 1, s.k, s.k, acts, kernels::activation_qpath(ws[0]));
     std::vector<float> y(s.n);
     std::size_t i = 0;
     for (auto _ : state) {
@@ -280,6 +281,7 @@ void qgemv_streaming(benchmark::State& state) {
         benchmark::DoNotOptimize(y.data());
     }
     set_counters(state, s, double(s.n) * double(ws[0].k_padded));
+    state.SetLabel(kernels::qpath_name(acts.path));
 }
 BENCHMARK(qgemv_streaming)->Name("qgemm/lm_head_x4_streaming")->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -409,8 +411,12 @@ const int registered = [] {
     for (const Shape& s : shapes) {
         const std::string n = s.name;
         const auto unit = s.m == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond;
-        benchmark::RegisterBenchmark(("qgemm/" + n).c_str(), qgemm_bench, s, false)->Unit(unit)->UseRealTime();
-        benchmark::RegisterBenchmark(("qgemm_f32in/" + n).c_str(), qgemm_bench, s, true)->Unit(unit)->UseRealTime();
+        const int qmax = kernels::weight_qmax();
+        benchmark::RegisterBenchmark(("qgemm/" + n).c_str(), qgemm_bench, s, false, qmax)->Unit(unit)->UseRealTime();
+        benchmark::RegisterBenchmark(("qgemm_f32in/" + n).c_str(), qgemm_bench, s, true, qmax)->Unit(unit)->UseRealTime();
+        // where the default range is narrower (AVX2 without VNNI), the full-range weights too
+        if (qmax != 127)
+            benchmark::RegisterBenchmark(("qgemm_w127/" + n).c_str(), qgemm_bench, s, false, 127)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("sgemm/" + n).c_str(), sgemm_bench, s)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("bgemm/" + n).c_str(), bgemm_bench, s)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("onednn_s8/" + n).c_str(), onednn_bench, s, true)->Unit(unit)->UseRealTime();

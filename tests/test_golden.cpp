@@ -327,9 +327,20 @@ TEST_CASE("int8 per-channel weights: logits cosine >= 0.999 vs f32 and the same 
 }
 
 TEST_CASE("int8 on the golden set's random weights (large activations): reported, loosely bounded") {
+    // 1 − cosine ≤ 0.01 with weights within ±127; the weights' rounding noise dominates here, and
+    // its power grows as 1/qmax², so the bound grows so where the default range is narrower (±63
+    // on AVX2 without VNNI: about 4x).
+    const double qmax = kernels::default_weight_qmax(), noise = (127.0 * 127.0) / (qmax * qmax);
     const auto [cos8, agree8] = compare_with_f32<presets::Qwen2VL<Int8PerChannel>>(golden, 32);
-    MESSAGE("golden random model, int8 per channel: worst logit cosine ", cos8, ", greedy agreement ", agree8, "/32");
-    CHECK(cos8 >= 0.99);
+    MESSAGE("golden random model, int8 per channel (weights within ±", qmax, "): worst logit cosine ", cos8, ", greedy agreement ",
+            agree8, "/32");
+    CHECK(1.0 - cos8 <= 0.01 * noise);
+    if (qmax != 127) {  // the full range on the same CPU keeps the ±127 bound
+        test::ScopedEnv full("DOCVLM_INT8_WEIGHTS", "full");
+        const auto [cosf, agreef] = compare_with_f32<presets::Qwen2VL<Int8PerChannel>>(golden, 32);
+        MESSAGE("the same with DOCVLM_INT8_WEIGHTS=full: worst logit cosine ", cosf, ", greedy agreement ", agreef, "/32");
+        CHECK(cosf >= 0.99);
+    }
 }
 
 TEST_CASE("docvlm quantize: the packed int8 checkpoint loads without requantising and computes the same") {
@@ -339,6 +350,9 @@ TEST_CASE("docvlm quantize: the packed int8 checkpoint loads without requantisin
     CHECK(std::filesystem::exists(out / "config.json"));
     CHECK(std::filesystem::exists(out / "preprocessor_config.json"));
     using M8 = Model<presets::Qwen2VL<Int8PerChannel>>;
+    // Packed files hold weights within ±127 on every CPU: the same as quantising at load with the
+    // full range (the default where AVX2 has no VNNI is ±63, see kernels::weight_qmax).
+    const test::ScopedEnv full("DOCVLM_INT8_WEIGHTS", "full");
     const M8 direct = M8::load(golden), packed = M8::load(out.path.string());
     const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(golden + "/input.png"), direct.image_config());
     const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};

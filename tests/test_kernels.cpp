@@ -21,7 +21,7 @@ namespace {
 
 std::vector<QPath> supported_paths() {
     std::vector<QPath> out;
-    for (QPath p : {QPath::generic, QPath::avx2, QPath::avxvnni, QPath::avx512vnni, QPath::neondot})
+    for (QPath p : {QPath::generic, QPath::avx2, QPath::avx2u8, QPath::avxvnni, QPath::avx512vnni, QPath::neondot})
         if (qpath_supported(p)) out.push_back(p);
     return out;
 }
@@ -40,10 +40,11 @@ std::vector<float> int_rows(std::size_t m, std::size_t k, std::mt19937& rng, int
     return x;
 }
 
-std::vector<std::int8_t> int8_matrix(std::size_t n, std::size_t k, std::mt19937& rng, int mode) {
+// Weights within ±qmax: uniform (mode 0), the extremes only (1), all -qmax (2).
+std::vector<std::int8_t> int8_matrix(std::size_t n, std::size_t k, std::mt19937& rng, int mode, int qmax = 127) {
     std::vector<std::int8_t> w(n * k);
-    std::uniform_int_distribution<int> d(-127, 127);
-    for (auto& v : w) v = std::int8_t(mode == 1 ? ((rng() & 1) ? 127 : -127) : mode == 2 ? -127 : d(rng));
+    std::uniform_int_distribution<int> d(-qmax, qmax);
+    for (auto& v : w) v = std::int8_t(mode == 1 ? ((rng() & 1) ? qmax : -qmax) : mode == 2 ? -qmax : d(rng));
     return w;
 }
 
@@ -52,6 +53,8 @@ std::vector<std::int8_t> int8_matrix(std::size_t n, std::size_t k, std::mt19937&
 TEST_SUITE("kernels") {
 
 TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for bit") {
+    // Weights within ±127, and within ±63 for avx2u8 (vpmaddubsw: modes 1 and 2 reach its largest
+    // int16 pair sums, 2 · 255 · 63, against activations of ±127).
     std::mt19937 rng(42);
     struct Shape { std::size_t m, n, k; };
     const Shape shapes[] = {{1, 1, 1}, {1, 64, 4}, {1, 65, 3}, {2, 7, 9},     {6, 64, 64},   {7, 130, 129},
@@ -70,17 +73,25 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
             CAPTURE(s.k);
             CAPTURE(mode);
             const auto x = int_rows(s.m, s.k, rng, mode);
-            const auto wq = int8_matrix(s.n, s.k, rng, mode);
-            std::vector<float> scales(s.n, 1.0f);
-            const QuantizedWeight w = pack_weight(wq.data(), scales.data(), s.n, s.k);
-            for (std::size_t r = 0; r < s.n; r += 7)
-                for (std::size_t c = 0; c < s.k; c += 5) REQUIRE(w.at(r, c) == wq[r * s.k + c]);
             std::vector<std::int8_t> xq(x.size());
             for (std::size_t i = 0; i < x.size(); ++i) xq[i] = std::int8_t(x[i]);
-            std::vector<std::int32_t> ref(s.m * s.n);
-            qgemm_reference_s32(xq.data(), s.k, wq.data(), s.k, s.m, s.n, s.k, ref.data(), s.n);
+            struct Weights { QuantizedWeight packed; std::vector<std::int32_t> ref; };
+            auto weights = [&](int qmax) {
+                const auto wq = int8_matrix(s.n, s.k, rng, mode, qmax);
+                std::vector<float> scales(s.n, 1.0f);
+                Weights out{pack_weight(wq.data(), scales.data(), s.n, s.k), std::vector<std::int32_t>(s.m * s.n)};
+                REQUIRE(out.packed.qmax <= qmax);  // pack_weight records the largest |value|
+                if (mode != 0) REQUIRE(out.packed.qmax == qmax);
+                for (std::size_t r = 0; r < s.n; r += 7)
+                    for (std::size_t c = 0; c < s.k; c += 5) REQUIRE(out.packed.at(r, c) == wq[r * s.k + c]);
+                qgemm_reference_s32(xq.data(), s.k, wq.data(), s.k, s.m, s.n, s.k, out.ref.data(), s.n);
+                return out;
+            };
+            const Weights wide = weights(127), narrow = weights(63);
             for (QPath p : paths) {
                 CAPTURE(qpath_name(p));
+                const QuantizedWeight& w = p == QPath::avx2u8 ? narrow.packed : wide.packed;
+                const std::vector<std::int32_t>& ref = p == QPath::avx2u8 ? narrow.ref : wide.ref;
                 QuantizedActivations acts;
                 quantize_activations(x.data(), s.m, s.k, s.k, acts, p);
                 for (std::size_t r = 0; r < s.m; ++r) {
@@ -109,7 +120,6 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
     for (auto& v : wf) v = 0.05f * nd(rng);
     for (auto& v : bias) v = nd(rng);
     for (auto& v : res) v = nd(rng);
-    const QuantizedWeight w = quantize_weight(wf.data(), n, k);
     // variants: bias and residual (aliasing the output) with each activation; bias alone; nothing
     // (whole AVX512-VNNI tiles with no more than a bias are finished in registers)
     for (int variant = 0; variant < 5; ++variant) {
@@ -118,6 +128,7 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
         CAPTURE(variant);
         for (QPath p : supported_paths()) {
             CAPTURE(qpath_name(p));
+            const QuantizedWeight w = quantize_weight(wf.data(), n, k, 0, weight_qmax(p));
             QuantizedActivations acts;
             quantize_activations(x.data(), m, k, k, acts, p);
             std::vector<float> y = with_res ? res : std::vector<float>(m * n, 7.0f);
@@ -144,7 +155,11 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
                     ngot += got * got;
                 }
             CHECK(worst < 2e-5 * std::sqrt(double(k) / 200));
-            CHECK(dot / std::sqrt(nref * ngot) > 0.9999);  // int8 vs float: close
+            // int8 vs float: close. Rounding to steps of max/qmax adds noise of power
+            // (max/qmax)²/12 to each operand, and a Gaussian row's max over k values is about
+            // σ·sqrt(2 ln k): 1 − cosine ≈ ½ · (2 ln k / 12) · (1/qmax_w² + 1/127²), allowed 1.3x.
+            const double qw = double(w.qmax), expected = 0.5 * (2.0 * std::log(double(k)) / 12.0) * (1.0 / (qw * qw) + 1.0 / (127.0 * 127.0));
+            CHECK(1.0 - dot / std::sqrt(nref * ngot) < 1.3 * expected);
         }
     }
     }
@@ -152,8 +167,23 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
 
 TEST_CASE("int8 weights: per-channel quantisation equals its scalar definition, packed the same") {
     std::mt19937 rng(12);
+    const float w_small[1] = {1.0f};
     std::normal_distribution<float> nd(0.0f, 1.0f);
+    CHECK(weight_qmax(QPath::avx2) == 63);  // the default where AVX2 has no VNNI: the avx2u8 kernel's range
+    for (QPath p : {QPath::generic, QPath::avxvnni, QPath::avx512vnni, QPath::neondot}) CHECK(weight_qmax(p) == 127);
+    CHECK(default_weight_qmax() == weight_qmax(best_qpath()));
+    {
+        const test::ScopedEnv full("DOCVLM_INT8_WEIGHTS", "full");
+        CHECK(default_weight_qmax() == 127);
+    }
+    {
+        const test::ScopedEnv junk("DOCVLM_INT8_WEIGHTS", "7bit");
+        CHECK_ERROR_HAS(default_weight_qmax(), "DOCVLM_INT8_WEIGHTS=7bit", "full or auto");
+    }
+    CHECK_ERROR_HAS(quantize_weight(w_small, 1, 1, 0, 128), "±128", "1..127");
+    for (const int qmax : {127, 63})
     for (const auto& [n, k] : {std::pair<std::size_t, std::size_t>{1, 1}, {33, 5}, {70, 64}, {65, 130}, {40, 896}, {3, 1283}}) {
+        CAPTURE(qmax);
         CAPTURE(n);
         CAPTURE(k);
         std::vector<float> w(n * k);
@@ -161,19 +191,21 @@ TEST_CASE("int8 weights: per-channel quantisation equals its scalar definition, 
         if (n > 2) std::fill(w.begin() + std::ptrdiff_t(k), w.begin() + std::ptrdiff_t(2 * k), 0.0f);  // an all-zero row
         if (k >= 3) {  // row 0 with scale 1 exactly: 2.5 and -3.5 are half-way between steps (to even: 2, -4)
             std::fill(w.begin(), w.begin() + std::ptrdiff_t(k), 0.25f);
-            w[0] = 127.0f, w[1] = 2.5f, w[2] = -3.5f;
+            w[0] = float(qmax), w[1] = 2.5f, w[2] = -3.5f;
         }
-        // the definition: s = max|w_row| / 127, q = clamp(round_half_even(w / s), ±127)
+        // the definition: s = max|w_row| / qmax, q = clamp(round_half_even(w / s), ±qmax)
         std::vector<std::int8_t> q(n * k);
         std::vector<float> scales(n);
         for (std::size_t r = 0; r < n; ++r) {
             float amax = 0.0f;
             for (std::size_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(w[r * k + c]));
-            scales[r] = amax / 127.0f;
+            scales[r] = amax / float(qmax);
             for (std::size_t c = 0; c < k; ++c)
-                q[r * k + c] = scales[r] > 0.0f ? std::int8_t(std::clamp(std::nearbyint(w[r * k + c] / scales[r]), -127.0f, 127.0f)) : 0;
+                q[r * k + c] = scales[r] > 0.0f ? std::int8_t(std::clamp(std::nearbyint(w[r * k + c] / scales[r]), -float(qmax), float(qmax))) : 0;
         }
-        const QuantizedWeight got = quantize_weight(w.data(), n, k), want = pack_weight(q.data(), scales.data(), n, k);
+        const QuantizedWeight got = quantize_weight(w.data(), n, k, 0, qmax), want = pack_weight(q.data(), scales.data(), n, k);
+        CHECK(got.qmax == qmax);
+        CHECK(want.qmax == qmax);
         REQUIRE(got.data.size() == want.data.size());
         CHECK(std::equal(got.data.data(), got.data.data() + got.data.size(), want.data.data()));
         CHECK(std::equal(got.scales.data(), got.scales.data() + got.scales.size(), want.scales.data()));
@@ -191,10 +223,10 @@ TEST_CASE("int8 GEMM: per-group weights (32, 64, 128) and thread counts") {
     ThreadPool one(1), three(3);
     for (std::size_t group : {32u, 64u, 128u}) {
         CAPTURE(group);
-        const QuantizedWeight w = quantize_weight(wf.data(), n, k, group);
-        CHECK(w.groups() == (k + group - 1) / group);
         for (QPath p : supported_paths()) {
             CAPTURE(qpath_name(p));
+            const QuantizedWeight w = quantize_weight(wf.data(), n, k, group, weight_qmax(p));
+            CHECK(w.groups() == (k + group - 1) / group);
             QuantizedActivations acts;
             quantize_activations(x.data(), m, k, k, acts, p);
             std::vector<float> y1(m * n), y3(m * n);
@@ -222,6 +254,15 @@ TEST_CASE("int8 GEMM: per-group weights (32, 64, 128) and thread counts") {
     quantize_activations(x.data(), m, k - 1, k, acts);
     std::vector<float> y(m * n);
     CHECK_ERROR_HAS(qgemm(acts, quantize_weight(wf.data(), n, k), y.data(), n), "k = 299", "k = 300");
+    // activations laid out for avx2u8 refuse weights beyond ±63 (vpmaddubsw would saturate)
+    if (qpath_supported(QPath::avx2u8)) {
+        quantize_activations(x.data(), m, k, k, acts, QPath::avx2u8);
+        CHECK_ERROR_HAS(qgemm(acts, quantize_weight(wf.data(), n, k, 0, 127), y.data(), n), "avx2u8", "±127");
+        const QuantizedWeight narrow = quantize_weight(wf.data(), n, k, 0, 63);
+        CHECK(activation_qpath(narrow, QPath::avx2) == QPath::avx2u8);
+        CHECK(activation_qpath(quantize_weight(wf.data(), n, k, 0, 127), QPath::avx2) == QPath::avx2);
+        CHECK(activation_qpath(narrow, QPath::avxvnni) == QPath::avxvnni);
+    }
     // per channel, int32 sums over more than 65,536 values could overflow; per group they cannot
     const std::size_t kb = 65600;
     std::vector<float> xb(kb, 1.0f), wb(kb, 1.0f), yb(1);
@@ -431,9 +472,9 @@ TEST_CASE("GEMM epilogue multiplier (gated MLP): y = act(x·Wᵀ + b) · m, in p
             }
             CHECK(worst < 3e-7);
         };
-        const QuantizedWeight qw = quantize_weight(wf.data(), n, k);
         for (QPath p : supported_paths()) {
             CAPTURE(qpath_name(p));
+            const QuantizedWeight qw = quantize_weight(wf.data(), n, k, 0, weight_qmax(p));
             QuantizedActivations acts;
             quantize_activations(x.data(), m, k, k, acts, p);
             check([&](float* y, const Epilogue& ep) { qgemm(acts, qw, y, n, ep); });

@@ -40,6 +40,21 @@ struct TempDir {
     std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
+/// Sets an environment variable for the object's life (the previous value restored after).
+struct ScopedEnv {
+    std::string name;
+    std::string old;
+    bool had = false;
+    ScopedEnv(const std::string& n, const std::string& value) : name(n) {
+        if (const char* v = std::getenv(n.c_str())) had = true, old = v;
+        ::setenv(n.c_str(), value.c_str(), 1);
+    }
+    ~ScopedEnv() {
+        if (had) ::setenv(name.c_str(), old.c_str(), 1);
+        else ::unsetenv(name.c_str());
+    }
+};
+
 }  // namespace test
 
 /// Checks that `expr` throws docvlm::Error whose message contains every given fragment.

@@ -320,7 +320,7 @@ struct Int8AttentionAvx512 {
 // The 256-bit paths, the float work from the AVX2 row kernels:
 // - AVX-VNNI (Alder Lake and later, Zen 5 without AVX-512): {vex} vpdpbusd on ymm (qgemm's
 //   qkernel_avxvnni, 6 queries per tile, plain u8 rows), keys and values within ±127.
-// - AVX2 without VNNI: vpmaddubsw + vpmaddwd (qkernel_avx2_u8, 4 queries per tile), whose int16
+// - AVX2 without VNNI: vpmaddubsw + vpmaddwd (qkernel_avx2u8, 4 queries per tile), whose int16
 //   pair sums cannot saturate because keys and values are quantised within ±63 (2 · 255 · 63 <
 //   32767): one bit less for them, about twice the f32 FMA's rate.
 template <bool Vnni>
@@ -379,10 +379,10 @@ struct Int8AttentionYmm {
             }
         } else {
             switch (rows) {
-                case 1: return qkernel_avx2_u8<1>(b, lda, w, k4, raw);
-                case 2: return qkernel_avx2_u8<2>(b, lda, w, k4, raw);
-                case 3: return qkernel_avx2_u8<3>(b, lda, w, k4, raw);
-                default: return qkernel_avx2_u8<4>(b, lda, w, k4, raw);
+                case 1: return qkernel_avx2u8<1>(b, lda, w, k4, raw);
+                case 2: return qkernel_avx2u8<2>(b, lda, w, k4, raw);
+                case 3: return qkernel_avx2u8<3>(b, lda, w, k4, raw);
+                default: return qkernel_avx2u8<4>(b, lda, w, k4, raw);
             }
         }
     }

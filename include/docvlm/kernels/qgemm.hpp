@@ -9,6 +9,9 @@
 //   avx512vnni  vpdpbusd zmm on u8 = q + 128, then − 128·Σw      (12 rows × 32 columns per tile)
 //   avxvnni     vpdpbusd ymm, same trick                          (6 rows × 16 columns)
 //   avx2        q and w widened to int16, vpmaddwd (no saturation) (6 rows × 8 columns)
+//   avx2u8      vpmaddubsw on u8 = q + 128 and w within ±63 (no    (6 rows × 16 columns)
+//               saturation: 2 · 255 · 63 < 2^15), vpmaddwd by ones; the weights quantize_weight
+//               makes by default on AVX2 without VNNI (weight_qmax)
 //   neondot     AArch64 sdot on s8 (kernels/qgemm_neon.hpp)         (6 rows × 16 columns)
 //   generic     plain C++ over the packed layout
 // The AVX2 / AVX-VNNI micro-kernels live in kernels/qgemm_avx2.hpp, the AArch64 one in
@@ -241,6 +244,7 @@ inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t
         case QPath::avx512vnni: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out, nullptr, false, true); return;
         case QPath::avxvnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avxvnni, mr, a, lda, w, k4, out) return;
         case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
+        case QPath::avx2u8: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2u8, mr, a, lda, w, k4, out) return;
         case QPath::generic:
         case QPath::neondot: break;
     }
@@ -269,6 +273,9 @@ inline constexpr std::size_t qmax_k = 65536;
 
 inline void check_qgemm(const QuantizedActivations& x, const QuantizedWeight& w) {
     if (x.k != w.k) docvlm::detail::fail("qgemm: activations have k = ", x.k, " but weights have k = ", w.k);
+    if (x.path == QPath::avx2u8 && w.qmax > 63)
+        docvlm::detail::fail("qgemm: activations quantised for the avx2u8 path, but the weights reach ±", w.qmax,
+                             " (that path needs ±63: quantise the activations for activation_qpath(w))");
     if (w.group == 0 && w.k_padded > qmax_k)
         docvlm::detail::fail("qgemm: k = ", w.k, " exceeds ", qmax_k, " for per-channel int8 weights (int32 sums could overflow; use groups)");
 }
@@ -429,27 +436,34 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
                            [&](std::size_t m0, std::size_t mr, std::size_t p) { qgemm_tile_avx512vnni(x, w, y, ldy, ep, m0, mr, p); });
 }
 
-// Per-channel weights on the AVX-VNNI path: the AVX-512 path's schedule with 6-row tiles, the
-// epilogue's output lines prefetched for writing by the kernel.
-inline void qgemm_avxvnni(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
-                          const Epilogue& ep, ThreadPool& pool) {
+// The AVX-VNNI kernel for mr <= 6 rows, prefetching the epilogue's output lines (pf, ldpf) for
+// writing.
+inline void qkernel_avxvnni_rows(const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
+                                 std::int32_t* out, const float* pf, std::size_t ldpf) {
+    switch (mr) {
+        case 1: return qkernel_avxvnni<1>(a, lda, w, k4, out, pf, ldpf);
+        case 2: return qkernel_avxvnni<2>(a, lda, w, k4, out, pf, ldpf);
+        case 3: return qkernel_avxvnni<3>(a, lda, w, k4, out, pf, ldpf);
+        case 4: return qkernel_avxvnni<4>(a, lda, w, k4, out, pf, ldpf);
+        case 5: return qkernel_avxvnni<5>(a, lda, w, k4, out, pf, ldpf);
+        default: return qkernel_avxvnni<6>(a, lda, w, k4, out, pf, ldpf);
+    }
+}
+
+// Per-channel weights on the 256-bit u8 paths (avxvnni, avx2u8): the AVX-512 path's schedule
+// with 6-row tiles; on AVX-VNNI the epilogue's output lines are prefetched for writing by the kernel.
+inline void qgemm_ymm_u8(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
+                         const Epilogue& ep, ThreadPool& pool) {
     check_qgemm(x, w);
-    const std::size_t k4 = w.k_padded / 4, mr_max = tile_rows(QPath::avxvnni);
+    const std::size_t k4 = w.k_padded / 4, mr_max = tile_rows(x.path);
     const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / (w.k_padded * qpanel), 1, qmax_group);
     const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
     parallel_grouped_tiles(x.m, x.row_bytes, block_bytes, mr_max, w.panels(), group, pool, [&](std::size_t m0, std::size_t mr, std::size_t p) {
         alignas(64) std::int32_t raw[qmr * qpanel];
         const std::byte* a = x.data.data() + m0 * x.row_bytes;
         const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
-        float* out = y + m0 * ldy + p * qpanel;
-        switch (mr) {
-            case 1: qkernel_avxvnni<1>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
-            case 2: qkernel_avxvnni<2>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
-            case 3: qkernel_avxvnni<3>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
-            case 4: qkernel_avxvnni<4>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
-            case 5: qkernel_avxvnni<5>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
-            default: qkernel_avxvnni<6>(a, x.row_bytes, panel, k4, raw, out, ldy); break;
-        }
+        if (x.path == QPath::avxvnni) qkernel_avxvnni_rows(a, x.row_bytes, mr, panel, k4, raw, y + m0 * ldy + p * qpanel, ldy);
+        else qkernel(x.path, a, x.row_bytes, mr, panel, k4, raw);
         qepilogue_rows(raw, m0, mr, p * qpanel, std::min(qpanel, w.n - p * qpanel), x, w, 128, y, ldy, ep);
     });
 }
@@ -462,7 +476,7 @@ inline void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float
     const std::int32_t offset = detail::uses_u8_offset(x.path) ? 128 : 0;
 #if DOCVLM_X86_64
     if (w.group == 0 && x.path == QPath::avx512vnni) return detail::qgemm_avx512vnni(x, w, y, ldy, ep, pool);
-    if (w.group == 0 && x.path == QPath::avxvnni) return detail::qgemm_avxvnni(x, w, y, ldy, ep, pool);
+    if (w.group == 0 && (x.path == QPath::avxvnni || x.path == QPath::avx2u8)) return detail::qgemm_ymm_u8(x, w, y, ldy, ep, pool);
     if (w.group == 0 && cpu().avx512()) {
         detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
             detail::qepilogue_avx512(raw, m0, mr, p * qpanel, std::min(qpanel, w.n - p * qpanel), x, w, offset, y, ldy, ep);
@@ -484,7 +498,7 @@ inline void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float
 inline void qgemm(const float* x, std::size_t m, std::size_t ldx, const QuantizedWeight& w, float* y, std::size_t ldy,
                   const Epilogue& ep, ThreadPool& pool) {
     QuantizedActivations& acts = detail::qscratch().acts;
-    quantize_activations(x, m, w.k, ldx, acts, best_qpath());
+    quantize_activations(x, m, w.k, ldx, acts, activation_qpath(w));
     qgemm(acts, w, y, ldy, ep, pool);
 }
 

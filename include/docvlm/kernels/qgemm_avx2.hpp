@@ -1,7 +1,7 @@
 // docvlm/kernels/qgemm_avx2.hpp — the int8 GEMM's micro-kernels on 256-bit registers, used by
-// kernels/qgemm.hpp as QPath::avx2 and QPath::avxvnni, and the unaligned loads every x86 kernel
-// of it shares. Layouts as kernels/qgemm.hpp describes: weights data[panel][k / 4][column % 32]
-// [k % 4]; activations u8 = s8 + 128 rows (avxvnni) or int16 rows (avx2). Each kernel writes
+// kernels/qgemm.hpp as QPath::avx2, QPath::avx2u8 and QPath::avxvnni, and the unaligned loads
+// every x86 kernel of it shares. Layouts as kernels/qgemm.hpp describes: weights data[panel]
+// [k / 4][column % 32][k % 4]; activations u8 = s8 + 128 rows (avxvnni, avx2u8) or int16 rows (avx2). Each kernel writes
 // out[r][0..32) = Σ_{kk<k4} Σ_{t<4} A[r][4kk+t] · W[panel column][4kk+t] for r < MR (raw sums:
 // the u8 offset is taken off by the epilogue).
 #pragma once
@@ -84,35 +84,132 @@ void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, 
     }
 }
 
-// AVX2 on u8 rows and s8 weights at most 63 in magnitude (the int8 attention's keys and values):
-// vpmaddubsw's int16 pair sums (at most 2 · 255 · 63) cannot saturate, and vpmaddwd with ones adds
-// the pairs. MR <= 4 rows x 16 columns per pass (8 accumulators), two passes per panel. Not for
-// qgemm's weights: with |w| up to 127 the pair sums would saturate.
+// ---- AVX2 vpmaddubsw on u8 rows and s8 weights within ±63 (QPath::avx2u8, the int8 attention) ----
+// vpmaddubsw's int16 pair sums (at most 2 · 255 · 63 = 32130) cannot saturate, vpmaddwd with ones
+// adds the pairs into the int32 lanes: three instructions per 32 products, where the exact int16
+// path (qkernel_avx2) needs four per 16. Weights quantised within ±127 would saturate here.
+
+// c[r][0..1] += steps kk < n of qkernel_avx2u8's loop: row r's 4 bytes at a + r·lda + 4·kk, the
+// pass's 64 weight bytes (16 columns x 4 k) at w + 128·kk. Six rows: inline assembly (GCC spills
+// this loop's accumulators, as for qkernel_avx2_steps); fewer rows (edge tiles) in C++.
+alignas(32) inline const std::int16_t avx2_ones16[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
 template <int MR>
-DOCVLM_TARGET("avx2")
-void qkernel_avx2_u8(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int pass = 0; pass < 2; ++pass) {
-        __m256i c[MR][2];
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
-        for (std::size_t kk = 0; kk < k4; ++kk) {
-            const std::int8_t* wk = w + kk * 128 + pass * 64;
-            const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk)),
-                          w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 32));
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; ++r) {
-                const __m256i b = _mm256_set1_epi32(load_i32(a + r * lda + 4 * kk));
-                c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(b, w0), ones));
-                c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(b, w1), ones));
-            }
-        }
-#pragma GCC unroll 4
+DOCVLM_TARGET("avx2") DOCVLM_ALWAYS_INLINE
+void qkernel_avx2u8_steps_cpp(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t n) {
+    const __m256i one = _mm256_load_si256(reinterpret_cast<const __m256i*>(avx2_ones16));
+    for (std::size_t kk = 0; kk < n; ++kk, w += 128, a += 4) {
+        const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w)),
+                      w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32));
+#pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16), c[r][0]);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16 + 8), c[r][1]);
+            const __m256i b = _mm256_set1_epi32(load_i32(a + r * lda));
+            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(b, w0), one));
+            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(b, w1), one));
         }
     }
+}
+
+template <int MR>
+DOCVLM_TARGET("avx2") DOCVLM_ALWAYS_INLINE
+void qkernel_avx2u8_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t n) {
+    if constexpr (MR == 6) {
+        if (n % 2) qkernel_avx2u8_steps_cpp<MR>(c, a + 4 * (n - 1), lda, w + 128 * (n - 1), 1);  // the odd step
+        if (n < 2) return;
+        // ymm12/13: the step's weights (8 columns each), ymm14: a row's broadcast, ymm15: a
+        // product; r8: weights, r9 / r10: rows 0-2 / 3-5, r11: steps left.
+#define DOCVLM_AVX2U8_ROW(addr, i)                                  \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                             \
+    "vpmaddubsw %%ymm12, %%ymm14, %%ymm15\n\t"                       \
+    "vpmaddwd %[ones], %%ymm15, %%ymm15\n\t"                         \
+    "vpaddd %%ymm15, %[c" #i "0], %[c" #i "0]\n\t"                   \
+    "vpmaddubsw %%ymm13, %%ymm14, %%ymm15\n\t"                       \
+    "vpmaddwd %[ones], %%ymm15, %%ymm15\n\t"                         \
+    "vpaddd %%ymm15, %[c" #i "1], %[c" #i "1]\n\t"
+        asm volatile(
+            "mov %[w], %%r8\n\t"
+            "mov %[a], %%r9\n\t"
+            "lea (%[a],%[lda],2), %%r10\n\t"
+            "add %[lda], %%r10\n\t"
+            "mov %[n], %%r11\n\t"
+            "1:\n\t"
+            "vmovdqa (%%r8), %%ymm12\n\t"
+            "vmovdqa 32(%%r8), %%ymm13\n\t"
+            DOCVLM_AVX2U8_ROW("(%%r9)", 0)
+            DOCVLM_AVX2U8_ROW("(%%r9,%[lda])", 1)
+            DOCVLM_AVX2U8_ROW("(%%r9,%[lda],2)", 2)
+            DOCVLM_AVX2U8_ROW("(%%r10)", 3)
+            DOCVLM_AVX2U8_ROW("(%%r10,%[lda])", 4)
+            DOCVLM_AVX2U8_ROW("(%%r10,%[lda],2)", 5)
+            "vmovdqa 128(%%r8), %%ymm12\n\t"
+            "vmovdqa 160(%%r8), %%ymm13\n\t"
+            DOCVLM_AVX2U8_ROW("4(%%r9)", 0)
+            DOCVLM_AVX2U8_ROW("4(%%r9,%[lda])", 1)
+            DOCVLM_AVX2U8_ROW("4(%%r9,%[lda],2)", 2)
+            DOCVLM_AVX2U8_ROW("4(%%r10)", 3)
+            DOCVLM_AVX2U8_ROW("4(%%r10,%[lda])", 4)
+            DOCVLM_AVX2U8_ROW("4(%%r10,%[lda],2)", 5)
+            "add $256, %%r8\n\t"
+            "add $8, %%r9\n\t"
+            "add $8, %%r10\n\t"
+            "dec %%r11\n\t"
+            "jnz 1b"
+            : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]), [c20] "+x"(c[2][0]),
+              [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]), [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]),
+              [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
+            : [w] "r"(w), [a] "r"(a), [lda] "r"(lda), [n] "r"(n / 2), [ones] "m"(*reinterpret_cast<const __m256i*>(avx2_ones16))
+            : "xmm12", "xmm13", "xmm14", "xmm15", "r8", "r9", "r10", "r11", "memory", "cc");
+#undef DOCVLM_AVX2U8_ROW
+    } else {
+        qkernel_avx2u8_steps_cpp<MR>(c, a, lda, w, n);
+    }
+}
+
+// One row (the GEMV): all 32 columns in one pass over K, so the panel is read once, in order.
+DOCVLM_TARGET("avx2")
+inline void qkernel_avx2u8_row(const std::byte* a, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i c[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) c[v] = _mm256_setzero_si256();
+    for (std::size_t kk = 0; kk < k4; ++kk, w += 128) {
+        const __m256i b = _mm256_set1_epi32(load_i32(a + 4 * kk));
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v)
+            c[v] = _mm256_add_epi32(
+                c[v], _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * v))), one));
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * v), c[v]);
+}
+
+// out[r][0..32) for MR <= 6 rows: 16 columns per pass (12 accumulators), K in chunks of `kc`
+// steps, each chunk's two passes in turn, so that the chunk's weights (kc x 128 bytes) stay in L1
+// for both (a whole panel, 28-160 KB, does not). Lanes hold whole columns: no reordering after.
+template <int MR>
+DOCVLM_TARGET("avx2")
+void qkernel_avx2u8(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    if constexpr (MR == 1) return qkernel_avx2u8_row(a, w, k4, out);
+    constexpr std::size_t kc = 128;
+    __m256i part[2][MR][2];  // accumulators of each pass between chunks
+#pragma GCC unroll 24
+    for (int pass = 0; pass < 2; ++pass)
+        for (int r = 0; r < MR; ++r) part[pass][r][0] = part[pass][r][1] = _mm256_setzero_si256();
+    for (std::size_t k0 = 0; k0 < k4; k0 += kc) {
+        const std::size_t k1 = std::min(k4, k0 + kc);
+        for (int pass = 0; pass < 2; ++pass) {
+            __m256i c[MR][2];
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; ++r) c[r][0] = part[pass][r][0], c[r][1] = part[pass][r][1];
+            qkernel_avx2u8_steps<MR>(c, a + k0 * 4, lda, w + k0 * 128 + pass * 64, k1 - k0);
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; ++r) part[pass][r][0] = c[r][0], part[pass][r][1] = c[r][1];
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r)
+        for (int pass = 0; pass < 2; ++pass)
+            for (int v = 0; v < 2; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16 + v * 8), part[pass][r][v]);
 }
 
 // c[r][0..1] += steps kk < n of qkernel_avx2's product loop (row r's int16 values at a + r·lda

@@ -16,7 +16,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #if DOCVLM_X86_64
 #include <immintrin.h>
@@ -26,10 +28,11 @@ DOCVLM_NAMESPACE_BEGIN
 DOCVLM_SIMD_WARNINGS_OFF
 namespace kernels {
 
-/// The int8 code paths.
-enum class QPath { generic, avx2, avxvnni, avx512vnni, neondot };
+/// The int8 code paths. avx2u8 is AVX2's fast path for weights within ±63 (see weight_qmax).
+enum class QPath { generic, avx2, avx2u8, avxvnni, avx512vnni, neondot };
 
-/// The fastest path `f` supports.
+/// The fastest path `f` supports for any weights (never avx2u8: that one depends on the weights,
+/// see activation_qpath).
 QPath best_qpath(const CpuFeatures& f = cpu());
 /// Whether `f` can run `path`.
 bool qpath_supported(QPath path, const CpuFeatures& f = detect_cpu());
@@ -46,6 +49,7 @@ struct QuantizedWeight {
     AlignedBuffer<std::int8_t> data;       ///< [panels][k_padded / 4][32][4]
     AlignedBuffer<float> scales;           ///< [panels * 32][groups]: w ≈ q · scale
     AlignedBuffer<std::int32_t> col_sums;  ///< [panels * 32][groups]: Σ q over the group
+    std::int32_t qmax = 127;    ///< every value lies in [-qmax, qmax]
 
     std::size_t panels() const { return (n + qpanel - 1) / qpanel; }
     std::size_t groups() const { return group ? k_padded / group : 1; }
@@ -55,18 +59,33 @@ struct QuantizedWeight {
     }
 };
 
-/// Quantises and packs float weights W [n, k] (row-major). group: 0 (per channel), 32, 64 or 128.
-QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_t k, std::size_t group = 0);
+/// The int8 range quantize_weight uses by default on `path`: ±63 on AVX2 without VNNI, whose fast
+/// kernel (vpmaddubsw, QPath::avx2u8) would saturate on larger weights — one bit of weight
+/// precision for 1.3-1.5x the exact int16 kernel's speed —, ±127 everywhere else.
+int weight_qmax(QPath path);
+/// The range quantize_weight uses unless told: weight_qmax(best_qpath()), or ±127 on every CPU
+/// with the environment variable DOCVLM_INT8_WEIGHTS=full (the same weights everywhere; AVX2
+/// without VNNI then runs them on its exact int16 kernel). DOCVLM_INT8_WEIGHTS=auto or unset:
+/// the default.
+int default_weight_qmax();
+/// Quantises and packs float weights W [n, k] (row-major), symmetrically within ±qmax (1..127).
+/// group: 0 (per channel), 32, 64 or 128.
+QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_t k, std::size_t group = 0,
+                                int qmax = default_weight_qmax());
 /// Packs weights that are already int8 (values in [-127, 127]) with their scales
 /// ([n] per channel, or [n][ceil(k / group)] per group).
 QuantizedWeight pack_weight(const std::int8_t* q, const float* scales, std::size_t n, std::size_t k, std::size_t group = 0);
+
+/// The path activations for `w` are quantised for on a CPU whose best path is `path`: avx2u8
+/// where `path` is avx2 and w lies within ±63, else `path`.
+QPath activation_qpath(const QuantizedWeight& w, QPath path = best_qpath());
 
 /// Activations x [m, k] quantised per row, laid out for one code path.
 struct QuantizedActivations {
     QPath path = QPath::generic;
     std::size_t m = 0, k = 0, k_padded = 0;
     std::size_t row_bytes = 0;        ///< stride between rows in `data`
-    /// s8 (generic), u8 = s8 + 128 (VNNI paths), int16 (avx2); rows of row_bytes, except on the
+    /// s8 (generic), u8 = s8 + 128 (VNNI paths, avx2u8), int16 (avx2); rows of row_bytes, except on the
     /// avx512vnni path: tiles of 12 rows, [m / 12][k_padded / 4][12][4], so that the kernel reads
     /// one sequential stream (row r's bytes 4kk..4kk+3 at tile + 48·kk + 4·(r % 12)).
     AlignedBuffer<std::byte> data;
@@ -87,7 +106,8 @@ void quantize_activations(const float* x, std::size_t m, std::size_t k, std::siz
 inline bool qpath_supported(QPath p, const CpuFeatures& f) {
     switch (p) {
         case QPath::generic: return true;
-        case QPath::avx2: return f.avx2;
+        case QPath::avx2:
+        case QPath::avx2u8: return f.avx2;
         case QPath::avxvnni: return f.avx2 && f.avxvnni;
         case QPath::avx512vnni: return f.avx512() && f.avx512vnni;
         case QPath::neondot: return f.neon && f.dotprod;
@@ -105,6 +125,7 @@ inline const char* qpath_name(QPath p) {
     switch (p) {
         case QPath::generic: return "generic";
         case QPath::avx2: return "avx2";
+        case QPath::avx2u8: return "avx2u8";
         case QPath::avxvnni: return "avxvnni";
         case QPath::avx512vnni: return "avx512vnni";
         case QPath::neondot: return "neondot";
@@ -122,7 +143,7 @@ inline std::size_t tiled_row_offset(std::size_t r, std::size_t row_bytes) {
 }
 inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : 6; }
 
-inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni; }
+inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni || p == QPath::avx2u8; }
 inline std::size_t qa_elem_bytes(QPath p) { return p == QPath::avx2 ? 2 : 1; }
 
 }  // namespace detail
@@ -156,12 +177,14 @@ template <class Q, class S>
 QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&& scale) {
     QuantizedWeight w = allocate_weight(n, k, group);
     const std::size_t groups = w.groups(), k4 = w.k_padded / 4;
+    w.qmax = 0;
     for (std::size_t row = 0; row < n; ++row) {
         std::int8_t* panel = w.data.data() + row / qpanel * k4 * qpanel * 4;
         const std::size_t j = row % qpanel;
         for (std::size_t col = 0; col < k; ++col) {
             const std::int8_t v = q(row, col);
             panel[(col / 4 * qpanel + j) * 4 + col % 4] = v;
+            w.qmax = std::max(w.qmax, std::abs(std::int32_t(v)));
             w.col_sums[row * groups + (group ? col / group : 0)] += v;
         }
         for (std::size_t g = 0; g < groups; ++g) w.scales[row * groups + g] = scale(row, g);
@@ -173,7 +196,7 @@ QuantizedWeight pack(std::size_t n, std::size_t k, std::size_t group, Q&& q, S&&
 // Rows [r0, r1) of quantize_weight's per-channel case with AVX-512: the same values (IEEE
 // division, vcvtps2dq rounding half to even as nearbyint does), written 4 columns at a time.
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
-inline void quantize_rows_avx512(const float* w, std::size_t k, std::size_t r0, std::size_t r1, QuantizedWeight& out) {
+inline void quantize_rows_avx512(const float* w, std::size_t k, std::size_t r0, std::size_t r1, int qmax, QuantizedWeight& out) {
     const std::size_t k4 = out.k_padded / 4;
     alignas(64) std::int8_t q[64];
     for (std::size_t row = r0; row < r1; ++row) {
@@ -183,7 +206,7 @@ inline void quantize_rows_avx512(const float* w, std::size_t k, std::size_t r0, 
             const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(k - i));
             vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)));
         }
-        const float scale = _mm512_reduce_max_ps(vmax) / 127.0f;
+        const float scale = _mm512_reduce_max_ps(vmax) / float(qmax);
         out.scales[row] = scale;
         std::int8_t* panel = out.data.data() + row / qpanel * k4 * qpanel * 4 + (row % qpanel) * 4;
         __m512i sum = _mm512_setzero_si512();
@@ -194,7 +217,7 @@ inline void quantize_rows_avx512(const float* w, std::size_t k, std::size_t r0, 
                 const __mmask16 m = __mmask16(docvlm::detail::tail_mask16(c < k ? k - c : 0));
                 __m512i v = scale > 0.0f ? _mm512_cvtps_epi32(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + c), _mm512_set1_ps(scale)))
                                          : _mm512_setzero_si512();
-                v = _mm512_maskz_mov_epi32(m, _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(-127)), _mm512_set1_epi32(127)));
+                v = _mm512_maskz_mov_epi32(m, _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(-qmax)), _mm512_set1_epi32(qmax)));
                 sum = _mm512_add_epi32(sum, v);
                 bytes[u] = _mm512_cvtepi32_epi8(v);
             }
@@ -207,12 +230,28 @@ inline void quantize_rows_avx512(const float* w, std::size_t k, std::size_t r0, 
 #endif
 }  // namespace detail
 
-inline QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_t k, std::size_t group) {
+inline int weight_qmax(QPath path) { return path == QPath::avx2 || path == QPath::avx2u8 ? 63 : 127; }
+
+inline int default_weight_qmax() {
+    const char* env = std::getenv("DOCVLM_INT8_WEIGHTS");
+    const std::string_view v = env ? env : "";
+    if (v == "full") return 127;
+    if (!v.empty() && v != "auto") docvlm::detail::fail("DOCVLM_INT8_WEIGHTS=", v, ": unknown value (use full or auto)");
+    return weight_qmax(best_qpath());
+}
+
+inline QPath activation_qpath(const QuantizedWeight& w, QPath path) {
+    return path == QPath::avx2 && w.qmax <= 63 ? QPath::avx2u8 : path;
+}
+
+inline QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_t k, std::size_t group, int qmax) {
     detail::check_group(group);
+    if (qmax < 1 || qmax > 127) docvlm::detail::fail("int8 weights: range ±", qmax, " is not within 1..127");
 #if DOCVLM_X86_64
     if (group == 0 && cpu().avx512()) {
         QuantizedWeight out = detail::allocate_weight(n, k, 0);
-        parallel_for(n, [&](std::size_t r0, std::size_t r1) { detail::quantize_rows_avx512(w, k, r0, r1, out); }, 32);
+        out.qmax = qmax;
+        parallel_for(n, [&](std::size_t r0, std::size_t r1) { detail::quantize_rows_avx512(w, k, r0, r1, qmax, out); }, 32);
         return out;
     }
 #endif
@@ -222,16 +261,18 @@ inline QuantizedWeight quantize_weight(const float* w, std::size_t n, std::size_
         for (std::size_t g = 0; g < groups; ++g) {
             float amax = 0.0f;
             for (std::size_t col = g * span; col < std::min(k, (g + 1) * span); ++col) amax = std::max(amax, std::fabs(w[row * k + col]));
-            scales[row * groups + g] = amax / 127.0f;
+            scales[row * groups + g] = amax / float(qmax);
         }
-    return detail::pack(
+    QuantizedWeight out = detail::pack(
         n, k, group,
         [&](std::size_t row, std::size_t col) {
             const float s = scales[row * groups + (group ? col / group : 0)];
             const float v = s > 0.0f ? std::nearbyint(w[row * k + col] / s) : 0.0f;
-            return std::int8_t(std::clamp(v, -127.0f, 127.0f));
+            return std::int8_t(std::clamp(v, -float(qmax), float(qmax)));
         },
         [&](std::size_t row, std::size_t g) { return g < groups ? scales[row * groups + g] : 0.0f; });
+    out.qmax = qmax;  // the bound, even where no value reaches it
+    return out;
 }
 
 inline QuantizedWeight pack_weight(const std::int8_t* q, const float* scales, std::size_t n, std::size_t k, std::size_t group) {
@@ -347,7 +388,8 @@ inline std::int8_t QuantizedActivations::at(std::size_t r, std::size_t c) const 
         case QPath::avx512vnni:
             return std::int8_t(std::uint8_t(data[detail::tiled_row_offset(r, row_bytes) + c / 4 * 4 * detail::qtile_rows + c % 4]) ^
                                0x80u);
-        case QPath::avxvnni: return std::int8_t(std::uint8_t(row[c]) ^ 0x80u);
+        case QPath::avxvnni:
+        case QPath::avx2u8: return std::int8_t(std::uint8_t(row[c]) ^ 0x80u);
         case QPath::avx2: {
             std::int16_t v;
             std::memcpy(&v, row + 2 * c, 2);

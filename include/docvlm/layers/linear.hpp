@@ -48,6 +48,12 @@ public:
 
     std::size_t out_features() const { return out_; }
     std::size_t in_features() const { return in_; }
+    /// The packed int8 weights (int8 policies).
+    const kernels::QuantizedWeight& int8_weight() const
+        requires(!std::is_same_v<W, F32> && !std::is_same_v<W, BF16>)
+    {
+        return w_;
+    }
 
 private:
     std::size_t out_ = 0, in_ = 0;
@@ -80,7 +86,12 @@ void forward_same_input(const float* x, std::size_t m, std::size_t ldx, kernels:
     if constexpr (std::is_same_v<W, F32> || std::is_same_v<W, BF16>) {
         for (const auto& o : outputs) o.layer.forward(x, m, ldx, o.y, o.ldy, o.ep);
     } else {
-        kernels::quantize_activations(x, m, in, ldx, acts, kernels::best_qpath());
+        // avx2u8 only where every layer's weights allow it (they come from one quantiser).
+        const kernels::QPath best = kernels::best_qpath();
+        kernels::QPath path = kernels::activation_qpath(outputs.begin()->layer.int8_weight(), best);
+        for (const auto& o : outputs)
+            if (kernels::activation_qpath(o.layer.int8_weight(), best) != path) path = best;
+        kernels::quantize_activations(x, m, in, ldx, acts, path);
         for (const auto& o : outputs) o.layer.forward(acts, o.y, o.ldy, o.ep);
     }
 }

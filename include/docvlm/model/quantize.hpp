@@ -32,6 +32,10 @@ QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::string&
 
 // ------------------------------------------------------------------------------------------------
 
+// Packed files use the full int8 range on every CPU, so that one file computes the same
+// everywhere (AVX2 without VNNI runs such weights on its exact int16 kernel).
+inline constexpr int packed_qmax = 127;
+
 inline QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::string& out_dir, std::size_t group,
                                           const std::function<void(std::size_t, std::size_t)>& progress) {
     namespace fs = std::filesystem;
@@ -58,7 +62,7 @@ inline QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::
             for (std::size_t i = 1; i < info.shape.size(); ++i) k *= info.shape[i];
             const Array<float> f = ck.to_f32(name);
             check_finite(ck.source(), name, f.data(), f.size());
-            write_packed(w, name, kernels::quantize_weight(f.data(), info.shape[0], k, group));
+            write_packed(w, name, kernels::quantize_weight(f.data(), info.shape[0], k, group, packed_qmax));
             ++r.quantized;
         } else {
             w.add(name, info.dtype, info.shape, ck.bytes(name));
@@ -73,7 +77,7 @@ inline QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::
                 const auto& info = ck.info(emb);
                 const Array<float> f = ck.to_f32(emb);
                 check_finite(ck.source(), emb, f.data(), f.size());
-                write_packed(w, "lm_head.weight", kernels::quantize_weight(f.data(), info.shape[0], info.shape[1], group));
+                write_packed(w, "lm_head.weight", kernels::quantize_weight(f.data(), info.shape[0], info.shape[1], group, packed_qmax));
                 ++r.quantized;
                 break;
             }

@@ -19,9 +19,11 @@
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/model/config.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -115,6 +117,8 @@ inline kernels::QuantizedWeight read_packed(const io::Checkpoint& ck, const std:
     copy(t.data, DType::i8, cols * w.k_padded, w.data);
     copy(t.scales, DType::f32, cols * w.groups(), w.scales);
     copy(t.col_sums, DType::i32, cols * w.groups(), w.col_sums);
+    w.qmax = 0;  // the range decides which kernels may run (kernels::activation_qpath)
+    for (std::size_t i = 0; i < w.data.size(); ++i) w.qmax = std::max(w.qmax, std::abs(std::int32_t(w.data[i])));
     return w;
 }
 
