@@ -244,7 +244,7 @@ BENCHMARK(roofline_peak<F32Fma256>)->Name("roofline/f32_peak_avx2")->UseRealTime
 
 // ---- docvlm int8 ---------------------------------------------------------------------------------
 
-// qmax: the weights' int8 range (kernels::weight_qmax() by default: ±63 on AVX2 without VNNI).
+// qmax: the weights' int8 range (kernels::default_weight_qmax(): ±63 on AVX2 without VNNI).
 void qgemm_bench(benchmark::State& state, Shape s, bool quantize_input, int qmax) {
     const auto w = random_floats(s.n * s.k, 1, 0.05f);
     const kernels::QuantizedWeight qw = kernels::quantize_weight(w.data(), s.n, s.k, 0, qmax);
@@ -411,7 +411,7 @@ const int registered = [] {
     for (const Shape& s : shapes) {
         const std::string n = s.name;
         const auto unit = s.m == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond;
-        const int qmax = kernels::weight_qmax();
+        const int qmax = kernels::default_weight_qmax();
         benchmark::RegisterBenchmark(("qgemm/" + n).c_str(), qgemm_bench, s, false, qmax)->Unit(unit)->UseRealTime();
         benchmark::RegisterBenchmark(("qgemm_f32in/" + n).c_str(), qgemm_bench, s, true, qmax)->Unit(unit)->UseRealTime();
         // where the default range is narrower (AVX2 without VNNI), the full-range weights too

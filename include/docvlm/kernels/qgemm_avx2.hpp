@@ -165,6 +165,17 @@ void qkernel_avx2u8_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t l
     }
 }
 
+// The GEMV's weights stream from memory once per token: the two cache lines of the step
+// `qgemv_prefetch` bytes ahead are asked for by software, which the hardware prefetchers alone
+// did not keep up with. Measured on the Intel Xeon (DOCVLM_ISA=avx2, 2 threads, the 169
+// weights of a Qwen2-0.5B decoding step, 494 MB, one after another): 17.1-17.8 GB/s without,
+// 20.1-22.0 with 4 KB (2-16 KB alike).
+inline constexpr std::size_t qgemv_prefetch = 4096;
+DOCVLM_ALWAYS_INLINE void prefetch_panel_ahead(const std::int8_t* w) {
+    _mm_prefetch(reinterpret_cast<const char*>(w) + qgemv_prefetch, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w) + qgemv_prefetch + 64, _MM_HINT_T0);
+}
+
 // One row (the GEMV): all 32 columns in one pass over K, so the panel is read once, in order.
 DOCVLM_TARGET("avx2")
 inline void qkernel_avx2u8_row(const std::byte* a, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
@@ -173,6 +184,7 @@ inline void qkernel_avx2u8_row(const std::byte* a, const std::int8_t* w, std::si
 #pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) c[v] = _mm256_setzero_si256();
     for (std::size_t kk = 0; kk < k4; ++kk, w += 128) {
+        prefetch_panel_ahead(w);
         const __m256i b = _mm256_set1_epi32(load_i32(a + 4 * kk));
 #pragma GCC unroll 4
         for (int v = 0; v < 4; ++v)
@@ -284,6 +296,7 @@ inline void qkernel_avx2_row(const std::byte* a, const std::int8_t* w, std::size
 #pragma GCC unroll 8
     for (int v = 0; v < 8; ++v) c[v] = _mm256_setzero_si256();
     for (std::size_t kk = 0; kk < k4; ++kk, w += 128, a += 8) {
+        prefetch_panel_ahead(w);
         const __m256i b = _mm256_set1_epi64x(load_i64(a));
 #pragma GCC unroll 8
         for (int v = 0; v < 8; ++v)
