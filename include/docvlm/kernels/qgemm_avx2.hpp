@@ -31,6 +31,26 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
     return v;
 }
 
+// The shared parts of the six-row inline-assembly loops (qkernel_avx2_steps,
+// qkernel_avx2u8_steps): r8 = weights, r9 / r10 = rows 0-2 / 3-5 of A (stride %[lda]), r11 =
+// iterations left; ROW(addr, i) is one row's step on accumulators %[ci0], %[ci1]; the
+// accumulators are the operands c[6][2]; ymm12-15 are the loops' scratch.
+#define DOCVLM_ASM_SIX_ROWS_SETUP    \
+    "mov %[w], %%r8\n\t"              \
+    "mov %[a], %%r9\n\t"              \
+    "lea (%[a],%[lda],2), %%r10\n\t"  \
+    "add %[lda], %%r10\n\t"           \
+    "mov %[n], %%r11\n\t"             \
+    "1:\n\t"
+#define DOCVLM_ASM_SIX_ROWS(ROW, off)                                                              \
+    ROW(off "(%%r9)", 0) ROW(off "(%%r9,%[lda])", 1) ROW(off "(%%r9,%[lda],2)", 2) ROW(off "(%%r10)", 3) \
+    ROW(off "(%%r10,%[lda])", 4) ROW(off "(%%r10,%[lda],2)", 5)
+#define DOCVLM_ASM_SIX_ROWS_ACCUMULATORS(c)                                                              \
+    [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]), [c20] "+x"(c[2][0]), \
+    [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]), [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]), \
+    [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
+#define DOCVLM_ASM_SIX_ROWS_CLOBBERS "xmm12", "xmm13", "xmm14", "xmm15", "r8", "r9", "r10", "r11", "memory", "cc"
+
 // One step kk of qkernel_avxvnni's product loop: c[r][0..NV) += row r's 4 bytes at 4·kk times
 // NV · 32 weight bytes at wp + 128·kk (NV · 8 columns).
 template <int MR, int NV>
@@ -117,7 +137,7 @@ void qkernel_avx2u8_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t l
         if (n % 2) qkernel_avx2u8_steps_cpp<MR>(c, a + 4 * (n - 1), lda, w + 128 * (n - 1), 1);  // the odd step
         if (n < 2) return;
         // ymm12/13: the step's weights (8 columns each), ymm14: a row's broadcast, ymm15: a
-        // product; r8: weights, r9 / r10: rows 0-2 / 3-5, r11: steps left.
+        // product (the other registers: DOCVLM_ASM_SIX_ROWS_SETUP).
 #define DOCVLM_AVX2U8_ROW(addr, i)                                  \
     "vpbroadcastd " addr ", %%ymm14\n\t"                             \
     "vpmaddubsw %%ymm12, %%ymm14, %%ymm15\n\t"                       \
@@ -127,38 +147,21 @@ void qkernel_avx2u8_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t l
     "vpmaddwd %[ones], %%ymm15, %%ymm15\n\t"                         \
     "vpaddd %%ymm15, %[c" #i "1], %[c" #i "1]\n\t"
         asm volatile(
-            "mov %[w], %%r8\n\t"
-            "mov %[a], %%r9\n\t"
-            "lea (%[a],%[lda],2), %%r10\n\t"
-            "add %[lda], %%r10\n\t"
-            "mov %[n], %%r11\n\t"
-            "1:\n\t"
+            DOCVLM_ASM_SIX_ROWS_SETUP
             "vmovdqa (%%r8), %%ymm12\n\t"
             "vmovdqa 32(%%r8), %%ymm13\n\t"
-            DOCVLM_AVX2U8_ROW("(%%r9)", 0)
-            DOCVLM_AVX2U8_ROW("(%%r9,%[lda])", 1)
-            DOCVLM_AVX2U8_ROW("(%%r9,%[lda],2)", 2)
-            DOCVLM_AVX2U8_ROW("(%%r10)", 3)
-            DOCVLM_AVX2U8_ROW("(%%r10,%[lda])", 4)
-            DOCVLM_AVX2U8_ROW("(%%r10,%[lda],2)", 5)
+            DOCVLM_ASM_SIX_ROWS(DOCVLM_AVX2U8_ROW, "")
             "vmovdqa 128(%%r8), %%ymm12\n\t"
             "vmovdqa 160(%%r8), %%ymm13\n\t"
-            DOCVLM_AVX2U8_ROW("4(%%r9)", 0)
-            DOCVLM_AVX2U8_ROW("4(%%r9,%[lda])", 1)
-            DOCVLM_AVX2U8_ROW("4(%%r9,%[lda],2)", 2)
-            DOCVLM_AVX2U8_ROW("4(%%r10)", 3)
-            DOCVLM_AVX2U8_ROW("4(%%r10,%[lda])", 4)
-            DOCVLM_AVX2U8_ROW("4(%%r10,%[lda],2)", 5)
+            DOCVLM_ASM_SIX_ROWS(DOCVLM_AVX2U8_ROW, "4")
             "add $256, %%r8\n\t"
             "add $8, %%r9\n\t"
             "add $8, %%r10\n\t"
             "dec %%r11\n\t"
             "jnz 1b"
-            : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]), [c20] "+x"(c[2][0]),
-              [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]), [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]),
-              [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
+            : DOCVLM_ASM_SIX_ROWS_ACCUMULATORS(c)
             : [w] "r"(w), [a] "r"(a), [lda] "r"(lda), [n] "r"(n / 2), [ones] "m"(*reinterpret_cast<const __m256i*>(avx2_ones16))
-            : "xmm12", "xmm13", "xmm14", "xmm15", "r8", "r9", "r10", "r11", "memory", "cc");
+            : DOCVLM_ASM_SIX_ROWS_CLOBBERS);
 #undef DOCVLM_AVX2U8_ROW
     } else {
         qkernel_avx2u8_steps_cpp<MR>(c, a, lda, w, n);
@@ -234,7 +237,7 @@ void qkernel_avx2_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda
     if (n == 0) return;
     if constexpr (MR == 6) {
         // ymm12/13: the step's weights widened (4 columns each), ymm14: a row's broadcast,
-        // ymm15: a product; r8: weights, r9 / r10: rows 0-2 / 3-5, r11: steps left.
+        // ymm15: a product (the other registers: DOCVLM_ASM_SIX_ROWS_SETUP).
 #define DOCVLM_AVX2_ROW(addr, i)                                   \
     "vpbroadcastq " addr ", %%ymm14\n\t"                            \
     "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"                        \
@@ -242,30 +245,18 @@ void qkernel_avx2_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda
     "vpmaddwd %%ymm13, %%ymm14, %%ymm15\n\t"                        \
     "vpaddd %%ymm15, %[c" #i "1], %[c" #i "1]\n\t"
         asm volatile(
-            "mov %[w], %%r8\n\t"
-            "mov %[a], %%r9\n\t"
-            "lea (%[a],%[lda],2), %%r10\n\t"
-            "add %[lda], %%r10\n\t"
-            "mov %[n], %%r11\n\t"
-            "1:\n\t"
+            DOCVLM_ASM_SIX_ROWS_SETUP
             "vpmovsxbw (%%r8), %%ymm12\n\t"
             "vpmovsxbw 16(%%r8), %%ymm13\n\t"
-            DOCVLM_AVX2_ROW("(%%r9)", 0)
-            DOCVLM_AVX2_ROW("(%%r9,%[lda])", 1)
-            DOCVLM_AVX2_ROW("(%%r9,%[lda],2)", 2)
-            DOCVLM_AVX2_ROW("(%%r10)", 3)
-            DOCVLM_AVX2_ROW("(%%r10,%[lda])", 4)
-            DOCVLM_AVX2_ROW("(%%r10,%[lda],2)", 5)
+            DOCVLM_ASM_SIX_ROWS(DOCVLM_AVX2_ROW, "")
             "sub $-128, %%r8\n\t"
             "add $8, %%r9\n\t"
             "add $8, %%r10\n\t"
             "dec %%r11\n\t"
             "jnz 1b"
-            : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]), [c20] "+x"(c[2][0]),
-              [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]), [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]),
-              [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
+            : DOCVLM_ASM_SIX_ROWS_ACCUMULATORS(c)
             : [w] "r"(w), [a] "r"(a), [lda] "r"(lda), [n] "r"(n)
-            : "xmm12", "xmm13", "xmm14", "xmm15", "r8", "r9", "r10", "r11", "memory", "cc");
+            : DOCVLM_ASM_SIX_ROWS_CLOBBERS);
 #undef DOCVLM_AVX2_ROW
     } else {
         for (std::size_t kk = 0; kk < n; ++kk, w += 128, a += 8) {
@@ -336,6 +327,11 @@ void qkernel_avx2(const std::byte* a, std::size_t lda, const std::int8_t* w, std
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 8), s);
         }
 }
+
+#undef DOCVLM_ASM_SIX_ROWS_SETUP
+#undef DOCVLM_ASM_SIX_ROWS
+#undef DOCVLM_ASM_SIX_ROWS_ACCUMULATORS
+#undef DOCVLM_ASM_SIX_ROWS_CLOBBERS
 
 }  // namespace kernels::detail
 DOCVLM_SIMD_WARNINGS_ON
