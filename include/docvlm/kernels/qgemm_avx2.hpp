@@ -51,6 +51,18 @@ DOCVLM_ALWAYS_INLINE long long load_i64(const std::byte* p) {
     [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
 #define DOCVLM_ASM_SIX_ROWS_CLOBBERS "xmm12", "xmm13", "xmm14", "xmm15", "r8", "r9", "r10", "r11", "memory", "cc"
 
+// The GEMV's weights stream from memory once per token: the two cache lines of the step
+// `qgemv_prefetch` bytes ahead are asked for by software, which the hardware prefetchers alone
+// did not keep up with. Measured on the Intel Xeon (2 threads, the 169 weights of a Qwen2-0.5B
+// decoding step, 494 MB, one after another): DOCVLM_ISA=avx2 17.1-17.8 GB/s without, 20.1-22.0
+// with 4 KB (2-16 KB alike); avxvnni 13.4-15.6 without, 17.7-19.0 with. The AVX-512 kernel
+// gained nothing measurable from it (17.0-18.5 against 16.8-18.6) and goes without.
+inline constexpr std::size_t qgemv_prefetch = 4096;
+DOCVLM_ALWAYS_INLINE void prefetch_panel_ahead(const std::int8_t* w) {
+    _mm_prefetch(reinterpret_cast<const char*>(w) + qgemv_prefetch, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w) + qgemv_prefetch + 64, _MM_HINT_T0);
+}
+
 // One step kk of qkernel_avxvnni's product loop: c[r][0..NV) += row r's 4 bytes at 4·kk times
 // NV · 32 weight bytes at wp + 128·kk (NV · 8 columns).
 template <int MR, int NV>
@@ -90,6 +102,8 @@ void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, 
         const std::int8_t* wp = w + pass * NV * 32;
         std::size_t kk = 0;
         for (; kk + S <= k4; kk += S) {
+            if constexpr (MR <= 2)  // the GEMV: weights streamed from memory
+                for (int s = 0; s < S; ++s) prefetch_panel_ahead(wp + (kk + std::size_t(s)) * 128);
             if (pass == 0 && pf && kk % 4 < S && kk < 8 * MR) asm volatile("prefetchw %0" : : "m"(pf[kk / 8 * ldpf + kk % 8 / 4 * 16]));
 #pragma GCC unroll 2
             for (int s = 0; s < S; ++s) qkernel_avxvnni_step<MR, NV>(c[s], a, lda, wp, kk + std::size_t(s));
@@ -166,17 +180,6 @@ void qkernel_avx2u8_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t l
     } else {
         qkernel_avx2u8_steps_cpp<MR>(c, a, lda, w, n);
     }
-}
-
-// The GEMV's weights stream from memory once per token: the two cache lines of the step
-// `qgemv_prefetch` bytes ahead are asked for by software, which the hardware prefetchers alone
-// did not keep up with. Measured on the Intel Xeon (DOCVLM_ISA=avx2, 2 threads, the 169
-// weights of a Qwen2-0.5B decoding step, 494 MB, one after another): 17.1-17.8 GB/s without,
-// 20.1-22.0 with 4 KB (2-16 KB alike).
-inline constexpr std::size_t qgemv_prefetch = 4096;
-DOCVLM_ALWAYS_INLINE void prefetch_panel_ahead(const std::int8_t* w) {
-    _mm_prefetch(reinterpret_cast<const char*>(w) + qgemv_prefetch, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(w) + qgemv_prefetch + 64, _MM_HINT_T0);
 }
 
 // One row (the GEMV): all 32 columns in one pass over K, so the panel is read once, in order.
