@@ -1,8 +1,8 @@
 // docvlm/kernels/qgemm_avx2.hpp — the int8 GEMM's micro-kernels on 256-bit registers, used by
 // kernels/qgemm.hpp as QPath::avx2, QPath::avx2u8 and QPath::avxvnni, and the unaligned loads
 // every x86 kernel of it shares. Layouts as kernels/qgemm.hpp describes: weights data[panel]
-// [k / 4][column % 32][k % 4]; activations u8 = s8 + 128 rows (avxvnni, avx2u8) or int16 rows (avx2). Each kernel writes
-// out[r][0..32) = Σ_{kk<k4} Σ_{t<4} A[r][4kk+t] · W[panel column][4kk+t] for r < MR (raw sums:
+// [k / 4][column % 32][k % 4]; activations u8 = s8 + 128 rows (avxvnni, avx2u8) or int16 rows
+// (avx2). Each kernel writes out[r][0..32) = Σ_{kk<k4} Σ_{t<4} A[r][4kk+t] · W[panel column][4kk+t] for r < MR (raw sums:
 // the u8 offset is taken off by the epilogue).
 #pragma once
 
@@ -123,11 +123,12 @@ void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, 
 // adds the pairs into the int32 lanes: three instructions per 32 products, where the exact int16
 // path (qkernel_avx2) needs four per 16. Weights quantised within ±127 would saturate here.
 
-// c[r][0..1] += steps kk < n of qkernel_avx2u8's loop: row r's 4 bytes at a + r·lda + 4·kk, the
-// pass's 64 weight bytes (16 columns x 4 k) at w + 128·kk. Six rows: inline assembly (GCC spills
-// this loop's accumulators, as for qkernel_avx2_steps); fewer rows (edge tiles) in C++.
 alignas(32) inline const std::int16_t avx2_ones16[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
+// c[r][0..1] += steps kk < n of qkernel_avx2u8's loop: row r's 4 bytes at a + r·lda + 4·kk, the
+// pass's 64 weight bytes (16 columns x 4 k) at w + 128·kk. qkernel_avx2u8_steps: six rows in
+// inline assembly, two steps per iteration (GCC spills this loop's accumulators, as for
+// qkernel_avx2_steps); fewer rows (edge tiles) and an odd last step in C++ (_cpp).
 template <int MR>
 DOCVLM_TARGET("avx2") DOCVLM_ALWAYS_INLINE
 void qkernel_avx2u8_steps_cpp(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t n) {

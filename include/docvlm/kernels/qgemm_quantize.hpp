@@ -61,7 +61,7 @@ struct QuantizedWeight {
 
 /// The int8 range quantize_weight uses by default on `path`: ±63 on AVX2 without VNNI, whose fast
 /// kernel (vpmaddubsw, QPath::avx2u8) would saturate on larger weights — one bit of weight
-/// precision for 1.3-1.5x the exact int16 kernel's speed —, ±127 everywhere else.
+/// precision for 1.3-1.45x the exact int16 kernel's speed —, ±127 everywhere else.
 int weight_qmax(QPath path);
 /// The range quantize_weight uses unless told: weight_qmax(best_qpath()), or ±127 on every CPU
 /// with the environment variable DOCVLM_INT8_WEIGHTS=full (the same weights everywhere; AVX2
