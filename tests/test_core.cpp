@@ -104,6 +104,8 @@ void convert_on(const std::string& path, const Src* s, Dst* d, std::size_t n) {
 #if DOCVLM_X86_64
     if (path == "avx2") return detail::convert_avx2(s, d, n);
     if (path == "avx512") return detail::convert_avx512(s, d, n);
+#else
+    (void)path;  // only the portable conversion exists off x86-64
 #endif
     detail::convert_generic(s, d, n);
 }
@@ -266,8 +268,15 @@ TEST_CASE("cpu features can be capped for testing") {
     CHECK_FALSE(cap_cpu(all, "avx512vnni").avx512bf16);
     CHECK(cap_cpu(all, "native").avx512bf16);
     CHECK_ERROR_HAS(cap_cpu(all, "sse9"), "DOCVLM_ISA=sse9", "unknown level");
+    CpuFeatures arm;
+    arm.neon = arm.dotprod = arm.i8mm = true;
+    CHECK(cap_cpu(arm, "neon").describe() == "neon");
+    CHECK(cap_cpu(arm, "dotprod").describe() == "neon dotprod");
+    CHECK(cap_cpu(arm, "avx2").describe() == "neon dotprod i8mm");  // x86 names leave AArch64 features alone
+    CHECK(cap_cpu(arm, "native").i8mm);
     CpuFeatures none;
     CHECK_FALSE(cap_cpu(none, "avx512vnni").avx512vnni);  // capping never adds features
+    CHECK_FALSE(cap_cpu(none, "native").i8mm);
     MESSAGE("this CPU: ", detect_cpu().describe());
 }
 

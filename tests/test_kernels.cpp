@@ -21,7 +21,7 @@ namespace {
 
 std::vector<QPath> supported_paths() {
     std::vector<QPath> out;
-    for (QPath p : {QPath::generic, QPath::avx2, QPath::avx2u8, QPath::avxvnni, QPath::avx512vnni, QPath::neondot})
+    for (QPath p : {QPath::generic, QPath::avx2, QPath::avx2u8, QPath::avxvnni, QPath::avx512vnni, QPath::neon, QPath::neondot, QPath::neoni8mm})
         if (qpath_supported(p)) out.push_back(p);
     return out;
 }
@@ -59,7 +59,8 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
     struct Shape { std::size_t m, n, k; };
     const Shape shapes[] = {{1, 1, 1}, {1, 64, 4}, {1, 65, 3}, {2, 7, 9},     {6, 64, 64},   {7, 130, 129},
                             {13, 200, 300}, {1, 1152, 896}, {25, 96, 1030}, {5, 33, 5000},
-                            {1, 40, 1030}};  // one row: 8 accumulator sets on AVX512-VNNI, 258 steps (a tail of 2)
+                            {1, 40, 1030},   // one row: 8 accumulator sets on AVX512-VNNI, 258 steps (a tail of 2)
+                            {4, 40, 36}, {9, 50, 44}, {10, 33, 20}};  // tiles of 3 and 4 rows; odd and even K steps
     const auto paths = supported_paths();
     MESSAGE("int8 paths on this CPU: ", [&] {
         std::string s;
@@ -170,7 +171,7 @@ TEST_CASE("int8 weights: per-channel quantisation equals its scalar definition, 
     const float w_small[1] = {1.0f};
     std::normal_distribution<float> nd(0.0f, 1.0f);
     CHECK(weight_qmax(QPath::avx2) == 63);  // the default where AVX2 has no VNNI: the avx2u8 kernel's range
-    for (QPath p : {QPath::generic, QPath::avxvnni, QPath::avx512vnni, QPath::neondot}) CHECK(weight_qmax(p) == 127);
+    for (QPath p : {QPath::generic, QPath::avxvnni, QPath::avx512vnni, QPath::neon, QPath::neondot, QPath::neoni8mm}) CHECK(weight_qmax(p) == 127);
     CHECK(default_weight_qmax() == weight_qmax(best_qpath()));
     {
         const test::ScopedEnv full("DOCVLM_INT8_WEIGHTS", "full");
@@ -340,7 +341,7 @@ TEST_CASE("f32 GEMM: every path matches the scalar reference, with epilogue") {
         for (auto& v : bias) v = nd(rng);
         sgemm_reference(x.data(), s.m, s.k, w.data(), s.n, s.k, ref.data(), s.n);
         const PackedF32 pw = pack_f32(w.data(), s.n, s.k);
-        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512}) {
+        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512, FPath::neon}) {
             if (!fpath_supported(p)) continue;
             CAPTURE(int(p));
             std::vector<float> y(s.m * s.n, 7.0f);
@@ -368,7 +369,7 @@ TEST_CASE("f32 GEMM: strided rows, and a buffer refilled between calls gives the
         for (auto& v : x) v = nd(rng);
         for (std::size_t r = 0; r < m; ++r) std::copy_n(x.data() + r * ldx, k, xd.data() + r * k);
         sgemm_reference(xd.data(), m, k, w.data(), n, k, ref.data(), n);
-        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512}) {
+        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512, FPath::neon}) {
             if (!fpath_supported(p)) continue;
             CAPTURE(int(p));
             sgemm(x.data(), m, ldx, pw, y.data(), n, {}, thread_pool(), p);
@@ -413,7 +414,7 @@ TEST_CASE("f32 GEMM: one row alone gives bit for bit what it gives inside a tall
         for (auto* v : {&x, &w, &bias})
             for (auto& e : *v) e = nd(rng);
         const PackedF32 pw = pack_f32(w.data(), n, k);
-        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512}) {
+        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512, FPath::neon}) {
             if (!fpath_supported(p)) continue;
             CAPTURE(int(p));
             const Epilogue ep{.bias = bias.data(), .act = Activation::gelu_tanh};
@@ -480,7 +481,7 @@ TEST_CASE("GEMM epilogue multiplier (gated MLP): y = act(x·Wᵀ + b) · m, in p
             check([&](float* y, const Epilogue& ep) { qgemm(acts, qw, y, n, ep); });
         }
         const PackedF32 pw = pack_f32(wf.data(), n, k);
-        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512}) {
+        for (FPath p : {FPath::generic, FPath::avx2, FPath::avx512, FPath::neon}) {
             if (!fpath_supported(p)) continue;
             CAPTURE(int(p));
             check([&](float* y, const Epilogue& ep) { sgemm(x.data(), m, k, pw, y, n, ep, thread_pool(), p); });

@@ -10,8 +10,10 @@
 //   DOCVLM_ISA=avx512       AVX-512 F/BW/VL (no VNNI, no BF16)
 //   DOCVLM_ISA=avx512vnni   AVX-512 + VNNI (no BF16)
 //   DOCVLM_ISA=neon         AArch64: Advanced SIMD without the int8 dot products
+//   DOCVLM_ISA=dotprod      AArch64: NEON + the dot products (sdot), without the int8 matrix
+//                           multiply (smmla)
 //   DOCVLM_ISA=native       everything detected (the default)
-// On AArch64 the x86 level names keep NEON and its dot products; on x86-64 `neon` is generic.
+// On AArch64 the x86 level names keep every AArch64 feature; on x86-64 `neon` and `dotprod` are generic.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -40,6 +42,7 @@ struct CpuFeatures {
     bool avx512vnni = false, avx512bf16 = false, avxvnni = false;
     bool amd = false;  ///< AuthenticAMD
     bool neon = false, dotprod = false;  ///< AArch64 Advanced SIMD and its sdot/udot instructions
+    bool i8mm = false;                   ///< AArch64 int8 matrix multiply (smmla, Armv8.6 I8MM)
 
     /// True when the AVX-512 F/BW/VL subset every docvlm AVX-512 kernel needs is present.
     bool avx512() const { return avx512f && avx512bw && avx512vl; }
@@ -92,6 +95,7 @@ inline std::string CpuFeatures::describe() const {
     add(avx512bf16, "avx512bf16");
     add(neon, "neon");
     add(dotprod, "dotprod");
+    add(i8mm, "i8mm");
     return s.empty() ? std::string("generic") : s;
 }
 
@@ -119,6 +123,9 @@ inline CpuFeatures detect_cpu() {
     f.neon = true;  // Advanced SIMD is part of the AArch64 baseline
 #if defined(__linux__)
     f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#if defined(HWCAP2_I8MM)
+    f.i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#endif
 #endif
 #endif
     return f;
@@ -132,6 +139,8 @@ inline CpuFeatures cap_cpu(CpuFeatures f, std::string_view level) {
     c.neon = f.neon;
     if (level == "neon") return c;
     c.dotprod = f.dotprod;
+    if (level == "dotprod") return c;
+    c.i8mm = f.i8mm;
     c.amd = f.amd;
     c.avx2 = f.avx2;
     c.fma = f.fma;
@@ -150,7 +159,7 @@ inline CpuFeatures cap_cpu(CpuFeatures f, std::string_view level) {
         return c;
     }
     detail::fail("DOCVLM_ISA=", level,
-                 ": unknown level (use generic, avx2, avxvnni, avx512, avx512vnni, neon or native)");
+                 ": unknown level (use generic, avx2, avxvnni, avx512, avx512vnni, neon, dotprod or native)");
 }
 
 inline const CpuFeatures& cpu() {

@@ -1,7 +1,8 @@
 // docvlm/kernels/gemm.hpp — float and bfloat16 matrix multiplication: y = act(x · Wᵀ + bias) + residual.
 //
 // Weights W [N, K] (torch Linear layout) are packed once into 32-column panels:
-//   f32:  data[panel][k][32]                 (AVX-512: 12 rows × 32 columns of FMAs per tile)
+//   f32:  data[panel][k][32]                 (AVX-512: 12 rows × 32 columns of FMAs per tile;
+//                                             AVX2 and NEON: 6 rows × 16 columns, two passes)
 //   bf16: data[panel][k / 2][32][2]          (AVX512-BF16 vdpbf16ps: pairs of k per lane)
 // x stays float in memory; for bf16 it is rounded to bf16 (nearest even) into a per-thread buffer.
 // Accumulation is in float on every path. sgemm_reference is the plain scalar oracle.
@@ -26,13 +27,16 @@
 #if DOCVLM_X86_64
 #include <immintrin.h>
 #endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 DOCVLM_NAMESPACE_BEGIN
 DOCVLM_SIMD_WARNINGS_OFF
 namespace kernels {
 
 /// The float / bf16 code paths.
-enum class FPath { generic, avx2, avx512 };
+enum class FPath { generic, avx2, avx512, neon };
 FPath best_fpath(const CpuFeatures& f = cpu());
 bool fpath_supported(FPath p, const CpuFeatures& f = detect_cpu());
 
@@ -78,11 +82,14 @@ inline bool fpath_supported(FPath p, const CpuFeatures& f) {
         case FPath::generic: return true;
         case FPath::avx2: return f.avx2 && f.fma;
         case FPath::avx512: return f.avx512();
+        case FPath::neon: return f.neon;
     }
     return false;
 }
 inline FPath best_fpath(const CpuFeatures& f) {
-    return fpath_supported(FPath::avx512, f) ? FPath::avx512 : fpath_supported(FPath::avx2, f) ? FPath::avx2 : FPath::generic;
+    for (FPath p : {FPath::avx512, FPath::avx2, FPath::neon})
+        if (fpath_supported(p, f)) return p;
+    return FPath::generic;
 }
 
 inline PackedF32 pack_f32(const float* w, std::size_t n, std::size_t k) {
@@ -243,6 +250,34 @@ void fkernel_avx2_rows(const float* a, std::size_t lda, const float* w, std::siz
     }
 }
 
+#endif
+
+#if defined(__aarch64__)
+// NEON (the AArch64 baseline): two passes of 16 columns, at most 6 rows each time (24
+// accumulators, 4 weight registers and the broadcast value: 29 of the 32). Each output sums its
+// K steps in order, one FMA each, for any number of rows: a row gives the same result alone or
+// inside a taller tile.
+template <int MR>
+void fkernel_neon_rows(const float* a, std::size_t lda, const float* w, std::size_t k, float* out, std::size_t ldo, bool accumulate) {
+    for (int pass = 0; pass < 2; ++pass) {
+        float32x4_t c[MR][4];
+        for (int r = 0; r < MR; ++r)
+            for (int v = 0; v < 4; ++v) c[r][v] = accumulate ? vld1q_f32(out + r * ldo + pass * 16 + 4 * v) : vdupq_n_f32(0.0f);
+        for (std::size_t t = 0; t < k; ++t) {
+            float32x4_t wv[4];
+            for (int v = 0; v < 4; ++v) wv[v] = vld1q_f32(w + t * fpanel + pass * 16 + 4 * v);
+            for (int r = 0; r < MR; ++r) {
+                const float32x4_t b = vld1q_dup_f32(a + r * lda + t);
+                for (int v = 0; v < 4; ++v) c[r][v] = vfmaq_f32(c[r][v], b, wv[v]);
+            }
+        }
+        for (int r = 0; r < MR; ++r)
+            for (int v = 0; v < 4; ++v) vst1q_f32(out + r * ldo + pass * 16 + 4 * v, c[r][v]);
+    }
+}
+#endif
+
+#if DOCVLM_X86_64
 // bf16 pairs: a holds bf16 rows (k_padded each), w holds [k/2][32][2]. NV = 2: all 32 columns of
 // the panel; NV = 1: only its first 16 (a head_dim of 80 = 32 + 32 + 16 wastes nothing).
 template <int MR, int NV = 2>
@@ -291,32 +326,40 @@ inline void bkernel16(const bf16* a, std::size_t lda, std::size_t mr, const bf16
 }
 #endif
 
+// Runs kernel.template operator()<R>(a + r0·lda, out + r0·ldo) over mr rows, 6 rows (R ≤ 6) at a time.
+template <class Kernel>
+void fkernel_six_rows(std::size_t mr, const float* a, std::size_t lda, float* out, std::size_t ldo, Kernel&& kernel) {
+    for (std::size_t r0 = 0; r0 < mr; r0 += 6) {
+        const float* ar = a + r0 * lda;
+        float* o = out + r0 * ldo;
+        switch (std::min<std::size_t>(6, mr - r0)) {
+            case 1: kernel.template operator()<1>(ar, o); break;
+            case 2: kernel.template operator()<2>(ar, o); break;
+            case 3: kernel.template operator()<3>(ar, o); break;
+            case 4: kernel.template operator()<4>(ar, o); break;
+            case 5: kernel.template operator()<5>(ar, o); break;
+            default: kernel.template operator()<6>(ar, o); break;
+        }
+    }
+}
+
 // out[r * ldo + 0..32) (+)= Σ_k a[r][k] · panel[k][0..32) on the given path.
 // pf, ldpf: the tile's final destination, prefetched for writing on the AVX-512 path (or null).
 inline void fkernel(FPath path, const float* a, std::size_t lda, std::size_t mr, const float* w, std::size_t k, float* out,
                     std::size_t ldo = fpanel, bool accumulate = false, const float* pf = nullptr, std::size_t ldpf = 0) {
-    (void)path, (void)pf, (void)ldpf;  // used on x86-64 only
+    (void)path, (void)pf, (void)ldpf;  // pf: AVX-512 only; path: where a SIMD kernel exists
 #if DOCVLM_X86_64
     if (path == FPath::avx512) {
         DOCVLM_FKERNEL_DISPATCH12(fkernel_avx512, mr, a, lda, w, k, out, ldo, accumulate, pf, ldpf)
         return;
     }
-    if (path == FPath::avx2) {
-        for (std::size_t r0 = 0; r0 < mr; r0 += 6) {
-            const std::size_t rows = std::min<std::size_t>(6, mr - r0);
-            const float* ar = a + r0 * lda;
-            float* o = out + r0 * ldo;
-            switch (rows) {
-                case 1: fkernel_avx2_rows<1>(ar, lda, w, k, o, ldo, accumulate); break;
-                case 2: fkernel_avx2_rows<2>(ar, lda, w, k, o, ldo, accumulate); break;
-                case 3: fkernel_avx2_rows<3>(ar, lda, w, k, o, ldo, accumulate); break;
-                case 4: fkernel_avx2_rows<4>(ar, lda, w, k, o, ldo, accumulate); break;
-                case 5: fkernel_avx2_rows<5>(ar, lda, w, k, o, ldo, accumulate); break;
-                default: fkernel_avx2_rows<6>(ar, lda, w, k, o, ldo, accumulate); break;
-            }
-        }
-        return;
-    }
+    if (path == FPath::avx2) return fkernel_six_rows(mr, a, lda, out, ldo, [&]<int R>(const float* ar, float* o) {
+        fkernel_avx2_rows<R>(ar, lda, w, k, o, ldo, accumulate);
+    });
+#elif defined(__aarch64__)
+    if (path == FPath::neon) return fkernel_six_rows(mr, a, lda, out, ldo, [&]<int R>(const float* ar, float* o) {
+        fkernel_neon_rows<R>(ar, lda, w, k, o, ldo, accumulate);
+    });
 #endif
     fkernel_generic(a, lda, mr, w, k, out, ldo, accumulate);
 }

@@ -12,7 +12,9 @@
 //   avx2u8      vpmaddubsw on u8 = q + 128 and w within ±63 (no    (6 rows × 16 columns)
 //               saturation: 2 · 255 · 63 < 2^15), vpmaddwd by ones; the weights quantize_weight
 //               makes by default on AVX2 without VNNI (weight_qmax)
-//   neondot     AArch64 sdot on s8 (kernels/qgemm_neon.hpp)         (6 rows × 16 columns)
+//   neon        AArch64 smull + sadalp on s8 (kernels/qgemm_neon.hpp) (6 rows × 8 columns)
+//   neondot     AArch64 sdot on s8                                  (6 rows × 16 columns)
+//   neoni8mm    AArch64 smmla on s8, rows in pairs; one row: sdot   (6 rows × 16 columns)
 //   generic     plain C++ over the packed layout
 // The AVX2 / AVX-VNNI micro-kernels live in kernels/qgemm_avx2.hpp, the AArch64 one in
 // kernels/qgemm_neon.hpp; the AVX-512 ones and the schedules here; quantisation and packing in
@@ -246,11 +248,21 @@ inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t
         case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
         case QPath::avx2u8: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2u8, mr, a, lda, w, k4, out) return;
         case QPath::generic:
-        case QPath::neondot: break;
+        case QPath::neon:
+        case QPath::neondot:
+        case QPath::neoni8mm: break;
     }
 #elif defined(__aarch64__)
-    if (path == QPath::neondot) {
+    if (path == QPath::neoni8mm && mr > 1) {
+        DOCVLM_QKERNEL_DISPATCH(qkernel_neoni8mm, mr, a, lda, w, k4, out)
+        return;
+    }
+    if (path == QPath::neondot || path == QPath::neoni8mm) {
         DOCVLM_QKERNEL_DISPATCH(qkernel_neondot, mr, a, lda, w, k4, out)
+        return;
+    }
+    if (path == QPath::neon) {
+        DOCVLM_QKERNEL_DISPATCH(qkernel_neon, mr, a, lda, w, k4, out)
         return;
     }
 #endif

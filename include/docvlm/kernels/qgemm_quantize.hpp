@@ -29,7 +29,7 @@ DOCVLM_SIMD_WARNINGS_OFF
 namespace kernels {
 
 /// The int8 code paths. avx2u8 is AVX2's fast path for weights within ±63 (see weight_qmax).
-enum class QPath { generic, avx2, avx2u8, avxvnni, avx512vnni, neondot };
+enum class QPath { generic, avx2, avx2u8, avxvnni, avx512vnni, neon, neondot, neoni8mm };
 
 /// The fastest path `f` supports for any weights (never avx2u8: that one depends on the weights,
 /// see activation_qpath).
@@ -110,13 +110,15 @@ inline bool qpath_supported(QPath p, const CpuFeatures& f) {
         case QPath::avx2u8: return f.avx2;
         case QPath::avxvnni: return f.avx2 && f.avxvnni;
         case QPath::avx512vnni: return f.avx512() && f.avx512vnni;
+        case QPath::neon: return f.neon;
         case QPath::neondot: return f.neon && f.dotprod;
+        case QPath::neoni8mm: return f.neon && f.dotprod && f.i8mm;  // its one-row tiles run on sdot
     }
     return false;
 }
 
 inline QPath best_qpath(const CpuFeatures& f) {
-    for (QPath p : {QPath::avx512vnni, QPath::avxvnni, QPath::avx2, QPath::neondot})
+    for (QPath p : {QPath::avx512vnni, QPath::avxvnni, QPath::avx2, QPath::neoni8mm, QPath::neondot, QPath::neon})
         if (qpath_supported(p, f)) return p;
     return QPath::generic;
 }
@@ -128,7 +130,9 @@ inline const char* qpath_name(QPath p) {
         case QPath::avx2u8: return "avx2u8";
         case QPath::avxvnni: return "avxvnni";
         case QPath::avx512vnni: return "avx512vnni";
+        case QPath::neon: return "neon";
         case QPath::neondot: return "neondot";
+        case QPath::neoni8mm: return "neoni8mm";
     }
     return "?";
 }
@@ -396,7 +400,9 @@ inline std::int8_t QuantizedActivations::at(std::size_t r, std::size_t c) const 
             return std::int8_t(v);
         }
         case QPath::generic:
-        case QPath::neondot: break;
+        case QPath::neon:
+        case QPath::neondot:
+        case QPath::neoni8mm: break;
     }
     return std::int8_t(row[c]);
 }
