@@ -536,6 +536,20 @@ TEST_CASE("exp2 for the softmax: relative error against std::exp2 (full and u8-p
 }
 #endif
 
+TEST_CASE("attention: the int8 path's range of keys and values on each instruction set") {
+    CpuFeatures f;
+    CHECK(attention_int8_range(f) == 0);  // portable code: f32
+    f.neon = f.dotprod = true;
+    CHECK(attention_int8_range(f) == 0);  // sdot alone: f32 (its s8 rows cannot hold u8 probabilities)
+    f.i8mm = true;
+    CHECK(attention_int8_range(f) == 127);  // usdot
+    CpuFeatures x;
+    x.avx2 = x.fma = true;
+    CHECK(attention_int8_range(x) == 63);  // vpmaddubsw: keys and values within ±63
+    x.avxvnni = true;
+    CHECK(attention_int8_range(x) == 127);
+}
+
 TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, window + anchors, tiles") {
     std::mt19937 rng(41);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -595,7 +609,7 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             CHECK(worst <= 2e-2 * scale);
         }
     }
-    // int8 dot products (AVX512-VNNI, AVX-VNNI, AVX2): within the documented bound of the f32 reference, on every
+    // int8 dot products (AVX512-VNNI, AVX-VNNI, AVX2, AArch64 I8MM): within the documented bound of the f32 reference, on every
     // mask and tile shape, on peaked attention (queries ×3) and on keys with a large common offset
     // (what the mean subtraction is for), and with some queries all zero (their scores are 0 · a
     // hidden key's −inf inside the kernel: uniform over the visible keys, as in the reference).
@@ -635,10 +649,8 @@ TEST_CASE("fused attention matches dense masked attention: full, causal, GQA, wi
             CHECK(not_finite == 0);
             // AVX2 without VNNI quantises keys and values within ±63 (attention_int8.hpp): half
             // the resolution of the other int8 paths, twice their bound
-            const bool int8_full = (cpu().avx512() && cpu().avx512vnni) || (cpu().avx2 && cpu().fma && cpu().avxvnni);
-            const bool int8_7bit = !int8_full && cpu().avx2 && cpu().fma;
-            if (int8_full || int8_7bit) {
-                const double bound = int8_7bit ? 2.0 : 1.0;
+            if (const int range = attention_int8_range(); range > 0) {
+                const double bound = 127.0 / range;
                 CHECK(worst > 1e-6);  // the int8 path ran: its result is not the f32 one
                 CHECK(worst <= 0.03 * bound * vmax);
                 CHECK(mean <= 0.003 * bound * vmax);

@@ -39,6 +39,10 @@ namespace kernels {
 void attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv, float* out,
                std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p, ThreadPool& pool = thread_pool());
 
+/// The int8 range of keys and values where AttentionParams::int8 takes effect on a CPU with `f`:
+/// 127 (AVX512-VNNI, AVX-VNNI, AArch64 with I8MM), 63 (AVX2 without VNNI), 0 (attention runs in f32).
+int attention_int8_range(const CpuFeatures& f = cpu());
+
 /// Dense reference: every score row in full, masked, softmax in double. O(n_q · n_kv) memory per row only.
 void attention_reference(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                          float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p);
@@ -47,6 +51,11 @@ void attention_reference(const float* q, std::size_t ldq, const float* k, std::s
 // Implementation
 // ------------------------------------------------------------------------------------------------
 
+inline int attention_int8_range(const CpuFeatures& f) {
+    if ((f.avx512() && f.avx512vnni) || (f.avx2 && f.fma && f.avxvnni) || (f.neon && f.dotprod && f.i8mm)) return 127;
+    return f.avx2 && f.fma ? 63 : 0;
+}
+
 inline void attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                       float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p,
                       ThreadPool& pool) {
@@ -54,16 +63,19 @@ inline void attention(const float* q, std::size_t ldq, const float* k, std::size
     if (n_q == 0) return;
     if (n_kv == 0) docvlm::detail::fail("attention: no keys");
     if (n_q <= 4) return detail::attention_rows(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
-#if DOCVLM_X86_64
     if (p.int8 && p.head_dim <= 512 && p.scale >= 0.0f) {
+#if DOCVLM_X86_64
         if (cpu().avx512() && cpu().avx512vnni)
             return detail::attention_int8<detail::Int8AttentionAvx512>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
         if (cpu().avx2 && cpu().fma && cpu().avxvnni)
             return detail::attention_int8<detail::Int8AttentionAvxVnni>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
         if (cpu().avx2 && cpu().fma)
             return detail::attention_int8<detail::Int8AttentionAvx2>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
-    }
+#elif defined(__aarch64__)
+        if (cpu().neon && cpu().dotprod && cpu().i8mm)
+            return detail::attention_int8<detail::Int8AttentionNeonUsdot>(q, ldq, k, ldk, v, ldv, out, ldo, n_q, n_kv, p, pool);
 #endif
+    }
     const std::size_t d = p.head_dim, panels = (n_kv + fpanel - 1) / fpanel;
     const FPath path = best_fpath();
 

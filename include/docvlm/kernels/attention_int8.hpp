@@ -10,7 +10,7 @@ DOCVLM_NAMESPACE_BEGIN
 DOCVLM_SIMD_WARNINGS_OFF
 namespace kernels {
 
-#if DOCVLM_X86_64
+#if DOCVLM_X86_64 || defined(__aarch64__)
 namespace detail {
 
 // The int8 path's packed inputs (see AttentionParams::int8), built once per call.
@@ -26,6 +26,8 @@ struct AttentionInt8Scratch {
     AlignedBuffer<std::uint8_t> qu;
     AlignedBuffer<float> qsc;          // [heads][n_q]: sq · scale · log2 e
 };
+
+#if DOCVLM_X86_64
 
 // dst[r][0..32) = (raw[r][0..32) − koff) · ks: a tile of int8 scores back to float, still without
 // the query's factor (qsc, applied by exp2_sum_u8; it is >= 0, so a row's largest score is qsc
@@ -208,6 +210,8 @@ inline void kv_stats_avx512(const float* k, std::size_t ldk, const float* v, std
     }
 }
 
+#endif  // DOCVLM_X86_64
+
 // One 32-key panel of keys (n <= 32 real ones, the rest zero): k − mean quantised per key within
 // ±qmax into dst [d4][32][4], with each key's scale and 128 · Σ q (the queries' u8 offset) in ks /
 // koff; the row work in the ISA copy `isa` names.
@@ -227,6 +231,7 @@ void pack_keys(Isa isa, const float* k, std::size_t ldk, std::size_t n, std::siz
     }
 }
 
+#if DOCVLM_X86_64
 // One 32-key panel of values (n <= 32 real ones, the rest zero), int8 per channel with scales
 // vs: for each 32-channel slice (slice_stride bytes apart), [key / 4][32 channels][4 keys]. Four
 // keys and 16 channels make one 64-byte store.
@@ -250,6 +255,8 @@ inline void pack_values_avx512(const float* v, std::size_t ldv, std::size_t n, s
         }
 }
 
+#endif  // DOCVLM_X86_64
+
 // One 32-key panel of values (n <= 32 real ones, the rest zero) as pack_values_avx512 writes it,
 // in portable code: the same products v · (1 / vs), rounded half to even and clamped to ±qmax.
 inline void pack_values_portable(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
@@ -265,6 +272,20 @@ inline void pack_values_portable(const float* v, std::size_t ldv, std::size_t n,
         }
 }
 
+// The online softmax's per-row update (as softmax_rows_update, in scalar code for the paths
+// without AVX-512; once per row and key tile).
+inline void softmax_rows_update_portable(float* m, const float* bm, float* alpha, float* pmax, std::size_t n) {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (std::size_t i = 0; i < n; ++i) {
+        const float mx = std::max(m[i], bm[i]);
+        const bool seen = bm[i] != neg_inf;
+        alpha[i] = seen ? std::exp2(m[i] - mx) : 1.0f;
+        pmax[i] = seen ? std::exp2(bm[i] - mx) : 0.0f;
+        m[i] = mx;
+    }
+}
+
+#if DOCVLM_X86_64
 // What differs between the int8 paths; attention_int8 is written once against it.
 //   mr                      queries per micro-tile
 //   query_offset(i, dq)     where query i's packed u8 row (dq bytes) starts in a head's buffer
@@ -272,6 +293,7 @@ inline void pack_values_portable(const float* v, std::size_t ldv, std::size_t n,
 //   kv_stats, quantize, pack_keys, pack_values, scores, lanes_max, exp2_sum, accumulate: the
 //   float work (the AVX-512 helpers above, or the 256-bit row kernels of kernels/rowwise.hpp)
 //   qk(tile, dq, mr, panel, d4, raw), pv(rows, ldp, mr, panel, k4, raw, width): the products
+//   update_rows(m, bm, alpha, pmax, n): the online softmax's per-row update
 struct Int8AttentionAvx512 {
     static constexpr std::size_t mr = qmr;  // 12, the tiled layout of qgemm's AVX-512 activations
     static std::size_t query_offset(std::size_t i, std::size_t dq) { return tiled_row_offset(i, dq); }
@@ -315,19 +337,20 @@ struct Int8AttentionAvx512 {
                            std::size_t cols, float* acc, std::size_t lda) {
         accumulate_pv(raw, rows, sp, alpha, vs, cols, acc, lda);
     }
+    static void update_rows(float* m, const float* bm, float* alpha, float* pmax, std::size_t n) {
+        softmax_rows_update(m, bm, alpha, pmax, n);
+    }
 };
+#endif  // DOCVLM_X86_64
 
-// The 256-bit paths, the float work from the AVX2 row kernels:
-// - AVX-VNNI (Alder Lake and later, Zen 5 without AVX-512): {vex} vpdpbusd on ymm (qgemm's
-//   qkernel_avxvnni, 6 queries per tile, plain u8 rows), keys and values within ±127.
-// - AVX2 without VNNI: vpmaddubsw + vpmaddwd (qkernel_avx2u8, 4 queries per tile), whose int16
-//   pair sums cannot saturate because keys and values are quantised within ±63 (2 · 255 · 63 <
-//   32767): one bit less for them, about twice the f32 FMA's rate.
-template <bool Vnni>
-struct Int8AttentionYmm {
-    static constexpr std::size_t mr = Vnni ? 6 : 4;
-    static constexpr float qmax = Vnni ? 127.0f : 63.0f;  // keys' and values' int8 range
-    using Isa = simd::avx2::Isa;
+// The paths whose float work runs on one copy of the row kernels (kernels/rowwise.hpp) and whose
+// queries are plain u8 rows; K names the copy (K::Isa), the queries per tile (K::mr), the int8
+// range of keys and values (K::qmax) and the product kernel (K::kernel: u8 rows · s8 panel).
+template <class K>
+struct Int8AttentionRows {
+    static constexpr std::size_t mr = K::mr;
+    static constexpr float qmax = K::qmax;
+    using Isa = typename K::Isa;
     static std::size_t query_offset(std::size_t i, std::size_t dq) { return i * dq; }
     static void write_query(const std::int8_t* q, std::size_t dq, std::uint8_t* dst) {
         for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(q[t]) ^ 0x80u;
@@ -336,9 +359,9 @@ struct Int8AttentionYmm {
                          std::size_t nh, float* kmean, float* vs, std::size_t width) {
         thread_local std::vector<float> buf;
         if (buf.size() < 2 * nh * d) buf.resize(2 * nh * d);
-        simd::avx2::int8_kv_stats(Isa{}, k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width, buf.data(), qmax);
+        int8_kv_stats(Isa{}, k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width, buf.data(), qmax);
     }
-    static float quantize(const float* x, std::size_t d, std::int8_t* q) { return simd::avx2::quantize_row(Isa{}, x, d, q); }
+    static float quantize(const float* x, std::size_t d, std::int8_t* q) { return quantize_row(Isa{}, x, d, q); }
     static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
                           float* ks, std::int32_t* koff) {
         detail::pack_keys(Isa{}, k, ldk, n, d, kmean, dst, ks, koff, qmax);
@@ -348,60 +371,83 @@ struct Int8AttentionYmm {
         pack_values_portable(v, ldv, n, d, vs, dst, slice_stride, qmax);
     }
     static void qk(const std::uint8_t* tile, std::size_t dq, std::size_t rows, const std::int8_t* panel, std::size_t d4, std::int32_t* raw) {
-        kernel(tile, dq, rows, panel, d4, raw);
+        K::kernel(reinterpret_cast<const std::byte*>(tile), dq, rows, panel, d4, raw);
     }
     static void scores(const std::int32_t* raw, std::size_t rows, const std::int32_t* koff, const float* ks, float* dst,
                        std::size_t ldd, std::size_t valid, float* vmax) {
-        simd::avx2::int8_scores(Isa{}, raw, rows, koff, ks, dst, ldd, valid, vmax);
+        int8_scores(Isa{}, raw, rows, koff, ks, dst, ldd, valid, vmax);
     }
-    static float row_lanes_max(const float* vmax) { return simd::avx2::int8_lanes_max(Isa{}, vmax); }
+    static float row_lanes_max(const float* vmax) { return int8_lanes_max(Isa{}, vmax); }
     static float exp2_sum(const float* t, std::size_t n, float q, float mx, float inv, std::uint8_t* out, bool) {
-        return simd::avx2::int8_exp2_sum(Isa{}, t, n, q, mx, inv, out);
+        return int8_exp2_sum(Isa{}, t, n, q, mx, inv, out);
     }
     static void pv(const std::uint8_t* p, std::size_t ldp, std::size_t rows, const std::int8_t* panel, std::size_t k4,
                    std::int32_t* raw, std::size_t) {
-        kernel(p, ldp, rows, panel, k4, raw);
+        K::kernel(reinterpret_cast<const std::byte*>(p), ldp, rows, panel, k4, raw);
     }
     static void accumulate(const std::int32_t* raw, std::size_t rows, const float* sp, const float* alpha, const float* vs,
                            std::size_t cols, float* acc, std::size_t lda) {
-        simd::avx2::int8_accumulate_pv(Isa{}, raw, rows, sp, alpha, vs, (cols + 7) / 8 * 8, acc, lda);
+        int8_accumulate_pv(Isa{}, raw, rows, sp, alpha, vs, (cols + 7) / 8 * 8, acc, lda);
     }
-    static void kernel(const std::uint8_t* a, std::size_t lda, std::size_t rows, const std::int8_t* w, std::size_t k4, std::int32_t* raw) {
-        const auto* b = reinterpret_cast<const std::byte*>(a);
-        if constexpr (Vnni) {
-            switch (rows) {
-                case 1: return qkernel_avxvnni<1>(b, lda, w, k4, raw);
-                case 2: return qkernel_avxvnni<2>(b, lda, w, k4, raw);
-                case 3: return qkernel_avxvnni<3>(b, lda, w, k4, raw);
-                case 4: return qkernel_avxvnni<4>(b, lda, w, k4, raw);
-                case 5: return qkernel_avxvnni<5>(b, lda, w, k4, raw);
-                default: return qkernel_avxvnni<6>(b, lda, w, k4, raw);
-            }
-        } else {
-            switch (rows) {
-                case 1: return qkernel_avx2u8<1>(b, lda, w, k4, raw);
-                case 2: return qkernel_avx2u8<2>(b, lda, w, k4, raw);
-                case 3: return qkernel_avx2u8<3>(b, lda, w, k4, raw);
-                default: return qkernel_avx2u8<4>(b, lda, w, k4, raw);
-            }
-        }
+    static void update_rows(float* m, const float* bm, float* alpha, float* pmax, std::size_t n) {
+        softmax_rows_update_portable(m, bm, alpha, pmax, n);
     }
 };
-using Int8AttentionAvxVnni = Int8AttentionYmm<true>;
-using Int8AttentionAvx2 = Int8AttentionYmm<false>;
 
-// The online softmax's per-row update (as softmax_rows_update, in scalar code for the paths
-// without AVX-512; once per row and key tile).
-inline void softmax_rows_update_portable(float* m, const float* bm, float* alpha, float* pmax, std::size_t n) {
-    const float neg_inf = -std::numeric_limits<float>::infinity();
-    for (std::size_t i = 0; i < n; ++i) {
-        const float mx = std::max(m[i], bm[i]);
-        const bool seen = bm[i] != neg_inf;
-        alpha[i] = seen ? std::exp2(m[i] - mx) : 1.0f;
-        pmax[i] = seen ? std::exp2(bm[i] - mx) : 0.0f;
-        m[i] = mx;
+// Runs kernel<R>(a, lda, w, k4, raw) for rows <= MR (R = rows, or MR for more).
+template <std::size_t MR, class Kernel>
+void int8_tile_kernel(std::size_t rows, Kernel&& kernel) {
+    switch (std::min(rows, MR)) {
+        case 1: return kernel.template operator()<1>();
+        case 2: return kernel.template operator()<2>();
+        case 3: return kernel.template operator()<3>();
+        case 4: return kernel.template operator()<4>();
+        case 5: if constexpr (MR >= 5) return kernel.template operator()<5>(); else return;
+        default: if constexpr (MR >= 6) return kernel.template operator()<6>(); else return;
     }
 }
+
+#if DOCVLM_X86_64
+// The 256-bit paths, the float work from the AVX2 row kernels:
+// - AVX-VNNI (Alder Lake and later, Zen 5 without AVX-512): {vex} vpdpbusd on ymm (qgemm's
+//   qkernel_avxvnni, 6 queries per tile, plain u8 rows), keys and values within ±127.
+// - AVX2 without VNNI: vpmaddubsw + vpmaddwd (qkernel_avx2u8, 4 queries per tile), whose int16
+//   pair sums cannot saturate because keys and values are quantised within ±63 (2 · 255 · 63 <
+//   32767): one bit less for them, about twice the f32 FMA's rate.
+struct Int8KernelAvxVnni {
+    static constexpr std::size_t mr = 6;
+    static constexpr float qmax = 127.0f;
+    using Isa = simd::avx2::Isa;
+    static void kernel(const std::byte* a, std::size_t lda, std::size_t rows, const std::int8_t* w, std::size_t k4, std::int32_t* raw) {
+        int8_tile_kernel<mr>(rows, [&]<int R>() { qkernel_avxvnni<R>(a, lda, w, k4, raw); });
+    }
+};
+struct Int8KernelAvx2 {
+    static constexpr std::size_t mr = 4;
+    static constexpr float qmax = 63.0f;
+    using Isa = simd::avx2::Isa;
+    static void kernel(const std::byte* a, std::size_t lda, std::size_t rows, const std::int8_t* w, std::size_t k4, std::int32_t* raw) {
+        int8_tile_kernel<mr>(rows, [&]<int R>() { qkernel_avx2u8<R>(a, lda, w, k4, raw); });
+    }
+};
+using Int8AttentionAvxVnni = Int8AttentionRows<Int8KernelAvxVnni>;
+using Int8AttentionAvx2 = Int8AttentionRows<Int8KernelAvx2>;
+#endif  // DOCVLM_X86_64
+
+#if defined(__aarch64__)
+// AArch64 with I8MM: `usdot` (u8 · s8, the VNNI instructions' arithmetic; qkernel_neonusdot,
+// 6 queries per tile), keys and values within ±127, the float work from the NEON row kernels.
+struct Int8KernelNeonUsdot {
+    static constexpr std::size_t mr = 6;
+    static constexpr float qmax = 127.0f;
+    using Isa = simd::neon::Isa;
+    static void kernel(const std::byte* a, std::size_t lda, std::size_t rows, const std::int8_t* w, std::size_t k4, std::int32_t* raw) {
+        int8_tile_kernel<mr>(rows, [&]<int R>() { qkernel_neonusdot<R>(a, lda, w, k4, raw); });
+    }
+};
+using Int8AttentionNeonUsdot = Int8AttentionRows<Int8KernelNeonUsdot>;
+#endif
+
 
 template <class T>
 void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
@@ -498,8 +544,7 @@ void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t
                     const float tmax = hid[r] ? row_max(sr, cols, neg_inf) : T::row_lanes_max(vmax.data() + r * 16);
                     bm[r] = tmax == neg_inf ? neg_inf : tmax * qs[r];  // qs[r] >= 0 (0 · −inf would be NaN)
                 }
-                if constexpr (std::is_same_v<T, Int8AttentionAvx512>) softmax_rows_update(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
-                else softmax_rows_update_portable(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
+                T::update_rows(m.data(), bm.data(), alpha.data(), pmax.data(), rows);
                 for (std::size_t r = 0; r < rows; ++r) {
                     std::uint8_t* pr = pu.data() + r * bk;
                     // Nothing visible in this tile for this row, or nothing that counts: a tile whose

@@ -48,9 +48,9 @@ struct AttentionParams {
     bool bf16 = false;
     /// Tests and benchmarks: take the bf16 path wherever AVX512-BF16 exists, fast or not.
     bool bf16_even_if_slower = false;
-    /// Compute q·kᵀ and p·v with int8 dot products (AVX512-VNNI; AVX-VNNI or AVX2 on ymm; takes
-    /// precedence over bf16; other CPUs, n_q <= 4, head_dim > 512 and a negative scale run in
-    /// f32). Quantisation, all symmetric: keys minus their mean over the keys (softmax is
+    /// Compute q·kᵀ and p·v with int8 dot products (AVX512-VNNI; AVX-VNNI or AVX2 on ymm; AArch64
+    /// `usdot` with I8MM; see attention_int8_range; takes precedence over bf16; other CPUs,
+    /// n_q <= 4, head_dim > 512 and a negative scale run in f32). Quantisation, all symmetric: keys minus their mean over the keys (softmax is
     /// unchanged by it) per key and head, queries per query and head, V per channel and head, the
     /// probabilities of each row and key tile as u8 relative to their largest value; keys and V
     /// within ±127, or ±63 on AVX2 without VNNI (its vpmaddubsw pair sums must not saturate).

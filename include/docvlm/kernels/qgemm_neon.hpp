@@ -56,6 +56,32 @@ void qkernel_neondot(const std::byte* a, std::size_t lda, const std::int8_t* w, 
     }
 }
 
+// The same tile with `usdot` (I8MM's mixed-sign dot product: u8 rows · s8 weights, the x86 VNNI
+// instructions' arithmetic): the int8 attention's queries (q + 128) and probabilities (0..255)
+// against keys and values (kernels/attention_int8.hpp). Not a path of the GEMM, whose rows are s8.
+template <int MR>
+DOCVLM_TARGET("arch=armv8.2-a+dotprod+i8mm")
+void qkernel_neonusdot(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
+    for (int pass = 0; pass < 2; ++pass) {
+        int32x4_t c[MR][4];
+        for (int r = 0; r < MR; ++r)
+            for (int v = 0; v < 4; ++v) c[r][v] = vdupq_n_s32(0);
+        const std::int8_t* wk = w + pass * 64;
+        for (std::size_t kk = 0; kk < k4; ++kk, wk += 128) {
+            int8x16_t wv[4];
+            for (int v = 0; v < 4; ++v) wv[v] = vld1q_s8(wk + 16 * v);
+            for (int r = 0; r < MR; ++r) {
+                std::uint32_t four;
+                std::memcpy(&four, a + r * lda + 4 * kk, 4);
+                const uint8x16_t b = vreinterpretq_u8_u32(vdupq_n_u32(four));
+                for (int v = 0; v < 4; ++v) c[r][v] = vusdotq_s32(c[r][v], b, wv[v]);
+            }
+        }
+        for (int r = 0; r < MR; ++r)
+            for (int v = 0; v < 4; ++v) vst1q_s32(out + r * 32 + pass * 16 + 4 * v, c[r][v]);
+    }
+}
+
 // The same product with plain NEON, MR ≤ 6 rows × 8 columns per pass (four passes): per row and
 // pair of columns one accumulator whose lanes hold the pairs (K 0-1, K 2-3) of each column, so
 // `smull` of 8 weight bytes by the broadcast row gives 8 products that `sadalp` adds pairwise into
