@@ -1,7 +1,7 @@
-// docvlm/kernels/attention_int8.hpp — the int8 attention path (AttentionParams::int8, AVX-512
-// VNNI): keys centred and quantised per head in qgemm's weight layout, queries as u8, VNNI dot
-// products for the scores, an exp2 softmax written as u8 probabilities, P·V in int8 with
-// per-channel value scales.
+// docvlm/kernels/attention_int8.hpp — the int8 attention path (AttentionParams::int8; AVX-512
+// VNNI, AVX-VNNI, AVX2, AArch64 I8MM): keys centred and quantised per head in qgemm's weight
+// layout, queries as u8, u8 · s8 dot products for the scores, an exp2 softmax written as u8
+// probabilities, P·V in int8 with per-channel value scales.
 #pragma once
 
 #include <docvlm/kernels/attention_tiles.hpp>
@@ -291,7 +291,8 @@ inline void softmax_rows_update_portable(float* m, const float* bm, float* alpha
 //   query_offset(i, dq)     where query i's packed u8 row (dq bytes) starts in a head's buffer
 //   write_query(q, dq, dst) query i's int8 values (dq, zero-padded) as u8 = q + 128 at dst
 //   kv_stats, quantize, pack_keys, pack_values, scores, lanes_max, exp2_sum, accumulate: the
-//   float work (the AVX-512 helpers above, or the 256-bit row kernels of kernels/rowwise.hpp)
+//   float work (the AVX-512 helpers above, or one copy of the row kernels of kernels/rowwise.hpp:
+//   AVX2 or NEON, Int8AttentionRows below)
 //   qk(tile, dq, mr, panel, d4, raw), pv(rows, ldp, mr, panel, k4, raw, width): the products
 //   update_rows(m, bm, alpha, pmax, n): the online softmax's per-row update
 struct Int8AttentionAvx512 {
@@ -394,7 +395,7 @@ struct Int8AttentionRows {
     }
 };
 
-// Runs kernel<R>(a, lda, w, k4, raw) for rows <= MR (R = rows, or MR for more).
+// Calls kernel.operator()<R>() with R = min(rows, MR), MR <= 6: a tile's rows as a template argument.
 template <std::size_t MR, class Kernel>
 void int8_tile_kernel(std::size_t rows, Kernel&& kernel) {
     switch (std::min(rows, MR)) {
@@ -447,7 +448,6 @@ struct Int8KernelNeonUsdot {
 };
 using Int8AttentionNeonUsdot = Int8AttentionRows<Int8KernelNeonUsdot>;
 #endif
-
 
 template <class T>
 void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
