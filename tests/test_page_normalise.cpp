@@ -3,6 +3,7 @@
 // levels on synthetic paper, and the identity on a clean rendered page.
 #include "test_util.hpp"
 
+#include <docvlm/io/truetype.hpp>
 #include <docvlm/pipeline/embedded_parser.hpp>
 #include <docvlm/pipeline/page_normalise.hpp>
 
@@ -37,6 +38,37 @@ io::Image slanted_page(double degrees, std::uint64_t seed) {
             }
             x += w + 9;
         }
+    }
+    return img;
+}
+
+// A scanned code listing: 60 numbered lines of DejaVu Sans Mono at 17 px on a 25 px pitch (10 pt
+// type on 12 pt leading at 150 dpi), blurred by two 3 × 3 box filters. Monospaced glyphs stand in
+// columns, so the columns' projection has edges too; nullopt without the font (fonts-dejavu-core).
+std::optional<io::Image> scanned_listing() {
+    constexpr std::string_view fonts[] = {"/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+                                          "/usr/share/fonts/dejavu/DejaVuSansMono.ttf"};
+    const auto font = io::TrueTypeFont::first_of(fonts);
+    if (!font) return std::nullopt;
+    constexpr std::string_view code[] = {
+        "\\def\\atfi@SETRGBCOLORFILL{rg }", "\\ProvidesFile{atfi-luatex.def}%", "  [2019/11/26 v2.11 driver]%",
+        "\\protected\\def\\atfi@literal {\\pdfextension literal}", "\\def\\atfi@GSAVE{q }", "  \\fi",
+        "\\def\\atfi@RECTSTROKEFILL#1#2#3{#1#2#3re B }", "\\let\\atfi@next\\relax", "%    \\end{macrocode}"};
+    io::Image img(1241, 1754, 1, 255);
+    for (int line = 0; line < 60; ++line) {
+        const double y = 150 + 25 * line;
+        font->draw(img, 120, y, std::to_string(900 + line), 17, {0, 0, 0});
+        font->draw(img, 180, y, code[std::size_t(line * 7 % 9)], 17, {0, 0, 0});
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+        const io::Image src = img;
+        for (int y = 1; y + 1 < img.height; ++y)
+            for (int x = 1; x + 1 < img.width; ++x) {
+                int sum = 0;
+                for (int dy = -1; dy <= 1; ++dy)
+                    for (int dx = -1; dx <= 1; ++dx) sum += src.at(x + dx, y + dy);
+                img.at(x, y) = std::uint8_t((sum + 4) / 9);
+            }
     }
     return img;
 }
@@ -103,6 +135,22 @@ TEST_CASE("page normalisation: quarter turns of a real page are found") {
         CHECK(geo.rotation == 90 * q);
         CHECK(back.pixels == page.pixels);
     }
+}
+
+TEST_CASE("page normalisation: a blurred code listing is upright, and its side turns are found") {
+    // with the columns' sharpness measured pixel by pixel the listing's glyph columns won and the
+    // upright page was turned
+    const auto page = scanned_listing();
+    if (!page) {
+        MESSAGE("skipped: DejaVu Sans Mono not found (fonts-dejavu-core)");
+        return;
+    }
+    CHECK_FALSE(pipeline::is_sideways(*page));
+    CHECK(pipeline::is_sideways(io::rotate(*page, 90)));
+    CHECK(pipeline::is_sideways(io::rotate(*page, 270)));
+    pipeline::PageGeometry geo;
+    pipeline::normalise_page(*page, {}, &geo);
+    CHECK(geo.rotation == 0);
 }
 
 TEST_CASE("page normalisation: a clean rendered page is left exactly as it is") {
