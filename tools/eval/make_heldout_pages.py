@@ -29,7 +29,6 @@ import random
 import re
 import subprocess
 import sys
-import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -52,15 +51,6 @@ def page_text(pdf: str, page: int) -> str:
     return out.decode("utf-8", "replace") if out else ""
 
 
-def math_chars(text: str) -> int:
-    n = 0
-    for ch in text:
-        o = ord(ch)
-        if unicodedata.category(ch) == "Sm" and o > 0x7F or 0x370 <= o <= 0x3FF or 0x1D400 <= o <= 0x1D7FF:
-            n += 1
-    return n
-
-
 def two_column(lines: list[str]) -> bool:
     long = [ln.rstrip() for ln in lines if len(ln.strip()) > 50]
     if len(long) < 10:
@@ -81,7 +71,7 @@ def kind_of(text: str) -> str | None:
     chars = sum(len(ln.strip()) for ln in lines)
     if chars < PROSE_MIN or two_column(lines):
         return None
-    if math_chars(text) >= MATH_MIN:
+    if D.math_chars(text) >= MATH_MIN:
         return "math"
     if sum(1 for ln in lines if len(GAP.findall(ln)) >= 2) >= TABLE_MIN:
         return "table"

@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,29 @@ LINE_RE = re.compile(r"<line[^>]*>(.*?)</line>", re.S)
 
 def unescape(s: str) -> str:
     return s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'").replace("&amp;", "&")
+
+
+def math_chars(text: str) -> int:
+    """Mathematical characters in a text: Unicode Sm beyond ASCII, Greek, math alphanumerics."""
+    n = 0
+    for ch in text:
+        o = ord(ch)
+        if unicodedata.category(ch) == "Sm" and o > 0x7F or 0x370 <= o <= 0x3FF or 0x1D400 <= o <= 0x1D7FF:
+            n += 1
+    return n
+
+
+def math_pages(pdf: str) -> list[tuple[int, int]]:
+    """(page, lines with 2 or more mathematical characters) for each page of `pdf` that has 3 or more."""
+    out = run(["pdftotext", pdf, "-"], 120)
+    if not out:
+        return []
+    found = []
+    for page, text in enumerate(out.decode("utf-8", "replace").split("\f"), start=1):
+        n = sum(1 for line in text.splitlines() if math_chars(line) >= 2)
+        if n >= 3:
+            found.append((page, n))
+    return found
 
 
 def bad_label(s: str) -> bool:
@@ -447,9 +471,15 @@ def worker(args):
     while done_text < shards:
         r = rng.random() * (mix["pdf"] + mix["font"] + mix["formula"])
         if r < mix["pdf"]:
-            pdf, n = rng.choices(pdfs, weights=[min(n, 200) for _, n in pdfs])[0]
+            if mix.get("math_lines"):  # a page with mathematics, and only its lines with some (--math-lines)
+                pdf, page, _ = rng.choices(mix["math_lines"], weights=[n for _, _, n in mix["math_lines"]])[0]
+            else:
+                pdf, n = rng.choices(pdfs, weights=[min(n, 200) for _, n in pdfs])[0]
+                page = rng.randint(1, n)
             dpi = 150 if rng.random() < 0.4 else rng.randint(100, 300)
-            segs = list(pdf_segments(rng, pdf, rng.randint(1, n), dpi, mix.get("scan", 0.0)))
+            segs = list(pdf_segments(rng, pdf, page, dpi, mix.get("scan", 0.0)))
+            if mix.get("math_lines"):
+                segs = [(crop, label) for crop, label in segs if math_chars(label) >= 2]
             for crop, label in segs[: rng.randint(20, 80)]:
                 text.add(crop, label)
         elif r < mix["pdf"] + mix["font"]:
@@ -503,6 +533,8 @@ def main():
     ap.add_argument("--mix", default="0.62,0.28,0.10", help="shares of pdf, font and formula crops")
     ap.add_argument("--scan", type=float, default=0.0,
                     help="share of pages and crops printed and scanned in simulation, then normalised (scan.py)")
+    ap.add_argument("--math-lines", action="store_true",
+                    help="keep only the PDF lines with 2 or more mathematical characters (inline maths, equations)")
     ap.add_argument("--list", action="store_true", help="print the PDFs used and exit")
     ap.add_argument("--formula-only", action="store_true", help="make --shards formula shards per worker, nothing else")
     ap.add_argument("--table-only", action="store_true", help="make --shards table shards per worker, nothing else")
@@ -556,6 +588,14 @@ def main():
         return
     pdf, font, formula = (float(v) for v in a.mix.split(","))
     mix = {"pdf": pdf, "font": font, "formula": formula, "scan": a.scan}
+    if a.math_lines:
+        index = out / f"math-pages-{a.split}.json"
+        if not index.exists():
+            with mp.Pool(a.workers) as pool:
+                found = pool.map(math_pages, [p for p, _ in pdfs])
+            index.write_text(json.dumps([[p, page, n] for (p, _), f in zip(pdfs, found) for page, n in f]))
+        mix["math_lines"] = [tuple(e) for e in json.loads(index.read_text())]
+        print(f"{len(mix['math_lines'])} pages with mathematics", flush=True)
     jobs = [(out, a.split, w, a.shards, a.seed, pdfs, fonts, mix, corpus_file) for w in range(a.workers)]
     with mp.Pool(a.workers) as pool:
         pool.map(worker, jobs)

@@ -20,6 +20,7 @@
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_normalise.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
+#include <docvlm/pipeline/scripts.hpp>
 #include <docvlm/pipeline/table_structure.hpp>
 
 #include <algorithm>
@@ -104,6 +105,11 @@ struct TextVerdict {
     bool looped = false, overran = false;
 };
 TextVerdict judge_text_reading(std::span<const std::int32_t> ids, std::size_t bound, std::size_t cap);
+
+/// Letters in a script the page does not use (pipeline/scripts.hpp) are invented: the page's text
+/// `readings` (in place) lose them, or, where they make up half a reading's letters, the reading
+/// is cleared and its `unreadable` flag set.
+void drop_foreign_letters(std::span<std::string* const> readings, std::span<std::uint8_t> unreadable);
 
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
@@ -223,6 +229,19 @@ inline std::size_t without_loop(std::span<const std::int32_t> ids) {
     std::size_t s = ids.size() - period;  // the loop's first turn starts at s
     while (s > 0 && ids[s - 1] == ids[s - 1 + period]) --s;
     return s + period;
+}
+
+inline void drop_foreign_letters(std::span<std::string* const> readings, std::span<std::uint8_t> unreadable) {
+    ScriptCounts page;
+    for (const std::string* r : readings) page.add(*r);
+    const PageScripts scripts(page);
+    for (std::size_t i = 0; i < readings.size(); ++i) {
+        switch (judge_foreign_letters(*readings[i], scripts)) {
+            case ForeignVerdict::keep: break;
+            case ForeignVerdict::strip: *readings[i] = strip_foreign_letters(*readings[i], scripts); break;
+            case ForeignVerdict::unreadable: readings[i]->clear(), unreadable[i] = 1; break;
+        }
+    }
 }
 
 inline std::size_t text_token_bound(int input_width) { return std::size_t(std::max(0, input_width)) * 2 / 7 + 8; }
@@ -389,7 +408,7 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     // batches of crops of similar width (their outputs end at similar steps), dealt out in turn
     // to the workers
     std::vector<std::uint8_t> item_looped(items.size(), 0);  // the crop's reading ran into a loop (one writer each)
-    std::vector<std::uint8_t> item_unreadable(items.size(), 0);  // its reading overran its bound or fell below min_confidence
+    std::vector<std::uint8_t> item_unreadable(items.size(), 0);  // its reading overran its bound, fell below min_confidence or is in a foreign script
     auto chunk_of = [&](const Item& it) -> const TextChunk& { return layout.regions[it.region].lines[it.line].chunks[it.chunk]; };
     std::vector<std::size_t> order(items.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -441,6 +460,11 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
         std::lock_guard lock(sum_mutex);
         vision_s += vs, decode_s += ds, tokens += tk;
     }, 1);
+    {
+        std::vector<std::string*> readings;
+        for (const Item& it : items) readings.push_back(&texts[it.region][it.line][it.chunk]);
+        drop_foreign_letters(readings, item_unreadable);
+    }
     // a region with a reading that looped or was left out: text reading failed there (a displayed
     // block is then read again as a formula)
     std::vector<std::uint8_t> misread(layout.regions.size(), 0);
