@@ -101,7 +101,10 @@ skew of up to 5 degrees levelled (--format json reports "page": {"rotation", "sk
 rendered page passes unchanged. --no-normalise reads the page as it is. A text line the model
 reads with a mean token log-probability below --min-confidence, or whose reading runs past what
 its width can hold (about twice the densest print), is left out, not guessed (its box goes to the
-JSON's "unreadable"); --min-confidence off (the default) keeps every reading that fits.
+JSON's "unreadable"); --min-confidence off (the default) keeps every reading that fits. A line
+written mostly in a script the page does not use is left out too, and such letters inside a line
+are dropped (Latin and Greek are every page's own; another script is when it holds a tenth of its
+letters).
 
 MinerU2.5: --image-analysis also reads images and charts as the client's image analysis does
 (charts as tables, flowcharts as Mermaid, pictures by their caption; JSON "sub_type").
