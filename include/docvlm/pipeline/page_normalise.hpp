@@ -12,8 +12,8 @@
 //      threshold), white point = the paper's median − 2.5 σ (σ from its median absolute
 //      deviation): sensor noise on the paper becomes white, grey ink black.
 //   3. sideways (is_sideways): text lines make the projection of the ink onto the page's
-//      vertical axis far sharper than onto the horizontal one, measured in bins of about half an
-//      x-height (monospaced glyphs stand in columns too, a pitch those bins smooth away); a page
+//      vertical axis far sharper than onto the horizontal one, measured in bins of 4 samples (8 px
+//      at 150 dpi: monospaced glyphs stand in columns too, a pitch those bins smooth away); a page
 //      whose columns project 1.3 times sharper is turned by 90°.
 //   4. skew (estimate_skew): the angle whose projection of the ink has the steepest edges (sum of
 //      squared differences of neighbouring row counts), searched from −max to +max in 0.2°
