@@ -27,6 +27,7 @@
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
 #include <docvlm/io/image.hpp>
+#include <docvlm/pipeline/drawings.hpp>
 #include <docvlm/pipeline/ink.hpp>
 #include <docvlm/pipeline/page_layout.hpp>
 #include <docvlm/pipeline/table_grid.hpp>
@@ -87,6 +88,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
 
     Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
     if (page_box.empty()) return out;
+    const detail::InkMap page_ink = m;  // before rules are erased
     // unit L: median height of ink bands that look like text (not rules, not tiny specks); once
     // more after erasing vertical rules (which join the rows of a ruled table into one band).
     // Slices crossed by a pixel column inked over 80 % of the ink's height (a vertical rule of a
@@ -150,6 +152,17 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     out.line_height = L;
     for (const Box& r : m.vrules) out.rules.push_back({r.x0, r.y0, r.x1, r.y1});
     for (const Box& r : hrules) out.rules.push_back({r.x0, r.y0, r.x1, r.y1});
+    // drawings become solid blocks: a plot's curves are not cut into lines of 'text'
+    std::vector<Box> erased = m.vrules;
+    erased.insert(erased.end(), hrules.begin(), hrules.end());
+    const std::vector<Box> drawings = detail::find_drawings(page_ink, m, L, erased);
+    detail::fill_boxes(m, drawings);
+    auto drawing = [&](const Box& b) {  // mostly inside a drawing
+        return std::any_of(drawings.begin(), drawings.end(), [&](const Box& d) {
+            const long w = std::min(b.x1, d.x1) - std::max(b.x0, d.x0), h = std::min(b.y1, d.y1) - std::max(b.y0, d.y0);
+            return w > 0 && h > 0 && w * h * 2 >= long(b.width()) * b.height();
+        });
+    };
     const int block_gap = std::max(2, int(opt.block_gap * L));
 
     // strips, their gutters, and sections of strips that share a gutter
@@ -256,7 +269,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             r.block.type = "text";
             r.block.x0 = blk.x0, r.block.y0 = blk.y0, r.block.x1 = blk.x1, r.block.y1 = blk.y1;
             for (const Box& line : detail::block_lines(m, blk, L, &out.rules)) {
-                if (line.height() > 6 * L) {  // a figure, not text
+                if (line.height() > 6 * L || drawing(line)) {  // a figure, not text
                     LayoutRegion fig;
                     fig.block.type = "image";
                     fig.block.x0 = line.x0, fig.block.y0 = line.y0, fig.block.x1 = line.x1, fig.block.y1 = line.y1;
@@ -281,6 +294,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         for (const Box& side : {left, right}) {
             int n = 0, full = 0, multi = 0;
             for (const Box& line : detail::block_lines(m, side, L)) {
+                if (line.height() > 6 * L || drawing(line)) return false;  // a figure beside text: page columns
                 ++n;
                 full += line.width() * 100 >= side.width() * 85;
                 multi += detail::line_chunks(m, line, L, opt).cells > 1;
