@@ -474,6 +474,27 @@ TEST_CASE("segmenter: a wide gap between a table's columns is not a page gutter;
     CHECK(cols.regions[0].block.type == "text");
 }
 
+TEST_CASE("segmenter: a listing whose few lines run on past a wide gap is one block; columns of full lines are two") {
+    // eleven lines of ragged code; lines 2, 6 and 10 go on far to the right past a run of spaces
+    PageDraw p;
+    for (int r = 0; r < 11; ++r) {
+        p.line(100, 300 + 48 * (r % 4), 100 + 24 * r);
+        if (r % 4 == 2) p.line(560, 800, 100 + 24 * r);
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() == 1);
+    CHECK(lay.regions[0].lines.size() == 11);  // the long lines read across the gap, in their rows
+    // the right side's lines follow each other (a column that ends early): two columns
+    PageDraw q;
+    for (int r = 0; r < 11; ++r) q.line(100, 440, 100 + 24 * r);
+    for (int r = 0; r < 4; ++r) q.line(560, 900, 100 + 24 * r);
+    const auto cols = pipeline::segment_page(q.img);
+    REQUIRE(cols.regions.size() == 2);
+    CHECK(cols.regions[0].block.x1 < 460);
+    CHECK(cols.regions[0].lines.size() == 11);
+    CHECK(cols.regions[1].block.x0 > 540);
+}
+
 TEST_CASE("segmenter: a vertical rule crossing the white between blocks makes them one") {
     PageDraw p;
     // a two-column grid whose rows are 30 px apart; the middle rule runs through all of them

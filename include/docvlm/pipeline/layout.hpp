@@ -9,8 +9,11 @@
 //      a centred page number does not close it) at least `column_gap` · L wide near its middle, with
 //      text of at least a quarter of the width on both sides, is split there; consecutive strips
 //      whose gutters overlap are merged first, so two columns stay two columns even where their
-//      paragraph gaps line up. Reading order: strips top to bottom, in a strip the left column
-//      before the right one;
+//      paragraph gaps line up. A gutter is no page gutter when one side's lines mostly stand
+//      more than 1.5 L apart (a listing's lines that run on past spaces) or when both sides are
+//      ragged and one is mostly of several cells (a table); a drawing beside text always makes
+//      columns (drawings: pipeline/drawings.hpp, each one solid block before lines are cut).
+//      Reading order: strips top to bottom, in a strip the left column before the right one;
 //   5. blocks: each column cut again at white rows ≥ block_gap · L; lines: bands of ink rows (a
 //      band ≥ 2 L tall cut where at most 2 pixels cross a row: lines a scan's blur joined), thin
 //      bands (accents, fraction bars, sub/superscripts) merged into their nearest neighbour;
@@ -286,15 +289,26 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             blocks.push_back({std::move(r), col});
         }
     };
-    // Page columns are mostly lines that fill their column; a table's columns are ragged. A gutter
-    // with ragged lines on both sides, one side's lines mostly of several cells, is a gutter of a
-    // table: its section stays whole.
+    // Page columns are mostly lines that fill their column, one after another; a table's columns
+    // are ragged. A gutter stays inside its section (a table's, a code listing's) when one side's
+    // lines stand apart, most of them more than 1.5 L below the one above (the other side's lines
+    // fill the rows between: a listing's comments past a run of spaces), or when both sides are
+    // ragged and one side's lines are mostly of several cells. A drawing beside text is a column.
     auto table_gutter = [&](const Box& left, const Box& right) {
+        std::array<std::vector<Box>, 2> sides{detail::block_lines(m, left, L), detail::block_lines(m, right, L)};
+        for (const auto& lines : sides)
+            for (const Box& line : lines)
+                if (line.height() > 6 * L || drawing(line)) return false;
+        for (const auto& lines : sides) {
+            int apart = 0;
+            for (std::size_t i = 1; i < lines.size(); ++i) apart += lines[i].y0 - lines[i - 1].y1 > 3 * L / 2;
+            if (lines.size() >= 2 && apart * 2 >= int(lines.size()) - 1) return true;
+        }
         int multi_side = 0;
-        for (const Box& side : {left, right}) {
+        for (std::size_t k = 0; k < 2; ++k) {
+            const Box& side = k == 0 ? left : right;
             int n = 0, full = 0, multi = 0;
-            for (const Box& line : detail::block_lines(m, side, L)) {
-                if (line.height() > 6 * L || drawing(line)) return false;  // a figure beside text: page columns
+            for (const Box& line : sides[k]) {
                 ++n;
                 full += line.width() * 100 >= side.width() * 85;
                 multi += detail::line_chunks(m, line, L, opt).cells > 1;
