@@ -1,6 +1,6 @@
 // Tests of drawings on a page (pipeline/drawings.hpp) as the segmenter sees them: a plot whose
-// curves cross a ruled grid, a diagram without rules, and the shapes of text that must stay text
-// (a matrix's brackets, a long arrow, a ruled table, a frame). Pages are drawn here.
+// curves cross a ruled grid, a diagram without rules, a dashed curve, and the shapes of text that
+// must stay text (a matrix's brackets, a long arrow, a ruled table, a frame). Pages are drawn here.
 #include "test_util.hpp"
 
 #include <docvlm/pipeline/layout.hpp>
@@ -82,6 +82,22 @@ TEST_CASE("drawings: a diagram without rules (a ring and a diagonal arrow) is an
     int lines = 0;
     for (const auto& r : lay.regions) lines += int(r.lines.size());
     CHECK(lines == 6);  // the paragraphs above and below, whole
+}
+
+TEST_CASE("drawings: a curve broken into dashes (faint ink a threshold broke) is one image") {
+    Sheet p;
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 20 + 24 * i);
+    // dashes of 50 px along a rising curve, 10 px apart: each under 3 L across, none touching
+    for (double t = 0; t <= 1; t += 0.0005) {
+        const double x = 250 + 420 * t, y = 580 - 340 * t + 60 * std::sin(5 * t);
+        if (std::fmod(std::hypot(420.0, 340.0) * t, 60.0) < 50.0) p.dot(x, y);
+    }
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 640 + 24 * i);
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(count(lay, "image") == 1);
+    int lines = 0;
+    for (const auto& r : lay.regions) lines += int(r.lines.size());
+    CHECK(lines == 16);
 }
 
 TEST_CASE("drawings: brackets, a long arrow, a ruled table and a frame are not drawings") {

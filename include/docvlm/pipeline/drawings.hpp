@@ -11,7 +11,8 @@
 //      frame drawn around text has all its ink on its edges), and glyphs that are strokes
 //      (brackets, long arrows) stand alone;
 //   2. groups: pieces that the page's ink joins, rules included (a plot's curves are cut where
-//      they cross its grid, which the rule eraser took away), are one group. A group is a drawing
+//      they cross its grid, which the rule eraser took away), are one group, and groups that
+//      come within L of each other join (a faint curve the threshold broke). A group is a drawing
 //      when its pieces' box is at least 4 L wide and 4 L tall, with at least a tenth of their
 //      pixels more than L inside it;
 //   3. grown: a drawing's box takes in every erased rule that crosses it (the grid and frame of a
@@ -120,52 +121,69 @@ inline int page_root(Components& page, const std::vector<std::size_t>& row_begin
     return it == first ? -1 : page.root(std::prev(it)->id);
 }
 
-inline std::vector<Box> find_drawings(const InkMap& page, const InkMap& m, int L, const std::vector<Box>& rules) {
-    Components c = connected_runs(m);
-    const ComponentBoxes pieces = component_boxes(c, m.w, m.h);
-    const std::size_t n = c.runs.size();
-    std::vector<long> inner(n, 0);
+/// Ids (root runs of `c`) of the components that are drawing pieces: large or strokes (step 1).
+inline std::vector<std::size_t> drawing_pieces(Components& c, const ComponentBoxes& parts, int L) {
+    std::vector<long> inner(c.runs.size(), 0);
     for (auto& r : c.runs) {
         const auto k = std::size_t(c.root(r.id));
-        inner[k] += inner_pixels(r, pieces.box[k], L);
+        inner[k] += inner_pixels(r, parts.box[k], L);
     }
-    auto large = [&](std::size_t k) {
-        const Box& b = pieces.box[k];
-        return b.width() >= 4 * L && b.height() >= 4 * L && inner[k] * 10 >= pieces.pixels[k];
-    };
-    auto stroke = [&](std::size_t k) {
-        const Box& b = pieces.box[k];
+    std::vector<std::size_t> out;
+    for (std::size_t k = 0; k < c.runs.size(); ++k) {
+        if (c.parent[k] != int(k)) continue;
+        const Box& b = parts.box[k];
         const int len = std::max(b.width(), b.height());
-        return len >= 2 * L && 2 * std::min(b.width(), b.height()) >= L && pieces.runs[k] <= 2L * b.height() &&
-               pieces.pixels[k] * 2 <= long(len) * L;
-    };
-    // groups: pieces by the component of the page (rules included) they lie in
+        const bool large = b.width() >= 4 * L && b.height() >= 4 * L && inner[k] * 10 >= parts.pixels[k];
+        const bool stroke = len >= 2 * L && 2 * std::min(b.width(), b.height()) >= L && parts.runs[k] <= 2L * b.height() &&
+                            parts.pixels[k] * 2 <= long(len) * L;
+        if (large || stroke) out.push_back(k);
+    }
+    return out;
+}
+
+/// Less than `d` of white between two boxes, across and down.
+inline bool near(const Box& a, const Box& b, int d) {
+    return std::max({a.x0 - b.x1, b.x0 - a.x1, 0}) < d && std::max({a.y0 - b.y1, b.y0 - a.y1, 0}) < d;
+}
+
+/// Group of each piece (an index into `pieces`; step 2): pieces in one component of `page`, or
+/// whose groups' boxes come within L of each other (a faint curve that the threshold broke).
+inline std::vector<std::size_t> group_pieces(const InkMap& page, Components& c, const ComponentBoxes& parts,
+                                             const std::vector<std::size_t>& pieces, int L) {
     Components g = connected_runs(page);
     std::vector<std::size_t> row_begin(std::size_t(page.h) + 1, g.runs.size());
     for (std::size_t i = g.runs.size(); i-- > 0;) row_begin[std::size_t(g.runs[i].y)] = i;
     for (int y = page.h - 1; y >= 0; --y) row_begin[std::size_t(y)] = std::min(row_begin[std::size_t(y)], row_begin[std::size_t(y) + 1]);
-    std::vector<int> group(n, -1);
-    std::vector<Box> group_box(g.runs.size(), Box{m.w, m.h, 0, 0});
-    for (std::size_t k = 0; k < n; ++k) {
-        if (c.parent[k] != int(k) || !(large(k) || stroke(k))) continue;
-        group[k] = page_root(g, row_begin, c.runs[k]);
-        if (group[k] < 0) continue;
-        group_box[std::size_t(group[k])] = united(group_box[std::size_t(group[k])], pieces.box[k]);
+    Components u;  // union-find over pieces
+    for (std::size_t i = 0; i < pieces.size(); ++i) u.parent.push_back(int(i));
+    std::vector<int> first_of(g.runs.size(), -1);  // the first piece seen in each page component
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        const int root = page_root(g, row_begin, c.runs[pieces[i]]);
+        if (root < 0) continue;
+        int& f = first_of[std::size_t(root)];
+        f < 0 ? void(f = int(i)) : u.join(int(i), f);
     }
-    std::vector<long> group_pixels(g.runs.size(), 0), group_inner(g.runs.size(), 0);
-    for (auto& r : c.runs) {
-        const int gk = group[std::size_t(c.root(r.id))];
-        if (gk < 0) continue;
-        group_pixels[std::size_t(gk)] += r.x1 - r.x0;
-        group_inner[std::size_t(gk)] += inner_pixels(r, group_box[std::size_t(gk)], L);
+    std::vector<Box> box(pieces.size(), Box{page.w, page.h, 0, 0});
+    for (std::size_t i = 0; i < pieces.size(); ++i) box[std::size_t(u.root(int(i)))] = united(box[std::size_t(u.root(int(i)))], parts.box[pieces[i]]);
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (std::size_t i = 0; i < pieces.size(); ++i)
+            for (std::size_t j = i + 1; j < pieces.size(); ++j) {
+                const auto a = std::size_t(u.root(int(i))), b = std::size_t(u.root(int(j)));
+                if (a == b || !near(box[a], box[b], L)) continue;
+                u.join(int(a), int(b));
+                const auto r = std::size_t(u.root(int(a)));
+                box[r] = united(box[a], box[b]);
+                changed = true;
+            }
     }
-    std::vector<Box> found;
-    for (std::size_t k = 0; k < g.runs.size(); ++k) {
-        const Box& b = group_box[k];
-        if (group_pixels[k] > 0 && b.width() >= 4 * L && b.height() >= 4 * L && group_inner[k] * 10 >= group_pixels[k])
-            found.push_back(b);
-    }
-    // grow by crossing rules and by each other, until nothing changes
+    std::vector<std::size_t> out(pieces.size());
+    for (std::size_t i = 0; i < pieces.size(); ++i) out[i] = std::size_t(u.root(int(i)));
+    return out;
+}
+
+/// Boxes grown by the rules that cross them and joined where they overlap (step 3).
+inline void grow_by_rules(std::vector<Box>& found, const std::vector<Box>& rules) {
     for (bool changed = true; changed;) {
         changed = false;
         for (auto& d : found)
@@ -181,6 +199,32 @@ inline std::vector<Box> find_drawings(const InkMap& page, const InkMap& m, int L
                     --j;
                 }
     }
+}
+
+inline std::vector<Box> find_drawings(const InkMap& page, const InkMap& m, int L, const std::vector<Box>& rules) {
+    Components c = connected_runs(m);
+    const ComponentBoxes parts = component_boxes(c, m.w, m.h);
+    const std::vector<std::size_t> pieces = drawing_pieces(c, parts, L);
+    const std::vector<std::size_t> group = group_pieces(page, c, parts, pieces, L);
+    // each group's box, then its pixels and those more than L inside the box
+    std::vector<int> group_of(c.runs.size(), -1);  // by component root
+    std::vector<Box> box(pieces.size(), Box{m.w, m.h, 0, 0});
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        group_of[pieces[i]] = int(group[i]);
+        box[group[i]] = united(box[group[i]], parts.box[pieces[i]]);
+    }
+    std::vector<long> pixels(pieces.size(), 0), inner(pieces.size(), 0);
+    for (auto& r : c.runs) {
+        const int gk = group_of[std::size_t(c.root(r.id))];
+        if (gk < 0) continue;
+        pixels[std::size_t(gk)] += r.x1 - r.x0;
+        inner[std::size_t(gk)] += inner_pixels(r, box[std::size_t(gk)], L);
+    }
+    std::vector<Box> found;
+    for (std::size_t k = 0; k < pieces.size(); ++k)
+        if (pixels[k] > 0 && box[k].width() >= 4 * L && box[k].height() >= 4 * L && inner[k] * 10 >= pixels[k])
+            found.push_back(box[k]);
+    grow_by_rules(found, rules);
     return found;
 }
 
