@@ -1,6 +1,7 @@
 // Tests of drawings on a page (pipeline/drawings.hpp) as the segmenter sees them: a plot whose
-// curves cross a ruled grid, a diagram without rules, a dashed curve, and the shapes of text that
-// must stay text (a matrix's brackets, a long arrow, a ruled table, a frame). Pages are drawn here.
+// curves cross a ruled grid, a diagram without rules, a dashed curve, a long slanted arrow, and
+// the shapes of text that must stay text (a matrix's brackets, a long flat arrow, a ruled table,
+// a frame). Pages are drawn here.
 #include "test_util.hpp"
 
 #include <docvlm/pipeline/layout.hpp>
@@ -93,6 +94,19 @@ TEST_CASE("drawings: a curve broken into dashes (faint ink a threshold broke) is
         if (std::fmod(std::hypot(420.0, 340.0) * t, 60.0) < 50.0) p.dot(x, y);
     }
     for (int i = 0; i < 8; ++i) p.line(100, 900, 640 + 24 * i);
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(count(lay, "image") == 1);
+    int lines = 0;
+    for (const auto& r : lay.regions) lines += int(r.lines.size());
+    CHECK(lines == 16);
+}
+
+TEST_CASE("drawings: a long slanted arrow, under 4 L tall, is an image") {
+    Sheet p;
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 20 + 24 * i);
+    for (double t = 0; t <= 1; t += 0.0005) p.dot(150 + 650 * t, 300 - 45 * t, 0);  // 1 px thin, 650 × 45 px
+    for (int k = 0; k < 8; ++k) p.box(800 - k, 255 - k, 801 - k, 256 + k);          // its head
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 360 + 24 * i);
     const auto lay = pipeline::segment_page(p.img);
     REQUIRE(count(lay, "image") == 1);
     int lines = 0;

@@ -296,6 +296,26 @@ TEST_CASE("segmenter: one-pixel remnants of a rule along a line's top are neithe
     CHECK(row->chunks.back().x1 <= 700);
 }
 
+TEST_CASE("segmenter: a scanned rule broken into dashes, away from any line, is no line; a row of dots by a line joins it") {
+    // 3 px tall dashes over 400 px (under 9 columns in 10 inked: no rule) a line height below the
+    // text: a sliver that the recogniser would scale up eightfold and fill with invented text
+    PageDraw p;
+    for (int i = 0; i < 6; ++i) p.line(100, 900, 100 + 24 * i);
+    for (int x = 300; x < 700; x += 40) p.box(x, 262, x + 30, 265);
+    // 3 px dots 2 px under a line (the leader of a table of contents): merged into the line
+    p.line(100, 300, 320);
+    for (int x = 310; x < 700; x += 8) p.box(x, 336, x + 3, 339);
+    const auto lay = pipeline::segment_page(p.img);
+    int lines = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            ++lines;
+            CHECK(l.y1 - l.y0 >= 14);
+            if (l.y0 == 320) CHECK(l.x1 >= 690);  // the dots went with their line
+        }
+    CHECK(lines == 7);
+}
+
 TEST_CASE("segmenter: two lines joined by a pixel (a scan's descender on a superscript) are cut apart; bracketed rows stay one band") {
     PageDraw p;
     for (int i = 0; i < 8; ++i) p.line(100, 900, 100 + 24 * i);  // unit: lines 14 px high, 24 apart

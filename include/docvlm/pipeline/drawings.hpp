@@ -13,8 +13,8 @@
 //   2. groups: pieces that the page's ink joins, rules included (a plot's curves are cut where
 //      they cross its grid, which the rule eraser took away), are one group, and groups that
 //      come within L of each other join (a faint curve the threshold broke). A group is a drawing
-//      when its pieces' box is at least 4 L wide and 4 L tall, with at least a tenth of their
-//      pixels more than L inside it;
+//      when its pieces' box is at least 4 L wide and 4 L tall, or 8 L one way and 2 L the other
+//      (a long slanted arrow), with at least a tenth of their pixels more than L inside it;
 //   3. grown: a drawing's box takes in every erased rule that crosses it (the grid and frame of a
 //      plot), and drawings whose boxes overlap become one, until nothing changes.
 // Units: pixels of the page; L is the page's median line height.
@@ -221,9 +221,10 @@ inline std::vector<Box> find_drawings(const InkMap& page, const InkMap& m, int L
         inner[std::size_t(gk)] += inner_pixels(r, box[std::size_t(gk)], L);
     }
     std::vector<Box> found;
-    for (std::size_t k = 0; k < pieces.size(); ++k)
-        if (pixels[k] > 0 && box[k].width() >= 4 * L && box[k].height() >= 4 * L && inner[k] * 10 >= pixels[k])
-            found.push_back(box[k]);
+    for (std::size_t k = 0; k < pieces.size(); ++k) {
+        const int lo = std::min(box[k].width(), box[k].height()), hi = std::max(box[k].width(), box[k].height());
+        if (pixels[k] > 0 && (lo >= 4 * L || (lo >= 2 * L && hi >= 8 * L)) && inner[k] * 10 >= pixels[k]) found.push_back(box[k]);
+    }
     grow_by_rules(found, rules);
     return found;
 }

@@ -323,7 +323,7 @@ inline void split_touching_lines(const InkMap& m, const Box& band, int L, std::v
 }
 
 /// Lines of a block: ink bands (joined lines cut apart: split_touching_lines), thin ones merged
-/// into the nearest neighbour, rules and specks dropped.
+/// into the nearest neighbour, rules, specks and slivers dropped.
 inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::vector<Rule>* rules = nullptr) {
     std::vector<Box> lines;
     for (const auto& band : bands(m, b)) split_touching_lines(m, tighten(m, {b.x0, band[0], b.x1, band[1]}), L, lines);
@@ -362,9 +362,13 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
             break;
         }
     }
-    // specks left on their own (what remains of an erased rule's rounded corner, dust)
+    // specks left on their own (what remains of an erased rule's rounded corner, dust), and
+    // slivers: bands at most L/4 tall and at least 4 L long that no line took in (a scanned rule
+    // broken into dashes; a recogniser reads a sliver scaled up eightfold as anything)
     const int speck = std::max(2, L / 4);
-    std::erase_if(kept, [&](const Box& l) { return l.width() <= speck && l.height() <= speck; });
+    std::erase_if(kept, [&](const Box& l) {
+        return (l.width() <= speck && l.height() <= speck) || (l.height() * 4 <= L && l.width() >= 4 * L);
+    });
     return kept;
 }
 
