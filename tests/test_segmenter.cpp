@@ -296,6 +296,30 @@ TEST_CASE("segmenter: one-pixel remnants of a rule along a line's top are neithe
     CHECK(row->chunks.back().x1 <= 700);
 }
 
+TEST_CASE("segmenter: a blurred rule's remains between a footer's words (3 px tall) are no piece to read; a dash is") {
+    PageDraw p;
+    for (int i = 0; i < 6; ++i) p.line(100, 900, 100 + 24 * i);  // text above: sets the unit
+    p.line(100, 200, 400);                                       // footer: words at both ends
+    p.line(760, 900, 400);
+    p.box(240, 400, 700, 403);                                   // a rule's remains along its top
+    p.line(100, 200, 440);                                       // a line with a dash between words
+    p.box(260, 446, 280, 449);
+    p.line(330, 430, 440);
+    const auto lay = pipeline::segment_page(p.img);
+    int footer = 0, dash = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines)
+            for (const auto& c : l.chunks) {
+                if (l.y0 <= 400 && l.y1 > 400) {
+                    ++footer;
+                    CHECK((c.x1 <= 200 || c.x0 >= 760));
+                }
+                dash += l.y0 <= 446 && l.y1 > 446 && c.x0 <= 260 && c.x1 >= 280;
+            }
+    CHECK(footer >= 2);
+    CHECK(dash == 1);
+}
+
 TEST_CASE("segmenter: a scanned rule broken into dashes, away from any line, is no line; a row of dots by a line joins it") {
     // 3 px tall dashes over 400 px (under 9 columns in 10 inked: no rule) a line height below the
     // text: a sliver that the recogniser would scale up eightfold and fill with invented text

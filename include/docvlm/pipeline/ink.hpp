@@ -396,7 +396,8 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
     // ink thinner than a twelfth of a line is no glyph at this text size (a period is about a
     // tenth): what is left of a rule the line touches — neither a cell nor a piece to read (it
     // was read as invented text)
-    auto too_thin = [&](const Box& b) { return b.height() * 12 < L; };
+    // Nor is a piece at most L/4 tall and 2 L long: a scanned rule's remains beside the words
+    auto too_thin = [&](const Box& b) { return b.height() * 12 < L || (b.height() * 4 <= L && b.width() >= 2 * L); };
     int kept = 0;
     for (std::size_t i = 0; i < cells.size(); ++i) {
         Box cell = tighten(m, cells[i]);
