@@ -25,12 +25,28 @@ struct Sheet {
         for (int x = x0; x + 40 <= x1; x += 48) box(x, y, x + 40, y + 14);
     }
     void dot(double x, double y, int r = 1) { box(int(x) - r, int(y) - r, int(x) + r + 1, int(y) + r + 1); }
+    void paragraph(int y, int lines) {  // full lines 24 px apart from y down
+        for (int i = 0; i < lines; ++i) line(100, 900, y + 24 * i);
+    }
 };
+
+int lines_of(const pipeline::PageLayout& lay) {
+    int n = 0;
+    for (const auto& r : lay.regions) n += int(r.lines.size());
+    return n;
+}
 
 int count(const pipeline::PageLayout& lay, const std::string& type) {
     int n = 0;
     for (const auto& r : lay.regions) n += r.block.type == type;
     return n;
+}
+
+// the page holds exactly one image and `lines` lines of text
+void check_one_image(const Sheet& p, int lines) {
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(count(lay, "image") == 1);
+    CHECK(lines_of(lay) == lines);
 }
 
 }  // namespace
@@ -39,7 +55,7 @@ TEST_SUITE("embedded") {
 
 TEST_CASE("drawings: a plot whose curves cross its ruled grid is one image; the text beside it stays text") {
     Sheet p;
-    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);  // a paragraph above
+    p.paragraph(60, 3);
     // the plot: a 6 × 8 grid of 1 px rules over [100, 460) × [200, 680), a curve across it
     const int x0 = 100, x1 = 460, y0 = 200, y1 = 680;
     for (int k = 0; k <= 6; ++k) p.box(x0 + 60 * k, y0, x0 + 60 * k + 1, y1, 120);
@@ -49,7 +65,7 @@ TEST_CASE("drawings: a plot whose curves cross its ruled grid is one image; the 
     for (int k = 0; k <= 6; ++k) p.box(x0 + 60 * k - 6, y1 + 6, x0 + 60 * k + 6, y1 + 14);  // tick labels
     // a code listing beside it: short, ragged lines
     for (int i = 0; i < 18; ++i) p.line(520, 620 + 15 * (i % 7) * 10 % 330, 200 + 26 * i);
-    for (int i = 0; i < 12; ++i) p.line(100, 900, 720 + 24 * i);  // a paragraph below
+    p.paragraph(720, 12);
     const auto lay = pipeline::segment_page(p.img);
     REQUIRE(count(lay, "image") == 1);
     for (const auto& r : lay.regions) {
@@ -73,45 +89,33 @@ TEST_CASE("drawings: a plot whose curves cross its ruled grid is one image; the 
 
 TEST_CASE("drawings: a diagram without rules (a ring and a diagonal arrow) is an image") {
     Sheet p;
-    for (int i = 0; i < 3; ++i) p.line(100, 900, 60 + 24 * i);
+    p.paragraph(60, 3);
     const double cx = 500, cy = 400, R = 150;
     for (double a = 0; a < 2 * std::numbers::pi; a += 0.002) p.dot(cx + R * std::cos(a), cy + R * std::sin(a));
     for (double t = 0; t <= 1; t += 0.002) p.dot(300 + 150 * t, 250 + 120 * t);
-    for (int i = 0; i < 3; ++i) p.line(100, 900, 620 + 24 * i);
-    const auto lay = pipeline::segment_page(p.img);
-    REQUIRE(count(lay, "image") == 1);
-    int lines = 0;
-    for (const auto& r : lay.regions) lines += int(r.lines.size());
-    CHECK(lines == 6);  // the paragraphs above and below, whole
+    p.paragraph(620, 3);
+    check_one_image(p, 6);
 }
 
 TEST_CASE("drawings: a curve broken into dashes (faint ink a threshold broke) is one image") {
     Sheet p;
-    for (int i = 0; i < 8; ++i) p.line(100, 900, 20 + 24 * i);
+    p.paragraph(20, 8);
     // dashes of 50 px along a rising curve, 10 px apart: each under 3 L across, none touching
     for (double t = 0; t <= 1; t += 0.0005) {
         const double x = 250 + 420 * t, y = 580 - 340 * t + 60 * std::sin(5 * t);
         if (std::fmod(std::hypot(420.0, 340.0) * t, 60.0) < 50.0) p.dot(x, y);
     }
-    for (int i = 0; i < 8; ++i) p.line(100, 900, 640 + 24 * i);
-    const auto lay = pipeline::segment_page(p.img);
-    REQUIRE(count(lay, "image") == 1);
-    int lines = 0;
-    for (const auto& r : lay.regions) lines += int(r.lines.size());
-    CHECK(lines == 16);
+    p.paragraph(640, 8);
+    check_one_image(p, 16);
 }
 
 TEST_CASE("drawings: a long slanted arrow, under 4 L tall, is an image") {
     Sheet p;
-    for (int i = 0; i < 8; ++i) p.line(100, 900, 20 + 24 * i);
+    p.paragraph(20, 8);
     for (double t = 0; t <= 1; t += 0.0005) p.dot(150 + 650 * t, 300 - 45 * t, 0);  // 1 px thin, 650 × 45 px
     for (int k = 0; k < 8; ++k) p.box(800 - k, 255 - k, 801 - k, 256 + k);          // its head
-    for (int i = 0; i < 8; ++i) p.line(100, 900, 360 + 24 * i);
-    const auto lay = pipeline::segment_page(p.img);
-    REQUIRE(count(lay, "image") == 1);
-    int lines = 0;
-    for (const auto& r : lay.regions) lines += int(r.lines.size());
-    CHECK(lines == 16);
+    p.paragraph(360, 8);
+    check_one_image(p, 16);
 }
 
 TEST_CASE("drawings: brackets, a long arrow, a ruled table and a frame are not drawings") {
