@@ -20,6 +20,7 @@
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_normalise.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
+#include <docvlm/pipeline/languages.hpp>
 #include <docvlm/pipeline/scripts.hpp>
 #include <docvlm/pipeline/table_structure.hpp>
 
@@ -110,6 +111,10 @@ TextVerdict judge_text_reading(std::span<const std::int32_t> ids, std::size_t bo
 /// `readings` (in place) lose them, or, where they make up half a reading's letters, the reading
 /// is cleared and its `unreadable` flag set.
 void drop_foreign_letters(std::span<std::string* const> readings, std::span<std::uint8_t> unreadable);
+/// Lines written in a language the page does not use (pipeline/languages.hpp): every reading of
+/// such a line (`line_of`: the line each reading belongs to) becomes empty, its `unreadable` flag 1.
+void drop_foreign_language(std::span<std::string* const> readings, std::span<const std::size_t> line_of,
+                           std::span<std::uint8_t> unreadable);
 
 /// A crop of `page` around `box` grown by `margin` pixels, white outside the page.
 io::Image crop_with_margin(const io::Image& page, int x0, int y0, int x1, int y1, int margin);
@@ -242,6 +247,21 @@ inline void drop_foreign_letters(std::span<std::string* const> readings, std::sp
             case ForeignVerdict::unreadable: readings[i]->clear(), unreadable[i] = 1; break;
         }
     }
+}
+
+inline void drop_foreign_language(std::span<std::string* const> readings, std::span<const std::size_t> line_of,
+                                  std::span<std::uint8_t> unreadable) {
+    LanguageCounts page;
+    std::vector<std::string> lines;  // a line's readings joined
+    for (std::size_t i = 0; i < readings.size(); ++i) {
+        page.add(*readings[i]);
+        if (line_of[i] >= lines.size()) lines.resize(line_of[i] + 1);
+        lines[line_of[i]] += *readings[i] + " ";
+    }
+    std::vector<std::uint8_t> foreign(lines.size());
+    for (std::size_t l = 0; l < lines.size(); ++l) foreign[l] = foreign_language(lines[l], page);
+    for (std::size_t i = 0; i < readings.size(); ++i)
+        if (foreign[line_of[i]]) readings[i]->clear(), unreadable[i] = 1;
 }
 
 inline std::size_t text_token_bound(int input_width) { return std::size_t(std::max(0, input_width)) * 2 / 7 + 8; }
@@ -462,8 +482,15 @@ Document EmbeddedPageParser<M>::parse(const io::Image& page) const {
     }, 1);
     {
         std::vector<std::string*> readings;
-        for (const Item& it : items) readings.push_back(&texts[it.region][it.line][it.chunk]);
+        std::vector<std::size_t> line_of;  // a number per (region, line); items come line by line
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            const Item& it = items[i];
+            readings.push_back(&texts[it.region][it.line][it.chunk]);
+            const bool same = i > 0 && it.region == items[i - 1].region && it.line == items[i - 1].line;
+            line_of.push_back(i == 0 ? 0 : line_of.back() + (same ? 0 : 1));
+        }
         drop_foreign_letters(readings, item_unreadable);
+        drop_foreign_language(readings, line_of, item_unreadable);
     }
     // a region with a reading that looped or was left out: text reading failed there (a displayed
     // block is then read again as a formula)
