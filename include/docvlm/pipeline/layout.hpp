@@ -21,8 +21,9 @@
 //   6. chunks: each line split at wide gaps (≥ cell_gap · L: table cells, layout columns), then at
 //      word gaps so that no crop is wider than `max_chunk_width` after scaling to `chunk_height`;
 //   7. kinds: a block whose lines have several cells lined up in columns is a table; a single-line
-//      block at least 1.3 L tall is a title; ink more than 6 L tall is a figure; a block of at
-//      most 3 lines set off from both column edges is marked `displayed` (formula candidate).
+//      block at least 1.3 L tall is a title; ink more than 6 L tall, or a drawing, is a figure; a
+//      block of at most 3 lines set off from both column edges is marked `displayed` (formula
+//      candidate).
 // Coordinates are pixels of the page image; the Blocks are the ones MinerU2.5's layout stage
 // produces (pipeline/mineru.hpp), so both models share Document and its writers.
 #pragma once
