@@ -45,12 +45,10 @@ void fill_boxes(InkMap& m, const std::vector<Box>& boxes);
 // Implementation
 // ------------------------------------------------------------------------------------------------
 
-struct Components {
-    struct Run {
-        int x0, x1, y, id;
-    };
-    std::vector<Run> runs;     // every run of ink, row by row
-    std::vector<int> parent;   // union-find over run ids
+/// Disjoint sets of 0..n-1; a set's root is its smallest member.
+struct UnionFind {
+    std::vector<int> parent;
+    explicit UnionFind(std::size_t n = 0) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
     int root(int i) {
         while (parent[std::size_t(i)] != i) i = parent[std::size_t(i)] = parent[std::size_t(parent[std::size_t(i)])];
         return i;
@@ -59,6 +57,14 @@ struct Components {
         a = root(a), b = root(b);
         if (a != b) parent[std::size_t(std::max(a, b))] = std::min(a, b);
     }
+};
+
+/// Every run of ink, row by row, and the sets of runs that touch (UnionFind over run ids).
+struct Components : UnionFind {
+    struct Run {
+        int x0, x1, y, id;
+    };
+    std::vector<Run> runs;
 };
 
 /// Runs of ink joined into 8-connected components.
@@ -154,14 +160,16 @@ inline std::vector<std::size_t> group_pieces(const InkMap& page, Components& c, 
     std::vector<std::size_t> row_begin(std::size_t(page.h) + 1, g.runs.size());
     for (std::size_t i = g.runs.size(); i-- > 0;) row_begin[std::size_t(g.runs[i].y)] = i;
     for (int y = page.h - 1; y >= 0; --y) row_begin[std::size_t(y)] = std::min(row_begin[std::size_t(y)], row_begin[std::size_t(y) + 1]);
-    Components u;  // union-find over pieces
-    for (std::size_t i = 0; i < pieces.size(); ++i) u.parent.push_back(int(i));
+    UnionFind u(pieces.size());
     std::vector<int> first_of(g.runs.size(), -1);  // the first piece seen in each page component
     for (std::size_t i = 0; i < pieces.size(); ++i) {
         const int root = page_root(g, row_begin, c.runs[pieces[i]]);
         if (root < 0) continue;
         int& f = first_of[std::size_t(root)];
-        f < 0 ? void(f = int(i)) : u.join(int(i), f);
+        if (f < 0)
+            f = int(i);
+        else
+            u.join(int(i), f);
     }
     std::vector<Box> box(pieces.size(), Box{page.w, page.h, 0, 0});
     for (std::size_t i = 0; i < pieces.size(); ++i) box[std::size_t(u.root(int(i)))] = united(box[std::size_t(u.root(int(i)))], parts.box[pieces[i]]);

@@ -322,6 +322,11 @@ inline void split_touching_lines(const InkMap& m, const Box& band, int L, std::v
     split_touching_lines(m, tighten(m, {band.x0, best + (least > 0 ? 1 : 0), band.x1, band.y1}), L, out);
 }
 
+/// A band at most L/4 tall and at least `min_len` long: what a blurred rule leaves (dashes,
+/// remains along a line's top). No line of text is that flat, and a recogniser reads a sliver
+/// scaled up eightfold as anything.
+inline bool sliver(const Box& b, int L, int min_len) { return b.height() * 4 <= L && b.width() >= min_len; }
+
 /// Lines of a block: ink bands (joined lines cut apart: split_touching_lines), thin ones merged
 /// into the nearest neighbour, rules, specks and slivers dropped.
 inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::vector<Rule>* rules = nullptr) {
@@ -363,12 +368,9 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
         }
     }
     // specks left on their own (what remains of an erased rule's rounded corner, dust), and
-    // slivers: bands at most L/4 tall and at least 4 L long that no line took in (a scanned rule
-    // broken into dashes; a recogniser reads a sliver scaled up eightfold as anything)
+    // slivers at least 4 L long that no line took in (a scanned rule broken into dashes)
     const int speck = std::max(2, L / 4);
-    std::erase_if(kept, [&](const Box& l) {
-        return (l.width() <= speck && l.height() <= speck) || (l.height() * 4 <= L && l.width() >= 4 * L);
-    });
+    std::erase_if(kept, [&](const Box& l) { return (l.width() <= speck && l.height() <= speck) || sliver(l, L, 4 * L); });
     return kept;
 }
 
@@ -394,10 +396,9 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
                });
     };
     // ink thinner than a twelfth of a line is no glyph at this text size (a period is about a
-    // tenth): what is left of a rule the line touches — neither a cell nor a piece to read (it
-    // was read as invented text)
-    // Nor is a piece at most L/4 tall and 2 L long: a scanned rule's remains beside the words
-    auto too_thin = [&](const Box& b) { return b.height() * 12 < L || (b.height() * 4 <= L && b.width() >= 2 * L); };
+    // tenth), nor is a sliver 2 L long: what is left of a rule the line touches — neither a cell
+    // nor a piece to read (both were read as invented text)
+    auto too_thin = [&](const Box& b) { return b.height() * 12 < L || sliver(b, L, 2 * L); };
     int kept = 0;
     for (std::size_t i = 0; i < cells.size(); ++i) {
         Box cell = tighten(m, cells[i]);
