@@ -54,6 +54,12 @@ public:
     std::size_t hidden_features() const { return first_.out_features(); }
     std::size_t in_features() const { return first_.in_features(); }
     std::size_t out_features() const { return last_.out_features(); }
+    /// The parts: fc1 or gate, up (gated only), fc2 or down; the activation; whether gated.
+    const Linear<W>& first() const { return first_; }
+    const Linear<W>& up() const { return up_; }
+    const Linear<W>& last() const { return last_; }
+    Activation activation() const { return act_; }
+    bool is_gated() const { return gated_; }
 
 private:
     Linear<W> first_, up_, last_;
@@ -93,6 +99,14 @@ public:
     /// Row widths forward() uses in a workspace: q (q | k | v when fused), and k and v.
     std::size_t q_width() const { return fused_ ? (heads_ + 2 * kv_heads_) * hd_ : heads_ * hd_; }
     std::size_t kv_width() const { return fused_ ? 0 : kv_heads_ * hd_; }
+    // The parts, for backends that run the layer elsewhere (backend/device_vit.hpp): q (fused: the
+    // projection to q | k | v), k and v (empty when fused), o.
+    const Linear<W>& q_proj() const { return q_; }
+    const Linear<W>& k_proj() const { return k_; }
+    const Linear<W>& v_proj() const { return v_; }
+    const Linear<W>& o_proj() const { return o_; }
+    bool is_fused() const { return fused_; }
+    std::size_t kv_heads() const { return kv_heads_; }
 
 private:
     Linear<W> q_, k_, v_, o_;  // fused: q_ projects q | k | v, k_ and v_ are empty
@@ -148,6 +162,19 @@ public:
     /// x [n, dim] updated in place; row r reads the vision tokens *kv_of_row[r] (a batch of
     /// sequences, one token each, over different images).
     void forward_rows(float* x, std::size_t n, const VisionKV* const* kv_of_row, Workspace& ws) const { forward_impl(x, n, kv_of_row, 1, ws); }
+
+    // The parts, for backends that run the layer elsewhere (backend/device_decoder.hpp). The gates
+    // are tanh(g) already.
+    const RMSNorm& norm1() const { return norm1_; }
+    const RMSNorm& norm2() const { return norm2_; }
+    const Linear<W>& q() const { return q_; }
+    const Linear<W>& o() const { return o_; }
+    const Mlp<W>& mlp() const { return mlp_; }
+    const std::vector<float>& attn_gate() const { return attn_gate_; }
+    const std::vector<float>& mlp_gate() const { return mlp_gate_; }
+    std::size_t heads() const { return heads_; }
+    std::size_t kv_heads() const { return kv_heads_; }
+    std::size_t head_dim() const { return hd_; }
 
 private:
     RMSNorm norm1_, norm2_;

@@ -48,6 +48,10 @@ public:
 
     std::size_t out_features() const { return out_; }
     std::size_t in_features() const { return in_; }
+    /// The weights as packed for this policy (kernels::PackedF32, PackedBF16 or QuantizedWeight).
+    const auto& packed() const { return w_; }
+    /// [out] or empty.
+    const std::vector<float>& bias() const { return bias_; }
     /// The packed int8 weights (int8 policies).
     const kernels::QuantizedWeight& int8_weight() const
         requires(!std::is_same_v<W, F32> && !std::is_same_v<W, BF16>)

@@ -23,6 +23,9 @@ public:
         }, 16);
     }
     std::size_t dim() const { return w_.size(); }
+    const std::vector<float>& weight() const { return w_; }
+    const std::vector<float>& bias() const { return b_; }
+    float eps() const { return eps_; }
 
 private:
     std::vector<float> w_, b_;
@@ -40,6 +43,8 @@ public:
         }, 16);
     }
     std::size_t dim() const { return w_.size(); }
+    const std::vector<float>& weight() const { return w_; }
+    float eps() const { return eps_; }
 
 private:
     std::vector<float> w_;

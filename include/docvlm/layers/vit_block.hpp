@@ -5,8 +5,12 @@
 //   x += attn(norm1 x)      (SelfAttention<W, Mask, Pos>: full, causal or window + anchors; q, k, v
 //                            separate or fused; rope rows when Pos has positions)
 //   x += mlp(norm2 x)       (plain: fc2(act(fc1 ·)), the activation the family's config names)
+//
+// ViTStack::to_device(backend) runs the blocks on a Backend from then on (backend/device_vit.hpp);
+// traces then hold none of the blocks' tensors.
 #pragma once
 
+#include <docvlm/backend/device_vit.hpp>
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/trace.hpp>
 #include <docvlm/layers/attention.hpp>
@@ -14,7 +18,9 @@
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/layers/workspace.hpp>
 
+#include <memory>
 #include <string>
+#include <type_traits>
 
 DOCVLM_NAMESPACE_BEGIN
 
@@ -48,13 +54,35 @@ template <WeightPolicy W, AttentionPolicy Mask = FullAttention, PositionPolicy P
 struct ViTStack {
     using Block = ViTBlock<W, Mask, Pos>;
     std::vector<Block> blocks;
+    /// Null: the CPU kernels; else the backend holding the blocks (to_device).
+    std::shared_ptr<backend::DeviceViT> device;
 
     void forward(float* x, std::size_t n, Workspace& ws, const RopeTable* rope = nullptr, const Trace& trace = {}) const {
+        if (device) return device->forward(x, n, rope);
         const std::size_t d = blocks.empty() ? 0 : blocks.front().norm1.dim();
         for (std::size_t b = 0; b < blocks.size(); ++b) {
             blocks[b].forward(x, n, ws, rope, b == 0 ? trace : Trace{}, "vision_blk0_");
             if (trace) trace("vision_block_out_" + std::to_string(b), x, n, d);
         }
+    }
+    /// Uploads the blocks to `be`; forward runs there from now on (the CPU weights stay).
+    void to_device(const std::shared_ptr<backend::Backend>& be) {
+        backend::AttentionSpec mask;
+        if constexpr (std::is_same_v<Mask, CausalAttention>) mask.causal = true;
+        if constexpr (detail::is_window_anchor<Mask>::value) mask.window = std::size_t(Mask::window), mask.anchors = std::size_t(Mask::anchors);
+        auto dev = std::make_shared<backend::DeviceViT>(be, mask, !std::is_same_v<Pos, NoPosition>);
+        for (const Block& b : blocks) {
+            using backend::upload_linear;
+            backend::DeviceViT::Block d;
+            d.norm1 = backend::upload_norm(*be, b.norm1), d.norm2 = backend::upload_norm(*be, b.norm2);
+            d.fused = b.attn.is_fused();
+            d.q = upload_linear(*be, b.attn.q_proj()), d.o = upload_linear(*be, b.attn.o_proj());
+            if (!d.fused) d.k = upload_linear(*be, b.attn.k_proj()), d.v = upload_linear(*be, b.attn.v_proj());
+            d.mlp = backend::upload_mlp(*be, b.mlp);
+            d.heads = b.attn.heads(), d.kv_heads = b.attn.kv_heads(), d.head_dim = b.attn.head_dim();
+            dev->add_block(std::move(d));
+        }
+        device = std::move(dev);
     }
     /// A workspace with room for n tokens (one allocation per buffer, before the first block).
     Workspace workspace(std::size_t n) const {

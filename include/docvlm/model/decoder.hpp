@@ -6,8 +6,14 @@
 // feeds (Rope1D, or MRope for Qwen2-VL); the Decoder runs them. Decoder::State is one sequence: its
 // KV cache, the projected vision keys/values of its image, its activations and logits. States are
 // independent, so many may share one Decoder, one per thread.
+//
+// to_device(backend) moves the decoder's work to a Backend (backend/device_decoder.hpp): its
+// weights are uploaded once, and States made after it keep their KV caches on the device; the
+// embeddings, rope rows and the vision keys/values are still computed here, and forward / step
+// return the logits on the host as before. Traces then hold only what the host sees (logits).
 #pragma once
 
+#include <docvlm/backend/device_decoder.hpp>
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
 #include <docvlm/core/tensor.hpp>
@@ -21,6 +27,7 @@
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/model/weights.hpp>
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +44,8 @@ struct Decoder {
     std::vector<int> cross_before;
     RMSNorm norm;
     Linear<W> head;
+    /// Null: the CPU kernels run the decoder; else the device holding its weights (to_device).
+    std::shared_ptr<backend::DeviceDecoder> device;
 
     /// One sequence: KV cache for `capacity` tokens, vision keys/values, activations, logits.
     class State {
@@ -56,6 +65,7 @@ struct Decoder {
         std::vector<VisionKV> vis_;                // per cross-attention layer
         std::vector<float> x_, logits_;            // [n, hidden], [n or 1, vocab]
         Workspace ws_;
+        std::unique_ptr<backend::DeviceDecoder::State> dev_;  // with a device: its KV caches (k_, v_ stay empty)
     };
 
     /// Batched decoding scratch (Decoder::step).
@@ -65,10 +75,14 @@ struct Decoder {
         std::vector<float*> kc, vc;
         std::vector<const VisionKV*> vis;
         std::vector<std::size_t> len;
+        std::vector<backend::DeviceDecoder::State*> dev;
     };
 
     /// Checks that the parts fit together (called by the families' loaders).
     void validate() const;
+    /// Uploads the weights to `be` and runs there from now on (States made before stay on the
+    /// CPU path and are refused). The CPU weights stay: a family's other parts may read them.
+    void to_device(std::shared_ptr<backend::Backend> be);
     std::size_t hidden() const { return embed.dim(); }
     std::size_t vocab() const { return head.out_features(); }
     std::size_t head_dim() const { return blocks.front().head_dim; }
@@ -114,11 +128,15 @@ Decoder<W> load_hf_decoder(const io::Checkpoint& ck, const std::string& prefix, 
 template <WeightPolicy W>
 Decoder<W>::State::State(const Decoder& dec, std::size_t capacity) : cap_(capacity) {
     if (capacity == 0) detail::fail("context: max_tokens must be positive");
+    logits_.resize(dec.vocab());
+    if (dec.device) {
+        dev_ = dec.device->new_state(capacity);
+        return;
+    }
     for (const auto& b : dec.blocks) {
         k_.emplace_back(capacity * b.kv_dim());
         v_.emplace_back(capacity * b.kv_dim());
     }
-    logits_.resize(dec.vocab());
 }
 
 template <WeightPolicy W>
@@ -141,6 +159,10 @@ void Decoder<W>::attach(State& s, const float* vision, std::size_t tokens) const
     s.len_ = 0;
     s.vis_.clear();
     for (const auto& c : cross) s.vis_.push_back(c.project(vision, tokens));
+    if (device) {
+        if (!s.dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
+        for (std::size_t c = 0; c < cross.size(); ++c) device->attach(*s.dev_, c, s.vis_[c].k, s.vis_[c].v, tokens);
+    }
 }
 
 template <WeightPolicy W>
@@ -148,6 +170,15 @@ std::span<const float> Decoder<W>::forward(State& s, const float* x_in, std::siz
                                            bool all_logits) const {
     if (!s.room(n)) detail::fail("context: ", s.len_ + n, " tokens exceed this context's capacity of ", s.cap_);
     if (rope.tokens < n || rope.head_dim != head_dim()) detail::fail("decoder: a rope table for ", n, " tokens of ", head_dim(), " is needed");
+    if (device) {
+        if (!s.dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
+        const std::size_t rows = all_logits ? n : 1;
+        s.logits_.resize(rows * vocab());
+        device->forward(*s.dev_, s.len_, x_in, n, rope.cos.data(), rope.sin.data(), all_logits, s.logits_.data());
+        s.len_ += n;
+        if (all_logits) detail::emit(trace, "logits", s.logits_.data(), n, vocab());
+        return s.logits_;
+    }
     const std::size_t h = hidden();
     if (s.x_.size() < n * h) s.x_.resize(n * h);
     float* x = s.x_.data();
@@ -180,6 +211,17 @@ std::span<float> Decoder<W>::step(State* const* states, const std::int32_t* ids,
         embed.row(ids[r], b.x.data() + r * h);
         b.len[r] = s.len_;
     }
+    if (device) {
+        b.dev.resize(n);
+        for (std::size_t r = 0; r < n; ++r) {
+            if (!states[r]->dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
+            b.dev[r] = states[r]->dev_.get();
+        }
+        b.logits.resize(n * vocab());
+        device->step(b.dev.data(), b.len.data(), b.x.data(), n, rope.cos.data(), rope.sin.data(), b.logits.data());
+        for (std::size_t r = 0; r < n; ++r) states[r]->len_ += 1;
+        return b.logits;
+    }
     for (std::size_t l = 0; l < blocks.size(); ++l) {
         if (!cross_before.empty() && cross_before[l] >= 0) {
             const std::size_t c = std::size_t(cross_before[l]);
@@ -195,6 +237,33 @@ std::span<float> Decoder<W>::step(State* const* states, const std::int32_t* ids,
     b.logits.resize(n * vocab());
     head.forward(y, n, h, b.logits.data(), vocab());
     return b.logits;
+}
+
+template <WeightPolicy W>
+void Decoder<W>::to_device(std::shared_ptr<backend::Backend> be) {
+    using backend::upload_linear, backend::upload_mlp, backend::upload_norm, backend::upload_floats;
+    auto dev = std::make_shared<backend::DeviceDecoder>(be, hidden(), vocab());
+    backend::Backend& on = *be;
+    for (const auto& b : blocks) {
+        backend::DeviceDecoder::Block d;
+        d.norm1 = upload_norm(on, b.norm1), d.norm2 = upload_norm(on, b.norm2);
+        d.q = upload_linear(on, b.q), d.k = upload_linear(on, b.k), d.v = upload_linear(on, b.v), d.o = upload_linear(on, b.o);
+        d.mlp = upload_mlp(on, b.mlp);
+        d.heads = b.heads, d.kv_heads = b.kv_heads, d.head_dim = b.head_dim;
+        dev->add_block(std::move(d));
+    }
+    for (const auto& c : cross) {
+        backend::DeviceDecoder::Cross d;
+        d.norm1 = upload_norm(on, c.norm1()), d.norm2 = upload_norm(on, c.norm2());
+        d.q = upload_linear(on, c.q()), d.o = upload_linear(on, c.o());
+        d.mlp = upload_mlp(on, c.mlp());
+        d.attn_gate = upload_floats(on, c.attn_gate()), d.attn_gate_size = c.attn_gate().size();
+        d.mlp_gate = upload_floats(on, c.mlp_gate()), d.mlp_gate_size = c.mlp_gate().size();
+        d.heads = c.heads(), d.kv_heads = c.kv_heads(), d.head_dim = c.head_dim();
+        dev->add_cross(std::move(d));
+    }
+    dev->set_tail(cross_before, upload_norm(on, norm), upload_linear(on, head));
+    device = std::move(dev);
 }
 
 template <WeightPolicy W>

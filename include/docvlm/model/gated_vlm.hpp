@@ -165,6 +165,14 @@ public:
 
     /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
     Context context(std::size_t max_tokens = 0) const { return Context(*this, max_tokens ? max_tokens : d_.max_tokens); }
+    /// Runs the vision tower's blocks and the text decoder on a Backend from now on (e.g.
+    /// backend::make_backend("cuda")): contexts made afterwards keep their KV caches there. The
+    /// patch embedding and the connector stay on the CPU.
+    void to_device(std::shared_ptr<backend::Backend> be) {
+        vision_.blocks.to_device(be);
+        if (!table_vision_.blocks.blocks.empty()) table_vision_.blocks.to_device(be);
+        dec_.to_device(std::move(be));
+    }
 
     /// Reads several images with one task at once: vision[i] holds image i's vision tokens and
     /// max_new[i] (when given) bounds its output, else opt.max_new_tokens does. The decoder steps

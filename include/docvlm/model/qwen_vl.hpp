@@ -104,6 +104,10 @@ public:
 
     // The family's side of TokenConcatContext.
     const Decoder<W>& decoder() const { return dec_; }
+    /// Runs the vision tower's blocks and the text decoder on a Backend from now on (e.g.
+    /// backend::make_backend("cuda")): contexts made afterwards keep their KV caches there. The
+    /// patch embedding and the connector stay on the CPU.
+    void to_device(std::shared_ptr<backend::Backend> be) { blocks_.to_device(be); dec_.to_device(std::move(be)); }
     std::int32_t image_token() const { return d_.image_pad_id(); }
     std::size_t max_positions() const { return d_.max_positions; }
     /// Plain positions 0, 1, 2, ...
