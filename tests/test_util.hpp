@@ -15,8 +15,12 @@
 
 namespace test {
 
-/// Path of a file under tests/data.
-inline std::string data(const std::string& rel) { return std::string(DOCVLM_TEST_DATA) + "/" + rel; }
+/// Path of a file under tests/data ($DOCVLM_TEST_DATA where a test binary runs away from the
+/// tree it was built in: tools/cuda/check_on_gpu.sh).
+inline std::string data(const std::string& rel) {
+    const char* env = std::getenv("DOCVLM_TEST_DATA");
+    return std::string(env && *env ? env : DOCVLM_TEST_DATA) + "/" + rel;
+}
 
 /// The larger of a running worst error and a new one, where NaN wins and stays (std::max would
 /// skip a NaN error, so a kernel writing NaN would pass a bound).

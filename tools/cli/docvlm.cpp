@@ -70,7 +70,7 @@ run 'docvlm COMMAND --help' for details and examples.
 )";
 
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
-                    [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N]
+                    [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N] [--device D]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
                     [--min-confidence X|off] [--image-analysis] [--cross-page-tables]
 
@@ -122,6 +122,8 @@ pages are written together at the end; pages skipped as already written take no 
                preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.
                Default: the embedded model (models/docvlm-small, or $DOCVLM_MODEL_DIR).
 --weights W    int8 (default), bf16 or f32
+--device D     cpu (default), cuda or cuda:N: the text decoder runs on that GPU (a docvlm built
+               with -DDOCVLM_CUDA=ON); the vision tower and the page parser stay on the CPU
 
 examples:
   docvlm parse page.png
@@ -132,6 +134,7 @@ examples:
 )";
 
 const char* ask_help = R"(usage: docvlm ask IMAGE "PROMPT" --model DIR [--max-tokens N] [--stream] [--weights W]
+                  [--device cpu|cuda[:N]]
 
 Asks a checkpoint that follows free instructions any question about an image, greedy decoding,
 and prints the answer: a Qwen2-VL-family one (e.g. Qwen2-VL-2B-Instruct), LLaVA-1.5
@@ -147,6 +150,7 @@ examples:
 )";
 
 const char* task_help = R"(usage: docvlm ocr|table|formula IMAGE [--model DIR] [--max-tokens N] [--stream] [--weights W]
+                  [--device cpu|cuda[:N]]
                                 [--grid-tables]
 
 Runs one task on one crop and prints the result: ocr → text, table → HTML, formula → LaTeX
@@ -183,7 +187,7 @@ example:
   docvlm info ~/models/MinerU2.5-2509-1.2B
 )";
 
-const char* golden_help = R"(usage: docvlm golden-check DIR
+const char* golden_help = R"(usage: docvlm golden-check DIR [--device cpu|cuda[:N]]
 
 Loads DIR with the dynamic Qwen2-VL preset (float32) and checks, against the reference tensors
 present: preprocessing (pixel_values, image_grid_thw), M-RoPE positions, every traced vision and
@@ -191,6 +195,8 @@ decoder tensor, every vision block and decoder layer, logits, and greedy generat
 cache (generated_ids, generated_step_logits). Prints the worst error of each tensor.
 Tolerances: pixel values 1e-5 absolute, tensors 1e-4 of the tensor's largest magnitude,
 ids and positions exact. Exit status 0 only if every check passes.
+--device runs the decoder through that backend (backend::DeviceDecoder; "cpu" runs it through
+the CPU backend): the vision tensors, logits, step logits and greedy ids are then compared.
 
 example:
   docvlm golden-check tests/data/golden/qwen2vl-tiny-a
@@ -198,7 +204,7 @@ example:
 
 struct Options {
     std::vector<std::string> inputs;
-    std::string model, out = ".", format = "md", weights = "int8";
+    std::string model, out = ".", format = "md", weights = "int8", device = "cpu";
     std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
@@ -227,6 +233,7 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "-o" || a == "--output") o.out = value(i);
         else if (a == "--format") o.format = value(i);
         else if (a == "--weights") o.weights = value(i);
+        else if (a == "--device") o.device = value(i);
         else if (a == "--threads") o.threads = number(i);
         else if (a == "--max-tokens") o.max_tokens = number(i);
         else if (a == "--pages") o.pages = value(i);
@@ -356,14 +363,16 @@ int ask_family(const Options& o, const std::string& type) {
         const auto image = docvlm::io::load_image(o.inputs[0]);
         if (type == "llava") {
             const auto tok = docvlm::io::SentencePieceTokenizer::from_folder(o.model);
-            const auto model = docvlm::load<docvlm::presets::Llava15<W>>(o.model);
+            auto model = docvlm::load<docvlm::presets::Llava15<W>>(o.model);
+            docvlm_cli::on_device(model, o.device);
             const docvlm::Tensor<float, 2> vision = model.encode_image(docvlm::io::preprocess_clip(image, model.image_config()));
             const auto ids = model.prompt(tok, o.inputs[1]);
             auto ctx = model.context(ids.size() + o.max_tokens);
             print_answer(ctx, ids, vision, {tok.eos_id()}, [&](const auto& a) { return tok.decode(known(a, tok.size()), true); }, o);
         } else {
             const auto tok = docvlm::qwen_vl_tokenizer(o.model);
-            const auto model = docvlm::load<docvlm::presets::QwenVL<W>>(o.model);
+            auto model = docvlm::load<docvlm::presets::QwenVL<W>>(o.model);
+            docvlm_cli::on_device(model, o.device);
             const docvlm::Tensor<float, 2> vision = model.encode_image(docvlm::io::preprocess_square(image, model.image_size()));
             const auto ids = model.prompt(tok, o.inputs[1]);
             auto ctx = model.context(ids.size() + o.max_tokens);
@@ -391,7 +400,8 @@ int with_parser(const Options& o, Fn&& fn) {
     auto run = [&](auto tag) {
         using W = decltype(tag);
         if (o.model.empty() || is_docvlm_small(dir)) {
-            const auto model = o.model.empty() ? docvlm::load_default_model<W>() : docvlm::load<docvlm::presets::DocvlmSmall<W>>(dir);
+            auto model = o.model.empty() ? docvlm::load_default_model<W>() : docvlm::load<docvlm::presets::DocvlmSmall<W>>(dir);
+            docvlm_cli::on_device(model, o.device);
             loaded();
             docvlm::pipeline::EmbeddedParserOptions popt;
             popt.max_new_tokens = std::min(o.max_tokens, popt.max_new_tokens);  // per crop (the table task has its own bound)
@@ -403,7 +413,8 @@ int with_parser(const Options& o, Fn&& fn) {
             return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
         }
         const auto tok = docvlm::io::Tokenizer::from_json((std::filesystem::path(dir) / "tokenizer.json").string());
-        const auto model = docvlm::Model<docvlm::presets::Qwen2VL<W>>::load(dir);
+        auto model = docvlm::Model<docvlm::presets::Qwen2VL<W>>::load(dir);
+        docvlm_cli::on_device(model, o.device);
         loaded();
         docvlm::pipeline::PageParserOptions popt;
         popt.max_new_tokens = o.max_tokens;
@@ -703,7 +714,9 @@ int cmd_info(const std::string& path) {
     return 0;
 }
 
-int cmd_golden_check(const std::string& dir) {
+int cmd_golden_check(const std::string& dir, const std::string& device) {
+    const auto backend = device.empty() ? nullptr : docvlm::backend::make_backend(device);
+    if (backend) std::printf("decoder on %s\n", backend->name().c_str());
     std::printf("%-34s %12s %12s  %s\n", "check", "max |error|", "ref scale", "result");
     const bool ok = docvlm::golden_check(dir, [](const docvlm::GoldenResult& r) {
         if (r.scale > 0 || r.max_abs_error > 0)
@@ -711,7 +724,7 @@ int cmd_golden_check(const std::string& dir) {
         else
             std::printf("%-34s %12s %12s  %s %s\n", r.name.c_str(), "", "", r.passed ? "ok" : "FAIL", r.note.c_str());
         std::fflush(stdout);
-    });
+    }, backend);
     std::printf("%s\n", ok ? "golden-check: all checks passed" : "golden-check: MISMATCH");
     return ok ? 0 : 1;
 }
@@ -770,8 +783,9 @@ int main(int argc, char** argv) {
         }
         if (cmd == "golden-check") {
             if (wants_help(1)) return std::fputs(golden_help, stdout), 0;
+            if (args.size() == 4 && args[2] == "--device") return cmd_golden_check(args[1], args[3]);
             if (args.size() != 2) return std::fputs(golden_help, stderr), 2;
-            return cmd_golden_check(args[1]);
+            return cmd_golden_check(args[1], "");
         }
         std::fprintf(stderr, "docvlm: unknown command '%s'\n\n%s", cmd.c_str(), usage);
         return 2;

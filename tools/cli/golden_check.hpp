@@ -6,8 +6,13 @@
 // Runs docvlm's preprocessing, positions, vision tower, decoder and greedy generation with the
 // dynamic F32 preset and compares every reference file present. Tolerances: pixel values 1e-5
 // absolute; tensors 1e-4 of the tensor's largest magnitude; ids and positions exact.
+//
+// With a device (backend::make_backend), the vision tower's blocks and the decoder run there (the
+// model's to_device): their inner tensors are then not seen, and the tower's output (after the
+// connector), the logits, the step logits and the greedy ids prove them.
 #pragma once
 
+#include <docvlm/backend/backend.hpp>
 #include <docvlm/io/clip_processor.hpp>
 #include <docvlm/io/image.hpp>
 #include <docvlm/io/image_processor.hpp>
@@ -39,7 +44,8 @@ struct GoldenResult {
 
 /// Compares everything in `dir`; calls `report` for each check as it completes. Returns true when
 /// every check passed. Throws docvlm::Error when the folder lacks what the check needs.
-bool golden_check(const std::string& dir, const std::function<void(const GoldenResult&)>& report);
+bool golden_check(const std::string& dir, const std::function<void(const GoldenResult&)>& report,
+                  std::shared_ptr<backend::Backend> device = nullptr);
 
 // ------------------------------------------------------------------------------------------------
 // Implementation
@@ -50,6 +56,7 @@ namespace detail {
 struct GoldenDir {
     std::string dir;
     std::function<void(const GoldenResult&)> report;
+    std::shared_ptr<backend::Backend> device;  // null: the CPU kernels
     bool all = true;
 
     bool has(const std::string& f) const { return std::filesystem::exists(std::filesystem::path(dir) / f); }
@@ -135,6 +142,7 @@ struct GoldenDir {
     /// [i] the output of layer i-1; its last entry is the final norm's, so the last layer is
     /// compared through decoder_layer_outputs only).
     void compare_layers(std::map<std::string, std::vector<float>>& seen, std::size_t layers) {
+        if (device) return;  // a device decoder traces no layer
         for (std::size_t l = 0; l < layers; ++l) {
             const auto& got = seen["dec_layer_out_" + std::to_string(l)];
             if (has("decoder_layer_outputs.npy"))
@@ -159,7 +167,8 @@ inline std::vector<std::int32_t> golden_ids(const GoldenDir& g) {
 
 inline void golden_check_qwen2vl(GoldenDir& g) {
     using M = Model<presets::Qwen2VL<F32>>;
-    const M model = M::load(g.dir);
+    M model = M::load(g.dir);
+    if (g.device) model.to_device(g.device);
     const Qwen2VLDims& d = model.dims();
     const io::PixelValues px = io::preprocess_qwen2vl(io::load_image(g.path("input.png")), model.image_config());
     if (g.has("pixel_values.npy")) g.compare("pixel_values", px.patches.data(), px.patches.size(), "pixel_values.npy", 1e-5, false);
@@ -197,9 +206,9 @@ inline void golden_check_qwen2vl(GoldenDir& g) {
     g.put({"forward_positions", 0, 0, true,
            use_plain ? "forward positions: 0..n-1 on all axes (transformers' forward() without position_ids)" : "forward positions: get_rope_index"});
     g.compare_traced(seen);
-    if (g.has("dec_l0_q_rot.npy")) g.compare("dec_l0_q_rot", seen["dec_l0_q_rot"].data(), seen["dec_l0_q_rot"].size(), "dec_l0_q_rot.npy", 1e-4, true, d.heads);
-    if (g.has("dec_l0_k_rot.npy")) g.compare("dec_l0_k_rot", seen["dec_l0_k_rot"].data(), seen["dec_l0_k_rot"].size(), "dec_l0_k_rot.npy", 1e-4, true, d.kv_heads);
-    if (g.has("vision_block_outputs.npy"))
+    if (g.has("dec_l0_q_rot.npy") && !g.device) g.compare("dec_l0_q_rot", seen["dec_l0_q_rot"].data(), seen["dec_l0_q_rot"].size(), "dec_l0_q_rot.npy", 1e-4, true, d.heads);
+    if (g.has("dec_l0_k_rot.npy") && !g.device) g.compare("dec_l0_k_rot", seen["dec_l0_k_rot"].data(), seen["dec_l0_k_rot"].size(), "dec_l0_k_rot.npy", 1e-4, true, d.kv_heads);
+    if (g.has("vision_block_outputs.npy") && !g.device)  // a device tower traces no block
         for (std::size_t b = 0; b < d.v_depth; ++b) {
             const auto& got = seen["vision_block_out_" + std::to_string(b)];
             g.compare("vision_block_" + std::to_string(b), got.data(), got.size(), "vision_block_outputs.npy", 1e-4, true, 0, b * got.size());
@@ -210,7 +219,8 @@ inline void golden_check_qwen2vl(GoldenDir& g) {
 
 inline void golden_check_llava(GoldenDir& g) {
     using M = Model<presets::Llava15<F32>>;
-    const M model = M::load(g.dir);
+    M model = M::load(g.dir);
+    if (g.device) model.to_device(g.device);
     const io::Image img = io::load_image(g.path("input.png"));
     const Tensor<float, 3> px = io::preprocess_clip(img, model.image_config());
     if (g.has("pixel_values.npy")) g.compare("pixel_values", px.data(), px.size(), "pixel_values.npy", 1e-5, false);
@@ -221,8 +231,8 @@ inline void golden_check_llava(GoldenDir& g) {
     ctx.prefill(ids, {&vision, 1}, {}, recorder(seen), true);
     g.compare_traced(seen);
     const auto& t = model.dims().text;
-    if (g.has("dec_l0_q_rot.npy")) g.compare("dec_l0_q_rot", seen["dec_l0_q_rot"].data(), seen["dec_l0_q_rot"].size(), "dec_l0_q_rot.npy", 1e-4, true, t.heads);
-    if (g.has("dec_l0_k_rot.npy")) g.compare("dec_l0_k_rot", seen["dec_l0_k_rot"].data(), seen["dec_l0_k_rot"].size(), "dec_l0_k_rot.npy", 1e-4, true, t.kv_heads);
+    if (g.has("dec_l0_q_rot.npy") && !g.device) g.compare("dec_l0_q_rot", seen["dec_l0_q_rot"].data(), seen["dec_l0_q_rot"].size(), "dec_l0_q_rot.npy", 1e-4, true, t.heads);
+    if (g.has("dec_l0_k_rot.npy") && !g.device) g.compare("dec_l0_k_rot", seen["dec_l0_k_rot"].data(), seen["dec_l0_k_rot"].size(), "dec_l0_k_rot.npy", 1e-4, true, t.kv_heads);
     g.compare_layers(seen, t.layers);
     g.check_generation(model.context(ids.size() + golden_steps(g) + 1), ids, {&vision, 1}, {});
 }
@@ -244,7 +254,8 @@ inline constexpr std::pair<const char*, const char*> qwenvl_names[] = {
 
 inline void golden_check_qwenvl(GoldenDir& g) {
     using M = Model<presets::QwenVL<F32>>;
-    const M model = M::load(g.dir);
+    M model = M::load(g.dir);
+    if (g.device) model.to_device(g.device);
     const io::Image img = io::load_image(g.path("input.png"));
     const Tensor<float, 3> px = io::preprocess_square(img, model.image_size());
     if (g.has("pixel_values.npy")) g.compare("pixel_values", px.data(), px.size(), "pixel_values.npy", 1e-5, false);
@@ -254,15 +265,15 @@ inline void golden_check_qwenvl(GoldenDir& g) {
     auto ctx = model.context(ids.size() + 8);
     ctx.prefill(ids, {&vision, 1}, {}, recorder(seen), true);
     for (const auto& [ours, file] : qwenvl_names)
-        if (g.has(std::string(file) + ".npy")) g.compare(ours, seen[ours].data(), seen[ours].size(), std::string(file) + ".npy", 1e-4, true);
-    if (g.has("dec_l0_act.npy")) {  // QWenMLP's product w1(x) · silu(w2(x))
+        if (g.has(std::string(file) + ".npy") && (!g.device || seen.count(ours))) g.compare(ours, seen[ours].data(), seen[ours].size(), std::string(file) + ".npy", 1e-4, true);
+    if (g.has("dec_l0_act.npy") && !g.device) {  // QWenMLP's product w1(x) · silu(w2(x))
         std::vector<float> product = seen["dec_l0_act"];
         for (std::size_t i = 0; i < product.size(); ++i) product[i] *= seen["dec_l0_up_proj"][i];
         g.compare("dec_l0_w1_silu_w2", product.data(), product.size(), "dec_l0_act.npy", 1e-4, true);
     }
     if (g.has("dec_rope_cos.npy"))  // the reference's table also covers the decoding steps: the prompt's rows first
         g.compare("dec_rope_cos", seen["dec_rope_cos"].data(), seen["dec_rope_cos"].size(), "dec_rope_cos.npy", 1e-5, false);
-    if (g.has("vision_block_outputs.npy"))
+    if (g.has("vision_block_outputs.npy") && !g.device)  // a device tower traces no block
         for (std::size_t b = 0; b < model.dims().v_layers; ++b) {
             const auto& got = seen["vision_block_out_" + std::to_string(b)];
             g.compare("vision_block_" + std::to_string(b), got.data(), got.size(), "vision_block_outputs.npy", 1e-4, true, 0, b * got.size());
@@ -273,8 +284,9 @@ inline void golden_check_qwenvl(GoldenDir& g) {
 
 }  // namespace detail
 
-inline bool golden_check(const std::string& dir, const std::function<void(const GoldenResult&)>& report) {
-    detail::GoldenDir g{dir, report};
+inline bool golden_check(const std::string& dir, const std::function<void(const GoldenResult&)>& report,
+                         std::shared_ptr<backend::Backend> device) {
+    detail::GoldenDir g{dir, report, std::move(device)};
     const nlohmann::json cfg = io::read_json_file(g.path("config.json"));
     const std::string type = cfg.is_object() ? io::json_string(cfg, "model_type", "", g.path("config.json")) : "";
     if (type == "llava") detail::golden_check_llava(g);

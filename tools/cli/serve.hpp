@@ -23,11 +23,13 @@
 
 #include <pthread.h>
 
+#include <docvlm/backend/cpu_backend.hpp>
+
 namespace docvlm_cli {
 
 inline const char* serve_help = R"(usage: docvlm serve [--model DIR] [--host ADDR] [--port N] [--api-key KEY] [--name ID]
-                    [--threads N] [--weights int8|bf16|f32] [--max-batch N] [--max-tokens N]
-                    [--max-body-mb N] [--max-pixels N] [--max-pages N] [--parse-jobs N] [--quiet]
+                    [--threads N] [--weights int8|bf16|f32] [--device cpu|cuda[:N]] [--max-batch N]
+                    [--max-tokens N] [--max-body-mb N] [--max-pixels N] [--max-pages N] [--parse-jobs N] [--quiet]
 
 Serves a model over HTTP (default http://127.0.0.1:8000; --port 0 picks a free port):
   GET  /                            a web page: drop a document, follow progress, read or download
@@ -47,6 +49,9 @@ Point MinerU at it:
   mineru -p doc.pdf -o out -b vlm-http-client -u http://127.0.0.1:8000
   (mineru-vl-utils: MINERU_VL_SERVER=http://127.0.0.1:8000, MINERU_VL_API_KEY=KEY if set)
 
+--device cuda runs the text decoder on a GPU (a docvlm built with -DDOCVLM_CUDA=ON); the
+vision tower and the page parser stay on the CPU.
+
 Input filtering: file types are read from the bytes (415 for others); bodies above --max-body-mb
 (default 64), images above --max-pixels (default 67108864) and documents above --max-pages
 (default 200) get 413; corrupt, truncated and polyglot files get 400. Every error is JSON
@@ -58,10 +63,16 @@ examples:
   docvlm serve --model ~/models/MinerU2.5-2509-1.2B --port 30000 --api-key secret
 )";
 
+/// Moves a model's decoder to `device` ("cpu": stays with the CPU kernels; "cuda", "cuda:N").
+template <class Model>
+void on_device(Model& m, const std::string& device) {
+    if (device != "cpu") m.to_device(docvlm::backend::make_backend(device));
+}
+
 namespace detail {
 
 struct ServeOptions {
-    std::string model, name, weights = "int8";
+    std::string model, name, weights = "int8", device = "cpu";
     docvlm::serve::ServerOptions server;
     std::size_t max_batch = 16, max_tokens = 16384, threads = 0;
     bool quiet = false;
@@ -89,6 +100,7 @@ inline ServeOptions serve_options(const std::vector<std::string>& args) {
         else if (a == "--port") o.server.port = int(std::min<std::size_t>(number(i, 0), 65535));
         else if (a == "--api-key") o.server.api_key = value(i);
         else if (a == "--weights") o.weights = value(i);
+        else if (a == "--device") o.device = value(i);
         else if (a == "--threads") o.threads = number(i, 1);
         else if (a == "--max-batch") o.max_batch = number(i, 1);
         else if (a == "--max-tokens") o.max_tokens = number(i, 1);
@@ -169,7 +181,8 @@ inline int cmd_serve(const std::vector<std::string>& args) {
     auto run = [&](auto tag) {
         using W = decltype(tag);
         if (o.model.empty() || type == "docvlm_small") {
-            const auto model = o.model.empty() ? docvlm::load_default_model<W>() : docvlm::load<docvlm::presets::DocvlmSmall<W>>(dir);
+            auto model = o.model.empty() ? docvlm::load_default_model<W>() : docvlm::load<docvlm::presets::DocvlmSmall<W>>(dir);
+            on_device(model, o.device);
             docvlm::serve::EmbeddedEngineOptions eo;
             docvlm::serve::EmbeddedChatEngine engine(model, name, eo);
             return detail::run_server(engine, o);
@@ -177,7 +190,8 @@ inline int cmd_serve(const std::vector<std::string>& args) {
         if (type == "llava" || type == "qwen")
             docvlm::detail::fail(dir, ": docvlm serve runs Qwen2-VL-family models (MinerU2.5) and docvlm-small; use 'docvlm ask' for ", type);
         const auto tok = docvlm::io::Tokenizer::from_json((std::filesystem::path(dir) / "tokenizer.json").string());
-        const auto model = docvlm::Model<docvlm::presets::Qwen2VL<W>>::load(dir);
+        auto model = docvlm::Model<docvlm::presets::Qwen2VL<W>>::load(dir);
+        on_device(model, o.device);
         docvlm::serve::QwenEngineOptions qo;
         qo.max_batch = o.max_batch;
         qo.max_new_tokens = o.max_tokens;

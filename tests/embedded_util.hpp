@@ -1,0 +1,86 @@
+// Reading the PyTorch references of the embedded models (tools/train/reference.py writes them):
+// crops, tokens, tasks and the generation bounds it used. Shared by tests/test_embedded.cpp and
+// the backend checks (tests/backend_checks.hpp).
+#pragma once
+
+#include "test_util.hpp"
+
+#include <docvlm/io/safetensors.hpp>
+#include <docvlm/model/model.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace embedded_test {
+
+using namespace docvlm;
+
+inline io::Image crop_of(const io::Checkpoint& ref, int i) {
+    const std::string name = "crop" + std::to_string(i);
+    const auto& info = ref.info(name);
+    io::Image img(int(info.shape[1]), int(info.shape[0]), 1);
+    const auto bytes = ref.bytes(name);
+    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<std::byte*>(img.pixels.data()));
+    return img;
+}
+
+inline std::vector<std::int32_t> tokens_of(const io::Checkpoint& ref, const std::string& name) {
+    const auto a = ref.to_f32(name);
+    return std::vector<std::int32_t>(a.begin(), a.end());
+}
+
+inline double rel_err(const float* got, const Array<float>& want) {
+    double e = 0, s = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        e = test::worse(e, std::fabs(double(got[i]) - want.data()[i]));
+        s = std::max(s, std::fabs(double(want.data()[i])));
+    }
+    return e / s;
+}
+
+// The task of reference crop i (reference.py stores its task token; references made before the
+// table task hold only text crops, 24 pixels high, and formula crops, 48 high). A table crop of a
+// model with a table splitter but no table task: "table".
+inline std::string task_of(const io::Checkpoint& ref, const GatedVlmDims& d, int i) {
+    if (!ref.contains("task" + std::to_string(i))) return crop_of(ref, i).height == 48 ? "formula" : "text";
+    const auto id = std::int32_t(ref.to_f32("task" + std::to_string(i))(0));
+    for (const auto& [name, token] : d.task_tokens)
+        if (token == id) return name;
+    if (d.split.present && ref.contains("split_cells" + std::to_string(i))) return "table";
+    FAIL("reference crop ", i, " has an unknown task token ", id);
+    return "";
+}
+
+// The greedy length bound reference.py used: --max-new, or the whole context for tables.
+inline GenerationOptions gen_for(const io::Checkpoint& ref, const GatedVlmDims& d, std::string_view task) {
+    GenerationOptions gen;
+    gen.max_new_tokens = task == "table" ? d.max_tokens - 2 : std::size_t(ref.to_f32("max_new")(0));
+    return gen;
+}
+
+// Sanitizer builds are unoptimised and slow: they check a few crops, release builds all of them.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr int max_crops = 6;
+#else
+inline constexpr int max_crops = 1 << 20;
+#endif
+
+inline int count_crops(const io::Checkpoint& ref) {
+    int n = 0;
+    while (n < max_crops && ref.contains("crop" + std::to_string(n))) ++n;
+    return n;
+}
+
+// The crops a model test checks: count_crops's, and in sanitizer builds also the first table crop
+// for the splitter (those come after the text and formula crops).
+inline std::vector<int> crops_to_check(const io::Checkpoint& ref) {
+    std::vector<int> at;
+    for (int i = 0; ref.contains("crop" + std::to_string(i)); ++i)
+        if (i < max_crops || (at.size() == std::size_t(max_crops) && ref.contains("split_cells" + std::to_string(i)))) at.push_back(i);
+    return at;
+}
+
+}  // namespace embedded_test
