@@ -14,7 +14,9 @@ kit="${1:-.gpu-kit}"
 out="${OUT:-/tmp/docvlm-gpu}"
 mkdir -p "$out"
 [ -x "$kit/bin/docvlm_cuda_tests" ] || { echo "check_on_gpu: $kit/bin/docvlm_cuda_tests missing: run tools/cuda/pack_for_gpu.sh first" >&2; exit 2; }
-export LD_LIBRARY_PATH="$PWD/$kit/lib:${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
+# cuBLAS 13: the toolkit's, else the one PyTorch's wheels bring
+cublas_wheel="$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)"
+export LD_LIBRARY_PATH="$PWD/$kit/lib:${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64:${cublas_wheel}"
 export DOCVLM_TEST_DATA="$PWD/tests/data" DOCVLM_MODEL_DIR="$PWD/models/docvlm-small" \
     DOCVLM_SAMPLE_PAGE="$PWD/examples/data/sample_page.png"
 nvidia-smi -L 2>&1 | tee "$out/gpu.txt"
