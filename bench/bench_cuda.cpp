@@ -69,12 +69,13 @@ Decoder<W> random_decoder() {
     return dec;
 }
 
-// One decoder per (weights, device), built on first use.
-template <WeightPolicy W>
-Decoder<W>* decoder(bool cuda, benchmark::State& state) {
-    static std::map<bool, std::unique_ptr<Decoder<W>>> made;
-    auto& d = made[cuda];
-    if (!d) {
+// One object per (type, device), made on first use and moved to CUDA device 0 for `cuda`; null
+// (the benchmark skipped with the runtime's reason) where there is no such device.
+template <class T, class Make>
+T* made_on(bool cuda, benchmark::State& state, Make&& make) {
+    static std::map<bool, std::unique_ptr<T>> made;
+    auto& t = made[cuda];
+    if (!t) {
         std::shared_ptr<backend::Backend> be;
         if (cuda) {
             try {
@@ -84,10 +85,15 @@ Decoder<W>* decoder(bool cuda, benchmark::State& state) {
                 return nullptr;
             }
         }
-        d = std::make_unique<Decoder<W>>(random_decoder<W>());
-        if (be) d->to_device(be);
+        t = std::make_unique<T>(make());
+        if (be) t->to_device(be);
     }
-    return d.get();
+    return t.get();
+}
+
+template <WeightPolicy W>
+Decoder<W>* decoder(bool cuda, benchmark::State& state) {
+    return made_on<Decoder<W>>(cuda, state, [] { return random_decoder<W>(); });
 }
 
 template <WeightPolicy W>
@@ -155,21 +161,8 @@ Tower random_tower() {
 }
 
 void vision_tower_page(benchmark::State& state) {
-    static std::map<bool, std::unique_ptr<Tower>> made;
-    const bool cuda = state.range(0) == 1;
-    auto& t = made[cuda];
-    if (!t) {
-        std::shared_ptr<backend::Backend> be;
-        if (cuda) {
-            try {
-                be = backend::make_cuda_backend(0);
-            } catch (const Error& e) {
-                return state.SkipWithError(e.what());
-            }
-        }
-        t = std::make_unique<Tower>(random_tower());
-        if (be) t->to_device(be);
-    }
+    Tower* t = made_on<Tower>(state.range(0) == 1, state, random_tower);
+    if (!t) return;
     const std::size_t n = grid * grid;
     std::vector<std::int64_t> rows(n), cols(n);
     for (std::size_t i = 0; i < n; ++i) rows[i] = std::int64_t(i / grid), cols[i] = std::int64_t(i % grid);
@@ -187,21 +180,9 @@ void vision_tower_page(benchmark::State& state) {
 
 // ---- a page end to end ----
 void embedded_page(benchmark::State& state) {
-    static std::map<bool, std::unique_ptr<Model<presets::DocvlmSmall<Int8PerChannel>>>> made;
-    const bool cuda = state.range(0) == 1;
-    auto& m = made[cuda];
-    if (!m) {
-        std::shared_ptr<backend::Backend> be;
-        if (cuda) {
-            try {
-                be = backend::make_cuda_backend(0);
-            } catch (const Error& e) {
-                return state.SkipWithError(e.what());
-            }
-        }
-        m = std::make_unique<Model<presets::DocvlmSmall<Int8PerChannel>>>(load_default_model<Int8PerChannel>());
-        if (be) m->to_device(be);
-    }
+    using Small = Model<presets::DocvlmSmall<Int8PerChannel>>;
+    Small* m = made_on<Small>(state.range(0) == 1, state, [] { return load_default_model<Int8PerChannel>(); });
+    if (!m) return;
     const char* env = std::getenv("DOCVLM_SAMPLE_PAGE");
     const io::Image page = io::load_image(env && *env ? env : DOCVLM_SAMPLE_PAGE, io::ColorMode::gray);
     const pipeline::EmbeddedPageParser parser(*m);

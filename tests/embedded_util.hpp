@@ -83,4 +83,18 @@ inline std::vector<int> crops_to_check(const io::Checkpoint& ref) {
     return at;
 }
 
+// Crop i's teacher-forced logits (its task token, then PyTorch's greedy tokens `toks`) against
+// PyTorch's: max |difference| / max |PyTorch's|.
+template <class M>
+double teacher_forced_error(const M& model, const io::Checkpoint& ref, int i, const Tensor<float, 2>& vis, const std::string& task,
+                            const std::vector<std::int32_t>& toks) {
+    std::vector<std::int32_t> seq{model.dims().task_token(task)};
+    seq.insert(seq.end(), toks.begin(), toks.end());
+    auto ctx = model.context();
+    const auto logits = ctx.prefill(vis, seq, {}, true);
+    const Array<float> want = ref.to_f32("logits" + std::to_string(i));
+    REQUIRE(logits.size() == want.size());
+    return rel_err(logits.data(), want);
+}
+
 }  // namespace embedded_test

@@ -46,7 +46,7 @@ TEST_CASE("CPU backend: every operation against its scalar reference") {
     backend_test::check_ops(be);
 }
 
-TEST_CASE("CPU backend: the decoder on a backend passes the transformers goldens (Qwen2-VL, LLaVA-1.5, Qwen-VL)") {
+TEST_CASE("CPU backend: the vision blocks and the decoder on a backend pass the transformers goldens (Qwen2-VL, LLaVA-1.5, Qwen-VL)") {
     backend_test::check_goldens(std::make_shared<backend::CpuBackend>());
 }
 
@@ -54,7 +54,7 @@ TEST_CASE("CPU backend: batched decoding on a backend gives each request what it
     backend_test::check_batch(std::make_shared<backend::CpuBackend>());
 }
 
-TEST_CASE("CPU backend: the embedded models' decoder on a backend against PyTorch (f32) and the QAT simulation (int8)") {
+TEST_CASE("CPU backend: the embedded models on a backend against PyTorch (f32) and the QAT simulation (int8)") {
     backend_test::check_embedded(std::make_shared<backend::CpuBackend>(), 12);
 }
 

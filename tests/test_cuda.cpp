@@ -1,7 +1,7 @@
 // The CUDA backend (cuda/docvlm_cuda.cu) through the checks every backend passes
 // (tests/backend_checks.hpp): each operation against its scalar reference, the transformers
-// goldens of Qwen2-VL, LLaVA-1.5 and Qwen-VL with the decoder on the GPU, batched decoding, and
-// the embedded models against PyTorch. Built only with -DDOCVLM_CUDA=ON.
+// goldens of Qwen2-VL, LLaVA-1.5 and Qwen-VL with the vision blocks and the decoder on the GPU,
+// batched decoding, and the embedded models against PyTorch. Built only with -DDOCVLM_CUDA=ON.
 //
 // Without a CUDA device every GPU case is skipped: doctest counts it as skipped (never passed),
 // and a line names it and the runtime's reason.
@@ -52,13 +52,13 @@ GPU_CASE("cuda: the backend names its device") {
 
 GPU_CASE("cuda: every operation against its scalar reference") { backend_test::check_ops(*gpu()); }
 
-GPU_CASE("cuda: the decoder on the GPU passes the transformers goldens (Qwen2-VL, LLaVA-1.5, Qwen-VL)") {
+GPU_CASE("cuda: the vision blocks and the decoder on the GPU pass the transformers goldens (Qwen2-VL, LLaVA-1.5, Qwen-VL)") {
     backend_test::check_goldens(gpu());
 }
 
 GPU_CASE("cuda: batched decoding on the GPU gives each request what it gets alone") { backend_test::check_batch(gpu()); }
 
-GPU_CASE("cuda: the embedded models' decoder on the GPU against PyTorch (f32) and the QAT simulation (int8)") {
+GPU_CASE("cuda: the embedded models on the GPU against PyTorch (f32) and the QAT simulation (int8)") {
     backend_test::check_embedded(gpu(), 1 << 20);
 }
 
