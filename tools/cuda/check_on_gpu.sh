@@ -4,7 +4,8 @@
 #   1. docvlm_cuda_tests: every backend operation against its scalar reference; the decoder on
 #      the GPU against transformers (Qwen2-VL, LLaVA-1.5, Qwen-VL goldens: logits, step logits,
 #      greedy ids); batched decoding; the embedded models against PyTorch (f32) and the QAT
-#      simulation (int8). A case skipped there (no device) fails this script.
+#      simulation (int8). A case skipped there (no device) fails this script. The operations
+#      again under compute-sanitizer's memcheck where it runs.
 #   2. docvlm_bench_cuda, the CPU and the GPU in the same run: MinerU2.5's vision tower on a 1036²
 #      page, its decoder prefilling 512 tokens and decoding at 1k (int8 and bf16), and the
 #      embedded model parsing the sample page end to end.
@@ -26,6 +27,17 @@ status=0
 if grep -q "skipped" "$out/cuda_tests.log" && ! grep -q "| 0 skipped" "$out/cuda_tests.log"; then
     echo "check_on_gpu: GPU cases were skipped: this is no proof" >&2
     status=1
+fi
+# The operations once more under compute-sanitizer's memcheck, where it works (it refuses some
+# virtualised GPUs): an out-of-bounds access in a kernel fails the check (exit 3).
+if command -v compute-sanitizer >/dev/null; then
+    compute-sanitizer --tool memcheck --error-exitcode 3 "$kit/bin/docvlm_cuda_tests" --no-intro --force-colors=0 \
+        --test-case='cuda: every operation*' > "$out/memcheck.log" 2>&1
+    case $? in
+        0) echo "check_on_gpu: memcheck clean" ;;
+        3) echo "check_on_gpu: memcheck found errors (memcheck.log)" >&2; tail -n 40 "$out/memcheck.log"; status=1 ;;
+        *) echo "check_on_gpu: compute-sanitizer did not run here (memcheck.log): $(tail -n 1 "$out/memcheck.log")" ;;
+    esac
 fi
 "$kit/bin/docvlm_bench_cuda" --benchmark_out="$out/bench_cuda.json" --benchmark_out_format=json 2>&1 | tee "$out/bench_cuda.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
