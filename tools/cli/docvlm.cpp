@@ -122,8 +122,8 @@ pages are written together at the end; pages skipped as already written take no 
                preprocessor_config.json, tokenizer.json, safetensors; or a docvlm-small folder.
                Default: the embedded model (models/docvlm-small, or $DOCVLM_MODEL_DIR).
 --weights W    int8 (default), bf16 or f32
---device D     cpu (default), cuda or cuda:N: the text decoder runs on that GPU (a docvlm built
-               with -DDOCVLM_CUDA=ON); the vision tower and the page parser stay on the CPU
+--device D     cpu (default), cuda or cuda:N: the vision tower's blocks and the decoder run on
+               that GPU (a docvlm built with -DDOCVLM_CUDA=ON); the page parser stays on the CPU
 
 examples:
   docvlm parse page.png

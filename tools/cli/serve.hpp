@@ -49,8 +49,8 @@ Point MinerU at it:
   mineru -p doc.pdf -o out -b vlm-http-client -u http://127.0.0.1:8000
   (mineru-vl-utils: MINERU_VL_SERVER=http://127.0.0.1:8000, MINERU_VL_API_KEY=KEY if set)
 
---device cuda runs the text decoder on a GPU (a docvlm built with -DDOCVLM_CUDA=ON); the
-vision tower and the page parser stay on the CPU.
+--device cuda runs the vision tower's blocks and the decoder on a GPU (a docvlm built with
+-DDOCVLM_CUDA=ON); the page parser stays on the CPU.
 
 Input filtering: file types are read from the bytes (415 for others); bodies above --max-body-mb
 (default 64), images above --max-pixels (default 67108864) and documents above --max-pages
