@@ -233,6 +233,7 @@ public:
         check(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");  // no TF32 for float GEMMs
     }
     ~CudaBackend() override {
+        cudaSetDevice(device_);  // the handle and stream are this device's (an error here cannot be reported)
         scratch_bf16_.reset(), scratch_f32_.reset();
         cublasDestroy(blas_);
         cudaStreamDestroy(stream_);
@@ -298,8 +299,9 @@ public:
     }
     void attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv, float* out,
                    std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionSpec& s) override {
-        if (s.head_dim > std::size_t(kMaxHeadDim) || s.heads == 0 || s.kv_heads == 0 || s.heads % s.kv_heads)
-            detail::fail("cuda attention: ", s.heads, " heads over ", s.kv_heads, " kv heads of ", s.head_dim, " (head_dim up to ", kMaxHeadDim, ")");
+        if (s.head_dim == 0 || s.head_dim > std::size_t(kMaxHeadDim) || s.heads == 0 || s.kv_heads == 0 || s.heads % s.kv_heads)
+            detail::fail("cuda attention: ", s.heads, " heads over ", s.kv_heads, " kv heads of ", s.head_dim, " (head_dim 1 to ", kMaxHeadDim, ")");
+        if (n_kv == 0) detail::fail("cuda attention: no keys");
         if (n_q == 0) return;
         use();
         const Mask mask{int(s.heads), int(s.kv_heads), int(s.head_dim), s.scale, s.causal, (long long)s.q_offset, (long long)s.window,
@@ -377,7 +379,7 @@ DeviceLinear CudaBackend::upload_linear(const DenseLinear& d) {
 
 void CudaBackend::linear(const DeviceLinear& l, const float* x, std::size_t m, std::size_t ldx, float* y, std::size_t ldy,
                          const LinearEpilogue& ep) {
-    if (m == 0) return;
+    if (m == 0 || l.out_features() == 0) return;
     use();
     const auto& w = static_cast<const Weights&>(*l.impl());
     const std::size_t n = l.out_features(), k = l.in_features();
