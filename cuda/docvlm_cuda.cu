@@ -73,6 +73,7 @@ __device__ float block_reduce(float v, float* red) {
     return r;
 }
 
+// AttentionSpec in signed types for the kernel: the window test subtracts positions.
 struct Mask {
     int heads, kv_heads, head_dim;
     float scale;

@@ -68,6 +68,12 @@ struct Decoder {
         std::unique_ptr<backend::DeviceDecoder::State> dev_;  // with a device: its KV caches (k_, v_ stay empty)
     };
 
+    /// The device half of a state (with a device); a state made before to_device has none.
+    backend::DeviceDecoder::State& device_state(State& s) const {
+        if (!s.dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
+        return *s.dev_;
+    }
+
     /// Batched decoding scratch (Decoder::step).
     struct Batch {
         std::vector<float> x, logits;
@@ -159,10 +165,8 @@ void Decoder<W>::attach(State& s, const float* vision, std::size_t tokens) const
     s.len_ = 0;
     s.vis_.clear();
     for (const auto& c : cross) s.vis_.push_back(c.project(vision, tokens));
-    if (device) {
-        if (!s.dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
-        for (std::size_t c = 0; c < cross.size(); ++c) device->attach(*s.dev_, c, s.vis_[c].k, s.vis_[c].v, tokens);
-    }
+    if (device)
+        for (std::size_t c = 0; c < cross.size(); ++c) device->attach(device_state(s), c, s.vis_[c].k, s.vis_[c].v, tokens);
 }
 
 template <WeightPolicy W>
@@ -171,10 +175,9 @@ std::span<const float> Decoder<W>::forward(State& s, const float* x_in, std::siz
     if (!s.room(n)) detail::fail("context: ", s.len_ + n, " tokens exceed this context's capacity of ", s.cap_);
     if (rope.tokens < n || rope.head_dim != head_dim()) detail::fail("decoder: a rope table for ", n, " tokens of ", head_dim(), " is needed");
     if (device) {
-        if (!s.dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
         const std::size_t rows = all_logits ? n : 1;
         s.logits_.resize(rows * vocab());
-        device->forward(*s.dev_, s.len_, x_in, n, rope.cos.data(), rope.sin.data(), all_logits, s.logits_.data());
+        device->forward(device_state(s), s.len_, x_in, n, rope.cos.data(), rope.sin.data(), all_logits, s.logits_.data());
         s.len_ += n;
         if (all_logits) detail::emit(trace, "logits", s.logits_.data(), n, vocab());
         return s.logits_;
@@ -213,10 +216,7 @@ std::span<float> Decoder<W>::step(State* const* states, const std::int32_t* ids,
     }
     if (device) {
         b.dev.resize(n);
-        for (std::size_t r = 0; r < n; ++r) {
-            if (!states[r]->dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
-            b.dev[r] = states[r]->dev_.get();
-        }
+        for (std::size_t r = 0; r < n; ++r) b.dev[r] = &device_state(*states[r]);
         b.logits.resize(n * vocab());
         device->step(b.dev.data(), b.len.data(), b.x.data(), n, rope.cos.data(), rope.sin.data(), b.logits.data());
         for (std::size_t r = 0; r < n; ++r) states[r]->len_ += 1;
