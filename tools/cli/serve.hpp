@@ -63,7 +63,7 @@ examples:
   docvlm serve --model ~/models/MinerU2.5-2509-1.2B --port 30000 --api-key secret
 )";
 
-/// Moves a model's decoder to `device` ("cpu": stays with the CPU kernels; "cuda", "cuda:N").
+/// Moves a model's vision blocks and decoder to `device` ("cpu": they stay with the CPU kernels; "cuda", "cuda:N").
 template <class Model>
 void on_device(Model& m, const std::string& device) {
     if (device != "cpu") m.to_device(docvlm::backend::make_backend(device));
