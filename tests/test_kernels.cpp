@@ -122,7 +122,7 @@ TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual
     for (auto& v : bias) v = nd(rng);
     for (auto& v : res) v = nd(rng);
     // variants: bias and residual (aliasing the output) with each activation; bias alone; nothing
-    // (whole AVX512-VNNI tiles with no more than a bias are finished in registers)
+    // (whole AVX512-VNNI and avx2u8 tiles with no more than a bias are finished in registers)
     for (int variant = 0; variant < 5; ++variant) {
         const Activation act = variant == 1 ? Activation::gelu_erf : variant == 2 ? Activation::silu : Activation::none;
         const bool with_bias = variant != 4, with_res = variant < 3;

@@ -471,12 +471,21 @@ inline void qgemm_ymm_u8(const QuantizedActivations& x, const QuantizedWeight& w
     const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / (w.k_padded * qpanel), 1, qmax_group);
     const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
     parallel_grouped_tiles(x.m, x.row_bytes, block_bytes, mr_max, w.panels(), group, pool, [&](std::size_t m0, std::size_t mr, std::size_t p) {
-        alignas(64) std::int32_t raw[qmr * qpanel];
         const std::byte* a = x.data.data() + m0 * x.row_bytes;
         const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
-        if (x.path == QPath::avxvnni) qkernel_avxvnni_rows(a, x.row_bytes, mr, panel, k4, raw, y + m0 * ldy + p * qpanel, ldy);
+        const std::size_t n0 = p * qpanel;
+        // avx2u8: a whole tile with no more than a bias to add is finished in registers.
+        if (x.path == QPath::avx2u8 && mr == 6 && n0 + qpanel <= w.n && !ep.residual && !ep.multiplier && ep.act == Activation::none) {
+            const std::int32_t* col_sums = w.col_sums.data() + n0;
+            const float *ws = w.scales.data() + n0, *sa = x.scales.data() + m0;
+            if (ep.bias) qkernel_avx2u8_dequant<true>(a, x.row_bytes, panel, k4, col_sums, ws, sa, ep.bias + n0, y + m0 * ldy + n0, ldy);
+            else qkernel_avx2u8_dequant<false>(a, x.row_bytes, panel, k4, col_sums, ws, sa, nullptr, y + m0 * ldy + n0, ldy);
+            return;
+        }
+        alignas(64) std::int32_t raw[qmr * qpanel];
+        if (x.path == QPath::avxvnni) qkernel_avxvnni_rows(a, x.row_bytes, mr, panel, k4, raw, y + m0 * ldy + n0, ldy);
         else qkernel(x.path, a, x.row_bytes, mr, panel, k4, raw);
-        qepilogue_rows(raw, m0, mr, p * qpanel, std::min(qpanel, w.n - p * qpanel), x, w, 128, y, ldy, ep);
+        qepilogue_rows(raw, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
     });
 }
 #endif
