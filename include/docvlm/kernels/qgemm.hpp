@@ -9,7 +9,7 @@
 //   avx512vnni  vpdpbusd zmm on u8 = q + 128, then − 128·Σw      (12 rows × 32 columns per tile)
 //   avxvnni     vpdpbusd ymm, same trick                          (6 rows × 16 columns)
 //   avx2        q and w widened to int16, vpmaddwd (no saturation) (6 rows × 8 columns)
-//   avx2u8      vpmaddubsw on u8 = q + 128 and w within ±63 (no    (6 rows × 16 columns)
+//   avx2u8      vpmaddubsw on u8 = q + 128 and w within ±63 (no    (5 rows × 16 columns)
 //               saturation: 2 · 255 · 63 < 2^15), vpmaddwd by ones; the weights quantize_weight
 //               makes by default on AVX2 without VNNI (weight_qmax)
 //   neon        AArch64 smull + sadalp on s8 (kernels/qgemm_neon.hpp) (6 rows × 8 columns)
@@ -475,11 +475,14 @@ inline void qgemm_ymm_u8(const QuantizedActivations& x, const QuantizedWeight& w
         const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
         const std::size_t n0 = p * qpanel;
         // avx2u8: a whole tile with no more than a bias to add is finished in registers.
-        if (x.path == QPath::avx2u8 && mr == 6 && n0 + qpanel <= w.n && !ep.residual && !ep.multiplier && ep.act == Activation::none) {
+        if (x.path == QPath::avx2u8 && mr == avx2u8_tile_rows && n0 + qpanel <= w.n && !ep.residual && !ep.multiplier &&
+            ep.act == Activation::none) {
             const std::int32_t* col_sums = w.col_sums.data() + n0;
             const float *ws = w.scales.data() + n0, *sa = x.scales.data() + m0;
-            if (ep.bias) qkernel_avx2u8_dequant<true>(a, x.row_bytes, panel, k4, col_sums, ws, sa, ep.bias + n0, y + m0 * ldy + n0, ldy);
-            else qkernel_avx2u8_dequant<false>(a, x.row_bytes, panel, k4, col_sums, ws, sa, nullptr, y + m0 * ldy + n0, ldy);
+            float* yt = y + m0 * ldy + n0;
+            constexpr int rows = avx2u8_tile_rows;
+            if (ep.bias) qkernel_avx2u8_dequant<rows, true>(a, x.row_bytes, panel, k4, col_sums, ws, sa, ep.bias + n0, yt, ldy);
+            else qkernel_avx2u8_dequant<rows, false>(a, x.row_bytes, panel, k4, col_sums, ws, sa, nullptr, yt, ldy);
             return;
         }
         alignas(64) std::int32_t raw[qmr * qpanel];

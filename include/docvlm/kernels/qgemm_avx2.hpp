@@ -126,9 +126,9 @@ void qkernel_avxvnni(const std::byte* a, std::size_t lda, const std::int8_t* w, 
 alignas(32) inline const std::int16_t avx2_ones16[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
 // c[r][0..1] += steps kk < n of qkernel_avx2u8's loop: row r's 4 bytes at a + r·lda + 4·kk, the
-// pass's 64 weight bytes (16 columns x 4 k) at w + 128·kk. qkernel_avx2u8_steps: six rows in
-// inline assembly, two steps per iteration (GCC spills this loop's accumulators, as for
-// qkernel_avx2_steps); fewer rows (edge tiles) and an odd last step in C++ (_cpp).
+// pass's 64 weight bytes (16 columns x 4 k) at w + 128·kk. qkernel_avx2u8_steps: four or five
+// rows in inline assembly, two steps per iteration (GCC spills this loop's accumulators, as for
+// qkernel_avx2_steps); other row counts and an odd last step in C++ (_cpp).
 template <int MR>
 DOCVLM_TARGET("avx2") DOCVLM_ALWAYS_INLINE
 void qkernel_avx2u8_steps_cpp(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t n) {
@@ -145,47 +145,52 @@ void qkernel_avx2u8_steps_cpp(__m256i (&c)[MR][2], const std::byte* a, std::size
     }
 }
 
+// The assembly loop's registers: ymm10/11 the step's weights (columns 0-7 / 8-15), ymm12 the
+// ones, ymm14 a row's broadcast (then its second product), ymm15 its first product; r8-r11 as in
+// DOCVLM_ASM_SIX_ROWS_SETUP. Every operand but the broadcast stays in a register: with the
+// weights as vpmaddubsw's memory operands, six rows ran at 91 % of the register-only peak on one
+// thread, five rows this way at 99 % (a harness on one tile, Intel Xeon).
+#define DOCVLM_AVX2U8_ROW(addr, i)                    \
+    "vpbroadcastd " addr ", %%ymm14\n\t"              \
+    "vpmaddubsw %%ymm10, %%ymm14, %%ymm15\n\t"        \
+    "vpmaddubsw %%ymm11, %%ymm14, %%ymm14\n\t"        \
+    "vpmaddwd %%ymm12, %%ymm15, %%ymm15\n\t"          \
+    "vpmaddwd %%ymm12, %%ymm14, %%ymm14\n\t"          \
+    "vpaddd %%ymm15, %[c" #i "0], %[c" #i "0]\n\t"    \
+    "vpaddd %%ymm14, %[c" #i "1], %[c" #i "1]\n\t"
+#define DOCVLM_AVX2U8_FOUR_ROWS(off) \
+    DOCVLM_AVX2U8_ROW(off "(%%r9)", 0) DOCVLM_AVX2U8_ROW(off "(%%r9,%[lda])", 1) DOCVLM_AVX2U8_ROW(off "(%%r9,%[lda],2)", 2) DOCVLM_AVX2U8_ROW(off "(%%r10)", 3)
+#define DOCVLM_AVX2U8_FIVE_ROWS(off) DOCVLM_AVX2U8_FOUR_ROWS(off) DOCVLM_AVX2U8_ROW(off "(%%r10,%[lda])", 4)
+#define DOCVLM_AVX2U8_LOOP(ROWS, ...)                                                                            \
+    asm volatile("vmovdqa %[ones], %%ymm12\n\t" DOCVLM_ASM_SIX_ROWS_SETUP                                        \
+                 "vmovdqa (%%r8), %%ymm10\n\t" "vmovdqa 32(%%r8), %%ymm11\n\t" ROWS("")                          \
+                 "vmovdqa 128(%%r8), %%ymm10\n\t" "vmovdqa 160(%%r8), %%ymm11\n\t" ROWS("4")                     \
+                 "add $256, %%r8\n\t" "add $8, %%r9\n\t" "add $8, %%r10\n\t" "dec %%r11\n\t" "jnz 1b"            \
+                 : __VA_ARGS__                                                                                 \
+                 : [w] "r"(w), [a] "r"(a), [lda] "r"(lda), [n] "r"(n / 2), [ones] "m"(*reinterpret_cast<const __m256i*>(avx2_ones16)) \
+                 : "xmm10", "xmm11", DOCVLM_ASM_SIX_ROWS_CLOBBERS)
+
 template <int MR>
 DOCVLM_TARGET("avx2") DOCVLM_ALWAYS_INLINE
 void qkernel_avx2u8_steps(__m256i (&c)[MR][2], const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t n) {
-    if constexpr (MR == 6) {
+    if constexpr (MR == 4 || MR == 5) {
         if (n % 2) qkernel_avx2u8_steps_cpp<MR>(c, a + 4 * (n - 1), lda, w + 128 * (n - 1), 1);  // the odd step
         if (n < 2) return;
-        // ymm12: the ones, ymm14: a row's broadcast, ymm15 / ymm13: the products of columns 0-7 /
-        // 8-15 (the other registers: DOCVLM_ASM_SIX_ROWS_SETUP). The weights are vpmaddubsw's
-        // memory operands, which frees a register for the ones: with the weights in ymm12/13 and
-        // the ones as vpmaddwd's memory operand it ran 346 against 397 GOP/s on prefill_up and
-        // 384 against 416 on vision_fc2 (Intel Xeon, DOCVLM_ISA=avx2, 2 threads).
-#define DOCVLM_AVX2U8_ROW(addr, i, woff)                            \
-    "vpbroadcastd " addr ", %%ymm14\n\t"                             \
-    "vpmaddubsw " woff "(%%r8), %%ymm14, %%ymm15\n\t"                \
-    "vpmaddwd %%ymm12, %%ymm15, %%ymm15\n\t"                         \
-    "vpaddd %%ymm15, %[c" #i "0], %[c" #i "0]\n\t"                   \
-    "vpmaddubsw " woff "+32(%%r8), %%ymm14, %%ymm13\n\t"             \
-    "vpmaddwd %%ymm12, %%ymm13, %%ymm13\n\t"                         \
-    "vpaddd %%ymm13, %[c" #i "1], %[c" #i "1]\n\t"
-#define DOCVLM_AVX2U8_ROW0(addr, i) DOCVLM_AVX2U8_ROW(addr, i, "0")
-#define DOCVLM_AVX2U8_ROW1(addr, i) DOCVLM_AVX2U8_ROW(addr, i, "128")
-        asm volatile(
-            "vmovdqa %[ones], %%ymm12\n\t"
-            DOCVLM_ASM_SIX_ROWS_SETUP
-            DOCVLM_ASM_SIX_ROWS(DOCVLM_AVX2U8_ROW0, "")
-            DOCVLM_ASM_SIX_ROWS(DOCVLM_AVX2U8_ROW1, "4")
-            "add $256, %%r8\n\t"
-            "add $8, %%r9\n\t"
-            "add $8, %%r10\n\t"
-            "dec %%r11\n\t"
-            "jnz 1b"
-            : DOCVLM_ASM_SIX_ROWS_ACCUMULATORS(c)
-            : [w] "r"(w), [a] "r"(a), [lda] "r"(lda), [n] "r"(n / 2), [ones] "m"(*reinterpret_cast<const __m256i*>(avx2_ones16))
-            : DOCVLM_ASM_SIX_ROWS_CLOBBERS);
-#undef DOCVLM_AVX2U8_ROW0
-#undef DOCVLM_AVX2U8_ROW1
-#undef DOCVLM_AVX2U8_ROW
+        if constexpr (MR == 5)
+            DOCVLM_AVX2U8_LOOP(DOCVLM_AVX2U8_FIVE_ROWS, [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]),
+                               [c20] "+x"(c[2][0]), [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]), [c40] "+x"(c[4][0]),
+                               [c41] "+x"(c[4][1]));
+        else
+            DOCVLM_AVX2U8_LOOP(DOCVLM_AVX2U8_FOUR_ROWS, [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]),
+                               [c20] "+x"(c[2][0]), [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]));
     } else {
         qkernel_avx2u8_steps_cpp<MR>(c, a, lda, w, n);
     }
 }
+#undef DOCVLM_AVX2U8_LOOP
+#undef DOCVLM_AVX2U8_FIVE_ROWS
+#undef DOCVLM_AVX2U8_FOUR_ROWS
+#undef DOCVLM_AVX2U8_ROW
 
 // One row (the GEMV): all 32 columns in one pass over K, so the panel is read once, in order.
 DOCVLM_TARGET("avx2")
@@ -230,7 +235,7 @@ void qkernel_avx2u8_sums(const std::byte* a, std::size_t lda, const std::int8_t*
     }
 }
 
-// out[r][0..32) for MR <= 6 rows (raw sums).
+// out[r][0..32) for MR <= 6 rows (raw sums; the GEMM's tiles have 5, the int8 attention's 4).
 template <int MR>
 DOCVLM_TARGET("avx2")
 void qkernel_avx2u8(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, std::int32_t* out) {
@@ -243,23 +248,23 @@ void qkernel_avx2u8(const std::byte* a, std::size_t lda, const std::int8_t* w, s
             for (int v = 0; v < 2; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 32 + pass * 16 + v * 8), part[pass][r][v]);
 }
 
-// A whole 6-row tile and panel with at most a bias to add, dequantised from the accumulators:
-// y[r][j] = float(sum − 128·col_sums[j]) · (sa[r] · ws[j]) + bias[j], j < 32, in the order of
-// simd::dequantize_row (so the result is the same bits). Saves storing the raw sums and loading
-// them back: prefill_up 397 -> 399-414 GOP/s (DOCVLM_ISA=avx2, Intel Xeon, 2 threads).
-template <bool Bias>
+// A whole tile of MR rows and a panel with at most a bias to add, dequantised from the
+// accumulators: y[r][j] = float(sum − 128·col_sums[j]) · (sa[r] · ws[j]) + bias[j], j < 32, in
+// the order of simd::dequantize_row. Saves storing the raw sums and loading them back:
+// prefill_up 397 -> 399-414 GOP/s (DOCVLM_ISA=avx2, Intel Xeon, 2 threads).
+template <int MR, bool Bias>
 DOCVLM_TARGET("avx2,fma")
 void qkernel_avx2u8_dequant(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, const std::int32_t* col_sums,
                             const float* ws, const float* sa, const float* bias, float* y, std::size_t ldy) {
-    __m256i part[2][6][2];
-    qkernel_avx2u8_sums<6>(a, lda, w, k4, part);
+    __m256i part[2][MR][2];
+    qkernel_avx2u8_sums<MR>(a, lda, w, k4, part);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
         const __m256i cs = _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(col_sums + 8 * j)), 7);
         const __m256 wsj = _mm256_loadu_ps(ws + 8 * j);
         const __m256 bj = Bias ? _mm256_loadu_ps(bias + 8 * j) : _mm256_setzero_ps();
 #pragma GCC unroll 6
-        for (int r = 0; r < 6; ++r) {
+        for (int r = 0; r < MR; ++r) {
             __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(part[j / 2][r][j % 2], cs));
             v = _mm256_mul_ps(v, _mm256_mul_ps(_mm256_set1_ps(sa[r]), wsj));
             if constexpr (Bias) v = _mm256_add_ps(v, bj);

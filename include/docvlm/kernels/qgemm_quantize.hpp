@@ -139,13 +139,14 @@ inline const char* qpath_name(QPath p) {
 
 namespace detail {
 
-inline constexpr std::size_t qmr = 12;  // most rows per micro-tile (AVX-512; the others use 6)
+inline constexpr std::size_t qmr = 12;  // most rows per micro-tile (AVX-512; the others use 6 or 5)
 inline constexpr std::size_t qtile_rows = qmr;  // rows per tile of the tiled activation layout
 // Where row r's bytes 4kk..4kk+3 start in the tiled layout, less 4·qtile_rows·kk.
 inline std::size_t tiled_row_offset(std::size_t r, std::size_t row_bytes) {
     return (r - r % qtile_rows) * row_bytes + 4 * (r % qtile_rows);
 }
-inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : 6; }
+inline constexpr std::size_t avx2u8_tile_rows = 5;  // see qkernel_avx2u8_steps
+inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : p == QPath::avx2u8 ? avx2u8_tile_rows : 6; }
 
 inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni || p == QPath::avx2u8; }
 inline std::size_t qa_elem_bytes(QPath p) { return p == QPath::avx2 ? 2 : 1; }
