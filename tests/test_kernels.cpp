@@ -21,7 +21,8 @@ namespace {
 
 std::vector<QPath> supported_paths() {
     std::vector<QPath> out;
-    for (QPath p : {QPath::generic, QPath::avx2, QPath::avx2u8, QPath::avxvnni, QPath::avx512vnni, QPath::neon, QPath::neondot, QPath::neoni8mm})
+    for (QPath p : {QPath::generic, QPath::avx2, QPath::avx2u8, QPath::avxvnni, QPath::avx512vnni, QPath::amx, QPath::neon, QPath::neondot,
+                    QPath::neoni8mm})
         if (qpath_supported(p)) out.push_back(p);
     return out;
 }
@@ -60,7 +61,10 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
     const Shape shapes[] = {{1, 1, 1}, {1, 64, 4}, {1, 65, 3}, {2, 7, 9},     {6, 64, 64},   {7, 130, 129},
                             {13, 200, 300}, {1, 1152, 896}, {25, 96, 1030}, {5, 33, 5000},
                             {1, 40, 1030},   // one row: 8 accumulator sets on AVX512-VNNI, 258 steps (a tail of 2)
-                            {4, 40, 36}, {9, 50, 44}, {10, 33, 20}};  // tiles of 3 and 4 rows; odd and even K steps
+                            {4, 40, 36}, {9, 50, 44}, {10, 33, 20},  // tiles of 3 and 4 rows; odd and even K steps
+                            // AMX: one 32-row tile; one and 13 rows more, K with a tail past the
+                            // last whole 64; two tiles and 6 rows, a 1032-value K
+                            {32, 64, 64}, {45, 70, 200}, {70, 96, 1030}};
     const auto paths = supported_paths();
     MESSAGE("int8 paths on this CPU: ", [&] {
         std::string s;
@@ -171,7 +175,8 @@ TEST_CASE("int8 weights: per-channel quantisation equals its scalar definition, 
     const float w_small[1] = {1.0f};
     std::normal_distribution<float> nd(0.0f, 1.0f);
     CHECK(weight_qmax(QPath::avx2) == 63);  // the default where AVX2 has no VNNI: the avx2u8 kernel's range
-    for (QPath p : {QPath::generic, QPath::avxvnni, QPath::avx512vnni, QPath::neon, QPath::neondot, QPath::neoni8mm}) CHECK(weight_qmax(p) == 127);
+    for (QPath p : {QPath::generic, QPath::avxvnni, QPath::avx512vnni, QPath::amx, QPath::neon, QPath::neondot, QPath::neoni8mm})
+        CHECK(weight_qmax(p) == 127);
     CHECK(default_weight_qmax() == weight_qmax(best_qpath()));
     {
         const test::ScopedEnv full("DOCVLM_INT8_WEIGHTS", "full");

@@ -8,11 +8,11 @@
 //   DOCVLM_ISA=avx2         AVX2 + FMA + F16C
 //   DOCVLM_ISA=avxvnni      AVX2 + AVX-VNNI
 //   DOCVLM_ISA=avx512       AVX-512 F/BW/VL (no VNNI, no BF16)
-//   DOCVLM_ISA=avx512vnni   AVX-512 + VNNI (no BF16)
+//   DOCVLM_ISA=avx512vnni   AVX-512 + VNNI (no BF16, no AMX)
 //   DOCVLM_ISA=neon         AArch64: Advanced SIMD without the int8 dot products
 //   DOCVLM_ISA=dotprod      AArch64: NEON + the dot products (sdot), without the int8 matrix
 //                           multiply (smmla)
-//   DOCVLM_ISA=native       everything detected (the default)
+//   DOCVLM_ISA=native       everything detected (the default), AMX included
 // On AArch64 the x86 level names keep every AArch64 feature; on x86-64 `neon` and `dotprod` are generic.
 #pragma once
 
@@ -25,6 +25,10 @@
 
 #if DOCVLM_X86_64 && defined(__GNUC__)
 #include <cpuid.h>
+#endif
+#if DOCVLM_X86_64 && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #include <string>
 #include <string_view>
@@ -40,6 +44,7 @@ struct CpuFeatures {
     bool avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false;
     bool avx512vnni = false, avx512bf16 = false, avxvnni = false;
+    bool amx_int8 = false;  ///< AMX tiles with int8 dot products (tdpbusd), the OS letting this process use them
     bool amd = false;  ///< AuthenticAMD
     bool neon = false, dotprod = false;  ///< AArch64 Advanced SIMD and its sdot/udot instructions
     bool i8mm = false;                   ///< AArch64 int8 matrix multiply (smmla, Armv8.6 I8MM)
@@ -93,11 +98,31 @@ inline std::string CpuFeatures::describe() const {
     add(avx512(), "avx512");
     add(avx512vnni, "avx512vnni");
     add(avx512bf16, "avx512bf16");
+    add(amx_int8, "amx_int8");
     add(neon, "neon");
     add(dotprod, "dotprod");
     add(i8mm, "i8mm");
     return s.empty() ? std::string("generic") : s;
 }
+
+namespace detail {
+// Whether this process may use the AMX tile registers: the OS saves their state (XCR0 bits 17 and
+// 18) and, on Linux, grants the permission that each process must ask for
+// (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); Linux 5.16 and later).
+inline bool amx_tiles_usable() {
+#if DOCVLM_X86_64 && defined(__GNUC__) && defined(__linux__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
+    unsigned lo = 0, hi = 0;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return false;
+    constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+#else
+    return false;
+#endif
+}
+}  // namespace detail
 
 inline CpuFeatures detect_cpu() {
     CpuFeatures f;
@@ -113,7 +138,10 @@ inline CpuFeatures detect_cpu() {
     // the OS support for their register state is implied by the AVX2 / AVX-512 checks above.
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (__get_cpuid(0, &a, &b, &c, &d)) f.amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;  // "AuthenticAMD"
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) f.avx512vnni = f.avx512() && (c & (1u << 11));
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        f.avx512vnni = f.avx512() && (c & (1u << 11));
+        f.amx_int8 = f.avx512vnni && (d & (1u << 24)) && (d & (1u << 25)) && detail::amx_tiles_usable();  // AMX-TILE, AMX-INT8
+    }
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
         f.avxvnni = f.avx2 && (a & (1u << 4));
         f.avx512bf16 = f.avx512() && (a & (1u << 5));

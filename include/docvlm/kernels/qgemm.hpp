@@ -7,6 +7,8 @@
 // row (per token) at run time: q = round(x · 127 / max|x_row|). The int32 accumulator
 // Σ_k q[m,k]·w[n,k] is exact and identical on every code path:
 //   avx512vnni  vpdpbusd zmm on u8 = q + 128, then − 128·Σw      (12 rows × 32 columns per tile)
+//   amx         tdpbusd on AMX tiles, same u8 trick; fewer than    (32 rows × 32 columns)
+//               32 rows (decoding) take avx512vnni
 //   avxvnni     vpdpbusd ymm, same trick                          (6 rows × 16 columns)
 //   avx2        q and w widened to int16, vpmaddwd (no saturation) (6 rows × 8 columns)
 //   avx2u8      vpmaddubsw on u8 = q + 128 and w within ±63 (no    (5 rows × 16 columns)
@@ -244,6 +246,7 @@ inline void qkernel(QPath path, const std::byte* a, std::size_t lda, std::size_t
 #if DOCVLM_X86_64
     switch (path) {
         case QPath::avx512vnni: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out, nullptr, false, true); return;
+        case QPath::amx: qkernel_avx512vnni_rows(a, lda, mr, w, k4, out); return;
         case QPath::avxvnni: DOCVLM_QKERNEL_DISPATCH(qkernel_avxvnni, mr, a, lda, w, k4, out) return;
         case QPath::avx2: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2, mr, a, lda, w, k4, out) return;
         case QPath::avx2u8: DOCVLM_QKERNEL_DISPATCH(qkernel_avx2u8, mr, a, lda, w, k4, out) return;
@@ -448,6 +451,97 @@ inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeigh
                            [&](std::size_t m0, std::size_t mr, std::size_t p) { qgemm_tile_avx512vnni(x, w, y, ldy, ep, m0, mr, p); });
 }
 
+// ---- AMX (QPath::amx): tdpbusd on tiles ----
+// A tile of 32 rows x one panel (32 columns) in four 16 x 16 int32 accumulator tiles (tmm0-3):
+// per 64 values of K, two activation tiles (tmm4/5: 16 rows x 64 u8, the rows of A as they are)
+// and two weight tiles (tmm6/7: 16 steps of 4 k x 16 columns, the panel's rows of 128 bytes read
+// 64 at a time), four tdpbusd. The int32 sums are those of every other path; K beyond the last
+// whole 64 is added by the AVX-512 VNNI kernel.
+struct alignas(64) AmxTileConfig {
+    std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    std::uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};  // bytes per row of tmm0-7
+    std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+
+DOCVLM_TARGET("amx-tile")
+inline void amx_configure() {
+    static const AmxTileConfig config;
+    _tile_loadconfig(&config);
+}
+DOCVLM_TARGET("amx-tile")
+inline void amx_release() { _tile_release(); }
+
+// raw[32][32] = the sums of rows a[0..32) (stride lda) over k64 chunks of 64 values of K.
+DOCVLM_TARGET("amx-tile,amx-int8")
+inline void qkernel_amx(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k64, std::int32_t* raw) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (std::size_t c = 0; c < k64; ++c, a += 64, w += 16 * 4 * qpanel) {
+        _tile_loadd(4, a, lda);
+        _tile_loadd(5, a + 16 * lda, lda);
+        _tile_loadd(6, w, 4 * qpanel);
+        _tile_loadd(7, w + 64, 4 * qpanel);
+        _tile_dpbusd(0, 4, 6);
+        _tile_dpbusd(1, 4, 7);
+        _tile_dpbusd(2, 5, 6);
+        _tile_dpbusd(3, 5, 7);
+    }
+    constexpr std::size_t ld = qpanel * sizeof(std::int32_t);
+    _tile_stored(0, raw, ld);
+    _tile_stored(1, raw + 16, ld);
+    _tile_stored(2, raw + 16 * qpanel, ld);
+    _tile_stored(3, raw + 16 * qpanel + 16, ld);
+}
+
+// The AVX-512 path's schedule (row blocks in L2, groups of panels per tile) with 32-row tiles:
+// sink(m0, mr, p, raw) gets the int32 sums raw[mr][32] of rows m0.. against panel p. Each thread
+// configures the tiles once per item of work and releases them after. Rows past the last whole 32
+// run the AVX-512 VNNI kernel on the same row layout.
+template <class Sink>
+void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Sink&& sink) {
+    check_qgemm(x, w);
+    constexpr std::size_t mt = amx_tile_rows;
+    const std::size_t k4 = w.k_padded / 4, k64 = w.k_padded / 64, tail4 = k4 - 16 * k64;
+    const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / (w.k_padded * qpanel), 1, qmax_group);
+    const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
+    parallel_block_ranges(x.m, x.row_bytes, block_bytes, mt, w.panels(), pool, [&](std::size_t m_begin, std::size_t m_end,
+                                                                                    std::size_t p0, std::size_t p1) {
+        alignas(64) std::int32_t raw[mt * qpanel];
+        const bool tiles = m_end - m_begin >= mt;
+        if (tiles) amx_configure();
+        for (std::size_t g0 = p0; g0 < p1; g0 += group)
+            for (std::size_t m0 = m_begin; m0 < m_end; m0 += mt) {
+                const std::size_t mr = std::min(mt, m_end - m0);
+                const std::byte* a = x.data.data() + m0 * x.row_bytes;
+                for (std::size_t p = g0; p < std::min(p1, g0 + group); ++p) {
+                    const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
+                    if (mr == mt) {
+                        qkernel_amx(a, x.row_bytes, panel, k64, raw);
+                        for (std::size_t r = 0; tail4 && r < mt; r += qmr)
+                            qkernel_avx512vnni_rows(a + r * x.row_bytes + 64 * k64, x.row_bytes, std::min(qmr, mt - r),
+                                                    panel + 64 * k64 * qpanel, tail4, raw + r * qpanel, raw + r * qpanel);
+                    } else {
+                        for (std::size_t r = 0; r < mr; r += qmr)
+                            qkernel_avx512vnni_rows(a + r * x.row_bytes, x.row_bytes, std::min(qmr, mr - r), panel, k4, raw + r * qpanel);
+                    }
+                    sink(m0, mr, p, raw);
+                }
+            }
+        if (tiles) amx_release();
+    });
+}
+
+inline void qgemm_amx(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep,
+                      ThreadPool& pool) {
+    amx_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, const std::int32_t* raw) {
+        const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
+        for (std::size_t r = 0; r < mr; r += qmr)
+            qepilogue_avx512(raw + r * qpanel, m0 + r, std::min(qmr, mr - r), n0, cols, x, w, 128, y, ldy, ep);
+    });
+}
+
 // The AVX-VNNI kernel for mr <= 6 rows, prefetching the epilogue's output lines (pf, ldpf) for
 // writing.
 inline void qkernel_avxvnni_rows(const std::byte* a, std::size_t lda, std::size_t mr, const std::int8_t* w, std::size_t k4,
@@ -500,6 +594,7 @@ inline void qgemm(const QuantizedActivations& x, const QuantizedWeight& w, float
     const std::int32_t offset = detail::uses_u8_offset(x.path) ? 128 : 0;
 #if DOCVLM_X86_64
     if (w.group == 0 && x.path == QPath::avx512vnni) return detail::qgemm_avx512vnni(x, w, y, ldy, ep, pool);
+    if (w.group == 0 && x.path == QPath::amx) return detail::qgemm_amx(x, w, y, ldy, ep, pool);
     if (w.group == 0 && (x.path == QPath::avxvnni || x.path == QPath::avx2u8)) return detail::qgemm_ymm_u8(x, w, y, ldy, ep, pool);
     if (w.group == 0 && cpu().avx512()) {
         detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
@@ -529,10 +624,16 @@ inline void qgemm(const float* x, std::size_t m, std::size_t ldx, const Quantize
 inline void qgemm_s32(const QuantizedActivations& x, const QuantizedWeight& w, std::int32_t* c, std::size_t ldc, ThreadPool& pool) {
     if (w.group != 0) docvlm::detail::fail("qgemm_s32: per-group weights have no single int32 accumulator");
     const std::int32_t offset = detail::uses_u8_offset(x.path) ? 128 : 0;
-    detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
+    auto store = [&](std::size_t m0, std::size_t mr, std::size_t p, const std::int32_t* raw) {
         const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
         for (std::size_t r = 0; r < mr; ++r)
             for (std::size_t j = 0; j < cols; ++j) c[(m0 + r) * ldc + n0 + j] = raw[r * qpanel + j] - offset * w.col_sums[n0 + j];
+    };
+#if DOCVLM_X86_64
+    if (x.path == QPath::amx) return detail::amx_tiles(x, w, pool, store);
+#endif
+    detail::qgemm_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, std::size_t, const std::int32_t* raw) {
+        store(m0, mr, p, raw);
     });
 }
 

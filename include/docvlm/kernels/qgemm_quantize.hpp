@@ -29,7 +29,7 @@ DOCVLM_SIMD_WARNINGS_OFF
 namespace kernels {
 
 /// The int8 code paths. avx2u8 is AVX2's fast path for weights within ±63 (see weight_qmax).
-enum class QPath { generic, avx2, avx2u8, avxvnni, avx512vnni, neon, neondot, neoni8mm };
+enum class QPath { generic, avx2, avx2u8, avxvnni, avx512vnni, amx, neon, neondot, neoni8mm };
 
 /// The fastest path `f` supports for any weights (never avx2u8: that one depends on the weights,
 /// see activation_qpath).
@@ -85,7 +85,7 @@ struct QuantizedActivations {
     QPath path = QPath::generic;
     std::size_t m = 0, k = 0, k_padded = 0;
     std::size_t row_bytes = 0;        ///< stride between rows in `data`
-    /// s8 (generic), u8 = s8 + 128 (VNNI paths, avx2u8), int16 (avx2); rows of row_bytes, except on the
+    /// s8 (generic), u8 = s8 + 128 (VNNI paths, amx, avx2u8), int16 (avx2); rows of row_bytes, except on the
     /// avx512vnni path: tiles of 12 rows, [m / 12][k_padded / 4][12][4], so that the kernel reads
     /// one sequential stream (row r's bytes 4kk..4kk+3 at tile + 48·kk + 4·(r % 12)).
     AlignedBuffer<std::byte> data;
@@ -110,6 +110,7 @@ inline bool qpath_supported(QPath p, const CpuFeatures& f) {
         case QPath::avx2u8: return f.avx2;
         case QPath::avxvnni: return f.avx2 && f.avxvnni;
         case QPath::avx512vnni: return f.avx512() && f.avx512vnni;
+        case QPath::amx: return f.avx512() && f.avx512vnni && f.amx_int8;
         case QPath::neon: return f.neon;
         case QPath::neondot: return f.neon && f.dotprod;
         case QPath::neoni8mm: return f.neon && f.dotprod && f.i8mm;  // its one-row tiles run on sdot
@@ -118,7 +119,7 @@ inline bool qpath_supported(QPath p, const CpuFeatures& f) {
 }
 
 inline QPath best_qpath(const CpuFeatures& f) {
-    for (QPath p : {QPath::avx512vnni, QPath::avxvnni, QPath::avx2, QPath::neoni8mm, QPath::neondot, QPath::neon})
+    for (QPath p : {QPath::amx, QPath::avx512vnni, QPath::avxvnni, QPath::avx2, QPath::neoni8mm, QPath::neondot, QPath::neon})
         if (qpath_supported(p, f)) return p;
     return QPath::generic;
 }
@@ -130,6 +131,7 @@ inline const char* qpath_name(QPath p) {
         case QPath::avx2u8: return "avx2u8";
         case QPath::avxvnni: return "avxvnni";
         case QPath::avx512vnni: return "avx512vnni";
+        case QPath::amx: return "amx";
         case QPath::neon: return "neon";
         case QPath::neondot: return "neondot";
         case QPath::neoni8mm: return "neoni8mm";
@@ -146,9 +148,14 @@ inline std::size_t tiled_row_offset(std::size_t r, std::size_t row_bytes) {
     return (r - r % qtile_rows) * row_bytes + 4 * (r % qtile_rows);
 }
 inline constexpr std::size_t avx2u8_tile_rows = 5;  // see qkernel_avx2u8_steps
-inline std::size_t tile_rows(QPath p) { return p == QPath::avx512vnni ? 12 : p == QPath::avx2u8 ? avx2u8_tile_rows : 6; }
+inline constexpr std::size_t amx_tile_rows = 32;    // see qgemm_amx
+// Rows per micro-tile of the shared tile loop (qgemm_tiles); amx's edge rows and per-group weights
+// run the AVX-512 VNNI kernel on its rows.
+inline std::size_t tile_rows(QPath p) {
+    return p == QPath::avx512vnni || p == QPath::amx ? 12 : p == QPath::avx2u8 ? avx2u8_tile_rows : 6;
+}
 
-inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::avxvnni || p == QPath::avx2u8; }
+inline bool uses_u8_offset(QPath p) { return p == QPath::avx512vnni || p == QPath::amx || p == QPath::avxvnni || p == QPath::avx2u8; }
 inline std::size_t qa_elem_bytes(QPath p) { return p == QPath::avx2 ? 2 : 1; }
 
 }  // namespace detail
@@ -328,6 +335,9 @@ inline void scatter_tiled_avx512(const std::int8_t* qr, std::byte* t, std::size_
 
 inline void quantize_activations(const float* x, std::size_t m, std::size_t k, std::size_t ldx, QuantizedActivations& out,
                                  QPath path) {
+    // AMX tiles take 32 rows at a time; fewer rows (decoding) run the AVX-512 VNNI kernels, whose
+    // activation layout they keep.
+    if (path == QPath::amx && m < detail::amx_tile_rows) path = QPath::avx512vnni;
     out.path = path;
     out.m = m;
     out.k = k;
@@ -393,6 +403,7 @@ inline std::int8_t QuantizedActivations::at(std::size_t r, std::size_t c) const 
         case QPath::avx512vnni:
             return std::int8_t(std::uint8_t(data[detail::tiled_row_offset(r, row_bytes) + c / 4 * 4 * detail::qtile_rows + c % 4]) ^
                                0x80u);
+        case QPath::amx:
         case QPath::avxvnni:
         case QPath::avx2u8: return std::int8_t(std::uint8_t(row[c]) ^ 0x80u);
         case QPath::avx2: {
