@@ -417,6 +417,16 @@ inline void qepilogue_generic(const std::int32_t* raw, std::size_t m0, std::size
 inline constexpr std::size_t qblock_bytes = 256u << 10, qgroup_bytes = 640u << 10, qmax_group = 16;
 inline constexpr std::size_t qmin_block_rows = 192, qmax_block_bytes = 1u << 20;
 
+// That schedule's panels per group and bytes of activations per row block for x · wᵀ (every
+// per-channel path but the GEMV's shares it).
+struct QSchedule {
+    std::size_t group, block_bytes;
+};
+inline QSchedule qschedule(const QuantizedActivations& x, const QuantizedWeight& w) {
+    return {std::clamp<std::size_t>(qgroup_bytes / (w.k_padded * qpanel), 1, qmax_group),
+            std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes)};
+}
+
 // One 12-row tile (mr ≤ 12) against panel p, epilogue included; one target function so that the
 // kernel and the epilogue inline into it (a whole panel's width is a constant: the masks fold).
 DOCVLM_TARGET("avx512f,avx512bw,avx512vl,avx512vnni")
@@ -444,9 +454,7 @@ inline void qgemm_tile_avx512vnni(const QuantizedActivations& x, const Quantized
 inline void qgemm_avx512vnni(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
                              const Epilogue& ep, ThreadPool& pool) {
     check_qgemm(x, w);
-    const std::size_t panel_bytes = w.k_padded * qpanel;
-    const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / panel_bytes, 1, qmax_group);
-    const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
+    const auto [group, block_bytes] = qschedule(x, w);
     parallel_grouped_tiles(x.m, x.row_bytes, block_bytes, qmr, w.panels(), group, pool,
                            [&](std::size_t m0, std::size_t mr, std::size_t p) { qgemm_tile_avx512vnni(x, w, y, ldy, ep, m0, mr, p); });
 }
@@ -495,50 +503,42 @@ inline void qkernel_amx(const std::byte* a, std::size_t lda, const std::int8_t* 
     _tile_stored(3, raw + 16 * qpanel + 16, ld);
 }
 
-// The AVX-512 path's schedule (row blocks in L2, groups of panels per tile) with 32-row tiles:
-// sink(m0, mr, p, raw) gets the int32 sums raw[mr][32] of rows m0.. against panel p. Each thread
-// configures the tiles once per item of work and releases them after. Rows past the last whole 32
-// run the AVX-512 VNNI kernel on the same row layout.
+// The AVX-512 path's schedule (qschedule) with 32-row tiles: sink(m0, mr, p, raw) gets the int32
+// sums raw[mr][32] of rows m0.. against panel p. Each thread configures the tiles before an item
+// of work that has a whole tile and releases them after. Rows past the last whole 32 run the
+// AVX-512 VNNI kernel on the same row layout.
 template <class Sink>
 void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Sink&& sink) {
     check_qgemm(x, w);
     constexpr std::size_t mt = amx_tile_rows;
     const std::size_t k4 = w.k_padded / 4, k64 = w.k_padded / 64, tail4 = k4 - 16 * k64;
-    const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / (w.k_padded * qpanel), 1, qmax_group);
-    const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
-    parallel_block_ranges(x.m, x.row_bytes, block_bytes, mt, w.panels(), pool, [&](std::size_t m_begin, std::size_t m_end,
-                                                                                    std::size_t p0, std::size_t p1) {
-        alignas(64) std::int32_t raw[mt * qpanel];
-        const bool tiles = m_end - m_begin >= mt;
-        if (tiles) amx_configure();
-        for (std::size_t g0 = p0; g0 < p1; g0 += group)
-            for (std::size_t m0 = m_begin; m0 < m_end; m0 += mt) {
-                const std::size_t mr = std::min(mt, m_end - m0);
-                const std::byte* a = x.data.data() + m0 * x.row_bytes;
-                for (std::size_t p = g0; p < std::min(p1, g0 + group); ++p) {
-                    const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
-                    if (mr == mt) {
-                        qkernel_amx(a, x.row_bytes, panel, k64, raw);
-                        for (std::size_t r = 0; tail4 && r < mt; r += qmr)
-                            qkernel_avx512vnni_rows(a + r * x.row_bytes + 64 * k64, x.row_bytes, std::min(qmr, mt - r),
-                                                    panel + 64 * k64 * qpanel, tail4, raw + r * qpanel, raw + r * qpanel);
-                    } else {
-                        for (std::size_t r = 0; r < mr; r += qmr)
-                            qkernel_avx512vnni_rows(a + r * x.row_bytes, x.row_bytes, std::min(qmr, mr - r), panel, k4, raw + r * qpanel);
-                    }
-                    sink(m0, mr, p, raw);
-                }
+    const auto [group, block_bytes] = qschedule(x, w);
+    parallel_grouped_tiles(
+        x.m, x.row_bytes, block_bytes, mt, w.panels(), group, pool,
+        [&](std::size_t m0, std::size_t mr, std::size_t p) {
+            alignas(64) std::int32_t raw[mt * qpanel];
+            const std::byte* a = x.data.data() + m0 * x.row_bytes;
+            const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
+            if (mr == mt) {
+                qkernel_amx(a, x.row_bytes, panel, k64, raw);
+                for (std::size_t r = 0; tail4 && r < mt; r += qmr)
+                    qkernel_avx512vnni_rows(a + r * x.row_bytes + 64 * k64, x.row_bytes, std::min(qmr, mt - r),
+                                            panel + 64 * k64 * qpanel, tail4, raw + r * qpanel, raw + r * qpanel);
+            } else {
+                for (std::size_t r = 0; r < mr; r += qmr)
+                    qkernel_avx512vnni_rows(a + r * x.row_bytes, x.row_bytes, std::min(qmr, mr - r), panel, k4, raw + r * qpanel);
             }
-        if (tiles) amx_release();
-    });
+            sink(m0, mr, p, raw);
+        },
+        [](std::size_t m_begin, std::size_t m_end) { if (m_end - m_begin >= mt) amx_configure(); },
+        [](std::size_t m_begin, std::size_t m_end) { if (m_end - m_begin >= mt) amx_release(); });
 }
 
 inline void qgemm_amx(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep,
                       ThreadPool& pool) {
     amx_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, const std::int32_t* raw) {
-        const std::size_t n0 = p * qpanel, cols = std::min(qpanel, w.n - n0);
-        for (std::size_t r = 0; r < mr; r += qmr)
-            qepilogue_avx512(raw + r * qpanel, m0 + r, std::min(qmr, mr - r), n0, cols, x, w, 128, y, ldy, ep);
+        const std::size_t n0 = p * qpanel;
+        qepilogue_avx512(raw, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
     });
 }
 
@@ -557,13 +557,12 @@ inline void qkernel_avxvnni_rows(const std::byte* a, std::size_t lda, std::size_
 }
 
 // Per-channel weights on the 256-bit u8 paths (avxvnni, avx2u8): the AVX-512 path's schedule
-// with 6-row tiles; on AVX-VNNI the epilogue's output lines are prefetched for writing by the kernel.
+// with tile_rows(path) rows per tile; on AVX-VNNI the epilogue's output lines are prefetched for writing by the kernel.
 inline void qgemm_ymm_u8(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy,
                          const Epilogue& ep, ThreadPool& pool) {
     check_qgemm(x, w);
     const std::size_t k4 = w.k_padded / 4, mr_max = tile_rows(x.path);
-    const std::size_t group = std::clamp<std::size_t>(qgroup_bytes / (w.k_padded * qpanel), 1, qmax_group);
-    const std::size_t block_bytes = std::clamp(qmin_block_rows * x.row_bytes, qblock_bytes, qmax_block_bytes);
+    const auto [group, block_bytes] = qschedule(x, w);
     parallel_grouped_tiles(x.m, x.row_bytes, block_bytes, mr_max, w.panels(), group, pool, [&](std::size_t m0, std::size_t mr, std::size_t p) {
         const std::byte* a = x.data.data() + m0 * x.row_bytes;
         const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;

@@ -250,8 +250,7 @@ void qkernel_avx2u8(const std::byte* a, std::size_t lda, const std::int8_t* w, s
 
 // A whole tile of MR rows and a panel with at most a bias to add, dequantised from the
 // accumulators: y[r][j] = float(sum − 128·col_sums[j]) · (sa[r] · ws[j]) + bias[j], j < 32, in
-// the order of simd::dequantize_row. Saves storing the raw sums and loading them back:
-// prefill_up 397 -> 399-414 GOP/s (DOCVLM_ISA=avx2, Intel Xeon, 2 threads).
+// the order of simd::dequantize_row; the raw sums are never stored and loaded back.
 template <int MR, bool Bias>
 DOCVLM_TARGET("avx2,fma")
 void qkernel_avx2u8_dequant(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k4, const std::int32_t* col_sums,

@@ -65,30 +65,33 @@ void parallel_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, st
     });
 }
 
+/// A callback that does nothing (the default for the tile loops' hooks).
+struct NoHook {
+    template <class... A>
+    void operator()(A&&...) const noexcept {}
+};
+
 /// Calls tile(m0, rows, panel) for every tile of at most `mr` rows and one weight panel, in
 /// parallel: items of (row block, panel range) as parallel_block_ranges makes them, and inside an
 /// item the panels in groups of `group`, each tile of the block visiting every panel of a group in
 /// turn before the next tile. A tile's activations then stay in L1 while the group's panels (sized
 /// by the caller to stay in L2) pass over it, and its output rows are written in runs of `group`
-/// panels instead of one panel's width at a time.
-template <class Tile>
+/// panels instead of one panel's width at a time. begin(m_begin, m_end) and end(m_begin, m_end)
+/// run on the item's thread before and after its tiles.
+template <class Tile, class Begin = NoHook, class End = NoHook>
 void parallel_grouped_tiles(std::size_t m, std::size_t row_bytes, std::size_t budget, std::size_t mr, std::size_t panels,
-                            std::size_t group, ThreadPool& pool, Tile&& tile) {
+                            std::size_t group, ThreadPool& pool, Tile&& tile, Begin&& begin = {}, End&& end = {}) {
     group = std::max<std::size_t>(group, 1);
     parallel_block_ranges(m, row_bytes, budget, mr, panels, pool, [&](std::size_t m_begin, std::size_t m_end, std::size_t p0, std::size_t p1) {
+        begin(m_begin, m_end);
         for (std::size_t g0 = p0; g0 < p1; g0 += group) {
             const std::size_t g1 = std::min(p1, g0 + group);
             for (std::size_t m0 = m_begin; m0 < m_end; m0 += mr)
                 for (std::size_t p = g0; p < g1; ++p) tile(m0, std::min(mr, m_end - m0), p);
         }
+        end(m_begin, m_end);
     });
 }
-
-/// A callback that does nothing (the default for parallel_chunked_tiles' hooks).
-struct NoHook {
-    template <class... A>
-    void operator()(A&&...) const noexcept {}
-};
 
 /// Prefetches part `i` of `n` equal parts of [p, p + bytes) into L2 (prefetcht1, one per line).
 inline void prefetch_part_l2(const void* p, std::size_t bytes, std::size_t i, std::size_t n) {
