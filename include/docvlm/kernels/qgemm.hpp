@@ -479,9 +479,11 @@ inline void amx_configure() {
 DOCVLM_TARGET("amx-tile")
 inline void amx_release() { _tile_release(); }
 
-// raw[32][32] = the sums of rows a[0..32) (stride lda) over k64 chunks of 64 values of K.
-DOCVLM_TARGET("amx-tile,amx-int8")
-inline void qkernel_amx(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k64, std::int32_t* raw) {
+// raw[32][32] = the sums of rows a[0..32) (stride lda) over k64 chunks of 64 values of K. After
+// the tdpbusd of chunk c, between(c) runs: vector work placed there overlaps the tile unit's.
+template <class Between>
+DOCVLM_TARGET("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512vnni")
+void qkernel_amx(const std::byte* a, std::size_t lda, const std::int8_t* w, std::size_t k64, std::int32_t* raw, Between&& between) {
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -495,6 +497,7 @@ inline void qkernel_amx(const std::byte* a, std::size_t lda, const std::int8_t* 
         _tile_dpbusd(1, 4, 7);
         _tile_dpbusd(2, 5, 6);
         _tile_dpbusd(3, 5, 7);
+        between(c);
     }
     constexpr std::size_t ld = qpanel * sizeof(std::int32_t);
     _tile_stored(0, raw, ld);
@@ -503,10 +506,35 @@ inline void qkernel_amx(const std::byte* a, std::size_t lda, const std::int8_t* 
     _tile_stored(3, raw + 16 * qpanel + 16, ld);
 }
 
+// One thread's tiles in an item of work. The epilogue of a 32-row tile is deferred to the next
+// tile, a few rows after each of its K chunks, so that the vector unit finishes one tile while
+// the tile unit computes the next. Run right after the loop, the epilogue waited for the tile
+// stores while the tile unit sat idle (Sapphire Rapids, 2 threads, bench qgemm/*, TOP/s before ->
+// after: prefill_up 4.0 -> 4.7, vision_qkv 3.1 -> 4.3-4.8, vision_fc1 2.9 -> 4.0-4.3, vision_fc2
+// 4.4 -> 4.3-4.8). Two buffers of sums: the tile computing and the tile being finished.
+struct AmxTileRun {
+    alignas(64) std::int32_t raw[2][amx_tile_rows * qpanel];
+    int next = 0;                     // the buffer the next tile fills
+    std::size_t m0 = 0, p = 0;        // the pending tile
+    std::size_t done = amx_tile_rows;  // its rows finished (all: none pending)
+
+    static AmxTileRun& of_this_thread() {
+        thread_local AmxTileRun run;
+        return run;
+    }
+    // Finishes pending rows up to `end` through sink(m0, rows, p, raw).
+    template <class Sink>
+    void finish(std::size_t end, Sink& sink) {
+        if (end <= done) return;
+        sink(m0 + done, end - done, p, raw[next ^ 1] + done * qpanel);
+        done = end;
+    }
+};
+
 // The AVX-512 path's schedule (qschedule) with 32-row tiles: sink(m0, mr, p, raw) gets the int32
-// sums raw[mr][32] of rows m0.. against panel p. Each thread configures the tiles before an item
-// of work that has a whole tile and releases them after. Rows past the last whole 32 run the
-// AVX-512 VNNI kernel on the same row layout.
+// sums raw[mr][32] of rows m0.. against panel p (a whole tile, or the rows of one in turn). Each
+// thread configures the tiles before an item of work that has a whole tile and releases them
+// after. Rows past the last whole 32 run the AVX-512 VNNI kernel on the same row layout.
 template <class Sink>
 void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Sink&& sink) {
     check_qgemm(x, w);
@@ -516,29 +544,64 @@ void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPo
     parallel_grouped_tiles(
         x.m, x.row_bytes, block_bytes, mt, w.panels(), group, pool,
         [&](std::size_t m0, std::size_t mr, std::size_t p) {
-            alignas(64) std::int32_t raw[mt * qpanel];
+            AmxTileRun& run = AmxTileRun::of_this_thread();
             const std::byte* a = x.data.data() + m0 * x.row_bytes;
             const std::int8_t* panel = w.data.data() + p * k4 * qpanel * 4;
-            if (mr == mt) {
-                qkernel_amx(a, x.row_bytes, panel, k64, raw);
-                for (std::size_t r = 0; tail4 && r < mt; r += qmr)
-                    qkernel_avx512vnni_rows(a + r * x.row_bytes + 64 * k64, x.row_bytes, std::min(qmr, mt - r),
-                                            panel + 64 * k64 * qpanel, tail4, raw + r * qpanel, raw + r * qpanel);
-            } else {
+            std::int32_t* raw = run.raw[run.next];
+            if (mr < mt || k64 == 0) {
+                run.finish(mt, sink);
                 for (std::size_t r = 0; r < mr; r += qmr)
                     qkernel_avx512vnni_rows(a + r * x.row_bytes, x.row_bytes, std::min(qmr, mr - r), panel, k4, raw + r * qpanel);
+                return sink(m0, mr, p, raw);
             }
-            sink(m0, mr, p, raw);
+            const std::size_t per_chunk = (mt + k64 - 1) / k64;
+            qkernel_amx(a, x.row_bytes, panel, k64, raw, [&](std::size_t c) { run.finish(std::min(mt, (c + 1) * per_chunk), sink); });
+            for (std::size_t r = 0; tail4 && r < mt; r += qmr)
+                qkernel_avx512vnni_rows(a + r * x.row_bytes + 64 * k64, x.row_bytes, std::min(qmr, mt - r),
+                                        panel + 64 * k64 * qpanel, tail4, raw + r * qpanel, raw + r * qpanel);
+            run.m0 = m0, run.p = p, run.done = 0, run.next ^= 1;
         },
-        [](std::size_t m_begin, std::size_t m_end) { if (m_end - m_begin >= mt) amx_configure(); },
-        [](std::size_t m_begin, std::size_t m_end) { if (m_end - m_begin >= mt) amx_release(); });
+        [](std::size_t m_begin, std::size_t m_end) {
+            if (m_end - m_begin >= mt) amx_configure();
+        },
+        [&](std::size_t m_begin, std::size_t m_end) {
+            AmxTileRun::of_this_thread().finish(mt, sink);
+            if (m_end - m_begin >= mt) amx_release();
+        });
+}
+
+// y[mr][32] = float(raw − 128·Σw) · (sa · sw) (+ bias): the epilogue of whole panels with no
+// more than a bias to add (plain products, q/k/v projections), 5-7 % faster on AMX than
+// qepilogue_avx512's masked, general one.
+template <bool Bias>
+DOCVLM_TARGET("avx512f,avx512bw,avx512vl")
+inline void qepilogue_panel_avx512(const std::int32_t* raw, std::size_t mr, const std::int32_t* col_sums, const float* w_scales,
+                                   const float* a_scales, const float* bias, float* y, std::size_t ldy) {
+    const __m512i off[2] = {_mm512_slli_epi32(_mm512_loadu_si512(col_sums), 7), _mm512_slli_epi32(_mm512_loadu_si512(col_sums + 16), 7)};
+    const __m512 ws[2] = {_mm512_loadu_ps(w_scales), _mm512_loadu_ps(w_scales + 16)};
+    __m512 b[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    if constexpr (Bias) b[0] = _mm512_loadu_ps(bias), b[1] = _mm512_loadu_ps(bias + 16);
+    for (std::size_t r = 0; r < mr; ++r) {
+        const __m512 sa = _mm512_set1_ps(a_scales[r]);
+        for (int v = 0; v < 2; ++v) {
+            const __m512i acc = _mm512_sub_epi32(_mm512_load_si512(raw + r * qpanel + 16 * v), off[v]);
+            __m512 y16 = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, ws[v]));
+            if constexpr (Bias) y16 = _mm512_add_ps(y16, b[v]);
+            _mm512_storeu_ps(y + r * ldy + 16 * v, y16);
+        }
+    }
 }
 
 inline void qgemm_amx(const QuantizedActivations& x, const QuantizedWeight& w, float* y, std::size_t ldy, const Epilogue& ep,
                       ThreadPool& pool) {
+    const bool plain = !ep.residual && !ep.multiplier && ep.act == Activation::none;
     amx_tiles(x, w, pool, [&](std::size_t m0, std::size_t mr, std::size_t p, const std::int32_t* raw) {
         const std::size_t n0 = p * qpanel;
-        qepilogue_avx512(raw, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
+        if (!plain || n0 + qpanel > w.n) return qepilogue_avx512(raw, m0, mr, n0, std::min(qpanel, w.n - n0), x, w, 128, y, ldy, ep);
+        const std::int32_t* col_sums = w.col_sums.data() + n0;
+        const float *ws = w.scales.data() + n0, *sa = x.scales.data() + m0;
+        if (ep.bias) qepilogue_panel_avx512<true>(raw, mr, col_sums, ws, sa, ep.bias + n0, y + m0 * ldy + n0, ldy);
+        else qepilogue_panel_avx512<false>(raw, mr, col_sums, ws, sa, nullptr, y + m0 * ldy + n0, ldy);
     });
 }
 
