@@ -15,14 +15,15 @@ namespace detail {
 
 // The int8 path's packed inputs (see AttentionParams::int8), built once per call.
 struct AttentionInt8Scratch {
-    AlignedBuffer<std::int8_t> kq;     // keys − mean: [kv_heads][key panels][d4][32][4] (qgemm's weight layout)
+    AlignedBuffer<std::int8_t> kq;     // keys − mean: [kv_heads][key panels][dq / 4][32][4] (qgemm's weight layout)
     AlignedBuffer<std::int32_t> koff;  // [kv_heads][key panels · 32]: 128 · Σ_t kq (the u8 offset of the queries)
     AlignedBuffer<float> ks;           // [kv_heads][key panels · 32]: key scales (0 for padding keys)
     AlignedBuffer<float> kmean;        // [kv_heads][head_dim]
     AlignedBuffer<std::int8_t> vq;     // [kv_heads][d panels][keys padded to 32 / 4][32][4]
     AlignedBuffer<float> vs;           // [kv_heads][d panels · 32]: per-channel V scales
-    // [heads][n_q / 12][d4][12][4]: round(q / sq) + 128 in tiles of 12 queries, as the int8
-    // GEMM's activations (the kernel reads one sequential stream; n_q rounded up to 12)
+    // [heads][n_q rounded up to T::mr][dq]: round(q / sq) + 128, as T lays them out (AVX-512: in
+    // tiles of 12 queries [dq / 4][12][4], as the int8 GEMM's activations, one sequential stream
+    // for the kernel; the other paths: plain rows)
     AlignedBuffer<std::uint8_t> qu;
     AlignedBuffer<float> qsc;          // [heads][n_q]: sq · scale · log2 e
 };
@@ -213,15 +214,14 @@ inline void kv_stats_avx512(const float* k, std::size_t ldk, const float* v, std
 #endif  // DOCVLM_X86_64
 
 // One 32-key panel of keys (n <= 32 real ones, the rest zero): k − mean quantised per key within
-// ±qmax into dst [d4][32][4], with each key's scale and 128 · Σ q (the queries' u8 offset) in ks /
-// koff; the row work in the ISA copy `isa` names.
+// ±qmax into dst [dq / 4][32][4] (dq >= d, a multiple of 4; zero past d), with each key's scale
+// and 128 · Σ q (the queries' u8 offset) in ks / koff; the row work in the ISA copy `isa` names.
 template <class Isa>
-void pack_keys(Isa isa, const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
-               float* ks, std::int32_t* koff, float qmax) {
+void pack_keys(Isa isa, const float* k, std::size_t ldk, std::size_t n, std::size_t d, std::size_t dq, const float* kmean,
+               std::int8_t* dst, float* ks, std::int32_t* koff, float qmax) {
     alignas(64) float row[512];
     alignas(64) std::int8_t q[512];
-    const std::size_t d4 = (d + 3) / 4;
-    std::memset(dst, 0, fpanel * d4 * 4);
+    std::memset(dst, 0, fpanel * dq);
     for (std::size_t jj = 0; jj < fpanel; ++jj) {
         ks[jj] = 0.0f, koff[jj] = 0;
         if (jj >= n) continue;
@@ -288,6 +288,8 @@ inline void softmax_rows_update_portable(float* m, const float* bm, float* alpha
 #if DOCVLM_X86_64
 // What differs between the int8 paths; attention_int8 is written once against it.
 //   mr                      queries per micro-tile
+//   padded_dim(d)           bytes of a packed query or key row (d rounded up; zeros past d)
+//   begin_work(), end_work() around each work item on its thread (AMX: the tile configuration)
 //   query_offset(i, dq)     where query i's packed u8 row (dq bytes) starts in a head's buffer
 //   write_query(q, dq, dst) query i's int8 values (dq, zero-padded) as u8 = q + 128 at dst
 //   kv_stats, quantize, pack_keys, pack_values, scores, lanes_max, exp2_sum, accumulate: the
@@ -297,6 +299,9 @@ inline void softmax_rows_update_portable(float* m, const float* bm, float* alpha
 //   update_rows(m, bm, alpha, pmax, n): the online softmax's per-row update
 struct Int8AttentionAvx512 {
     static constexpr std::size_t mr = qmr;  // 12, the tiled layout of qgemm's AVX-512 activations
+    static std::size_t padded_dim(std::size_t d) { return (d + 3) / 4 * 4; }
+    static void begin_work() {}
+    static void end_work() {}
     static std::size_t query_offset(std::size_t i, std::size_t dq) { return tiled_row_offset(i, dq); }
     static void write_query(const std::int8_t* q, std::size_t dq, std::uint8_t* dst) {
         for (std::size_t kk = 0; kk < dq / 4; ++kk) {  // 4 bytes at a time, each + 128 (sign bit flipped)
@@ -311,9 +316,9 @@ struct Int8AttentionAvx512 {
         kv_stats_avx512(k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width);
     }
     static float quantize(const float* x, std::size_t d, std::int8_t* q) { return simd::avx512::quantize_row(simd::avx512::Isa{}, x, d, q); }
-    static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
-                          float* ks, std::int32_t* koff) {
-        detail::pack_keys(simd::avx512::Isa{}, k, ldk, n, d, kmean, dst, ks, koff, 127.0f);
+    static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, std::size_t dq, const float* kmean,
+                          std::int8_t* dst, float* ks, std::int32_t* koff) {
+        detail::pack_keys(simd::avx512::Isa{}, k, ldk, n, d, dq, kmean, dst, ks, koff, 127.0f);
     }
     static void pack_values(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
                             std::size_t slice_stride) {
@@ -342,6 +347,27 @@ struct Int8AttentionAvx512 {
         softmax_rows_update(m, bm, alpha, pmax, n);
     }
 };
+
+// AMX (Sapphire Rapids and later): the products on tiles (qproduct_amx), 32 queries at a time,
+// queries as plain u8 rows and keys as panels of head_dim rounded up to 64 (whole chunks of K for
+// tdpbusd: a head of 80 computes 128), the float work as on AVX-512.
+struct Int8AttentionAmx : Int8AttentionAvx512 {
+    static constexpr std::size_t mr = amx_tile_rows;
+    static std::size_t padded_dim(std::size_t d) { return (d + 63) / 64 * 64; }
+    static void begin_work() { amx_configure(); }
+    static void end_work() { amx_release(); }
+    static std::size_t query_offset(std::size_t i, std::size_t dq) { return i * dq; }
+    static void write_query(const std::int8_t* q, std::size_t dq, std::uint8_t* dst) {
+        for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(q[t]) ^ 0x80u;
+    }
+    static void qk(const std::uint8_t* rows, std::size_t dq, std::size_t mr, const std::int8_t* panel, std::size_t d4, std::int32_t* raw) {
+        qproduct_amx(reinterpret_cast<const std::byte*>(rows), dq, mr, panel, d4, raw);
+    }
+    static void pv(const std::uint8_t* p, std::size_t ldp, std::size_t mr, const std::int8_t* panel, std::size_t k4,
+                   std::int32_t* raw, std::size_t) {
+        qproduct_amx(reinterpret_cast<const std::byte*>(p), ldp, mr, panel, k4, raw);
+    }
+};
 #endif  // DOCVLM_X86_64
 
 // The paths whose float work runs on one copy of the row kernels (kernels/rowwise.hpp) and whose
@@ -352,6 +378,9 @@ struct Int8AttentionRows {
     static constexpr std::size_t mr = K::mr;
     static constexpr float qmax = K::qmax;
     using Isa = typename K::Isa;
+    static std::size_t padded_dim(std::size_t d) { return (d + 3) / 4 * 4; }
+    static void begin_work() {}
+    static void end_work() {}
     static std::size_t query_offset(std::size_t i, std::size_t dq) { return i * dq; }
     static void write_query(const std::int8_t* q, std::size_t dq, std::uint8_t* dst) {
         for (std::size_t t = 0; t < dq; ++t) dst[t] = std::uint8_t(q[t]) ^ 0x80u;
@@ -363,9 +392,9 @@ struct Int8AttentionRows {
         int8_kv_stats(Isa{}, k, ldk, v, ldv, n_kv, d, nh, kmean, vs, width, buf.data(), qmax);
     }
     static float quantize(const float* x, std::size_t d, std::int8_t* q) { return quantize_row(Isa{}, x, d, q); }
-    static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, const float* kmean, std::int8_t* dst,
-                          float* ks, std::int32_t* koff) {
-        detail::pack_keys(Isa{}, k, ldk, n, d, kmean, dst, ks, koff, qmax);
+    static void pack_keys(const float* k, std::size_t ldk, std::size_t n, std::size_t d, std::size_t dq, const float* kmean,
+                          std::int8_t* dst, float* ks, std::int32_t* koff) {
+        detail::pack_keys(Isa{}, k, ldk, n, d, dq, kmean, dst, ks, koff, qmax);
     }
     static void pack_values(const float* v, std::size_t ldv, std::size_t n, std::size_t d, const float* vs, std::int8_t* dst,
                             std::size_t slice_stride) {
@@ -452,7 +481,7 @@ using Int8AttentionNeonUsdot = Int8AttentionRows<Int8KernelNeonUsdot>;
 template <class T>
 void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                            float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p, ThreadPool& pool) {
-    const std::size_t d = p.head_dim, d4 = (d + 3) / 4, dq = d4 * 4;
+    const std::size_t d = p.head_dim, dq = T::padded_dim(d), d4 = dq / 4;
     const std::size_t panels = (n_kv + fpanel - 1) / fpanel, kv_pad = panels * fpanel, dpanels = (d + fpanel - 1) / fpanel;
     // A reference: inside the tasks the thread_local itself would name each worker's own copy.
     thread_local AttentionInt8Scratch scratch;
@@ -482,7 +511,7 @@ void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t
     pool.parallel_for(p.kv_heads * panels, [&](std::size_t b, std::size_t e) {
         for (std::size_t item = b; item < e; ++item) {
             const std::size_t pn = item / p.kv_heads, h = item % p.kv_heads, j0 = pn * fpanel;
-            T::pack_keys(k + j0 * ldk + h * d, ldk, std::min(fpanel, n_kv - j0), d, sc.kmean.data() + h * d,
+            T::pack_keys(k + j0 * ldk + h * d, ldk, std::min(fpanel, n_kv - j0), d, dq, sc.kmean.data() + h * d,
                              sc.kq.data() + (h * panels + pn) * fpanel * dq, sc.ks.data() + h * kv_pad + j0, sc.koff.data() + h * kv_pad + j0);
             T::pack_values(v + j0 * ldv + h * d, ldv, std::min(fpanel, n_kv - j0), d, sc.vs.data() + h * dpanels * fpanel,
                                sc.vq.data() + (h * dpanels * kv_pad + j0) * fpanel, kv_pad * fpanel);
@@ -516,7 +545,8 @@ void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t
         if (acc.size() < bq * dpad) acc.resize(bq * dpad);
         for (auto* vec : {&m, &l, &sp, &bm, &alpha, &pmax})
             if (vec->size() < bq) vec->resize(bq);
-        alignas(64) std::int32_t raw[qmr * qpanel];
+        alignas(64) std::int32_t raw[T::mr * qpanel];
+        T::begin_work();
         for (std::size_t item = begin; item < end; ++item) {
             // named copies, not a structured binding: lambdas below capture them (clang < 16 cannot
             // capture a binding)
@@ -574,6 +604,7 @@ void attention_int8(const float* q, std::size_t ldq, const float* k, std::size_t
             sweep_keys(p, pos0, lo, hi, n_kv, bk, process);
             finish_rows(acc.data(), dpad, l.data(), rows, d, out + i0 * ldo + h * d, ldo);
         }
+        T::end_work();
     });
 }
 

@@ -506,6 +506,28 @@ void qkernel_amx(const std::byte* a, std::size_t lda, const std::int8_t* w, std:
     _tile_stored(3, raw + 16 * qpanel + 16, ld);
 }
 
+// Adds the sums over K steps [from4, k4) (4 values each) to raw[rows][32], or writes them when
+// from4 == 0: the AVX-512 VNNI kernel, 12 rows at a time, on u8 rows of stride lda. AMX's K past
+// its last whole 64 and its rows past the last whole 32.
+inline void qkernel_vnni_steps(const std::byte* a, std::size_t lda, std::size_t rows, const std::int8_t* panel, std::size_t from4,
+                               std::size_t k4, std::int32_t* raw) {
+    if (from4 >= k4) return;
+    for (std::size_t r = 0; r < rows; r += qmr) {
+        std::int32_t* out = raw + r * qpanel;
+        qkernel_avx512vnni_rows(a + r * lda + 4 * from4, lda, std::min(qmr, rows - r), panel + from4 * 4 * qpanel, k4 - from4, out,
+                                from4 > 0 ? out : nullptr);
+    }
+}
+
+// raw[rows][32] = u8 rows a (stride lda) · a packed panel of k4 steps: with the tiles configured,
+// the whole 64s of K on AMX when rows == 32, the rest on AVX-512 VNNI.
+inline void qproduct_amx(const std::byte* a, std::size_t lda, std::size_t rows, const std::int8_t* panel, std::size_t k4,
+                         std::int32_t* raw) {
+    const std::size_t k64 = rows == amx_tile_rows ? k4 / 16 : 0;
+    if (k64 > 0) qkernel_amx(a, lda, panel, k64, raw, [](std::size_t) {});
+    qkernel_vnni_steps(a, lda, rows, panel, 16 * k64, k4, raw);
+}
+
 // One thread's tiles in an item of work. The epilogue of a 32-row tile is deferred to the next
 // tile, a few rows after each of its K chunks, so that the vector unit finishes one tile while
 // the tile unit computes the next. Run right after the loop, the epilogue waited for the tile
@@ -539,7 +561,7 @@ template <class Sink>
 void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Sink&& sink) {
     check_qgemm(x, w);
     constexpr std::size_t mt = amx_tile_rows;
-    const std::size_t k4 = w.k_padded / 4, k64 = w.k_padded / 64, tail4 = k4 - 16 * k64;
+    const std::size_t k4 = w.k_padded / 4, k64 = w.k_padded / 64;
     const auto [group, block_bytes] = qschedule(x, w);
     parallel_grouped_tiles(
         x.m, x.row_bytes, block_bytes, mt, w.panels(), group, pool,
@@ -550,15 +572,12 @@ void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPo
             std::int32_t* raw = run.raw[run.next];
             if (mr < mt || k64 == 0) {
                 run.finish(mt, sink);
-                for (std::size_t r = 0; r < mr; r += qmr)
-                    qkernel_avx512vnni_rows(a + r * x.row_bytes, x.row_bytes, std::min(qmr, mr - r), panel, k4, raw + r * qpanel);
+                qkernel_vnni_steps(a, x.row_bytes, mr, panel, 0, k4, raw);
                 return sink(m0, mr, p, raw);
             }
             const std::size_t per_chunk = (mt + k64 - 1) / k64;
             qkernel_amx(a, x.row_bytes, panel, k64, raw, [&](std::size_t c) { run.finish(std::min(mt, (c + 1) * per_chunk), sink); });
-            for (std::size_t r = 0; tail4 && r < mt; r += qmr)
-                qkernel_avx512vnni_rows(a + r * x.row_bytes + 64 * k64, x.row_bytes, std::min(qmr, mt - r),
-                                        panel + 64 * k64 * qpanel, tail4, raw + r * qpanel, raw + r * qpanel);
+            qkernel_vnni_steps(a, x.row_bytes, mt, panel, 16 * k64, k4, raw);
             run.m0 = m0, run.p = p, run.done = 0, run.next ^= 1;
         },
         [](std::size_t m_begin, std::size_t m_end) {
