@@ -1,5 +1,5 @@
-// docvlm/kernels/attention_int8.hpp — the int8 attention path (AttentionParams::int8; AVX-512
-// VNNI, AVX-VNNI, AVX2, AArch64 I8MM): keys centred and quantised per head in qgemm's weight
+// docvlm/kernels/attention_int8.hpp — the int8 attention path (AttentionParams::int8; AMX,
+// AVX-512 VNNI, AVX-VNNI, AVX2, AArch64 I8MM): keys centred and quantised per head in qgemm's weight
 // layout, queries as u8, u8 · s8 dot products for the scores, an exp2 softmax written as u8
 // probabilities, P·V in int8 with per-channel value scales.
 #pragma once

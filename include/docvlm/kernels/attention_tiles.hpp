@@ -39,7 +39,7 @@ struct AttentionParams {
     /// Queries per tile; 0 chooses: 96 without a window (every K/V tile streamed through the cache
     /// serves more queries: the 5476-token ViT layer ran ~15 % faster than with 24 on a 2-core Xeon),
     /// 24 with one (a tile's key range grows with it: queries ± window). The int8 path rounds it
-    /// up to a multiple of 12 (its queries are packed in tiles of 12).
+    /// up to a multiple of its query tile (12 on AVX-512, 32 on AMX, 6 or 4 on 256-bit vectors).
     std::size_t block_q = 0;
     std::size_t block_k = 256; ///< keys per tile (a multiple of 32)
     /// Compute q·kᵀ and p·v from bf16-rounded inputs (float accumulation, float softmax) with
@@ -48,7 +48,7 @@ struct AttentionParams {
     bool bf16 = false;
     /// Tests and benchmarks: take the bf16 path wherever AVX512-BF16 exists, fast or not.
     bool bf16_even_if_slower = false;
-    /// Compute q·kᵀ and p·v with int8 dot products (AVX512-VNNI; AVX-VNNI or AVX2 on ymm; AArch64
+    /// Compute q·kᵀ and p·v with int8 dot products (AMX tiles; AVX512-VNNI; AVX-VNNI or AVX2 on ymm; AArch64
     /// `usdot` with I8MM; see attention_int8_range; takes precedence over bf16; other CPUs,
     /// n_q <= 4, head_dim > 512 and a negative scale run in f32). Quantisation, all symmetric: keys minus their mean over the keys (softmax is
     /// unchanged by it) per key and head, queries per query and head, V per channel and head, the
