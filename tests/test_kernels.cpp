@@ -111,6 +111,39 @@ TEST_CASE("int8 GEMM: every path gives the reference int32 accumulators bit for 
     }
 }
 
+#if DOCVLM_X86_64
+TEST_CASE("AMX product (the int8 attention's): u8 rows times a packed panel, bit for bit, with K tails and short tiles") {
+    if (!cpu().amx_int8) {
+        MESSAGE("no AMX on this CPU (or a DOCVLM_ISA cap): nothing to run");
+        return;
+    }
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127);
+    // rows 32: tiles (whole 64s of K) and the VNNI tail; fewer rows: the VNNI kernel alone
+    for (const std::size_t rows : {32, 20, 1})
+        for (const std::size_t k4 : {16, 20, 32, 37, 3}) {
+            CAPTURE(rows);
+            CAPTURE(k4);
+            const std::size_t lda = 4 * k4 + 64;  // rows apart by more than their length
+            std::vector<std::uint8_t> a(rows * lda);
+            for (auto& v : a) v = std::uint8_t(u8(rng));
+            AlignedBuffer<std::int8_t> panel(k4 * qpanel * 4);  // [k4][32][4], 64-byte aligned as packed weights are
+            for (auto& v : panel) v = std::int8_t(s8(rng));
+            std::vector<std::int32_t> want(rows * qpanel, 0);
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < qpanel; ++j)
+                    for (std::size_t t = 0; t < 4 * k4; ++t)
+                        want[r * qpanel + j] += std::int32_t(a[r * lda + t]) * panel[(t / 4 * qpanel + j) * 4 + t % 4];
+            alignas(64) std::int32_t got[kernels::detail::amx_tile_rows * qpanel];
+            std::fill(std::begin(got), std::end(got), -1);
+            kernels::detail::amx_configure();
+            kernels::detail::qproduct_amx(reinterpret_cast<const std::byte*>(a.data()), lda, rows, panel.data(), k4, got);
+            kernels::detail::amx_release();
+            CHECK(std::equal(want.begin(), want.end(), got));
+        }
+}
+#endif
+
 TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual) matches the reference") {
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);

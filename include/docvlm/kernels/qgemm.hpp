@@ -519,8 +519,9 @@ inline void qkernel_vnni_steps(const std::byte* a, std::size_t lda, std::size_t 
     }
 }
 
-// raw[rows][32] = u8 rows a (stride lda) · a packed panel of k4 steps: with the tiles configured,
-// the whole 64s of K on AMX when rows == 32, the rest on AVX-512 VNNI.
+// raw[rows][32] = u8 rows a (stride lda) · a packed panel of k4 steps (64-byte aligned, as packed
+// weights are): with the tiles configured, the whole 64s of K on AMX when rows == 32, the rest on
+// AVX-512 VNNI.
 inline void qproduct_amx(const std::byte* a, std::size_t lda, std::size_t rows, const std::int8_t* panel, std::size_t k4,
                          std::int32_t* raw) {
     const std::size_t k64 = rows == amx_tile_rows ? k4 / 16 : 0;
@@ -603,7 +604,7 @@ inline void qepilogue_panel_avx512(const std::int32_t* raw, std::size_t mr, cons
     for (std::size_t r = 0; r < mr; ++r) {
         const __m512 sa = _mm512_set1_ps(a_scales[r]);
         for (int v = 0; v < 2; ++v) {
-            const __m512i acc = _mm512_sub_epi32(_mm512_load_si512(raw + r * qpanel + 16 * v), off[v]);
+            const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + 16 * v), off[v]);
             __m512 y16 = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, ws[v]));
             if constexpr (Bias) y16 = _mm512_add_ps(y16, b[v]);
             _mm512_storeu_ps(y + r * ldy + 16 * v, y16);
