@@ -471,6 +471,8 @@ struct alignas(64) AmxTileConfig {
     std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
 };
 
+// The process must have asked Linux for the tile registers first: cpu() (detect_cpu) does, and
+// CpuFeatures::amx_int8 says it was granted; without it the first tile instruction faults.
 DOCVLM_TARGET("amx-tile")
 inline void amx_configure() {
     static const AmxTileConfig config;
@@ -557,7 +559,8 @@ struct AmxTileRun {
 // The AVX-512 path's schedule (qschedule) with 32-row tiles: sink(m0, mr, p, raw) gets the int32
 // sums raw[mr][32] of rows m0.. against panel p (a whole tile, or the rows of one in turn). Each
 // thread configures the tiles before an item of work that has a whole tile and releases them
-// after. Rows past the last whole 32 run the AVX-512 VNNI kernel on the same row layout.
+// after. Rows past the last whole 32 run the AVX-512 VNNI kernel on the same row layout. The sink
+// runs while the next tile's accumulators live in tmm0-3: it must not use AMX.
 template <class Sink>
 void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPool& pool, Sink&& sink) {
     check_qgemm(x, w);
@@ -582,6 +585,7 @@ void amx_tiles(const QuantizedActivations& x, const QuantizedWeight& w, ThreadPo
             run.m0 = m0, run.p = p, run.done = 0, run.next ^= 1;
         },
         [](std::size_t m_begin, std::size_t m_end) {
+            AmxTileRun::of_this_thread().done = mt;  // nothing pending from an item that did not end
             if (m_end - m_begin >= mt) amx_configure();
         },
         [&](std::size_t m_begin, std::size_t m_end) {
