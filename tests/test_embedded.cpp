@@ -16,6 +16,8 @@
 #include <array>
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <sstream>
 
 using namespace docvlm;
 
@@ -721,6 +723,52 @@ TEST_CASE("read_split_grid: rows and columns between separators, a spanning head
     for (int x = 18; x < 28; ++x) m.local_col[0 * W + std::size_t(x)] = 5;
     const auto split = pipeline::read_split_grid(img, m);
     CHECK(split[0][1].kind == pipeline::OtslCell::fcel);
+}
+
+TEST_CASE("narrowed_input: a text input resized to a fraction of its width, padded white to the patch") {
+    io::Image in(64, 24, 1, 255);
+    for (int y = 8; y < 16; ++y)
+        for (int x = 8; x < 56; ++x) in.at(x, y) = std::uint8_t(4 * x);
+    const io::Image out = pipeline::narrowed_input(in, 0.9, 8);
+    REQUIRE(out.width == 64);  // round(57.6) = 58, padded to 64
+    REQUIRE(out.height == 24);
+    const io::Image want = io::resize(in, 58, 24, io::Resample::bicubic);
+    for (int y = 0; y < 24; ++y)
+        for (int x = 0; x < 64; ++x) CHECK(out.at(x, y) == (x < 58 ? want.at(x, y) : 255));
+    CHECK(pipeline::narrowed_input(io::Image(8, 24, 1, 0), 0.5, 8).width == 8);  // at least one patch
+}
+
+TEST_CASE("parse: lines read with low confidence are read again, narrower, and each reading stays with its line") {
+    // the top of the sample page (a title and paragraphs), every line read twice (reread_below 1)
+    const io::Image page = io::load_image(std::string(DOCVLM_TEST_DATA) + "/../../examples/data/sample_page.png", io::ColorMode::gray);
+    io::Image top(page.width, page.height * 2 / 5, 1, 255);
+    for (int y = 0; y < top.height; ++y) std::copy_n(page.row(y), std::size_t(page.width), top.row(y));
+    const auto model = load_default_model();
+    auto parse = [&](double below, double width) {
+        pipeline::EmbeddedParserOptions opt;
+        opt.reread_below = below, opt.reread_width = width;
+        std::string text;
+        for (const auto& b : pipeline::EmbeddedPageParser(model, opt).parse(top).blocks) text += b.content + "\n";
+        return text;
+    };
+    const std::string once = parse(-std::numeric_limits<double>::infinity(), 0.9);
+    REQUIRE(once.size() > 200);
+    // a second reading of the same input is no more confident than the first: nothing changes
+    CHECK(parse(1.0, 1.0) == once);
+    // narrower letters: on a clean page most words read the same, each in its own line's place
+    auto words = [](const std::string& s) {
+        std::vector<std::string> w;
+        std::istringstream in(s);
+        for (std::string x; in >> x;) w.push_back(x);
+        return w;
+    };
+    const auto a = words(once), b = words(parse(1.0, 0.9));
+    std::vector<std::vector<std::size_t>> lcs(a.size() + 1, std::vector<std::size_t>(b.size() + 1, 0));  // in order
+    for (std::size_t i = 1; i <= a.size(); ++i)
+        for (std::size_t j = 1; j <= b.size(); ++j)
+            lcs[i][j] = a[i - 1] == b[j - 1] ? lcs[i - 1][j - 1] + 1 : std::max(lcs[i - 1][j], lcs[i][j - 1]);
+    MESSAGE(lcs[a.size()][b.size()], " of ", a.size(), " words the same and in the same order");
+    CHECK(double(lcs[a.size()][b.size()]) >= 0.85 * double(a.size()));
 }
 
 TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {

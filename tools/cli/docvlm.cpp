@@ -72,7 +72,7 @@ run 'docvlm COMMAND --help' for details and examples.
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N] [--device D]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
-                    [--min-confidence X|off] [--image-analysis] [--cross-page-tables]
+                    [--min-confidence X|off] [--reread X|off] [--image-analysis] [--cross-page-tables]
 
 Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
 PDF in it):
@@ -102,6 +102,8 @@ rendered page passes unchanged. --no-normalise reads the page as it is. A text l
 reads with a mean token log-probability below --min-confidence, or whose reading runs past what
 its width can hold (about twice the densest print), is left out, not guessed (its box goes to the
 JSON's "unreadable"); --min-confidence off (the default) keeps every reading that fits. A line
+read with a confidence below --reread (default -0.05; off: one reading) is read once more at 0.9 of
+its width, and the more confident reading is kept. A line
 written mostly in a script the page does not use is left out too, and such letters inside a line
 are dropped (Latin and Greek are every page's own; another script is when it holds a tenth of its
 letters).
@@ -208,7 +210,7 @@ struct Options {
     std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
-    std::optional<double> min_confidence;  // embedded model: the parser's default unless given
+    std::optional<double> min_confidence, reread;  // embedded model: the parser's defaults unless given
     bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false,
          normalise = true, image_analysis = false, cross_page_tables = false;
 };
@@ -261,13 +263,12 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--image-analysis") o.image_analysis = true;
         else if (a == "--cross-page-tables") o.cross_page_tables = true;
         else if (a == "--no-normalise") o.normalise = false;
-        else if (a == "--min-confidence") {
+        else if (a == "--min-confidence" || a == "--reread") {
             const std::string& v = value(i);
             char* end = nullptr;
             const double x = std::strtod(v.c_str(), &end);
-            if (v == "off") o.min_confidence = -std::numeric_limits<double>::infinity();
-            else if (v.empty() || *end || !(x <= 0)) docvlm::detail::fail("--min-confidence: '", v, "' is not a log-probability <= 0 or 'off'");
-            else o.min_confidence = x;
+            if (v != "off" && (v.empty() || *end || !(x <= 0))) docvlm::detail::fail(a, ": '", v, "' is not a log-probability <= 0 or 'off'");
+            (a == "--reread" ? o.reread : o.min_confidence) = v == "off" ? -std::numeric_limits<double>::infinity() : x;
         }
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
@@ -409,6 +410,7 @@ int with_parser(const Options& o, Fn&& fn) {
             popt.table_splitter = !o.grid_tables;
             if (!o.normalise) popt.normalise = {.flatten = false, .orient = false, .deskew = false};
             if (o.min_confidence) popt.min_confidence = *o.min_confidence;
+            if (o.reread) popt.reread_below = *o.reread;
             const docvlm::pipeline::EmbeddedPageParser parser(model, popt);
             return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
         }
