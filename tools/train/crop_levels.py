@@ -21,8 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
-from model import QLinear  # noqa: E402
-from reference import load_model  # noqa: E402
+from reference import load_qat_model  # noqa: E402
 from train import Shards, anchors_valid, greedy_scores, make_batch  # noqa: E402
 
 
@@ -58,10 +57,7 @@ def main():
     ap.add_argument("--n", type=int, default=192)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    model = load_model(Path(a.model)).bfloat16()
-    QLinear.qat = True
-    model.eval()
+    model = load_qat_model(Path(a.model), a.threads)
     for folder in a.sets.split(","):
         s = Shards(glob.glob(f"{folder}/text-val-*.npz"), "text")
         idx = np.sort(np.random.default_rng(0).choice(len(s), min(a.n, len(s)), replace=False))

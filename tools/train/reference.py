@@ -57,6 +57,15 @@ def load_model(folder: Path) -> DocVLM:
     return model.eval()
 
 
+def load_qat_model(folder: Path, threads: int) -> DocVLM:
+    """An exported model in bf16 with int8 simulated (QLinear.qat), as the C++ parser runs it, for
+    held-out evaluation on `threads` threads."""
+    torch.set_num_threads(threads)
+    model = load_model(folder).bfloat16()
+    QLinear.qat = True
+    return model.eval()
+
+
 @torch.no_grad()
 def randomize(module: torch.nn.Module) -> torch.nn.Module:
     """Random weights of a real scale, gates away from zero, norms away from one."""

@@ -30,8 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
 from crop_levels import stretched  # noqa: E402
-from model import QLinear  # noqa: E402
-from reference import load_model  # noqa: E402
+from reference import load_qat_model  # noqa: E402
 from train import Shards, anchors_valid, cer, make_batch  # noqa: E402
 
 
@@ -110,10 +109,7 @@ def main():
     ap.add_argument("--stretch", action="store_true", help="stretch each crop's levels first (scanned pages)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    model = load_model(Path(a.model)).bfloat16()
-    QLinear.qat = True
-    model.eval()
+    model = load_qat_model(Path(a.model), a.threads)
     s = Shards(glob.glob(f"{a.data}/text-val-*.npz"), "text")
     idx = np.sort(np.random.default_rng(a.seed).choice(len(s), min(a.n, len(s)), replace=False))
     widths = np.array([int(s.widths[j]) for j in idx])
