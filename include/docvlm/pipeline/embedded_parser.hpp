@@ -52,7 +52,8 @@ struct EmbeddedParserOptions {
     double min_confidence = -std::numeric_limits<double>::infinity();
     /// A text crop read with a confidence below this (or whose reading overran its bound) is read
     /// a second time, its model input narrowed to `reread_width` of its width (the same text in
-    /// narrower letters); the reading with the higher confidence is kept. -infinity: one reading.
+    /// narrower letters); the reading with the higher confidence is kept (parse; recognise streams
+    /// its one reading). -infinity: one reading.
     /// Chosen on data held out of training, never on evaluation pages: 1,000 scanned validation
     /// crops (tools/train/reread.py: CER 0.0915 -> 0.0874, a quarter of them read twice; 1,000
     /// clean ones 0.0479 -> 0.0491) and the held-out pages of tools/eval/make_heldout_pages.py,
