@@ -2,7 +2,7 @@
 # Real files in (images, a two-page PDF, a two-page TIFF, a corrupt image, an empty folder); outputs and exit codes
 # checked; --jobs gives the same files as a serial run; --shard partitions without overlap or loss;
 # a run interrupted (outputs missing, a stale .tmp left) completes the set when run again;
-# --min-confidence leaves out what the model cannot read with confidence; --cross-page-tables
+# --min-confidence leaves out what the model cannot read with confidence (--reread's value is checked alike); --cross-page-tables
 # writes a document's pages once all are parsed and joins a table the page break split.
 cmake_minimum_required(VERSION 3.20)
 
@@ -104,6 +104,12 @@ expect("no text is guessed with --min-confidence 0" ${at} EQUAL -1)
 run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/conf2 --min-confidence 0.5)
 string(FIND "${out}" "--min-confidence: '0.5'" at)
 expect("a positive --min-confidence is refused: ${out}" NOT ${code} EQUAL 0 AND ${at} GREATER -1)
+# 8b. --reread: off reads each line once; a value that is not a log-probability is one clear error
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/once --reread off --quiet)
+expect("--reread off: ${out}" ${code} EQUAL 0 AND EXISTS ${WORK}/once/sample_page.md)
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/once2 --reread often)
+string(FIND "${out}" "--reread: 'often'" at)
+expect("a --reread that is no number is refused: ${out}" NOT ${code} EQUAL 0 AND ${at} GREATER -1)
 # 9. --cross-page-tables holds a document's pages until its last one is parsed, then writes them
 #    all (these two pages have no table across the break: the same files as without it)
 run_parse(out code ${WORK}/in/two_pages.pdf -o ${WORK}/cross --cross-page-tables --jobs 2 --quiet)
