@@ -751,6 +751,11 @@ TEST_CASE("parse: lines read with low confidence are read again, narrower, and e
         for (const auto& b : pipeline::EmbeddedPageParser(model, opt).parse(top).blocks) text += b.content + "\n";
         return text;
     };
+    for (const double width : {0.0, 1.5, std::nan("")}) {
+        pipeline::EmbeddedParserOptions bad;
+        bad.reread_width = width;
+        CHECK_THROWS_WITH(pipeline::EmbeddedPageParser(model, bad), doctest::Contains("reread_width must lie in (0, 1]"));
+    }
     const std::string once = parse(-std::numeric_limits<double>::infinity(), 0.9);
     REQUIRE(once.size() > 200);
     // a second reading of the same input is no more confident than the first: nothing changes

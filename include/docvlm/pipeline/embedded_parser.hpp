@@ -59,7 +59,7 @@ struct EmbeddedParserOptions {
     /// clean ones 0.0479 -> 0.0491) and the held-out pages of tools/eval/make_heldout_pages.py,
     /// where -0.05 did better than -0.1 and -0.2 on every kind, clean and scanned.
     double reread_below = -0.05;
-    double reread_width = 0.9;
+    double reread_width = 0.9;  ///< in (0, 1]
     std::size_t batch = 8;             ///< crops decoded together (1: one at a time)
     /// Display formulas as LaTeX: a `displayed` block whose text reads like mathematics (see
     /// looks_like_math) is read again with the formula task, its equation number kept apart.
@@ -145,6 +145,8 @@ public:
     explicit EmbeddedPageParser(const M& model, EmbeddedParserOptions opt = {}) : model_(&model), opt_(std::move(opt)) {
         opt_.layout.chunk_height = int(model.dims().height_of("text"));
         opt_.layout.max_chunk_width = int(model.dims().max_width());
+        if (!(opt_.reread_width > 0 && opt_.reread_width <= 1))  // wider would pass the model's widest input
+            docvlm::detail::fail("EmbeddedParserOptions::reread_width must lie in (0, 1], not ", opt_.reread_width);
     }
 
     /// Blocks, lines and their text for one page image (gray or RGB), normalised first
