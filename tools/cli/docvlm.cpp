@@ -72,7 +72,8 @@ run 'docvlm COMMAND --help' for details and examples.
 const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N] [--device D]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
-                    [--min-confidence X|off] [--reread X|off] [--image-analysis] [--cross-page-tables]
+                    [--min-confidence X|off] [--reread X|off] [--lexicon X|off] [--image-analysis]
+                    [--cross-page-tables]
 
 Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
 PDF in it):
@@ -103,7 +104,10 @@ reads with a mean token log-probability below --min-confidence, or whose reading
 its width can hold (about twice the densest print), is left out, not guessed (its box goes to the
 JSON's "unreadable"); --min-confidence off (the default) keeps every reading that fits. A line
 read with a confidence below --reread (default -0.05; off: one reading) is read once more at 0.9 of
-its width, and the more confident reading is kept. A line
+its width, and the more confident reading is kept. A word the model's word list (its folder's
+lexicon.txt) lacks becomes the listed word the model's own second choices for some of its letters
+spell, when the letters swapped cost at most --lexicon nats of log-probability in all (default 4;
+off: words as read). A line
 written mostly in a script the page does not use is left out too, and such letters inside a line
 are dropped (Latin and Greek are every page's own; another script is when it holds a tenth of its
 letters).
@@ -210,7 +214,7 @@ struct Options {
     std::size_t threads = 0, max_tokens = 4096, jobs = 1, shard_index = 1, shard_count = 1;
     std::string pages;
     double dpi = 150;
-    std::optional<double> min_confidence, reread;  // embedded model: the parser's defaults unless given
+    std::optional<double> min_confidence, reread, lexicon;  // embedded model: the parser's defaults unless given
     bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false,
          normalise = true, image_analysis = false, cross_page_tables = false;
 };
@@ -269,6 +273,13 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
             const double x = std::strtod(v.c_str(), &end);
             if (v != "off" && (v.empty() || *end || !(x <= 0))) docvlm::detail::fail(a, ": '", v, "' is not a log-probability <= 0 or 'off'");
             (a == "--reread" ? o.reread : o.min_confidence) = v == "off" ? -std::numeric_limits<double>::infinity() : x;
+        }
+        else if (a == "--lexicon") {
+            const std::string& v = value(i);
+            char* end = nullptr;
+            const double x = std::strtod(v.c_str(), &end);
+            if (v != "off" && (v.empty() || *end || !(x >= 0 && x <= 100))) docvlm::detail::fail("--lexicon: '", v, "' is not a margin in [0, 100] or 'off'");
+            o.lexicon = v == "off" ? 0.0 : x;
         }
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
@@ -411,6 +422,7 @@ int with_parser(const Options& o, Fn&& fn) {
             if (!o.normalise) popt.normalise = {.flatten = false, .orient = false, .deskew = false};
             if (o.min_confidence) popt.min_confidence = *o.min_confidence;
             if (o.reread) popt.reread_below = *o.reread;
+            if (o.lexicon) popt.lexicon_margin = *o.lexicon;
             const docvlm::pipeline::EmbeddedPageParser parser(model, popt);
             return fn(parser, static_cast<const docvlm::io::Tokenizer*>(nullptr));
         }

@@ -23,6 +23,7 @@
 #include <docvlm/core/tensor.hpp>
 #include <docvlm/io/image.hpp>
 #include <docvlm/io/json.hpp>
+#include <docvlm/io/lexicon.hpp>
 #include <docvlm/io/safetensors.hpp>
 #include <docvlm/kernels/attention.hpp>
 #include <docvlm/layers/attention.hpp>
@@ -46,6 +47,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -134,10 +136,13 @@ class GatedVlmModel {
 public:
     class Context;
 
-    /// Loads a model folder: config.json and model.safetensors.
+    /// Loads a model folder: config.json and model.safetensors, and lexicon.txt where the folder
+    /// has one (io/lexicon.hpp: the words a page parser may correct a misread word to).
     static GatedVlmModel load(const std::string& dir);
 
     const GatedVlmDims& dims() const { return d_; }
+    /// The folder's word list, or null when it has none.
+    const io::Lexicon* lexicon() const { return lexicon_.get(); }
 
     /// The model's input for one crop (gray or RGB, any size): gray, resized to the task's height
     /// (Pillow bicubic) keeping the aspect ratio, width clamped to [patch, max_width] and padded
@@ -180,10 +185,12 @@ public:
     /// whole batch instead of once per image. Each result is what Context::generate gives for that
     /// image alone (rows are computed independently); the end token is not included.
     /// `logprobs`, when given, receives each image's token log-probabilities (GenerationOptions::
-    /// logprobs), the end token's last when the output ended with it.
+    /// logprobs), the end token's last when the output ended with it; `alternatives`, when given,
+    /// each image's GenerationOptions::alternatives (opt.alternatives per step, in the same order).
     std::vector<std::vector<std::int32_t>> generate_batch(std::span<const Tensor<float, 2>> vision, std::string_view task,
                                                           const GenerationOptions& opt, std::span<const std::size_t> max_new = {},
-                                                          std::vector<std::vector<float>>* logprobs = nullptr) const;
+                                                          std::vector<std::vector<float>>* logprobs = nullptr,
+                                                          std::vector<std::vector<TokenAlternative>>* alternatives = nullptr) const;
 
     class Context {
     public:
@@ -251,6 +258,7 @@ private:
     Linear<W> split_head_;
     Decoder<W> dec_;
     std::vector<float> rope_inv_freq_;
+    std::shared_ptr<const io::Lexicon> lexicon_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -453,6 +461,8 @@ GatedVlmModel<Config> GatedVlmModel<Config>::load(const std::string& dir) {
     m.dec_.head = Linear<W>(embed.data(), d.vocab, td);  // tied
     m.dec_.validate();
     m.rope_inv_freq_ = rope_inv_freq(hd, d.rope_theta);
+    if (const fs::path words = fs::path(dir) / "lexicon.txt"; fs::exists(words))
+        m.lexicon_ = std::make_shared<const io::Lexicon>(io::Lexicon::load(words.string()));
     return m;
 }
 
@@ -742,7 +752,8 @@ template <class Config>
 std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std::span<const Tensor<float, 2>> vision, std::string_view task,
                                                                              const GenerationOptions& options,
                                                                              std::span<const std::size_t> max_new,
-                                                                             std::vector<std::vector<float>>* logprobs) const {
+                                                                             std::vector<std::vector<float>>* logprobs,
+                                                                             std::vector<std::vector<TokenAlternative>>* alternatives) const {
     if (!max_new.empty() && max_new.size() != vision.size())
         detail::fail("generate_batch: ", max_new.size(), " output bounds for ", vision.size(), " images");
     const std::int32_t prompt[1] = {d_.task_token(task)};
@@ -756,7 +767,7 @@ std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std
         GenerationOptions o = options;
         o.stop_tokens.push_back(d_.eos_token_id);
         o.max_new_tokens = std::min(max_new.empty() ? options.max_new_tokens : max_new[i], ctxs.back().state_.capacity() - 1);
-        o.logprobs = o.logprobs || logprobs;
+        o.logprobs = o.logprobs || logprobs || alternatives;
         samplers.emplace_back(o, prompt, d_.vocab);
     }
     std::vector<std::vector<std::int32_t>> out(n);
@@ -775,6 +786,11 @@ std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std
     if (logprobs) {
         logprobs->assign(n, {});
         for (std::size_t i = 0; i < n; ++i) (*logprobs)[i].assign(samplers[i].logprobs().begin(), samplers[i].logprobs().end());
+    }
+    if (alternatives) {
+        alternatives->assign(n, {});
+        for (std::size_t i = 0; i < n; ++i)
+            (*alternatives)[i].assign(samplers[i].alternatives().begin(), samplers[i].alternatives().end());
     }
     return out;
 }

@@ -43,10 +43,20 @@ struct GenerationOptions {
     /// Record each chosen token's log-probability under the model: log_softmax of the logits as
     /// the model gives them (before `constrain` and the processors below), Sampler::logprobs().
     bool logprobs = false;
+    /// With `logprobs`: also record, per step, the `alternatives` most likely tokens next() did not
+    /// choose, by the same log-probabilities (Sampler::alternatives()).
+    std::size_t alternatives = 0;
     /// Optional constraint, applied before every other processor: given the tokens generated so
     /// far, sets the logits of the tokens that may not come next to −∞ (a grammar, e.g.
     /// pipeline::otsl_constraint). It must leave at least one token allowed.
     std::function<void(std::span<const std::int32_t> generated, std::span<float> logits)> constrain;
+};
+
+/// A token a step did not choose, with its log-probability (GenerationOptions::alternatives);
+/// token -1 fills the places a vocabulary too small leaves empty.
+struct TokenAlternative {
+    std::int32_t token = -1;
+    float logprob = -std::numeric_limits<float>::infinity();
 };
 
 /// Where the time of one generate() call went.
@@ -70,6 +80,8 @@ public:
     std::span<const std::int32_t> generated() const { return {seq_.data() + prompt_len_, seq_.size() - prompt_len_}; }
     /// With GenerationOptions::logprobs: the log-probability of each token next() chose, in order.
     std::span<const float> logprobs() const { return logprobs_; }
+    /// With GenerationOptions::alternatives = k: k entries per step, most likely first.
+    std::span<const TokenAlternative> alternatives() const { return alternatives_; }
 
 private:
     std::int32_t choose(std::span<float> logits);  // next() without the log-probability
@@ -84,6 +96,7 @@ private:
     std::mt19937_64 rng_;
     std::vector<float> raw_;              // the model's logits of this step (logprobs only)
     std::vector<float> logprobs_;
+    std::vector<TokenAlternative> alternatives_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -98,6 +111,7 @@ inline Sampler::Sampler(const GenerationOptions& opt, std::span<const std::int32
     if (!(opt.repetition_penalty > 0.0f)) detail::fail("repetition_penalty must be > 0");
     seq_.reserve(prompt.size() + opt.max_new_tokens + 1);
     if (opt.logprobs) raw_.resize(vocab), logprobs_.reserve(opt.max_new_tokens + 1);
+    if (opt.logprobs) alternatives_.reserve((opt.max_new_tokens + 1) * opt.alternatives);
     for (std::int32_t t : prompt) {
         if (t < 0 || std::size_t(t) >= vocab) detail::fail("prompt token ", t, " is outside the vocabulary of ", vocab);
         seq_.push_back(t);
@@ -136,7 +150,19 @@ inline std::int32_t Sampler::next(std::span<float> logits) {
     const float mx = *std::max_element(raw_.begin(), raw_.end());
     double sum = 0;
     for (float l : raw_) sum += std::exp(double(l - mx));
-    logprobs_.push_back(float(double(raw_[std::size_t(t)] - mx) - std::log(sum)));
+    const double log_sum = std::log(sum);
+    logprobs_.push_back(float(double(raw_[std::size_t(t)] - mx) - log_sum));
+    if (opt_.alternatives > 0) {
+        // the k largest logits other than the chosen one (order_ is choose()'s scratch, free now)
+        std::iota(order_.begin(), order_.end(), 0);
+        std::swap(order_[std::size_t(t)], order_.back());
+        const std::size_t n = std::min(opt_.alternatives, order_.size() - 1);
+        std::partial_sort(order_.begin(), order_.begin() + std::ptrdiff_t(n), order_.end() - 1,
+                          [&](std::int32_t a, std::int32_t b) { return raw_[std::size_t(a)] > raw_[std::size_t(b)]; });
+        for (std::size_t i = 0; i < opt_.alternatives; ++i)
+            alternatives_.push_back(i < n ? TokenAlternative{order_[i], float(double(raw_[std::size_t(order_[i])] - mx) - log_sum)}
+                                          : TokenAlternative{});
+    }
     return t;
 }
 

@@ -1,0 +1,125 @@
+// docvlm/pipeline/word_correction.hpp — a line reader's misread words corrected by a word list
+// (io::Lexicon), with the reader's own doubts as the only evidence:
+//   - a word is a run of 3 to 32 ASCII letters in the reading (byte tokens);
+//   - a word the list has stays; so does one with no listed word within reach;
+//   - a listed word is within reach when it can be spelt by keeping some of the word's letters
+//     and taking, at the other steps, an ASCII letter among that step's alternatives
+//     (GenerationOptions::alternatives), each swap costing the chosen token's log-probability minus
+//     the alternative's; the total may not pass `margin`;
+//   - the cheapest word within reach replaces it (the first found on a tie: kept letters before
+//     alternatives, alternatives most likely first), when its capitals are a word's: all lower
+//     case, all capitals, or a capital and then lower case.
+// The length never changes, and nothing but letters is touched: digits, signs and spaces stay as
+// read. The margin is chosen on held-out crops (tools/train/lexicon_eval.py).
+#pragma once
+
+#include <docvlm/core/config.hpp>
+#include <docvlm/core/error.hpp>
+#include <docvlm/io/lexicon.hpp>
+#include <docvlm/model/generation.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+DOCVLM_NAMESPACE_BEGIN
+namespace pipeline {
+
+/// Corrects the words of the reading `ids` in place (see above). `chosen[i]`: the log-probability
+/// of ids[i]; `alternatives`: `k` per step, step i's at [i · k, (i + 1) · k). Both cover at least
+/// ids.size() steps. Returns the number of words changed.
+std::size_t correct_words(std::span<std::int32_t> ids, std::span<const float> chosen, std::span<const TokenAlternative> alternatives,
+                          std::size_t k, const io::Lexicon& lexicon, double margin);
+
+
+// ------------------------------------------------------------------------------------------------
+// Implementation
+// ------------------------------------------------------------------------------------------------
+
+namespace detail {
+
+inline bool ascii_letter(std::int32_t t) { return (t >= 'A' && t <= 'Z') || (t >= 'a' && t <= 'z'); }
+inline char lower_letter(std::int32_t t) { return char(t >= 'A' && t <= 'Z' ? t + ('a' - 'A') : t); }
+
+inline bool word_capitals(std::span<const std::int32_t> w) {
+    std::size_t upper = 0, upper_after_first = 0;
+    for (std::size_t i = 0; i < w.size(); ++i)
+        if (w[i] >= 'A' && w[i] <= 'Z') ++upper, upper_after_first += i > 0;
+    return upper == 0 || upper == w.size() || (upper == 1 && upper_after_first == 0);
+}
+
+// The search for one word: options per step (token, cost), the cheapest listed spelling.
+struct WordSearch {
+    struct Option {
+        std::int32_t token;
+        double cost;
+    };
+    const io::Lexicon& lexicon;
+    std::vector<std::vector<Option>> options;  // [step] the read letter first (cost 0)
+    std::vector<std::int32_t> spelling, best;
+    std::string prefix;                        // lower case, as deep as the search is
+    double best_cost = 0;
+    std::size_t visits = 0;
+    static constexpr std::size_t max_visits = 20000;  // a bound for hostile inputs; real words need far fewer
+
+    void search(std::size_t step, double cost) {
+        if (++visits > max_visits) return;
+        if (step == options.size()) {
+            if (cost > 0 && cost < best_cost && word_capitals(spelling)) best = spelling, best_cost = cost;
+            return;
+        }
+        for (const Option& o : options[step]) {
+            if (cost + o.cost >= best_cost) continue;
+            prefix.push_back(lower_letter(o.token));
+            if (lexicon.has_prefix(options.size(), prefix)) {
+                spelling.push_back(o.token);
+                search(step + 1, cost + o.cost);
+                spelling.pop_back();
+            }
+            prefix.pop_back();
+        }
+    }
+};
+
+}  // namespace detail
+
+inline std::size_t correct_words(std::span<std::int32_t> ids, std::span<const float> chosen, std::span<const TokenAlternative> alternatives,
+                                 std::size_t k, const io::Lexicon& lexicon, double margin) {
+    if (chosen.size() < ids.size() || alternatives.size() < ids.size() * k)
+        docvlm::detail::fail("correct_words: ", chosen.size(), " log-probabilities and ", alternatives.size(), " alternatives for ",
+                             ids.size(), " tokens (", k, " per token)");
+    std::size_t changed = 0;
+    std::string word;
+    for (std::size_t i = 0; i < ids.size();) {
+        if (!detail::ascii_letter(ids[i])) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i;
+        word.clear();
+        while (j < ids.size() && detail::ascii_letter(ids[j])) word.push_back(detail::lower_letter(ids[j++]));
+        if (word.size() >= io::Lexicon::min_length && word.size() <= io::Lexicon::max_length && !lexicon.contains(word)) {
+            detail::WordSearch s{lexicon, {}, {}, {}, {}, margin + 1e-9};
+            for (std::size_t p = i; p < j; ++p) {
+                auto& opts = s.options.emplace_back();
+                opts.push_back({ids[p], 0.0});
+                for (std::size_t a = 0; a < k; ++a) {
+                    const TokenAlternative& alt = alternatives[p * k + a];
+                    const double cost = double(chosen[p]) - double(alt.logprob);
+                    if (detail::ascii_letter(alt.token) && cost <= margin) opts.push_back({alt.token, cost});
+                }
+            }
+            s.search(0, 0.0);
+            if (!s.best.empty()) {
+                std::copy(s.best.begin(), s.best.end(), ids.begin() + std::ptrdiff_t(i));
+                ++changed;
+            }
+        }
+        i = j;
+    }
+    return changed;
+}
+
+}  // namespace pipeline
+DOCVLM_NAMESPACE_END
