@@ -8,10 +8,13 @@ see the list as a user's unseen page would.
     tools/train/lexicon.py --out models/docvlm-small/lexicon.txt [--min-docs 3] [--pages 40]
 
 A word is a run of 3 or more ASCII letters, lower-cased (the parser corrects ASCII words only, see
-pipeline/lexicon.hpp). Kept: words found in at least --min-docs documents (a document's typos,
+pipeline/word_correction.hpp). Kept: words found in at least --min-docs documents (a document's typos,
 identifiers and hyphenation fragments rarely recur across documents). Each document contributes its
 first --pages pages (`pdftotext -l`), so long manuals do not outweigh the rest. The file: one word
 per line, sorted, preceded by a comment line that names the source.
+
+Also the word correction itself for the Python tools (load_lexicon, correct: the rules of
+pipeline/word_correction.hpp), used by lexicon_eval.py and reread.py.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_data as D  # noqa: E402
@@ -36,6 +41,85 @@ def doc_words(job: tuple[str, int]) -> set[str]:
     text = out.decode("utf-8", "replace")
     text = re.sub(r"([A-Za-z])-\n\s*([a-z])", r"\1\2", text)  # words broken at a line end
     return {w.lower() for w in WORD.findall(text) if len(w) <= 32}
+
+
+def load_lexicon(path: str) -> dict:
+    """A trie of lower-case words: nested dicts, '$' marks a word's end."""
+    root: dict = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        node = root
+        for ch in line:
+            node = node.setdefault(ch, {})
+        node["$"] = True
+    return root
+
+
+def in_trie(trie: dict, w: str) -> bool:
+    node = trie
+    for ch in w:
+        node = node.get(ch)
+        if node is None:
+            return False
+    return "$" in node
+
+
+def case_ok(w: str) -> bool:
+    return w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower())
+
+
+def correct(ids: list[int], logp: np.ndarray, trie: dict, margin: float, topk: int = 8) -> list[int]:
+    """ids with each unknown ASCII word replaced by its cheapest listed word within margin: the
+    rules of pipeline/word_correction.hpp, logp the reading's log-probability rows [len, vocab]."""
+    out = list(ids)
+    n = len(ids)
+    i = 0
+    is_letter = lambda t: (65 <= t <= 90) or (97 <= t <= 122)  # noqa: E731
+    while i < n:
+        if not is_letter(ids[i]):
+            i += 1
+            continue
+        j = i
+        while j < n and is_letter(ids[j]):
+            j += 1
+        word = bytes(ids[i:j]).decode()
+        if j - i >= 3 and not in_trie(trie, word.lower()):
+            # letter alternatives per step within the margin: (byte, cost)
+            alts = []
+            for k in range(i, j):
+                g = ids[k]
+                row = logp[k]
+                opts = [(g, 0.0)]
+                top = [int(t) for t in np.argsort(-row)[:topk + 1] if int(t) != g][:topk]
+                for c in top:
+                    if is_letter(c) and row[g] - row[c] <= margin:
+                        opts.append((c, float(row[g] - row[c])))
+                alts.append(opts)
+            best = [margin + 1e-9, None]
+
+            def dfs(p, node, cost, chosen):
+                if cost > best[0]:
+                    return
+                if p == len(alts):
+                    if "$" in node and cost > 0:
+                        w = bytes(chosen).decode()
+                        if case_ok(w) or w.lower() == word.lower():
+                            if cost < best[0]:
+                                best[0], best[1] = cost, list(chosen)
+                    return
+                for c, cc in alts[p]:
+                    nxt = node.get(chr(c).lower())
+                    if nxt is not None:
+                        chosen.append(c)
+                        dfs(p + 1, nxt, cost + cc, chosen)
+                        chosen.pop()
+
+            dfs(0, trie, 0.0, [])
+            if best[1] is not None:
+                out[i:j] = best[1]
+        i = j
+    return out
 
 
 def main():

@@ -21,124 +21,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
 from crop_levels import stretched  # noqa: E402
 from reference import load_qat_model  # noqa: E402
-from reread import judge  # noqa: E402
-from train import Shards, anchors_valid, cer, make_batch  # noqa: E402
+from lexicon import correct, load_lexicon  # noqa: E402
+from reread import readings  # noqa: E402
+from train import Shards, cer  # noqa: E402
 
 WORD4 = re.compile(r"[^\W\d_]{4,}")
-
-
-def load_lexicon(path: str) -> dict:
-    """A trie of lower-case words: nested dicts, '$' marks a word's end."""
-    root: dict = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        node = root
-        for ch in line:
-            node = node.setdefault(ch, {})
-        node["$"] = True
-    return root
-
-
-def in_trie(trie: dict, w: str) -> bool:
-    node = trie
-    for ch in w:
-        node = node.get(ch)
-        if node is None:
-            return False
-    return "$" in node
-
-
-def case_ok(w: str) -> bool:
-    return w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower())
-
-
-def correct(ids: list[int], logp: np.ndarray, trie: dict, margin: float, topk: int = 8) -> list[int]:
-    """ids with each unknown ASCII word replaced by its cheapest lexicon word within margin."""
-    out = list(ids)
-    n = len(ids)
-    i = 0
-    is_letter = lambda t: (65 <= t <= 90) or (97 <= t <= 122)  # noqa: E731
-    while i < n:
-        if not is_letter(ids[i]):
-            i += 1
-            continue
-        j = i
-        while j < n and is_letter(ids[j]):
-            j += 1
-        word = bytes(ids[i:j]).decode()
-        if j - i >= 3 and not in_trie(trie, word.lower()):
-            # letter alternatives per step within the margin: (byte, cost)
-            alts = []
-            for k in range(i, j):
-                g = ids[k]
-                row = logp[k]
-                opts = [(g, 0.0)]
-                top = [int(t) for t in np.argsort(-row)[:topk + 1] if int(t) != g][:topk]
-                for c in top:
-                    if is_letter(c) and row[g] - row[c] <= margin:
-                        opts.append((c, float(row[g] - row[c])))
-                alts.append(opts)
-            best = [margin + 1e-9, None]
-
-            def dfs(p, node, cost, chosen):
-                if cost > best[0]:
-                    return
-                if p == len(alts):
-                    if "$" in node and cost > 0:
-                        w = bytes(chosen).decode()
-                        if case_ok(w) or w.lower() == word.lower():
-                            if cost < best[0]:
-                                best[0], best[1] = cost, list(chosen)
-                    return
-                for c, cc in alts[p]:
-                    nxt = node.get(chr(c).lower())
-                    if nxt is not None:
-                        chosen.append(c)
-                        dfs(p + 1, nxt, cost + cc, chosen)
-                        chosen.pop()
-
-            dfs(0, trie, 0.0, [])
-            if best[1] is not None:
-                out[i:j] = best[1]
-        i = j
-    return out
-
-
-@torch.no_grad()
-def readings_with_logp(model, imgs, widths, bounds, batch=32):
-    """(kept tokens, their log-probability rows [len, vocab]) of each crop."""
-    out = [None] * len(imgs)
-    order = np.argsort(widths)
-    for i in range(0, len(order), batch):
-        b = order[i:i + batch]
-        w = int(widths[b].max())
-        patches, rows, cols, valid, _, _ = make_batch(imgs[b, :, :w], widths[b], [[C.TASKS["text"], C.EOS]] * len(b))
-        v = anchors_valid(valid, model.c.anchors)
-        patches = patches.bfloat16()
-        gen = model.greedy(patches, rows, cols, C.TASKS["text"], int(bounds[b].max()), v)
-        seqs = []
-        for r in range(len(b)):
-            ids = gen[r].tolist()
-            seqs.append(ids[:ids.index(C.EOS) + 1] if C.EOS in ids else ids)
-        tin = torch.full((len(b), max(len(s) for s in seqs)), C.PAD, dtype=torch.long)
-        for r, s in enumerate(seqs):
-            tin[r, 0] = C.TASKS["text"]
-            if len(s) > 1:
-                tin[r, 1:len(s)] = torch.tensor(s[:-1], dtype=torch.long)
-        logp = F.log_softmax(model(patches, rows, cols, tin, v).float(), -1).numpy()
-        for r, j in enumerate(b):
-            body = [t for t in seqs[r] if t != C.EOS]
-            kept, _, _ = judge(body, int(bounds[j]))
-            out[j] = (kept, logp[r, :len(kept)])
-    return out
 
 
 def main():
@@ -167,7 +59,7 @@ def main():
     if a.cache and Path(a.cache).is_file():
         reads = pickle.loads(Path(a.cache).read_bytes())
     else:
-        reads = readings_with_logp(model, imgs, widths, bounds)
+        reads = [(k, rows) for k, _, rows in readings(model, imgs, widths, bounds)]
         if a.cache:
             Path(a.cache).write_bytes(pickle.dumps(reads))
 

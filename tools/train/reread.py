@@ -14,6 +14,11 @@ below the threshold keeps the more confident of its two readings, and how many c
     tools/train/reread.py --model models/docvlm-small --data VAL/clean --n 1000 --seed 1
 
 --stretch: the crops' own levels stretched first, as the parser treats crops of scanned pages.
+--lexicon FILE: every reading's words corrected by the word list first, as the parser does
+(lexicon_eval.correct, margin --margin).
+--third W: a third reading at W of the width for the crops read twice whose more confident
+reading is still below each threshold of a grid (EmbeddedParserOptions::reread_again_below and
+reread_again_width), with the second reading's threshold at -0.05.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ import common as C  # noqa: E402
 from crop_levels import stretched  # noqa: E402
 from reference import load_qat_model  # noqa: E402
 from train import Shards, anchors_valid, cer, make_batch  # noqa: E402
+from lexicon import correct, load_lexicon  # noqa: E402
 
 
 def narrowed(img: np.ndarray, w: int, factor: float) -> tuple[np.ndarray, int]:
@@ -95,7 +101,7 @@ def readings(model, imgs: np.ndarray, widths: np.ndarray, bounds: np.ndarray, ba
             ended = C.EOS in s and not looped and not overran
             n = min(len(s), len(kept) + (1 if ended else 0))
             conf = float("-inf") if overran or n == 0 else sum(float(logp[r, k, s[k]]) for k in range(n)) / n
-            out[j] = (kept, conf)
+            out[j] = (kept, conf, logp[r, :len(kept)].numpy())
     return out
 
 
@@ -108,6 +114,9 @@ def main():
     ap.add_argument("--width", type=float, default=0.9, help="the second reading's width factor")
     ap.add_argument("--stretch", action="store_true", help="stretch each crop's levels first (scanned pages)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lexicon", default="", help="correct each reading's words by this word list")
+    ap.add_argument("--margin", type=float, default=4.0)
+    ap.add_argument("--third", type=float, default=0.0, help="width of a third reading (0: none)")
     a = ap.parse_args()
     model = load_qat_model(Path(a.model), a.threads)
     s = Shards(glob.glob(f"{a.data}/text-val-*.npz"), "text")
@@ -119,15 +128,33 @@ def main():
     bounds = widths * 2 // 7 + 8  # pipeline::text_token_bound of the first reading's width, for both
     labels = [s.labels[j].decode("utf-8", "replace") for j in idx]
     chars = sum(max(1, len(t)) for t in labels)
+    trie = load_lexicon(a.lexicon) if a.lexicon else None
+
+    def errors(rs):
+        return [cer(C.decode(correct(k, rows, trie, a.margin) if trie else k), t) for (k, _, rows), t in zip(rs, labels)]
+
     r1 = readings(model, first, widths, bounds)
     r2 = readings(model, second, np.array([w for _, w in pairs]), bounds)
-    e1 = [cer(C.decode(k), t) for (k, _), t in zip(r1, labels)]
-    e2 = [cer(C.decode(k), t) for (k, _), t in zip(r2, labels)]
+    e1, e2 = errors(r1), errors(r2)
     print(f"{a.data}: {len(idx)} crops; one reading CER {sum(e1) / chars:.4f}, narrowed only {sum(e2) / chars:.4f}")
     for tau in (-0.02, -0.05, -0.1, -0.2, -0.5, float("-inf")):
-        again = [c1 < tau for _, c1 in r1]
+        again = [r[1] < tau for r in r1]
         e = sum(e2[i] if again[i] and r2[i][1] > r1[i][1] else e1[i] for i in range(len(idx)))
         print(f"  reread below {tau}: {sum(again)} crops read twice, CER {e / chars:.4f}", flush=True)
+    if a.third:
+        triples = [narrowed(x, int(w), a.third) for x, w in zip(first, widths)]
+        r3 = readings(model, np.stack([x for x, _ in triples]), np.array([w for _, w in triples]), bounds)
+        e3 = errors(r3)
+        for tau in (-0.05, -0.1, -0.2):
+            e, n = 0, 0
+            for i in range(len(idx)):
+                best, err = (r1[i][1], e1[i]) if not (r1[i][1] < -0.05 and r2[i][1] > r1[i][1]) else (r2[i][1], e2[i])
+                if r1[i][1] < -0.05 and best < tau:
+                    n += 1
+                    if r3[i][1] > best:
+                        err = e3[i]
+                e += err
+            print(f"  third reading at {a.third} below {tau}: {n} crops read three times, CER {e / chars:.4f}", flush=True)
 
 
 if __name__ == "__main__":
