@@ -87,6 +87,14 @@ TEST_CASE("sampler alternatives: the k most likely tokens not chosen, by a scala
     }
 }
 
+TEST_CASE("sampler alternatives: an absurd count is refused") {
+    GenerationOptions opt;
+    opt.logprobs = true;
+    opt.alternatives = std::size_t(1) << 40;
+    const std::int32_t prompt[1] = {0};
+    CHECK_ERROR_HAS(Sampler(opt, prompt, 8), "alternatives", "absurdly large");
+}
+
 TEST_CASE("lexicon: words by length, prefixes, comments; malformed lists named by line") {
     const auto lex = io::Lexicon::parse("# a comment\ncolor\n\nstandard\r\ncolour\ncolor\nwhale\n");
     CHECK(lex.size() == 4);  // the duplicate once

@@ -106,6 +106,7 @@ private:
 inline Sampler::Sampler(const GenerationOptions& opt, std::span<const std::int32_t> prompt, std::size_t vocab)
     : opt_(opt), prompt_len_(prompt.size()), counts_(vocab, 0), in_seq_(vocab, 0), order_(vocab), rng_(opt.seed) {
     if (opt.no_repeat_ngram > 100000) detail::fail("no_repeat_ngram ", opt.no_repeat_ngram, " is absurdly large");
+    if (opt.alternatives > 1024) detail::fail("alternatives ", opt.alternatives, " is absurdly large (at most 1024 per step)");
     if (!(opt.temperature >= 0.0f)) detail::fail("temperature must be >= 0");
     if (!(opt.top_p > 0.0f && opt.top_p <= 1.0f)) detail::fail("top_p must be in (0, 1]");
     if (!(opt.repetition_penalty > 0.0f)) detail::fail("repetition_penalty must be > 0");
