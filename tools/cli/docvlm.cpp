@@ -233,6 +233,15 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         if (!end || *end || n < 1) docvlm::detail::fail("option ", args[i - 1], ": '", v, "' is not a positive number");
         return std::size_t(n);
     };
+    // a real number in [lo, hi], or `off` (returned as `off_value`)
+    auto real_or_off = [&](std::size_t& i, double lo, double hi, double off_value, const char* what) {
+        const std::string& v = value(i);
+        if (v == "off") return off_value;
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || !(x >= lo && x <= hi)) docvlm::detail::fail(args[i - 1], ": '", v, "' is not ", what, " or 'off'");
+        return x;
+    };
     for (std::size_t i = from; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a == "--model") o.model = value(i);
@@ -268,19 +277,10 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--cross-page-tables") o.cross_page_tables = true;
         else if (a == "--no-normalise") o.normalise = false;
         else if (a == "--min-confidence" || a == "--reread") {
-            const std::string& v = value(i);
-            char* end = nullptr;
-            const double x = std::strtod(v.c_str(), &end);
-            if (v != "off" && (v.empty() || *end || !(x <= 0))) docvlm::detail::fail(a, ": '", v, "' is not a log-probability <= 0 or 'off'");
-            (a == "--reread" ? o.reread : o.min_confidence) = v == "off" ? -std::numeric_limits<double>::infinity() : x;
+            constexpr double inf = std::numeric_limits<double>::infinity();
+            (a == "--reread" ? o.reread : o.min_confidence) = real_or_off(i, -inf, 0, -inf, "a log-probability <= 0");
         }
-        else if (a == "--lexicon") {
-            const std::string& v = value(i);
-            char* end = nullptr;
-            const double x = std::strtod(v.c_str(), &end);
-            if (v != "off" && (v.empty() || *end || !(x >= 0 && x <= 100))) docvlm::detail::fail("--lexicon: '", v, "' is not a margin in [0, 100] or 'off'");
-            o.lexicon = v == "off" ? 0.0 : x;
-        }
+        else if (a == "--lexicon") o.lexicon = real_or_off(i, 0, 100, 0, "a margin in [0, 100]");
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
         else o.inputs.push_back(a);
     }
