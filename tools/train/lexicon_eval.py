@@ -43,7 +43,7 @@ def main():
     ap.add_argument("--stretch", action="store_true", help="stretch each crop's levels first (scanned pages)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--margins", default="0.5,1,1.5,2,3,4,6")
-    ap.add_argument("--cache", default="", help="keep the readings in this file (.npz-free pickle) for further runs")
+    ap.add_argument("--cache", default="", help="keep the readings in this file (a pickle) for further runs")
     ap.add_argument("--topk", type=int, default=8, help="alternatives per step (the parser's)")
     ap.add_argument("--show", type=int, default=0, help="print this many corrections at the largest margin")
     a = ap.parse_args()
