@@ -539,6 +539,33 @@ TEST_CASE("segmenter: a listing whose few lines run on past a wide gap is one bl
     CHECK(cols.regions[1].block.x0 > 540);
 }
 
+
+TEST_CASE("segmenter: a two-column list filled across is read row by row; ragged columns of their own stay two") {
+    // twelve rows of ragged entries on both sides; the right side has no entry in rows 4 and 9
+    // (the left side's heading, an odd entry), as a list of symbols filled across is set
+    const std::array<int, 3> wide{140, 220, 380};
+    PageDraw p;
+    for (int r = 0; r < 12; ++r) {
+        p.line(100, wide[std::size_t(r % 3)], 100 + 24 * r);
+        if (r != 4 && r != 9) p.line(560, 460 + wide[std::size_t((r + 1) % 3)], 100 + 24 * r);
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    REQUIRE(lay.regions.size() == 1);
+    REQUIRE(lay.regions[0].lines.size() == 12);
+    CHECK(lay.regions[0].lines[0].x1 > 600);  // a row holds both entries
+    CHECK(lay.regions[0].lines[4].x1 < 400);  // the hole
+    // the same entries with the holes on the left side (the right side's lines go on where the
+    // left has none, as in an index): two columns, left first
+    PageDraw q;
+    for (int r = 0; r < 12; ++r) {
+        if (r != 4 && r != 9) q.line(100, wide[std::size_t(r % 3)], 100 + 24 * r);
+        q.line(560, 460 + wide[std::size_t((r + 1) % 3)], 100 + 24 * r);
+    }
+    const auto cols = pipeline::segment_page(q.img);
+    REQUIRE(cols.regions.size() >= 2);
+    CHECK(cols.regions[0].block.x1 < 400);
+    CHECK(cols.regions.back().block.x0 > 540);
+}
 TEST_CASE("segmenter: a vertical rule crossing the white between blocks makes them one") {
     PageDraw p;
     // a two-column grid whose rows are 30 px apart; the middle rule runs through all of them

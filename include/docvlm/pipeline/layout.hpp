@@ -11,8 +11,9 @@
 //      whose gutters overlap are merged first, so two columns stay two columns even where their
 //      paragraph gaps line up. A gutter is no page gutter when one side's lines mostly stand
 //      more than 1.5 L apart (a listing's lines that run on past spaces) or when both sides are
-//      ragged and one is mostly of several cells (a table); a drawing beside text always makes
-//      columns (drawings: pipeline/drawings.hpp, each one solid block before lines are cut).
+//      ragged and one is mostly of several cells (a table) or both are filled across, row after
+//      row (a list of symbols: the right side's lines all share rows with the left's and it has a
+//      hole where the left has a line); a drawing beside text always makes columns (drawings: pipeline/drawings.hpp, each one solid block before lines are cut).
 //      Reading order: strips top to bottom, in a strip the left column before the right one;
 //   5. blocks: each column cut again at white rows ≥ block_gap · L; lines: bands of ink rows (a
 //      band ≥ 2 L tall cut where at most 2 pixels cross a row: lines a scan's blur joined), thin
@@ -295,6 +296,22 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     // lines stand apart, most of them more than 1.5 L below the one above (the other side's lines
     // fill the rows between: a listing's comments past a run of spaces), or when both sides are
     // ragged and one side's lines are mostly of several cells. A drawing beside text is a column.
+    // Ragged sides filled across, row after row (a two-column list of symbols or terms): every line
+    // of the right side shares its row with a line of the left side, and the right side has a hole
+    // where the left side has a line (a heading, an odd entry). Columns of text or of an index fill
+    // the left side first, so their right side has lines of its own.
+    auto filled_across = [&](const std::vector<Box>& left, const std::vector<Box>& right) {
+        auto same_row = [](const Box& a, const Box& b) {
+            return 2 * (std::min(a.y1, b.y1) - std::max(a.y0, b.y0)) >= std::min(a.height(), b.height());
+        };
+        auto partnered = [&](const Box& line, const std::vector<Box>& other) {
+            return std::any_of(other.begin(), other.end(), [&](const Box& o) { return same_row(line, o); });
+        };
+        if (right.size() < 3 || !std::all_of(right.begin(), right.end(), [&](const Box& r) { return partnered(r, left); })) return false;
+        return std::any_of(left.begin(), left.end(), [&](const Box& l) {
+            return l.y0 > right.front().y1 && l.y1 < right.back().y0 && !partnered(l, right);
+        });
+    };
     auto table_gutter = [&](const Box& left, const Box& right) {
         std::array<std::vector<Box>, 2> sides{detail::block_lines(m, left, L), detail::block_lines(m, right, L)};
         for (const auto& lines : sides)
@@ -317,7 +334,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             if (n < 2 || full * 10 >= n * 4) return false;
             multi_side += multi * 2 >= n;
         }
-        return multi_side > 0;
+        return multi_side > 0 || filled_across(sides[0], sides[1]);
     };
     for (const Section& s : sections) {
         if (s.gutter[1] > s.gutter[0]) {
