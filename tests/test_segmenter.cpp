@@ -340,26 +340,34 @@ TEST_CASE("segmenter: a scanned rule broken into dashes, away from any line, is 
     CHECK(lines == 7);
 }
 
-TEST_CASE("segmenter: two lines joined by a pixel (a scan's descender on a superscript) are cut apart; bracketed rows stay one band") {
+TEST_CASE("segmenter: two lines joined by a pixel or a superscript are cut apart; bracketed rows stay one band") {
     PageDraw p;
     for (int i = 0; i < 8; ++i) p.line(100, 900, 100 + 24 * i);  // unit: lines 14 px high, 24 apart
-    // two lines 2 px apart, joined by a stroke one pixel wide
+    // two lines 2 px apart, joined by a stroke one pixel wide (a scan's descender on an ascender)
     p.line(100, 900, 400);
     p.line(100, 900, 416);
     p.box(300, 414, 301, 416);
-    // three rows of entries between two tall brackets 3 px thick (a matrix): every row between
-    // the entries still carries 6 px of bracket ink
-    for (int r = 0; r < 3; ++r) p.line(200, 600, 600 + 16 * r);
+    // two long lines 4 px apart, joined by a superscript 8 px wide in a word gap: 8 px of ink
+    // cross the gap, against ~660 px in a row of text
+    p.line(100, 900, 460);
+    p.line(100, 900, 478);
+    p.box(140, 470, 148, 482);
+    // three rows of three entries 10 px wide between two tall brackets 3 px thick (a matrix):
+    // every row between the entries still carries 6 px of bracket ink, a fifth of an entry row's
+    for (int r = 0; r < 3; ++r)
+        for (int x : {220, 380, 540}) p.box(x, 600 + 16 * r, x + 10, 614 + 16 * r);
     p.box(190, 598, 193, 648);
     p.box(607, 598, 610, 648);
     const auto lay = pipeline::segment_page(p.img);
-    int joined_rows = 0, matrix_bands = 0, cut_lines = 0;
+    int joined_rows = 0, matrix_bands = 0, cut_lines = 0, superscript_lines = 0;
     for (const auto& r : lay.regions)
         for (const auto& l : r.lines) {
             if (l.y0 >= 398 && l.y1 <= 432) ++cut_lines, joined_rows += l.y1 - l.y0 > 20;
+            if (l.y0 >= 458 && l.y1 <= 494) ++superscript_lines, joined_rows += l.y1 - l.y0 > 20;
             if (l.y0 >= 590 && l.y1 <= 660) ++matrix_bands;
         }
     CHECK(cut_lines == 2);
+    CHECK(superscript_lines == 2);
     CHECK(joined_rows == 0);
     CHECK(matrix_bands == 1);
 }

@@ -298,28 +298,37 @@ inline int median(std::vector<int> v, int fallback) {
     return v[v.size() / 2];
 }
 
-/// A band at least 2 L tall cut where at most 2 pixels of ink cross a row at least 0.6 L from
-/// either edge (the emptiest such row): two text lines that a scan's blur joined at a descender
-/// and a superscript. Rows of a matrix's brackets, a fraction bar or a tall symbol carry more ink
-/// and stay whole. Appends the pieces to `out`, top to bottom.
+/// A band at least 2 L tall cut at its emptiest row at least 0.6 L from either edge, when at most
+/// 2 pixels of ink cross that row (two text lines that a scan's blur joined at a descender) or
+/// less than 1/32 of a row of text's ink (the band's upper quartile: a long line's superscript
+/// reaching into the gap below, a frame's sides around two lines) with lines at least 4 L long
+/// on both sides. The rows of a matrix between
+/// its brackets (entries are sparse: the brackets' ink is no small part of a row's), a fraction
+/// bar or a tall symbol stay whole. Appends the pieces to `out`, top to bottom.
 inline void split_touching_lines(const InkMap& m, const Box& band, int L, std::vector<Box>& out) {
     const int edge = (3 * L + 4) / 5;
     if (band.empty() || band.height() < 2 * L) {
         if (!band.empty()) out.push_back(band);
         return;
     }
-    int best = -1, least = 3;
-    for (int y = band.y0 + edge; y < band.y1 - edge; ++y) {
-        int n = 0;
-        for (int x = band.x0; x < band.x1 && n < least; ++x) n += m.at(x, y);
-        if (n < least) least = n, best = y;
-    }
-    if (best < 0) {
+    std::vector<int> rows(std::size_t(band.height()), 0);  // ink per row of the band
+    for (int y = band.y0; y < band.y1; ++y)
+        for (int x = band.x0; x < band.x1; ++x) rows[std::size_t(y - band.y0)] += m.at(x, y);
+    std::vector<int> sorted = rows;
+    const auto quartile = sorted.begin() + std::ptrdiff_t(sorted.size() * 3 / 4);
+    std::nth_element(sorted.begin(), quartile, sorted.end());
+    int best = -1, least = std::max(3, (*quartile + 31) / 32);  // a cut row has less ink than this
+    for (int y = band.y0 + edge; y < band.y1 - edge; ++y)
+        if (rows[std::size_t(y - band.y0)] < least) least = rows[std::size_t(y - band.y0)], best = y;
+    const Box above = best < 0 ? Box{} : tighten(m, {band.x0, band.y0, band.x1, best});
+    const Box below = best < 0 ? Box{} : tighten(m, {band.x0, best + (least > 0 ? 1 : 0), band.x1, band.y1});
+    // past 2 pixels, both sides are lines at least 4 L long (not a drawing's stray stroke)
+    if (best < 0 || (least > 2 && std::min(above.width(), below.width()) < 4 * L)) {
         out.push_back(band);
         return;
     }
-    split_touching_lines(m, tighten(m, {band.x0, band.y0, band.x1, best}), L, out);
-    split_touching_lines(m, tighten(m, {band.x0, best + (least > 0 ? 1 : 0), band.x1, band.y1}), L, out);
+    split_touching_lines(m, above, L, out);
+    split_touching_lines(m, below, L, out);
 }
 
 /// A band at most L/4 tall and at least `min_len` long: what a blurred rule leaves (dashes,
