@@ -302,9 +302,9 @@ inline int median(std::vector<int> v, int fallback) {
 /// 2 pixels of ink cross that row (two text lines that a scan's blur joined at a descender) or
 /// less than 1/32 of a row of text's ink (the band's upper quartile: a long line's superscript
 /// reaching into the gap below, a frame's sides around two lines) with lines at least 4 L long
-/// on both sides. The rows of a matrix between
-/// its brackets (entries are sparse: the brackets' ink is no small part of a row's), a fraction
-/// bar or a tall symbol stay whole. Appends the pieces to `out`, top to bottom.
+/// on both sides. The rows of a matrix between its brackets (entries are sparse: the brackets'
+/// ink is no small part of a row's), a fraction bar or a tall symbol stay whole. Appends the
+/// pieces to `out`, top to bottom.
 inline void split_touching_lines(const InkMap& m, const Box& band, int L, std::vector<Box>& out) {
     const int edge = (3 * L + 4) / 5;
     if (band.empty() || band.height() < 2 * L) {

@@ -13,12 +13,14 @@
 //      more than 1.5 L apart (a listing's lines that run on past spaces) or when both sides are
 //      ragged and one is mostly of several cells (a table) or both are filled across, row after
 //      row (a list of symbols: the right side's lines all share rows with the left's and it has a
-//      hole where the left has a line); a drawing beside text always makes columns (drawings: pipeline/drawings.hpp, each one solid block before lines are cut).
+//      hole where the left has a line); a drawing beside text always makes columns (drawings:
+//      pipeline/drawings.hpp, each one solid block before lines are cut).
 //      Reading order: strips top to bottom, in a strip the left column before the right one;
 //   5. blocks: each column cut again at white rows ≥ block_gap · L; lines: bands of ink rows (a
-//      band ≥ 2 L tall cut where at most 2 pixels cross a row: lines a scan's blur joined), thin
-//      bands (accents, fraction bars, sub/superscripts) merged into their nearest neighbour;
-//      rules (thin, long, dense bands) are dropped;
+//      band ≥ 2 L tall cut where little ink crosses a row: lines a scan's blur or a superscript
+//      joined: detail::split_touching_lines), thin bands (accents, fraction bars,
+//      sub/superscripts) merged into their nearest neighbour; rules (thin, long, dense bands) are
+//      dropped;
 //   6. chunks: each line split at wide gaps (≥ cell_gap · L: table cells, layout columns), then at
 //      word gaps so that no crop is wider than `max_chunk_width` after scaling to `chunk_height`;
 //   7. kinds: a block whose lines have several cells lined up in columns is a table; a single-line
