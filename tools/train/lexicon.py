@@ -9,9 +9,11 @@ see the list as a user's unseen page would.
 
 A word is a run of 3 or more ASCII letters, lower-cased (the parser corrects ASCII words only, see
 pipeline/word_correction.hpp). Kept: words found in at least --min-docs documents (a document's typos,
-identifiers and hyphenation fragments rarely recur across documents). Each document contributes its
-first --pages pages (`pdftotext -l`), so long manuals do not outweigh the rest. The file: one word
-per line, sorted, preceded by a comment line that names the source.
+identifiers and hyphenation fragments rarely recur across documents); left out: "h…i" words whose
+inside is a kept word, TeX's ⟨…⟩ read from a text layer without ToUnicode (make_data.tex_angles).
+Each document contributes its first --pages pages (`pdftotext -l`), so long manuals do not
+outweigh the rest. The file: one word per line, sorted, preceded by a comment line that names the
+source.
 
 Also the word correction itself for the Python tools (load_lexicon, correct: the rules of
 pipeline/word_correction.hpp), used by lexicon_eval.py and reread.py.
@@ -136,7 +138,8 @@ def main():
             counts.update(ws)
             if i % 200 == 0:
                 print(f"{i}/{len(pdfs)} documents, {len(counts)} distinct words", file=sys.stderr, flush=True)
-    kept = sorted(w for w, n in counts.items() if n >= a.min_docs)
+    kept = {w for w, n in counts.items() if n >= a.min_docs}
+    kept = sorted(w for w in kept if D.tex_angle_word(w, kept) is None)  # "hnamei" is ⟨name⟩
     Path(a.out).write_text(
         f"# docvlm lexicon: ASCII words in >= {a.min_docs} of {len(pdfs)} training PDFs "
         f"(Debian documentation, tools/train/lexicon.py)\n" + "\n".join(kept) + "\n", encoding="utf-8")

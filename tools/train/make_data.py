@@ -140,6 +140,54 @@ def math_pages(pdf: str) -> list[tuple[int, int]]:
     return found
 
 
+# TeX's angle brackets are the cmsy font's code points of "h" and "i": in a PDF whose font carries
+# no ToUnicode map, "\\foo{⟨name⟩}" reaches the text layer as "\\foo{hnamei}".
+TEX_ANGLE = re.compile(r"(?<![A-Za-z])h([a-z][a-z-]*[a-z])i(?![A-Za-z])")
+LEXICON = Path(__file__).resolve().parents[2] / "models" / "docvlm-small" / "lexicon.txt"
+
+
+def tex_angle_word(word: str, known: set[str]) -> str | None:
+    """The inside of an "h…i" word whose inside is words of `known` (lower-case words of the
+    training documents), else None. A real word of that shape whose inside is a word too ("hindi")
+    is taken for brackets as well: the price of a rule without a dictionary of English."""
+    m = TEX_ANGLE.fullmatch(word)
+    if m and all(part in known for part in m.group(1).split("-")):
+        return m.group(1)
+    return None
+
+
+def tex_angles(text: str, known: set[str]) -> str:
+    """`text` with each "h…i" word of known inside written as TeX set it: "⟨name⟩"."""
+    def fix(m: re.Match) -> str:
+        inside = tex_angle_word(m.group(0), known)
+        return f"⟨{inside}⟩" if inside else m.group(0)
+    return TEX_ANGLE.sub(fix, text)
+
+
+_known: set[str] | None = None
+
+
+def known_words() -> set[str]:
+    """The word list the parser ships (tools/train/lexicon.py: words of the training documents)."""
+    global _known
+    if _known is None:
+        lines = LEXICON.read_text(encoding="utf-8").splitlines() if LEXICON.exists() else []
+        _known = {w for w in lines if w and not w.startswith("#")}
+    return _known
+
+
+def segment_label(seg) -> str:
+    """The words of a line segment as its label. pdftotext cuts a word where the font or the
+    baseline changes; such pieces overlap (the LaTeX logo: "L", a raised "A", "TEX") and its plain
+    text, which the evaluation's truth is, joins them. So: a space between two words unless the
+    second starts inside the first (right of its start, left of its end; words of rotated text
+    share one start). Then TeX's angle brackets (tex_angles)."""
+    text = seg[0][4]
+    for a, b in zip(seg, seg[1:]):
+        text += ("" if a[0] < b[0] < a[2] else " ") + b[4]
+    return tex_angles(text, known_words())
+
+
 def bad_label(s: str) -> bool:
     return any(0xE000 <= ord(ch) <= 0xF8FF or ch == "\ufffd" for ch in s) or not s.strip()
 
@@ -175,7 +223,7 @@ def pdf_segments(rng: random.Random, pdf: str, page: int, dpi: int, scan_p: floa
                 j += 1
             seg = words[i:j]
             i = j
-            label = " ".join(w[4] for w in seg)
+            label = segment_label(seg)
             if bad_label(label) or len(label.encode()) > 120:
                 continue
             box = seg_box(seg)
