@@ -141,7 +141,7 @@ def math_pages(pdf: str) -> list[tuple[int, int]]:
 
 
 # TeX's angle brackets are the cmsy font's code points of "h" and "i": in a PDF whose font carries
-# no ToUnicode map, "\\foo{⟨name⟩}" reaches the text layer as "\\foo{hnamei}".
+# no ToUnicode map, "\foo{⟨name⟩}" reaches the text layer as "\foo{hnamei}".
 TEX_ANGLE = re.compile(r"(?<![A-Za-z])h([a-z][a-z-]*[a-z])i(?![A-Za-z])")
 LEXICON = Path(__file__).resolve().parents[2] / "models" / "docvlm-small" / "lexicon.txt"
 
