@@ -21,6 +21,7 @@ for a given seed.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import time
 import unicodedata
+from collections.abc import Set
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +148,7 @@ TEX_ANGLE = re.compile(r"(?<![A-Za-z])h([a-z][a-z-]*[a-z])i(?![A-Za-z])")
 LEXICON = Path(__file__).resolve().parents[2] / "models" / "docvlm-small" / "lexicon.txt"
 
 
-def tex_angle_word(word: str, known: set[str]) -> str | None:
+def tex_angle_word(word: str, known: Set[str]) -> str | None:
     """The inside of an "h…i" word whose inside is words of `known` (lower-case words of the
     training documents), else None. A real word of that shape whose inside is a word too ("hindi")
     is taken for brackets as well: the price of a rule without a dictionary of English."""
@@ -156,7 +158,7 @@ def tex_angle_word(word: str, known: set[str]) -> str | None:
     return None
 
 
-def tex_angles(text: str, known: set[str]) -> str:
+def tex_angles(text: str, known: Set[str]) -> str:
     """`text` with each "h…i" word of known inside written as TeX set it: "⟨name⟩"."""
     def fix(m: re.Match) -> str:
         inside = tex_angle_word(m.group(0), known)
@@ -164,16 +166,11 @@ def tex_angles(text: str, known: set[str]) -> str:
     return TEX_ANGLE.sub(fix, text)
 
 
-_known: set[str] | None = None
-
-
-def known_words() -> set[str]:
+@functools.cache
+def known_words() -> frozenset[str]:
     """The word list the parser ships (tools/train/lexicon.py: words of the training documents)."""
-    global _known
-    if _known is None:
-        lines = LEXICON.read_text(encoding="utf-8").splitlines() if LEXICON.exists() else []
-        _known = {w for w in lines if w and not w.startswith("#")}
-    return _known
+    lines = LEXICON.read_text(encoding="utf-8").splitlines() if LEXICON.exists() else []
+    return frozenset(w for w in lines if w and not w.startswith("#"))
 
 
 def segment_label(seg) -> str:
