@@ -1,10 +1,13 @@
 // Tests of word correction: the sampler's alternatives against a scalar log-softmax, the word list
 // (io/lexicon.hpp) and its errors, correct_words (pipeline/word_correction.hpp) on readings with
-// hand-made alternatives, and the shipped model's word list at work in the parser.
+// hand-made alternatives, respell_words with a hand-made score, sequence_logprob against PyTorch's
+// logits, and the shipped model's word list at work in the parser.
+#include "embedded_util.hpp"
 #include "test_util.hpp"
 
 #include <docvlm/docvlm.hpp>
 #include <docvlm/io/lexicon.hpp>
+#include <docvlm/model/sequence_score.hpp>
 #include <docvlm/pipeline/embedded_parser.hpp>
 #include <docvlm/pipeline/word_correction.hpp>
 
@@ -162,6 +165,95 @@ TEST_CASE("correct_words: a long unknown word with many alternatives ends quickl
     CHECK(out.size() == 32);
 }
 
+TEST_CASE("lexicon_neighbours: listed words one letter dropped, added, changed or two swapped away") {
+    const auto lex = io::Lexicon::parse("evanescent\nenergy\nform\nfrom\nfarm\nforms\nfor\nfoam\nfirm\n");
+    using V = std::vector<std::string>;
+    CHECK(pipeline::lexicon_neighbours("evancescent", lex, 16) == V{"evanescent"});  // a letter doubled: dropped
+    CHECK(pipeline::lexicon_neighbours("enegy", lex, 16) == V{"energy"});            // a letter lost: added
+    CHECK(pipeline::lexicon_neighbours("fomr", lex, 16) == V{"for", "form"});        // dropped; swapped
+    CHECK(pipeline::lexicon_neighbours("frm", lex, 16) == V{"farm", "firm", "form", "from"});  // added
+    CHECK(pipeline::lexicon_neighbours("fosm", lex, 16) == V{"foam", "form"});               // changed
+    CHECK(pipeline::lexicon_neighbours("frm", lex, 3).empty());                      // more than the limit: none
+    CHECK(pipeline::lexicon_neighbours("xyzzy", lex, 16).empty());
+    CHECK(pipeline::lexicon_neighbours("fo", lex, 16) == V{"for"});                  // no word under 3 letters
+}
+
+TEST_CASE("respell_words: the best-scored neighbour within the margin, capitals kept, all words against the reading as read") {
+    const auto lex = io::Lexicon::parse("evanescent\nenergy\nwave\nthe\nform\nfor\n");
+    // a score that prefers readings closer to `truth`: minus their edit distance
+    auto distance = [](std::span<const std::int32_t> a, const std::string& b) {
+        std::vector<std::size_t> d(b.size() + 1);
+        std::iota(d.begin(), d.end(), std::size_t(0));
+        for (std::size_t i = 1; i <= a.size(); ++i) {
+            std::size_t diag = d[0];
+            d[0] = i;
+            for (std::size_t j = 1; j <= b.size(); ++j) {
+                const std::size_t above = d[j];  // row i - 1
+                d[j] = std::min({above + 1, d[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+                diag = above;
+            }
+        }
+        return double(d[b.size()]);
+    };
+    auto respell = [&](std::string text, const std::string& truth, double margin, std::size_t* calls = nullptr) {
+        std::vector<std::int32_t> ids(text.begin(), text.end());
+        std::size_t n = 0;
+        pipeline::respell_words(ids, lex, margin, [&](std::span<const std::int32_t> r) { return ++n, -distance(r, truth); });
+        if (calls) *calls = n;
+        return std::string(ids.begin(), ids.end());
+    };
+    CHECK(respell("the evancescent wave", "the evanescent wave", 1.0) == "the evanescent wave");
+    CHECK(respell("Evancescent, ENEGY", "Evanescent, ENERGY", 1.0) == "Evanescent, ENERGY");
+    // both words scored against the reading as read, replaced together
+    CHECK(respell("enegy evancescent", "energy evanescent", 20.0) == "energy evanescent");
+    // over the margin: as read (the truth here is another spelling, so the neighbour scores worse)
+    CHECK(respell("the evancescent wave", "the evancescent wave", 0.5) == "the evancescent wave");
+    // the best of two neighbours ("fomr": for and form)
+    CHECK(respell("fomr", "form", 10.0) == "form");
+    CHECK(respell("fomr", "for", 10.0) == "for");
+    // listed words, letters split by a digit, odd capitals and words with no neighbour are left, unscored
+    std::size_t calls = 1;
+    CHECK(respell("the wave evanes3ent eVanescent qqqqq ab", "", 100.0, &calls) == "the wave evanes3ent eVanescent qqqqq ab");
+    CHECK(calls == 0);
+}
+
+TEST_CASE("sequence_logprob: the log-probability of PyTorch's logits for the reference readings (f32)") {
+    const auto model = load<presets::DocvlmSmall<F32>>(default_model_dir());
+    const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
+    std::size_t checked = 0;
+    for (const int i : embedded_test::crops_to_check(ref)) {
+        const std::string s = std::to_string(i);
+        if (!ref.contains("logits" + s)) continue;
+        CAPTURE(i);
+        const std::string task = embedded_test::task_of(ref, model.dims(), i);
+        const auto toks = embedded_test::tokens_of(ref, "tokens" + s);
+        const Array<float> logits = ref.to_f32("logits" + s);  // [task token + toks, vocab]
+        const std::size_t vocab = model.dims().vocab;
+        REQUIRE(logits.size() == (toks.size() + 1) * vocab);
+        double want = 0;  // a scalar log-softmax of PyTorch's rows at each next token, the end token last
+        for (std::size_t r = 0; r <= toks.size(); ++r) {
+            const float* row = logits.data() + r * vocab;
+            double mx = row[0], sum = 0;
+            for (std::size_t v = 0; v < vocab; ++v) mx = std::max(mx, double(row[v]));
+            for (std::size_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - mx);
+            want += double(row[r < toks.size() ? toks[r] : model.dims().eos_token_id]) - mx - std::log(sum);
+        }
+        const std::int32_t prompt[1] = {model.dims().task_token(task)};
+        const double got = sequence_logprob(model, model.encode_image(embedded_test::crop_of(ref, i)), prompt, toks, vocab,
+                                            model.dims().eos_token_id, model.dims().max_tokens);
+        CHECK(std::abs(got - want) <= 1e-4 * (1 + std::abs(want)));
+        ++checked;
+    }
+    CHECK(checked > 0);
+    const auto vis = model.encode_image(embedded_test::crop_of(ref, 0));
+    const std::int32_t prompt[1] = {model.dims().task_token("text")};
+    const std::vector<std::int32_t> bad{65, 9999}, long_ids(model.dims().max_tokens, 65);
+    CHECK_ERROR_HAS(sequence_logprob(model, vis, prompt, bad, model.dims().vocab, model.dims().eos_token_id, model.dims().max_tokens),
+                    "token 9999", "vocabulary");
+    CHECK_ERROR_HAS(sequence_logprob(model, vis, prompt, long_ids, model.dims().vocab, model.dims().eos_token_id, model.dims().max_tokens),
+                    "more than the model's");
+}
+
 TEST_CASE("the shipped model's word list: loaded with the model, words corrected in parse, lengths kept") {
     const auto model = load_default_model();
     REQUIRE(model.lexicon() != nullptr);
@@ -183,14 +275,14 @@ TEST_CASE("the shipped model's word list: loaded with the model, words corrected
     for (int y = 0; y < sharp.height; ++y) std::copy_n(page.row(y), std::size_t(page.width), sharp.row(y));
     const io::Image low = io::resize(sharp, sharp.width * 2 / 5, sharp.height * 2 / 5, io::Resample::bilinear);
     const io::Image top = io::resize(low, sharp.width, sharp.height, io::Resample::bilinear);
-    auto parse = [&](double margin) {
+    auto parse = [&](double margin, double respell) {
         pipeline::EmbeddedParserOptions opt;
-        opt.lexicon_margin = margin;
+        opt.lexicon_margin = margin, opt.respell_margin = respell;
         std::string text;
         for (const auto& b : pipeline::EmbeddedPageParser(model, opt).parse(top).blocks) text += b.content + "\n";
         return text;
     };
-    const std::string plain = parse(0), corrected = parse(4.0);
+    const std::string plain = parse(0, 0), corrected = parse(4.0, 0), respelt = parse(4.0, 6.0);
     REQUIRE(plain.size() > 200);
     REQUIRE(corrected.size() == plain.size());
     auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
@@ -209,8 +301,32 @@ TEST_CASE("the shipped model's word list: loaded with the model, words corrected
         }
         return n;
     };
-    MESSAGE("unlisted words: ", unlisted(plain), " read, ", unlisted(corrected), " corrected");
+    MESSAGE("unlisted words: ", unlisted(plain), " read, ", unlisted(corrected), " corrected, ", unlisted(respelt), " respelt");
     CHECK(unlisted(corrected) < unlisted(plain));
+    // respelling: the same text but for words, each replaced by a listed word one edit away
+    auto pieces = [&](const std::string& s) {  // alternating runs: letters, then everything else
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < s.size();) {
+            std::size_t j = i;
+            while (j < s.size() && letter(s[j]) == letter(s[i])) ++j;
+            out.push_back(s.substr(i, j - i)), i = j;
+        }
+        return out;
+    };
+    const auto before = pieces(corrected), after = pieces(respelt);
+    REQUIRE(before.size() == after.size());
+    for (std::size_t i = 0; i < before.size(); ++i) {
+        if (before[i] == after[i]) continue;
+        CAPTURE(before[i]);
+        CAPTURE(after[i]);
+        REQUIRE(letter(before[i][0]));
+        std::string lower = after[i], was = before[i];
+        for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+        for (char& c : was) c = char(std::tolower(static_cast<unsigned char>(c)));
+        const auto near = pipeline::lexicon_neighbours(was, *model.lexicon(), 16);
+        CHECK(std::find(near.begin(), near.end(), lower) != near.end());
+    }
+    CHECK(unlisted(respelt) < unlisted(corrected));  // the sample has one such word
 }
 
 }  // TEST_SUITE

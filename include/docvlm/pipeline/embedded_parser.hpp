@@ -17,6 +17,7 @@
 #include <docvlm/io/image.hpp>
 #include <docvlm/model/gated_vlm.hpp>
 #include <docvlm/model/generation.hpp>
+#include <docvlm/model/sequence_score.hpp>
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/pipeline/page_normalise.hpp>
 #include <docvlm/pipeline/page_parser.hpp>
@@ -68,6 +69,13 @@ struct EmbeddedParserOptions {
     /// Chosen on 1,000 clean and 1,000 scanned validation crops (tools/train/lexicon_eval.py,
     /// documents held out of training and of the word list).
     double lexicon_margin = 4.0;
+    /// With the word list: a word still unknown after that correction becomes the listed word one
+    /// edit away (a letter dropped, added, changed, or two swapped) whose whole reading the model
+    /// scores best, when that score is at most this many nats below the reading as read
+    /// (pipeline::respell_words; parse only). 0: no respelling.
+    /// Chosen on 1,000 clean and 1,000 scanned validation crops (tools/train/respell.py: the lowest
+    /// mean CER of margins 0.5-8), then checked on the held-out pages of make_heldout_pages.py.
+    double respell_margin = 6.0;
     std::size_t batch = 8;             ///< crops decoded together (1: one at a time)
     /// Display formulas as LaTeX: a `displayed` block whose text reads like mathematics (see
     /// looks_like_math) is read again with the formula task, its equation number kept apart.
@@ -396,6 +404,13 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::s
         r.ids.assign(outs[i].begin(), outs[i].begin() + std::ptrdiff_t(r.verdict.keep));
         r.confidence = r.verdict.overran ? -std::numeric_limits<double>::infinity() : mean_logprob(logprobs[i], r.ids.size(), r.verdict.looped);
         if (words) correct_words(r.ids, logprobs[i], alternatives[i], word_alternatives, *words, opt_.lexicon_margin);
+        if (words && opt_.respell_margin > 0 && r.ids.size() + 1 < model_->dims().max_tokens) {
+            const std::int32_t prompt[1] = {model_->dims().task_token("text")};
+            respell_words(r.ids, *words, opt_.respell_margin, [&](std::span<const std::int32_t> ids) {
+                return sequence_logprob(*model_, vision[i], prompt, ids, model_->dims().vocab, model_->dims().eos_token_id,
+                                        model_->dims().max_tokens);
+            });
+        }
         tokens += outs[i].size();
     }
     vision_s += std::chrono::duration<double>(t1 - t0).count();

@@ -11,6 +11,18 @@
 //     case, all capitals, or a capital and then lower case.
 // The length never changes, and nothing but letters is touched: digits, signs and spaces stay as
 // read. The margin is chosen on held-out crops (tools/train/lexicon_eval.py).
+//
+// respell_words goes one step further for the words still unknown (a letter of a blurred word
+// dropped or doubled, which no same-length swap mends), with the model's score of whole readings
+// as the evidence:
+//   - the candidates of a word (3 to 32 letters, a word's capitals) are the listed words one edit
+//     away: a letter dropped, added or changed, or two neighbours swapped; spelt with the word's
+//     capitals; at most max_candidates of them (a longer list leaves the word as read);
+//   - each is scored as the whole reading with it in the word's place (`score`: the model's
+//     log-probability of a reading and its end, model/sequence_score.hpp); the best replaces the word
+//     when it scores at most `margin` below the reading as read (the first on a tie);
+//   - every word is scored against the reading as read; the replacements are made together.
+// The margin is chosen on held-out crops (tools/train/respell.py).
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -18,9 +30,12 @@
 #include <docvlm/io/lexicon.hpp>
 #include <docvlm/model/generation.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
@@ -31,6 +46,15 @@ namespace pipeline {
 /// ids.size() steps. Returns the number of words changed.
 std::size_t correct_words(std::span<std::int32_t> ids, std::span<const float> chosen, std::span<const TokenAlternative> alternatives,
                           std::size_t k, const io::Lexicon& lexicon, double margin);
+
+/// The listed words one edit from `word` (see above), lower case, sorted; empty when more than
+/// `limit` of them exist.
+std::vector<std::string> lexicon_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit);
+
+/// Respells the unknown words of the reading `ids` (see above); `score(span of token ids)` returns
+/// the log-probability of a whole reading. Returns the number of words changed.
+template <class Score>
+std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lexicon, double margin, Score&& score);
 
 
 // ------------------------------------------------------------------------------------------------
@@ -119,6 +143,85 @@ inline std::size_t correct_words(std::span<std::int32_t> ids, std::span<const fl
         i = j;
     }
     return changed;
+}
+
+inline std::vector<std::string> lexicon_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit) {
+    std::vector<std::string> out;
+    std::string w(word), c;
+    const auto consider = [&](const std::string& cand) {
+        if (cand.size() >= io::Lexicon::min_length && cand.size() <= io::Lexicon::max_length && lexicon.contains(cand)) out.push_back(cand);
+    };
+    for (std::size_t i = 0; i <= w.size(); ++i) {
+        if (i < w.size()) consider(c = w.substr(0, i) + w.substr(i + 1));                                    // dropped
+        for (char l = 'a'; l <= 'z'; ++l) consider(c = w.substr(0, i) + l + w.substr(i));                      // added
+        if (i < w.size())
+            for (char l = 'a'; l <= 'z'; ++l)
+                if (l != w[i]) consider(c = w.substr(0, i) + l + w.substr(i + 1));                             // changed
+        if (i + 1 < w.size() && w[i] != w[i + 1]) consider(c = w.substr(0, i) + w[i + 1] + w[i] + w.substr(i + 2));  // swapped
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    if (out.size() > limit) out.clear();
+    return out;
+}
+
+namespace detail {
+
+// `lower` spelt with the capitals of `like` (a word's: all lower, all capitals, or a first capital).
+inline std::vector<std::int32_t> spelt_like(const std::string& lower, std::span<const std::int32_t> like) {
+    const bool all_caps = std::all_of(like.begin(), like.end(), [](std::int32_t t) { return t >= 'A' && t <= 'Z'; });
+    std::vector<std::int32_t> out(lower.begin(), lower.end());
+    for (std::size_t i = 0; i < out.size(); ++i)
+        if (all_caps || (i == 0 && like[0] >= 'A' && like[0] <= 'Z')) out[i] -= 'a' - 'A';
+    return out;
+}
+
+}  // namespace detail
+
+template <class Score>
+std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lexicon, double margin, Score&& score) {
+    constexpr std::size_t max_candidates = 16;
+    struct Change {
+        std::size_t begin, end;
+        std::vector<std::int32_t> spelling;
+    };
+    std::vector<Change> changes;
+    double as_read = 0;
+    bool scored = false;
+    std::string word;
+    for (std::size_t i = 0; i < ids.size();) {
+        if (!detail::ascii_letter(ids[i])) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i;
+        word.clear();
+        while (j < ids.size() && detail::ascii_letter(ids[j])) word.push_back(detail::lower_letter(ids[j++]));
+        const std::span<const std::int32_t> read(ids.data() + i, j - i);
+        if (word.size() >= io::Lexicon::min_length && word.size() <= io::Lexicon::max_length && detail::word_capitals(read) &&
+            !lexicon.contains(word)) {
+            double best = -std::numeric_limits<double>::infinity();
+            std::vector<std::int32_t> trial, best_spelling;
+            for (const std::string& cand : lexicon_neighbours(word, lexicon, max_candidates)) {
+                std::vector<std::int32_t> spelling = detail::spelt_like(cand, read);
+                trial.assign(ids.begin(), ids.begin() + std::ptrdiff_t(i));
+                trial.insert(trial.end(), spelling.begin(), spelling.end());
+                trial.insert(trial.end(), ids.begin() + std::ptrdiff_t(j), ids.end());
+                const double s = score(std::span<const std::int32_t>(trial));
+                if (s > best) best = s, best_spelling = std::move(spelling);
+            }
+            if (!best_spelling.empty()) {
+                if (!scored) as_read = score(std::span<const std::int32_t>(ids)), scored = true;
+                if (best >= as_read - margin) changes.push_back({i, j, std::move(best_spelling)});
+            }
+        }
+        i = j;
+    }
+    for (auto c = changes.rbegin(); c != changes.rend(); ++c) {  // right to left: earlier positions stay valid
+        ids.erase(ids.begin() + std::ptrdiff_t(c->begin), ids.begin() + std::ptrdiff_t(c->end));
+        ids.insert(ids.begin() + std::ptrdiff_t(c->begin), c->spelling.begin(), c->spelling.end());
+    }
+    return changes.size();
 }
 
 }  // namespace pipeline

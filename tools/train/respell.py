@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Held-out choice of the parser's respelling of unknown words (EmbeddedParserOptions::respell_margin;
+pipeline/word_correction.hpp respell_words): a word of the reading that the word list lacks, after
+the same-length correction (lexicon.correct), is compared with the listed words one edit away (a
+letter dropped, added, changed or two neighbours swapped; its capitals kept), each scored by the
+model itself: the log-probability of the whole reading with that word in its place, end token
+included (teacher-forced, the same crop). The best one replaces the word when it scores at most
+`margin` below the reading as read. Every unknown word is scored against the reading as read, and
+the replacements are made together.
+
+Reports, per margin, the CER of validation crops (documents held out of training and of the word
+list) and the share of the reading's words (4+ letters) that its label lacks:
+
+    make_data.py --out VAL/scan --split val --shards 1 --workers 2 --seed 21 --scan 1 --mix 0.7,0.3,0
+    tools/train/respell.py --model models/docvlm-small --data VAL/scan --stretch --n 1000 --seed 1
+    tools/train/respell.py --model models/docvlm-small --data VAL/clean --n 1000 --seed 1
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as C  # noqa: E402
+from crop_levels import stretched  # noqa: E402
+from lexicon import case_ok, correct, in_trie, load_lexicon  # noqa: E402
+from lexicon_eval import WORD4  # noqa: E402
+from reference import load_qat_model  # noqa: E402
+from reread import readings  # noqa: E402
+from train import Shards, anchors_valid, cer, make_batch  # noqa: E402
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+MAX_CANDIDATES = 16  # a word with more listed neighbours stays as read (word_correction.hpp)
+OPS = ("drop", "add", "change", "swap")
+
+
+def is_letter(t: int) -> bool:
+    return 65 <= t <= 90 or 97 <= t <= 122
+
+
+def words_of(ids: list[int]) -> list[tuple[int, int]]:
+    """[start, end) of every run of ASCII letters."""
+    out, i = [], 0
+    while i < len(ids):
+        if not is_letter(ids[i]):
+            i += 1
+            continue
+        j = i
+        while j < len(ids) and is_letter(ids[j]):
+            j += 1
+        out.append((i, j))
+        i = j
+    return out
+
+
+def with_capitals(w: str, like: str) -> str:
+    if like.isupper():
+        return w.upper()
+    if like[0].isupper():
+        return w[0].upper() + w[1:]
+    return w
+
+
+def neighbours(word: str, trie: dict, ops=OPS) -> list[str]:
+    """Listed words one edit from `word` (3-32 letters), spelt with word's capitals; none when its
+    capitals are not a word's or more than MAX_CANDIDATES are listed."""
+    if not case_ok(word):
+        return []
+    w = word.lower()
+    cands = set()
+    for i in range(len(w) + 1):
+        if "drop" in ops and i < len(w):
+            cands.add(w[:i] + w[i + 1:])
+        if "add" in ops:
+            cands.update(w[:i] + c + w[i:] for c in LETTERS)
+        if "change" in ops and i < len(w):
+            cands.update(w[:i] + c + w[i + 1:] for c in LETTERS if c != w[i])
+        if "swap" in ops and i + 1 < len(w) and w[i] != w[i + 1]:
+            cands.add(w[:i] + w[i + 1] + w[i] + w[i + 2:])
+    listed = sorted(with_capitals(c, word) for c in cands if 3 <= len(c) <= 32 and in_trie(trie, c))
+    return listed if len(listed) <= MAX_CANDIDATES else []
+
+
+@torch.no_grad()
+def sequence_logprobs(model, img: np.ndarray, width: int, seqs: list[list[int]]) -> list[float]:
+    """log P(seq, EOS | crop, text task) of each token sequence, teacher-forced on one crop."""
+    full = [[C.TASKS["text"]] + s + [C.EOS] for s in seqs]
+    n = len(full)
+    imgs = np.repeat(img[None, :, :width], n, axis=0)
+    patches, rows, cols, valid, tin, tout = make_batch(imgs, np.full(n, width), full)
+    v = anchors_valid(valid, model.c.anchors)
+    logp = F.log_softmax(model(patches.bfloat16(), rows, cols, tin, v).float(), -1)
+    out = []
+    for r, s in enumerate(full):
+        t = tout[r, :len(s) - 1]
+        out.append(float(logp[r, torch.arange(len(s) - 1), t].sum()))
+    return out
+
+
+def respell_gains(model, img, width, ids: list[int], trie: dict, ops=OPS):
+    """For each unknown word with listed neighbours: (start, end, best spelling, score given up)."""
+    out = []
+    for i, j in words_of(ids):
+        word = bytes(ids[i:j]).decode()
+        if j - i < 3 or j - i > 32 or in_trie(trie, word.lower()):
+            continue
+        cands = neighbours(word, trie, ops)
+        if not cands:
+            continue
+        seqs = [ids] + [ids[:i] + list(c.encode()) + ids[j:] for c in cands]
+        lp = sequence_logprobs(model, img, width, seqs)
+        b = int(np.argmax(lp[1:]))
+        out.append((i, j, cands[b], lp[0] - lp[1 + b]))
+    return out
+
+
+def apply(ids: list[int], gains, margin: float) -> list[int]:
+    out = list(ids)
+    for i, j, c, cost in sorted(gains, reverse=True):  # right to left: earlier positions stay valid
+        if cost <= margin:
+            out[i:j] = list(c.encode())
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--lexicon", default="", help="the word list (default: the model folder's lexicon.txt)")
+    ap.add_argument("--data", required=True, help="a folder with text-val-*.npz shards")
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--stretch", action="store_true", help="stretch each crop's levels first (scanned pages)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lexicon-margin", type=float, default=4.0, help="the same-length correction's margin (the parser's)")
+    ap.add_argument("--margins", default="0.5,1,2,3,4,6,8")
+    ap.add_argument("--ops", default=",".join(OPS), help="edits tried, of " + ",".join(OPS))
+    ap.add_argument("--cache", default="", help="keep the readings in this file (a pickle) for further runs")
+    ap.add_argument("--show", type=int, default=0, help="print this many respellings at the largest margin")
+    a = ap.parse_args()
+    model = load_qat_model(Path(a.model), a.threads)
+    trie = load_lexicon(a.lexicon or f"{a.model}/lexicon.txt")
+    ops = tuple(a.ops.split(","))
+    s = Shards(glob.glob(f"{a.data}/text-val-*.npz"), "text")
+    idx = np.sort(np.random.default_rng(a.seed).choice(len(s), min(a.n, len(s)), replace=False))
+    widths = np.array([int(s.widths[j]) for j in idx])
+    imgs = np.stack([stretched(s.images[j], int(w)) if a.stretch else s.images[j] for j, w in zip(idx, widths)])
+    labels = [s.labels[j].decode("utf-8", "replace") for j in idx]
+    chars = sum(max(1, len(t)) for t in labels)
+    if a.cache and Path(a.cache).is_file():
+        reads = pickle.loads(Path(a.cache).read_bytes())
+    else:
+        reads = [(k, rows) for k, _, rows in readings(model, imgs, widths, widths * 2 // 7 + 8)]
+        if a.cache:
+            Path(a.cache).write_bytes(pickle.dumps(reads))
+    first = [correct(k, lp, trie, a.lexicon_margin) for k, lp in reads]
+    gains = [respell_gains(model, imgs[r], int(widths[r]), ids, trie, ops) for r, ids in enumerate(first)]
+
+    def report(name, texts):
+        e = sum(cer(t, lab) for t, lab in zip(texts, labels))
+        said = absent = 0
+        for t, lab in zip(texts, labels):
+            have = {w.lower() for w in WORD4.findall(lab)}
+            ws = [w.lower() for w in WORD4.findall(t)]
+            said += len(ws)
+            absent += sum(w not in have for w in ws)
+        print(f"  {name}: CER {e / chars:.4f}, words the label lacks {absent}/{said} = {absent / max(1, said):.2%}", flush=True)
+
+    print(f"{a.data}: {len(idx)} crops, {sum(len(g) for g in gains)} unknown words with listed neighbours ({a.ops})")
+    report("greedy", [C.decode(k) for k, _ in reads])
+    report(f"same-length correction (margin {a.lexicon_margin})", [C.decode(k) for k in first])
+    margins = [float(x) for x in a.margins.split(",")]
+    for m in margins:
+        texts = [C.decode(apply(ids, g, m)) for ids, g in zip(first, gains)]
+        report(f"respelt, margin {m}", texts)
+    shown = 0
+    for ids, g, lab in zip(first, gains, labels):
+        for i, j, c, cost in g:
+            if shown < a.show:
+                print(f"    {bytes(ids[i:j]).decode()!r} -> {c!r} (gives up {cost:.2f}); label {lab!r}")
+                shown += 1
+
+
+if __name__ == "__main__":
+    main()
