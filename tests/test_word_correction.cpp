@@ -198,7 +198,7 @@ TEST_CASE("respell_words: the best-scored neighbour within the margin, capitals 
     auto respell = [&](std::string text, const std::string& truth, double margin, std::size_t* calls = nullptr) {
         std::vector<std::int32_t> ids(text.begin(), text.end());
         std::size_t n = 0;
-        pipeline::respell_words(ids, lex, margin, [&](std::span<const std::int32_t> r) { return ++n, -distance(r, truth); });
+        pipeline::respell_words(ids, lex, margin, [&](std::span<const std::int32_t> r, std::size_t) { return ++n, -distance(r, truth); });
         if (calls) *calls = n;
         return std::string(ids.begin(), ids.end());
     };
@@ -217,7 +217,7 @@ TEST_CASE("respell_words: the best-scored neighbour within the margin, capitals 
     CHECK(calls == 0);
 }
 
-TEST_CASE("sequence_logprob: the log-probability of PyTorch's logits for the reference readings (f32)") {
+TEST_CASE("sequence_logprob and ReadingScorer: the log-probability of PyTorch's logits for the reference readings (f32)") {
     const auto model = load<presets::DocvlmSmall<F32>>(default_model_dir());
     const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
     std::size_t checked = 0;
@@ -230,18 +230,33 @@ TEST_CASE("sequence_logprob: the log-probability of PyTorch's logits for the ref
         const Array<float> logits = ref.to_f32("logits" + s);  // [task token + toks, vocab]
         const std::size_t vocab = model.dims().vocab;
         REQUIRE(logits.size() == (toks.size() + 1) * vocab);
-        double want = 0;  // a scalar log-softmax of PyTorch's rows at each next token, the end token last
+        std::vector<double> want(toks.size() + 1);  // a scalar log-softmax of PyTorch's rows at each next token, the end last
         for (std::size_t r = 0; r <= toks.size(); ++r) {
             const float* row = logits.data() + r * vocab;
             double mx = row[0], sum = 0;
             for (std::size_t v = 0; v < vocab; ++v) mx = std::max(mx, double(row[v]));
             for (std::size_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - mx);
-            want += double(row[r < toks.size() ? toks[r] : model.dims().eos_token_id]) - mx - std::log(sum);
+            want[r] = double(row[r < toks.size() ? toks[r] : model.dims().eos_token_id]) - mx - std::log(sum);
         }
+        auto want_from = [&](std::size_t from) { return std::accumulate(want.begin() + std::ptrdiff_t(from), want.end(), 0.0); };
         const std::int32_t prompt[1] = {model.dims().task_token(task)};
-        const double got = sequence_logprob(model, model.encode_image(embedded_test::crop_of(ref, i)), prompt, toks, vocab,
-                                            model.dims().eos_token_id, model.dims().max_tokens);
-        CHECK(std::abs(got - want) <= 1e-4 * (1 + std::abs(want)));
+        const auto vis = model.encode_image(embedded_test::crop_of(ref, i));
+        const double got = sequence_logprob(model, vis, prompt, toks, vocab, model.dims().eos_token_id, model.dims().max_tokens);
+        CHECK(std::abs(got - want_from(0)) <= 1e-4 * (1 + std::abs(want_from(0))));
+        // one scorer, readings in turn: its context keeps what they share (truncate) and is right
+        // for each; a changed token in between
+        ReadingScorer<std::remove_cvref_t<decltype(model)>> scorer(model, vis, prompt, vocab, model.dims().eos_token_id,
+                                                                  model.dims().max_tokens);
+        std::vector<std::int32_t> changed = toks;
+        if (!changed.empty()) changed[changed.size() / 2] = 'Q';
+        const double changed_whole = sequence_logprob(model, vis, prompt, changed, vocab, model.dims().eos_token_id, model.dims().max_tokens);
+        for (const std::size_t from : {toks.size() / 2, toks.size(), std::size_t(0), toks.size() / 3, std::size_t(1) % (toks.size() + 1)}) {
+            CAPTURE(from);
+            CHECK(std::abs(scorer.logprob(toks, from) - want_from(from)) <= 1e-4 * (1 + std::abs(want_from(from))));
+            const std::size_t k = toks.size() / 2;  // where `changed` differs: what comes before is toks'
+            const double changed_tail = changed_whole - (want_from(0) - want_from(k));
+            CHECK(std::abs(scorer.logprob(changed, k) - changed_tail) <= 1e-4 * (1 + std::abs(changed_whole)));
+        }
         ++checked;
     }
     CHECK(checked > 0);

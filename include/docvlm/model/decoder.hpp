@@ -57,6 +57,12 @@ struct Decoder {
         bool room(std::size_t n = 1) const { return len_ + n <= cap_; }
         /// Forgets the tokens (the vision keys/values stay).
         void clear() { len_ = 0; }
+        /// Keeps the first n tokens and forgets the rest: the next tokens follow the n (their keys
+        /// and values are written over the forgotten ones').
+        void truncate(std::size_t n) {
+            if (n > len_) detail::fail("context: cannot keep ", n, " tokens of ", len_);
+            len_ = n;
+        }
 
     private:
         friend struct Decoder;

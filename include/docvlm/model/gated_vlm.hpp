@@ -142,6 +142,15 @@ public:
                                        bool all_logits = false);
         /// Appends one token; returns the logits of the next.
         std::span<const float> decode_step(std::int32_t token);
+        /// Appends tokens after prefill's; returns the logits of the last, or of each [n, vocab]
+        /// with all_logits.
+        std::span<const float> append(std::span<const std::int32_t> ids, bool all_logits = false) {
+            if (state_.length() == 0) detail::fail("append: call prefill first");
+            if (ids.empty()) detail::fail("append: no tokens");
+            return forward(ids.data(), ids.size(), {}, all_logits);
+        }
+        /// Keeps the first n tokens (prefill's included) and forgets the rest (Decoder::State::truncate).
+        void truncate(std::size_t n) { state_.truncate(n); }
         /// prefill({task token}) + decode loop; the output stops before the end token.
         std::vector<std::int32_t> generate(const Tensor<float, 2>& vision, std::string_view task, const GenerationOptions& opt,
                                            const TokenCallback& on_token = {}, GenerationStats* stats = nullptr);

@@ -1,6 +1,10 @@
-// docvlm/model/sequence_score.hpp — a model's own score of a given reading: the log-probability of
-// a token sequence and its end token after a prompt, teacher-forced (one prefill with every
+// docvlm/model/sequence_score.hpp — a model's own score of given readings of one image: the
+// log-probability of a token sequence and its end token after a prompt, teacher-forced (every
 // position's logits). Used to compare spellings of a reading (pipeline/word_correction.hpp).
+//
+// ReadingScorer keeps one context per image: the vision tokens are read once, and the tokens a
+// reading shares with the one scored before it are not run again (Context::truncate), so scoring
+// many spellings that differ late in a line costs only their tails.
 #pragma once
 
 #include <docvlm/core/config.hpp>
@@ -23,27 +27,68 @@ inline double log_softmax_at(std::span<const float> logits, std::size_t target) 
     return double(logits[target] - mx) - std::log(sum);
 }
 
-/// log P(ids, end | image, prompt) under a model whose Context prefills (vision, prompt tokens,
-/// trace, all_logits) — docvlm-small's GatedVlmModel. `vocab` and `end` are the model's; at most
-/// `max_tokens` prompt and output tokens together.
+/// Readings of one image under a model whose Context has prefill (vision, prompt, trace,
+/// all_logits), append (ids, all_logits) and truncate (n) — docvlm-small's GatedVlmModel.
+/// `vocab` and `end` are the model's; a reading and the prompt hold at most `max_tokens` tokens.
+template <class Model>
+class ReadingScorer {
+public:
+    ReadingScorer(const Model& model, const Tensor<float, 2>& vision, std::span<const std::int32_t> prompt, std::size_t vocab,
+                  std::int32_t end, std::size_t max_tokens)
+        : model_(&model), vision_(&vision), prompt_(prompt.begin(), prompt.end()), vocab_(vocab), end_(end), max_tokens_(max_tokens),
+          ctx_(model.context(max_tokens)) {
+        if (prompt_.empty()) detail::fail("sequence_logprob: empty prompt");
+    }
+
+    /// log P(ids[from..], end | image, prompt, ids[..from)): the reading's score from token
+    /// `from` on (from = 0: the whole reading's).
+    double logprob(std::span<const std::int32_t> ids, std::size_t from = 0) {
+        const std::size_t p = prompt_.size(), n = p + ids.size();
+        if (n > max_tokens_) detail::fail("sequence_logprob: ", n, " prompt and output tokens, more than the model's ", max_tokens_);
+        if (from > ids.size()) detail::fail("sequence_logprob: scoring from token ", from, " of ", ids.size());
+        for (std::int32_t t : ids)
+            if (t < 0 || std::size_t(t) >= vocab_) detail::fail("sequence_logprob: token ", t, " outside the vocabulary of ", vocab_);
+        // seq = prompt + ids; the logits of position r predict seq[r + 1] (the end after the last).
+        // Positions p + from - 1 .. n - 1 are needed, so the context keeps at most p + from - 1 of
+        // the tokens it shares with seq; none (a prefill, the vision tokens read again) when that
+        // is not the whole prompt.
+        seq_.assign(prompt_.begin(), prompt_.end());
+        seq_.insert(seq_.end(), ids.begin(), ids.end());
+        std::size_t shared = 0;
+        while (shared < std::min(held_.size(), n) && held_[shared] == seq_[shared]) ++shared;
+        std::size_t keep = std::min(shared, p + from - 1);
+        if (keep < p) keep = 0;
+        std::span<const float> logits;
+        if (keep == 0) {
+            logits = ctx_.prefill(*vision_, seq_, {}, true);
+        } else {
+            ctx_.truncate(keep);
+            logits = ctx_.append(std::span<const std::int32_t>(seq_).subspan(keep), true);
+        }
+        held_.assign(seq_.begin(), seq_.end());
+        double total = 0;
+        for (std::size_t pos = p + from - 1; pos < n; ++pos) {
+            const std::int32_t target = pos + 1 < n ? seq_[pos + 1] : end_;
+            total += log_softmax_at(logits.subspan((pos - keep) * vocab_, vocab_), std::size_t(target));
+        }
+        return total;
+    }
+
+private:
+    const Model* model_;
+    const Tensor<float, 2>* vision_;
+    std::vector<std::int32_t> prompt_, seq_, held_;  // held_: the tokens in the context (prompt first)
+    std::size_t vocab_;
+    std::int32_t end_;
+    std::size_t max_tokens_;
+    typename Model::Context ctx_;
+};
+
+/// log P(ids, end | image, prompt): one reading's whole score (ReadingScorer).
 template <class Model>
 double sequence_logprob(const Model& model, const Tensor<float, 2>& vision, std::span<const std::int32_t> prompt,
                         std::span<const std::int32_t> ids, std::size_t vocab, std::int32_t end, std::size_t max_tokens) {
-    const std::size_t n = prompt.size() + ids.size();
-    if (prompt.empty()) detail::fail("sequence_logprob: empty prompt");
-    if (n > max_tokens) detail::fail("sequence_logprob: ", n, " prompt and output tokens, more than the model's ", max_tokens);
-    for (std::int32_t t : ids)
-        if (t < 0 || std::size_t(t) >= vocab) detail::fail("sequence_logprob: token ", t, " outside the vocabulary of ", vocab);
-    std::vector<std::int32_t> in(prompt.begin(), prompt.end());
-    in.insert(in.end(), ids.begin(), ids.end());
-    auto ctx = model.context(n);
-    const std::span<const float> logits = ctx.prefill(vision, in, {}, true);  // [n, vocab]: row i predicts token i + 1
-    double total = 0;
-    for (std::size_t i = prompt.size() - 1; i < n; ++i) {
-        const std::int32_t target = i + 1 < n ? in[i + 1] : end;
-        total += log_softmax_at(logits.subspan(i * vocab, vocab), std::size_t(target));
-    }
-    return total;
+    return ReadingScorer<Model>(model, vision, prompt, vocab, end, max_tokens).logprob(ids);
 }
 
 DOCVLM_NAMESPACE_END

@@ -18,9 +18,10 @@
 //   - the candidates of a word (3 to 32 letters, a word's capitals) are the listed words one edit
 //     away: a letter dropped, added or changed, or two neighbours swapped; spelt with the word's
 //     capitals; at most max_candidates of them (a longer list leaves the word as read);
-//   - each is scored as the whole reading with it in the word's place (`score`: the model's
-//     log-probability of a reading and its end, model/sequence_score.hpp); the best replaces the word
-//     when it scores at most `margin` below the reading as read (the first on a tie);
+//   - each is scored as the reading with it in the word's place (`score`: the model's
+//     log-probability of a reading and its end from the word on, model/sequence_score.hpp; what
+//     comes before the word is the same in every spelling); the best replaces the word when it
+//     scores at most `margin` below the reading as read (the first on a tie);
 //   - every word is scored against the reading as read; the replacements are made together.
 // The margin is chosen on held-out crops (tools/train/respell.py).
 #pragma once
@@ -51,8 +52,9 @@ std::size_t correct_words(std::span<std::int32_t> ids, std::span<const float> ch
 /// `limit` of them exist.
 std::vector<std::string> lexicon_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit);
 
-/// Respells the unknown words of the reading `ids` (see above); `score(span of token ids)` returns
-/// the log-probability of a whole reading. Returns the number of words changed.
+/// Respells the unknown words of the reading `ids` (see above); `score(reading, from)` returns the
+/// log-probability of reading[from..] and the end given reading[..from) (a span of token ids and
+/// an index). Returns the number of words changed.
 template <class Score>
 std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lexicon, double margin, Score&& score);
 
@@ -186,8 +188,6 @@ std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lex
         std::vector<std::int32_t> spelling;
     };
     std::vector<Change> changes;
-    double as_read = 0;
-    bool scored = false;
     std::string word;
     for (std::size_t i = 0; i < ids.size();) {
         if (!detail::ascii_letter(ids[i])) {
@@ -207,13 +207,11 @@ std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lex
                 trial.assign(ids.begin(), ids.begin() + std::ptrdiff_t(i));
                 trial.insert(trial.end(), spelling.begin(), spelling.end());
                 trial.insert(trial.end(), ids.begin() + std::ptrdiff_t(j), ids.end());
-                const double s = score(std::span<const std::int32_t>(trial));
+                const double s = score(std::span<const std::int32_t>(trial), i);
                 if (s > best) best = s, best_spelling = std::move(spelling);
             }
-            if (!best_spelling.empty()) {
-                if (!scored) as_read = score(std::span<const std::int32_t>(ids)), scored = true;
-                if (best >= as_read - margin) changes.push_back({i, j, std::move(best_spelling)});
-            }
+            if (!best_spelling.empty() && best >= score(std::span<const std::int32_t>(ids), i) - margin)
+                changes.push_back({i, j, std::move(best_spelling)});
         }
         i = j;
     }
