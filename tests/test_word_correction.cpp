@@ -180,25 +180,29 @@ TEST_CASE("lexicon_neighbours: listed words one letter dropped, added, changed o
 
 TEST_CASE("respell_words: the best-scored neighbour within the margin, capitals kept, all words against the reading as read") {
     const auto lex = io::Lexicon::parse("evanescent\nenergy\nwave\nthe\nform\nfor\n");
-    // a score that prefers readings closer to `truth`: minus their edit distance
-    auto distance = [](std::span<const std::int32_t> a, const std::string& b) {
-        std::vector<std::size_t> d(b.size() + 1);
+    // a score that prefers readings closer to `truth`, additive over tokens as a model's is: the
+    // reading's first k tokens score minus their edit distance to the closest prefix of the truth
+    // (k = size + 1, the end: to the whole truth), and tokens [from, to) the difference
+    auto closeness = [](std::span<const std::int32_t> r, std::size_t k, const std::string& truth) {
+        std::vector<std::size_t> d(truth.size() + 1);
         std::iota(d.begin(), d.end(), std::size_t(0));
-        for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t i = 1; i <= std::min(k, r.size()); ++i) {
             std::size_t diag = d[0];
             d[0] = i;
-            for (std::size_t j = 1; j <= b.size(); ++j) {
+            for (std::size_t j = 1; j <= truth.size(); ++j) {
                 const std::size_t above = d[j];  // row i - 1
-                d[j] = std::min({above + 1, d[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+                d[j] = std::min({above + 1, d[j - 1] + 1, diag + (r[i - 1] != truth[j - 1])});
                 diag = above;
             }
         }
-        return double(d[b.size()]);
+        return -double(k > r.size() ? d.back() : *std::min_element(d.begin(), d.end()));
     };
     auto respell = [&](std::string text, const std::string& truth, double margin, std::size_t* calls = nullptr) {
         std::vector<std::int32_t> ids(text.begin(), text.end());
         std::size_t n = 0;
-        pipeline::respell_words(ids, lex, margin, [&](std::span<const std::int32_t> r, std::size_t) { return ++n, -distance(r, truth); });
+        pipeline::respell_words(ids, lex, margin, [&](std::span<const std::int32_t> r, std::size_t from, std::size_t to) {
+            return ++n, closeness(r, to, truth) - closeness(r, from, truth);
+        });
         if (calls) *calls = n;
         return std::string(ids.begin(), ids.end());
     };
@@ -206,13 +210,16 @@ TEST_CASE("respell_words: the best-scored neighbour within the margin, capitals 
     CHECK(respell("Evancescent, ENEGY", "Evanescent, ENERGY", 1.0) == "Evanescent, ENERGY");
     // both words scored against the reading as read, replaced together
     CHECK(respell("enegy evancescent", "energy evanescent", 20.0) == "energy evanescent");
-    // over the margin: as read (the truth here is another spelling, so the neighbour scores worse)
-    CHECK(respell("the evancescent wave", "the evancescent wave", 0.5) == "the evancescent wave");
+    // over the margin: as read (the truth here is another spelling, so the neighbour scores worse);
+    // its word and next 4 tokens already score below the bar, so its tail is not scored
+    std::size_t calls = 0;
+    CHECK(respell("the evancescent wave", "the evancescent wave", 0.5, &calls) == "the evancescent wave");
+    CHECK(calls == 2);  // the reading as read from the word on, the neighbour's head
     // the best of two neighbours ("fomr": for and form)
     CHECK(respell("fomr", "form", 10.0) == "form");
     CHECK(respell("fomr", "for", 10.0) == "for");
     // listed words, letters split by a digit, odd capitals and words with no neighbour are left, unscored
-    std::size_t calls = 1;
+    calls = 1;
     CHECK(respell("the wave evanes3ent eVanescent qqqqq ab", "", 100.0, &calls) == "the wave evanes3ent eVanescent qqqqq ab");
     CHECK(calls == 0);
 }
@@ -253,6 +260,8 @@ TEST_CASE("sequence_logprob and ReadingScorer: the log-probability of PyTorch's 
         for (const std::size_t from : {toks.size() / 2, toks.size(), std::size_t(0), toks.size() / 3, std::size_t(1) % (toks.size() + 1)}) {
             CAPTURE(from);
             CHECK(std::abs(scorer.logprob(toks, from) - want_from(from)) <= 1e-4 * (1 + std::abs(want_from(from))));
+            const std::size_t to = std::min(from + 3, toks.size() + 1);  // a few tokens only
+            CHECK(std::abs(scorer.logprob(toks, from, to) - (want_from(from) - want_from(to))) <= 1e-4 * (1 + std::abs(want_from(from))));
             const std::size_t k = toks.size() / 2;  // where `changed` differs: what comes before is toks'
             const double changed_tail = changed_whole - (want_from(0) - want_from(k));
             CHECK(std::abs(scorer.logprob(changed, k) - changed_tail) <= 1e-4 * (1 + std::abs(changed_whole)));

@@ -142,10 +142,10 @@ public:
                                        bool all_logits = false);
         /// Appends one token; returns the logits of the next.
         std::span<const float> decode_step(std::int32_t token);
-        /// Appends tokens after prefill's; returns the logits of the last, or of each [n, vocab]
-        /// with all_logits.
+        /// Appends tokens after the ones held (after truncate(0): the first, read with prefill's
+        /// image); returns the logits of the last, or of each [n, vocab] with all_logits.
         std::span<const float> append(std::span<const std::int32_t> ids, bool all_logits = false) {
-            if (state_.length() == 0) detail::fail("append: call prefill first");
+            if (!attached_) detail::fail("append: call prefill first");
             if (ids.empty()) detail::fail("append: no tokens");
             return forward(ids.data(), ids.size(), {}, all_logits);
         }
@@ -167,6 +167,7 @@ public:
         std::vector<float> x_;                 // [n, dim] token embeddings
         std::vector<std::int64_t> positions_;  // [n]
         RopeTable rope_;
+        bool attached_ = false;                // an image's vision tokens are read (prefill)
     };
 
 private:
@@ -574,6 +575,7 @@ void GatedVlmModel<Config>::Context::attach(const Tensor<float, 2>& vision) {
     const GatedVlmModel& m = *m_;
     if (vision.shape()[1] != m.d_.v_dim) detail::fail("prefill: vision tokens have ", vision.shape()[1], " channels, expected ", m.d_.v_dim);
     m.dec_.attach(state_, vision.data(), vision.shape()[0]);
+    attached_ = true;
 }
 
 template <class Config>

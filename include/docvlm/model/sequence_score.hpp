@@ -40,26 +40,25 @@ public:
         if (prompt_.empty()) detail::fail("sequence_logprob: empty prompt");
     }
 
-    /// log P(ids[from..], end | image, prompt, ids[..from)): the reading's score from token
-    /// `from` on (from = 0: the whole reading's).
-    double logprob(std::span<const std::int32_t> ids, std::size_t from = 0) {
-        const std::size_t p = prompt_.size(), n = p + ids.size();
+    /// log P(ids[from..to) | image, prompt, ids[..from)), index ids.size() standing for the end
+    /// token: the reading's score from token `from` to `to` (default: the whole reading and its end).
+    double logprob(std::span<const std::int32_t> ids, std::size_t from = 0, std::size_t to = std::size_t(-1)) {
+        to = std::min(to, ids.size() + 1);
+        const std::size_t p = prompt_.size(), n = p + to - 1;  // the positions run: up to the one predicting token to - 1
         if (n > max_tokens_) detail::fail("sequence_logprob: ", n, " prompt and output tokens, more than the model's ", max_tokens_);
-        if (from > ids.size()) detail::fail("sequence_logprob: scoring from token ", from, " of ", ids.size());
+        if (from >= to) detail::fail("sequence_logprob: scoring tokens ", from, " to ", to, " of ", ids.size());
         for (std::int32_t t : ids)
             if (t < 0 || std::size_t(t) >= vocab_) detail::fail("sequence_logprob: token ", t, " outside the vocabulary of ", vocab_);
-        // seq = prompt + ids; the logits of position r predict seq[r + 1] (the end after the last).
-        // Positions p + from - 1 .. n - 1 are needed, so the context keeps at most p + from - 1 of
-        // the tokens it shares with seq; none (a prefill, the vision tokens read again) when that
-        // is not the whole prompt.
+        // seq = prompt + ids[..to - 1); the logits of position r predict seq[r + 1] (the end after
+        // the last token). Positions p + from - 1 .. n - 1 are needed, so the context keeps at most
+        // p + from - 1 of the tokens it shares with seq (the image's vision tokens stay read).
         seq_.assign(prompt_.begin(), prompt_.end());
-        seq_.insert(seq_.end(), ids.begin(), ids.end());
+        seq_.insert(seq_.end(), ids.begin(), ids.begin() + std::ptrdiff_t(n - p));
         std::size_t shared = 0;
         while (shared < std::min(held_.size(), n) && held_[shared] == seq_[shared]) ++shared;
-        std::size_t keep = std::min(shared, p + from - 1);
-        if (keep < p) keep = 0;
+        const std::size_t keep = std::min(shared, p + from - 1);
         std::span<const float> logits;
-        if (keep == 0) {
+        if (held_.empty()) {
             logits = ctx_.prefill(*vision_, seq_, {}, true);
         } else {
             ctx_.truncate(keep);
@@ -68,7 +67,7 @@ public:
         held_.assign(seq_.begin(), seq_.end());
         double total = 0;
         for (std::size_t pos = p + from - 1; pos < n; ++pos) {
-            const std::int32_t target = pos + 1 < n ? seq_[pos + 1] : end_;
+            const std::int32_t target = pos + 1 < p + ids.size() ? ids[pos + 1 - p] : end_;
             total += log_softmax_at(logits.subspan((pos - keep) * vocab_, vocab_), std::size_t(target));
         }
         return total;

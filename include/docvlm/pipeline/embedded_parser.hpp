@@ -408,9 +408,9 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::s
             const GatedVlmDims& d = model_->dims();
             const std::int32_t prompt[1] = {d.task_token("text")};
             std::optional<ReadingScorer<M>> scorer;  // made when a word has listed neighbours
-            respell_words(r.ids, *words, opt_.respell_margin, [&](std::span<const std::int32_t> ids, std::size_t from) {
+            respell_words(r.ids, *words, opt_.respell_margin, [&](std::span<const std::int32_t> ids, std::size_t from, std::size_t to) {
                 if (!scorer) scorer.emplace(*model_, vision[i], prompt, d.vocab, d.eos_token_id, d.max_tokens);
-                return scorer->logprob(ids, from);
+                return scorer->logprob(ids, from, to);
             });
         }
         tokens += outs[i].size();

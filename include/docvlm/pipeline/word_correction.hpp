@@ -22,7 +22,9 @@
 //     log-probability of a reading and its end from the word on, model/sequence_score.hpp; what
 //     comes before the word is the same in every spelling); the best replaces the word when it
 //     scores at most `margin` below the reading as read (the first on a tie);
-//   - every word is scored against the reading as read; the replacements are made together.
+//   - every word is scored against the reading as read; the replacements are made together;
+//   - a spelling whose word and next 4 tokens already score below the bar (or the best so far) is
+//     not scored further: what follows can only lower it.
 // The margin is chosen on held-out crops (tools/train/respell.py).
 #pragma once
 
@@ -52,9 +54,9 @@ std::size_t correct_words(std::span<std::int32_t> ids, std::span<const float> ch
 /// `limit` of them exist.
 std::vector<std::string> lexicon_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit);
 
-/// Respells the unknown words of the reading `ids` (see above); `score(reading, from)` returns the
-/// log-probability of reading[from..] and the end given reading[..from) (a span of token ids and
-/// an index). Returns the number of words changed.
+/// Respells the unknown words of the reading `ids` (see above); `score(reading, from, to)` returns
+/// the log-probability of the reading's tokens [from, to) given those before (a span of token ids
+/// and two indices; index reading.size() is the end token). Returns the number of words changed.
 template <class Score>
 std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lexicon, double margin, Score&& score);
 
@@ -182,7 +184,7 @@ inline std::vector<std::int32_t> spelt_like(const std::string& lower, std::span<
 
 template <class Score>
 std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lexicon, double margin, Score&& score) {
-    constexpr std::size_t max_candidates = 16;
+    constexpr std::size_t max_candidates = 16, head_after = 4;
     struct Change {
         std::size_t begin, end;
         std::vector<std::int32_t> spelling;
@@ -200,18 +202,29 @@ std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lex
         const std::span<const std::int32_t> read(ids.data() + i, j - i);
         if (word.size() >= io::Lexicon::min_length && word.size() <= io::Lexicon::max_length && detail::word_capitals(read) &&
             !lexicon.contains(word)) {
-            double best = -std::numeric_limits<double>::infinity();
-            std::vector<std::int32_t> trial, best_spelling;
-            for (const std::string& cand : lexicon_neighbours(word, lexicon, max_candidates)) {
-                std::vector<std::int32_t> spelling = detail::spelt_like(cand, read);
-                trial.assign(ids.begin(), ids.begin() + std::ptrdiff_t(i));
-                trial.insert(trial.end(), spelling.begin(), spelling.end());
-                trial.insert(trial.end(), ids.begin() + std::ptrdiff_t(j), ids.end());
-                const double s = score(std::span<const std::int32_t>(trial), i);
-                if (s > best) best = s, best_spelling = std::move(spelling);
+            const std::vector<std::string> near = lexicon_neighbours(word, lexicon, max_candidates);
+            if (!near.empty()) {
+                const std::size_t end = ids.size() + 1;  // the end token's index
+                // a spelling must score at least `bar`, and more than the best before it; a tail
+                // scores at most 0, so one whose head (the word and head_after tokens) scores less
+                // is dropped without its tail
+                const double bar = score(std::span<const std::int32_t>(ids), i, end) - margin;
+                double best = -std::numeric_limits<double>::infinity();
+                std::vector<std::int32_t> trial, best_spelling;
+                for (const std::string& cand : near) {
+                    std::vector<std::int32_t> spelling = detail::spelt_like(cand, read);
+                    trial.assign(ids.begin(), ids.begin() + std::ptrdiff_t(i));
+                    trial.insert(trial.end(), spelling.begin(), spelling.end());
+                    trial.insert(trial.end(), ids.begin() + std::ptrdiff_t(j), ids.end());
+                    const std::span<const std::int32_t> t(trial);
+                    const std::size_t head = std::min(i + spelling.size() + head_after, trial.size() + 1);
+                    double s = score(t, i, head);
+                    if (s < bar || s <= best) continue;
+                    if (head <= trial.size()) s += score(t, head, trial.size() + 1);
+                    if (s >= bar && s > best) best = s, best_spelling = std::move(spelling);
+                }
+                if (!best_spelling.empty()) changes.push_back({i, j, std::move(best_spelling)});
             }
-            if (!best_spelling.empty() && best >= score(std::span<const std::int32_t>(ids), i) - margin)
-                changes.push_back({i, j, std::move(best_spelling)});
         }
         i = j;
     }
