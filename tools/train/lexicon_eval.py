@@ -33,6 +33,19 @@ from train import Shards, cer  # noqa: E402
 WORD4 = re.compile(r"[^\W\d_]{4,}")
 
 
+def report_readings(name: str, texts: list[str], labels: list[str]) -> None:
+    """Prints the readings' CER and the share of their words (4+ letters) that the labels lack."""
+    chars = sum(max(1, len(t)) for t in labels)
+    e = sum(cer(t, lab) for t, lab in zip(texts, labels))
+    said = absent = 0
+    for t, lab in zip(texts, labels):
+        have = {w.lower() for w in WORD4.findall(lab)}
+        ws = [w.lower() for w in WORD4.findall(t)]
+        said += len(ws)
+        absent += sum(w not in have for w in ws)
+    print(f"  {name}: CER {e / chars:.4f}, words the label lacks {absent}/{said} = {absent / max(1, said):.2%}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
@@ -55,7 +68,6 @@ def main():
     imgs = np.stack([stretched(s.images[j], int(w)) if a.stretch else s.images[j] for j, w in zip(idx, widths)])
     bounds = widths * 2 // 7 + 8
     labels = [s.labels[j].decode("utf-8", "replace") for j in idx]
-    chars = sum(max(1, len(t)) for t in labels)
     if a.cache and Path(a.cache).is_file():
         reads = pickle.loads(Path(a.cache).read_bytes())
     else:
@@ -64,14 +76,7 @@ def main():
             Path(a.cache).write_bytes(pickle.dumps(reads))
 
     def report(name, texts):
-        e = sum(cer(t, l) for t, l in zip(texts, labels))
-        said = absent = 0
-        for t, l in zip(texts, labels):
-            have = {w.lower() for w in WORD4.findall(l)}
-            ws = [w.lower() for w in WORD4.findall(t)]
-            said += len(ws)
-            absent += sum(w not in have for w in ws)
-        print(f"  {name}: CER {e / chars:.4f}, words the label lacks {absent}/{said} = {absent / max(1, said):.2%}", flush=True)
+        report_readings(name, texts, labels)
 
     base = [C.decode(k) for k, _ in reads]
     print(f"{a.data}: {len(idx)} crops")

@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
 from crop_levels import stretched  # noqa: E402
 from lexicon import case_ok, correct, in_trie, load_lexicon  # noqa: E402
-from lexicon_eval import WORD4  # noqa: E402
+from lexicon_eval import report_readings  # noqa: E402
 from reference import load_qat_model  # noqa: E402
 from reread import readings  # noqa: E402
-from train import Shards, anchors_valid, cer, make_batch  # noqa: E402
+from train import Shards, anchors_valid, make_batch  # noqa: E402
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MAX_CANDIDATES = 16  # a word with more listed neighbours stays as read (word_correction.hpp)
@@ -161,7 +161,6 @@ def main():
     widths = np.array([int(s.widths[j]) for j in idx])
     imgs = np.stack([stretched(s.images[j], int(w)) if a.stretch else s.images[j] for j, w in zip(idx, widths)])
     labels = [s.labels[j].decode("utf-8", "replace") for j in idx]
-    chars = sum(max(1, len(t)) for t in labels)
     if a.cache and Path(a.cache).is_file():
         reads = pickle.loads(Path(a.cache).read_bytes())
     else:
@@ -174,14 +173,7 @@ def main():
     gains = [respell_gains(model, imgs[r], int(widths[r]), ids, trie, ops, doubts[r]) for r, ids in enumerate(first)]
 
     def report(name, texts):
-        e = sum(cer(t, lab) for t, lab in zip(texts, labels))
-        said = absent = 0
-        for t, lab in zip(texts, labels):
-            have = {w.lower() for w in WORD4.findall(lab)}
-            ws = [w.lower() for w in WORD4.findall(t)]
-            said += len(ws)
-            absent += sum(w not in have for w in ws)
-        print(f"  {name}: CER {e / chars:.4f}, words the label lacks {absent}/{said} = {absent / max(1, said):.2%}", flush=True)
+        report_readings(name, texts, labels)
 
     print(f"{a.data}: {len(idx)} crops, {sum(len(g) for g in gains)} unknown words with listed neighbours ({a.ops})")
     report("greedy", [C.decode(k) for k, _ in reads])

@@ -110,6 +110,24 @@ struct WordSearch {
     }
 };
 
+// Calls fn(begin, end, lower-case word) for each run of ASCII letters of `ids` of a length the
+// list can hold that the list lacks; fn may change ids[begin, end).
+template <class Fn>
+void for_each_unknown_word(std::span<const std::int32_t> ids, const io::Lexicon& lexicon, Fn&& fn) {
+    std::string word;
+    for (std::size_t i = 0; i < ids.size();) {
+        if (!ascii_letter(ids[i])) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i;
+        word.clear();
+        while (j < ids.size() && ascii_letter(ids[j])) word.push_back(lower_letter(ids[j++]));
+        if (word.size() >= io::Lexicon::min_length && word.size() <= io::Lexicon::max_length && !lexicon.contains(word)) fn(i, j, word);
+        i = j;
+    }
+}
+
 }  // namespace detail
 
 inline std::size_t correct_words(std::span<std::int32_t> ids, std::span<const float> chosen, std::span<const TokenAlternative> alternatives,
@@ -118,34 +136,23 @@ inline std::size_t correct_words(std::span<std::int32_t> ids, std::span<const fl
         docvlm::detail::fail("correct_words: ", chosen.size(), " log-probabilities and ", alternatives.size(), " alternatives for ",
                              ids.size(), " tokens (", k, " per token)");
     std::size_t changed = 0;
-    std::string word;
-    for (std::size_t i = 0; i < ids.size();) {
-        if (!detail::ascii_letter(ids[i])) {
-            ++i;
-            continue;
-        }
-        std::size_t j = i;
-        word.clear();
-        while (j < ids.size() && detail::ascii_letter(ids[j])) word.push_back(detail::lower_letter(ids[j++]));
-        if (word.size() >= io::Lexicon::min_length && word.size() <= io::Lexicon::max_length && !lexicon.contains(word)) {
-            detail::WordSearch s{lexicon, {}, {}, {}, {}, margin + 1e-9};
-            for (std::size_t p = i; p < j; ++p) {
-                auto& opts = s.options.emplace_back();
-                opts.push_back({ids[p], 0.0});
-                for (std::size_t a = 0; a < k; ++a) {
-                    const TokenAlternative& alt = alternatives[p * k + a];
-                    const double cost = double(chosen[p]) - double(alt.logprob);
-                    if (detail::ascii_letter(alt.token) && cost <= margin) opts.push_back({alt.token, cost});
-                }
-            }
-            s.search(0, 0.0);
-            if (!s.best.empty()) {
-                std::copy(s.best.begin(), s.best.end(), ids.begin() + std::ptrdiff_t(i));
-                ++changed;
+    detail::for_each_unknown_word(ids, lexicon, [&](std::size_t i, std::size_t j, const std::string&) {
+        detail::WordSearch s{lexicon, {}, {}, {}, {}, margin + 1e-9};
+        for (std::size_t p = i; p < j; ++p) {
+            auto& opts = s.options.emplace_back();
+            opts.push_back({ids[p], 0.0});
+            for (std::size_t a = 0; a < k; ++a) {
+                const TokenAlternative& alt = alternatives[p * k + a];
+                const double cost = double(chosen[p]) - double(alt.logprob);
+                if (detail::ascii_letter(alt.token) && cost <= margin) opts.push_back({alt.token, cost});
             }
         }
-        i = j;
-    }
+        s.search(0, 0.0);
+        if (!s.best.empty()) {
+            std::copy(s.best.begin(), s.best.end(), ids.begin() + std::ptrdiff_t(i));
+            ++changed;
+        }
+    });
     return changed;
 }
 
@@ -182,52 +189,51 @@ inline std::vector<std::int32_t> spelt_like(const std::string& lower, std::span<
 
 }  // namespace detail
 
+namespace detail {
+
+// The best spelling of the word ids[i, j) among `near` (lower case) that scores at least `margin`
+// below the reading as read; empty when none does.
+template <class Score>
+std::vector<std::int32_t> best_respelling(std::span<const std::int32_t> ids, std::size_t i, std::size_t j,
+                                          const std::vector<std::string>& near, double margin, Score& score) {
+    constexpr std::size_t head_after = 4;
+    // a spelling must score at least `bar`, and more than the best before it; a tail scores at
+    // most 0, so one whose head (the word and head_after tokens) scores less is dropped unfinished
+    const double bar = score(ids, i, ids.size() + 1) - margin;
+    double best = -std::numeric_limits<double>::infinity();
+    std::vector<std::int32_t> trial, best_spelling;
+    for (const std::string& cand : near) {
+        std::vector<std::int32_t> spelling = spelt_like(cand, ids.subspan(i, j - i));
+        trial.assign(ids.begin(), ids.begin() + std::ptrdiff_t(i));
+        trial.insert(trial.end(), spelling.begin(), spelling.end());
+        trial.insert(trial.end(), ids.begin() + std::ptrdiff_t(j), ids.end());
+        const std::span<const std::int32_t> t(trial);
+        const std::size_t head = std::min(i + spelling.size() + head_after, trial.size() + 1);
+        double s = score(t, i, head);
+        if (s < bar || s <= best) continue;
+        if (head <= trial.size()) s += score(t, head, trial.size() + 1);
+        if (s >= bar && s > best) best = s, best_spelling = std::move(spelling);
+    }
+    return best_spelling;
+}
+
+}  // namespace detail
+
 template <class Score>
 std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lexicon, double margin, Score&& score) {
-    constexpr std::size_t max_candidates = 16, head_after = 4;
+    constexpr std::size_t max_candidates = 16;
     struct Change {
         std::size_t begin, end;
         std::vector<std::int32_t> spelling;
     };
     std::vector<Change> changes;
-    std::string word;
-    for (std::size_t i = 0; i < ids.size();) {
-        if (!detail::ascii_letter(ids[i])) {
-            ++i;
-            continue;
-        }
-        std::size_t j = i;
-        word.clear();
-        while (j < ids.size() && detail::ascii_letter(ids[j])) word.push_back(detail::lower_letter(ids[j++]));
-        const std::span<const std::int32_t> read(ids.data() + i, j - i);
-        if (word.size() >= io::Lexicon::min_length && word.size() <= io::Lexicon::max_length && detail::word_capitals(read) &&
-            !lexicon.contains(word)) {
-            const std::vector<std::string> near = lexicon_neighbours(word, lexicon, max_candidates);
-            if (!near.empty()) {
-                const std::size_t end = ids.size() + 1;  // the end token's index
-                // a spelling must score at least `bar`, and more than the best before it; a tail
-                // scores at most 0, so one whose head (the word and head_after tokens) scores less
-                // is dropped without its tail
-                const double bar = score(std::span<const std::int32_t>(ids), i, end) - margin;
-                double best = -std::numeric_limits<double>::infinity();
-                std::vector<std::int32_t> trial, best_spelling;
-                for (const std::string& cand : near) {
-                    std::vector<std::int32_t> spelling = detail::spelt_like(cand, read);
-                    trial.assign(ids.begin(), ids.begin() + std::ptrdiff_t(i));
-                    trial.insert(trial.end(), spelling.begin(), spelling.end());
-                    trial.insert(trial.end(), ids.begin() + std::ptrdiff_t(j), ids.end());
-                    const std::span<const std::int32_t> t(trial);
-                    const std::size_t head = std::min(i + spelling.size() + head_after, trial.size() + 1);
-                    double s = score(t, i, head);
-                    if (s < bar || s <= best) continue;
-                    if (head <= trial.size()) s += score(t, head, trial.size() + 1);
-                    if (s >= bar && s > best) best = s, best_spelling = std::move(spelling);
-                }
-                if (!best_spelling.empty()) changes.push_back({i, j, std::move(best_spelling)});
-            }
-        }
-        i = j;
-    }
+    detail::for_each_unknown_word(ids, lexicon, [&](std::size_t i, std::size_t j, const std::string& word) {
+        if (!detail::word_capitals(std::span<const std::int32_t>(ids).subspan(i, j - i))) return;
+        const std::vector<std::string> near = lexicon_neighbours(word, lexicon, max_candidates);
+        if (near.empty()) return;
+        std::vector<std::int32_t> spelling = detail::best_respelling(ids, i, j, near, margin, score);
+        if (!spelling.empty()) changes.push_back({i, j, std::move(spelling)});
+    });
     for (auto c = changes.rbegin(); c != changes.rend(); ++c) {  // right to left: earlier positions stay valid
         ids.erase(ids.begin() + std::ptrdiff_t(c->begin), ids.begin() + std::ptrdiff_t(c->end));
         ids.insert(ids.begin() + std::ptrdiff_t(c->begin), c->spelling.begin(), c->spelling.end());
