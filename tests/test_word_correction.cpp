@@ -246,17 +246,15 @@ TEST_CASE("sequence_logprob and ReadingScorer: the log-probability of PyTorch's 
             want[r] = double(row[r < toks.size() ? toks[r] : model.dims().eos_token_id]) - mx - std::log(sum);
         }
         auto want_from = [&](std::size_t from) { return std::accumulate(want.begin() + std::ptrdiff_t(from), want.end(), 0.0); };
-        const std::int32_t prompt[1] = {model.dims().task_token(task)};
         const auto vis = model.encode_image(embedded_test::crop_of(ref, i));
-        const double got = sequence_logprob(model, vis, prompt, toks, vocab, model.dims().eos_token_id, model.dims().max_tokens);
+        const double got = sequence_logprob(model, vis, task, toks);
         CHECK(std::abs(got - want_from(0)) <= 1e-4 * (1 + std::abs(want_from(0))));
         // one scorer, readings in turn: its context keeps what they share (truncate) and is right
         // for each; a changed token in between
-        ReadingScorer<std::remove_cvref_t<decltype(model)>> scorer(model, vis, prompt, vocab, model.dims().eos_token_id,
-                                                                  model.dims().max_tokens);
+        ReadingScorer<std::remove_cvref_t<decltype(model)>> scorer(model, vis, task);
         std::vector<std::int32_t> changed = toks;
         if (!changed.empty()) changed[changed.size() / 2] = 'Q';
-        const double changed_whole = sequence_logprob(model, vis, prompt, changed, vocab, model.dims().eos_token_id, model.dims().max_tokens);
+        const double changed_whole = sequence_logprob(model, vis, task, changed);
         for (const std::size_t from : {toks.size() / 2, toks.size(), std::size_t(0), toks.size() / 3, std::size_t(1) % (toks.size() + 1)}) {
             CAPTURE(from);
             CHECK(std::abs(scorer.logprob(toks, from) - want_from(from)) <= 1e-4 * (1 + std::abs(want_from(from))));
@@ -270,12 +268,10 @@ TEST_CASE("sequence_logprob and ReadingScorer: the log-probability of PyTorch's 
     }
     CHECK(checked > 0);
     const auto vis = model.encode_image(embedded_test::crop_of(ref, 0));
-    const std::int32_t prompt[1] = {model.dims().task_token("text")};
     const std::vector<std::int32_t> bad{65, 9999}, long_ids(model.dims().max_tokens, 65);
-    CHECK_ERROR_HAS(sequence_logprob(model, vis, prompt, bad, model.dims().vocab, model.dims().eos_token_id, model.dims().max_tokens),
-                    "token 9999", "vocabulary");
-    CHECK_ERROR_HAS(sequence_logprob(model, vis, prompt, long_ids, model.dims().vocab, model.dims().eos_token_id, model.dims().max_tokens),
-                    "more than the model's");
+    CHECK_ERROR_HAS(sequence_logprob(model, vis, "text", bad), "token 9999", "vocabulary");
+    CHECK_ERROR_HAS(sequence_logprob(model, vis, "text", long_ids), "more than the model's");
+    CHECK_ERROR_HAS(sequence_logprob(model, vis, "speech", bad), "'speech' is not one of them");
 }
 
 TEST_CASE("the shipped model's word list: loaded with the model, words corrected in parse, lengths kept") {

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
@@ -27,18 +28,16 @@ inline double log_softmax_at(std::span<const float> logits, std::size_t target) 
     return double(logits[target] - mx) - std::log(sum);
 }
 
-/// Readings of one image under a model whose Context has prefill (vision, prompt, trace,
-/// all_logits), append (ids, all_logits) and truncate (n) — docvlm-small's GatedVlmModel.
-/// `vocab` and `end` are the model's; a reading and the prompt hold at most `max_tokens` tokens.
+/// Readings of one image for one task under a model whose Context has prefill (vision, prompt,
+/// trace, all_logits), append (ids, all_logits) and truncate (n), and whose dims() give the task
+/// token, vocab, eos_token_id and max_tokens — docvlm-small's GatedVlmModel. A reading and its task
+/// token hold at most max_tokens tokens.
 template <class Model>
 class ReadingScorer {
 public:
-    ReadingScorer(const Model& model, const Tensor<float, 2>& vision, std::span<const std::int32_t> prompt, std::size_t vocab,
-                  std::int32_t end, std::size_t max_tokens)
-        : model_(&model), vision_(&vision), prompt_(prompt.begin(), prompt.end()), vocab_(vocab), end_(end), max_tokens_(max_tokens),
-          ctx_(model.context(max_tokens)) {
-        if (prompt_.empty()) detail::fail("sequence_logprob: empty prompt");
-    }
+    ReadingScorer(const Model& model, const Tensor<float, 2>& vision, std::string_view task)
+        : vision_(&vision), prompt_{model.dims().task_token(task)}, vocab_(model.dims().vocab), end_(model.dims().eos_token_id),
+          max_tokens_(model.dims().max_tokens), ctx_(model.context(max_tokens_)) {}
 
     /// log P(ids[from..to) | image, prompt, ids[..from)), index ids.size() standing for the end
     /// token: the reading's score from token `from` to `to` (default: the whole reading and its end).
@@ -74,7 +73,6 @@ public:
     }
 
 private:
-    const Model* model_;
     const Tensor<float, 2>* vision_;
     std::vector<std::int32_t> prompt_, seq_, held_;  // held_: the tokens in the context (prompt first)
     std::size_t vocab_;
@@ -83,11 +81,10 @@ private:
     typename Model::Context ctx_;
 };
 
-/// log P(ids, end | image, prompt): one reading's whole score (ReadingScorer).
+/// log P(ids, end | image, task): one reading's whole score (ReadingScorer).
 template <class Model>
-double sequence_logprob(const Model& model, const Tensor<float, 2>& vision, std::span<const std::int32_t> prompt,
-                        std::span<const std::int32_t> ids, std::size_t vocab, std::int32_t end, std::size_t max_tokens) {
-    return ReadingScorer<Model>(model, vision, prompt, vocab, end, max_tokens).logprob(ids);
+double sequence_logprob(const Model& model, const Tensor<float, 2>& vision, std::string_view task, std::span<const std::int32_t> ids) {
+    return ReadingScorer<Model>(model, vision, task).logprob(ids);
 }
 
 DOCVLM_NAMESPACE_END

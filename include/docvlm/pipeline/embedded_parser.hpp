@@ -405,11 +405,9 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::s
         r.confidence = r.verdict.overran ? -std::numeric_limits<double>::infinity() : mean_logprob(logprobs[i], r.ids.size(), r.verdict.looped);
         if (words) correct_words(r.ids, logprobs[i], alternatives[i], word_alternatives, *words, opt_.lexicon_margin);
         if (words && opt_.respell_margin > 0 && r.ids.size() + 1 < model_->dims().max_tokens) {
-            const GatedVlmDims& d = model_->dims();
-            const std::int32_t prompt[1] = {d.task_token("text")};
             std::optional<ReadingScorer<M>> scorer;  // made when a word has listed neighbours
             respell_words(r.ids, *words, opt_.respell_margin, [&](std::span<const std::int32_t> ids, std::size_t from, std::size_t to) {
-                if (!scorer) scorer.emplace(*model_, vision[i], prompt, d.vocab, d.eos_token_id, d.max_tokens);
+                if (!scorer) scorer.emplace(*model_, vision[i], "text");
                 return scorer->logprob(ids, from, to);
             });
         }

@@ -158,17 +158,17 @@ inline std::size_t correct_words(std::span<std::int32_t> ids, std::span<const fl
 
 inline std::vector<std::string> lexicon_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit) {
     std::vector<std::string> out;
-    std::string w(word), c;
-    const auto consider = [&](const std::string& cand) {
-        if (cand.size() >= io::Lexicon::min_length && cand.size() <= io::Lexicon::max_length && lexicon.contains(cand)) out.push_back(cand);
+    const std::string w(word);
+    const auto consider = [&](std::string cand) {
+        if (cand.size() >= io::Lexicon::min_length && cand.size() <= io::Lexicon::max_length && lexicon.contains(cand)) out.push_back(std::move(cand));
     };
     for (std::size_t i = 0; i <= w.size(); ++i) {
-        if (i < w.size()) consider(c = w.substr(0, i) + w.substr(i + 1));                                    // dropped
-        for (char l = 'a'; l <= 'z'; ++l) consider(c = w.substr(0, i) + l + w.substr(i));                      // added
+        if (i < w.size()) consider(w.substr(0, i) + w.substr(i + 1));                                    // dropped
+        for (char l = 'a'; l <= 'z'; ++l) consider(w.substr(0, i) + l + w.substr(i));                      // added
         if (i < w.size())
             for (char l = 'a'; l <= 'z'; ++l)
-                if (l != w[i]) consider(c = w.substr(0, i) + l + w.substr(i + 1));                             // changed
-        if (i + 1 < w.size() && w[i] != w[i + 1]) consider(c = w.substr(0, i) + w[i + 1] + w[i] + w.substr(i + 2));  // swapped
+                if (l != w[i]) consider(w.substr(0, i) + l + w.substr(i + 1));                             // changed
+        if (i + 1 < w.size() && w[i] != w[i + 1]) consider(w.substr(0, i) + w[i + 1] + w[i] + w.substr(i + 2));  // swapped
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
