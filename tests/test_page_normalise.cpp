@@ -199,6 +199,28 @@ TEST_CASE("page normalisation: grey paper, uneven light and grey ink become whit
 
 TEST_SUITE("pipeline") {
 
+TEST_CASE("page normalisation: its rounding, floor and pixel counts are the library's") {
+    // round_to_byte and floor_int replace std::lround and std::floor calls on every pixel
+    std::vector<double> values = {-300.0, -1.5, -0.5, -0.49, 0.0, 0.49999999999999994, 0.5, 1.5, 2.5, 127.49999999999999,
+                                  127.5, 254.5, 254.50000000000003, 255.0, 255.49, 255.5, 1e6};
+    for (int k = 0; k < 256; ++k) values.push_back(std::nextafter(k + 0.5, 0.0)), values.push_back(k + 0.5);
+    std::mt19937_64 rng(3);
+    std::uniform_real_distribution<double> any(-20.0, 280.0);
+    for (int i = 0; i < 20000; ++i) values.push_back(any(rng));
+    for (double v : values) {
+        CAPTURE(v);
+        CHECK(int(pipeline::detail::round_to_byte(v)) == int(std::clamp(std::lround(v), 0L, 255L)));
+        CHECK(double(pipeline::detail::floor_int(v)) == std::floor(v));
+    }
+    // counted in pieces on the pool's threads: an image of more than one piece, with a tail
+    io::Image img(1001, 523, 1);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto& p : img.pixels) p = std::uint8_t(byte(rng) < 200 ? 250 : byte(rng));
+    std::array<std::uint64_t, 256> want{};
+    for (std::uint8_t p : img.pixels) ++want[p];
+    CHECK(pipeline::detail::histogram(img) == want);
+}
+
 TEST_CASE("page normalisation: a scanned crop's own levels take its 2nd and 98th percentiles to black and white") {
     // a line crop 100 x 20: grey paper 210, a 10-pixel band of grey strokes 90 (a tenth of the
     // pixels), one dark speck and one bright one outside the percentiles

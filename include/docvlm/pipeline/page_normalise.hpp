@@ -27,6 +27,7 @@
 
 #include <docvlm/core/config.hpp>
 #include <docvlm/core/error.hpp>
+#include <docvlm/core/thread_pool.hpp>
 #include <docvlm/io/image.hpp>
 #include <docvlm/pipeline/document.hpp>
 #include <docvlm/pipeline/layout.hpp>
@@ -81,8 +82,24 @@ io::Image rotate_about_centre(const io::Image& gray, double degrees, std::uint8_
 
 namespace detail {
 
+/// std::floor(v) as an integer, without the library call (v within the integer's range).
+inline std::ptrdiff_t floor_int(double v) {
+    const auto i = std::ptrdiff_t(v);
+    return double(i) > v ? i - 1 : i;
+}
+
+/// std::clamp(std::lround(v), 0, 255) for finite v, without the library call: the fraction
+/// v − trunc(v) is exact, and from one half up rounds away from zero.
+inline std::uint8_t round_to_byte(double v) {
+    if (!(v > 0)) return 0;
+    if (v >= 255) return 255;
+    const auto i = int(v);
+    return std::uint8_t(v - i >= 0.5 ? i + 1 : i);
+}
+
 /// The q-quantile (0–1) of a 256-bin histogram.
-inline int histogram_quantile(const std::array<std::uint64_t, 256>& h, double q) {
+template <class Count>
+int histogram_quantile(const std::array<Count, 256>& h, double q) {
     std::uint64_t total = 0;
     for (auto c : h) total += c;
     if (total == 0) return 255;
@@ -93,12 +110,6 @@ inline int histogram_quantile(const std::array<std::uint64_t, 256>& h, double q)
         if (acc > want) return v;
     }
     return 255;
-}
-
-inline std::array<std::uint64_t, 256> histogram(const io::Image& g) {
-    std::array<std::uint64_t, 256> h{};
-    for (std::uint8_t p : g.pixels) ++h[p];
-    return h;
 }
 
 /// A w × h grid of doubles.
@@ -137,32 +148,56 @@ inline std::vector<std::array<float, 3>> ink_points(const io::Image& g, int thre
     return pts;
 }
 
-/// Sharpness of the projection of `pts` along lines at `degrees`: their darkness summed in
+/// Ink samples ready to be projected at any angle: ink_points' (x, y, darkness), each with a fixed
+/// dither (golden-ratio sequence over x) and the total darkness.
+struct InkSamples {
+    std::vector<std::array<float, 3>> pts;
+    std::vector<double> dither;
+    double mass = 0;
+};
+
+inline InkSamples ink_samples(std::vector<std::array<float, 3>> pts) {
+    InkSamples s;
+    s.dither.reserve(pts.size());
+    for (const auto& p : pts) s.dither.push_back(std::fmod(double(p[0]) * 0.6180339887498949, 1.0)), s.mass += p[2];
+    s.pts = std::move(pts);
+    return s;
+}
+
+/// Sharpness of the projection of the samples along lines at `degrees`: their darkness summed in
 /// `bin`-pixel bins of y + x·tan(angle) (constant along a line rising at that angle),
 /// Σ (bin − previous bin)² / (total darkness)² — the edges of text lines are steepest at their
 /// own angle.
-inline double projection_sharpness(const std::vector<std::array<float, 3>>& pts, double degrees, int extent, int bin) {
-    if (pts.empty()) return 0;
+inline double projection_sharpness(const InkSamples& s, double degrees, int extent, int bin) {
+    if (s.pts.empty()) return 0;
     const double t = std::tan(degrees * std::numbers::pi / 180.0);
     extent = extent / bin + 1;
     const int pad = int(std::ceil(std::abs(t) * extent)) + 2;
     std::vector<float> bins(std::size_t(extent + 2 * pad), 0.0f);
     // lines rising to the right (counter-clockwise) have y falling as x grows: y + x·t is constant;
-    // each point shared between its two nearest bins (no staircase from rounding)
-    for (const auto& p : pts) {
-        // plus a fixed dither per column (golden-ratio sequence): every angle, 0 included, then
-        // spreads points over the two bins alike (without it, level rows on whole pixels would
-        // fall on bin edges at 0° only and make 0° look sharper than it is)
-        const double dither = std::fmod(double(p[0]) * 0.6180339887498949, 1.0);
-        const double v = (double(p[1]) + double(p[0]) * t) / bin + dither + pad;
-        const auto b = std::ptrdiff_t(std::floor(v));
+    // each point shared between its two nearest bins (no staircase from rounding), plus its
+    // column's dither: every angle, 0 included, then spreads points over the two bins alike
+    // (without it, level rows on whole pixels would fall on bin edges at 0° only and make 0° look
+    // sharper than it is)
+    for (std::size_t i = 0; i < s.pts.size(); ++i) {
+        const auto& p = s.pts[i];
+        const double v = (double(p[1]) + double(p[0]) * t) / bin + s.dither[i] + pad;
+        const std::ptrdiff_t b = floor_int(v);
         const float w = float(v - double(b));
         if (b >= 0 && std::size_t(b + 1) < bins.size()) bins[std::size_t(b)] += (1 - w) * p[2], bins[std::size_t(b + 1)] += w * p[2];
     }
-    double s = 0, mass = 0;
-    for (std::size_t i = 1; i < bins.size(); ++i) s += (double(bins[i]) - double(bins[i - 1])) * (double(bins[i]) - double(bins[i - 1]));
-    for (const auto& p : pts) mass += p[2];
-    return s / (mass * mass);
+    double sum = 0;
+    for (std::size_t i = 1; i < bins.size(); ++i) sum += (double(bins[i]) - double(bins[i - 1])) * (double(bins[i]) - double(bins[i - 1]));
+    return sum / (s.mass * s.mass);
+}
+
+/// projection_sharpness at each of `degrees`, the angles shared among the pool's threads.
+inline std::vector<double> projection_sharpness(const InkSamples& s, const std::vector<double>& degrees, int extent, int bin) {
+    std::vector<double> out(degrees.size());
+    parallel_for(degrees.size(), [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) out[i] = projection_sharpness(s, degrees[i], extent, bin);
+    });
+    return out;
 }
 
 /// The segmenter's ink threshold (segment_page): Otsu's, clamped to [96, 208].
@@ -175,31 +210,40 @@ inline io::Image flatten_background(const io::Image& gray) {
     constexpr int cell = 16;
     const int gw = (gray.width + cell - 1) / cell, gh = (gray.height + cell - 1) / cell;
     detail::Grid bg{gw, gh, std::vector<double>(std::size_t(gw) * std::size_t(gh))};
-    for (int cy = 0; cy < gh; ++cy)
-        for (int cx = 0; cx < gw; ++cx) {
-            std::array<std::uint64_t, 256> h{};
-            for (int y = cy * cell; y < std::min(gray.height, (cy + 1) * cell); ++y)
-                for (int x = cx * cell; x < std::min(gray.width, (cx + 1) * cell); ++x) ++h[gray.at(x, y)];
-            bg.at(cx, cy) = detail::histogram_quantile(h, 0.9);
-        }
+    parallel_for(std::size_t(gh), [&](std::size_t cb, std::size_t ce) {
+        for (int cy = int(cb); cy < int(ce); ++cy)
+            for (int cx = 0; cx < gw; ++cx) {
+                std::array<std::uint16_t, 256> h{};  // a cell's 256 pixels at most
+                for (int y = cy * cell; y < std::min(gray.height, (cy + 1) * cell); ++y)
+                    for (int x = cx * cell; x < std::min(gray.width, (cx + 1) * cell); ++x) ++h[gray.at(x, y)];
+                bg.at(cx, cy) = detail::histogram_quantile(h, 0.9);
+            }
+    });
     const int paper = detail::histogram_quantile(detail::histogram(gray), 0.9);
     bg = detail::filter_grid(detail::filter_grid(bg, 2, false), 2, true);
     if (paper == 255 && std::all_of(bg.v.begin(), bg.v.end(), [](double v) { return v >= 255; })) return gray;  // white paper
     io::Image out(gray.width, gray.height, 1);
-    for (int y = 0; y < gray.height; ++y) {
-        // bilinear between cell centres
-        const double fy = std::clamp((y + 0.5) / cell - 0.5, 0.0, double(gh - 1));
-        const int y0 = int(fy), y1 = std::min(gh - 1, y0 + 1);
-        const double wy = fy - y0;
-        for (int x = 0; x < gray.width; ++x) {
-            const double fx = std::clamp((x + 0.5) / cell - 0.5, 0.0, double(gw - 1));
-            const int x0 = int(fx), x1 = std::min(gw - 1, x0 + 1);
-            const double wx = fx - x0;
-            double b = (bg.at(x0, y0) * (1 - wx) + bg.at(x1, y0) * wx) * (1 - wy) + (bg.at(x0, y1) * (1 - wx) + bg.at(x1, y1) * wx) * wy;
-            b = std::max({b, 0.75 * paper, 1.0});
-            out.at(x, y) = std::uint8_t(std::clamp(std::lround(255.0 * gray.at(x, y) / b), 0L, 255L));
-        }
+    // bilinear between cell centres: each column's left cell and weight
+    std::vector<int> cx0(std::size_t(gray.width));
+    std::vector<double> cwx(std::size_t(gray.width));
+    for (int x = 0; x < gray.width; ++x) {
+        const double fx = std::clamp((x + 0.5) / cell - 0.5, 0.0, double(gw - 1));
+        cx0[std::size_t(x)] = int(fx), cwx[std::size_t(x)] = fx - int(fx);
     }
+    parallel_for(std::size_t(gray.height), [&](std::size_t yb, std::size_t ye) {
+        for (int y = int(yb); y < int(ye); ++y) {
+            const double fy = std::clamp((y + 0.5) / cell - 0.5, 0.0, double(gh - 1));
+            const int y0 = int(fy), y1 = std::min(gh - 1, y0 + 1);
+            const double wy = fy - y0;
+            for (int x = 0; x < gray.width; ++x) {
+                const int x0 = cx0[std::size_t(x)], x1 = std::min(gw - 1, x0 + 1);
+                const double wx = cwx[std::size_t(x)];
+                double b = (bg.at(x0, y0) * (1 - wx) + bg.at(x1, y0) * wx) * (1 - wy) + (bg.at(x0, y1) * (1 - wx) + bg.at(x1, y1) * wx) * wy;
+                b = std::max({b, 0.75 * paper, 1.0});
+                out.at(x, y) = detail::round_to_byte(255.0 * gray.at(x, y) / b);
+            }
+        }
+    });
     return out;
 }
 
@@ -229,28 +273,26 @@ inline io::Image stretch_crop_levels(const io::Image& crop) {
     const int lo = detail::histogram_quantile(h, 0.02), hi = detail::histogram_quantile(h, 0.98);
     if (hi - lo < 20) return crop;
     io::Image out = crop;
-    for (auto& p : out.pixels) p = std::uint8_t(std::clamp(std::lround(255.0 * (p - lo) / (hi - lo)), 0L, 255L));
+    for (auto& p : out.pixels) p = detail::round_to_byte(255.0 * (p - lo) / (hi - lo));
     return out;
 }
 
 inline double estimate_skew(const io::Image& gray, double max_degrees) {
     if (gray.channels != 1) docvlm::detail::fail("estimate_skew: expects a gray image");
     const int step = std::max(1, std::min(gray.width, gray.height) / 600);  // ~600 samples across
-    const auto pts = detail::ink_points(gray, detail::ink_threshold_of(gray), step);
-    if (pts.size() < 100) return 0;
+    const auto samples = detail::ink_samples(detail::ink_points(gray, detail::ink_threshold_of(gray), step));
+    if (samples.pts.size() < 100) return 0;
     const int extent = gray.width + gray.height;
     // the middle of the angles within 0.1 % of the sharpest (a page drawn in whole pixels is
     // equally sharp over a small range of angles)
     auto search = [&](double from, double to, double by) {
-        std::vector<std::pair<double, double>> scores;
-        double best = -1;
-        for (int i = 0; from + i * by <= to + 1e-9; ++i) {
-            const double a = from + i * by, s = detail::projection_sharpness(pts, a, extent, step);
-            scores.push_back({a, s}), best = std::max(best, s);
-        }
+        std::vector<double> angles;
+        for (int i = 0; from + i * by <= to + 1e-9; ++i) angles.push_back(from + i * by);
+        const std::vector<double> scores = detail::projection_sharpness(samples, angles, extent, step);
+        const double best = std::max(-1.0, *std::max_element(scores.begin(), scores.end()));
         double lo = to, hi = from;
-        for (const auto& [a, s] : scores)
-            if (s >= best * (1 - 1e-3)) lo = std::min(lo, a), hi = std::max(hi, a);
+        for (std::size_t i = 0; i < angles.size(); ++i)
+            if (scores[i] >= best * (1 - 1e-3)) lo = std::min(lo, angles[i]), hi = std::max(hi, angles[i]);
         return 0.5 * (lo + hi);
     };
     const double coarse = search(-max_degrees, max_degrees, 0.2);
@@ -267,14 +309,15 @@ inline bool is_sideways(const io::Image& gray) {
     // 4 samples (8 px on a 150 dpi page): coarse enough that the character pitch of monospaced
     // text (its glyphs stand in columns) leaves no edges, fine enough for the line pitch
     const int extent = gray.width + gray.height, bin = 4 * step;
-    auto sharpest = [&] {
-        double s = 0;
-        for (double a = -3; a <= 3; a += 0.25) s = std::max(s, detail::projection_sharpness(pts, a, extent, bin));
-        return s;
+    std::vector<double> angles;
+    for (double a = -3; a <= 3; a += 0.25) angles.push_back(a);
+    auto sharpest = [&](std::vector<std::array<float, 3>> p) {
+        const std::vector<double> s = detail::projection_sharpness(detail::ink_samples(std::move(p)), angles, extent, bin);
+        return std::max(0.0, *std::max_element(s.begin(), s.end()));
     };
-    const double rows = sharpest();
+    const double rows = sharpest(pts);
     for (auto& p : pts) std::swap(p[0], p[1]);
-    return sharpest() > 1.3 * rows;
+    return sharpest(std::move(pts)) > 1.3 * rows;
 }
 
 inline bool is_upside_down(const io::Image& gray) {
@@ -327,16 +370,24 @@ inline io::Image rotate_about_centre(const io::Image& gray, double degrees, std:
     const double cx = 0.5 * gray.width, cy = 0.5 * gray.height;
     io::Image out(gray.width, gray.height, 1, fill);
     auto px = [&](int x, int y) -> double { return x < 0 || y < 0 || x >= gray.width || y >= gray.height ? fill : gray.at(x, y); };
-    for (int y = 0; y < gray.height; ++y)
-        for (int x = 0; x < gray.width; ++x) {
-            // counter-clockwise as viewed (y down): the source of (x', y') is turned clockwise
-            const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-            const double sx = dx * c - dy * s + cx - 0.5, sy = dx * s + dy * c + cy - 0.5;
-            const int x0 = int(std::floor(sx)), y0 = int(std::floor(sy));
-            const double wx = sx - x0, wy = sy - y0;
-            const double v = (px(x0, y0) * (1 - wx) + px(x0 + 1, y0) * wx) * (1 - wy) + (px(x0, y0 + 1) * (1 - wx) + px(x0 + 1, y0 + 1) * wx) * wy;
-            out.at(x, y) = std::uint8_t(std::clamp(std::lround(v), 0L, 255L));
-        }
+    parallel_for(std::size_t(gray.height), [&](std::size_t yb, std::size_t ye) {
+        for (int y = int(yb); y < int(ye); ++y)
+            for (int x = 0; x < gray.width; ++x) {
+                // counter-clockwise as viewed (y down): the source of (x', y') is turned clockwise
+                const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+                const double sx = dx * c - dy * s + cx - 0.5, sy = dx * s + dy * c + cy - 0.5;
+                const int x0 = int(detail::floor_int(sx)), y0 = int(detail::floor_int(sy));
+                const double wx = sx - x0, wy = sy - y0;
+                double p00, p10, p01, p11;  // the four source pixels (fill outside)
+                if (x0 >= 0 && y0 >= 0 && x0 + 1 < gray.width && y0 + 1 < gray.height) {
+                    const std::uint8_t* r = &gray.pixels[std::size_t(y0) * std::size_t(gray.width) + std::size_t(x0)];
+                    p00 = r[0], p10 = r[1], p01 = r[gray.width], p11 = r[gray.width + 1];
+                } else {
+                    p00 = px(x0, y0), p10 = px(x0 + 1, y0), p01 = px(x0, y0 + 1), p11 = px(x0 + 1, y0 + 1);
+                }
+                out.at(x, y) = detail::round_to_byte((p00 * (1 - wx) + p10 * wx) * (1 - wy) + (p01 * (1 - wx) + p11 * wx) * wy);
+            }
+    });
     return out;
 }
 
