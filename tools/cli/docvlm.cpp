@@ -28,6 +28,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <limits>
@@ -407,22 +408,27 @@ int cmd_parse(const Options& o) {
                                  docs[i].warnings[k].c_str());
             }
         };
-        auto run_item = [&](const WorkItem& w) {
+        // The page's pixels: an image decoded, a TIFF page or a PDF page rendered.
+        auto load_page = [&](const WorkItem& w) {
+            const auto td = std::chrono::steady_clock::now();
+            docvlm::io::Image page;
+            if (w.page < 0) {
+                page = docvlm::io::load_image(w.file.string());
+            } else if (is_tiff(w.file)) {
+                page = tiff_page(w.file, w.page);
+            } else {
+                std::lock_guard lock(io_mutex);
+                page = docvlm::io::PdfPages(w.file.string()).render(w.page, o.dpi);
+            }
+            parser.add_decode_image_time(std::chrono::duration<double>(std::chrono::steady_clock::now() - td).count());
+            return page;
+        };
+        // `page`: the page's pixels, loaded by load_page (a failure is rethrown by get())
+        auto run_item = [&](const WorkItem& w, std::future<docvlm::io::Image> page) {
             bool held = false;  // handed to hold(): its document goes out with the others
             const std::string label = w.file.string() + (w.page >= 0 ? " page " + std::to_string(w.page + 1) : std::string());
             try {
-                const auto td = std::chrono::steady_clock::now();
-                docvlm::io::Image page;
-                if (w.page < 0) {
-                    page = docvlm::io::load_image(w.file.string());
-                } else if (is_tiff(w.file)) {
-                    page = tiff_page(w.file, w.page);
-                } else {
-                    std::lock_guard lock(io_mutex);
-                    page = docvlm::io::PdfPages(w.file.string()).render(w.page, o.dpi);
-                }
-                parser.add_decode_image_time(std::chrono::duration<double>(std::chrono::steady_clock::now() - td).count());
-                auto doc = parser.parse(page);
+                auto doc = parser.parse(page.get());
                 const std::vector<std::string> warnings = doc.warnings;
                 if (o.cross_page_tables && w.page >= 0) {
                     held = true;
@@ -457,10 +463,15 @@ int cmd_parse(const Options& o) {
         };
         if (o.jobs > 1) {  // pages in parallel on the pool; each page's own work then runs on one thread
             docvlm::parallel_for(items.size(), [&](std::size_t b, std::size_t e) {
-                for (std::size_t i = b; i < e; ++i) run_item(items[i]);
+                for (std::size_t i = b; i < e; ++i) run_item(items[i], std::async(std::launch::deferred, load_page, std::cref(items[i])));
             }, 1);
-        } else {
-            for (const auto& w : items) run_item(w);
+        } else {  // one page at a time on every thread; the next page is decoded (or rendered) meanwhile
+            std::future<docvlm::io::Image> next = std::async(std::launch::deferred, load_page, std::cref(items[0]));
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                std::future<docvlm::io::Image> page = std::move(next);
+                if (i + 1 < items.size()) next = std::async(std::launch::async, load_page, std::cref(items[i + 1]));
+                run_item(items[i], std::move(page));
+            }
         }
         if (tty && !o.quiet) std::fputc('\n', stderr);
         failures += failed.load();
