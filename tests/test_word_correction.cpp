@@ -178,6 +178,37 @@ TEST_CASE("lexicon_neighbours: listed words one letter dropped, added, changed o
     CHECK(pipeline::lexicon_neighbours("fo", lex, 16) == V{"for"});                  // no word under 3 letters
 }
 
+TEST_CASE("edit_distance and lexicon_two_edit_neighbours: letters dropped, added, changed or swapped, none edited twice") {
+    CHECK(pipeline::edit_distance("kitten", "sitting", 5) == 3);
+    CHECK(pipeline::edit_distance("form", "from", 5) == 1);              // two neighbours swapped
+    CHECK(pipeline::edit_distance("evancescent", "evanescent", 5) == 1);  // a letter dropped
+    CHECK(pipeline::edit_distance("cnntrmls", "controls", 5) == 2);       // two changed
+    CHECK(pipeline::edit_distance("ca", "abc", 5) == 3);                  // swapped then split: a letter edited twice
+    CHECK(pipeline::edit_distance("same", "same", 0) == 0);
+    CHECK(pipeline::edit_distance("abcdef", "", 2) == 3);                 // past the limit: limit + 1
+    CHECK(pipeline::edit_distance("cnntrmls", "controls", 1) == 2);
+    // the early stop changes no distance within the limit: random words of a small alphabet
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<int> len(0, 7), letter(0, 2);
+    for (int t = 0; t < 3000; ++t) {
+        std::string a(std::size_t(len(rng)), 'a'), b(std::size_t(len(rng)), 'a');
+        for (char& c : a) c = char('a' + letter(rng));
+        for (char& c : b) c = char('a' + letter(rng));
+        const std::size_t full = pipeline::edit_distance(a, b, 100);
+        CAPTURE(a);
+        CAPTURE(b);
+        CHECK(full == pipeline::edit_distance(b, a, 100));
+        for (std::size_t limit = 0; limit < 4; ++limit) CHECK(pipeline::edit_distance(a, b, limit) == std::min(full, limit + 1));
+    }
+    const auto lex = io::Lexicon::parse("controls\ncontrol\nlabelsep\nlabels\nform\nfrom\nfoam\n");
+    using V = std::vector<std::string>;
+    CHECK(pipeline::lexicon_two_edit_neighbours("cnntrmls", lex, 16) == V{"controls"});
+    CHECK(pipeline::lexicon_two_edit_neighbours("libesep", lex, 16) == V{"labelsep"});   // a letter changed, one added
+    CHECK(pipeline::lexicon_two_edit_neighbours("contrls", lex, 16) == V{"control"});     // "controls" is one edit away
+    CHECK(pipeline::lexicon_two_edit_neighbours("fxrm", lex, 16) == V{"foam", "from"});   // "form" is one edit away
+    CHECK(pipeline::lexicon_two_edit_neighbours("fxrm", lex, 1).empty());                 // more than the limit: none
+}
+
 TEST_CASE("respell_words: the best-scored neighbour within the margin, capitals kept, all words against the reading as read") {
     const auto lex = io::Lexicon::parse("evanescent\nenergy\nwave\nthe\nform\nfor\n");
     // a score that prefers readings closer to `truth`, additive over tokens as a model's is: the
@@ -218,6 +249,9 @@ TEST_CASE("respell_words: the best-scored neighbour within the margin, capitals 
     // the best of two neighbours ("fomr": for and form)
     CHECK(respell("fomr", "form", 10.0) == "form");
     CHECK(respell("fomr", "for", 10.0) == "for");
+    // no listed word one edit away: those two edits away, for words of 5 letters or more
+    CHECK(respell("the enrgey wave", "the energy wave", 10.0) == "the energy wave");
+    CHECK(respell("the wzvz", "the wave", 10.0) == "the wzvz");
     // listed words, letters split by a digit, odd capitals and words with no neighbour are left, unscored
     calls = 1;
     CHECK(respell("the wave evanes3ent eVanescent qqqqq ab", "", 100.0, &calls) == "the wave evanes3ent eVanescent qqqqq ab");

@@ -71,12 +71,8 @@ def with_capitals(w: str, like: str) -> str:
     return w
 
 
-def neighbours(word: str, trie: dict, ops=OPS) -> list[str]:
-    """Listed words one edit from `word` (3-32 letters), spelt with word's capitals; none when its
-    capitals are not a word's or more than MAX_CANDIDATES are listed."""
-    if not case_ok(word):
-        return []
-    w = word.lower()
+def one_edit(w: str, ops=OPS) -> set[str]:
+    """Every string one edit (of `ops`) from the lower-case w."""
     cands = set()
     for i in range(len(w) + 1):
         if "drop" in ops and i < len(w):
@@ -87,7 +83,53 @@ def neighbours(word: str, trie: dict, ops=OPS) -> list[str]:
             cands.update(w[:i] + c + w[i + 1:] for c in LETTERS if c != w[i])
         if "swap" in ops and i + 1 < len(w) and w[i] != w[i + 1]:
             cands.add(w[:i] + w[i + 1] + w[i] + w[i + 2:])
-    listed = sorted(with_capitals(c, word) for c in cands if 3 <= len(c) <= 32 and in_trie(trie, c))
+    return cands
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (letters dropped, added, changed or two neighbours swapped,
+    none edited twice), limit + 1 when larger: pipeline::edit_distance."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], before[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        before, prev = prev, cur
+    return min(prev[-1], limit + 1)
+
+
+def words_by_length(path: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            out.setdefault(len(line), []).append(line)
+    return out
+
+
+def two_edit_neighbours(word: str, by_length: dict, min_len: int) -> list[str]:
+    """Listed words exactly two edits from `word` (edit_distance; word of min_len letters or more),
+    spelt with its capitals; none when its capitals are not a word's or more than MAX_CANDIDATES
+    are listed: pipeline::lexicon_two_edit_neighbours."""
+    if len(word) < min_len or not case_ok(word):
+        return []
+    w = word.lower()
+    out = sorted(with_capitals(c, word) for n in range(len(w) - 2, len(w) + 3) for c in by_length.get(n, [])
+                 if edit_distance(w, c, 2) == 2)
+    return out if len(out) <= MAX_CANDIDATES else []
+
+
+def neighbours(word: str, trie: dict, ops=OPS) -> list[str]:
+    """Listed words one edit from `word` (3-32 letters), spelt with word's capitals; none when its
+    capitals are not a word's or more than MAX_CANDIDATES are listed."""
+    if not case_ok(word):
+        return []
+    listed = sorted(with_capitals(c, word) for c in one_edit(word.lower(), ops) if 3 <= len(c) <= 32 and in_trie(trie, c))
     return listed if len(listed) <= MAX_CANDIDATES else []
 
 
@@ -126,6 +168,24 @@ def respell_gains(model, img, width, ids: list[int], trie: dict, ops=OPS, doubt=
     return out
 
 
+def respell_two_gains(model, img, width, ids: list[int], trie: dict, by_length: dict, min_len: int):
+    """respell_gains' rows for the unknown words with no listed word one edit away: their listed
+    words two edits away."""
+    out = []
+    for i, j in words_of(ids):
+        word = bytes(ids[i:j]).decode()
+        if j - i < 3 or j - i > 32 or in_trie(trie, word.lower()) or neighbours(word, trie):
+            continue
+        cands = two_edit_neighbours(word, by_length, min_len)
+        if not cands:
+            continue
+        seqs = [ids] + [ids[:i] + list(c.encode()) + ids[j:] for c in cands]
+        lp = sequence_logprobs(model, img, width, seqs)
+        b = int(np.argmax(lp[1:]))
+        out.append((i, j, cands[b], lp[0] - lp[1 + b], float("-inf")))
+    return out
+
+
 def apply(ids: list[int], gains, margin: float, doubt_below: float = 0.0) -> list[int]:
     """ids with each word whose best spelling gives up at most `margin` replaced, among the words
     with a letter read at a log-probability below `doubt_below` (0: every word)."""
@@ -152,6 +212,9 @@ def main():
     ap.add_argument("--show", type=int, default=0, help="print this many respellings at the largest margin")
     ap.add_argument("--doubt", default="", help="log-probabilities: also respell only the words with a letter read below each")
     ap.add_argument("--doubt-margin", type=float, default=6.0, help="the margin of the --doubt rows")
+    ap.add_argument("--two", type=int, default=0,
+                    help="also respell words of this many letters or more with no listed word one edit away by those two edits away")
+    ap.add_argument("--margins2", default="0,1,2,4,6", help="margins of the two-edit rows (one-edit words at --doubt-margin)")
     a = ap.parse_args()
     model = load_qat_model(Path(a.model), a.threads)
     trie = load_lexicon(a.lexicon or f"{a.model}/lexicon.txt")
@@ -186,6 +249,17 @@ def main():
         texts = [C.decode(apply(ids, g, a.doubt_margin, d)) for ids, g in zip(first, gains)]
         scored = sum(1 for g in gains for w in g if w[4] < d)
         report(f"respelt, margin {a.doubt_margin}, only words with a letter below {d} ({scored} words scored)", texts)
+    if a.two:
+        by_length = words_by_length(a.lexicon or f"{a.model}/lexicon.txt")
+        two = [respell_two_gains(model, imgs[r], int(widths[r]), ids, trie, by_length, a.two) for r, ids in enumerate(first)]
+        print(f"  two edits, words of {a.two}+ letters with no listed word one edit away: {sum(len(g) for g in two)} words")
+        for m in [float(x) for x in a.margins2.split(",")]:
+            texts = [C.decode(apply(apply(ids, g, a.doubt_margin), t, m)) for ids, g, t in zip(first, gains, two)]
+            report(f"respelt at {a.doubt_margin}, two edits at margin {m}", texts)
+        for ids, t, lab in zip(first, two, labels):
+            for i, j, c, cost, _ in t:
+                if a.show:
+                    print(f"    2: {bytes(ids[i:j]).decode()!r} -> {c!r} (gives up {cost:.2f}); label {lab!r}")
     shown = 0
     for ids, g, lab in zip(first, gains, labels):
         for i, j, c, cost, _ in g:

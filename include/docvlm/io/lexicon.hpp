@@ -34,6 +34,8 @@ public:
     bool contains(std::string_view word) const;
     /// True when a listed word of `length` letters starts with `prefix` (lower-case).
     bool has_prefix(std::size_t length, std::string_view prefix) const;
+    /// The listed words of `length` letters, sorted (none past max_length).
+    const std::vector<std::string>& words_of_length(std::size_t length) const;
     std::size_t size() const;
 
 private:
@@ -93,6 +95,11 @@ inline bool Lexicon::has_prefix(std::size_t length, std::string_view prefix) con
     const auto& words = by_length_[length];
     const auto it = std::lower_bound(words.begin(), words.end(), prefix, [](std::string_view a, std::string_view b) { return a < b; });
     return it != words.end() && std::string_view(*it).substr(0, prefix.size()) == prefix;
+}
+
+inline const std::vector<std::string>& Lexicon::words_of_length(std::size_t length) const {
+    static const std::vector<std::string> none;
+    return length <= max_length ? by_length_[length] : none;
 }
 
 inline std::size_t Lexicon::size() const {

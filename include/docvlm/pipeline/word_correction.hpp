@@ -16,8 +16,10 @@
 // dropped or doubled, which no same-length swap mends), with the model's score of whole readings
 // as the evidence:
 //   - the candidates of a word (3 to 32 letters, a word's capitals) are the listed words one edit
-//     away: a letter dropped, added or changed, or two neighbours swapped; spelt with the word's
-//     capitals; at most max_candidates of them (a longer list leaves the word as read);
+//     away: a letter dropped, added or changed, or two neighbours swapped; when there are none (or
+//     too many) and the word has at least two_edit_min_length letters, the listed words two such
+//     edits away (edit_distance, no letter edited twice); spelt with the word's capitals; at most
+//     max_candidates of them (a longer list leaves the word as read);
 //   - each is scored as the reading with it in the word's place (`score`: the model's
 //     log-probability of a reading and its end from the word on, model/sequence_score.hpp; what
 //     comes before the word is the same in every spelling); the best replaces the word when it
@@ -53,6 +55,14 @@ std::size_t correct_words(std::span<std::int32_t> ids, std::span<const float> ch
 /// The listed words one edit from `word` (see above), lower case, sorted; empty when more than
 /// `limit` of them exist.
 std::vector<std::string> lexicon_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit);
+
+/// The optimal-string-alignment distance of a and b: letters dropped, added or changed, or two
+/// neighbours swapped, no letter edited twice; limit + 1 when it is larger than `limit`.
+std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t limit);
+
+/// The listed words exactly two edits from `word` (edit_distance), lower case, sorted; empty when
+/// more than `limit` of them exist.
+std::vector<std::string> lexicon_two_edit_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit);
 
 /// Respells the unknown words of the reading `ids` (see above); `score(reading, from, to)` returns
 /// the log-probability of the reading's tokens [from, to) given those before (a span of token ids
@@ -176,6 +186,38 @@ inline std::vector<std::string> lexicon_neighbours(std::string_view word, const 
     return out;
 }
 
+inline std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t limit) {
+    const std::size_t n = a.size(), m = b.size();
+    if ((n > m ? n - m : m - n) > limit) return limit + 1;
+    // rows i - 2, i - 1 and i of the table d[i][j] = distance of a[0, i) and b[0, j)
+    std::vector<std::size_t> before(m + 1), prev(m + 1), cur(m + 1);
+    for (std::size_t j = 0; j <= m; ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= n; ++i) {
+        cur[0] = i;
+        std::size_t least = cur[0];
+        for (std::size_t j = 1; j <= m; ++j) {
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) cur[j] = std::min(cur[j], before[j - 2] + 1);
+            least = std::min(least, cur[j]);
+        }
+        if (least > limit) return limit + 1;  // every later row is at least as far
+        std::swap(before, prev), std::swap(prev, cur);
+    }
+    return std::min(prev[m], limit + 1);
+}
+
+inline std::vector<std::string> lexicon_two_edit_neighbours(std::string_view word, const io::Lexicon& lexicon, std::size_t limit) {
+    std::vector<std::string> out;
+    for (std::size_t len = word.size() > 2 ? word.size() - 2 : 0; len <= word.size() + 2; ++len)
+        for (const std::string& w : lexicon.words_of_length(len))
+            if (edit_distance(word, w, 2) == 2) {
+                if (out.size() == limit) return {};
+                out.push_back(w);
+            }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 namespace detail {
 
 // `lower` spelt with the capitals of `like` (a word's: all lower, all capitals, or a first capital).
@@ -221,7 +263,7 @@ std::vector<std::int32_t> best_respelling(std::span<const std::int32_t> ids, std
 
 template <class Score>
 std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lexicon, double margin, Score&& score) {
-    constexpr std::size_t max_candidates = 16;
+    constexpr std::size_t max_candidates = 16, two_edit_min_length = 5;
     struct Change {
         std::size_t begin, end;
         std::vector<std::int32_t> spelling;
@@ -229,7 +271,8 @@ std::size_t respell_words(std::vector<std::int32_t>& ids, const io::Lexicon& lex
     std::vector<Change> changes;
     detail::for_each_unknown_word(ids, lexicon, [&](std::size_t i, std::size_t j, const std::string& word) {
         if (!detail::word_capitals(std::span<const std::int32_t>(ids).subspan(i, j - i))) return;
-        const std::vector<std::string> near = lexicon_neighbours(word, lexicon, max_candidates);
+        std::vector<std::string> near = lexicon_neighbours(word, lexicon, max_candidates);
+        if (near.empty() && word.size() >= two_edit_min_length) near = lexicon_two_edit_neighbours(word, lexicon, max_candidates);
         if (near.empty()) return;
         std::vector<std::int32_t> spelling = detail::best_respelling(ids, i, j, near, margin, score);
         if (!spelling.empty()) changes.push_back({i, j, std::move(spelling)});
