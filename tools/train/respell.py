@@ -17,6 +17,8 @@ list) and the share of the reading's words (4+ letters) that its label lacks:
 
 --doubt T1,T2,...: also the rows where only words with a letter read below each log-probability
 are respelt (at --doubt-margin), with the number of words scored: a cheaper variant, not taken.
+--two N: then the words of N letters or more with no listed word one edit away are compared with the
+listed words two edits away (pipeline::lexicon_two_edit_neighbours), at each of --margins2.
 """
 from __future__ import annotations
 
@@ -149,16 +151,16 @@ def sequence_logprobs(model, img: np.ndarray, width: int, seqs: list[list[int]])
     return out
 
 
-def respell_gains(model, img, width, ids: list[int], trie: dict, ops=OPS, doubt=None):
-    """For each unknown word with listed neighbours: (start, end, best spelling, score given up,
-    the lowest log-probability of its letters as read, when `doubt` (the reading's per-token
-    log-probabilities) is given)."""
+def scored_spellings(model, img, width, ids: list[int], trie: dict, candidates, doubt=None):
+    """For each unknown word with candidates (`candidates(word)`, a list): (start, end, best
+    spelling, score given up, the lowest log-probability of its letters as read, when `doubt` (the
+    reading's per-token log-probabilities) is given)."""
     out = []
     for i, j in words_of(ids):
         word = bytes(ids[i:j]).decode()
         if j - i < 3 or j - i > 32 or in_trie(trie, word.lower()):
             continue
-        cands = neighbours(word, trie, ops)
+        cands = candidates(word)
         if not cands:
             continue
         seqs = [ids] + [ids[:i] + list(c.encode()) + ids[j:] for c in cands]
@@ -168,22 +170,15 @@ def respell_gains(model, img, width, ids: list[int], trie: dict, ops=OPS, doubt=
     return out
 
 
+def respell_gains(model, img, width, ids: list[int], trie: dict, ops=OPS, doubt=None):
+    """scored_spellings of the listed words one edit away."""
+    return scored_spellings(model, img, width, ids, trie, lambda w: neighbours(w, trie, ops), doubt)
+
+
 def respell_two_gains(model, img, width, ids: list[int], trie: dict, by_length: dict, min_len: int):
-    """respell_gains' rows for the unknown words with no listed word one edit away: their listed
-    words two edits away."""
-    out = []
-    for i, j in words_of(ids):
-        word = bytes(ids[i:j]).decode()
-        if j - i < 3 or j - i > 32 or in_trie(trie, word.lower()) or neighbours(word, trie):
-            continue
-        cands = two_edit_neighbours(word, by_length, min_len)
-        if not cands:
-            continue
-        seqs = [ids] + [ids[:i] + list(c.encode()) + ids[j:] for c in cands]
-        lp = sequence_logprobs(model, img, width, seqs)
-        b = int(np.argmax(lp[1:]))
-        out.append((i, j, cands[b], lp[0] - lp[1 + b], float("-inf")))
-    return out
+    """scored_spellings of the listed words two edits away, for words with none one edit away."""
+    return scored_spellings(model, img, width, ids, trie,
+                            lambda w: [] if neighbours(w, trie) else two_edit_neighbours(w, by_length, min_len))
 
 
 def apply(ids: list[int], gains, margin: float, doubt_below: float = 0.0) -> list[int]:
