@@ -8,7 +8,9 @@
 #include <docvlm/pipeline/layout.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
 
+#include <algorithm>
 #include <array>
+#include <random>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -33,6 +35,39 @@ struct PageDraw {
 }  // namespace
 
 TEST_SUITE("embedded") {
+
+TEST_CASE("segmenter: runs of a row found across blank stretches skipped 8 pixels at a time") {
+    // rows of widths around multiples of 8, with runs at every offset, against a pixel-by-pixel scan
+    std::mt19937 rng(11);
+    for (int w : {1, 7, 8, 9, 15, 16, 17, 40, 63, 64, 65}) {
+        for (int t = 0; t < 200; ++t) {
+            std::vector<std::uint8_t> row(std::size_t(w), 0);
+            const int runs = int(rng() % 4);
+            for (int r = 0; r < runs; ++r) {
+                const int x = int(rng() % unsigned(w)), e = std::min(w, x + 1 + int(rng() % 5));
+                for (int k = x; k < e; ++k) row[std::size_t(k)] = std::uint8_t(1 + rng() % 2);
+            }
+            for (int value : {1, 2}) {  // runs of one value (blank is off either way)
+                std::vector<std::array<int, 2>> got, want;
+                pipeline::detail::for_each_run(row.data(), w, [&](std::uint8_t v) { return v == value; },
+                                               [&](int x, int e) { got.push_back({x, e}); });
+                for (int x = 0; x < w;) {
+                    if (row[std::size_t(x)] != value) { ++x; continue; }
+                    int e = x;
+                    while (e < w && row[std::size_t(e)] == value) ++e;
+                    want.push_back({x, e});
+                    x = e;
+                }
+                CHECK(got == want);
+            }
+            std::vector<std::array<int, 2>> blanks;  // blank pixels on: nothing is skipped
+            pipeline::detail::for_each_run(row.data(), w, [](std::uint8_t v) { return v == 0; }, [&](int x, int e) { blanks.push_back({x, e}); });
+            int blank = 0;
+            for (const auto& b : blanks) blank += b[1] - b[0];
+            CHECK(blank == int(std::count(row.begin(), row.end(), std::uint8_t(0))));
+        }
+    }
+}
 
 TEST_CASE("segmenter: two columns come out left column first, lines in order") {
     PageDraw p;

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <docvlm/core/config.hpp>
+#include <docvlm/core/thread_pool.hpp>
 #include <docvlm/pipeline/page_layout.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <cstdlib>
 #include <limits>
 #include <numeric>
@@ -38,7 +40,13 @@ struct InkMap {
 /// Calls f(x, e) for each run [x, e) of pixels of a row (w wide) for which on(pixel) holds.
 template <class On, class F>
 inline void for_each_run(const std::uint8_t* row, int w, On&& on, F&& f) {
+    const bool zero_off = !on(std::uint8_t(0));  // then blank stretches are skipped 8 pixels at a time
     for (int x = 0; x < w;) {
+        if (zero_off) {
+            std::uint64_t eight;
+            while (x + 8 <= w && (std::memcpy(&eight, row + x, 8), eight == 0)) x += 8;
+            if (x == w) break;
+        }
         if (!on(row[x])) {
             ++x;
             continue;
@@ -81,17 +89,20 @@ inline void erase_vertical_rules(InkMap& m, int min_len, int max_w) {
     const std::size_t W = std::size_t(m.w);
     std::vector<std::uint8_t> cand(m.ink.size(), 0);
     std::vector<int> start(W, -1);
-    for (int y = 0; y <= m.h; ++y)
-        for (int x = 0; x < m.w; ++x) {
-            const bool on = y < m.h && m.at(x, y);
-            int& s = start[std::size_t(x)];
-            if (on && s < 0) s = y;
-            if (!on && s >= 0) {
-                if (y - s >= min_len)
-                    for (int k = s; k < y; ++k) cand[std::size_t(k) * W + std::size_t(x)] = 1;
-                s = -1;
+    // columns in ranges on the pool's threads, each range row by row
+    parallel_for(W, [&](std::size_t xb, std::size_t xe) {
+        for (int y = 0; y <= m.h; ++y)
+            for (int x = int(xb); x < int(xe); ++x) {
+                const bool on = y < m.h && m.at(x, y);
+                int& s = start[std::size_t(x)];
+                if (on && s < 0) s = y;
+                if (!on && s >= 0) {
+                    if (y - s >= min_len)
+                        for (int k = s; k < y; ++k) cand[std::size_t(k) * W + std::size_t(x)] = 1;
+                    s = -1;
+                }
             }
-        }
+    }, 64);
     // runs of candidate columns in each row; erase the thin ones, and gather rule boxes
     RunBoxes rules(m.w);
     for (int y = 0; y < m.h; ++y) {

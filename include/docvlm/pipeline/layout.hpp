@@ -133,8 +133,10 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     // unless every slice is.
     auto unit = [&](int slices) {
         std::vector<int> col(std::size_t(page_box.width()), 0);
-        for (int y = page_box.y0; y < page_box.y1; ++y)
-            for (int x = page_box.x0; x < page_box.x1; ++x) col[std::size_t(x - page_box.x0)] += m.at(x, y);
+        parallel_for(col.size(), [&](std::size_t cb, std::size_t ce) {  // column ranges on the pool's threads
+            for (int y = page_box.y0; y < page_box.y1; ++y)
+                for (std::size_t c = cb; c < ce; ++c) col[c] += m.at(page_box.x0 + int(c), y);
+        }, 64);
         const int tall = std::max(1, page_box.height() * 4 / 5);
         std::vector<int> heights, ruled;
         for (int i = 0; i < slices; ++i) {
