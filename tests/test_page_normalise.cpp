@@ -87,6 +87,13 @@ TEST_CASE("page normalisation: skew of drawn pages within 0.05 degrees") {
     }
 }
 
+TEST_CASE("page normalisation: a skew search range outside [0, 45] degrees is refused") {
+    const io::Image page = slanted_page(1.0, 3);
+    CHECK_THROWS_WITH(pipeline::estimate_skew(page, -1.0), doctest::Contains("max_degrees"));
+    CHECK_THROWS_WITH(pipeline::estimate_skew(page, 90.0), doctest::Contains("max_degrees"));
+    CHECK(pipeline::estimate_skew(page, 0.0) == 0.0);
+}
+
 TEST_CASE("page normalisation: rotation about the centre moves a point as the formula says") {
     io::Image img(201, 151, 1, 255);
     const int px = 160, py = 40;  // a 3×3 dark dot

@@ -279,6 +279,7 @@ inline io::Image stretch_crop_levels(const io::Image& crop) {
 
 inline double estimate_skew(const io::Image& gray, double max_degrees) {
     if (gray.channels != 1) docvlm::detail::fail("estimate_skew: expects a gray image");
+    if (!(max_degrees >= 0 && max_degrees <= 45)) docvlm::detail::fail("estimate_skew: max_degrees must lie in [0, 45], got ", max_degrees);
     const int step = std::max(1, std::min(gray.width, gray.height) / 600);  // ~600 samples across
     const auto samples = detail::ink_samples(detail::ink_points(gray, detail::ink_threshold_of(gray), step));
     if (samples.pts.size() < 100) return 0;
@@ -289,7 +290,8 @@ inline double estimate_skew(const io::Image& gray, double max_degrees) {
         std::vector<double> angles;
         for (int i = 0; from + i * by <= to + 1e-9; ++i) angles.push_back(from + i * by);
         const std::vector<double> scores = detail::projection_sharpness(samples, angles, extent, step);
-        const double best = std::max(-1.0, *std::max_element(scores.begin(), scores.end()));
+        double best = -1;
+        for (double sc : scores) best = std::max(best, sc);
         double lo = to, hi = from;
         for (std::size_t i = 0; i < angles.size(); ++i)
             if (scores[i] >= best * (1 - 1e-3)) lo = std::min(lo, angles[i]), hi = std::max(hi, angles[i]);
