@@ -38,6 +38,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace {
@@ -469,7 +470,13 @@ int cmd_parse(const Options& o) {
             std::future<docvlm::io::Image> next = std::async(std::launch::deferred, load_page, std::cref(items[0]));
             for (std::size_t i = 0; i < items.size(); ++i) {
                 std::future<docvlm::io::Image> page = std::move(next);
-                if (i + 1 < items.size()) next = std::async(std::launch::async, load_page, std::cref(items[i + 1]));
+                if (i + 1 < items.size()) {
+                    try {
+                        next = std::async(std::launch::async, load_page, std::cref(items[i + 1]));
+                    } catch (const std::system_error&) {  // no thread to spare: loaded when its turn comes
+                        next = std::async(std::launch::deferred, load_page, std::cref(items[i + 1]));
+                    }
+                }
                 run_item(items[i], std::move(page));
             }
         }

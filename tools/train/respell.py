@@ -17,8 +17,8 @@ list) and the share of the reading's words (4+ letters) that its label lacks:
 
 --doubt T1,T2,...: also the rows where only words with a letter read below each log-probability
 are respelt (at --doubt-margin), with the number of words scored: a cheaper variant, not taken.
---two N: then the words of N letters or more with no listed word one edit away are compared with the
-listed words two edits away (pipeline::lexicon_two_edit_neighbours), at each of --margins2.
+--two N: then the words of N letters or more with no listed word one edit away (or more than 16) are
+compared with the listed words two edits away (pipeline::lexicon_two_edit_neighbours), at each of --margins2.
 """
 from __future__ import annotations
 
@@ -107,11 +107,11 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 
 
 def words_by_length(path: str) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
+    out: dict[int, set[str]] = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
-            out.setdefault(len(line), []).append(line)
-    return out
+            out.setdefault(len(line), set()).add(line)
+    return {n: sorted(words) for n, words in out.items()}
 
 
 def two_edit_neighbours(word: str, by_length: dict, min_len: int) -> list[str]:
@@ -208,7 +208,8 @@ def main():
     ap.add_argument("--doubt", default="", help="log-probabilities: also respell only the words with a letter read below each")
     ap.add_argument("--doubt-margin", type=float, default=6.0, help="the margin of the --doubt rows")
     ap.add_argument("--two", type=int, default=0,
-                    help="also respell words of this many letters or more with no listed word one edit away by those two edits away")
+                    help="also respell words of this many letters or more with no listed word one edit away (or more than 16) "
+                         "by those two edits away")
     ap.add_argument("--margins2", default="0,1,2,4,6", help="margins of the two-edit rows (one-edit words at --doubt-margin)")
     a = ap.parse_args()
     model = load_qat_model(Path(a.model), a.threads)
@@ -249,7 +250,9 @@ def main():
         two = [respell_two_gains(model, imgs[r], int(widths[r]), ids, trie, by_length, a.two) for r, ids in enumerate(first)]
         print(f"  two edits, words of {a.two}+ letters with no listed word one edit away: {sum(len(g) for g in two)} words")
         for m in [float(x) for x in a.margins2.split(",")]:
-            texts = [C.decode(apply(apply(ids, g, a.doubt_margin), t, m)) for ids, g, t in zip(first, gains, two)]
+            # both lists hold positions in the reading as read: applied in one pass, right to left
+            texts = [C.decode(apply(ids, [w for w in g if w[3] <= a.doubt_margin] + [w for w in t if w[3] <= m], float("inf")))
+                     for ids, g, t in zip(first, gains, two)]
             report(f"respelt at {a.doubt_margin}, two edits at margin {m}", texts)
         for ids, t, lab in zip(first, two, labels):
             for i, j, c, cost, _ in t:
