@@ -36,6 +36,7 @@
 #include <docvlm/model/generation.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -189,8 +190,13 @@ inline std::vector<std::string> lexicon_neighbours(std::string_view word, const 
 inline std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t limit) {
     const std::size_t n = a.size(), m = b.size();
     if ((n > m ? n - m : m - n) > limit) return limit + 1;
-    // rows i - 2, i - 1 and i of the table d[i][j] = distance of a[0, i) and b[0, j)
-    std::vector<std::size_t> before(m + 1), prev(m + 1), cur(m + 1);
+    // rows i - 2, i - 1 and i of the table d[i][j] = distance of a[0, i) and b[0, j); on the stack
+    // for words of the list's lengths (this runs once per listed word of a similar length)
+    constexpr std::size_t on_stack = io::Lexicon::max_length + 3;
+    std::array<std::size_t, 3 * on_stack> fixed;
+    std::vector<std::size_t> heap(m + 1 <= on_stack ? 0 : 3 * (m + 1));
+    std::size_t* rows = heap.empty() ? fixed.data() : heap.data();
+    std::size_t *before = rows, *prev = rows + (m + 1), *cur = rows + 2 * (m + 1);
     for (std::size_t j = 0; j <= m; ++j) prev[j] = j;
     for (std::size_t i = 1; i <= n; ++i) {
         cur[0] = i;
