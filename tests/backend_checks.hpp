@@ -275,7 +275,7 @@ inline void check_batch(const std::shared_ptr<Backend>& be) {
 
 /// The embedded models with their vision blocks and decoder on `be`: the tiny gated model (f32)
 /// against PyTorch (greedy tokens identical, vision tokens and teacher-forced logits within 1e-4
-/// of the largest), then the shipped
+/// of the largest; beam search's scores its readings' teacher-forced log-probabilities), then the shipped
 /// docvlm-small in int8 against PyTorch's QAT simulation on the first `small_crops` text and
 /// formula crops (at least 8 in 10 identical, the CPU int8 path's bound in test_embedded.cpp).
 inline void check_embedded(const std::shared_ptr<Backend>& be, int small_crops) {
@@ -302,6 +302,17 @@ inline void check_embedded(const std::shared_ptr<Backend>& be, int small_crops) 
         CHECK(teacher_forced_error(tiny, ref, i, vis, task, toks) <= 1e-4);
     }
     CHECK(checked > 0);
+    // beam search on `be`: a forked sequence's KV cache (DeviceDecoder::copy_tokens) holds its
+    // parent's tokens, so each reading's score is its teacher-forced log-probability
+    std::vector<Tensor<float, 2>> vis;
+    for (const int i : crops_to_check(ref))
+        if (task_of(ref, tiny.dims(), i) == "text" && vis.size() < 3) vis.push_back(tiny.encode_image(crop_of(ref, i)));
+    const std::vector<std::size_t> bound(vis.size(), 24);
+    const auto beams = tiny.generate_beams(vis, "text", 4, bound);
+    for (std::size_t i = 0; i < vis.size(); ++i) {
+        const double teacher = teacher_score(tiny, vis[i], beams[i]);
+        CHECK(std::fabs(beams[i].score - teacher) <= 1e-4 * std::max(1.0, std::fabs(teacher)));
+    }
 
     auto small = load_default_model<Int8PerChannel>();
     small.to_device(be);

@@ -6,7 +6,9 @@
 #include "test_util.hpp"
 
 #include <docvlm/io/safetensors.hpp>
+#include <docvlm/model/beam_search.hpp>
 #include <docvlm/model/model.hpp>
+#include <docvlm/model/sequence_score.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -59,6 +61,14 @@ inline GenerationOptions gen_for(const io::Checkpoint& ref, const GatedVlmDims& 
     GenerationOptions gen;
     gen.max_new_tokens = task == "table" ? d.max_tokens - 2 : std::size_t(ref.to_f32("max_new")(0));
     return gen;
+}
+
+// The teacher-forced log-probability of a beam search reading of the text task: its tokens, and its
+// end token when it ended (what BeamReading::score sums).
+template <class Model>
+double teacher_score(const Model& model, const Tensor<float, 2>& vision, const BeamReading& r) {
+    if (r.ids.empty()) return sequence_logprob(model, vision, "text", r.ids);
+    return ReadingScorer<Model>(model, vision, "text").logprob(r.ids, 0, r.ended ? r.ids.size() + 1 : r.ids.size());
 }
 
 // Sanitizer builds are unoptimised and slow: they check a few crops, release builds all of them.

@@ -79,6 +79,8 @@ public:
     /// *states[r], with rope row r. Writes logits [n, vocab].
     void step(State* const* states, const std::size_t* len, const float* x, std::size_t n, const float* cos, const float* sin,
               float* logits);
+    /// The keys/values of src's first len tokens into dst (both of this decoder, capacity ≥ len).
+    void copy_tokens(State& dst, const State& src, std::size_t len) const;
 
 private:
     std::shared_ptr<Backend> be_;
@@ -130,6 +132,16 @@ inline std::unique_ptr<DeviceDecoder::State> DeviceDecoder::new_state(std::size_
     }
     s->vis_k.resize(cross_.size()), s->vis_v.resize(cross_.size()), s->vis_tokens.assign(cross_.size(), 0);
     return s;
+}
+
+inline void DeviceDecoder::copy_tokens(State& dst, const State& src, std::size_t len) const {
+    if (len > dst.capacity || len > src.capacity || dst.k.size() != blocks_.size() || src.k.size() != blocks_.size())
+        detail::fail("device decoder: cannot copy ", len, " tokens between these states");
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+        const std::size_t row = blocks_[l].kv_heads * blocks_[l].head_dim * sizeof(float);
+        be_->copy_rows(dst.k[l].f32(), row, src.k[l].f32(), row, row, len);
+        be_->copy_rows(dst.v[l].f32(), row, src.v[l].f32(), row, row, len);
+    }
 }
 
 inline void DeviceDecoder::attach(State& s, std::size_t c, const std::vector<float>& k, const std::vector<float>& v, std::size_t tokens) const {

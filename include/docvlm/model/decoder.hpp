@@ -30,6 +30,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 DOCVLM_NAMESPACE_BEGIN
@@ -76,6 +77,9 @@ struct Decoder {
 
     /// The device half of a state (with a device); a state made before to_device has none.
     backend::DeviceDecoder::State& device_state(State& s) const {
+        return const_cast<backend::DeviceDecoder::State&>(device_state(std::as_const(s)));
+    }
+    const backend::DeviceDecoder::State& device_state(const State& s) const {
         if (!s.dev_) detail::fail("decoder: this context was made before the decoder moved to ", device->backend().name());
         return *s.dev_;
     }
@@ -114,6 +118,11 @@ struct Decoder {
     /// same arithmetic per row as forward() with n = 1, but every weight matrix is read once for
     /// all rows. Returns logits [n, vocab] (in b).
     std::span<float> step(State* const* states, const std::int32_t* ids, std::size_t n, const RopeTable& rope, Batch& b) const;
+
+    /// Makes dst hold src's tokens (their keys and values; dst's capacity must take them), for a
+    /// sequence that forks (beam search). The vision keys/values are not copied: dst must have the
+    /// same image attached as src.
+    void copy_tokens(State& dst, const State& src) const;
 };
 
 /// The sizes of a Hugging Face LLaMA / Qwen2 decoder.
@@ -149,6 +158,23 @@ Decoder<W>::State::State(const Decoder& dec, std::size_t capacity) : cap_(capaci
         k_.emplace_back(capacity * b.kv_dim());
         v_.emplace_back(capacity * b.kv_dim());
     }
+}
+
+template <WeightPolicy W>
+void Decoder<W>::copy_tokens(State& dst, const State& src) const {
+    if (&dst == &src) return;
+    if (src.len_ > dst.cap_) detail::fail("context: ", src.len_, " tokens do not fit a context of ", dst.cap_);
+    if (dst.vis_.size() != src.vis_.size()) detail::fail("context: the two sequences have different images attached");
+    if (device) {
+        device->copy_tokens(device_state(dst), device_state(src), src.len_);
+    } else {
+        for (std::size_t l = 0; l < blocks.size(); ++l) {
+            const std::size_t n = src.len_ * blocks[l].kv_dim();
+            std::copy_n(src.k_[l].data(), n, dst.k_[l].data());
+            std::copy_n(src.v_[l].data(), n, dst.v_[l].data());
+        }
+    }
+    dst.len_ = src.len_;
 }
 
 template <WeightPolicy W>

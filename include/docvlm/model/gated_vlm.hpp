@@ -31,6 +31,7 @@
 #include <docvlm/layers/norm.hpp>
 #include <docvlm/layers/rope.hpp>
 #include <docvlm/layers/vit_block.hpp>
+#include <docvlm/model/beam_search.hpp>
 #include <docvlm/model/config.hpp>
 #include <docvlm/model/decoder.hpp>
 #include <docvlm/model/generation.hpp>
@@ -133,6 +134,11 @@ public:
                                                           const GenerationOptions& opt, std::span<const std::size_t> max_new = {},
                                                           std::vector<std::vector<float>>* logprobs = nullptr,
                                                           std::vector<std::vector<TokenAlternative>>* alternatives = nullptr) const;
+    /// Reads several images with one task by beam search (beam_search_rows): each image's most
+    /// probable reading of `width` kept at each step, bounded by max_new[i] tokens (and the
+    /// context), with `alternatives` unchosen tokens per step. All images' readings step together.
+    std::vector<BeamReading> generate_beams(std::span<const Tensor<float, 2>> vision, std::string_view task, std::size_t width,
+                                            std::span<const std::size_t> max_new, std::size_t alternatives = 0) const;
 
     class Context {
     public:
@@ -634,6 +640,35 @@ std::vector<std::vector<std::int32_t>> GatedVlmModel<Config>::generate_batch(std
             (*alternatives)[i].assign(samplers[i].alternatives().begin(), samplers[i].alternatives().end());
     }
     return out;
+}
+
+template <class Config>
+std::vector<BeamReading> GatedVlmModel<Config>::generate_beams(std::span<const Tensor<float, 2>> vision, std::string_view task,
+                                                               std::size_t width, std::span<const std::size_t> max_new,
+                                                               std::size_t alternatives) const {
+    if (max_new.size() != vision.size()) detail::fail("generate_beams: ", max_new.size(), " output bounds for ", vision.size(), " images");
+    if (width == 0 || width > 64) detail::fail("generate_beams: a beam width of ", width, " (1 to 64)");
+    const std::int32_t first = d_.task_token(task);
+    std::vector<Context> ctxs;  // [image][width]
+    ctxs.reserve(vision.size() * width);
+    std::vector<std::size_t> bounds(vision.size());
+    for (std::size_t i = 0; i < vision.size(); ++i) {
+        for (std::size_t b = 0; b < width; ++b) {
+            ctxs.push_back(context());
+            ctxs.back().attach(vision[i]);
+        }
+        bounds[i] = std::min(max_new[i], ctxs.back().state_.capacity() - 1);
+    }
+    BatchScratch s;
+    std::vector<Context*> rows;
+    return beam_search_rows(
+        vision.size(), width, first, d_.eos_token_id, d_.vocab, bounds, alternatives,
+        [&](std::span<const std::size_t> slots, std::span<const std::int32_t> ids) {
+            rows.clear();
+            for (std::size_t k : slots) rows.push_back(&ctxs[k]);
+            return step_rows(rows.data(), ids.data(), slots.size(), s);
+        },
+        [&](std::size_t from, std::size_t to) { dec_.copy_tokens(ctxs[to].state_, ctxs[from].state_); });
 }
 
 template <class Config>
