@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,31 @@ template <class Model>
 double teacher_score(const Model& model, const Tensor<float, 2>& vision, const BeamReading& r) {
     if (r.ids.empty()) return sequence_logprob(model, vision, "text", r.ids);
     return ReadingScorer<Model>(model, vision, "text").logprob(r.ids, 0, r.ended ? r.ids.size() + 1 : r.ids.size());
+}
+
+// The top two fifths of the sample page (a title and paragraphs), gray.
+inline io::Image sample_page_top() {
+    const io::Image page = io::load_image(std::string(DOCVLM_TEST_DATA) + "/../../examples/data/sample_page.png", io::ColorMode::gray);
+    io::Image top(page.width, page.height * 2 / 5, 1, 255);
+    for (int y = 0; y < top.height; ++y) std::copy_n(page.row(y), std::size_t(page.width), top.row(y));
+    return top;
+}
+
+inline std::vector<std::string> words_of(const std::string& s) {
+    std::vector<std::string> w;
+    std::istringstream in(s);
+    for (std::string x; in >> x;) w.push_back(x);
+    return w;
+}
+
+// How many words of text `a` text `b` has too, in the same order (longest common subsequence).
+inline std::size_t words_in_order(const std::string& a_text, const std::string& b_text) {
+    const auto a = words_of(a_text), b = words_of(b_text);
+    std::vector<std::vector<std::size_t>> lcs(a.size() + 1, std::vector<std::size_t>(b.size() + 1, 0));
+    for (std::size_t i = 1; i <= a.size(); ++i)
+        for (std::size_t j = 1; j <= b.size(); ++j)
+            lcs[i][j] = a[i - 1] == b[j - 1] ? lcs[i - 1][j - 1] + 1 : std::max(lcs[i - 1][j], lcs[i][j - 1]);
+    return lcs[a.size()][b.size()];
 }
 
 // Sanitizer builds are unoptimised and slow: they check a few crops, release builds all of them.

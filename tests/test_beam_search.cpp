@@ -10,6 +10,7 @@
 #include <docvlm/backend/cpu_backend.hpp>
 #include <docvlm/model/beam_search.hpp>
 #include <docvlm/model/sequence_score.hpp>
+#include <docvlm/pipeline/embedded_parser.hpp>
 #include <docvlm/presets/docvlm_small.hpp>
 #include <docvlm/presets/qwen2vl.hpp>
 
@@ -229,5 +230,27 @@ TEST_CASE("beam search on the shipped model: each reading's score is its teacher
     check_beams_of<presets::DocvlmSmall<F32>>(1e-4);
 }
 
-}  // TEST_SUITE
+TEST_CASE("parse: doubtful lines read by beam search too; each reading stays with its line") {
+    using namespace embedded_test;
+    const io::Image top = sample_page_top();
+    const auto model = load_default_model();
+    auto parse = [&](double below, std::size_t beam) {
+        pipeline::EmbeddedParserOptions opt;
+        opt.reread_below = below, opt.reread_beam = beam;
+        std::string text;
+        for (const auto& b : pipeline::EmbeddedPageParser(model, opt).parse(top).blocks) text += b.content + "\n";
+        return text;
+    };
+    const std::string once = parse(-std::numeric_limits<double>::infinity(), 0);
+    REQUIRE(once.size() > 200);
+    // every line read three times (greedy, narrowed, beam of 4): the words stay in their places
+    const std::string thrice = parse(1.0, 4);
+    const std::size_t same = words_in_order(once, thrice);
+    MESSAGE(same, " of ", words_of(once).size(), " words the same and in the same order");
+    CHECK(double(same) >= 0.85 * double(words_of(once).size()));
+    pipeline::EmbeddedParserOptions bad;
+    bad.reread_beam = 65;
+    CHECK_THROWS_WITH(pipeline::EmbeddedPageParser(model, bad), doctest::Contains("reread_beam 65 is more than 64"));
+}
 
+}  // TEST_SUITE

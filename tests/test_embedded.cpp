@@ -740,9 +740,7 @@ TEST_CASE("narrowed_input: a text input resized to a fraction of its width, padd
 
 TEST_CASE("parse: lines read with low confidence are read again, narrower, and each reading stays with its line") {
     // the top of the sample page (a title and paragraphs), every line read twice (reread_below 1)
-    const io::Image page = io::load_image(std::string(DOCVLM_TEST_DATA) + "/../../examples/data/sample_page.png", io::ColorMode::gray);
-    io::Image top(page.width, page.height * 2 / 5, 1, 255);
-    for (int y = 0; y < top.height; ++y) std::copy_n(page.row(y), std::size_t(page.width), top.row(y));
+    const io::Image top = sample_page_top();
     const auto model = load_default_model();
     auto parse = [&](double below, double width) {
         pipeline::EmbeddedParserOptions opt;
@@ -761,19 +759,9 @@ TEST_CASE("parse: lines read with low confidence are read again, narrower, and e
     // a second reading of the same input is no more confident than the first: nothing changes
     CHECK(parse(1.0, 1.0) == once);
     // narrower letters: on a clean page most words read the same, each in its own line's place
-    auto words = [](const std::string& s) {
-        std::vector<std::string> w;
-        std::istringstream in(s);
-        for (std::string x; in >> x;) w.push_back(x);
-        return w;
-    };
-    const auto a = words(once), b = words(parse(1.0, 0.9));
-    std::vector<std::vector<std::size_t>> lcs(a.size() + 1, std::vector<std::size_t>(b.size() + 1, 0));  // in order
-    for (std::size_t i = 1; i <= a.size(); ++i)
-        for (std::size_t j = 1; j <= b.size(); ++j)
-            lcs[i][j] = a[i - 1] == b[j - 1] ? lcs[i - 1][j - 1] + 1 : std::max(lcs[i - 1][j], lcs[i][j - 1]);
-    MESSAGE(lcs[a.size()][b.size()], " of ", a.size(), " words the same and in the same order");
-    CHECK(double(lcs[a.size()][b.size()]) >= 0.85 * double(a.size()));
+    const std::size_t same = words_in_order(once, parse(1.0, 0.9));
+    MESSAGE(same, " of ", words_of(once).size(), " words the same and in the same order");
+    CHECK(double(same) >= 0.85 * double(words_of(once).size()));
 }
 
 TEST_CASE("bytes_to_text: byte tokens to UTF-8, specials dropped, bad sequences replaced") {

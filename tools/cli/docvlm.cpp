@@ -52,6 +52,7 @@ struct Options {
     std::string pages;
     double dpi = 150;
     std::optional<double> min_confidence, reread, lexicon, respell;  // embedded model: the parser's defaults unless given
+    std::optional<std::size_t> beam;
     bool force = false, quiet = false, stream = false, profile = false, segmenter_tables = false, grid_tables = false,
          normalise = true, image_analysis = false, cross_page_tables = false;
 };
@@ -116,6 +117,11 @@ Options parse_options(const std::vector<std::string>& args, std::size_t from) {
         else if (a == "--min-confidence" || a == "--reread") {
             constexpr double inf = std::numeric_limits<double>::infinity();
             (a == "--reread" ? o.reread : o.min_confidence) = real_or_off(i, -inf, 0, -inf, "a log-probability <= 0");
+        }
+        else if (a == "--beam") {
+            const double w = real_or_off(i, 0, 64, 0, "a beam width of 1 to 64");
+            if (w != std::floor(w)) docvlm::detail::fail("--beam: ", w, " is not a whole number");
+            o.beam = std::size_t(w);
         }
         else if (a == "--lexicon" || a == "--respell") (a == "--lexicon" ? o.lexicon : o.respell) = real_or_off(i, 0, 100, 0, "a margin in [0, 100]");
         else if (!a.empty() && a[0] == '-') docvlm::detail::fail("unknown option ", a);
@@ -259,6 +265,7 @@ int with_parser(const Options& o, Fn&& fn) {
             if (!o.normalise) popt.normalise = {.flatten = false, .orient = false, .deskew = false};
             if (o.min_confidence) popt.min_confidence = *o.min_confidence;
             if (o.reread) popt.reread_below = *o.reread;
+            if (o.beam) popt.reread_beam = *o.beam;
             if (o.lexicon) popt.lexicon_margin = *o.lexicon;
             if (o.respell) popt.respell_margin = *o.respell;
             const docvlm::pipeline::EmbeddedPageParser parser(model, popt);

@@ -36,8 +36,8 @@ run 'docvlm COMMAND --help' for details and examples.
 inline constexpr const char* parse_help = R"(usage: docvlm parse INPUT... [--model DIR] [-o OUTDIR] [--format md|json|html] [--threads N]
                     [--jobs N] [--shard I/N] [--pages 1-3,7] [--dpi N] [--max-tokens N] [--device D]
                     [--force] [--quiet] [--profile] [--grid-tables] [--segmenter-tables] [--no-normalise]
-                    [--min-confidence X|off] [--reread X|off] [--lexicon X|off] [--respell X|off]
-                    [--image-analysis] [--cross-page-tables]
+                    [--min-confidence X|off] [--reread X|off] [--beam K|off] [--lexicon X|off]
+                    [--respell X|off] [--image-analysis] [--cross-page-tables]
 
 Parses each page image (PNG, JPEG, BMP, TIFF: every page) or PDF (a folder means every image and
 PDF in it):
@@ -68,7 +68,8 @@ reads with a mean token log-probability below --min-confidence, or whose reading
 its width can hold (about twice the densest print), is left out, not guessed (its box goes to the
 JSON's "unreadable"); --min-confidence off (the default) keeps every reading that fits. A line
 read with a confidence below --reread (default -0.05; off: one reading) is read once more at 0.9 of
-its width, and the more confident reading is kept. A word the model's word list (its folder's
+its width, and with --beam K also by beam search of width K (the most probable whole line K
+partial readings find; off: none), and the most confident reading is kept. A word the model's word list (its folder's
 lexicon.txt) lacks becomes the listed word the model's own second choices for some of its letters
 spell, when the letters swapped cost at most --lexicon nats of log-probability in all (default 4;
 off: words as read). A word still unknown becomes the listed word one letter away (dropped, added,

@@ -62,6 +62,10 @@ struct EmbeddedParserOptions {
     /// where -0.05 did better than -0.1 and -0.2 on every kind, clean and scanned.
     double reread_below = -0.05;
     double reread_width = 0.9;  ///< in (0, 1]
+    /// Such a crop is also read by beam search of this width (GatedVlmModel::generate_beams: the
+    /// most probable reading the width finds, not only the most probable token at each step), and
+    /// that reading kept when it is the most confident. 0: no beam search.
+    std::size_t reread_beam = 0;
     /// Where the model has a word list (io::Lexicon, its folder's lexicon.txt), a text crop's
     /// words it lacks are corrected by it (pipeline/word_correction.hpp), swapping letters for the
     /// model's own alternatives at a total cost of at most this many nats of log-probability
@@ -109,6 +113,8 @@ bool looks_like_math(std::string_view text);
 bool ends_in_loop(std::span<const std::int32_t> ids, std::size_t times = 4);
 /// The period of such a loop, or 0.
 std::size_t loop_period(std::span<const std::int32_t> ids, std::size_t times = 4);
+/// True when a loop (ends_in_loop) ends anywhere in `ids`, not only at its end.
+bool has_loop(std::span<const std::int32_t> ids, std::size_t times = 4);
 /// The length of `ids` with a trailing loop (ends_in_loop) cut to its first turn.
 std::size_t without_loop(std::span<const std::int32_t> ids);
 
@@ -163,6 +169,7 @@ public:
         opt_.layout.max_chunk_width = int(model.dims().max_width());
         if (!(opt_.reread_width > 0 && opt_.reread_width <= 1))  // wider would pass the model's widest input
             docvlm::detail::fail("EmbeddedParserOptions::reread_width must lie in (0, 1], not ", opt_.reread_width);
+        if (opt_.reread_beam > 64) docvlm::detail::fail("EmbeddedParserOptions::reread_beam ", opt_.reread_beam, " is more than 64");
     }
 
     /// Blocks, lines and their text for one page image (gray or RGB), normalised first
@@ -207,10 +214,12 @@ private:
         TextVerdict verdict;
         double confidence = 0;
     };
+    // `beam` > 0: by beam search of that width instead of greedy decoding.
     std::vector<TextReading> read_texts(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
-                                        double& decode_s, std::size_t& tokens) const;
+                                        double& decode_s, std::size_t& tokens, std::size_t beam = 0) const;
     // read_texts, and a second reading of each input whose confidence is below opt.reread_below,
-    // narrowed (narrowed_input); the more confident reading of the two is kept.
+    // narrowed (narrowed_input), and with opt.reread_beam a third, of the input as it is, by beam
+    // search; the most confident reading is kept.
     std::vector<TextReading> read_texts_twice(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
                                               double& decode_s, std::size_t& tokens) const;
     // `ended`, if given, is set to false when decoding ran into its length bound or into a loop.
@@ -274,6 +283,12 @@ inline std::size_t loop_period(std::span<const std::int32_t> ids, std::size_t ti
 }
 
 inline bool ends_in_loop(std::span<const std::int32_t> ids, std::size_t times) { return loop_period(ids, times) != 0; }
+
+inline bool has_loop(std::span<const std::int32_t> ids, std::size_t times) {
+    for (std::size_t end = 16; end <= ids.size(); ++end)
+        if (ends_in_loop(ids.first(end), times)) return true;
+    return false;
+}
 
 inline std::size_t without_loop(std::span<const std::int32_t> ids) {
     const std::size_t period = loop_period(ids, 4);
@@ -385,7 +400,7 @@ inline io::Image narrowed_input(const io::Image& input, double factor, int patch
 
 template <class M>
 auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
-                                       double& decode_s, std::size_t& tokens) const -> std::vector<TextReading> {
+                                       double& decode_s, std::size_t& tokens, std::size_t beam) const -> std::vector<TextReading> {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     std::vector<Tensor<float, 2>> vision;
@@ -396,7 +411,16 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::s
     const io::Lexicon* words = opt_.lexicon_margin > 0 ? model_->lexicon() : nullptr;
     GenerationOptions gen;
     gen.alternatives = words ? word_alternatives : 0;
-    const auto outs = model_->generate_batch(vision, "text", gen, bounds, &logprobs, words ? &alternatives : nullptr);
+    std::vector<std::vector<std::int32_t>> outs;
+    if (beam) {
+        for (BeamReading& b : model_->generate_beams(vision, "text", beam, bounds, gen.alternatives)) {
+            outs.push_back(std::move(b.ids));
+            logprobs.push_back(std::move(b.logprobs));
+            alternatives.push_back(std::move(b.alternatives));
+        }
+    } else {
+        outs = model_->generate_batch(vision, "text", gen, bounds, &logprobs, words ? &alternatives : nullptr);
+    }
     std::vector<TextReading> readings(inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         TextReading& r = readings[i];
@@ -432,8 +456,18 @@ auto EmbeddedPageParser<M>::read_texts_twice(std::span<const io::Image> inputs, 
         }
     if (again.empty()) return readings;
     std::vector<TextReading> second = read_texts(narrow, again_bounds, vision_s, decode_s, tokens);
-    for (std::size_t j = 0; j < again.size(); ++j)
+    std::vector<TextReading> third;
+    if (opt_.reread_beam) {
+        std::vector<io::Image> same;
+        for (std::size_t i : again) same.push_back(inputs[i]);
+        third = read_texts(same, again_bounds, vision_s, decode_s, tokens, opt_.reread_beam);
+    }
+    for (std::size_t j = 0; j < again.size(); ++j) {
         if (second[j].confidence > readings[again[j]].confidence) readings[again[j]] = std::move(second[j]);
+        // beam search favours loops (each turn more probable than the last): a reading with one is not taken
+        if (!third.empty() && !has_loop(third[j].ids) && third[j].confidence > readings[again[j]].confidence)
+            readings[again[j]] = std::move(third[j]);
+    }
     return readings;
 }
 
