@@ -2,7 +2,7 @@
 # Real files in (images, a two-page PDF, a two-page TIFF, a corrupt image, an empty folder); outputs and exit codes
 # checked; --jobs gives the same files as a serial run; --shard partitions without overlap or loss;
 # a run interrupted (outputs missing, a stale .tmp left) completes the set when run again;
-# --min-confidence leaves out what the model cannot read with confidence (--reread's and --lexicon's values are checked alike); --cross-page-tables
+# --min-confidence leaves out what the model cannot read with confidence (--reread's, --beam's and --lexicon's values are checked alike); --cross-page-tables
 # writes a document's pages once all are parsed and joins a table the page break split.
 cmake_minimum_required(VERSION 3.20)
 
@@ -110,6 +110,16 @@ expect("--reread off: ${out}" ${code} EQUAL 0 AND EXISTS ${WORK}/once/sample_pag
 run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/once2 --reread often)
 string(FIND "${out}" "--reread: 'often'" at)
 expect("a --reread that is no number is refused: ${out}" NOT ${code} EQUAL 0 AND ${at} GREATER -1)
+# 8b'. --beam: doubtful lines also read by beam search (every line doubtful here); a width that is
+#     not a whole number of 0-64 is one clear error
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/beam --beam 3 --reread 0 --quiet)
+expect("--beam 3: ${out}" ${code} EQUAL 0 AND EXISTS ${WORK}/beam/sample_page.md)
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/beam2 --beam 2.5)
+string(FIND "${out}" "--beam: 2.5 is not a whole number" at)
+expect("a --beam of 2.5 is refused: ${out}" NOT ${code} EQUAL 0 AND ${at} GREATER -1)
+run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/beam3 --beam 65)
+string(FIND "${out}" "--beam: '65' is not a beam width" at)
+expect("a --beam of 65 is refused: ${out}" NOT ${code} EQUAL 0 AND ${at} GREATER -1)
 # 8c. --lexicon: off reads words as the model reads them; a margin outside [0, 100] is one clear error
 run_parse(out code ${WORK}/in/sample_page.png -o ${WORK}/words --lexicon off --quiet)
 expect("--lexicon off: ${out}" ${code} EQUAL 0 AND EXISTS ${WORK}/words/sample_page.md)
