@@ -727,7 +727,7 @@ TEST_CASE("looks_like_math: relations and operators with few words") {
     CHECK_FALSE(pipeline::looks_like_math("The value x = 3 was chosen because it is small"));
 }
 
-TEST_CASE("ends_in_loop: a repeated tail of 1-32 tokens, 4 times or more, over 16 or more tokens") {
+TEST_CASE("ends_in_loop, has_loop: a repeated run of 1-32 tokens, 4 times or more, over 16 or more tokens") {
     auto ids = [](std::string_view s) { return std::vector<std::int32_t>(s.begin(), s.end()); };
     CHECK(pipeline::ends_in_loop(ids("x = \\alpha 2 - \\alpha 2 - \\alpha 2 - \\alpha 2 - \\alpha 2 - ")));  // period 11, 5 times
     CHECK(pipeline::ends_in_loop(ids("a b a b a b a b a b a b a b ")));                                   // period 2
@@ -741,6 +741,12 @@ TEST_CASE("ends_in_loop: a repeated tail of 1-32 tokens, 4 times or more, over 1
     CHECK(pipeline::loop_period(looped) == 9);
     CHECK(pipeline::without_loop(looped) == ids("A = α 2 −").size());  // the loop's first turn kept
     CHECK(pipeline::without_loop(ids("x_1 + x_2")) == 9);
+    // has_loop: a loop ending anywhere, the reading going on after it
+    CHECK(pipeline::has_loop(ids("\\macro{⟨a⟩}{⟨a⟩}{⟨a⟩}{⟨a⟩}{⟨ b }")));  // 9 bytes, 4 times, then more
+    CHECK(pipeline::has_loop(looped));
+    CHECK_FALSE(pipeline::has_loop(ids("\\macro{⟨a⟩}{⟨a⟩}{⟨a⟩}{⟨ b }")));  // 3 times
+    CHECK_FALSE(pipeline::has_loop(ids("x_1 + x_2 + \\cdots + x_n = y_1 + y_2 + \\cdots + y_m")));
+    CHECK_FALSE(pipeline::has_loop(ids("")));
 }
 
 TEST_CASE("judge_text_reading: a loop is cut to its first turn; a reading that runs to the crop's own bound is left out") {
