@@ -208,15 +208,17 @@ private:
     io::Image input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new, bool scanned = false) const;
     // Readings of model inputs for the text task, decoded together under the given bounds: what
     // is kept of each (judge_text_reading) and its confidence (mean_logprob; -infinity when it
-    // overran). Adds the encoder's and the decoder's seconds and the tokens decoded.
+    // overran). Adds the decoder's seconds and the tokens decoded (encode_texts: the encoder's).
     struct TextReading {
         std::vector<std::int32_t> ids;
         TextVerdict verdict;
         double confidence = 0;
     };
-    // `beam` > 0: by beam search of that width instead of greedy decoding.
-    std::vector<TextReading> read_texts(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
-                                        double& decode_s, std::size_t& tokens, std::size_t beam = 0) const;
+    // `vision`: the inputs' vision tokens (encode_texts); `beam` > 0: by beam search of that width
+    // instead of greedy decoding.
+    std::vector<TextReading> read_texts(std::span<const Tensor<float, 2>> vision, std::span<const std::size_t> bounds, double& decode_s,
+                                        std::size_t& tokens, std::size_t beam = 0) const;
+    std::vector<Tensor<float, 2>> encode_texts(std::span<const io::Image> inputs, double& vision_s) const;
     // read_texts, and a second reading of each input whose confidence is below opt.reread_below,
     // narrowed (narrowed_input), and with opt.reread_beam a third, of the input as it is, by beam
     // search; the most confident reading is kept.
@@ -399,13 +401,18 @@ inline io::Image narrowed_input(const io::Image& input, double factor, int patch
 }
 
 template <class M>
-auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
-                                       double& decode_s, std::size_t& tokens, std::size_t beam) const -> std::vector<TextReading> {
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
+std::vector<Tensor<float, 2>> EmbeddedPageParser<M>::encode_texts(std::span<const io::Image> inputs, double& vision_s) const {
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<Tensor<float, 2>> vision;
     for (const io::Image& input : inputs) vision.push_back(model_->encode_image(input));
-    const auto t1 = clock::now();
+    vision_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return vision;
+}
+
+template <class M>
+auto EmbeddedPageParser<M>::read_texts(std::span<const Tensor<float, 2>> vision, std::span<const std::size_t> bounds, double& decode_s,
+                                       std::size_t& tokens, std::size_t beam) const -> std::vector<TextReading> {
+    const auto t1 = std::chrono::steady_clock::now();
     std::vector<std::vector<float>> logprobs;
     std::vector<std::vector<TokenAlternative>> alternatives;
     const io::Lexicon* words = opt_.lexicon_margin > 0 ? model_->lexicon() : nullptr;
@@ -421,8 +428,8 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::s
     } else {
         outs = model_->generate_batch(vision, "text", gen, bounds, &logprobs, words ? &alternatives : nullptr);
     }
-    std::vector<TextReading> readings(inputs.size());
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::vector<TextReading> readings(vision.size());
+    for (std::size_t i = 0; i < vision.size(); ++i) {
         TextReading& r = readings[i];
         r.verdict = judge_text_reading(outs[i], bounds[i], opt_.max_new_tokens);
         r.ids.assign(outs[i].begin(), outs[i].begin() + std::ptrdiff_t(r.verdict.keep));
@@ -437,15 +444,15 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const io::Image> inputs, std::s
         }
         tokens += outs[i].size();
     }
-    vision_s += std::chrono::duration<double>(t1 - t0).count();
-    decode_s += std::chrono::duration<double>(clock::now() - t1).count();
+    decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     return readings;
 }
 
 template <class M>
 auto EmbeddedPageParser<M>::read_texts_twice(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
                                              double& decode_s, std::size_t& tokens) const -> std::vector<TextReading> {
-    std::vector<TextReading> readings = read_texts(inputs, bounds, vision_s, decode_s, tokens);
+    std::vector<Tensor<float, 2>> vision = encode_texts(inputs, vision_s);
+    std::vector<TextReading> readings = read_texts(vision, bounds, decode_s, tokens);
     std::vector<std::size_t> again, again_bounds;
     std::vector<io::Image> narrow;
     for (std::size_t i = 0; i < readings.size(); ++i)
@@ -455,12 +462,12 @@ auto EmbeddedPageParser<M>::read_texts_twice(std::span<const io::Image> inputs, 
             narrow.push_back(narrowed_input(inputs[i], opt_.reread_width, int(model_->dims().patch)));
         }
     if (again.empty()) return readings;
-    std::vector<TextReading> second = read_texts(narrow, again_bounds, vision_s, decode_s, tokens);
+    std::vector<TextReading> second = read_texts(encode_texts(narrow, vision_s), again_bounds, decode_s, tokens);
     std::vector<TextReading> third;
-    if (opt_.reread_beam) {
-        std::vector<io::Image> same;
-        for (std::size_t i : again) same.push_back(inputs[i]);
-        third = read_texts(same, again_bounds, vision_s, decode_s, tokens, opt_.reread_beam);
+    if (opt_.reread_beam) {  // the inputs as they are: their vision tokens are read already
+        std::vector<Tensor<float, 2>> same;
+        for (std::size_t i : again) same.push_back(std::move(vision[i]));
+        third = read_texts(same, again_bounds, decode_s, tokens, opt_.reread_beam);
     }
     for (std::size_t j = 0; j < again.size(); ++j) {
         if (second[j].confidence > readings[again[j]].confidence) readings[again[j]] = std::move(second[j]);
