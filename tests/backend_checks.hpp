@@ -307,6 +307,7 @@ inline void check_embedded(const std::shared_ptr<Backend>& be, int small_crops) 
     std::vector<Tensor<float, 2>> vis;
     for (const int i : crops_to_check(ref))
         if (task_of(ref, tiny.dims(), i) == "text" && vis.size() < 3) vis.push_back(tiny.encode_image(crop_of(ref, i)));
+    REQUIRE(!vis.empty());
     const std::vector<std::size_t> bound(vis.size(), 24);
     const auto beams = tiny.generate_beams(vis, "text", 4, bound);
     for (std::size_t i = 0; i < vis.size(); ++i) {

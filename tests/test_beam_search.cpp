@@ -32,6 +32,7 @@ std::vector<float> toy_logits(const std::vector<std::int32_t>& history, std::siz
     std::normal_distribution<float> n(0.0f, 1.5f);
     std::vector<float> l(vocab);
     for (float& v : l) v = n(rng);
+    l.back() -= 2.5f;  // the end token (the last, in every test here): rarer, so that readings run long
     return l;
 }
 
@@ -59,13 +60,14 @@ std::vector<BeamReading> toy_beams(std::size_t sequences, std::size_t width, std
         [&](std::size_t from, std::size_t to) { slot[to] = slot[from]; });
 }
 
-// Every reading of at most `bound` tokens that ends: the most probable one (score, tokens).
+// Every reading that ends within `bound` generated tokens (the end token one of them, as greedy
+// decoding counts it): the most probable one (score, tokens).
 void exhaustive(std::vector<std::int32_t>& history, double score, std::size_t vocab, std::int32_t end, std::size_t bound,
                 std::uint64_t seed, double& best, std::vector<std::int32_t>& best_ids) {
     const auto l = toy_logits(history, vocab, seed);
     const double e = score + log_softmax_at(l, std::size_t(end));
     if (e > best) best = e, best_ids.assign(history.begin() + 1, history.end());
-    if (history.size() - 1 == bound) return;
+    if (history.size() == bound) return;  // the start token and bound - 1 read: only the end may follow
     for (std::int32_t t = 0; t < std::int32_t(vocab); ++t) {
         if (t == end) continue;
         history.push_back(t);
@@ -156,9 +158,11 @@ TEST_SUITE("pipeline") {
 
 TEST_CASE("beam search: a width that keeps every reading finds the most probable one") {
     const std::size_t vocab = 5;
-    const std::int32_t end = 3;
-    const std::vector<std::size_t> bound{1, 3, 4, 5};
+    const std::int32_t end = 4;
+    std::vector<std::size_t> bound{1};  // 4^4 partial readings at most: the width keeps them all
+    for (std::size_t i = 0; i < 24; ++i) bound.push_back(2 + i % 4);
     const auto beams = toy_beams(bound.size(), 1024, vocab, end, bound, 2, 7);
+    std::size_t at_bound = 0;  // readings as long as the bound lets them be: the edge is tested
     for (std::size_t i = 0; i < bound.size(); ++i) {
         CAPTURE(i);
         std::vector<std::int32_t> h{100}, ids;
@@ -166,6 +170,7 @@ TEST_CASE("beam search: a width that keeps every reading finds the most probable
         exhaustive(h, 0, vocab, end, bound[i], 7 + i, best, ids);
         REQUIRE(beams[i].ended);
         CHECK(beams[i].ids == ids);
+        at_bound += bound[i] > 1 && ids.size() + 1 == bound[i];
         CHECK(beams[i].score == doctest::Approx(best).epsilon(1e-6));  // float log-probabilities summed
         // the score is the sum of the per-token log-probabilities, the end's included
         REQUIRE(beams[i].logprobs.size() == ids.size() + 1);
@@ -186,11 +191,13 @@ TEST_CASE("beam search: a width that keeps every reading finds the most probable
             CHECK(a[2 * k].logprob >= a[2 * k + 1].logprob);
         }
     }
+    MESSAGE(at_bound, " of ", bound.size(), " readings as long as their bound lets them be");
+    CHECK(at_bound > 0);
 }
 
 TEST_CASE("beam search: width 1 is greedy decoding; a wider beam scores each reading by its own tokens") {
     const std::size_t vocab = 7;
-    const std::int32_t end = 0;
+    const std::int32_t end = 6;
     std::vector<std::size_t> bound;
     for (std::size_t i = 0; i < 40; ++i) bound.push_back(1 + i % 9);
     const auto one = toy_beams(bound.size(), 1, vocab, end, bound, 0, 11);

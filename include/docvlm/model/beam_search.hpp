@@ -100,8 +100,7 @@ std::vector<BeamReading> beam_search_rows(std::size_t sequences, std::size_t wid
         alive[i].back().r.score = 0;  // nothing read yet
     }
     std::vector<std::size_t> slots;
-    std::vector<std::int32_t> tokens, order;
-    std::vector<float> logp;
+    std::vector<std::int32_t> tokens;
     std::vector<detail::BeamCandidate> cands;
     std::vector<std::vector<std::int32_t>> orders;  // per row of this step
     std::vector<std::vector<float>> logps;

@@ -471,8 +471,9 @@ auto EmbeddedPageParser<M>::read_texts_twice(std::span<const io::Image> inputs, 
     }
     for (std::size_t j = 0; j < again.size(); ++j) {
         if (second[j].confidence > readings[again[j]].confidence) readings[again[j]] = std::move(second[j]);
-        // beam search favours loops (each turn more probable than the last): a reading with one is not taken
-        if (!third.empty() && !has_loop(third[j].ids) && third[j].confidence > readings[again[j]].confidence)
+        // beam search favours loops (each turn more probable than the last): a reading with one is
+        // not taken, whether it ended in it (cut to its first turn by judge_text_reading) or went on
+        if (!third.empty() && !third[j].verdict.looped && !has_loop(third[j].ids) && third[j].confidence > readings[again[j]].confidence)
             readings[again[j]] = std::move(third[j]);
     }
     return readings;
