@@ -64,7 +64,9 @@ struct EmbeddedParserOptions {
     double reread_width = 0.9;  ///< in (0, 1]
     /// Such a crop is also read by beam search of this width (GatedVlmModel::generate_beams: the
     /// most probable reading the width finds, not only the most probable token at each step), and
-    /// that reading kept when it is the most confident. 0: no beam search.
+    /// that reading kept when it is the most confident and holds no loop (has_loop). 0: no beam
+    /// search. Off by default: on the held-out pages it read better but took a sixth to a third
+    /// more time per page (docs/cli.md).
     std::size_t reread_beam = 0;
     /// Where the model has a word list (io::Lexicon, its folder's lexicon.txt), a text crop's
     /// words it lacks are corrected by it (pipeline/word_correction.hpp), swapping letters for the
