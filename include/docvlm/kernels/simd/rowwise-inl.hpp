@@ -203,11 +203,13 @@ DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, const std::int
     const bool full = cnt == L;
     R v = col_sums ? (full ? V::load_i32_minus(acc, col_sums, offset) : V::load_i32_minus_part(acc, col_sums, offset, cnt))
                    : (full ? V::load_i32(acc) : V::load_i32_part(acc, cnt));
-    v = V::mul(v, V::mul(sa, full ? V::load(ws) : V::load_part(ws, cnt, 0.0f)));
-    if (bias) v = V::add(v, full ? V::load(bias) : V::load_part(bias, cnt, 0.0f));
+    const R s = V::mul(sa, full ? V::load(ws) : V::load_part(ws, cnt, 0.0f));
+    v = bias ? V::fma(v, s, full ? V::load(bias) : V::load_part(bias, cnt, 0.0f)) : V::mul(v, s);
     v = activate(act, v);
-    if (mul) v = V::mul(v, full ? V::load(mul) : V::load_part(mul, cnt, 0.0f));
-    if (res) v = V::add(v, full ? V::load(res) : V::load_part(res, cnt, 0.0f));
+    const R m = mul ? (full ? V::load(mul) : V::load_part(mul, cnt, 0.0f)) : R{}, r = res ? (full ? V::load(res) : V::load_part(res, cnt, 0.0f)) : R{};
+    if (mul && res) v = V::fma(v, m, r);
+    else if (mul) v = V::mul(v, m);
+    else if (res) v = V::add(v, r);
     if (full) V::store(y, v);
     else V::store_part(y, v, cnt);
 }
@@ -215,7 +217,8 @@ DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, const std::int
 // The int8 GEMM's epilogue for one output row (kernels/qgemm.hpp): with a = acc[j] − offset ·
 // col_sums[j] in int32 (the u8 paths' offset; col_sums null: a = acc[j]),
 // y[j] = act(float(a) · (sa · ws[j]) + bias[j]) · mul[j] + res[j], j < n. bias, mul and res may
-// be null; res and mul may alias y (each lane is read before it is written).
+// be null; res and mul may alias y (each lane is read before it is written). The bias, and mul
+// with res, go in fused multiply-adds, as every epilogue of kernels/qgemm.hpp.
 DOCVLM_SIMD_FN void dequantize_row(Isa, const std::int32_t* acc, const std::int32_t* col_sums, std::int32_t offset, float sa,
                                    const float* ws, const float* bias, Activation act, const float* mul, const float* res,
                                    float* y, std::size_t n) {
