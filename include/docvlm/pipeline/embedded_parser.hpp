@@ -211,19 +211,26 @@ private:
     // Readings of model inputs for the text task, decoded together under the given bounds: what
     // is kept of each (judge_text_reading) and its confidence (mean_logprob; -infinity when it
     // overran). Adds the decoder's seconds and the tokens decoded (encode_texts: the encoder's).
+    // The words are as read: correct_reading mends them, once a line's reading is chosen.
     struct TextReading {
         std::vector<std::int32_t> ids;
         TextVerdict verdict;
         double confidence = 0;
+        std::vector<float> logprobs;                 // of each token read (correct_words)
+        std::vector<TokenAlternative> alternatives;  // per step, with a word list (correct_words)
+        const Tensor<float, 2>* vision = nullptr;    // the input's vision tokens (respell_words)
     };
-    // `vision`: the inputs' vision tokens (encode_texts); `beam` > 0: by beam search of that width
-    // instead of greedy decoding.
+    // `vision`: the inputs' vision tokens (encode_texts), which the readings point to; `beam` > 0:
+    // by beam search of that width instead of greedy decoding.
     std::vector<TextReading> read_texts(std::span<const Tensor<float, 2>> vision, std::span<const std::size_t> bounds, double& decode_s,
                                         std::size_t& tokens, std::size_t beam = 0) const;
+    // Misread words of a chosen reading mended by the model's second choices and by its score of
+    // listed spellings (correct_words, respell_words; nothing without a word list).
+    void correct_reading(TextReading& r, double& decode_s) const;
     std::vector<Tensor<float, 2>> encode_texts(std::span<const io::Image> inputs, double& vision_s) const;
     // read_texts, and a second reading of each input whose confidence is below opt.reread_below,
     // narrowed (narrowed_input), and with opt.reread_beam a third, of the input as it is, by beam
-    // search; the most confident reading is kept.
+    // search; the most confident reading is kept, and then corrected (correct_reading).
     std::vector<TextReading> read_texts_twice(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
                                               double& decode_s, std::size_t& tokens) const;
     // `ended`, if given, is set to false when decoding ran into its length bound or into a loop.
@@ -417,7 +424,7 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const Tensor<float, 2>> vision,
     const auto t1 = std::chrono::steady_clock::now();
     std::vector<std::vector<float>> logprobs;
     std::vector<std::vector<TokenAlternative>> alternatives;
-    const io::Lexicon* words = opt_.lexicon_margin > 0 ? model_->lexicon() : nullptr;
+    const bool words = opt_.lexicon_margin > 0 && model_->lexicon();
     GenerationOptions gen;
     gen.alternatives = words ? word_alternatives : 0;
     std::vector<std::vector<std::int32_t>> outs;
@@ -436,14 +443,9 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const Tensor<float, 2>> vision,
         r.verdict = judge_text_reading(outs[i], bounds[i], opt_.max_new_tokens);
         r.ids.assign(outs[i].begin(), outs[i].begin() + std::ptrdiff_t(r.verdict.keep));
         r.confidence = r.verdict.overran ? -std::numeric_limits<double>::infinity() : mean_logprob(logprobs[i], r.ids.size(), r.verdict.looped);
-        if (words) correct_words(r.ids, logprobs[i], alternatives[i], word_alternatives, *words, opt_.lexicon_margin);
-        if (words && opt_.respell_margin > 0 && r.ids.size() + 1 < model_->dims().max_tokens) {
-            std::optional<ReadingScorer<M>> scorer;  // made when a word has listed neighbours
-            respell_words(r.ids, *words, opt_.respell_margin, [&](std::span<const std::int32_t> ids, std::size_t from, std::size_t to) {
-                if (!scorer) scorer.emplace(*model_, vision[i], "text");
-                return scorer->logprob(ids, from, to);
-            });
-        }
+        r.logprobs = std::move(logprobs[i]);
+        if (words) r.alternatives = std::move(alternatives[i]);
+        r.vision = &vision[i];
         tokens += outs[i].size();
     }
     decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
@@ -451,9 +453,25 @@ auto EmbeddedPageParser<M>::read_texts(std::span<const Tensor<float, 2>> vision,
 }
 
 template <class M>
+void EmbeddedPageParser<M>::correct_reading(TextReading& r, double& decode_s) const {
+    const io::Lexicon* words = opt_.lexicon_margin > 0 ? model_->lexicon() : nullptr;
+    if (!words) return;
+    const auto t0 = std::chrono::steady_clock::now();
+    correct_words(r.ids, r.logprobs, r.alternatives, word_alternatives, *words, opt_.lexicon_margin);
+    if (opt_.respell_margin > 0 && r.ids.size() + 1 < model_->dims().max_tokens) {
+        std::optional<ReadingScorer<M>> scorer;  // made when a word has listed neighbours
+        respell_words(r.ids, *words, opt_.respell_margin, [&](std::span<const std::int32_t> ids, std::size_t from, std::size_t to) {
+            if (!scorer) scorer.emplace(*model_, *r.vision, "text");
+            return scorer->logprob(ids, from, to);
+        });
+    }
+    decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <class M>
 auto EmbeddedPageParser<M>::read_texts_twice(std::span<const io::Image> inputs, std::span<const std::size_t> bounds, double& vision_s,
                                              double& decode_s, std::size_t& tokens) const -> std::vector<TextReading> {
-    std::vector<Tensor<float, 2>> vision = encode_texts(inputs, vision_s);
+    const std::vector<Tensor<float, 2>> vision = encode_texts(inputs, vision_s);
     std::vector<TextReading> readings = read_texts(vision, bounds, decode_s, tokens);
     std::vector<std::size_t> again, again_bounds;
     std::vector<io::Image> narrow;
@@ -463,21 +481,24 @@ auto EmbeddedPageParser<M>::read_texts_twice(std::span<const io::Image> inputs, 
             again_bounds.push_back(bounds[i]);  // the same text: the same bound
             narrow.push_back(narrowed_input(inputs[i], opt_.reread_width, int(model_->dims().patch)));
         }
-    if (again.empty()) return readings;
-    std::vector<TextReading> second = read_texts(encode_texts(narrow, vision_s), again_bounds, decode_s, tokens);
-    std::vector<TextReading> third;
-    if (opt_.reread_beam) {  // the inputs as they are: their vision tokens are read already
-        std::vector<Tensor<float, 2>> same;
-        for (std::size_t i : again) same.push_back(std::move(vision[i]));
-        third = read_texts(same, again_bounds, decode_s, tokens, opt_.reread_beam);
+    std::vector<Tensor<float, 2>> narrow_vision, same;  // alive until the chosen readings are corrected
+    if (!again.empty()) {
+        narrow_vision = encode_texts(narrow, vision_s);
+        std::vector<TextReading> second = read_texts(narrow_vision, again_bounds, decode_s, tokens);
+        std::vector<TextReading> third;
+        if (opt_.reread_beam) {  // the inputs as they are: their vision tokens are read already
+            for (std::size_t i : again) same.push_back(vision[i]);
+            third = read_texts(same, again_bounds, decode_s, tokens, opt_.reread_beam);
+        }
+        for (std::size_t j = 0; j < again.size(); ++j) {
+            if (second[j].confidence > readings[again[j]].confidence) readings[again[j]] = std::move(second[j]);
+            // beam search favours loops (each turn more probable than the last): a reading with one is
+            // not taken, whether it ended in it (cut to its first turn by judge_text_reading) or went on
+            if (!third.empty() && !third[j].verdict.looped && !has_loop(third[j].ids) && third[j].confidence > readings[again[j]].confidence)
+                readings[again[j]] = std::move(third[j]);
+        }
     }
-    for (std::size_t j = 0; j < again.size(); ++j) {
-        if (second[j].confidence > readings[again[j]].confidence) readings[again[j]] = std::move(second[j]);
-        // beam search favours loops (each turn more probable than the last): a reading with one is
-        // not taken, whether it ended in it (cut to its first turn by judge_text_reading) or went on
-        if (!third.empty() && !third[j].verdict.looped && !has_loop(third[j].ids) && third[j].confidence > readings[again[j]].confidence)
-            readings[again[j]] = std::move(third[j]);
-    }
+    for (TextReading& r : readings) correct_reading(r, decode_s);
     return readings;
 }
 
