@@ -147,6 +147,13 @@ void check_beams_of(double tolerance) {
         const double teacher = teacher_score(model, vision[i], four[i]);
         if (tolerance > 0) CHECK(std::fabs(four[i].score - teacher) <= tolerance * std::max(1.0, std::fabs(teacher)));
     }
+    // each sequence's reading is the one it has alone, to the bit, whatever else is in the batch
+    for (std::size_t i = 0; i < vision.size(); ++i) {
+        CAPTURE(i);
+        const auto alone = model.generate_beams(std::span(vision).subspan(i, 1), "text", 4, std::span(bound).subspan(i, 1), 3);
+        CHECK(alone[0].ids == four[i].ids);
+        CHECK(alone[0].logprobs == four[i].logprobs);
+    }
     CHECK_ERROR_HAS(model.generate_beams(vision, "text", 4, std::span(bound).first(1)), "output bounds");
     CHECK_ERROR_HAS(model.generate_beams(vision, "text", 0, bound), "beam width of 0");
     CHECK(model.generate_beams({}, "text", 4, {}).empty());
@@ -229,6 +236,26 @@ TEST_CASE("a decoder state given another's tokens continues as that one does (CP
     check_copy_tokens(model.decoder());
     model.to_device(std::make_shared<backend::CpuBackend>());
     check_copy_tokens(model.decoder());
+}
+
+TEST_CASE("a context given another's image reads as one that read the image itself, to the bit") {
+    using namespace embedded_test;
+    const auto model = load_default_model();
+    const io::Checkpoint ref = io::Checkpoint::open(test::data("docvlm-small/reference.safetensors"));
+    const Tensor<float, 2> a = model.encode_image(crop_of(ref, 0)), b = model.encode_image(crop_of(ref, 1));
+    const std::int32_t task[1] = {model.dims().task_token("text")}, more[3] = {'T', 'h', 'e'};
+    auto own = model.context(), other = model.context(), shared = model.context(), unread = model.context();
+    auto vec = [](std::span<const float> logits) { return std::vector<float>(logits.begin(), logits.end()); };
+    const auto want = vec(own.prefill(a, task));
+    const auto then = vec(own.append(more));
+    other.prefill(b, task);
+    shared.prefill(b, task);
+    shared.share_image(own);  // over another image and its tokens
+    CHECK(shared.length() == 0);
+    CHECK(vec(shared.append(task)) == want);
+    CHECK(vec(shared.append(more)) == then);
+    CHECK(vec(other.append(more)) != then);
+    CHECK_ERROR_HAS(shared.share_image(unread), "has read no image");
 }
 
 TEST_CASE("beam search on the shipped model: each reading's score is its teacher-forced log-probability; width 1 is generate_batch") {

@@ -69,12 +69,17 @@ struct Decoder {
         friend struct Decoder;
         std::size_t cap_ = 0, len_ = 0;
         std::vector<AlignedBuffer<float>> k_, v_;  // per block [capacity][kv_heads · head_dim]
-        std::vector<VisionKV> vis_;                // per cross-attention layer
+        std::shared_ptr<const std::vector<VisionKV>> vis_;  // per cross-attention layer; shared by the states of one image
         std::vector<float> x_, logits_;            // [n, hidden], [n or 1, vocab]
         Workspace ws_;
         std::unique_ptr<backend::DeviceDecoder::State> dev_;  // with a device: its KV caches (k_, v_ stay empty)
     };
 
+    /// The keys and values of cross-attention layer c of the image attached to s.
+    const VisionKV& vision_of(const State& s, int c) const {
+        if (!s.vis_) detail::fail("decoder: no image attached (prefill or attach first)");
+        return (*s.vis_)[std::size_t(c)];
+    }
     /// The device half of a state (with a device); a state made before to_device has none.
     backend::DeviceDecoder::State& device_state(State& s) const {
         return const_cast<backend::DeviceDecoder::State&>(device_state(std::as_const(s)));
@@ -106,6 +111,10 @@ struct Decoder {
     /// Empties `s` and projects one image's vision tokens [tokens, vision_dim] through every
     /// cross-attention layer into it.
     void attach(State& s, const float* vision, std::size_t tokens) const;
+    /// Empties `dst` and gives it the image attached to `src`: the same projected keys and values,
+    /// shared on the CPU (uploaded again on a device), not projected again. For sequences that
+    /// read one image side by side (beam search).
+    void share_vision(State& dst, const State& src) const;
 
     /// Runs n tokens after the state's cached ones: x [n, hidden] their embeddings, rope one row
     /// per token. Returns the logits of the last token, or of every token [n, vocab] with
@@ -164,7 +173,8 @@ template <WeightPolicy W>
 void Decoder<W>::copy_tokens(State& dst, const State& src) const {
     if (&dst == &src) return;
     if (src.len_ > dst.cap_) detail::fail("context: ", src.len_, " tokens do not fit a context of ", dst.cap_);
-    if (dst.vis_.size() != src.vis_.size()) detail::fail("context: the two sequences have different images attached");
+    if (dst.vis_ != src.vis_ && (!dst.vis_ || !src.vis_ || dst.vis_->size() != src.vis_->size()))
+        detail::fail("context: the two sequences have different images attached");
     if (device) {
         device->copy_tokens(device_state(dst), device_state(src), src.len_);
     } else {
@@ -195,10 +205,23 @@ template <WeightPolicy W>
 void Decoder<W>::attach(State& s, const float* vision, std::size_t tokens) const {
     if (tokens == 0) detail::fail("prefill: no vision tokens");
     s.len_ = 0;
-    s.vis_.clear();
-    for (const auto& c : cross) s.vis_.push_back(c.project(vision, tokens));
+    auto vis = std::make_shared<std::vector<VisionKV>>();
+    for (const auto& c : cross) vis->push_back(c.project(vision, tokens));
+    s.vis_ = std::move(vis);
     if (device)
-        for (std::size_t c = 0; c < cross.size(); ++c) device->attach(device_state(s), c, s.vis_[c].k, s.vis_[c].v, tokens);
+        for (std::size_t c = 0; c < cross.size(); ++c) device->attach(device_state(s), c, (*s.vis_)[c].k, (*s.vis_)[c].v, tokens);
+}
+
+template <WeightPolicy W>
+void Decoder<W>::share_vision(State& dst, const State& src) const {
+    if (!src.vis_) detail::fail("context: no image is attached to the sequence to share it from");
+    dst.len_ = 0;
+    dst.vis_ = src.vis_;
+    if (device)
+        for (std::size_t c = 0; c < cross.size(); ++c) {
+            const VisionKV& kv = (*dst.vis_)[c];
+            device->attach(device_state(dst), c, kv.k, kv.v, kv.tokens);
+        }
 }
 
 template <WeightPolicy W>
@@ -219,7 +242,7 @@ std::span<const float> Decoder<W>::forward(State& s, const float* x_in, std::siz
     float* x = s.x_.data();
     std::copy_n(x_in, n * h, x);
     for (std::size_t l = 0; l < blocks.size(); ++l) {
-        if (!cross_before.empty() && cross_before[l] >= 0) cross[std::size_t(cross_before[l])].forward(x, n, s.vis_[std::size_t(cross_before[l])], s.ws_);
+        if (!cross_before.empty() && cross_before[l] >= 0) cross[std::size_t(cross_before[l])].forward(x, n, vision_of(s, cross_before[l]), s.ws_);
         const bool detailed = bool(trace) && l == 0;
         blocks[l].forward(x, n, rope, s.k_[l].data(), s.v_[l].data(), s.len_, s.ws_, detailed ? trace : Trace{},
                           detailed ? "dec_l" + std::to_string(l) + "_" : std::string());
@@ -257,7 +280,7 @@ std::span<float> Decoder<W>::step(State* const* states, const std::int32_t* ids,
     for (std::size_t l = 0; l < blocks.size(); ++l) {
         if (!cross_before.empty() && cross_before[l] >= 0) {
             const std::size_t c = std::size_t(cross_before[l]);
-            for (std::size_t r = 0; r < n; ++r) b.vis[r] = &states[r]->vis_[c];
+            for (std::size_t r = 0; r < n; ++r) b.vis[r] = &vision_of(*states[r], cross_before[l]);
             cross[c].forward_rows(b.x.data(), n, b.vis.data(), b.ws);
         }
         for (std::size_t r = 0; r < n; ++r) b.kc[r] = states[r]->k_[l].data(), b.vc[r] = states[r]->v_[l].data();

@@ -155,6 +155,14 @@ public:
             if (ids.empty()) detail::fail("append: no tokens");
             return forward(ids.data(), ids.size(), {}, all_logits);
         }
+        /// Empties this context and gives it the image `other` read (prefill), its keys and values
+        /// shared rather than projected again: contexts that read one image side by side (beam
+        /// search). Then append() runs the prompt as prefill would have.
+        void share_image(const Context& other) {
+            if (!other.attached_) detail::fail("share_image: the other context has read no image (prefill first)");
+            m_->dec_.share_vision(state_, other.state_);
+            attached_ = true;
+        }
         /// Keeps the first n tokens (prefill's included) and forgets the rest (Decoder::State::truncate).
         void truncate(std::size_t n) { state_.truncate(n); }
         /// prefill({task token}) + decode loop; the output stops before the end token.
@@ -653,9 +661,12 @@ std::vector<BeamReading> GatedVlmModel<Config>::generate_beams(std::span<const T
     ctxs.reserve(vision.size() * width);
     std::vector<std::size_t> bounds(vision.size());
     for (std::size_t i = 0; i < vision.size(); ++i) {
-        for (std::size_t b = 0; b < width; ++b) {
+        const std::size_t first_slot = ctxs.size();  // the sequence's slots share its image's projected keys and values
+        ctxs.push_back(context());
+        ctxs.back().attach(vision[i]);
+        for (std::size_t b = 1; b < width; ++b) {
             ctxs.push_back(context());
-            ctxs.back().attach(vision[i]);
+            ctxs.back().share_image(ctxs[first_slot]);
         }
         bounds[i] = std::min(max_new[i], ctxs.back().state_.capacity() - 1);
     }
