@@ -196,6 +196,9 @@ DOCVLM_SIMD_FN void multiply_by(Isa, float* x, const float* m, std::size_t n) {
     if (i < n) V::store_part(x + i, V::mul(V::load_part(x + i, n - i, 0.0f), V::load_part(m + i, n - i, 0.0f)), n - i);
 }
 
+// Lanes [0, cnt) of p, zeros after them (cnt ≤ L).
+DOCVLM_SIMD_INLINE R load_lanes(const float* p, std::size_t cnt) { return cnt == L ? V::load(p) : V::load_part(p, cnt, 0.0f); }
+
 // One vector of dequantize_row: lanes [j, j + cnt), cnt ≤ L (the last one partial).
 DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, const std::int32_t* col_sums, std::int32_t offset, R sa,
                                          const float* ws, const float* bias, Activation act, const float* mul,
@@ -203,13 +206,12 @@ DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, const std::int
     const bool full = cnt == L;
     R v = col_sums ? (full ? V::load_i32_minus(acc, col_sums, offset) : V::load_i32_minus_part(acc, col_sums, offset, cnt))
                    : (full ? V::load_i32(acc) : V::load_i32_part(acc, cnt));
-    const R s = V::mul(sa, full ? V::load(ws) : V::load_part(ws, cnt, 0.0f));
-    v = bias ? V::fma(v, s, full ? V::load(bias) : V::load_part(bias, cnt, 0.0f)) : V::mul(v, s);
+    const R s = V::mul(sa, load_lanes(ws, cnt));
+    v = bias ? V::fma(v, s, load_lanes(bias, cnt)) : V::mul(v, s);
     v = activate(act, v);
-    const R m = mul ? (full ? V::load(mul) : V::load_part(mul, cnt, 0.0f)) : R{}, r = res ? (full ? V::load(res) : V::load_part(res, cnt, 0.0f)) : R{};
-    if (mul && res) v = V::fma(v, m, r);
-    else if (mul) v = V::mul(v, m);
-    else if (res) v = V::add(v, r);
+    if (mul && res) v = V::fma(v, load_lanes(mul, cnt), load_lanes(res, cnt));
+    else if (mul) v = V::mul(v, load_lanes(mul, cnt));
+    else if (res) v = V::add(v, load_lanes(res, cnt));
     if (full) V::store(y, v);
     else V::store_part(y, v, cnt);
 }
