@@ -256,6 +256,10 @@ TEST_CASE("a context given another's image reads as one that read the image itse
     CHECK(vec(shared.append(more)) == then);
     CHECK(vec(other.append(more)) != then);
     CHECK_ERROR_HAS(shared.share_image(unread), "has read no image");
+    const auto twin = load_default_model();  // the same weights, loaded again: another model
+    auto foreign = twin.context();
+    foreign.prefill(a, task);
+    CHECK_ERROR_HAS(shared.share_image(foreign), "belongs to another model");
 }
 
 TEST_CASE("beam search on the shipped model: each reading's score is its teacher-forced log-probability; width 1 is generate_batch") {

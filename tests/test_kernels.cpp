@@ -144,6 +144,40 @@ TEST_CASE("AMX product (the int8 attention's): u8 rows times a packed panel, bit
 }
 #endif
 
+TEST_CASE("int8 GEMM: each row's floats are the same bit for bit however many rows are multiplied with it") {
+    // 40 rows take whole tiles and edge tiles (and AMX's 32 rows, which fewer rows leave for
+    // AVX512-VNNI); each row alone must give what it gives among them, with each epilogue.
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const std::size_t m = 40, n = 70, k = 200;
+    std::vector<float> x(m * k), wf(n * k), bias(n), res(m * n), mul(m * n);
+    for (auto* v : {&x, &wf, &bias, &res, &mul})
+        for (auto& e : *v) e = nd(rng);
+    for (int variant = 0; variant < 4; ++variant) {  // bias; residual; multiplier and residual; bias and SiLU
+        CAPTURE(variant);
+        for (QPath p : supported_paths()) {
+            CAPTURE(qpath_name(p));
+            const QuantizedWeight w = quantize_weight(wf.data(), n, k, 0, weight_qmax(p));
+            auto run = [&](std::size_t r0, std::size_t rows) {
+                QuantizedActivations acts;
+                quantize_activations(x.data() + r0 * k, rows, k, k, acts, p);
+                std::vector<float> y(rows * n);
+                const Epilogue ep{.bias = variant == 0 || variant == 3 ? bias.data() : nullptr,
+                                  .residual = variant == 1 || variant == 2 ? res.data() + r0 * n : nullptr, .ld_residual = n,
+                                  .act = variant == 3 ? Activation::silu : Activation::none,
+                                  .multiplier = variant == 2 ? mul.data() + r0 * n : nullptr, .ld_multiplier = n};
+                qgemm(acts, w, y.data(), n, ep);
+                return y;
+            };
+            const std::vector<float> all = run(0, m);
+            for (std::size_t r = 0; r < m; ++r) {
+                const std::vector<float> one = run(r, 1);
+                CHECK_MESSAGE(std::equal(one.begin(), one.end(), all.begin() + std::ptrdiff_t(r * n)), "row ", r);
+            }
+        }
+    }
+}
+
 TEST_CASE("int8 GEMM: float epilogue (scales, bias, activation, aliased residual) matches the reference") {
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);

@@ -18,12 +18,14 @@
 //   neondot     AArch64 sdot on s8                                  (6 rows × 16 columns)
 //   neoni8mm    AArch64 smmla on s8, rows in pairs; one row: sdot   (6 rows × 16 columns)
 //   generic     plain C++ over the packed layout
-// The epilogue y = act(float(sum) · (sa · sw) + bias) · multiplier + residual adds the bias, and
-// the residual after a multiplier, in one fused multiply-add on every path, never a product and
-// a separate add: a compiler may fuse those in one function and not in another (GCC does under
-// its default -ffp-contract=fast), and then a row's result would depend on the tile it fell in,
-// that is on the batch size. Each path of a CPU gives a row the same floats however many rows
-// are multiplied with it (tests/test_embedded.cpp checks this for batches of 1 to 40 rows).
+// The per-channel epilogue y = act(float(sum) · (sa · sw) + bias) · multiplier + residual takes
+// the product and the bias (0 without one) in one fused multiply-add, and a multiplier with a
+// residual in another, on every path: never a product and a separate add, which a compiler may
+// fuse in one function and not in another (GCC does under its default -ffp-contract=fast), so
+// that a row's result would depend on the tile it fell in, that is on how many rows came with it.
+// Each path of a CPU gives a row the same floats however many rows are multiplied with it
+// (tests/test_kernels.cpp and tests/test_embedded.cpp check this bit for bit). The one exception,
+// an activation followed by a residual, is asked for by no layer.
 // The AVX2 / AVX-VNNI micro-kernels live in kernels/qgemm_avx2.hpp, the AArch64 one in
 // kernels/qgemm_neon.hpp; the AVX-512 ones and the schedules here; quantisation and packing in
 // kernels/qgemm_quantize.hpp.
@@ -202,9 +204,8 @@ void qkernel_avx512vnni_dequant(const std::byte* a, const std::int8_t* w, std::s
     for (int r = 0; r < 12; ++r) {
         const __m512 sa = _mm512_set1_ps(a_scales[r]);
         for (int v = 0; v < 2; ++v) {
-            const __m512 a = _mm512_cvtepi32_ps(_mm512_sub_epi32(c[r][v], off[v])), s = _mm512_mul_ps(sa, ws[v]);
-            const __m512 y16 = Bias ? _mm512_fmadd_ps(a, s, b[v]) : _mm512_mul_ps(a, s);
-            _mm512_storeu_ps(y + r * ldy + 16 * v, y16);
+            const __m512 a = _mm512_cvtepi32_ps(_mm512_sub_epi32(c[r][v], off[v]));
+            _mm512_storeu_ps(y + r * ldy + 16 * v, _mm512_fmadd_ps(a, _mm512_mul_ps(sa, ws[v]), b[v]));  // b: the bias or 0
         }
     }
 }
@@ -350,8 +351,7 @@ inline void qepilogue_avx512(const std::int32_t* raw, std::size_t m0, std::size_
         const float* mul = ep.multiplier ? ep.multiplier + (m0 + r) * ep.ld_multiplier + n0 : nullptr;
         for (std::size_t v = 0; v < nv; ++v) {
             const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + 16 * v), off[v]);
-            const __m512 a = _mm512_cvtepi32_ps(acc), s = _mm512_mul_ps(sa, ws[v]);
-            __m512 y16 = ep.bias ? _mm512_fmadd_ps(a, s, bias[v]) : _mm512_mul_ps(a, s);
+            __m512 y16 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, ws[v]), bias[v]);  // bias[v]: the bias or 0
             if (ep.act != Activation::none) y16 = activate512(ep.act, y16);
             if (mul && res) y16 = _mm512_fmadd_ps(y16, _mm512_maskz_loadu_ps(mk[v], mul + 16 * v), _mm512_maskz_loadu_ps(mk[v], res + 16 * v));
             else if (mul) y16 = _mm512_mul_ps(y16, _mm512_maskz_loadu_ps(mk[v], mul + 16 * v));
@@ -616,9 +616,7 @@ inline void qepilogue_panel_avx512(const std::int32_t* raw, std::size_t mr, cons
         const __m512 sa = _mm512_set1_ps(a_scales[r]);
         for (int v = 0; v < 2; ++v) {
             const __m512i acc = _mm512_sub_epi32(_mm512_loadu_si512(raw + r * qpanel + 16 * v), off[v]);
-            const __m512 a = _mm512_cvtepi32_ps(acc), s = _mm512_mul_ps(sa, ws[v]);
-            const __m512 y16 = Bias ? _mm512_fmadd_ps(a, s, b[v]) : _mm512_mul_ps(a, s);
-            _mm512_storeu_ps(y + r * ldy + 16 * v, y16);
+            _mm512_storeu_ps(y + r * ldy + 16 * v, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sa, ws[v]), b[v]));  // b: the bias or 0
         }
     }
 }

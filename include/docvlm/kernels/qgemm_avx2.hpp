@@ -265,8 +265,7 @@ void qkernel_avx2u8_dequant(const std::byte* a, std::size_t lda, const std::int8
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
             const __m256 a = _mm256_cvtepi32_ps(_mm256_sub_epi32(part[j / 2][r][j % 2], cs));
-            const __m256 s = _mm256_mul_ps(_mm256_set1_ps(sa[r]), wsj);
-            const __m256 v = Bias ? _mm256_fmadd_ps(a, s, bj) : _mm256_mul_ps(a, s);
+            const __m256 v = _mm256_fmadd_ps(a, _mm256_mul_ps(_mm256_set1_ps(sa[r]), wsj), bj);  // bj: the bias or 0
             _mm256_storeu_ps(y + r * ldy + 8 * j, v);
         }
     }

@@ -215,6 +215,7 @@ void Decoder<W>::attach(State& s, const float* vision, std::size_t tokens) const
 template <WeightPolicy W>
 void Decoder<W>::share_vision(State& dst, const State& src) const {
     if (!src.vis_) detail::fail("context: no image is attached to the sequence to share it from");
+    if (src.vis_->size() != cross.size()) detail::fail("context: the image to share was attached by another decoder");
     dst.len_ = 0;
     dst.vis_ = src.vis_;
     if (device)

@@ -159,6 +159,7 @@ public:
         /// shared rather than projected again: contexts that read one image side by side (beam
         /// search). Then append() runs the prompt as prefill would have.
         void share_image(const Context& other) {
+            if (other.m_ != m_) detail::fail("share_image: the other context belongs to another model");
             if (!other.attached_) detail::fail("share_image: the other context has read no image (prefill first)");
             m_->dec_.share_vision(state_, other.state_);
             attached_ = true;

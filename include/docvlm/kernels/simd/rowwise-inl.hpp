@@ -206,8 +206,7 @@ DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, const std::int
     const bool full = cnt == L;
     R v = col_sums ? (full ? V::load_i32_minus(acc, col_sums, offset) : V::load_i32_minus_part(acc, col_sums, offset, cnt))
                    : (full ? V::load_i32(acc) : V::load_i32_part(acc, cnt));
-    const R s = V::mul(sa, load_lanes(ws, cnt));
-    v = bias ? V::fma(v, s, load_lanes(bias, cnt)) : V::mul(v, s);
+    v = V::fma(v, V::mul(sa, load_lanes(ws, cnt)), bias ? load_lanes(bias, cnt) : V::zero());
     v = activate(act, v);
     if (mul && res) v = V::fma(v, load_lanes(mul, cnt), load_lanes(res, cnt));
     else if (mul) v = V::mul(v, load_lanes(mul, cnt));
@@ -219,8 +218,9 @@ DOCVLM_SIMD_INLINE void dequantize_lanes(const std::int32_t* acc, const std::int
 // The int8 GEMM's epilogue for one output row (kernels/qgemm.hpp): with a = acc[j] − offset ·
 // col_sums[j] in int32 (the u8 paths' offset; col_sums null: a = acc[j]),
 // y[j] = act(float(a) · (sa · ws[j]) + bias[j]) · mul[j] + res[j], j < n. bias, mul and res may
-// be null; res and mul may alias y (each lane is read before it is written). The bias, and mul
-// with res, go in fused multiply-adds, as every epilogue of kernels/qgemm.hpp.
+// be null; res and mul may alias y (each lane is read before it is written). The product and the
+// bias (0 without one), and mul with res, go in fused multiply-adds, as in every per-channel
+// epilogue of kernels/qgemm.hpp.
 DOCVLM_SIMD_FN void dequantize_row(Isa, const std::int32_t* acc, const std::int32_t* col_sums, std::int32_t offset, float sa,
                                    const float* ws, const float* bias, Activation act, const float* mul, const float* res,
                                    float* y, std::size_t n) {
