@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 using namespace docvlm;
@@ -260,6 +261,16 @@ TEST_CASE("a context given another's image reads as one that read the image itse
     auto foreign = twin.context();
     foreign.prefill(a, task);
     CHECK_ERROR_HAS(shared.share_image(foreign), "belongs to another model");
+    // a fork copies tokens between sequences of one image only: attached once and shared
+    const auto& dec = model.decoder();
+    using State = std::remove_cvref_t<decltype(dec)>::State;
+    State first(dec, 16), again(dec, 16), fork(dec, 16), none(dec, 16);
+    dec.attach(first, a.data(), a.shape()[0]);
+    dec.attach(again, a.data(), a.shape()[0]);  // the same pixels, projected anew: another image to the decoder
+    dec.share_vision(fork, first);
+    dec.copy_tokens(fork, first);
+    CHECK_ERROR_HAS(dec.copy_tokens(again, first), "different images attached");
+    CHECK_ERROR_HAS(dec.copy_tokens(none, first), "different images attached");
 }
 
 TEST_CASE("beam search on the shipped model: each reading's score is its teacher-forced log-probability; width 1 is generate_batch") {

@@ -129,8 +129,8 @@ struct Decoder {
     std::span<float> step(State* const* states, const std::int32_t* ids, std::size_t n, const RopeTable& rope, Batch& b) const;
 
     /// Makes dst hold src's tokens (their keys and values; dst's capacity must take them), for a
-    /// sequence that forks (beam search). The vision keys/values are not copied: dst must have the
-    /// same image attached as src.
+    /// sequence that forks (beam search). The vision keys/values are not copied: dst must share
+    /// src's image (share_vision), or neither has one.
     void copy_tokens(State& dst, const State& src) const;
 };
 
@@ -173,8 +173,8 @@ template <WeightPolicy W>
 void Decoder<W>::copy_tokens(State& dst, const State& src) const {
     if (&dst == &src) return;
     if (src.len_ > dst.cap_) detail::fail("context: ", src.len_, " tokens do not fit a context of ", dst.cap_);
-    if (dst.vis_ != src.vis_ && (!dst.vis_ || !src.vis_ || dst.vis_->size() != src.vis_->size()))
-        detail::fail("context: the two sequences have different images attached");
+    if (dst.vis_ != src.vis_)  // tokens are read against their image: the same one, attached once and shared
+        detail::fail("context: the two sequences have different images attached (share_vision the source's first)");
     if (device) {
         device->copy_tokens(device_state(dst), device_state(src), src.len_);
     } else {

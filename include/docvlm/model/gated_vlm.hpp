@@ -111,6 +111,8 @@ public:
     /// averaged with a second, shifted reading's where dims().split.shift is set.
     SplitMaps table_split_maps(const io::Image& prepared, const Trace& trace = {}) const;
 
+    /// The text decoder (its gated cross-attention layers included).
+    const Decoder<W>& decoder() const { return dec_; }
     /// A decoding context for `max_tokens` tokens (task token + output). One per thread.
     Context context(std::size_t max_tokens = 0) const { return Context(*this, max_tokens ? max_tokens : d_.max_tokens); }
     /// Runs the vision tower's blocks and the text decoder on a Backend from now on (e.g.

@@ -218,7 +218,7 @@ private:
         double confidence = 0;
         std::vector<float> logprobs;                 // of each token read (correct_words)
         std::vector<TokenAlternative> alternatives;  // per step, with a word list (correct_words)
-        const Tensor<float, 2>* vision = nullptr;    // the input's vision tokens (respell_words)
+        const Tensor<float, 2>* vision = nullptr;    // the input's vision tokens (respell_words); null once they are gone
     };
     // `vision`: the inputs' vision tokens (encode_texts), which the readings point to; `beam` > 0:
     // by beam search of that width instead of greedy decoding.
@@ -498,7 +498,10 @@ auto EmbeddedPageParser<M>::read_texts_twice(std::span<const io::Image> inputs, 
                 readings[again[j]] = std::move(third[j]);
         }
     }
-    for (TextReading& r : readings) correct_reading(r, decode_s);
+    for (TextReading& r : readings) {
+        correct_reading(r, decode_s);
+        r.vision = nullptr;  // the vision tokens end with this call
+    }
     return readings;
 }
 
