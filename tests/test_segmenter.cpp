@@ -355,6 +355,35 @@ TEST_CASE("segmenter: a blurred rule's remains between a footer's words (3 px ta
     CHECK(dash == 1);
 }
 
+TEST_CASE("segmenter: what a tilted header rule leaves once erased joins no line; the header keeps its two cells") {
+    // A header (title left, page number right) above a rule that steps down across the page, as
+    // a scan's last fraction of a degree of skew leaves it; a footer rule of the same extent makes
+    // them twins, so both are erased. Pieces of the rule's rows too short to be rule candidates
+    // stay behind inside its box; merged into the header above, one between its cells was a
+    // piece of its own that the recogniser read as invented text, and the header's crop took in
+    // the rule.
+    PageDraw p;
+    for (int i = 0; i < 12; ++i) p.line(100, 900, 200 + 24 * i);  // body text: sets the unit
+    p.line(100, 300, 112);                                        // header title
+    p.box(860, 112, 880, 126);                                    // page number
+    p.box(100, 130, 400, 131), p.box(100, 131, 900, 132), p.box(600, 132, 900, 133);  // the rule, stepping down
+    p.box(420, 130, 440, 131), p.box(425, 132, 445, 133);       // pieces of its top and bottom rows
+    p.box(100, 1100, 900, 1102);                                  // the footer rule
+    const auto lay = pipeline::segment_page(p.img);
+    const pipeline::TextLine* header = nullptr;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            CHECK((l.y1 <= 127 || l.y0 >= 133));  // no line reaches into the rule's rows
+            if (l.y0 <= 112 && l.y1 > 112) header = &l;
+        }
+    REQUIRE(header != nullptr);
+    CHECK(header->cells == 2);
+    for (const auto& c : header->chunks) CHECK((c.x1 <= 300 || c.x0 >= 860));
+    std::size_t rules = 0;
+    for (const auto& r : lay.rules) rules += !r.vertical() && r.x1 - r.x0 >= 790;
+    CHECK(rules == 2);
+}
+
 TEST_CASE("segmenter: a scanned rule broken into dashes, away from any line, is no line; a row of dots by a line joins it") {
     // 3 px tall dashes over 400 px (under 9 columns in 10 inked: no rule) a line height below the
     // text: a sliver that the recogniser would scale up eightfold and fill with invented text

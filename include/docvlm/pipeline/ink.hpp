@@ -34,6 +34,7 @@ struct InkMap {
     int w = 0, h = 0;
     std::vector<std::uint8_t> ink;  // 1 = ink
     std::vector<Box> vrules;        // vertical rules erased from `ink` (table borders)
+    std::vector<Box> hrules;        // horizontal rules erased from `ink` (a ruled table's, header and footer rules)
     bool at(int x, int y) const { return ink[std::size_t(y) * std::size_t(w) + std::size_t(x)] != 0; }
 };
 
@@ -347,11 +348,22 @@ inline void split_touching_lines(const InkMap& m, const Box& band, int L, std::v
 /// scaled up eightfold as anything.
 inline bool sliver(const Box& b, int L, int min_len) { return b.height() * 4 <= L && b.width() >= min_len; }
 
-/// Lines of a block: ink bands (joined lines cut apart: split_touching_lines), thin ones merged
-/// into the nearest neighbour, rules, specks and slivers dropped.
+/// A band at most L/4 tall inside an erased horizontal rule's box (1 pixel around it): what a
+/// slightly tilted rule leaves once its long runs are erased, pieces of its top or bottom rows
+/// that are too short to be candidates. Merged into the line beside it, it joins the line's
+/// cells across their gap and is read as invented text.
+inline bool rule_remnant(const InkMap& m, const Box& band, int L) {
+    return band.height() * 4 <= L && std::any_of(m.hrules.begin(), m.hrules.end(), [&](const Box& r) {
+               return band.x0 >= r.x0 - 1 && band.x1 <= r.x1 + 1 && band.y0 >= r.y0 - 1 && band.y1 <= r.y1 + 1;
+           });
+}
+
+/// Lines of a block: ink bands (joined lines cut apart: split_touching_lines) less what erased
+/// rules left, thin ones merged into the nearest neighbour, rules, specks and slivers dropped.
 inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::vector<Rule>* rules = nullptr) {
     std::vector<Box> lines;
     for (const auto& band : bands(m, b)) split_touching_lines(m, tighten(m, {b.x0, band[0], b.x1, band[1]}), L, lines);
+    std::erase_if(lines, [&](const Box& l) { return rule_remnant(m, l, L); });
     // rules: at least 4 L long, ink in nine columns of ten, and at most max(3, L/4) pixels of ink
     // per column away from the ends (which may curve: the rounded corners of a frame)
     std::vector<Box> kept;

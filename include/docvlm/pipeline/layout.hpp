@@ -182,6 +182,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     detail::erase_vertical_rules(m, 4 * L0, std::max(3, L0 / 5));
     if (erase) {
         for (std::size_t i = 0; i < m.ink.size(); ++i) m.ink[i] &= hr.ink[i];
+        m.hrules = hrules;
         page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
         if (page_box.empty()) return out;
     }
