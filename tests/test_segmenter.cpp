@@ -384,6 +384,31 @@ TEST_CASE("segmenter: what a tilted header rule leaves once erased joins no line
     CHECK(rules == 2);
 }
 
+TEST_CASE("segmenter: specks of a faint frame edge beside lines are no cells; a lone period or a stem is") {
+    // A listing's frame edge printed grey: thresholded, each line's rows keep a pixel of it here
+    // and there, one pixel wide. Read as a cell, each was a "1", "l" or "!" after the line.
+    PageDraw p;
+    for (int i = 0; i < 10; ++i) {
+        const int y = 100 + 24 * i;
+        p.line(100, 700, y);
+        if (i < 8)
+            for (const int dy : {1, 5, 9}) p.box(900, y + dy, 901, y + dy + 1);  // 3 of 9 rows inked
+    }
+    p.box(900, 100 + 24 * 8 + 11, 902, 100 + 24 * 8 + 14);  // a period alone, far right
+    p.box(900, 100 + 24 * 9, 902, 100 + 24 * 9 + 14);       // a stem ("l", "|") alone
+    const auto lay = pipeline::segment_page(p.img);
+    int lines = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            const int i = (l.y0 - 100 + 12) / 24;
+            ++lines;
+            CHECK(l.cells == (i < 8 ? 1 : 2));
+            if (i < 8)
+                for (const auto& c : l.chunks) CHECK(c.x1 <= 700);
+        }
+    CHECK(lines == 10);
+}
+
 TEST_CASE("segmenter: a scanned rule broken into dashes, away from any line, is no line; a row of dots by a line joins it") {
     // 3 px tall dashes over 400 px (under 9 columns in 10 inked: no rule) a line height below the
     // text: a sliver that the recogniser would scale up eightfold and fill with invented text

@@ -431,10 +431,18 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
     // tenth), nor is a sliver 2 L long: what is left of a rule the line touches — neither a cell
     // nor a piece to read (both were read as invented text)
     auto too_thin = [&](const Box& b) { return b.height() * 12 < L || sliver(b, L, 2 * L); };
+    // a cell at most L/8 (2 px) wide with ink in fewer than half of its rows: the specks a faint
+    // (grey) or dotted vertical line leaves after thresholding, read as "1", "l", "!" or ":" (a
+    // stem such as "l" or "|" is inked along its height; a lone "." or "," is solid too)
+    auto speck_column = [&](const Box& b) {
+        if (b.width() > std::max(2, L / 8)) return false;
+        const auto rc = row_counts(m, b);
+        return 2 * std::count_if(rc.begin(), rc.end(), [](int c) { return c > 0; }) < b.height();
+    };
     int kept = 0;
     for (std::size_t i = 0; i < cells.size(); ++i) {
         Box cell = tighten(m, cells[i]);
-        if (cell.empty() || rule_residue(cell) || too_thin(cell)) continue;
+        if (cell.empty() || rule_residue(cell) || too_thin(cell) || speck_column(cell)) continue;
         const int c = kept++;
         // word gaps inside the cell (≥ 2 px), as page columns
         std::vector<std::array<int, 2>> wg;

@@ -120,7 +120,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
     out.width = gray.width;
     out.height = gray.height;
     out.threshold = opt.ink_threshold > 0 ? opt.ink_threshold : std::clamp(otsu_threshold(gray), 96, 208);
-    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size()), {}};
+    detail::InkMap m{gray.width, gray.height, std::vector<std::uint8_t>(gray.pixels.size()), {}, {}};
     for (std::size_t i = 0; i < gray.pixels.size(); ++i) m.ink[i] = gray.pixels[i] < out.threshold;
 
     Box page_box = detail::tighten(m, {0, 0, gray.width, gray.height});
