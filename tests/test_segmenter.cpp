@@ -384,6 +384,29 @@ TEST_CASE("segmenter: what a tilted header rule leaves once erased joins no line
     CHECK(rules == 2);
 }
 
+TEST_CASE("segmenter: a rule cut by a column left standing is one rule, twin of its like, and erased") {
+    // A box's top rule with one pixel column missing (a scan's broken row; a stroke crossing it
+    // keeps a column too): its two pieces had no twin of their extent, so the rule stayed and
+    // joined the text line it touches.
+    PageDraw p;
+    for (int i = 0; i < 12; ++i) p.line(100, 900, 300 + 24 * i);  // body text: sets the unit
+    p.box(100, 130, 500, 131), p.box(501, 130, 900, 131);         // top rule, cut at x = 500
+    p.line(110, 600, 131);                                        // the box's first line, touching it
+    p.box(100, 160, 900, 161);                                    // bottom rule: the twin
+    const auto lay = pipeline::segment_page(p.img);
+    int first = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines)
+            if (l.y0 <= 140 && l.y1 > 140) {
+                ++first;
+                CHECK(l.y0 == 131);  // the text alone, not the rule
+            }
+    CHECK(first == 1);
+    std::size_t rules = 0;
+    for (const auto& r : lay.rules) rules += !r.vertical() && r.x1 - r.x0 >= 790 && r.y0 < 170;
+    CHECK(rules == 2);
+}
+
 TEST_CASE("segmenter: specks of a faint frame edge beside lines are no cells; a lone period or a stem is") {
     // A listing's frame edge printed grey: thresholded, each line's rows keep a pixel of it here
     // and there, one pixel wide. Read as a cell, each was a "1", "l" or "!" after the line.
