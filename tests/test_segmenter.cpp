@@ -89,6 +89,30 @@ TEST_CASE("segmenter: two columns come out left column first, lines in order") {
         for (std::size_t i = 1; i < r.lines.size(); ++i) CHECK(r.lines[i].y0 > r.lines[i - 1].y0);
 }
 
+TEST_CASE("segmenter: two columns whose lines interleave, a narrow gutter apart, are two columns, not a figure") {
+    // Names on the left, each beside its line of code on the right half a line lower: no white
+    // row crosses both, so the section is one band over 6 L tall, and its gutter (0.86 L) is
+    // narrower than a column gap (a scan's blur makes L taller, the gutter no wider).
+    PageDraw p;
+    for (int i = 0; i < 10; ++i) p.line(100, 900, 100 + 24 * i);  // body text: sets the unit (14)
+    for (int i = 0; i < 8; ++i) {
+        p.line(116, 300, 500 + 24 * i);  // names, ending at x = 300
+        p.line(312, 800, 512 + 24 * i);  // code, from x = 312
+    }
+    const auto lay = pipeline::segment_page(p.img);
+    int left = 0, right = 0;
+    for (const auto& r : lay.regions) {
+        CHECK(r.block.type != "image");
+        for (const auto& l : r.lines)
+            if (l.y0 >= 490) {
+                CHECK((l.x1 <= 300 || l.x0 >= 312));
+                left += l.x1 <= 300, right += l.x0 >= 312;
+            }
+    }
+    CHECK(left == 8);
+    CHECK(right == 8);
+}
+
 TEST_CASE("segmenter: a centred page number under two columns does not merge them") {
     PageDraw p;
     for (int i = 0; i < 30; ++i) {

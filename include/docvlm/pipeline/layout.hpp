@@ -44,6 +44,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -303,12 +304,23 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         const auto white = detail::gaps(cover);  // margins excluded
         return std::any_of(white.begin(), white.end(), [&](const auto& g) { return g[1] - g[0] >= std::max(2, L / 2); });
     };
-    auto add_column = [&](const Box& col) {
+    std::function<void(const Box&)> add_column = [&](const Box& col) {
         for (const Box& blk : detail::split_rows(m, col, block_gap)) {
             LayoutRegion r;
             r.block.type = "text";
             r.block.x0 = blk.x0, r.block.y0 = blk.y0, r.block.x1 = blk.x1, r.block.y1 = blk.y1;
             for (const Box& line : detail::block_lines(m, blk, L, &out.rules)) {
+                // a band over 6 L tall with no drawing in it and a white gutter half a column gap
+                // wide: two columns whose lines interleave, so that no white row crosses both (a
+                // list of names beside its code), where the gutter was narrower than a column
+                // gap (a scan's blur makes L a pixel or two taller): each side is a column
+                const auto g = line.height() > 6 * L && !drawing(line) ? detail::gutter(m, line, L, opt.column_gap / 2) : std::array<int, 2>{0, 0};
+                if (g[1] > g[0]) {
+                    if (!r.lines.empty()) box_of(r), blocks.push_back({std::move(r), col}), r = LayoutRegion{}, r.block.type = "text";
+                    add_column({line.x0, line.y0, g[0], line.y1});
+                    add_column({g[1], line.y0, line.x1, line.y1});
+                    continue;
+                }
                 if (line.height() > 6 * L || drawing(line)) {  // a figure, not text
                     LayoutRegion fig;
                     fig.block.type = "image";
