@@ -113,6 +113,36 @@ TEST_CASE("segmenter: two columns whose lines interleave, a narrow gutter apart,
     CHECK(right == 8);
 }
 
+TEST_CASE("segmenter: cells far apart whose rows only meet are two lines; cells of one row stay one line") {
+    // A line of code and, to its right, a display formula whose top row follows the code's last
+    // (a scan's blur closes the white row between): one band, two cells that share no row. Full
+    // lines above and below keep the section one column.
+    PageDraw p;
+    for (int i = 0; i < 10; ++i) p.line(100, 900, 100 + 24 * i);  // body text: sets the unit (14)
+    p.line(100, 900, 476), p.line(100, 900, 566);
+    p.line(100, 300, 500);                                     // code: rows 500-513
+    for (const int y : {514, 528, 542}) p.line(600, 700, y);  // formula: rows 514-555
+    p.line(100, 900, 676), p.line(100, 900, 728);
+    p.line(100, 300, 700), p.line(600, 700, 704);              // a row of two cells of one line
+    const auto lay = pipeline::segment_page(p.img);
+    std::vector<std::array<int, 4>> lines;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines)
+            if (l.y0 >= 490 && l.y0 < 560) lines.push_back({l.x0, l.y0, l.x1, l.y1});
+    std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) { return a[1] < b[1]; });
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0] == std::array<int, 4>{100, 500, 284, 514});
+    CHECK(lines[1] == std::array<int, 4>{600, 514, 688, 556});
+    int row = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines)
+            if (l.y0 >= 695 && l.y0 < 710) {
+                ++row;
+                CHECK(l.cells == 2);
+            }
+    CHECK(row == 1);
+}
+
 TEST_CASE("segmenter: a centred page number under two columns does not merge them") {
     PageDraw p;
     for (int i = 0; i < 30; ++i) {

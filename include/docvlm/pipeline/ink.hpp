@@ -497,6 +497,30 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
     return tl;
 }
 
+/// A row at which a line's cells part: every cell above it ends by it, every cell below starts at
+/// or after it, and each side is at least L/2 tall; -1 when there is none. Cells far apart
+/// whose rows only meet (a code line and, beside it, the top of a display formula a scan's
+/// blur joined to it) are two lines; cells of one line share rows.
+inline int cells_row_cut(const TextLine& tl, int L) {
+    std::vector<std::array<int, 2>> rows(std::size_t(tl.cells), {1 << 30, -(1 << 30)});  // [y0, y1) per cell
+    for (const TextChunk& c : tl.chunks) {
+        auto& r = rows[std::size_t(c.cell)];
+        r = {std::min(r[0], c.y0), std::max(r[1], c.y1)};
+    }
+    std::erase_if(rows, [](const auto& r) { return r[0] >= r[1]; });
+    std::sort(rows.begin(), rows.end());
+    int top = rows.empty() ? 0 : rows[0][0], bottom = top;
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+        if (k > 0 && bottom <= rows[k][0] && 2 * (bottom - top) >= L) {
+            int end = rows[k][1];
+            for (std::size_t j = k; j < rows.size(); ++j) end = std::max(end, rows[j][1]);
+            if (2 * (end - rows[k][0]) >= L) return rows[k][0];
+        }
+        bottom = std::max(bottom, rows[k][1]);
+    }
+    return -1;
+}
+
 }  // namespace detail
 
 }  // namespace pipeline

@@ -331,6 +331,12 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                 }
                 TextLine tl = detail::line_chunks(m, line, L, opt);
                 if (tl.chunks.empty()) continue;
+                if (const int cut = detail::cells_row_cut(tl, L); cut > 0) {  // two lines whose rows only meet
+                    for (const Box& part : {Box{line.x0, line.y0, line.x1, cut}, Box{line.x0, cut, line.x1, line.y1}})
+                        if (TextLine t = detail::line_chunks(m, detail::tighten(m, part), L, opt); !t.chunks.empty())
+                            r.lines.push_back(std::move(t));
+                    continue;
+                }
                 r.lines.push_back(std::move(tl));
             }
             if (r.lines.empty()) continue;
