@@ -32,6 +32,13 @@ struct PageDraw {
     }
 };
 
+// Horizontal rules the segmenter reports at least min_len long, starting above row y_below.
+std::size_t horizontal_rules(const pipeline::PageLayout& lay, int min_len, int y_below = 1 << 30) {
+    return std::size_t(std::count_if(lay.rules.begin(), lay.rules.end(), [&](const pipeline::Rule& r) {
+        return !r.vertical() && r.x1 - r.x0 >= min_len && r.y0 < y_below;
+    }));
+}
+
 }  // namespace
 
 TEST_SUITE("embedded") {
@@ -317,9 +324,7 @@ TEST_CASE("segmenter: horizontal rules touching a grid's rows are erased and rep
     std::size_t lines = 0;
     for (const auto& r : lay.regions) lines += r.lines.size();
     CHECK(lines == 8);
-    std::size_t horizontal = 0;
-    for (const auto& r : lay.rules) horizontal += !r.vertical() && r.x1 - r.x0 >= 300;
-    CHECK(horizontal == 9);
+    CHECK(horizontal_rules(lay, 300) == 9);
     std::size_t by_default = 0;  // by default too: each rule has a twin of the same extent
     for (const auto& r : pipeline::segment_page(p.img).regions) by_default += r.lines.size();
     CHECK(by_default == 8);
@@ -358,9 +363,7 @@ TEST_CASE("segmenter: a scanned rule's broken fringe rows go with the rule, text
         }
     CHECK(lines == 11);  // ten text lines and the stroke
     CHECK(near_rules == 0);
-    std::size_t rules = 0;
-    for (const auto& r : lay.rules) rules += !r.vertical() && r.x1 - r.x0 >= 790;
-    CHECK(rules == 2);
+    CHECK(horizontal_rules(lay, 790) == 2);
 }
 
 TEST_CASE("segmenter: one-pixel remnants of a rule along a line's top are neither cells nor pieces to read") {
@@ -433,9 +436,7 @@ TEST_CASE("segmenter: what a tilted header rule leaves once erased joins no line
     REQUIRE(header != nullptr);
     CHECK(header->cells == 2);
     for (const auto& c : header->chunks) CHECK((c.x1 <= 300 || c.x0 >= 860));
-    std::size_t rules = 0;
-    for (const auto& r : lay.rules) rules += !r.vertical() && r.x1 - r.x0 >= 790;
-    CHECK(rules == 2);
+    CHECK(horizontal_rules(lay, 790) == 2);
 }
 
 TEST_CASE("segmenter: a rule cut by a column left standing is one rule, twin of its like, and erased") {
@@ -456,9 +457,7 @@ TEST_CASE("segmenter: a rule cut by a column left standing is one rule, twin of 
                 CHECK(l.y0 == 131);  // the text alone, not the rule
             }
     CHECK(first == 1);
-    std::size_t rules = 0;
-    for (const auto& r : lay.rules) rules += !r.vertical() && r.x1 - r.x0 >= 790 && r.y0 < 170;
-    CHECK(rules == 2);
+    CHECK(horizontal_rules(lay, 790, 170) == 2);
 }
 
 TEST_CASE("segmenter: specks of a faint frame edge beside lines are no cells; a lone period or a stem is") {
