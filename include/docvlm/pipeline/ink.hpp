@@ -170,24 +170,25 @@ inline std::vector<Box> erase_horizontal_rules(InkMap& m, int min_len, int max_h
     }
     // pieces of one rule that a column or two left standing cut apart (a stroke crossing it, a
     // scan's broken row) are one rule: boxes side by side in the same rows, at most 2 pixels apart
-    // (sorted by top row: the boxes that can share a's rows follow it)
+    // (sorted by top row: the boxes that can share a's rows follow it; a box joined into another
+    // is left empty, its top row kept, and skipped)
     std::vector<Box> boxes = std::move(rules.boxes);
     std::sort(boxes.begin(), boxes.end(), [](const Box& a, const Box& b) { return a.y0 != b.y0 ? a.y0 < b.y0 : a.x0 < b.x0; });
     for (std::size_t i = 0; i < boxes.size(); ++i)
-        for (std::size_t j = i + 1; j < boxes.size() && boxes[j].y0 < boxes[i].y1;) {
+        for (std::size_t j = i + 1; !boxes[i].empty() && j < boxes.size() && boxes[j].y0 < boxes[i].y1;) {
             Box& a = boxes[i];
-            const Box& b = boxes[j];
-            if (std::max(a.x0, b.x0) - std::min(a.x1, b.x1) > 2) {
+            Box& b = boxes[j];
+            if (b.empty() || std::max(a.x0, b.x0) - std::min(a.x1, b.x1) > 2) {
                 ++j;
                 continue;
             }
             a = {std::min(a.x0, b.x0), a.y0, std::max(a.x1, b.x1), std::max(a.y1, b.y1)};
-            boxes.erase(boxes.begin() + std::ptrdiff_t(j));
+            b.x1 = b.x0;
             j = i + 1;  // a grew: the boxes passed over may touch it now
         }
     std::vector<Box> out;
     for (const Box& r : boxes) {
-        if (r.width() < min_len) continue;
+        if (r.empty() || r.width() < min_len) continue;
         out.push_back(r);
         // the rule's anti-aliased fringe: an ink pixel in the row right above or below it with no
         // ink further out (broken into runs too short to be candidates, it would stay behind as a

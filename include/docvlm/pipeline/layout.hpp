@@ -309,14 +309,19 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             LayoutRegion r;
             r.block.type = "text";
             r.block.x0 = blk.x0, r.block.y0 = blk.y0, r.block.x1 = blk.x1, r.block.y1 = blk.y1;
+            auto close = [&] {  // the lines so far are a block; a new one starts
+                if (r.lines.empty()) return;
+                box_of(r), blocks.push_back({std::move(r), col});
+                r = LayoutRegion{}, r.block.type = "text";
+            };
             for (const Box& line : detail::block_lines(m, blk, L, &out.rules)) {
-                // a band over 6 L tall with no drawing in it and a white gutter half a column gap
-                // wide: two columns whose lines interleave, so that no white row crosses both (a
-                // list of names beside its code), where the gutter was narrower than a column
-                // gap (a scan's blur makes L a pixel or two taller): each side is a column
+                // a band over 6 L tall, not mostly inside a drawing, with a white gutter half a
+                // column gap wide: two columns whose lines interleave, so that no white row crosses
+                // both (a list of names beside its code), where the gutter was narrower than a
+                // column gap (a scan's blur makes L a pixel or two taller): each side is a column
                 const auto g = line.height() > 6 * L && !drawing(line) ? detail::gutter(m, line, L, opt.column_gap / 2) : std::array<int, 2>{0, 0};
                 if (g[1] > g[0]) {
-                    if (!r.lines.empty()) box_of(r), blocks.push_back({std::move(r), col}), r = LayoutRegion{}, r.block.type = "text";
+                    close();
                     add_column({line.x0, line.y0, g[0], line.y1});
                     add_column({g[1], line.y0, line.x1, line.y1});
                     continue;
@@ -325,7 +330,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                     LayoutRegion fig;
                     fig.block.type = "image";
                     fig.block.x0 = line.x0, fig.block.y0 = line.y0, fig.block.x1 = line.x1, fig.block.y1 = line.y1;
-                    if (!r.lines.empty()) box_of(r), blocks.push_back({std::move(r), col}), r = LayoutRegion{}, r.block.type = "text";
+                    close();
                     blocks.push_back({std::move(fig), col});
                     continue;
                 }
@@ -339,9 +344,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                 }
                 r.lines.push_back(std::move(tl));
             }
-            if (r.lines.empty()) continue;
-            box_of(r);
-            blocks.push_back({std::move(r), col});
+            close();
         }
     };
     // Page columns are mostly lines that fill their column, one after another; a table's columns
