@@ -537,6 +537,38 @@ TEST_CASE("segmenter: two lines joined by a pixel or a superscript are cut apart
     CHECK(matrix_bands == 1);
 }
 
+TEST_CASE("segmenter: a last line of lower-case letters only is a line of its own; accents, close thin rows and dashes join a line") {
+    PageDraw p;
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 100 + 24 * i);  // unit: lines 14 px high, 24 apart
+    // a paragraph's last line "massa." in a face with a small x-height: 6 px tall (under L/2),
+    // three words long, 7 px under the line above (normal leading)
+    p.line(100, 900, 400);
+    for (int x = 100; x < 244; x += 48) p.box(x, 421, x + 40, 427);
+    // accents: a row 3 px tall, 2 px above a line
+    p.line(100, 900, 480);
+    for (int x = 110; x < 240; x += 48) p.box(x, 475, x + 6, 478);
+    // a row as tall as lower-case letters but 3 px under its line (a subscript row): joins it
+    p.line(100, 900, 540);
+    for (int x = 100; x < 244; x += 48) p.box(x, 557, x + 40, 563);
+    // a dashed rule of two rows of dashes 6 px apart (a drawing's edge), 7 px under a line: its
+    // middle row crosses no stems, so it is no line of its own
+    p.line(100, 900, 600);
+    for (int x = 100; x < 244; x += 12) p.box(x, 621, x + 4, 622), p.box(x + 6, 626, x + 10, 627);
+    const auto lay = pipeline::segment_page(p.img);
+    int last_line = 0, accent_lines = 0, subscript_lines = 0, dashed_lines = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            if (l.y0 >= 398 && l.y1 <= 430) ++last_line;
+            if (l.y0 >= 470 && l.y1 <= 497) ++accent_lines;
+            if (l.y0 >= 538 && l.y1 <= 566) ++subscript_lines;
+            if (l.y0 >= 598 && l.y1 <= 630) ++dashed_lines;
+        }
+    CHECK(last_line == 2);
+    CHECK(accent_lines == 1);
+    CHECK(subscript_lines == 1);
+    CHECK(dashed_lines == 1);
+}
+
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
     PageDraw p;
     // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,

@@ -399,7 +399,18 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
         }
         kept.push_back(l);
     }
-    // merge thin bands into the closer neighbour when it is near
+    // merge thin bands (accents, limits, a sub- or superscript row) into the closer neighbour
+    // when it is near. A band as tall as lower-case letters (at least 0.4 L), a word or more long,
+    // whose middle row crosses letters' stems (ink in a fifth of it: not a dashed rule) and over
+    // L/3 away is a line of its own without ascenders or descenders ("massa."), which in a face
+    // with a small x-height is under L/2 tall
+    auto lower_case_line = [&](const Box& l, int gap) {
+        if (l.height() * 5 < 2 * L || l.width() < 2 * L || gap * 3 <= L) return false;
+        const int y = (l.y0 + l.y1) / 2;
+        int ink = 0;
+        for (int x = l.x0; x < l.x1; ++x) ink += m.at(x, y);
+        return ink * 5 >= l.width();
+    };
     bool merged = true;
     while (merged && kept.size() > 1) {
         merged = false;
@@ -409,6 +420,7 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
             const int down = i + 1 < kept.size() ? kept[i + 1].y0 - kept[i].y1 : 1 << 30;
             const int gap = std::min(up, down);
             if (gap > L / 2 + 1) continue;
+            if (lower_case_line(kept[i], gap)) continue;
             const std::size_t j = up <= down ? i - 1 : i + 1;
             Box& t = kept[j];
             t = {std::min(t.x0, kept[i].x0), std::min(t.y0, kept[i].y0), std::max(t.x1, kept[i].x1), std::max(t.y1, kept[i].y1)};
