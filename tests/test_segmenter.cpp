@@ -96,6 +96,41 @@ TEST_CASE("segmenter: two columns come out left column first, lines in order") {
         for (std::size_t i = 1; i < r.lines.size(); ++i) CHECK(r.lines[i].y0 > r.lines[i - 1].y0);
 }
 
+TEST_CASE("segmenter: a rule between a table's rows crossing its column gap keeps it one table; a rule over two columns does not") {
+    // A table under a paragraph: ragged labels on the left, full lines on the right, a 1-pixel rule
+    // under the header row across both; the rule is under 1/50 of the rows' height, so the gap's
+    // columns count as white and the right side's full lines look like a page column's.
+    PageDraw p;
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 100 + 24 * i);
+    const int label_end[4] = {250, 330, 290, 400};
+    for (int i = 0; i < 4; ++i) {
+        const int y = 400 + 24 * i + (i > 0 ? 6 : 0);
+        p.line(100, label_end[i], y);
+        p.line(480, 900, y);
+    }
+    p.box(100, 420, 900, 421);
+    const auto lay = pipeline::segment_page(p.img);
+    int table_rows = 0, side_lines = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines)
+            if (l.y0 >= 398 && l.y1 <= 500) (l.x0 <= 110 && l.x1 >= 850 ? table_rows : side_lines)++;
+    CHECK(table_rows == 4);
+    CHECK(side_lines == 0);
+
+    // two columns under a rule 6 px above their first lines (one strip): nothing above the rule
+    PageDraw q;
+    q.box(100, 194, 900, 195);
+    for (int i = 0; i < 20; ++i) {
+        q.line(100, 480, 200 + 24 * i);
+        q.line(540, 900, 200 + 24 * i);
+    }
+    const auto cols = pipeline::segment_page(q.img);
+    int left = 0, right = 0;
+    for (const auto& r : cols.regions) left += r.block.x1 < 500 ? int(r.lines.size()) : 0, right += r.block.x0 > 500 ? int(r.lines.size()) : 0;
+    CHECK(left == 20);
+    CHECK(right == 20);
+}
+
 TEST_CASE("segmenter: two columns whose lines interleave, a narrow gutter apart, are two columns, not a figure") {
     // Names on the left, each beside its line of code on the right half a line lower: no white
     // row crosses both, so the section is one band over 6 L tall, and its gutter (0.86 L) is

@@ -368,11 +368,27 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
             return l.y0 > right.front().y1 && l.y1 < right.back().y0 && !partnered(l, right);
         });
     };
+    // A row inked in every column from L before the gutter to L past it (only a rule crosses a
+    // gutter whole) with lines of both sides above and below it: a rule between a table's rows.
+    auto rule_across = [&](const Box& left, const Box& right, const std::array<std::vector<Box>, 2>& sides) {
+        const int x0 = std::max(left.x0, left.x1 - L), x1 = std::min(right.x1, right.x0 + L);
+        for (int y = std::max(left.y0, right.y0); y < std::min(left.y1, right.y1); ++y) {
+            bool solid = true;
+            for (int x = x0; x < x1 && solid; ++x) solid = m.at(x, y);
+            auto around = [y](const std::vector<Box>& lines) {
+                return std::any_of(lines.begin(), lines.end(), [y](const Box& l) { return l.y1 <= y; }) &&
+                       std::any_of(lines.begin(), lines.end(), [y](const Box& l) { return l.y0 > y; });
+            };
+            if (solid && around(sides[0]) && around(sides[1])) return true;
+        }
+        return false;
+    };
     auto table_gutter = [&](const Box& left, const Box& right) {
         std::array<std::vector<Box>, 2> sides{detail::block_lines(m, left, L), detail::block_lines(m, right, L)};
         for (const auto& lines : sides)
             for (const Box& line : lines)
                 if (line.height() > 6 * L || drawing(line)) return false;
+        if (rule_across(left, right, sides)) return true;
         for (const auto& lines : sides) {
             int apart = 0;
             for (std::size_t i = 1; i < lines.size(); ++i) apart += lines[i].y0 - lines[i - 1].y1 > 3 * L / 2;
