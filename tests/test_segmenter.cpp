@@ -155,7 +155,7 @@ TEST_CASE("segmenter: two columns whose lines interleave, a narrow gutter apart,
     CHECK(right == 8);
 }
 
-TEST_CASE("segmenter: cells far apart whose rows only meet are two lines; cells of one row stay one line") {
+TEST_CASE("segmenter: cells far apart whose rows only meet are lines of their own; cells of one row stay one line") {
     // A line of code and, to its right, a display formula whose top row follows the code's last
     // (a scan's blur closes the white row between): one band, two cells that share no row. Full
     // lines above and below keep the section one column.
@@ -183,6 +183,17 @@ TEST_CASE("segmenter: cells far apart whose rows only meet are two lines; cells 
                 CHECK(l.cells == 2);
             }
     CHECK(row == 1);
+    // three cells stepping down, each row meeting the next: three lines
+    PageDraw q;
+    for (int i = 0; i < 10; ++i) q.line(100, 900, 100 + 24 * i);
+    q.line(100, 900, 476), q.line(100, 900, 566);
+    q.line(100, 300, 500), q.line(400, 500, 514), q.line(650, 850, 528);
+    std::vector<int> tops;
+    for (const auto& r : pipeline::segment_page(q.img).regions)
+        for (const auto& l : r.lines)
+            if (l.y0 >= 490 && l.y0 < 560) tops.push_back(l.y0);
+    std::sort(tops.begin(), tops.end());
+    CHECK(tops == std::vector<int>{500, 514, 528});
 }
 
 TEST_CASE("segmenter: a centred page number under two columns does not merge them") {

@@ -7,8 +7,9 @@ touching the evaluation pages.
     tools/eval/make_heldout_pages.py --out build/heldout [--per-kind 10] [--seed 1]
     tools/eval/real_pages.sh build/heldout/clean      # score_pages.py is linked beside the splits
     tools/eval/real_pages.sh build/heldout/scanned
+    tools/eval/make_heldout_pages.py --out build/heldout300 --dpi 300   # the same pages as a 300 dpi scanner gives them
 
-Writes OUT/clean (150 dpi grey PNG, as the evaluation pages are rendered) and OUT/scanned (the same
+Writes OUT/clean (150 dpi grey PNG, as the evaluation pages are rendered, or --dpi) and OUT/scanned (the same
 pages turned by a random angle within ±1.5° and through tools/train/scan.py's print-and-scan
 simulation, its JPEG included; stored as PNG). Truth is `pdftotext -layout` of the page, like the evaluation splits'.
 
@@ -78,8 +79,8 @@ def kind_of(text: str) -> str | None:
     return "prose"
 
 
-def render(pdf: str, page: int) -> np.ndarray | None:
-    pgm = D.run(["pdftoppm", "-r", str(DPI), "-gray", "-f", str(page), "-l", str(page), "-singlefile", pdf], 60)
+def render(pdf: str, page: int, dpi: int = DPI) -> np.ndarray | None:
+    pgm = D.run(["pdftoppm", "-r", str(dpi), "-gray", "-f", str(page), "-l", str(page), "-singlefile", pdf], 60)
     if not pgm:
         return None
     import io
@@ -108,7 +109,7 @@ def candidates(pdfs: list[str]) -> dict[str, list[tuple[str, int]]]:
     return found
 
 
-def write_split(out: Path, name: str, pages: list[dict], images: dict[str, np.ndarray], ext: str):
+def write_split(out: Path, name: str, pages: list[dict], images: dict[str, np.ndarray], ext: str, dpi: int):
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(exist_ok=True)
     for p in pages:
@@ -118,7 +119,7 @@ def write_split(out: Path, name: str, pages: list[dict], images: dict[str, np.nd
         p["image"] = f"images/{p['id']}.{ext}"
         p["truth"] = f"truth/{p['id']}.txt"
     kinds = {k: sum(1 for p in pages if p["kind"] == k) for k in ("prose", "table", "math")}
-    manifest = {"name": name, "dpi": DPI, "page_count": len(pages), "kinds": kinds,
+    manifest = {"name": name, "dpi": dpi, "page_count": len(pages), "kinds": kinds,
                 "description": "pages of the training data's validation documents (tools/eval/make_heldout_pages.py)",
                 "pages": pages}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -129,6 +130,9 @@ def main():
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--per-kind", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dpi", type=int, default=DPI,
+                    help="rendering resolution; the scan simulation's blur and noise are in pixels, so at 300 dpi "
+                         "they are half as wide relative to the text (a finer scanner)")
     ap.add_argument("--scorer", type=Path, default=D.EVAL_DIR / "score_pages.py",
                     help="score_pages.py, linked beside the splits for real_pages.sh")
     args = ap.parse_args()
@@ -140,12 +144,12 @@ def main():
     for kind, pages in found.items():
         pages.sort(key=lambda dp: hashlib.md5(f"{args.seed}:{dp[0]}:{dp[1]}".encode()).hexdigest())
         for pdf, page in pages[:args.per_kind]:
-            gray = render(pdf, page)
+            gray = render(pdf, page, args.dpi)
             if gray is None:
                 continue
             pid = f"v{len(clean) + 1:02d}_{Path(pdf).stem[:24]}_p{page:02d}"
             truth = page_text(pdf, page)
-            entry = {"id": pid, "kind": kind, "layout": "single", "dpi": DPI,
+            entry = {"id": pid, "kind": kind, "layout": "single", "dpi": args.dpi,
                      "image_size": [gray.shape[1], gray.shape[0]],
                      "source": {"path": pdf, "page": page}, "truth_mode": "pdftotext -layout"}
             clean.append(dict(entry, _truth=truth))
@@ -154,8 +158,8 @@ def main():
             scans.append(dict(entry, _truth=truth, degradation={"angle": round(angle, 3)}))
             scan_img[pid] = img
         print(f"{kind}: {min(len(pages), args.per_kind)} of {len(pages)} candidate pages", file=sys.stderr)
-    write_split(args.out / "clean", "heldout-clean", clean, clean_img, "png")
-    write_split(args.out / "scanned", "heldout-scanned", scans, scan_img, "png")  # JPEG inside scan()
+    write_split(args.out / "clean", "heldout-clean", clean, clean_img, "png", args.dpi)
+    write_split(args.out / "scanned", "heldout-scanned", scans, scan_img, "png", args.dpi)  # JPEG inside scan()
     link = args.out / "score_pages.py"
     if args.scorer.is_file() and not link.exists():
         os.symlink(args.scorer.resolve(), link)

@@ -314,6 +314,17 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                 box_of(r), blocks.push_back({std::move(r), col});
                 r = LayoutRegion{}, r.block.type = "text";
             };
+            // a line's chunks; lines whose rows only meet are cut apart (cells_row_cut), each part again
+            auto add_line = [&](auto&& self, const Box& line) -> void {
+                TextLine tl = detail::line_chunks(m, line, L, opt);
+                if (tl.chunks.empty()) return;
+                if (const int cut = detail::cells_row_cut(tl, L); cut > 0) {
+                    self(self, detail::tighten(m, {line.x0, line.y0, line.x1, cut}));
+                    self(self, detail::tighten(m, {line.x0, cut, line.x1, line.y1}));
+                    return;
+                }
+                r.lines.push_back(std::move(tl));
+            };
             for (const Box& line : detail::block_lines(m, blk, L, &out.rules)) {
                 // a band over 6 L tall, not mostly inside a drawing, with a white gutter half a
                 // column gap wide: two columns whose lines interleave, so that no white row crosses
@@ -334,15 +345,7 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                     blocks.push_back({std::move(fig), col});
                     continue;
                 }
-                TextLine tl = detail::line_chunks(m, line, L, opt);
-                if (tl.chunks.empty()) continue;
-                if (const int cut = detail::cells_row_cut(tl, L); cut > 0) {  // two lines whose rows only meet
-                    for (const Box& part : {Box{line.x0, line.y0, line.x1, cut}, Box{line.x0, cut, line.x1, line.y1}})
-                        if (TextLine t = detail::line_chunks(m, detail::tighten(m, part), L, opt); !t.chunks.empty())
-                            r.lines.push_back(std::move(t));
-                    continue;
-                }
-                r.lines.push_back(std::move(tl));
+                add_line(add_line, line);
             }
             close();
         }
