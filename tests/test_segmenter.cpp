@@ -615,6 +615,27 @@ TEST_CASE("segmenter: a last line of lower-case letters only is a line of its ow
     CHECK(dashed_lines == 1);
 }
 
+TEST_CASE("segmenter: a bar of shades under a short heading is no part of its line; a dotted underline is") {
+    PageDraw p;
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 100 + 24 * i);  // unit: lines 14 px high, 24 apart
+    // a running head at the right over a bar 4 px tall across the page, broken where a shade is
+    // lighter than the ink (too thick and too broken for a rule)
+    p.line(700, 860, 380);
+    for (int x = 100; x < 900; x += 100) p.box(x, 397, x + 65, 401);
+    // a dotted underline (too broken for a rule) no wider than its line
+    p.line(100, 240, 440);
+    for (int x = 100; x < 228; x += 4) p.box(x, 457, x + 2, 459);
+    const auto lay = pipeline::segment_page(p.img);
+    std::vector<std::array<int, 4>> head, underlined;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) {
+            if (l.y0 >= 370 && l.y1 <= 410) head.push_back({l.x0, l.y0, l.x1, l.y1});
+            if (l.y0 >= 430 && l.y1 <= 470) underlined.push_back({l.x0, l.y0, l.x1, l.y1});
+        }
+    CHECK(head == std::vector<std::array<int, 4>>{{700, 380, 836, 394}});
+    CHECK(underlined == std::vector<std::array<int, 4>>{{100, 440, 236, 459}});
+}
+
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
     PageDraw p;
     // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,

@@ -411,6 +411,16 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
         for (int x = l.x0; x < l.x1; ++x) ink += m.at(x, y);
         return ink * 5 >= l.width();
     };
+    // A flat band (at most L/3) of solid pieces (inked columns in runs of L on average) over 4 L
+    // wider than the line it would join is a bar of shades (a running head's coloured rule,
+    // broken where a shade is lighter than the ink threshold), not part of the line: it goes,
+    // lest the line's crop be mostly bar. A leader's dots are short runs and join their line.
+    auto shade_bar = [&](const Box& band, const Box& line) {
+        if (band.height() * 3 > L || band.width() <= line.width() + 4 * L) return false;
+        const auto cc = col_counts(m, band);
+        const long filled = std::count_if(cc.begin(), cc.end(), [](int c) { return c > 0; });
+        return filled >= long(gaps(cc).size() + 1) * L;
+    };
     bool merged = true;
     while (merged && kept.size() > 1) {
         merged = false;
@@ -423,7 +433,8 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
             if (lower_case_line(kept[i], gap)) continue;
             const std::size_t j = up <= down ? i - 1 : i + 1;
             Box& t = kept[j];
-            t = {std::min(t.x0, kept[i].x0), std::min(t.y0, kept[i].y0), std::max(t.x1, kept[i].x1), std::max(t.y1, kept[i].y1)};
+            if (!shade_bar(kept[i], t))
+                t = {std::min(t.x0, kept[i].x0), std::min(t.y0, kept[i].y0), std::max(t.x1, kept[i].x1), std::max(t.y1, kept[i].y1)};
             kept.erase(kept.begin() + std::ptrdiff_t(i));
             merged = true;
             break;
