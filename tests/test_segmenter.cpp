@@ -30,6 +30,10 @@ struct PageDraw {
     void line(int x0, int x1, int y) {
         for (int x = x0; x + 40 <= x1; x += 48) box(x, y, x + 40, y + 14);
     }
+    // marks w px wide every `step` px from x0 (starting before x1), in rows [y0, y1)
+    void marks(int x0, int x1, int step, int w, int y0, int y1) {
+        for (int x = x0; x < x1; x += step) box(x, y0, x + w, y1);
+    }
 };
 
 // Horizontal rules the segmenter reports at least min_len long, starting above row y_below.
@@ -37,6 +41,14 @@ std::size_t horizontal_rules(const pipeline::PageLayout& lay, int min_len, int y
     return std::size_t(std::count_if(lay.rules.begin(), lay.rules.end(), [&](const pipeline::Rule& r) {
         return !r.vertical() && r.x1 - r.x0 >= min_len && r.y0 < y_below;
     }));
+}
+
+// Lines of a layout that lie within rows [y0, y1].
+int lines_within(const pipeline::PageLayout& lay, int y0, int y1) {
+    int n = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines) n += l.y0 >= y0 && l.y1 <= y1;
+    return n;
 }
 
 }  // namespace
@@ -589,30 +601,22 @@ TEST_CASE("segmenter: a last line of lower-case letters only is a line of its ow
     // a paragraph's last line "massa." in a face with a small x-height: 6 px tall (under L/2),
     // three words long, 7 px under the line above (normal leading)
     p.line(100, 900, 400);
-    for (int x = 100; x < 244; x += 48) p.box(x, 421, x + 40, 427);
+    p.marks(100, 244, 48, 40, 421, 427);
     // accents: a row 3 px tall, 2 px above a line
     p.line(100, 900, 480);
-    for (int x = 110; x < 240; x += 48) p.box(x, 475, x + 6, 478);
+    p.marks(110, 240, 48, 6, 475, 478);
     // a row as tall as lower-case letters but 3 px under its line (a subscript row): joins it
     p.line(100, 900, 540);
-    for (int x = 100; x < 244; x += 48) p.box(x, 557, x + 40, 563);
+    p.marks(100, 244, 48, 40, 557, 563);
     // a dashed rule of two rows of dashes 6 px apart (a drawing's edge), 7 px under a line: its
     // middle row crosses no stems, so it is no line of its own
     p.line(100, 900, 600);
-    for (int x = 100; x < 244; x += 12) p.box(x, 621, x + 4, 622), p.box(x + 6, 626, x + 10, 627);
+    p.marks(100, 244, 12, 4, 621, 622), p.marks(106, 250, 12, 4, 626, 627);
     const auto lay = pipeline::segment_page(p.img);
-    int last_line = 0, accent_lines = 0, subscript_lines = 0, dashed_lines = 0;
-    for (const auto& r : lay.regions)
-        for (const auto& l : r.lines) {
-            if (l.y0 >= 398 && l.y1 <= 430) ++last_line;
-            if (l.y0 >= 470 && l.y1 <= 497) ++accent_lines;
-            if (l.y0 >= 538 && l.y1 <= 566) ++subscript_lines;
-            if (l.y0 >= 598 && l.y1 <= 630) ++dashed_lines;
-        }
-    CHECK(last_line == 2);
-    CHECK(accent_lines == 1);
-    CHECK(subscript_lines == 1);
-    CHECK(dashed_lines == 1);
+    CHECK(lines_within(lay, 398, 430) == 2);  // the last line on its own
+    CHECK(lines_within(lay, 470, 497) == 1);  // accents joined
+    CHECK(lines_within(lay, 538, 566) == 1);  // subscript row joined
+    CHECK(lines_within(lay, 598, 630) == 1);  // dashes joined
 }
 
 TEST_CASE("segmenter: a bar of shades under a short heading is no part of its line; a dotted underline is") {
@@ -621,10 +625,10 @@ TEST_CASE("segmenter: a bar of shades under a short heading is no part of its li
     // a running head at the right over a bar 4 px tall across the page, broken where a shade is
     // lighter than the ink (too thick and too broken for a rule)
     p.line(700, 860, 380);
-    for (int x = 100; x < 900; x += 100) p.box(x, 397, x + 65, 401);
+    p.marks(100, 900, 100, 65, 397, 401);
     // a dotted underline (too broken for a rule) no wider than its line
     p.line(100, 240, 440);
-    for (int x = 100; x < 228; x += 4) p.box(x, 457, x + 2, 459);
+    p.marks(100, 228, 4, 2, 457, 459);
     const auto lay = pipeline::segment_page(p.img);
     std::vector<std::array<int, 4>> head, underlined;
     for (const auto& r : lay.regions)
