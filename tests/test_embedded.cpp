@@ -766,6 +766,25 @@ TEST_CASE("narrowed_input: a text input resized to a fraction of its width, padd
     CHECK(pipeline::narrowed_input(io::Image(8, 24, 1, 0), 0.5, 8).width == 8);  // at least one patch
 }
 
+TEST_CASE("parse: a title line in light letters on a dark bar reads as the same line in dark letters") {
+    // the top of the sample page, and the same with its first line (title and authors, rows
+    // 89-110, x 115-867) turned into light letters on a grey bar 9 px taller than it either side
+    const io::Image top = sample_page_top();
+    io::Image barred = top;
+    for (int y = 80; y < 120; ++y)
+        for (int x = 100; x < 900; ++x) barred.at(x, y) = std::uint8_t(60 + (255 - top.at(x, y)) * 190 / 255);
+    const auto model = load_default_model();
+    auto heading = [&](const io::Image& page) {
+        std::string text;
+        for (const auto& b : pipeline::EmbeddedPageParser(model).parse(page).blocks)
+            if (b.y0 <= 100 && b.y1 >= 95) text += b.content;  // pixels of the page
+        return text;
+    };
+    const std::string plain = heading(top);
+    REQUIRE(words_of(plain).size() >= 5);
+    CHECK(heading(barred) == plain);
+}
+
 TEST_CASE("parse: lines read with low confidence are read again, narrower, and each reading stays with its line") {
     // the top of the sample page (a title and paragraphs), every line read twice (reread_below 1)
     const io::Image top = sample_page_top();

@@ -640,6 +640,34 @@ TEST_CASE("segmenter: a bar of shades under a short heading is no part of its li
     CHECK(underlined == std::vector<std::array<int, 4>>{{100, 440, 236, 459}});
 }
 
+TEST_CASE("segmenter: light words on a dark bar are chunks read inverted; a block with no light text and bold words are not") {
+    PageDraw p;
+    for (int i = 0; i < 8; ++i) p.line(100, 900, 100 + 24 * i);  // unit: lines 14 px high, 24 apart
+    // a box's title bar: grey fill 24 px tall with two light words, 5 px of fill above and below
+    p.box(100, 400, 900, 424);
+    for (int x : {120, 168}) {
+        for (int y = 405; y < 419; ++y)
+            for (int xx = x; xx < x + 40; ++xx) p.img.at(xx, y) = 250;
+    }
+    // a solid block (dark text on a grey fill is ink on ink) and a dense bold word with no solid
+    // rows above and below: read as they are
+    p.box(100, 460, 400, 484);
+    for (int x = 100; x < 300; x += 3) p.box(x, 520, x + 2, 534);
+    const auto lay = pipeline::segment_page(p.img);
+    std::vector<std::array<int, 4>> inverse;
+    int solid = 0, bold = 0;
+    for (const auto& r : lay.regions)
+        for (const auto& l : r.lines)
+            for (const auto& c : l.chunks) {
+                if (c.inverse) inverse.push_back({c.x0, c.y0, c.x1, c.y1});
+                solid += c.y0 >= 455 && c.y1 <= 490 && !c.inverse;
+                bold += c.y0 >= 515 && c.y1 <= 540 && !c.inverse;
+            }
+    CHECK(inverse == std::vector<std::array<int, 4>>{{120, 405, 208, 419}});
+    CHECK(solid > 0);
+    CHECK(bold > 0);
+}
+
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {
     PageDraw p;
     // 12 rows of two cells 10 px apart (narrower than a cell gap) with a double rule between them,

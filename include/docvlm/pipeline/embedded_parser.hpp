@@ -395,7 +395,11 @@ template <class M>
 io::Image EmbeddedPageParser<M>::input_of(const io::Image& gray, const TextChunk& c, std::string_view task, std::size_t& max_new,
                                           bool scanned) const {
     io::Image crop = crop_with_margin(gray, c.x0, c.y0, c.x1, c.y1, opt_.layout.margin);
-    if (scanned && task == "text" && crop.channels == 1) crop = stretch_crop_levels(crop);
+    if (c.inverse) {  // light text on a dark fill: dark text on light, the fill's grey stretched to paper
+        for (auto& v : crop.pixels) v = std::uint8_t(255 - v);
+        crop = stretch_crop_levels(crop);
+    }
+    if (scanned && task == "text" && crop.channels == 1 && !c.inverse) crop = stretch_crop_levels(crop);
     io::Image input = model_->prepare(crop, task);
     max_new = task == "text" ? std::min(opt_.max_new_tokens, text_token_bound(input.width)) : opt_.max_new_tokens;
     return input;

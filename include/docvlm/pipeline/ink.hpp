@@ -521,6 +521,44 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
     return tl;
 }
 
+/// The dark fill of a line at least 4 L long (a box's title bar, a shaded label), whose text, if
+/// any, is light: the rows from its first to its last solid row (ink in 9 columns of 10), at
+/// least 3/4 L apart (room for a line of text) and at least 3/5 ink. Empty when the line has none
+/// (bold or blurred text is dense but has no solid rows above and below its letters).
+inline Box dark_fill(const InkMap& m, const Box& line, int L) {
+    if (line.width() < 4 * L || line.height() * 4 < 3 * L) return {};
+    const auto rc = row_counts(m, line);
+    int first = -1, last = -1;
+    for (int i = 0; i < int(rc.size()); ++i)
+        if (rc[std::size_t(i)] * 10 >= line.width() * 9) first = first < 0 ? i : first, last = i;
+    if (first < 0 || (last + 1 - first) * 4 < 3 * L) return {};
+    long ink = 0;
+    for (int i = first; i <= last; ++i) ink += rc[std::size_t(i)];
+    if (ink * 5 < long(line.width()) * (last + 1 - first) * 3) return {};
+    return {line.x0, line.y0 + first, line.x1, line.y0 + last + 1};
+}
+
+/// Chunks of a dark fill's light text (the fill from dark_fill), marked inverse: line_chunks of
+/// the paper-light pixels inside the fill, a margin of max(2, L/3) off its ends and a row off its
+/// top and bottom (a rounded corner's paper and an antialiased edge are light too). None when
+/// the fill holds no light text (dark text on a grey fill is ink on ink here).
+inline TextLine inverse_line_chunks(const InkMap& m, const Box& line, int L, const LayoutOptions& opt) {
+    const int mx = std::max(2, L / 3), my = 1;
+    InkMap light{line.width(), line.height(), std::vector<std::uint8_t>(std::size_t(line.width()) * std::size_t(line.height()), 0), {}, {}};
+    for (int y = my; y < light.h - my; ++y)
+        for (int x = mx; x < light.w - mx; ++x) light.ink[std::size_t(y) * std::size_t(light.w) + std::size_t(x)] = !m.at(line.x0 + x, line.y0 + y);
+    TextLine tl{line.x0, line.y0, line.x1, line.y1, {}, 1};
+    const Box text = tighten(light, {0, 0, light.w, light.h});
+    if (text.empty()) return tl;
+    const TextLine local = line_chunks(light, text, L, opt);
+    for (TextChunk c : local.chunks) {
+        c.x0 += line.x0, c.x1 += line.x0, c.y0 += line.y0, c.y1 += line.y0, c.inverse = true;
+        tl.chunks.push_back(c);
+    }
+    tl.cells = local.cells;
+    return tl;
+}
+
 /// A row at which a line's cells part: every cell above it ends by it, every cell below starts at
 /// or after it, and each side is at least L/2 tall; -1 when there is none. Cells far apart
 /// whose rows only meet (a code line and, beside it, the top of a display formula a scan's

@@ -314,9 +314,12 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
                 box_of(r), blocks.push_back({std::move(r), col});
                 r = LayoutRegion{}, r.block.type = "text";
             };
-            // a line's chunks; lines whose rows only meet are cut apart (cells_row_cut), each part again
+            // a line's chunks (a dark fill's: its light text); lines whose rows only meet are cut
+            // apart (cells_row_cut), each part again
             auto add_line = [&](auto&& self, const Box& line) -> void {
-                TextLine tl = detail::line_chunks(m, line, L, opt);
+                const Box fill = detail::dark_fill(m, line, L);
+                TextLine tl = fill.empty() ? TextLine{} : detail::inverse_line_chunks(m, fill, L, opt);
+                if (tl.chunks.empty()) tl = detail::line_chunks(m, line, L, opt);  // no light text: as it is
                 if (tl.chunks.empty()) return;
                 if (const int cut = detail::cells_row_cut(tl, L); cut > 0) {
                     self(self, detail::tighten(m, {line.x0, line.y0, line.x1, cut}));

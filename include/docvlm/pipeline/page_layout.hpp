@@ -30,6 +30,7 @@ struct LayoutOptions {
 struct TextChunk {
     int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
     int cell = 0;
+    bool inverse = false;  ///< light text on a dark fill: its crop is read with light and dark swapped
 };
 
 struct TextLine {
