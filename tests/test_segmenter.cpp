@@ -141,6 +141,19 @@ TEST_CASE("segmenter: a rule between a table's rows crossing its column gap keep
     for (const auto& r : cols.regions) left += r.block.x1 < 500 ? int(r.lines.size()) : 0, right += r.block.x0 > 500 ? int(r.lines.size()) : 0;
     CHECK(left == 20);
     CHECK(right == 20);
+
+    // two columns with a lone rule across both between their lines, halfway down: still columns
+    PageDraw c;
+    for (int i = 0; i < 20; ++i) {
+        c.line(100, 480, 200 + 24 * i);
+        c.line(540, 900, 200 + 24 * i);
+    }
+    c.box(100, 436, 900, 437);
+    const auto cols2 = pipeline::segment_page(c.img);
+    left = right = 0;
+    for (const auto& r : cols2.regions) left += r.block.x1 < 500 ? int(r.lines.size()) : 0, right += r.block.x0 > 500 ? int(r.lines.size()) : 0;
+    CHECK(left == 20);
+    CHECK(right == 20);
 }
 
 TEST_CASE("segmenter: two columns whose lines interleave, a narrow gutter apart, are two columns, not a figure") {
@@ -666,6 +679,25 @@ TEST_CASE("segmenter: light words on a dark bar are chunks read inverted; a bloc
     CHECK(inverse == std::vector<std::array<int, 4>>{{120, 405, 208, 419}});
     CHECK(solid > 0);
     CHECK(bold > 0);
+
+    // a table's dark header row crossed by its vertical rules (erased: rows of a ruled table),
+    // light words in two cells; and a dark bar whose only light pixels are a scan's 2 px holes
+    PageDraw q;
+    for (int i = 0; i < 8; ++i) q.line(100, 900, 100 + 24 * i);
+    q.box(100, 400, 700, 424);
+    for (int x : {130, 430})
+        for (int y = 405; y < 419; ++y)
+            for (int xx = x; xx < x + 40; ++xx) q.img.at(xx, y) = 250;
+    for (int x : {100, 400, 698}) q.box(x, 400, x + 2, 520);  // vertical rules down the table
+    for (int r = 0; r < 4; ++r) q.line(130, 300, 430 + 24 * r), q.line(430, 600, 430 + 24 * r);
+    q.box(100, 600, 700, 624);
+    for (int x = 150; x < 650; x += 60) q.img.at(x, 610) = q.img.at(x + 1, 610) = q.img.at(x, 611) = q.img.at(x + 1, 611) = 250;
+    std::vector<std::array<int, 2>> light;
+    for (const auto& r : pipeline::segment_page(q.img).regions)
+        for (const auto& l : r.lines)
+            for (const auto& c : l.chunks)
+                if (c.inverse) light.push_back({c.x0, c.x1});
+    CHECK(light == std::vector<std::array<int, 2>>{{130, 170}, {430, 470}});  // no rule read as a light stroke
 }
 
 TEST_CASE("segmenter: a table ruled with vertical lines comes out row by row, its rules as column edges") {

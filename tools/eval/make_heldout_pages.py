@@ -136,6 +136,8 @@ def main():
     ap.add_argument("--scorer", type=Path, default=D.EVAL_DIR / "score_pages.py",
                     help="score_pages.py, linked beside the splits for real_pages.sh")
     args = ap.parse_args()
+    if args.dpi <= 0:
+        ap.error(f"--dpi must be positive, not {args.dpi}")
 
     pdfs = [p for p in D.list_pdfs() if D.split_of(p) == "val"]
     found = candidates(pdfs)

@@ -421,10 +421,13 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
         const long filled = std::count_if(cc.begin(), cc.end(), [](int c) { return c > 0; });
         return filled >= long(gaps(cc).size() + 1) * L;
     };
+    // after a change at band i, the bands before i − 1 keep their neighbours and gaps: the scan
+    // resumes at i − 1 (a page of many thin bands costs no rescans from the top)
     bool merged = true;
+    std::size_t from = 0;
     while (merged && kept.size() > 1) {
         merged = false;
-        for (std::size_t i = 0; i < kept.size(); ++i) {
+        for (std::size_t i = from; i < kept.size(); ++i) {
             if (kept[i].height() * 2 >= L) continue;
             const int up = i > 0 ? kept[i].y0 - kept[i - 1].y1 : 1 << 30;
             const int down = i + 1 < kept.size() ? kept[i + 1].y0 - kept[i].y1 : 1 << 30;
@@ -436,6 +439,7 @@ inline std::vector<Box> block_lines(const InkMap& m, const Box& b, int L, std::v
             if (!shade_bar(kept[i], t))
                 t = {std::min(t.x0, kept[i].x0), std::min(t.y0, kept[i].y0), std::max(t.x1, kept[i].x1), std::max(t.y1, kept[i].y1)};
             kept.erase(kept.begin() + std::ptrdiff_t(i));
+            from = i > 0 ? i - 1 : 0;
             merged = true;
             break;
         }
@@ -521,10 +525,11 @@ inline TextLine line_chunks(const InkMap& m, const Box& line, int L, const Layou
     return tl;
 }
 
-/// The dark fill of a line at least 4 L long (a box's title bar, a shaded label), whose text, if
-/// any, is light: the rows from its first to its last solid row (ink in 9 columns of 10), at
-/// least 3/4 L apart (room for a line of text) and at least 3/5 ink. Empty when the line has none
-/// (bold or blurred text is dense but has no solid rows above and below its letters).
+/// The dark fill of a line (a box's title bar, a shaded label), whose text, if any, is light: the
+/// rows from its first to its last solid row (ink in 9 columns of 10), at least 3/4 L apart (room
+/// for a line of text), across the line (at least 4 L long) and at least 3/5 ink. Empty when the
+/// line has none (bold or blurred text is dense but has no solid rows above and below its
+/// letters).
 inline Box dark_fill(const InkMap& m, const Box& line, int L) {
     if (line.width() < 4 * L || line.height() * 4 < 3 * L) return {};
     const auto rc = row_counts(m, line);
@@ -532,24 +537,30 @@ inline Box dark_fill(const InkMap& m, const Box& line, int L) {
     for (int i = 0; i < int(rc.size()); ++i)
         if (rc[std::size_t(i)] * 10 >= line.width() * 9) first = first < 0 ? i : first, last = i;
     if (first < 0 || (last + 1 - first) * 4 < 3 * L) return {};
+    const Box fill{line.x0, line.y0 + first, line.x1, line.y0 + last + 1};
     long ink = 0;
     for (int i = first; i <= last; ++i) ink += rc[std::size_t(i)];
-    if (ink * 5 < long(line.width()) * (last + 1 - first) * 3) return {};
-    return {line.x0, line.y0 + first, line.x1, line.y0 + last + 1};
+    return ink * 5 >= long(fill.width()) * fill.height() * 3 ? fill : Box{};
 }
 
 /// Chunks of a dark fill's light text (the fill from dark_fill), marked inverse: line_chunks of
 /// the paper-light pixels inside the fill, a margin of max(2, L/3) off its ends and a row off its
-/// top and bottom (a rounded corner's paper and an antialiased edge are light too). None when
-/// the fill holds no light text (dark text on a grey fill is ink on ink here).
+/// top and bottom (a rounded corner's paper and an antialiased edge are light too); the columns
+/// of an erased vertical rule stay dark. None when the fill holds no light text at least L/2 tall
+/// (dark text on a grey fill is ink on ink here; a scan's holes in a fill are specks).
 inline TextLine inverse_line_chunks(const InkMap& m, const Box& line, int L, const LayoutOptions& opt) {
     const int mx = std::max(2, L / 3), my = 1;
+    std::vector<std::uint8_t> ruled(std::size_t(line.width()), 0);  // columns of a vertical rule erased across the fill
+    for (const Box& r : m.vrules)
+        if (r.y0 < line.y1 && r.y1 > line.y0)
+            for (int x = std::max(r.x0, line.x0); x < std::min(r.x1, line.x1); ++x) ruled[std::size_t(x - line.x0)] = 1;
     InkMap light{line.width(), line.height(), std::vector<std::uint8_t>(std::size_t(line.width()) * std::size_t(line.height()), 0), {}, {}};
     for (int y = my; y < light.h - my; ++y)
-        for (int x = mx; x < light.w - mx; ++x) light.ink[std::size_t(y) * std::size_t(light.w) + std::size_t(x)] = !m.at(line.x0 + x, line.y0 + y);
+        for (int x = mx; x < light.w - mx; ++x)
+            light.ink[std::size_t(y) * std::size_t(light.w) + std::size_t(x)] = !m.at(line.x0 + x, line.y0 + y) && !ruled[std::size_t(x)];
     TextLine tl{line.x0, line.y0, line.x1, line.y1, {}, 1};
     const Box text = tighten(light, {0, 0, light.w, light.h});
-    if (text.empty()) return tl;
+    if (text.empty() || text.height() * 2 < L) return tl;
     const TextLine local = line_chunks(light, text, L, opt);
     for (TextChunk c : local.chunks) {
         c.x0 += line.x0, c.x1 += line.x0, c.y0 += line.y0, c.y1 += line.y0, c.inverse = true;

@@ -375,7 +375,9 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         });
     };
     // A row inked in every column from L before the gutter to L past it (only a rule crosses a
-    // gutter whole) with lines of both sides above and below it: a rule between a table's rows.
+    // gutter whole) with lines of both sides above and below it: a rule between a table's rows
+    // (twinned rules of equal extent, booktabs' top and bottom, are erased before; this is the
+    // lone one between them). Page columns (both sides at least 12 L wide and filled) stay columns.
     auto rule_across = [&](const Box& left, const Box& right, const std::array<std::vector<Box>, 2>& sides) {
         const int x0 = std::max(left.x0, left.x1 - L), x1 = std::min(right.x1, right.x0 + L);
         for (int y = std::max(left.y0, right.y0); y < std::min(left.y1, right.y1); ++y) {
@@ -394,7 +396,16 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         for (const auto& lines : sides)
             for (const Box& line : lines)
                 if (line.height() > 6 * L || drawing(line)) return false;
-        if (rule_across(left, right, sides)) return true;
+        // a side whose lines mostly fill it (4 in 10 at least 85 % of its width): a page column's
+        auto filled = [](const std::vector<Box>& lines, const Box& side) {
+            const auto full = std::count_if(lines.begin(), lines.end(), [&](const Box& l) { return l.width() * 100 >= side.width() * 85; });
+            return full * 10 >= long(lines.size()) * 4;
+        };
+        auto page_column = [&](std::size_t k) {
+            const Box& side = k == 0 ? left : right;
+            return side.width() >= 12 * L && filled(sides[k], side);
+        };
+        if (rule_across(left, right, sides) && !(page_column(0) && page_column(1))) return true;
         for (const auto& lines : sides) {
             int apart = 0;
             for (std::size_t i = 1; i < lines.size(); ++i) apart += lines[i].y0 - lines[i - 1].y1 > 3 * L / 2;
@@ -403,13 +414,10 @@ inline PageLayout segment_page(const io::Image& page, const LayoutOptions& opt) 
         int multi_side = 0;
         for (std::size_t k = 0; k < 2; ++k) {
             const Box& side = k == 0 ? left : right;
-            int n = 0, full = 0, multi = 0;
-            for (const Box& line : sides[k]) {
-                ++n;
-                full += line.width() * 100 >= side.width() * 85;
-                multi += detail::line_chunks(m, line, L, opt).cells > 1;
-            }
-            if (n < 2 || full * 10 >= n * 4) return false;
+            const int n = int(sides[k].size());
+            if (n < 2 || filled(sides[k], side)) return false;
+            int multi = 0;
+            for (const Box& line : sides[k]) multi += detail::line_chunks(m, line, L, opt).cells > 1;
             multi_side += multi * 2 >= n;
         }
         return multi_side > 0 || filled_across(sides[0], sides[1]);
