@@ -621,8 +621,8 @@ TEST_CASE("segmenter: a last line of lower-case letters only is a line of its ow
     // a row as tall as lower-case letters but 3 px under its line (a subscript row): joins it
     p.line(100, 900, 540);
     p.marks(100, 244, 48, 40, 557, 563);
-    // a dashed rule of two rows of dashes 6 px apart (a drawing's edge), 7 px under a line: its
-    // middle row crosses no stems, so it is no line of its own
+    // a dashed rule of two rows of dashes 6 px apart (a drawing's edge), 7 px under a line: the
+    // two rows join into one band first, whose middle row crosses no stems, so it is no line
     p.line(100, 900, 600);
     p.marks(100, 244, 12, 4, 621, 622), p.marks(106, 250, 12, 4, 626, 627);
     const auto lay = pipeline::segment_page(p.img);
