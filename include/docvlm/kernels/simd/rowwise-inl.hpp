@@ -271,31 +271,56 @@ DOCVLM_SIMD_FN void group_scores(Isa, const float* qg, const float* k, std::size
             sc[g * stride + j] = V::reduce_add(dot_lanes(qg + g * d, k + j * ldk, d, V::zero())) * scale;
 }
 
+// G heads of group_weighted_rows over the keys [j0, j1) and the c ≤ L columns at t (Full: c = L):
+// one accumulator per head, so each V row's vector is loaded once and serves all G heads, and
+// neither the head count nor the width is tested inside the loop over keys.
+template <std::size_t G, bool Full>
+DOCVLM_SIMD_INLINE void weighted_rows_heads(const float* w, std::size_t ldw, const float* v, std::size_t ldv, std::size_t j0,
+                                            std::size_t j1, float* o, std::size_t ldo, std::size_t t, std::size_t c) {
+    R acc[G];
+#pragma GCC unroll 8
+    for (std::size_t g = 0; g < G; ++g) acc[g] = Full ? V::load(o + g * ldo + t) : V::load_part(o + g * ldo + t, c, 0.0f);
+    for (std::size_t j = j0; j < j1; ++j) {
+        const R vj = Full ? V::load(v + j * ldv + t) : V::load_part(v + j * ldv + t, c, 0.0f);
+#pragma GCC unroll 8
+        for (std::size_t g = 0; g < G; ++g) acc[g] = V::fma(V::set1(w[g * ldw + j]), vj, acc[g]);
+    }
+#pragma GCC unroll 8
+    for (std::size_t g = 0; g < G; ++g) {
+        if (Full) V::store(o + g * ldo + t, acc[g]);
+        else V::store_part(o + g * ldo + t, acc[g], c);
+    }
+}
+
+template <std::size_t G>
+DOCVLM_SIMD_INLINE void weighted_rows_columns(const float* w, std::size_t ldw, const float* v, std::size_t ldv, std::size_t j0,
+                                              std::size_t j1, std::size_t d, float* o, std::size_t ldo) {
+    std::size_t t = 0;
+    for (; t + L <= d; t += L) weighted_rows_heads<G, true>(w, ldw, v, ldv, j0, j1, o, ldo, t, L);
+    if (t < d) weighted_rows_heads<G, false>(w, ldw, v, ldv, j0, j1, o, ldo, t, d - t);
+}
+
 // o[g·ldo + t] += Σ_{j<n} w[g·ldw + j] · v_j[t] for heads g < group and t < d (rows of V with
 // stride ldv): the query heads that share a value head, together. Keys go in blocks that stay in
 // L1 while the block's columns pass over them, up to 8 heads at a time, so each row of V is read
-// from memory once per step however many heads share it.
+// from memory once per step however many heads share it. Every output sums its keys in order.
 DOCVLM_SIMD_FN void group_weighted_rows(Isa, const float* w, std::size_t ldw, std::size_t group, const float* v, std::size_t ldv,
                                         std::size_t n, std::size_t d, float* o, std::size_t ldo) {
-    constexpr std::size_t block = 64, G = 8;
-    for (std::size_t g0 = 0; g0 < group; g0 += G) {
-        const std::size_t gn = std::min(G, group - g0);
+    constexpr std::size_t block = 64;
+    for (std::size_t g0 = 0; g0 < group; g0 += 8) {
+        const float* wg = w + g0 * ldw;
+        float* og = o + g0 * ldo;
         for (std::size_t j0 = 0; j0 < n; j0 += block) {
             const std::size_t j1 = std::min(n, j0 + block);
-            for (std::size_t t = 0; t < d; t += L) {
-                const std::size_t c = std::min(L, d - t);
-                R acc[G];
-#pragma GCC unroll 8
-                for (std::size_t g = 0; g < G; ++g) acc[g] = g < gn ? V::load_part(o + (g0 + g) * ldo + t, c, 0.0f) : V::zero();
-                for (std::size_t j = j0; j < j1; ++j) {
-                    const R vj = c == L ? V::load(v + j * ldv + t) : V::load_part(v + j * ldv + t, c, 0.0f);
-#pragma GCC unroll 8
-                    for (std::size_t g = 0; g < G; ++g)
-                        if (g < gn) acc[g] = V::fma(V::set1(w[(g0 + g) * ldw + j]), vj, acc[g]);
-                }
-#pragma GCC unroll 8
-                for (std::size_t g = 0; g < G; ++g)
-                    if (g < gn) V::store_part(o + (g0 + g) * ldo + t, acc[g], c);
+            switch (std::min<std::size_t>(8, group - g0)) {
+                case 1: weighted_rows_columns<1>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
+                case 2: weighted_rows_columns<2>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
+                case 3: weighted_rows_columns<3>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
+                case 4: weighted_rows_columns<4>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
+                case 5: weighted_rows_columns<5>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
+                case 6: weighted_rows_columns<6>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
+                case 7: weighted_rows_columns<7>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
+                default: weighted_rows_columns<8>(wg, ldw, v, ldv, j0, j1, d, og, ldo); break;
             }
         }
     }
