@@ -9,6 +9,7 @@
 // also holds their own final rounding, u/2 of the value.
 #include "test_util.hpp"
 
+#include <docvlm/kernels/attention.hpp>
 #include <docvlm/kernels/ops.hpp>
 #include <docvlm/kernels/qgemm.hpp>
 
@@ -260,6 +261,41 @@ TEST_CASE("row kernels: attention's row work (max, scores of a head group, weigh
                 }
                 CHECK(worst <= 1.0);
             });
+        }
+}
+
+TEST_CASE("few-query attention over a long cache, cut into position slices, matches dense masked attention") {
+    std::mt19937 rng(35);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    struct Case {
+        std::size_t n_q, n_kv, heads, kv_heads, d, q_offset, window, anchors;
+        bool causal;
+    };
+    const Case cases[] = {
+        {1, 1500, 14, 2, 64, 1499, 0, 0, true},  // a Qwen2-0.5B decoding step
+        {2, 1200, 14, 1, 64, 1198, 0, 0, true},  {1, 1000, 4, 1, 32, 999, 100, 8, true},  // window + anchors
+        {1, 800, 2, 2, 16, 300, 0, 0, true},     // keys past the query: the last slices see none
+        {3, 600, 6, 1, 80, 597, 0, 0, false},    {1, 513, 3, 1, 20, 512, 0, 0, true},
+    };
+    ThreadPool two(2), three(3);
+    for (const Case& c : cases)
+        for (ThreadPool* pool : {&two, &three}) {
+            CAPTURE(c.n_q);
+            CAPTURE(c.n_kv);
+            CAPTURE(pool->size());
+            CHECK(kernels::detail::attention_slices(c.n_q, c.n_kv, c.kv_heads, pool->size()) > 1);  // the sliced path is the one tested
+            const AttentionParams p{.heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.d, .scale = 1.0f / std::sqrt(float(c.d)),
+                                    .causal = c.causal, .q_offset = c.q_offset, .window = c.window, .anchors = c.anchors};
+            const std::size_t qd = c.heads * c.d, kd = c.kv_heads * c.d;
+            std::vector<float> q(c.n_q * qd), k(c.n_kv * kd), v(c.n_kv * kd);
+            for (auto* x : {&q, &k, &v})
+                for (auto& e : *x) e = nd(rng);
+            std::vector<float> got(c.n_q * qd, -1.0f), want(c.n_q * qd);
+            attention(q.data(), qd, k.data(), kd, v.data(), kd, got.data(), qd, c.n_q, c.n_kv, p, *pool);
+            attention_reference(q.data(), qd, k.data(), kd, v.data(), kd, want.data(), qd, c.n_q, c.n_kv, p);
+            double worst = 0;
+            for (std::size_t i = 0; i < got.size(); ++i) worst = test::worse(worst, std::fabs(double(got[i]) - want[i]));
+            CHECK(worst < 2e-5);  // the bound the unsliced path is held to (test_kernels.cpp)
         }
 }
 
