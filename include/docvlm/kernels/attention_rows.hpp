@@ -10,8 +10,7 @@ namespace kernels {
 
 namespace detail {
 
-// The fewest positions per slice of attention_rows_sliced (a cache shorter than this stays in L2,
-// where reading half rows costs nothing extra).
+// The fewest positions per slice of attention_rows_sliced; shorter caches keep one item per KV head.
 inline constexpr std::size_t min_slice_keys = 256;
 
 // How many position slices attention_rows cuts n_kv keys into: one item per (query, KV head)
@@ -22,14 +21,40 @@ inline std::size_t attention_slices(std::size_t n_q, std::size_t n_kv, std::size
     return std::clamp<std::size_t>(n_kv / min_slice_keys, 1, threads);
 }
 
+// The merge of attention_rows_sliced: partials of query i, slice s at parts + (i · slices + s) ·
+// item_stride, one row [o[d], m, l] per head; out row i, head h = Σ e_s o_s / Σ e_s l_s with
+// e_s = exp(m_s − M), M = max m_s (zero where no slice saw a key).
+inline void merge_attention_slices(const float* parts, std::size_t item_stride, std::size_t slices, std::size_t n_q,
+                                   std::size_t heads, std::size_t d, float* out, std::size_t ldo) {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (std::size_t i = 0; i < n_q; ++i)
+        for (std::size_t h = 0; h < heads; ++h) {
+            const float* part = parts + i * slices * item_stride + h * (d + 2);  // slice 0's row of head h
+            float mx = neg_inf;
+            for (std::size_t s = 0; s < slices; ++s) mx = std::max(mx, part[s * item_stride + d]);
+            float* o = out + i * ldo + h * d;
+            std::fill(o, o + d, 0.0f);
+            if (mx == neg_inf) continue;
+            float l = 0.0f;
+            for (std::size_t s = 0; s < slices; ++s) {
+                const float* ps = part + s * item_stride;
+                if (ps[d] == neg_inf) continue;
+                const float e = std::exp(ps[d] - mx);
+                l += e * ps[d + 1];
+                for (std::size_t t = 0; t < d; ++t) o[t] += e * ps[t];
+            }
+            for (std::size_t t = 0; t < d; ++t) o[t] /= l;
+        }
+}
+
 // attention_rows with the positions cut into `slices` ranges, one item per (query, slice), each
 // over every KV head: a thread then reads whole rows of the cache in order (both heads of a
 // position, 64 positions at a time, so the second head's half comes from L2), where one item per
 // KV head makes each thread read half of every row — which took twice as long from DRAM on a
 // 2-core Zen 3 (group_scores over 1024 positions of a 48 MB cache: 59-61 µs for half rows, 29 µs
 // for whole rows). Per query head an item keeps m = max s over its slice, l = Σ exp(s − m) and
-// o = Σ exp(s − m) v; the slices are then merged: out = Σ e_s o_s / Σ e_s l_s, e_s = exp(m_s − M),
-// M = max m_s. Memory: the calling thread's scratch, grown in steps of 4096 positions.
+// o = Σ exp(s − m) v, which merge_attention_slices combines. Memory: the calling thread's
+// scratch, grown in steps of 4096 positions.
 inline void attention_rows_sliced(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
                                   float* out, std::size_t ldo, std::size_t n_q, std::size_t n_kv, const AttentionParams& p,
                                   std::size_t slices, ThreadPool& pool) {
@@ -68,24 +93,7 @@ inline void attention_rows_sliced(const float* q, std::size_t ldq, const float* 
                                         std::min(sub, j1 - jb), d, part + kvh * group * ldp, ldp);
         }
     });
-    for (std::size_t i = 0; i < n_q; ++i)
-        for (std::size_t h = 0; h < p.heads; ++h) {
-            const float* part = base + i * slices * per_item + p.heads * stride + h * ldp;  // slice 0's partial of head h
-            float mx = neg_inf;
-            for (std::size_t s = 0; s < slices; ++s) mx = std::max(mx, part[s * per_item + d]);
-            float* o = out + i * ldo + h * d;
-            std::fill(o, o + d, 0.0f);
-            if (mx == neg_inf) continue;  // no visible key: a zero output
-            float l = 0.0f;
-            for (std::size_t s = 0; s < slices; ++s) {
-                const float* ps = part + s * per_item;
-                if (ps[d] == neg_inf) continue;
-                const float e = std::exp(ps[d] - mx);
-                l += e * ps[d + 1];
-                for (std::size_t t = 0; t < d; ++t) o[t] += e * ps[t];
-            }
-            for (std::size_t t = 0; t < d; ++t) o[t] /= l;
-        }
+    merge_attention_slices(base + p.heads * stride, per_item, slices, n_q, p.heads, d, out, ldo);
 }
 
 // Few queries (decoding): scores straight from the token-major K rows and P·V straight from V rows,
