@@ -45,7 +45,7 @@ Activation act_of(const std::string& s) {
     return Activation::silu;
 }
 
-double rel_err(const std::vector<float>& got, const std::vector<float>& want) {
+double vec_rel_err(const std::vector<float>& got, const std::vector<float>& want) {
     REQUIRE(got.size() == want.size());
     double e = 0, s = 0;
     for (std::size_t i = 0; i < got.size(); ++i) {
@@ -99,7 +99,7 @@ TEST_CASE("MLPs (GELU erf/tanh, QuickGELU, SwiGLU) match PyTorch") {
         std::vector<float> y(rows(c + ".y") * cols(c + ".y"));
         Workspace ws;
         mlp.forward(x.data(), rows(c + ".x"), y.data(), cols(c + ".y"), ws);
-        CHECK(rel_err(y, get(c + ".y")) <= 1e-5);
+        CHECK(vec_rel_err(y, get(c + ".y")) <= 1e-5);
     }
 }
 
@@ -111,7 +111,7 @@ TEST_CASE("a 16 x 16 position table resized to 32, 24, 5 and 4 cells a side matc
         CAPTURE(side);
         // PyTorch adds the 16 weighted cells in another order: float rounding of 16 products with
         // weights |w| ≤ 1.3 stays within 16 · 2^-24 · Σ|w| ≈ 4e-6 of the inputs' scale
-        CHECK(rel_err(resize_grid_bicubic(x.data(), src, src, ch, side, side), get("grid_resize.y" + std::to_string(side))) <= 4e-6);
+        CHECK(vec_rel_err(resize_grid_bicubic(x.data(), src, src, ch, side, side), get("grid_resize.y" + std::to_string(side))) <= 4e-6);
     }
     CHECK_THROWS_AS(resize_grid_bicubic(x.data(), 0, src, ch, 4, 4), Error);
 }
@@ -120,10 +120,10 @@ TEST_CASE("RMSNorm and LayerNorm match PyTorch") {
     const auto x = get("rmsnorm.x");
     std::vector<float> y(x.size());
     load_rms_norm(ref(), "rmsnorm.norm.weight", 64, 1e-6f).forward(x.data(), 11, 64, y.data(), 64);
-    CHECK(rel_err(y, get("rmsnorm.y")) <= 1e-5);
+    CHECK(vec_rel_err(y, get("rmsnorm.y")) <= 1e-5);
     const auto xl = get("layernorm.x");
     load_layer_norm(ref(), "layernorm.norm", 64, 1e-6f).forward(xl.data(), 11, 64, y.data(), 64);
-    CHECK(rel_err(y, get("layernorm.y")) <= 1e-5);
+    CHECK(vec_rel_err(y, get("layernorm.y")) <= 1e-5);
 }
 
 TEST_CASE("self-attention: full + 2D rope, causal GQA + 1D rope, window + anchors match PyTorch, q/k/v separate or fused") {
@@ -133,15 +133,15 @@ TEST_CASE("self-attention: full + 2D rope, causal GQA + 1D rope, window + anchor
             const auto r = get("attn_full_rope2d.rows"), c = get("attn_full_rope2d.cols");
             const std::vector<std::int64_t> ri(r.begin(), r.end()), ci(c.begin(), c.end());
             const RopeTable rope = rope2d_table(ri, ci, 16, 10000.0f);
-            CHECK(rel_err(run_attention<FullAttention, Rope2D>("attn_full_rope2d", &rope, fused), get("attn_full_rope2d.y")) <= 1e-5);
+            CHECK(vec_rel_err(run_attention<FullAttention, Rope2D>("attn_full_rope2d", &rope, fused), get("attn_full_rope2d.y")) <= 1e-5);
         }
         {
             std::vector<std::int64_t> pos(29);
             for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = std::int64_t(i);
             const RopeTable rope = rope1d_table(pos, 16, 10000.0f);
-            CHECK(rel_err(run_attention<CausalAttention, Rope1D>("attn_causal_gqa_rope1d", &rope, fused), get("attn_causal_gqa_rope1d.y")) <= 1e-5);
+            CHECK(vec_rel_err(run_attention<CausalAttention, Rope1D>("attn_causal_gqa_rope1d", &rope, fused), get("attn_causal_gqa_rope1d.y")) <= 1e-5);
         }
-        CHECK(rel_err(run_attention<WindowAnchor<6, 3>, NoPosition>("attn_window_anchor", nullptr, fused), get("attn_window_anchor.y")) <= 1e-5);
+        CHECK(vec_rel_err(run_attention<WindowAnchor<6, 3>, NoPosition>("attn_window_anchor", nullptr, fused), get("attn_window_anchor.y")) <= 1e-5);
         CHECK_ERROR_HAS((run_attention<FullAttention, Rope2D>("attn_full_rope2d", nullptr, fused)), "rope table");
     }
     CHECK_ERROR_HAS((SelfAttention<F32, FullAttention, NoPosition>::fused(lin("attn_full_rope2d", "q"), lin("attn_full_rope2d", "o"), 3, 3)),
@@ -162,7 +162,7 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
         auto x = get(c + ".x");
         Workspace ws;
         block.forward(x.data(), rows(c + ".x"), kv, ws);
-        CHECK(rel_err(x, get(c + ".y")) <= 1e-5);
+        CHECK(vec_rel_err(x, get(c + ".y")) <= 1e-5);
         // int8 weights stay close
         const GatedCrossAttentionLayer<Int8PerChannel> q8(
             load_rms_norm(ref(), c + ".norm1.weight", 64, 1e-6f), lin<Int8PerChannel>(c, "q"), lin<Int8PerChannel>(c, "k"),
@@ -171,7 +171,7 @@ TEST_CASE("gated cross-attention (scalar and per-channel gates) matches PyTorch"
             cfg["heads"], cfg["kv_heads"]);
         auto x8 = get(c + ".x");
         q8.forward(x8.data(), rows(c + ".x"), q8.project(vis.data(), rows(c + ".vision")), ws);
-        CHECK(rel_err(x8, get(c + ".y")) <= 3e-2);
+        CHECK(vec_rel_err(x8, get(c + ".y")) <= 3e-2);
     }
     CHECK_ERROR_HAS(GatedCrossAttentionLayer<F32>(RMSNorm({1, 1}, 1e-6f), Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2),
                                              Linear<F32>(std::vector<float>(4).data(), 2, 2), Linear<F32>(std::vector<float>(4).data(), 2, 2), {0, 0, 0},

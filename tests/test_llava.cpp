@@ -23,10 +23,10 @@ using namespace docvlm;
 
 namespace {
 
-const std::string golden = test::data("golden/llava-tiny-a");
+const std::string llava_dir = test::data("golden/llava-tiny-a");
 
-std::vector<std::int32_t> golden_ids() {
-    auto a = xt::load_npy<std::int64_t>(golden + "/input_ids.npy");
+std::vector<std::int32_t> llava_ids() {
+    auto a = xt::load_npy<std::int64_t>(llava_dir + "/input_ids.npy");
     return {a.begin(), a.end()};
 }
 
@@ -38,41 +38,41 @@ using Llava = Model<presets::Llava15<W>>;
 TEST_SUITE("golden") {
 
 TEST_CASE("LLaVA-1.5 CLIP preprocessing: Pillow's resize and crop exactly, pixel values within 1e-6") {
-    const io::Image img = io::load_image(golden + "/input.png");
+    const io::Image img = io::load_image(llava_dir + "/input.png");
     REQUIRE(img.width == 150);
     REQUIRE(img.height == 104);
     const io::Image resized = io::resize(img, 80, 56, io::Resample::bicubic);  // shortest edge 56, long int(56 · 150 / 104)
-    auto want_r = xt::load_npy<std::uint8_t>(golden + "/pp_resized.npy");
+    auto want_r = xt::load_npy<std::uint8_t>(llava_dir + "/pp_resized.npy");
     REQUIRE(want_r.size() == resized.pixels.size());
     CHECK(std::equal(resized.pixels.begin(), resized.pixels.end(), want_r.begin()));
     const io::Image cropped = io::crop(resized, 12, 0, 68, 56);
-    auto want_c = xt::load_npy<std::uint8_t>(golden + "/pp_cropped.npy");
+    auto want_c = xt::load_npy<std::uint8_t>(llava_dir + "/pp_cropped.npy");
     CHECK(std::equal(cropped.pixels.begin(), cropped.pixels.end(), want_c.begin()));
 
-    const auto cfg = io::ClipImageConfig::from_json(golden + "/preprocessor_config.json");
+    const auto cfg = io::ClipImageConfig::from_json(llava_dir + "/preprocessor_config.json");
     const Tensor<float, 3> px = io::preprocess_clip(img, cfg);
-    CHECK(test::golden_abs_error(px.data(), px.size(), golden + "/pixel_values.npy") <= 1e-6);
+    CHECK(test::golden_abs_error(px.data(), px.size(), llava_dir + "/pixel_values.npy") <= 1e-6);
 }
 
-TEST_CASE("LLaVA-1.5 tiny golden, f32: every traced tensor, logits and 16 greedy tokens") {
+TEST_CASE("LLaVA-1.5 tiny llava_dir, f32: every traced tensor, logits and 16 greedy tokens") {
     // every reference tensor, the decoder layers, the KV-cache steps' logits and ids (golden_check)
-    const std::vector<GoldenResult> results = test::check_golden_set(golden);
+    const std::vector<GoldenResult> results = test::check_golden_set(llava_dir);
     CHECK(results.size() >= 40);
     for (const char* name : {"vision_blk0_out_proj", "projector_act", "dec_l0_q_rot", "decoder_layer_1", "generated_ids"})
         CHECK(std::any_of(results.begin(), results.end(), [&](const GoldenResult& r) { return r.name == name; }));
-    const auto model = Llava<F32>::load(golden);
+    const auto model = Llava<F32>::load(llava_dir);
     CHECK(model.dims().image_tokens() == 16);
     CHECK(model.dims().layers_run() == 1);
-    const Tensor<float, 2> vision = model.encode_image(io::preprocess_clip(io::load_image(golden + "/input.png"), model.image_config()));
-    test::check_generate_matches_golden(model, golden_ids(), vision, golden, 9);
+    const Tensor<float, 2> vision = model.encode_image(io::preprocess_clip(io::load_image(llava_dir + "/input.png"), model.image_config()));
+    test::check_generate_matches_golden(model, llava_ids(), vision, llava_dir, 9);
 }
 
 TEST_CASE("LLaVA-1.5 int8 per channel: logits close to f32, the same greedy start") {
-    const auto f32 = Llava<F32>::load(golden);
-    const auto q8 = Llava<Int8PerChannel>::load(golden);
-    const Tensor<float, 3> px = io::preprocess_clip(io::load_image(golden + "/input.png"), f32.image_config());
+    const auto f32 = Llava<F32>::load(llava_dir);
+    const auto q8 = Llava<Int8PerChannel>::load(llava_dir);
+    const Tensor<float, 3> px = io::preprocess_clip(io::load_image(llava_dir + "/input.png"), f32.image_config());
     const Tensor<float, 2> vf = f32.encode_image(px), vq = q8.encode_image(px);
-    const auto ids = golden_ids();
+    const auto ids = llava_ids();
     auto cf = f32.context(64);
     auto cq = q8.context(64);
     const auto lf = cf.prefill(ids, {&vf, 1});
@@ -88,9 +88,9 @@ TEST_CASE("LLaVA-1.5 int8 per channel: logits close to f32, the same greedy star
 TEST_CASE("LLaVA-1.5 config.json: wrong family, feature layer and types refused naming the field") {
     test::TempDir dir;
     for (const char* f : {"model.safetensors", "preprocessor_config.json"})
-        std::filesystem::copy_file(golden + "/" + f, dir / f);
+        std::filesystem::copy_file(llava_dir + "/" + f, dir / f);
     nlohmann::json good;
-    std::ifstream(golden + "/config.json") >> good;
+    std::ifstream(llava_dir + "/config.json") >> good;
     auto refused = [&](const std::function<void(nlohmann::json&)>& edit, const char* needle) {
         nlohmann::json j = good;
         edit(j);
@@ -114,9 +114,9 @@ TEST_CASE("LLaVA-1.5 config.json: wrong family, feature layer and types refused 
 TEST_SUITE("tokenizer") {
 
 TEST_CASE("LLaMA SentencePiece tokenizer: transformers' slow LlamaTokenizer ids and pieces, SentencePiece's decoding") {
-    const auto tok = io::SentencePieceTokenizer::from_folder(golden);
+    const auto tok = io::SentencePieceTokenizer::from_folder(llava_dir);
     nlohmann::json cases;
-    std::ifstream(golden + "/tokenizer_cases.json") >> cases;
+    std::ifstream(llava_dir + "/tokenizer_cases.json") >> cases;
     REQUIRE(cases["cases"].size() >= 36);
     for (const auto& c : cases["cases"]) {
         const std::string text = c["text"];
@@ -133,8 +133,8 @@ TEST_CASE("LLaMA SentencePiece tokenizer: transformers' slow LlamaTokenizer ids 
     }
     CHECK(tok.token_id("<image>") == 990);
     // LLaVA-1.5's prompt, as LlavaProcessor builds it for the golden run
-    const auto model = Llava<F32>::load(golden);
-    CHECK(model.prompt(tok, "What is written in this document?") == golden_ids());
+    const auto model = Llava<F32>::load(llava_dir);
+    CHECK(model.prompt(tok, "What is written in this document?") == llava_ids());
     CHECK(tok.token_id("<pad>") == 991);
     CHECK_ERROR_HAS(tok.decode(std::vector<std::int32_t>{5, 995}), "token id 995");  // the model's rows beyond the tokenizer
     CHECK(tok.bos_id() == 1);
@@ -142,7 +142,7 @@ TEST_CASE("LLaMA SentencePiece tokenizer: transformers' slow LlamaTokenizer ids 
 }
 
 TEST_CASE("LLaMA SentencePiece tokenizer: a malformed model file is refused, never read past its end") {
-    std::ifstream in(golden + "/tokenizer.model", std::ios::binary);
+    std::ifstream in(llava_dir + "/tokenizer.model", std::ios::binary);
     const std::vector<std::uint8_t> good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     CHECK_NOTHROW(io::SentencePieceTokenizer::from_model(good, "t.model"));
     for (std::size_t cut : {std::size_t(1), std::size_t(7), good.size() / 2, good.size() - 1}) {

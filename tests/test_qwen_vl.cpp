@@ -23,13 +23,13 @@ using namespace docvlm;
 
 namespace {
 
-const std::string golden = test::data("golden/qwenvl-tiny-a");
+const std::string qwenvl_dir = test::data("golden/qwenvl-tiny-a");
 
 template <WeightPolicy W>
 using QwenVL = Model<presets::QwenVL<W>>;
 
-std::vector<std::int32_t> golden_ids() {
-    auto a = xt::load_npy<std::int64_t>(golden + "/input_ids.npy");
+std::vector<std::int32_t> qwenvl_ids() {
+    auto a = xt::load_npy<std::int64_t>(qwenvl_dir + "/input_ids.npy");
     return {a.begin(), a.end()};
 }
 
@@ -44,46 +44,46 @@ GenerationOptions greedy(std::size_t n) {
 TEST_SUITE("golden") {
 
 TEST_CASE("Qwen-VL square preprocessing: Pillow's resize exactly, pixel values within 1e-6") {
-    const io::Image img = io::load_image(golden + "/input.png");
-    const auto model = QwenVL<F32>::load(golden);
+    const io::Image img = io::load_image(qwenvl_dir + "/input.png");
+    const auto model = QwenVL<F32>::load(qwenvl_dir);
     const io::Image resized = io::resize(img, model.image_size(), model.image_size(), io::Resample::bicubic);
-    auto want_r = xt::load_npy<std::uint8_t>(golden + "/pp_resized.npy");
+    auto want_r = xt::load_npy<std::uint8_t>(qwenvl_dir + "/pp_resized.npy");
     REQUIRE(want_r.size() == resized.pixels.size());
     CHECK(std::equal(resized.pixels.begin(), resized.pixels.end(), want_r.begin()));
     const Tensor<float, 3> px = io::preprocess_square(img, model.image_size());
-    CHECK(test::golden_abs_error(px.data(), px.size(), golden + "/pixel_values.npy") <= 1e-6);
+    CHECK(test::golden_abs_error(px.data(), px.size(), qwenvl_dir + "/pixel_values.npy") <= 1e-6);
 }
 
-TEST_CASE("Qwen-VL tiny golden, f32: the ViT, the resampler, every traced decoder tensor, logits and 16 greedy tokens") {
+TEST_CASE("Qwen-VL tiny qwenvl_dir, f32: the ViT, the resampler, every traced decoder tensor, logits and 16 greedy tokens") {
     // every reference tensor, by the name map of golden_check (tools/cli/golden_check.hpp)
-    const std::vector<GoldenResult> results = test::check_golden_set(golden);
+    const std::vector<GoldenResult> results = test::check_golden_set(qwenvl_dir);
     CHECK(results.size() >= 45);
-    const auto model = QwenVL<F32>::load(golden);
-    const Tensor<float, 2> vision = model.encode_image(io::preprocess_square(io::load_image(golden + "/input.png"), model.image_size()));
-    const auto ids = model.pad_image_spans(golden_ids());  // the image path's bytes inside <img></img> become pads
-    test::check_generate_matches_golden(model, ids, vision, golden);  // the KV-cache steps themselves: golden_check above
+    const auto model = QwenVL<F32>::load(qwenvl_dir);
+    const Tensor<float, 2> vision = model.encode_image(io::preprocess_square(io::load_image(qwenvl_dir + "/input.png"), model.image_size()));
+    const auto ids = model.pad_image_spans(qwenvl_ids());  // the image path's bytes inside <img></img> become pads
+    test::check_generate_matches_golden(model, ids, vision, qwenvl_dir);  // the KV-cache steps themselves: golden_check above
 }
 
 TEST_CASE("Qwen-VL-Chat's prompt on the tiny checkpoint: the image span where the model puts the image tokens") {
-    const auto model = QwenVL<F32>::load(golden);
-    const io::Tokenizer tok = qwen_vl_tokenizer(golden);  // its qwen.tiktoken puts <img> at the config's 990
+    const auto model = QwenVL<F32>::load(qwenvl_dir);
+    const io::Tokenizer tok = qwen_vl_tokenizer(qwenvl_dir);  // its qwen.tiktoken puts <img> at the config's 990
     const auto ids = model.prompt(tok, "What is written here?");
     const auto img = std::find(ids.begin(), ids.end(), 990);
     REQUIRE(img != ids.end());
     CHECK(std::count(ids.begin(), ids.end(), 992) == 16);  // n_queries pads
     CHECK(*(img + 17) == 991);
     CHECK(ids.front() == *tok.token_id("<|im_start|>"));
-    const Tensor<float, 2> vision = model.encode_image(io::preprocess_square(io::load_image(golden + "/input.png"), model.image_size()));
+    const Tensor<float, 2> vision = model.encode_image(io::preprocess_square(io::load_image(qwenvl_dir + "/input.png"), model.image_size()));
     auto ctx = model.context(ids.size() + 4);
     CHECK(ctx.generate(ids, {&vision, 1}, {}, greedy(4)).size() == 4);
 }
 
 TEST_CASE("Qwen-VL int8 per channel: logits close to f32, the same greedy start") {
-    const auto f32 = QwenVL<F32>::load(golden);
-    const auto q8 = QwenVL<Int8PerChannel>::load(golden);
-    const Tensor<float, 3> px = io::preprocess_square(io::load_image(golden + "/input.png"), f32.image_size());
+    const auto f32 = QwenVL<F32>::load(qwenvl_dir);
+    const auto q8 = QwenVL<Int8PerChannel>::load(qwenvl_dir);
+    const Tensor<float, 3> px = io::preprocess_square(io::load_image(qwenvl_dir + "/input.png"), f32.image_size());
     const Tensor<float, 2> vf = f32.encode_image(px), vq = q8.encode_image(px);
-    const auto ids = f32.pad_image_spans(golden_ids());
+    const auto ids = f32.pad_image_spans(qwenvl_ids());
     auto cf = f32.context(64);
     auto cq = q8.context(64);
     const auto lf = cf.prefill(ids, {&vf, 1});
@@ -98,9 +98,9 @@ TEST_CASE("Qwen-VL int8 per channel: logits close to f32, the same greedy start"
 
 TEST_CASE("Qwen-VL config.json: wrong family and impossible sizes refused naming the field") {
     test::TempDir dir;
-    std::filesystem::copy_file(golden + "/model.safetensors", dir / "model.safetensors");
+    std::filesystem::copy_file(qwenvl_dir + "/model.safetensors", dir / "model.safetensors");
     nlohmann::json good;
-    std::ifstream(golden + "/config.json") >> good;
+    std::ifstream(qwenvl_dir + "/config.json") >> good;
     auto refused = [&](const std::function<void(nlohmann::json&)>& edit, const char* needle) {
         nlohmann::json j = good;
         edit(j);
