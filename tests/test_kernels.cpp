@@ -391,6 +391,29 @@ TEST_CASE("GEMM tilings: a few row blocks are cut into a multiple of the thread 
     }
 }
 
+TEST_CASE("GEMM tilings: one row over many panels is cut into short items") {
+    // decoding's lm_head: one row, 4748 panels; items of at most max_item_panels, a multiple of
+    // the thread count of them, every panel once
+    const std::size_t panels = 4748;
+    for (std::size_t threads : {2u, 3u}) {
+        CAPTURE(threads);
+        ThreadPool pool(threads);
+        std::mutex mutex;
+        std::size_t items = 0, widest = 0;
+        std::vector<int> seen(panels, 0);
+        kernels::detail::parallel_block_ranges(1, 896, 1 << 20, 1, panels, pool, [&](std::size_t m0, std::size_t m1, std::size_t p0, std::size_t p1) {
+            std::lock_guard lock(mutex);
+            CHECK((m0 == 0 && m1 == 1));
+            ++items;
+            widest = std::max(widest, p1 - p0);
+            for (std::size_t p = p0; p < p1; ++p) ++seen[p];
+        });
+        CHECK(widest <= kernels::detail::max_item_panels);
+        CHECK(items % threads == 0);
+        CHECK(std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; }));
+    }
+}
+
 }  // TEST_SUITE
 
 #include <docvlm/kernels/gemm.hpp>
