@@ -54,7 +54,7 @@ TEST_CASE("LLaVA-1.5 CLIP preprocessing: Pillow's resize and crop exactly, pixel
     CHECK(test::golden_abs_error(px.data(), px.size(), llava_dir + "/pixel_values.npy") <= 1e-6);
 }
 
-TEST_CASE("LLaVA-1.5 tiny llava_dir, f32: every traced tensor, logits and 16 greedy tokens") {
+TEST_CASE("LLaVA-1.5 tiny golden, f32: every traced tensor, logits and 16 greedy tokens") {
     // every reference tensor, the decoder layers, the KV-cache steps' logits and ids (golden_check)
     const std::vector<GoldenResult> results = test::check_golden_set(llava_dir);
     CHECK(results.size() >= 40);

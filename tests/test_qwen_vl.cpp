@@ -54,7 +54,7 @@ TEST_CASE("Qwen-VL square preprocessing: Pillow's resize exactly, pixel values w
     CHECK(test::golden_abs_error(px.data(), px.size(), qwenvl_dir + "/pixel_values.npy") <= 1e-6);
 }
 
-TEST_CASE("Qwen-VL tiny qwenvl_dir, f32: the ViT, the resampler, every traced decoder tensor, logits and 16 greedy tokens") {
+TEST_CASE("Qwen-VL tiny golden, f32: the ViT, the resampler, every traced decoder tensor, logits and 16 greedy tokens") {
     // every reference tensor, by the name map of golden_check (tools/cli/golden_check.hpp)
     const std::vector<GoldenResult> results = test::check_golden_set(qwenvl_dir);
     CHECK(results.size() >= 45);
